@@ -1,0 +1,307 @@
+//! The owned packet buffer [`Mbuf`] and the fixed-capacity [`Burst`] of them.
+//!
+//! Invariants every `unsafe` below relies on:
+//! - an `Mbuf` is the only owner of a valid, single-reference `rte_mbuf` that came from one of
+//!   pollfwd's pools (so its private area holds a [`PktMeta`]); dropping it frees the mbuf;
+//! - `Burst` slots `0..len` hold such owned mbufs, slots `len..` are garbage never read.
+
+use std::ptr::NonNull;
+
+use crate::ffi;
+use crate::meta::PktMeta;
+
+/// Largest burst pollfwd moves at once (rx, stage, tx, ring).
+pub const BURST_MAX: usize = 64;
+
+/// An owned mbuf (single segment as far as the accessors go: `data()` is the first segment).
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct Mbuf(NonNull<ffi::rte_mbuf>);
+
+// SAFETY: an Mbuf is the sole owner of its rte_mbuf; moving it to another thread moves that
+// ownership (this is how mbufs cross lcores through rings). DPDK's free is thread-safe.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    pub(crate) fn from_nonnull(p: NonNull<ffi::rte_mbuf>) -> Mbuf {
+        Mbuf(p)
+    }
+
+    /// Gives up ownership without freeing (the caller passes the pointer to DPDK).
+    pub(crate) fn into_raw(self) -> *mut ffi::rte_mbuf {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    #[inline]
+    fn raw(&self) -> &ffi::rte_mbuf {
+        // SAFETY: we own a valid rte_mbuf (module invariant).
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    fn raw_mut(&mut self) -> &mut ffi::rte_mbuf {
+        // SAFETY: we own a valid rte_mbuf exclusively (module invariant).
+        unsafe { self.0.as_mut() }
+    }
+
+    /// Bytes of the first segment.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        let m = self.raw();
+        // SAFETY: buf_addr + data_off .. + data_len lies inside the mbuf's buffer (DPDK keeps
+        // data_off + data_len <= buf_len); the buffer is owned with the mbuf.
+        unsafe {
+            std::slice::from_raw_parts(
+                (m.buf_addr as *const u8).add(m.data_off as usize),
+                m.data_len as usize,
+            )
+        }
+    }
+
+    /// Mutable bytes of the first segment.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let m = self.raw_mut();
+        // SAFETY: as in `data`; `&mut self` makes the access exclusive, and the refcount of an
+        // owned pollfwd mbuf is 1 (no clones or indirect buffers are created).
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                (m.buf_addr as *mut u8).add(m.data_off as usize),
+                m.data_len as usize,
+            )
+        }
+    }
+
+    /// Total packet length over all segments.
+    #[inline]
+    pub fn pkt_len(&self) -> u32 {
+        self.raw().pkt_len
+    }
+
+    /// Length of the first segment.
+    #[inline]
+    pub fn data_len(&self) -> u16 {
+        self.raw().data_len
+    }
+
+    /// Number of segments.
+    #[inline]
+    pub fn nb_segs(&self) -> u16 {
+        self.raw().nb_segs
+    }
+
+    /// Port the mbuf was received on (set by the PMD).
+    #[inline]
+    pub fn port(&self) -> u16 {
+        self.raw().port
+    }
+
+    /// Bytes free in front of the data.
+    #[inline]
+    pub fn headroom(&self) -> u16 {
+        self.raw().data_off
+    }
+
+    /// Bytes free after the data in the first (and only) segment.
+    #[inline]
+    pub fn tailroom(&self) -> u16 {
+        let m = self.raw();
+        m.buf_len - m.data_off - m.data_len
+    }
+
+    /// Sets the length of a single-segment packet to `len` bytes (growing into tailroom or
+    /// shrinking). Returns false, changing nothing, if the packet has several segments or the
+    /// room is not there.
+    pub fn set_len(&mut self, len: u16) -> bool {
+        let m = self.raw_mut();
+        if m.nb_segs != 1 || m.data_off as u32 + len as u32 > m.buf_len as u32 {
+            return false;
+        }
+        m.data_len = len;
+        m.pkt_len = len as u32;
+        true
+    }
+
+    /// Moves the start of the data by `delta` bytes (negative: prepend into headroom, positive:
+    /// strip from the front). Returns false, changing nothing, if out of range.
+    pub fn adjust_front(&mut self, delta: i32) -> bool {
+        let m = self.raw_mut();
+        let off = m.data_off as i32 + delta;
+        let len = m.data_len as i32 - delta;
+        if m.nb_segs != 1 || off < 0 || len < 0 || off + len > m.buf_len as i32 {
+            return false;
+        }
+        m.data_off = off as u16;
+        m.data_len = len as u16;
+        m.pkt_len = len as u32;
+        true
+    }
+
+    #[inline]
+    fn meta_ptr(&self) -> *mut PktMeta {
+        let m = self.raw();
+        assert!(
+            m.priv_size as usize >= std::mem::size_of::<PktMeta>(),
+            "mbuf from a pool without PktMeta private area"
+        );
+        // SAFETY: pointer arithmetic only: the private area starts right after the
+        // rte_mbuf header (rte_mbuf_to_priv), and the assert above checked its size.
+        unsafe { (self.0.as_ptr() as *mut u8).add(std::mem::size_of::<ffi::rte_mbuf>()) as *mut PktMeta }
+    }
+
+    /// The packet's metadata.
+    #[inline]
+    pub fn meta(&self) -> &PktMeta {
+        // SAFETY: meta_ptr points to priv_size >= size_of::<PktMeta>() bytes owned with the
+        // mbuf, 8-byte aligned (RTE_MBUF_PRIV_ALIGN); PktMeta is plain data valid for any bits.
+        unsafe { &*self.meta_ptr() }
+    }
+
+    /// The packet's metadata, writable.
+    #[inline]
+    pub fn meta_mut(&mut self) -> &mut PktMeta {
+        // SAFETY: as in `meta`, and `&mut self` makes the access exclusive.
+        unsafe { &mut *self.meta_ptr() }
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf; after this it is never touched again.
+        unsafe { ffi::pf_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// A fixed-capacity burst of owned mbufs (no allocation per burst).
+pub struct Burst {
+    pkts: [*mut ffi::rte_mbuf; BURST_MAX],
+    len: usize,
+}
+
+// SAFETY: a Burst owns its mbufs exactly like a Vec<Mbuf> would.
+unsafe impl Send for Burst {}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Burst::new()
+    }
+}
+
+impl Burst {
+    pub const fn new() -> Burst {
+        Burst {
+            pkts: [std::ptr::null_mut(); BURST_MAX],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.len == BURST_MAX
+    }
+
+    /// Free slots.
+    #[inline]
+    pub fn room(&self) -> usize {
+        BURST_MAX - self.len
+    }
+
+    /// The packets, as owned mbufs that can be read and modified in place.
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [Mbuf] {
+        // SAFETY: Mbuf is repr(transparent) over NonNull<rte_mbuf>, which has the layout of
+        // *mut rte_mbuf; slots 0..len hold non-null owned mbufs (module invariant).
+        unsafe { std::slice::from_raw_parts_mut(self.pkts.as_mut_ptr() as *mut Mbuf, self.len) }
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[Mbuf] {
+        // SAFETY: as in `as_mut_slice`.
+        unsafe { std::slice::from_raw_parts(self.pkts.as_ptr() as *const Mbuf, self.len) }
+    }
+
+    /// Appends a packet; gives it back if the burst is full.
+    #[inline]
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.len == BURST_MAX {
+            return Err(m);
+        }
+        self.pkts[self.len] = m.into_raw();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Takes every packet out, in order, handing each to `f` with its index. `f` keeps a
+    /// packet in the burst by returning it (`Some`), or consumes it (transmit, drop, enqueue).
+    /// Kept packets are compacted to the front, order preserved.
+    #[inline]
+    pub fn dispatch(&mut self, mut f: impl FnMut(usize, Mbuf) -> Option<Mbuf>) {
+        let n = self.len;
+        self.len = 0;
+        for i in 0..n {
+            // SAFETY: slot i < n held an owned non-null mbuf; we move it out exactly once and
+            // the slot is either overwritten by a kept packet or becomes part of the garbage
+            // tail (len only counts kept packets).
+            let m = Mbuf(unsafe { NonNull::new_unchecked(self.pkts[i]) });
+            if let Some(kept) = f(i, m) {
+                self.pkts[self.len] = kept.into_raw();
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Frees every packet with one bulk call.
+    #[inline]
+    pub fn free_all(&mut self) {
+        if self.len > 0 {
+            // SAFETY: slots 0..len are owned mbufs; after the call we forget them (len = 0).
+            unsafe { ffi::pf_pktmbuf_free_bulk(self.pkts.as_mut_ptr(), self.len as u32) };
+            self.len = 0;
+        }
+    }
+
+    /// Raw slot pointer for filling by rx/dequeue: slots len..BURST_MAX.
+    pub(crate) fn spare_ptr(&mut self) -> (*mut *mut ffi::rte_mbuf, usize) {
+        // SAFETY: arithmetic only: len <= BURST_MAX so the pointer is in bounds or one past.
+        (unsafe { self.pkts.as_mut_ptr().add(self.len) }, BURST_MAX - self.len)
+    }
+
+    /// Marks `n` more slots (filled through `spare_ptr`) as owned packets.
+    ///
+    /// # Safety
+    /// The caller wrote `n` owned, non-null mbuf pointers at `spare_ptr()`.
+    pub(crate) unsafe fn commit(&mut self, n: usize) {
+        debug_assert!(self.len + n <= BURST_MAX);
+        self.len += n;
+    }
+
+    /// The first `n` packets, as raw pointers for a tx/enqueue call.
+    pub(crate) fn raw_ptr(&mut self) -> *mut *mut ffi::rte_mbuf {
+        self.pkts.as_mut_ptr()
+    }
+
+    /// Forgets the first `n` packets (they were handed to DPDK) and shifts the rest forward.
+    pub(crate) fn consume_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.pkts.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        self.free_all();
+    }
+}

@@ -1,0 +1,104 @@
+//! Per-lcore, per-port TX buffer: packets collect until a full burst (or the drain timer) and
+//! leave in one `rte_eth_tx_burst`; whatever the NIC refuses is freed at once and counted.
+
+use crate::mbuf::{BURST_MAX, Burst, Mbuf};
+use crate::port::TxQueue;
+
+/// Result of a flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxResult {
+    pub sent: u32,
+    pub sent_bytes: u64,
+    /// Packets the NIC refused: already freed.
+    pub refused: u32,
+}
+
+impl TxResult {
+    #[inline]
+    pub fn add(&mut self, o: TxResult) {
+        self.sent += o.sent;
+        self.sent_bytes += o.sent_bytes;
+        self.refused += o.refused;
+    }
+}
+
+pub struct TxBuffer {
+    queue: TxQueue,
+    buf: Burst,
+    threshold: usize,
+    bytes: u64,
+}
+
+impl TxBuffer {
+    /// A buffer that transmits when `threshold` packets are waiting (clamped to 1..=BURST_MAX).
+    pub fn new(queue: TxQueue, threshold: usize) -> TxBuffer {
+        TxBuffer {
+            queue,
+            buf: Burst::new(),
+            threshold: threshold.clamp(1, BURST_MAX),
+            bytes: 0,
+        }
+    }
+
+    pub fn port_id(&self) -> u16 {
+        self.queue.port_id()
+    }
+
+    pub fn queue_id(&self) -> u16 {
+        self.queue.queue_id()
+    }
+
+    /// Packets waiting.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Queues one packet, transmitting if the threshold is reached.
+    #[inline]
+    pub fn push(&mut self, m: Mbuf) -> TxResult {
+        self.bytes += m.pkt_len() as u64;
+        // The buffer is flushed whenever it reaches the threshold (<= BURST_MAX), so there is
+        // always room here.
+        let r = self.buf.push(m);
+        debug_assert!(r.is_ok());
+        drop(r);
+        if self.buf.len() >= self.threshold {
+            self.flush()
+        } else {
+            TxResult::default()
+        }
+    }
+
+    /// Transmits everything waiting; frees what the NIC refuses.
+    #[inline]
+    pub fn flush(&mut self) -> TxResult {
+        let n = self.buf.len();
+        if n == 0 {
+            return TxResult::default();
+        }
+        let sent = self.queue.tx_burst(&mut self.buf);
+        let refused = self.buf.len();
+        let mut bytes = self.bytes;
+        if refused > 0 {
+            let refused_bytes: u64 = self.buf.as_slice().iter().map(|m| m.pkt_len() as u64).sum();
+            bytes -= refused_bytes;
+            self.buf.free_all();
+        }
+        self.bytes = 0;
+        TxResult {
+            sent: sent as u32,
+            sent_bytes: bytes,
+            refused: refused as u32,
+        }
+    }
+}
+
+impl Drop for TxBuffer {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
