@@ -372,10 +372,11 @@ impl RxQueue {
         self.queue
     }
 
-    /// Receives into the free slots of `burst`; returns how many arrived.
+    /// Receives up to `max` packets into the free slots of `burst`; returns how many arrived.
     #[inline]
-    pub fn rx_burst(&mut self, burst: &mut Burst) -> usize {
+    pub fn rx_burst(&mut self, burst: &mut Burst, max: usize) -> usize {
         let (ptr, room) = burst.spare_ptr();
+        let room = room.min(max);
         // SAFETY: ptr has room slots; this queue is claimed by us alone (claim bitmap) and the
         // port is started (stop/close refuse while a handle lives); received mbufs are owned
         // by the caller from now on.

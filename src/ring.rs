@@ -110,10 +110,11 @@ impl RingProducer {
 }
 
 impl RingConsumer {
-    /// Dequeues into the free slots of `burst`; returns how many arrived.
+    /// Dequeues up to `max` packets into the free slots of `burst`; returns how many arrived.
     #[inline]
-    pub fn dequeue_burst(&mut self, burst: &mut Burst) -> usize {
+    pub fn dequeue_burst(&mut self, burst: &mut Burst, max: usize) -> usize {
         let (p, room) = burst.spare_ptr();
+        let room = room.min(max);
         // SAFETY: we are the only consumer (this half is unique); p has room slots.
         let n = unsafe { ffi::pf_ring_sc_dequeue_burst(self.inner.ptr.as_ptr(), p as *mut *mut c_void, room as u32) }
             as usize;

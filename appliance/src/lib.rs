@@ -1,5 +1,6 @@
 //! The pollfwd appliance: configuration, topology, the daemon's set-up and lifecycle, the
 //! management thread and control socket, and lab helpers (pcap traffic generation).
 
+pub mod config;
 pub mod pcap;
 pub mod traffic;

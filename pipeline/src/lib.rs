@@ -1,1 +1,13 @@
-//! Runtime.
+//! pollfwd's lcore runtime: the [`Stage`] trait network functions implement, the one table of
+//! [`DropReason`]s, per-lcore [`LcoreCounters`], and the run-to-completion [`Worker`] loop
+//! (which also runs pipeline mode: a worker's source or sink may be an SP/SC ring).
+
+pub mod counters;
+pub mod drop;
+pub mod stage;
+pub mod worker;
+
+pub use counters::{LcoreCounters, LcoreSnapshot, MAX_STAGES};
+pub use drop::DropReason;
+pub use stage::{Stage, StageCtx, Verdict};
+pub use worker::{LoopConfig, Mailbox, Msg, Reply, Sink, Source, Worker};

@@ -1,0 +1,93 @@
+//! The one table of drop reasons. Every dropped packet carries one; the enum, the short names
+//! an operator reads in `pollfwdctl stats` / metrics, and the explanations all come from here.
+//! Network functions add their reasons to this table (one line each), nowhere else.
+
+macro_rules! drop_reasons {
+    ($($variant:ident => $name:literal, $help:literal;)*) => {
+        /// Why a packet was dropped.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum DropReason { $($variant),* }
+
+        impl DropReason {
+            /// Every reason, in table order (index = `as usize`).
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant),*];
+            /// Number of reasons.
+            pub const COUNT: usize = [$($name),*].len();
+
+            /// Short snake_case name used in counters and metrics.
+            pub const fn name(self) -> &'static str {
+                match self { $(DropReason::$variant => $name),* }
+            }
+
+            /// One sentence for the operator.
+            pub const fn help(self) -> &'static str {
+                match self { $(DropReason::$variant => $help),* }
+            }
+
+            pub fn from_name(s: &str) -> Option<DropReason> {
+                Self::ALL.iter().copied().find(|r| r.name() == s)
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    // Runtime.
+    ChainEnd => "chain_end", "no stage of the lcore's chain chose an egress port";
+    NoTxQueue => "no_tx_queue", "the lcore has no TX queue on the egress port";
+    TxFull => "tx_full", "the NIC TX queue refused the packet (freed)";
+    RingFull => "ring_full", "congestion: the hand-off ring to the next lcore was full";
+    BadPort => "bad_port", "a stage chose an egress port that does not exist";
+    // Ethernet.
+    Runt => "runt", "frame shorter than an Ethernet header (14 bytes)";
+    MultiSeg => "multi_seg", "multi-segment frame (jumbo) not supported by the stage";
+    NoXconnect => "no_xconnect", "ingress port has no cross-connect peer";
+    // IPv4 validity (RFC 1812 5.2.2) and forwarding.
+    NotIpv4 => "not_ipv4", "not an IPv4 frame (other EtherType)";
+    Ipv4Truncated => "ipv4_truncated", "frame too short for the IPv4 header or its total length";
+    Ipv4BadVersion => "ipv4_bad_version", "IPv4 version field is not 4";
+    Ipv4BadIhl => "ipv4_bad_ihl", "IPv4 header length below 20 bytes";
+    Ipv4BadLength => "ipv4_bad_length", "IPv4 total length below the header length";
+    Ipv4BadChecksum => "ipv4_bad_checksum", "IPv4 header checksum is wrong";
+    Ipv4BadSource => "ipv4_bad_source", "IPv4 source is multicast, broadcast or loopback";
+    TtlExpired => "ttl_expired", "TTL reached zero (ICMP time exceeded sent when allowed)";
+    NoRoute => "no_route", "no route to the destination (ICMP unreachable sent when allowed)";
+    NeighborUnresolved => "neighbor_unresolved", "next hop MAC unknown and its wait queue is full";
+    ForUs => "for_us", "addressed to the appliance and consumed (ARP, ICMP echo)";
+    ArpInvalid => "arp_invalid", "malformed or irrelevant ARP packet";
+    IcmpRateLimited => "icmp_rate_limited", "ICMP error suppressed by the rate limit";
+    Ipv4Options => "ipv4_options", "IPv4 options not handled by this stage";
+    // Classify.
+    AclDeny => "acl_deny", "denied by an ACL rule or the default action";
+    // NAT44.
+    NatNoSession => "nat_no_session", "outside packet matching no NAT session or static mapping";
+    NatFiltered => "nat_filtered", "inbound packet refused by the NAT filtering mode (RFC 4787 REQ-8)";
+    NatPortsExhausted => "nat_ports_exhausted", "no free outside port for a new NAT session";
+    NatTableFull => "nat_table_full", "NAT session table full";
+    NatHostLimit => "nat_host_limit", "inside host reached its NAT session limit";
+    NatUnsupported => "nat_unsupported", "protocol or fragment NAT cannot translate";
+    NatHandoffFull => "nat_handoff_full", "congestion: hand-off ring to the owning NAT worker was full";
+    // Rate limit.
+    PolicerRed => "policer_red", "policer colour action: drop";
+    PolicerTableFull => "policer_table_full", "per-source policer table full";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DropReason;
+
+    #[test]
+    fn table_is_consistent() {
+        assert_eq!(DropReason::ALL.len(), DropReason::COUNT);
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert_eq!(DropReason::from_name(r.name()), Some(*r));
+            assert!(!r.help().is_empty());
+        }
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT, "duplicate drop reason name");
+    }
+}

@@ -1,0 +1,82 @@
+//! The stage trait every network function implements.
+//!
+//! A stage processes a whole burst and writes one [`Verdict`] per packet. The runtime then moves
+//! packets: `Continue` ones stay in the burst for the next stage, `Tx(port)` ones go to that
+//! port's TX buffer, `Drop(reason)` ones are freed in bulk and counted under the reason. Stages
+//! never allocate, lock or make syscalls per packet; packets they originate (ARP requests, ICMP
+//! errors) come from the lcore's pool and leave through [`StageCtx::send`].
+
+use std::any::Any;
+
+use dpdk::{Burst, Mbuf, Mempool};
+
+use crate::drop::DropReason;
+
+/// What happens to a packet after a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand it to the next stage (or, after the last stage, to the lcore's chain sink).
+    Continue,
+    /// Transmit on this DPDK port id.
+    Tx(u16),
+    /// Free it and count it under this reason.
+    Drop(DropReason),
+}
+
+/// Per-lcore context handed to a stage with each burst.
+pub struct StageCtx<'a> {
+    /// TSC at the start of the burst.
+    pub now: u64,
+    /// TSC ticks per second.
+    pub tsc_hz: u64,
+    /// EAL lcore id of the worker.
+    pub lcore: u32,
+    /// Index of the worker (0..workers).
+    pub worker: usize,
+    /// The pool of this lcore's NUMA node, for packets the stage originates.
+    pub pool: Mempool,
+    pub(crate) originated: &'a mut Burst,
+    pub(crate) originated_dropped: &'a mut u64,
+}
+
+impl StageCtx<'_> {
+    /// Sends a packet the stage built itself (ARP request, ICMP error) out of `port`.
+    /// If more than a burst's worth is pending the packet is freed and counted.
+    pub fn send(&mut self, mut m: Mbuf, port: u16) {
+        m.meta_mut().out_port = port;
+        if self.originated.push(m).is_err() {
+            *self.originated_dropped += 1;
+        }
+    }
+
+    /// Seconds-to-TSC conversion helper.
+    pub fn secs_to_tsc(&self, secs: f64) -> u64 {
+        (secs * self.tsc_hz as f64) as u64
+    }
+}
+
+/// A network function working on bursts.
+pub trait Stage: Send {
+    /// Name shown in `pollfwdctl runtime` (static: one per stage kind).
+    fn name(&self) -> &'static str;
+
+    /// Processes `pkts`, writing one verdict per packet into `verdicts` (same length, pre-set
+    /// to `Continue`).
+    fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]);
+
+    /// Whether the stage reads [`dpdk::PktMeta`]; if no stage of a chain does, the runtime
+    /// skips initialising it (one cache line per packet saved).
+    fn needs_meta(&self) -> bool {
+        true
+    }
+
+    /// Periodic work between bursts (ageing, expiry), at most every `housekeeping_us`.
+    fn housekeeping(&mut self, _ctx: &mut StageCtx<'_>) {}
+
+    /// A control message from the management thread (new table, counter clear...). The stage
+    /// swaps it in and returns what it replaced, which is freed off the data path after the
+    /// worker acknowledged. Unknown messages are returned unchanged.
+    fn control(&mut self, msg: Box<dyn Any + Send>) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
+        Err(msg)
+    }
+}

@@ -1,0 +1,426 @@
+//! The run-to-completion worker loop of one lcore.
+//!
+//! Each round: poll every source (an RX queue, or the ring from the previous lcore in pipeline
+//! mode) for a burst, run the chain of stages on it, move packets by verdict (next stage, TX
+//! buffer, drop), and hand what survives the chain to the sink (drop, or the ring to the next
+//! lcore). Every `tx_drain` ticks: flush TX buffers, drain the mailbox, check housekeeping.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_queue::ArrayQueue;
+use dpdk::txbuf::TxResult;
+use dpdk::{BURST_MAX, Burst, Mbuf, Mempool, PktMeta, RingConsumer, RingProducer, RxQueue, TxBuffer};
+
+use crate::counters::{LcoreCounters, MAX_STAGES};
+use crate::drop::DropReason;
+use crate::stage::{Stage, StageCtx, Verdict};
+
+/// Where a worker gets packets from.
+pub enum Source {
+    /// An RX queue of a port.
+    Port(RxQueue),
+    /// The ring from the previous lcore of a pipeline; packets keep their metadata.
+    Ring(RingConsumer),
+}
+
+/// Where packets go that survive the whole chain with `Continue`.
+pub enum Sink {
+    /// Dropped, counted as `chain_end` (a chain must choose an egress).
+    Drop,
+    /// Handed to the next lcore of a pipeline.
+    Ring(RingProducer),
+}
+
+/// A message from the management thread, applied between bursts.
+pub enum Msg {
+    /// Zero this lcore's counters.
+    ClearCounters,
+    /// Give `payload` to the stage called `stage` (see [`Stage::control`]).
+    Stage {
+        id: u64,
+        stage: String,
+        payload: Box<dyn Any + Send>,
+    },
+}
+
+/// A worker's answer to a [`Msg::Stage`]. The replaced object travels back so that it is
+/// freed by the management thread, off the data path, after the worker stopped using it.
+pub enum Reply {
+    Applied { id: u64, old: Box<dyn Any + Send> },
+    Rejected { id: u64, reason: String },
+}
+
+/// The two queues between the management thread and one worker.
+pub struct Mailbox {
+    pub to_worker: ArrayQueue<Msg>,
+    pub from_worker: ArrayQueue<Reply>,
+}
+
+impl Mailbox {
+    pub fn new(cap: usize) -> Mailbox {
+        Mailbox {
+            to_worker: ArrayQueue::new(cap),
+            from_worker: ArrayQueue::new(cap),
+        }
+    }
+}
+
+/// Tunables of the loop.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopConfig {
+    /// Packets per rx burst (1..=BURST_MAX).
+    pub burst: usize,
+    /// TX buffer drain period, TSC ticks.
+    pub tx_drain_ticks: u64,
+    /// Stage housekeeping period, TSC ticks.
+    pub housekeeping_ticks: u64,
+    pub tsc_hz: u64,
+}
+
+/// One worker lcore's state: owned by that lcore alone once launched.
+pub struct Worker {
+    pub lcore: u32,
+    pub index: usize,
+    sources: Vec<(Source, u16)>,
+    chain: Vec<Box<dyn Stage>>,
+    sink: Sink,
+    tx: Vec<Option<TxBuffer>>,
+    counters: Arc<LcoreCounters>,
+    mailbox: Arc<Mailbox>,
+    quit: Arc<AtomicBool>,
+    pool: Mempool,
+    cfg: LoopConfig,
+    needs_meta: bool,
+}
+
+/// Per-burst local tallies, written to the shared counters once per burst.
+struct Tally {
+    drops: [u32; DropReason::COUNT],
+    dropped_any: bool,
+    tx: TxResult,
+    ring_out: u64,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            drops: [0; DropReason::COUNT],
+            dropped_any: false,
+            tx: TxResult::default(),
+            ring_out: 0,
+        }
+    }
+
+    #[inline]
+    fn drop(&mut self, r: DropReason, n: u32) {
+        self.drops[r as usize] += n;
+        self.dropped_any = true;
+    }
+}
+
+impl Worker {
+    /// `sources` pairs each source with the port id its packets are attributed to (for a ring:
+    /// ignored, packets carry `in_port` in their metadata). `tx` is indexed by port id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        lcore: u32,
+        index: usize,
+        sources: Vec<(Source, u16)>,
+        chain: Vec<Box<dyn Stage>>,
+        sink: Sink,
+        tx: Vec<Option<TxBuffer>>,
+        counters: Arc<LcoreCounters>,
+        mailbox: Arc<Mailbox>,
+        quit: Arc<AtomicBool>,
+        pool: Mempool,
+        cfg: LoopConfig,
+    ) -> Result<Worker, String> {
+        if chain.len() > MAX_STAGES {
+            return Err(format!("lcore {lcore}: {} stages, at most {MAX_STAGES}", chain.len()));
+        }
+        let needs_meta = chain.iter().any(|s| s.needs_meta());
+        Ok(Worker {
+            lcore,
+            index,
+            sources,
+            chain,
+            sink,
+            tx,
+            counters,
+            mailbox,
+            quit,
+            pool,
+            cfg: LoopConfig {
+                burst: cfg.burst.clamp(1, BURST_MAX),
+                ..cfg
+            },
+            needs_meta,
+        })
+    }
+
+    /// Stage names in chain order.
+    pub fn stage_names(&self) -> Vec<&'static str> {
+        self.chain.iter().map(|s| s.name()).collect()
+    }
+
+    /// Runs until the quit flag is set; then flushes TX buffers and returns 0.
+    pub fn run(mut self) -> i32 {
+        let mut burst = Burst::new();
+        let mut dropped = Burst::new();
+        let mut originated = Burst::new();
+        let mut verdicts = [Verdict::Continue; BURST_MAX];
+        let mut last_drain = dpdk::rdtsc();
+        let mut last_hk = last_drain;
+        let c = self.counters.clone();
+        loop {
+            let round_start = dpdk::rdtsc();
+            let mut moved = 0usize;
+            let nsrc = self.sources.len();
+            for si in 0..nsrc {
+                let (src, port) = &mut self.sources[si];
+                let port = *port;
+                let (n, from_ring) = match src {
+                    Source::Port(q) => (q.rx_burst(&mut burst, self.cfg.burst), false),
+                    Source::Ring(r) => (r.dequeue_burst(&mut burst, self.cfg.burst), true),
+                };
+                if n == 0 {
+                    c.empty_polls.add(1);
+                    continue;
+                }
+                moved += n;
+                self.process_burst(&mut burst, &mut dropped, &mut originated, &mut verdicts, port, from_ring);
+            }
+            c.polls.add(nsrc as u64);
+            let now = dpdk::rdtsc();
+            if now.wrapping_sub(last_drain) >= self.cfg.tx_drain_ticks {
+                last_drain = now;
+                let mut t = Tally::new();
+                for tb in self.tx.iter_mut().flatten() {
+                    t.tx.add(tb.flush());
+                }
+                if now.wrapping_sub(last_hk) >= self.cfg.housekeeping_ticks {
+                    last_hk = now;
+                    self.housekeeping(&mut originated, now);
+                    Self::send_originated(&mut self.tx, &mut originated, &mut t);
+                }
+                Self::write_tally(&self.counters, &t);
+                self.drain_mailbox();
+                c.heartbeat.reset();
+                c.heartbeat.add(now);
+                if self.quit.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            let end = dpdk::rdtsc();
+            if moved > 0 {
+                c.busy_cycles.add(end.wrapping_sub(round_start));
+            } else {
+                c.idle_cycles.add(end.wrapping_sub(round_start));
+            }
+        }
+        let mut t = Tally::new();
+        for tb in self.tx.iter_mut().flatten() {
+            t.tx.add(tb.flush());
+        }
+        Self::write_tally(&self.counters, &t);
+        0
+    }
+
+    #[inline]
+    fn process_burst(
+        &mut self,
+        burst: &mut Burst,
+        dropped: &mut Burst,
+        originated: &mut Burst,
+        verdicts: &mut [Verdict; BURST_MAX],
+        in_port: u16,
+        from_ring: bool,
+    ) {
+        let c = &*self.counters;
+        let t0 = dpdk::rdtsc();
+        let n = burst.len();
+        if from_ring {
+            c.ring_in.add(n as u64);
+        } else {
+            let mut bytes = 0u64;
+            if self.needs_meta {
+                for m in burst.as_mut_slice() {
+                    bytes += m.pkt_len() as u64;
+                    *m.meta_mut() = PktMeta::fresh(in_port, t0);
+                }
+            } else {
+                for m in burst.as_slice() {
+                    bytes += m.pkt_len() as u64;
+                }
+            }
+            c.rx_packets.add(n as u64);
+            c.rx_bytes.add(bytes);
+        }
+        let mut t = Tally::new();
+        let mut orig_dropped = 0u64;
+        for si in 0..self.chain.len() {
+            let len = burst.len();
+            if len == 0 {
+                break;
+            }
+            let v = &mut verdicts[..len];
+            v.fill(Verdict::Continue);
+            let ts = dpdk::rdtsc();
+            {
+                let mut ctx = StageCtx {
+                    now: t0,
+                    tsc_hz: self.cfg.tsc_hz,
+                    lcore: self.lcore,
+                    worker: self.index,
+                    pool: self.pool,
+                    originated: &mut *originated,
+                    originated_dropped: &mut orig_dropped,
+                };
+                self.chain[si].process(&mut ctx, burst.as_mut_slice(), v);
+            }
+            let sc = &c.stages[si];
+            sc.calls.add(1);
+            sc.packets.add(len as u64);
+            sc.cycles.add(dpdk::rdtsc().wrapping_sub(ts));
+            if v.iter().any(|x| *x != Verdict::Continue) {
+                let tx = &mut self.tx;
+                burst.dispatch(|i, m| match v[i] {
+                    Verdict::Continue => Some(m),
+                    Verdict::Tx(p) => {
+                        Self::to_tx(tx, &mut t, dropped, m, p);
+                        None
+                    }
+                    Verdict::Drop(r) => {
+                        t.drop(r, 1);
+                        let _ = dropped.push(m);
+                        None
+                    }
+                });
+                dropped.free_all();
+            }
+            if !originated.is_empty() {
+                Self::send_originated(&mut self.tx, originated, &mut t);
+            }
+        }
+        if orig_dropped > 0 {
+            t.drop(DropReason::TxFull, orig_dropped as u32);
+        }
+        if !burst.is_empty() {
+            match &mut self.sink {
+                Sink::Drop => {
+                    t.drop(DropReason::ChainEnd, burst.len() as u32);
+                    burst.free_all();
+                }
+                Sink::Ring(p) => {
+                    t.ring_out += p.enqueue_burst(burst) as u64;
+                    if !burst.is_empty() {
+                        t.drop(DropReason::RingFull, burst.len() as u32);
+                        burst.free_all();
+                    }
+                }
+            }
+        }
+        Self::write_tally(c, &t);
+        c.record_dwell(dpdk::rdtsc().wrapping_sub(t0));
+    }
+
+    #[inline]
+    fn to_tx(tx: &mut [Option<TxBuffer>], t: &mut Tally, dropped: &mut Burst, m: Mbuf, port: u16) {
+        match tx.get_mut(port as usize) {
+            Some(Some(tb)) => {
+                let r = tb.push(m);
+                t.tx.add(r);
+            }
+            Some(None) => {
+                t.drop(DropReason::NoTxQueue, 1);
+                let _ = dropped.push(m);
+            }
+            None => {
+                t.drop(DropReason::BadPort, 1);
+                let _ = dropped.push(m);
+            }
+        }
+    }
+
+    fn send_originated(tx: &mut [Option<TxBuffer>], originated: &mut Burst, t: &mut Tally) {
+        let mut dropped = Burst::new();
+        originated.dispatch(|_, m| {
+            let p = m.meta().out_port;
+            Self::to_tx(tx, t, &mut dropped, m, p);
+            None
+        });
+        dropped.free_all();
+    }
+
+    fn write_tally(c: &LcoreCounters, t: &Tally) {
+        if t.tx.sent > 0 {
+            c.tx_packets.add(t.tx.sent as u64);
+            c.tx_bytes.add(t.tx.sent_bytes);
+        }
+        if t.tx.refused > 0 {
+            c.drops[DropReason::TxFull as usize].add(t.tx.refused as u64);
+        }
+        if t.ring_out > 0 {
+            c.ring_out.add(t.ring_out);
+        }
+        if t.dropped_any {
+            for (i, n) in t.drops.iter().enumerate() {
+                if *n > 0 {
+                    c.drops[i].add(*n as u64);
+                }
+            }
+        }
+    }
+
+    fn housekeeping(&mut self, originated: &mut Burst, now: u64) {
+        let mut orig_dropped = 0u64;
+        for stage in &mut self.chain {
+            let mut ctx = StageCtx {
+                now,
+                tsc_hz: self.cfg.tsc_hz,
+                lcore: self.lcore,
+                worker: self.index,
+                pool: self.pool,
+                originated: &mut *originated,
+                originated_dropped: &mut orig_dropped,
+            };
+            stage.housekeeping(&mut ctx);
+        }
+        if orig_dropped > 0 {
+            self.counters.drops[DropReason::TxFull as usize].add(orig_dropped);
+        }
+    }
+
+    fn drain_mailbox(&mut self) {
+        while let Some(msg) = self.mailbox.to_worker.pop() {
+            self.counters.messages.add(1);
+            let reply = match msg {
+                Msg::ClearCounters => {
+                    self.counters.reset();
+                    continue;
+                }
+                Msg::Stage { id, stage, payload } => {
+                    match self.chain.iter_mut().find(|s| s.name() == stage) {
+                        None => Reply::Rejected {
+                            id,
+                            reason: format!("lcore {} has no stage '{stage}'", self.lcore),
+                        },
+                        Some(s) => match s.control(payload) {
+                            Ok(old) => Reply::Applied { id, old },
+                            Err(_) => Reply::Rejected {
+                                id,
+                                reason: format!("stage '{stage}' does not accept this message"),
+                            },
+                        },
+                    }
+                }
+            };
+            // The reply queue has the same capacity as the request queue, and the management
+            // thread drains it before sending more; if it is full anyway, the reply (and the
+            // replaced object with it) is dropped here, which only costs a free on this lcore.
+            let _ = self.mailbox.from_worker.push(reply);
+        }
+    }
+}
