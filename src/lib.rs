@@ -27,6 +27,7 @@ pub mod mempool;
 pub mod meta;
 pub mod port;
 pub mod ring;
+pub mod sys;
 pub mod txbuf;
 
 pub use eal::Eal;

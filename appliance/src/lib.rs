@@ -2,5 +2,9 @@
 //! management thread and control socket, and lab helpers (pcap traffic generation).
 
 pub mod config;
+pub mod daemon;
 pub mod pcap;
+pub mod stages;
+pub mod summary;
+pub mod topology;
 pub mod traffic;

@@ -1,0 +1,423 @@
+//! The daemon's life: EAL up, pools per NUMA node, ports configured and started, one worker per
+//! configured lcore launched, then wait (signal, duration, idle) and shut down in a fixed order:
+//! quit flag, join lcores, stop ports, close ports, summary.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use dpdk::{Eal, Mempool, Port, PortSetup, RingStats, TxBuffer};
+use pollfwd_pipeline::{LcoreCounters, LoopConfig, Mailbox, Sink, Source, Worker};
+
+use crate::config::{Config, Loaded};
+use crate::stages::{self, StageEnv};
+use crate::summary::{self, Summary};
+use crate::topology::HostTopology;
+
+/// A configured port at run time.
+pub struct PortRt {
+    pub name: String,
+    pub port: Port,
+    pub device: String,
+    pub driver: String,
+    /// NUMA node of the device (None: unknown, e.g. a virtual device).
+    pub socket: Option<u32>,
+    pub mac: [u8; 6],
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+}
+
+/// A worker lcore at run time, as the management thread sees it.
+pub struct LcoreRt {
+    pub id: u32,
+    pub index: usize,
+    pub cpu: i32,
+    pub socket: u32,
+    pub pool: String,
+    /// "port:queue" or "ring<-lcore N" per source.
+    pub sources: Vec<String>,
+    pub stages: Vec<&'static str>,
+    pub pipeline_to: Option<u32>,
+    pub counters: Arc<LcoreCounters>,
+    pub mailbox: Arc<Mailbox>,
+}
+
+/// Everything the management thread may read while workers run. All of it is `Sync`: counters
+/// are single-writer atomics, ports and pools are DPDK handles safe to query concurrently.
+pub struct State {
+    pub config: Loaded,
+    pub topology: HostTopology,
+    pub ports: Vec<PortRt>,
+    pub pools: BTreeMap<u32, Mempool>,
+    pub lcores: Vec<LcoreRt>,
+    pub rings: Vec<RingStats>,
+    pub main_lcore: u32,
+    pub tsc_hz: u64,
+    pub started: Instant,
+    pub quit: Arc<AtomicBool>,
+}
+
+/// How the daemon was asked to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop once no packet arrived for this long.
+    pub exit_idle: Option<Duration>,
+    /// Print per-port rates at this period.
+    pub stats_interval: Option<Duration>,
+    pub summary_json: bool,
+    /// Only print the topology (EAL up, ports probed), then exit.
+    pub topology_only: bool,
+}
+
+/// Brings the appliance up. Returns the state, the EAL handle and the workers to launch.
+fn setup(loaded: Loaded, topo: HostTopology, quit: Arc<AtomicBool>) -> Result<(Eal, State, Vec<Worker>), String> {
+    let c: &Config = &loaded.config;
+    let args = c.eal_args();
+    let eal = Eal::init(&args).map_err(|e| format!("EAL: {e}"))?;
+    let tsc_hz = dpdk::tsc_hz();
+
+    // Ports.
+    let mut ports = Vec::new();
+    for pc in &c.ports {
+        let pc = pc.get_ref();
+        let port = Port::by_name(pc.dev_name()).map_err(|e| format!("port '{}': {e}", pc.name.get_ref()))?;
+        let info = port.info().map_err(|e| e.to_string())?;
+        let ntx = c.tx_lcores(pc.name.get_ref()).len().max(1) as u16;
+        let tx_queues = pc.tx_queues.as_ref().map(|t| *t.get_ref()).unwrap_or(ntx);
+        ports.push(PortRt {
+            name: pc.name.get_ref().clone(),
+            socket: port.socket(),
+            mac: port.mac(),
+            device: pc.dev_name().to_string(),
+            driver: info.driver,
+            rx_queues: pc.rx_queues,
+            tx_queues,
+            port,
+        });
+    }
+    let port_ids: Vec<u16> = ports.iter().map(|p| p.port.id()).collect();
+
+    // One pool per NUMA node that has a worker lcore.
+    let mut pools: BTreeMap<u32, Mempool> = BTreeMap::new();
+    for l in &c.lcores {
+        let id = *l.get_ref().id.get_ref();
+        let node = eal.lcore_socket(id);
+        if let std::collections::btree_map::Entry::Vacant(e) = pools.entry(node) {
+            let mp = Mempool::create(
+                &format!("pf_mbuf_n{node}"),
+                *c.mempool.mbufs.get_ref(),
+                c.mempool.cache,
+                *c.mempool.data_room.get_ref(),
+                node as i32,
+            )
+            .map_err(|e| format!("mempool on node {node}: {e}"))?;
+            e.insert(mp);
+        }
+    }
+
+    // Configure ports: each rx queue takes buffers from the pool of the node of its lcore.
+    for (pi, p) in ports.iter().enumerate() {
+        let pc = c.ports[pi].get_ref();
+        let mut rx_pools = Vec::new();
+        for q in 0..p.rx_queues {
+            let l = c
+                .lcores
+                .iter()
+                .map(|l| l.get_ref())
+                .find(|l| l.rx.iter().any(|r| r.get_ref().port == p.name && r.get_ref().queue == q))
+                .ok_or_else(|| format!("port '{}' rx queue {q} has no lcore", p.name))?;
+            let lid = *l.id.get_ref();
+            let node = eal.lcore_socket(lid);
+            if let Some(ps) = p.socket {
+                if ps != node {
+                    eprintln!(
+                        "pollfwd: warning: lcore {lid} (node {node}) polls port '{}' on node {ps}: cross-NUMA traffic",
+                        p.name
+                    );
+                }
+            }
+            rx_pools.push(pools[&node]);
+        }
+        let setup = PortSetup {
+            rx_queues: p.rx_queues,
+            tx_queues: p.tx_queues,
+            rx_desc: pc.rx_desc,
+            tx_desc: pc.tx_desc,
+            mtu: pc.mtu.as_ref().map(|m| *m.get_ref()),
+            promiscuous: pc.promiscuous,
+        };
+        p.port
+            .configure(&setup, &rx_pools)
+            .map_err(|e| format!("port '{}': {e}", p.name))?;
+    }
+
+    // Pipeline rings, keyed by target lcore.
+    let mut rings_in: BTreeMap<u32, (dpdk::RingConsumer, u32)> = BTreeMap::new();
+    let mut rings_out: BTreeMap<u32, dpdk::RingProducer> = BTreeMap::new();
+    let mut rings = Vec::new();
+    for l in &c.lcores {
+        let l = l.get_ref();
+        if let Some(to) = &l.pipeline_to {
+            let (from, to) = (*l.id.get_ref(), *to.get_ref());
+            let (p, cons, st) = dpdk::spsc_ring(
+                &format!("pf_ring_{from}_{to}"),
+                *c.runtime.ring_size.get_ref(),
+                eal.lcore_socket(to) as i32,
+            )
+            .map_err(|e| e.to_string())?;
+            rings_out.insert(from, p);
+            rings_in.insert(to, (cons, from));
+            rings.push(st);
+        }
+    }
+
+    // Workers.
+    let loop_cfg = LoopConfig {
+        burst: *c.runtime.burst.get_ref(),
+        tx_drain_ticks: tsc_hz * c.runtime.tx_drain_us / 1_000_000,
+        housekeeping_ticks: tsc_hz * c.runtime.housekeeping_us / 1_000_000,
+        tsc_hz,
+    };
+    let mut tx_next: Vec<u16> = vec![0; ports.len()];
+    let mut workers = Vec::new();
+    let mut lcores = Vec::new();
+    for (index, l) in c.lcores.iter().enumerate() {
+        let l = l.get_ref();
+        let id = *l.id.get_ref();
+        let node = eal.lcore_socket(id);
+        let pool = pools[&node];
+        let mut sources = Vec::new();
+        let mut source_names = Vec::new();
+        for r in &l.rx {
+            let r = r.get_ref();
+            let pi = c.port_index(&r.port).expect("validated");
+            let q = ports[pi].port.rx_queue(r.queue).map_err(|e| e.to_string())?;
+            sources.push((Source::Port(q), port_ids[pi]));
+            source_names.push(format!("{}:{}", r.port, r.queue));
+        }
+        if let Some((cons, from)) = rings_in.remove(&id) {
+            sources.push((Source::Ring(cons), u16::MAX));
+            source_names.push(format!("ring<-lcore{from}"));
+        }
+        let mut tx: Vec<Option<TxBuffer>> = Vec::new();
+        for (pi, p) in ports.iter().enumerate() {
+            let pid = p.port.id() as usize;
+            if tx.len() <= pid {
+                tx.resize_with(pid + 1, || None);
+            }
+            if c.tx_lcores(&p.name).contains(&id) && tx_next[pi] < p.tx_queues {
+                let q = p.port.tx_queue(tx_next[pi]).map_err(|e| e.to_string())?;
+                tx_next[pi] += 1;
+                tx[pid] = Some(TxBuffer::new(q, loop_cfg.burst));
+            } else if c.tx_lcores(&p.name).contains(&id) {
+                eprintln!(
+                    "pollfwd: warning: port '{}' has {} tx queue(s), none left for lcore {id}: its packets to that port are dropped (no_tx_queue)",
+                    p.name, p.tx_queues
+                );
+            }
+        }
+        let env = StageEnv {
+            config: c,
+            port_ids: &port_ids,
+            worker: index,
+            lcore: id,
+        };
+        let mut chain = Vec::new();
+        for s in l.stages.get_ref() {
+            chain.push(stages::build(s.get_ref(), &env).map_err(|e| format!("lcore {id}: {e}"))?);
+        }
+        let sink = match rings_out.remove(&id) {
+            Some(p) => Sink::Ring(p),
+            None => Sink::Drop,
+        };
+        let counters = Arc::new(LcoreCounters::default());
+        let mailbox = Arc::new(Mailbox::new(64));
+        let w = Worker::new(
+            id,
+            index,
+            sources,
+            chain,
+            sink,
+            tx,
+            counters.clone(),
+            mailbox.clone(),
+            quit.clone(),
+            pool,
+            loop_cfg,
+        )?;
+        lcores.push(LcoreRt {
+            id,
+            index,
+            cpu: eal.lcore_cpu(id),
+            socket: node,
+            pool: pool.name(),
+            sources: source_names,
+            stages: w.stage_names(),
+            pipeline_to: l.pipeline_to.as_ref().map(|t| *t.get_ref()),
+            counters,
+            mailbox,
+        });
+        workers.push(w);
+    }
+    let state = State {
+        main_lcore: eal.main_lcore(),
+        config: loaded,
+        topology: topo,
+        ports,
+        pools,
+        lcores,
+        rings,
+        tsc_hz,
+        started: Instant::now(),
+        quit,
+    };
+    Ok((eal, state, workers))
+}
+
+/// Topology report: host CPUs and nodes, ports with their node, lcores with CPU, node, pool.
+pub fn render_topology(s: &State) -> String {
+    let mut out = s.topology.render();
+    out += "ports:\n  id  name        device          driver          node  rxq  txq  mac\n";
+    for p in &s.ports {
+        out += &format!(
+            "  {:>2}  {:<10}  {:<14}  {:<14}  {:>4}  {:>3}  {:>3}  {}\n",
+            p.port.id(),
+            p.name,
+            p.device,
+            p.driver,
+            p.socket.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            p.rx_queues,
+            p.tx_queues,
+            summary::mac(&p.mac)
+        );
+    }
+    out += &format!("main lcore: {} (management thread)\n", s.main_lcore);
+    out += "worker lcores:\n  lcore  cpu  node  pool         polls                 stages\n";
+    for l in &s.lcores {
+        let mut polls = l.sources.join(",");
+        if let Some(t) = l.pipeline_to {
+            polls += &format!(" ->lcore{t}");
+        }
+        out += &format!(
+            "  {:>5}  {:>3}  {:>4}  {:<11}  {:<20}  {}\n",
+            l.id,
+            l.cpu,
+            l.socket,
+            l.pool,
+            polls,
+            l.stages.join(" -> ")
+        );
+    }
+    out += "mempools:\n";
+    for (node, p) in &s.pools {
+        out += &format!("  node {node}: {} ({} mbufs)\n", p.name(), p.size());
+    }
+    out
+}
+
+/// Runs the appliance until a signal, the duration or the idle timeout; returns the exit code.
+pub fn run(loaded: Loaded, opts: &RunOptions, on_started: impl FnOnce(&Arc<State>)) -> Result<i32, String> {
+    let topo = HostTopology::discover();
+    for w in &loaded.warnings {
+        eprintln!("pollfwd: warning: {w}");
+    }
+    dpdk::sys::install_quit_handlers().map_err(|e| format!("signal handlers: {e}"))?;
+    let quit = Arc::new(AtomicBool::new(false));
+    let (eal, state, workers) = setup(loaded, topo, quit.clone())?;
+
+    if opts.topology_only {
+        print!("{}", render_topology(&state));
+        drop(workers);
+        shutdown_ports(&state);
+        let _ = eal.cleanup();
+        return Ok(0);
+    }
+
+    for p in &state.ports {
+        p.port.start().map_err(|e| format!("port '{}': {e}", p.name))?;
+    }
+    let mut launched = Vec::new();
+    for w in workers {
+        let id = w.lcore;
+        eal.launch(id, move || w.run()).map_err(|e| e.to_string())?;
+        launched.push(id);
+    }
+    let state = Arc::new(state);
+    eprintln!(
+        "pollfwd: running: {} port(s), {} worker lcore(s){}",
+        state.ports.len(),
+        state.lcores.len(),
+        opts.duration.map(|d| format!(", for {:.1} s", d.as_secs_f64())).unwrap_or_default()
+    );
+    on_started(&state);
+
+    // Wait.
+    let start = Instant::now();
+    let mut last_rx = 0u64;
+    let mut last_change = start;
+    let mut last_print = start;
+    let mut prev = summary::port_totals(&state);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if dpdk::sys::quit_requested() {
+            break;
+        }
+        let now = Instant::now();
+        if let Some(d) = opts.duration {
+            if now - start >= d {
+                break;
+            }
+        }
+        if let Some(idle) = opts.exit_idle {
+            let rx: u64 = state.lcores.iter().map(|l| l.counters.rx_packets.get()).sum();
+            if rx != last_rx {
+                last_rx = rx;
+                last_change = now;
+            } else if now - last_change >= idle {
+                break;
+            }
+        }
+        if let Some(iv) = opts.stats_interval {
+            if now - last_print >= iv {
+                let cur = summary::port_totals(&state);
+                eprintln!("{}", summary::rate_line(&state, &prev, &cur, (now - last_print).as_secs_f64(), (now - start).as_secs_f64()));
+                prev = cur;
+                last_print = now;
+            }
+        }
+    }
+
+    // Shut down in order: quit flag, join lcores, stop and close ports, summary.
+    quit.store(true, Ordering::Release);
+    let mut worker_failed = false;
+    for id in launched {
+        let rc = eal.wait(id);
+        if rc != 0 {
+            eprintln!("pollfwd: lcore {id} returned {rc}");
+            worker_failed = true;
+        }
+    }
+    let ran = state.started.elapsed();
+    let sum = Summary::collect(&state, ran);
+    shutdown_ports(&state);
+    if opts.summary_json {
+        println!("{}", sum.to_json());
+    } else {
+        print!("{}", sum.render());
+    }
+    Ok(if worker_failed { 1 } else { 0 })
+}
+
+fn shutdown_ports(state: &State) {
+    for p in &state.ports {
+        if let Err(e) = p.port.stop() {
+            eprintln!("pollfwd: {e}");
+        }
+        if let Err(e) = p.port.close() {
+            eprintln!("pollfwd: {e}");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The few OS calls outside DPDK that need `unsafe`: signal handling and Unix-socket peer
+//! credentials. Kept here so the other crates stay free of `unsafe`.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+static QUIT: AtomicBool = AtomicBool::new(false);
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Async-signal-safe: two atomic stores.
+    LAST_SIGNAL.store(sig, Ordering::Relaxed);
+    QUIT.store(true, Ordering::Release);
+}
+
+/// Installs SIGINT/SIGTERM handlers that set a flag (checked by the main loop), and ignores
+/// SIGPIPE (a control client that goes away must not kill the daemon).
+pub fn install_quit_handlers() -> std::io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sigaction with a zeroed struct plus handler is the documented way to install a
+        // handler; on_signal only performs async-signal-safe atomic stores.
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    // SAFETY: setting SIGPIPE to SIG_IGN has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    Ok(())
+}
+
+/// Whether SIGINT/SIGTERM arrived.
+pub fn quit_requested() -> bool {
+    QUIT.load(Ordering::Acquire)
+}
+
+/// The last quit signal received (0 = none).
+pub fn last_signal() -> i32 {
+    LAST_SIGNAL.load(Ordering::Relaxed)
+}
+
+/// Credentials of the process at the other end of a Unix stream socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCred {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// SO_PEERCRED of a connected Unix socket.
+pub fn peer_cred(sock: &impl AsRawFd) -> std::io::Result<PeerCred> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and len are valid out-pointers of the sizes given; the fd is open for the
+    // borrow's duration.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(PeerCred {
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
+    })
+}
+
+/// Group id and member user names of group `name` (None if it does not exist).
+pub fn group_by_name(name: &str) -> Option<(u32, Vec<String>)> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() < 4 || f[0] != name {
+            return None;
+        }
+        let members = f[3].split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        Some((f[2].parse().ok()?, members))
+    })
+}
+
+/// Supplementary groups of the process `pid` (from /proc/PID/status).
+pub fn process_groups(pid: i32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Groups:"))
+                .map(|l| l[7..].split_whitespace().filter_map(|g| g.parse().ok()).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// Changes the group owner of a path (chown with uid unchanged).
+pub fn chgrp(path: &std::path::Path, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::chown(path, None, Some(gid))
+}
