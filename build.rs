@@ -70,9 +70,11 @@ fn main() {
     }
     build.compile("pollfwd_shim");
 
-    if let Err(e) = std::panic::catch_unwind(|| clang_sys_check()) {
+    if let Err(e) = std::panic::catch_unwind(clang_sys_check) {
         drop(e);
-        fail(&format!("libclang was not found for bindgen; {INSTALL_HINT}"));
+        fail(&format!(
+            "libclang was not found for bindgen; {INSTALL_HINT}"
+        ));
     }
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
@@ -196,9 +198,11 @@ fn main() {
     ] {
         b = b.allowlist_var(v);
     }
-    let bindings = b
-        .generate()
-        .unwrap_or_else(|e| fail(&format!("bindgen failed on DPDK headers ({e}); {INSTALL_HINT}")));
+    let bindings = b.generate().unwrap_or_else(|e| {
+        fail(&format!(
+            "bindgen failed on DPDK headers ({e}); {INSTALL_HINT}"
+        ))
+    });
     bindings
         .write_to_file(out.join("bindings.rs"))
         .expect("write bindings.rs");

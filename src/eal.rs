@@ -29,7 +29,10 @@ pub struct Eal {
 /// (`-a`/`--allow`) of the devices the configuration names.
 pub fn pci_policy_ok(args: &[String]) -> bool {
     args.iter().any(|a| {
-        a == "--no-pci" || a == "-a" || a.starts_with("--allow") || (a.starts_with("-a") && a.len() > 2)
+        a == "--no-pci"
+            || a == "-a"
+            || a.starts_with("--allow")
+            || (a.starts_with("-a") && a.len() > 2)
     })
 }
 
@@ -55,7 +58,10 @@ impl Eal {
         }
         let cargs: Vec<CString> = args
             .iter()
-            .map(|a| CString::new(a.as_str()).map_err(|_| Error::invalid("rte_eal_init: NUL in argument")))
+            .map(|a| {
+                CString::new(a.as_str())
+                    .map_err(|_| Error::invalid("rte_eal_init: NUL in argument"))
+            })
             .collect::<Result<_>>()?;
         // EAL keeps pointers into argv (and may permute it): leak both, once per process.
         let cargs: &'static [CString] = Box::leak(cargs.into_boxed_slice());
@@ -71,7 +77,10 @@ impl Eal {
         let rc = unsafe { ffi::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
         if rc < 0 {
             STATE.store(CLEANED, Ordering::Release);
-            return Err(Error::from_errno(format!("rte_eal_init({})", args.join(" "))));
+            return Err(Error::from_errno(format!(
+                "rte_eal_init({})",
+                args.join(" ")
+            )));
         }
         STATE.store(UP, Ordering::Release);
         Ok(Eal { _private: () })
@@ -123,13 +132,12 @@ impl Eal {
             // SAFETY: arg is the Box<Job> leaked by `launch` below, handed to exactly one
             // lcore, so we are its only owner.
             let job: Box<Job> = unsafe { Box::from_raw(arg as *mut Job) };
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || (*job)())) {
-                Ok(rc) => rc,
-                Err(_) => -1,
-            }
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || (*job)())).unwrap_or(-1)
         }
         if lcore == self.main_lcore() || !self.worker_lcores().contains(&lcore) {
-            return Err(Error::invalid(format!("launch: lcore {lcore} is not a worker lcore")));
+            return Err(Error::invalid(format!(
+                "launch: lcore {lcore} is not a worker lcore"
+            )));
         }
         let job: Box<Job> = Box::new(Box::new(f));
         let arg = Box::into_raw(job) as *mut c_void;
@@ -139,7 +147,10 @@ impl Eal {
         if rc < 0 {
             // SAFETY: launch failed, so the trampoline never ran and we still own arg.
             drop(unsafe { Box::from_raw(arg as *mut Job) });
-            return Err(Error::new(format!("rte_eal_remote_launch(lcore {lcore})"), rc));
+            return Err(Error::new(
+                format!("rte_eal_remote_launch(lcore {lcore})"),
+                rc,
+            ));
         }
         Ok(())
     }

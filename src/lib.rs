@@ -15,8 +15,17 @@
 //! - [`lpm`], [`acl`], [`meter`]: DPDK's LPM, ACL and meter libraries.
 
 pub mod ffi {
-    #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
-    #![allow(unsafe_op_in_unsafe_fn, clippy::all, clippy::undocumented_unsafe_blocks)]
+    #![allow(
+        non_upper_case_globals,
+        non_camel_case_types,
+        non_snake_case,
+        dead_code
+    )]
+    #![allow(
+        unsafe_op_in_unsafe_fn,
+        clippy::all,
+        clippy::undocumented_unsafe_blocks
+    )]
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 

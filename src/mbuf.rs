@@ -148,7 +148,9 @@ impl Mbuf {
         );
         // SAFETY: pointer arithmetic only: the private area starts right after the
         // rte_mbuf header (rte_mbuf_to_priv), and the assert above checked its size.
-        unsafe { (self.0.as_ptr() as *mut u8).add(std::mem::size_of::<ffi::rte_mbuf>()) as *mut PktMeta }
+        unsafe {
+            (self.0.as_ptr() as *mut u8).add(std::mem::size_of::<ffi::rte_mbuf>()) as *mut PktMeta
+        }
     }
 
     /// The packet's metadata.
@@ -275,7 +277,10 @@ impl Burst {
     /// Raw slot pointer for filling by rx/dequeue: slots len..BURST_MAX.
     pub(crate) fn spare_ptr(&mut self) -> (*mut *mut ffi::rte_mbuf, usize) {
         // SAFETY: arithmetic only: len <= BURST_MAX so the pointer is in bounds or one past.
-        (unsafe { self.pkts.as_mut_ptr().add(self.len) }, BURST_MAX - self.len)
+        (
+            unsafe { self.pkts.as_mut_ptr().add(self.len) },
+            BURST_MAX - self.len,
+        )
     }
 
     /// Marks `n` more slots (filled through `spare_ptr`) as owned packets.

@@ -37,13 +37,11 @@ impl Mempool {
         let p = unsafe {
             ffi::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, PRIV_SIZE, data_room, socket)
         };
-        NonNull::new(p)
-            .map(|ptr| Mempool { ptr })
-            .ok_or_else(|| {
-                Error::from_errno(format!(
-                    "rte_pktmbuf_pool_create({name}, n={n}, cache={cache}, socket={socket})"
-                ))
-            })
+        NonNull::new(p).map(|ptr| Mempool { ptr }).ok_or_else(|| {
+            Error::from_errno(format!(
+                "rte_pktmbuf_pool_create({name}, n={n}, cache={cache}, socket={socket})"
+            ))
+        })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut ffi::rte_mempool {

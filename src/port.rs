@@ -82,7 +82,9 @@ impl Port {
         let mut id: u16 = 0;
         // SAFETY: c is a valid C string; id is a valid out-pointer for the call's duration.
         let rc = unsafe { ffi::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) };
-        check(rc, || format!("no DPDK port for device '{name}' (is its --vdev/-a given?)"))?;
+        check(rc, || {
+            format!("no DPDK port for device '{name}' (is its --vdev/-a given?)")
+        })?;
         Ok(Port {
             inner: Arc::new(Inner {
                 id,
@@ -172,20 +174,33 @@ impl Port {
         let (mut nrx, mut ntx) = (setup.rx_desc, setup.tx_desc);
         // SAFETY: valid out-pointers for the call's duration.
         let rc = unsafe { ffi::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut nrx, &mut ntx) };
-        check(rc, || format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {id})"))?;
-        let socket = self.socket().map(|s| s as u32).unwrap_or(rx_pools[0].socket().max(0) as u32);
+        check(rc, || {
+            format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {id})")
+        })?;
+        let socket = self.socket().unwrap_or(rx_pools[0].socket().max(0) as u32);
         for (q, pool) in rx_pools.iter().enumerate() {
             // SAFETY: null rxconf means the device defaults; the pool outlives the port
             // (pools are never freed).
             let rc = unsafe {
-                ffi::rte_eth_rx_queue_setup(id, q as u16, nrx, socket, std::ptr::null(), pool.as_ptr())
+                ffi::rte_eth_rx_queue_setup(
+                    id,
+                    q as u16,
+                    nrx,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
             };
-            check(rc, || format!("rte_eth_rx_queue_setup(port {id}, queue {q})"))?;
+            check(rc, || {
+                format!("rte_eth_rx_queue_setup(port {id}, queue {q})")
+            })?;
         }
         for q in 0..setup.tx_queues {
             // SAFETY: null txconf means the device defaults.
             let rc = unsafe { ffi::rte_eth_tx_queue_setup(id, q, ntx, socket, std::ptr::null()) };
-            check(rc, || format!("rte_eth_tx_queue_setup(port {id}, queue {q})"))?;
+            check(rc, || {
+                format!("rte_eth_tx_queue_setup(port {id}, queue {q})")
+            })?;
         }
         if let Some(mtu) = setup.mtu {
             // SAFETY: plain call by port id.
@@ -196,8 +211,12 @@ impl Port {
                 check(rc, || format!("rte_eth_dev_set_mtu(port {id}, {mtu})"))?;
             }
         }
-        self.inner.rx_queues.store(setup.rx_queues as u32, Ordering::Relaxed);
-        self.inner.tx_queues.store(setup.tx_queues as u32, Ordering::Relaxed);
+        self.inner
+            .rx_queues
+            .store(setup.rx_queues as u32, Ordering::Relaxed);
+        self.inner
+            .tx_queues
+            .store(setup.tx_queues as u32, Ordering::Relaxed);
         if setup.promiscuous {
             // SAFETY: plain call by port id; failure (unsupported) is harmless.
             unsafe { ffi::rte_eth_promiscuous_enable(id) };
@@ -254,7 +273,10 @@ impl Port {
         let bit = 1u64 << q;
         if set.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
             return Err(Error::new(
-                format!("port {} {kind} queue {q} is already used by another lcore", self.id()),
+                format!(
+                    "port {} {kind} queue {q} is already used by another lcore",
+                    self.id()
+                ),
                 libc::EBUSY,
             ));
         }
@@ -380,7 +402,8 @@ impl RxQueue {
         // SAFETY: ptr has room slots; this queue is claimed by us alone (claim bitmap) and the
         // port is started (stop/close refuse while a handle lives); received mbufs are owned
         // by the caller from now on.
-        let n = unsafe { ffi::pf_eth_rx_burst(self.port.id(), self.queue, ptr, room as u16) } as usize;
+        let n =
+            unsafe { ffi::pf_eth_rx_burst(self.port.id(), self.queue, ptr, room as u16) } as usize;
         // SAFETY: rx_burst wrote n owned mbuf pointers at ptr.
         unsafe { burst.commit(n) };
         n
@@ -389,7 +412,10 @@ impl RxQueue {
 
 impl Drop for RxQueue {
     fn drop(&mut self) {
-        self.port.inner.rx_claimed.fetch_and(!(1u64 << self.queue), Ordering::AcqRel);
+        self.port
+            .inner
+            .rx_claimed
+            .fetch_and(!(1u64 << self.queue), Ordering::AcqRel);
         self.port.inner.live_queues.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -421,7 +447,8 @@ impl TxQueue {
         // SAFETY: the first n slots are owned mbufs; this queue is ours alone (claim bitmap);
         // the NIC takes ownership of the first `sent` mbufs, which we then forget.
         let sent =
-            unsafe { ffi::pf_eth_tx_burst(self.port.id(), self.queue, burst.raw_ptr(), n as u16) } as usize;
+            unsafe { ffi::pf_eth_tx_burst(self.port.id(), self.queue, burst.raw_ptr(), n as u16) }
+                as usize;
         burst.consume_front(sent);
         sent
     }
@@ -429,7 +456,10 @@ impl TxQueue {
 
 impl Drop for TxQueue {
     fn drop(&mut self) {
-        self.port.inner.tx_claimed.fetch_and(!(1u64 << self.queue), Ordering::AcqRel);
+        self.port
+            .inner
+            .tx_claimed
+            .fetch_and(!(1u64 << self.queue), Ordering::AcqRel);
         self.port.inner.live_queues.fetch_sub(1, Ordering::AcqRel);
     }
 }

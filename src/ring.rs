@@ -30,7 +30,9 @@ impl Drop for Inner {
             let (p, room) = b.spare_ptr();
             // SAFETY: no producer or consumer exists any more (Inner is dropped with the last
             // Arc), so this thread is the only user; p has room slots.
-            let n = unsafe { ffi::pf_ring_sc_dequeue_burst(self.ptr.as_ptr(), p as *mut *mut c_void, room as u32) };
+            let n = unsafe {
+                ffi::pf_ring_sc_dequeue_burst(self.ptr.as_ptr(), p as *mut *mut c_void, room as u32)
+            };
             if n == 0 {
                 break;
             }
@@ -63,9 +65,15 @@ pub struct RingStats {
 
 /// Creates an SP/SC ring holding up to `size - 1` mbufs (`size` a power of two) on NUMA node
 /// `socket` (-1: any).
-pub fn spsc_ring(name: &str, size: u32, socket: i32) -> Result<(RingProducer, RingConsumer, RingStats)> {
+pub fn spsc_ring(
+    name: &str,
+    size: u32,
+    socket: i32,
+) -> Result<(RingProducer, RingConsumer, RingStats)> {
     if !size.is_power_of_two() || size < 2 {
-        return Err(Error::invalid(format!("ring {name}: size {size} is not a power of two >= 2")));
+        return Err(Error::invalid(format!(
+            "ring {name}: size {size} is not a power of two >= 2"
+        )));
     }
     let c = CString::new(name).map_err(|_| Error::invalid("ring name has NUL"))?;
     // SAFETY: c is a valid C string (DPDK copies the name); flags select SP enqueue and SC
@@ -78,14 +86,19 @@ pub fn spsc_ring(name: &str, size: u32, socket: i32) -> Result<(RingProducer, Ri
             ffi::RING_F_SP_ENQ | ffi::RING_F_SC_DEQ,
         )
     };
-    let ptr = NonNull::new(p).ok_or_else(|| Error::from_errno(format!("rte_ring_create({name}, {size})")))?;
+    let ptr = NonNull::new(p)
+        .ok_or_else(|| Error::from_errno(format!("rte_ring_create({name}, {size})")))?;
     let inner = Arc::new(Inner {
         ptr,
         name: name.to_string(),
     });
     Ok((
-        RingProducer { inner: inner.clone() },
-        RingConsumer { inner: inner.clone() },
+        RingProducer {
+            inner: inner.clone(),
+        },
+        RingConsumer {
+            inner: inner.clone(),
+        },
         RingStats { inner },
     ))
 }
@@ -102,7 +115,11 @@ impl RingProducer {
         // SAFETY: we are the only producer (this half is unique); the first n slots are owned
         // mbufs; the ring takes ownership of the first `k`, which we then forget.
         let k = unsafe {
-            ffi::pf_ring_sp_enqueue_burst(self.inner.ptr.as_ptr(), burst.raw_ptr() as *const *mut c_void, n as u32)
+            ffi::pf_ring_sp_enqueue_burst(
+                self.inner.ptr.as_ptr(),
+                burst.raw_ptr() as *const *mut c_void,
+                n as u32,
+            )
         } as usize;
         burst.consume_front(k);
         k
@@ -116,8 +133,13 @@ impl RingConsumer {
         let (p, room) = burst.spare_ptr();
         let room = room.min(max);
         // SAFETY: we are the only consumer (this half is unique); p has room slots.
-        let n = unsafe { ffi::pf_ring_sc_dequeue_burst(self.inner.ptr.as_ptr(), p as *mut *mut c_void, room as u32) }
-            as usize;
+        let n = unsafe {
+            ffi::pf_ring_sc_dequeue_burst(
+                self.inner.ptr.as_ptr(),
+                p as *mut *mut c_void,
+                room as u32,
+            )
+        } as usize;
         // SAFETY: dequeue wrote n owned mbuf pointers (only mbufs are ever enqueued).
         unsafe { burst.commit(n) };
         n

@@ -54,7 +54,11 @@ pub struct PeerCred {
 
 /// SO_PEERCRED of a connected Unix socket.
 pub fn peer_cred(sock: &impl AsRawFd) -> std::io::Result<PeerCred> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: cred and len are valid out-pointers of the sizes given; the fd is open for the
     // borrow's duration.
@@ -85,7 +89,11 @@ pub fn group_by_name(name: &str) -> Option<(u32, Vec<String>)> {
         if f.len() < 4 || f[0] != name {
             return None;
         }
-        let members = f[3].split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let members = f[3]
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         Some((f[2].parse().ok()?, members))
     })
 }
@@ -95,9 +103,12 @@ pub fn process_groups(pid: i32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Groups:"))
-                .map(|l| l[7..].split_whitespace().filter_map(|g| g.parse().ok()).collect())
+            s.lines().find(|l| l.starts_with("Groups:")).map(|l| {
+                l[7..]
+                    .split_whitespace()
+                    .filter_map(|g| g.parse().ok())
+                    .collect()
+            })
         })
         .unwrap_or_default()
 }

@@ -154,6 +154,8 @@ pub struct PortConfig {
     pub mtu: Option<Spanned<u16>>,
     #[serde(default = "d_true")]
     pub promiscuous: bool,
+    /// IPv4 address and prefix of the interface, "192.0.2.1/24" (forward stage).
+    pub address: Option<Spanned<String>>,
 }
 
 impl PortConfig {
@@ -360,18 +362,33 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
     for (i, p) in c.ports.iter().enumerate() {
         let pr = p.get_ref();
         let name = pr.name.get_ref().as_str();
-        if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
-            return Err(pos.err(pr.name.span(), format!("port name '{name}': use letters, digits, '_' or '-'")));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+        {
+            return Err(pos.err(
+                pr.name.span(),
+                format!("port name '{name}': use letters, digits, '_' or '-'"),
+            ));
         }
         if port_idx.insert(name, i).is_some() {
             return Err(pos.err(pr.name.span(), format!("port '{name}' is defined twice")));
         }
         match (&pr.device, &pr.pci) {
             (Some(_), Some(pci)) => {
-                return Err(pos.err(pci.span(), format!("port '{name}': give either `device` or `pci`, not both")));
+                return Err(pos.err(
+                    pci.span(),
+                    format!("port '{name}': give either `device` or `pci`, not both"),
+                ));
             }
             (None, None) => {
-                return Err(pos.err(p.span(), format!("port '{name}': missing `device` (vdev devargs) or `pci` (PCI address)")));
+                return Err(pos.err(
+                    p.span(),
+                    format!(
+                        "port '{name}': missing `device` (vdev devargs) or `pci` (PCI address)"
+                    ),
+                ));
             }
             (Some(d), None) => {
                 let dev = pr.dev_name();
@@ -384,21 +401,38 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
             }
             (None, Some(pci)) => {
                 if !is_pci_addr(pci.get_ref()) {
-                    return Err(pos.err(pci.span(), format!("port '{name}': '{}' is not a PCI address (DDDD:BB:DD.F)", pci.get_ref())));
+                    return Err(pos.err(
+                        pci.span(),
+                        format!(
+                            "port '{name}': '{}' is not a PCI address (DDDD:BB:DD.F)",
+                            pci.get_ref()
+                        ),
+                    ));
                 }
             }
         }
         if !devs.insert(pr.dev_name()) {
-            let span = pr.device.as_ref().map(|d| d.span()).or(pr.pci.as_ref().map(|d| d.span())).unwrap_or(p.span());
-            return Err(pos.err(span, format!("port '{name}': device '{}' is used by another port", pr.dev_name())));
+            let span = pr
+                .device
+                .as_ref()
+                .map(|d| d.span())
+                .or(pr.pci.as_ref().map(|d| d.span()))
+                .unwrap_or(p.span());
+            return Err(pos.err(
+                span,
+                format!(
+                    "port '{name}': device '{}' is used by another port",
+                    pr.dev_name()
+                ),
+            ));
         }
         if pr.rx_queues == 0 || pr.rx_queues > 64 {
             return Err(pos.err(p.span(), format!("port '{name}': rx_queues must be 1..=64")));
         }
-        if let Some(t) = &pr.tx_queues {
-            if *t.get_ref() == 0 || *t.get_ref() > 64 {
-                return Err(pos.err(t.span(), format!("port '{name}': tx_queues must be 1..=64")));
-            }
+        if let Some(t) = &pr.tx_queues
+            && (*t.get_ref() == 0 || *t.get_ref() > 64)
+        {
+            return Err(pos.err(t.span(), format!("port '{name}': tx_queues must be 1..=64")));
         }
         if let Some(m) = &pr.mtu {
             let room = *c.mempool.data_room.get_ref() as u32;
@@ -422,10 +456,18 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
         let lr = l.get_ref();
         let id = *lr.id.get_ref();
         if id == c.eal.main_lcore {
-            return Err(pos.err(lr.id.span(), format!("lcore {id} is the main lcore (eal.main_lcore): workers need their own lcores")));
+            return Err(pos.err(
+                lr.id.span(),
+                format!(
+                    "lcore {id} is the main lcore (eal.main_lcore): workers need their own lcores"
+                ),
+            ));
         }
         if id >= 128 {
-            return Err(pos.err(lr.id.span(), format!("lcore {id}: ids must be below 128 (RTE_MAX_LCORE)")));
+            return Err(pos.err(
+                lr.id.span(),
+                format!("lcore {id}: ids must be below 128 (RTE_MAX_LCORE)"),
+            ));
         }
         if lcore_ids.insert(id, i).is_some() {
             return Err(pos.err(lr.id.span(), format!("lcore {id} is defined twice")));
@@ -437,25 +479,56 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
             };
             let nq = c.ports[pi].get_ref().rx_queues;
             if rr.queue >= nq {
-                return Err(pos.err(r.span(), format!("lcore {id}: port '{}' has {nq} rx queue(s), no queue {}", rr.port, rr.queue)));
+                return Err(pos.err(
+                    r.span(),
+                    format!(
+                        "lcore {id}: port '{}' has {nq} rx queue(s), no queue {}",
+                        rr.port, rr.queue
+                    ),
+                ));
             }
-            if let Some(other) = polled.insert((c.ports[pi].get_ref().name.get_ref().as_str(), rr.queue), id) {
-                return Err(pos.err(r.span(), format!("lcore {id}: port '{}' queue {} is already polled by lcore {other}", rr.port, rr.queue)));
+            if let Some(other) = polled.insert(
+                (c.ports[pi].get_ref().name.get_ref().as_str(), rr.queue),
+                id,
+            ) {
+                return Err(pos.err(
+                    r.span(),
+                    format!(
+                        "lcore {id}: port '{}' queue {} is already polled by lcore {other}",
+                        rr.port, rr.queue
+                    ),
+                ));
             }
         }
         let chain = lr.stages.get_ref();
         for s in chain {
             if !known.contains_key(s.get_ref().as_str()) {
                 let names: Vec<&str> = STAGES.iter().map(|s| s.0).collect();
-                return Err(pos.err(s.span(), format!("unknown stage '{}' (known: {})", s.get_ref(), names.join(", "))));
+                return Err(pos.err(
+                    s.span(),
+                    format!(
+                        "unknown stage '{}' (known: {})",
+                        s.get_ref(),
+                        names.join(", ")
+                    ),
+                ));
             }
         }
         if chain.len() > pollfwd_pipeline::MAX_STAGES {
-            return Err(pos.err(lr.stages.span(), format!("lcore {id}: at most {} stages", pollfwd_pipeline::MAX_STAGES)));
+            return Err(pos.err(
+                lr.stages.span(),
+                format!(
+                    "lcore {id}: at most {} stages",
+                    pollfwd_pipeline::MAX_STAGES
+                ),
+            ));
         }
         let routes = chain.iter().any(|s| known[s.get_ref().as_str()]);
         if lr.pipeline_to.is_none() && !routes {
-            let last = chain.last().map(|s| s.get_ref().as_str()).unwrap_or("(none)");
+            let last = chain
+                .last()
+                .map(|s| s.get_ref().as_str())
+                .unwrap_or("(none)");
             return Err(pos.err(
                 lr.stages.span(),
                 format!("lcore {id}: the chain ends with '{last}' and no stage chooses an egress port; add 'xconnect' (or set pipeline_to)"),
@@ -464,12 +537,18 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
         if let Some(tp) = &lr.tx_ports {
             for p in tp {
                 if !port_idx.contains_key(p.get_ref().as_str()) {
-                    return Err(pos.err(p.span(), format!("lcore {id}: unknown port '{}' in tx_ports", p.get_ref())));
+                    return Err(pos.err(
+                        p.span(),
+                        format!("lcore {id}: unknown port '{}' in tx_ports", p.get_ref()),
+                    ));
                 }
             }
         }
         if chain.iter().any(|s| s.get_ref() == "xconnect") && c.xconnect.is_none() {
-            return Err(pos.err(lr.stages.span(), format!("lcore {id}: stage 'xconnect' needs an [xconnect] section with pairs")));
+            return Err(pos.err(
+                lr.stages.span(),
+                format!("lcore {id}: stage 'xconnect' needs an [xconnect] section with pairs"),
+            ));
         }
     }
     // Pipelines: each target exists, is not the source, receives from one lcore, no cycles.
@@ -479,17 +558,28 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
         if let Some(to) = &lr.pipeline_to {
             let (from, t) = (*lr.id.get_ref(), *to.get_ref());
             if t == from || !lcore_ids.contains_key(&t) {
-                return Err(pos.err(to.span(), format!("lcore {from}: pipeline_to {t} is not another worker lcore")));
+                return Err(pos.err(
+                    to.span(),
+                    format!("lcore {from}: pipeline_to {t} is not another worker lcore"),
+                ));
             }
             if let Some(other) = ring_src.insert(t, from) {
-                return Err(pos.err(to.span(), format!("lcore {t} already receives the pipeline of lcore {other}")));
+                return Err(pos.err(
+                    to.span(),
+                    format!("lcore {t} already receives the pipeline of lcore {other}"),
+                ));
             }
         }
     }
     for &start in lcore_ids.keys() {
         let mut seen = BTreeSet::new();
         let mut cur = start;
-        while let Some(to) = c.lcores[lcore_ids[&cur]].get_ref().pipeline_to.as_ref().map(|t| *t.get_ref()) {
+        while let Some(to) = c.lcores[lcore_ids[&cur]]
+            .get_ref()
+            .pipeline_to
+            .as_ref()
+            .map(|t| *t.get_ref())
+        {
             if !seen.insert(cur) {
                 let span = c.lcores[lcore_ids[&start]].get_ref().id.span();
                 return Err(pos.err(span, format!("lcore {start}: pipeline_to forms a cycle")));
@@ -501,7 +591,12 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
         let lr = l.get_ref();
         let id = *lr.id.get_ref();
         if lr.rx.is_empty() && !ring_src.contains_key(&id) {
-            return Err(pos.err(lr.id.span(), format!("lcore {id} polls nothing: give it `rx` queues or make it a pipeline_to target")));
+            return Err(pos.err(
+                lr.id.span(),
+                format!(
+                    "lcore {id} polls nothing: give it `rx` queues or make it a pipeline_to target"
+                ),
+            ));
         }
     }
     // Every rx queue is polled (an unpolled queue fills up and silently drops).
@@ -509,7 +604,13 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
         let pr = p.get_ref();
         for q in 0..pr.rx_queues {
             if !polled.contains_key(&(pr.name.get_ref().as_str(), q)) {
-                return Err(pos.err(p.span(), format!("port '{}' rx queue {q} is polled by no lcore", pr.name.get_ref())));
+                return Err(pos.err(
+                    p.span(),
+                    format!(
+                        "port '{}' rx queue {q} is polled by no lcore",
+                        pr.name.get_ref()
+                    ),
+                ));
             }
         }
     }
@@ -523,52 +624,96 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
                     return Err(pos.err(pair.span(), format!("xconnect: unknown port '{n}'")));
                 }
                 if !used.insert(n.as_str()) {
-                    return Err(pos.err(pair.span(), format!("xconnect: port '{n}' is in two pairs")));
+                    return Err(
+                        pos.err(pair.span(), format!("xconnect: port '{n}' is in two pairs"))
+                    );
                 }
             }
             if a == b {
-                return Err(pos.err(pair.span(), format!("xconnect: port '{a}' paired with itself")));
+                return Err(pos.err(
+                    pair.span(),
+                    format!("xconnect: port '{a}' paired with itself"),
+                ));
             }
         }
     }
     // Runtime.
     let burst = *c.runtime.burst.get_ref();
     if burst == 0 || burst > dpdk::BURST_MAX {
-        return Err(pos.err(c.runtime.burst.span(), format!("runtime.burst {burst} must be 1..={}", dpdk::BURST_MAX)));
+        return Err(pos.err(
+            c.runtime.burst.span(),
+            format!("runtime.burst {burst} must be 1..={}", dpdk::BURST_MAX),
+        ));
     }
     let rs = *c.runtime.ring_size.get_ref();
     if !rs.is_power_of_two() || rs < 64 {
-        return Err(pos.err(c.runtime.ring_size.span(), format!("runtime.ring_size {rs} must be a power of two >= 64")));
+        return Err(pos.err(
+            c.runtime.ring_size.span(),
+            format!("runtime.ring_size {rs} must be a power of two >= 64"),
+        ));
     }
     let mb = *c.mempool.mbufs.get_ref();
     if mb < 1024 {
-        return Err(pos.err(c.mempool.mbufs.span(), format!("mempool.mbufs {mb} is too small (>= 1024)")));
+        return Err(pos.err(
+            c.mempool.mbufs.span(),
+            format!("mempool.mbufs {mb} is too small (>= 1024)"),
+        ));
     }
     if *c.mempool.data_room.get_ref() < 256 + 128 {
-        return Err(pos.err(c.mempool.data_room.span(), "mempool.data_room must be >= 384"));
+        return Err(pos.err(
+            c.mempool.data_room.span(),
+            "mempool.data_room must be >= 384",
+        ));
     }
     // EAL arguments must not open the PCI bus behind the config's back.
     for a in &c.eal.extra_args {
         let s = a.get_ref().as_str();
-        if s.starts_with("-a") || s.starts_with("--allow") || s.starts_with("-b") || s.starts_with("--block") || s == "--no-pci" {
+        if s.starts_with("-a")
+            || s.starts_with("--allow")
+            || s.starts_with("-b")
+            || s.starts_with("--block")
+            || s == "--no-pci"
+        {
             return Err(pos.err(a.span(), format!("eal.extra_args: '{s}' is managed by pollfwd (use `pci = ...` on a port; --no-pci is added when no port is PCI)")));
         }
-        if s.starts_with("--vdev") || s.starts_with("-l") || s.starts_with("--lcores") || s.starts_with("--file-prefix") || s == "--in-memory" {
+        if s.starts_with("--vdev")
+            || s.starts_with("-l")
+            || s.starts_with("--lcores")
+            || s.starts_with("--file-prefix")
+            || s == "--in-memory"
+        {
             return Err(pos.err(a.span(), format!("eal.extra_args: '{s}' is set from the config (ports, lcores, eal.file_prefix, eal.in_memory)")));
         }
     }
     if let Some(p) = &c.control.prometheus {
         match p.get_ref().parse::<std::net::SocketAddr>() {
             Ok(a) if a.ip().is_loopback() => {}
-            Ok(_) => return Err(pos.err(p.span(), "control.prometheus must be a loopback address (127.0.0.1:PORT or [::1]:PORT)")),
-            Err(_) => return Err(pos.err(p.span(), format!("control.prometheus '{}' is not an address:port", p.get_ref()))),
+            Ok(_) => {
+                return Err(pos.err(
+                    p.span(),
+                    "control.prometheus must be a loopback address (127.0.0.1:PORT or [::1]:PORT)",
+                ));
+            }
+            Err(_) => {
+                return Err(pos.err(
+                    p.span(),
+                    format!(
+                        "control.prometheus '{}' is not an address:port",
+                        p.get_ref()
+                    ),
+                ));
+            }
         }
     }
     if c.control.max_clients == 0 {
         warnings.push("control.max_clients = 0: the control socket accepts nobody".into());
     }
+    crate::nfconf::validate(c, &|span, msg| pos.err(span, msg))?;
     if has_pci {
-        warnings.push("PCI ports configured: EAL gets an explicit allow-list (-a) of exactly those devices".into());
+        warnings.push(
+            "PCI ports configured: EAL gets an explicit allow-list (-a) of exactly those devices"
+                .into(),
+        );
     }
     Ok(warnings)
 }
@@ -594,7 +739,9 @@ fn is_pci_addr(s: &str) -> bool {
 
 impl Config {
     pub fn port_index(&self, name: &str) -> Option<usize> {
-        self.ports.iter().position(|p| p.get_ref().name.get_ref() == name)
+        self.ports
+            .iter()
+            .position(|p| p.get_ref().name.get_ref() == name)
     }
 
     /// Lcores allowed to transmit on port `name`, in config order.
@@ -618,11 +765,19 @@ impl Config {
         let mut lc = vec![format!("{}@{}", e.main_lcore, main_cpu)];
         for l in &self.lcores {
             let l = l.get_ref();
-            lc.push(format!("{}@{}", l.id.get_ref(), l.cpu.unwrap_or(*l.id.get_ref())));
+            lc.push(format!(
+                "{}@{}",
+                l.id.get_ref(),
+                l.cpu.unwrap_or(*l.id.get_ref())
+            ));
         }
         a.push(format!("--lcores={}", lc.join(",")));
         a.push(format!("--main-lcore={}", e.main_lcore));
-        let pci: Vec<&str> = self.ports.iter().filter_map(|p| p.get_ref().pci.as_ref().map(|s| s.get_ref().as_str())).collect();
+        let pci: Vec<&str> = self
+            .ports
+            .iter()
+            .filter_map(|p| p.get_ref().pci.as_ref().map(|s| s.get_ref().as_str()))
+            .collect();
         if pci.is_empty() {
             a.push("--no-pci".into());
         } else {
@@ -636,8 +791,13 @@ impl Config {
                 a.push(format!("--vdev={}", d.get_ref()));
             }
         }
-        a.push(format!("--file-prefix={}", e.file_prefix.as_deref().unwrap_or("pollfwd")));
-        if e.in_memory {
+        a.push(format!(
+            "--file-prefix={}",
+            e.file_prefix.as_deref().unwrap_or("pollfwd")
+        ));
+        // --in-memory together with --no-huge fails to start: without hugepages there are no
+        // hugepage files to keep out of the file system anyway.
+        if e.in_memory && e.hugepages {
             a.push("--in-memory".into());
         }
         if !e.hugepages {
@@ -698,7 +858,9 @@ pairs = [["p0", "p1"]]
         let a = c.eal_args();
         assert!(a.contains(&"--no-pci".to_string()));
         assert!(a.contains(&"--lcores=0@0,1@1".to_string()));
-        assert!(a.contains(&"--vdev=net_pcap0,rx_pcap=/tmp/in.pcap,tx_pcap=/tmp/out0.pcap".to_string()));
+        assert!(
+            a.contains(&"--vdev=net_pcap0,rx_pcap=/tmp/in.pcap,tx_pcap=/tmp/out0.pcap".to_string())
+        );
         assert!(a.contains(&"--file-prefix=t1".to_string()));
         assert!(a.contains(&"--in-memory".to_string()));
         assert_eq!(c.tx_lcores("p1"), vec![1]);
@@ -713,7 +875,10 @@ pairs = [["p0", "p1"]]
 
     #[test]
     fn unknown_key_is_refused_with_position() {
-        let t = GOOD.replace("file_prefix = \"t1\"", "file_prefix = \"t1\"\nfile_prefx = \"x\"");
+        let t = GOOD.replace(
+            "file_prefix = \"t1\"",
+            "file_prefix = \"t1\"\nfile_prefx = \"x\"",
+        );
         let e = err(&t);
         assert_eq!((e.line, e.col), (5, 1), "{e}");
         assert!(e.msg.contains("unknown field `file_prefx`"), "{e}");
@@ -735,7 +900,10 @@ pairs = [["p0", "p1"]]
 
     #[test]
     fn unknown_port_in_rx() {
-        let t = GOOD.replace("{ port = \"p1\", queue = 0 }", "{ port = \"p9\", queue = 0 }");
+        let t = GOOD.replace(
+            "{ port = \"p1\", queue = 0 }",
+            "{ port = \"p9\", queue = 0 }",
+        );
         let e = err(&t);
         assert_eq!(e.line, 16, "{e}");
         assert_eq!(e.col, 24, "{e}");
@@ -744,7 +912,10 @@ pairs = [["p0", "p1"]]
 
     #[test]
     fn queue_out_of_range() {
-        let t = GOOD.replace("{ port = \"p1\", queue = 0 }", "{ port = \"p1\", queue = 3 }");
+        let t = GOOD.replace(
+            "{ port = \"p1\", queue = 0 }",
+            "{ port = \"p1\", queue = 3 }",
+        );
         let e = err(&t);
         assert!(e.msg.contains("no queue 3"), "{e}");
         assert_eq!(e.line, 16);
@@ -768,7 +939,9 @@ pairs = [["p0", "p1"]]
 
     #[test]
     fn duplicate_queue_poll() {
-        let t = format!("{GOOD}\n[[lcore]]\nid = 2\nrx = [{{ port = \"p0\" }}]\nstages = [\"xconnect\"]\n");
+        let t = format!(
+            "{GOOD}\n[[lcore]]\nid = 2\nrx = [{{ port = \"p0\" }}]\nstages = [\"xconnect\"]\n"
+        );
         let e = err(&t);
         assert!(e.msg.contains("already polled by lcore 1"), "{e}");
         assert_eq!(e.line, 24, "{e}");
@@ -784,36 +957,64 @@ pairs = [["p0", "p1"]]
 
     #[test]
     fn unpolled_queue_and_bad_pair() {
-        let t = GOOD.replace("rx = [{ port = \"p0\" }, { port = \"p1\", queue = 0 }]", "rx = [{ port = \"p0\" }]");
-        assert!(err(&t).msg.contains("port 'p1' rx queue 0 is polled by no lcore"));
+        let t = GOOD.replace(
+            "rx = [{ port = \"p0\" }, { port = \"p1\", queue = 0 }]",
+            "rx = [{ port = \"p0\" }]",
+        );
+        assert!(
+            err(&t)
+                .msg
+                .contains("port 'p1' rx queue 0 is polled by no lcore")
+        );
         let t = GOOD.replace("[\"p0\", \"p1\"]]", "[\"p0\", \"p0\"]]");
         let e = err(&t);
-        assert!(e.msg.contains("in two pairs") || e.msg.contains("itself"), "{e}");
+        assert!(
+            e.msg.contains("in two pairs") || e.msg.contains("itself"),
+            "{e}"
+        );
         assert_eq!(e.line, 20);
     }
 
     #[test]
     fn pci_policy() {
-        let t = GOOD.replace("device = \"net_pcap0,rx_pcap=/tmp/in.pcap,tx_pcap=/tmp/out0.pcap\"", "pci = \"0000:03:00.0\"");
+        let t = GOOD.replace(
+            "device = \"net_pcap0,rx_pcap=/tmp/in.pcap,tx_pcap=/tmp/out0.pcap\"",
+            "pci = \"0000:03:00.0\"",
+        );
         let (c, w) = parse("t.toml", &t).unwrap();
         let a = c.eal_args();
         assert!(!a.contains(&"--no-pci".to_string()));
         assert!(a.windows(2).any(|w| w[0] == "-a" && w[1] == "0000:03:00.0"));
         assert!(!w.is_empty());
-        let t2 = GOOD.replace("file_prefix = \"t1\"", "file_prefix = \"t1\"\nextra_args = [\"-a\", \"0000:01:00.0\"]");
+        let t2 = GOOD.replace(
+            "file_prefix = \"t1\"",
+            "file_prefix = \"t1\"\nextra_args = [\"-a\", \"0000:01:00.0\"]",
+        );
         let e = err(&t2);
         assert!(e.msg.contains("managed by pollfwd"), "{e}");
-        let t3 = GOOD.replace("device = \"net_pcap0,rx_pcap=/tmp/in.pcap,tx_pcap=/tmp/out0.pcap\"", "pci = \"03:00\"");
+        let t3 = GOOD.replace(
+            "device = \"net_pcap0,rx_pcap=/tmp/in.pcap,tx_pcap=/tmp/out0.pcap\"",
+            "pci = \"03:00\"",
+        );
         assert!(err(&t3).msg.contains("not a PCI address"));
     }
 
     #[test]
     fn pipeline_checks() {
-        let t = GOOD.replace("stages = [\"macswap\", \"xconnect\"]", "stages = [\"macswap\"]\npipeline_to = 2")
-            + "\n[[lcore]]\nid = 2\nstages = [\"xconnect\"]\n";
+        let t = GOOD.replace(
+            "stages = [\"macswap\", \"xconnect\"]",
+            "stages = [\"macswap\"]\npipeline_to = 2",
+        ) + "\n[[lcore]]\nid = 2\nstages = [\"xconnect\"]\n";
         parse("t.toml", &t).unwrap();
-        let bad = GOOD.replace("stages = [\"macswap\", \"xconnect\"]", "stages = [\"macswap\"]\npipeline_to = 7");
-        assert!(err(&bad).msg.contains("pipeline_to 7 is not another worker lcore"));
+        let bad = GOOD.replace(
+            "stages = [\"macswap\", \"xconnect\"]",
+            "stages = [\"macswap\"]\npipeline_to = 7",
+        );
+        assert!(
+            err(&bad)
+                .msg
+                .contains("pipeline_to 7 is not another worker lcore")
+        );
     }
 
     #[test]

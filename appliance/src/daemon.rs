@@ -56,6 +56,8 @@ pub struct State {
     pub tsc_hz: u64,
     pub started: Instant,
     pub quit: Arc<AtomicBool>,
+    /// Control-plane state of the NFs (route lists, rule sets...): management side only.
+    pub control: std::sync::Mutex<crate::ops::ControlPlane>,
 }
 
 /// How the daemon was asked to run.
@@ -73,7 +75,11 @@ pub struct RunOptions {
 }
 
 /// Brings the appliance up. Returns the state, the EAL handle and the workers to launch.
-fn setup(loaded: Loaded, topo: HostTopology, quit: Arc<AtomicBool>) -> Result<(Eal, State, Vec<Worker>), String> {
+fn setup(
+    loaded: Loaded,
+    topo: HostTopology,
+    quit: Arc<AtomicBool>,
+) -> Result<(Eal, State, Vec<Worker>), String> {
     let c: &Config = &loaded.config;
     let args = c.eal_args();
     let eal = Eal::init(&args).map_err(|e| format!("EAL: {e}"))?;
@@ -83,7 +89,8 @@ fn setup(loaded: Loaded, topo: HostTopology, quit: Arc<AtomicBool>) -> Result<(E
     let mut ports = Vec::new();
     for pc in &c.ports {
         let pc = pc.get_ref();
-        let port = Port::by_name(pc.dev_name()).map_err(|e| format!("port '{}': {e}", pc.name.get_ref()))?;
+        let port = Port::by_name(pc.dev_name())
+            .map_err(|e| format!("port '{}': {e}", pc.name.get_ref()))?;
         let info = port.info().map_err(|e| e.to_string())?;
         let ntx = c.tx_lcores(pc.name.get_ref()).len().max(1) as u16;
         let tx_queues = pc.tx_queues.as_ref().map(|t| *t.get_ref()).unwrap_or(ntx);
@@ -99,6 +106,7 @@ fn setup(loaded: Loaded, topo: HostTopology, quit: Arc<AtomicBool>) -> Result<(E
         });
     }
     let port_ids: Vec<u16> = ports.iter().map(|p| p.port.id()).collect();
+    let port_macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac).collect();
 
     // One pool per NUMA node that has a worker lcore.
     let mut pools: BTreeMap<u32, Mempool> = BTreeMap::new();
@@ -127,17 +135,20 @@ fn setup(loaded: Loaded, topo: HostTopology, quit: Arc<AtomicBool>) -> Result<(E
                 .lcores
                 .iter()
                 .map(|l| l.get_ref())
-                .find(|l| l.rx.iter().any(|r| r.get_ref().port == p.name && r.get_ref().queue == q))
+                .find(|l| {
+                    l.rx.iter()
+                        .any(|r| r.get_ref().port == p.name && r.get_ref().queue == q)
+                })
                 .ok_or_else(|| format!("port '{}' rx queue {q} has no lcore", p.name))?;
             let lid = *l.id.get_ref();
             let node = eal.lcore_socket(lid);
-            if let Some(ps) = p.socket {
-                if ps != node {
-                    eprintln!(
-                        "pollfwd: warning: lcore {lid} (node {node}) polls port '{}' on node {ps}: cross-NUMA traffic",
-                        p.name
-                    );
-                }
+            if let Some(ps) = p.socket
+                && ps != node
+            {
+                eprintln!(
+                    "pollfwd: warning: lcore {lid} (node {node}) polls port '{}' on node {ps}: cross-NUMA traffic",
+                    p.name
+                );
             }
             rx_pools.push(pools[&node]);
         }
@@ -194,7 +205,10 @@ fn setup(loaded: Loaded, topo: HostTopology, quit: Arc<AtomicBool>) -> Result<(E
         for r in &l.rx {
             let r = r.get_ref();
             let pi = c.port_index(&r.port).expect("validated");
-            let q = ports[pi].port.rx_queue(r.queue).map_err(|e| e.to_string())?;
+            let q = ports[pi]
+                .port
+                .rx_queue(r.queue)
+                .map_err(|e| e.to_string())?;
             sources.push((Source::Port(q), port_ids[pi]));
             source_names.push(format!("{}:{}", r.port, r.queue));
         }
@@ -222,6 +236,7 @@ fn setup(loaded: Loaded, topo: HostTopology, quit: Arc<AtomicBool>) -> Result<(E
         let env = StageEnv {
             config: c,
             port_ids: &port_ids,
+            port_macs: &port_macs,
             worker: index,
             lcore: id,
         };
@@ -273,6 +288,7 @@ fn setup(loaded: Loaded, topo: HostTopology, quit: Arc<AtomicBool>) -> Result<(E
         tsc_hz,
         started: Instant::now(),
         quit,
+        control: std::sync::Mutex::new(crate::ops::ControlPlane::default()),
     };
     Ok((eal, state, workers))
 }
@@ -288,7 +304,9 @@ pub fn render_topology(s: &State) -> String {
             p.name,
             p.device,
             p.driver,
-            p.socket.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            p.socket
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
             p.rx_queues,
             p.tx_queues,
             summary::mac(&p.mac)
@@ -319,7 +337,11 @@ pub fn render_topology(s: &State) -> String {
 }
 
 /// Runs the appliance until a signal, the duration or the idle timeout; returns the exit code.
-pub fn run(loaded: Loaded, opts: &RunOptions, on_started: impl FnOnce(&Arc<State>)) -> Result<i32, String> {
+pub fn run(
+    loaded: Loaded,
+    opts: &RunOptions,
+    on_started: impl FnOnce(&Arc<State>),
+) -> Result<i32, String> {
     let topo = HostTopology::discover();
     for w in &loaded.warnings {
         eprintln!("pollfwd: warning: {w}");
@@ -337,7 +359,9 @@ pub fn run(loaded: Loaded, opts: &RunOptions, on_started: impl FnOnce(&Arc<State
     }
 
     for p in &state.ports {
-        p.port.start().map_err(|e| format!("port '{}': {e}", p.name))?;
+        p.port
+            .start()
+            .map_err(|e| format!("port '{}': {e}", p.name))?;
     }
     let mut launched = Vec::new();
     for w in workers {
@@ -350,7 +374,9 @@ pub fn run(loaded: Loaded, opts: &RunOptions, on_started: impl FnOnce(&Arc<State
         "pollfwd: running: {} port(s), {} worker lcore(s){}",
         state.ports.len(),
         state.lcores.len(),
-        opts.duration.map(|d| format!(", for {:.1} s", d.as_secs_f64())).unwrap_or_default()
+        opts.duration
+            .map(|d| format!(", for {:.1} s", d.as_secs_f64()))
+            .unwrap_or_default()
     );
     on_started(&state);
 
@@ -366,13 +392,17 @@ pub fn run(loaded: Loaded, opts: &RunOptions, on_started: impl FnOnce(&Arc<State
             break;
         }
         let now = Instant::now();
-        if let Some(d) = opts.duration {
-            if now - start >= d {
-                break;
-            }
+        if let Some(d) = opts.duration
+            && now - start >= d
+        {
+            break;
         }
         if let Some(idle) = opts.exit_idle {
-            let rx: u64 = state.lcores.iter().map(|l| l.counters.rx_packets.get()).sum();
+            let rx: u64 = state
+                .lcores
+                .iter()
+                .map(|l| l.counters.rx_packets.get())
+                .sum();
             if rx != last_rx {
                 last_rx = rx;
                 last_change = now;
@@ -380,13 +410,22 @@ pub fn run(loaded: Loaded, opts: &RunOptions, on_started: impl FnOnce(&Arc<State
                 break;
             }
         }
-        if let Some(iv) = opts.stats_interval {
-            if now - last_print >= iv {
-                let cur = summary::port_totals(&state);
-                eprintln!("{}", summary::rate_line(&state, &prev, &cur, (now - last_print).as_secs_f64(), (now - start).as_secs_f64()));
-                prev = cur;
-                last_print = now;
-            }
+        if let Some(iv) = opts.stats_interval
+            && now - last_print >= iv
+        {
+            let cur = summary::port_totals(&state);
+            eprintln!(
+                "{}",
+                summary::rate_line(
+                    &state,
+                    &prev,
+                    &cur,
+                    (now - last_print).as_secs_f64(),
+                    (now - start).as_secs_f64()
+                )
+            );
+            prev = cur;
+            last_print = now;
         }
     }
 

@@ -2,7 +2,10 @@
 //! management thread and control socket, and lab helpers (pcap traffic generation).
 
 pub mod config;
+pub mod control;
 pub mod daemon;
+pub mod nfconf;
+pub mod ops;
 pub mod pcap;
 pub mod stages;
 pub mod summary;

@@ -84,7 +84,10 @@ fn main() -> ExitCode {
         Ok(RunOptions {
             duration: args.duration.map(|d| secs(d, "duration")).transpose()?,
             exit_idle: args.exit_idle.map(Duration::from_millis),
-            stats_interval: args.stats_interval.map(|d| secs(d, "stats-interval")).transpose()?,
+            stats_interval: args
+                .stats_interval
+                .map(|d| secs(d, "stats-interval"))
+                .transpose()?,
             summary_json: matches!(args.summary, SummaryFormat::Json),
             topology_only: args.topology,
         })

@@ -12,6 +12,8 @@ pub struct StageEnv<'a> {
     pub config: &'a Config,
     /// DPDK port id of each configured port, in config order.
     pub port_ids: &'a [u16],
+    /// MAC address of each configured port, in config order.
+    pub port_macs: &'a [[u8; 6]],
     pub worker: usize,
     pub lcore: u32,
 }

@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use crate::daemon::State;
 
 pub fn mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Port counters at one instant, in port order.
@@ -76,7 +79,11 @@ pub fn drops_by_reason(d: &[u64]) -> Vec<(&'static str, u64)> {
 
 fn busy_pct(l: &LcoreSnapshot) -> f64 {
     let t = l.busy_cycles + l.idle_cycles;
-    if t == 0 { 0.0 } else { 100.0 * l.busy_cycles as f64 / t as f64 }
+    if t == 0 {
+        0.0
+    } else {
+        100.0 * l.busy_cycles as f64 / t as f64
+    }
 }
 
 impl Summary {
@@ -145,7 +152,8 @@ impl Summary {
             .into_iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
-        let sum = |f: fn(&LcoreSnapshot) -> u64| self.lcores.iter().map(|(_, _, l)| f(l)).sum::<u64>();
+        let sum =
+            |f: fn(&LcoreSnapshot) -> u64| self.lcores.iter().map(|(_, _, l)| f(l)).sum::<u64>();
         json!({
             "duration_s": (self.secs * 1000.0).round() / 1000.0,
             "ports": ports,
@@ -163,12 +171,30 @@ impl Summary {
         let mut o = format!("pollfwd summary: ran {:.1} s\n", self.secs);
         o += &format!(
             "{:<10} {:>4} {:>12} {:>14} {:>12} {:>14} {:>8} {:>8} {:>8} {:>8}\n",
-            "port", "id", "rx-pkts", "rx-bytes", "tx-pkts", "tx-bytes", "missed", "rx-err", "tx-err", "nombuf"
+            "port",
+            "id",
+            "rx-pkts",
+            "rx-bytes",
+            "tx-pkts",
+            "tx-bytes",
+            "missed",
+            "rx-err",
+            "tx-err",
+            "nombuf"
         );
         for (name, id, s) in &self.ports {
             o += &format!(
                 "{:<10} {:>4} {:>12} {:>14} {:>12} {:>14} {:>8} {:>8} {:>8} {:>8}\n",
-                name, id, s.ipackets, s.ibytes, s.opackets, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf
+                name,
+                id,
+                s.ipackets,
+                s.ibytes,
+                s.opackets,
+                s.obytes,
+                s.imissed,
+                s.ierrors,
+                s.oerrors,
+                s.rx_nombuf
             );
         }
         o += &format!(

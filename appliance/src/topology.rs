@@ -71,9 +71,17 @@ impl HostTopology {
     }
 
     fn fallback() -> HostTopology {
-        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u32;
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as u32;
         HostTopology {
-            cpus: (0..n).map(|c| Cpu { cpu: c, core: c, node: 0 }).collect(),
+            cpus: (0..n)
+                .map(|c| Cpu {
+                    cpu: c,
+                    core: c,
+                    node: 0,
+                })
+                .collect(),
             nodes: vec![0],
         }
     }
@@ -84,7 +92,11 @@ impl HostTopology {
 
     /// Human-readable listing.
     pub fn render(&self) -> String {
-        let mut s = format!("host: {} CPUs, NUMA nodes {:?}\n", self.cpus.len(), self.nodes);
+        let mut s = format!(
+            "host: {} CPUs, NUMA nodes {:?}\n",
+            self.cpus.len(),
+            self.nodes
+        );
         s += "  cpu  core  node\n";
         for c in &self.cpus {
             s += &format!("  {:>3}  {:>4}  {:>4}\n", c.cpu, c.core, c.node);

@@ -76,7 +76,10 @@ pub trait Stage: Send {
     /// A control message from the management thread (new table, counter clear...). The stage
     /// swaps it in and returns what it replaced, which is freed off the data path after the
     /// worker acknowledged. Unknown messages are returned unchanged.
-    fn control(&mut self, msg: Box<dyn Any + Send>) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
+    fn control(
+        &mut self,
+        msg: Box<dyn Any + Send>,
+    ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
         Err(msg)
     }
 }

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 use dpdk::txbuf::TxResult;
-use dpdk::{BURST_MAX, Burst, Mbuf, Mempool, PktMeta, RingConsumer, RingProducer, RxQueue, TxBuffer};
+use dpdk::{
+    BURST_MAX, Burst, Mbuf, Mempool, PktMeta, RingConsumer, RingProducer, RxQueue, TxBuffer,
+};
 
 use crate::counters::{LcoreCounters, MAX_STAGES};
 use crate::drop::DropReason;
@@ -138,7 +140,10 @@ impl Worker {
         cfg: LoopConfig,
     ) -> Result<Worker, String> {
         if chain.len() > MAX_STAGES {
-            return Err(format!("lcore {lcore}: {} stages, at most {MAX_STAGES}", chain.len()));
+            return Err(format!(
+                "lcore {lcore}: {} stages, at most {MAX_STAGES}",
+                chain.len()
+            ));
         }
         let needs_meta = chain.iter().any(|s| s.needs_meta());
         Ok(Worker {
@@ -190,7 +195,14 @@ impl Worker {
                     continue;
                 }
                 moved += n;
-                self.process_burst(&mut burst, &mut dropped, &mut originated, &mut verdicts, port, from_ring);
+                self.process_burst(
+                    &mut burst,
+                    &mut dropped,
+                    &mut originated,
+                    &mut verdicts,
+                    port,
+                    from_ring,
+                );
             }
             c.polls.add(nsrc as u64);
             let now = dpdk::rdtsc();

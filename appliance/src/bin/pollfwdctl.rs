@@ -8,7 +8,11 @@ use appliance::traffic::{self, GenSpec};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "pollfwdctl", version, about = "Operator CLI of the pollfwd forwarding appliance")]
+#[command(
+    name = "pollfwdctl",
+    version,
+    about = "Operator CLI of the pollfwd forwarding appliance"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -82,15 +86,18 @@ fn gen_pcap(a: &GenArgs) -> Result<(), String> {
         ..GenSpec::default()
     };
     traffic::validate(&spec)?;
-    let mut w = appliance::pcap::PcapWriter::create(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let mut w = appliance::pcap::PcapWriter::create(&a.out)
+        .map_err(|e| format!("{}: {e}", a.out.display()))?;
     let mut n = 0;
     for (i, f) in traffic::generate(&spec).enumerate() {
-        w.write_packet(i as u64 * 1000, &f).map_err(|e| e.to_string())?;
+        w.write_packet(i as u64 * 1000, &f)
+            .map_err(|e| e.to_string())?;
         n += 1;
     }
     if a.garbage {
         for f in traffic::garbage_frames() {
-            w.write_packet(n as u64 * 1000, &f).map_err(|e| e.to_string())?;
+            w.write_packet(n as u64 * 1000, &f)
+                .map_err(|e| e.to_string())?;
             n += 1;
         }
     }
