@@ -43,6 +43,10 @@ pub struct PktMeta {
     pub proto: u8,
     /// Colour set by the policer (0 green, 1 yellow, 2 red).
     pub color: u8,
+    /// Stage index a handed-off packet resumes at (set by the runtime).
+    pub resume: u8,
+    /// Free for stages.
+    pub spare: u8,
     /// Next-hop index chosen by the forward stage.
     pub next_hop: u16,
     /// Free for stages (e.g. NAT: owning worker).

@@ -46,6 +46,10 @@ pub struct Config {
     #[serde(default)]
     pub control: ControlConfig,
     pub xconnect: Option<Spanned<XconnectConfig>>,
+    pub forward: Option<Spanned<crate::nfconf::forward::ForwardConfig>>,
+    pub classify: Option<Spanned<crate::nfconf::classify::ClassifyConfig>>,
+    pub nat: Option<Spanned<crate::nfconf::nat::NatConfig>>,
+    pub policer: Option<Spanned<crate::nfconf::policer::PolicerConfig>>,
 }
 
 /// EAL options.
@@ -289,7 +293,14 @@ pub struct XconnectConfig {
 }
 
 /// Stages pollfwd knows, and whether each chooses an egress port.
-pub const STAGES: &[(&str, bool)] = &[("xconnect", true), ("macswap", false)];
+pub const STAGES: &[(&str, bool)] = &[
+    ("xconnect", true),
+    ("macswap", false),
+    ("classify", false),
+    ("nat", false),
+    ("policer", false),
+    ("forward", true),
+];
 
 /// A configuration that passed validation, with the file it came from.
 #[derive(Debug, Clone)]

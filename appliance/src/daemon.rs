@@ -277,6 +277,48 @@ fn setup(
         });
         workers.push(w);
     }
+    // Hand-off mesh: one SP/SC ring per ordered pair of workers whose chain hands off.
+    let nworkers = workers.len();
+    let hand: Vec<usize> = (0..nworkers)
+        .filter(|&i| workers[i].uses_handoff())
+        .collect();
+    let mut outs: Vec<Vec<Option<dpdk::RingProducer>>> = (0..nworkers)
+        .map(|_| (0..nworkers).map(|_| None).collect())
+        .collect();
+    let mut ins: Vec<Vec<dpdk::RingConsumer>> = (0..nworkers).map(|_| Vec::new()).collect();
+    for &a in &hand {
+        for &b in &hand {
+            if a == b {
+                continue;
+            }
+            let (la, lb) = (lcores[a].id, lcores[b].id);
+            let (p, cons, st) = dpdk::spsc_ring(
+                &format!("pf_hand_{la}_{lb}"),
+                *c.runtime.ring_size.get_ref(),
+                eal.lcore_socket(lb) as i32,
+            )
+            .map_err(|e| e.to_string())?;
+            outs[a][b] = Some(p);
+            ins[b].push(cons);
+            rings.push(st);
+        }
+    }
+    let mut joined = Vec::new();
+    for (i, (mut w, (o, n))) in workers
+        .into_iter()
+        .zip(outs.into_iter().zip(ins))
+        .enumerate()
+    {
+        if hand.contains(&i) {
+            w = w.with_handoff(nworkers, o, n)?;
+            lcores[i].sources.push("handoff".into());
+        } else {
+            w.set_workers(nworkers);
+        }
+        joined.push(w);
+    }
+    let workers = joined;
+
     let state = State {
         main_lcore: eal.main_lcore(),
         config: loaded,

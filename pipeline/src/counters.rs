@@ -66,6 +66,10 @@ pub struct LcoreCounters {
     pub ring_out: Counter,
     /// Packets taken from the previous lcore's ring.
     pub ring_in: Counter,
+    /// Packets handed to their owning worker.
+    pub handoff_out: Counter,
+    /// Packets received from other workers by hand-off.
+    pub handoff_in: Counter,
     /// Control messages applied.
     pub messages: Counter,
     pub drops: [Counter; DropReason::COUNT],
@@ -88,6 +92,8 @@ impl Default for LcoreCounters {
             idle_cycles: Counter::default(),
             ring_out: Counter::default(),
             ring_in: Counter::default(),
+            handoff_out: Counter::default(),
+            handoff_in: Counter::default(),
             messages: Counter::default(),
             drops: std::array::from_fn(|_| Counter::default()),
             stages: std::array::from_fn(|_| StageCounters::default()),
@@ -110,6 +116,8 @@ pub struct LcoreSnapshot {
     pub idle_cycles: u64,
     pub ring_out: u64,
     pub ring_in: u64,
+    pub handoff_out: u64,
+    pub handoff_in: u64,
     pub drops: Vec<u64>,
     /// (calls, packets, cycles) per stage slot.
     pub stages: Vec<(u64, u64, u64)>,
@@ -152,6 +160,8 @@ impl LcoreCounters {
             idle_cycles: self.idle_cycles.get(),
             ring_out: self.ring_out.get(),
             ring_in: self.ring_in.get(),
+            handoff_out: self.handoff_out.get(),
+            handoff_in: self.handoff_in.get(),
             drops: self.drops.iter().map(Counter::get).collect(),
             stages: self
                 .stages
@@ -175,6 +185,8 @@ impl LcoreCounters {
             &self.idle_cycles,
             &self.ring_out,
             &self.ring_in,
+            &self.handoff_out,
+            &self.handoff_in,
         ] {
             c.reset();
         }

@@ -39,6 +39,8 @@ drop_reasons! {
     TxFull => "tx_full", "the NIC TX queue refused the packet (freed)";
     RingFull => "ring_full", "congestion: the hand-off ring to the next lcore was full";
     BadPort => "bad_port", "a stage chose an egress port that does not exist";
+    HandoffFull => "handoff_full", "congestion: hand-off ring to the owning worker was full";
+    BadHandoff => "bad_handoff", "a stage handed off to a worker without a hand-off ring";
     // Ethernet.
     Runt => "runt", "frame shorter than an Ethernet header (14 bytes)";
     MultiSeg => "multi_seg", "multi-segment frame (jumbo) not supported by the stage";
@@ -67,7 +69,6 @@ drop_reasons! {
     NatTableFull => "nat_table_full", "NAT session table full";
     NatHostLimit => "nat_host_limit", "inside host reached its NAT session limit";
     NatUnsupported => "nat_unsupported", "protocol or fragment NAT cannot translate";
-    NatHandoffFull => "nat_handoff_full", "congestion: hand-off ring to the owning NAT worker was full";
     // Rate limit.
     PolicerRed => "policer_red", "policer colour action: drop";
     PolicerTableFull => "policer_table_full", "per-source policer table full";

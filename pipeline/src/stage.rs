@@ -21,6 +21,10 @@ pub enum Verdict {
     Tx(u16),
     /// Free it and count it under this reason.
     Drop(DropReason),
+    /// The packet belongs to worker N (e.g. it owns the NAT session): hand it over through an
+    /// SP/SC ring; it resumes at this same stage on that worker (chains of workers joined by
+    /// hand-off are identical). A full ring is a counted `handoff_full` drop.
+    Handoff(u16),
 }
 
 /// Per-lcore context handed to a stage with each burst.
@@ -33,6 +37,8 @@ pub struct StageCtx<'a> {
     pub lcore: u32,
     /// Index of the worker (0..workers).
     pub worker: usize,
+    /// Number of workers.
+    pub workers: usize,
     /// The pool of this lcore's NUMA node, for packets the stage originates.
     pub pool: Mempool,
     pub(crate) originated: &'a mut Burst,
@@ -68,6 +74,12 @@ pub trait Stage: Send {
     /// skips initialising it (one cache line per packet saved).
     fn needs_meta(&self) -> bool {
         true
+    }
+
+    /// Whether the stage may return [`Verdict::Handoff`]; the appliance then joins every pair
+    /// of workers running this chain with hand-off rings.
+    fn uses_handoff(&self) -> bool {
+        false
     }
 
     /// Periodic work between bursts (ageing, expiry), at most every `housekeeping_us`.

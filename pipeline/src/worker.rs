@@ -25,6 +25,8 @@ pub enum Source {
     Port(RxQueue),
     /// The ring from the previous lcore of a pipeline; packets keep their metadata.
     Ring(RingConsumer),
+    /// A hand-off ring from another worker: packets resume at the stage that handed them off.
+    Handoff(RingConsumer),
 }
 
 /// Where packets go that survive the whole chain with `Continue`.
@@ -69,6 +71,13 @@ impl Mailbox {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum In {
+    Port,
+    Ring,
+    Handoff,
+}
+
 /// Tunables of the loop.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopConfig {
@@ -95,6 +104,11 @@ pub struct Worker {
     pool: Mempool,
     cfg: LoopConfig,
     needs_meta: bool,
+    workers: usize,
+    /// Hand-off rings to other workers, by worker index (None for self / not joined).
+    handoff_out: Vec<Option<RingProducer>>,
+    /// Per target worker: packets waiting for the hand-off ring during a burst.
+    handoff_stage: Vec<Burst>,
 }
 
 /// Per-burst local tallies, written to the shared counters once per burst.
@@ -103,6 +117,7 @@ struct Tally {
     dropped_any: bool,
     tx: TxResult,
     ring_out: u64,
+    handoff_out: u64,
 }
 
 impl Tally {
@@ -112,6 +127,7 @@ impl Tally {
             dropped_any: false,
             tx: TxResult::default(),
             ring_out: 0,
+            handoff_out: 0,
         }
     }
 
@@ -162,7 +178,43 @@ impl Worker {
                 ..cfg
             },
             needs_meta,
+            workers: 1,
+            handoff_out: Vec::new(),
+            handoff_stage: Vec::new(),
         })
+    }
+
+    /// Joins this worker to the others by hand-off rings: `outs[w]` goes to worker w, `ins`
+    /// come from the others. `workers` is the number of workers.
+    pub fn with_handoff(
+        mut self,
+        workers: usize,
+        outs: Vec<Option<RingProducer>>,
+        ins: Vec<RingConsumer>,
+    ) -> Result<Worker, String> {
+        if self.chain.iter().filter(|s| s.uses_handoff()).count() > 1 {
+            return Err(format!(
+                "lcore {}: at most one hand-off stage per chain",
+                self.lcore
+            ));
+        }
+        self.workers = workers;
+        self.handoff_stage = (0..outs.len()).map(|_| Burst::new()).collect();
+        self.handoff_out = outs;
+        for r in ins {
+            self.sources.push((Source::Handoff(r), u16::MAX));
+        }
+        Ok(self)
+    }
+
+    /// Whether a stage of the chain may hand packets off to other workers.
+    pub fn uses_handoff(&self) -> bool {
+        self.chain.iter().any(|s| s.uses_handoff())
+    }
+
+    /// Sets the worker count seen by stages (when no hand-off rings are used).
+    pub fn set_workers(&mut self, workers: usize) {
+        self.workers = workers;
     }
 
     /// Stage names in chain order.
@@ -186,9 +238,12 @@ impl Worker {
             for si in 0..nsrc {
                 let (src, port) = &mut self.sources[si];
                 let port = *port;
-                let (n, from_ring) = match src {
-                    Source::Port(q) => (q.rx_burst(&mut burst, self.cfg.burst), false),
-                    Source::Ring(r) => (r.dequeue_burst(&mut burst, self.cfg.burst), true),
+                let (n, kind) = match src {
+                    Source::Port(q) => (q.rx_burst(&mut burst, self.cfg.burst), In::Port),
+                    Source::Ring(r) => (r.dequeue_burst(&mut burst, self.cfg.burst), In::Ring),
+                    Source::Handoff(r) => {
+                        (r.dequeue_burst(&mut burst, self.cfg.burst), In::Handoff)
+                    }
                 };
                 if n == 0 {
                     c.empty_polls.add(1);
@@ -201,7 +256,7 @@ impl Worker {
                     &mut originated,
                     &mut verdicts,
                     port,
-                    from_ring,
+                    kind,
                 );
             }
             c.polls.add(nsrc as u64);
@@ -248,13 +303,18 @@ impl Worker {
         originated: &mut Burst,
         verdicts: &mut [Verdict; BURST_MAX],
         in_port: u16,
-        from_ring: bool,
+        kind: In,
     ) {
         let c = &*self.counters;
         let t0 = dpdk::rdtsc();
         let n = burst.len();
-        if from_ring {
+        let mut start = 0;
+        if kind == In::Ring {
             c.ring_in.add(n as u64);
+        } else if kind == In::Handoff {
+            c.handoff_in.add(n as u64);
+            // One hand-off stage per chain (checked in with_handoff): all resume there.
+            start = burst.as_slice()[0].meta().resume as usize;
         } else {
             let mut bytes = 0u64;
             if self.needs_meta {
@@ -272,7 +332,7 @@ impl Worker {
         }
         let mut t = Tally::new();
         let mut orig_dropped = 0u64;
-        for si in 0..self.chain.len() {
+        for si in start..self.chain.len() {
             let len = burst.len();
             if len == 0 {
                 break;
@@ -286,6 +346,7 @@ impl Worker {
                     tsc_hz: self.cfg.tsc_hz,
                     lcore: self.lcore,
                     worker: self.index,
+                    workers: self.workers,
                     pool: self.pool,
                     originated: &mut *originated,
                     originated_dropped: &mut orig_dropped,
@@ -298,7 +359,9 @@ impl Worker {
             sc.cycles.add(dpdk::rdtsc().wrapping_sub(ts));
             if v.iter().any(|x| *x != Verdict::Continue) {
                 let tx = &mut self.tx;
-                burst.dispatch(|i, m| match v[i] {
+                let hs = &mut self.handoff_stage;
+                let mut handed = false;
+                burst.dispatch(|i, mut m| match v[i] {
                     Verdict::Continue => Some(m),
                     Verdict::Tx(p) => {
                         Self::to_tx(tx, &mut t, dropped, m, p);
@@ -309,7 +372,45 @@ impl Worker {
                         let _ = dropped.push(m);
                         None
                     }
+                    Verdict::Handoff(w) => {
+                        m.meta_mut().resume = si as u8;
+                        match hs.get_mut(w as usize) {
+                            Some(b) => {
+                                handed = true;
+                                // A staging burst holds at most one burst's packets.
+                                if let Err(m) = b.push(m) {
+                                    t.drop(DropReason::HandoffFull, 1);
+                                    let _ = dropped.push(m);
+                                }
+                            }
+                            None => {
+                                t.drop(DropReason::BadHandoff, 1);
+                                let _ = dropped.push(m);
+                            }
+                        }
+                        None
+                    }
                 });
+                if handed {
+                    for (w, b) in self.handoff_stage.iter_mut().enumerate() {
+                        if b.is_empty() {
+                            continue;
+                        }
+                        match self.handoff_out.get_mut(w).and_then(Option::as_mut) {
+                            Some(r) => t.handoff_out += r.enqueue_burst(b) as u64,
+                            None => {}
+                        }
+                        if !b.is_empty() {
+                            let kind = if self.handoff_out.get(w).is_some_and(Option::is_some) {
+                                DropReason::HandoffFull
+                            } else {
+                                DropReason::BadHandoff
+                            };
+                            t.drop(kind, b.len() as u32);
+                            b.free_all();
+                        }
+                    }
+                }
                 dropped.free_all();
             }
             if !originated.is_empty() {
@@ -377,6 +478,9 @@ impl Worker {
         if t.ring_out > 0 {
             c.ring_out.add(t.ring_out);
         }
+        if t.handoff_out > 0 {
+            c.handoff_out.add(t.handoff_out);
+        }
         if t.dropped_any {
             for (i, n) in t.drops.iter().enumerate() {
                 if *n > 0 {
@@ -394,6 +498,7 @@ impl Worker {
                 tsc_hz: self.cfg.tsc_hz,
                 lcore: self.lcore,
                 worker: self.index,
+                workers: self.workers,
                 pool: self.pool,
                 originated: &mut *originated,
                 originated_dropped: &mut orig_dropped,

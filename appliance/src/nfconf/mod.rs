@@ -2,6 +2,11 @@
 //! section's serde struct (unknown keys refused) and a `validate` function that
 //! `config::validate` calls with an error builder that turns a span into file:line:col.
 
+pub mod classify;
+pub mod forward;
+pub mod nat;
+pub mod policer;
+
 use std::ops::Range;
 
 use crate::config::{Config, ConfigError};
@@ -10,6 +15,10 @@ use crate::config::{Config, ConfigError};
 pub type ErrAt<'a> = &'a dyn Fn(Range<usize>, String) -> ConfigError;
 
 /// Runs every NF section's validation.
-pub fn validate(_c: &Config, _err: ErrAt<'_>) -> Result<(), ConfigError> {
+pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
+    forward::validate(c, err)?;
+    classify::validate(c, err)?;
+    nat::validate(c, err)?;
+    policer::validate(c, err)?;
     Ok(())
 }
