@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what pollfwd needs (root, Debian 12) and runs every test: formatting and clippy,
+# unit tests, DPDK API tests (one EAL per test binary, --no-pci --in-memory), and end-to-end
+# tests that start the real pollfwd binary on virtual ports (net_pcap labs, network namespaces
+# with net_af_packet). End-to-end tests serialise their DPDK processes on
+# /tmp/pollfwd-busy.lock so that no more than two lcores busy-poll at once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/install-deps.sh
+else
+    echo "test.sh: not root: skipping install-deps (packages and hugepages must already be there)" >&2
+fi
+for d in "$HOME/.cargo/bin" /root/.cargo/bin; do
+    [ -d "$d" ] && case ":$PATH:" in *":$d:"*) ;; *) PATH="$d:$PATH" ;; esac
+done
+export PATH
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+if compgen -G "bench/pktgen/*.lua" >/dev/null; then
+    echo "== luac -p bench/pktgen/*.lua"
+    luac5.3 -p bench/pktgen/*.lua
+fi
+echo "== shell scripts parse"
+for s in scripts/*.sh bench/*.sh; do [ -f "$s" ] && bash -n "$s"; done
+echo "== cargo test"
+cargo test --workspace --no-fail-fast "$@"
