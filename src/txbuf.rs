@@ -73,6 +73,31 @@ impl TxBuffer {
         }
     }
 
+    /// Transmits a whole burst (every packet leaves `b`: sent, or refused and freed). Packets
+    /// already waiting go first, so order is kept. A burst of at least `threshold` packets
+    /// goes to the NIC straight from `b`, without being copied into the buffer.
+    #[inline]
+    pub fn push_burst(&mut self, b: &mut Burst) -> TxResult {
+        if b.len() < self.threshold || !self.buf.is_empty() {
+            let mut r = TxResult::default();
+            b.dispatch(|_, m| {
+                r.add(self.push(m));
+                None
+            });
+            return r;
+        }
+        let bytes: u64 = b.as_slice().iter().map(|m| m.pkt_len() as u64).sum();
+        let sent = self.queue.tx_burst(b);
+        let refused = b.len();
+        let refused_bytes: u64 = b.as_slice().iter().map(|m| m.pkt_len() as u64).sum();
+        b.free_all();
+        TxResult {
+            sent: sent as u32,
+            sent_bytes: bytes - refused_bytes,
+            refused: refused as u32,
+        }
+    }
+
     /// Transmits everything waiting; frees what the NIC refuses.
     #[inline]
     pub fn flush(&mut self) -> TxResult {

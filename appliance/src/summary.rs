@@ -136,8 +136,23 @@ impl Summary {
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), json!(v)))
                     .collect();
+                let runtime: Vec<Value> = stages
+                    .iter()
+                    .zip(&l.stages)
+                    .map(|(name, &(calls, pkts, cycles))| {
+                        json!({
+                            "stage": name, "calls": calls, "packets": pkts, "cycles": cycles,
+                            "packets_per_call": if calls > 0 { pkts as f64 / calls as f64 } else { 0.0 },
+                            "cycles_per_packet": if pkts > 0 { cycles as f64 / pkts as f64 } else { 0.0 },
+                        })
+                    })
+                    .collect();
                 json!({
-                    "lcore": id, "stages": stages,
+                    "lcore": id, "stages": stages, "runtime": runtime,
+                    "busy_cycles": l.busy_cycles, "idle_cycles": l.idle_cycles,
+                    "dwell_p50_cycles": l.dwell_percentile(0.5),
+                    "dwell_p99_cycles": l.dwell_percentile(0.99),
+                    "dwell_p999_cycles": l.dwell_percentile(0.999),
                     "rx_packets": l.rx_packets, "rx_bytes": l.rx_bytes,
                     "tx_packets": l.tx_packets, "tx_bytes": l.tx_bytes,
                     "ring_in": l.ring_in, "ring_out": l.ring_out,
@@ -156,6 +171,7 @@ impl Summary {
             |f: fn(&LcoreSnapshot) -> u64| self.lcores.iter().map(|(_, _, l)| f(l)).sum::<u64>();
         json!({
             "duration_s": (self.secs * 1000.0).round() / 1000.0,
+            "tsc_hz": self.tsc_hz,
             "ports": ports,
             "lcores": lcores,
             "totals": {

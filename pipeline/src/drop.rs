@@ -56,6 +56,8 @@ drop_reasons! {
     TtlExpired => "ttl_expired", "TTL reached zero (ICMP time exceeded sent when allowed)";
     NoRoute => "no_route", "no route to the destination (ICMP unreachable sent when allowed)";
     NeighborUnresolved => "neighbor_unresolved", "next hop MAC unknown and its wait queue is full";
+    NeighborHeld => "neighbor_held", "parked while ARP resolves the next hop: sent when it answers (tx), else freed";
+    Ipv4BadDest => "ipv4_bad_dest", "IPv4 destination is loopback, 0/8, class E or multicast (not routed)";
     ForUs => "for_us", "addressed to the appliance and consumed (ARP, ICMP echo)";
     ArpInvalid => "arp_invalid", "malformed or irrelevant ARP packet";
     IcmpRateLimited => "icmp_rate_limited", "ICMP error suppressed by the rate limit";
@@ -70,7 +72,9 @@ drop_reasons! {
     NatHostLimit => "nat_host_limit", "inside host reached its NAT session limit";
     NatUnsupported => "nat_unsupported", "protocol or fragment NAT cannot translate";
     // Rate limit.
-    PolicerRed => "policer_red", "policer colour action: drop";
+    PolicerRed => "policer_red", "policer marked the packet red and its red action is drop";
+    PolicerYellow => "policer_yellow", "policer marked the packet yellow and its yellow action is drop";
+    PolicerGreen => "policer_green", "policer marked the packet green and its green action is drop";
     PolicerTableFull => "policer_table_full", "per-source policer table full";
 }
 
