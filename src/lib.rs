@@ -29,14 +29,18 @@ pub mod ffi {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
+pub mod acl;
 pub mod eal;
 pub mod error;
+pub mod lpm;
 pub mod mbuf;
 pub mod mempool;
 pub mod meta;
+pub mod meter;
 pub mod port;
 pub mod ring;
 pub mod sys;
+pub mod telemetry;
 pub mod txbuf;
 
 pub use eal::Eal;

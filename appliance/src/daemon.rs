@@ -400,10 +400,18 @@ pub fn run(
         return Ok(0);
     }
 
+    // pdump needs DPDK multi-process (dpdk-dumpcap is a secondary process): not with in-memory.
+    let pdump = !state.config.config.eal.in_memory;
+    if pdump {
+        if let Err(e) = dpdk::telemetry::pdump_init() {
+            eprintln!("pollfwd: warning: packet capture (pdump) unavailable: {e}");
+        }
+    }
+    let state = Arc::new(state);
+    register_telemetry(&state);
+    let mgmt = crate::mgmt::start(state.clone()).map_err(|e| format!("control socket: {e}"))?;
     for p in &state.ports {
-        p.port
-            .start()
-            .map_err(|e| format!("port '{}': {e}", p.name))?;
+        p.port.start().map_err(|e| format!("port '{}': {e}", p.name))?;
     }
     let mut launched = Vec::new();
     for w in workers {
@@ -411,7 +419,6 @@ pub fn run(
         eal.launch(id, move || w.run()).map_err(|e| e.to_string())?;
         launched.push(id);
     }
-    let state = Arc::new(state);
     eprintln!(
         "pollfwd: running: {} port(s), {} worker lcore(s){}",
         state.ports.len(),
@@ -481,8 +488,12 @@ pub fn run(
             worker_failed = true;
         }
     }
+    mgmt.stop();
     let ran = state.started.elapsed();
     let sum = Summary::collect(&state, ran);
+    if pdump {
+        dpdk::telemetry::pdump_uninit();
+    }
     shutdown_ports(&state);
     if opts.summary_json {
         println!("{}", sum.to_json());
@@ -490,6 +501,48 @@ pub fn run(
         print!("{}", sum.render());
     }
     Ok(if worker_failed { 1 } else { 0 })
+}
+
+/// DPDK telemetry commands: `/pollfwd/stats` (totals and drops by reason) and
+/// `/pollfwd/lcores` (per-lcore rx/tx/drops), next to DPDK's own `/ethdev/...`.
+fn register_telemetry(state: &Arc<State>) {
+    use dpdk::telemetry::{TelValue, register};
+    let s = state.clone();
+    let r1 = register("/pollfwd/stats", "pollfwd totals and drops by reason", move || {
+        let mut v = Vec::new();
+        let mut drops = vec![0u64; pollfwd_pipeline::DropReason::COUNT];
+        let (mut rx, mut tx) = (0, 0);
+        for l in &s.lcores {
+            rx += l.counters.rx_packets.get();
+            tx += l.counters.tx_packets.get();
+            for (i, c) in l.counters.drops.iter().enumerate() {
+                drops[i] += c.get();
+            }
+        }
+        v.push(("rx_packets".to_string(), TelValue::U64(rx)));
+        v.push(("tx_packets".to_string(), TelValue::U64(tx)));
+        for (name, n) in summary::drops_by_reason(&drops) {
+            v.push((format!("drop_{name}"), TelValue::U64(n)));
+        }
+        v.push(("version".to_string(), TelValue::Str(env!("CARGO_PKG_VERSION").to_string())));
+        v
+    });
+    let s = state.clone();
+    let r2 = register("/pollfwd/lcores", "pollfwd per-lcore rx, tx, drops", move || {
+        let mut v = Vec::new();
+        for l in &s.lcores {
+            let c = l.counters.snapshot();
+            v.push((format!("lcore{}_rx_packets", l.id), TelValue::U64(c.rx_packets)));
+            v.push((format!("lcore{}_tx_packets", l.id), TelValue::U64(c.tx_packets)));
+            v.push((format!("lcore{}_drops", l.id), TelValue::U64(c.total_drops())));
+        }
+        v
+    });
+    for r in [r1, r2] {
+        if let Err(e) = r {
+            eprintln!("pollfwd: warning: telemetry: {e}");
+        }
+    }
 }
 
 fn shutdown_ports(state: &State) {

@@ -4,8 +4,11 @@
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod mgmt;
 pub mod nfconf;
 pub mod ops;
+pub mod ops_classify;
+pub mod ops_policer;
 pub mod pcap;
 pub mod stages;
 pub mod summary;

@@ -44,6 +44,8 @@ pub fn build(name: &str, env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
             Box::new(Xconnect::new(&pairs))
         }
         "macswap" => Box::new(Macswap),
+        "classify" => crate::ops_classify::build_stage(env)?,
+        "policer" => crate::ops_policer::stage(env)?,
         other => return Err(format!("unknown stage '{other}'")),
     })
 }

@@ -65,6 +65,17 @@ pub struct Summary {
     pub ports: Vec<(String, u16, PortStats)>,
     pub lcores: Vec<(u32, Vec<&'static str>, LcoreSnapshot)>,
     pub tsc_hz: u64,
+    /// End-of-run figures of the network functions, by NF name (e.g. `classify`: per-rule hits).
+    pub nf: serde_json::Map<String, Value>,
+}
+
+/// The NF sections of the summary: an NF with figures to report adds one line here.
+fn nf_summaries(s: &State) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    if let Some(v) = crate::ops_classify::summary(s) {
+        m.insert("classify".into(), v);
+    }
+    m
 }
 
 /// Drops as (name, count) for the non-zero reasons.
@@ -101,6 +112,7 @@ impl Summary {
                 .map(|l| (l.id, l.stages.clone(), l.counters.snapshot()))
                 .collect(),
             tsc_hz: s.tsc_hz,
+            nf: nf_summaries(s),
         }
     }
 
@@ -174,6 +186,7 @@ impl Summary {
             "tsc_hz": self.tsc_hz,
             "ports": ports,
             "lcores": lcores,
+            "nf": self.nf,
             "totals": {
                 "rx_packets": sum(|l| l.rx_packets),
                 "tx_packets": sum(|l| l.tx_packets),

@@ -1,10 +1,19 @@
 //! pollfwd's network functions, each a [`pipeline::Stage`] over bursts:
 //! - [`xconnect`]: port pairs, what enters port A leaves port B (and back);
-//! - [`macswap`]: swaps source and destination MAC, then continues.
+//! - [`macswap`]: swaps source and destination MAC, then continues;
+//! - [`classify`]: IPv4 ACL (rte_acl) with permit/deny and class labels;
+//! - [`nat`]: NAT44 (NAPT, static DNAT, conntrack timeouts, ICMP, hairpinning, across workers);
+//! - [`forward`]: IPv4 router (rte_lpm routes, ARP, ICMP, RFC 1812 checks);
+//! - [`parse`]: the shared Ethernet/IPv4 parser (RFC 1812 checks) every IPv4 stage reuses.
 
 pub use pollfwd_pipeline as pipeline;
 
+pub mod classify;
+pub mod forward;
 pub mod macswap;
+pub mod nat;
+pub mod parse;
+pub mod policer;
 pub mod xconnect;
 
 /// Frames shorter than an Ethernet header.

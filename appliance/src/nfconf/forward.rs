@@ -1,14 +1,519 @@
-//! IPv4 routing: routes, neighbours, proxy ARP, ICMP (section [forward]).
+//! IPv4 routing: routes, neighbours, proxy ARP, ICMP (section [forward]), plus the `address`
+//! of each `[[port]]` (its connected route).
+//!
+//! ```toml
+//! [[port]]
+//! name = "lan"
+//! device = "net_pcap0,..."
+//! address = "192.0.2.1/24"            # interface address: connected route 192.0.2.0/24
+//!
+//! [forward]
+//! routes = [
+//!   { prefix = "198.51.100.0/24", via = "192.0.2.2" },          # port found from the gateway
+//!   { prefix = "0.0.0.0/0", via = "203.0.113.1", port = "wan" }, # both given
+//!   { prefix = "10.9.0.0/16", port = "lan" },                    # on-link: ARP for each host
+//! ]
+//! neighbors = [{ address = "192.0.2.2", mac = "02:00:00:00:00:02", port = "lan" }]
+//! proxy_arp = [{ prefix = "203.0.113.16/28", port = "wan" }]     # port optional: every port
+//! arp_timeout_s = 300       # a learnt neighbour is used this long after its last answer
+//! arp_retry_ms = 1000       # one ARP request per neighbour per interval
+//! arp_retries = 3           # unanswered requests before the neighbour fails
+//! arp_queue = 64            # packets each worker parks while ARP resolves
+//! icmp_errors_per_s = 100   # ICMP errors per second, all workers together (0 = none)
+//! icmp_burst = 10
+//! neighbor_capacity = 4096
+//! ```
+//!
+//! The route syntax is shared with the `route.add` operation ([`RouteText`]).
 
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use pollfwd_nf::forward::table::{self, Iface, Prefix, StaticRoute};
+use pollfwd_nf::forward::{FwdParams, ProxyArp, StaticNeighbor};
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::ErrAt;
 use crate::config::{Config, ConfigError};
 
+/// Most static routes a configuration may hold.
+pub const MAX_ROUTES: usize = 1_000_000;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ForwardConfig {}
+pub struct ForwardConfig {
+    #[serde(default)]
+    pub routes: Vec<Spanned<RouteConfig>>,
+    #[serde(default)]
+    pub neighbors: Vec<Spanned<NeighborConfig>>,
+    #[serde(default)]
+    pub proxy_arp: Vec<Spanned<ProxyArpConfig>>,
+    pub arp_timeout_s: Option<Spanned<u64>>,
+    pub arp_retry_ms: Option<Spanned<u64>>,
+    pub arp_retries: Option<Spanned<u32>>,
+    pub arp_queue: Option<Spanned<usize>>,
+    pub icmp_errors_per_s: Option<Spanned<u32>>,
+    pub icmp_burst: Option<Spanned<u32>>,
+    pub neighbor_capacity: Option<Spanned<usize>>,
+}
 
-pub fn validate(_c: &Config, _err: ErrAt<'_>) -> Result<(), ConfigError> {
+/// A static route: `prefix` via the gateway `via`, out of `port`, or both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub prefix: Spanned<String>,
+    pub via: Option<Spanned<String>>,
+    pub port: Option<Spanned<String>>,
+}
+
+/// A static neighbour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborConfig {
+    pub address: Spanned<String>,
+    pub mac: Spanned<String>,
+    pub port: Spanned<String>,
+}
+
+/// Addresses answered by proxy ARP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyArpConfig {
+    pub prefix: Spanned<String>,
+    pub port: Option<Spanned<String>>,
+}
+
+/// A route as text (config or the `route.add` operation): parsed against port names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteText<'a> {
+    pub prefix: &'a str,
+    pub via: Option<&'a str>,
+    pub port: Option<&'a str>,
+}
+
+/// Which field of a route text an error is about (for positions in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Prefix,
+    Via,
+    Port,
+    Route,
+}
+
+impl RouteText<'_> {
+    /// Parses the texts into a route over port *indices* (config order).
+    pub fn parse(&self, c: &Config) -> Result<StaticRoute, (Field, String)> {
+        let prefix = Prefix::parse(self.prefix).map_err(|e| (Field::Prefix, e))?;
+        let via = match self.via {
+            None => None,
+            Some(v) => {
+                let a: std::net::Ipv4Addr = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| (Field::Via, format!("via '{v}' is not an IPv4 address")))?;
+                Some(u32::from(a))
+            }
+        };
+        let port = match self.port {
+            None => None,
+            Some(p) => Some(
+                c.port_index(p)
+                    .ok_or_else(|| (Field::Port, format!("unknown port '{p}'")))?
+                    as u16,
+            ),
+        };
+        if via.is_none() && port.is_none() {
+            return Err((
+                Field::Route,
+                format!(
+                    "route {prefix}: give `via` (a gateway), `port`, or both"
+                ),
+            ));
+        }
+        Ok(StaticRoute { prefix, via, port })
+    }
+}
+
+/// The router's interfaces with port *indices* as ports (config order) and no MACs: what
+/// validation can know before EAL starts. `ids`/`macs` give the real ones at run time.
+pub fn ifaces(c: &Config, ids: Option<(&[u16], &[[u8; 6]])>) -> Vec<Iface> {
+    c.ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let p = p.get_ref();
+            Iface {
+                port: ids.map(|(id, _)| id[i]).unwrap_or(i as u16),
+                name: p.name.get_ref().clone(),
+                mac: ids.map(|(_, m)| m[i]).unwrap_or_default(),
+                addr: p
+                    .address
+                    .as_ref()
+                    .and_then(|a| table::parse_if_addr(a.get_ref()).ok()),
+            }
+        })
+        .collect()
+}
+
+/// The tunables, defaults filled in.
+pub fn params(c: &Config) -> FwdParams {
+    let d = FwdParams::default();
+    let Some(f) = c.forward.as_ref().map(|f| f.get_ref()) else {
+        return d;
+    };
+    let v = |o: &Option<Spanned<u64>>, d: u64| o.as_ref().map(|s| *s.get_ref()).unwrap_or(d);
+    FwdParams {
+        arp_timeout_s: v(&f.arp_timeout_s, d.arp_timeout_s),
+        arp_retry_ms: v(&f.arp_retry_ms, d.arp_retry_ms),
+        arp_retries: f.arp_retries.as_ref().map(|s| *s.get_ref()).unwrap_or(d.arp_retries),
+        arp_queue: f.arp_queue.as_ref().map(|s| *s.get_ref()).unwrap_or(d.arp_queue),
+        icmp_errors_per_s: f
+            .icmp_errors_per_s
+            .as_ref()
+            .map(|s| *s.get_ref())
+            .unwrap_or(d.icmp_errors_per_s),
+        icmp_burst: f.icmp_burst.as_ref().map(|s| *s.get_ref()).unwrap_or(d.icmp_burst),
+        neighbor_capacity: f
+            .neighbor_capacity
+            .as_ref()
+            .map(|s| *s.get_ref())
+            .unwrap_or(d.neighbor_capacity),
+    }
+}
+
+/// Static routes over port indices (validated config: cannot fail).
+pub fn static_routes(c: &Config) -> Vec<StaticRoute> {
+    let Some(f) = c.forward.as_ref().map(|f| f.get_ref()) else {
+        return Vec::new();
+    };
+    f.routes
+        .iter()
+        .filter_map(|r| route_text(r.get_ref()).parse(c).ok())
+        .collect()
+}
+
+fn route_text(r: &RouteConfig) -> RouteText<'_> {
+    RouteText {
+        prefix: r.prefix.get_ref(),
+        via: r.via.as_ref().map(|v| v.get_ref().as_str()),
+        port: r.port.as_ref().map(|v| v.get_ref().as_str()),
+    }
+}
+
+/// Static neighbours over port indices.
+pub fn neighbors(c: &Config) -> Vec<StaticNeighbor> {
+    let Some(f) = c.forward.as_ref().map(|f| f.get_ref()) else {
+        return Vec::new();
+    };
+    f.neighbors
+        .iter()
+        .filter_map(|n| {
+            let n = n.get_ref();
+            Some(StaticNeighbor {
+                ip: u32::from(n.address.get_ref().trim().parse::<std::net::Ipv4Addr>().ok()?),
+                mac: table::parse_mac(n.mac.get_ref()).ok()?,
+                port: c.port_index(n.port.get_ref())? as u16,
+            })
+        })
+        .collect()
+}
+
+/// Proxy ARP ranges over port indices.
+pub fn proxy_arp(c: &Config) -> Vec<ProxyArp> {
+    let Some(f) = c.forward.as_ref().map(|f| f.get_ref()) else {
+        return Vec::new();
+    };
+    f.proxy_arp
+        .iter()
+        .filter_map(|x| {
+            let x = x.get_ref();
+            Some(ProxyArp {
+                prefix: Prefix::parse(x.prefix.get_ref()).ok()?,
+                port: match &x.port {
+                    None => None,
+                    Some(p) => Some(c.port_index(p.get_ref())? as u16),
+                },
+            })
+        })
+        .collect()
+}
+
+fn range_check<T: PartialOrd + Copy + std::fmt::Display>(
+    v: &Option<Spanned<T>>,
+    lo: T,
+    hi: T,
+    what: &str,
+    err: ErrAt<'_>,
+) -> Result<(), ConfigError> {
+    if let Some(s) = v
+        && (*s.get_ref() < lo || *s.get_ref() > hi)
+    {
+        return Err(err(
+            s.span(),
+            format!("forward.{what} {} must be {lo}..={hi}", s.get_ref()),
+        ));
+    }
     Ok(())
+}
+
+pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
+    // Interface addresses (every port, whether or not a forward stage runs).
+    for p in &c.ports {
+        let p = p.get_ref();
+        if let Some(a) = &p.address {
+            table::parse_if_addr(a.get_ref()).map_err(|e| {
+                err(a.span(), format!("port '{}': address {e}", p.name.get_ref()))
+            })?;
+        }
+    }
+    let ifs = ifaces(c, None);
+    table::interface_routes(&ifs).map_err(|e| {
+        let span = c
+            .ports
+            .iter()
+            .filter_map(|p| p.get_ref().address.as_ref())
+            .nth(1)
+            .map(|a| a.span())
+            .unwrap_or(0..0);
+        err(span, e)
+    })?;
+    let Some(f) = &c.forward else {
+        return Ok(());
+    };
+    let f = f.get_ref();
+    range_check(&f.arp_timeout_s, 1, 86_400, "arp_timeout_s", err)?;
+    range_check(&f.arp_retry_ms, 10, 60_000, "arp_retry_ms", err)?;
+    range_check(&f.arp_retries, 1, 100, "arp_retries", err)?;
+    range_check(&f.arp_queue, 0, 4096, "arp_queue", err)?;
+    range_check(&f.icmp_errors_per_s, 0, 1_000_000, "icmp_errors_per_s", err)?;
+    range_check(&f.icmp_burst, 1, 10_000, "icmp_burst", err)?;
+    range_check(&f.neighbor_capacity, 16, 1 << 22, "neighbor_capacity", err)?;
+    if f.routes.len() > MAX_ROUTES {
+        return Err(err(
+            f.routes[MAX_ROUTES].span(),
+            format!("forward.routes: at most {MAX_ROUTES} routes"),
+        ));
+    }
+    // Routes: each parses and resolves; no prefix twice, none equal to an interface route.
+    let mut seen: BTreeMap<Prefix, Range<usize>> = BTreeMap::new();
+    for e in table::interface_routes(&ifs).unwrap_or_default() {
+        seen.insert(e.prefix, 0..0);
+    }
+    for r in &f.routes {
+        let rc = r.get_ref();
+        let span_of = |fl: Field| match fl {
+            Field::Prefix => rc.prefix.span(),
+            Field::Via => rc.via.as_ref().map(|v| v.span()).unwrap_or(r.span()),
+            Field::Port => rc.port.as_ref().map(|v| v.span()).unwrap_or(r.span()),
+            Field::Route => r.span(),
+        };
+        let sr = route_text(rc)
+            .parse(c)
+            .map_err(|(fl, e)| err(span_of(fl), format!("forward.routes: {e}")))?;
+        table::resolve_static(&ifs, &sr).map_err(|e| {
+            let fl = if sr.via.is_some() && rc.port.is_none() {
+                Field::Via
+            } else {
+                Field::Route
+            };
+            err(span_of(fl), format!("forward.routes: {e}"))
+        })?;
+        if let Some(prev) = seen.insert(sr.prefix, rc.prefix.span()) {
+            let what = if prev == (0..0) {
+                "is an interface (connected, local or broadcast) route".to_string()
+            } else {
+                "is given twice".to_string()
+            };
+            return Err(err(
+                rc.prefix.span(),
+                format!("forward.routes: {} {what}", sr.prefix),
+            ));
+        }
+    }
+    // Static neighbours.
+    let mut nseen = std::collections::BTreeSet::new();
+    for n in &f.neighbors {
+        let nc = n.get_ref();
+        let ip: std::net::Ipv4Addr = nc.address.get_ref().trim().parse().map_err(|_| {
+            err(
+                nc.address.span(),
+                format!(
+                    "forward.neighbors: '{}' is not an IPv4 address",
+                    nc.address.get_ref()
+                ),
+            )
+        })?;
+        let mac = table::parse_mac(nc.mac.get_ref())
+            .map_err(|e| err(nc.mac.span(), format!("forward.neighbors: {e}")))?;
+        if mac[0] & 1 != 0 || mac == [0; 6] {
+            return Err(err(
+                nc.mac.span(),
+                "forward.neighbors: a neighbour's MAC must be a unicast address",
+            ));
+        }
+        if c.port_index(nc.port.get_ref()).is_none() {
+            return Err(err(
+                nc.port.span(),
+                format!("forward.neighbors: unknown port '{}'", nc.port.get_ref()),
+            ));
+        }
+        if pollfwd_nf::forward::ipv4::bad_source(u32::from(ip))
+            || ifs.iter().any(|i| i.addr.is_some_and(|(a, _)| a == u32::from(ip)))
+        {
+            return Err(err(
+                nc.address.span(),
+                format!("forward.neighbors: {ip} cannot be a neighbour (own or non-unicast address)"),
+            ));
+        }
+        if !nseen.insert(ip) {
+            return Err(err(
+                nc.address.span(),
+                format!("forward.neighbors: {ip} is given twice"),
+            ));
+        }
+    }
+    let cap = f
+        .neighbor_capacity
+        .as_ref()
+        .map(|s| *s.get_ref())
+        .unwrap_or(FwdParams::default().neighbor_capacity);
+    if f.neighbors.len() > cap / 2 {
+        return Err(err(
+            f.neighbors[0].span(),
+            format!(
+                "forward.neighbors: {} static neighbours need neighbor_capacity >= {}",
+                f.neighbors.len(),
+                f.neighbors.len() * 2
+            ),
+        ));
+    }
+    // Proxy ARP.
+    for x in &f.proxy_arp {
+        let xc = x.get_ref();
+        let p = Prefix::parse(xc.prefix.get_ref())
+            .map_err(|e| err(xc.prefix.span(), format!("forward.proxy_arp: {e}")))?;
+        if p.len < 16 {
+            return Err(err(
+                xc.prefix.span(),
+                format!("forward.proxy_arp: {p} is wider than a /16: answering ARP for that many addresses is surely a mistake"),
+            ));
+        }
+        if let Some(port) = &xc.port
+            && c.port_index(port.get_ref()).is_none()
+        {
+            return Err(err(
+                port.span(),
+                format!("forward.proxy_arp: unknown port '{}'", port.get_ref()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    const BASE: &str = r#"
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=a.pcap"
+address = "192.0.2.1/24"
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=b.pcap"
+address = "198.51.100.1/24"
+
+[[lcore]]
+id = 1
+rx = [{ port = "p0" }, { port = "p1" }]
+stages = ["forward"]
+"#;
+
+    fn err(extra: &str) -> crate::config::ConfigError {
+        parse("t.toml", &format!("{BASE}{extra}")).expect_err("should be refused")
+    }
+
+    #[test]
+    fn good_router_config() {
+        let extra = r#"
+[forward]
+routes = [
+  { prefix = "203.0.113.0/24", via = "198.51.100.2" },
+  { prefix = "0.0.0.0/0", via = "192.0.2.254", port = "p0" },
+  { prefix = "10.9.0.0/16", port = "p1" },
+]
+neighbors = [{ address = "198.51.100.2", mac = "02:00:00:00:00:02", port = "p1" }]
+proxy_arp = [{ prefix = "198.51.100.16/28", port = "p1" }, { prefix = "192.0.2.77" }]
+arp_timeout_s = 60
+icmp_errors_per_s = 10
+"#;
+        let (c, _) = parse("t.toml", &format!("{BASE}{extra}")).unwrap();
+        assert_eq!(super::static_routes(&c).len(), 3);
+        assert_eq!(super::neighbors(&c).len(), 1);
+        assert_eq!(super::proxy_arp(&c).len(), 2);
+        let p = super::params(&c);
+        assert_eq!((p.arp_timeout_s, p.icmp_errors_per_s, p.arp_retries), (60, 10, 3));
+        let ifs = super::ifaces(&c, None);
+        assert_eq!(ifs[1].addr, Some((0xc633_6401, 24)));
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        let e = parse(
+            "t.toml",
+            &BASE.replace("address = \"192.0.2.1/24\"", "address = \"192.0.2.0/24\""),
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.col), (5, 11), "{e}");
+        assert!(e.msg.contains("network address"), "{e}");
+
+        let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.1/8\", via = \"192.0.2.2\" }]\n");
+        assert_eq!((e.line, e.col), (18, 22), "{e}");
+        assert!(e.msg.contains("host bits"), "{e}");
+
+        let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\", via = \"10.1.1.1\" }]\n");
+        assert_eq!((e.line, e.col), (18, 42), "{e}");
+        assert!(e.msg.contains("not on a connected subnet"), "{e}");
+
+        let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\", port = \"p9\" }]\n");
+        assert!(e.msg.contains("unknown port 'p9'"), "{e}");
+        assert_eq!((e.line, e.col), (18, 43), "{e}");
+
+        let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\" }]\n");
+        assert!(e.msg.contains("give `via`"), "{e}");
+
+        let e = err(
+            "[forward]\nroutes = [\n { prefix = \"10.0.0.0/8\", via = \"192.0.2.2\" },\n { prefix = \"10.0.0.0/8\", via = \"192.0.2.3\" },\n]\n",
+        );
+        assert!(e.msg.contains("given twice"), "{e}");
+        assert_eq!(e.line, 20, "{e}");
+
+        let e = err("[forward]\nroutes = [{ prefix = \"192.0.2.0/24\", port = \"p1\" }]\n");
+        assert!(e.msg.contains("interface"), "{e}");
+
+        let e = err("[forward]\nneighbors = [{ address = \"192.0.2.9\", mac = \"01:00:5e:00:00:01\", port = \"p0\" }]\n");
+        assert!(e.msg.contains("unicast"), "{e}");
+        assert_eq!((e.line, e.col), (18, 47), "{e}");
+
+        let e = err("[forward]\narp_retries = 0\n");
+        assert!(e.msg.contains("arp_retries 0"), "{e}");
+        assert_eq!((e.line, e.col), (18, 15), "{e}");
+
+        let e = err("[forward]\nproxy_arp = [{ prefix = \"10.0.0.0/8\" }]\n");
+        assert!(e.msg.contains("wider than a /16"), "{e}");
+
+        let e = err("[forward]\nroute = []\n");
+        assert!(e.msg.contains("unknown field `route`"), "{e}");
+    }
+
+    #[test]
+    fn overlapping_interfaces_are_refused() {
+        let t = BASE.replace("198.51.100.1/24", "192.0.2.129/25");
+        let e = parse("t.toml", &t).unwrap_err();
+        assert!(e.msg.contains("overlapping"), "{e}");
+        assert_eq!(e.line, 10, "{e}");
+    }
 }

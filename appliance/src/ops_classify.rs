@@ -1,0 +1,427 @@
+//! Operator commands of the classify stage (`acl.list`, `acl.add`, `acl.del`, `acl.counters`)
+//! and the stage's construction at start-up. JSON formats: docs/control-protocol.md.
+//!
+//! The control plane keeps the rule list (ids, text, compiled form) under the key `classify`
+//! of [`OpCtx::cp`]. A change compiles a complete new [`AclTable`] here, off the data path, then
+//! [`OpCtx::broadcast`]s it with fresh per-worker hit counters: each worker swaps table and
+//! counters between two bursts, and the replaced ones are freed after every worker switched.
+//! Counters follow a rule across rebuilds by its id: the final counts of a replaced table are
+//! folded into `retired` and added to the live ones when reported.
+//!
+//! Start-up: the workers' stages are built before the management side exists, so
+//! [`build_stage`] compiles the config's rule set once and leaves the table and every
+//! worker's counters in a hand-over slot that the first operation (or the summary) takes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use pollfwd_nf::classify::{AclTable, Action, Classify, HitCounters, Install, TableRule, new_hits};
+use pollfwd_pipeline::Stage;
+use serde_json::{Value, json};
+
+use crate::daemon::State;
+use crate::nfconf::classify::{
+    self as conf, CompiledRule, RuleText, compiled_rules, default_action, range_text,
+};
+use crate::ops::{Op, OpCtx, args};
+use crate::stages::StageEnv;
+
+pub const OPS: &[Op] = &[
+    Op {
+        name: "acl.list",
+        help: "ACL rules in precedence order with their hit counters; default action, classes",
+        run: list,
+    },
+    Op {
+        name: "acl.add",
+        help: "add an ACL rule {src, dst, proto, sport, dport, in_port, priority, action, class}",
+        run: add,
+    },
+    Op {
+        name: "acl.del",
+        help: "delete an ACL rule {id}",
+        run: del,
+    },
+    Op {
+        name: "acl.counters",
+        help: "per-rule hit counters (packets, bytes) summed over workers, and the default's",
+        run: counters,
+    },
+];
+
+const KEY: &str = "classify";
+const STAGE: &str = "classify";
+
+#[derive(Clone, Copy)]
+struct Entry {
+    id: u32,
+    rule: CompiledRule,
+}
+
+/// The table the workers run and each worker's counters for it.
+struct Installed {
+    table: Arc<AclTable>,
+    hits: Vec<(usize, HitCounters)>,
+}
+
+/// Control-plane state of the classify NF.
+#[derive(Default)]
+pub struct AclCp {
+    init: bool,
+    /// Rules in list order (config order, then added ones).
+    entries: Vec<Entry>,
+    next_id: u32,
+    default: Action,
+    installed: Option<Installed>,
+    /// Hits of replaced tables, by rule id (0: the default action).
+    retired: HashMap<u32, (u64, u64)>,
+}
+
+/// What `build_stage` compiled at start-up, for the management side to take over.
+struct Boot {
+    rules: Vec<CompiledRule>,
+    default: Action,
+    port_ids: Vec<u16>,
+    table: Arc<AclTable>,
+    hits: Vec<(usize, HitCounters)>,
+}
+
+static BOOT: Mutex<Option<Boot>> = Mutex::new(None);
+
+fn table_rules<'a>(
+    entries: impl Iterator<Item = (u32, &'a CompiledRule)>,
+    port_ids: &[u16],
+) -> Vec<TableRule> {
+    entries
+        .map(|(id, r)| TableRule {
+            id,
+            m: r.with_port_ids(port_ids),
+            priority: r.priority,
+            action: r.action,
+        })
+        .collect()
+}
+
+/// Builds the classify stage of one worker (called by `stages::build`). All workers share one
+/// compiled table; each gets its own counters.
+pub fn build_stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
+    let rules = compiled_rules(env.config)?;
+    let default = default_action(env.config);
+    let mut boot = BOOT.lock().unwrap_or_else(|e| e.into_inner());
+    let same = boot
+        .as_ref()
+        .is_some_and(|b| b.rules == rules && b.default == default && b.port_ids == env.port_ids);
+    if !same {
+        let trs = table_rules(
+            rules.iter().enumerate().map(|(i, r)| (i as u32 + 1, r)),
+            env.port_ids,
+        );
+        let table = AclTable::build(&trs, default).map_err(|e| format!("classify: {e}"))?;
+        *boot = Some(Boot {
+            rules,
+            default,
+            port_ids: env.port_ids.to_vec(),
+            table: Arc::new(table),
+            hits: Vec::new(),
+        });
+    }
+    let b = boot.as_mut().expect("set above");
+    let hits = new_hits(&b.table);
+    b.hits.retain(|(w, _)| *w != env.worker);
+    b.hits.push((env.worker, hits.clone()));
+    Ok(Box::new(Classify::new(Install {
+        table: b.table.clone(),
+        hits,
+    })?))
+}
+
+fn port_ids(state: &State) -> Vec<u16> {
+    state.ports.iter().map(|p| p.port.id()).collect()
+}
+
+/// Loads the config's rules into the control plane on first use, and takes over the tables
+/// the workers were started with.
+fn ensure_init(cp: &mut AclCp, state: &State) -> Result<(), String> {
+    if cp.init {
+        return Ok(());
+    }
+    let c = &state.config.config;
+    let rules = compiled_rules(c)?;
+    cp.default = default_action(c);
+    cp.entries = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Entry {
+            id: i as u32 + 1,
+            rule: *r,
+        })
+        .collect();
+    cp.next_id = rules.len() as u32 + 1;
+    let ids = port_ids(state);
+    let boot = BOOT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(b) = boot
+        && b.rules == rules
+        && b.default == cp.default
+        && b.port_ids == ids
+    {
+        cp.installed = Some(Installed {
+            table: b.table,
+            hits: b.hits,
+        });
+    }
+    cp.init = true;
+    Ok(())
+}
+
+/// Hits of every rule id (0 = default) over live and retired counters.
+fn totals(cp: &AclCp) -> HashMap<u32, (u64, u64)> {
+    let mut t = cp.retired.clone();
+    if let Some(inst) = &cp.installed {
+        for (_, hits) in &inst.hits {
+            for (slot, &id) in inst.table.ids().iter().enumerate() {
+                let e = t.entry(id).or_default();
+                e.0 += hits[slot].packets.get();
+                e.1 += hits[slot].bytes.get();
+            }
+        }
+    }
+    t
+}
+
+/// Compiles `entries` with `default`, installs the table on every classify worker and, once
+/// they switched, retires the old counters. On a compile error nothing changes.
+fn apply(
+    ctx: &OpCtx<'_>,
+    cp: &mut AclCp,
+    entries: Vec<Entry>,
+    default: Action,
+) -> Result<Value, String> {
+    let ids = port_ids(ctx.state);
+    let t0 = Instant::now();
+    let trs = table_rules(entries.iter().map(|e| (e.id, &e.rule)), &ids);
+    let table = Arc::new(AclTable::build(&trs, default)?);
+    let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let hits: Vec<(usize, HitCounters)> = ctx
+        .state
+        .lcores
+        .iter()
+        .filter(|l| l.stages.contains(&STAGE))
+        .map(|l| (l.index, new_hits(&table)))
+        .collect();
+    let res = ctx.broadcast(STAGE, |w| {
+        let h = hits
+            .iter()
+            .find(|(i, _)| *i == w)
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| new_hits(&table));
+        Box::new(Install {
+            table: table.clone(),
+            hits: h,
+        })
+    });
+    // The messages are queued either way: a worker that did not answer in time switches at its
+    // next mailbox drain. Its last few hits on the old table may be missed by `retired`.
+    if let Some(old) = cp.installed.take() {
+        for (_, h) in &old.hits {
+            for (slot, &id) in old.table.ids().iter().enumerate() {
+                let e = cp.retired.entry(id).or_default();
+                e.0 += h[slot].packets.get();
+                e.1 += h[slot].bytes.get();
+            }
+        }
+    }
+    cp.installed = Some(Installed {
+        table: table.clone(),
+        hits,
+    });
+    cp.entries = entries;
+    cp.default = default;
+    let live: std::collections::HashSet<u32> = cp.entries.iter().map(|e| e.id).collect();
+    cp.retired.retain(|id, _| *id == 0 || live.contains(id));
+    let workers = res?;
+    Ok(json!({
+        "rules": table.len(),
+        "workers": workers,
+        "build_ms": (build_ms * 100.0).round() / 100.0,
+    }))
+}
+
+fn proto_text(p: u8) -> Value {
+    match p {
+        1 => json!("icmp"),
+        6 => json!("tcp"),
+        17 => json!("udp"),
+        132 => json!("sctp"),
+        n => json!(n),
+    }
+}
+
+fn prefix_text((a, l): (u32, u8)) -> String {
+    format!("{}/{l}", std::net::Ipv4Addr::from(a))
+}
+
+/// A rule as the listing shows it: id, priority, action always; other fields when not "any".
+fn rule_json(e: &Entry, classes: &[String], ports: &[String]) -> serde_json::Map<String, Value> {
+    let r = &e.rule;
+    let mut o = serde_json::Map::new();
+    o.insert("id".into(), json!(e.id));
+    o.insert("priority".into(), json!(r.priority));
+    if r.m.src.1 > 0 {
+        o.insert("src".into(), json!(prefix_text(r.m.src)));
+    }
+    if r.m.dst.1 > 0 {
+        o.insert("dst".into(), json!(prefix_text(r.m.dst)));
+    }
+    if let Some(p) = r.m.proto {
+        o.insert("proto".into(), proto_text(p));
+    }
+    if r.m.sport != (0, u16::MAX) {
+        o.insert("sport".into(), json!(range_text(r.m.sport)));
+    }
+    if r.m.dport != (0, u16::MAX) {
+        o.insert("dport".into(), json!(range_text(r.m.dport)));
+    }
+    if let Some(i) = r.in_port {
+        o.insert(
+            "in_port".into(),
+            json!(ports.get(i).cloned().unwrap_or_default()),
+        );
+    }
+    o.insert(
+        "action".into(),
+        json!(if r.action.deny { "deny" } else { "permit" }),
+    );
+    if r.action.class > 0 {
+        let name = classes
+            .get(r.action.class as usize - 1)
+            .cloned()
+            .unwrap_or_default();
+        o.insert("class".into(), json!(name));
+    }
+    o
+}
+
+fn action_text(a: Action) -> &'static str {
+    if a.deny { "deny" } else { "permit" }
+}
+
+/// Entry indices in precedence order: priority descending, then list order.
+fn precedence(entries: &[Entry]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(entries[i].rule.priority));
+    order
+}
+
+fn with_cp<R>(
+    ctx: &OpCtx<'_>,
+    f: impl FnOnce(&mut AclCp) -> Result<R, String>,
+) -> Result<R, String> {
+    ctx.cp::<AclCp, _>(KEY, |cp| {
+        ensure_init(cp, ctx.state)?;
+        f(cp)
+    })
+}
+
+fn workers_running(state: &State) -> usize {
+    state
+        .lcores
+        .iter()
+        .filter(|l| l.stages.contains(&STAGE))
+        .count()
+}
+
+fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    let c = &ctx.state.config.config;
+    let (classes, ports) = (conf::classes(c), conf::port_names(c));
+    with_cp(ctx, |cp| {
+        let t = totals(cp);
+        let rules: Vec<Value> = precedence(&cp.entries)
+            .into_iter()
+            .map(|i| {
+                let e = &cp.entries[i];
+                let mut o = rule_json(e, &classes, &ports);
+                let (p, b) = t.get(&e.id).copied().unwrap_or_default();
+                o.insert("packets".into(), json!(p));
+                o.insert("bytes".into(), json!(b));
+                Value::Object(o)
+            })
+            .collect();
+        Ok(json!({
+            "default": action_text(cp.default),
+            "classes": classes,
+            "workers": workers_running(ctx.state),
+            "rules": rules,
+        }))
+    })
+}
+
+fn counters(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    with_cp(ctx, |cp| Ok(counters_json(cp, ctx.state)))
+}
+
+fn counters_json(cp: &AclCp, state: &State) -> Value {
+    let t = totals(cp);
+    let rules: Vec<Value> = cp
+        .entries
+        .iter()
+        .map(|e| {
+            let (p, b) = t.get(&e.id).copied().unwrap_or_default();
+            json!({"id": e.id, "packets": p, "bytes": b})
+        })
+        .collect();
+    let (dp, db) = t.get(&0).copied().unwrap_or_default();
+    json!({
+        "default": {"action": action_text(cp.default), "packets": dp, "bytes": db},
+        "workers": workers_running(state),
+        "rules": rules,
+    })
+}
+
+fn add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let text: RuleText = serde_json::from_value(a.clone()).map_err(|e| format!("acl.add: {e}"))?;
+    let c = &ctx.state.config.config;
+    if c.classify.is_none() {
+        return Err("acl.add: no [classify] section in the configuration".into());
+    }
+    let rule = text
+        .compile(&conf::classes(c), &conf::port_names(c))
+        .map_err(|(_, e)| format!("acl.add: {e}"))?;
+    with_cp(ctx, |cp| {
+        if cp.entries.len() >= conf::MAX_RULES {
+            return Err(format!("acl.add: already {} rules", conf::MAX_RULES));
+        }
+        // Ids are never reused, even when the add fails.
+        let id = cp.next_id;
+        cp.next_id += 1;
+        let mut entries = cp.entries.clone();
+        entries.push(Entry { id, rule });
+        let default = cp.default;
+        let mut out = apply(ctx, cp, entries, default)?;
+        out["id"] = json!(id);
+        Ok(out)
+    })
+}
+
+fn del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let id = args::opt_u64(a, "id")?.ok_or("acl.del: missing argument 'id'")?;
+    with_cp(ctx, |cp| {
+        let Some(pos) = cp.entries.iter().position(|e| u64::from(e.id) == id) else {
+            return Err(format!("acl.del: no rule with id {id} (see acl.list)"));
+        };
+        let mut entries = cp.entries.clone();
+        entries.remove(pos);
+        let default = cp.default;
+        let mut out = apply(ctx, cp, entries, default)?;
+        out["deleted"] = json!(id);
+        Ok(out)
+    })
+}
+
+/// The classify part of the end-of-run summary (None without a `[classify]` section): the
+/// same object as `acl.counters`.
+pub fn summary(state: &State) -> Option<Value> {
+    state.config.config.classify.as_ref()?;
+    let ctx = OpCtx { state };
+    with_cp(&ctx, |cp| Ok(counters_json(cp, state))).ok()
+}

@@ -1,0 +1,338 @@
+//! The policer's appliance side: building the stage from the configuration, the registry of
+//! its per-worker counters, and the operator commands `policer.list`, `policer.set`,
+//! `policer.counters`, `policer.clear` (see docs/control-protocol.md).
+//!
+//! `policer.set` builds the new meter profiles here, off the data path, and hands every worker
+//! that runs the stage a new table through [`OpCtx::broadcast`]; each swaps it in between two
+//! bursts (meters keep their tokens, counters carry over) and the old table is freed here once
+//! all of them have answered.
+
+use std::sync::{Arc, Mutex};
+
+use dpdk::meter::Color;
+use pollfwd_nf::policer::{ClearCounters, Policer, PolicerTable, Update, WorkerCounters};
+use pollfwd_pipeline::Stage;
+use serde_json::{Value, json};
+
+use crate::config::{Config, ConfigError};
+use crate::nfconf::policer::{self as conf, Kind, PolicerSpec, parse_action};
+use crate::ops::{Op, OpCtx, args};
+use crate::stages::StageEnv;
+
+pub const OPS: &[Op] = &[
+    Op {
+        name: "policer.list",
+        help: "policers: algorithm, rates, bursts, colour mode, actions, binding",
+        run: list,
+    },
+    Op {
+        name: "policer.set",
+        help: "change a policer live: {name, cir?, pir?, cbs?, ebs?, pbs?, units?, kind?, color_mode?, green?, yellow?, red?}",
+        run: set,
+    },
+    Op {
+        name: "policer.counters",
+        help: "packets and bytes per policer per colour, remarks, per-source tables: {name?, per_worker?}",
+        run: counters,
+    },
+    Op {
+        name: "policer.clear",
+        help: "zero the policer counters on every worker",
+        run: clear,
+    },
+];
+
+/// Counters of every worker running the stage, in worker order (one process runs one
+/// appliance; stage construction registers here).
+static REGISTRY: Mutex<Vec<Arc<WorkerCounters>>> = Mutex::new(Vec::new());
+
+fn registry() -> Vec<Arc<WorkerCounters>> {
+    let mut v = REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    v.sort_by_key(|c| c.worker);
+    v
+}
+
+/// Control-plane state: the policers as configured or last set, table order.
+struct Cp {
+    specs: Vec<PolicerSpec>,
+    precolor: [Color; 64],
+}
+
+impl Default for Cp {
+    fn default() -> Self {
+        Cp {
+            specs: Vec::new(),
+            precolor: pollfwd_nf::policer::rfc2597_precolor(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct CpCell(Option<Cp>);
+
+const KEY: &str = "policer";
+
+fn resolve(c: &Config) -> Result<Cp, String> {
+    let (specs, precolor) = conf::specs(c, &|_, msg| ConfigError {
+        file: String::new(),
+        line: 0,
+        col: 0,
+        msg,
+    })
+    .map_err(|e| e.msg)?;
+    Ok(Cp { specs, precolor })
+}
+
+/// Runs `f` on the control-plane state, loading it from the running config on first use.
+fn with_cp<R>(ctx: &OpCtx<'_>, f: impl FnOnce(&mut Cp) -> Result<R, String>) -> Result<R, String> {
+    let config = &ctx.state.config.config;
+    ctx.cp::<CpCell, _>(KEY, |cell| {
+        if cell.0.is_none() {
+            cell.0 = Some(resolve(config)?);
+        }
+        f(cell.0.as_mut().expect("set above"))
+    })
+}
+
+/// Builds the stage of one worker from the configuration (EAL is up).
+pub fn stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
+    let cp = resolve(env.config)?;
+    let table = conf::table(&cp.specs, cp.precolor, dpdk::tsc_hz())?;
+    let counters = Arc::new(WorkerCounters::new(env.worker, env.lcore));
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(counters.clone());
+    Ok(Box::new(Policer::new(table, counters)))
+}
+
+/// Sends `table` to every worker running the stage; returns how many took it.
+fn install(ctx: &OpCtx<'_>, table: &PolicerTable) -> Result<usize, String> {
+    ctx.broadcast("policer", |_| {
+        Box::new(Update {
+            table: table.clone(),
+            state: table.fresh_state(),
+        })
+    })
+}
+
+/// Applies the [policer] section of a new configuration (reload): validates it, builds the
+/// table off the data path, installs it on every worker (policers that keep their name keep
+/// their meters and counters) and makes it the control-plane state. On error nothing changes.
+pub fn apply_config(ctx: &OpCtx<'_>, c: &Config) -> Result<usize, String> {
+    let cp = resolve(c)?;
+    let table = conf::table(&cp.specs, cp.precolor, ctx.state.tsc_hz)?;
+    let n = install(ctx, &table)?;
+    ctx.cp::<CpCell, _>(KEY, |cell| cell.0 = Some(cp));
+    Ok(n)
+}
+
+fn workers(ctx: &OpCtx<'_>) -> usize {
+    ctx.state
+        .lcores
+        .iter()
+        .filter(|l| l.stages.contains(&"policer"))
+        .count()
+}
+
+fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    let n = workers(ctx);
+    with_cp(ctx, |cp| {
+        let dscps = |c: Color| -> Vec<usize> { (0..64).filter(|&d| cp.precolor[d] == c).collect() };
+        Ok(json!({
+            "workers": n,
+            "policers": cp.specs.iter().map(PolicerSpec::to_json).collect::<Vec<_>>(),
+            "precolor": {"yellow": dscps(Color::Yellow), "red": dscps(Color::Red)},
+        }))
+    })
+}
+
+/// Reads an optional non-negative integer argument.
+fn opt_u64(a: &Value, k: &str) -> Result<Option<u64>, String> {
+    args::opt_u64(a, k)
+}
+
+fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let name = args::str(a, "name")?.to_string();
+    const KNOWN: &[&str] = &[
+        "name",
+        "cir",
+        "pir",
+        "cbs",
+        "ebs",
+        "pbs",
+        "units",
+        "kind",
+        "color_mode",
+        "green",
+        "yellow",
+        "red",
+    ];
+    if let Some(obj) = a.as_object() {
+        if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(if k == "bind" || k == "class" || k == "per_source" {
+                format!(
+                    "'{k}' cannot change live (it changes which packets a policer sees): edit the config and reload"
+                )
+            } else {
+                format!("unknown argument '{k}' (known: {})", KNOWN.join(", "))
+            });
+        }
+    }
+    let tsc_hz = ctx.state.tsc_hz;
+    // Build everything before touching the workers; the control-plane lock is held so two
+    // clients cannot interleave their changes.
+    with_cp(ctx, |cp| {
+        let i = cp
+            .specs
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| format!("no policer '{name}'"))?;
+        let mut s = cp.specs[i].clone();
+        if let Some(k) = args::opt_str(a, "kind") {
+            let k = Kind::parse(k).ok_or_else(|| format!("kind '{k}': srtcm or trtcm"))?;
+            if k != s.kind {
+                // The other algorithm's parameters must be given anew.
+                s.pir = 0;
+                s.pbs = 0;
+                s.ebs = 0;
+                s.kind = k;
+            }
+        }
+        if let Some(u) = args::opt_str(a, "units") {
+            s.bits = match u {
+                "bits" => true,
+                "bytes" => false,
+                _ => return Err(format!("units '{u}': \"bits\" or \"bytes\"")),
+            };
+        }
+        for (k, f) in [
+            ("cir", &mut s.cir),
+            ("pir", &mut s.pir),
+            ("cbs", &mut s.cbs),
+            ("ebs", &mut s.ebs),
+            ("pbs", &mut s.pbs),
+        ] {
+            if let Some(v) = opt_u64(a, k)? {
+                *f = v;
+            }
+        }
+        match s.kind {
+            Kind::Srtcm if s.pir != 0 || s.pbs != 0 => {
+                return Err(
+                    "pir and pbs are trtcm parameters (RFC 2698); this policer is srtcm".into(),
+                );
+            }
+            Kind::Trtcm if s.ebs != 0 => {
+                return Err("ebs is an srtcm parameter (RFC 2697); this policer is trtcm".into());
+            }
+            _ => {}
+        }
+        if let Some(m) = args::opt_str(a, "color_mode") {
+            s.color_aware = match m {
+                "blind" => false,
+                "aware" => true,
+                _ => return Err(format!("color_mode '{m}': \"blind\" or \"aware\"")),
+            };
+        }
+        for (ci, k) in ["green", "yellow", "red"].iter().enumerate() {
+            if let Some(v) = args::opt_str(a, k) {
+                s.actions[ci] = parse_action(v).map_err(|e| format!("{k}: {e}"))?;
+            }
+        }
+        s.check().map_err(|e| format!("policer '{name}': {e}"))?;
+        let mut specs = cp.specs.clone();
+        specs[i] = s.clone();
+        let table = conf::table(&specs, cp.precolor, tsc_hz)?;
+        let n = install(ctx, &table)?;
+        cp.specs = specs;
+        Ok(json!({"policer": s.to_json(), "workers": n}))
+    })
+}
+
+fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    let n = ctx.broadcast("policer", |_| Box::new(ClearCounters))?;
+    Ok(json!({"workers": n}))
+}
+
+fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let only = args::opt_str(a, "name").map(str::to_string);
+    let per_worker = a
+        .get("per_worker")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let regs = registry();
+    with_cp(ctx, |cp| {
+        if let Some(n) = &only
+            && !cp.specs.iter().any(|s| &s.name == n)
+        {
+            return Err(format!("no policer '{n}'"));
+        }
+        let mut out = Vec::new();
+        for (i, s) in cp.specs.iter().enumerate() {
+            if only.as_ref().is_some_and(|n| n != &s.name) {
+                continue;
+            }
+            let one = |w: &WorkerCounters| {
+                let c = &w.policers[i];
+                let mut v = json!({});
+                for col in Color::ALL {
+                    v[col.name()] = json!({
+                        "packets": c.packets[col as usize].get(),
+                        "bytes": c.bytes[col as usize].get(),
+                    });
+                }
+                v["remarked"] = json!(c.remarked.get());
+                if s.per_source.is_some() {
+                    v["sources"] = json!({
+                        "active": c.sources.load(std::sync::atomic::Ordering::Relaxed),
+                        "created": c.sources_created.get(),
+                        "aged": c.sources_aged.get(),
+                        "table_full": c.table_full.get(),
+                    });
+                }
+                v
+            };
+            let per: Vec<Value> = regs
+                .iter()
+                .map(|w| {
+                    let mut v = one(w);
+                    v["worker"] = json!(w.worker);
+                    v["lcore"] = json!(w.lcore);
+                    v
+                })
+                .collect();
+            // Totals: the sum over workers of every number.
+            let mut total = one(&WorkerCounters::new(0, 0));
+            for w in &per {
+                add_numbers(&mut total, w);
+            }
+            total["name"] = json!(s.name);
+            if let Some((max, _)) = s.per_source {
+                total["sources"]["max_per_worker"] = json!(max);
+            }
+            if per_worker {
+                total["workers"] = Value::Array(per);
+            }
+            out.push(total);
+        }
+        Ok(json!({"policers": out}))
+    })
+}
+
+/// Adds every number of `b` to the same path in `a` (both built by the same function).
+fn add_numbers(a: &mut Value, b: &Value) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x.iter_mut() {
+                if let Some(w) = y.get(k) {
+                    add_numbers(v, w);
+                }
+            }
+        }
+        (a @ Value::Number(_), Value::Number(n)) => {
+            *a = json!(a.as_u64().unwrap_or(0) + n.as_u64().unwrap_or(0));
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,239 @@
+//! End to end: the classify stage (rte_acl) in the real `pollfwd` binary on net_pcap ports,
+//! chain `["classify", "xconnect"]`: permit / deny / class by 5-tuple and ingress port, with
+//! the exact number of frames out, drops under `acl_deny`, and per-rule hit counters (packets
+//! and bytes) from the summary's `nf.classify` section (the `acl.counters` object).
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use appliance::traffic::{self, GenSpec, Proto, Sizes};
+use common::*;
+use serde_json::Value;
+
+/// 3000 frames in 30 flows; with `Proto::Mix` and 30 flows, flow f carries a single protocol:
+/// f % 3 == 0 UDP, 1 TCP, 2 ICMP. Flow f: 198.18.0.(1+f):(1024+f) -> 198.19.0.1:9, 100 frames.
+/// Sizes cycle 64/128/256: each flow's 100 frames have a known byte total.
+fn spec() -> GenSpec {
+    GenSpec {
+        count: 3000,
+        flows: 30,
+        proto: Proto::Mix,
+        sizes: Sizes::List(vec![64, 128, 256, 512, 1024]),
+        ..Default::default()
+    }
+}
+
+/// Frames of the input that a predicate on (flow, frame) selects, and their bytes.
+fn select(frames: &[Vec<u8>], f: impl Fn(usize) -> bool) -> (u64, u64) {
+    let mut n = 0;
+    let mut b = 0;
+    for (i, fr) in frames.iter().enumerate() {
+        if f(i % 30) {
+            n += 1;
+            b += fr.len() as u64;
+        }
+    }
+    (n, b)
+}
+
+fn rule_hits(s: &Value) -> HashMap<u64, (u64, u64)> {
+    s["nf"]["classify"]["rules"]
+        .as_array()
+        .expect("summary has nf.classify.rules")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_u64().unwrap(),
+                (r["packets"].as_u64().unwrap(), r["bytes"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn src_of(frame: &[u8]) -> Ipv4Addr {
+    Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29])
+}
+
+#[test]
+fn permit_deny_and_class_by_five_tuple_with_exact_counts() {
+    let lab = Lab::new("acl");
+    traffic::write_pcap(&spec(), &lab.path("in.pcap")).unwrap();
+    let acl = r#"
+[classify]
+default = "permit"
+classes = ["gold", "silver"]
+rules = [
+  # 1: UDP from 198.18.0.0/28 (flows 0..=14; UDP ones: 0, 3, 6, 9, 12): deny.
+  { src = "198.18.0.0/28", proto = "udp", action = "deny" },
+  # 2: TCP with source port 1030-1040 (flows 6..=16; TCP ones: 7, 10, 13, 16): gold.
+  { proto = "tcp", sport = "1030-1040", class = "gold" },
+  # 3: all ICMP (flows 2, 5, ..., 29): silver, priority 5.
+  { proto = "icmp", class = "silver", priority = 5 },
+  # 4: flow 20 (ICMP) denied: priority 10 beats rule 3.
+  { src = "198.18.0.21/32", action = "deny", priority = 10 },
+  # 5: UDP to port 9 arriving on p1: never matches (all traffic enters on p0).
+  { proto = "udp", dport = 9, in_port = "p1", action = "deny", priority = 100 },
+  # 6: UDP to port 9 on p0 from flows 24..=27 (UDP one: 24): permit without class.
+  { src = "198.18.0.25/32", proto = "udp", dport = 9, in_port = "p0" },
+]
+"#;
+    let cfg = pcap_config(&lab, "in.pcap", r#"["classify", "xconnect"]"#, acl);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+
+    let input = read_pcap(&lab.path("in.pcap"));
+    let output = read_pcap(&lab.path("p1-out.pcap"));
+    let udp = |f: usize| f % 3 == 0;
+    let tcp = |f: usize| f % 3 == 1;
+    let icmp = |f: usize| f % 3 == 2;
+    let r1 = select(&input, |f| udp(f) && f <= 14);
+    let r2 = select(&input, |f| tcp(f) && (6..=16).contains(&f));
+    let r3 = select(&input, |f| icmp(f) && f != 20);
+    let r4 = select(&input, |f| f == 20);
+    let r6 = select(&input, |f| f == 24);
+    let dflt = select(&input, |f| {
+        !(udp(f) && f <= 14) && !(tcp(f) && (6..=16).contains(&f)) && !icmp(f) && f != 24
+    });
+    assert_eq!((r1.0, r2.0, r3.0, r4.0, r6.0), (500, 400, 900, 100, 100));
+    assert_eq!(dflt.0, 3000 - 500 - 400 - 900 - 100 - 100);
+
+    // Frames out: everything but rules 1 and 4, unchanged and in order.
+    let denied = r1.0 + r4.0;
+    assert_eq!(output.len() as u64, 3000 - denied, "frames out of p1");
+    let expect: Vec<&Vec<u8>> = input
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            let f = i % 30;
+            !(udp(f) && f <= 14) && f != 20
+        })
+        .map(|(_, fr)| fr)
+        .collect();
+    assert!(
+        output.iter().eq(expect.iter().copied()),
+        "permitted frames differ from the input's"
+    );
+    assert!(
+        !output
+            .iter()
+            .any(|f| src_of(f) == Ipv4Addr::new(198, 18, 0, 21))
+    );
+
+    assert_eq!(s["totals"]["drops_by_reason"]["acl_deny"], denied);
+    assert_eq!(s["totals"]["drops"], denied);
+    assert_eq!(port(&s, "p1")["tx_packets"], 3000 - denied);
+
+    // Per-rule hit counters: packets and frame bytes.
+    let hits = rule_hits(&s);
+    assert_eq!(hits[&1], r1, "rule 1");
+    assert_eq!(hits[&2], r2, "rule 2");
+    assert_eq!(hits[&3], r3, "rule 3");
+    assert_eq!(hits[&4], r4, "rule 4");
+    assert_eq!(hits[&5], (0, 0), "rule 5");
+    assert_eq!(hits[&6], r6, "rule 6");
+    let d = &s["nf"]["classify"]["default"];
+    assert_eq!(d["action"], "permit");
+    assert_eq!(
+        (d["packets"].as_u64().unwrap(), d["bytes"].as_u64().unwrap()),
+        dflt
+    );
+    // The classify stage saw every frame.
+    let rt = &s["lcores"][0]["runtime"][0];
+    assert_eq!(rt["stage"], "classify");
+    assert_eq!(rt["packets"], 3000);
+}
+
+#[test]
+fn default_deny_passes_only_what_rules_permit_and_lets_arp_through() {
+    let lab = Lab::new("acl-deny");
+    let mut w = appliance::pcap::PcapWriter::create(lab.path("in.pcap")).unwrap();
+    let frames: Vec<Vec<u8>> = traffic::generate(&spec()).collect();
+    // An ARP request (not IPv4: not the ACL's business) and an IPv4 header with a bad
+    // checksum (malformed: dropped by the parser with its own reason) every 500 frames.
+    let mut arp = vec![0xff; 6];
+    arp.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01, 0x08, 0x06]);
+    arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 198, 18, 0, 1]);
+    arp.extend_from_slice(&[0; 6]);
+    arp.extend_from_slice(&[198, 18, 0, 2]);
+    arp.resize(60, 0);
+    let mut bad = frames[0].clone();
+    bad[24] ^= 0xff;
+    let (mut arps, mut bads) = (0u64, 0u64);
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(0, f).unwrap();
+        if i % 500 == 0 {
+            w.write_packet(0, &arp).unwrap();
+            w.write_packet(0, &bad).unwrap();
+            arps += 1;
+            bads += 1;
+        }
+    }
+    w.flush().unwrap();
+    drop(w);
+    let acl = r#"
+[classify]
+default = "deny"
+rules = [{ proto = "tcp", dport = 9 }, { proto = 1, src = "198.18.0.0/24" }]
+"#;
+    let cfg = pcap_config(&lab, "in.pcap", r#"["classify", "xconnect"]"#, acl);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let output = read_pcap(&lab.path("p1-out.pcap"));
+    // TCP and ICMP flows: 2000 frames; plus the ARP requests.
+    assert_eq!(output.len() as u64, 2000 + arps);
+    assert_eq!(
+        output.iter().filter(|f| f[12..14] == [0x08, 0x06]).count() as u64,
+        arps
+    );
+    assert!(
+        output
+            .iter()
+            .all(|f| f[12..14] == [0x08, 0x06] || f[23] == 6 || f[23] == 1)
+    );
+    assert_eq!(s["totals"]["drops_by_reason"]["acl_deny"], 1000);
+    assert_eq!(s["totals"]["drops_by_reason"]["ipv4_bad_checksum"], bads);
+    assert_eq!(s["totals"]["drops"], 1000 + bads);
+    let d = &s["nf"]["classify"]["default"];
+    assert_eq!(
+        (d["action"].as_str(), d["packets"].as_u64()),
+        (Some("deny"), Some(1000))
+    );
+    let hits = rule_hits(&s);
+    assert_eq!(hits[&1].0, 1000);
+    assert_eq!(hits[&2].0, 1000);
+}
+
+#[test]
+fn ten_thousand_rules_load_from_a_rules_file_and_classify() {
+    let lab = Lab::new("acl-10k");
+    traffic::write_pcap(&spec(), &lab.path("in.pcap")).unwrap();
+    // 10,000 rules: /32 sources 10.x.y.z with UDP port ranges (never matching this traffic),
+    // plus, last, a deny for the 10 TCP flows 198.18.0.2 .. 198.18.0.29 step 3.
+    let mut text = String::from("rules = [\n");
+    for i in 0..9_999u32 {
+        let a = Ipv4Addr::from(0x0a00_0000 + i);
+        let p = 1000 + (i % 100) as u16;
+        text += &format!(
+            "  {{ src = \"{a}\", proto = \"udp\", dport = \"{p}-{}\", action = \"deny\" }},\n",
+            p + 10
+        );
+    }
+    text += "  { src = \"198.18.0.0/24\", proto = \"tcp\", action = \"deny\" },\n]\n";
+    lab.write("rules.toml", &text);
+    let cfg = pcap_config(
+        &lab,
+        "in.pcap",
+        r#"["classify", "xconnect"]"#,
+        "[classify]\nrules_file = \"rules.toml\"\n",
+    );
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let output = read_pcap(&lab.path("p1-out.pcap"));
+    assert_eq!(output.len(), 2000);
+    assert!(output.iter().all(|f| f[23] != 6), "a TCP frame got through");
+    assert_eq!(s["totals"]["drops_by_reason"]["acl_deny"], 1000);
+    let rules = s["nf"]["classify"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 10_000);
+    assert_eq!(rules[9_999]["id"], 10_000);
+    assert_eq!(rules[9_999]["packets"], 1000);
+    assert_eq!(s["nf"]["classify"]["default"]["packets"], 2000);
+}

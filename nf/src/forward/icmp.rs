@@ -1,0 +1,297 @@
+//! ICMP the appliance sends (RFC 792, RFC 1812 section 4.3), parsed and built with smoltcp's
+//! wire module: echo replies (in place) and the error messages time exceeded and destination
+//! unreachable (into a fresh buffer), plus the rules for when an error may be sent at all.
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Message, Icmpv4Packet,
+    IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+};
+
+use super::ipv4::is_unicast;
+use crate::parse::{ETH_LEN, ipv4_field, proto};
+
+/// TTL of the packets the appliance originates.
+pub const TTL: u8 = 64;
+/// RFC 1812 section 4.3.2.3: an ICMP error holds as much of the original datagram as fits in
+/// a 576-byte IP datagram.
+pub const MAX_ERROR_DATAGRAM: usize = 576;
+const ICMP_HDR: usize = 8;
+const IP_HDR: usize = 20;
+
+/// An ICMP error message the forward stage sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpError {
+    /// Type 11 code 0: TTL exceeded in transit.
+    TtlExceeded,
+    /// Type 3 code 0: no route to the destination network.
+    NetUnreachable,
+    /// Type 3 code 1: the next hop did not answer ARP.
+    HostUnreachable,
+    /// Type 3 code 3: a UDP datagram to one of the appliance's addresses (no listener).
+    PortUnreachable,
+}
+
+impl IcmpError {
+    fn type_code(self) -> (Icmpv4Message, u8) {
+        match self {
+            IcmpError::TtlExceeded => (Icmpv4Message::TimeExceeded, 0),
+            IcmpError::NetUnreachable => (Icmpv4Message::DstUnreachable, 0),
+            IcmpError::HostUnreachable => (Icmpv4Message::DstUnreachable, 1),
+            IcmpError::PortUnreachable => (Icmpv4Message::DstUnreachable, 3),
+        }
+    }
+}
+
+/// Whether an ICMP error may be sent about the datagram at `l3` of `frame` (a parsed, valid
+/// IPv4 packet). RFC 1812 section 4.3.2.7 (and RFC 1122 3.2.2): not about an ICMP error
+/// message, not about a datagram sent to a link-layer broadcast or multicast address, not
+/// about a non-first fragment, not about a datagram whose source is not a unique unicast
+/// address. (Datagrams to IP broadcast or multicast destinations never reach the error paths.)
+pub fn error_allowed(frame: &[u8], l3: usize) -> bool {
+    if frame[0] & 1 != 0 {
+        return false; // Ethernet group address: broadcast or multicast
+    }
+    let ip = &frame[l3..];
+    let ff = u16::from_be_bytes([ip[6], ip[7]]);
+    if ff & 0x1fff != 0 {
+        return false; // non-first fragment
+    }
+    let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+    if !is_unicast(src) {
+        return false;
+    }
+    if ip[ipv4_field::PROTO] == proto::ICMP {
+        let hl = ((ip[0] & 0x0f) as usize) * 4;
+        match ip.get(hl) {
+            // Query messages (echo, timestamp, information, address mask) may get errors.
+            Some(t) => matches!(*t, 0 | 8 | 13..=18),
+            None => false,
+        }
+    } else {
+        true
+    }
+}
+
+/// Builds an ICMP error about the datagram at `l3` of `orig` into `buf` and returns the frame
+/// length. The frame goes back to the sender's link address (`orig`'s Ethernet source) from
+/// `my_mac`; the IP source is `my_ip` (the address of the interface the error leaves by, RFC
+/// 1812 section 4.3.2.4). The error quotes the original IP header and as much of its data as
+/// keeps the error datagram within 576 bytes (section 4.3.2.3), verbatim. `buf` must hold
+/// `ETH_LEN + 576` bytes.
+pub fn build_error(
+    buf: &mut [u8],
+    orig: &[u8],
+    l3: usize,
+    kind: IcmpError,
+    my_mac: [u8; 6],
+    my_ip: u32,
+    ident: u16,
+) -> usize {
+    let oip = &orig[l3..];
+    let total = u16::from_be_bytes([oip[2], oip[3]]) as usize;
+    let quote_len = total
+        .min(oip.len())
+        .min(MAX_ERROR_DATAGRAM - IP_HDR - ICMP_HDR);
+    let icmp_len = ICMP_HDR + quote_len;
+    let frame_len = ETH_LEN + IP_HDR + icmp_len;
+    let buf = &mut buf[..frame_len.max(super::arp::MIN_FRAME)];
+    buf.fill(0);
+
+    let eth = EthernetRepr {
+        src_addr: EthernetAddress(my_mac),
+        dst_addr: EthernetAddress([orig[6], orig[7], orig[8], orig[9], orig[10], orig[11]]),
+        ethertype: EthernetProtocol::Ipv4,
+    };
+    eth.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+    let osrc = u32::from_be_bytes([oip[12], oip[13], oip[14], oip[15]]);
+    let ip = Ipv4Repr {
+        src_addr: Ipv4Address::from(my_ip),
+        dst_addr: Ipv4Address::from(osrc),
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp_len,
+        hop_limit: TTL,
+    };
+    let caps = ChecksumCapabilities::default();
+    {
+        let mut p = Ipv4Packet::new_unchecked(&mut buf[ETH_LEN..ETH_LEN + IP_HDR + icmp_len]);
+        ip.emit(&mut p, &caps);
+        p.set_ident(ident);
+        p.set_dont_frag(false);
+        p.fill_checksum();
+    }
+    let (ty, code) = kind.type_code();
+    let mut icmp = Icmpv4Packet::new_unchecked(&mut buf[ETH_LEN + IP_HDR..frame_len]);
+    icmp.set_msg_type(ty);
+    icmp.set_msg_code(code);
+    // Bytes 4..8 stay zero ("unused" for these types); the quote follows the 8-byte header.
+    icmp.data_mut()[..quote_len].copy_from_slice(&oip[..quote_len]);
+    icmp.fill_checksum();
+    frame_len.max(super::arp::MIN_FRAME)
+}
+
+/// Turns an ICMP echo request to `frame`'s IP destination into the echo reply, in place (RFC
+/// 792; RFC 1122 section 3.2.2.6: same identifier, sequence number and data; source and
+/// destination addresses swapped). `l3` and the IPv4 header are valid (parsed). Returns false,
+/// changing nothing, if the packet is not a well-formed echo request with a correct ICMP
+/// checksum.
+pub fn echo_reply_in_place(frame: &mut [u8], l3: usize, my_mac: [u8; 6]) -> bool {
+    let (hl, total) = {
+        let ip = &frame[l3..];
+        (
+            ((ip[0] & 0x0f) as usize) * 4,
+            u16::from_be_bytes([ip[2], ip[3]]) as usize,
+        )
+    };
+    if total < hl + ICMP_HDR || l3 + total > frame.len() {
+        return false;
+    }
+    {
+        let icmp = Icmpv4Packet::new_unchecked(&frame[l3 + hl..l3 + total]);
+        if icmp.msg_type() != Icmpv4Message::EchoRequest
+            || icmp.msg_code() != 0
+            || !icmp.verify_checksum()
+        {
+            return false;
+        }
+    }
+    let mut icmp = Icmpv4Packet::new_unchecked(&mut frame[l3 + hl..l3 + total]);
+    icmp.set_msg_type(Icmpv4Message::EchoReply);
+    icmp.fill_checksum();
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..l3 + total]);
+        let (s, d) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src_addr(d);
+        ip.set_dst_addr(s);
+        ip.set_hop_limit(TTL);
+        ip.fill_checksum();
+    }
+    let (dst, src) = frame.split_at_mut(6);
+    dst.copy_from_slice(&src[..6]);
+    frame[6..12].copy_from_slice(&my_mac);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::tests::{rfc1071, udp_frame};
+    use crate::parse::{ipv4_header_checksum_ok, parse_ipv4_frame};
+
+    const ME: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
+
+    fn echo_request() -> Vec<u8> {
+        let mut f = udp_frame();
+        f[23] = 1;
+        f[34..42].copy_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0x00, 0x07]);
+        f[36..38].copy_from_slice(&[0, 0]);
+        let c = rfc1071(&f[34..50]);
+        f[36..38].copy_from_slice(&c.to_be_bytes());
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = rfc1071(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn echo_reply_fixture() {
+        let mut f = echo_request();
+        let req = f.clone();
+        assert!(echo_reply_in_place(&mut f, 14, ME));
+        assert_eq!(&f[0..6], &req[6..12], "back to the sender's MAC");
+        assert_eq!(&f[6..12], &ME);
+        assert_eq!(&f[26..30], &req[30..34], "addresses swapped");
+        assert_eq!(&f[30..34], &req[26..30]);
+        assert_eq!(f[22], TTL);
+        assert_eq!(f[34], 0, "echo reply");
+        assert_eq!(&f[38..50], &req[38..50], "id, seq and data unchanged");
+        // Checksums verified independently (RFC 1071 over the whole header / message).
+        assert_eq!(rfc1071(&f[14..34]), 0);
+        assert_eq!(rfc1071(&f[34..50]), 0);
+        assert!(parse_ipv4_frame(&f, f.len()).is_ok());
+    }
+
+    #[test]
+    fn echo_reply_refuses_bad_input() {
+        let mut bad = echo_request();
+        bad[45] ^= 0xff; // payload corrupted: ICMP checksum fails
+        let before = bad.clone();
+        assert!(!echo_reply_in_place(&mut bad, 14, ME));
+        assert_eq!(bad, before, "unchanged when refused");
+        let mut reply = echo_request();
+        reply[34] = 0; // an echo reply is not answered
+        assert!(!echo_reply_in_place(&mut reply, 14, ME));
+        let mut short = echo_request();
+        short[16..18].copy_from_slice(&24u16.to_be_bytes()); // 4 bytes of ICMP
+        assert!(!echo_reply_in_place(&mut short, 14, ME));
+    }
+
+    #[test]
+    fn time_exceeded_fixture() {
+        let orig = udp_frame();
+        let mut buf = [0u8; 14 + 576];
+        let n = build_error(&mut buf, &orig, 14, IcmpError::TtlExceeded, ME, 0xc633_6401, 7);
+        let f = &buf[..n];
+        // 14 Ethernet + 20 IP + 8 ICMP + the whole 36-byte original datagram = 78.
+        assert_eq!(n, 78);
+        assert_eq!(&f[0..6], &orig[6..12]);
+        assert_eq!(&f[6..12], &ME);
+        assert_eq!(&f[12..14], &[0x08, 0x00]);
+        let p = parse_ipv4_frame(f, n).unwrap();
+        assert_eq!(p.src_ip, 0xc633_6401);
+        assert_eq!(p.dst_ip, 0x0a00_0001, "to the original source");
+        assert_eq!(p.proto, 1);
+        assert_eq!(f[22], TTL);
+        assert_eq!(u16::from_be_bytes([f[16], f[17]]), 64);
+        assert_eq!(u16::from_be_bytes([f[18], f[19]]), 7);
+        assert!(ipv4_header_checksum_ok(&f[14..34]));
+        assert_eq!(rfc1071(&f[14..34]), 0);
+        assert_eq!((f[34], f[35]), (11, 0));
+        assert_eq!(&f[38..42], &[0, 0, 0, 0]);
+        assert_eq!(&f[42..78], &orig[14..50], "original datagram quoted verbatim");
+        assert_eq!(rfc1071(&f[34..78]), 0, "ICMP checksum");
+    }
+
+    #[test]
+    fn unreachable_quote_is_capped_at_576() {
+        let mut orig = udp_frame();
+        orig.resize(14 + 1500, 0x5a);
+        orig[16..18].copy_from_slice(&1500u16.to_be_bytes());
+        orig[24..26].copy_from_slice(&[0, 0]);
+        let c = rfc1071(&orig[14..34]);
+        orig[24..26].copy_from_slice(&c.to_be_bytes());
+        let mut buf = [0u8; 14 + 576];
+        let n = build_error(&mut buf, &orig, 14, IcmpError::NetUnreachable, ME, 1, 1);
+        assert_eq!(n, 14 + 576);
+        let f = &buf[..n];
+        assert_eq!(u16::from_be_bytes([f[16], f[17]]), 576);
+        assert_eq!((f[34], f[35]), (3, 0));
+        assert_eq!(&f[42..], &orig[14..14 + 576 - 28]);
+        assert_eq!(rfc1071(&f[34..]), 0);
+        let n = build_error(&mut buf, &orig, 14, IcmpError::PortUnreachable, ME, 1, 1);
+        assert_eq!((buf[34], buf[35], n), (3, 3, 590));
+        let n = build_error(&mut buf, &orig, 14, IcmpError::HostUnreachable, ME, 1, 1);
+        assert_eq!((buf[34], buf[35], n), (3, 1, 590));
+    }
+
+    #[test]
+    fn error_eligibility_rfc1812_4_3_2_7() {
+        let f = udp_frame();
+        assert!(error_allowed(&f, 14));
+        let mut bcast = f.clone();
+        bcast[0] = 0xff;
+        assert!(!error_allowed(&bcast, 14), "link-layer broadcast");
+        let mut frag = f.clone();
+        frag[20..22].copy_from_slice(&0x0010u16.to_be_bytes());
+        assert!(!error_allowed(&frag, 14), "non-first fragment");
+        let mut src = f.clone();
+        src[26] = 127;
+        assert!(!error_allowed(&src, 14), "loopback source");
+        let mut icmp = f.clone();
+        icmp[23] = 1;
+        icmp[34] = 3;
+        assert!(!error_allowed(&icmp, 14), "about an ICMP error");
+        icmp[34] = 8;
+        assert!(error_allowed(&icmp, 14), "about an echo request");
+    }
+}

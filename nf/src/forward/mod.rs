@@ -1,0 +1,690 @@
+//! The forward stage: an IPv4 router.
+//!
+//! Per burst: validate (RFC 1812 5.2.2, shared parser), filter martians (5.3.7), look every
+//! destination up at once in `rte_lpm`, then per packet: deliver locally (ICMP echo reply,
+//! UDP -> port unreachable, the rest consumed), send ICMP time exceeded / destination
+//! unreachable (rate-limited), or decrement the TTL (RFC 1624 checksum update), rewrite the
+//! MACs to the egress port and the next hop, and transmit. ARP is answered and learnt here;
+//! next hops are resolved by ARP, packets waiting for an answer are parked in a small
+//! per-worker queue.
+//!
+//! Files: [`ipv4`] (rewrites, address classes), [`arp`], [`icmp`], [`neigh`] (the shared
+//! lock-free neighbour table), [`table`] (routes, interfaces, the LPM table).
+
+pub mod arp;
+pub mod icmp;
+pub mod ipv4;
+pub mod neigh;
+pub mod table;
+
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+
+use dpdk::meta::flags;
+use dpdk::{BURST_MAX, Mbuf};
+use pollfwd_pipeline::counters::Counter;
+use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
+use smoltcp::wire::ArpOperation;
+
+use crate::parse::{self, ETH_LEN, ETHERTYPE_ARP, ipv4_field};
+use icmp::IcmpError;
+use neigh::{Lookup, NeighTable, NeighTiming};
+use table::{FwdTable, Hop, Iface, Prefix};
+
+/// Tunables of the stage (the `[forward]` configuration section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FwdParams {
+    /// A learnt neighbour is used this long after its last confirmation, seconds.
+    pub arp_timeout_s: u64,
+    /// Interval between ARP requests for one neighbour, milliseconds.
+    pub arp_retry_ms: u64,
+    /// Unanswered requests before a neighbour is failed.
+    pub arp_retries: u32,
+    /// Packets each worker may park while their next hop resolves.
+    pub arp_queue: usize,
+    /// ICMP errors per second (all workers together; 0 = never send errors).
+    pub icmp_errors_per_s: u32,
+    /// ICMP errors sent back to back before the rate applies.
+    pub icmp_burst: u32,
+    /// Neighbour table slots.
+    pub neighbor_capacity: usize,
+}
+
+impl Default for FwdParams {
+    fn default() -> Self {
+        FwdParams {
+            arp_timeout_s: 300,
+            arp_retry_ms: 1000,
+            arp_retries: 3,
+            arp_queue: 64,
+            icmp_errors_per_s: 100,
+            icmp_burst: 10,
+            neighbor_capacity: 4096,
+        }
+    }
+}
+
+/// An address range the appliance answers ARP for without owning it (proxy ARP, e.g. a NAT
+/// pool), on one port or on every port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyArp {
+    pub prefix: Prefix,
+    pub port: Option<u16>,
+}
+
+/// A neighbour from the configuration: never aged, never overwritten by ARP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticNeighbor {
+    pub ip: u32,
+    pub mac: [u8; 6],
+    pub port: u16,
+}
+
+/// Counters of one worker's forward stage (single writer: that worker).
+#[derive(Debug, Default)]
+pub struct FwdStats {
+    pub arp_requests_sent: Counter,
+    pub arp_replies_sent: Counter,
+    pub arp_learned: Counter,
+    pub echo_replies_sent: Counter,
+    pub icmp_errors_sent: Counter,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_rate_limited: Counter,
+    /// Packets parked waiting for ARP.
+    pub held: Counter,
+    /// Parked packets sent once their next hop answered.
+    pub released: Counter,
+    /// Parked packets freed because their next hop did not answer in time.
+    pub held_expired: Counter,
+    /// New neighbours that found no free slot in the table.
+    pub neigh_table_full: Counter,
+    /// Packets the stage could not build (mbuf pool empty).
+    pub alloc_failed: Counter,
+}
+
+impl FwdStats {
+    /// (name, value) of every counter, for listings.
+    pub fn values(&self) -> [(&'static str, u64); 11] {
+        [
+            ("arp_requests_sent", self.arp_requests_sent.get()),
+            ("arp_replies_sent", self.arp_replies_sent.get()),
+            ("arp_learned", self.arp_learned.get()),
+            ("echo_replies_sent", self.echo_replies_sent.get()),
+            ("icmp_errors_sent", self.icmp_errors_sent.get()),
+            ("icmp_rate_limited", self.icmp_rate_limited.get()),
+            ("held", self.held.get()),
+            ("released", self.released.get()),
+            ("held_expired", self.held_expired.get()),
+            ("neigh_table_full", self.neigh_table_full.get()),
+            ("alloc_failed", self.alloc_failed.get()),
+        ]
+    }
+}
+
+/// Per port id: what the stage needs to know about an interface.
+#[derive(Debug, Clone, Copy, Default)]
+struct PortInfo {
+    present: bool,
+    mac: [u8; 6],
+    addr: u32,
+    subnet: Option<Prefix>,
+}
+
+/// What every worker's forward stage shares: interfaces, proxy ARP ranges, the neighbour
+/// table, parameters, and a registry of per-worker counters for the control side.
+pub struct FwdShared {
+    pub neigh: NeighTable,
+    pub ifaces: Vec<Iface>,
+    pub proxy: Vec<ProxyArp>,
+    pub params: FwdParams,
+    pub tsc_hz: u64,
+    ports: Vec<PortInfo>,
+    /// Any interface address: the ICMP source on a port that has none.
+    fallback_addr: Option<u32>,
+    stats: Mutex<Vec<(usize, Arc<FwdStats>)>>,
+}
+
+impl FwdShared {
+    /// Builds the shared state; fails if a static neighbour does not fit in the table.
+    pub fn new(
+        ifaces: Vec<Iface>,
+        proxy: Vec<ProxyArp>,
+        neighbors: &[StaticNeighbor],
+        params: FwdParams,
+        tsc_hz: u64,
+    ) -> Result<FwdShared, String> {
+        let timing = NeighTiming::new(
+            params.arp_timeout_s,
+            params.arp_retry_ms,
+            params.arp_retries,
+            tsc_hz,
+        );
+        let neigh = NeighTable::new(params.neighbor_capacity, timing);
+        for n in neighbors {
+            if !neigh.add_static(n.ip, n.mac, n.port) {
+                return Err(format!(
+                    "neighbour table full adding static {}",
+                    std::net::Ipv4Addr::from(n.ip)
+                ));
+            }
+        }
+        let max = ifaces.iter().map(|i| i.port as usize + 1).max().unwrap_or(0);
+        let mut ports = vec![PortInfo::default(); max];
+        for i in &ifaces {
+            ports[i.port as usize] = PortInfo {
+                present: true,
+                mac: i.mac,
+                addr: i.addr.map(|a| a.0).unwrap_or(0),
+                subnet: i.subnet(),
+            };
+        }
+        let fallback_addr = ifaces.iter().find_map(|i| i.addr.map(|a| a.0));
+        Ok(FwdShared {
+            neigh,
+            ifaces,
+            proxy,
+            params,
+            tsc_hz,
+            ports,
+            fallback_addr,
+            stats: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Counters of every worker's stage, with the worker index (control side).
+    pub fn stats(&self) -> Vec<(usize, Arc<FwdStats>)> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    #[inline]
+    fn port(&self, p: u16) -> Option<&PortInfo> {
+        self.ports.get(p as usize).filter(|i| i.present)
+    }
+
+    /// Whether the appliance answers ARP for `ip` on `port`: the port's own address or a proxy
+    /// range for that port (or for every port).
+    fn answers_arp(&self, port: u16, ip: u32) -> bool {
+        if self.port(port).is_some_and(|p| p.addr != 0 && p.addr == ip) {
+            return true;
+        }
+        self.proxy
+            .iter()
+            .any(|x| x.prefix.contains(ip) && x.port.is_none_or(|p| p == port))
+    }
+
+    /// Whether `ip` is one of the appliance's interface addresses.
+    fn is_own(&self, ip: u32) -> bool {
+        self.ports.iter().any(|p| p.present && p.addr == ip && ip != 0)
+    }
+
+    /// Source address for packets the appliance sends out of `port`.
+    fn source_for(&self, port: u16) -> Option<u32> {
+        match self.port(port) {
+            Some(p) if p.addr != 0 => Some(p.addr),
+            _ => self.fallback_addr,
+        }
+    }
+}
+
+/// A packet parked while ARP resolves its next hop (already TTL-decremented).
+struct Held {
+    m: Mbuf,
+    nh: u32,
+    port: u16,
+    deadline: u64,
+}
+
+/// Token bucket for ICMP errors: `cost` ticks per message, at most `cap` ticks banked.
+struct Bucket {
+    tokens: u64,
+    last: u64,
+    cost: u64,
+    cap: u64,
+    ready: bool,
+}
+
+impl Bucket {
+    fn take(&mut self, ctx: &StageCtx<'_>, rate: u32, burst: u32) -> bool {
+        if rate == 0 {
+            return false;
+        }
+        if !self.ready {
+            // Each worker gets an equal share of the rate; the burst is per worker too.
+            let per = (rate as u64).div_ceil(ctx.workers.max(1) as u64);
+            self.cost = (ctx.tsc_hz / per).max(1);
+            self.cap = self.cost * burst.max(1) as u64;
+            self.tokens = self.cap;
+            self.last = ctx.now;
+            self.ready = true;
+        }
+        let add = ctx.now.saturating_sub(self.last);
+        self.last = ctx.now;
+        self.tokens = (self.tokens.saturating_add(add)).min(self.cap);
+        if self.tokens >= self.cost {
+            self.tokens -= self.cost;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One worker's forward stage.
+pub struct Forward {
+    table: Arc<FwdTable>,
+    shared: Arc<FwdShared>,
+    stats: Arc<FwdStats>,
+    /// Egress MAC per port id (copied from the shared interfaces: no pointer chase per packet).
+    port_mac: Vec<[u8; 6]>,
+    held: Vec<Held>,
+    hold_ticks: u64,
+    bucket: Bucket,
+    ident: u16,
+    ips: [u32; BURST_MAX],
+    hops: [u32; BURST_MAX],
+    idx: [u8; BURST_MAX],
+}
+
+/// Result of the per-packet classification before the route lookup.
+enum Pre {
+    Done(Verdict),
+    Lookup(u32),
+}
+
+impl Forward {
+    /// The stage of worker `worker`, sharing `shared` and the current `table`.
+    pub fn new(shared: Arc<FwdShared>, table: Arc<FwdTable>, worker: usize) -> Forward {
+        let stats = Arc::new(FwdStats::default());
+        shared
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((worker, stats.clone()));
+        let mut port_mac = vec![[0u8; 6]; shared.ports.len()];
+        for i in &shared.ifaces {
+            port_mac[i.port as usize] = i.mac;
+        }
+        let t = shared.neigh.timing();
+        Forward {
+            table,
+            stats,
+            port_mac,
+            held: Vec::with_capacity(shared.params.arp_queue),
+            // Long enough for every retry to be answered.
+            hold_ticks: t.retry * t.retries as u64,
+            bucket: Bucket {
+                tokens: 0,
+                last: 0,
+                cost: 1,
+                cap: 1,
+                ready: false,
+            },
+            ident: (worker as u16).wrapping_mul(0x1000),
+            ips: [0; BURST_MAX],
+            hops: [0; BURST_MAX],
+            idx: [0; BURST_MAX],
+            shared,
+        }
+    }
+
+    /// This worker's counters.
+    pub fn stats(&self) -> Arc<FwdStats> {
+        self.stats.clone()
+    }
+
+    #[inline]
+    fn src_mac(&self, port: u16) -> [u8; 6] {
+        self.port_mac.get(port as usize).copied().unwrap_or_default()
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+
+    /// Validation and local checks before the route lookup.
+    #[inline]
+    fn pre(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Pre {
+        let meta = m.meta();
+        if meta.flags & flags::PARSED == 0 || meta.flags & flags::IPV4 == 0 {
+            let d = m.data();
+            if d.len() >= ETH_LEN && parse::ethertype(d) == ETHERTYPE_ARP {
+                return Pre::Done(self.arp(ctx, m));
+            }
+            if let Err(r) = parse::parse_ipv4(m) {
+                return Pre::Done(Verdict::Drop(r));
+            }
+        }
+        let meta = m.meta();
+        if ipv4::bad_source(meta.src_ip) {
+            return Pre::Done(Verdict::Drop(DropReason::Ipv4BadSource));
+        }
+        if ipv4::bad_destination(meta.dst_ip) {
+            return Pre::Done(Verdict::Drop(DropReason::Ipv4BadDest));
+        }
+        if meta.dst_ip == ipv4::LIMITED_BROADCAST {
+            return Pre::Done(Verdict::Drop(DropReason::ForUs));
+        }
+        Pre::Lookup(meta.dst_ip)
+    }
+
+    /// An ARP frame arrived: learn, answer, or drop it with a reason.
+    fn arp(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Verdict {
+        let in_port = m.meta().in_port;
+        let Some(a) = arp::parse(m.data()) else {
+            return Verdict::Drop(DropReason::ArpInvalid);
+        };
+        let Some(pi) = self.shared.port(in_port).copied() else {
+            return Verdict::Drop(DropReason::ArpInvalid);
+        };
+        let for_us = self.shared.answers_arp(in_port, a.tpa);
+        let mut consumed = false;
+        // RFC 826 "Packet Reception": merge the sender into an existing entry; add it when we
+        // are the target. Never learn our own addresses (a conflict) or 0.0.0.0 (RFC 5227
+        // probes), and only add senders on the port's connected subnet.
+        if a.spa != 0 && !self.shared.is_own(a.spa) {
+            let on_link = pi.subnet.is_some_and(|s| s.contains(a.spa));
+            let create = for_us && on_link && !a.is_gratuitous();
+            if self
+                .shared
+                .neigh
+                .learn(a.spa, a.sha, in_port, ctx.now, create)
+            {
+                self.stats.arp_learned.add(1);
+                consumed = true;
+                self.release(ctx, Some(a.spa));
+            }
+        }
+        if a.op == ArpOperation::Request && for_us && !a.is_gratuitous() {
+            arp::reply_in_place(m.data_mut(), &a, pi.mac);
+            self.stats.arp_replies_sent.add(1);
+            return Verdict::Tx(in_port);
+        }
+        if consumed || (for_us && a.op == ArpOperation::Reply) {
+            Verdict::Drop(DropReason::ForUs)
+        } else {
+            Verdict::Drop(DropReason::ArpInvalid)
+        }
+    }
+
+    /// Sends a request for `target` out of `port` (broadcast, or unicast to `dst` to refresh).
+    fn send_arp_request(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        port: u16,
+        target: u32,
+        dst: Option<[u8; 6]>,
+    ) {
+        let Some(pi) = self.shared.port(port).copied() else {
+            return;
+        };
+        // The sender address: the port's own, else any of the appliance's (RFC 826 needs one;
+        // 0.0.0.0 would make it an RFC 5227 probe that hosts do not learn from).
+        let src = self.shared.source_for(port).unwrap_or(0);
+        let Some(mut r) = ctx.pool.alloc() else {
+            self.stats.alloc_failed.add(1);
+            return;
+        };
+        if !r.set_len(arp::MIN_FRAME as u16) {
+            return;
+        }
+        arp::build_request(r.data_mut(), pi.mac, src, target, dst.unwrap_or([0xff; 6]));
+        self.stats.arp_requests_sent.add(1);
+        ctx.send(r, port);
+    }
+
+    /// Sends an ICMP error about `m` back out of its ingress port, if RFC 1812 allows one and
+    /// the rate limit has a token.
+    fn icmp_error(&mut self, ctx: &mut StageCtx<'_>, m: &Mbuf, kind: IcmpError) {
+        let l3 = m.meta().l3_off as usize;
+        let in_port = m.meta().in_port;
+        if !icmp::error_allowed(m.data(), l3) {
+            return;
+        }
+        let p = self.shared.params;
+        if !self.bucket.take(ctx, p.icmp_errors_per_s, p.icmp_burst) {
+            self.stats.icmp_rate_limited.add(1);
+            return;
+        }
+        let (Some(pi), Some(src)) = (
+            self.shared.port(in_port).copied(),
+            self.shared.source_for(in_port),
+        ) else {
+            return;
+        };
+        let Some(mut e) = ctx.pool.alloc() else {
+            self.stats.alloc_failed.add(1);
+            return;
+        };
+        let max = (ETH_LEN + icmp::MAX_ERROR_DATAGRAM) as u16;
+        if !e.set_len(max) {
+            return;
+        }
+        let ident = self.next_ident();
+        let n = icmp::build_error(e.data_mut(), m.data(), l3, kind, pi.mac, src, ident);
+        e.set_len(n as u16);
+        self.stats.icmp_errors_sent.add(1);
+        ctx.send(e, in_port);
+    }
+
+    /// A packet to one of the appliance's addresses.
+    fn local(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Verdict {
+        let meta = *m.meta();
+        if meta.flags & flags::FRAG != 0 {
+            return Verdict::Drop(DropReason::ForUs);
+        }
+        match meta.proto {
+            parse::proto::ICMP => {
+                let Some(pi) = self.shared.port(meta.in_port).copied() else {
+                    return Verdict::Drop(DropReason::ForUs);
+                };
+                if icmp::echo_reply_in_place(m.data_mut(), meta.l3_off as usize, pi.mac) {
+                    self.stats.echo_replies_sent.add(1);
+                    Verdict::Tx(meta.in_port)
+                } else {
+                    Verdict::Drop(DropReason::ForUs)
+                }
+            }
+            // No UDP service listens on the appliance: port unreachable ends a traceroute
+            // aimed at the appliance itself (RFC 1122 3.2.2.1).
+            parse::proto::UDP => {
+                self.icmp_error(ctx, m, IcmpError::PortUnreachable);
+                Verdict::Drop(DropReason::ForUs)
+            }
+            _ => Verdict::Drop(DropReason::ForUs),
+        }
+    }
+
+    /// Parks `pkts[i]` until `nh` answers ARP (sending a request when one is due), or drops it.
+    fn resolve(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        nh: u32,
+        port: u16,
+        miss: Lookup,
+    ) -> Verdict {
+        let neigh = &self.shared.neigh;
+        let slot = match miss {
+            // Learnt by another worker since the lookup: nothing to wait for.
+            Lookup::Hit { mac, .. } => {
+                let src = self.src_mac(port);
+                ipv4::set_macs(pkts[i].data_mut(), &mac, &src);
+                pkts[i].meta_mut().out_port = port;
+                return Verdict::Tx(port);
+            }
+            Lookup::Unresolved { failed: true, .. } => {
+                return Verdict::Drop(DropReason::NeighborUnresolved);
+            }
+            Lookup::Unresolved { slot, .. } => slot,
+            Lookup::Absent => match neigh.insert(nh, port) {
+                Some(s) => s,
+                None => {
+                    self.stats.neigh_table_full.add(1);
+                    return Verdict::Drop(DropReason::NeighborUnresolved);
+                }
+            },
+        };
+        if self.shared.neigh.claim_request(slot, ctx.now) {
+            self.send_arp_request(ctx, port, nh, None);
+        }
+        if self.held.len() >= self.shared.params.arp_queue {
+            return Verdict::Drop(DropReason::NeighborUnresolved);
+        }
+        // The runtime only lets a stage give verdicts on the slots of the burst, so the packet
+        // is swapped for an empty mbuf, and that placeholder is dropped as `neighbor_held`.
+        let Some(mut pkt) = ctx.pool.alloc() else {
+            self.stats.alloc_failed.add(1);
+            return Verdict::Drop(DropReason::NeighborUnresolved);
+        };
+        std::mem::swap(&mut pkts[i], &mut pkt);
+        self.held.push(Held {
+            m: pkt,
+            nh,
+            port,
+            deadline: ctx.now + self.hold_ticks,
+        });
+        self.stats.held.add(1);
+        Verdict::Drop(DropReason::NeighborHeld)
+    }
+
+    /// Sends parked packets whose next hop resolved (only those for `only` if given); frees the
+    /// ones past their deadline or whose neighbour failed, and re-asks for the others.
+    fn release(&mut self, ctx: &mut StageCtx<'_>, only: Option<u32>) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let (nh, port, deadline) = {
+                let h = &self.held[i];
+                (h.nh, h.port, h.deadline)
+            };
+            if only.is_some_and(|o| o != nh) {
+                i += 1;
+                continue;
+            }
+            match self.shared.neigh.lookup(nh, ctx.now) {
+                Lookup::Hit { mac, .. } => {
+                    let mut h = self.held.remove(i);
+                    let src = self.src_mac(port);
+                    ipv4::set_macs(h.m.data_mut(), &mac, &src);
+                    self.stats.released.add(1);
+                    ctx.send(h.m, port);
+                    continue;
+                }
+                Lookup::Unresolved { failed, slot } if !failed && ctx.now < deadline => {
+                    if only.is_none() && self.shared.neigh.claim_request(slot, ctx.now) {
+                        self.send_arp_request(ctx, port, nh, None);
+                    }
+                    i += 1;
+                }
+                _ => {
+                    drop(self.held.remove(i));
+                    self.stats.held_expired.add(1);
+                }
+            }
+        }
+    }
+
+    /// Routes `pkts[i]` along `hop`.
+    #[inline]
+    fn route(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        hop: Option<Hop>,
+        memo: &mut (u32, [u8; 6]),
+    ) -> Verdict {
+        let (port, gateway) = match hop {
+            Some(Hop::Forward { port, gateway }) => (port, gateway),
+            Some(Hop::Local) => return self.local(ctx, &mut pkts[i]),
+            Some(Hop::Broadcast) => return Verdict::Drop(DropReason::ForUs),
+            None => {
+                self.icmp_error(ctx, &pkts[i], IcmpError::NetUnreachable);
+                return Verdict::Drop(DropReason::NoRoute);
+            }
+        };
+        let (l3, dst, ttl) = {
+            let m = &pkts[i];
+            let meta = m.meta();
+            let l3 = meta.l3_off as usize;
+            (l3, meta.dst_ip, m.data()[l3 + ipv4_field::TTL])
+        };
+        let nh = if gateway != 0 { gateway } else { dst };
+        // RFC 1812 5.3.1: a router that would forward a datagram whose TTL is 1 or 0 discards
+        // it and sends time exceeded.
+        if ttl <= 1 {
+            self.icmp_error(ctx, &pkts[i], IcmpError::TtlExceeded);
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        ipv4::decrement_ttl(&mut pkts[i].data_mut()[l3..l3 + parse::IPV4_MIN_HDR]);
+        let mac = if memo.0 == nh {
+            memo.1
+        } else {
+            match self.shared.neigh.lookup(nh, ctx.now) {
+                Lookup::Hit { mac, refresh, slot } => {
+                    if refresh && self.shared.neigh.claim_request(slot, ctx.now) {
+                        self.send_arp_request(ctx, port, nh, Some(mac));
+                    }
+                    *memo = (nh, mac);
+                    mac
+                }
+                miss => return self.resolve(ctx, pkts, i, nh, port, miss),
+            }
+        };
+        let src = self.src_mac(port);
+        let m = &mut pkts[i];
+        ipv4::set_macs(m.data_mut(), &mac, &src);
+        let meta = m.meta_mut();
+        meta.out_port = port;
+        meta.flags |= flags::MODIFIED;
+        Verdict::Tx(port)
+    }
+}
+
+impl Stage for Forward {
+    fn name(&self) -> &'static str {
+        "forward"
+    }
+
+    fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+        let n = pkts.len().min(BURST_MAX);
+        let mut k = 0;
+        for i in 0..n {
+            match self.pre(ctx, &mut pkts[i]) {
+                Pre::Done(v) => verdicts[i] = v,
+                Pre::Lookup(dst) => {
+                    self.ips[k] = dst;
+                    self.idx[k] = i as u8;
+                    k += 1;
+                }
+            }
+        }
+        if k == 0 {
+            return;
+        }
+        self.table.lookup_bulk(&self.ips[..k], &mut self.hops[..k]);
+        let mut memo = (0u32, [0u8; 6]);
+        for j in 0..k {
+            let i = self.idx[j] as usize;
+            let hop = self.table.hop(self.hops[j]);
+            verdicts[i] = self.route(ctx, pkts, i, hop, &mut memo);
+        }
+    }
+
+    fn housekeeping(&mut self, ctx: &mut StageCtx<'_>) {
+        if !self.held.is_empty() {
+            self.release(ctx, None);
+        }
+    }
+
+    fn control(
+        &mut self,
+        msg: Box<dyn Any + Send>,
+    ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
+        match msg.downcast::<Arc<FwdTable>>() {
+            Ok(t) => Ok(Box::new(std::mem::replace(&mut self.table, *t))),
+            Err(m) => Err(m),
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! The routing table: interfaces and their connected routes, static routes, and the compiled
+//! form the data path reads — an `rte_lpm` whose next-hop values index a small array of
+//! [`Hop`]s.
+//!
+//! A table is built off the data path from the whole route list, shared read-only by every
+//! worker through an `Arc`, and replaced as a whole (never changed in place) when routes
+//! change, so a worker never sees a half-applied change.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use dpdk::lpm::{Lpm, LpmConfig, MISS};
+
+/// An IPv4 prefix, address in host order with no host bits set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Prefix {
+    pub addr: u32,
+    pub len: u8,
+}
+
+/// The network mask of a prefix length (0..=32).
+#[inline]
+pub fn mask(len: u8) -> u32 {
+    if len == 0 { 0 } else { u32::MAX << (32 - len as u32) }
+}
+
+impl Prefix {
+    pub fn new(addr: u32, len: u8) -> Prefix {
+        Prefix {
+            addr: addr & mask(len),
+            len,
+        }
+    }
+
+    /// Parses "a.b.c.d/len" (a bare address is a /32). Host bits must be zero (RFC 4632
+    /// section 3.1: a prefix is written with its host part zeroed).
+    pub fn parse(s: &str) -> Result<Prefix, String> {
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: Ipv4Addr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IPv4 prefix (a.b.c.d/len)"))?;
+        let len = match l {
+            None => 32,
+            Some(l) => l
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= 32)
+                .ok_or_else(|| format!("'{s}': prefix length must be 0..=32"))?,
+        };
+        let addr = u32::from(addr);
+        if addr & !mask(len) != 0 {
+            return Err(format!(
+                "'{s}' has host bits set: did you mean {}?",
+                Prefix::new(addr, len)
+            ));
+        }
+        Ok(Prefix { addr, len })
+    }
+
+    #[inline]
+    pub fn contains(&self, ip: u32) -> bool {
+        ip & mask(self.len) == self.addr
+    }
+
+    /// The directed broadcast address of the prefix.
+    pub fn broadcast(&self) -> u32 {
+        self.addr | !mask(self.len)
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.addr), self.len)
+    }
+}
+
+/// Parses an interface address "192.0.2.1/24": address and prefix length. The address must be
+/// a usable host address of its subnet (not the network or broadcast address, except on /31
+/// and /32, RFC 3021).
+pub fn parse_if_addr(s: &str) -> Result<(u32, u8), String> {
+    let (a, l) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}': give the address with its prefix length, a.b.c.d/len"))?;
+    let addr: Ipv4Addr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not an IPv4 address/len"))?;
+    let len: u8 = l
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|l| (1..=32).contains(l))
+        .ok_or_else(|| format!("'{s}': prefix length must be 1..=32"))?;
+    let ip = u32::from(addr);
+    if super::ipv4::bad_source(ip) {
+        return Err(format!(
+            "'{s}': {addr} cannot be an interface address (0/8, loopback, multicast or class E)"
+        ));
+    }
+    let p = Prefix::new(ip, len);
+    if len < 31 && (ip == p.addr || ip == p.broadcast()) {
+        return Err(format!(
+            "'{s}': {addr} is the {} address of {p}",
+            if ip == p.addr { "network" } else { "broadcast" }
+        ));
+    }
+    Ok((ip, len))
+}
+
+/// Parses a MAC address "02:00:00:00:00:01" (or with '-').
+pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return Err(format!("'{s}' is not a MAC address (xx:xx:xx:xx:xx:xx)"));
+    }
+    let mut m = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        m[i] = u8::from_str_radix(p, 16)
+            .ok()
+            .filter(|_| p.len() == 2)
+            .ok_or_else(|| format!("'{s}' is not a MAC address (xx:xx:xx:xx:xx:xx)"))?;
+    }
+    Ok(m)
+}
+
+/// A MAC address as text.
+pub fn fmt_mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A DPDK port as the router sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iface {
+    /// DPDK port id.
+    pub port: u16,
+    /// Port name from the configuration.
+    pub name: String,
+    pub mac: [u8; 6],
+    /// Interface address and prefix length.
+    pub addr: Option<(u32, u8)>,
+}
+
+impl Iface {
+    /// The connected subnet.
+    pub fn subnet(&self) -> Option<Prefix> {
+        self.addr.map(|(a, l)| Prefix::new(a, l))
+    }
+}
+
+/// Where the data path sends a packet whose destination matched a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hop {
+    /// Out of `port`, to `gateway`'s MAC (or, for gateway 0, to the destination's own MAC:
+    /// a connected or on-link route).
+    Forward { port: u16, gateway: u32 },
+    /// One of the appliance's own addresses.
+    Local,
+    /// A directed broadcast of a connected subnet (consumed, not forwarded: RFC 1812 4.2.2.11
+    /// leaves forwarding them off by default, RFC 2644 makes it the rule).
+    Broadcast,
+}
+
+/// What kind of route an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Connected,
+    Local,
+    Broadcast,
+    Static,
+}
+
+impl RouteKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteKind::Connected => "connected",
+            RouteKind::Local => "local",
+            RouteKind::Broadcast => "broadcast",
+            RouteKind::Static => "static",
+        }
+    }
+}
+
+/// A static route as configured: a prefix via a gateway, out of a port, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticRoute {
+    pub prefix: Prefix,
+    pub via: Option<u32>,
+    pub port: Option<u16>,
+}
+
+/// One resolved entry of the routing table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub prefix: Prefix,
+    pub kind: RouteKind,
+    pub hop: Hop,
+}
+
+/// Resolves a static route against the interfaces: the port is given, or is the one whose
+/// connected subnet holds the gateway.
+pub fn resolve_static(ifaces: &[Iface], r: &StaticRoute) -> Result<RouteEntry, String> {
+    let port = match (r.via, r.port) {
+        (None, None) => {
+            return Err(format!("route {}: give `via` (a gateway), `port`, or both", r.prefix));
+        }
+        (_, Some(p)) => {
+            if !ifaces.iter().any(|i| i.port == p) {
+                return Err(format!("route {}: port {p} is not a router interface", r.prefix));
+            }
+            p
+        }
+        (Some(gw), None) => ifaces
+            .iter()
+            .find(|i| i.subnet().is_some_and(|s| s.contains(gw)))
+            .map(|i| i.port)
+            .ok_or_else(|| {
+                format!(
+                    "route {}: gateway {} is not on a connected subnet (add `port` to send to it on-link)",
+                    r.prefix,
+                    Ipv4Addr::from(gw)
+                )
+            })?,
+    };
+    if let Some(gw) = r.via {
+        if ifaces.iter().any(|i| i.addr.is_some_and(|(a, _)| a == gw)) {
+            return Err(format!(
+                "route {}: gateway {} is one of the appliance's own addresses",
+                r.prefix,
+                Ipv4Addr::from(gw)
+            ));
+        }
+        if super::ipv4::bad_source(gw) {
+            return Err(format!(
+                "route {}: gateway {} is not a unicast address",
+                r.prefix,
+                Ipv4Addr::from(gw)
+            ));
+        }
+    }
+    Ok(RouteEntry {
+        prefix: r.prefix,
+        kind: RouteKind::Static,
+        hop: Hop::Forward {
+            port,
+            gateway: r.via.unwrap_or(0),
+        },
+    })
+}
+
+/// The interface routes: connected subnet, the address itself (local), and the subnet's
+/// directed broadcast (for subnets shorter than /31).
+pub fn interface_routes(ifaces: &[Iface]) -> Result<Vec<RouteEntry>, String> {
+    let mut v: Vec<RouteEntry> = Vec::new();
+    for i in ifaces {
+        let Some((a, l)) = i.addr else { continue };
+        let net = Prefix::new(a, l);
+        for o in ifaces {
+            if o.port != i.port
+                && let Some(os) = o.subnet()
+                && (os.contains(net.addr) || net.contains(os.addr))
+            {
+                return Err(format!(
+                    "interfaces '{}' ({net}) and '{}' ({os}) have overlapping subnets",
+                    i.name, o.name
+                ));
+            }
+        }
+        v.push(RouteEntry {
+            prefix: net,
+            kind: RouteKind::Connected,
+            hop: Hop::Forward {
+                port: i.port,
+                gateway: 0,
+            },
+        });
+        v.push(RouteEntry {
+            prefix: Prefix::new(a, 32),
+            kind: RouteKind::Local,
+            hop: Hop::Local,
+        });
+        if l < 31 {
+            v.push(RouteEntry {
+                prefix: Prefix::new(net.broadcast(), 32),
+                kind: RouteKind::Broadcast,
+                hop: Hop::Broadcast,
+            });
+        }
+    }
+    Ok(v)
+}
+
+/// The complete route list: interface routes, then the static routes. Fails on a static
+/// route that cannot be resolved or that collides with an interface route or another static
+/// route.
+pub fn resolve(ifaces: &[Iface], statics: &[StaticRoute]) -> Result<Vec<RouteEntry>, String> {
+    let mut v = interface_routes(ifaces)?;
+    let mut seen: BTreeMap<Prefix, RouteKind> = v.iter().map(|e| (e.prefix, e.kind)).collect();
+    for r in statics {
+        let e = resolve_static(ifaces, r)?;
+        if let Some(k) = seen.insert(e.prefix, RouteKind::Static) {
+            return Err(format!(
+                "route {}: the prefix is already a {} route",
+                e.prefix,
+                k.name()
+            ));
+        }
+        v.push(e);
+    }
+    Ok(v)
+}
+
+/// The compiled table the data path reads.
+pub struct FwdTable {
+    lpm: Lpm,
+    hops: Vec<Hop>,
+    routes: usize,
+}
+
+impl FwdTable {
+    /// Compiles a resolved route list (EAL must be up). Sized for the list with room to spare.
+    pub fn build(entries: &[RouteEntry], socket: i32) -> Result<FwdTable, String> {
+        let long_groups: BTreeSet<u32> = entries
+            .iter()
+            .filter(|e| e.prefix.len > 24)
+            .map(|e| e.prefix.addr >> 8)
+            .collect();
+        let cfg = LpmConfig {
+            max_rules: (entries.len() as u32 + entries.len() as u32 / 4 + 64).max(1024),
+            tbl8s: (long_groups.len() as u32 + long_groups.len() as u32 / 4 + 16).max(64),
+            socket,
+        };
+        let mut lpm = Lpm::new(cfg).map_err(|e| e.to_string())?;
+        let mut hops: Vec<Hop> = Vec::new();
+        let mut ids: HashMap<Hop, u32> = HashMap::new();
+        for e in entries {
+            let id = *ids.entry(e.hop).or_insert_with(|| {
+                hops.push(e.hop);
+                (hops.len() - 1) as u32
+            });
+            lpm.add(e.prefix.addr, e.prefix.len, id)
+                .map_err(|err| format!("route {}: {err}", e.prefix))?;
+        }
+        Ok(FwdTable {
+            lpm,
+            hops,
+            routes: entries.len(),
+        })
+    }
+
+    /// Next-hop ids of `ips` into `out` ([`MISS`] = no route).
+    #[inline]
+    pub fn lookup_bulk(&self, ips: &[u32], out: &mut [u32]) {
+        self.lpm.lookup_bulk(ips, out)
+    }
+
+    /// The hop of a next-hop id from a lookup (`None` for [`MISS`]).
+    #[inline]
+    pub fn hop(&self, id: u32) -> Option<Hop> {
+        if id == MISS {
+            None
+        } else {
+            self.hops.get(id as usize).copied()
+        }
+    }
+
+    /// The hop for one address.
+    pub fn lookup(&self, ip: u32) -> Option<Hop> {
+        self.lpm.lookup(ip).and_then(|id| self.hop(id))
+    }
+
+    /// Number of routes compiled in.
+    pub fn routes(&self) -> usize {
+        self.routes
+    }
+
+    /// Number of distinct next hops.
+    pub fn next_hops(&self) -> usize {
+        self.hops.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> u32 {
+        u32::from(s.parse::<Ipv4Addr>().unwrap())
+    }
+
+    fn ifaces() -> Vec<Iface> {
+        vec![
+            Iface {
+                port: 0,
+                name: "p0".into(),
+                mac: [2, 0, 0, 0, 0, 1],
+                addr: Some((ip("192.0.2.1"), 24)),
+            },
+            Iface {
+                port: 1,
+                name: "p1".into(),
+                mac: [2, 0, 0, 0, 0, 2],
+                addr: Some((ip("198.51.100.1"), 24)),
+            },
+            Iface {
+                port: 2,
+                name: "p2".into(),
+                mac: [2, 0, 0, 0, 0, 3],
+                addr: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn prefixes_parse_strictly() {
+        assert_eq!(Prefix::parse("10.0.0.0/8").unwrap(), Prefix { addr: ip("10.0.0.0"), len: 8 });
+        assert_eq!(Prefix::parse("10.1.2.3").unwrap().len, 32);
+        assert_eq!(Prefix::parse("0.0.0.0/0").unwrap().len, 0);
+        assert!(Prefix::parse("10.0.0.1/8").unwrap_err().contains("did you mean 10.0.0.0/8"));
+        assert!(Prefix::parse("10.0.0.0/33").is_err());
+        assert!(Prefix::parse("10.0.0/8").is_err());
+        assert_eq!(Prefix::parse("192.0.2.0/24").unwrap().to_string(), "192.0.2.0/24");
+        assert_eq!(Prefix::parse("192.0.2.0/24").unwrap().broadcast(), ip("192.0.2.255"));
+    }
+
+    #[test]
+    fn interface_addresses_and_macs() {
+        assert_eq!(parse_if_addr("192.0.2.1/24").unwrap(), (ip("192.0.2.1"), 24));
+        assert!(parse_if_addr("192.0.2.0/24").unwrap_err().contains("network"));
+        assert!(parse_if_addr("192.0.2.255/24").unwrap_err().contains("broadcast"));
+        assert!(parse_if_addr("192.0.2.0/31").is_ok(), "RFC 3021");
+        assert!(parse_if_addr("192.0.2.1").is_err());
+        assert!(parse_if_addr("127.0.0.1/8").is_err());
+        assert_eq!(parse_mac("02:00:0a:0B:00:ff").unwrap(), [2, 0, 10, 11, 0, 255]);
+        assert!(parse_mac("02:00:0a:0b:00").is_err());
+        assert!(parse_mac("02:00:0a:0b:00:fff").is_err());
+        assert_eq!(fmt_mac(&[2, 0, 10, 11, 0, 255]), "02:00:0a:0b:00:ff");
+    }
+
+    #[test]
+    fn resolution_rules() {
+        let i = ifaces();
+        let r = |p: &str, via: Option<&str>, port: Option<u16>| StaticRoute {
+            prefix: Prefix::parse(p).unwrap(),
+            via: via.map(ip),
+            port,
+        };
+        let e = resolve(&i, &[r("203.0.113.0/24", Some("198.51.100.2"), None)]).unwrap();
+        // 2 interfaces x (connected, local, broadcast) + 1 static.
+        assert_eq!(e.len(), 7);
+        assert_eq!(
+            e[6].hop,
+            Hop::Forward { port: 1, gateway: ip("198.51.100.2") }
+        );
+        assert_eq!(e[0].kind, RouteKind::Connected);
+        let on_link = resolve(&i, &[r("10.9.0.0/16", None, Some(2))]).unwrap();
+        assert_eq!(on_link[6].hop, Hop::Forward { port: 2, gateway: 0 });
+        assert!(resolve(&i, &[r("10.0.0.0/8", Some("10.1.1.1"), None)])
+            .unwrap_err()
+            .contains("not on a connected subnet"));
+        assert!(resolve(&i, &[r("10.0.0.0/8", None, None)]).is_err());
+        assert!(resolve(&i, &[r("10.0.0.0/8", None, Some(9))]).is_err());
+        assert!(resolve(&i, &[r("10.0.0.0/8", Some("192.0.2.1"), None)])
+            .unwrap_err()
+            .contains("own addresses"));
+        assert!(resolve(&i, &[r("192.0.2.0/24", Some("198.51.100.2"), None)])
+            .unwrap_err()
+            .contains("already a connected route"));
+        let dup = [
+            r("10.0.0.0/8", Some("192.0.2.2"), None),
+            r("10.0.0.0/8", Some("192.0.2.3"), None),
+        ];
+        assert!(resolve(&i, &dup).unwrap_err().contains("already a static route"));
+        let mut overlap = ifaces();
+        overlap[1].addr = Some((ip("192.0.2.129"), 25));
+        assert!(interface_routes(&overlap).unwrap_err().contains("overlapping"));
+    }
+}

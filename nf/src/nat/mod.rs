@@ -1,0 +1,484 @@
+//! NAT44: endpoint-independent NAPT to an address pool with paired pooling, configurable
+//! filtering, static 1:1 mappings and port forwards, TCP/UDP/ICMP session tracking with
+//! timeouts, ICMP error translation with the embedded header, hairpinning and first-fragment
+//! translation (RFC 4787, RFC 5382, RFC 5508). See docs/nat.md for the design.
+//!
+//! One concern per file, as in VPP's nat44-ed:
+//! - [`pkt`]: the packet view (parse once, typed field access, checksum-preserving rewrites);
+//! - [`csum`]: incremental checksum updates (RFC 1624);
+//! - [`table`]: the per-worker session table, hash indexes and LRU lists;
+//! - [`ports`]: the partition of the port range between workers and port allocation;
+//! - [`statics`]: static mappings;
+//! - [`in2out`], [`out2in`], [`hairpin`], [`icmp`], [`frag`]: the translation paths;
+//! - [`tcp`]: TCP state for timeouts; [`expiry`]: idle expiry, LRU reclaim, deletion;
+//! - [`stats`]: counters shared with the management side; [`stage`]: the pipeline stage.
+//!
+//! [`NatCore`] works on plain byte slices and [`PktMeta`], so the whole translation logic is
+//! tested without DPDK; [`stage::NatStage`] wraps it for mbuf bursts.
+//!
+//! Across workers (VPP's model): each NAT worker owns a slice of every pool address's port
+//! range and the inside hosts that hash to it. An inside packet belongs to the worker of its
+//! source address; an outside packet to the worker whose slice holds its destination port
+//! (or, for static mappings, the worker of the inside address). A packet received by another
+//! worker is handed to the owner over an SP/SC ring (`Verdict::Handoff`); no table is shared.
+
+pub mod csum;
+pub mod expiry;
+pub mod frag;
+pub mod hairpin;
+pub mod icmp;
+pub mod in2out;
+pub mod out2in;
+pub mod pkt;
+pub mod ports;
+pub mod stage;
+pub mod statics;
+pub mod stats;
+pub mod table;
+pub mod tcp;
+pub mod testpkt;
+
+use std::sync::Arc;
+
+use dpdk::PktMeta;
+use dpdk::meta::flags;
+use pollfwd_pipeline::{DropReason, Verdict};
+
+use pkt::{Frag, Pkt};
+use ports::{Partition, PortSpace};
+use statics::StaticTable;
+use stats::{NatShared, Tally};
+use table::{CLASSES, HostIndex, Index, Sessions};
+
+pub use stage::NatStage;
+pub use statics::StaticMapping;
+
+/// `PktMeta::aux` bits used by NAT.
+pub mod aux {
+    /// The packet was handed to this worker by another NAT worker: process it here.
+    pub const HANDED: u32 = 1 << 0;
+    /// Second half of hairpinning: the packet was translated inside-to-outside and is now
+    /// processed as an outside packet (RFC 4787 REQ-9).
+    pub const HAIRPIN: u32 = 1 << 1;
+}
+
+/// Inbound filtering (RFC 4787 section 5, REQ-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filtering {
+    /// Any remote endpoint may send to a mapping.
+    EndpointIndependent,
+    /// Only remote addresses the inside endpoint has sent to.
+    AddressDependent,
+    /// Only remote address and port pairs the inside endpoint has sent to.
+    #[default]
+    AddressAndPortDependent,
+}
+
+/// Idle timeouts, milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// RFC 5382 REQ-5: at least 2 h 4 min.
+    pub tcp_established: u32,
+    /// RFC 5382 REQ-5: at least 4 min.
+    pub tcp_transitory: u32,
+    /// RFC 4787 REQ-5: at least 2 min, 5 min recommended.
+    pub udp: u32,
+    /// RFC 5508 REQ-1 / section 3.1: 60 s.
+    pub icmp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tcp_established: 7440_000,
+            tcp_transitory: 240_000,
+            udp: 300_000,
+            icmp: 60_000,
+        }
+    }
+}
+
+impl Timeouts {
+    fn by_class(&self) -> [u32; CLASSES] {
+        [self.tcp_established, self.tcp_transitory, self.udp, self.icmp]
+    }
+}
+
+/// Everything a NAT worker is built from (converted from the `[nat]` config section).
+#[derive(Debug, Clone)]
+pub struct NatParams {
+    /// DPDK port ids facing the inside / the outside.
+    pub inside_ports: Vec<u16>,
+    pub outside_ports: Vec<u16>,
+    /// Pool addresses (host order); sorted and deduplicated by [`NatCore::new`].
+    pub pool: Vec<u32>,
+    /// Dynamic port range, inclusive.
+    pub port_lo: u16,
+    pub port_hi: u16,
+    pub filtering: Filtering,
+    pub timeouts: Timeouts,
+    /// Session table capacity of this worker.
+    pub max_sessions: u32,
+    /// When the table is full, reclaim the least recently used session.
+    pub lru_reclaim: bool,
+    /// Sessions per inside host (0 = unlimited).
+    pub max_sessions_per_host: u32,
+    pub statics: Arc<StaticTable>,
+    /// Destinations never translated: (network, mask) of the appliance's own addresses and
+    /// the inside networks (traffic that does not cross the NAT).
+    pub no_nat: Vec<(u32, u32)>,
+    /// Worker indices running NAT, in slice order; `me` is this worker's position.
+    pub workers: Vec<u16>,
+    pub me: usize,
+    /// Seed of port randomisation and table hashing (0: from the TSC).
+    pub seed: u64,
+    /// Sessions examined for expiry per housekeeping call.
+    pub expiry_budget: u32,
+}
+
+impl Default for NatParams {
+    fn default() -> Self {
+        NatParams {
+            inside_ports: vec![0],
+            outside_ports: vec![1],
+            pool: Vec::new(),
+            port_lo: 1024,
+            port_hi: 65535,
+            filtering: Filtering::default(),
+            timeouts: Timeouts::default(),
+            max_sessions: 65536,
+            lru_reclaim: false,
+            max_sessions_per_host: 0,
+            statics: Arc::new(StaticTable::default()),
+            no_nat: Vec::new(),
+            workers: vec![0],
+            me: 0,
+            seed: 1,
+            expiry_budget: 256,
+        }
+    }
+}
+
+/// Direction of a port.
+const DIR_NONE: u8 = 0;
+const DIR_IN: u8 = 1;
+const DIR_OUT: u8 = 2;
+
+/// Spreads an IPv4 address over 32 bits (Fibonacci hashing); the same function on every
+/// worker, so ownership and address pairing agree everywhere.
+#[inline]
+pub fn addr_mix(a: u32) -> u32 {
+    ((a as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
+}
+
+/// Control messages the `nat.*` operations send to the workers.
+pub enum NatMsg {
+    /// Replace the static mappings; sessions of removed mappings are purged incrementally.
+    SetStatic(Arc<StaticTable>),
+    /// List sessions into the query's buffer.
+    Sessions(SessionQuery),
+}
+
+/// A session listing request (`nat.sessions`).
+pub struct SessionQuery {
+    pub inside: Option<u32>,
+    pub limit: usize,
+    pub out: Arc<std::sync::Mutex<Vec<SessionInfo>>>,
+}
+
+/// One session as shown to the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub worker: usize,
+    pub proto: u8,
+    pub inside: (u32, u16),
+    pub outside: (u32, u16),
+    pub remote: (u32, u16),
+    pub state: &'static str,
+    pub idle_ms: u32,
+    pub age_ms: u32,
+    pub pkts_in2out: u32,
+    pub pkts_out2in: u32,
+    pub is_static: bool,
+}
+
+/// One worker's NAT: tables and the translation logic, over byte slices.
+pub struct NatCore {
+    pub(crate) p: NatParams,
+    pub(crate) dir: Vec<u8>,
+    pub(crate) part: Partition,
+    pub(crate) multi: bool,
+    pub(crate) sess: Sessions,
+    pub(crate) i2o: Index,
+    pub(crate) o2i: Index,
+    pub(crate) iep: Index,
+    pub(crate) hosts: Option<HostIndex>,
+    pub(crate) ports: PortSpace,
+    pub(crate) frags: frag::FragCache,
+    pub(crate) statics: Arc<StaticTable>,
+    pub(crate) timeout: [u32; CLASSES],
+    pub(crate) granule: [u32; CLASSES],
+    pub(crate) seed: u64,
+    pub(crate) now: u32,
+    pub(crate) tally: Tally,
+    pub(crate) shared: Arc<NatShared>,
+    /// Incremental purge of static sessions after a static table change: next slot.
+    pub(crate) purge_next: Option<u32>,
+}
+
+impl NatCore {
+    /// Builds a worker's NAT; allocates every table once, here.
+    pub fn new(mut p: NatParams, lcore: u32) -> Result<NatCore, String> {
+        p.pool.sort_unstable();
+        p.pool.dedup();
+        if p.pool.is_empty() && p.statics.is_empty() {
+            return Err("nat: no pool address and no static mapping".into());
+        }
+        if p.pool.len() > 1024 {
+            return Err("nat: at most 1024 pool addresses".into());
+        }
+        if p.port_lo == 0 || p.port_lo > p.port_hi {
+            return Err("nat: bad port range".into());
+        }
+        if p.workers.is_empty() || p.me >= p.workers.len() {
+            return Err("nat: this worker is not in the NAT worker list".into());
+        }
+        let nw = p.workers.len() as u32;
+        if (p.port_hi as u32 - p.port_lo as u32 + 1) < nw {
+            return Err(format!("nat: port range smaller than the {nw} NAT workers"));
+        }
+        if p.max_sessions == 0 || p.max_sessions > 1 << 26 {
+            return Err("nat: max_sessions must be 1..=67108864".into());
+        }
+        let mut dir = vec![DIR_NONE; 1 + p.inside_ports.iter().chain(&p.outside_ports).copied().max().unwrap_or(0) as usize];
+        for &i in &p.inside_ports {
+            dir[i as usize] = DIR_IN;
+        }
+        for &o in &p.outside_ports {
+            dir[o as usize] = DIR_OUT;
+        }
+        let part = Partition {
+            lo: p.port_lo,
+            hi: p.port_hi,
+            parts: nw as u16,
+        };
+        let (lo, len) = part.slice(p.me);
+        let seed = if p.seed == 0 { dpdk_free_seed() } else { p.seed };
+        let wseed = seed ^ (p.me as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let cap = p.max_sessions;
+        let timeout = p.timeouts.by_class();
+        let granule = timeout.map(|t| (t / 32).clamp(1, 1000));
+        let mut shared = NatShared::new(
+            p.workers[p.me] as usize,
+            lcore,
+            cap,
+            p.pool.clone(),
+            (lo, len),
+        );
+        let sess = Sessions::new(cap);
+        let i2o = Index::new(cap as usize);
+        let o2i = Index::new(cap as usize);
+        let iep = Index::new(cap as usize);
+        let hosts = (p.max_sessions_per_host > 0).then(|| HostIndex::new(cap as usize, wseed));
+        let ports = PortSpace::new(p.pool.len(), lo, len, wseed);
+        let frags = frag::FragCache::new(4096);
+        shared.table_bytes = (sess.bytes()
+            + i2o.bytes()
+            + o2i.bytes()
+            + iep.bytes()
+            + hosts.as_ref().map_or(0, |h| h.bytes())
+            + ports.bytes()
+            + frags.bytes()) as u64;
+        Ok(NatCore {
+            multi: nw > 1,
+            statics: p.statics.clone(),
+            dir,
+            part,
+            sess,
+            i2o,
+            o2i,
+            iep,
+            hosts,
+            ports,
+            frags,
+            timeout,
+            granule,
+            seed: wseed,
+            now: 0,
+            tally: Tally::default(),
+            shared: Arc::new(shared),
+            purge_next: None,
+            p,
+        })
+    }
+
+    /// The counters this worker shares with the management side.
+    pub fn shared(&self) -> Arc<NatShared> {
+        self.shared.clone()
+    }
+
+    /// Whether packets may be handed to other workers.
+    pub fn uses_handoff(&self) -> bool {
+        self.multi
+    }
+
+    /// Sessions in use.
+    pub fn sessions(&self) -> u32 {
+        self.sess.used
+    }
+
+    /// Bytes of the session table with its indexes, divided by the capacity.
+    pub fn bytes_per_session(&self) -> f64 {
+        (self.sess.bytes() + self.i2o.bytes() + self.o2i.bytes() + self.iep.bytes()) as f64
+            / self.sess.capacity() as f64
+    }
+
+    /// Sets the NAT clock (milliseconds, wrapping).
+    #[inline]
+    pub fn set_now(&mut self, now_ms: u32) {
+        self.now = now_ms;
+    }
+
+    /// Publishes the per-burst tallies and gauges.
+    pub fn flush(&mut self) {
+        self.tally.flush(&self.shared.counters);
+        self.shared
+            .sessions
+            .store(self.sess.used as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Publishes ports in use (housekeeping).
+    pub fn publish_ports(&self) {
+        for (a, g) in self.shared.ports.iter().enumerate() {
+            for (pi, x) in g.iter().enumerate() {
+                x.store(self.ports.in_use(a, pi), std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pool_index_of(&self, addr: u32) -> Option<usize> {
+        self.p.pool.binary_search(&addr).ok()
+    }
+
+    /// Whether `addr` is an outside address of this NAT (pool or static).
+    #[inline]
+    pub(crate) fn is_outside_addr(&self, addr: u32) -> bool {
+        self.pool_index_of(addr).is_some() || self.statics.is_outside(addr)
+    }
+
+    /// The NAT worker position owning inside host `addr`.
+    #[inline]
+    pub(crate) fn inside_owner(&self, addr: u32) -> usize {
+        (addr_mix(addr) % self.p.workers.len() as u32) as usize
+    }
+
+    /// The pool address of inside host `addr` (paired pooling, RFC 4787 REQ-2).
+    #[inline]
+    pub(crate) fn pool_index_for(&self, addr: u32) -> usize {
+        ((addr_mix(addr) / self.p.workers.len() as u32) % self.p.pool.len() as u32) as usize
+    }
+
+    /// The NAT worker position owning outside endpoint (addr, port) of `proto`, if any.
+    #[inline]
+    pub(crate) fn outside_owner(&self, proto: u8, addr: u32, port: u16) -> Option<usize> {
+        if self.pool_index_of(addr).is_some() && self.part.contains(port) {
+            return Some(self.part.owner_of(port));
+        }
+        self.statics
+            .owner_addr(proto, addr, port)
+            .map(|a| self.inside_owner(a))
+    }
+
+    #[inline]
+    pub(crate) fn no_nat(&self, dst: u32) -> bool {
+        self.p.no_nat.iter().any(|&(n, m)| dst & m == n)
+    }
+
+    /// Translates one frame. `meta.in_port` says where it came from; `meta.aux` carries the
+    /// hand-off marks. The frame is modified in place; the verdict says what happens next.
+    pub fn handle(&mut self, f: &mut [u8], meta: &mut PktMeta) -> Verdict {
+        let hairpin = meta.aux & aux::HAIRPIN != 0;
+        let d = if hairpin {
+            DIR_OUT
+        } else {
+            match self.dir.get(meta.in_port as usize) {
+                Some(&d) if d != DIR_NONE => d,
+                _ => return Verdict::Continue,
+            }
+        };
+        let p = match pkt::parse(f) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                self.tally.passthrough += 1;
+                return Verdict::Continue;
+            }
+            Err(r) => return Verdict::Drop(r),
+        };
+        fill_meta(meta, &p);
+        if hairpin {
+            return self.out2in_owned(f, &p, meta, true);
+        }
+        if d == DIR_IN {
+            self.in2out(f, &p, meta)
+        } else {
+            self.out2in(f, &p, meta)
+        }
+    }
+
+    /// Hand-off verdict to the worker at position `pos`, marking the packet.
+    #[inline]
+    pub(crate) fn handoff(&self, meta: &mut PktMeta, pos: usize) -> Verdict {
+        meta.aux |= aux::HANDED;
+        Verdict::Handoff(self.p.workers[pos])
+    }
+
+    /// Whether the packet must go to another worker: Some(verdict) if so.
+    #[inline]
+    pub(crate) fn route(&self, meta: &mut PktMeta, owner: Option<usize>) -> Option<Verdict> {
+        if !self.multi || meta.aux & aux::HANDED != 0 {
+            return None;
+        }
+        match owner {
+            Some(o) if o != self.p.me => Some(self.handoff(meta, o)),
+            _ => None,
+        }
+    }
+}
+
+fn dpdk_free_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x1234_5678)
+        | 1
+}
+
+/// Records the parsed flow key in the metadata (for later stages).
+#[inline]
+fn fill_meta(meta: &mut PktMeta, p: &Pkt) {
+    meta.l3_off = p.l3 as u16;
+    meta.l4_off = p.l4 as u16;
+    meta.src_ip = p.src;
+    meta.dst_ip = p.dst;
+    meta.src_port = p.sport;
+    // The shared parser's convention (nf::parse): ICMP `dst_port` = type << 8 | code.
+    meta.dst_port = if p.proto == pkt::PROTO_ICMP && p.frag != Frag::NonFirst {
+        (p.l4_flags as u16) << 8 | p.l4_code as u16
+    } else {
+        p.dport
+    };
+    meta.proto = p.proto;
+    meta.flags |= flags::PARSED | flags::IPV4;
+    match p.frag {
+        Frag::No => {}
+        Frag::First => meta.flags |= flags::FRAG,
+        Frag::NonFirst => meta.flags |= flags::FRAG | flags::FRAG_NONFIRST,
+    }
+}
+
+/// Why a translation failed (a drop reason from the table).
+pub(crate) type Res<T> = Result<T, DropReason>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! Outside to inside: packets to a pool or static address. The worker owning the session is
+//! found from the destination port (its slice of the range) or the static mapping; a 5-tuple
+//! hit is translated back; a miss may still be admitted by a static mapping or, for an
+//! existing dynamic mapping, by the filtering mode (RFC 4787 REQ-8, RFC 5382 REQ-3):
+//! endpoint-independent admits anyone, address-dependent only remote addresses the inside
+//! endpoint has sent to, address-and-port-dependent nothing that missed the 5-tuple.
+
+use dpdk::PktMeta;
+use pollfwd_pipeline::{DropReason, Verdict};
+
+use super::pkt::{self, Frag, IcmpKind, PROTO_ICMP, PROTO_TCP, PROTO_UDP, Pkt, rewrite};
+use super::ports::proto_index;
+use super::table::{CLASS_ICMP, CLASS_TCP_TRANS, CLASS_UDP, NONE, key_hash, sflag};
+use super::{Filtering, NatCore, Res};
+
+/// Most sessions of one mapping examined by address-dependent filtering.
+const ADF_SCAN: u32 = 256;
+
+impl NatCore {
+    /// A packet from an outside port.
+    pub(crate) fn out2in(&mut self, f: &mut [u8], p: &Pkt, meta: &mut PktMeta) -> Verdict {
+        if !self.is_outside_addr(p.dst) {
+            // Not ours (the appliance itself, or routed traffic): untouched.
+            self.tally.passthrough += 1;
+            return Verdict::Continue;
+        }
+        if self.multi && meta.aux & super::aux::HANDED == 0 {
+            let owner = match (p.frag, p.proto) {
+                (Frag::NonFirst, _) => return self.frag_nonfirst(f, p, meta, false),
+                (_, PROTO_TCP | PROTO_UDP) => self.outside_owner(p.proto, p.dst, p.dport),
+                (_, PROTO_ICMP) => match pkt::icmp_kind(p.l4_flags) {
+                    IcmpKind::Error if p.frag == Frag::No => match pkt::parse_inner(f, p) {
+                        // The embedded packet is one we sent: its source is our endpoint.
+                        Ok(inner) => self.outside_owner(inner.proto, inner.src, inner.sport),
+                        Err(r) => return Verdict::Drop(r),
+                    },
+                    _ => self.outside_owner(PROTO_ICMP, p.dst, p.sport),
+                },
+                _ => None,
+            };
+            if let Some(v) = self.route(meta, owner) {
+                if p.frag == Frag::First
+                    && let Verdict::Handoff(w) = v
+                {
+                    self.frag_record_owner(p, w);
+                }
+                return v;
+            }
+        }
+        self.out2in_owned(f, p, meta, false)
+    }
+
+    /// An outside packet on its owning worker (or the second half of hairpinning).
+    pub(crate) fn out2in_owned(
+        &mut self,
+        f: &mut [u8],
+        p: &Pkt,
+        meta: &mut PktMeta,
+        hairpin: bool,
+    ) -> Verdict {
+        if p.frag == Frag::NonFirst {
+            return self.frag_nonfirst(f, p, meta, false);
+        }
+        match p.proto {
+            PROTO_TCP | PROTO_UDP => self.o2i_l4(f, p, meta, hairpin),
+            PROTO_ICMP => match pkt::icmp_kind(p.l4_flags) {
+                IcmpKind::QueryRequest | IcmpKind::QueryReply => self.o2i_l4(f, p, meta, hairpin),
+                IcmpKind::Error if !hairpin => self.o2i_icmp_error(f, p, meta),
+                _ => Verdict::Drop(DropReason::NatUnsupported),
+            },
+            _ => Verdict::Drop(DropReason::NatUnsupported),
+        }
+    }
+
+    /// Finds the out2in session of (proto, outside endpoint, remote), dropping it if expired.
+    #[inline]
+    pub(crate) fn find_o2i(&mut self, proto: u8, oa: u32, op: u16, ra: u32, rp: u16) -> Option<u32> {
+        let h = key_hash(proto, oa, op, ra, rp, !self.seed);
+        let s = &self.sess.s;
+        let hit = self.o2i.find(h, |i| {
+            let x = &s[i as usize];
+            x.out_addr == oa && x.rem_addr == ra && x.out_port == op && x.rem_port == rp && x.proto == proto
+        });
+        match hit {
+            Some((_, i)) if self.is_expired(i) => {
+                self.delete(i, super::expiry::Gone::Expired);
+                None
+            }
+            Some((_, i)) => Some(i),
+            None => None,
+        }
+    }
+
+    fn o2i_l4(&mut self, f: &mut [u8], p: &Pkt, meta: &mut PktMeta, hairpin: bool) -> Verdict {
+        // For ICMP queries the identifier is the local "port" and the remote has none.
+        let (lport, rport) = if p.proto == PROTO_ICMP { (p.sport, 0) } else { (p.dport, p.sport) };
+        let si = match self.find_o2i(p.proto, p.dst, lport, p.src, rport) {
+            Some(i) => i,
+            None => {
+                let request = p.proto != PROTO_ICMP
+                    || pkt::icmp_kind(p.l4_flags) == IcmpKind::QueryRequest;
+                if !request {
+                    return Verdict::Drop(DropReason::NatNoSession);
+                }
+                match self.create_o2i(p.proto, p.dst, lport, p.src, rport) {
+                    Ok(i) => i,
+                    Err(r) => return Verdict::Drop(r),
+                }
+            }
+        };
+        let s = self.sess.s[si as usize];
+        let d = rewrite::ip_addr(f, p.l3, false, s.in_addr);
+        if p.proto == PROTO_ICMP {
+            if s.in_port != lport {
+                rewrite::icmp_id(f, p.l4, s.in_port);
+            }
+            meta.src_port = s.in_port;
+        } else {
+            rewrite::l4_port(f, p.proto, p.l4, p.end - p.l4, false, s.in_port, d);
+            meta.dst_port = s.in_port;
+        }
+        self.touch(si, false, p.l4_flags);
+        meta.dst_ip = s.in_addr;
+        meta.flags |= dpdk::meta::flags::MODIFIED;
+        if hairpin {
+            self.tally.hairpin += 1;
+        } else {
+            self.tally.out2in += 1;
+        }
+        if p.frag == Frag::First {
+            self.frag_record(p, false, p.src, s.in_addr);
+        }
+        Verdict::Continue
+    }
+
+    /// Slow path: an inbound packet with no 5-tuple session.
+    fn create_o2i(&mut self, proto: u8, oa: u32, op: u16, ra: u32, rp: u16) -> Res<u32> {
+        let pi = proto_index(proto);
+        let pool_idx = self.pool_index_of(oa);
+        let dynamic = pool_idx.is_some() && self.part.contains(op);
+        let (in_addr, in_port, rep, stat) = if dynamic {
+            let a = pool_idx.unwrap_or(0);
+            // ICMP queries from outside never enter a dynamic mapping.
+            if proto == PROTO_ICMP {
+                return Err(DropReason::NatNoSession);
+            }
+            let rep = self.ports.rep(a, pi, op);
+            if rep == NONE {
+                return Err(DropReason::NatNoSession);
+            }
+            if !self.admits(rep, ra) {
+                return Err(DropReason::NatFiltered);
+            }
+            let r = &self.sess.s[rep as usize];
+            (r.in_addr, r.in_port, rep, false)
+        } else {
+            match self.statics.lookup_out(proto, oa, op) {
+                Some((ia, ip)) => (ia, ip, NONE, true),
+                None => return Err(DropReason::NatNoSession),
+            }
+        };
+        if let Some(h) = &self.hosts
+            && h.count(in_addr) >= self.p.max_sessions_per_host
+        {
+            return Err(DropReason::NatHostLimit);
+        }
+        let (si, evicted) = self.take_slot()?;
+        let rep = if evicted && !stat {
+            // The eviction may have removed the mapping we found.
+            let r = self.ports.rep(pool_idx.unwrap_or(0), pi, op);
+            if r == NONE {
+                self.sess.release(si);
+                return Err(DropReason::NatNoSession);
+            }
+            r
+        } else {
+            rep
+        };
+        let hairpin = self.is_outside_addr(ra);
+        {
+            let s = &mut self.sess.s[si as usize];
+            s.proto = proto;
+            s.in_addr = in_addr;
+            s.in_port = in_port;
+            s.out_addr = oa;
+            s.out_port = op;
+            s.rem_addr = ra;
+            s.rem_port = rp;
+            s.pool_idx = pool_idx.unwrap_or(0) as u16;
+            s.class = match proto {
+                PROTO_TCP => CLASS_TCP_TRANS,
+                PROTO_UDP => CLASS_UDP,
+                _ => CLASS_ICMP,
+            };
+            s.flags = sflag::INBOUND
+                | if stat { sflag::STATIC } else { 0 }
+                | if hairpin { sflag::HAIRPIN } else { 0 };
+        }
+        self.commit(si, rep);
+        Ok(si)
+    }
+
+    /// Whether the filtering mode admits remote address `ra` to the mapping of `rep` (whose
+    /// 5-tuple did not match).
+    fn admits(&self, rep: u32, ra: u32) -> bool {
+        match self.p.filtering {
+            Filtering::EndpointIndependent => true,
+            Filtering::AddressAndPortDependent => false,
+            Filtering::AddressDependent => {
+                let mut i = rep;
+                for _ in 0..ADF_SCAN {
+                    let s = &self.sess.s[i as usize];
+                    if s.rem_addr == ra && !self.is_expired(i) {
+                        return true;
+                    }
+                    i = s.map_next;
+                    if i == rep {
+                        break;
+                    }
+                }
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The NAT pipeline stage: [`NatCore`] over mbuf bursts, the NAT clock from the TSC,
+//! housekeeping (expiry) and control messages (static table swaps, session listings).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use dpdk::Mbuf;
+use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
+
+use super::stats::NatShared;
+use super::table::{CLASS_FREE, CLASS_ICMP, CLASS_TCP_EST, CLASS_TCP_TRANS, CLASS_UDP, sflag};
+use super::{NatCore, NatMsg, NatParams, SessionInfo};
+
+/// The "nat" stage of one worker.
+pub struct NatStage {
+    core: NatCore,
+    /// TSC at construction (the NAT clock's zero) and ticks per millisecond.
+    base_tsc: u64,
+    tsc_per_ms: u64,
+}
+
+impl NatStage {
+    pub fn new(p: NatParams, lcore: u32, tsc_hz: u64) -> Result<NatStage, String> {
+        Ok(NatStage {
+            core: NatCore::new(p, lcore)?,
+            base_tsc: dpdk::rdtsc(),
+            tsc_per_ms: (tsc_hz / 1000).max(1),
+        })
+    }
+
+    pub fn shared(&self) -> Arc<NatShared> {
+        self.core.shared()
+    }
+
+    pub fn core(&self) -> &NatCore {
+        &self.core
+    }
+
+    #[inline]
+    fn clock(&mut self, now_tsc: u64) {
+        let ms = now_tsc.wrapping_sub(self.base_tsc) / self.tsc_per_ms;
+        self.core.set_now(ms as u32);
+    }
+}
+
+impl Stage for NatStage {
+    fn name(&self) -> &'static str {
+        "nat"
+    }
+
+    fn uses_handoff(&self) -> bool {
+        self.core.uses_handoff()
+    }
+
+    fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+        self.clock(ctx.now);
+        for (m, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+            if m.nb_segs() != 1 {
+                *v = Verdict::Drop(DropReason::MultiSeg);
+                continue;
+            }
+            let mut meta = *m.meta();
+            *v = self.core.handle(m.data_mut(), &mut meta);
+            *m.meta_mut() = meta;
+        }
+        self.core.flush();
+    }
+
+    fn housekeeping(&mut self, ctx: &mut StageCtx<'_>) {
+        self.clock(ctx.now);
+        self.core.housekeeping();
+    }
+
+    fn control(
+        &mut self,
+        msg: Box<dyn Any + Send>,
+    ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
+        let msg = msg.downcast::<NatMsg>()?;
+        match *msg {
+            NatMsg::SetStatic(t) => {
+                let old = std::mem::replace(&mut self.core.statics, t);
+                self.core.purge_next = Some(0);
+                Ok(Box::new(old))
+            }
+            NatMsg::Sessions(q) => {
+                let list = self.core.list_sessions(q.inside, q.limit);
+                if let Ok(mut out) = q.out.lock() {
+                    out.extend(list);
+                }
+                Ok(Box::new(()))
+            }
+        }
+    }
+}
+
+impl NatCore {
+    /// Sessions for an operator listing (control path: walks the table).
+    pub fn list_sessions(&self, inside: Option<u32>, limit: usize) -> Vec<SessionInfo> {
+        let mut v = Vec::new();
+        for (i, s) in self.sess.s.iter().enumerate().take(self.sess.capacity() as usize) {
+            if v.len() >= limit {
+                break;
+            }
+            if s.class == CLASS_FREE || inside.is_some_and(|a| a != s.in_addr) {
+                continue;
+            }
+            let _ = i;
+            v.push(SessionInfo {
+                worker: self.shared.worker,
+                proto: s.proto,
+                inside: (s.in_addr, s.in_port),
+                outside: (s.out_addr, s.out_port),
+                remote: (s.rem_addr, s.rem_port),
+                state: match s.class {
+                    CLASS_TCP_EST => "established",
+                    CLASS_TCP_TRANS => "transitory",
+                    CLASS_UDP => "udp",
+                    CLASS_ICMP => "icmp",
+                    _ => "?",
+                },
+                idle_ms: self.now.wrapping_sub(s.last_seen),
+                age_ms: self.now.wrapping_sub(s.created),
+                pkts_in2out: s.pkts_i2o,
+                pkts_out2in: s.pkts_o2i,
+                is_static: s.flags & sflag::STATIC != 0,
+            });
+        }
+        v
+    }
+}

@@ -1,0 +1,524 @@
+//! The per-worker session table: a fixed array of 64-byte sessions (one cache line each),
+//! three open-addressing hash indexes over it, per-timeout-class LRU lists and a free list.
+//! Everything is allocated once at start-up; no operation allocates.
+//!
+//! - `i2o`: (proto, inside addr, inside port, remote addr, remote port) -> session;
+//! - `o2i`: (proto, outside addr, outside port, remote addr, remote port) -> session;
+//! - `iep`: (proto, inside addr, inside port) -> one session of that inside endpoint's mapping
+//!   (endpoint-independent mapping, RFC 4787 REQ-1: a new session of the same inside endpoint
+//!   reuses the outside endpoint). The sessions of one mapping form a circular list
+//!   (`map_prev`/`map_next`), so the representative can be replaced when it goes away.
+//!
+//! Index entries are 8 bytes (32 hash bits, 32-bit session index) in linear-probing tables
+//! kept at most half full, deleted by backward shift (no tombstones). Memory per session:
+//! 64 (session) + 3 x 16 (index slots at load <= 0.5) = 112 bytes.
+//!
+//! LRU lists, one per timeout class, are ordered by `lru_time`; a packet moves its session to
+//! the tail only when `lru_time` is older than the class's granularity (timeout / 32, 1 ms to
+//! 1 s), so a busy flow costs a timestamp store per packet, not a list operation. Expiry
+//! pops heads while they are idle past the timeout and stops at the first live one, which
+//! bounds how late a session can be found: at most one granule.
+
+/// No session / end of list.
+pub const NONE: u32 = u32::MAX;
+
+/// Timeout classes (one LRU list each).
+pub const CLASS_TCP_EST: u8 = 0;
+pub const CLASS_TCP_TRANS: u8 = 1;
+pub const CLASS_UDP: u8 = 2;
+pub const CLASS_ICMP: u8 = 3;
+pub const CLASSES: usize = 4;
+/// `class` of a session on the free list.
+pub const CLASS_FREE: u8 = 0xff;
+
+/// Session flags.
+pub mod sflag {
+    /// Created from a static mapping (no dynamic port, not in `iep`).
+    pub const STATIC: u8 = 1 << 0;
+    /// The remote endpoint is itself a NAT outside address (hairpinning, RFC 4787 REQ-9).
+    pub const HAIRPIN: u8 = 1 << 1;
+    /// Created by an inbound packet (static port forward or endpoint-independent filtering).
+    pub const INBOUND: u8 = 1 << 2;
+}
+
+/// One session: a translated 5-tuple. Exactly one cache line.
+#[repr(C, align(64))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub in_addr: u32,
+    pub out_addr: u32,
+    pub rem_addr: u32,
+    pub in_port: u16,
+    pub out_port: u16,
+    pub rem_port: u16,
+    pub proto: u8,
+    /// Timeout class, or CLASS_FREE.
+    pub class: u8,
+    /// TCP tracking bits (see `tcp`).
+    pub tcp: u8,
+    pub flags: u8,
+    /// Index of the outside address in the pool (dynamic sessions).
+    pub pool_idx: u16,
+    /// Last packet, NAT milliseconds.
+    pub last_seen: u32,
+    /// Time of the last move to the LRU tail.
+    pub lru_time: u32,
+    pub lru_prev: u32,
+    pub lru_next: u32,
+    pub map_prev: u32,
+    pub map_next: u32,
+    pub pkts_i2o: u32,
+    pub pkts_o2i: u32,
+    /// Creation time, NAT milliseconds.
+    pub created: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Session>() == 64);
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            in_addr: 0,
+            out_addr: 0,
+            rem_addr: 0,
+            in_port: 0,
+            out_port: 0,
+            rem_port: 0,
+            proto: 0,
+            class: CLASS_FREE,
+            tcp: 0,
+            flags: 0,
+            pool_idx: 0,
+            last_seen: 0,
+            lru_time: 0,
+            lru_prev: NONE,
+            lru_next: NONE,
+            map_prev: NONE,
+            map_next: NONE,
+            pkts_i2o: 0,
+            pkts_o2i: 0,
+            created: 0,
+            _pad: 0,
+        }
+    }
+}
+
+/// Hashes two key words with a per-table seed (folded 128-bit multiply).
+#[inline]
+pub fn hash2(a: u64, b: u64, seed: u64) -> u64 {
+    let x = (a ^ seed ^ 0x243f_6a88_85a3_08d3) as u128 * (b ^ 0x1319_8a2e_0370_7344 ^ seed.rotate_left(32)) as u128;
+    let y = (x as u64) ^ ((x >> 64) as u64);
+    let z = (y ^ a.rotate_left(17)) as u128 * 0x9e37_79b9_7f4a_7c15u128;
+    (z as u64) ^ ((z >> 64) as u64)
+}
+
+/// A 5-tuple key: local endpoint (inside or outside, by table), remote endpoint.
+#[inline]
+pub fn key_hash(proto: u8, laddr: u32, lport: u16, raddr: u32, rport: u16, seed: u64) -> u64 {
+    hash2(
+        (laddr as u64) << 32 | raddr as u64,
+        (proto as u64) << 32 | (lport as u64) << 16 | rport as u64,
+        seed,
+    )
+}
+
+/// Open-addressing index: entries are `hash32 << 32 | session`, empty = `u64::MAX`.
+pub struct Index {
+    tab: Vec<u64>,
+    mask: usize,
+}
+
+const EMPTY: u64 = u64::MAX;
+
+impl Index {
+    /// An index for up to `n` entries at load <= 0.5.
+    pub fn new(n: usize) -> Index {
+        let cap = (n.max(8) * 2).next_power_of_two();
+        Index {
+            tab: vec![EMPTY; cap],
+            mask: cap - 1,
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.tab.len() * 8
+    }
+
+    #[inline]
+    fn h32(h: u64) -> u32 {
+        (h >> 32) as u32
+    }
+
+    /// Finds the entry with hash `h` whose session satisfies `eq`: (slot, session).
+    #[inline]
+    pub fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<(usize, u32)> {
+        let h32 = Self::h32(h);
+        let mut pos = h32 as usize & self.mask;
+        loop {
+            let e = self.tab[pos];
+            if e == EMPTY {
+                return None;
+            }
+            if (e >> 32) as u32 == h32 && eq(e as u32) {
+                return Some((pos, e as u32));
+            }
+            pos = (pos + 1) & self.mask;
+        }
+    }
+
+    /// Inserts (the caller guarantees room: at most half the slots are ever used).
+    #[inline]
+    pub fn insert(&mut self, h: u64, idx: u32) {
+        let h32 = Self::h32(h);
+        let mut pos = h32 as usize & self.mask;
+        while self.tab[pos] != EMPTY {
+            pos = (pos + 1) & self.mask;
+        }
+        self.tab[pos] = (h32 as u64) << 32 | idx as u64;
+    }
+
+    /// Points slot `pos` at another session with the same key.
+    #[inline]
+    pub fn replace_at(&mut self, pos: usize, idx: u32) {
+        self.tab[pos] = (self.tab[pos] & !0xffff_ffff) | idx as u64;
+    }
+
+    /// Removes the entry at `pos` by backward shift.
+    pub fn remove_at(&mut self, mut pos: usize) {
+        let mask = self.mask;
+        let mut next = (pos + 1) & mask;
+        loop {
+            let e = self.tab[next];
+            if e == EMPTY {
+                self.tab[pos] = EMPTY;
+                return;
+            }
+            let home = (e >> 32) as usize & mask;
+            // `e` may move back to `pos` unless its home lies cyclically in (pos, next].
+            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(pos) & mask) {
+                self.tab[pos] = e;
+                pos = next;
+            }
+            next = (next + 1) & mask;
+        }
+    }
+
+    /// Removes the entry with hash `h` pointing at `idx`; false if absent.
+    pub fn remove(&mut self, h: u64, idx: u32) -> bool {
+        match self.find(h, |i| i == idx) {
+            Some((pos, _)) => {
+                self.remove_at(pos);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Counts per inside host, for the optional per-host session limit: `addr << 32 | count`.
+pub struct HostIndex {
+    tab: Vec<u64>,
+    mask: usize,
+    seed: u64,
+}
+
+impl HostIndex {
+    pub fn new(n: usize, seed: u64) -> HostIndex {
+        let cap = (n.max(8) * 2).next_power_of_two();
+        HostIndex {
+            tab: vec![EMPTY; cap],
+            mask: cap - 1,
+            seed,
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.tab.len() * 8
+    }
+
+    #[inline]
+    fn home(&self, addr: u32) -> usize {
+        (hash2(addr as u64, 0x5bd1_e995, self.seed) >> 32) as usize & self.mask
+    }
+
+    fn slot(&self, addr: u32) -> (usize, bool) {
+        let mut pos = self.home(addr);
+        loop {
+            let e = self.tab[pos];
+            if e == EMPTY {
+                return (pos, false);
+            }
+            if (e >> 32) as u32 == addr {
+                return (pos, true);
+            }
+            pos = (pos + 1) & self.mask;
+        }
+    }
+
+    pub fn count(&self, addr: u32) -> u32 {
+        match self.slot(addr) {
+            (pos, true) => self.tab[pos] as u32,
+            _ => 0,
+        }
+    }
+
+    pub fn incr(&mut self, addr: u32) {
+        let (pos, found) = self.slot(addr);
+        self.tab[pos] = if found {
+            self.tab[pos] + 1
+        } else {
+            (addr as u64) << 32 | 1
+        };
+    }
+
+    pub fn decr(&mut self, addr: u32) {
+        let (mut pos, found) = self.slot(addr);
+        if !found {
+            return;
+        }
+        if self.tab[pos] as u32 > 1 {
+            self.tab[pos] -= 1;
+            return;
+        }
+        // Backward-shift delete.
+        let mask = self.mask;
+        let mut next = (pos + 1) & mask;
+        loop {
+            let e = self.tab[next];
+            if e == EMPTY {
+                self.tab[pos] = EMPTY;
+                return;
+            }
+            let home = self.home((e >> 32) as u32);
+            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(pos) & mask) {
+                self.tab[pos] = e;
+                pos = next;
+            }
+            next = (next + 1) & mask;
+        }
+    }
+}
+
+/// Sessions, free list and LRU lists. Slots `cap..cap + CLASSES` are the list sentinels.
+pub struct Sessions {
+    pub s: Vec<Session>,
+    cap: u32,
+    free: u32,
+    pub used: u32,
+}
+
+impl Sessions {
+    pub fn new(cap: u32) -> Sessions {
+        let total = cap as usize + CLASSES;
+        let mut s = vec![Session::default(); total];
+        for (i, x) in s.iter_mut().enumerate().take(cap as usize) {
+            x.lru_next = if i + 1 < cap as usize { i as u32 + 1 } else { NONE };
+        }
+        for c in 0..CLASSES as u32 {
+            let h = cap + c;
+            s[h as usize].lru_next = h;
+            s[h as usize].lru_prev = h;
+        }
+        Sessions {
+            s,
+            cap,
+            free: if cap > 0 { 0 } else { NONE },
+            used: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.cap
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.s.len() * std::mem::size_of::<Session>()
+    }
+
+    /// Takes a free session (fields reset), or None when full.
+    #[inline]
+    pub fn alloc(&mut self) -> Option<u32> {
+        let i = self.free;
+        if i == NONE {
+            return None;
+        }
+        self.free = self.s[i as usize].lru_next;
+        self.s[i as usize] = Session::default();
+        self.used += 1;
+        Some(i)
+    }
+
+    /// Returns a session (already unlinked from lists and indexes) to the free list.
+    #[inline]
+    pub fn release(&mut self, i: u32) {
+        let x = &mut self.s[i as usize];
+        x.class = CLASS_FREE;
+        x.lru_next = self.free;
+        x.lru_prev = NONE;
+        self.free = i;
+        self.used -= 1;
+    }
+
+    #[inline]
+    fn head_of(&self, class: u8) -> u32 {
+        self.cap + class as u32
+    }
+
+    /// Appends session `i` to the tail of its class's list.
+    #[inline]
+    pub fn lru_push(&mut self, i: u32, class: u8, now: u32) {
+        let h = self.head_of(class);
+        let tail = self.s[h as usize].lru_prev;
+        {
+            let x = &mut self.s[i as usize];
+            x.class = class;
+            x.lru_time = now;
+            x.lru_prev = tail;
+            x.lru_next = h;
+        }
+        self.s[tail as usize].lru_next = i;
+        self.s[h as usize].lru_prev = i;
+    }
+
+    #[inline]
+    pub fn lru_unlink(&mut self, i: u32) {
+        let (p, n) = {
+            let x = &self.s[i as usize];
+            (x.lru_prev, x.lru_next)
+        };
+        self.s[p as usize].lru_next = n;
+        self.s[n as usize].lru_prev = p;
+    }
+
+    /// The least recently used session of a class.
+    #[inline]
+    pub fn lru_head(&self, class: u8) -> Option<u32> {
+        let h = self.head_of(class);
+        let f = self.s[h as usize].lru_next;
+        (f != h).then_some(f)
+    }
+
+    /// Iterates a class's list from the head (for tests and dumps).
+    pub fn lru_iter(&self, class: u8) -> impl Iterator<Item = u32> + '_ {
+        let h = self.head_of(class);
+        let mut cur = self.s[h as usize].lru_next;
+        std::iter::from_fn(move || {
+            if cur == h {
+                return None;
+            }
+            let r = cur;
+            cur = self.s[cur as usize].lru_next;
+            Some(r)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Session>(), 64);
+        assert_eq!(std::mem::align_of::<Session>(), 64);
+    }
+
+    #[test]
+    fn index_insert_find_remove_with_collisions() {
+        let mut ix = Index::new(64);
+        // Force collisions: identical high bits for several entries.
+        let hs: Vec<u64> = (0..60u64).map(|i| ((i % 5) << 32) | i).collect();
+        for (i, h) in hs.iter().enumerate() {
+            ix.insert(*h, i as u32);
+        }
+        for (i, h) in hs.iter().enumerate() {
+            assert_eq!(ix.find(*h, |x| x == i as u32).map(|r| r.1), Some(i as u32));
+        }
+        for i in (0..60).step_by(3) {
+            assert!(ix.remove(hs[i], i as u32));
+        }
+        for (i, h) in hs.iter().enumerate() {
+            let found = ix.find(*h, |x| x == i as u32).is_some();
+            assert_eq!(found, i % 3 != 0, "entry {i}");
+        }
+    }
+
+    #[test]
+    fn index_random_against_model() {
+        let mut ix = Index::new(1000);
+        let mut model = std::collections::HashMap::new();
+        let mut x = 88172645463325252u64;
+        for step in 0..20000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = x % 1500;
+            let h = hash2(key, 7, 1);
+            if let std::collections::hash_map::Entry::Vacant(e) = model.entry(key) {
+                if model_len_ok(e.key()) {
+                    ix.insert(h, key as u32);
+                    e.insert(step);
+                }
+            } else {
+                assert!(ix.remove(h, key as u32));
+                model.remove(&key);
+            }
+            if model.len() > 900 {
+                let k = *model.keys().next().unwrap();
+                assert!(ix.remove(hash2(k, 7, 1), k as u32));
+                model.remove(&k);
+            }
+        }
+        for k in 0..1500u64 {
+            let f = ix.find(hash2(k, 7, 1), |i| i == k as u32).is_some();
+            assert_eq!(f, model.contains_key(&k));
+        }
+        fn model_len_ok(_: &u64) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn host_index_counts() {
+        let mut h = HostIndex::new(16, 3);
+        for a in 0..10u32 {
+            for _ in 0..=a {
+                h.incr(0x0a00_0000 + a);
+            }
+        }
+        for a in 0..10u32 {
+            assert_eq!(h.count(0x0a00_0000 + a), a + 1);
+        }
+        for a in 0..10u32 {
+            for _ in 0..=a {
+                h.decr(0x0a00_0000 + a);
+            }
+        }
+        for a in 0..10u32 {
+            assert_eq!(h.count(0x0a00_0000 + a), 0);
+        }
+    }
+
+    #[test]
+    fn free_list_and_lru() {
+        let mut s = Sessions::new(3);
+        let a = s.alloc().unwrap();
+        let b = s.alloc().unwrap();
+        let c = s.alloc().unwrap();
+        assert!(s.alloc().is_none());
+        s.lru_push(a, CLASS_UDP, 1);
+        s.lru_push(b, CLASS_UDP, 2);
+        s.lru_push(c, CLASS_TCP_EST, 3);
+        assert_eq!(s.lru_iter(CLASS_UDP).collect::<Vec<_>>(), vec![a, b]);
+        s.lru_unlink(a);
+        s.lru_push(a, CLASS_UDP, 4);
+        assert_eq!(s.lru_iter(CLASS_UDP).collect::<Vec<_>>(), vec![b, a]);
+        assert_eq!(s.lru_head(CLASS_TCP_EST), Some(c));
+        s.lru_unlink(c);
+        s.release(c);
+        assert_eq!(s.lru_head(CLASS_TCP_EST), None);
+        assert_eq!(s.alloc(), Some(c));
+        assert_eq!(s.used, 3);
+    }
+}

@@ -1,0 +1,676 @@
+//! Unit tests per RFC requirement, on frames built by smoltcp (independent checksum code):
+//! NAT's output is compared byte for byte with the frame expected after translation, built
+//! from scratch, and every checksum is verified by smoltcp.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use dpdk::PktMeta;
+use pollfwd_pipeline::{DropReason, Verdict};
+
+use super::testpkt::{self, Ep, verify};
+use super::*;
+
+const IN: u16 = 0;
+const OUT: u16 = 1;
+const H1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const H2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const R1: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const R2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const X1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const X2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
+const S: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 5);
+const XS: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+const S6: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 6);
+const XS6: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 6);
+
+fn u(a: Ipv4Addr) -> u32 {
+    a.into()
+}
+
+fn params() -> NatParams {
+    NatParams {
+        inside_ports: vec![IN],
+        outside_ports: vec![OUT],
+        pool: vec![u(X1), u(X2)],
+        statics: Arc::new(
+            StaticTable::new(&[
+                StaticMapping {
+                    proto: Some(pkt::PROTO_TCP),
+                    out_addr: u(XS),
+                    out_port: 443,
+                    in_addr: u(S),
+                    in_port: 8443,
+                },
+                StaticMapping {
+                    proto: Some(pkt::PROTO_UDP),
+                    out_addr: u(XS),
+                    out_port: 53,
+                    in_addr: u(S),
+                    in_port: 5353,
+                },
+                StaticMapping {
+                    proto: None,
+                    out_addr: u(XS6),
+                    out_port: 0,
+                    in_addr: u(S6),
+                    in_port: 0,
+                },
+            ])
+            .unwrap(),
+        ),
+        seed: 7,
+        ..NatParams::default()
+    }
+}
+
+fn core_with(f: impl FnOnce(&mut NatParams)) -> NatCore {
+    let mut p = params();
+    f(&mut p);
+    NatCore::new(p, 1).unwrap()
+}
+
+struct Out {
+    v: Verdict,
+    f: Vec<u8>,
+}
+
+fn send_meta(c: &mut NatCore, frame: &[u8], meta: PktMeta) -> Out {
+    let mut f = frame.to_vec();
+    let mut meta = meta;
+    let v = c.handle(&mut f, &mut meta);
+    c.flush();
+    Out { v, f }
+}
+
+fn send(c: &mut NatCore, frame: &[u8], port: u16) -> Out {
+    send_meta(c, frame, PktMeta::fresh(port, 0))
+}
+
+/// Sends and expects a translation: returns the output frame, checksums verified.
+fn pass(c: &mut NatCore, frame: &[u8], port: u16) -> Vec<u8> {
+    let o = send(c, frame, port);
+    assert_eq!(o.v, Verdict::Continue, "expected translation");
+    verify(&o.f).unwrap();
+    o.f
+}
+
+fn drop_reason(c: &mut NatCore, frame: &[u8], port: u16) -> DropReason {
+    match send(c, frame, port).v {
+        Verdict::Drop(r) => r,
+        v => panic!("expected a drop, got {v:?}"),
+    }
+}
+
+fn src_of(f: &[u8]) -> Ep {
+    let (a, p, _, _) = testpkt::endpoints(f);
+    (a, p)
+}
+
+#[test]
+fn timeouts_default_to_rfc_minimums_or_more() {
+    let t = Timeouts::default();
+    assert!(t.tcp_established >= (2 * 3600 + 4 * 60) * 1000, "RFC 5382 REQ-5");
+    assert!(t.tcp_transitory >= 4 * 60 * 1000, "RFC 5382 REQ-5");
+    assert_eq!(t.udp, 5 * 60 * 1000, "RFC 4787 REQ-5: 5 min recommended");
+    assert_eq!(t.icmp, 60 * 1000, "RFC 5508 section 3.1: 60 s");
+}
+
+#[test]
+fn rfc4787_req1_endpoint_independent_mapping_and_exact_bytes() {
+    let mut c = core_with(|_| {});
+    let a = testpkt::udp((H1, 5000), (R1, 53), b"query one");
+    let out_a = pass(&mut c, &a, IN);
+    let (x, xp) = src_of(&out_a);
+    assert!(x == X1 || x == X2, "translated to the pool: {x}");
+    assert!(xp >= 1024);
+    // Byte-exact: the frame smoltcp builds with the outside endpoint.
+    assert_eq!(out_a, testpkt::udp((x, xp), (R1, 53), b"query one"));
+    // Same inside endpoint, other destinations: same outside endpoint (REQ-1).
+    let out_b = pass(&mut c, &testpkt::udp((H1, 5000), (R2, 123), b"b"), IN);
+    assert_eq!(src_of(&out_b), (x, xp));
+    let out_c = pass(&mut c, &testpkt::udp((H1, 5000), (R1, 54), b"c"), IN);
+    assert_eq!(src_of(&out_c), (x, xp));
+    assert_eq!(c.sessions(), 3);
+    // Another inside port: another outside port (no port overloading, REQ-3).
+    let out_d = pass(&mut c, &testpkt::udp((H1, 5001), (R1, 53), b"d"), IN);
+    assert_eq!(src_of(&out_d).0, x);
+    assert_ne!(src_of(&out_d).1, xp);
+    // Replies are translated back, byte-exact.
+    let back = pass(&mut c, &testpkt::udp((R1, 53), (x, xp), b"answer"), OUT);
+    assert_eq!(back, testpkt::udp((R1, 53), (H1, 5000), b"answer"));
+    let back = pass(&mut c, &testpkt::udp((R2, 123), (x, xp), b"t"), OUT);
+    assert_eq!(back, testpkt::udp((R2, 123), (H1, 5000), b"t"));
+    assert_eq!(c.shared.counters.in2out.get(), 4);
+    assert_eq!(c.shared.counters.out2in.get(), 2);
+}
+
+#[test]
+fn rfc4787_req2_paired_pooling_one_outside_address_per_host() {
+    let mut c = core_with(|_| {});
+    let mut used = std::collections::BTreeSet::new();
+    for h in 1..=40u8 {
+        let host = Ipv4Addr::new(10, 0, 1, h);
+        let mut addrs = std::collections::BTreeSet::new();
+        for sport in 0..8u16 {
+            for dst in [R1, R2] {
+                let o = pass(&mut c, &testpkt::udp((host, 4000 + sport), (dst, 80), b"x"), IN);
+                addrs.insert(src_of(&o).0);
+            }
+            let o = pass(&mut c, &testpkt::tcp((host, 4000 + sport), (R1, 80), 2, 1, b""), IN);
+            addrs.insert(src_of(&o).0);
+        }
+        assert_eq!(addrs.len(), 1, "host {host} used {addrs:?}");
+        used.extend(addrs);
+    }
+    assert_eq!(used.len(), 2, "hosts spread over both pool addresses");
+}
+
+fn filtering_case(mode: Filtering) -> [Result<(), DropReason>; 3] {
+    let mut c = core_with(|p| p.filtering = mode);
+    let o = pass(&mut c, &testpkt::udp((H1, 5000), (R1, 53), b"q"), IN);
+    let (x, xp) = src_of(&o);
+    let mut try_in = |from: Ep| match send(&mut c, &testpkt::udp(from, (x, xp), b"in"), OUT).v {
+        Verdict::Continue => Ok(()),
+        Verdict::Drop(r) => Err(r),
+        v => panic!("{v:?}"),
+    };
+    [
+        try_in((R1, 53)),   // the remote the host sent to
+        try_in((R1, 9999)), // same address, other port
+        try_in((R2, 53)),   // other address
+    ]
+}
+
+#[test]
+fn rfc4787_req8_filtering_modes() {
+    use DropReason::NatFiltered as F;
+    assert_eq!(filtering_case(Filtering::EndpointIndependent), [Ok(()), Ok(()), Ok(())]);
+    assert_eq!(filtering_case(Filtering::AddressDependent), [Ok(()), Ok(()), Err(F)]);
+    assert_eq!(filtering_case(Filtering::AddressAndPortDependent), [Ok(()), Err(F), Err(F)]);
+    assert_eq!(Filtering::default(), Filtering::AddressAndPortDependent);
+}
+
+#[test]
+fn unsolicited_inbound_without_mapping_is_dropped_and_others_pass() {
+    let mut c = core_with(|p| p.filtering = Filtering::EndpointIndependent);
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::udp((R1, 53), (X1, 40000), b"x"), OUT),
+        DropReason::NatNoSession
+    );
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::tcp((R1, 1), (XS, 22), 2, 1, b""), OUT),
+        DropReason::NatNoSession,
+        "static address, port not forwarded"
+    );
+    // Outside packets to addresses NAT does not own pass untouched.
+    let f = testpkt::udp((R1, 53), (Ipv4Addr::new(192, 0, 2, 200), 40000), b"x");
+    let o = send(&mut c, &f, OUT);
+    assert_eq!((o.v, &o.f), (Verdict::Continue, &f));
+    // Non-IPv4 frames pass; ports that are neither inside nor outside are not touched.
+    let mut arp = f.clone();
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    assert_eq!(send(&mut c, &arp, OUT).v, Verdict::Continue);
+    let o = send(&mut c, &testpkt::udp((H1, 1), (R1, 2), b""), 7);
+    assert_eq!(o.v, Verdict::Continue);
+    assert_eq!(c.sessions(), 0);
+}
+
+#[test]
+fn udp_zero_checksum_stays_zero_both_ways() {
+    let mut c = core_with(|_| {});
+    let o = pass(&mut c, &testpkt::udp_nocsum((H1, 5000), (R1, 53), b"no checksum"), IN);
+    let (x, xp) = src_of(&o);
+    assert_eq!(o, testpkt::udp_nocsum((x, xp), (R1, 53), b"no checksum"));
+    let b = pass(&mut c, &testpkt::udp_nocsum((R1, 53), (x, xp), b"r"), OUT);
+    assert_eq!(b, testpkt::udp_nocsum((R1, 53), (H1, 5000), b"r"));
+}
+
+#[test]
+fn rfc4787_req5_udp_timeout_and_ports_come_back() {
+    let mut c = core_with(|p| {
+        p.port_lo = 40000;
+        p.port_hi = 40001;
+    });
+    let o1 = pass(&mut c, &testpkt::udp((H1, 1), (R1, 53), b""), IN);
+    pass(&mut c, &testpkt::udp((H1, 2), (R1, 53), b""), IN);
+    // Both ports of H1's pool address are taken.
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::udp((H1, 3), (R1, 53), b""), IN),
+        DropReason::NatPortsExhausted
+    );
+    // At 299 s the mapping is still there (>= 2 min, 5 min by default).
+    c.set_now(299_000);
+    pass(&mut c, &testpkt::udp((R1, 53), src_of(&o1), b""), OUT);
+    // 300 s after that reply, the sessions are idle past the timeout: expiry frees them.
+    c.set_now(599_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 0);
+    assert_eq!(c.shared.counters.expired.get(), 2);
+    assert_eq!(c.ports.in_use(c.pool_index_for(u(H1)), 1), 0, "ports came back");
+    pass(&mut c, &testpkt::udp((H1, 3), (R1, 53), b""), IN);
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::udp((R1, 53), src_of(&o1), b""), OUT),
+        DropReason::NatNoSession,
+        "expired sessions no longer translate"
+    );
+}
+
+#[test]
+fn ports_come_back_without_housekeeping_when_exhausted() {
+    let mut c = core_with(|p| {
+        p.port_lo = 40000;
+        p.port_hi = 40000;
+        p.timeouts.udp = 1000;
+    });
+    pass(&mut c, &testpkt::udp((H1, 1), (R1, 53), b""), IN);
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::udp((H1, 2), (R1, 53), b""), IN),
+        DropReason::NatPortsExhausted
+    );
+    c.set_now(1000);
+    let o = pass(&mut c, &testpkt::udp((H1, 2), (R1, 53), b""), IN);
+    assert_eq!(src_of(&o).1, 40000);
+}
+
+#[test]
+fn mapping_lives_while_any_session_does() {
+    let mut c = core_with(|p| p.timeouts.udp = 10_000);
+    let o = pass(&mut c, &testpkt::udp((H1, 5000), (R1, 53), b""), IN);
+    c.set_now(5_000);
+    pass(&mut c, &testpkt::udp((H1, 5000), (R2, 53), b""), IN);
+    c.set_now(12_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 1, "first session expired");
+    // The mapping (and its port) stays with the second session: same outside endpoint.
+    let o3 = pass(&mut c, &testpkt::udp((H1, 5000), (R1, 53), b""), IN);
+    assert_eq!(src_of(&o3), src_of(&o));
+    c.set_now(40_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 0);
+    let a = c.pool_index_for(u(H1));
+    assert_eq!(c.ports.in_use(a, 1), 0);
+}
+
+#[test]
+fn rfc5382_tcp_established_and_transitory_timeouts() {
+    let mut c = core_with(|_| {});
+    // Connection 1: handshake completes.
+    let syn = pass(&mut c, &testpkt::tcp((H1, 40000), (R1, 80), 0x02, 1, b""), IN);
+    let x = src_of(&syn);
+    let synack = pass(&mut c, &testpkt::tcp((R1, 80), x, 0x12, 9, b""), OUT);
+    assert_eq!(synack, testpkt::tcp((R1, 80), (H1, 40000), 0x12, 9, b""));
+    pass(&mut c, &testpkt::tcp((H1, 40000), (R1, 80), 0x10, 2, b"data"), IN);
+    // Connection 2: SYN never answered (partially open = transitory).
+    let syn2 = pass(&mut c, &testpkt::tcp((H1, 40001), (R1, 80), 0x02, 1, b""), IN);
+    // 4 min later: the half-open one is gone, the established one stays (>= 2 h 4 min).
+    c.set_now(240_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 1);
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::tcp((R1, 80), src_of(&syn2), 0x12, 1, b""), OUT),
+        DropReason::NatNoSession,
+        "its mapping and port are gone"
+    );
+    c.set_now(7_439_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 1, "still within 2 h 4 min");
+    pass(&mut c, &testpkt::tcp((R1, 80), x, 0x10, 10, b"more"), OUT);
+    // FIN both ways: closing = transitory; gone 4 min later.
+    let t = 7_439_000;
+    pass(&mut c, &testpkt::tcp((H1, 40000), (R1, 80), 0x11, 3, b""), IN);
+    pass(&mut c, &testpkt::tcp((R1, 80), x, 0x11, 11, b""), OUT);
+    c.set_now(t + 239_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 1);
+    c.set_now(t + 240_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 0);
+}
+
+#[test]
+fn rfc5508_icmp_query_identifier_mapping_and_timeout() {
+    let mut c = core_with(|_| {});
+    let req = pass(&mut c, &testpkt::icmp_echo(H1, R1, 0x1234, 1, false), IN);
+    let (x, id, _, _) = testpkt::endpoints(&req);
+    assert_eq!(req, testpkt::icmp_echo(x, R1, id, 1, false));
+    let rep = pass(&mut c, &testpkt::icmp_echo(R1, x, id, 1, true), OUT);
+    assert_eq!(rep, testpkt::icmp_echo(R1, H1, 0x1234, 1, true));
+    // An echo request from outside to the mapped identifier opens nothing.
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::icmp_echo(R2, x, id, 1, false), OUT),
+        DropReason::NatNoSession
+    );
+    // 60 s idle: gone.
+    c.set_now(60_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 0);
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::icmp_echo(R1, x, id, 2, true), OUT),
+        DropReason::NatNoSession
+    );
+}
+
+#[test]
+fn rfc5508_inbound_icmp_error_translates_embedded_udp_and_tcp() {
+    let mut c = core_with(|_| {});
+    let orig = testpkt::udp((H1, 5000), (R1, 53), b"dns query payload");
+    let sent = pass(&mut c, &orig, IN);
+    let (x, _) = src_of(&sent);
+    // R1 answers with port unreachable, embedding what it received (8 bytes of UDP).
+    let err = testpkt::icmp_error(R1, x, 3, 3, &sent, 8);
+    let back = pass(&mut c, &err, OUT);
+    assert_eq!(back, testpkt::icmp_error(R1, H1, 3, 3, &orig, 8));
+    // A router on the path, time exceeded, with the whole datagram embedded.
+    let rtr = Ipv4Addr::new(192, 0, 2, 254);
+    let back = pass(&mut c, &testpkt::icmp_error(rtr, x, 11, 0, &sent, 64), OUT);
+    assert_eq!(back, testpkt::icmp_error(rtr, H1, 11, 0, &orig, 64));
+    // TCP with its checksum embedded (20 bytes).
+    let t = testpkt::tcp((H1, 40000), (R1, 80), 0x02, 77, b"");
+    let ts = pass(&mut c, &t, IN);
+    let back = pass(&mut c, &testpkt::icmp_error(R1, src_of(&ts).0, 3, 1, &ts, 20), OUT);
+    assert_eq!(back, testpkt::icmp_error(R1, H1, 3, 1, &t, 20));
+    // About an echo request.
+    let e = testpkt::icmp_echo(H1, R1, 77, 5, false);
+    let es = pass(&mut c, &e, IN);
+    let back = pass(&mut c, &testpkt::icmp_error(rtr, src_of(&es).0, 11, 0, &es, 8), OUT);
+    assert_eq!(back, testpkt::icmp_error(rtr, H1, 11, 0, &e, 8));
+    assert_eq!(c.shared.counters.icmp_errors.get(), 4);
+    // Errors do not refresh sessions (sessions still idle since creation).
+    // Errors about flows NAT has no session for are dropped (RFC 5508 REQ-4 b).
+    let stray = testpkt::udp((x, 1), (R1, 53), b"");
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::icmp_error(R1, x, 3, 3, &stray, 8), OUT),
+        DropReason::NatNoSession
+    );
+    // A truncated embedded header is refused, never read past.
+    let mut short = testpkt::icmp_error(R1, x, 3, 3, &sent, 8);
+    short.truncate(short.len() - 6);
+    let ip_len = (short.len() - 14) as u16;
+    short[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    assert!(matches!(send(&mut c, &short, OUT).v, Verdict::Drop(_)));
+}
+
+#[test]
+fn rfc5508_outbound_icmp_error_for_port_forward() {
+    let mut c = core_with(|_| {});
+    // Outside client to the port forward XS:53/udp -> S:5353.
+    let q = testpkt::udp((R1, 3333), (XS, 53), b"q");
+    let inside = pass(&mut c, &q, OUT);
+    assert_eq!(inside, testpkt::udp((R1, 3333), (S, 5353), b"q"));
+    // The server answers with port unreachable about what it received.
+    let back = pass(&mut c, &testpkt::icmp_error(S, R1, 3, 3, &inside, 8), IN);
+    assert_eq!(back, testpkt::icmp_error(XS, R1, 3, 3, &q, 8));
+}
+
+#[test]
+fn static_port_forward_and_one_to_one() {
+    let mut c = core_with(|_| {});
+    let syn = testpkt::tcp((R1, 5555), (XS, 443), 0x02, 1, b"");
+    assert_eq!(pass(&mut c, &syn, OUT), testpkt::tcp((R1, 5555), (S, 8443), 0x02, 1, b""));
+    let synack = testpkt::tcp((S, 8443), (R1, 5555), 0x12, 1, b"");
+    assert_eq!(pass(&mut c, &synack, IN), testpkt::tcp((XS, 443), (R1, 5555), 0x12, 1, b""));
+    // The forwarded server's other ports use the dynamic pool.
+    let o = pass(&mut c, &testpkt::udp((S, 7777), (R1, 53), b""), IN);
+    assert!(src_of(&o).0 == X1 || src_of(&o).0 == X2);
+    // 1:1: any port, both ways, ports kept; ICMP echo too.
+    let i = pass(&mut c, &testpkt::udp((R2, 1000), (XS6, 2000), b"1:1"), OUT);
+    assert_eq!(i, testpkt::udp((R2, 1000), (S6, 2000), b"1:1"));
+    let o = pass(&mut c, &testpkt::udp((S6, 2000), (R2, 1000), b"r"), IN);
+    assert_eq!(o, testpkt::udp((XS6, 2000), (R2, 1000), b"r"));
+    let o = pass(&mut c, &testpkt::tcp((S6, 999), (R1, 80), 0x02, 1, b""), IN);
+    assert_eq!(src_of(&o), (XS6, 999));
+    let p = pass(&mut c, &testpkt::icmp_echo(R1, XS6, 9, 1, false), OUT);
+    assert_eq!(p, testpkt::icmp_echo(R1, S6, 9, 1, false));
+    let p = pass(&mut c, &testpkt::icmp_echo(S6, R1, 9, 1, true), IN);
+    assert_eq!(p, testpkt::icmp_echo(XS6, R1, 9, 1, true));
+}
+
+#[test]
+fn static_mapping_removed_purges_its_sessions() {
+    let mut c = core_with(|_| {});
+    pass(&mut c, &testpkt::tcp((R1, 5555), (XS, 443), 0x02, 1, b""), OUT);
+    pass(&mut c, &testpkt::udp((R2, 1), (XS6, 2), b""), OUT);
+    assert_eq!(c.sessions(), 2);
+    let keep: Vec<_> = c.statics.entries().iter().copied().filter(|e| e.proto.is_none()).collect();
+    c.statics = Arc::new(StaticTable::new(&keep).unwrap());
+    c.purge_next = Some(0);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 1);
+    assert_eq!(c.shared.counters.purged.get(), 1);
+    // XS is no longer a NAT address: its packets are not translated any more.
+    let f = testpkt::tcp((R1, 5555), (XS, 443), 0x10, 2, b"");
+    let o = send(&mut c, &f, OUT);
+    assert_eq!((o.v, o.f), (Verdict::Continue, f));
+}
+
+#[test]
+fn rfc4787_req9_hairpinning_static_and_dynamic() {
+    let mut c = core_with(|p| p.filtering = Filtering::EndpointIndependent);
+    // H1 -> XS:443 (port forward to S:8443), inside to inside through the outside address.
+    let a = testpkt::tcp((H1, 40000), (XS, 443), 0x02, 1, b"");
+    let o = pass(&mut c, &a, IN);
+    let (xa, xap, dst, dport) = testpkt::endpoints(&o);
+    assert!(xa == X1 || xa == X2, "source is H1's outside endpoint (REQ-9 b)");
+    assert_eq!((dst, dport), (S, 8443));
+    assert_eq!(o, testpkt::tcp((xa, xap), (S, 8443), 0x02, 1, b""));
+    // S answers to H1's outside endpoint: back to H1, from XS:443.
+    let r = pass(&mut c, &testpkt::tcp((S, 8443), (xa, xap), 0x12, 5, b""), IN);
+    assert_eq!(r, testpkt::tcp((XS, 443), (H1, 40000), 0x12, 5, b""));
+    // Dynamic: H2 has a mapping (to R1); with EIF, H1 reaches it at its outside endpoint.
+    let o2 = pass(&mut c, &testpkt::udp((H2, 6000), (R1, 3478), b"stun"), IN);
+    let x2 = src_of(&o2);
+    let h = pass(&mut c, &testpkt::udp((H1, 7000), x2, b"peer"), IN);
+    let (ha, hap, hd, hdp) = testpkt::endpoints(&h);
+    assert_eq!((hd, hdp), (H2, 6000));
+    let back = pass(&mut c, &testpkt::udp((H2, 6000), (ha, hap), b"hi"), IN);
+    assert_eq!(back, testpkt::udp(x2, (H1, 7000), b"hi"));
+    assert_eq!(c.shared.counters.hairpin.get(), 4);
+}
+
+#[test]
+fn table_full_then_lru_reclaim() {
+    let mut c = core_with(|p| p.max_sessions = 2);
+    pass(&mut c, &testpkt::udp((H1, 1), (R1, 53), b""), IN);
+    c.set_now(10);
+    pass(&mut c, &testpkt::udp((H1, 2), (R1, 53), b""), IN);
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::udp((H1, 3), (R1, 53), b""), IN),
+        DropReason::NatTableFull
+    );
+    let mut c = core_with(|p| {
+        p.max_sessions = 2;
+        p.lru_reclaim = true;
+    });
+    let o1 = pass(&mut c, &testpkt::udp((H1, 1), (R1, 53), b""), IN);
+    c.set_now(2000);
+    let o2 = pass(&mut c, &testpkt::udp((H1, 2), (R1, 53), b""), IN);
+    c.set_now(3000);
+    // Touch the first: now the second is least recently used.
+    pass(&mut c, &testpkt::udp((R1, 53), src_of(&o1), b""), OUT);
+    c.set_now(4000);
+    pass(&mut c, &testpkt::udp((H1, 3), (R1, 53), b""), IN);
+    assert_eq!(c.shared.counters.reclaimed.get(), 1);
+    pass(&mut c, &testpkt::udp((R1, 53), src_of(&o1), b""), OUT);
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::udp((R1, 53), src_of(&o2), b""), OUT),
+        DropReason::NatNoSession,
+        "the reclaimed session was its mapping's last: the port went back"
+    );
+}
+
+#[test]
+fn per_host_session_limit() {
+    let mut c = core_with(|p| p.max_sessions_per_host = 3);
+    for port in 1..=3 {
+        pass(&mut c, &testpkt::udp((H1, port), (R1, 53), b""), IN);
+    }
+    assert_eq!(
+        drop_reason(&mut c, &testpkt::udp((H1, 4), (R1, 53), b""), IN),
+        DropReason::NatHostLimit
+    );
+    pass(&mut c, &testpkt::udp((H2, 4), (R1, 53), b""), IN);
+}
+
+#[test]
+fn expiry_is_incremental() {
+    let mut c = core_with(|p| {
+        p.timeouts.udp = 1000;
+        p.expiry_budget = 100;
+    });
+    for i in 0..1000u16 {
+        pass(&mut c, &testpkt::udp((H1, 10000 + i), (R1, 53), b""), IN);
+    }
+    c.set_now(1000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 900, "one budget per call");
+    for _ in 0..9 {
+        c.housekeeping();
+    }
+    assert_eq!(c.sessions(), 0);
+    assert_eq!(c.ports.in_use(c.pool_index_for(u(H1)), 1), 0);
+}
+
+#[test]
+fn lru_order_is_precise_to_a_granule() {
+    // Sessions refreshed out of creation order still expire on time.
+    let mut c = core_with(|p| p.timeouts.udp = 32_000);
+    let a = pass(&mut c, &testpkt::udp((H1, 1), (R1, 53), b""), IN);
+    pass(&mut c, &testpkt::udp((H1, 2), (R1, 53), b""), IN);
+    c.set_now(20_000);
+    pass(&mut c, &testpkt::udp((R1, 53), src_of(&a), b""), OUT);
+    c.set_now(32_000);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 1, "the idle one went at 32 s");
+    c.set_now(52_000 + c.granule[table::CLASS_UDP as usize]);
+    c.housekeeping();
+    assert_eq!(c.sessions(), 0);
+}
+
+#[test]
+fn first_fragment_translated_non_first_from_cache() {
+    let mut c = core_with(|_| {});
+    let payload: Vec<u8> = (0..64u8).collect();
+    let whole = testpkt::udp((H1, 5000), (R1, 53), &payload);
+    let (f1, f2) = testpkt::fragments(&whole, 24, 0x4242);
+    // A non-first fragment before its first: dropped and counted, no crash.
+    assert_eq!(drop_reason(&mut c, &f2, IN), DropReason::NatFragment);
+    let o1 = pass(&mut c, &f1, IN);
+    let o2 = pass(&mut c, &f2, IN);
+    let (x, xp) = src_of(&o1);
+    let (e1, e2) = testpkt::fragments(&testpkt::udp((x, xp), (R1, 53), &payload), 24, 0x4242);
+    assert_eq!(o1, e1, "first fragment: ports and the whole datagram's checksum");
+    assert_eq!(o2, e2, "second fragment: addresses");
+    // The reply comes back fragmented too.
+    let reply = testpkt::udp((R1, 53), (x, xp), &payload);
+    let (r1, r2) = testpkt::fragments(&reply, 16, 0x77);
+    let b1 = pass(&mut c, &r1, OUT);
+    let b2 = pass(&mut c, &r2, OUT);
+    let (e1, e2) = testpkt::fragments(&testpkt::udp((R1, 53), (H1, 5000), &payload), 16, 0x77);
+    assert_eq!((b1, b2), (e1, e2));
+    // A first fragment too short for the UDP header (RFC 1858).
+    let (tiny, _) = testpkt::fragments(&whole, 0, 9);
+    assert_eq!(drop_reason(&mut c, &tiny, IN), DropReason::Ipv4Truncated);
+}
+
+#[test]
+fn no_nat_destinations_pass_untouched() {
+    let mut c = core_with(|p| p.no_nat = vec![(u(Ipv4Addr::new(10, 0, 0, 0)), 0xffff_ff00)]);
+    let f = testpkt::udp((H1, 1), (H2, 2), b"local");
+    let o = send(&mut c, &f, IN);
+    assert_eq!((o.v, o.f), (Verdict::Continue, f));
+    assert_eq!(c.sessions(), 0);
+}
+
+#[test]
+fn malformed_frames_are_dropped_never_panic() {
+    let mut c = core_with(|p| p.filtering = Filtering::EndpointIndependent);
+    let good = [
+        testpkt::udp((H1, 5000), (R1, 53), b"abc"),
+        testpkt::tcp((H1, 5000), (R1, 80), 0x02, 1, b""),
+        testpkt::icmp_echo(H1, R1, 1, 1, false),
+        testpkt::icmp_error(R1, X1, 3, 3, &testpkt::udp((X1, 1024), (R1, 53), b""), 8),
+    ];
+    assert_eq!(drop_reason(&mut c, &good[0][..20], IN), DropReason::Ipv4Truncated);
+    let mut bad = good[0].clone();
+    bad[14] = 0x44;
+    assert_eq!(drop_reason(&mut c, &bad, IN), DropReason::Ipv4BadIhl);
+    bad[14] = 0x65;
+    assert_eq!(drop_reason(&mut c, &bad, IN), DropReason::Ipv4BadVersion);
+    let mut x = 0x9e37_79b9u64;
+    for round in 0..20_000 {
+        for port in [IN, OUT] {
+            let mut f = good[round % good.len()].clone();
+            for _ in 0..1 + round % 4 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x as usize) % f.len();
+                f[i] = (x >> 32) as u8;
+            }
+            if round % 7 == 0 {
+                f.truncate((x as usize >> 8) % (f.len() + 1));
+            }
+            let mut meta = PktMeta::fresh(port, 0);
+            let _ = c.handle(&mut f, &mut meta);
+        }
+    }
+}
+
+#[test]
+fn two_workers_every_reply_translated_by_the_owner() {
+    let mk = |me| {
+        core_with(|p| {
+            p.workers = vec![3, 5];
+            p.me = me;
+        })
+    };
+    let mut w = [mk(0), mk(1)];
+    assert!(w[0].uses_handoff());
+    let idx = |v: Verdict| match v {
+        Verdict::Handoff(3) => 0,
+        Verdict::Handoff(5) => 1,
+        v => panic!("{v:?}"),
+    };
+    let mut handed = [0, 0];
+    for h in 1..=100u8 {
+        let host = Ipv4Addr::new(10, 0, 2, h);
+        let orig = testpkt::udp((host, 1000 + h as u16), (R1, 53), b"req");
+        // Worker 0 polls the inside port.
+        let mut meta = PktMeta::fresh(IN, 0);
+        let mut f = orig.clone();
+        let mut v = w[0].handle(&mut f, &mut meta);
+        let mut on = 0;
+        if v != Verdict::Continue {
+            on = idx(v);
+            handed[0] += 1;
+            v = w[on].handle(&mut f, &mut meta);
+        }
+        assert_eq!(v, Verdict::Continue);
+        assert_eq!(on, w[0].inside_owner(u(host)));
+        let x = src_of(&f);
+        assert_eq!(w[on].part.owner_of(x.1), on, "port from the owner's slice");
+        // Worker 1 polls the outside port: the reply goes to the owner.
+        let reply = testpkt::udp((R1, 53), x, b"rep");
+        let mut meta = PktMeta::fresh(OUT, 0);
+        let mut f = reply.clone();
+        let mut v = w[1].handle(&mut f, &mut meta);
+        if v != Verdict::Continue {
+            let o = idx(v);
+            assert_eq!(o, on);
+            handed[1] += 1;
+            v = w[o].handle(&mut f, &mut meta);
+        }
+        assert_eq!(v, Verdict::Continue, "reply for {host}");
+        assert_eq!(f, testpkt::udp((R1, 53), (host, 1000 + h as u16), b"rep"));
+    }
+    assert!(handed[0] > 20 && handed[1] > 20, "{handed:?}");
+    assert_eq!(w[0].sessions() + w[1].sessions(), 100);
+}
+
+#[test]
+fn memory_per_session_is_within_target() {
+    let c = core_with(|p| p.max_sessions = 1 << 20);
+    let b = c.bytes_per_session();
+    assert!(b <= 128.0, "{b} bytes per session");
+}

@@ -1,0 +1,490 @@
+//! DPDK's packet classifier (`rte_acl`) for IPv4 rules over the 5-tuple plus the ingress port.
+//!
+//! A rule set is compiled once into an [`Acl`] ([`Acl::build`]: `rte_acl_create`,
+//! `rte_acl_add_rules`, `rte_acl_build`), off the data path. A built context is read-only:
+//! [`Acl::classify`] may run on any number of lcores at once (`rte_acl_classify` only reads the
+//! compiled tries), so an `Acl` is `Send + Sync` and is shared behind an `Arc`; it is freed when
+//! the last owner drops it.
+//!
+//! # Key layout
+//!
+//! `rte_acl` reads the first field as one byte, then whole groups of 4 consecutive bytes
+//! (`input_index`), and expects the packet values in network byte order. [`Ipv4Key`] is laid out
+//! for that: protocol (1 byte, then 3 pad bytes), source address, destination address, source
+//! and destination port (one 4-byte group), ingress port (a 4-byte group of its own).
+//!
+//! # Priorities and results
+//!
+//! When several rules match, the one with the highest `priority` wins; the result of a key is the
+//! winning rule's `userdata` (never 0), or 0 when no rule matches. Give rules distinct priorities:
+//! between equal priorities `rte_acl` picks one of them.
+
+use std::ffi::CString;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::ffi;
+use crate::mbuf::BURST_MAX;
+
+/// Highest priority `rte_acl` accepts (`RTE_ACL_MAX_PRIORITY`); the lowest is 1.
+pub const MAX_PRIORITY: u32 = ffi::RTE_ACL_MAX_PRIORITY;
+/// Most rules one context may hold (far below `RTE_ACL_MAX_INDEX`; memory is the real limit).
+pub const MAX_RULES: usize = 1 << 20;
+
+/// The classification key of one packet. Build it with [`Ipv4Key::new`] (host-order values in,
+/// network order stored, as `rte_acl` expects).
+#[repr(C, align(4))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ipv4Key {
+    proto: u8,
+    _pad: [u8; 3],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: [u8; 2],
+    dport: [u8; 2],
+    in_port: [u8; 4],
+}
+
+/// Byte offsets of the key fields, the `rte_acl_field_def` offsets.
+mod field {
+    pub const PROTO: u32 = 0;
+    pub const SRC: u32 = 4;
+    pub const DST: u32 = 8;
+    pub const SPORT: u32 = 12;
+    pub const DPORT: u32 = 14;
+    pub const IN_PORT: u32 = 16;
+    /// Number of fields of a rule.
+    pub const COUNT: usize = 6;
+}
+
+const _: () = assert!(std::mem::size_of::<Ipv4Key>() == field::IN_PORT as usize + 4);
+const _: () = assert!(std::mem::offset_of!(Ipv4Key, src) == field::SRC as usize);
+const _: () = assert!(std::mem::offset_of!(Ipv4Key, dst) == field::DST as usize);
+const _: () = assert!(std::mem::offset_of!(Ipv4Key, sport) == field::SPORT as usize);
+const _: () = assert!(std::mem::offset_of!(Ipv4Key, dport) == field::DPORT as usize);
+const _: () = assert!(std::mem::offset_of!(Ipv4Key, in_port) == field::IN_PORT as usize);
+
+impl Ipv4Key {
+    /// A key from host-order values: IP protocol, addresses, L4 ports, ingress port id.
+    #[inline]
+    pub fn new(proto: u8, src: u32, dst: u32, sport: u16, dport: u16, in_port: u16) -> Ipv4Key {
+        Ipv4Key {
+            proto,
+            _pad: [0; 3],
+            src: src.to_be_bytes(),
+            dst: dst.to_be_bytes(),
+            sport: sport.to_be_bytes(),
+            dport: dport.to_be_bytes(),
+            in_port: u32::from(in_port).to_be_bytes(),
+        }
+    }
+
+    /// The protocol, addresses, ports and ingress port, host order (inverse of `new`).
+    pub fn fields(&self) -> (u8, u32, u32, u16, u16, u16) {
+        (
+            self.proto,
+            u32::from_be_bytes(self.src),
+            u32::from_be_bytes(self.dst),
+            u16::from_be_bytes(self.sport),
+            u16::from_be_bytes(self.dport),
+            u32::from_be_bytes(self.in_port) as u16,
+        )
+    }
+}
+
+/// One rule, host-order values. Wildcards: `proto: None`, prefix length 0, port range
+/// `(0, 65535)`, `in_port: None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Rule {
+    pub proto: Option<u8>,
+    /// Source prefix: address and length (0..=32).
+    pub src: (u32, u8),
+    /// Destination prefix: address and length (0..=32).
+    pub dst: (u32, u8),
+    /// Inclusive source port range.
+    pub sport: (u16, u16),
+    /// Inclusive destination port range.
+    pub dport: (u16, u16),
+    /// Ingress port id.
+    pub in_port: Option<u16>,
+    /// 1..=[`MAX_PRIORITY`]; the highest matching priority wins.
+    pub priority: u32,
+    /// Returned by [`Acl::classify`] for keys this rule wins; must not be 0.
+    pub userdata: u32,
+}
+
+impl Default for Ipv4Rule {
+    /// Matches every key; priority 1, userdata 1.
+    fn default() -> Self {
+        Ipv4Rule {
+            proto: None,
+            src: (0, 0),
+            dst: (0, 0),
+            sport: (0, u16::MAX),
+            dport: (0, u16::MAX),
+            in_port: None,
+            priority: 1,
+            userdata: 1,
+        }
+    }
+}
+
+impl Ipv4Rule {
+    /// Whether the rule matches a key (the reference semantics `rte_acl` implements; used to
+    /// check it, and by tests).
+    pub fn matches(&self, k: &Ipv4Key) -> bool {
+        let (proto, src, dst, sport, dport, in_port) = k.fields();
+        let pfx = |(a, l): (u32, u8), v: u32| {
+            let m = if l == 0 {
+                0
+            } else {
+                u32::MAX << (32 - l.min(32))
+            };
+            (a & m) == (v & m)
+        };
+        self.proto.is_none_or(|p| p == proto)
+            && pfx(self.src, src)
+            && pfx(self.dst, dst)
+            && (self.sport.0..=self.sport.1).contains(&sport)
+            && (self.dport.0..=self.dport.1).contains(&dport)
+            && self.in_port.is_none_or(|p| p == in_port)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.src.1 > 32 || self.dst.1 > 32 {
+            return Err("prefix length above 32".into());
+        }
+        if self.sport.0 > self.sport.1 || self.dport.0 > self.dport.1 {
+            return Err("port range with low > high".into());
+        }
+        if self.priority == 0 || self.priority > MAX_PRIORITY {
+            return Err(format!(
+                "priority {} outside 1..={MAX_PRIORITY}",
+                self.priority
+            ));
+        }
+        if self.userdata == 0 {
+            return Err("userdata 0 is reserved for 'no match'".into());
+        }
+        Ok(())
+    }
+
+    fn raw(&self) -> RawRule {
+        let mut r = RawRule {
+            data: ffi::rte_acl_rule_data {
+                category_mask: 1,
+                priority: self.priority as i32,
+                userdata: self.userdata,
+            },
+            field: [ffi::rte_acl_field::default(); field::COUNT],
+        };
+        let f = &mut r.field;
+        // Field values are written through the union member of the field's size; the unions
+        // start zeroed (Default), so the wider members read back consistent values.
+        let (pv, pm) = match self.proto {
+            Some(p) => (p, u8::MAX),
+            None => (0, 0),
+        };
+        f[0].value.u8_ = pv;
+        f[0].mask_range.u8_ = pm;
+        f[1].value.u32_ = self.src.0;
+        f[1].mask_range.u32_ = u32::from(self.src.1);
+        f[2].value.u32_ = self.dst.0;
+        f[2].mask_range.u32_ = u32::from(self.dst.1);
+        f[3].value.u16_ = self.sport.0;
+        f[3].mask_range.u16_ = self.sport.1;
+        f[4].value.u16_ = self.dport.0;
+        f[4].mask_range.u16_ = self.dport.1;
+        let (lo, hi) = match self.in_port {
+            Some(p) => (u32::from(p), u32::from(p)),
+            None => (0, u32::MAX),
+        };
+        f[5].value.u32_ = lo;
+        f[5].mask_range.u32_ = hi;
+        r
+    }
+}
+
+/// `RTE_ACL_RULE_DEF(, 6)`: the rule header followed by one `rte_acl_field` per field.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawRule {
+    data: ffi::rte_acl_rule_data,
+    field: [ffi::rte_acl_field; field::COUNT],
+}
+
+fn field_defs() -> [ffi::rte_acl_field_def; field::COUNT] {
+    let d = |type_: u32, size: u8, idx: u8, input: u8, offset: u32| ffi::rte_acl_field_def {
+        type_: type_ as u8,
+        size,
+        field_index: idx,
+        input_index: input,
+        offset,
+    };
+    [
+        // The first field must be one byte: the search consumes it on its own.
+        d(ffi::RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, field::PROTO),
+        d(ffi::RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, field::SRC),
+        d(ffi::RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, field::DST),
+        // Both ports share one 4-byte input group.
+        d(ffi::RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, field::SPORT),
+        d(ffi::RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, field::DPORT),
+        d(ffi::RTE_ACL_FIELD_TYPE_RANGE, 4, 5, 4, field::IN_PORT),
+    ]
+}
+
+static NEXT_NAME: AtomicU64 = AtomicU64::new(0);
+
+/// A compiled, read-only rule set. An empty rule set has no DPDK context (every key gets 0).
+#[derive(Debug)]
+pub struct Acl {
+    ctx: Option<NonNull<ffi::rte_acl_ctx>>,
+    rules: usize,
+    name: String,
+}
+
+// SAFETY: after `build` the context is never modified; rte_acl_classify only reads it and is
+// documented as safe to call from several threads on one context. rte_acl_free (in Drop) runs
+// once, when the last owner lets go, and takes DPDK's tailq lock itself.
+unsafe impl Send for Acl {}
+// SAFETY: see Send: the only `&self` operation, classify, is read-only on the context.
+unsafe impl Sync for Acl {}
+
+impl Acl {
+    /// Compiles `rules` on NUMA node `socket` (-1: any). Needs EAL. Fails on an invalid rule
+    /// (prefix length, range, priority, userdata 0), too many rules, or DPDK running out of
+    /// memory.
+    pub fn build(rules: &[Ipv4Rule], socket: i32) -> Result<Acl> {
+        let n = NEXT_NAME.fetch_add(1, Ordering::Relaxed);
+        let name = format!("pf_acl_{}_{n}", std::process::id() % 100_000);
+        if rules.len() > MAX_RULES {
+            return Err(Error::invalid(format!(
+                "acl {name}: {} rules, at most {MAX_RULES}",
+                rules.len()
+            )));
+        }
+        for (i, r) in rules.iter().enumerate() {
+            r.check()
+                .map_err(|e| Error::invalid(format!("acl {name}: rule {i}: {e}")))?;
+        }
+        if rules.is_empty() {
+            return Ok(Acl {
+                ctx: None,
+                rules: 0,
+                name,
+            });
+        }
+        if !crate::eal::is_initialized() {
+            return Err(Error::invalid(format!(
+                "acl {name}: EAL is not initialised"
+            )));
+        }
+        let cname = CString::new(name.clone()).expect("no NUL in the name");
+        let param = ffi::rte_acl_param {
+            name: cname.as_ptr(),
+            socket_id: socket,
+            rule_size: std::mem::size_of::<RawRule>() as u32,
+            max_rule_num: rules.len() as u32,
+        };
+        // SAFETY: param points to a valid rte_acl_param whose name is a NUL-terminated string
+        // alive for the call (DPDK copies it); EAL is up (checked above).
+        let ctx = unsafe { ffi::rte_acl_create(&param) };
+        let ctx = NonNull::new(ctx)
+            .ok_or_else(|| Error::from_errno(format!("rte_acl_create({name})")))?;
+        // From here on Drop frees the context on every error path.
+        let acl = Acl {
+            ctx: Some(ctx),
+            rules: rules.len(),
+            name,
+        };
+        let raw: Vec<RawRule> = rules.iter().map(Ipv4Rule::raw).collect();
+        // SAFETY: ctx is a live context created with rule_size = size_of::<RawRule>(), which
+        // is the layout RTE_ACL_RULE_DEF(.., 6) gives (header, then 6 fields); `raw` holds
+        // raw.len() <= max_rule_num such rules and outlives the call (DPDK copies them).
+        let rc = unsafe {
+            ffi::rte_acl_add_rules(
+                ctx.as_ptr(),
+                raw.as_ptr() as *const ffi::rte_acl_rule,
+                raw.len() as u32,
+            )
+        };
+        crate::error::check(rc, || format!("rte_acl_add_rules({})", acl.name))?;
+        let mut cfg = ffi::rte_acl_config {
+            num_categories: 1,
+            num_fields: field::COUNT as u32,
+            ..Default::default()
+        };
+        cfg.defs[..field::COUNT].copy_from_slice(&field_defs());
+        // SAFETY: ctx is live and holds the rules added above; cfg is a valid config whose
+        // field definitions match the rule layout (6 fields) and the key layout (Ipv4Key).
+        let rc = unsafe { ffi::rte_acl_build(ctx.as_ptr(), &cfg) };
+        crate::error::check(rc, || {
+            format!("rte_acl_build({}, {} rules)", acl.name, acl.rules)
+        })?;
+        Ok(acl)
+    }
+
+    /// Number of rules compiled in.
+    pub fn len(&self) -> usize {
+        self.rules
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules == 0
+    }
+
+    /// The DPDK context name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Classifies `keys`: `results[i]` gets the userdata of the rule that wins key `i`, or 0.
+    /// Only `min(keys.len(), results.len())` keys are classified. One `rte_acl_classify` call
+    /// per [`BURST_MAX`] keys; no allocation.
+    #[inline]
+    pub fn classify(&self, keys: &[Ipv4Key], results: &mut [u32]) {
+        let n = keys.len().min(results.len());
+        let Some(ctx) = self.ctx else {
+            results[..n].fill(0);
+            return;
+        };
+        let mut ptrs = [std::ptr::null::<u8>(); BURST_MAX];
+        let mut done = 0;
+        while done < n {
+            let m = (n - done).min(BURST_MAX);
+            for (p, k) in ptrs[..m].iter_mut().zip(&keys[done..done + m]) {
+                *p = (k as *const Ipv4Key).cast();
+            }
+            // SAFETY: ctx is a built, live context (never modified after build); ptrs[..m]
+            // point to m valid Ipv4Keys borrowed for the call, each covering every field
+            // offset + size of the config (checked by the const asserts); results[done..]
+            // has room for m results of 1 category.
+            let rc = unsafe {
+                ffi::rte_acl_classify(
+                    ctx.as_ptr(),
+                    ptrs.as_mut_ptr(),
+                    results[done..].as_mut_ptr(),
+                    m as u32,
+                    1,
+                )
+            };
+            // The only failure is invalid arguments (categories), which cannot happen here.
+            debug_assert!(rc == 0, "rte_acl_classify returned {rc}");
+            done += m;
+        }
+    }
+}
+
+impl Drop for Acl {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            // SAFETY: we own the context; no classify runs on it any more (drop needs the last
+            // owner, and classify borrows self).
+            unsafe { ffi::rte_acl_free(ctx.as_ptr()) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_network_order() {
+        let k = Ipv4Key::new(17, 0x0a00_0001, 0xc0a8_0102, 1000, 53, 3);
+        // SAFETY: Ipv4Key is repr(C), 20 bytes of plain data without padding bytes left
+        // uninitialised (_pad is a field).
+        let b: [u8; 20] = unsafe { std::mem::transmute(k) };
+        assert_eq!(
+            b,
+            [
+                17, 0, 0, 0, 10, 0, 0, 1, 192, 168, 1, 2, 0x03, 0xe8, 0, 53, 0, 0, 0, 3
+            ]
+        );
+        assert_eq!(k.fields(), (17, 0x0a00_0001, 0xc0a8_0102, 1000, 53, 3));
+    }
+
+    #[test]
+    fn reference_matching() {
+        let k = Ipv4Key::new(6, 0x0a01_0203, 0xc000_0201, 40000, 443, 1);
+        let any = Ipv4Rule::default();
+        assert!(any.matches(&k));
+        let r = Ipv4Rule {
+            proto: Some(6),
+            src: (0x0a00_0000, 8),
+            dport: (443, 443),
+            in_port: Some(1),
+            ..any
+        };
+        assert!(r.matches(&k));
+        assert!(
+            !Ipv4Rule {
+                in_port: Some(0),
+                ..r
+            }
+            .matches(&k)
+        );
+        assert!(
+            !Ipv4Rule {
+                proto: Some(17),
+                ..r
+            }
+            .matches(&k)
+        );
+        assert!(
+            !Ipv4Rule {
+                src: (0x0b00_0000, 8),
+                ..r
+            }
+            .matches(&k)
+        );
+        assert!(
+            !Ipv4Rule {
+                dport: (1, 442),
+                ..r
+            }
+            .matches(&k)
+        );
+        assert!(
+            Ipv4Rule {
+                dst: (0xc000_0201, 32),
+                ..r
+            }
+            .matches(&k)
+        );
+    }
+
+    #[test]
+    fn bad_rules_are_refused_before_dpdk() {
+        for bad in [
+            Ipv4Rule {
+                src: (0, 33),
+                ..Default::default()
+            },
+            Ipv4Rule {
+                sport: (5, 4),
+                ..Default::default()
+            },
+            Ipv4Rule {
+                priority: 0,
+                ..Default::default()
+            },
+            Ipv4Rule {
+                priority: MAX_PRIORITY + 1,
+                ..Default::default()
+            },
+            Ipv4Rule {
+                userdata: 0,
+                ..Default::default()
+            },
+        ] {
+            assert!(Acl::build(&[bad], -1).is_err(), "{bad:?}");
+        }
+        // An empty set needs no EAL and matches nothing.
+        let a = Acl::build(&[], -1).unwrap();
+        let mut res = [7u32; 3];
+        a.classify(&[Ipv4Key::default(); 3], &mut res);
+        assert_eq!(res, [0, 0, 0]);
+    }
+}

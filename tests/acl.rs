@@ -1,0 +1,372 @@
+//! The `rte_acl` wrapper: hand-built keys against hand-written rules, priorities, wildcards,
+//! random rule sets checked against the reference matcher ([`Ipv4Rule::matches`]), a 10,000-rule
+//! build, and concurrent classification from several threads.
+//!
+//! One EAL for the whole test binary (`--no-pci --in-memory`, unique file prefix), started
+//! while holding the machine's busy-polling lock (nothing polls here; the rule is simply that
+//! every DPDK process holds it).
+
+use std::fs::File;
+use std::sync::{Arc, OnceLock};
+
+use dpdk::acl::{Acl, Ipv4Key, Ipv4Rule};
+
+static EAL: OnceLock<(dpdk::Eal, File)> = OnceLock::new();
+
+fn eal() {
+    EAL.get_or_init(|| {
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/pollfwd-busy.lock")
+            .expect("open busy lock");
+        lock.lock().expect("busy lock");
+        let args: Vec<String> = [
+            "acl-test".to_string(),
+            "--no-pci".into(),
+            "--in-memory".into(),
+            "-l".into(),
+            "0".into(),
+            "--log-level=warning".into(),
+            format!("--file-prefix=pf-acl-{}", std::process::id()),
+        ]
+        .into();
+        (dpdk::Eal::init(&args).expect("EAL init"), lock)
+    });
+}
+
+fn ip(s: &str) -> u32 {
+    u32::from(s.parse::<std::net::Ipv4Addr>().unwrap())
+}
+
+fn classify(acl: &Acl, keys: &[Ipv4Key]) -> Vec<u32> {
+    let mut r = vec![u32::MAX; keys.len()];
+    acl.classify(keys, &mut r);
+    r
+}
+
+/// Reference: userdata of the highest-priority matching rule, 0 if none.
+fn model(rules: &[Ipv4Rule], k: &Ipv4Key) -> u32 {
+    rules
+        .iter()
+        .filter(|r| r.matches(k))
+        .max_by_key(|r| r.priority)
+        .map(|r| r.userdata)
+        .unwrap_or(0)
+}
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+
+#[test]
+fn each_field_matches_and_mismatches() {
+    eal();
+    let any = Ipv4Rule::default();
+    let rules = [
+        Ipv4Rule {
+            proto: Some(UDP),
+            dport: (53, 53),
+            priority: 10,
+            userdata: 1,
+            ..any
+        },
+        Ipv4Rule {
+            src: (ip("10.0.0.0"), 8),
+            dst: (ip("192.0.2.0"), 24),
+            proto: Some(TCP),
+            sport: (1024, 65535),
+            dport: (80, 443),
+            priority: 20,
+            userdata: 2,
+            ..any
+        },
+        Ipv4Rule {
+            in_port: Some(3),
+            priority: 5,
+            userdata: 3,
+            ..any
+        },
+        Ipv4Rule {
+            dst: (ip("198.51.100.7"), 32),
+            priority: 30,
+            userdata: 4,
+            ..any
+        },
+    ];
+    let acl = Acl::build(&rules, -1).unwrap();
+    assert_eq!(acl.len(), 4);
+    let k = Ipv4Key::new;
+    let cases = [
+        // (key, expected userdata)
+        (k(UDP, ip("1.2.3.4"), ip("5.6.7.8"), 5000, 53, 0), 1),
+        (k(UDP, ip("1.2.3.4"), ip("5.6.7.8"), 5000, 54, 0), 0),
+        (k(TCP, ip("1.2.3.4"), ip("5.6.7.8"), 5000, 53, 0), 0),
+        (k(TCP, ip("10.9.8.7"), ip("192.0.2.1"), 40000, 443, 0), 2),
+        (k(TCP, ip("10.9.8.7"), ip("192.0.2.1"), 40000, 80, 0), 2),
+        (k(TCP, ip("10.9.8.7"), ip("192.0.2.1"), 40000, 444, 0), 0),
+        (k(TCP, ip("10.9.8.7"), ip("192.0.2.1"), 1023, 443, 0), 0),
+        (k(TCP, ip("11.9.8.7"), ip("192.0.2.1"), 40000, 443, 0), 0),
+        (k(TCP, ip("10.9.8.7"), ip("192.0.3.1"), 40000, 443, 0), 0),
+        (k(UDP, ip("10.9.8.7"), ip("192.0.2.1"), 40000, 443, 0), 0),
+        // Ingress port 3: rule 3 unless a higher priority rule matches too.
+        (k(47, ip("1.1.1.1"), ip("2.2.2.2"), 0, 0, 3), 3),
+        (k(47, ip("1.1.1.1"), ip("2.2.2.2"), 0, 0, 2), 0),
+        (k(UDP, ip("1.1.1.1"), ip("2.2.2.2"), 9, 53, 3), 1),
+        (k(TCP, ip("10.0.0.1"), ip("192.0.2.1"), 2000, 80, 3), 2),
+        // Host route, highest priority of all.
+        (k(UDP, ip("1.1.1.1"), ip("198.51.100.7"), 9, 53, 3), 4),
+        (k(UDP, ip("1.1.1.1"), ip("198.51.100.6"), 9, 53, 0), 1),
+    ];
+    let keys: Vec<Ipv4Key> = cases.iter().map(|c| c.0).collect();
+    let got = classify(&acl, &keys);
+    for (i, (key, want)) in cases.iter().enumerate() {
+        assert_eq!(got[i], *want, "case {i}: {:?}", key.fields());
+        assert_eq!(model(&rules, key), *want, "model, case {i}");
+    }
+}
+
+#[test]
+fn highest_priority_wins_whatever_the_insertion_order() {
+    eal();
+    let any = Ipv4Rule::default();
+    let key = Ipv4Key::new(UDP, ip("10.1.1.1"), ip("10.2.2.2"), 1, 2, 0);
+    for order in [[0usize, 1, 2], [2, 1, 0], [1, 2, 0]] {
+        let all = [
+            Ipv4Rule {
+                priority: 1,
+                userdata: 11,
+                ..any
+            },
+            Ipv4Rule {
+                src: (ip("10.0.0.0"), 8),
+                priority: 3,
+                userdata: 33,
+                ..any
+            },
+            Ipv4Rule {
+                src: (ip("10.1.0.0"), 16),
+                priority: 2,
+                userdata: 22,
+                ..any
+            },
+        ];
+        let rules: Vec<Ipv4Rule> = order.iter().map(|&i| all[i]).collect();
+        let acl = Acl::build(&rules, -1).unwrap();
+        assert_eq!(classify(&acl, &[key]), vec![33], "order {order:?}");
+    }
+}
+
+#[test]
+fn bursts_longer_than_one_call_are_classified_entirely() {
+    eal();
+    let rules = [Ipv4Rule {
+        proto: Some(UDP),
+        userdata: 7,
+        ..Default::default()
+    }];
+    let acl = Acl::build(&rules, -1).unwrap();
+    let keys: Vec<Ipv4Key> = (0..200u32)
+        .map(|i| Ipv4Key::new(if i % 3 == 0 { TCP } else { UDP }, i, i, 1, 1, 0))
+        .collect();
+    let got = classify(&acl, &keys);
+    for (i, g) in got.iter().enumerate() {
+        assert_eq!(*g, if i % 3 == 0 { 0 } else { 7 }, "key {i}");
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // SplitMix64.
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random rules in a small value space so that keys hit several of them at once.
+fn random_rules(rng: &mut Rng, n: usize) -> Vec<Ipv4Rule> {
+    let protos = [None, Some(TCP), Some(UDP), Some(1)];
+    (0..n)
+        .map(|i| {
+            let len = |rng: &mut Rng| [0u8, 8, 16, 24, 32][rng.below(5) as usize];
+            let addr = |rng: &mut Rng, l: u8| {
+                let a =
+                    0x0a00_0000 | (rng.below(4) << 16 | rng.below(4) << 8 | rng.below(4)) as u32;
+                if l == 0 {
+                    0
+                } else {
+                    a & (u32::MAX << (32 - l))
+                }
+            };
+            let range = |rng: &mut Rng| match rng.below(3) {
+                0 => (0, u16::MAX),
+                1 => {
+                    let p = rng.below(8) as u16 * 100;
+                    (p, p)
+                }
+                _ => {
+                    let lo = rng.below(8) as u16 * 100;
+                    (lo, lo + rng.below(400) as u16)
+                }
+            };
+            let (sl, dl) = (len(rng), len(rng));
+            Ipv4Rule {
+                proto: protos[rng.below(4) as usize],
+                src: (addr(rng, sl), sl),
+                dst: (addr(rng, dl), dl),
+                sport: range(rng),
+                dport: range(rng),
+                in_port: if rng.below(4) == 0 {
+                    Some(rng.below(3) as u16)
+                } else {
+                    None
+                },
+                // Distinct priorities, in an order unrelated to the list order.
+                priority: ((i as u64 * 7919) % n as u64) as u32 + 1,
+                userdata: i as u32 + 1,
+            }
+        })
+        .collect()
+}
+
+fn random_keys(rng: &mut Rng, n: usize) -> Vec<Ipv4Key> {
+    let protos = [TCP, UDP, 1, 47];
+    (0..n)
+        .map(|_| {
+            let a = |rng: &mut Rng| {
+                0x0a00_0000 | (rng.below(4) << 16 | rng.below(4) << 8 | rng.below(4)) as u32
+            };
+            let p = |rng: &mut Rng| rng.below(8) as u16 * 100 + rng.below(3) as u16 * 150;
+            Ipv4Key::new(
+                protos[rng.below(4) as usize],
+                a(rng),
+                a(rng),
+                p(rng),
+                p(rng),
+                rng.below(3) as u16,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn random_rule_sets_agree_with_the_reference_matcher() {
+    eal();
+    let mut rng = Rng(42);
+    for n in [1usize, 10, 300] {
+        let rules = random_rules(&mut rng, n);
+        let acl = Acl::build(&rules, -1).unwrap();
+        let keys = random_keys(&mut rng, 4000);
+        let got = classify(&acl, &keys);
+        let mut matched = 0;
+        for (i, k) in keys.iter().enumerate() {
+            let want = model(&rules, k);
+            matched += usize::from(want != 0);
+            assert_eq!(got[i], want, "{n} rules, key {:?}", k.fields());
+        }
+        // The value space is small on purpose: most keys must hit some rule.
+        if n == 300 {
+            assert!(matched > 2000, "only {matched} of 4000 keys matched");
+        }
+    }
+}
+
+#[test]
+fn ten_thousand_rules_build_and_classify() {
+    eal();
+    let any = Ipv4Rule::default();
+    // 10,000 /32 source + UDP destination-port rules, plus a catch-all at the lowest priority.
+    let mut rules: Vec<Ipv4Rule> = (0..10_000u32)
+        .map(|i| Ipv4Rule {
+            proto: Some(UDP),
+            src: (0x0a00_0000 + i, 32),
+            dport: (1000 + (i % 50) as u16, 1000 + (i % 50) as u16 + 9),
+            priority: 10_001 - i,
+            userdata: i + 1,
+            ..any
+        })
+        .collect();
+    rules.push(Ipv4Rule {
+        priority: 1,
+        userdata: 10_001,
+        ..any
+    });
+    let acl = Acl::build(&rules, -1).unwrap();
+    assert_eq!(acl.len(), 10_001);
+    let mut rng = Rng(7);
+    let keys: Vec<Ipv4Key> = (0..20_000)
+        .map(|_| {
+            let i = rng.below(11_000) as u32;
+            Ipv4Key::new(
+                if rng.below(8) == 0 { TCP } else { UDP },
+                0x0a00_0000 + i,
+                ip("192.0.2.1"),
+                4000,
+                1000 + rng.below(70) as u16,
+                0,
+            )
+        })
+        .collect();
+    let got = classify(&acl, &keys);
+    let mut specific = 0;
+    for (i, k) in keys.iter().enumerate() {
+        let want = model(&rules, k);
+        specific += usize::from(want != 10_001);
+        assert_eq!(got[i], want, "key {:?}", k.fields());
+    }
+    // About 10/11 (source in range) * 7/8 (UDP) * 10/70 (port in the rule's range) = 11 %.
+    assert!(specific > 1500, "only {specific} keys hit a specific rule");
+}
+
+#[test]
+fn one_context_classifies_on_several_threads_at_once() {
+    eal();
+    let mut rng = Rng(99);
+    let rules = random_rules(&mut rng, 200);
+    let acl = Arc::new(Acl::build(&rules, -1).unwrap());
+    let keys = Arc::new(random_keys(&mut rng, 5000));
+    let want: Vec<u32> = keys.iter().map(|k| model(&rules, k)).collect();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (acl, keys) = (acl.clone(), keys.clone());
+            std::thread::spawn(move || {
+                let mut last = Vec::new();
+                for _ in 0..20 {
+                    last = classify(&acl, &keys);
+                }
+                last
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), want);
+    }
+}
+
+#[test]
+fn invalid_rules_and_empty_sets() {
+    eal();
+    let bad = Ipv4Rule {
+        dst: (0, 40),
+        ..Default::default()
+    };
+    let e = Acl::build(&[Ipv4Rule::default(), bad], -1).unwrap_err();
+    assert!(e.to_string().contains("rule 1"), "{e}");
+    let empty = Acl::build(&[], -1).unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(classify(&empty, &[Ipv4Key::default(); 5]), vec![0; 5]);
+    // Contexts get distinct names: two builds of the same rules coexist.
+    let a = Acl::build(&[Ipv4Rule::default()], -1).unwrap();
+    let b = Acl::build(&[Ipv4Rule::default()], -1).unwrap();
+    assert_ne!(a.name(), b.name());
+    drop(a);
+    assert_eq!(classify(&b, &[Ipv4Key::default()]), vec![1]);
+}
