@@ -24,12 +24,18 @@ fn registry() -> &'static Mutex<HashMap<String, Handler>> {
     R.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-extern "C" fn dispatch(cmd: *const c_char, _params: *const c_char, d: *mut ffi::rte_tel_data) -> c_int {
+extern "C" fn dispatch(
+    cmd: *const c_char,
+    _params: *const c_char,
+    d: *mut ffi::rte_tel_data,
+) -> c_int {
     if cmd.is_null() || d.is_null() {
         return -libc::EINVAL;
     }
     // SAFETY: DPDK passes the NUL-terminated command string it matched.
-    let name = unsafe { CStr::from_ptr(cmd) }.to_string_lossy().into_owned();
+    let name = unsafe { CStr::from_ptr(cmd) }
+        .to_string_lossy()
+        .into_owned();
     let reg = registry().lock().unwrap_or_else(|e| e.into_inner());
     let Some(h) = reg.get(&name) else {
         return -libc::ENOENT;
@@ -58,7 +64,11 @@ extern "C" fn dispatch(cmd: *const c_char, _params: *const c_char, d: *mut ffi::
 }
 
 /// Registers telemetry command `cmd` (must start with '/', e.g. "/pollfwd/stats").
-pub fn register(cmd: &str, help: &str, f: impl Fn() -> Vec<(String, TelValue)> + Send + Sync + 'static) -> Result<()> {
+pub fn register(
+    cmd: &str,
+    help: &str,
+    f: impl Fn() -> Vec<(String, TelValue)> + Send + Sync + 'static,
+) -> Result<()> {
     if !crate::eal::is_initialized() {
         return Err(Error::invalid("telemetry: EAL is not initialised"));
     }

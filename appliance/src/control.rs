@@ -14,18 +14,66 @@ use crate::ops::{Op, OpCtx};
 use crate::summary::{drops_by_reason, mac};
 
 pub const CORE_OPS: &[Op] = &[
-    Op { name: "help", help: "list commands", run: help },
-    Op { name: "version", help: "build, DPDK version, uptime", run: version },
-    Op { name: "ports", help: "ports: link, speed, MAC, NUMA node, queues, counters (args: xstats=true)", run: ports },
-    Op { name: "lcores", help: "worker lcores: CPU, node, pool, polled queues, busy %", run: lcores },
-    Op { name: "stats", help: "everything: ports, lcores, drops by reason, rings", run: stats },
-    Op { name: "runtime", help: "per stage: calls, packets, packets/call, cycles/packet; dwell percentiles", run: runtime },
-    Op { name: "mempools", help: "mbuf pools: size, in use, free", run: mempools },
-    Op { name: "rings", help: "pipeline and hand-off rings: occupancy", run: rings },
-    Op { name: "topology", help: "CPUs, NUMA nodes, ports, lcores and their pools", run: topology },
-    Op { name: "clear", help: "zero port and lcore counters", run: clear },
-    Op { name: "metrics", help: "Prometheus text exposition of every counter", run: metrics },
-    Op { name: "drop-reasons", help: "the table of drop reasons", run: drop_reasons },
+    Op {
+        name: "help",
+        help: "list commands",
+        run: help,
+    },
+    Op {
+        name: "version",
+        help: "build, DPDK version, uptime",
+        run: version,
+    },
+    Op {
+        name: "ports",
+        help: "ports: link, speed, MAC, NUMA node, queues, counters (args: xstats=true)",
+        run: ports,
+    },
+    Op {
+        name: "lcores",
+        help: "worker lcores: CPU, node, pool, polled queues, busy %",
+        run: lcores,
+    },
+    Op {
+        name: "stats",
+        help: "everything: ports, lcores, drops by reason, rings",
+        run: stats,
+    },
+    Op {
+        name: "runtime",
+        help: "per stage: calls, packets, packets/call, cycles/packet; dwell percentiles",
+        run: runtime,
+    },
+    Op {
+        name: "mempools",
+        help: "mbuf pools: size, in use, free",
+        run: mempools,
+    },
+    Op {
+        name: "rings",
+        help: "pipeline and hand-off rings: occupancy",
+        run: rings,
+    },
+    Op {
+        name: "topology",
+        help: "CPUs, NUMA nodes, ports, lcores and their pools",
+        run: topology,
+    },
+    Op {
+        name: "clear",
+        help: "zero port and lcore counters",
+        run: clear,
+    },
+    Op {
+        name: "metrics",
+        help: "Prometheus text exposition of every counter",
+        run: metrics,
+    },
+    Op {
+        name: "drop-reasons",
+        help: "the table of drop reasons",
+        run: drop_reasons,
+    },
 ];
 
 fn help(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
@@ -63,7 +111,12 @@ fn port_json(s: &State, i: usize, xstats: bool) -> Value {
         "rx_nombuf": st.rx_nombuf,
     });
     if xstats {
-        let x: Map<String, Value> = p.port.xstats().into_iter().map(|(k, n)| (k, json!(n))).collect();
+        let x: Map<String, Value> = p
+            .port
+            .xstats()
+            .into_iter()
+            .map(|(k, n)| (k, json!(n)))
+            .collect();
         v["xstats"] = Value::Object(x);
     }
     v
@@ -71,18 +124,29 @@ fn port_json(s: &State, i: usize, xstats: bool) -> Value {
 
 fn ports(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
     let x = a.get("xstats").and_then(Value::as_bool).unwrap_or(false);
-    Ok(Value::Array((0..ctx.state.ports.len()).map(|i| port_json(ctx.state, i, x)).collect()))
+    Ok(Value::Array(
+        (0..ctx.state.ports.len())
+            .map(|i| port_json(ctx.state, i, x))
+            .collect(),
+    ))
 }
 
 fn busy_pct(l: &LcoreSnapshot) -> f64 {
     let t = l.busy_cycles + l.idle_cycles;
-    if t == 0 { 0.0 } else { (1000.0 * l.busy_cycles as f64 / t as f64).round() / 10.0 }
+    if t == 0 {
+        0.0
+    } else {
+        (1000.0 * l.busy_cycles as f64 / t as f64).round() / 10.0
+    }
 }
 
 fn lcore_json(s: &State, i: usize) -> Value {
     let l = &s.lcores[i];
     let c = l.counters.snapshot();
-    let drops: Map<String, Value> = drops_by_reason(&c.drops).into_iter().map(|(k, n)| (k.into(), json!(n))).collect();
+    let drops: Map<String, Value> = drops_by_reason(&c.drops)
+        .into_iter()
+        .map(|(k, n)| (k.into(), json!(n)))
+        .collect();
     json!({
         "lcore": l.id, "cpu": l.cpu, "numa_node": l.socket, "pool": l.pool,
         "polls": l.sources, "stages": l.stages, "pipeline_to": l.pipeline_to,
@@ -98,7 +162,11 @@ fn lcore_json(s: &State, i: usize) -> Value {
 }
 
 fn lcores(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
-    Ok(Value::Array((0..ctx.state.lcores.len()).map(|i| lcore_json(ctx.state, i)).collect()))
+    Ok(Value::Array(
+        (0..ctx.state.lcores.len())
+            .map(|i| lcore_json(ctx.state, i))
+            .collect(),
+    ))
 }
 
 fn total_drops(s: &State) -> Vec<u64> {
@@ -123,7 +191,10 @@ fn rings_json(s: &State) -> Value {
 fn stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     let s = ctx.state;
     let d = total_drops(s);
-    let by: Map<String, Value> = drops_by_reason(&d).into_iter().map(|(k, n)| (k.into(), json!(n))).collect();
+    let by: Map<String, Value> = drops_by_reason(&d)
+        .into_iter()
+        .map(|(k, n)| (k.into(), json!(n)))
+        .collect();
     let lc: Vec<Value> = (0..s.lcores.len()).map(|i| lcore_json(s, i)).collect();
     let sum = |k: &str| lc.iter().map(|l| l[k].as_u64().unwrap_or(0)).sum::<u64>();
     Ok(json!({
@@ -141,7 +212,13 @@ fn stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
 
 fn runtime(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     let s = ctx.state;
-    let ns = |cycles: u64| if s.tsc_hz > 0 { cycles as f64 * 1e9 / s.tsc_hz as f64 } else { 0.0 };
+    let ns = |cycles: u64| {
+        if s.tsc_hz > 0 {
+            cycles as f64 * 1e9 / s.tsc_hz as f64
+        } else {
+            0.0
+        }
+    };
     let mut out = Vec::new();
     for l in &s.lcores {
         let c = l.counters.snapshot();
@@ -157,7 +234,11 @@ fn runtime(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
                 })
             })
             .collect();
-        let (p50, p99, p999) = (c.dwell_percentile(0.5), c.dwell_percentile(0.99), c.dwell_percentile(0.999));
+        let (p50, p99, p999) = (
+            c.dwell_percentile(0.5),
+            c.dwell_percentile(0.99),
+            c.dwell_percentile(0.999),
+        );
         out.push(json!({
             "lcore": l.id, "busy_pct": busy_pct(&c), "stages": stages,
             "polls": c.polls, "empty_polls": c.empty_polls,
@@ -228,7 +309,10 @@ fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
 
 fn drop_reasons(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     Ok(Value::Array(
-        DropReason::ALL.iter().map(|r| json!({"reason": r.name(), "help": r.help()})).collect(),
+        DropReason::ALL
+            .iter()
+            .map(|r| json!({"reason": r.name(), "help": r.help()}))
+            .collect(),
     ))
 }
 
@@ -239,52 +323,179 @@ fn metrics(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
 /// Prometheus text exposition (version 0.0.4) of every counter.
 pub fn metrics_text(s: &State) -> String {
     let mut o = String::new();
-    let family = |o: &mut String, name: &str, kind: &str, help: &str, samples: &mut dyn Iterator<Item = (String, f64)>| {
+    let family = |o: &mut String,
+                  name: &str,
+                  kind: &str,
+                  help: &str,
+                  samples: &mut dyn Iterator<Item = (String, f64)>| {
         let _ = writeln!(o, "# HELP pollfwd_{name} {help}");
         let _ = writeln!(o, "# TYPE pollfwd_{name} {kind}");
         for (labels, v) in samples {
             let _ = writeln!(o, "pollfwd_{name}{labels} {v}");
         }
     };
-    let ports: Vec<_> = s.ports.iter().map(|p| (p.name.clone(), p.port.stats(), p.port.link())).collect();
+    let ports: Vec<_> = s
+        .ports
+        .iter()
+        .map(|p| (p.name.clone(), p.port.stats(), p.port.link()))
+        .collect();
     let port_metric = |f: fn(&dpdk::PortStats) -> u64| -> Vec<(String, f64)> {
-        ports.iter().map(|(n, st, _)| (format!("{{port=\"{n}\"}}"), f(st) as f64)).collect()
+        ports
+            .iter()
+            .map(|(n, st, _)| (format!("{{port=\"{n}\"}}"), f(st) as f64))
+            .collect()
     };
-    family(&mut o, "port_rx_packets_total", "counter", "Packets received by the port.", &mut port_metric(|s| s.ipackets).into_iter());
-    family(&mut o, "port_rx_bytes_total", "counter", "Bytes received by the port.", &mut port_metric(|s| s.ibytes).into_iter());
-    family(&mut o, "port_tx_packets_total", "counter", "Packets sent by the port.", &mut port_metric(|s| s.opackets).into_iter());
-    family(&mut o, "port_tx_bytes_total", "counter", "Bytes sent by the port.", &mut port_metric(|s| s.obytes).into_iter());
-    family(&mut o, "port_rx_missed_total", "counter", "Packets the NIC dropped for lack of RX descriptors.", &mut port_metric(|s| s.imissed).into_iter());
-    family(&mut o, "port_rx_errors_total", "counter", "Erroneous received packets.", &mut port_metric(|s| s.ierrors).into_iter());
-    family(&mut o, "port_tx_errors_total", "counter", "Failed transmissions.", &mut port_metric(|s| s.oerrors).into_iter());
-    family(&mut o, "port_rx_nombuf_total", "counter", "RX mbuf allocation failures.", &mut port_metric(|s| s.rx_nombuf).into_iter());
+    family(
+        &mut o,
+        "port_rx_packets_total",
+        "counter",
+        "Packets received by the port.",
+        &mut port_metric(|s| s.ipackets).into_iter(),
+    );
+    family(
+        &mut o,
+        "port_rx_bytes_total",
+        "counter",
+        "Bytes received by the port.",
+        &mut port_metric(|s| s.ibytes).into_iter(),
+    );
+    family(
+        &mut o,
+        "port_tx_packets_total",
+        "counter",
+        "Packets sent by the port.",
+        &mut port_metric(|s| s.opackets).into_iter(),
+    );
+    family(
+        &mut o,
+        "port_tx_bytes_total",
+        "counter",
+        "Bytes sent by the port.",
+        &mut port_metric(|s| s.obytes).into_iter(),
+    );
+    family(
+        &mut o,
+        "port_rx_missed_total",
+        "counter",
+        "Packets the NIC dropped for lack of RX descriptors.",
+        &mut port_metric(|s| s.imissed).into_iter(),
+    );
+    family(
+        &mut o,
+        "port_rx_errors_total",
+        "counter",
+        "Erroneous received packets.",
+        &mut port_metric(|s| s.ierrors).into_iter(),
+    );
+    family(
+        &mut o,
+        "port_tx_errors_total",
+        "counter",
+        "Failed transmissions.",
+        &mut port_metric(|s| s.oerrors).into_iter(),
+    );
+    family(
+        &mut o,
+        "port_rx_nombuf_total",
+        "counter",
+        "RX mbuf allocation failures.",
+        &mut port_metric(|s| s.rx_nombuf).into_iter(),
+    );
     family(
         &mut o,
         "port_link_up",
         "gauge",
         "1 if the link is up.",
-        &mut ports.iter().map(|(n, _, l)| (format!("{{port=\"{n}\"}}"), if l.up { 1.0 } else { 0.0 })),
+        &mut ports
+            .iter()
+            .map(|(n, _, l)| (format!("{{port=\"{n}\"}}"), if l.up { 1.0 } else { 0.0 })),
     );
-    let snaps: Vec<(u32, &Vec<&'static str>, LcoreSnapshot)> =
-        s.lcores.iter().map(|l| (l.id, &l.stages, l.counters.snapshot())).collect();
+    let snaps: Vec<(u32, &Vec<&'static str>, LcoreSnapshot)> = s
+        .lcores
+        .iter()
+        .map(|l| (l.id, &l.stages, l.counters.snapshot()))
+        .collect();
     let lc = |f: fn(&LcoreSnapshot) -> u64| -> Vec<(String, f64)> {
-        snaps.iter().map(|(id, _, c)| (format!("{{lcore=\"{id}\"}}"), f(c) as f64)).collect()
+        snaps
+            .iter()
+            .map(|(id, _, c)| (format!("{{lcore=\"{id}\"}}"), f(c) as f64))
+            .collect()
     };
-    family(&mut o, "lcore_rx_packets_total", "counter", "Packets received by the worker lcore.", &mut lc(|c| c.rx_packets).into_iter());
-    family(&mut o, "lcore_rx_bytes_total", "counter", "Bytes received by the worker lcore.", &mut lc(|c| c.rx_bytes).into_iter());
-    family(&mut o, "lcore_tx_packets_total", "counter", "Packets transmitted by the worker lcore.", &mut lc(|c| c.tx_packets).into_iter());
-    family(&mut o, "lcore_tx_bytes_total", "counter", "Bytes transmitted by the worker lcore.", &mut lc(|c| c.tx_bytes).into_iter());
-    family(&mut o, "lcore_polls_total", "counter", "Poll calls of the worker lcore.", &mut lc(|c| c.polls).into_iter());
-    family(&mut o, "lcore_empty_polls_total", "counter", "Poll calls that returned nothing.", &mut lc(|c| c.empty_polls).into_iter());
-    family(&mut o, "lcore_busy_cycles_total", "counter", "TSC cycles in loop rounds that moved packets.", &mut lc(|c| c.busy_cycles).into_iter());
-    family(&mut o, "lcore_idle_cycles_total", "counter", "TSC cycles in loop rounds that found nothing.", &mut lc(|c| c.idle_cycles).into_iter());
+    family(
+        &mut o,
+        "lcore_rx_packets_total",
+        "counter",
+        "Packets received by the worker lcore.",
+        &mut lc(|c| c.rx_packets).into_iter(),
+    );
+    family(
+        &mut o,
+        "lcore_rx_bytes_total",
+        "counter",
+        "Bytes received by the worker lcore.",
+        &mut lc(|c| c.rx_bytes).into_iter(),
+    );
+    family(
+        &mut o,
+        "lcore_tx_packets_total",
+        "counter",
+        "Packets transmitted by the worker lcore.",
+        &mut lc(|c| c.tx_packets).into_iter(),
+    );
+    family(
+        &mut o,
+        "lcore_tx_bytes_total",
+        "counter",
+        "Bytes transmitted by the worker lcore.",
+        &mut lc(|c| c.tx_bytes).into_iter(),
+    );
+    family(
+        &mut o,
+        "lcore_polls_total",
+        "counter",
+        "Poll calls of the worker lcore.",
+        &mut lc(|c| c.polls).into_iter(),
+    );
+    family(
+        &mut o,
+        "lcore_empty_polls_total",
+        "counter",
+        "Poll calls that returned nothing.",
+        &mut lc(|c| c.empty_polls).into_iter(),
+    );
+    family(
+        &mut o,
+        "lcore_busy_cycles_total",
+        "counter",
+        "TSC cycles in loop rounds that moved packets.",
+        &mut lc(|c| c.busy_cycles).into_iter(),
+    );
+    family(
+        &mut o,
+        "lcore_idle_cycles_total",
+        "counter",
+        "TSC cycles in loop rounds that found nothing.",
+        &mut lc(|c| c.idle_cycles).into_iter(),
+    );
     let mut drops = Vec::new();
     for (id, _, c) in &snaps {
         for (i, n) in c.drops.iter().enumerate() {
-            drops.push((format!("{{lcore=\"{id}\",reason=\"{}\"}}", DropReason::ALL[i].name()), *n as f64));
+            drops.push((
+                format!(
+                    "{{lcore=\"{id}\",reason=\"{}\"}}",
+                    DropReason::ALL[i].name()
+                ),
+                *n as f64,
+            ));
         }
     }
-    family(&mut o, "drops_total", "counter", "Dropped packets by lcore and reason.", &mut drops.into_iter());
+    family(
+        &mut o,
+        "drops_total",
+        "counter",
+        "Dropped packets by lcore and reason.",
+        &mut drops.into_iter(),
+    );
     let mut st_pk = Vec::new();
     let mut st_cy = Vec::new();
     let mut st_ca = Vec::new();
@@ -296,11 +507,32 @@ pub fn metrics_text(s: &State) -> String {
             st_cy.push((l, cycles as f64));
         }
     }
-    family(&mut o, "stage_calls_total", "counter", "Bursts handed to the stage.", &mut st_ca.into_iter());
-    family(&mut o, "stage_packets_total", "counter", "Packets handed to the stage.", &mut st_pk.into_iter());
-    family(&mut o, "stage_cycles_total", "counter", "TSC cycles spent in the stage.", &mut st_cy.into_iter());
+    family(
+        &mut o,
+        "stage_calls_total",
+        "counter",
+        "Bursts handed to the stage.",
+        &mut st_ca.into_iter(),
+    );
+    family(
+        &mut o,
+        "stage_packets_total",
+        "counter",
+        "Packets handed to the stage.",
+        &mut st_pk.into_iter(),
+    );
+    family(
+        &mut o,
+        "stage_cycles_total",
+        "counter",
+        "TSC cycles spent in the stage.",
+        &mut st_cy.into_iter(),
+    );
     // Dwell histogram as a Prometheus histogram over seconds.
-    let _ = writeln!(o, "# HELP pollfwd_dwell_seconds RX-to-TX time per burst inside pollfwd.");
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_dwell_seconds RX-to-TX time per burst inside pollfwd."
+    );
     let _ = writeln!(o, "# TYPE pollfwd_dwell_seconds histogram");
     let hz = s.tsc_hz.max(1) as f64;
     for (id, _, c) in &snaps {
@@ -309,21 +541,50 @@ pub fn metrics_text(s: &State) -> String {
             acc += n;
             if *n > 0 || i + 1 == c.dwell.len() {
                 let le = (1u64 << (i + 1)) as f64 / hz;
-                let _ = writeln!(o, "pollfwd_dwell_seconds_bucket{{lcore=\"{id}\",le=\"{le:e}\"}} {acc}");
+                let _ = writeln!(
+                    o,
+                    "pollfwd_dwell_seconds_bucket{{lcore=\"{id}\",le=\"{le:e}\"}} {acc}"
+                );
             }
         }
-        let _ = writeln!(o, "pollfwd_dwell_seconds_bucket{{lcore=\"{id}\",le=\"+Inf\"}} {acc}");
+        let _ = writeln!(
+            o,
+            "pollfwd_dwell_seconds_bucket{{lcore=\"{id}\",le=\"+Inf\"}} {acc}"
+        );
         let _ = writeln!(o, "pollfwd_dwell_seconds_count{{lcore=\"{id}\"}} {acc}");
     }
-    let pools: Vec<_> = s.pools.values().map(|p| (p.name(), p.in_use(), p.avail())).collect();
-    family(&mut o, "mempool_in_use", "gauge", "Mbufs in use.", &mut pools.iter().map(|(n, u, _)| (format!("{{pool=\"{n}\"}}"), *u as f64)));
-    family(&mut o, "mempool_free", "gauge", "Mbufs free.", &mut pools.iter().map(|(n, _, f)| (format!("{{pool=\"{n}\"}}"), *f as f64)));
+    let pools: Vec<_> = s
+        .pools
+        .values()
+        .map(|p| (p.name(), p.in_use(), p.avail()))
+        .collect();
+    family(
+        &mut o,
+        "mempool_in_use",
+        "gauge",
+        "Mbufs in use.",
+        &mut pools
+            .iter()
+            .map(|(n, u, _)| (format!("{{pool=\"{n}\"}}"), *u as f64)),
+    );
+    family(
+        &mut o,
+        "mempool_free",
+        "gauge",
+        "Mbufs free.",
+        &mut pools
+            .iter()
+            .map(|(n, _, f)| (format!("{{pool=\"{n}\"}}"), *f as f64)),
+    );
     family(
         &mut o,
         "ring_count",
         "gauge",
         "Packets waiting in a pipeline or hand-off ring.",
-        &mut s.rings.iter().map(|r| (format!("{{ring=\"{}\"}}", r.name()), r.count() as f64)),
+        &mut s
+            .rings
+            .iter()
+            .map(|r| (format!("{{ring=\"{}\"}}", r.name()), r.count() as f64)),
     );
     family(
         &mut o,

@@ -411,7 +411,9 @@ pub fn run(
     register_telemetry(&state);
     let mgmt = crate::mgmt::start(state.clone()).map_err(|e| format!("control socket: {e}"))?;
     for p in &state.ports {
-        p.port.start().map_err(|e| format!("port '{}': {e}", p.name))?;
+        p.port
+            .start()
+            .map_err(|e| format!("port '{}': {e}", p.name))?;
     }
     let mut launched = Vec::new();
     for w in workers {
@@ -508,36 +510,56 @@ pub fn run(
 fn register_telemetry(state: &Arc<State>) {
     use dpdk::telemetry::{TelValue, register};
     let s = state.clone();
-    let r1 = register("/pollfwd/stats", "pollfwd totals and drops by reason", move || {
-        let mut v = Vec::new();
-        let mut drops = vec![0u64; pollfwd_pipeline::DropReason::COUNT];
-        let (mut rx, mut tx) = (0, 0);
-        for l in &s.lcores {
-            rx += l.counters.rx_packets.get();
-            tx += l.counters.tx_packets.get();
-            for (i, c) in l.counters.drops.iter().enumerate() {
-                drops[i] += c.get();
+    let r1 = register(
+        "/pollfwd/stats",
+        "pollfwd totals and drops by reason",
+        move || {
+            let mut v = Vec::new();
+            let mut drops = vec![0u64; pollfwd_pipeline::DropReason::COUNT];
+            let (mut rx, mut tx) = (0, 0);
+            for l in &s.lcores {
+                rx += l.counters.rx_packets.get();
+                tx += l.counters.tx_packets.get();
+                for (i, c) in l.counters.drops.iter().enumerate() {
+                    drops[i] += c.get();
+                }
             }
-        }
-        v.push(("rx_packets".to_string(), TelValue::U64(rx)));
-        v.push(("tx_packets".to_string(), TelValue::U64(tx)));
-        for (name, n) in summary::drops_by_reason(&drops) {
-            v.push((format!("drop_{name}"), TelValue::U64(n)));
-        }
-        v.push(("version".to_string(), TelValue::Str(env!("CARGO_PKG_VERSION").to_string())));
-        v
-    });
+            v.push(("rx_packets".to_string(), TelValue::U64(rx)));
+            v.push(("tx_packets".to_string(), TelValue::U64(tx)));
+            for (name, n) in summary::drops_by_reason(&drops) {
+                v.push((format!("drop_{name}"), TelValue::U64(n)));
+            }
+            v.push((
+                "version".to_string(),
+                TelValue::Str(env!("CARGO_PKG_VERSION").to_string()),
+            ));
+            v
+        },
+    );
     let s = state.clone();
-    let r2 = register("/pollfwd/lcores", "pollfwd per-lcore rx, tx, drops", move || {
-        let mut v = Vec::new();
-        for l in &s.lcores {
-            let c = l.counters.snapshot();
-            v.push((format!("lcore{}_rx_packets", l.id), TelValue::U64(c.rx_packets)));
-            v.push((format!("lcore{}_tx_packets", l.id), TelValue::U64(c.tx_packets)));
-            v.push((format!("lcore{}_drops", l.id), TelValue::U64(c.total_drops())));
-        }
-        v
-    });
+    let r2 = register(
+        "/pollfwd/lcores",
+        "pollfwd per-lcore rx, tx, drops",
+        move || {
+            let mut v = Vec::new();
+            for l in &s.lcores {
+                let c = l.counters.snapshot();
+                v.push((
+                    format!("lcore{}_rx_packets", l.id),
+                    TelValue::U64(c.rx_packets),
+                ));
+                v.push((
+                    format!("lcore{}_tx_packets", l.id),
+                    TelValue::U64(c.tx_packets),
+                ));
+                v.push((
+                    format!("lcore{}_drops", l.id),
+                    TelValue::U64(c.total_drops()),
+                ));
+            }
+            v
+        },
+    );
     for r in [r1, r2] {
         if let Err(e) = r {
             eprintln!("pollfwd: warning: telemetry: {e}");

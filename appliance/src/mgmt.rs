@@ -164,7 +164,11 @@ pub fn start(state: Arc<State>) -> Result<Mgmt, String> {
                 .map_err(|e| e.to_string())?,
         );
     }
-    Ok(Mgmt { stop, threads, socket })
+    Ok(Mgmt {
+        stop,
+        threads,
+        socket,
+    })
 }
 
 fn serve_socket(state: Arc<State>, listener: UnixListener, access: Access, stop: Arc<AtomicBool>) {
@@ -198,7 +202,10 @@ fn serve_socket(state: Arc<State>, listener: UnixListener, access: Access, stop:
             let _ = writeln!(
                 conn,
                 "{}",
-                error_reply(Value::Null, &format!("too many control clients (max {max}); try again"))
+                error_reply(
+                    Value::Null,
+                    &format!("too many control clients (max {max}); try again")
+                )
             );
             continue;
         }
@@ -232,7 +239,11 @@ fn read_line(r: &mut BufReader<UnixStream>, buf: &mut Vec<u8>) -> std::io::Resul
             Err(e) => return Err(e),
         };
         if avail.is_empty() {
-            return Ok(if buf.is_empty() && !too_long { None } else { Some(too_long) });
+            return Ok(if buf.is_empty() && !too_long {
+                None
+            } else {
+                Some(too_long)
+            });
         }
         let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
             Some(i) => (&avail[..i], Some(i + 1)),
@@ -256,7 +267,9 @@ fn read_line(r: &mut BufReader<UnixStream>, buf: &mut Vec<u8>) -> std::io::Resul
 
 fn serve_client(state: &State, conn: UnixStream, timeout: Duration, stop: &AtomicBool) {
     let _ = conn.set_read_timeout(Some(timeout));
-    let Ok(mut out) = conn.try_clone() else { return };
+    let Ok(mut out) = conn.try_clone() else {
+        return;
+    };
     let mut r = BufReader::with_capacity(16 * 1024, conn);
     let mut buf = Vec::new();
     loop {
@@ -266,7 +279,10 @@ fn serve_client(state: &State, conn: UnixStream, timeout: Duration, stop: &Atomi
         let reply = match read_line(&mut r, &mut buf) {
             Ok(None) => return,
             Err(_) => return, // timeout or error: a silent client is disconnected
-            Ok(Some(true)) => error_reply(Value::Null, &format!("request larger than {MAX_REQUEST} bytes")),
+            Ok(Some(true)) => error_reply(
+                Value::Null,
+                &format!("request larger than {MAX_REQUEST} bytes"),
+            ),
             Ok(Some(false)) => handle_line(state, &buf),
         };
         if writeln!(out, "{reply}").is_err() {
@@ -292,7 +308,10 @@ pub fn handle_line(state: &State, line: &[u8]) -> Value {
     };
     if let Some(v) = req.get("v").and_then(Value::as_u64) {
         if v != PROTOCOL_VERSION {
-            return error_reply(id, &format!("protocol version {v} not supported (server speaks {PROTOCOL_VERSION})"));
+            return error_reply(
+                id,
+                &format!("protocol version {v} not supported (server speaks {PROTOCOL_VERSION})"),
+            );
         }
     }
     let args = req.get("args").cloned().unwrap_or(json!({}));
@@ -319,10 +338,19 @@ fn serve_metrics(state: Arc<State>, l: TcpListener, stop: Arc<AtomicBool>) {
         let n = s.read(&mut req).unwrap_or(0);
         let head = String::from_utf8_lossy(&req[..n]);
         let first = head.lines().next().unwrap_or("");
-        let (status, body, ctype) = if first.starts_with("GET /metrics ") || first == "GET /metrics" {
-            ("200 OK", crate::control::metrics_text(&state), "text/plain; version=0.0.4")
+        let (status, body, ctype) = if first.starts_with("GET /metrics ") || first == "GET /metrics"
+        {
+            (
+                "200 OK",
+                crate::control::metrics_text(&state),
+                "text/plain; version=0.0.4",
+            )
         } else {
-            ("404 Not Found", "only GET /metrics is served\n".to_string(), "text/plain")
+            (
+                "404 Not Found",
+                "only GET /metrics is served\n".to_string(),
+                "text/plain",
+            )
         };
         let _ = write!(
             s,

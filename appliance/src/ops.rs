@@ -135,7 +135,7 @@ impl OpCtx<'_> {
 /// Every operation, in the order `help` lists them. NF files contribute their own tables.
 pub fn all() -> Vec<&'static Op> {
     let mut v: Vec<&'static Op> = Vec::new();
-    for table in [crate::control::CORE_OPS, crate::ops_policer::OPS, crate::ops_classify::OPS] {
+    for table in [crate::control::CORE_OPS, crate::ops_policer::OPS, crate::ops_classify::OPS, crate::ops_forward::OPS, crate::ops_nat::OPS] {
         v.extend(table.iter());
     }
     v

@@ -46,6 +46,8 @@ pub fn build(name: &str, env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
         "macswap" => Box::new(Macswap),
         "classify" => crate::ops_classify::build_stage(env)?,
         "policer" => crate::ops_policer::stage(env)?,
+        "nat" => crate::ops_nat::stage(env)?,
+        "forward" => crate::ops_forward::build_stage(env)?,
         other => return Err(format!("unknown stage '{other}'")),
     })
 }

@@ -170,7 +170,10 @@ impl Worker {
                 chain.len()
             ));
         }
-        let needs_meta = chain.iter().any(|s| s.needs_meta());
+        // In pipeline mode the next lcore's stages read the metadata this lcore writes at
+        // receive time (in_port, rx_tsc, zeroed class/flags): initialise it whenever packets
+        // go on through a ring, whatever this lcore's own stages need.
+        let needs_meta = chain.iter().any(|s| s.needs_meta()) || matches!(sink, Sink::Ring(_));
         Ok(Worker {
             lcore,
             index,
@@ -418,9 +421,8 @@ impl Worker {
                         if b.is_empty() {
                             continue;
                         }
-                        match self.handoff_out.get_mut(w).and_then(Option::as_mut) {
-                            Some(r) => t.handoff_out += r.enqueue_burst(b) as u64,
-                            None => {}
+                        if let Some(r) = self.handoff_out.get_mut(w).and_then(Option::as_mut) {
+                            t.handoff_out += r.enqueue_burst(b) as u64;
                         }
                         if !b.is_empty() {
                             let kind = if self.handoff_out.get(w).is_some_and(Option::is_some) {

@@ -14,10 +14,19 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
-#[command(name = "pollfwdctl", version, about = "Operator CLI of the pollfwd forwarding appliance")]
+#[command(
+    name = "pollfwdctl",
+    version,
+    about = "Operator CLI of the pollfwd forwarding appliance"
+)]
 struct Cli {
     /// Control socket of the pollfwd instance ([control] socket in its config).
-    #[arg(long, global = true, env = "POLLFWD_SOCKET", default_value = "/run/pollfwd/pollfwd.sock")]
+    #[arg(
+        long,
+        global = true,
+        env = "POLLFWD_SOCKET",
+        default_value = "/run/pollfwd/pollfwd.sock"
+    )]
     socket: PathBuf,
     /// Print the daemon's JSON reply (for scripts) instead of tables.
     #[arg(long, global = true)]
@@ -177,7 +186,10 @@ impl Client {
             Ok(reply["data"].clone())
         } else {
             Err(Failure::Reply(
-                reply["error"].as_str().unwrap_or("error without a message").to_string(),
+                reply["error"]
+                    .as_str()
+                    .unwrap_or("error without a message")
+                    .to_string(),
             ))
         }
     }
@@ -187,7 +199,12 @@ impl Client {
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let w: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut o = String::new();
     for r in rows {
@@ -225,18 +242,36 @@ fn si(v: f64) -> String {
 
 fn render_ports(d: &Value) -> String {
     let mut rows = vec![
-        ["port", "id", "driver", "link", "speed", "mac", "node", "rxq", "txq", "rx-pkts", "rx-bytes", "tx-pkts", "tx-bytes", "missed", "rx-err", "tx-err", "nombuf"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "port", "id", "driver", "link", "speed", "mac", "node", "rxq", "txq", "rx-pkts",
+            "rx-bytes", "tx-pkts", "tx-bytes", "missed", "rx-err", "tx-err", "nombuf",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for p in d.as_array().into_iter().flatten() {
         rows.push(vec![
-            s(&p["name"]), s(&p["port"]), s(&p["driver"]),
-            if p["link_up"] == true { "up".into() } else { "down".into() },
-            format!("{}M", p["speed_mbps"]), s(&p["mac"]), s(&p["numa_node"]),
-            s(&p["rx_queues"]), s(&p["tx_queues"]), s(&p["rx_packets"]), s(&p["rx_bytes"]),
-            s(&p["tx_packets"]), s(&p["tx_bytes"]), s(&p["rx_missed"]), s(&p["rx_errors"]),
-            s(&p["tx_errors"]), s(&p["rx_nombuf"]),
+            s(&p["name"]),
+            s(&p["port"]),
+            s(&p["driver"]),
+            if p["link_up"] == true {
+                "up".into()
+            } else {
+                "down".into()
+            },
+            format!("{}M", p["speed_mbps"]),
+            s(&p["mac"]),
+            s(&p["numa_node"]),
+            s(&p["rx_queues"]),
+            s(&p["tx_queues"]),
+            s(&p["rx_packets"]),
+            s(&p["rx_bytes"]),
+            s(&p["tx_packets"]),
+            s(&p["tx_bytes"]),
+            s(&p["rx_missed"]),
+            s(&p["rx_errors"]),
+            s(&p["tx_errors"]),
+            s(&p["rx_nombuf"]),
         ]);
     }
     let mut o = table(&rows);
@@ -253,13 +288,28 @@ fn render_ports(d: &Value) -> String {
 
 fn render_lcores(d: &Value) -> String {
     let mut rows = vec![
-        ["lcore", "cpu", "node", "pool", "busy%", "rx-pkts", "tx-pkts", "drops", "polls", "stages"].map(String::from).to_vec(),
+        [
+            "lcore", "cpu", "node", "pool", "busy%", "rx-pkts", "tx-pkts", "drops", "polls",
+            "stages",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for l in d.as_array().into_iter().flatten() {
         rows.push(vec![
-            s(&l["lcore"]), s(&l["cpu"]), s(&l["numa_node"]), s(&l["pool"]), s(&l["busy_pct"]),
-            s(&l["rx_packets"]), s(&l["tx_packets"]), s(&l["drops"]), s(&l["polls"]),
-            l["stages"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(" -> ")).unwrap_or_default(),
+            s(&l["lcore"]),
+            s(&l["cpu"]),
+            s(&l["numa_node"]),
+            s(&l["pool"]),
+            s(&l["busy_pct"]),
+            s(&l["rx_packets"]),
+            s(&l["tx_packets"]),
+            s(&l["drops"]),
+            s(&l["polls"]),
+            l["stages"]
+                .as_array()
+                .map(|a| a.iter().map(s).collect::<Vec<_>>().join(" -> "))
+                .unwrap_or_default(),
         ]);
     }
     table(&rows)
@@ -299,7 +349,11 @@ fn render_stats(d: &Value) -> String {
 }
 
 fn render_rings(d: &Value) -> String {
-    let mut rows = vec![vec!["ring".to_string(), "count".to_string(), "capacity".to_string()]];
+    let mut rows = vec![vec![
+        "ring".to_string(),
+        "count".to_string(),
+        "capacity".to_string(),
+    ]];
     for r in d.as_array().into_iter().flatten() {
         rows.push(vec![s(&r["name"]), s(&r["count"]), s(&r["capacity"])]);
     }
@@ -312,15 +366,27 @@ fn render_runtime(d: &Value) -> String {
         let dw = &l["dwell"];
         o += &format!(
             "lcore {}: busy {}%, polls {} (empty {}); dwell p50 {:.0} ns, p99 {:.0} ns, p99.9 {:.0} ns over {} bursts\n",
-            s(&l["lcore"]), s(&l["busy_pct"]), s(&l["polls"]), s(&l["empty_polls"]),
-            dw["p50_ns"].as_f64().unwrap_or(0.0), dw["p99_ns"].as_f64().unwrap_or(0.0),
-            dw["p999_ns"].as_f64().unwrap_or(0.0), s(&dw["bursts"])
+            s(&l["lcore"]),
+            s(&l["busy_pct"]),
+            s(&l["polls"]),
+            s(&l["empty_polls"]),
+            dw["p50_ns"].as_f64().unwrap_or(0.0),
+            dw["p99_ns"].as_f64().unwrap_or(0.0),
+            dw["p999_ns"].as_f64().unwrap_or(0.0),
+            s(&dw["bursts"])
         );
-        let mut rows = vec![["stage", "calls", "packets", "packets/call", "cycles/packet"].map(String::from).to_vec()];
+        let mut rows = vec![
+            ["stage", "calls", "packets", "packets/call", "cycles/packet"]
+                .map(String::from)
+                .to_vec(),
+        ];
         for st in l["stages"].as_array().into_iter().flatten() {
             rows.push(vec![
-                s(&st["stage"]), s(&st["calls"]), s(&st["packets"]),
-                s(&st["packets_per_call"]), s(&st["cycles_per_packet"]),
+                s(&st["stage"]),
+                s(&st["calls"]),
+                s(&st["packets"]),
+                s(&st["packets_per_call"]),
+                s(&st["cycles_per_packet"]),
             ]);
         }
         o += &table(&rows);
@@ -330,9 +396,19 @@ fn render_runtime(d: &Value) -> String {
 }
 
 fn render_mempools(d: &Value) -> String {
-    let mut rows = vec![["pool", "node", "size", "in-use", "free"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["pool", "node", "size", "in-use", "free"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for p in d.as_array().into_iter().flatten() {
-        rows.push(vec![s(&p["name"]), s(&p["numa_node"]), s(&p["size"]), s(&p["in_use"]), s(&p["free"])]);
+        rows.push(vec![
+            s(&p["name"]),
+            s(&p["numa_node"]),
+            s(&p["size"]),
+            s(&p["in_use"]),
+            s(&p["free"]),
+        ]);
     }
     table(&rows)
 }
@@ -341,8 +417,12 @@ fn render(cmd: &str, d: &Value) -> String {
     match cmd {
         "version" => format!(
             "pollfwd {} (DPDK {} built, {} running), protocol {}, up {:.1} s, config {}\n",
-            s(&d["pollfwd"]), s(&d["dpdk_build"]), s(&d["dpdk_runtime"]), s(&d["protocol"]),
-            d["uptime_s"].as_f64().unwrap_or(0.0), s(&d["config"])
+            s(&d["pollfwd"]),
+            s(&d["dpdk_build"]),
+            s(&d["dpdk_runtime"]),
+            s(&d["protocol"]),
+            d["uptime_s"].as_f64().unwrap_or(0.0),
+            s(&d["config"])
         ),
         "ports" => render_ports(d),
         "lcores" => render_lcores(d),
@@ -356,7 +436,11 @@ fn render(cmd: &str, d: &Value) -> String {
         "help" | "drop-reasons" => {
             let mut rows = Vec::new();
             for c in d.as_array().into_iter().flatten() {
-                let name = if c["command"].is_null() { &c["reason"] } else { &c["command"] };
+                let name = if c["command"].is_null() {
+                    &c["reason"]
+                } else {
+                    &c["command"]
+                };
                 rows.push(vec![s(name), s(&c["help"])]);
             }
             table(&rows)
@@ -377,10 +461,19 @@ fn watch(c: &mut Client, interval: f64, count: Option<u64>, as_json: bool) -> Re
         let now = Instant::now();
         let dt = (now - t_prev).as_secs_f64();
         let rate = |a: &Value, b: &Value, k: &str| {
-            (b[k].as_u64().unwrap_or(0).saturating_sub(a[k].as_u64().unwrap_or(0))) as f64 / dt
+            (b[k]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(a[k].as_u64().unwrap_or(0))) as f64
+                / dt
         };
         let mut ports = Vec::new();
-        for (a, b) in prev["ports"].as_array().into_iter().flatten().zip(cur["ports"].as_array().into_iter().flatten()) {
+        for (a, b) in prev["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(cur["ports"].as_array().into_iter().flatten())
+        {
             ports.push(json!({
                 "port": b["name"],
                 "rx_pps": rate(a, b, "rx_packets"), "rx_bps": rate(a, b, "rx_bytes") * 8.0,
@@ -389,7 +482,12 @@ fn watch(c: &mut Client, interval: f64, count: Option<u64>, as_json: bool) -> Re
             }));
         }
         let mut lcores = Vec::new();
-        for (a, b) in prev["lcores"].as_array().into_iter().flatten().zip(cur["lcores"].as_array().into_iter().flatten()) {
+        for (a, b) in prev["lcores"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(cur["lcores"].as_array().into_iter().flatten())
+        {
             let mut drops = serde_json::Map::new();
             if let Some(m) = b["drops_by_reason"].as_object() {
                 for (k, v) in m {
@@ -414,27 +512,53 @@ fn watch(c: &mut Client, interval: f64, count: Option<u64>, as_json: bool) -> Re
             if tty {
                 o += "\x1b[H\x1b[2J";
             }
-            o += &format!("pollfwd at {}   uptime {:.1} s   every {interval} s\n\n", c.socket.display(), cur["uptime_s"].as_f64().unwrap_or(0.0));
-            let mut rows = vec![["port", "rx-pps", "rx-bps", "tx-pps", "tx-bps", "missed/s"].map(String::from).to_vec()];
+            o += &format!(
+                "pollfwd at {}   uptime {:.1} s   every {interval} s\n\n",
+                c.socket.display(),
+                cur["uptime_s"].as_f64().unwrap_or(0.0)
+            );
+            let mut rows = vec![
+                ["port", "rx-pps", "rx-bps", "tx-pps", "tx-bps", "missed/s"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
             for p in &ports {
                 rows.push(vec![
-                    s(&p["port"]), si(p["rx_pps"].as_f64().unwrap_or(0.0)), si(p["rx_bps"].as_f64().unwrap_or(0.0)),
-                    si(p["tx_pps"].as_f64().unwrap_or(0.0)), si(p["tx_bps"].as_f64().unwrap_or(0.0)),
+                    s(&p["port"]),
+                    si(p["rx_pps"].as_f64().unwrap_or(0.0)),
+                    si(p["rx_bps"].as_f64().unwrap_or(0.0)),
+                    si(p["tx_pps"].as_f64().unwrap_or(0.0)),
+                    si(p["tx_bps"].as_f64().unwrap_or(0.0)),
                     si(p["missed_pps"].as_f64().unwrap_or(0.0)),
                 ]);
             }
             o += &table(&rows);
             o += "\n";
-            let mut rows = vec![["lcore", "busy%", "rx-pps", "tx-pps", "drops/s", "by reason"].map(String::from).to_vec()];
+            let mut rows = vec![
+                ["lcore", "busy%", "rx-pps", "tx-pps", "drops/s", "by reason"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
             for l in &lcores {
                 let by: Vec<String> = l["drops_per_s"]
                     .as_object()
-                    .map(|m| m.iter().map(|(k, v)| format!("{k}={}", si(v.as_f64().unwrap_or(0.0)))).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={}", si(v.as_f64().unwrap_or(0.0))))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 rows.push(vec![
-                    s(&l["lcore"]), s(&l["busy_pct"]), si(l["rx_pps"].as_f64().unwrap_or(0.0)),
-                    si(l["tx_pps"].as_f64().unwrap_or(0.0)), si(l["drop_pps"].as_f64().unwrap_or(0.0)),
-                    if by.is_empty() { "-".into() } else { by.join(" ") },
+                    s(&l["lcore"]),
+                    s(&l["busy_pct"]),
+                    si(l["rx_pps"].as_f64().unwrap_or(0.0)),
+                    si(l["tx_pps"].as_f64().unwrap_or(0.0)),
+                    si(l["drop_pps"].as_f64().unwrap_or(0.0)),
+                    if by.is_empty() {
+                        "-".into()
+                    } else {
+                        by.join(" ")
+                    },
                 ]);
             }
             o += &table(&rows);
@@ -478,15 +602,18 @@ fn gen_pcap(a: &GenArgs) -> Result<(), String> {
         ..GenSpec::default()
     };
     traffic::validate(&spec)?;
-    let mut w = appliance::pcap::PcapWriter::create(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let mut w = appliance::pcap::PcapWriter::create(&a.out)
+        .map_err(|e| format!("{}: {e}", a.out.display()))?;
     let mut n = 0;
     for (i, f) in traffic::generate(&spec).enumerate() {
-        w.write_packet(i as u64 * 1000, &f).map_err(|e| e.to_string())?;
+        w.write_packet(i as u64 * 1000, &f)
+            .map_err(|e| e.to_string())?;
         n += 1;
     }
     if a.garbage {
         for f in traffic::garbage_frames() {
-            w.write_packet(n as u64 * 1000, &f).map_err(|e| e.to_string())?;
+            w.write_packet(n as u64 * 1000, &f)
+                .map_err(|e| e.to_string())?;
             n += 1;
         }
     }
@@ -524,7 +651,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     };
     let data = c.call(cmd, args)?;
     if cli.json || matches!(cli.cmd, Cmd::Call { .. }) {
-        println!("{}", serde_json::to_string_pretty(&data).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&data).unwrap_or_default()
+        );
     } else if cmd == "metrics" {
         print!("{}", s(&data));
     } else {

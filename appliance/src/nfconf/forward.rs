@@ -349,7 +349,7 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
         if mac[0] & 1 != 0 || mac == [0; 6] {
             return Err(err(
                 nc.mac.span(),
-                "forward.neighbors: a neighbour's MAC must be a unicast address",
+                "forward.neighbors: a neighbour's MAC must be a unicast address".to_string(),
             ));
         }
         if c.port_index(nc.port.get_ref()).is_none() {
@@ -471,16 +471,16 @@ icmp_errors_per_s = 10
         assert!(e.msg.contains("network address"), "{e}");
 
         let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.1/8\", via = \"192.0.2.2\" }]\n");
-        assert_eq!((e.line, e.col), (18, 22), "{e}");
+        assert_eq!((e.line, e.col), (17, 22), "{e}");
         assert!(e.msg.contains("host bits"), "{e}");
 
         let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\", via = \"10.1.1.1\" }]\n");
-        assert_eq!((e.line, e.col), (18, 42), "{e}");
+        assert_eq!((e.line, e.col), (17, 42), "{e}");
         assert!(e.msg.contains("not on a connected subnet"), "{e}");
 
         let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\", port = \"p9\" }]\n");
         assert!(e.msg.contains("unknown port 'p9'"), "{e}");
-        assert_eq!((e.line, e.col), (18, 43), "{e}");
+        assert_eq!((e.line, e.col), (17, 43), "{e}");
 
         let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\" }]\n");
         assert!(e.msg.contains("give `via`"), "{e}");
@@ -489,18 +489,18 @@ icmp_errors_per_s = 10
             "[forward]\nroutes = [\n { prefix = \"10.0.0.0/8\", via = \"192.0.2.2\" },\n { prefix = \"10.0.0.0/8\", via = \"192.0.2.3\" },\n]\n",
         );
         assert!(e.msg.contains("given twice"), "{e}");
-        assert_eq!(e.line, 20, "{e}");
+        assert_eq!(e.line, 19, "{e}");
 
         let e = err("[forward]\nroutes = [{ prefix = \"192.0.2.0/24\", port = \"p1\" }]\n");
         assert!(e.msg.contains("interface"), "{e}");
 
         let e = err("[forward]\nneighbors = [{ address = \"192.0.2.9\", mac = \"01:00:5e:00:00:01\", port = \"p0\" }]\n");
         assert!(e.msg.contains("unicast"), "{e}");
-        assert_eq!((e.line, e.col), (18, 47), "{e}");
+        assert_eq!((e.line, e.col), (17, 45), "{e}");
 
         let e = err("[forward]\narp_retries = 0\n");
         assert!(e.msg.contains("arp_retries 0"), "{e}");
-        assert_eq!((e.line, e.col), (18, 15), "{e}");
+        assert_eq!((e.line, e.col), (17, 15), "{e}");
 
         let e = err("[forward]\nproxy_arp = [{ prefix = \"10.0.0.0/8\" }]\n");
         assert!(e.msg.contains("wider than a /16"), "{e}");

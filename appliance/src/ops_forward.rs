@@ -1,0 +1,405 @@
+//! The forward stage's operator commands (`route.list`, `route.add`, `route.del`,
+//! `route.lookup`, `neigh.list`, `forward.stats`) and its construction for each worker.
+//!
+//! At start-up `build_stage` resolves the configured routes, compiles one table and builds
+//! the state every worker shares (interfaces, neighbour table); the control side takes them
+//! over from there. A route change compiles a complete new table off the data path and hands
+//! it to every worker with [`OpCtx::broadcast`]; the old one is freed after all of them
+//! switched. Args and replies are described in docs/control-protocol.md ("forward").
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use pollfwd_nf::forward::table::{
+    self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, StaticRoute,
+};
+use pollfwd_nf::forward::{Forward, FwdShared, ProxyArp, StaticNeighbor};
+use pollfwd_pipeline::Stage;
+use serde_json::{Map, Value, json};
+
+use crate::daemon::State;
+use crate::nfconf::forward::{self as conf, RouteText};
+use crate::ops::{Op, OpCtx};
+use crate::stages::StageEnv;
+
+/// Stage name.
+pub const STAGE: &str = "forward";
+const KEY: &str = "forward";
+
+pub const OPS: &[Op] = &[
+    Op {
+        name: "route.list",
+        help: "routes: prefix, kind (connected/local/broadcast/static), via, port (args: kind?)",
+        run: route_list,
+    },
+    Op {
+        name: "route.add",
+        help: "add static routes: {prefix, via?, port?, replace?} or {routes: [...]}",
+        run: route_add,
+    },
+    Op {
+        name: "route.del",
+        help: "delete static routes: {prefix} or {prefixes: [...]}",
+        run: route_del,
+    },
+    Op {
+        name: "route.lookup",
+        help: "the route an address takes: {address}",
+        run: route_lookup,
+    },
+    Op {
+        name: "neigh.list",
+        help: "ARP neighbours: address, MAC, port, state, age, probes",
+        run: neigh_list,
+    },
+    Op {
+        name: "forward.stats",
+        help: "forward stage counters per worker: ARP, ICMP, parked packets",
+        run: forward_stats,
+    },
+];
+
+/// What `build_stage` set up at start-up, shared by every worker's stage.
+struct Boot {
+    shared: Arc<FwdShared>,
+    table: Arc<FwdTable>,
+    statics: Vec<StaticRoute>,
+}
+
+static BOOT: Mutex<Option<Boot>> = Mutex::new(None);
+
+/// Control-plane state: the static routes (over DPDK port ids) and the current table.
+#[derive(Default)]
+struct FwdCp {
+    init: Option<(Arc<FwdShared>, Arc<FwdTable>)>,
+    statics: BTreeMap<Prefix, StaticRoute>,
+}
+
+fn ids<T: Copy>(v: Option<u16>, port_ids: &[u16], f: impl Fn(u16) -> T) -> Option<T> {
+    v.map(|i| f(port_ids[i as usize]))
+}
+
+/// Builds the forward stage of one worker (called by `stages::build`). Every worker shares one
+/// table and one neighbour table.
+pub fn build_stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
+    let mut boot = BOOT.lock().unwrap_or_else(|e| e.into_inner());
+    if boot.is_none() {
+        let c = env.config;
+        let pid = env.port_ids;
+        let ifaces = conf::ifaces(c, Some((env.port_ids, env.port_macs)));
+        let statics: Vec<StaticRoute> = conf::static_routes(c)
+            .into_iter()
+            .map(|r| StaticRoute {
+                port: ids(r.port, pid, |p| p),
+                ..r
+            })
+            .collect();
+        let neighbors: Vec<StaticNeighbor> = conf::neighbors(c)
+            .into_iter()
+            .map(|n| StaticNeighbor {
+                port: pid[n.port as usize],
+                ..n
+            })
+            .collect();
+        let proxy: Vec<ProxyArp> = conf::proxy_arp(c)
+            .into_iter()
+            .map(|x| ProxyArp {
+                port: ids(x.port, pid, |p| p),
+                ..x
+            })
+            .collect();
+        let entries = table::resolve(&ifaces, &statics).map_err(|e| format!("forward: {e}"))?;
+        let t = FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY)
+            .map_err(|e| format!("forward: {e}"))?;
+        let shared = FwdShared::new(ifaces, proxy, &neighbors, conf::params(c), dpdk::tsc_hz())
+            .map_err(|e| format!("forward: {e}"))?;
+        *boot = Some(Boot {
+            shared: Arc::new(shared),
+            table: Arc::new(t),
+            statics,
+        });
+    }
+    let b = boot.as_ref().expect("set above");
+    Ok(Box::new(Forward::new(
+        b.shared.clone(),
+        b.table.clone(),
+        env.worker,
+    )))
+}
+
+fn with_cp<R>(
+    ctx: &OpCtx<'_>,
+    f: impl FnOnce(&mut FwdCp) -> Result<R, String>,
+) -> Result<R, String> {
+    ctx.cp::<FwdCp, _>(KEY, |cp| {
+        if cp.init.is_none() {
+            let boot = BOOT.lock().unwrap_or_else(|e| e.into_inner());
+            let b = boot
+                .as_ref()
+                .ok_or("no worker runs the forward stage (add \"forward\" to an lcore's stages)")?;
+            cp.init = Some((b.shared.clone(), b.table.clone()));
+            cp.statics = b.statics.iter().map(|r| (r.prefix, *r)).collect();
+        }
+        f(cp)
+    })
+}
+
+fn port_name(state: &State, id: u16) -> Value {
+    state
+        .ports
+        .iter()
+        .find(|p| p.port.id() == id)
+        .map(|p| json!(p.name))
+        .unwrap_or(json!(id))
+}
+
+fn port_id(state: &State, name: &str) -> Option<u16> {
+    state
+        .ports
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.port.id())
+}
+
+fn ip_text(a: u32) -> String {
+    Ipv4Addr::from(a).to_string()
+}
+
+fn entry_json(state: &State, e: &RouteEntry) -> Value {
+    let mut o = Map::new();
+    o.insert("prefix".into(), json!(e.prefix.to_string()));
+    o.insert("kind".into(), json!(e.kind.name()));
+    match e.hop {
+        Hop::Forward { port, gateway } => {
+            o.insert(
+                "via".into(),
+                if gateway == 0 {
+                    Value::Null
+                } else {
+                    json!(ip_text(gateway))
+                },
+            );
+            o.insert("port".into(), port_name(state, port));
+        }
+        Hop::Local | Hop::Broadcast => {
+            o.insert("via".into(), Value::Null);
+            o.insert("port".into(), Value::Null);
+        }
+    }
+    Value::Object(o)
+}
+
+fn all_entries(cp: &FwdCp) -> Result<Vec<RouteEntry>, String> {
+    let (shared, _) = cp.init.as_ref().expect("initialised by with_cp");
+    let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
+    table::resolve(&shared.ifaces, &statics)
+}
+
+fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let kind = a.get("kind").and_then(Value::as_str);
+    if let Some(k) = kind
+        && !["connected", "local", "broadcast", "static"].contains(&k)
+    {
+        return Err(format!(
+            "kind '{k}': one of connected, local, broadcast, static"
+        ));
+    }
+    with_cp(ctx, |cp| {
+        let mut v = all_entries(cp)?;
+        v.sort_by_key(|e| (e.prefix.addr, e.prefix.len));
+        let routes: Vec<Value> = v
+            .iter()
+            .filter(|e| kind.is_none_or(|k| e.kind.name() == k))
+            .map(|e| entry_json(ctx.state, e))
+            .collect();
+        Ok(json!({"count": routes.len(), "routes": routes}))
+    })
+}
+
+/// Parses one route object of the arguments into a static route over DPDK port ids.
+fn parse_route(state: &State, ifaces: &[Iface], r: &Value) -> Result<StaticRoute, String> {
+    let s = |k: &str| -> Result<Option<&str>, String> {
+        match r.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(format!("argument '{k}' must be a string")),
+        }
+    };
+    let prefix = s("prefix")?.ok_or("missing string argument 'prefix'")?;
+    let text = RouteText {
+        prefix,
+        via: s("via")?,
+        port: s("port")?,
+    };
+    let mut sr = text.parse(&state.config.config).map_err(|(_, e)| e)?;
+    if let Some(p) = text.port {
+        sr.port = Some(port_id(state, p).ok_or_else(|| format!("unknown port '{p}'"))?);
+    }
+    table::resolve_static(ifaces, &sr)?;
+    Ok(sr)
+}
+
+/// The route objects of `a`: `{routes: [...]}` or the object itself.
+fn route_args(a: &Value) -> Result<Vec<&Value>, String> {
+    match a.get("routes") {
+        Some(Value::Array(v)) => Ok(v.iter().collect()),
+        Some(_) => Err("argument 'routes' must be an array of route objects".into()),
+        None => Ok(vec![a]),
+    }
+}
+
+/// Compiles the routes of `cp` with `statics` and hands the table to every worker. On
+/// success the control-plane state takes the new routes.
+fn install(
+    ctx: &OpCtx<'_>,
+    cp: &mut FwdCp,
+    statics: BTreeMap<Prefix, StaticRoute>,
+) -> Result<(usize, usize), String> {
+    let (shared, _) = cp.init.clone().expect("initialised by with_cp");
+    let list: Vec<StaticRoute> = statics.values().copied().collect();
+    let entries = table::resolve(&shared.ifaces, &list)?;
+    let t = Arc::new(FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY)?);
+    let workers = ctx.broadcast(STAGE, |_| Box::new(t.clone()))?;
+    cp.init = Some((shared, t));
+    cp.statics = statics;
+    Ok((entries.len(), workers))
+}
+
+fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let replace = a.get("replace").and_then(Value::as_bool).unwrap_or(false);
+    with_cp(ctx, |cp| {
+        let shared = cp.init.as_ref().expect("initialised").0.clone();
+        let mut next = cp.statics.clone();
+        let mut added = 0usize;
+        let mut replaced = 0usize;
+        for (i, r) in route_args(a)?.into_iter().enumerate() {
+            let sr = parse_route(ctx.state, &shared.ifaces, r)
+                .map_err(|e| format!("route {}: {e}", i + 1))?;
+            match next.insert(sr.prefix, sr) {
+                Some(_) if !replace => {
+                    return Err(format!(
+                        "route {}: {} exists (pass \"replace\": true to change it)",
+                        i + 1,
+                        sr.prefix
+                    ));
+                }
+                Some(_) => replaced += 1,
+                None => added += 1,
+            }
+        }
+        let (routes, workers) = install(ctx, cp, next)?;
+        Ok(json!({"added": added, "replaced": replaced, "routes": routes, "workers": workers}))
+    })
+}
+
+fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let prefixes: Vec<&str> = match (a.get("prefix"), a.get("prefixes")) {
+        (Some(Value::String(p)), None) => vec![p.as_str()],
+        (None, Some(Value::Array(v))) => v
+            .iter()
+            .map(|p| p.as_str().ok_or("'prefixes' must be an array of strings"))
+            .collect::<Result<_, _>>()?,
+        _ => return Err("give 'prefix' (a string) or 'prefixes' (an array)".into()),
+    };
+    with_cp(ctx, |cp| {
+        let mut next = cp.statics.clone();
+        for p in &prefixes {
+            let pf = Prefix::parse(p)?;
+            if next.remove(&pf).is_none() {
+                let what = all_entries(cp)?
+                    .into_iter()
+                    .find(|e| e.prefix == pf)
+                    .map(|e| format!("{pf} is a {} route (change the port's address)", e.kind.name()))
+                    .unwrap_or_else(|| format!("no static route {pf}"));
+                return Err(what);
+            }
+        }
+        let (routes, workers) = install(ctx, cp, next)?;
+        Ok(json!({"deleted": prefixes.len(), "routes": routes, "workers": workers}))
+    })
+}
+
+fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let s = crate::ops::args::str(a, "address")?;
+    let ip: Ipv4Addr = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not an IPv4 address"))?;
+    let ip = u32::from(ip);
+    with_cp(ctx, |cp| {
+        let best = all_entries(cp)?
+            .into_iter()
+            .filter(|e| e.prefix.contains(ip))
+            .max_by_key(|e| e.prefix.len);
+        Ok(match best {
+            None => json!({"address": ip_text(ip), "route": Value::Null}),
+            Some(e) => {
+                let mut v = entry_json(ctx.state, &e);
+                v["address"] = json!(ip_text(ip));
+                v["route"] = json!(e.prefix.to_string());
+                if let (RouteKind::Connected | RouteKind::Static, Hop::Forward { gateway: 0, .. }) =
+                    (e.kind, e.hop)
+                {
+                    v["next_hop"] = json!(ip_text(ip));
+                } else if let Hop::Forward { gateway, .. } = e.hop {
+                    v["next_hop"] = json!(ip_text(gateway));
+                }
+                v
+            }
+        })
+    })
+}
+
+fn neigh_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    with_cp(ctx, |cp| {
+        let (shared, _) = cp.init.as_ref().expect("initialised");
+        let hz = shared.tsc_hz.max(1) as f64;
+        let now = dpdk::rdtsc();
+        let list: Vec<Value> = shared
+            .neigh
+            .entries(now)
+            .into_iter()
+            .map(|e| {
+                json!({
+                    "address": ip_text(e.ip),
+                    "mac": e.mac.map(|m| table::fmt_mac(&m)),
+                    "port": port_name(ctx.state, e.port),
+                    "state": e.state.name(),
+                    "age_s": (e.age as f64 / hz * 1000.0).round() / 1000.0,
+                    "probes": e.probes,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "count": list.len(),
+            "capacity": shared.neigh.capacity(),
+            "neighbors": list,
+        }))
+    })
+}
+
+fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    with_cp(ctx, |cp| {
+        let (shared, t) = cp.init.as_ref().expect("initialised");
+        let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut workers = Vec::new();
+        let mut st = shared.stats();
+        st.sort_by_key(|(w, _)| *w);
+        for (w, s) in st {
+            let mut o = Map::new();
+            o.insert("worker".into(), json!(w));
+            for (k, v) in s.values() {
+                o.insert(k.into(), json!(v));
+                *totals.entry(k).or_default() += v;
+            }
+            workers.push(Value::Object(o));
+        }
+        Ok(json!({
+            "routes": t.routes(),
+            "next_hops": t.next_hops(),
+            "totals": totals,
+            "workers": workers,
+        }))
+    })
+}

@@ -1,0 +1,287 @@
+//! NAT44's appliance side: building the stage of each worker from the configuration, the
+//! registry of the workers' shared counters, and the operator commands `nat.summary`,
+//! `nat.sessions`, `nat.static.list`, `nat.static.add`, `nat.static.del` (described in
+//! docs/control-protocol.md).
+//!
+//! Static mapping changes build the new table here, off the data path, and hand it to every
+//! NAT worker with [`OpCtx::broadcast`]; each swaps it in between bursts, and purges the
+//! sessions of removed mappings incrementally in housekeeping.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use pollfwd_nf::nat::statics::{StaticMapping, StaticTable};
+use pollfwd_nf::nat::stats::NatShared;
+use pollfwd_nf::nat::{NatMsg, NatStage, SessionQuery};
+use pollfwd_pipeline::{DropReason, Stage};
+use serde_json::{Value, json};
+
+use crate::config::{Config, ConfigError};
+use crate::nfconf::nat as conf;
+use crate::ops::{Op, OpCtx, args};
+use crate::stages::StageEnv;
+
+pub const OPS: &[Op] = &[
+    Op {
+        name: "nat.summary",
+        help: "NAT: sessions per worker, ports in use per pool address, counters, drops by reason",
+        run: summary,
+    },
+    Op {
+        name: "nat.sessions",
+        help: "NAT sessions: {inside?: \"10.0.0.5\", limit?: 100}",
+        run: sessions,
+    },
+    Op {
+        name: "nat.static.list",
+        help: "NAT static mappings and port forwards",
+        run: static_list,
+    },
+    Op {
+        name: "nat.static.add",
+        help: "add a static mapping: {outside: \"203.0.113.5[:443]\", inside: \"10.0.0.5[:8443]\", proto?: \"tcp\"|\"udp\"}",
+        run: static_add,
+    },
+    Op {
+        name: "nat.static.del",
+        help: "delete a static mapping: {outside: \"203.0.113.5[:443]\", proto?: \"tcp\"|\"udp\"}",
+        run: static_del,
+    },
+];
+
+/// Shared counters of every NAT worker (one appliance per process; stage construction
+/// registers here, replacing an older entry of the same worker).
+static REGISTRY: Mutex<Vec<Arc<NatShared>>> = Mutex::new(Vec::new());
+
+/// The registered workers, in worker order.
+pub fn registry() -> Vec<Arc<NatShared>> {
+    let mut v = REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    v.sort_by_key(|c| c.worker);
+    v
+}
+
+/// Builds the "nat" stage of one worker (EAL is up).
+pub fn stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
+    let p = conf::params(env.config, env.port_ids, env.worker)?;
+    let st = NatStage::new(p, env.lcore, dpdk::tsc_hz())?;
+    let shared = st.shared();
+    let mut r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    r.retain(|s| s.worker != shared.worker);
+    r.push(shared);
+    Ok(Box::new(st))
+}
+
+/// Control-plane state: the static mappings as configured or last changed.
+#[derive(Default)]
+struct Cp {
+    loaded: bool,
+    statics: Vec<StaticMapping>,
+    pool: Vec<u32>,
+    range: (u16, u16),
+}
+
+const KEY: &str = "nat";
+
+fn no_pos(_: std::ops::Range<usize>, msg: String) -> ConfigError {
+    ConfigError {
+        file: String::new(),
+        line: 0,
+        col: 0,
+        msg,
+    }
+}
+
+fn with_cp<R>(ctx: &OpCtx<'_>, f: impl FnOnce(&mut Cp) -> Result<R, String>) -> Result<R, String> {
+    let c: &Config = &ctx.state.config.config;
+    ctx.cp::<Cp, _>(KEY, |cp| {
+        if !cp.loaded {
+            let n = c.nat.as_ref().ok_or("no [nat] section in the configuration")?;
+            cp.statics = conf::statics(c, &no_pos).map_err(|e| e.msg)?;
+            let p = conf::params(c, &vec![0; c.ports.len()], conf::nat_workers(c).first().copied().unwrap_or(0) as usize);
+            match p {
+                Ok(p) => {
+                    cp.pool = p.pool;
+                    cp.range = (p.port_lo, p.port_hi);
+                }
+                Err(_) => {
+                    let _ = n;
+                    cp.range = (1024, 65535);
+                }
+            }
+            cp.loaded = true;
+        }
+        f(cp)
+    })
+}
+
+fn ip(a: u32) -> String {
+    Ipv4Addr::from(a).to_string()
+}
+
+fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        _ => "?",
+    }
+}
+
+fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    let reg = registry();
+    if reg.is_empty() {
+        return Err("no worker runs the 'nat' stage".into());
+    }
+    let workers: Vec<Value> = reg
+        .iter()
+        .map(|w| {
+            let mut counters = serde_json::Map::new();
+            for (k, v) in w.counter_list() {
+                counters.insert(k.into(), v.into());
+            }
+            json!({
+                "worker": w.worker,
+                "lcore": w.lcore,
+                "sessions": w.sessions(),
+                "capacity": w.capacity,
+                "ports": {"first": w.slice.0, "count": w.slice.1},
+                "table_bytes": w.table_bytes,
+                "counters": counters,
+            })
+        })
+        .collect();
+    let pool = &reg[0].pool;
+    let addresses: Vec<Value> = pool
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let sum = |pi: usize| -> u64 {
+                reg.iter()
+                    .map(|w| w.ports[i][pi].load(std::sync::atomic::Ordering::Relaxed) as u64)
+                    .sum()
+            };
+            json!({"address": ip(*a), "tcp": sum(0), "udp": sum(1), "icmp": sum(2)})
+        })
+        .collect();
+    let mut drops = serde_json::Map::new();
+    for r in DropReason::ALL {
+        if r.name().starts_with("nat_") || *r == DropReason::HandoffFull {
+            let n: u64 = ctx
+                .state
+                .lcores
+                .iter()
+                .filter(|l| l.stages.contains(&"nat"))
+                .map(|l| l.counters.drops[*r as usize].get())
+                .sum();
+            drops.insert(r.name().into(), n.into());
+        }
+    }
+    let total: u64 = reg.iter().map(|w| w.sessions()).sum();
+    let capacity: u64 = reg.iter().map(|w| w.capacity as u64).sum();
+    let bytes: u64 = reg.iter().map(|w| w.table_bytes).sum();
+    Ok(json!({
+        "sessions": total,
+        "capacity": capacity,
+        "bytes_per_session": if capacity > 0 { bytes as f64 / capacity as f64 } else { 0.0 },
+        "workers": workers,
+        "ports_in_use": addresses,
+        "drops": drops,
+    }))
+}
+
+fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let inside = match args::opt_str(a, "inside") {
+        Some(s) => Some(u32::from(
+            s.parse::<Ipv4Addr>()
+                .map_err(|_| format!("inside '{s}': not an IPv4 address"))?,
+        )),
+        None => None,
+    };
+    let limit = args::opt_u64(a, "limit")?.unwrap_or(100).min(100_000) as usize;
+    let out = Arc::new(Mutex::new(Vec::new()));
+    ctx.broadcast("nat", |_| {
+        Box::new(NatMsg::Sessions(SessionQuery {
+            inside,
+            limit,
+            out: out.clone(),
+        }))
+    })?;
+    let mut list = out.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    list.sort_by_key(|s| (s.inside, s.remote, s.proto));
+    list.truncate(limit);
+    Ok(Value::Array(
+        list.iter()
+            .map(|s| {
+                json!({
+                    "worker": s.worker,
+                    "proto": proto_name(s.proto),
+                    "inside": format!("{}:{}", ip(s.inside.0), s.inside.1),
+                    "outside": format!("{}:{}", ip(s.outside.0), s.outside.1),
+                    "remote": format!("{}:{}", ip(s.remote.0), s.remote.1),
+                    "state": s.state,
+                    "idle_s": s.idle_ms as f64 / 1000.0,
+                    "age_s": s.age_ms as f64 / 1000.0,
+                    "packets_in2out": s.pkts_in2out,
+                    "packets_out2in": s.pkts_out2in,
+                    "static": s.is_static,
+                })
+            })
+            .collect(),
+    ))
+}
+
+fn mapping_json(m: &StaticMapping) -> Value {
+    match m.proto {
+        None => json!({"outside": ip(m.out_addr), "inside": ip(m.in_addr), "proto": "any"}),
+        Some(p) => json!({
+            "outside": format!("{}:{}", ip(m.out_addr), m.out_port),
+            "inside": format!("{}:{}", ip(m.in_addr), m.in_port),
+            "proto": proto_name(p),
+        }),
+    }
+}
+
+fn static_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    with_cp(ctx, |cp| Ok(Value::Array(cp.statics.iter().map(mapping_json).collect())))
+}
+
+/// Installs `list` on every NAT worker; on success it becomes the control-plane state.
+fn install(ctx: &OpCtx<'_>, cp: &mut Cp, list: Vec<StaticMapping>) -> Result<usize, String> {
+    let table = Arc::new(StaticTable::new(&list)?);
+    let n = ctx.broadcast("nat", |_| Box::new(NatMsg::SetStatic(table.clone())))?;
+    cp.statics = list;
+    Ok(n)
+}
+
+fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let m = conf::parse_static(args::str(a, "outside")?, args::str(a, "inside")?, args::opt_str(a, "proto"))?;
+    with_cp(ctx, |cp| {
+        conf::check_static(&m, &cp.pool, cp.range.0, cp.range.1)?;
+        let mut list = cp.statics.clone();
+        list.push(m);
+        let n = install(ctx, cp, list)?;
+        Ok(json!({"added": mapping_json(&m), "workers": n}))
+    })
+}
+
+fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+    let outside = args::str(a, "outside")?;
+    let proto = args::opt_str(a, "proto");
+    // Parse as the outside half of a mapping (the inside half is a placeholder).
+    let inside_ph = if proto.is_some() { "0.0.0.0:1" } else { "0.0.0.0" };
+    let key = conf::parse_static(outside, inside_ph, proto)?;
+    with_cp(ctx, |cp| {
+        let before = cp.statics.len();
+        let list: Vec<StaticMapping> = cp
+            .statics
+            .iter()
+            .copied()
+            .filter(|m| !(m.proto == key.proto && m.out_addr == key.out_addr && m.out_port == key.out_port))
+            .collect();
+        if list.len() == before {
+            return Err(format!("no static mapping for {outside}{}", proto.map(|p| format!("/{p}")).unwrap_or_default()));
+        }
+        let n = install(ctx, cp, list)?;
+        Ok(json!({"deleted": outside, "workers": n}))
+    })
+}

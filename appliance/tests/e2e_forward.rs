@@ -1,0 +1,524 @@
+//! The forward stage end to end: the real `pollfwd` binary routes between two net_pcap ports
+//! with IPv4 addresses; the tests read what left each port and the JSON summary.
+//!
+//! Ports: p0 = 192.0.2.1/24 (net_pcap0, MAC 02:70:63:61:70:00), p1 = 198.51.100.1/24
+//! (net_pcap1, MAC 02:70:63:61:70:01: net_pcap's fixed "pcap" address plus the port id).
+//! Checksums in the output are verified with an independent RFC 1071 sum written here.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use appliance::pcap::PcapWriter;
+use appliance::traffic::{self, GenSpec, Proto, Sizes};
+use common::*;
+use serde_json::{Value, json};
+
+const P0_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
+const P1_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x01];
+const HOST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+const GW1_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 0x02];
+const H9_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 0x09];
+const GW0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// RFC 1071 one's-complement sum of big-endian 16-bit words (odd tail padded with zero).
+fn sum16(b: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for c in b.chunks(2) {
+        s += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+fn ip_header_ok(f: &[u8]) -> bool {
+    let hl = ((f[14] & 0xf) as usize) * 4;
+    sum16(&f[14..14 + hl]) == 0xffff
+}
+
+/// The router lab: p0 reads `p0_in`, p1 reads `p1_in` (relative to the lab directory);
+/// `forward` is appended verbatim (the [forward] section).
+fn router(lab: &Lab, p0_in: &str, p1_in: &str, forward: &str) -> PathBuf {
+    traffic::write_pcap(
+        &GenSpec {
+            count: 0,
+            ..Default::default()
+        },
+        &lab.path("empty.pcap"),
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 4095
+
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap={p0_in},tx_pcap=p0-out.pcap"
+address = "192.0.2.1/24"
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap={p1_in},tx_pcap=p1-out.pcap"
+address = "198.51.100.1/24"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "p0" }}, {{ port = "p1" }}]
+stages = ["forward"]
+
+[control]
+socket = "{sock}"
+
+{forward}
+"#,
+        prefix = lab.prefix(),
+        sock = lab.path("ctl.sock").display(),
+    );
+    lab.write("pollfwd.toml", &text)
+}
+
+/// Routes and static neighbours most tests use.
+const ROUTES: &str = r#"
+[forward]
+routes = [
+  { prefix = "203.0.113.0/24", via = "198.51.100.2" },
+  { prefix = "10.20.0.0/16", via = "192.0.2.2" },
+]
+neighbors = [
+  { address = "198.51.100.2", mac = "02:00:00:00:01:02", port = "p1" },
+  { address = "198.51.100.9", mac = "02:00:00:00:01:09", port = "p1" },
+  { address = "192.0.2.2", mac = "02:00:00:00:00:02", port = "p0" },
+]
+proxy_arp = [{ prefix = "192.0.2.77", port = "p0" }]
+"#;
+
+fn spec(src: &str, dst: &str, proto: Proto, count: usize) -> GenSpec {
+    GenSpec {
+        count,
+        flows: 8,
+        sizes: Sizes::List(vec![64, 128, 512, 1518]),
+        proto,
+        src_mac: HOST_MAC,
+        dst_mac: P0_MAC,
+        src_ip: ip(src),
+        dst_ip: ip(dst),
+        ..Default::default()
+    }
+}
+
+fn write_frames(path: &Path, frames: &[Vec<u8>]) {
+    let mut w = PcapWriter::create(path).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(i as u64 * 1000, f).unwrap();
+    }
+}
+
+/// An Ethernet/IPv4 ARP frame (RFC 826), padded to 60 bytes.
+fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: &str, tha: [u8; 6], tpa: &str) -> Vec<u8> {
+    let mut f = eth_dst.to_vec();
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4]);
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&ip(spa).octets());
+    f.extend_from_slice(&tha);
+    f.extend_from_slice(&ip(tpa).octets());
+    f.resize(60, 0);
+    f
+}
+
+fn drops(s: &Value) -> &Value {
+    &s["totals"]["drops_by_reason"]
+}
+
+/// Checks a routed frame against the frame that went in.
+fn assert_routed(i: usize, inp: &[u8], out: &[u8], dst_mac: [u8; 6], src_mac: [u8; 6]) {
+    assert_eq!(out.len(), inp.len(), "frame {i}: length");
+    assert_eq!(&out[0..6], &dst_mac, "frame {i}: destination MAC = next hop");
+    assert_eq!(&out[6..12], &src_mac, "frame {i}: source MAC = egress port");
+    assert_eq!(&out[12..14], &inp[12..14]);
+    assert_eq!(out[22], inp[22] - 1, "frame {i}: TTL - 1");
+    assert!(ip_header_ok(out), "frame {i}: IPv4 header checksum");
+    // Nothing else changed: the header apart from TTL and checksum, and the whole payload.
+    assert_eq!(&out[14..22], &inp[14..22], "frame {i}");
+    assert_eq!(&out[23..24], &inp[23..24], "frame {i}");
+    assert_eq!(&out[26..], &inp[26..], "frame {i}: addresses and payload");
+}
+
+#[test]
+fn routed_packets_leave_the_right_port_with_rewritten_macs_ttl_minus_one_and_valid_checksums() {
+    let lab = Lab::new("fwd-route");
+    // Via a static route (gateway on p1), to a connected host on p1, and back out of p0
+    // through a gateway on p0 (hairpin).
+    let mut input: Vec<Vec<u8>> = Vec::new();
+    let a = spec("192.0.2.10", "203.0.113.5", Proto::Udp, 300);
+    let b = spec("192.0.2.11", "198.51.100.9", Proto::Tcp, 200);
+    let c = spec("192.0.2.12", "10.20.1.1", Proto::Icmp, 100);
+    let (fa, fb, fc): (Vec<_>, Vec<_>, Vec<_>) = (
+        traffic::generate(&a).collect(),
+        traffic::generate(&b).collect(),
+        traffic::generate(&c).collect(),
+    );
+    for i in 0..300 {
+        input.push(fa[i].clone());
+        if i < 200 {
+            input.push(fb[i].clone());
+        }
+        if i < 100 {
+            input.push(fc[i].clone());
+        }
+    }
+    write_frames(&lab.path("in.pcap"), &input);
+    let cfg = router(&lab, "in.pcap", "empty.pcap", ROUTES);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+
+    let p1: Vec<Vec<u8>> = read_pcap(&lab.path("p1-out.pcap"));
+    let p0: Vec<Vec<u8>> = read_pcap(&lab.path("p0-out.pcap"));
+    assert_eq!(p1.len(), 500, "UDP via 198.51.100.2 and TCP to 198.51.100.9 leave p1");
+    assert_eq!(p0.len(), 100, "ICMP to 10.20.0.0/16 leaves p0 via 192.0.2.2");
+    let (mut ia, mut ib) = (0, 0);
+    for (i, o) in p1.iter().enumerate() {
+        if o[23] == 17 {
+            assert_routed(i, &fa[ia], o, GW1_MAC, P1_MAC);
+            ia += 1;
+        } else {
+            assert_routed(i, &fb[ib], o, H9_MAC, P1_MAC);
+            ib += 1;
+        }
+    }
+    assert_eq!((ia, ib), (300, 200), "order kept per flow class");
+    for (i, o) in p0.iter().enumerate() {
+        assert_routed(i, &fc[i], o, GW0_MAC, P0_MAC);
+    }
+    let bytes_in: u64 = input.iter().map(|f| f.len() as u64).sum();
+    assert_eq!(port(&s, "p0")["rx_packets"], 600);
+    assert_eq!(port(&s, "p0")["rx_bytes"], bytes_in);
+    assert_eq!(port(&s, "p1")["tx_packets"], 500);
+    assert_eq!(port(&s, "p0")["tx_packets"], 100);
+    assert_eq!(s["totals"]["drops"], 0, "{s}");
+}
+
+#[test]
+fn ttl_one_gets_time_exceeded_on_the_ingress_port_and_no_route_gets_unreachable() {
+    let lab = Lab::new("fwd-icmp");
+    let mut ttl1 = spec("192.0.2.10", "203.0.113.5", Proto::Udp, 5);
+    ttl1.ttl = 1;
+    let mut ttl0 = spec("192.0.2.10", "203.0.113.6", Proto::Tcp, 2);
+    ttl0.ttl = 0;
+    let noroute = spec("192.0.2.10", "100.64.1.1", Proto::Udp, 3);
+    let mut input: Vec<Vec<u8>> = traffic::generate(&ttl1).collect();
+    input.extend(traffic::generate(&ttl0));
+    input.extend(traffic::generate(&noroute));
+    write_frames(&lab.path("in.pcap"), &input);
+    let cfg = router(&lab, "in.pcap", "empty.pcap", ROUTES);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+
+    let out = read_pcap(&lab.path("p0-out.pcap"));
+    assert!(read_pcap(&lab.path("p1-out.pcap")).is_empty());
+    assert_eq!(out.len(), 10, "one ICMP error per packet, out of the ingress port");
+    for (i, (o, orig)) in out.iter().zip(&input).enumerate() {
+        let (want_type, want_code) = if i < 7 { (11, 0) } else { (3, 0) };
+        assert_eq!(&o[0..6], &HOST_MAC, "{i}: to the sender's MAC");
+        assert_eq!(&o[6..12], &P0_MAC, "{i}");
+        assert_eq!(&o[12..14], &[0x08, 0x00]);
+        assert_eq!(o[23], 1, "{i}: ICMP");
+        assert_eq!(&o[26..30], &ip("192.0.2.1").octets(), "{i}: from the ingress address");
+        assert_eq!(&o[30..34], &orig[26..30], "{i}: to the original source");
+        assert!(ip_header_ok(o), "{i}: IP checksum");
+        let tl = u16::from_be_bytes([o[16], o[17]]) as usize;
+        let icmp = &o[34..14 + tl];
+        assert_eq!((icmp[0], icmp[1]), (want_type, want_code), "{i}: type/code");
+        assert_eq!(sum16(icmp), 0xffff, "{i}: ICMP checksum");
+        // RFC 792 / RFC 1812 4.3.2.3: the original datagram, verbatim, as much as fits in 576.
+        let olen = u16::from_be_bytes([orig[16], orig[17]]) as usize;
+        let q = olen.min(576 - 28);
+        assert_eq!(&icmp[8..8 + q], &orig[14..14 + q], "{i}: quoted datagram");
+    }
+    let d = drops(&s);
+    assert_eq!(d["ttl_expired"], 7, "{s}");
+    assert_eq!(d["no_route"], 3, "{s}");
+    assert_eq!(s["totals"]["drops"], 10);
+    assert_eq!(port(&s, "p0")["tx_packets"], 10);
+}
+
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let lab = Lab::new("fwd-icmp-rl");
+    let noroute = spec("192.0.2.10", "100.64.1.1", Proto::Udp, 50);
+    write_frames(
+        &lab.path("in.pcap"),
+        &traffic::generate(&noroute).collect::<Vec<_>>(),
+    );
+    let fwd = format!("{ROUTES}icmp_errors_per_s = 1\nicmp_burst = 4\n");
+    let cfg = router(&lab, "in.pcap", "empty.pcap", &fwd);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    assert_eq!(drops(&s)["no_route"], 50, "{s}");
+    let out = read_pcap(&lab.path("p0-out.pcap"));
+    assert_eq!(out.len(), 4, "a burst of 4, then 1 per second");
+    assert!(out.iter().all(|o| o[34] == 3));
+}
+
+#[test]
+fn arp_for_the_appliance_and_proxy_addresses_is_answered_and_ping_replied() {
+    let lab = Lab::new("fwd-arp");
+    let bcast = [0xff; 6];
+    let req_me = arp(1, bcast, HOST_MAC, "192.0.2.10", [0; 6], "192.0.2.1");
+    let req_proxy = arp(1, bcast, HOST_MAC, "192.0.2.10", [0; 6], "192.0.2.77");
+    let req_other = arp(1, bcast, HOST_MAC, "192.0.2.10", [0; 6], "192.0.2.99");
+    let req_wrong_port = arp(1, bcast, HOST_MAC, "192.0.2.10", [0; 6], "198.51.100.1");
+    let truncated = req_me[..30].to_vec();
+    let mut echo = spec("192.0.2.10", "192.0.2.1", Proto::Icmp, 3);
+    echo.sizes = Sizes::Fixed(98);
+    let pings: Vec<Vec<u8>> = traffic::generate(&echo).collect();
+    let mut input = vec![req_me.clone(), req_proxy, req_other, req_wrong_port, truncated];
+    input.extend(pings.iter().cloned());
+    write_frames(&lab.path("in.pcap"), &input);
+    let cfg = router(&lab, "in.pcap", "empty.pcap", ROUTES);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+
+    let out = read_pcap(&lab.path("p0-out.pcap"));
+    assert_eq!(out.len(), 5, "2 ARP replies, 3 echo replies");
+    // ARP reply, byte for byte (RFC 826): 192.0.2.1 is at p0's MAC.
+    let want = arp(2, HOST_MAC, P0_MAC, "192.0.2.1", HOST_MAC, "192.0.2.10");
+    assert_eq!(out[0], want);
+    let want = arp(2, HOST_MAC, P0_MAC, "192.0.2.77", HOST_MAC, "192.0.2.10");
+    assert_eq!(out[1], want, "proxy ARP");
+    for (i, (o, p)) in out[2..].iter().zip(&pings).enumerate() {
+        assert_eq!(o.len(), p.len());
+        assert_eq!(&o[0..6], &HOST_MAC);
+        assert_eq!(&o[6..12], &P0_MAC);
+        assert_eq!(&o[26..30], &p[30..34], "{i}: from the pinged address");
+        assert_eq!(&o[30..34], &p[26..30], "{i}: back to the sender");
+        assert!(ip_header_ok(o), "{i}");
+        assert_eq!(o[34], 0, "{i}: echo reply");
+        assert_eq!(&o[38..], &p[38..], "{i}: id, seq, data echoed");
+        assert_eq!(sum16(&o[34..]), 0xffff, "{i}: ICMP checksum");
+    }
+    assert!(read_pcap(&lab.path("p1-out.pcap")).is_empty());
+    let d = drops(&s);
+    assert_eq!(d["arp_invalid"], 3, "other target, address of another port, truncated: {s}");
+    assert_eq!(s["totals"]["drops"], 3);
+}
+
+#[test]
+fn an_unknown_next_hop_is_resolved_by_arp_and_the_parked_packets_sent() {
+    let lab = Lab::new("fwd-resolve");
+    // Three packets to 192.0.2.7 (connected on p0, unknown), then its ARP reply: the packets
+    // are parked, a request goes out, the reply is learnt and the packets follow it.
+    let h7: [u8; 6] = [0x02, 0, 0, 0, 0, 0x07];
+    let data: Vec<Vec<u8>> = traffic::generate(&spec("192.0.2.10", "192.0.2.7", Proto::Udp, 3)).collect();
+    let mut input = data.clone();
+    input.push(arp(2, P0_MAC, h7, "192.0.2.7", P0_MAC, "192.0.2.1"));
+    write_frames(&lab.path("in.pcap"), &input);
+    let cfg = router(&lab, "in.pcap", "empty.pcap", ROUTES);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+
+    let out = read_pcap(&lab.path("p0-out.pcap"));
+    assert_eq!(out.len(), 4, "{s}");
+    assert_eq!(out[0], arp(1, [0xff; 6], P0_MAC, "192.0.2.1", [0; 6], "192.0.2.7"), "request");
+    for (i, (o, d)) in out[1..].iter().zip(&data).enumerate() {
+        assert_routed(i, d, o, h7, P0_MAC);
+    }
+    let dr = drops(&s);
+    assert_eq!(dr["neighbor_held"], 3, "{s}");
+    assert_eq!(dr["for_us"], 1, "the ARP reply: {s}");
+    assert_eq!(port(&s, "p0")["tx_packets"], 4);
+}
+
+#[test]
+fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
+    let lab = Lab::new("fwd-silent");
+    let data: Vec<Vec<u8>> = traffic::generate(&spec("192.0.2.10", "198.51.100.33", Proto::Udp, 5)).collect();
+    write_frames(&lab.path("in.pcap"), &data);
+    let fwd = format!("{ROUTES}arp_retry_ms = 100\narp_retries = 3\narp_queue = 2\n");
+    let cfg = router(&lab, "in.pcap", "empty.pcap", &fwd);
+    let s = lab.run_json(&cfg, &["--exit-idle", "1200"]);
+    let out = read_pcap(&lab.path("p1-out.pcap"));
+    let req = arp(1, [0xff; 6], P1_MAC, "198.51.100.1", [0; 6], "198.51.100.33");
+    assert_eq!(out, vec![req.clone(), req.clone(), req], "3 requests, 100 ms apart, no data");
+    let d = drops(&s);
+    assert_eq!(d["neighbor_held"], 2, "the wait queue holds 2: {s}");
+    assert_eq!(d["neighbor_unresolved"], 3, "the rest: {s}");
+}
+
+#[test]
+fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
+    let lab = Lab::new("fwd-bad");
+    let good = spec("192.0.2.10", "203.0.113.5", Proto::Udp, 1);
+    let g = traffic::frame(&good, 0);
+    let fix = |f: &mut Vec<u8>| {
+        f[24..26].copy_from_slice(&[0, 0]);
+        let hl = ((f[14] & 0xf) as usize * 4).max(20);
+        let c = !sum16(&f[14..14 + hl]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+    };
+    let mut ipv6 = g.clone();
+    ipv6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let mut short_len = g.clone();
+    short_len[16..18].copy_from_slice(&19u16.to_be_bytes());
+    fix(&mut short_len);
+    let mut loop_src = g.clone();
+    loop_src[26..30].copy_from_slice(&[127, 0, 0, 1]);
+    fix(&mut loop_src);
+    let mut mcast_dst = g.clone();
+    mcast_dst[30..34].copy_from_slice(&[224, 0, 0, 5]);
+    fix(&mut mcast_dst);
+    let mut zero_dst = g.clone();
+    zero_dst[30..34].copy_from_slice(&[0, 1, 2, 3]);
+    fix(&mut zero_dst);
+    let mut bcast = g.clone();
+    bcast[30..34].copy_from_slice(&[255; 4]);
+    fix(&mut bcast);
+    let mut subnet_bcast = g.clone();
+    subnet_bcast[30..34].copy_from_slice(&[192, 0, 2, 255]);
+    fix(&mut subnet_bcast);
+    let mut to_me_tcp = traffic::frame(&spec("192.0.2.10", "192.0.2.1", Proto::Tcp, 1), 0);
+    fix(&mut to_me_tcp);
+
+    let garbage = traffic::garbage_frames(); // runt, version 5, IHL 3, too long, bad checksum
+    let mut input = Vec::new();
+    for _ in 0..3 {
+        input.push(g.clone());
+        input.extend(garbage.iter().cloned());
+        for f in [&ipv6, &short_len, &loop_src, &mcast_dst, &zero_dst, &bcast, &subnet_bcast, &to_me_tcp] {
+            input.push(f.clone());
+        }
+        input.push(vec![0xff]);
+    }
+    write_frames(&lab.path("in.pcap"), &input);
+    let cfg = router(&lab, "in.pcap", "empty.pcap", ROUTES);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let d = drops(&s);
+    let want = json!({
+        "runt": 6, "ipv4_bad_version": 3, "ipv4_bad_ihl": 3, "ipv4_truncated": 3,
+        "ipv4_bad_checksum": 3, "not_ipv4": 3, "ipv4_bad_length": 3, "ipv4_bad_source": 3,
+        "ipv4_bad_dest": 6, "for_us": 9,
+    });
+    assert_eq!(d, &want, "{s}");
+    assert_eq!(port(&s, "p1")["tx_packets"], 3, "only the good frames are routed");
+    assert_eq!(read_pcap(&lab.path("p1-out.pcap")).len(), 3);
+    assert!(read_pcap(&lab.path("p0-out.pcap")).is_empty(), "no ICMP about bad frames");
+}
+
+/// Sends one request over the control socket (one JSON line each way, docs/control-protocol.md)
+/// and returns (ok, data or error text).
+fn ctl(sock: &Path, cmd: &str, args: Value) -> (bool, String) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = json!({"v": 1, "id": 1, "cmd": cmd, "args": args});
+    writeln!(s, "{req}").unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{cmd}: {e}: {line}"));
+    if r["ok"] == true {
+        (true, r["data"].to_string())
+    } else {
+        (false, r["error"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+fn ctl_ok(sock: &Path, cmd: &str, args: Value) -> Value {
+    let (ok, text) = ctl(sock, cmd, args);
+    assert!(ok, "{cmd}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{cmd}: not JSON ({e}): {text}"))
+}
+
+#[test]
+fn route_and_neighbour_operations_over_the_control_socket() {
+    let lab = Lab::new("fwd-ops");
+    let cfg = router(&lab, "empty.pcap", "empty.pcap", ROUTES);
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "20"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "control socket did not appear");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = || -> Result<(), String> {
+        let l = ctl_ok(&sock, "route.list", json!({}));
+        // 2 interfaces x (connected, local, broadcast) + 2 static.
+        assert_eq!(l["count"], 8, "{l}");
+        let st = ctl_ok(&sock, "route.list", json!({"kind": "static"}));
+        assert_eq!(
+            st["routes"],
+            json!([
+                {"prefix": "10.20.0.0/16", "kind": "static", "via": "192.0.2.2", "port": "p0"},
+                {"prefix": "203.0.113.0/24", "kind": "static", "via": "198.51.100.2", "port": "p1"},
+            ])
+        );
+        let a = ctl_ok(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "198.51.100.2"}));
+        assert_eq!((a["added"].as_u64(), a["routes"].as_u64(), a["workers"].as_u64()), (Some(1), Some(9), Some(1)));
+        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "100.100.1.1"}));
+        assert_eq!(lk["route"], "100.64.0.0/10");
+        assert_eq!(lk["next_hop"], "198.51.100.2");
+        assert_eq!(lk["port"], "p1");
+        let (ok, e) = ctl(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "192.0.2.2"}));
+        assert!(!ok && e.contains("exists"), "{e}");
+        let (ok, e) = ctl(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "10.1.1.1"}));
+        assert!(!ok && e.contains("not on a connected subnet"), "{e}");
+        let (ok, e) = ctl(&sock, "route.del", json!({"prefix": "192.0.2.0/24"}));
+        assert!(!ok && e.contains("connected route"), "{e}");
+        let r = ctl_ok(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "192.0.2.2", "replace": true}));
+        assert_eq!(r["replaced"], 1);
+        assert_eq!(ctl_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["port"], "p0");
+        // 10,000 routes in one call.
+        let many: Vec<Value> = (0..10_000u32)
+            .map(|i| json!({"prefix": format!("{}/24", Ipv4Addr::from(0xc612_0000u32 + (i << 8))), "via": "198.51.100.2"}))
+            .collect();
+        // A request line is at most 64 KiB: 10 calls of 1,000 routes.
+        for (k, chunk) in many.chunks(1000).enumerate() {
+            let m = ctl_ok(&sock, "route.add", json!({"routes": chunk}));
+            assert_eq!(m["added"], 1000);
+            assert_eq!(m["routes"], 9 + 1000 * (k as u64 + 1));
+        }
+        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "198.57.15.9"}));
+        assert_eq!(lk["route"], "198.57.15.0/24", "{lk}");
+        let d = ctl_ok(&sock, "route.del", json!({"prefixes": ["100.64.0.0/10", "198.57.15.0/24"]}));
+        assert_eq!(d["routes"], 10_007);
+        assert_eq!(ctl_ok(&sock, "route.lookup", json!({"address": "198.57.15.9"}))["route"], Value::Null);
+        let n = ctl_ok(&sock, "neigh.list", json!({}));
+        assert_eq!(n["count"], 3, "{n}");
+        assert_eq!(
+            n["neighbors"][0],
+            json!({"address": "192.0.2.2", "mac": "02:00:00:00:00:02", "port": "p0", "state": "static", "age_s": 0.0, "probes": 0})
+        );
+        // The generic CLI path: pollfwdctl call.
+        let out = Command::new(bin("pollfwdctl"))
+            .args(["--socket", sock.to_str().unwrap(), "call", "route.lookup", r#"{"address":"203.0.113.9"}"#])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["route"], "203.0.113.0/24");
+        let f = ctl_ok(&sock, "forward.stats", json!({}));
+        assert_eq!(f["routes"], 10_007);
+        assert_eq!(f["workers"].as_array().map(Vec::len), Some(1));
+        Ok(())
+    };
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    signal(&child, "TERM");
+    let out = wait_with_deadline(child, 20);
+    if let Err(e) = res {
+        panic!(
+            "{:?}\npollfwd stderr:\n{}",
+            e.downcast_ref::<String>(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -1,0 +1,374 @@
+//! The rate-limit stage end to end with the real `pollfwd` binary on net_pcap ports:
+//! - a policer of R bits/s on an `infinite_rx` source lets through R x T plus the burst;
+//! - DSCP remarking shows in the output pcap with a valid IPv4 header checksum;
+//! - colour-aware metering honours the pre-colour (RFC 2597 AF drop precedence);
+//! - per-source meters, with the table bound and its `policer_table_full` drops;
+//! - configuration errors name file:line:col.
+
+mod common;
+
+use appliance::traffic::{self, GenSpec, Proto, Sizes};
+use common::*;
+use pollfwd_nf::parse::{ipv4_header_checksum, ipv4_header_checksum_ok};
+use serde_json::Value;
+
+/// 60-byte captured frames (64 on the wire): UDP, 16 flows (sources 198.18.0.1..16).
+fn small(count: usize) -> GenSpec {
+    GenSpec {
+        count,
+        flows: 16,
+        sizes: Sizes::Fixed(64),
+        proto: Proto::Udp,
+        ..Default::default()
+    }
+}
+
+/// A lab whose p0 replays `in.pcap` (forever with `infinite`), p1 is the output: a pcap file,
+/// or with `infinite` a sink that counts and drops. Chain: policer -> xconnect.
+fn lab_config(lab: &Lab, infinite: bool, policer: &str) -> std::path::PathBuf {
+    traffic::write_pcap(
+        &GenSpec {
+            count: 0,
+            ..Default::default()
+        },
+        &lab.path("empty.pcap"),
+    )
+    .unwrap();
+    let (p0, p1) = if infinite {
+        (
+            "net_pcap0,rx_pcap=in.pcap,infinite_rx=1",
+            "net_pcap1,rx_pcap=empty.pcap",
+        )
+    } else {
+        (
+            "net_pcap0,rx_pcap=in.pcap,tx_pcap=p0-out.pcap",
+            "net_pcap1,rx_pcap=empty.pcap,tx_pcap=p1-out.pcap",
+        )
+    };
+    let text = format!(
+        r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 8191
+
+[[port]]
+name = "p0"
+device = "{p0}"
+
+[[port]]
+name = "p1"
+device = "{p1}"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "p0" }}, {{ port = "p1" }}]
+stages = ["policer", "xconnect"]
+
+[xconnect]
+pairs = [["p0", "p1"]]
+
+[control]
+socket = "{sock}"
+
+{policer}
+"#,
+        prefix = lab.prefix(),
+        sock = lab.path("ctl.sock").display(),
+    );
+    lab.write("pollfwd.toml", &text)
+}
+
+fn drops(s: &Value, reason: &str) -> u64 {
+    s["totals"]["drops_by_reason"][reason].as_u64().unwrap_or(0)
+}
+
+/// Runs an `infinite_rx` source through one policer for `secs` and checks that what leaves p1
+/// is `rate_bytes` x T + `burst`, T the run time, within 3 %.
+fn rate_run(name: &str, policer: &str, rate_bytes: f64, burst: f64, secs: &str) {
+    let lab = Lab::new(name);
+    traffic::write_pcap(&small(1024), &lab.path("in.pcap")).unwrap();
+    let cfg = lab_config(&lab, true, policer);
+    let s = lab.run_json(&cfg, &["--duration", secs]);
+    let t = s["duration_s"].as_f64().unwrap();
+    let tx = port(&s, "p1")["tx_bytes"].as_u64().unwrap() as f64;
+    let rx = port(&s, "p0")["rx_bytes"].as_u64().unwrap() as f64;
+    let want = rate_bytes * t + burst;
+    let err = (tx - want) / want;
+    eprintln!(
+        "{name}: {t:.3} s, offered {:.1} Mbit/s, passed {tx} B = {:.3} Mbit/s, expected {want:.0} B ({:+.2} %)",
+        rx * 8.0 / t / 1e6,
+        tx * 8.0 / t / 1e6,
+        err * 100.0
+    );
+    // The source offers far more than the rate (else the test proves nothing).
+    assert!(
+        rx > 5.0 * want,
+        "offered {rx} B, not an overload of {want} B"
+    );
+    assert!(
+        err.abs() < 0.03,
+        "passed {tx} B, expected {want:.0} B ({:+.2} %)",
+        err * 100.0
+    );
+    // Whatever did not pass was dropped as red, and nothing else was dropped.
+    let rxp = port(&s, "p0")["rx_packets"].as_u64().unwrap();
+    let txp = port(&s, "p1")["tx_packets"].as_u64().unwrap();
+    assert_eq!(drops(&s, "policer_red"), rxp - txp, "{s}");
+    assert_eq!(s["totals"]["drops"], rxp - txp);
+}
+
+#[test]
+fn srtcm_of_r_bits_per_second_passes_r_times_t_plus_cbs() {
+    // 40 Mbit/s = 5 MB/s for about 3 s, with a 1 MB committed burst (7 % of the total).
+    rate_run(
+        "pol-rate-sr",
+        r#"
+[policer]
+[[policer.policers]]
+name = "cap"
+kind = "srtcm"
+units = "bits"
+cir = 40_000_000
+cbs = 1_000_000
+ebs = 0
+"#,
+        5e6,
+        1e6,
+        "3",
+    );
+}
+
+#[test]
+fn trtcm_passing_green_and_yellow_follows_pir_plus_pbs() {
+    // Green and yellow pass, red is dropped: the peak rate and burst bound what leaves.
+    rate_run(
+        "pol-rate-tr",
+        r#"
+[policer]
+[[policer.policers]]
+name = "peak"
+kind = "trtcm"
+units = "bytes"
+cir = 1_000_000
+pir = 3_000_000
+cbs = 100_000
+pbs = 600_000
+"#,
+        3e6,
+        6e5,
+        "3",
+    );
+}
+
+/// Exact colours on a finite pcap: at 8 bit/s (1 byte/s) no token arrives while 1000 frames
+/// go by in a few milliseconds, so the buckets alone decide: CBS = 10 frames green, EBS = 20
+/// frames yellow (remarked AF12), the other 970 red (dropped).
+#[test]
+fn dscp_remark_is_in_the_output_pcap_with_a_valid_checksum() {
+    let lab = Lab::new("pol-remark");
+    let input = small(1000);
+    traffic::write_pcap(&input, &lab.path("in.pcap")).unwrap();
+    let cfg = lab_config(
+        &lab,
+        false,
+        r#"
+[policer]
+[[policer.policers]]
+name = "tiny"
+kind = "srtcm"
+cir = 8
+cbs = 600
+ebs = 1200
+green = "transmit"
+yellow = "remark:AF12"
+red = "drop"
+"#,
+    );
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let frames: Vec<Vec<u8>> = traffic::generate(&input).collect();
+    let out = read_pcap(&lab.path("p1-out.pcap"));
+    assert_eq!(out.len(), 30, "{s}");
+    assert_eq!(drops(&s, "policer_red"), 970);
+    assert_eq!(s["totals"]["drops"], 970);
+    // Green frames: untouched.
+    for i in 0..10 {
+        assert_eq!(out[i], frames[i], "green frame {i}");
+    }
+    // Yellow frames: DSCP 12 (AF12), ECN kept, header checksum valid and equal to a full
+    // recomputation, every other byte unchanged.
+    for i in 10..30 {
+        let (a, b) = (&frames[i], &out[i]);
+        assert_eq!(a.len(), b.len());
+        assert_eq!(b[15] >> 2, 12, "frame {i} DSCP");
+        assert_eq!(b[15] & 3, a[15] & 3, "frame {i} ECN");
+        assert!(ipv4_header_checksum_ok(&b[14..34]), "frame {i} checksum");
+        assert_eq!(
+            u16::from_be_bytes([b[24], b[25]]),
+            ipv4_header_checksum(&b[14..34])
+        );
+        let differ: Vec<usize> = (0..a.len()).filter(|&k| a[k] != b[k]).collect();
+        assert!(
+            differ.iter().all(|k| [15, 24, 25].contains(k)),
+            "frame {i}: bytes {differ:?} changed"
+        );
+    }
+    assert_eq!(port(&s, "p1")["tx_packets"], 30);
+    assert_eq!(port(&s, "p1")["tx_bytes"], 30 * 60);
+}
+
+/// Colour-aware srTCM (RFC 2697 §3): frames alternate AF11 (pre-coloured green) and AF12
+/// (yellow, RFC 2597). Yellow input only ever takes excess tokens, so the green output (marked
+/// EF here) comes only from AF11 frames.
+#[test]
+fn colour_aware_policer_honours_the_precolour() {
+    let lab = Lab::new("pol-aware");
+    let input = small(400);
+    let mut frames: Vec<Vec<u8>> = traffic::generate(&input).collect();
+    for (i, f) in frames.iter_mut().enumerate() {
+        let dscp = if i % 2 == 0 { 10u8 } else { 12 };
+        f[15] = dscp << 2;
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = ipv4_header_checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+    }
+    let mut w = appliance::pcap::PcapWriter::create(lab.path("in.pcap")).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(i as u64, f).unwrap();
+    }
+    drop(w);
+    let cfg = lab_config(
+        &lab,
+        false,
+        r#"
+[policer]
+[[policer.policers]]
+name = "aware"
+kind = "srtcm"
+cir = 8
+cbs = 600
+ebs = 1200
+color_mode = "aware"
+green = "remark:EF"
+yellow = "transmit"
+red = "drop"
+"#,
+    );
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let out = read_pcap(&lab.path("p1-out.pcap"));
+    // C (10 frames) goes to the first 10 AF11 frames (0, 2, .., 18); E (20 frames) to the
+    // AF12 frames 1, 3, .., 19 and then to every frame 20..29 (C is empty).
+    assert_eq!(out.len(), 30, "{s}");
+    assert_eq!(drops(&s, "policer_red"), 370);
+    for (i, f) in out.iter().enumerate() {
+        let green = i < 20 && i % 2 == 0;
+        let want = if green { 46 } else { frames[i][15] >> 2 };
+        assert_eq!(f[15] >> 2, want, "frame {i}");
+        assert!(ipv4_header_checksum_ok(&f[14..34]), "frame {i}");
+        assert_eq!(&f[16..24], &frames[i][16..24]);
+    }
+}
+
+/// Per-source meters: 16 sources, a table of 8. The first 8 sources get a meter each (5
+/// frames of committed burst); packets of the other 8 are dropped as `policer_table_full`.
+#[test]
+fn per_source_meters_are_bounded_and_a_full_table_is_counted() {
+    let lab = Lab::new("pol-persrc");
+    let input = small(1600);
+    traffic::write_pcap(&input, &lab.path("in.pcap")).unwrap();
+    let cfg = lab_config(
+        &lab,
+        false,
+        r#"
+[policer]
+[[policer.policers]]
+name = "each"
+kind = "srtcm"
+cir = 8
+cbs = 300
+bind = { per_source = true, max_sources = 8, idle_s = 30 }
+"#,
+    );
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let out = read_pcap(&lab.path("p1-out.pcap"));
+    assert_eq!(out.len(), 40, "{s}");
+    assert_eq!(drops(&s, "policer_table_full"), 800);
+    assert_eq!(drops(&s, "policer_red"), 760);
+    // What passed: the first 5 frames of each of the sources 198.18.0.1 ..= .8.
+    let frames: Vec<Vec<u8>> = traffic::generate(&input).collect();
+    let want: Vec<&Vec<u8>> = frames
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 16 < 8 && i / 16 < 5)
+        .map(|(_, f)| f)
+        .collect();
+    assert!(out.iter().eq(want.into_iter()), "passed frames differ");
+}
+
+#[test]
+fn policer_config_errors_name_their_position() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 100\npir = 2000\n",
+            "`pir` is not a parameter of srtcm",
+            "pir = 2000",
+        ),
+        (
+            "kind = \"trtcm\"\ncir = 2000\npir = 1000\ncbs = 100\npbs = 100\n",
+            "PIR 1000 must be at least CIR 2000 (RFC 2698",
+            "pir = 1000",
+        ),
+        (
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 0\nebs = 0\n",
+            "RFC 2697",
+            "cbs = 0",
+        ),
+        (
+            "kind = \"srtcm\"\ncir = 7\ncbs = 100\n",
+            "below 1 byte/s",
+            "cir = 7",
+        ),
+        (
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 100\nyellow = \"remark:AF99\"\n",
+            "is not a DSCP",
+            "yellow = ",
+        ),
+        (
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 100\nbind = { class = \"gold\" }\n",
+            "unknown class 'gold'",
+            "bind = { class",
+        ),
+        (
+            "kind = \"wfq\"\ncir = 1000\ncbs = 100\n",
+            "is not srtcm (RFC 2697) or trtcm",
+            "kind = ",
+        ),
+    ];
+    for (body, msg, at) in cases {
+        let lab = Lab::new("pol-badcfg");
+        let policer = format!("[policer]\n[[policer.policers]]\nname = \"x\"\n{body}");
+        let cfg = lab_config(&lab, false, &policer);
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let out = lab.run(&["--config", cfg.to_str().unwrap(), "--check"]);
+        assert_eq!(out.status.code(), Some(2), "{body}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{body}: {err}");
+        // The position is the line of the offending key; the column is where its value or
+        // key starts on that line.
+        let off = text.find(at).unwrap();
+        let line = text[..off].matches('\n').count() + 1;
+        let prefix = format!("{}:{line}:", cfg.display());
+        assert!(err.contains(&prefix), "{body}: want {prefix} in {err}");
+    }
+    // The stage without a section.
+    let lab = Lab::new("pol-nosec");
+    let cfg = lab_config(&lab, false, "");
+    let out = lab.run(&["--config", cfg.to_str().unwrap(), "--check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("stage 'policer' needs a [policer] section"),
+        "{err}"
+    );
+}
