@@ -53,7 +53,7 @@ pub struct Config {
 }
 
 /// EAL options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EalConfig {
     /// The main lcore: runs the management thread, never a worker.
@@ -95,7 +95,7 @@ impl Default for EalConfig {
 }
 
 /// Mbuf pools: one per NUMA node in use, each of this size.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MempoolConfig {
     /// Mbufs per pool (best 2^n - 1).
@@ -140,7 +140,7 @@ fn d_desc() -> u16 {
 
 /// One port: a virtual device (`device = "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"`) or a
 /// PCI device (`pci = "0000:01:00.0"`, which puts it on EAL's allow-list).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortConfig {
     /// Name used everywhere else in the config and in the CLI.
@@ -174,7 +174,7 @@ impl PortConfig {
 }
 
 /// A (port, queue) an lcore polls.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RxRef {
     pub port: String,
@@ -183,7 +183,7 @@ pub struct RxRef {
 }
 
 /// One worker lcore.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LcoreConfig {
     /// EAL lcore id.
@@ -202,7 +202,7 @@ pub struct LcoreConfig {
     pub pipeline_to: Option<Spanned<u32>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Packets per rx burst (1..=64).
@@ -246,7 +246,7 @@ impl Default for RuntimeConfig {
 }
 
 /// Management: control socket and metrics.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlConfig {
     #[serde(default = "ControlConfig::d_socket")]
@@ -286,7 +286,7 @@ impl Default for ControlConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct XconnectConfig {
     pub pairs: Vec<Spanned<[String; 2]>>,

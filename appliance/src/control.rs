@@ -74,6 +74,11 @@ pub const CORE_OPS: &[Op] = &[
         help: "the table of drop reasons",
         run: drop_reasons,
     },
+    Op {
+        name: "reload",
+        help: "re-read the config file (args: path), validate it, apply the difference live or refuse it",
+        run: crate::reload::reload,
+    },
 ];
 
 fn help(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {

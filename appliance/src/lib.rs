@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod mgmt;
 pub mod nfconf;
 pub mod ops;
+pub mod reload;
 pub mod ops_forward;
 pub mod ops_classify;
 pub mod ops_nat;

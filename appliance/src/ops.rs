@@ -55,6 +55,29 @@ pub struct OpCtx<'a> {
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 /// Serialises table changes (several control clients may ask at once).
 static CHANGE: Mutex<()> = Mutex::new(());
+/// Serialises whole reloads against each other (a reload may run several broadcasts).
+static RELOAD: Mutex<()> = Mutex::new(());
+
+/// Held by `reload` for its whole run; individual broadcasts take their own lock.
+pub fn change_lock() -> std::sync::MutexGuard<'static, ()> {
+    RELOAD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Second phase of a reload step: swaps the prepared tables in (through `broadcast`) and says
+/// what it did.
+pub type Commit = Box<dyn FnOnce(&OpCtx<'_>) -> Result<String, String>>;
+
+/// A network function's part in `reload`: compares its section of the old and new config and,
+/// if it changed, builds the new tables off the data path (errors refuse the whole reload) and
+/// returns the commit step.
+pub struct Reloader {
+    pub name: &'static str,
+    pub prepare: fn(
+        &OpCtx<'_>,
+        &crate::config::Config,
+        &crate::config::Config,
+    ) -> Result<Option<Commit>, String>,
+}
 
 impl OpCtx<'_> {
     /// Runs `f` on the control-plane state of the NF `key`.
@@ -135,7 +158,13 @@ impl OpCtx<'_> {
 /// Every operation, in the order `help` lists them. NF files contribute their own tables.
 pub fn all() -> Vec<&'static Op> {
     let mut v: Vec<&'static Op> = Vec::new();
-    for table in [crate::control::CORE_OPS, crate::ops_policer::OPS, crate::ops_classify::OPS, crate::ops_forward::OPS, crate::ops_nat::OPS] {
+    for table in [
+        crate::control::CORE_OPS,
+        crate::ops_policer::OPS,
+        crate::ops_classify::OPS,
+        crate::ops_forward::OPS,
+        crate::ops_nat::OPS,
+    ] {
         v.extend(table.iter());
     }
     v

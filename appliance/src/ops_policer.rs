@@ -255,6 +255,13 @@ fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     Ok(json!({"workers": n}))
 }
 
+/// The policer part of the end-of-run summary (None without a `[policer]` section): the same
+/// object as `policer.counters`.
+pub fn summary(state: &crate::daemon::State) -> Option<Value> {
+    state.config.config.policer.as_ref()?;
+    counters(&OpCtx { state }, &json!({})).ok()
+}
+
 fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
     let only = args::opt_str(a, "name").map(str::to_string);
     let per_worker = a

@@ -75,6 +75,9 @@ fn nf_summaries(s: &State) -> serde_json::Map<String, Value> {
     if let Some(v) = crate::ops_classify::summary(s) {
         m.insert("classify".into(), v);
     }
+    if let Some(v) = crate::ops_policer::summary(s) {
+        m.insert("policer".into(), v);
+    }
     m
 }
 

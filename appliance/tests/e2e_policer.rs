@@ -80,6 +80,16 @@ socket = "{sock}"
     lab.write("pollfwd.toml", &text)
 }
 
+/// The summary's counters of policer `name` (totals over workers).
+fn pol<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["nf"]["policer"]["policers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no policer counters in {s}"))
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no policer {name} in {s}"))
+}
+
 fn drops(s: &Value, reason: &str) -> u64 {
     s["totals"]["drops_by_reason"][reason].as_u64().unwrap_or(0)
 }
@@ -117,6 +127,16 @@ fn rate_run(name: &str, policer: &str, rate_bytes: f64, burst: f64, secs: &str) 
     let txp = port(&s, "p1")["tx_packets"].as_u64().unwrap();
     assert_eq!(drops(&s, "policer_red"), rxp - txp, "{s}");
     assert_eq!(s["totals"]["drops"], rxp - txp);
+    // The policer counted every packet: passed (green, yellow) + red = received.
+    let name = s["nf"]["policer"]["policers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = pol(&s, &name);
+    let n = |c: &str, k: &str| p[c][k].as_u64().unwrap();
+    assert_eq!(n("green", "packets") + n("yellow", "packets"), txp);
+    assert_eq!(n("green", "bytes") + n("yellow", "bytes"), tx as u64);
+    assert_eq!(n("red", "packets"), rxp - txp);
 }
 
 #[test]
@@ -216,6 +236,18 @@ red = "drop"
     }
     assert_eq!(port(&s, "p1")["tx_packets"], 30);
     assert_eq!(port(&s, "p1")["tx_bytes"], 30 * 60);
+    // The policer's own counters, per colour.
+    let p = pol(&s, "tiny");
+    assert_eq!(p["green"], serde_json::json!({"packets": 10, "bytes": 600}));
+    assert_eq!(
+        p["yellow"],
+        serde_json::json!({"packets": 20, "bytes": 1200})
+    );
+    assert_eq!(
+        p["red"],
+        serde_json::json!({"packets": 970, "bytes": 970 * 60})
+    );
+    assert_eq!(p["remarked"], 20);
 }
 
 /// Colour-aware srTCM (RFC 2697 §3): frames alternate AF11 (pre-coloured green) and AF12
@@ -304,6 +336,13 @@ bind = { per_source = true, max_sources = 8, idle_s = 30 }
         .map(|(_, f)| f)
         .collect();
     assert!(out.iter().eq(want.into_iter()), "passed frames differ");
+    let p = pol(&s, "each");
+    assert_eq!(p["green"]["packets"], 40);
+    assert_eq!(p["red"]["packets"], 760);
+    assert_eq!(p["sources"]["active"], 8);
+    assert_eq!(p["sources"]["created"], 8);
+    assert_eq!(p["sources"]["table_full"], 800);
+    assert_eq!(p["sources"]["max_per_worker"], 8);
 }
 
 #[test]
@@ -371,4 +410,248 @@ fn policer_config_errors_name_their_position() {
         err.contains("stage 'policer' needs a [policer] section"),
         "{err}"
     );
+}
+
+/// Class binding: the classify stage labels source 198.18.0.1 `gold`; the gold policer meters
+/// that class only, every other packet (class 0) goes to the default policer.
+#[test]
+fn class_bound_and_default_policers_split_the_traffic_by_class() {
+    let lab = Lab::new("pol-class");
+    let input = small(1600);
+    traffic::write_pcap(&input, &lab.path("in.pcap")).unwrap();
+    let cfg = lab_config(
+        &lab,
+        false,
+        r#"
+[classify]
+default = "permit"
+classes = ["gold"]
+rules = [{ src = "198.18.0.1/32", class = "gold" }]
+
+[policer]
+[[policer.policers]]
+name = "gold"
+kind = "srtcm"
+cir = 8
+cbs = 300
+bind = { class = "gold" }
+
+[[policer.policers]]
+name = "rest"
+kind = "trtcm"
+units = "bytes"
+cir = 1
+pir = 1
+cbs = 60_000
+pbs = 60_000
+"#,
+    );
+    let t = std::fs::read_to_string(&cfg).unwrap().replace(
+        r#"stages = ["policer", "xconnect"]"#,
+        r#"stages = ["classify", "policer", "xconnect"]"#,
+    );
+    std::fs::write(&cfg, t).unwrap();
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    // Gold (100 frames of source .1): 5 pass. The rest (1500): the first 1000 pass.
+    let gold = pol(&s, "gold");
+    assert_eq!(gold["green"]["packets"], 5, "{s}");
+    assert_eq!(gold["red"]["packets"], 95);
+    let rest = pol(&s, "rest");
+    assert_eq!(rest["green"]["packets"], 1000);
+    assert_eq!(rest["red"]["packets"], 500);
+    assert_eq!(drops(&s, "policer_red"), 595);
+    let out = read_pcap(&lab.path("p1-out.pcap"));
+    assert_eq!(out.len(), 1005);
+    let from_gold = out.iter().filter(|f| f[26..30] == [198, 18, 0, 1]).count();
+    assert_eq!(from_gold, 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live changes through the control socket.
+
+fn wait_for_socket(sock: &std::path::Path, child: &mut std::process::Child) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(sock).is_err() {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut e = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+            panic!("pollfwd exited early ({st}): {e}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `pollfwdctl call CMD JSON`: (exit code, reply data or error text).
+fn ctl(sock: &std::path::Path, cmd: &str, args: &str) -> (i32, String) {
+    let out = std::process::Command::new(bin("pollfwdctl"))
+        .arg("--socket")
+        .arg(sock)
+        .args(["call", cmd, args])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A control connection kept open, for timed counter reads.
+struct Conn {
+    w: std::os::unix::net::UnixStream,
+    r: std::io::BufReader<std::os::unix::net::UnixStream>,
+}
+
+impl Conn {
+    fn new(sock: &std::path::Path) -> Conn {
+        let w = std::os::unix::net::UnixStream::connect(sock).unwrap();
+        let r = std::io::BufReader::new(w.try_clone().unwrap());
+        Conn { w, r }
+    }
+
+    fn call(&mut self, cmd: &str, args: Value) -> Value {
+        use std::io::{BufRead, Write};
+        let line = serde_json::json!({"cmd": cmd, "args": args}).to_string();
+        self.w.write_all(line.as_bytes()).unwrap();
+        self.w.write_all(b"\n").unwrap();
+        let mut reply = String::new();
+        self.r.read_line(&mut reply).unwrap();
+        let v: Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(v["ok"], true, "{cmd}: {v}");
+        v["data"].clone()
+    }
+
+    /// (time, counters of policer `name`), the time taken half-way through the request.
+    fn counters(&mut self, name: &str) -> (std::time::Instant, Value) {
+        let t0 = std::time::Instant::now();
+        let d = self.call("policer.counters", serde_json::json!({"name": name}));
+        let t1 = std::time::Instant::now();
+        (t0 + (t1 - t0) / 2, d["policers"][0].clone())
+    }
+
+    /// Bytes per second of colour `c` over `secs`.
+    fn rate(&mut self, name: &str, c: &str, secs: f64) -> f64 {
+        let (t0, a) = self.counters(name);
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        let (t1, b) = self.counters(name);
+        let d = b[c]["bytes"].as_u64().unwrap() - a[c]["bytes"].as_u64().unwrap();
+        d as f64 / (t1 - t0).as_secs_f64()
+    }
+}
+
+fn near(got: f64, want: f64, tol: f64, what: &str) {
+    let e = (got - want) / want;
+    eprintln!(
+        "{what}: {got:.0} B/s, expected {want:.0} ({:+.2} %)",
+        e * 100.0
+    );
+    assert!(
+        e.abs() < tol,
+        "{what}: {got:.0} B/s, expected {want:.0} ({:+.2} %)",
+        e * 100.0
+    );
+}
+
+#[test]
+fn policer_set_changes_rates_live_and_a_refused_change_keeps_the_old_one() {
+    let lab = Lab::new("pol-live");
+    traffic::write_pcap(&small(1024), &lab.path("in.pcap")).unwrap();
+    let cfg = lab_config(
+        &lab,
+        true,
+        r#"
+[policer]
+[[policer.policers]]
+name = "cap"
+kind = "srtcm"
+cir = 40_000_000
+cbs = 200_000
+"#,
+    );
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let mut child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--duration",
+        "30",
+    ]);
+    wait_for_socket(&sock, &mut child);
+    let mut c = Conn::new(&sock);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    near(c.rate("cap", "green", 1.0), 5e6, 0.05, "40 Mbit/s");
+
+    // 8 Mbit/s, through pollfwdctl.
+    let (rc, out) = ctl(&sock, "policer.set", r#"{"name": "cap", "cir": 8000000}"#);
+    assert_eq!(rc, 0, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["policer"]["cir"], 8_000_000);
+    assert_eq!(v["workers"], 1);
+    // The committed bucket may still hold up to CBS: let it drain before measuring.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    near(c.rate("cap", "green", 1.0), 1e6, 0.05, "8 Mbit/s");
+
+    // Refused changes: nothing changes.
+    for (args, msg) in [
+        (r#"{"name": "cap", "pir": 9000000}"#, "trtcm parameters"),
+        (r#"{"name": "cap", "cir": 7}"#, "below 1 byte/s"),
+        (r#"{"name": "cap", "cbs": 0}"#, "RFC 2697"),
+        (r#"{"name": "nope", "cir": 1000}"#, "no policer 'nope'"),
+        (
+            r#"{"name": "cap", "bind": {"per_source": true}}"#,
+            "cannot change live",
+        ),
+        (r#"{"name": "cap", "red": "remark:AF99"}"#, "not a DSCP"),
+    ] {
+        let (rc, out) = ctl(&sock, "policer.set", args);
+        assert_eq!(rc, 1, "{args}: {out}");
+        assert!(out.contains(msg), "{args}: {out}");
+    }
+    let l = c.call("policer.list", serde_json::json!({}));
+    assert_eq!(l["policers"][0]["cir"], 8_000_000, "{l}");
+    assert_eq!(l["policers"][0]["kind"], "srtcm");
+    near(c.rate("cap", "green", 0.7), 1e6, 0.05, "still 8 Mbit/s");
+
+    // Switch algorithm live: trTCM 8/16 Mbit/s, yellow remarked.
+    let d = c.call(
+        "policer.set",
+        serde_json::json!({"name": "cap", "kind": "trtcm", "cir": 8_000_000, "pir": 16_000_000,
+                           "cbs": 100_000, "pbs": 100_000, "yellow": "remark:AF12"}),
+    );
+    assert_eq!(d["policer"]["kind"], "trtcm");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (t0, a) = c.counters("cap");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let (t1, b) = c.counters("cap");
+    let secs = (t1 - t0).as_secs_f64();
+    let d = |col: &str| {
+        (b[col]["bytes"].as_u64().unwrap() - a[col]["bytes"].as_u64().unwrap()) as f64 / secs
+    };
+    near(d("green"), 1e6, 0.05, "trtcm green = CIR");
+    near(d("yellow"), 1e6, 0.05, "trtcm yellow = PIR - CIR");
+    let remarked = b["remarked"].as_u64().unwrap() - a["remarked"].as_u64().unwrap();
+    let yellow =
+        b["yellow"]["packets"].as_u64().unwrap() - a["yellow"]["packets"].as_u64().unwrap();
+    assert_eq!(remarked, yellow, "every yellow packet is remarked");
+
+    // Clear: every worker zeroes its counters.
+    let (_, before) = c.counters("cap");
+    assert_eq!(c.call("policer.clear", serde_json::json!({}))["workers"], 1);
+    let (_, after) = c.counters("cap");
+    assert!(
+        after["red"]["packets"].as_u64().unwrap() < before["red"]["packets"].as_u64().unwrap() / 2,
+        "{before} -> {after}"
+    );
+    drop(c);
+    signal(&child, "TERM");
+    let out = wait_with_deadline(child, 30);
+    assert_eq!(out.status.code(), Some(0));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(drops(&s, "policer_red") > 0);
+    assert_eq!(pol(&s, "cap")["name"], "cap");
 }

@@ -1,23 +1,39 @@
 //! Cross-connect: every packet leaves on the peer of the port it arrived on.
 
+use std::any::Any;
+
 use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
 /// Port pairs, as a table indexed by ingress port id.
 pub struct Xconnect {
-    peer: Vec<Option<u16>>,
+    peer: PeerTable,
 }
 
-impl Xconnect {
+/// The cross-connect table: peer of each ingress port id. Built off the data path and swapped
+/// in whole through [`Stage::control`] on a live change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerTable(Vec<Option<u16>>);
+
+impl PeerTable {
     /// `pairs` of DPDK port ids; each pair connects both ways.
-    pub fn new(pairs: &[(u16, u16)]) -> Xconnect {
+    pub fn new(pairs: &[(u16, u16)]) -> PeerTable {
         let max = pairs.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(0) as usize;
         let mut peer = vec![None; max + 1];
         for &(a, b) in pairs {
             peer[a as usize] = Some(b);
             peer[b as usize] = Some(a);
         }
-        Xconnect { peer }
+        PeerTable(peer)
+    }
+}
+
+impl Xconnect {
+    /// `pairs` of DPDK port ids; each pair connects both ways.
+    pub fn new(pairs: &[(u16, u16)]) -> Xconnect {
+        Xconnect {
+            peer: PeerTable::new(pairs),
+        }
     }
 }
 
@@ -30,12 +46,20 @@ impl Stage for Xconnect {
         false
     }
 
+    fn control(
+        &mut self,
+        msg: Box<dyn Any + Send>,
+    ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
+        let new = msg.downcast::<PeerTable>()?;
+        Ok(Box::new(std::mem::replace(&mut self.peer, *new)))
+    }
+
     fn process(&mut self, _ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         for (m, v) in pkts.iter().zip(verdicts.iter_mut()) {
             *v = if (m.data_len() as usize) < crate::ETH_HDR_LEN {
                 Verdict::Drop(DropReason::Runt)
             } else {
-                match self.peer.get(m.port() as usize).copied().flatten() {
+                match self.peer.0.get(m.port() as usize).copied().flatten() {
                     Some(p) => Verdict::Tx(p),
                     None => Verdict::Drop(DropReason::NoXconnect),
                 }

@@ -75,6 +75,13 @@ enum Cmd {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Re-read the config file, validate it and apply the difference live (or refuse it and
+    /// keep the old config).
+    Reload {
+        /// Another file than the one pollfwd started with.
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
     /// List the daemon's commands.
     Commands,
     /// Send any command with JSON arguments, print the JSON reply: `call route.add '{"prefix":..}'`.
@@ -432,6 +439,19 @@ fn render(cmd: &str, d: &Value) -> String {
         "rings" => render_rings(d),
         "topology" => s(&d["text"]),
         "clear" => "counters cleared\n".into(),
+        "reload" => {
+            let applied: Vec<String> = d["applied"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(s)
+                .collect();
+            if applied.is_empty() {
+                format!("{}: no change\n", s(&d["path"]))
+            } else {
+                format!("{}: applied\n  {}\n", s(&d["path"]), applied.join("\n  "))
+            }
+        }
         "metrics" => s(d),
         "help" | "drop-reasons" => {
             let mut rows = Vec::new();
@@ -643,6 +663,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Cmd::Metrics => ("metrics", json!({})),
         Cmd::DropReasons => ("drop-reasons", json!({})),
         Cmd::Commands => ("help", json!({})),
+        Cmd::Reload { path } => (
+            "reload",
+            match path {
+                Some(p) => json!({"path": p.display().to_string()}),
+                None => json!({}),
+            },
+        ),
         Cmd::Call { command, args } => {
             let a: Value = serde_json::from_str(args)
                 .map_err(|e| Failure::Local(format!("arguments are not JSON: {e}")))?;

@@ -277,6 +277,8 @@ pub struct Forward {
     /// Egress MAC per port id (copied from the shared interfaces: no pointer chase per packet).
     port_mac: Vec<[u8; 6]>,
     held: Vec<Held>,
+    /// An ARP answer arrived in this burst: send what it unblocks once the burst is decided.
+    release_due: bool,
     hold_ticks: u64,
     bucket: Bucket,
     ident: u16,
@@ -310,6 +312,7 @@ impl Forward {
             stats,
             port_mac,
             held: Vec::with_capacity(shared.params.arp_queue),
+            release_due: false,
             // Long enough for every retry to be answered.
             hold_ticks: t.retry * t.retries as u64,
             bucket: Bucket {
@@ -378,7 +381,7 @@ impl Forward {
             return Verdict::Drop(DropReason::ArpInvalid);
         };
         let for_us = self.shared.answers_arp(in_port, a.tpa);
-        let mut consumed = false;
+        let mut learned = false;
         // RFC 826 "Packet Reception": merge the sender into an existing entry; add it when we
         // are the target. Never learn our own addresses (a conflict) or 0.0.0.0 (RFC 5227
         // probes), and only add senders on the port's connected subnet.
@@ -391,8 +394,7 @@ impl Forward {
                 .learn(a.spa, a.sha, in_port, ctx.now, create)
             {
                 self.stats.arp_learned.add(1);
-                consumed = true;
-                self.release(ctx, Some(a.spa));
+                learned = true;
             }
         }
         if a.op == ArpOperation::Request && for_us && !a.is_gratuitous() {
@@ -400,7 +402,12 @@ impl Forward {
             self.stats.arp_replies_sent.add(1);
             return Verdict::Tx(in_port);
         }
-        if consumed || (for_us && a.op == ArpOperation::Reply) {
+        // A reply (or request we do not answer) addressed to us was consumed; anything else is
+        // irrelevant to the appliance (even if it refreshed an entry on the way).
+        if learned && !self.held.is_empty() {
+            self.release_due = true;
+        }
+        if for_us {
             Verdict::Drop(DropReason::ForUs)
         } else {
             Verdict::Drop(DropReason::ArpInvalid)
@@ -529,14 +536,28 @@ impl Forward {
         if self.shared.neigh.claim_request(slot, ctx.now) {
             self.send_arp_request(ctx, port, nh, None);
         }
+        self.park(ctx, pkts, i, nh, port)
+            .unwrap_or(Verdict::Drop(DropReason::NeighborUnresolved))
+    }
+
+    /// Moves `pkts[i]` into the wait queue for `nh`. `None` if the queue is full or no mbuf
+    /// is left for the placeholder (the packet stays in the burst).
+    fn park(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        nh: u32,
+        port: u16,
+    ) -> Option<Verdict> {
         if self.held.len() >= self.shared.params.arp_queue {
-            return Verdict::Drop(DropReason::NeighborUnresolved);
+            return None;
         }
         // The runtime only lets a stage give verdicts on the slots of the burst, so the packet
         // is swapped for an empty mbuf, and that placeholder is dropped as `neighbor_held`.
         let Some(mut pkt) = ctx.pool.alloc() else {
             self.stats.alloc_failed.add(1);
-            return Verdict::Drop(DropReason::NeighborUnresolved);
+            return None;
         };
         std::mem::swap(&mut pkts[i], &mut pkt);
         self.held.push(Held {
@@ -546,22 +567,18 @@ impl Forward {
             deadline: ctx.now + self.hold_ticks,
         });
         self.stats.held.add(1);
-        Verdict::Drop(DropReason::NeighborHeld)
+        Some(Verdict::Drop(DropReason::NeighborHeld))
     }
 
-    /// Sends parked packets whose next hop resolved (only those for `only` if given); frees the
-    /// ones past their deadline or whose neighbour failed, and re-asks for the others.
-    fn release(&mut self, ctx: &mut StageCtx<'_>, only: Option<u32>) {
+    /// Sends parked packets whose next hop resolved, in arrival order; frees the ones past
+    /// their deadline or whose neighbour failed, and re-asks for the others when due.
+    fn release(&mut self, ctx: &mut StageCtx<'_>) {
         let mut i = 0;
         while i < self.held.len() {
             let (nh, port, deadline) = {
                 let h = &self.held[i];
                 (h.nh, h.port, h.deadline)
             };
-            if only.is_some_and(|o| o != nh) {
-                i += 1;
-                continue;
-            }
             match self.shared.neigh.lookup(nh, ctx.now) {
                 Lookup::Hit { mac, .. } => {
                     let mut h = self.held.remove(i);
@@ -572,7 +589,7 @@ impl Forward {
                     continue;
                 }
                 Lookup::Unresolved { failed, slot } if !failed && ctx.now < deadline => {
-                    if only.is_none() && self.shared.neigh.claim_request(slot, ctx.now) {
+                    if self.shared.neigh.claim_request(slot, ctx.now) {
                         self.send_arp_request(ctx, port, nh, None);
                     }
                     i += 1;
@@ -618,6 +635,14 @@ impl Forward {
             return Verdict::Drop(DropReason::TtlExpired);
         }
         ipv4::decrement_ttl(&mut pkts[i].data_mut()[l3..l3 + parse::IPV4_MIN_HDR]);
+        // Packets to a next hop that still has parked packets on this worker queue up behind
+        // them (released together, in order) rather than overtake them.
+        if !self.held.is_empty()
+            && self.held.iter().any(|h| h.nh == nh)
+            && let Some(v) = self.park(ctx, pkts, i, nh, port)
+        {
+            return v;
+        }
         let mac = if memo.0 == nh {
             memo.1
         } else {
@@ -660,21 +685,24 @@ impl Stage for Forward {
                 }
             }
         }
-        if k == 0 {
-            return;
+        if k > 0 {
+            self.table.lookup_bulk(&self.ips[..k], &mut self.hops[..k]);
+            let mut memo = (0u32, [0u8; 6]);
+            for j in 0..k {
+                let i = self.idx[j] as usize;
+                let hop = self.table.hop(self.hops[j]);
+                verdicts[i] = self.route(ctx, pkts, i, hop, &mut memo);
+            }
         }
-        self.table.lookup_bulk(&self.ips[..k], &mut self.hops[..k]);
-        let mut memo = (0u32, [0u8; 6]);
-        for j in 0..k {
-            let i = self.idx[j] as usize;
-            let hop = self.table.hop(self.hops[j]);
-            verdicts[i] = self.route(ctx, pkts, i, hop, &mut memo);
+        if self.release_due {
+            self.release_due = false;
+            self.release(ctx);
         }
     }
 
     fn housekeeping(&mut self, ctx: &mut StageCtx<'_>) {
         if !self.held.is_empty() {
-            self.release(ctx, None);
+            self.release(ctx);
         }
     }
 

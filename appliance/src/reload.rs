@@ -1,0 +1,142 @@
+//! Live reconfiguration: `pollfwdctl reload` re-reads the config file, validates all of it
+//! (errors with file:line:col, nothing applied), names the changes that need a restart (EAL,
+//! mempools, ports, lcores, runtime, control: refused as a whole), lets every network function
+//! build its new tables off the data path (any failure refuses the whole reload), and only then
+//! commits them all: each new table reaches every worker through its mailbox and is swapped in
+//! between two bursts; the old ones are freed after every worker acknowledged.
+
+use serde_json::{Value, json};
+
+use crate::config::{self, Config, Loaded};
+use crate::ops::{Commit, OpCtx, Reloader};
+
+/// The configuration in force (starts as the one pollfwd started with).
+#[derive(Default)]
+pub struct Current(pub Option<Loaded>);
+
+/// The config sections whose change needs a restart, compared by value (not position).
+fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
+    let mut v = Vec::new();
+    if old.eal != new.eal {
+        v.push("[eal]".to_string());
+    }
+    if old.mempool != new.mempool {
+        v.push("[mempool]".to_string());
+    }
+    if old.runtime != new.runtime {
+        v.push("[runtime]".to_string());
+    }
+    if old.control != new.control {
+        v.push("[control]".to_string());
+    }
+    let strip = |c: &Config| -> Vec<config::PortConfig> {
+        c.ports
+            .iter()
+            .map(|p| {
+                let mut p = p.get_ref().clone();
+                p.address = None; // addresses are the forward stage's, changeable live
+                p
+            })
+            .collect()
+    };
+    if strip(old) != strip(new) {
+        v.push("[[port]] (devices, queues, descriptors, MTU)".to_string());
+    }
+    let lc = |c: &Config| -> Vec<config::LcoreConfig> {
+        c.lcores.iter().map(|l| l.get_ref().clone()).collect()
+    };
+    if lc(old) != lc(new) {
+        v.push("[[lcore]] (lcores, queues polled, stage chains, pipelines)".to_string());
+    }
+    v
+}
+
+/// xconnect: the pairs table.
+fn prepare_xconnect(ctx: &OpCtx<'_>, old: &Config, new: &Config) -> Result<Option<Commit>, String> {
+    let pairs = |c: &Config| -> Option<Vec<[String; 2]>> {
+        c.xconnect.as_ref().map(|x| {
+            x.get_ref()
+                .pairs
+                .iter()
+                .map(|p| p.get_ref().clone())
+                .collect()
+        })
+    };
+    if pairs(old) == pairs(new) {
+        return Ok(None);
+    }
+    let id = |n: &str| {
+        ctx.state
+            .ports
+            .iter()
+            .find(|p| p.name == n)
+            .map(|p| p.port.id())
+            .ok_or_else(|| format!("xconnect: unknown port '{n}'"))
+    };
+    let mut ids = Vec::new();
+    for [a, b] in pairs(new).unwrap_or_default() {
+        ids.push((id(&a)?, id(&b)?));
+    }
+    let table = pollfwd_nf::xconnect::PeerTable::new(&ids);
+    Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
+        let n = ctx.broadcast("xconnect", |_| Box::new(table.clone()))?;
+        Ok(format!("xconnect: {} pair(s) on {n} worker(s)", ids.len()))
+    })))
+}
+
+/// Every NF's reloader. NFs add theirs here.
+pub fn reloaders() -> Vec<Reloader> {
+    vec![Reloader {
+        name: "xconnect",
+        prepare: prepare_xconnect,
+    }]
+}
+
+/// The `reload` operation. Args: `path` (default: the file pollfwd started with).
+pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
+    let _g = crate::ops::change_lock();
+    let old = ctx
+        .cp::<Current, _>("config", |c| c.0.clone())
+        .unwrap_or_else(|| ctx.state.config.clone());
+    let path = args
+        .get("path")
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| old.path.clone());
+    let new = config::load(&path)
+        .map_err(|e| format!("reload refused, old config stays in force: {e}"))?;
+    let restart = restart_changes(&old.config, &new.config);
+    if !restart.is_empty() {
+        return Err(format!(
+            "reload refused, old config stays in force: these changes need a restart: {}",
+            restart.join(", ")
+        ));
+    }
+    // Phase 1: build everything (may fail: nothing applied yet).
+    let mut commits = Vec::new();
+    for r in reloaders() {
+        match (r.prepare)(ctx, &old.config, &new.config) {
+            Ok(Some(c)) => commits.push((r.name, c)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(format!(
+                    "reload refused, old config stays in force: {}: {e}",
+                    r.name
+                ));
+            }
+        }
+    }
+    // Phase 2: swap in.
+    let mut applied = Vec::new();
+    for (name, c) in commits {
+        applied.push(c(ctx).map_err(|e| format!("reload: applying {name} failed: {e}"))?);
+    }
+    let warnings = new.warnings.clone();
+    ctx.cp::<Current, _>("config", |c| c.0 = Some(new));
+    Ok(json!({
+        "path": path.display().to_string(),
+        "applied": applied,
+        "unchanged": applied.is_empty(),
+        "warnings": warnings,
+    }))
+}
