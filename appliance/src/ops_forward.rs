@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex};
 use pollfwd_nf::forward::table::{
     self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, StaticRoute,
 };
-use pollfwd_nf::forward::{Forward, FwdShared, ProxyArp, StaticNeighbor};
+use pollfwd_nf::forward::{Forward, FwdShared, Install, ProxyArp, StaticNeighbor};
 use pollfwd_pipeline::Stage;
 use serde_json::{Map, Value, json};
 
 use crate::daemon::State;
 use crate::nfconf::forward::{self as conf, RouteText};
-use crate::ops::{Op, OpCtx};
+use crate::config::Config;
+use crate::ops::{Commit, Op, OpCtx};
 use crate::stages::StageEnv;
 
 /// Stage name.
@@ -85,39 +86,11 @@ fn ids<T: Copy>(v: Option<u16>, port_ids: &[u16], f: impl Fn(u16) -> T) -> Optio
 pub fn build_stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
     let mut boot = BOOT.lock().unwrap_or_else(|e| e.into_inner());
     if boot.is_none() {
-        let c = env.config;
-        let pid = env.port_ids;
-        let ifaces = conf::ifaces(c, Some((env.port_ids, env.port_macs)));
-        let statics: Vec<StaticRoute> = conf::static_routes(c)
-            .into_iter()
-            .map(|r| StaticRoute {
-                port: ids(r.port, pid, |p| p),
-                ..r
-            })
-            .collect();
-        let neighbors: Vec<StaticNeighbor> = conf::neighbors(c)
-            .into_iter()
-            .map(|n| StaticNeighbor {
-                port: pid[n.port as usize],
-                ..n
-            })
-            .collect();
-        let proxy: Vec<ProxyArp> = conf::proxy_arp(c)
-            .into_iter()
-            .map(|x| ProxyArp {
-                port: ids(x.port, pid, |p| p),
-                ..x
-            })
-            .collect();
-        let entries = table::resolve(&ifaces, &statics).map_err(|e| format!("forward: {e}"))?;
-        let t = FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY)
-            .map_err(|e| format!("forward: {e}"))?;
-        let shared = FwdShared::new(ifaces, proxy, &neighbors, conf::params(c), dpdk::tsc_hz())
-            .map_err(|e| format!("forward: {e}"))?;
+        let b = build(env.config, env.port_ids, env.port_macs)?;
         *boot = Some(Boot {
-            shared: Arc::new(shared),
-            table: Arc::new(t),
-            statics,
+            shared: Arc::new(b.shared),
+            table: Arc::new(b.table),
+            statics: b.statics,
         });
     }
     let b = boot.as_ref().expect("set above");
@@ -126,6 +99,96 @@ pub fn build_stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
         b.table.clone(),
         env.worker,
     )))
+}
+
+/// Everything the forward stage is built from, over DPDK port ids.
+struct Built {
+    shared: FwdShared,
+    table: FwdTable,
+    statics: Vec<StaticRoute>,
+}
+
+/// Resolves and compiles a configuration's forward part (interfaces with their addresses,
+/// routes, neighbours, proxy ARP, tunables) for ports `port_ids` with MACs `port_macs`.
+fn build(c: &Config, port_ids: &[u16], port_macs: &[[u8; 6]]) -> Result<Built, String> {
+    let pid = port_ids;
+    let ifaces = conf::ifaces(c, Some((port_ids, port_macs)));
+    let statics: Vec<StaticRoute> = conf::static_routes(c)
+        .into_iter()
+        .map(|r| StaticRoute {
+            port: ids(r.port, pid, |p| p),
+            ..r
+        })
+        .collect();
+    let neighbors: Vec<StaticNeighbor> = conf::neighbors(c)
+        .into_iter()
+        .map(|n| StaticNeighbor {
+            port: pid[n.port as usize],
+            ..n
+        })
+        .collect();
+    let proxy: Vec<ProxyArp> = conf::proxy_arp(c)
+        .into_iter()
+        .map(|x| ProxyArp {
+            port: ids(x.port, pid, |p| p),
+            ..x
+        })
+        .collect();
+    let entries = table::resolve(&ifaces, &statics).map_err(|e| format!("forward: {e}"))?;
+    let t =
+        FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY).map_err(|e| format!("forward: {e}"))?;
+    let shared = FwdShared::new(ifaces, proxy, &neighbors, conf::params(c), dpdk::tsc_hz())
+        .map_err(|e| format!("forward: {e}"))?;
+    Ok(Built {
+        shared,
+        table: t,
+        statics,
+    })
+}
+
+/// The forward part of `reload`: when the [forward] section or a port address changed,
+/// compiles the new tables (learnt neighbours carried over) and returns the step that swaps
+/// them into every worker. Routes added live with `route.add` are replaced by the file's.
+pub fn prepare_reload(
+    ctx: &OpCtx<'_>,
+    old: &Config,
+    new: &Config,
+) -> Result<Option<Commit>, String> {
+    let addrs = |c: &Config| -> Vec<Option<String>> {
+        c.ports
+            .iter()
+            .map(|p| p.get_ref().address.as_ref().map(|a| a.get_ref().clone()))
+            .collect()
+    };
+    if old.forward == new.forward && addrs(old) == addrs(new) {
+        return Ok(None);
+    }
+    if !ctx.state.lcores.iter().any(|l| l.stages.contains(&STAGE)) {
+        return Ok(None);
+    }
+    let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
+    let port_macs: Vec<[u8; 6]> = ctx.state.ports.iter().map(|p| p.mac).collect();
+    let mut b = build(new, &port_ids, &port_macs)?;
+    let old_shared = with_cp(ctx, |cp| Ok(cp.init.as_ref().expect("initialised").0.clone()))?;
+    b.shared.inherit(&old_shared);
+    let shared = Arc::new(b.shared);
+    let t = Arc::new(b.table);
+    let statics = b.statics;
+    Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
+        let n = ctx.broadcast(STAGE, |_| {
+            Box::new(Install {
+                table: t.clone(),
+                shared: shared.clone(),
+            })
+        })?;
+        let routes = t.routes();
+        with_cp(ctx, |cp| {
+            cp.init = Some((shared.clone(), t.clone()));
+            cp.statics = statics.iter().map(|r| (r.prefix, *r)).collect();
+            Ok(())
+        })?;
+        Ok(format!("forward: {routes} route(s) on {n} worker(s)"))
+    })))
 }
 
 fn with_cp<R>(
@@ -310,7 +373,12 @@ fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
                 let what = all_entries(cp)?
                     .into_iter()
                     .find(|e| e.prefix == pf)
-                    .map(|e| format!("{pf} is a {} route (change the port's address)", e.kind.name()))
+                    .map(|e| {
+                        format!(
+                            "{pf} is a {} route (change the port's address)",
+                            e.kind.name()
+                        )
+                    })
                     .unwrap_or_else(|| format!("no static route {pf}"));
                 return Err(what);
             }

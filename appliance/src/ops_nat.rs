@@ -95,9 +95,16 @@ fn with_cp<R>(ctx: &OpCtx<'_>, f: impl FnOnce(&mut Cp) -> Result<R, String>) -> 
     let c: &Config = &ctx.state.config.config;
     ctx.cp::<Cp, _>(KEY, |cp| {
         if !cp.loaded {
-            let n = c.nat.as_ref().ok_or("no [nat] section in the configuration")?;
+            let n = c
+                .nat
+                .as_ref()
+                .ok_or("no [nat] section in the configuration")?;
             cp.statics = conf::statics(c, &no_pos).map_err(|e| e.msg)?;
-            let p = conf::params(c, &vec![0; c.ports.len()], conf::nat_workers(c).first().copied().unwrap_or(0) as usize);
+            let p = conf::params(
+                c,
+                &vec![0; c.ports.len()],
+                conf::nat_workers(c).first().copied().unwrap_or(0) as usize,
+            );
             match p {
                 Ok(p) => {
                     cp.pool = p.pool;
@@ -127,6 +134,12 @@ fn proto_name(p: u8) -> &'static str {
     }
 }
 
+/// The NAT part of the exit summary (`nf.nat` in `--summary json`).
+pub fn summary_json(state: &crate::daemon::State) -> Option<Value> {
+    state.config.config.nat.as_ref()?;
+    summary(&OpCtx { state }, &json!({})).ok()
+}
+
 fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     let reg = registry();
     if reg.is_empty() {
@@ -139,9 +152,15 @@ fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
             for (k, v) in w.counter_list() {
                 counters.insert(k.into(), v.into());
             }
+            let lc = ctx.state.lcores.iter().find(|l| l.index == w.worker);
+            let hand = |f: fn(&pollfwd_pipeline::LcoreCounters) -> u64| {
+                lc.map(|l| f(&l.counters)).unwrap_or(0)
+            };
             json!({
                 "worker": w.worker,
                 "lcore": w.lcore,
+                "handoff_out": hand(|c| c.handoff_out.get()),
+                "handoff_in": hand(|c| c.handoff_in.get()),
                 "sessions": w.sessions(),
                 "capacity": w.capacity,
                 "ports": {"first": w.slice.0, "count": w.slice.1},
@@ -242,7 +261,9 @@ fn mapping_json(m: &StaticMapping) -> Value {
 }
 
 fn static_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
-    with_cp(ctx, |cp| Ok(Value::Array(cp.statics.iter().map(mapping_json).collect())))
+    with_cp(ctx, |cp| {
+        Ok(Value::Array(cp.statics.iter().map(mapping_json).collect()))
+    })
 }
 
 /// Installs `list` on every NAT worker; on success it becomes the control-plane state.
@@ -254,7 +275,11 @@ fn install(ctx: &OpCtx<'_>, cp: &mut Cp, list: Vec<StaticMapping>) -> Result<usi
 }
 
 fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
-    let m = conf::parse_static(args::str(a, "outside")?, args::str(a, "inside")?, args::opt_str(a, "proto"))?;
+    let m = conf::parse_static(
+        args::str(a, "outside")?,
+        args::str(a, "inside")?,
+        args::opt_str(a, "proto"),
+    )?;
     with_cp(ctx, |cp| {
         conf::check_static(&m, &cp.pool, cp.range.0, cp.range.1)?;
         let mut list = cp.statics.clone();
@@ -268,7 +293,11 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
     let outside = args::str(a, "outside")?;
     let proto = args::opt_str(a, "proto");
     // Parse as the outside half of a mapping (the inside half is a placeholder).
-    let inside_ph = if proto.is_some() { "0.0.0.0:1" } else { "0.0.0.0" };
+    let inside_ph = if proto.is_some() {
+        "0.0.0.0:1"
+    } else {
+        "0.0.0.0"
+    };
     let key = conf::parse_static(outside, inside_ph, proto)?;
     with_cp(ctx, |cp| {
         let before = cp.statics.len();
@@ -276,10 +305,15 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
             .statics
             .iter()
             .copied()
-            .filter(|m| !(m.proto == key.proto && m.out_addr == key.out_addr && m.out_port == key.out_port))
+            .filter(|m| {
+                !(m.proto == key.proto && m.out_addr == key.out_addr && m.out_port == key.out_port)
+            })
             .collect();
         if list.len() == before {
-            return Err(format!("no static mapping for {outside}{}", proto.map(|p| format!("/{p}")).unwrap_or_default()));
+            return Err(format!(
+                "no static mapping for {outside}{}",
+                proto.map(|p| format!("/{p}")).unwrap_or_default()
+            ));
         }
         let n = install(ctx, cp, list)?;
         Ok(json!({"deleted": outside, "workers": n}))

@@ -168,16 +168,17 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         "yellow",
         "red",
     ];
-    if let Some(obj) = a.as_object() {
-        if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(if k == "bind" || k == "class" || k == "per_source" {
-                format!(
-                    "'{k}' cannot change live (it changes which packets a policer sees): edit the config and reload"
-                )
-            } else {
-                format!("unknown argument '{k}' (known: {})", KNOWN.join(", "))
-            });
-        }
+    if let Some(k) = a
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())))
+    {
+        return Err(if k == "bind" || k == "class" || k == "per_source" {
+            format!(
+                "'{k}' cannot change live (it changes which packets a policer sees): edit the config and reload"
+            )
+        } else {
+            format!("unknown argument '{k}' (known: {})", KNOWN.join(", "))
+        });
     }
     let tsc_hz = ctx.state.tsc_hz;
     // Build everything before touching the workers; the control-plane lock is held so two

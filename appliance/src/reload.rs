@@ -86,10 +86,16 @@ fn prepare_xconnect(ctx: &OpCtx<'_>, old: &Config, new: &Config) -> Result<Optio
 
 /// Every NF's reloader. NFs add theirs here.
 pub fn reloaders() -> Vec<Reloader> {
-    vec![Reloader {
-        name: "xconnect",
-        prepare: prepare_xconnect,
-    }]
+    vec![
+        Reloader {
+            name: "xconnect",
+            prepare: prepare_xconnect,
+        },
+        Reloader {
+            name: "forward",
+            prepare: crate::ops_forward::prepare_reload,
+        },
+    ]
 }
 
 /// The `reload` operation. Args: `path` (default: the file pollfwd started with).

@@ -78,6 +78,9 @@ fn nf_summaries(s: &State) -> serde_json::Map<String, Value> {
     if let Some(v) = crate::ops_policer::summary(s) {
         m.insert("policer".into(), v);
     }
+    if let Some(v) = crate::ops_nat::summary_json(s) {
+        m.insert("nat".into(), v);
+    }
     m
 }
 

@@ -147,7 +147,11 @@ fn drops(s: &Value) -> &Value {
 /// Checks a routed frame against the frame that went in.
 fn assert_routed(i: usize, inp: &[u8], out: &[u8], dst_mac: [u8; 6], src_mac: [u8; 6]) {
     assert_eq!(out.len(), inp.len(), "frame {i}: length");
-    assert_eq!(&out[0..6], &dst_mac, "frame {i}: destination MAC = next hop");
+    assert_eq!(
+        &out[0..6],
+        &dst_mac,
+        "frame {i}: destination MAC = next hop"
+    );
     assert_eq!(&out[6..12], &src_mac, "frame {i}: source MAC = egress port");
     assert_eq!(&out[12..14], &inp[12..14]);
     assert_eq!(out[22], inp[22] - 1, "frame {i}: TTL - 1");
@@ -187,8 +191,16 @@ fn routed_packets_leave_the_right_port_with_rewritten_macs_ttl_minus_one_and_val
 
     let p1: Vec<Vec<u8>> = read_pcap(&lab.path("p1-out.pcap"));
     let p0: Vec<Vec<u8>> = read_pcap(&lab.path("p0-out.pcap"));
-    assert_eq!(p1.len(), 500, "UDP via 198.51.100.2 and TCP to 198.51.100.9 leave p1");
-    assert_eq!(p0.len(), 100, "ICMP to 10.20.0.0/16 leaves p0 via 192.0.2.2");
+    assert_eq!(
+        p1.len(),
+        500,
+        "UDP via 198.51.100.2 and TCP to 198.51.100.9 leave p1"
+    );
+    assert_eq!(
+        p0.len(),
+        100,
+        "ICMP to 10.20.0.0/16 leaves p0 via 192.0.2.2"
+    );
     let (mut ia, mut ib) = (0, 0);
     for (i, o) in p1.iter().enumerate() {
         if o[23] == 17 {
@@ -228,14 +240,22 @@ fn ttl_one_gets_time_exceeded_on_the_ingress_port_and_no_route_gets_unreachable(
 
     let out = read_pcap(&lab.path("p0-out.pcap"));
     assert!(read_pcap(&lab.path("p1-out.pcap")).is_empty());
-    assert_eq!(out.len(), 10, "one ICMP error per packet, out of the ingress port");
+    assert_eq!(
+        out.len(),
+        10,
+        "one ICMP error per packet, out of the ingress port"
+    );
     for (i, (o, orig)) in out.iter().zip(&input).enumerate() {
         let (want_type, want_code) = if i < 7 { (11, 0) } else { (3, 0) };
         assert_eq!(&o[0..6], &HOST_MAC, "{i}: to the sender's MAC");
         assert_eq!(&o[6..12], &P0_MAC, "{i}");
         assert_eq!(&o[12..14], &[0x08, 0x00]);
         assert_eq!(o[23], 1, "{i}: ICMP");
-        assert_eq!(&o[26..30], &ip("192.0.2.1").octets(), "{i}: from the ingress address");
+        assert_eq!(
+            &o[26..30],
+            &ip("192.0.2.1").octets(),
+            "{i}: from the ingress address"
+        );
         assert_eq!(&o[30..34], &orig[26..30], "{i}: to the original source");
         assert!(ip_header_ok(o), "{i}: IP checksum");
         let tl = u16::from_be_bytes([o[16], o[17]]) as usize;
@@ -283,7 +303,13 @@ fn arp_for_the_appliance_and_proxy_addresses_is_answered_and_ping_replied() {
     let mut echo = spec("192.0.2.10", "192.0.2.1", Proto::Icmp, 3);
     echo.sizes = Sizes::Fixed(98);
     let pings: Vec<Vec<u8>> = traffic::generate(&echo).collect();
-    let mut input = vec![req_me.clone(), req_proxy, req_other, req_wrong_port, truncated];
+    let mut input = vec![
+        req_me.clone(),
+        req_proxy,
+        req_other,
+        req_wrong_port,
+        truncated,
+    ];
     input.extend(pings.iter().cloned());
     write_frames(&lab.path("in.pcap"), &input);
     let cfg = router(&lab, "in.pcap", "empty.pcap", ROUTES);
@@ -309,7 +335,10 @@ fn arp_for_the_appliance_and_proxy_addresses_is_answered_and_ping_replied() {
     }
     assert!(read_pcap(&lab.path("p1-out.pcap")).is_empty());
     let d = drops(&s);
-    assert_eq!(d["arp_invalid"], 3, "other target, address of another port, truncated: {s}");
+    assert_eq!(
+        d["arp_invalid"], 3,
+        "other target, address of another port, truncated: {s}"
+    );
     assert_eq!(s["totals"]["drops"], 3);
 }
 
@@ -320,7 +349,8 @@ fn an_unknown_next_hop_is_resolved_by_arp_and_the_parked_packets_sent() {
     // are parked, a request goes out, the reply is learnt and the packets follow it in order
     // (the 8 that share the reply's burst queue up behind the parked ones).
     let h7: [u8; 6] = [0x02, 0, 0, 0, 0, 0x07];
-    let data: Vec<Vec<u8>> = traffic::generate(&spec("192.0.2.10", "192.0.2.7", Proto::Udp, 40)).collect();
+    let data: Vec<Vec<u8>> =
+        traffic::generate(&spec("192.0.2.10", "192.0.2.7", Proto::Udp, 40)).collect();
     let mut input = data.clone();
     input.push(arp(2, P0_MAC, h7, "192.0.2.7", P0_MAC, "192.0.2.1"));
     write_frames(&lab.path("in.pcap"), &input);
@@ -329,7 +359,11 @@ fn an_unknown_next_hop_is_resolved_by_arp_and_the_parked_packets_sent() {
 
     let out = read_pcap(&lab.path("p0-out.pcap"));
     assert_eq!(out.len(), 41, "{s}");
-    assert_eq!(out[0], arp(1, [0xff; 6], P0_MAC, "192.0.2.1", [0; 6], "192.0.2.7"), "request");
+    assert_eq!(
+        out[0],
+        arp(1, [0xff; 6], P0_MAC, "192.0.2.1", [0; 6], "192.0.2.7"),
+        "request"
+    );
     for (i, (o, d)) in out[1..].iter().zip(&data).enumerate() {
         assert_routed(i, d, o, h7, P0_MAC);
     }
@@ -342,14 +376,26 @@ fn an_unknown_next_hop_is_resolved_by_arp_and_the_parked_packets_sent() {
 #[test]
 fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
     let lab = Lab::new("fwd-silent");
-    let data: Vec<Vec<u8>> = traffic::generate(&spec("192.0.2.10", "198.51.100.33", Proto::Udp, 5)).collect();
+    let data: Vec<Vec<u8>> =
+        traffic::generate(&spec("192.0.2.10", "198.51.100.33", Proto::Udp, 5)).collect();
     write_frames(&lab.path("in.pcap"), &data);
     let fwd = format!("{ROUTES}arp_retry_ms = 100\narp_retries = 3\narp_queue = 2\n");
     let cfg = router(&lab, "in.pcap", "empty.pcap", &fwd);
     let s = lab.run_json(&cfg, &["--exit-idle", "1200"]);
     let out = read_pcap(&lab.path("p1-out.pcap"));
-    let req = arp(1, [0xff; 6], P1_MAC, "198.51.100.1", [0; 6], "198.51.100.33");
-    assert_eq!(out, vec![req.clone(), req.clone(), req], "3 requests, 100 ms apart, no data");
+    let req = arp(
+        1,
+        [0xff; 6],
+        P1_MAC,
+        "198.51.100.1",
+        [0; 6],
+        "198.51.100.33",
+    );
+    assert_eq!(
+        out,
+        vec![req.clone(), req.clone(), req],
+        "3 requests, 100 ms apart, no data"
+    );
     let d = drops(&s);
     assert_eq!(d["neighbor_held"], 2, "the wait queue holds 2: {s}");
     assert_eq!(d["neighbor_unresolved"], 3, "the rest: {s}");
@@ -394,7 +440,16 @@ fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
     for _ in 0..3 {
         input.push(g.clone());
         input.extend(garbage.iter().cloned());
-        for f in [&ipv6, &short_len, &loop_src, &mcast_dst, &zero_dst, &bcast, &subnet_bcast, &to_me_tcp] {
+        for f in [
+            &ipv6,
+            &short_len,
+            &loop_src,
+            &mcast_dst,
+            &zero_dst,
+            &bcast,
+            &subnet_bcast,
+            &to_me_tcp,
+        ] {
             input.push(f.clone());
         }
         input.push(vec![0xff]);
@@ -409,9 +464,16 @@ fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
         "ipv4_bad_dest": 6, "for_us": 9,
     });
     assert_eq!(d, &want, "{s}");
-    assert_eq!(port(&s, "p1")["tx_packets"], 3, "only the good frames are routed");
+    assert_eq!(
+        port(&s, "p1")["tx_packets"],
+        3,
+        "only the good frames are routed"
+    );
     assert_eq!(read_pcap(&lab.path("p1-out.pcap")).len(), 3);
-    assert!(read_pcap(&lab.path("p0-out.pcap")).is_empty(), "no ICMP about bad frames");
+    assert!(
+        read_pcap(&lab.path("p0-out.pcap")).is_empty(),
+        "no ICMP about bad frames"
+    );
 }
 
 /// Sends one request over the control socket (one JSON line each way, docs/control-protocol.md)
@@ -462,21 +524,47 @@ fn route_and_neighbour_operations_over_the_control_socket() {
                 {"prefix": "203.0.113.0/24", "kind": "static", "via": "198.51.100.2", "port": "p1"},
             ])
         );
-        let a = ctl_ok(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "198.51.100.2"}));
-        assert_eq!((a["added"].as_u64(), a["routes"].as_u64(), a["workers"].as_u64()), (Some(1), Some(9), Some(1)));
+        let a = ctl_ok(
+            &sock,
+            "route.add",
+            json!({"prefix": "100.64.0.0/10", "via": "198.51.100.2"}),
+        );
+        assert_eq!(
+            (
+                a["added"].as_u64(),
+                a["routes"].as_u64(),
+                a["workers"].as_u64()
+            ),
+            (Some(1), Some(9), Some(1))
+        );
         let lk = ctl_ok(&sock, "route.lookup", json!({"address": "100.100.1.1"}));
         assert_eq!(lk["route"], "100.64.0.0/10");
         assert_eq!(lk["next_hop"], "198.51.100.2");
         assert_eq!(lk["port"], "p1");
-        let (ok, e) = ctl(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "192.0.2.2"}));
+        let (ok, e) = ctl(
+            &sock,
+            "route.add",
+            json!({"prefix": "100.64.0.0/10", "via": "192.0.2.2"}),
+        );
         assert!(!ok && e.contains("exists"), "{e}");
-        let (ok, e) = ctl(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "10.1.1.1"}));
+        let (ok, e) = ctl(
+            &sock,
+            "route.add",
+            json!({"prefix": "100.64.0.0/10", "via": "10.1.1.1"}),
+        );
         assert!(!ok && e.contains("not on a connected subnet"), "{e}");
         let (ok, e) = ctl(&sock, "route.del", json!({"prefix": "192.0.2.0/24"}));
         assert!(!ok && e.contains("connected route"), "{e}");
-        let r = ctl_ok(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "192.0.2.2", "replace": true}));
+        let r = ctl_ok(
+            &sock,
+            "route.add",
+            json!({"prefix": "100.64.0.0/10", "via": "192.0.2.2", "replace": true}),
+        );
         assert_eq!(r["replaced"], 1);
-        assert_eq!(ctl_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["port"], "p0");
+        assert_eq!(
+            ctl_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["port"],
+            "p0"
+        );
         // 10,000 routes in one call.
         let many: Vec<Value> = (0..10_000u32)
             .map(|i| json!({"prefix": format!("{}/24", Ipv4Addr::from(0xac10_0000u32 + (i << 8))), "via": "198.51.100.2"}))
@@ -489,9 +577,16 @@ fn route_and_neighbour_operations_over_the_control_socket() {
         }
         let lk = ctl_ok(&sock, "route.lookup", json!({"address": "172.55.15.9"}));
         assert_eq!(lk["route"], "172.55.15.0/24", "{lk}");
-        let d = ctl_ok(&sock, "route.del", json!({"prefixes": ["100.64.0.0/10", "172.55.15.0/24"]}));
+        let d = ctl_ok(
+            &sock,
+            "route.del",
+            json!({"prefixes": ["100.64.0.0/10", "172.55.15.0/24"]}),
+        );
         assert_eq!(d["routes"], 10_007);
-        assert_eq!(ctl_ok(&sock, "route.lookup", json!({"address": "172.55.15.9"}))["route"], Value::Null);
+        assert_eq!(
+            ctl_ok(&sock, "route.lookup", json!({"address": "172.55.15.9"}))["route"],
+            Value::Null
+        );
         let n = ctl_ok(&sock, "neigh.list", json!({}));
         assert_eq!(n["count"], 3, "{n}");
         assert_eq!(
@@ -500,16 +595,103 @@ fn route_and_neighbour_operations_over_the_control_socket() {
         );
         // The generic CLI path: pollfwdctl call.
         let out = Command::new(bin("pollfwdctl"))
-            .args(["--socket", sock.to_str().unwrap(), "call", "route.lookup", r#"{"address":"203.0.113.9"}"#])
+            .args([
+                "--socket",
+                sock.to_str().unwrap(),
+                "call",
+                "route.lookup",
+                r#"{"address":"203.0.113.9"}"#,
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["route"], "203.0.113.0/24");
         let f = ctl_ok(&sock, "forward.stats", json!({}));
         assert_eq!(f["routes"], 10_007);
         assert_eq!(f["workers"].as_array().map(Vec::len), Some(1));
         Ok(())
+    };
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    signal(&child, "TERM");
+    let out = wait_with_deadline(child, 20);
+    if let Err(e) = res {
+        panic!(
+            "{:?}\npollfwd stderr:\n{}",
+            e.downcast_ref::<String>(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn reload_applies_new_routes_addresses_and_neighbours_live() {
+    let lab = Lab::new("fwd-reload");
+    let cfg = router(&lab, "empty.pcap", "empty.pcap", ROUTES);
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "20"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "control socket did not appear");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = || {
+        ctl_ok(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "198.51.100.2"}));
+        // New file: p1 renumbered, one route changed, one neighbour added, one removed.
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let new_routes = r#"
+[forward]
+routes = [
+  { prefix = "203.0.113.0/24", via = "198.51.100.130" },
+  { prefix = "10.20.0.0/16", via = "192.0.2.2" },
+]
+neighbors = [
+  { address = "198.51.100.130", mac = "02:00:00:00:01:82", port = "p1" },
+  { address = "192.0.2.2", mac = "02:00:00:00:00:02", port = "p0" },
+]
+"#;
+        let text = text
+            .replace(ROUTES, new_routes)
+            .replace("198.51.100.1/24", "198.51.100.129/25");
+        std::fs::write(&cfg, text).unwrap();
+        let r = ctl_ok(&sock, "reload", json!({}));
+        let applied = r["applied"].to_string();
+        assert!(applied.contains("forward: 8 route(s) on 1 worker(s)"), "{r}");
+        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}));
+        assert_eq!(lk["next_hop"], "198.51.100.130");
+        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "198.51.100.5"}));
+        assert_eq!(lk["route"], Value::Null, "198.51.100.0/25 is no longer connected: {lk}");
+        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "198.51.100.129"}));
+        assert_eq!(lk["kind"], "local");
+        assert_eq!(
+            ctl_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["route"],
+            Value::Null,
+            "routes added live are replaced by the file's"
+        );
+        let n = ctl_ok(&sock, "neigh.list", json!({}));
+        let addrs: Vec<&str> = n["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["address"].as_str().unwrap())
+            .collect();
+        assert_eq!(addrs, ["192.0.2.2", "198.51.100.130"], "{n}");
+        // A reload with a bad route is refused as a whole, with its position.
+        let text = std::fs::read_to_string(&cfg).unwrap().replace("198.51.100.130\" }", "10.0.0.1\" }");
+        std::fs::write(&cfg, text).unwrap();
+        let (ok, e) = ctl(&sock, "reload", json!({}));
+        assert!(!ok && e.contains("not on a connected subnet") && e.contains("pollfwd.toml:"), "{e}");
+        assert_eq!(
+            ctl_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}))["next_hop"],
+            "198.51.100.130",
+            "old config stays in force"
+        );
     };
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     signal(&child, "TERM");

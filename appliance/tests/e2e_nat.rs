@@ -141,7 +141,11 @@ fn nat_outbound_to_pool_one_address_per_host_and_replies_back() {
         inside.push(testpkt::icmp_echo(host(h), R1, 0x100 + h as u16, 1, false));
     }
     let first = run(&lab, &inside, &[], "");
-    assert_eq!(first.p1.len(), inside.len(), "every request translated out of p1");
+    assert_eq!(
+        first.p1.len(),
+        inside.len(),
+        "every request translated out of p1"
+    );
     assert_eq!(drops(&first.s, "nat_no_session"), 0);
     let mut by_host: std::collections::BTreeMap<Ipv4Addr, std::collections::BTreeSet<Ipv4Addr>> =
         Default::default();
@@ -150,11 +154,18 @@ fn nat_outbound_to_pool_one_address_per_host_and_replies_back() {
         let (h, _, _, _) = testpkt::endpoints(&inside[i]);
         let (x, _, d, _) = testpkt::endpoints(o);
         assert_eq!(d, testpkt::endpoints(&inside[i]).2, "destination unchanged");
-        assert!(x == X1 || x == X2, "frame {i} source {x} is not a pool address");
+        assert!(
+            x == X1 || x == X2,
+            "frame {i} source {x} is not a pool address"
+        );
         by_host.entry(h).or_default().insert(x);
     }
     for (h, xs) in &by_host {
-        assert_eq!(xs.len(), 1, "host {h} used {xs:?} (paired pooling, RFC 4787 REQ-2)");
+        assert_eq!(
+            xs.len(),
+            1,
+            "host {h} used {xs:?} (paired pooling, RFC 4787 REQ-2)"
+        );
     }
     let used: std::collections::BTreeSet<_> = by_host.values().flatten().collect();
     assert_eq!(used.len(), 2, "hosts spread over the pool");
@@ -181,10 +192,25 @@ fn nat_outbound_to_pool_one_address_per_host_and_replies_back() {
         }
     }
     let second = run(&lab, &inside, &outside, "");
-    assert_eq!(second.p1, first.p1, "identical allocation in the second run");
-    let replies: Vec<_> = second.p0.iter().filter(|f| !is_filler(f)).cloned().collect();
-    assert_eq!(replies.len(), expect.len(), "every reply came back through p0");
-    assert!(replies == expect, "replies translated back to the inside hosts, byte for byte");
+    assert_eq!(
+        second.p1, first.p1,
+        "identical allocation in the second run"
+    );
+    let replies: Vec<_> = second
+        .p0
+        .iter()
+        .filter(|f| !is_filler(f))
+        .cloned()
+        .collect();
+    assert_eq!(
+        replies.len(),
+        expect.len(),
+        "every reply came back through p0"
+    );
+    assert!(
+        replies == expect,
+        "replies translated back to the inside hosts, byte for byte"
+    );
     assert_eq!(second.p0.iter().filter(|f| is_filler(f)).count(), 64);
     assert_eq!(second.s["totals"]["drops"], 0, "{}", second.s);
     let n = inside.len() as u64;
@@ -202,7 +228,11 @@ fn nat_unsolicited_inbound_dropped_per_filtering_mode() {
     outside.push(testpkt::udp((R1, 53), x, b"same remote"));
     outside.push(testpkt::udp((R1, 9999), x, b"same address, other port"));
     outside.push(testpkt::udp((R2, 53), x, b"other address"));
-    outside.push(testpkt::udp((R1, 53), (x.0, x.1 ^ 1), b"no mapping at that port"));
+    outside.push(testpkt::udp(
+        (R1, 53),
+        (x.0, x.1 ^ 1),
+        b"no mapping at that port",
+    ));
     for (mode, delivered, filtered) in [
         ("endpoint-independent", 3, 0),
         ("address-dependent", 2, 1),
@@ -232,7 +262,14 @@ fn nat_icmp_error_reaches_inside_host_with_inner_header_translated() {
     // Port unreachable from the server, time exceeded from a router (TCP, 20 bytes).
     outside.push(testpkt::icmp_error(R1, src(sent).0, 3, 3, sent, 8));
     let rtr = Ipv4Addr::new(192, 0, 2, 254);
-    outside.push(testpkt::icmp_error(rtr, src(sent_tcp).0, 11, 0, sent_tcp, 20));
+    outside.push(testpkt::icmp_error(
+        rtr,
+        src(sent_tcp).0,
+        11,
+        0,
+        sent_tcp,
+        20,
+    ));
     let r = run(&lab, &inside, &outside, "");
     let got: Vec<_> = r.p0.iter().filter(|f| !is_filler(f)).cloned().collect();
     assert_eq!(got.len(), 2);
@@ -256,13 +293,20 @@ fn nat_hairpin_through_port_forward_and_static_dnat() {
     let (xa, xap, d, dp) = testpkt::endpoints(&first.p1[0]);
     assert!(xa == X1 || xa == X2);
     assert_eq!((d, dp), (S, 8443));
-    assert_eq!(first.p1[0], testpkt::tcp((xa, xap), (S, 8443), 0x02, 1, b""));
+    assert_eq!(
+        first.p1[0],
+        testpkt::tcp((xa, xap), (S, 8443), 0x02, 1, b"")
+    );
     // S answers A's outside endpoint from the inside; an outside client reaches S too.
     let synack = testpkt::tcp((S, 8443), (xa, xap), 0x12, 5, b"");
     let mut outside = fillers(64);
     outside.push(ext);
     let r = run(&lab, &[syn, synack], &outside, "");
-    assert_eq!(r.p1.len(), 2, "both hairpinned packets left (xconnect: p0 -> p1)");
+    assert_eq!(
+        r.p1.len(),
+        2,
+        "both hairpinned packets left (xconnect: p0 -> p1)"
+    );
     assert_eq!(r.p1[1], testpkt::tcp((XS, 443), (a, 41000), 0x12, 5, b""));
     let got: Vec<_> = r.p0.iter().filter(|f| !is_filler(f)).cloned().collect();
     assert_eq!(got, vec![testpkt::tcp((R1, 6000), (S, 8443), 0x02, 1, b"")]);
@@ -284,14 +328,23 @@ impl Fifo {
 
     /// Opens for writing (blocks until pollfwd opens it) and writes the pcap header.
     fn open(&self) -> PcapWriter<std::fs::File> {
-        let f = std::fs::OpenOptions::new().write(true).open(&self.path).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .unwrap();
         PcapWriter::new(f, 65535).unwrap()
     }
 }
 
 fn ctl(lab: &Lab, cmd: &str, args: &str) -> Value {
     let out = Command::new(bin("pollfwdctl"))
-        .args(["--socket", lab.path("ctl.sock").to_str().unwrap(), "call", cmd, args])
+        .args([
+            "--socket",
+            lab.path("ctl.sock").to_str().unwrap(),
+            "call",
+            cmd,
+            args,
+        ])
         .output()
         .unwrap();
     assert!(
@@ -303,7 +356,11 @@ fn ctl(lab: &Lab, cmd: &str, args: &str) -> Value {
 }
 
 fn send_phase(w: &mut PcapWriter<std::fs::File>, frames: &[Vec<u8>]) {
-    assert_eq!(frames.len() % 32, 0, "whole bursts: net_pcap returns a burst once it is full");
+    assert_eq!(
+        frames.len() % 32,
+        0,
+        "whole bursts: net_pcap returns a burst once it is full"
+    );
     for f in frames {
         w.write_packet(0, f).unwrap();
     }
@@ -328,7 +385,14 @@ fn nat_expiry_frees_sessions_and_ports() {
     );
     std::fs::write(&cfg, cfg_text).unwrap();
     let _g = busy_lock();
-    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--summary", "json", "--exit-idle", "4000"]);
+    let child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--exit-idle",
+        "4000",
+    ]);
     let mut w = fifo.open();
     let h = host(1);
     // Phase 1: flows :1 and :2 take both ports; flow :3 finds none.
@@ -422,14 +486,19 @@ seed = 42
 }
 
 fn both(lab: &Lab, a: &str, b: &str) -> Vec<Vec<u8>> {
-    read_pcap(&lab.path(a)).into_iter().chain(read_pcap(&lab.path(b))).collect()
+    read_pcap(&lab.path(a))
+        .into_iter()
+        .chain(read_pcap(&lab.path(b)))
+        .collect()
 }
 
 #[test]
 fn nat_two_workers_inside_and_outside_lcores_every_reply_translated() {
     let lab = Lab::new("nat-2w");
     let n = 96usize;
-    let hosts: Vec<Ep> = (0..n).map(|i| (Ipv4Addr::new(10, 0, 2, 1 + i as u8), 7000 + i as u16)).collect();
+    let hosts: Vec<Ep> = (0..n)
+        .map(|i| (Ipv4Addr::new(10, 0, 2, 1 + i as u8), 7000 + i as u16))
+        .collect();
     let inside: Vec<_> = hosts
         .iter()
         .enumerate()
@@ -442,11 +511,20 @@ fn nat_two_workers_inside_and_outside_lcores_every_reply_translated() {
     let s1 = lab.run_json(&cfg, &["--exit-idle", "300"]);
     let out1 = both(&lab, "p1-out-a.pcap", "p1-out-b.pcap");
     assert_eq!(out1.len(), n, "{s1}");
-    assert!(lcore_sum(&s1, "handoff_out") > 0, "some hosts belong to lcore 2: {s1}");
+    assert!(
+        s1["nf"]["nat"]["workers"][0]["handoff_out"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "some hosts belong to lcore 2: {s1}"
+    );
     let mut mapping = vec![None; n];
     for f in &out1 {
         verify(f).unwrap();
-        let i: usize = std::str::from_utf8(&f[f.len() - 3..]).unwrap().parse().unwrap();
+        let i: usize = std::str::from_utf8(&f[f.len() - 3..])
+            .unwrap()
+            .parse()
+            .unwrap();
         mapping[i] = Some(src(f));
     }
     // Run 2: the outside port is a FIFO. Lcore 2 blocks reading it, with the requests it
@@ -456,7 +534,14 @@ fn nat_two_workers_inside_and_outside_lcores_every_reply_translated() {
     let fifo = Fifo::new(&lab, "outside.fifo");
     let cfg = two_worker_config(&lab, "outside.fifo");
     let _g = busy_lock();
-    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--summary", "json", "--exit-idle", "3000"]);
+    let child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--exit-idle",
+        "3000",
+    ]);
     let mut w = fifo.open();
     std::thread::sleep(Duration::from_millis(1000));
     let mut phase = fillers(96);
@@ -466,7 +551,11 @@ fn nat_two_workers_inside_and_outside_lcores_every_reply_translated() {
     send_phase(&mut w, &phase);
     drop(w);
     let outp = wait_with_deadline(child, 30);
-    assert!(outp.status.success(), "{}", String::from_utf8_lossy(&outp.stderr));
+    assert!(
+        outp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&outp.stderr)
+    );
     let s: Value = serde_json::from_slice(&outp.stdout).unwrap();
     let out2 = both(&lab, "p1-out-a.pcap", "p1-out-b.pcap");
     let mut a = out1.clone();
@@ -494,16 +583,30 @@ fn nat_two_workers_inside_and_outside_lcores_every_reply_translated() {
     assert_eq!(got, want);
     assert_eq!(s["totals"]["drops"], 0, "{s}");
     // Replies crossed from the outside lcore to the inside one, requests the other way.
-    for l in s["lcores"].as_array().unwrap() {
-        assert!(l["handoff_out"].as_u64().unwrap() > 0, "{s}");
+    let nat = &s["nf"]["nat"];
+    for w in nat["workers"].as_array().unwrap() {
+        assert!(w["handoff_out"].as_u64().unwrap() > 0, "{nat}");
     }
+    assert_eq!(nat["drops"]["handoff_full"], 0);
+    let o2i: u64 = nat["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["counters"]["out2in"].as_u64().unwrap())
+        .sum();
+    assert_eq!(o2i, n as u64);
 }
 
 #[test]
 fn nat_operator_commands_over_the_control_socket() {
     let lab = Lab::new("nat-ops");
     let inside: Vec<_> = (1..=4u8)
-        .flat_map(|h| [testpkt::udp((host(h), 1000), (R1, 53), b""), testpkt::udp((host(h), 1001), (R1, 53), b"")])
+        .flat_map(|h| {
+            [
+                testpkt::udp((host(h), 1000), (R1, 53), b""),
+                testpkt::udp((host(h), 1001), (R1, 53), b""),
+            ]
+        })
         .collect();
     write_frames(&lab.path("inside.pcap"), &inside);
     write_frames(&lab.path("outside.pcap"), &[]);
@@ -513,7 +616,12 @@ fn nat_operator_commands_over_the_control_socket() {
     std::thread::sleep(Duration::from_millis(1500));
     let sum = ctl(&lab, "nat.summary", "{}");
     assert_eq!(sum["sessions"], 8, "{sum}");
-    let inuse: u64 = sum["ports_in_use"].as_array().unwrap().iter().map(|a| a["udp"].as_u64().unwrap()).sum();
+    let inuse: u64 = sum["ports_in_use"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["udp"].as_u64().unwrap())
+        .sum();
     assert_eq!(inuse, 8);
     assert!(sum["bytes_per_session"].as_f64().unwrap() <= 128.0, "{sum}");
     let all = ctl(&lab, "nat.sessions", "{}");
@@ -548,11 +656,26 @@ fn nat_operator_commands_over_the_control_socket() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("dynamic range"), "{}", String::from_utf8_lossy(&out.stderr));
-    let del = ctl(&lab, "nat.static.del", r#"{"outside": "203.0.113.7:80", "proto": "tcp"}"#);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dynamic range"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let del = ctl(
+        &lab,
+        "nat.static.del",
+        r#"{"outside": "203.0.113.7:80", "proto": "tcp"}"#,
+    );
     assert_eq!(del["workers"], 1);
-    assert_eq!(ctl(&lab, "nat.static.list", "{}").as_array().unwrap().len(), 1);
+    assert_eq!(
+        ctl(&lab, "nat.static.list", "{}").as_array().unwrap().len(),
+        1
+    );
     let out = wait_with_deadline(child, 20);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::io::stdout().flush();
 }

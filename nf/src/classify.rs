@@ -303,9 +303,27 @@ impl Stage for Classify {
     fn process(&mut self, _ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         let mut n = 0usize;
         for (i, (m, v)) in pkts.iter_mut().zip(verdicts.iter_mut()).enumerate() {
-            if m.meta().flags & flags::PARSED == 0 {
-                match crate::parse::parse_ipv4(m) {
-                    Ok(()) => {}
+            let meta = m.meta();
+            let key = if meta.flags & flags::PARSED != 0 {
+                if meta.flags & flags::IPV4 == 0 {
+                    continue;
+                }
+                key_of(meta)
+            } else {
+                match crate::parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
+                    Ok(p) => {
+                        // The key straight from the parse (not read back from the metadata).
+                        let meta = m.meta_mut();
+                        p.write(meta);
+                        Ipv4Key::new(
+                            p.proto,
+                            p.src_ip,
+                            p.dst_ip,
+                            p.src_port,
+                            p.dst_port,
+                            meta.in_port,
+                        )
+                    }
                     // ARP and other EtherTypes are not the ACL's business.
                     Err(DropReason::NotIpv4) => continue,
                     Err(r) => {
@@ -313,10 +331,8 @@ impl Stage for Classify {
                         continue;
                     }
                 }
-            } else if m.meta().flags & flags::IPV4 == 0 {
-                continue;
-            }
-            self.keys[n] = key_of(m.meta());
+            };
+            self.keys[n] = key;
             self.idx[n] = i as u8;
             n += 1;
         }

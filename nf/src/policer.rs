@@ -22,9 +22,9 @@ use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use dpdk::Mbuf;
 use dpdk::meta::flags;
 use dpdk::meter::{Color, Srtcm, SrtcmProfile, Trtcm, TrtcmProfile};
+use dpdk::{BURST_MAX, Mbuf};
 use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
@@ -381,6 +381,13 @@ impl<V: Copy> SourceTable<V> {
         Some((&mut self.slots[i].val, true))
     }
 
+    /// Loads the home slot of `key` (to start its cache miss early); returns a value that
+    /// means nothing.
+    #[inline]
+    pub fn touch(&self, key: u32) -> u32 {
+        self.slots[self.home(key)].key
+    }
+
     /// The value of `key`, if present (no time stamp).
     pub fn get(&self, key: u32) -> Option<&V> {
         let mut i = self.home(key);
@@ -619,6 +626,21 @@ pub fn parse_dscp(s: &str) -> Option<u8> {
 // ---------------------------------------------------------------------------------------------
 // The stage.
 
+/// A packet's policer and L3 offset, found by the first pass over a burst.
+#[derive(Debug, Clone, Copy)]
+struct Sel {
+    pi: u8,
+    l3: u16,
+}
+
+impl Sel {
+    const NO_L3: u16 = u16::MAX;
+    const NONE: Sel = Sel {
+        pi: u8::MAX,
+        l3: Sel::NO_L3,
+    };
+}
+
 /// The rate-limit stage of one worker.
 pub struct Policer {
     table: PolicerTable,
@@ -681,24 +703,53 @@ impl Policer {
     /// Meters a burst received at TSC `now` (the body of [`Stage::process`], without the
     /// runtime context so that tests can drive the clock).
     pub fn police(&mut self, now: u64, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
-        for (m, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+        for (p, v) in pkts
+            .chunks_mut(BURST_MAX)
+            .zip(verdicts.chunks_mut(BURST_MAX))
+        {
+            self.police_burst(now, p, v);
+        }
+        self.flush_counts();
+    }
+
+    /// Two passes over at most [`BURST_MAX`] packets. The first finds each packet's policer,
+    /// parses the IPv4 header where needed and loads the home slot of each per-source lookup:
+    /// independent loads, whose cache misses overlap instead of stalling one packet at a time.
+    /// The second meters and acts.
+    #[inline]
+    fn police_burst(&mut self, now: u64, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+        let mut sel = [Sel::NONE; BURST_MAX];
+        let mut warm = 0u32;
+        for (m, s) in pkts.iter_mut().zip(sel.iter_mut()) {
             let Some(pi) = self.table.lookup(m.meta().class) else {
                 continue;
             };
-            let def = &self.table.defs[pi];
-            let len = m.pkt_len();
             // The IPv4 header, when this policer needs it: reuse an earlier parse, else parse
             // now (RFC 1812 checks) and keep the result for later stages.
-            let mut l3 = None;
+            let mut l3 = Sel::NO_L3;
             if self.needs_ip[pi] {
                 let meta = m.meta();
                 if meta.flags & (flags::PARSED | flags::IPV4) == flags::PARSED | flags::IPV4 {
-                    l3 = Some(meta.l3_off as usize);
-                } else if let Ok(p) = parse::parse_ipv4_frame(m.data(), len as usize) {
+                    l3 = meta.l3_off;
+                } else if let Ok(p) = parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
                     p.write(m.meta_mut());
-                    l3 = Some(p.l3_off as usize);
+                    l3 = p.l3_off;
+                }
+                if let (Some(tab), true) = (&self.state.sources[pi], l3 != Sel::NO_L3) {
+                    warm ^= tab.touch(m.meta().src_ip);
                 }
             }
+            *s = Sel { pi: pi as u8, l3 };
+        }
+        std::hint::black_box(warm);
+        for ((m, v), s) in pkts.iter_mut().zip(verdicts.iter_mut()).zip(sel) {
+            if s.pi == Sel::NONE.pi {
+                continue;
+            }
+            let pi = s.pi as usize;
+            let l3 = (s.l3 != Sel::NO_L3).then_some(s.l3 as usize);
+            let def = &self.table.defs[pi];
+            let len = m.pkt_len();
             let acc = &mut self.acc[pi];
             let input = if def.color_aware {
                 let pre = Color::from_u8(m.meta().color);
@@ -750,7 +801,6 @@ impl Policer {
                 }
             }
         }
-        self.flush_counts();
     }
 
     /// Writes the burst's counts to the shared counters (once per burst, touched policers
@@ -960,11 +1010,7 @@ mod tests {
         assert_eq!(t.get_or_insert(8, 0, || 80).unwrap(), (&mut 80, true));
         *t.get_or_insert(7, 5, || 0).unwrap().0 += 1;
         assert_eq!(t.get(7), Some(&71));
-        assert_eq!(
-            t.get_or_insert(0, 0, || 1).unwrap().1,
-            true,
-            "0.0.0.0 is a key"
-        );
+        assert!(t.get_or_insert(0, 0, || 1).unwrap().1, "0.0.0.0 is a key");
         assert!(t.get_or_insert(9, 0, || 90).is_none(), "full at 3");
         assert_eq!(t.len(), 3);
         assert!(

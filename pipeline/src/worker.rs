@@ -243,8 +243,11 @@ impl Worker {
         let mut last_drain = dpdk::rdtsc();
         let mut last_hk = last_drain;
         let c = self.counters.clone();
+        // Loop statistics are kept in locals and written at each drain (every tx_drain_us).
+        let (mut polls, mut empty, mut busy, mut idle) = (0u64, 0u64, 0u64, 0u64);
+        // One TSC read per round: the end of a round is the start of the next.
+        let mut round_start = dpdk::rdtsc();
         loop {
-            let round_start = dpdk::rdtsc();
             let mut moved = 0usize;
             let nsrc = self.sources.len();
             for si in 0..nsrc {
@@ -258,7 +261,7 @@ impl Worker {
                     }
                 };
                 if n == 0 {
-                    c.empty_polls.add(1);
+                    empty += 1;
                     continue;
                 }
                 moved += n;
@@ -271,8 +274,14 @@ impl Worker {
                     kind,
                 );
             }
-            c.polls.add(nsrc as u64);
+            polls += nsrc as u64;
             let now = dpdk::rdtsc();
+            if moved > 0 {
+                busy += now.wrapping_sub(round_start);
+            } else {
+                idle += now.wrapping_sub(round_start);
+            }
+            round_start = now;
             if now.wrapping_sub(last_drain) >= self.cfg.tx_drain_ticks {
                 last_drain = now;
                 let mut t = Tally::new();
@@ -285,18 +294,17 @@ impl Worker {
                     Self::send_originated(&mut self.tx, &mut originated, &mut t);
                 }
                 Self::write_tally(&self.counters, &t);
+                c.polls.add(polls);
+                c.empty_polls.add(empty);
+                c.busy_cycles.add(busy);
+                c.idle_cycles.add(idle);
+                (polls, empty, busy, idle) = (0, 0, 0, 0);
                 self.drain_mailbox();
                 c.heartbeat.reset();
                 c.heartbeat.add(now);
                 if self.quit.load(Ordering::Relaxed) {
                     break;
                 }
-            }
-            let end = dpdk::rdtsc();
-            if moved > 0 {
-                c.busy_cycles.add(end.wrapping_sub(round_start));
-            } else {
-                c.idle_cycles.add(end.wrapping_sub(round_start));
             }
         }
         let mut t = Tally::new();
@@ -460,7 +468,7 @@ impl Worker {
             }
         }
         Self::write_tally(c, &t);
-        c.record_dwell(dpdk::rdtsc().wrapping_sub(t0));
+        c.record_dwell(stage_start.wrapping_sub(t0));
     }
 
     #[inline]

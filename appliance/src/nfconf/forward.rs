@@ -40,7 +40,7 @@ use crate::config::{Config, ConfigError};
 /// Most static routes a configuration may hold.
 pub const MAX_ROUTES: usize = 1_000_000;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardConfig {
     #[serde(default)]
@@ -59,7 +59,7 @@ pub struct ForwardConfig {
 }
 
 /// A static route: `prefix` via the gateway `via`, out of `port`, or both.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub prefix: Spanned<String>,
@@ -68,7 +68,7 @@ pub struct RouteConfig {
 }
 
 /// A static neighbour.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighborConfig {
     pub address: Spanned<String>,
@@ -77,7 +77,7 @@ pub struct NeighborConfig {
 }
 
 /// Addresses answered by proxy ARP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyArpConfig {
     pub prefix: Spanned<String>,
@@ -126,9 +126,7 @@ impl RouteText<'_> {
         if via.is_none() && port.is_none() {
             return Err((
                 Field::Route,
-                format!(
-                    "route {prefix}: give `via` (a gateway), `port`, or both"
-                ),
+                format!("route {prefix}: give `via` (a gateway), `port`, or both"),
             ));
         }
         Ok(StaticRoute { prefix, via, port })
@@ -166,14 +164,26 @@ pub fn params(c: &Config) -> FwdParams {
     FwdParams {
         arp_timeout_s: v(&f.arp_timeout_s, d.arp_timeout_s),
         arp_retry_ms: v(&f.arp_retry_ms, d.arp_retry_ms),
-        arp_retries: f.arp_retries.as_ref().map(|s| *s.get_ref()).unwrap_or(d.arp_retries),
-        arp_queue: f.arp_queue.as_ref().map(|s| *s.get_ref()).unwrap_or(d.arp_queue),
+        arp_retries: f
+            .arp_retries
+            .as_ref()
+            .map(|s| *s.get_ref())
+            .unwrap_or(d.arp_retries),
+        arp_queue: f
+            .arp_queue
+            .as_ref()
+            .map(|s| *s.get_ref())
+            .unwrap_or(d.arp_queue),
         icmp_errors_per_s: f
             .icmp_errors_per_s
             .as_ref()
             .map(|s| *s.get_ref())
             .unwrap_or(d.icmp_errors_per_s),
-        icmp_burst: f.icmp_burst.as_ref().map(|s| *s.get_ref()).unwrap_or(d.icmp_burst),
+        icmp_burst: f
+            .icmp_burst
+            .as_ref()
+            .map(|s| *s.get_ref())
+            .unwrap_or(d.icmp_burst),
         neighbor_capacity: f
             .neighbor_capacity
             .as_ref()
@@ -211,7 +221,13 @@ pub fn neighbors(c: &Config) -> Vec<StaticNeighbor> {
         .filter_map(|n| {
             let n = n.get_ref();
             Some(StaticNeighbor {
-                ip: u32::from(n.address.get_ref().trim().parse::<std::net::Ipv4Addr>().ok()?),
+                ip: u32::from(
+                    n.address
+                        .get_ref()
+                        .trim()
+                        .parse::<std::net::Ipv4Addr>()
+                        .ok()?,
+                ),
                 mac: table::parse_mac(n.mac.get_ref()).ok()?,
                 port: c.port_index(n.port.get_ref())? as u16,
             })
@@ -263,7 +279,10 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
         let p = p.get_ref();
         if let Some(a) = &p.address {
             table::parse_if_addr(a.get_ref()).map_err(|e| {
-                err(a.span(), format!("port '{}': address {e}", p.name.get_ref()))
+                err(
+                    a.span(),
+                    format!("port '{}': address {e}", p.name.get_ref()),
+                )
             })?;
         }
     }
@@ -359,11 +378,15 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
             ));
         }
         if pollfwd_nf::forward::ipv4::bad_source(u32::from(ip))
-            || ifs.iter().any(|i| i.addr.is_some_and(|(a, _)| a == u32::from(ip)))
+            || ifs
+                .iter()
+                .any(|i| i.addr.is_some_and(|(a, _)| a == u32::from(ip)))
         {
             return Err(err(
                 nc.address.span(),
-                format!("forward.neighbors: {ip} cannot be a neighbour (own or non-unicast address)"),
+                format!(
+                    "forward.neighbors: {ip} cannot be a neighbour (own or non-unicast address)"
+                ),
             ));
         }
         if !nseen.insert(ip) {
@@ -396,7 +419,9 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
         if p.len < 16 {
             return Err(err(
                 xc.prefix.span(),
-                format!("forward.proxy_arp: {p} is wider than a /16: answering ARP for that many addresses is surely a mistake"),
+                format!(
+                    "forward.proxy_arp: {p} is wider than a /16: answering ARP for that many addresses is surely a mistake"
+                ),
             ));
         }
         if let Some(port) = &xc.port
@@ -455,7 +480,10 @@ icmp_errors_per_s = 10
         assert_eq!(super::neighbors(&c).len(), 1);
         assert_eq!(super::proxy_arp(&c).len(), 2);
         let p = super::params(&c);
-        assert_eq!((p.arp_timeout_s, p.icmp_errors_per_s, p.arp_retries), (60, 10, 3));
+        assert_eq!(
+            (p.arp_timeout_s, p.icmp_errors_per_s, p.arp_retries),
+            (60, 10, 3)
+        );
         let ifs = super::ifaces(&c, None);
         assert_eq!(ifs[1].addr, Some((0xc633_6401, 24)));
     }
@@ -494,7 +522,9 @@ icmp_errors_per_s = 10
         let e = err("[forward]\nroutes = [{ prefix = \"192.0.2.0/24\", port = \"p1\" }]\n");
         assert!(e.msg.contains("interface"), "{e}");
 
-        let e = err("[forward]\nneighbors = [{ address = \"192.0.2.9\", mac = \"01:00:5e:00:00:01\", port = \"p0\" }]\n");
+        let e = err(
+            "[forward]\nneighbors = [{ address = \"192.0.2.9\", mac = \"01:00:5e:00:00:01\", port = \"p0\" }]\n",
+        );
         assert!(e.msg.contains("unicast"), "{e}");
         assert_eq!((e.line, e.col), (17, 45), "{e}");
 

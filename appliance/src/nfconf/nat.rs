@@ -109,7 +109,9 @@ pub fn parse_pool_item(s: &str) -> Result<Vec<u32>, String> {
     let s = s.trim();
     let range = if let Some((a, len)) = s.split_once('/') {
         let a: Ipv4Addr = a.parse().map_err(|_| format!("'{s}': bad address"))?;
-        let len: u32 = len.parse().map_err(|_| format!("'{s}': bad prefix length"))?;
+        let len: u32 = len
+            .parse()
+            .map_err(|_| format!("'{s}': bad prefix length"))?;
         if !(16..=32).contains(&len) {
             return Err(format!("'{s}': prefix length must be 16..=32"));
         }
@@ -117,8 +119,14 @@ pub fn parse_pool_item(s: &str) -> Result<Vec<u32>, String> {
         let net = u32::from(a) & mask;
         net..=(net | !mask)
     } else if let Some((a, b)) = s.split_once('-') {
-        let a: Ipv4Addr = a.trim().parse().map_err(|_| format!("'{s}': bad address"))?;
-        let b: Ipv4Addr = b.trim().parse().map_err(|_| format!("'{s}': bad address"))?;
+        let a: Ipv4Addr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}': bad address"))?;
+        let b: Ipv4Addr = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}': bad address"))?;
         if u32::from(b) < u32::from(a) {
             return Err(format!("'{s}': range ends before it starts"));
         }
@@ -136,7 +144,10 @@ pub fn parse_pool_item(s: &str) -> Result<Vec<u32>, String> {
 /// "a.b.c.d/len" to (network, mask).
 pub fn parse_prefix(s: &str) -> Result<(u32, u32), String> {
     let (a, len) = s.split_once('/').unwrap_or((s, "32"));
-    let a: Ipv4Addr = a.trim().parse().map_err(|_| format!("'{s}': bad address"))?;
+    let a: Ipv4Addr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}': bad address"))?;
     let len: u32 = len
         .trim()
         .parse()
@@ -152,7 +163,10 @@ fn parse_ep(s: &str, want_port: bool) -> Result<(u32, u16), String> {
         Some((a, p)) => (a, Some(p)),
         None => (s, None),
     };
-    let addr: Ipv4Addr = a.trim().parse().map_err(|_| format!("'{s}': bad address"))?;
+    let addr: Ipv4Addr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}': bad address"))?;
     let port = match (p, want_port) {
         (Some(p), true) => p
             .trim()
@@ -161,14 +175,22 @@ fn parse_ep(s: &str, want_port: bool) -> Result<(u32, u16), String> {
             .filter(|p| *p > 0)
             .ok_or_else(|| format!("'{s}': bad port"))?,
         (None, false) => 0,
-        (Some(_), false) => return Err(format!("'{s}': a 1:1 mapping has no port (give `proto` for a port forward)")),
+        (Some(_), false) => {
+            return Err(format!(
+                "'{s}': a 1:1 mapping has no port (give `proto` for a port forward)"
+            ));
+        }
         (None, true) => return Err(format!("'{s}': a port forward needs address:port")),
     };
     Ok((u32::from(addr), port))
 }
 
 /// Parses one static entry.
-pub fn parse_static(outside: &str, inside: &str, proto: Option<&str>) -> Result<StaticMapping, String> {
+pub fn parse_static(
+    outside: &str,
+    inside: &str,
+    proto: Option<&str>,
+) -> Result<StaticMapping, String> {
     let proto = match proto {
         None => None,
         Some("tcp") => Some(pollfwd_nf::nat::pkt::PROTO_TCP),
@@ -190,20 +212,28 @@ pub fn parse_static(outside: &str, inside: &str, proto: Option<&str>) -> Result<
 fn pool_and_range(n: &NatConfig, err: ErrAt<'_>) -> Result<(Vec<u32>, u16, u16), ConfigError> {
     let mut pool = Vec::new();
     for p in &n.pool {
-        pool.extend(parse_pool_item(p.get_ref()).map_err(|m| err(p.span(), format!("nat.pool: {m}")))?);
+        pool.extend(
+            parse_pool_item(p.get_ref()).map_err(|m| err(p.span(), format!("nat.pool: {m}")))?,
+        );
     }
     pool.sort_unstable();
     pool.dedup();
     if pool.len() > MAX_POOL {
         let span = n.pool.first().map(|p| p.span()).unwrap_or(0..0);
-        return Err(err(span, format!("nat.pool: {} addresses, at most {MAX_POOL}", pool.len())));
+        return Err(err(
+            span,
+            format!("nat.pool: {} addresses, at most {MAX_POOL}", pool.len()),
+        ));
     }
     let (lo, hi) = match &n.port_range {
         None => (1024, 65535),
         Some(r) => {
             let [lo, hi] = *r.get_ref();
             if lo == 0 || lo > hi || hi > 65535 {
-                return Err(err(r.span(), format!("nat.port_range [{lo}, {hi}]: need 1 <= first <= last <= 65535")));
+                return Err(err(
+                    r.span(),
+                    format!("nat.port_range [{lo}, {hi}]: need 1 <= first <= last <= 65535"),
+                ));
             }
             (lo as u16, hi as u16)
         }
@@ -252,13 +282,21 @@ pub fn check_static(m: &StaticMapping, pool: &[u32], lo: u16, hi: u16) -> Result
     }
 }
 
-fn seconds(t: &Option<Spanned<f64>>, default_ms: u32, what: &str, err: ErrAt<'_>) -> Result<u32, ConfigError> {
+fn seconds(
+    t: &Option<Spanned<f64>>,
+    default_ms: u32,
+    what: &str,
+    err: ErrAt<'_>,
+) -> Result<u32, ConfigError> {
     match t {
         None => Ok(default_ms),
         Some(s) => {
             let v = *s.get_ref();
-            if !v.is_finite() || v < 0.001 || v > 86_400.0 * 7.0 {
-                return Err(err(s.span(), format!("nat.timeouts.{what}: {v} s must be 0.001..=604800")));
+            if !v.is_finite() || !(0.001..=86_400.0 * 7.0).contains(&v) {
+                return Err(err(
+                    s.span(),
+                    format!("nat.timeouts.{what}: {v} s must be 0.001..=604800"),
+                ));
             }
             Ok((v * 1000.0).round() as u32)
         }
@@ -270,22 +308,36 @@ pub fn timeouts(n: &NatConfig, err: ErrAt<'_>) -> Result<Timeouts, ConfigError> 
     let d = Timeouts::default();
     let t = &n.timeouts;
     Ok(Timeouts {
-        tcp_established: seconds(&t.tcp_established, d.tcp_established, "tcp_established", err)?,
+        tcp_established: seconds(
+            &t.tcp_established,
+            d.tcp_established,
+            "tcp_established",
+            err,
+        )?,
         tcp_transitory: seconds(&t.tcp_transitory, d.tcp_transitory, "tcp_transitory", err)?,
         udp: seconds(&t.udp, d.udp, "udp", err)?,
         icmp: seconds(&t.icmp, d.icmp, "icmp", err)?,
     })
 }
 
-fn ports_of(c: &Config, list: &Spanned<Vec<Spanned<String>>>, what: &str, err: ErrAt<'_>) -> Result<Vec<usize>, ConfigError> {
+fn ports_of(
+    c: &Config,
+    list: &Spanned<Vec<Spanned<String>>>,
+    what: &str,
+    err: ErrAt<'_>,
+) -> Result<Vec<usize>, ConfigError> {
     if list.get_ref().is_empty() {
         return Err(err(list.span(), format!("nat.{what}: at least one port")));
     }
     list.get_ref()
         .iter()
         .map(|p| {
-            c.port_index(p.get_ref())
-                .ok_or_else(|| err(p.span(), format!("nat.{what}: unknown port '{}'", p.get_ref())))
+            c.port_index(p.get_ref()).ok_or_else(|| {
+                err(
+                    p.span(),
+                    format!("nat.{what}: unknown port '{}'", p.get_ref()),
+                )
+            })
         })
         .collect()
 }
@@ -295,7 +347,13 @@ pub fn nat_workers(c: &Config) -> Vec<u16> {
     c.lcores
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.get_ref().stages.get_ref().iter().any(|s| s.get_ref() == "nat"))
+        .filter(|(_, l)| {
+            l.get_ref()
+                .stages
+                .get_ref()
+                .iter()
+                .any(|s| s.get_ref() == "nat")
+        })
         .map(|(i, _)| i as u16)
         .collect()
 }
@@ -310,7 +368,10 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
         .collect();
     let Some(ns) = &c.nat else {
         if let Some(span) = uses.first() {
-            return Err(err(span.clone(), "stage 'nat' needs a [nat] section".into()));
+            return Err(err(
+                span.clone(),
+                "stage 'nat' needs a [nat] section".into(),
+            ));
         }
         return Ok(());
     };
@@ -319,31 +380,52 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     let outside = ports_of(c, &n.outside, "outside", err)?;
     for (i, p) in n.outside.get_ref().iter().enumerate() {
         if inside.contains(&outside[i]) {
-            return Err(err(p.span(), format!("nat: port '{}' is both inside and outside", p.get_ref())));
+            return Err(err(
+                p.span(),
+                format!("nat: port '{}' is both inside and outside", p.get_ref()),
+            ));
         }
     }
     let (pool, lo, hi) = pool_and_range(n, err)?;
     let st = statics(c, err)?;
     if pool.is_empty() && st.is_empty() {
-        return Err(err(ns.span(), "nat: give a `pool` (or at least one `static` mapping)".into()));
+        return Err(err(
+            ns.span(),
+            "nat: give a `pool` (or at least one `static` mapping)".into(),
+        ));
     }
     let workers = nat_workers(c).len().max(1) as u32;
     if (hi as u32 - lo as u32 + 1) < workers {
         let span = n.port_range.as_ref().map(|r| r.span()).unwrap_or(ns.span());
-        return Err(err(span, format!("nat.port_range: {} ports for {workers} NAT workers", hi as u32 - lo as u32 + 1)));
+        return Err(err(
+            span,
+            format!(
+                "nat.port_range: {} ports for {workers} NAT workers",
+                hi as u32 - lo as u32 + 1
+            ),
+        ));
     }
     if let Some(f) = &n.filtering
         && parse_filtering(f.get_ref()).is_none()
     {
         return Err(err(
             f.span(),
-            format!("nat.filtering '{}': endpoint-independent, address-dependent or address-and-port-dependent", f.get_ref()),
+            format!(
+                "nat.filtering '{}': endpoint-independent, address-dependent or address-and-port-dependent",
+                f.get_ref()
+            ),
         ));
     }
     if let Some(m) = &n.max_sessions
         && (*m.get_ref() == 0 || *m.get_ref() > MAX_SESSIONS)
     {
-        return Err(err(m.span(), format!("nat.max_sessions {} must be 1..={MAX_SESSIONS}", m.get_ref())));
+        return Err(err(
+            m.span(),
+            format!(
+                "nat.max_sessions {} must be 1..={MAX_SESSIONS}",
+                m.get_ref()
+            ),
+        ));
     }
     if let Some(b) = &n.expiry_budget
         && *b.get_ref() == 0
@@ -359,12 +441,24 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
 
 /// Outside addresses of the NAT (pool and static), for proxy ARP by the forward stage.
 pub fn nat_outside_addresses(c: &Config) -> Vec<Ipv4Addr> {
-    let err = |_: Range<usize>, msg: String| ConfigError { file: String::new(), line: 0, col: 0, msg };
+    let err = |_: Range<usize>, msg: String| ConfigError {
+        file: String::new(),
+        line: 0,
+        col: 0,
+        msg,
+    };
     let Some(n) = &c.nat else {
         return Vec::new();
     };
-    let mut v = pool_and_range(n.get_ref(), &err).map(|p| p.0).unwrap_or_default();
-    v.extend(statics(c, &err).unwrap_or_default().iter().map(|m| m.out_addr));
+    let mut v = pool_and_range(n.get_ref(), &err)
+        .map(|p| p.0)
+        .unwrap_or_default();
+    v.extend(
+        statics(c, &err)
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m.out_addr),
+    );
     v.sort_unstable();
     v.dedup();
     v.into_iter().map(Ipv4Addr::from).collect()
@@ -373,9 +467,18 @@ pub fn nat_outside_addresses(c: &Config) -> Vec<Ipv4Addr> {
 /// The parameters of the NAT worker at `worker` (config lcore index); `port_ids` are the
 /// DPDK ids of the configured ports in config order.
 pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, String> {
-    let e = |_: Range<usize>, msg: String| ConfigError { file: String::new(), line: 0, col: 0, msg };
+    let e = |_: Range<usize>, msg: String| ConfigError {
+        file: String::new(),
+        line: 0,
+        col: 0,
+        msg,
+    };
     let err: ErrAt<'_> = &e;
-    let n = c.nat.as_ref().ok_or("stage 'nat' needs a [nat] section")?.get_ref();
+    let n = c
+        .nat
+        .as_ref()
+        .ok_or("stage 'nat' needs a [nat] section")?
+        .get_ref();
     let inside = ports_of(c, &n.inside, "inside", err).map_err(|e| e.msg)?;
     let outside = ports_of(c, &n.outside, "outside", err).map_err(|e| e.msg)?;
     let (pool, lo, hi) = pool_and_range(n, err).map_err(|e| e.msg)?;
@@ -391,7 +494,11 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
         if let Some(a) = &p.get_ref().address
             && let Ok((net, mask)) = parse_prefix(a.get_ref())
         {
-            let addr = a.get_ref().split('/').next().and_then(|s| s.trim().parse::<Ipv4Addr>().ok());
+            let addr = a
+                .get_ref()
+                .split('/')
+                .next()
+                .and_then(|s| s.trim().parse::<Ipv4Addr>().ok());
             if let Some(addr) = addr {
                 no_nat.push((u32::from(addr), u32::MAX));
             }
@@ -415,7 +522,11 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
             .and_then(|f| parse_filtering(f.get_ref()))
             .unwrap_or_default(),
         timeouts: timeouts(n, err).map_err(|e| e.msg)?,
-        max_sessions: n.max_sessions.as_ref().map(|m| *m.get_ref()).unwrap_or(DEFAULT_MAX_SESSIONS),
+        max_sessions: n
+            .max_sessions
+            .as_ref()
+            .map(|m| *m.get_ref())
+            .unwrap_or(DEFAULT_MAX_SESSIONS),
         lru_reclaim: n.lru_reclaim,
         max_sessions_per_host: n.max_sessions_per_host,
         statics: Arc::new(StaticTable::new(&st)?),
@@ -423,7 +534,11 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
         workers,
         me,
         seed: n.seed.unwrap_or(0),
-        expiry_budget: n.expiry_budget.as_ref().map(|b| *b.get_ref()).unwrap_or(256),
+        expiry_budget: n
+            .expiry_budget
+            .as_ref()
+            .map(|b| *b.get_ref())
+            .unwrap_or(256),
     })
 }
 
@@ -494,7 +609,9 @@ udp = 0.5
         let e = err_of("inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.300\"]");
         assert!(e.msg.contains("bad address"), "{e}");
         assert_eq!(e.line, 22);
-        let e = err_of("inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\nfiltering = \"full-cone\"");
+        let e = err_of(
+            "inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\nfiltering = \"full-cone\"",
+        );
         assert!(e.msg.contains("full-cone"), "{e}");
         assert_eq!((e.line, e.col), (23, 13));
         let e = err_of("inside = [\"p0\"]\noutside = [\"p1\"]");
@@ -508,12 +625,18 @@ udp = 0.5
             "inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\nstatic = [{ outside = \"203.0.113.1:80\", inside = \"10.0.0.5:80\", proto = \"tcp\" }, { outside = \"203.0.113.1:80\", inside = \"10.0.0.6:80\", proto = \"tcp\" }]",
         );
         assert!(e.msg.contains("already forwarded"), "{e}");
-        let e = err_of("inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\n[nat.timeouts]\nudp = -1");
+        let e = err_of(
+            "inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\n[nat.timeouts]\nudp = -1",
+        );
         assert!(e.msg.contains("nat.timeouts.udp"), "{e}");
         assert_eq!((e.line, e.col), (24, 7));
-        let e = err_of("inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\nport_range = [100, 50]");
+        let e = err_of(
+            "inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\nport_range = [100, 50]",
+        );
         assert!(e.msg.contains("port_range"), "{e}");
-        let e = err_of("inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\nsessions = 5");
+        let e = err_of(
+            "inside = [\"p0\"]\noutside = [\"p1\"]\npool = [\"198.51.100.1\"]\nsessions = 5",
+        );
         assert!(e.msg.contains("unknown field `sessions`"), "{e}");
     }
 

@@ -302,6 +302,9 @@ impl PolicerSpec {
     }
 }
 
+/// Named optional keys of a policer entry.
+type Keys<'a> = &'a [(&'a str, &'a Option<Spanned<u64>>)];
+
 /// The class id of a class name, from the [classify] section.
 fn class_id(c: &Config, name: &str) -> Option<u16> {
     crate::nfconf::classify::class_id(c, name)
@@ -399,10 +402,7 @@ pub fn specs(c: &Config, err: ErrAt<'_>) -> Result<(Vec<PolicerSpec>, [Color; 64
             }
         };
         // Keys that belong to the other algorithm are refused, not ignored.
-        let (foreign, required): (
-            &[(&str, &Option<Spanned<u64>>)],
-            &[(&str, &Option<Spanned<u64>>)],
-        ) = match kind {
+        let (foreign, required): (Keys<'_>, Keys<'_>) = match kind {
             Kind::Srtcm => (&[("pir", &p.pir), ("pbs", &p.pbs)], &[("cbs", &p.cbs)]),
             Kind::Trtcm => (
                 &[("ebs", &p.ebs)],

@@ -230,7 +230,15 @@ mod tests {
     fn time_exceeded_fixture() {
         let orig = udp_frame();
         let mut buf = [0u8; 14 + 576];
-        let n = build_error(&mut buf, &orig, 14, IcmpError::TtlExceeded, ME, 0xc633_6401, 7);
+        let n = build_error(
+            &mut buf,
+            &orig,
+            14,
+            IcmpError::TtlExceeded,
+            ME,
+            0xc633_6401,
+            7,
+        );
         let f = &buf[..n];
         // 14 Ethernet + 20 IP + 8 ICMP + the whole 36-byte original datagram = 78.
         assert_eq!(n, 78);
@@ -248,7 +256,11 @@ mod tests {
         assert_eq!(rfc1071(&f[14..34]), 0);
         assert_eq!((f[34], f[35]), (11, 0));
         assert_eq!(&f[38..42], &[0, 0, 0, 0]);
-        assert_eq!(&f[42..78], &orig[14..50], "original datagram quoted verbatim");
+        assert_eq!(
+            &f[42..78],
+            &orig[14..50],
+            "original datagram quoted verbatim"
+        );
         assert_eq!(rfc1071(&f[34..78]), 0, "ICMP checksum");
     }
 

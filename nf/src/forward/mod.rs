@@ -168,7 +168,11 @@ impl FwdShared {
                 ));
             }
         }
-        let max = ifaces.iter().map(|i| i.port as usize + 1).max().unwrap_or(0);
+        let max = ifaces
+            .iter()
+            .map(|i| i.port as usize + 1)
+            .max()
+            .unwrap_or(0);
         let mut ports = vec![PortInfo::default(); max];
         for i in &ifaces {
             ports[i.port as usize] = PortInfo {
@@ -189,6 +193,14 @@ impl FwdShared {
             fallback_addr,
             stats: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Takes over what a running predecessor knows: its learnt neighbours (static ones come
+    /// from this one's configuration) and its registry of worker counters. Used by reloads.
+    pub fn inherit(&mut self, old: &FwdShared) {
+        self.neigh.import(&old.neigh);
+        let st = old.stats();
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
     }
 
     /// Counters of every worker's stage, with the worker index (control side).
@@ -214,7 +226,9 @@ impl FwdShared {
 
     /// Whether `ip` is one of the appliance's interface addresses.
     fn is_own(&self, ip: u32) -> bool {
-        self.ports.iter().any(|p| p.present && p.addr == ip && ip != 0)
+        self.ports
+            .iter()
+            .any(|p| p.present && p.addr == ip && ip != 0)
     }
 
     /// Source address for packets the appliance sends out of `port`.
@@ -224,6 +238,13 @@ impl FwdShared {
             _ => self.fallback_addr,
         }
     }
+}
+
+/// A new configuration for the stage (a reload): routes and everything shared. The stage
+/// gives back the `Install` it replaced. A route change alone sends an `Arc<FwdTable>`.
+pub struct Install {
+    pub table: Arc<FwdTable>,
+    pub shared: Arc<FwdShared>,
 }
 
 /// A packet parked while ARP resolves its next hop (already TTL-decremented).
@@ -287,6 +308,21 @@ pub struct Forward {
     idx: [u8; BURST_MAX],
 }
 
+/// Egress MAC per port id.
+fn port_macs(shared: &FwdShared) -> Vec<[u8; 6]> {
+    let mut v = vec![[0u8; 6]; shared.ports.len()];
+    for i in &shared.ifaces {
+        v[i.port as usize] = i.mac;
+    }
+    v
+}
+
+/// How long a packet may wait for ARP: long enough for every retry to be answered.
+fn hold_ticks(shared: &FwdShared) -> u64 {
+    let t = shared.neigh.timing();
+    t.retry * t.retries as u64
+}
+
 /// Result of the per-packet classification before the route lookup.
 enum Pre {
     Done(Verdict),
@@ -302,19 +338,13 @@ impl Forward {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((worker, stats.clone()));
-        let mut port_mac = vec![[0u8; 6]; shared.ports.len()];
-        for i in &shared.ifaces {
-            port_mac[i.port as usize] = i.mac;
-        }
-        let t = shared.neigh.timing();
         Forward {
             table,
             stats,
-            port_mac,
+            port_mac: port_macs(&shared),
             held: Vec::with_capacity(shared.params.arp_queue),
             release_due: false,
-            // Long enough for every retry to be answered.
-            hold_ticks: t.retry * t.retries as u64,
+            hold_ticks: hold_ticks(&shared),
             bucket: Bucket {
                 tokens: 0,
                 last: 0,
@@ -337,7 +367,10 @@ impl Forward {
 
     #[inline]
     fn src_mac(&self, port: u16) -> [u8; 6] {
-        self.port_mac.get(port as usize).copied().unwrap_or_default()
+        self.port_mac
+            .get(port as usize)
+            .copied()
+            .unwrap_or_default()
     }
 
     fn next_ident(&mut self) -> u16 {
@@ -441,8 +474,10 @@ impl Forward {
     }
 
     /// Sends an ICMP error about `m` back out of its ingress port, if RFC 1812 allows one and
-    /// the rate limit has a token.
-    fn icmp_error(&mut self, ctx: &mut StageCtx<'_>, m: &Mbuf, kind: IcmpError) {
+    /// the rate limit has a token. The source is the ingress interface's address (RFC 1812
+    /// 4.3.2.4), or `from` for errors about datagrams addressed to the appliance itself (RFC
+    /// 1122 3.2.2: the address the datagram was sent to).
+    fn icmp_error(&mut self, ctx: &mut StageCtx<'_>, m: &Mbuf, kind: IcmpError, from: Option<u32>) {
         let l3 = m.meta().l3_off as usize;
         let in_port = m.meta().in_port;
         if !icmp::error_allowed(m.data(), l3) {
@@ -455,7 +490,7 @@ impl Forward {
         }
         let (Some(pi), Some(src)) = (
             self.shared.port(in_port).copied(),
-            self.shared.source_for(in_port),
+            from.or_else(|| self.shared.source_for(in_port)),
         ) else {
             return;
         };
@@ -495,7 +530,7 @@ impl Forward {
             // No UDP service listens on the appliance: port unreachable ends a traceroute
             // aimed at the appliance itself (RFC 1122 3.2.2.1).
             parse::proto::UDP => {
-                self.icmp_error(ctx, m, IcmpError::PortUnreachable);
+                self.icmp_error(ctx, m, IcmpError::PortUnreachable, Some(meta.dst_ip));
                 Verdict::Drop(DropReason::ForUs)
             }
             _ => Verdict::Drop(DropReason::ForUs),
@@ -617,7 +652,7 @@ impl Forward {
             Some(Hop::Local) => return self.local(ctx, &mut pkts[i]),
             Some(Hop::Broadcast) => return Verdict::Drop(DropReason::ForUs),
             None => {
-                self.icmp_error(ctx, &pkts[i], IcmpError::NetUnreachable);
+                self.icmp_error(ctx, &pkts[i], IcmpError::NetUnreachable, None);
                 return Verdict::Drop(DropReason::NoRoute);
             }
         };
@@ -631,7 +666,7 @@ impl Forward {
         // RFC 1812 5.3.1: a router that would forward a datagram whose TTL is 1 or 0 discards
         // it and sends time exceeded.
         if ttl <= 1 {
-            self.icmp_error(ctx, &pkts[i], IcmpError::TtlExceeded);
+            self.icmp_error(ctx, &pkts[i], IcmpError::TtlExceeded, None);
             return Verdict::Drop(DropReason::TtlExpired);
         }
         ipv4::decrement_ttl(&mut pkts[i].data_mut()[l3..l3 + parse::IPV4_MIN_HDR]);
@@ -710,9 +745,21 @@ impl Stage for Forward {
         &mut self,
         msg: Box<dyn Any + Send>,
     ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
-        match msg.downcast::<Arc<FwdTable>>() {
-            Ok(t) => Ok(Box::new(std::mem::replace(&mut self.table, *t))),
-            Err(m) => Err(m),
+        let msg = match msg.downcast::<Arc<FwdTable>>() {
+            Ok(t) => return Ok(Box::new(std::mem::replace(&mut self.table, *t))),
+            Err(m) => m,
+        };
+        let mut ins = msg.downcast::<Install>()?;
+        // A reload allocates here, on the worker, between two bursts (never per packet).
+        self.port_mac = port_macs(&ins.shared);
+        self.hold_ticks = hold_ticks(&ins.shared);
+        self.bucket.ready = false;
+        if self.held.capacity() < ins.shared.params.arp_queue {
+            self.held
+                .reserve_exact(ins.shared.params.arp_queue - self.held.len());
         }
+        std::mem::swap(&mut self.table, &mut ins.table);
+        std::mem::swap(&mut self.shared, &mut ins.shared);
+        Ok(ins)
     }
 }

@@ -203,7 +203,9 @@ impl NeighTable {
                         Ok(_) => {
                             // Record the port for listings unless a learner was faster (a
                             // reader seeing the key before this sees word 0: not VALID).
-                            let _ = s.word.compare_exchange(0, pack([0; 6], port), Relaxed, Relaxed);
+                            let _ =
+                                s.word
+                                    .compare_exchange(0, pack([0; 6], port), Relaxed, Relaxed);
                             return Some(i);
                         }
                         Err(k) if k == ip => return Some(i),
@@ -324,6 +326,28 @@ impl NeighTable {
         }
     }
 
+    /// Copies the learnt (non-static) entries of `old` with their MAC, port and age: used when
+    /// a reload builds a new table (new capacity or timing) so that hosts need not be asked
+    /// again. Entries that do not fit are left out (they are simply resolved again).
+    pub fn import(&self, old: &NeighTable) {
+        for s in old.slots.iter() {
+            let ip = s.ip.load(Acquire);
+            let w = s.word.load(Acquire);
+            if ip == 0 || w & VALID == 0 || w & STATIC != 0 {
+                continue;
+            }
+            let Some(i) = self.insert(ip, unpack_port(w)) else {
+                continue;
+            };
+            let d = &self.slots[i];
+            if d.word.load(Acquire) & STATIC != 0 {
+                continue;
+            }
+            d.confirmed.store(s.confirmed.load(Relaxed), Relaxed);
+            d.word.store(w, Release);
+        }
+    }
+
     /// The MAC of a usable entry in `slot` (after a [`Lookup::Hit`] or a learn).
     pub fn mac_of(&self, slot: usize) -> [u8; 6] {
         unpack_mac(self.slots[slot].word.load(Acquire))
@@ -404,16 +428,27 @@ mod tests {
         let t = table();
         let ip = 0xc000_0202;
         assert_eq!(t.lookup(ip, 100), Lookup::Absent);
-        assert!(!t.learn(ip, A, 1, 100, false), "merge-only learn needs an entry");
+        assert!(
+            !t.learn(ip, A, 1, 100, false),
+            "merge-only learn needs an entry"
+        );
         assert!(t.learn(ip, A, 1, 100, true));
         let slot = t.find(ip).unwrap();
         assert_eq!(
             t.lookup(ip, 100 + 5 * HZ),
-            Lookup::Hit { mac: A, slot, refresh: false }
+            Lookup::Hit {
+                mac: A,
+                slot,
+                refresh: false
+            }
         );
         assert_eq!(
             t.lookup(ip, 100 + 8 * HZ),
-            Lookup::Hit { mac: A, slot, refresh: true }
+            Lookup::Hit {
+                mac: A,
+                slot,
+                refresh: true
+            }
         );
         assert!(matches!(
             t.lookup(ip, 100 + 10 * HZ),
@@ -423,10 +458,17 @@ mod tests {
         assert!(t.learn(ip, B, 1, 100 + 11 * HZ, false));
         assert_eq!(
             t.lookup(ip, 100 + 11 * HZ),
-            Lookup::Hit { mac: B, slot, refresh: false }
+            Lookup::Hit {
+                mac: B,
+                slot,
+                refresh: false
+            }
         );
         let e = &t.entries(100 + 12 * HZ)[0];
-        assert_eq!((e.ip, e.mac, e.port, e.state, e.age), (ip, Some(B), 1, State::Reachable, HZ));
+        assert_eq!(
+            (e.ip, e.mac, e.port, e.state, e.age),
+            (ip, Some(B), 1, State::Reachable, HZ)
+        );
     }
 
     #[test]
@@ -437,17 +479,26 @@ mod tests {
         let mut now = 5 * HZ;
         assert!(t.claim_request(s, now), "first request");
         assert!(!t.claim_request(s, now + 10), "one per interval");
-        assert!(matches!(t.lookup(ip, now), Lookup::Unresolved { failed: false, .. }));
+        assert!(matches!(
+            t.lookup(ip, now),
+            Lookup::Unresolved { failed: false, .. }
+        ));
         now += HZ;
         assert!(t.claim_request(s, now), "second");
         now += HZ;
         assert!(t.claim_request(s, now), "third");
         assert!(!t.claim_request(s, now + HZ), "3 retries used: failed");
-        assert!(matches!(t.lookup(ip, now + HZ), Lookup::Unresolved { failed: true, .. }));
+        assert!(matches!(
+            t.lookup(ip, now + HZ),
+            Lookup::Unresolved { failed: true, .. }
+        ));
         assert_eq!(t.entries(now + HZ)[0].state, State::Failed);
         // After the hold-down a new round starts.
         now += HZ + 3 * HZ;
-        assert!(matches!(t.lookup(ip, now), Lookup::Unresolved { failed: false, .. }));
+        assert!(matches!(
+            t.lookup(ip, now),
+            Lookup::Unresolved { failed: false, .. }
+        ));
         assert!(t.claim_request(s, now));
         // A reply resets the probes.
         t.learn(ip, A, 0, now, true);
@@ -462,7 +513,11 @@ mod tests {
         let s = t.find(0x0a00_0009).unwrap();
         assert_eq!(
             t.lookup(0x0a00_0009, u64::MAX / 2),
-            Lookup::Hit { mac: A, slot: s, refresh: false }
+            Lookup::Hit {
+                mac: A,
+                slot: s,
+                refresh: false
+            }
         );
         assert_eq!(t.entries(0)[0].state, State::Static);
     }
@@ -478,6 +533,21 @@ mod tests {
         }
         assert_eq!(ok, 16, "exactly the capacity, then None");
         assert_eq!(t.entries(0).len(), 16);
+    }
+
+    #[test]
+    fn import_keeps_learnt_entries_not_statics() {
+        let old = table();
+        old.learn(0x0a00_0001, A, 1, 500, true);
+        old.add_static(0x0a00_0002, B, 1);
+        old.insert(0x0a00_0003, 1); // incomplete: not copied
+        let new = NeighTable::new(256, NeighTiming::new(20, 1000, 3, HZ));
+        new.add_static(0x0a00_0002, A, 2);
+        new.import(&old);
+        let e = new.entries(500 + HZ);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!((e[0].ip, e[0].mac, e[0].state, e[0].age), (0x0a00_0001, Some(A), State::Reachable, HZ));
+        assert_eq!((e[1].mac, e[1].port, e[1].state), (Some(A), 2, State::Static), "the new static wins");
     }
 
     #[test]

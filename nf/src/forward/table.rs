@@ -22,7 +22,11 @@ pub struct Prefix {
 /// The network mask of a prefix length (0..=32).
 #[inline]
 pub fn mask(len: u8) -> u32 {
-    if len == 0 { 0 } else { u32::MAX << (32 - len as u32) }
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    }
 }
 
 impl Prefix {
@@ -421,25 +425,55 @@ mod tests {
 
     #[test]
     fn prefixes_parse_strictly() {
-        assert_eq!(Prefix::parse("10.0.0.0/8").unwrap(), Prefix { addr: ip("10.0.0.0"), len: 8 });
+        assert_eq!(
+            Prefix::parse("10.0.0.0/8").unwrap(),
+            Prefix {
+                addr: ip("10.0.0.0"),
+                len: 8
+            }
+        );
         assert_eq!(Prefix::parse("10.1.2.3").unwrap().len, 32);
         assert_eq!(Prefix::parse("0.0.0.0/0").unwrap().len, 0);
-        assert!(Prefix::parse("10.0.0.1/8").unwrap_err().contains("did you mean 10.0.0.0/8"));
+        assert!(
+            Prefix::parse("10.0.0.1/8")
+                .unwrap_err()
+                .contains("did you mean 10.0.0.0/8")
+        );
         assert!(Prefix::parse("10.0.0.0/33").is_err());
         assert!(Prefix::parse("10.0.0/8").is_err());
-        assert_eq!(Prefix::parse("192.0.2.0/24").unwrap().to_string(), "192.0.2.0/24");
-        assert_eq!(Prefix::parse("192.0.2.0/24").unwrap().broadcast(), ip("192.0.2.255"));
+        assert_eq!(
+            Prefix::parse("192.0.2.0/24").unwrap().to_string(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            Prefix::parse("192.0.2.0/24").unwrap().broadcast(),
+            ip("192.0.2.255")
+        );
     }
 
     #[test]
     fn interface_addresses_and_macs() {
-        assert_eq!(parse_if_addr("192.0.2.1/24").unwrap(), (ip("192.0.2.1"), 24));
-        assert!(parse_if_addr("192.0.2.0/24").unwrap_err().contains("network"));
-        assert!(parse_if_addr("192.0.2.255/24").unwrap_err().contains("broadcast"));
+        assert_eq!(
+            parse_if_addr("192.0.2.1/24").unwrap(),
+            (ip("192.0.2.1"), 24)
+        );
+        assert!(
+            parse_if_addr("192.0.2.0/24")
+                .unwrap_err()
+                .contains("network")
+        );
+        assert!(
+            parse_if_addr("192.0.2.255/24")
+                .unwrap_err()
+                .contains("broadcast")
+        );
         assert!(parse_if_addr("192.0.2.0/31").is_ok(), "RFC 3021");
         assert!(parse_if_addr("192.0.2.1").is_err());
         assert!(parse_if_addr("127.0.0.1/8").is_err());
-        assert_eq!(parse_mac("02:00:0a:0B:00:ff").unwrap(), [2, 0, 10, 11, 0, 255]);
+        assert_eq!(
+            parse_mac("02:00:0a:0B:00:ff").unwrap(),
+            [2, 0, 10, 11, 0, 255]
+        );
         assert!(parse_mac("02:00:0a:0b:00").is_err());
         assert!(parse_mac("02:00:0a:0b:00:fff").is_err());
         assert_eq!(fmt_mac(&[2, 0, 10, 11, 0, 255]), "02:00:0a:0b:00:ff");
@@ -458,29 +492,52 @@ mod tests {
         assert_eq!(e.len(), 7);
         assert_eq!(
             e[6].hop,
-            Hop::Forward { port: 1, gateway: ip("198.51.100.2") }
+            Hop::Forward {
+                port: 1,
+                gateway: ip("198.51.100.2")
+            }
         );
         assert_eq!(e[0].kind, RouteKind::Connected);
         let on_link = resolve(&i, &[r("10.9.0.0/16", None, Some(2))]).unwrap();
-        assert_eq!(on_link[6].hop, Hop::Forward { port: 2, gateway: 0 });
-        assert!(resolve(&i, &[r("10.0.0.0/8", Some("10.1.1.1"), None)])
-            .unwrap_err()
-            .contains("not on a connected subnet"));
+        assert_eq!(
+            on_link[6].hop,
+            Hop::Forward {
+                port: 2,
+                gateway: 0
+            }
+        );
+        assert!(
+            resolve(&i, &[r("10.0.0.0/8", Some("10.1.1.1"), None)])
+                .unwrap_err()
+                .contains("not on a connected subnet")
+        );
         assert!(resolve(&i, &[r("10.0.0.0/8", None, None)]).is_err());
         assert!(resolve(&i, &[r("10.0.0.0/8", None, Some(9))]).is_err());
-        assert!(resolve(&i, &[r("10.0.0.0/8", Some("192.0.2.1"), None)])
-            .unwrap_err()
-            .contains("own addresses"));
-        assert!(resolve(&i, &[r("192.0.2.0/24", Some("198.51.100.2"), None)])
-            .unwrap_err()
-            .contains("already a connected route"));
+        assert!(
+            resolve(&i, &[r("10.0.0.0/8", Some("192.0.2.1"), None)])
+                .unwrap_err()
+                .contains("own addresses")
+        );
+        assert!(
+            resolve(&i, &[r("192.0.2.0/24", Some("198.51.100.2"), None)])
+                .unwrap_err()
+                .contains("already a connected route")
+        );
         let dup = [
             r("10.0.0.0/8", Some("192.0.2.2"), None),
             r("10.0.0.0/8", Some("192.0.2.3"), None),
         ];
-        assert!(resolve(&i, &dup).unwrap_err().contains("already a static route"));
+        assert!(
+            resolve(&i, &dup)
+                .unwrap_err()
+                .contains("already a static route")
+        );
         let mut overlap = ifaces();
         overlap[1].addr = Some((ip("192.0.2.129"), 25));
-        assert!(interface_routes(&overlap).unwrap_err().contains("overlapping"));
+        assert!(
+            interface_routes(&overlap)
+                .unwrap_err()
+                .contains("overlapping")
+        );
     }
 }

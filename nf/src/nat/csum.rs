@@ -35,7 +35,7 @@ impl Delta {
 
     /// Adds another delta (changes of other words covered by the same checksum).
     #[inline]
-    pub fn add(self, o: Delta) -> Delta {
+    pub fn merge(self, o: Delta) -> Delta {
         Delta(fold(self.0 + o.0) as u32)
     }
 
@@ -88,8 +88,9 @@ mod tests {
     #[test]
     fn rfc1624_example_and_full_recompute_agree() {
         // RFC 1624 section 4: a header word changes from 0x5555 to 0x3285.
-        let mut words = [0x4500u16, 0x0073, 0x0000, 0x4000, 0x4011, 0x0000, 0xc0a8, 0x0001,
-            0xc0a8, 0x00c7];
+        let mut words = [
+            0x4500u16, 0x0073, 0x0000, 0x4000, 0x4011, 0x0000, 0xc0a8, 0x0001, 0xc0a8, 0x00c7,
+        ];
         let bytes = |w: &[u16]| w.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
         let hc = checksum(&bytes(&words), 0);
         assert_eq!(hc, 0xb861, "well-known IPv4 header checksum example");
@@ -126,7 +127,10 @@ mod tests {
             let _ = o2;
             // Equal as one's-complement numbers (0x0000 and 0xffff are the same value).
             let (a, b) = (d.apply(hc), checksum(&data, 0));
-            assert!(a == b || (a == 0xffff && b == 0) || (a == 0 && b == 0xffff), "{a:04x} {b:04x}");
+            assert!(
+                a == b || (a == 0xffff && b == 0) || (a == 0 && b == 0xffff),
+                "{a:04x} {b:04x}"
+            );
         }
     }
 

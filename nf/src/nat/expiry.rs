@@ -20,12 +20,16 @@ pub enum Gone {
 impl NatCore {
     #[inline]
     pub(crate) fn h_i2o(&self, s: &Session) -> u64 {
-        key_hash(s.proto, s.in_addr, s.in_port, s.rem_addr, s.rem_port, self.seed)
+        key_hash(
+            s.proto, s.in_addr, s.in_port, s.rem_addr, s.rem_port, self.seed,
+        )
     }
 
     #[inline]
     pub(crate) fn h_o2i(&self, s: &Session) -> u64 {
-        key_hash(s.proto, s.out_addr, s.out_port, s.rem_addr, s.rem_port, !self.seed)
+        key_hash(
+            s.proto, s.out_addr, s.out_port, s.rem_addr, s.rem_port, !self.seed,
+        )
     }
 
     #[inline]
@@ -79,10 +83,11 @@ impl NatCore {
         {
             return Ok((i, false));
         }
-        if self.p.lru_reclaim && self.reclaim_lru() {
-            if let Some(i) = self.sess.alloc() {
-                return Ok((i, true));
-            }
+        if self.p.lru_reclaim
+            && self.reclaim_lru()
+            && let Some(i) = self.sess.alloc()
+        {
+            return Ok((i, true));
         }
         Err(DropReason::NatTableFull)
     }

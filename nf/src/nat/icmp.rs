@@ -82,9 +82,9 @@ impl NatCore {
         let mut d = da.word(old_ic, new_ic);
         if inner.proto == PROTO_ICMP {
             // The query identifier; the embedded ICMP checksum covers no pseudo-header.
-            d = d.add(rewrite::icmp_id(f, inner.l4, port));
+            d = d.merge(rewrite::icmp_id(f, inner.l4, port));
         } else {
-            d = d.add(rewrite::l4_port(
+            d = d.merge(rewrite::l4_port(
                 f,
                 inner.proto,
                 inner.l4,

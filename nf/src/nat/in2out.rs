@@ -50,12 +50,23 @@ impl NatCore {
 
     /// Finds the in2out session of (proto, inside, remote), dropping it if it expired.
     #[inline]
-    pub(crate) fn find_i2o(&mut self, proto: u8, ia: u32, ip: u16, ra: u32, rp: u16) -> Option<u32> {
+    pub(crate) fn find_i2o(
+        &mut self,
+        proto: u8,
+        ia: u32,
+        ip: u16,
+        ra: u32,
+        rp: u16,
+    ) -> Option<u32> {
         let h = key_hash(proto, ia, ip, ra, rp, self.seed);
         let s = &self.sess.s;
         let hit = self.i2o.find(h, |i| {
             let x = &s[i as usize];
-            x.in_addr == ia && x.rem_addr == ra && x.in_port == ip && x.rem_port == rp && x.proto == proto
+            x.in_addr == ia
+                && x.rem_addr == ra
+                && x.in_port == ip
+                && x.rem_port == rp
+                && x.proto == proto
         });
         match hit {
             Some((_, i)) if self.is_expired(i) => {
@@ -69,7 +80,11 @@ impl NatCore {
 
     /// TCP, UDP and ICMP queries.
     fn i2o_l4(&mut self, f: &mut [u8], p: &Pkt, meta: &mut PktMeta) -> Verdict {
-        let (lport, rport) = if p.proto == PROTO_ICMP { (p.sport, 0) } else { (p.sport, p.dport) };
+        let (lport, rport) = if p.proto == PROTO_ICMP {
+            (p.sport, 0)
+        } else {
+            (p.sport, p.dport)
+        };
         let si = match self.find_i2o(p.proto, p.src, lport, p.dst, rport) {
             Some(i) => i,
             None => {
@@ -172,7 +187,8 @@ impl NatCore {
                 PROTO_UDP => CLASS_UDP,
                 _ => CLASS_ICMP,
             };
-            s.flags = if stat { sflag::STATIC } else { 0 } | if hairpin { sflag::HAIRPIN } else { 0 };
+            s.flags =
+                if stat { sflag::STATIC } else { 0 } | if hairpin { sflag::HAIRPIN } else { 0 };
         }
         self.commit(si, rep);
         Ok(si)

@@ -90,7 +90,7 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
-            tcp_established: 7440_000,
+            tcp_established: 7_440_000,
             tcp_transitory: 240_000,
             udp: 300_000,
             icmp: 60_000,
@@ -100,7 +100,12 @@ impl Default for Timeouts {
 
 impl Timeouts {
     fn by_class(&self) -> [u32; CLASSES] {
-        [self.tcp_established, self.tcp_transitory, self.udp, self.icmp]
+        [
+            self.tcp_established,
+            self.tcp_transitory,
+            self.udp,
+            self.icmp,
+        ]
     }
 }
 
@@ -250,7 +255,16 @@ impl NatCore {
         if p.max_sessions == 0 || p.max_sessions > 1 << 26 {
             return Err("nat: max_sessions must be 1..=67108864".into());
         }
-        let mut dir = vec![DIR_NONE; 1 + p.inside_ports.iter().chain(&p.outside_ports).copied().max().unwrap_or(0) as usize];
+        let mut dir = vec![
+            DIR_NONE;
+            1 + p
+                .inside_ports
+                .iter()
+                .chain(&p.outside_ports)
+                .copied()
+                .max()
+                .unwrap_or(0) as usize
+        ];
         for &i in &p.inside_ports {
             dir[i as usize] = DIR_IN;
         }
@@ -263,7 +277,11 @@ impl NatCore {
             parts: nw as u16,
         };
         let (lo, len) = part.slice(p.me);
-        let seed = if p.seed == 0 { dpdk_free_seed() } else { p.seed };
+        let seed = if p.seed == 0 {
+            dpdk_free_seed()
+        } else {
+            p.seed
+        };
         let wseed = seed ^ (p.me as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let cap = p.max_sessions;
         let timeout = p.timeouts.by_class();
@@ -333,6 +351,11 @@ impl NatCore {
             / self.sess.capacity() as f64
     }
 
+    /// Mean probe displacement of the inside, outside and endpoint indexes.
+    pub fn index_displacement(&self) -> [f64; 3] {
+        [self.i2o.mean_displacement(), self.o2i.mean_displacement(), self.iep.mean_displacement()]
+    }
+
     /// Sets the NAT clock (milliseconds, wrapping).
     #[inline]
     pub fn set_now(&mut self, now_ms: u32) {
@@ -351,7 +374,10 @@ impl NatCore {
     pub fn publish_ports(&self) {
         for (a, g) in self.shared.ports.iter().enumerate() {
             for (pi, x) in g.iter().enumerate() {
-                x.store(self.ports.in_use(a, pi), std::sync::atomic::Ordering::Relaxed);
+                x.store(
+                    self.ports.in_use(a, pi),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
             }
         }
     }

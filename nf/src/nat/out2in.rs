@@ -74,12 +74,23 @@ impl NatCore {
 
     /// Finds the out2in session of (proto, outside endpoint, remote), dropping it if expired.
     #[inline]
-    pub(crate) fn find_o2i(&mut self, proto: u8, oa: u32, op: u16, ra: u32, rp: u16) -> Option<u32> {
+    pub(crate) fn find_o2i(
+        &mut self,
+        proto: u8,
+        oa: u32,
+        op: u16,
+        ra: u32,
+        rp: u16,
+    ) -> Option<u32> {
         let h = key_hash(proto, oa, op, ra, rp, !self.seed);
         let s = &self.sess.s;
         let hit = self.o2i.find(h, |i| {
             let x = &s[i as usize];
-            x.out_addr == oa && x.rem_addr == ra && x.out_port == op && x.rem_port == rp && x.proto == proto
+            x.out_addr == oa
+                && x.rem_addr == ra
+                && x.out_port == op
+                && x.rem_port == rp
+                && x.proto == proto
         });
         match hit {
             Some((_, i)) if self.is_expired(i) => {
@@ -93,12 +104,16 @@ impl NatCore {
 
     fn o2i_l4(&mut self, f: &mut [u8], p: &Pkt, meta: &mut PktMeta, hairpin: bool) -> Verdict {
         // For ICMP queries the identifier is the local "port" and the remote has none.
-        let (lport, rport) = if p.proto == PROTO_ICMP { (p.sport, 0) } else { (p.dport, p.sport) };
+        let (lport, rport) = if p.proto == PROTO_ICMP {
+            (p.sport, 0)
+        } else {
+            (p.dport, p.sport)
+        };
         let si = match self.find_o2i(p.proto, p.dst, lport, p.src, rport) {
             Some(i) => i,
             None => {
-                let request = p.proto != PROTO_ICMP
-                    || pkt::icmp_kind(p.l4_flags) == IcmpKind::QueryRequest;
+                let request =
+                    p.proto != PROTO_ICMP || pkt::icmp_kind(p.l4_flags) == IcmpKind::QueryRequest;
                 if !request {
                     return Verdict::Drop(DropReason::NatNoSession);
                 }

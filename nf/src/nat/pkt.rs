@@ -314,7 +314,12 @@ pub mod rewrite {
         new: u16,
         pseudo: Delta,
     ) -> Delta {
-        let off = l4 + if src { field::L4_SPORT } else { field::L4_DPORT };
+        let off = l4
+            + if src {
+                field::L4_SPORT
+            } else {
+                field::L4_DPORT
+            };
         let old = rd16(f, off);
         wr16(f, off, new);
         let mut outer = Delta::ZERO.word(old, new);

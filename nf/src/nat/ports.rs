@@ -76,7 +76,7 @@ impl PortSpace {
         let words = (len as usize).div_ceil(64);
         let mut free_bits = vec![!0u64; addrs * 3 * words];
         // Clear the bits past `len` in each space's last word.
-        if len as usize % 64 != 0 {
+        if !(len as usize).is_multiple_of(64) {
             let keep = (1u64 << (len as usize % 64)) - 1;
             for sp in 0..addrs * 3 {
                 free_bits[sp * words + words - 1] = keep;
@@ -194,7 +194,11 @@ mod tests {
     #[test]
     fn partition_covers_range_exactly_once() {
         for parts in 1..=5u16 {
-            let p = Partition { lo: 1024, hi: 65535, parts };
+            let p = Partition {
+                lo: 1024,
+                hi: 65535,
+                parts,
+            };
             let mut next = 1024u32;
             for i in 0..parts as usize {
                 let (s, len) = p.slice(i);
@@ -206,7 +210,11 @@ mod tests {
             }
             assert_eq!(next, 65536);
         }
-        let tiny = Partition { lo: 5000, hi: 5001, parts: 2 };
+        let tiny = Partition {
+            lo: 5000,
+            hi: 5001,
+            parts: 2,
+        };
         assert_eq!(tiny.slice(0), (5000, 1));
         assert_eq!(tiny.slice(1), (5001, 1));
     }

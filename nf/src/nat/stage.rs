@@ -97,7 +97,13 @@ impl NatCore {
     /// Sessions for an operator listing (control path: walks the table).
     pub fn list_sessions(&self, inside: Option<u32>, limit: usize) -> Vec<SessionInfo> {
         let mut v = Vec::new();
-        for (i, s) in self.sess.s.iter().enumerate().take(self.sess.capacity() as usize) {
+        for (i, s) in self
+            .sess
+            .s
+            .iter()
+            .enumerate()
+            .take(self.sess.capacity() as usize)
+        {
             if v.len() >= limit {
                 break;
             }

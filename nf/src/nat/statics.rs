@@ -69,8 +69,7 @@ impl StaticTable {
         let show = |a: u32| std::net::Ipv4Addr::from(a);
         match e.proto {
             None => {
-                if self.addr_out.contains_key(&e.out_addr) || self.out_addrs.contains(&e.out_addr)
-                {
+                if self.addr_out.contains_key(&e.out_addr) || self.out_addrs.contains(&e.out_addr) {
                     return Err(format!(
                         "outside address {} is already used by a static mapping",
                         show(e.out_addr)
@@ -194,10 +193,16 @@ mod tests {
             in_port: 0,
         };
         let t = StaticTable::new(&[fwd(0xcb00_7105, 443, 0x0a00_0005, 8443), one]).unwrap();
-        assert_eq!(t.lookup_out(TCP, 0xcb00_7105, 443), Some((0x0a00_0005, 8443)));
+        assert_eq!(
+            t.lookup_out(TCP, 0xcb00_7105, 443),
+            Some((0x0a00_0005, 8443))
+        );
         assert_eq!(t.lookup_out(UDP, 0xcb00_7105, 443), None);
         assert_eq!(t.lookup_out(TCP, 0xcb00_7105, 444), None);
-        assert_eq!(t.lookup_in(TCP, 0x0a00_0005, 8443), Some((0xcb00_7105, 443)));
+        assert_eq!(
+            t.lookup_in(TCP, 0x0a00_0005, 8443),
+            Some((0xcb00_7105, 443))
+        );
         assert_eq!(t.lookup_out(UDP, 0xcb00_7106, 53), Some((0x0a00_0006, 53)));
         assert_eq!(t.lookup_in(1, 0x0a00_0006, 77), Some((0xcb00_7106, 77)));
         assert!(t.is_outside(0xcb00_7105) && t.is_outside(0xcb00_7106));

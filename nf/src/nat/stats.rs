@@ -52,7 +52,13 @@ pub struct NatShared {
 }
 
 impl NatShared {
-    pub fn new(worker: usize, lcore: u32, capacity: u32, pool: Vec<u32>, slice: (u16, u32)) -> NatShared {
+    pub fn new(
+        worker: usize,
+        lcore: u32,
+        capacity: u32,
+        pool: Vec<u32>,
+        slice: (u16, u32),
+    ) -> NatShared {
         NatShared {
             worker,
             lcore,

@@ -107,7 +107,8 @@ impl Default for Session {
 /// Hashes two key words with a per-table seed (folded 128-bit multiply).
 #[inline]
 pub fn hash2(a: u64, b: u64, seed: u64) -> u64 {
-    let x = (a ^ seed ^ 0x243f_6a88_85a3_08d3) as u128 * (b ^ 0x1319_8a2e_0370_7344 ^ seed.rotate_left(32)) as u128;
+    let x = (a ^ seed ^ 0x243f_6a88_85a3_08d3) as u128
+        * (b ^ 0x1319_8a2e_0370_7344 ^ seed.rotate_left(32)) as u128;
     let y = (x as u64) ^ ((x >> 64) as u64);
     let z = (y ^ a.rotate_left(17)) as u128 * 0x9e37_79b9_7f4a_7c15u128;
     (z as u64) ^ ((z >> 64) as u64)
@@ -176,6 +177,19 @@ impl Index {
             pos = (pos + 1) & self.mask;
         }
         self.tab[pos] = (h32 as u64) << 32 | idx as u64;
+    }
+
+    /// Mean distance of the entries from their home slot (probe length - 1).
+    pub fn mean_displacement(&self) -> f64 {
+        let (mut n, mut d) = (0usize, 0usize);
+        for (pos, e) in self.tab.iter().enumerate() {
+            if *e != EMPTY {
+                let home = (e >> 32) as usize & self.mask;
+                d += pos.wrapping_sub(home) & self.mask;
+                n += 1;
+            }
+        }
+        if n == 0 { 0.0 } else { d as f64 / n as f64 }
     }
 
     /// Points slot `pos` at another session with the same key.
@@ -313,7 +327,11 @@ impl Sessions {
         let total = cap as usize + CLASSES;
         let mut s = vec![Session::default(); total];
         for (i, x) in s.iter_mut().enumerate().take(cap as usize) {
-            x.lru_next = if i + 1 < cap as usize { i as u32 + 1 } else { NONE };
+            x.lru_next = if i + 1 < cap as usize {
+                i as u32 + 1
+            } else {
+                NONE
+            };
         }
         for c in 0..CLASSES as u32 {
             let h = cap + c;
@@ -520,5 +538,40 @@ mod tests {
         assert_eq!(s.lru_head(CLASS_TCP_EST), None);
         assert_eq!(s.alloc(), Some(c));
         assert_eq!(s.used, 3);
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn probe_lengths_stay_short() {
+        let n = 65536usize;
+        let mut ix = Index::new(n);
+        let mut hs = Vec::new();
+        for i in 0..n as u32 {
+            let h = key_hash(17, 0x0a08_0000 | (i % 4096), 1024 + (i / 4096) as u16, 0xc000_0201, 9, 5 ^ 0x9e37_79b9_7f4a_7c15);
+            ix.insert(h, i);
+            hs.push(h);
+        }
+        let mut total = 0usize;
+        for (i, h) in hs.iter().enumerate() {
+            let mut probes = 0;
+            ix.find(*h, |x| {
+                probes += 1;
+                x == i as u32
+            });
+            total += probes;
+        }
+        let mut dist = 0usize;
+        for h in &hs {
+            let home = (h >> 32) as usize & ix.mask;
+            let mut pos = home;
+            while (ix.tab[pos] >> 32) != (h >> 32) { pos = (pos + 1) & ix.mask; }
+            dist += (pos.wrapping_sub(home)) & ix.mask;
+        }
+        eprintln!("avg eq calls {} avg dist {}", total as f64 / n as f64, dist as f64 / n as f64);
+        assert!(dist as f64 / (n as f64) < 4.0);
     }
 }

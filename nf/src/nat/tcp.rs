@@ -98,7 +98,10 @@ mod tests {
     #[test]
     fn simultaneous_open_and_midstream_pickup() {
         // RFC 5382 REQ-2: simultaneous open (SYN both ways, no SYN-ACK first).
-        assert_eq!(class(update(update(0, true, SYN), false, SYN)), CLASS_TCP_EST);
+        assert_eq!(
+            class(update(update(0, true, SYN), false, SYN)),
+            CLASS_TCP_EST
+        );
         let s = update(0, true, ACK);
         assert_eq!(class(s), CLASS_TCP_TRANS, "one side only");
         assert_eq!(class(update(s, false, ACK)), CLASS_TCP_EST);

@@ -93,7 +93,14 @@ pub fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16, reply: bool) -
 
 /// An ICMP error (`ty`/`code`, e.g. 3/3 port unreachable) from `src` to `dst` about the
 /// IPv4 packet of frame `about`, embedding its IP header and `l4_bytes` bytes after it.
-pub fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, about: &[u8], l4_bytes: usize) -> Vec<u8> {
+pub fn icmp_error(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ty: u8,
+    code: u8,
+    about: &[u8],
+    l4_bytes: usize,
+) -> Vec<u8> {
     let ip = &about[14..];
     let hl = (ip[0] & 0x0f) as usize * 4;
     let n = (hl + l4_bytes).min(ip.len());
@@ -108,7 +115,7 @@ pub fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, about: &[u8], 
 /// Splits a whole IPv4 datagram frame into two fragments at payload byte `at` (a multiple
 /// of 8), with IP id `ident`.
 pub fn fragments(frame: &[u8], at: usize, ident: u16) -> (Vec<u8>, Vec<u8>) {
-    assert!(at % 8 == 0);
+    assert!(at.is_multiple_of(8));
     let ip = &frame[14..];
     let hl = (ip[0] & 0x0f) as usize * 4;
     let payload = &ip[hl..];
@@ -136,7 +143,10 @@ pub fn verify(frame: &[u8]) -> Result<(), String> {
     if !ip.verify_checksum() {
         return Err("IPv4 header checksum".into());
     }
-    let (src, dst) = (IpAddress::Ipv4(ip.src_addr()), IpAddress::Ipv4(ip.dst_addr()));
+    let (src, dst) = (
+        IpAddress::Ipv4(ip.src_addr()),
+        IpAddress::Ipv4(ip.dst_addr()),
+    );
     if ip.more_frags() || ip.frag_offset() != 0 {
         return Ok(());
     }
@@ -182,5 +192,10 @@ pub fn endpoints(frame: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {
     if ip[9] == 1 {
         return (src, u16::from_be_bytes([l4[4], l4[5]]), dst, 0);
     }
-    (src, u16::from_be_bytes([l4[0], l4[1]]), dst, u16::from_be_bytes([l4[2], l4[3]]))
+    (
+        src,
+        u16::from_be_bytes([l4[0], l4[1]]),
+        dst,
+        u16::from_be_bytes([l4[2], l4[3]]),
+    )
 }

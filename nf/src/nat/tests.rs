@@ -110,7 +110,10 @@ fn src_of(f: &[u8]) -> Ep {
 #[test]
 fn timeouts_default_to_rfc_minimums_or_more() {
     let t = Timeouts::default();
-    assert!(t.tcp_established >= (2 * 3600 + 4 * 60) * 1000, "RFC 5382 REQ-5");
+    assert!(
+        t.tcp_established >= (2 * 3600 + 4 * 60) * 1000,
+        "RFC 5382 REQ-5"
+    );
     assert!(t.tcp_transitory >= 4 * 60 * 1000, "RFC 5382 REQ-5");
     assert_eq!(t.udp, 5 * 60 * 1000, "RFC 4787 REQ-5: 5 min recommended");
     assert_eq!(t.icmp, 60 * 1000, "RFC 5508 section 3.1: 60 s");
@@ -154,10 +157,18 @@ fn rfc4787_req2_paired_pooling_one_outside_address_per_host() {
         let mut addrs = std::collections::BTreeSet::new();
         for sport in 0..8u16 {
             for dst in [R1, R2] {
-                let o = pass(&mut c, &testpkt::udp((host, 4000 + sport), (dst, 80), b"x"), IN);
+                let o = pass(
+                    &mut c,
+                    &testpkt::udp((host, 4000 + sport), (dst, 80), b"x"),
+                    IN,
+                );
                 addrs.insert(src_of(&o).0);
             }
-            let o = pass(&mut c, &testpkt::tcp((host, 4000 + sport), (R1, 80), 2, 1, b""), IN);
+            let o = pass(
+                &mut c,
+                &testpkt::tcp((host, 4000 + sport), (R1, 80), 2, 1, b""),
+                IN,
+            );
             addrs.insert(src_of(&o).0);
         }
         assert_eq!(addrs.len(), 1, "host {host} used {addrs:?}");
@@ -185,9 +196,18 @@ fn filtering_case(mode: Filtering) -> [Result<(), DropReason>; 3] {
 #[test]
 fn rfc4787_req8_filtering_modes() {
     use DropReason::NatFiltered as F;
-    assert_eq!(filtering_case(Filtering::EndpointIndependent), [Ok(()), Ok(()), Ok(())]);
-    assert_eq!(filtering_case(Filtering::AddressDependent), [Ok(()), Ok(()), Err(F)]);
-    assert_eq!(filtering_case(Filtering::AddressAndPortDependent), [Ok(()), Err(F), Err(F)]);
+    assert_eq!(
+        filtering_case(Filtering::EndpointIndependent),
+        [Ok(()), Ok(()), Ok(())]
+    );
+    assert_eq!(
+        filtering_case(Filtering::AddressDependent),
+        [Ok(()), Ok(()), Err(F)]
+    );
+    assert_eq!(
+        filtering_case(Filtering::AddressAndPortDependent),
+        [Ok(()), Err(F), Err(F)]
+    );
     assert_eq!(Filtering::default(), Filtering::AddressAndPortDependent);
 }
 
@@ -219,7 +239,11 @@ fn unsolicited_inbound_without_mapping_is_dropped_and_others_pass() {
 #[test]
 fn udp_zero_checksum_stays_zero_both_ways() {
     let mut c = core_with(|_| {});
-    let o = pass(&mut c, &testpkt::udp_nocsum((H1, 5000), (R1, 53), b"no checksum"), IN);
+    let o = pass(
+        &mut c,
+        &testpkt::udp_nocsum((H1, 5000), (R1, 53), b"no checksum"),
+        IN,
+    );
     let (x, xp) = src_of(&o);
     assert_eq!(o, testpkt::udp_nocsum((x, xp), (R1, 53), b"no checksum"));
     let b = pass(&mut c, &testpkt::udp_nocsum((R1, 53), (x, xp), b"r"), OUT);
@@ -247,7 +271,11 @@ fn rfc4787_req5_udp_timeout_and_ports_come_back() {
     c.housekeeping();
     assert_eq!(c.sessions(), 0);
     assert_eq!(c.shared.counters.expired.get(), 2);
-    assert_eq!(c.ports.in_use(c.pool_index_for(u(H1)), 1), 0, "ports came back");
+    assert_eq!(
+        c.ports.in_use(c.pool_index_for(u(H1)), 1),
+        0,
+        "ports came back"
+    );
     pass(&mut c, &testpkt::udp((H1, 3), (R1, 53), b""), IN);
     assert_eq!(
         drop_reason(&mut c, &testpkt::udp((R1, 53), src_of(&o1), b""), OUT),
@@ -296,19 +324,35 @@ fn mapping_lives_while_any_session_does() {
 fn rfc5382_tcp_established_and_transitory_timeouts() {
     let mut c = core_with(|_| {});
     // Connection 1: handshake completes.
-    let syn = pass(&mut c, &testpkt::tcp((H1, 40000), (R1, 80), 0x02, 1, b""), IN);
+    let syn = pass(
+        &mut c,
+        &testpkt::tcp((H1, 40000), (R1, 80), 0x02, 1, b""),
+        IN,
+    );
     let x = src_of(&syn);
     let synack = pass(&mut c, &testpkt::tcp((R1, 80), x, 0x12, 9, b""), OUT);
     assert_eq!(synack, testpkt::tcp((R1, 80), (H1, 40000), 0x12, 9, b""));
-    pass(&mut c, &testpkt::tcp((H1, 40000), (R1, 80), 0x10, 2, b"data"), IN);
+    pass(
+        &mut c,
+        &testpkt::tcp((H1, 40000), (R1, 80), 0x10, 2, b"data"),
+        IN,
+    );
     // Connection 2: SYN never answered (partially open = transitory).
-    let syn2 = pass(&mut c, &testpkt::tcp((H1, 40001), (R1, 80), 0x02, 1, b""), IN);
+    let syn2 = pass(
+        &mut c,
+        &testpkt::tcp((H1, 40001), (R1, 80), 0x02, 1, b""),
+        IN,
+    );
     // 4 min later: the half-open one is gone, the established one stays (>= 2 h 4 min).
     c.set_now(240_000);
     c.housekeeping();
     assert_eq!(c.sessions(), 1);
     assert_eq!(
-        drop_reason(&mut c, &testpkt::tcp((R1, 80), src_of(&syn2), 0x12, 1, b""), OUT),
+        drop_reason(
+            &mut c,
+            &testpkt::tcp((R1, 80), src_of(&syn2), 0x12, 1, b""),
+            OUT
+        ),
         DropReason::NatNoSession,
         "its mapping and port are gone"
     );
@@ -318,7 +362,11 @@ fn rfc5382_tcp_established_and_transitory_timeouts() {
     pass(&mut c, &testpkt::tcp((R1, 80), x, 0x10, 10, b"more"), OUT);
     // FIN both ways: closing = transitory; gone 4 min later.
     let t = 7_439_000;
-    pass(&mut c, &testpkt::tcp((H1, 40000), (R1, 80), 0x11, 3, b""), IN);
+    pass(
+        &mut c,
+        &testpkt::tcp((H1, 40000), (R1, 80), 0x11, 3, b""),
+        IN,
+    );
     pass(&mut c, &testpkt::tcp((R1, 80), x, 0x11, 11, b""), OUT);
     c.set_now(t + 239_000);
     c.housekeeping();
@@ -368,12 +416,20 @@ fn rfc5508_inbound_icmp_error_translates_embedded_udp_and_tcp() {
     // TCP with its checksum embedded (20 bytes).
     let t = testpkt::tcp((H1, 40000), (R1, 80), 0x02, 77, b"");
     let ts = pass(&mut c, &t, IN);
-    let back = pass(&mut c, &testpkt::icmp_error(R1, src_of(&ts).0, 3, 1, &ts, 20), OUT);
+    let back = pass(
+        &mut c,
+        &testpkt::icmp_error(R1, src_of(&ts).0, 3, 1, &ts, 20),
+        OUT,
+    );
     assert_eq!(back, testpkt::icmp_error(R1, H1, 3, 1, &t, 20));
     // About an echo request.
     let e = testpkt::icmp_echo(H1, R1, 77, 5, false);
     let es = pass(&mut c, &e, IN);
-    let back = pass(&mut c, &testpkt::icmp_error(rtr, src_of(&es).0, 11, 0, &es, 8), OUT);
+    let back = pass(
+        &mut c,
+        &testpkt::icmp_error(rtr, src_of(&es).0, 11, 0, &es, 8),
+        OUT,
+    );
     assert_eq!(back, testpkt::icmp_error(rtr, H1, 11, 0, &e, 8));
     assert_eq!(c.shared.counters.icmp_errors.get(), 4);
     // Errors do not refresh sessions (sessions still idle since creation).
@@ -407,9 +463,15 @@ fn rfc5508_outbound_icmp_error_for_port_forward() {
 fn static_port_forward_and_one_to_one() {
     let mut c = core_with(|_| {});
     let syn = testpkt::tcp((R1, 5555), (XS, 443), 0x02, 1, b"");
-    assert_eq!(pass(&mut c, &syn, OUT), testpkt::tcp((R1, 5555), (S, 8443), 0x02, 1, b""));
+    assert_eq!(
+        pass(&mut c, &syn, OUT),
+        testpkt::tcp((R1, 5555), (S, 8443), 0x02, 1, b"")
+    );
     let synack = testpkt::tcp((S, 8443), (R1, 5555), 0x12, 1, b"");
-    assert_eq!(pass(&mut c, &synack, IN), testpkt::tcp((XS, 443), (R1, 5555), 0x12, 1, b""));
+    assert_eq!(
+        pass(&mut c, &synack, IN),
+        testpkt::tcp((XS, 443), (R1, 5555), 0x12, 1, b"")
+    );
     // The forwarded server's other ports use the dynamic pool.
     let o = pass(&mut c, &testpkt::udp((S, 7777), (R1, 53), b""), IN);
     assert!(src_of(&o).0 == X1 || src_of(&o).0 == X2);
@@ -429,10 +491,20 @@ fn static_port_forward_and_one_to_one() {
 #[test]
 fn static_mapping_removed_purges_its_sessions() {
     let mut c = core_with(|_| {});
-    pass(&mut c, &testpkt::tcp((R1, 5555), (XS, 443), 0x02, 1, b""), OUT);
+    pass(
+        &mut c,
+        &testpkt::tcp((R1, 5555), (XS, 443), 0x02, 1, b""),
+        OUT,
+    );
     pass(&mut c, &testpkt::udp((R2, 1), (XS6, 2), b""), OUT);
     assert_eq!(c.sessions(), 2);
-    let keep: Vec<_> = c.statics.entries().iter().copied().filter(|e| e.proto.is_none()).collect();
+    let keep: Vec<_> = c
+        .statics
+        .entries()
+        .iter()
+        .copied()
+        .filter(|e| e.proto.is_none())
+        .collect();
     c.statics = Arc::new(StaticTable::new(&keep).unwrap());
     c.purge_next = Some(0);
     c.housekeeping();
@@ -451,11 +523,18 @@ fn rfc4787_req9_hairpinning_static_and_dynamic() {
     let a = testpkt::tcp((H1, 40000), (XS, 443), 0x02, 1, b"");
     let o = pass(&mut c, &a, IN);
     let (xa, xap, dst, dport) = testpkt::endpoints(&o);
-    assert!(xa == X1 || xa == X2, "source is H1's outside endpoint (REQ-9 b)");
+    assert!(
+        xa == X1 || xa == X2,
+        "source is H1's outside endpoint (REQ-9 b)"
+    );
     assert_eq!((dst, dport), (S, 8443));
     assert_eq!(o, testpkt::tcp((xa, xap), (S, 8443), 0x02, 1, b""));
     // S answers to H1's outside endpoint: back to H1, from XS:443.
-    let r = pass(&mut c, &testpkt::tcp((S, 8443), (xa, xap), 0x12, 5, b""), IN);
+    let r = pass(
+        &mut c,
+        &testpkt::tcp((S, 8443), (xa, xap), 0x12, 5, b""),
+        IN,
+    );
     assert_eq!(r, testpkt::tcp((XS, 443), (H1, 40000), 0x12, 5, b""));
     // Dynamic: H2 has a mapping (to R1); with EIF, H1 reaches it at its outside endpoint.
     let o2 = pass(&mut c, &testpkt::udp((H2, 6000), (R1, 3478), b"stun"), IN);
@@ -559,7 +638,10 @@ fn first_fragment_translated_non_first_from_cache() {
     let o2 = pass(&mut c, &f2, IN);
     let (x, xp) = src_of(&o1);
     let (e1, e2) = testpkt::fragments(&testpkt::udp((x, xp), (R1, 53), &payload), 24, 0x4242);
-    assert_eq!(o1, e1, "first fragment: ports and the whole datagram's checksum");
+    assert_eq!(
+        o1, e1,
+        "first fragment: ports and the whole datagram's checksum"
+    );
     assert_eq!(o2, e2, "second fragment: addresses");
     // The reply comes back fragmented too.
     let reply = testpkt::udp((R1, 53), (x, xp), &payload);
@@ -591,7 +673,10 @@ fn malformed_frames_are_dropped_never_panic() {
         testpkt::icmp_echo(H1, R1, 1, 1, false),
         testpkt::icmp_error(R1, X1, 3, 3, &testpkt::udp((X1, 1024), (R1, 53), b""), 8),
     ];
-    assert_eq!(drop_reason(&mut c, &good[0][..20], IN), DropReason::Ipv4Truncated);
+    assert_eq!(
+        drop_reason(&mut c, &good[0][..20], IN),
+        DropReason::Ipv4Truncated
+    );
     let mut bad = good[0].clone();
     bad[14] = 0x44;
     assert_eq!(drop_reason(&mut c, &bad, IN), DropReason::Ipv4BadIhl);

@@ -1,0 +1,155 @@
+//! NAT44 benchmark helper (used by bench/nat.sh):
+//!
+//! - `nat_bench pcap OUT N`: writes a pcap of N distinct inside UDP flows, 60-byte frames
+//!   (4096 hosts 10.8.x.y, source ports from 1024), one frame per flow in a shuffled order, as
+//!   the net_pcap `infinite_rx` source of the pollfwd harness;
+//! - `nat_bench core [N...]`: drives the NAT core directly on frames in memory (no I/O) with
+//!   N active sessions each (default 1k, 64k, 1M): creates the sessions, then times lookups
+//!   in a random order, inside-to-outside and outside-to-inside, and prints ns and TSC cycles
+//!   per packet and the table's bytes per session.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dpdk::PktMeta;
+use pollfwd_nf::nat::statics::StaticTable;
+use pollfwd_nf::nat::testpkt;
+use pollfwd_nf::nat::{Filtering, NatCore, NatParams};
+use pollfwd_pipeline::Verdict;
+
+const HOSTS: usize = 4096;
+
+fn flow(f: usize) -> (Ipv4Addr, u16) {
+    let h = f % HOSTS;
+    (Ipv4Addr::new(10, 8, (h >> 8) as u8, (h & 255) as u8), 1024 + (f / HOSTS) as u16)
+}
+
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut x = seed | 1;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+fn remote() -> (Ipv4Addr, u16) {
+    (Ipv4Addr::new(192, 0, 2, 1), 9)
+}
+
+fn write_pcap(out: &str, n: usize) {
+    let mut w = appliance::pcap::PcapWriter::create(out).expect("create pcap");
+    for f in shuffled(n, 99) {
+        let mut fr = testpkt::udp(flow(f), remote(), &[0u8; 18]);
+        fr.truncate(60);
+        w.write_packet(0, &fr).expect("write");
+    }
+}
+
+/// Pool for N sessions: 64512 ports per address, 4096 hosts paired over 32 addresses.
+fn params(n: usize) -> NatParams {
+    NatParams {
+        inside_ports: vec![0],
+        outside_ports: vec![1],
+        pool: (0..32).map(|i| u32::from(Ipv4Addr::new(198, 51, 100, 32 + i))).collect(),
+        filtering: Filtering::EndpointIndependent,
+        max_sessions: n.next_power_of_two() as u32,
+        statics: Arc::new(StaticTable::default()),
+        seed: 5,
+        ..NatParams::default()
+    }
+}
+
+fn tsc_per_ns() -> f64 {
+    let t = Instant::now();
+    let c = dpdk::rdtsc();
+    while t.elapsed().as_millis() < 200 {}
+    (dpdk::rdtsc() - c) as f64 / t.elapsed().as_nanos() as f64
+}
+
+fn core(sizes: &[usize]) {
+    let hz = tsc_per_ns();
+    println!("NAT core in memory, one thread, 60-byte UDP frames, lookups in random order (TSC {:.2} GHz)", hz);
+    println!("{:>9} {:>10} {:>12} {:>12} {:>12} {:>12} {:>14}", "sessions", "direction", "ns/pkt", "cycles/pkt", "Mpps", "copy ns/pkt", "bytes/session");
+    for &n in sizes {
+        let mut c = NatCore::new(params(n), 0).expect("nat core");
+        let inside: Vec<Vec<u8>> = (0..n).map(|f| testpkt::udp(flow(f), remote(), &[0u8; 18])).collect();
+        // Create the sessions; keep the translated frames to build the replies.
+        let mut replies = Vec::with_capacity(n);
+        for f in &inside {
+            let mut fr = f.clone();
+            let mut m = PktMeta::fresh(0, 0);
+            assert_eq!(c.handle(&mut fr, &mut m), Verdict::Continue);
+            let (x, xp, _, _) = testpkt::endpoints(&fr);
+            replies.push(testpkt::udp(remote(), (x, xp), &[0u8; 18]));
+        }
+        c.flush();
+        assert_eq!(c.sessions() as usize, n);
+        eprintln!("index displacement {:?}", c.index_displacement());
+        let order = shuffled(n, 7);
+        let passes = (4_000_000 / n).max(2);
+        for (dir, frames, port) in [("in2out", &inside, 0u16), ("out2in", &replies, 1u16)] {
+            let mut buf = vec![0u8; 64];
+            // Copy-only baseline (the frames are restored before each translation).
+            let t = Instant::now();
+            for _ in 0..passes {
+                for &i in &order {
+                    let f = &frames[i];
+                    buf[..f.len()].copy_from_slice(f);
+                    std::hint::black_box(&mut buf);
+                }
+            }
+            let copy_ns = t.elapsed().as_nanos() as f64 / (passes * n) as f64;
+            let t = Instant::now();
+            let c0 = dpdk::rdtsc();
+            let mut ok = 0usize;
+            for _ in 0..passes {
+                for &i in &order {
+                    let f = &frames[i];
+                    let b = &mut buf[..f.len()];
+                    b.copy_from_slice(f);
+                    let mut m = PktMeta::fresh(port, 0);
+                    ok += (c.handle(b, &mut m) == Verdict::Continue) as usize;
+                }
+                c.flush();
+            }
+            let cyc = (dpdk::rdtsc() - c0) as f64 / (passes * n) as f64;
+            let ns = t.elapsed().as_nanos() as f64 / (passes * n) as f64;
+            assert_eq!(ok, passes * n, "every packet translated");
+            println!(
+                "{:>9} {:>10} {:>12.1} {:>12.1} {:>12.2} {:>12.1} {:>14.1}",
+                n,
+                dir,
+                ns - copy_ns,
+                cyc - copy_ns * hz,
+                1e3 / ns,
+                copy_ns,
+                c.bytes_per_session()
+            );
+        }
+    }
+    println!("size_of::<Session>() = {} bytes", std::mem::size_of::<pollfwd_nf::nat::table::Session>());
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    match a.get(1).map(String::as_str) {
+        Some("pcap") if a.len() == 4 => write_pcap(&a[2], a[3].parse().expect("N")),
+        Some("core") => {
+            let sizes: Vec<usize> = if a.len() > 2 {
+                a[2..].iter().map(|s| s.parse().expect("N")).collect()
+            } else {
+                vec![1024, 65536, 1 << 20]
+            };
+            core(&sizes)
+        }
+        _ => {
+            eprintln!("usage: nat_bench pcap OUT N | nat_bench core [N...]");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! pollfwd as the router of real Linux hosts: two network namespaces ("hosts" A and B), each
+//! joined by a veth pair to a third namespace where pollfwd attaches to the other ends with
+//! `net_af_packet`. pollfwd has no static neighbours: it answers the hosts' ARP and resolves
+//! them itself. Checked: ping through the router and to its addresses, a 2 MB TCP transfer
+//! with nc, traceroute showing the appliance as hop 1, and a route added and removed live
+//! over the control socket.
+//!
+//! Needs root (namespaces, veths) and iproute2, iputils-ping, netcat-openbsd, traceroute,
+//! ethtool (`scripts/install-deps.sh` installs them). Without root the test prints why it
+//! skipped. Namespaces are named pf{a,b,r}-<pid> and removed when the test ends, pass or fail
+//! (deleting a namespace deletes its veth ends). Addresses are the documentation ranges
+//! 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 (RFC 5737), inside these namespaces only.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{} failed ({:?}):\n{}{}",
+        args.join(" "),
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs `cmd` inside namespace `ns`.
+fn ns_run(ns: &str, cmd: &[&str]) -> Output {
+    let mut a = vec!["ip", "netns", "exec", ns];
+    a.extend_from_slice(cmd);
+    run(&a)
+}
+
+fn ns_ok(ns: &str, cmd: &[&str]) -> String {
+    let mut a = vec!["ip", "netns", "exec", ns];
+    a.extend_from_slice(cmd);
+    ok(&a)
+}
+
+/// The three namespaces; deleted on drop (also when the test panics).
+struct Netns {
+    names: Vec<String>,
+}
+
+impl Netns {
+    fn create(names: &[String]) -> Netns {
+        for n in names {
+            let _ = run(&["ip", "netns", "del", n]); // a leftover of this pid, if any
+        }
+        let me = Netns {
+            names: names.to_vec(),
+        };
+        for n in names {
+            ok(&["ip", "netns", "add", n]);
+        }
+        me
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = run(&["ip", "netns", "del", n]);
+        }
+    }
+}
+
+fn is_root() -> bool {
+    run(&["id", "-u"]).stdout.starts_with(b"0")
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn ctl(sock: &Path, cmd: &str, args: Value) -> Result<Value, String> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    writeln!(s, "{}", json!({"v": 1, "id": 1, "cmd": cmd, "args": args})).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let r: Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
+    if r["ok"] == true {
+        Ok(r["data"].clone())
+    } else {
+        Err(r["error"].to_string())
+    }
+}
+
+fn mac_of(ns: &str, dev: &str) -> String {
+    let out = ns_ok(ns, &["cat", &format!("/sys/class/net/{dev}/address")]);
+    out.trim().to_string()
+}
+
+#[test]
+fn hosts_in_namespaces_ping_transfer_and_traceroute_through_pollfwd() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED hosts_in_namespaces_ping_transfer_and_traceroute_through_pollfwd: needs root \
+             to create network namespaces and veth pairs"
+        );
+        return;
+    }
+    for t in ["ip", "ping", "nc", "traceroute", "ethtool"] {
+        assert!(
+            have(t),
+            "'{t}' is missing: run scripts/install-deps.sh (iproute2 iputils-ping netcat-openbsd traceroute ethtool)"
+        );
+    }
+    let lab = Lab::new("netns");
+    let pid = std::process::id();
+    let (na, nb, nr) = (
+        format!("pfa-{pid}"),
+        format!("pfb-{pid}"),
+        format!("pfr-{pid}"),
+    );
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
+
+    // Wiring: A:pfa0 <-> R:pfa1, B:pfb0 <-> R:pfb1.
+    ok(&[
+        "ip", "link", "add", "pfa0", "netns", &na, "type", "veth", "peer", "name", "pfa1", "netns",
+        &nr,
+    ]);
+    ok(&[
+        "ip", "link", "add", "pfb0", "netns", &nb, "type", "veth", "peer", "name", "pfb1", "netns",
+        &nr,
+    ]);
+    for ns in [&na, &nb, &nr] {
+        ns_ok(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ns_ok(
+            ns,
+            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+        );
+        ns_ok(ns, &["ip", "link", "set", "lo", "up"]);
+    }
+    ns_ok(&nr, &["ip", "link", "set", "pfa1", "up"]);
+    ns_ok(&nr, &["ip", "link", "set", "pfb1", "up"]);
+    for (ns, dev, addr, gw) in [
+        (&na, "pfa0", "192.0.2.2/24", "192.0.2.1"),
+        (&nb, "pfb0", "198.51.100.2/24", "198.51.100.1"),
+    ] {
+        ns_ok(ns, &["ip", "addr", "add", addr, "dev", dev]);
+        ns_ok(ns, &["ip", "link", "set", dev, "up"]);
+        ns_ok(ns, &["ip", "route", "add", "default", "via", gw]);
+        // Frames handed to af_packet must carry complete checksums (DPDK-NOTES).
+        ns_ok(ns, &["ethtool", "-K", dev, "tx", "off"]);
+    }
+    // Host B also owns 203.0.113.1, reachable only once pollfwd has a route for it.
+    ns_ok(&nb, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
+
+    let sock = lab.path("ctl.sock");
+    let cfg = lab.write(
+        "pollfwd.toml",
+        &format!(
+            r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 4095
+
+[[port]]
+name = "a"
+device = "net_af_packet0,iface=pfa1"
+address = "192.0.2.1/24"
+
+[[port]]
+name = "b"
+device = "net_af_packet1,iface=pfb1"
+address = "198.51.100.1/24"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "a" }}, {{ port = "b" }}]
+stages = ["forward"]
+
+[forward]
+arp_timeout_s = 120
+
+[control]
+socket = "{sock}"
+"#,
+            prefix = lab.prefix(),
+            sock = sock.display()
+        ),
+    );
+    let child = Command::new("ip")
+        .args(["netns", "exec", &nr])
+        .arg(bin("pollfwd"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--duration",
+            "120",
+            "--summary",
+            "json",
+        ])
+        .current_dir(&lab.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pollfwd");
+
+    let steps = || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ctl(&sock, "version", json!({})).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "pollfwd's control socket did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300)); // ports and workers start after it
+
+        // 1. ping B from A through the router (first packet waits for ARP, none is lost).
+        let o = ns_run(
+            &na,
+            &["ping", "-c", "5", "-i", "0.2", "-W", "2", "198.51.100.2"],
+        );
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "ping A->B failed:\n{text}");
+        assert!(text.contains("5 packets transmitted, 5 received"), "{text}");
+        // ... and the router's addresses, the near one and the far one.
+        for a in ["192.0.2.1", "198.51.100.1"] {
+            let o = ns_run(&na, &["ping", "-c", "2", "-i", "0.2", "-W", "2", a]);
+            assert!(
+                o.status.success(),
+                "ping {a}: {}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+        }
+        let o = ns_run(
+            &nb,
+            &["ping", "-c", "2", "-i", "0.2", "-W", "2", "192.0.2.2"],
+        );
+        assert!(
+            o.status.success(),
+            "ping B->A: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+
+        // 2. TCP: 2 MB from A to B with nc, byte for byte.
+        let data: Vec<u8> = (0..2_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(lab.path("send.bin"), &data).unwrap();
+        let recv = lab.path("recv.bin");
+        let server = Command::new("ip")
+            .args([
+                "netns", "exec", &nb, "timeout", "30", "nc", "-l", "-p", "5001",
+            ])
+            .stdout(std::fs::File::create(&recv).unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let send = lab.path("send.bin");
+        let o = ns_run(
+            &na,
+            &[
+                "sh",
+                "-c",
+                &format!("timeout 30 nc -N 198.51.100.2 5001 < {}", send.display()),
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "nc client: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let so = server.wait_with_output().unwrap();
+        assert!(
+            so.status.success(),
+            "nc server: {}",
+            String::from_utf8_lossy(&so.stderr)
+        );
+        let got = std::fs::read(&recv).unwrap();
+        assert_eq!(got.len(), data.len(), "bytes received");
+        assert!(got == data, "received data differs");
+
+        // 3. traceroute: the appliance is hop 1, B is hop 2.
+        let t = ns_ok(
+            &na,
+            &[
+                "traceroute",
+                "-n",
+                "-q",
+                "1",
+                "-w",
+                "2",
+                "-m",
+                "5",
+                "198.51.100.2",
+            ],
+        );
+        let hops: Vec<Vec<&str>> = t
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(hops.len(), 2, "{t}");
+        assert_eq!(&hops[0][..2], &["1", "192.0.2.1"], "{t}");
+        assert_eq!(&hops[1][..2], &["2", "198.51.100.2"], "{t}");
+        // Traceroute to the appliance's far address ends at the appliance (port unreachable).
+        let t = ns_ok(
+            &na,
+            &[
+                "traceroute",
+                "-n",
+                "-q",
+                "1",
+                "-w",
+                "2",
+                "-m",
+                "3",
+                "198.51.100.1",
+            ],
+        );
+        assert_eq!(t.lines().count(), 2, "one hop: {t}");
+        assert!(t.lines().nth(1).unwrap().contains("198.51.100.1"), "{t}");
+
+        // 4. A route added and removed live.
+        let o = ns_run(&na, &["ping", "-c", "1", "-W", "1", "203.0.113.1"]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(!o.status.success(), "no route yet: {text}");
+        assert!(
+            text.contains("From 192.0.2.1") && text.contains("Destination Net Unreachable"),
+            "{text}"
+        );
+        let r = ctl(
+            &sock,
+            "route.add",
+            json!({"prefix": "203.0.113.0/24", "via": "198.51.100.2"}),
+        )
+        .unwrap();
+        assert_eq!(r["workers"], 1);
+        let o = ns_run(
+            &na,
+            &["ping", "-c", "2", "-i", "0.2", "-W", "2", "203.0.113.1"],
+        );
+        assert!(
+            o.status.success(),
+            "after route.add: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        ctl(&sock, "route.del", json!({"prefix": "203.0.113.0/24"})).unwrap();
+        let o = ns_run(&na, &["ping", "-c", "1", "-W", "1", "203.0.113.1"]);
+        assert!(!o.status.success(), "after route.del");
+
+        // 5. pollfwd learnt both hosts by ARP itself.
+        let n = ctl(&sock, "neigh.list", json!({})).unwrap();
+        let find = |a: &str| {
+            n["neighbors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["address"] == a)
+                .cloned()
+                .unwrap_or_else(|| panic!("{a} not in {n}"))
+        };
+        let ea = find("192.0.2.2");
+        assert_eq!(ea["mac"], mac_of(&na, "pfa0"));
+        assert_eq!(
+            (ea["port"].as_str(), ea["state"].as_str()),
+            (Some("a"), Some("reachable"))
+        );
+        let eb = find("198.51.100.2");
+        assert_eq!(eb["mac"], mac_of(&nb, "pfb0"));
+        assert_eq!(eb["port"], "b");
+        let st = ctl(&sock, "forward.stats", json!({})).unwrap();
+        assert!(
+            st["totals"]["arp_requests_sent"].as_u64().unwrap() >= 1,
+            "{st}"
+        );
+        // A asked for 192.0.2.1; B learnt the router from the router's own request (RFC 826).
+        assert!(
+            st["totals"]["arp_replies_sent"].as_u64().unwrap() >= 1,
+            "{st}"
+        );
+        assert!(
+            st["totals"]["icmp_errors_sent"].as_u64().unwrap() >= 2,
+            "{st}"
+        );
+    };
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(steps));
+    signal(&child, "TERM");
+    let out = wait_with_deadline(child, 30);
+    if let Err(e) = res {
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        panic!(
+            "{msg}\npollfwd stdout:\n{}\npollfwd stderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert!(
+        port(&s, "a")["rx_packets"].as_u64().unwrap() > 1000,
+        "the TCP transfer crossed"
+    );
+}

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# pollfwd `forward` (IPv4 router) vs DPDK's l3fwd-lpm on the same harness, side by side:
+# net_pcap infinite_rx=1 source of 64-byte UDP frames -> net_pcap sink (empty rx file, no tx
+# file: it counts and drops), one worker lcore each, burst 32, --no-pci, the same routes (1k
+# and 10k /24 prefixes, all towards the sink port) and the same traffic (8192 frames to
+# destinations spread over all the prefixes).
+#
+# Both are measured the same way: two samples of the sink port's TX counter taken by
+# dpdk-proc-info (a DPDK secondary process) 1 s and 1+SECONDS s into the run, so start-up and
+# shut-down are outside the window. Trials are interleaved (the machine is noisy); medians are
+# compared. Cycles per packet = TSC Hz / packet rate (the worker lcore polls 100% of the time);
+# pollfwd's forward stage alone is also shown (its runtime counters).
+#
+# l3fwd: /usr/share/dpdk/examples/{common,l3fwd} (dpdk-doc) copied and built here with its
+# Makefile; RX checksum offload off (virtual PMDs have none) and its LPM sized for 64k rules
+# (it is built for 1024). It runs with --parse-ptype, -P, one lcore and the route file.
+#
+#   bench/forward.sh [TRIALS] [SECONDS]     (default 3 trials of 5 s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trials=${1:-3}
+secs=${2:-5}
+work=$(mktemp -d /tmp/pollfwd-bench-fwd.XXXXXX)
+cleanup() {
+    rm -rf "$work"
+    # Hugepage files of the non-in-memory runs (secondary processes need them while running).
+    rm -f /dev/hugepages/pfbench-fwd* /dev/hugepages/pfbench-l3* 2>/dev/null || true
+    rm -rf /var/run/dpdk/pfbench-fwd /var/run/dpdk/pfbench-l3 /var/run/dpdk/pfbench-pi-* 2>/dev/null || true
+}
+trap cleanup EXIT
+cargo build --release --quiet -p pollfwd
+tgt=${CARGO_TARGET_DIR:-target}
+pollfwd=$tgt/release/pollfwd
+
+# --- l3fwd ---------------------------------------------------------------------------------
+src=${L3FWD_SRC:-/usr/share/dpdk/examples}
+if [ ! -f "$src/l3fwd/main.c" ]; then
+    echo "forward.sh: $src/l3fwd not found: install dpdk-doc (scripts/install-deps.sh)" >&2
+    exit 1
+fi
+cp -r "$src/common" "$src/l3fwd" "$work/"
+sed -i 's/\.offloads = RTE_ETH_RX_OFFLOAD_CHECKSUM,/.offloads = 0,/' "$work/l3fwd/main.c"
+sed -i 's/^#define IPV4_L3FWD_LPM_MAX_RULES .*/#define IPV4_L3FWD_LPM_MAX_RULES (1 << 16)/;
+        s/^#define IPV4_L3FWD_LPM_NUMBER_TBL8S .*/#define IPV4_L3FWD_LPM_NUMBER_TBL8S (1 << 12)/' \
+    "$work/l3fwd/l3fwd_lpm.c"
+if grep -q "RTE_ETH_RX_OFFLOAD_CHECKSUM," "$work/l3fwd/main.c" ||
+   ! grep -q "IPV4_L3FWD_LPM_MAX_RULES (1 << 16)" "$work/l3fwd/l3fwd_lpm.c"; then
+    echo "forward.sh: patching l3fwd failed (sources changed?)" >&2
+    exit 1
+fi
+if ! make -C "$work/l3fwd" -j2 shared > "$work/l3fwd-build.log" 2>&1; then
+    tail -20 "$work/l3fwd-build.log" >&2
+    exit 1
+fi
+l3fwd=$work/l3fwd/build/l3fwd
+
+# --- traffic, routes, configs ----------------------------------------------------------------
+python3 - "$work" <<'PY'
+import random, struct, sys
+work = sys.argv[1]
+
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s > 0xffff:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+def pcap(path, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)
+
+def frame(src, dst, sport):
+    payload = bytes(18)                       # 14 + 20 + 8 + 18 = 60 bytes (64 with FCS)
+    udp = struct.pack("!HHHH", sport, 9, 8 + len(payload), 0) + payload
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                               src.to_bytes(4, "big"), dst.to_bytes(4, "big")))
+    ip[10:12] = struct.pack("!H", csum(bytes(ip)))
+    eth = bytes.fromhex("020000000001") + bytes.fromhex("027063617000") + b"\x08\x00"
+    return eth + bytes(ip) + udp
+
+pcap(f"{work}/empty.pcap", [])
+for n in (1000, 10000):
+    rng = random.Random(n)
+    base = 0xC6120000                         # 198.18.0.0: RFC 2544 benchmarking range
+    prefixes = [base + (i << 8) for i in range(n)]
+    def ip(a):
+        return ".".join(str((a >> k) & 255) for k in (24, 16, 8, 0))
+    with open(f"{work}/l3fwd-{n}.cfg", "w") as f:
+        for p in prefixes:
+            f.write(f"R{ip(p)}/24 1\n")
+    with open(f"{work}/routes-{n}.toml", "w") as f:
+        f.write("routes = [\n")
+        for p in prefixes:
+            f.write(f'  {{ prefix = "{ip(p)}/24", via = "203.0.113.2" }},\n')
+        f.write("]\n")
+    frames = []
+    for k in range(8192):
+        dst = rng.choice(prefixes) | rng.randrange(1, 255)
+        src = 0xC0000200 | (10 + k % 200)     # 192.0.2.10 + k % 200
+        frames.append(frame(src, dst, 1024 + k % 4096))
+    pcap(f"{work}/in-{n}.pcap", frames)
+PY
+
+for n in 1000 10000; do
+    cat > "$work/fwd-$n.toml" <<TOML
+[eal]
+file_prefix = "pfbench-fwd"
+in_memory = false
+[mempool]
+mbufs = 8191
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=$work/in-$n.pcap,infinite_rx=1"
+address = "192.0.2.1/24"
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=$work/empty.pcap"
+address = "203.0.113.1/24"
+[[lcore]]
+id = 1
+rx = [{ port = "p0" }, { port = "p1" }]
+stages = ["forward"]
+[control]
+socket = "$work/ctl.sock"
+[forward]
+neighbors = [{ address = "203.0.113.2", mac = "02:00:00:00:00:02", port = "p1" }]
+$(cat "$work/routes-$n.toml")
+TOML
+done
+
+# TX packets of port 1 of the DPDK primary with file prefix $1 (secondary process).
+tx1() {
+    dpdk-proc-info --file-prefix="$1" --log-level=error -l 0 --no-pci -- --stats 2>/dev/null |
+        awk '/NIC statistics for port 1/ {p = 1} p && /TX-packets:/ {print $2; exit}'
+}
+
+# Samples the sink's TX counter at 1 s and 1+secs s into a run: prints Mpps.
+sample() { # prefix
+    local a b t0 t1
+    sleep 1
+    a=$(tx1 "$1"); t0=$(date +%s.%N)
+    sleep "$secs"
+    b=$(tx1 "$1"); t1=$(date +%s.%N)
+    python3 -c "print(f'{($b - $a) / ($t1 - $t0) / 1e6:.3f}')"
+}
+
+l3fwd_trial() { # routes
+    local n=$1
+    rm -rf /var/run/dpdk/pfbench-l3
+    flock /tmp/pollfwd-busy.lock bash -c "
+        timeout -s INT $((secs + 4)) '$l3fwd' --no-pci -l 1 --file-prefix=pfbench-l3 \
+            --vdev='net_pcap0,rx_pcap=$work/in-$n.pcap,infinite_rx=1' \
+            --vdev='net_pcap1,rx_pcap=$work/empty.pcap' --log-level=warning -- \
+            -p 0x3 -P --parse-ptype --config='(0,0,1),(1,0,1)' \
+            --rule_ipv4='$work/l3fwd-$n.cfg' --rule_ipv6='$work/l3fwd/lpm_default_v6.cfg' \
+            > '$work/l3fwd.out' 2>&1 &
+        sleep 1
+        sample pfbench-l3 > '$work/l3.mpps'
+        wait
+    " || true
+    cat "$work/l3.mpps"
+}
+
+pollfwd_trial() { # routes
+    local n=$1
+    rm -rf /var/run/dpdk/pfbench-fwd
+    flock /tmp/pollfwd-busy.lock bash -c "
+        '$pollfwd' --config '$work/fwd-$n.toml' --duration $((secs + 4)) --summary json \
+            > '$work/pf.json' 2> '$work/pf.err' &
+        sleep 1
+        sample pfbench-fwd > '$work/pf.mpps'
+        wait
+    "
+    python3 - "$work/pf.json" "$(cat "$work/pf.mpps")" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+l = s["lcores"][0]
+st = next(r for r in l["runtime"] if r["stage"] == "forward")
+drops = s["totals"]["drops"]
+print(f"{sys.argv[2]} {st['cycles_per_packet']:.1f} {s['tsc_hz']} {drops}")
+PY
+}
+export -f tx1 sample
+export secs
+
+echo "harness: net_pcap infinite_rx 64B UDP (8192 frames over all prefixes) -> net_pcap sink,"
+echo "         1 worker lcore, burst 32, ${trials}x${secs}s per side, interleaved"
+summary=()
+for n in 1000 10000; do
+    l3=(); pf=(); stc=(); hz=0
+    for i in $(seq 1 "$trials"); do
+        m=$(l3fwd_trial "$n"); l3+=("$m")
+        read -r p c hz d < <(pollfwd_trial "$n"); pf+=("$p"); stc+=("$c")
+        printf "%5d routes, trial %d: l3fwd-lpm %s Mpps   pollfwd forward %s Mpps (stage %s cycles/pkt, drops %s)\n" \
+            "$n" "$i" "$m" "$p" "$c" "$d"
+    done
+    summary+=("$(python3 - "$n" "$hz" "${l3[*]}" "${pf[*]}" "${stc[*]}" <<'PY'
+import statistics as st, sys
+n, hz = int(sys.argv[1]), float(sys.argv[2])
+l3 = [float(x) for x in sys.argv[3].split()]
+pf = [float(x) for x in sys.argv[4].split()]
+sc = [float(x) for x in sys.argv[5].split()]
+ml, mp = st.median(l3), st.median(pf)
+cl = hz / (ml * 1e6) if ml else 0
+cp = hz / (mp * 1e6) if mp else 0
+r = mp / ml if ml else 0
+print(f"{n:>6} routes | l3fwd-lpm {ml:6.2f} Mpps {cl:6.1f} cyc/pkt | pollfwd {mp:6.2f} Mpps "
+      f"{cp:6.1f} cyc/pkt (forward stage {st.median(sc):5.1f}) | ratio {r:.3f} (target >= 1.1)"
+      f" | l3fwd {min(l3):.2f}-{max(l3):.2f}, pollfwd {min(pf):.2f}-{max(pf):.2f}")
+PY
+)")
+done
+echo
+printf "%s\n" "${summary[@]}"
