@@ -1,0 +1,228 @@
+//! The root crate's safe wrappers against real DPDK: mempool accounting, owned mbufs and bursts,
+//! the SP/SC ring across two threads, and an ethdev port (net_ring, which loops TX back to RX)
+//! driven through RxQueue/TxQueue/TxBuffer, including the claim-once and stop-while-used rules.
+//!
+//! One EAL for the whole test binary (`--no-pci --in-memory`, unique file prefix).
+
+use std::fs::File;
+use std::sync::OnceLock;
+
+use dpdk::{Burst, Mempool, Port, PortSetup, TxBuffer};
+
+struct Env {
+    _eal: dpdk::Eal,
+    _lock: File,
+    pool: Mempool,
+}
+
+static ENV: OnceLock<Env> = OnceLock::new();
+
+fn env() -> &'static Env {
+    ENV.get_or_init(|| {
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/pollfwd-busy.lock")
+            .expect("open busy lock");
+        lock.lock().expect("busy lock");
+        let args: Vec<String> = [
+            "dpdk-core-test".to_string(),
+            "--no-pci".into(),
+            "--in-memory".into(),
+            "-l".into(),
+            "0".into(),
+            "--log-level=warning".into(),
+            "--vdev=net_ring0".into(),
+            format!("--file-prefix=pf-core-{}", std::process::id()),
+        ]
+        .into();
+        let eal = dpdk::Eal::init(&args).expect("EAL init");
+        let pool = Mempool::create("core_test_pool", 2047, 0, 2176, 0).expect("pool");
+        Env {
+            _eal: eal,
+            _lock: lock,
+            pool,
+        }
+    })
+}
+
+#[test]
+fn eal_refuses_a_second_init_and_pci_scans() {
+    env();
+    let again = dpdk::Eal::init(&["x".to_string(), "--no-pci".to_string()]);
+    assert_eq!(again.unwrap_err().code, libc::EALREADY);
+    let pci = dpdk::Eal::init(&["x".to_string(), "--in-memory".to_string()]);
+    assert!(pci.unwrap_err().to_string().contains("--no-pci"));
+    assert!(dpdk::tsc_hz() > 0);
+    assert!(dpdk::runtime_version().contains("22.11") || dpdk::runtime_version().contains("DPDK"));
+}
+
+#[test]
+fn mbufs_free_themselves_and_bursts_free_in_bulk() {
+    let e = env();
+    // Other tests share the pool: measure with a private one.
+    let pool = Mempool::create("core_test_pool2", 511, 0, 2176, 0).unwrap();
+    assert_eq!(pool.size(), 511);
+    assert_eq!(pool.in_use(), 0);
+    {
+        let mut b = Burst::new();
+        for i in 0..40u8 {
+            let mut m = pool.alloc().expect("alloc");
+            assert!(m.set_len(60));
+            m.data_mut().fill(i);
+            m.meta_mut().class = i as u16;
+            b.push(m).unwrap();
+        }
+        assert_eq!(pool.in_use(), 40);
+        // Keep even, drop odd: kept ones are compacted in order.
+        let mut gone = 0;
+        b.dispatch(|i, m| {
+            if i % 2 == 0 {
+                Some(m)
+            } else {
+                gone += 1;
+                drop(m);
+                None
+            }
+        });
+        assert_eq!(gone, 20);
+        assert_eq!(b.len(), 20);
+        assert_eq!(pool.in_use(), 20);
+        for (k, m) in b.as_slice().iter().enumerate() {
+            assert_eq!(m.data()[0], (2 * k) as u8);
+            assert_eq!(m.meta().class, (2 * k) as u16);
+            assert_eq!(m.data_len(), 60);
+        }
+        b.free_all();
+        assert_eq!(pool.in_use(), 0);
+        for _ in 0..5 {
+            b.push(pool.alloc().unwrap()).unwrap();
+        }
+        assert_eq!(pool.in_use(), 5);
+    } // Burst dropped with 5 mbufs in it.
+    assert_eq!(pool.in_use(), 0);
+    // Headroom/tailroom edits refuse out-of-range requests.
+    let mut m = pool.alloc().unwrap();
+    assert!(m.set_len(100));
+    assert!(m.adjust_front(-14));
+    assert_eq!(m.data_len(), 114);
+    assert!(m.adjust_front(14));
+    assert!(!m.adjust_front(-10_000));
+    assert!(!m.set_len(u16::MAX));
+    assert_eq!(m.data_len(), 100);
+    drop(m);
+    assert!(e.pool.size() > 0);
+}
+
+#[test]
+fn spsc_ring_moves_ownership_in_order_across_threads() {
+    let e = env();
+    let pool = Mempool::create("core_test_pool3", 4095, 0, 2176, 0).unwrap();
+    let (mut prod, mut cons, stats) = dpdk::spsc_ring("core_test_ring", 256, 0).unwrap();
+    assert_eq!(stats.capacity(), 255);
+    const N: u32 = 20_000;
+    let consumer = std::thread::spawn(move || {
+        let mut b = Burst::new();
+        let mut next = 0u32;
+        while next < N {
+            cons.dequeue_burst(&mut b, 32);
+            for m in b.as_slice() {
+                assert_eq!(m.meta().aux, next, "order kept");
+                next += 1;
+            }
+            b.free_all();
+        }
+        next
+    });
+    let mut b = Burst::new();
+    let mut sent = 0u32;
+    while sent < N {
+        while !b.is_full() && sent + (b.len() as u32) < N {
+            let mut m = pool
+                .alloc()
+                .expect("pool never runs dry: the consumer frees");
+            m.meta_mut().aux = sent + b.len() as u32;
+            b.push(m).unwrap();
+        }
+        sent += prod.enqueue_burst(&mut b) as u32;
+    }
+    assert_eq!(consumer.join().unwrap(), N);
+    assert_eq!(stats.count(), 0);
+    drop(prod);
+    assert_eq!(pool.in_use(), 0, "every mbuf came back");
+    assert!(e.pool.size() > 0);
+    assert!(
+        dpdk::spsc_ring("bad", 100, 0).is_err(),
+        "size must be a power of two"
+    );
+}
+
+#[test]
+fn net_ring_port_loops_tx_back_to_rx_through_the_safe_api() {
+    let e = env();
+    let port = Port::by_name("net_ring0").expect("net_ring0 port");
+    assert!(Port::by_name("net_nope9").is_err());
+    let info = port.info().unwrap();
+    assert_eq!(info.driver, "net_ring");
+    port.configure(
+        &PortSetup {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_desc: 512,
+            tx_desc: 512,
+            mtu: None,
+            promiscuous: true,
+        },
+        &[e.pool],
+    )
+    .unwrap();
+    port.start().unwrap();
+    assert!(port.link().up);
+
+    let mut rxq = port.rx_queue(0).unwrap();
+    assert!(port.rx_queue(0).is_err(), "an rx queue can be claimed once");
+    assert!(port.rx_queue(1).is_err(), "no such queue");
+    let txq = port.tx_queue(0).unwrap();
+    let mut tb = TxBuffer::new(txq, 32);
+
+    let before = e.pool.in_use();
+    for i in 0..100u16 {
+        let mut m = e.pool.alloc().unwrap();
+        assert!(m.set_len(64));
+        m.data_mut()[..2].copy_from_slice(&i.to_be_bytes());
+        let r = tb.push(m);
+        assert_eq!(r.refused, 0);
+    }
+    let r = tb.flush();
+    assert_eq!(r.refused, 0);
+    let mut got = Vec::new();
+    let mut b = Burst::new();
+    for _ in 0..100 {
+        rxq.rx_burst(&mut b, 32);
+        for m in b.as_slice() {
+            got.push(u16::from_be_bytes([m.data()[0], m.data()[1]]));
+            assert_eq!(m.pkt_len(), 64);
+        }
+        b.free_all();
+        if got.len() == 100 {
+            break;
+        }
+    }
+    assert_eq!(
+        got,
+        (0..100).collect::<Vec<u16>>(),
+        "all frames back, in order"
+    );
+    let st = port.stats();
+    assert_eq!(st.opackets, 100);
+    assert_eq!(st.ipackets, 100);
+    assert_eq!(e.pool.in_use(), before);
+
+    // The port cannot be stopped while a queue handle lives.
+    assert!(port.stop().is_err());
+    drop(rxq);
+    drop(tb);
+    port.stop().unwrap();
+    port.close().unwrap();
+}
