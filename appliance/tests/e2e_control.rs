@@ -223,7 +223,17 @@ fn stats_match_the_pcap_and_reports_are_sane() {
 #[test]
 fn watch_shows_nonzero_rates_while_traffic_flows() {
     let lab = Lab::new("ctl-watch");
+    // A free loopback port for the Prometheus listener.
+    let prom = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let cfg = infinite_config(&lab, "");
+    let t = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[control]\n",
+        &format!("[control]\nprometheus = \"{prom}\"\n"),
+    );
+    std::fs::write(&cfg, t).unwrap();
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
     let mut child = lab.spawn(&[
@@ -266,6 +276,27 @@ fn watch_shows_nonzero_rates_while_traffic_flows() {
         assert!(p1["tx_pps"].as_f64().unwrap() > 1000.0, "{s}");
         assert!(s["lcores"][0]["rx_pps"].as_f64().unwrap() > 1000.0);
     }
+    // The Prometheus listener serves the same counters over HTTP.
+    let mut http = std::net::TcpStream::connect(prom).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    http.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.0 200 OK"), "{body}");
+    assert!(body.contains("Content-Type: text/plain; version=0.0.4"));
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("pollfwd_port_rx_packets_total{port=\"p0\"}"))
+        .unwrap();
+    let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n > 1000.0, "{line}");
+    assert!(body.contains("pollfwd_dwell_seconds_bucket{lcore=\"1\",le=\"+Inf\"}"));
+    let mut http = std::net::TcpStream::connect(prom).unwrap();
+    http.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    http.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.0 404"), "{body}");
+
     // The table form prints the same columns.
     let out = ctl(&sock, &["watch", "--interval", "0.3", "--count", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
