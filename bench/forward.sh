@@ -2,7 +2,7 @@
 # pollfwd `forward` (IPv4 router) vs DPDK's l3fwd-lpm on the same harness, side by side:
 # net_pcap infinite_rx=1 source of 64-byte UDP frames -> net_pcap sink (empty rx file, no tx
 # file: it counts and drops), one worker lcore each, burst 32, --no-pci, the same routes (1k
-# and 10k /24 prefixes, all towards the sink port) and the same traffic (8192 frames to
+# and 10k /24 prefixes, all towards the sink port) and the same traffic (2048 frames to
 # destinations spread over all the prefixes).
 #
 # Both are measured the same way: two samples of the sink port's TX counter taken by
@@ -22,7 +22,7 @@ trials=${1:-3}
 secs=${2:-5}
 work=$(mktemp -d /tmp/pollfwd-bench-fwd.XXXXXX)
 cleanup() {
-    rm -rf "$work"
+    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
     # Hugepage files of the non-in-memory runs (secondary processes need them while running).
     rm -f /dev/hugepages/pfbench-fwd* /dev/hugepages/pfbench-l3* 2>/dev/null || true
     rm -rf /var/run/dpdk/pfbench-fwd /var/run/dpdk/pfbench-l3 /var/run/dpdk/pfbench-pi-* 2>/dev/null || true
@@ -97,7 +97,7 @@ for n in (1000, 10000):
             f.write(f'  {{ prefix = "{ip(p)}/24", via = "203.0.113.2" }},\n')
         f.write("]\n")
     frames = []
-    for k in range(8192):
+    for k in range(2048):
         dst = rng.choice(prefixes) | rng.randrange(1, 255)
         src = 0xC0000200 | (10 + k % 200)     # 192.0.2.10 + k % 200
         frames.append(frame(src, dst, 1024 + k % 4096))
@@ -133,7 +133,7 @@ done
 
 # TX packets of port 1 of the DPDK primary with file prefix $1 (secondary process).
 tx1() {
-    dpdk-proc-info --file-prefix="$1" --log-level=error -l 0 --no-pci -- --stats 2>/dev/null |
+    dpdk-proc-info --file-prefix="$1" --log-level=error --no-pci -- --stats 2>/dev/null |
         awk '/NIC statistics for port 1/ {p = 1} p && /TX-packets:/ {print $2; exit}'
 }
 
@@ -144,6 +144,11 @@ sample() { # prefix
     a=$(tx1 "$1"); t0=$(date +%s.%N)
     sleep "$secs"
     b=$(tx1 "$1"); t1=$(date +%s.%N)
+    if [ -z "$a" ] || [ -z "$b" ]; then
+        echo "forward.sh: could not read port counters of '$1' with dpdk-proc-info" >&2
+        echo 0
+        return
+    fi
     python3 -c "print(f'{($b - $a) / ($t1 - $t0) / 1e6:.3f}')"
 }
 
@@ -161,6 +166,7 @@ l3fwd_trial() { # routes
         sample pfbench-l3 > '$work/l3.mpps'
         wait
     " || true
+    if [ "$(cat "$work/l3.mpps")" = 0 ]; then tail -5 "$work/l3fwd.out" >&2; fi
     cat "$work/l3.mpps"
 }
 
@@ -186,7 +192,7 @@ PY
 export -f tx1 sample
 export secs
 
-echo "harness: net_pcap infinite_rx 64B UDP (8192 frames over all prefixes) -> net_pcap sink,"
+echo "harness: net_pcap infinite_rx 64B UDP (2048 frames over all prefixes) -> net_pcap sink,"
 echo "         1 worker lcore, burst 32, ${trials}x${secs}s per side, interleaved"
 summary=()
 for n in 1000 10000; do

@@ -24,6 +24,8 @@ if compgen -G "bench/pktgen/*.lua" >/dev/null; then
     luac5.3 -p bench/pktgen/*.lua
 fi
 echo "== shell scripts parse"
-for s in scripts/*.sh bench/*.sh; do [ -f "$s" ] && bash -n "$s"; done
+for s in scripts/*.sh bench/*.sh bench/lib/*.sh; do [ -f "$s" ] && bash -n "$s"; done
+echo "== bench tooling (compare, plot, summaries; Pktgen scripts against a mock pktgen)"
+PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s bench/lib
 echo "== cargo test"
 cargo test --workspace --no-fail-fast "$@"

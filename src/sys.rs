@@ -117,3 +117,23 @@ pub fn process_groups(pid: i32) -> Vec<u32> {
 pub fn chgrp(path: &std::path::Path, gid: u32) -> std::io::Result<()> {
     std::os::unix::fs::chown(path, None, Some(gid))
 }
+
+/// Asks the kernel to back `buf` with transparent huge pages (`madvise(MADV_HUGEPAGE)`), for
+/// large per-lcore tables allocated on the Rust heap (NAT sessions): random access over
+/// hundreds of MiB costs a TLB miss per access with 4 KiB pages. Call it before the memory is
+/// first touched. Advisory only: returns false (and changes nothing) when the kernel declines.
+pub fn advise_hugepages<T>(buf: &mut [std::mem::MaybeUninit<T>]) -> bool {
+    const HUGE: usize = 2 << 20;
+    let start = buf.as_mut_ptr() as usize;
+    let end = start + std::mem::size_of_val(buf);
+    // The whole 2 MiB pages inside the buffer.
+    let a = start.div_ceil(HUGE) * HUGE;
+    let b = end / HUGE * HUGE;
+    if b <= a {
+        return false;
+    }
+    // SAFETY: [a, b) lies inside `buf`, memory this process owns and keeps mapped while the
+    // call runs (the exclusive borrow); MADV_HUGEPAGE only changes how the kernel backs the
+    // pages, never their contents, so no Rust-visible memory changes.
+    unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE) == 0 }
+}

@@ -489,11 +489,10 @@ def trial_inproc(setup, system, size, idx):
             samples = sample_window(lambda: {"out": count()}, a.seconds)
             pf = pollfwd_window_end(ctl)
         except Exception as e:
-            tel.close()
-            proc.stop()
             raise RuntimeError(f"{system} {size}B: {e}\n{proc.tail()}") from None
-        tel.close()
-        rc = proc.stop()
+        finally:  # also on Ctrl-C: never leave a busy-polling process behind the lock
+            tel.close()
+            rc = proc.stop()
     mpps, per_s = rates(samples, "out")
     return {"mpps": round(mpps, 4), "per_second_mpps": [round(x, 4) for x in per_s],
             "loadavg_1m": round(load, 2), "exit_code": rc, "pollfwd": pf}
@@ -532,24 +531,24 @@ def trial_memif(setup, system, size, idx):
                 lambda: {"back": back(), "offered": gtel.total([0, 1], "opackets")}, a.seconds)
             pf = pollfwd_window_end(ctl)
         except Exception as e:
-            gtel.close()
-            rc = sut.stop() if sut else None
-            gen.stop()
             tail = (sut.tail() if sut else "") + gen.tail()
             raise RuntimeError(f"{system} {size}B (memif): {e}\n{tail}") from None
-        gtel.close()
-        # Both at once: each stops polling before it closes its ports, so neither sees its
-        # peer vanish mid-burst (testpmd crashes when a memif peer leaves while it forwards,
-        # in either role; see docs/benchmarking.md).
-        order = os.environ.get("BENCH_MEMIF_STOP", "together")
-        if order == "client-first":
-            rc, grc = sut.stop(), gen.stop()
-        elif order == "server-first":
-            grc, rc = gen.stop(), sut.stop()
-        else:
-            sut.interrupt()
-            gen.interrupt()
-            rc, grc = sut.stop(), gen.stop()
+        finally:  # also on Ctrl-C: never leave a busy-polling process behind the lock
+            gtel.close()
+            # The server (generator) first, then the client: testpmd can crash when its memif
+            # peer leaves while it is still forwarding (docs/benchmarking.md).
+            # BENCH_MEMIF_STOP=client-first|together tries other orders.
+            order = os.environ.get("BENCH_MEMIF_STOP", "server-first")
+            if sut is None:
+                rc, grc = None, gen.stop()
+            elif order == "client-first":
+                rc, grc = sut.stop(), gen.stop()
+            elif order == "server-first":
+                grc, rc = gen.stop(), sut.stop()
+            else:
+                sut.interrupt()
+                gen.interrupt()
+                rc, grc = sut.stop(), gen.stop()
     for s in setup.memif_sockets():
         s.unlink(missing_ok=True)
     mpps, per_s = rates(samples, "back")
@@ -586,6 +585,7 @@ def summarize(trials):
             "dwell_p50_us": statistics.median(p["dwell_p50_us"] for p in pfs),
             "dwell_p99_us": statistics.median(p["dwell_p99_us"] for p in pfs),
             "dwell_p999_us": statistics.median(p["dwell_p999_us"] for p in pfs),
+            "busy_pct": statistics.median(p["busy_pct"] for p in pfs),
             "drops": max(p["drops"] for p in pfs),
         }
     return out
@@ -618,16 +618,27 @@ def print_tables(doc):
             if got:
                 log(line)
         if h == "memif":
-            line = f"  {'(offered by gen.)':<20}"
-            for s in sizes:
-                vals = [r["median_offered_mpps"] for r in rows
-                        if r["size"] == s and "median_offered_mpps" in r]
-                line += f"{statistics.median(vals):>8.2f}     " if vals else f"{'-':>13}"
-            log(line)
+            log("  offered by the generator (Mpps, median; it slows down when the system's rings"
+                " stay full):")
+            for sysname in doc["params"]["systems"]:
+                line = f"  {LABELS[sysname]:<20}"
+                got = False
+                for s in sizes:
+                    r = next((r for r in rows if r["system"] == sysname and r["size"] == s
+                              and "median_offered_mpps" in r), None)
+                    if r:
+                        got = True
+                        line += f"{r['median_offered_mpps']:>8.2f}     "
+                    else:
+                        line += f"{'-':>13}"
+                if got:
+                    log(line)
         base = {r["size"]: r["median_mpps"] for r in rows
                 if r["system"] == "testpmd-io" and "median_mpps" in r}
+        if base and any(s.startswith("pollfwd") for s in doc["params"]["systems"]):
+            log("  ratio to testpmd io (same harness, same size):")
         for sysname in [s for s in doc["params"]["systems"] if s.startswith("pollfwd")]:
-            line = f"  {LABELS[sysname] + ' / io':<20}"
+            line = f"  {LABELS[sysname]:<20}"
             got = False
             for s in sizes:
                 r = next((r for r in rows if r["system"] == sysname and r["size"] == s
@@ -649,6 +660,7 @@ def print_tables(doc):
                 log(f"    {LABELS[r['system']]:<19} {r['size']:>5}: {st:<52} loop "
                     f"{p['loop_cycles_per_packet']:>6.1f}  dwell p50/p99/p99.9 "
                     f"{p['dwell_p50_us']:.1f}/{p['dwell_p99_us']:.1f}/{p['dwell_p999_us']:.1f} us"
+                    f"  busy {p.get('busy_pct', 0):.0f}%"
                     + (f"  drops {p['drops']}" if p["drops"] else ""))
 
 
@@ -679,7 +691,12 @@ def host_info():
     }
 
 
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_sigterm)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help=f"sizes {' '.join(QUICK_SIZES)}, 1 trial of 2 s (a few minutes)")

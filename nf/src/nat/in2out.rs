@@ -31,7 +31,9 @@ impl NatCore {
         } else {
             p.src
         };
-        if let Some(v) = self.route(meta, Some(self.inside_owner(host))) {
+        if self.multi
+            && let Some(v) = self.route(meta, Some(self.inside_owner(host)))
+        {
             return v;
         }
         if p.frag == Frag::NonFirst {

@@ -30,6 +30,7 @@ pub mod icmp;
 pub mod in2out;
 pub mod out2in;
 pub mod pkt;
+pub mod prefetch;
 pub mod ports;
 pub mod stage;
 pub mod statics;
@@ -165,9 +166,9 @@ impl Default for NatParams {
 }
 
 /// Direction of a port.
-const DIR_NONE: u8 = 0;
-const DIR_IN: u8 = 1;
-const DIR_OUT: u8 = 2;
+pub(crate) const DIR_NONE: u8 = 0;
+pub(crate) const DIR_IN: u8 = 1;
+pub(crate) const DIR_OUT: u8 = 2;
 
 /// Spreads an IPv4 address over 32 bits (Fibonacci hashing); the same function on every
 /// worker, so ownership and address pairing agree everywhere.
@@ -229,6 +230,8 @@ pub struct NatCore {
     pub(crate) shared: Arc<NatShared>,
     /// Incremental purge of static sessions after a static table change: next slot.
     pub(crate) purge_next: Option<u32>,
+    /// Per-burst prefetch hints.
+    pub(crate) hints: [prefetch::Hint; prefetch::PREFETCH_MAX],
 }
 
 impl NatCore {
@@ -326,6 +329,7 @@ impl NatCore {
             tally: Tally::default(),
             shared: Arc::new(shared),
             purge_next: None,
+            hints: [prefetch::Hint::default(); prefetch::PREFETCH_MAX],
             p,
         })
     }
@@ -384,7 +388,16 @@ impl NatCore {
 
     #[inline]
     pub(crate) fn pool_index_of(&self, addr: u32) -> Option<usize> {
-        self.p.pool.binary_search(&addr).ok()
+        match (self.p.pool.first(), self.p.pool.last()) {
+            (Some(&lo), Some(&hi)) if addr >= lo && addr <= hi => self.p.pool.binary_search(&addr).ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether burst prefetching pays: the tables outgrow the caches.
+    #[inline]
+    pub fn wants_prefetch(&self) -> bool {
+        self.sess.used > 16384
     }
 
     /// Whether `addr` is an outside address of this NAT (pool or static).

@@ -74,7 +74,7 @@ pub struct PortSpace {
 impl PortSpace {
     pub fn new(addrs: usize, lo: u16, len: u32, seed: u64) -> PortSpace {
         let words = (len as usize).div_ceil(64);
-        let mut free_bits = vec![!0u64; addrs * 3 * words];
+        let mut free_bits = super::table::big_vec(addrs * 3 * words, !0u64);
         // Clear the bits past `len` in each space's last word.
         if !(len as usize).is_multiple_of(64) {
             let keep = (1u64 << (len as usize % 64)) - 1;
@@ -87,7 +87,7 @@ impl PortSpace {
             len,
             addrs,
             words,
-            rep: vec![NONE; addrs * 3 * len as usize],
+            rep: super::table::big_vec(addrs * 3 * len as usize, NONE),
             free_bits,
             free: vec![len; addrs * 3],
             rng: seed | 1,

@@ -54,6 +54,14 @@ impl Stage for NatStage {
 
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         self.clock(ctx.now);
+        if self.core.wants_prefetch() {
+            for (i, m) in pkts.iter().enumerate() {
+                self.core.prefetch_index(i, m.data(), m.meta());
+            }
+            for i in 0..pkts.len() {
+                self.core.prefetch_session(i);
+            }
+        }
         for (m, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
             if m.nb_segs() != 1 {
                 *v = Verdict::Drop(DropReason::MultiSeg);

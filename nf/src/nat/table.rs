@@ -124,6 +124,18 @@ pub fn key_hash(proto: u8, laddr: u32, lport: u16, raddr: u32, rport: u16, seed:
     )
 }
 
+/// A table of `n` copies of `fill`, backed by transparent huge pages when large (random
+/// access over a big table costs a TLB miss per access with 4 KiB pages). Allocated and
+/// filled once, at start-up.
+pub fn big_vec<T: Clone>(n: usize, fill: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    if n * std::mem::size_of::<T>() >= 4 << 20 {
+        dpdk::sys::advise_hugepages(v.spare_capacity_mut());
+    }
+    v.resize(n, fill);
+    v
+}
+
 /// Open-addressing index: entries are `hash32 << 32 | session`, empty = `u64::MAX`.
 pub struct Index {
     tab: Vec<u64>,
@@ -137,7 +149,7 @@ impl Index {
     pub fn new(n: usize) -> Index {
         let cap = (n.max(8) * 2).next_power_of_two();
         Index {
-            tab: vec![EMPTY; cap],
+            tab: big_vec(cap, EMPTY),
             mask: cap - 1,
         }
     }
@@ -177,6 +189,23 @@ impl Index {
             pos = (pos + 1) & self.mask;
         }
         self.tab[pos] = (h32 as u64) << 32 | idx as u64;
+    }
+
+    /// Prefetches the home slot of hash `h`.
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
+        dpdk::prefetch(&self.tab[Self::h32(h) as usize & self.mask]);
+    }
+
+    /// The session in the home slot of `h` if its hash bits match (a guess for prefetching).
+    #[inline]
+    pub fn peek(&self, h: u64) -> u32 {
+        let e = self.tab[Self::h32(h) as usize & self.mask];
+        if e != EMPTY && (e >> 32) as u32 == Self::h32(h) {
+            e as u32
+        } else {
+            NONE
+        }
     }
 
     /// Mean distance of the entries from their home slot (probe length - 1).
@@ -241,7 +270,7 @@ impl HostIndex {
     pub fn new(n: usize, seed: u64) -> HostIndex {
         let cap = (n.max(8) * 2).next_power_of_two();
         HostIndex {
-            tab: vec![EMPTY; cap],
+            tab: big_vec(cap, EMPTY),
             mask: cap - 1,
             seed,
         }
@@ -325,7 +354,7 @@ pub struct Sessions {
 impl Sessions {
     pub fn new(cap: u32) -> Sessions {
         let total = cap as usize + CLASSES;
-        let mut s = vec![Session::default(); total];
+        let mut s = big_vec(total, Session::default());
         for (i, x) in s.iter_mut().enumerate().take(cap as usize) {
             x.lru_next = if i + 1 < cap as usize {
                 i as u32 + 1

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Unit tests of the benchmark tooling that needs no DPDK: result summaries, rate arithmetic,
+the regression comparison and the SVG plot. Run: python3 -m unittest discover -s bench/lib
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import bench  # noqa: E402
+import compare  # noqa: E402
+import plot  # noqa: E402
+
+
+def result(h, s, z, med, spread=2.0, lo=None, hi=None, pollfwd=None):
+    r = {"harness": h, "system": s, "size": z, "median_mpps": med,
+         "min_mpps": lo if lo is not None else med * 0.99,
+         "max_mpps": hi if hi is not None else med * 1.01, "spread_pct": spread, "trials": []}
+    if pollfwd:
+        r["pollfwd"] = pollfwd
+    return r
+
+
+def doc(results, systems=None, sizes=None):
+    return {"schema": 1, "started": "20260101-000000",
+            "host": {"pollfwd_commit": "abc", "loadavg_start": [0.1], "cpus": 2, "cpu": "x",
+                     "dpdk": "22.11"},
+            "params": {"sizes": sizes or ["64", "1518", "imix"], "trials": 3, "seconds": 5,
+                       "burst": 32, "harnesses": ["inproc", "memif"],
+                       "systems": systems or ["testpmd-io", "pollfwd-xconnect"]},
+            "results": results}
+
+
+class Arithmetic(unittest.TestCase):
+    def test_rates_over_the_window(self):
+        samples = [(10.0, {"out": 0}), (11.0, {"out": 2_000_000}), (12.0, {"out": 5_000_000})]
+        mpps, per_s = bench.rates(samples, "out")
+        self.assertAlmostEqual(mpps, 2.5)
+        self.assertEqual([round(x, 6) for x in per_s], [2.0, 3.0])
+
+    def test_summary_median_spread_and_pollfwd(self):
+        pf = lambda c: {"stage_cycles_per_packet": {"xconnect": c}, "loop_cycles_per_packet": c * 10,  # noqa: E731
+                        "dwell_p50_us": 0.4, "dwell_p99_us": 0.8, "dwell_p999_us": 1.6,
+                        "drops": 0, "busy_pct": 100.0}
+        trials = [{"mpps": 10.0, "pollfwd": pf(7.0)}, {"mpps": 12.0, "pollfwd": pf(6.0)},
+                  {"mpps": 11.0, "pollfwd": pf(8.0)}]
+        s = bench.summarize(trials)
+        self.assertEqual(s["median_mpps"], 11.0)
+        self.assertEqual((s["min_mpps"], s["max_mpps"]), (10.0, 12.0))
+        self.assertEqual(s["spread_pct"], 18.2)
+        self.assertEqual(s["pollfwd"]["stage_cycles_per_packet"], {"xconnect": 7.0})
+        self.assertEqual(s["pollfwd"]["loop_cycles_per_packet"], 70.0)
+
+    def test_imix_average_frame(self):
+        self.assertAlmostEqual(bench.avg_frame("imix"), (7 * 64 + 4 * 570 + 1518) / 12)
+        self.assertEqual(bench.avg_frame("1518"), 1518.0)
+
+
+class Compare(unittest.TestCase):
+    def run_compare(self, old, new, threshold=5.0):
+        key = lambda d: {(r["harness"], r["system"], r["size"]): r for r in d["results"]}  # noqa: E731
+        return compare.compare(key(old), key(new), threshold)
+
+    def test_regression_improvement_and_noise(self):
+        old = doc([result("inproc", "testpmd-io", "64", 40.0),
+                   result("inproc", "pollfwd-xconnect", "64", 38.0),
+                   result("inproc", "pollfwd-xconnect", "1518", 3.0),
+                   result("memif", "pollfwd-xconnect", "64", 5.0, spread=30.0)])
+        new = doc([result("inproc", "testpmd-io", "64", 40.5),      # +1.25 %: noise
+                   result("inproc", "pollfwd-xconnect", "64", 30.0),  # -21 %: regression
+                   result("inproc", "pollfwd-xconnect", "1518", 3.6),  # +20 %: improved
+                   result("memif", "pollfwd-xconnect", "64", 4.0)])    # -20 % < 30 % spread
+        lines, reg, imp, same = self.run_compare(old, new)
+        self.assertEqual((reg, imp, same), (1, 1, 2))
+        row = next(line for line in lines if "pollfwd-xconnect" in line and " 64 " in line
+                   and line.startswith("inproc"))
+        self.assertIn("REGRESSION", row)
+        self.assertIn("-21.1%", row)
+
+    def test_stage_cycles_regression(self):
+        pf = lambda c: {"stage_cycles_per_packet": {"forward": c}}  # noqa: E731
+        old = doc([result("inproc", "pollfwd-forward", "64", 10.0, pollfwd=pf(100.0))])
+        new = doc([result("inproc", "pollfwd-forward", "64", 10.0, pollfwd=pf(130.0))])
+        lines, reg, imp, same = self.run_compare(old, new)
+        self.assertEqual((reg, imp, same), (1, 0, 1))
+        self.assertTrue(any("stage forward" in line and "REGRESSION" in line for line in lines))
+
+    def test_missing_and_new_rows(self):
+        old = doc([result("inproc", "l3fwd-lpm", "64", 30.0)])
+        new = doc([result("inproc", "pollfwd-chain", "64", 3.0)])
+        lines, reg, imp, same = self.run_compare(old, new)
+        self.assertEqual((reg, imp, same), (0, 0, 0))
+        self.assertTrue(any("missing in new" in line for line in lines))
+        self.assertTrue(any(line.rstrip().endswith("new") and "pollfwd-chain" in line
+                            for line in lines))
+
+    def test_exit_status_of_the_script(self):
+        with tempfile.TemporaryDirectory() as d:
+            a, b = Path(d) / "a.json", Path(d) / "b.json"
+            a.write_text(json.dumps(doc([result("inproc", "testpmd-io", "64", 40.0)])))
+            b.write_text(json.dumps(doc([result("inproc", "testpmd-io", "64", 20.0)])))
+            script = HERE.parent / "compare.py"
+            r = subprocess.run([sys.executable, script, str(a), str(b)], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("1 regression(s), 0 improvement(s), 0 unchanged", r.stdout)
+            r = subprocess.run([sys.executable, script, str(a), str(a)], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 0)
+            bad = Path(d) / "bad.json"
+            bad.write_text("{}")
+            r = subprocess.run([sys.executable, script, str(a), str(bad)], capture_output=True,
+                               text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("not a bench/run.sh result file", r.stderr)
+
+
+class Plot(unittest.TestCase):
+    def test_svg_has_one_line_per_system_and_harness(self):
+        rs = []
+        for h in ("inproc", "memif"):
+            for s, base in (("testpmd-io", 40.0), ("pollfwd-xconnect", 38.0)):
+                for z, f in (("64", 1.0), ("1518", 0.1), ("imix", 0.3)):
+                    if h == "memif" and z == "imix":
+                        continue
+                    rs.append(result(h, s, z, base * f))
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "p.svg"
+            plot.write_svg(doc(rs), out)
+            root = ET.parse(out).getroot()
+            ns = {"s": "http://www.w3.org/2000/svg"}
+            lines = root.findall(".//s:polyline", ns)
+            self.assertEqual(len(lines), 4)  # 2 systems x 2 harnesses
+            self.assertEqual(len(root.findall(".//s:circle", ns)), 2 * 3 + 2 * 2)
+            texts = [t.text for t in root.findall(".//s:text", ns)]
+            self.assertIn("IMIX", texts)
+            self.assertIn("pollfwd xconnect", texts)
+
+    def test_nice_axis_maximum(self):
+        self.assertEqual(plot.nice_max(38.0), 40.0)
+        self.assertEqual(plot.nice_max(3.2), 4.0)
+        self.assertGreaterEqual(plot.nice_max(0.42), 0.42)
+
+
+LUA = "lua5.3"
+MOCK = HERE.parent / "pktgen" / "test" / "mock_pktgen.lua"
+
+
+def run_lua(script, out, **env):
+    import os
+    e = dict(os.environ)
+    e.update({k: str(v) for k, v in env.items()})
+    e["PF_OUT"] = str(out)
+    return subprocess.run([LUA, str(MOCK), str(HERE.parent / "pktgen" / script)],
+                          capture_output=True, text=True, env=e, cwd=HERE.parent.parent)
+
+
+def csv_rows(path):
+    import csv
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@unittest.skipUnless(subprocess.run(["which", LUA], capture_output=True).returncode == 0,
+                     "lua5.3 not installed (scripts/install-deps.sh installs it)")
+class PktgenScripts(unittest.TestCase):
+    """The Pktgen-DPDK scripts against mock_pktgen.lua: a 10 Gb/s link and a DUT that
+    forwards at most 5 Mpps (64-byte line rate is 14.88 Mpps, so zero loss ends at 33.6 %)."""
+
+    def test_rfc2544_binary_search_finds_the_zero_loss_rate(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = run_lua("rfc2544.lua", Path(d) / "r", PF_SIZES="64,1518", PF_TRIAL_S=1,
+                        PF_WARMUP_S=0)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            rows = {row["frame_bytes"]: row for row in csv_rows(Path(d) / "r-rfc2544.csv")}
+            rate64 = float(rows["64"]["zero_loss_rate_pct"])
+            self.assertGreater(rate64, 33.6 - 0.5)  # within the resolution below the limit
+            self.assertLessEqual(rate64, 33.6)
+            self.assertEqual(rows["64"]["frames_lost"], "0")
+            self.assertAlmostEqual(float(rows["64"]["rx_mpps"]), 5e6 * rate64 / 33.6 / 1e6, 1)
+            self.assertEqual(rows["1518"]["zero_loss_rate_pct"], "100.000")  # below 5 Mpps
+            self.assertEqual(rows["1518"]["trials"], "1")
+            trials = csv_rows(Path(d) / "r-rfc2544-trials.csv")
+            self.assertEqual(len(trials), int(rows["64"]["trials"]) + 1)
+            self.assertTrue(all((row["pass"] == "1") == (row["frames_sent"] == row["frames_received"])
+                                for row in trials))
+            self.assertIn("RFC 2544 zero-loss throughput", (Path(d) / "r-rfc2544.txt").read_text())
+
+    def test_rfc2544_loss_tolerance(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = run_lua("rfc2544.lua", Path(d) / "r", PF_SIZES="64", PF_TRIAL_S=1,
+                        PF_WARMUP_S=0, PF_LOSS_TOL=1, PF_RESOLUTION=0.1)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            row = csv_rows(Path(d) / "r-rfc2544.csv")[0]
+            # 1 % loss allowed: offered may reach 5 Mpps / 0.99 = 33.94 % of line rate.
+            self.assertGreater(float(row["zero_loss_rate_pct"]), 33.6)
+            self.assertLessEqual(float(row["zero_loss_rate_pct"]), 33.95)
+            self.assertLessEqual(float(row["loss_pct"]), 1.0)
+
+    def test_flows_and_imix_runs(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = run_lua("flows.lua", Path(d) / "f", PF_DURATION_S=3, PF_WARMUP_S=0)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("65344 flows", r.stdout)
+            rows = csv_rows(Path(d) / "f-flows.csv")
+            self.assertEqual(len(rows), 3)
+            self.assertEqual(rows[-1]["frames_received"], "15000000")  # 3 s at the 5 Mpps cap
+            r = run_lua("imix.lua", Path(d) / "i", PF_DURATION_S=3, PF_RATE=50, PF_WARMUP_S=0)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            row = csv_rows(Path(d) / "i-imix.csv")[0]
+            self.assertEqual(row["frames_sent"], row["frames_received"])
+            # 50 % of 10 Gb/s with 353.83-byte average frames (+20 bytes per frame on the wire)
+            self.assertAlmostEqual(float(row["tx_mpps"]), 0.5 * 1e10 / ((353.8333 + 20) * 8) / 1e6, 2)
+
+    def test_a_wrong_call_fails(self):
+        with tempfile.TemporaryDirectory() as d:
+            bad = Path(d) / "bad.lua"
+            bad.write_text('pktgen.set("0", "rate")\n')
+            r = subprocess.run([LUA, str(MOCK), str(bad)], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("lpktgenlib.c wants 3", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,138 @@
+-- flows.lua: many flows through the device under test, with pktgen's range mode varying the
+-- source address and source port of every packet: a realistic load for the ACL (classify) and
+-- NAT stages, which keep per-flow state. Pktgen-DPDK 23.06.x.
+--
+--   PF_SRC_COUNT=1021 PF_SPORT_COUNT=64 PF_RATE=100 PF_DURATION_S=30 \
+--     pktgen ... -- -P -m "[1:2].0,[1:2].1" -f bench/pktgen/flows.lua
+--
+-- Range mode increments each field by its step on every packet and wraps it at its max, so
+-- source address and source port advance together: the number of distinct flows is
+-- lcm(PF_SRC_COUNT, PF_SPORT_COUNT). The defaults (1021, a prime, and 64) give 65,344 flows,
+-- about 64k NAT sessions. Addresses start at PF_SRC_BASE (10.0.0.1: inside hosts of the NAT),
+-- ports at PF_SPORT_BASE (1024); destination PF_DST_IP:PF_DPORT; frame size PF_SIZE.
+--
+-- Runs PF_WARMUP_S at PF_WARMUP_RATE % (sessions get created), then PF_DURATION_S at PF_RATE %
+-- and reports, every second, what was sent and received (CSV <PF_OUT>-flows.csv), then the
+-- totals and the loss. PF_SEARCH=1 instead runs the RFC 2544 binary search (as rfc2544.lua) on
+-- this flow mix for the one frame size.
+
+local here = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
+local pf = dofile(here .. "pflib.lua")
+
+local cfg = pf.config()
+local size = pf.num("PF_SIZE", 64)
+local rate = pf.num("PF_RATE", 100)
+local duration_s = pf.num("PF_DURATION_S", 30)
+local src_base = pf.env("PF_SRC_BASE", "10.0.0.1")
+local src_count = pf.num("PF_SRC_COUNT", 1021)
+local sport_base = pf.num("PF_SPORT_BASE", 1024)
+local sport_count = pf.num("PF_SPORT_COUNT", 64)
+local dst_ip = string.gsub(cfg.dst_ip, "/.*", "")
+local search = pf.env("PF_SEARCH", "0") ~= "0"
+
+local function gcd(a, b)
+    while b ~= 0 do
+        a, b = b, a % b
+    end
+    return a
+end
+
+-- a.b.c.d + n (no wrap past 255.255.255.255)
+local function ip_add(ip, n)
+    local a, b, c, d = string.match(ip, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+    assert(a, "bad IPv4 address " .. ip)
+    local v = ((tonumber(a) * 256 + tonumber(b)) * 256 + tonumber(c)) * 256 + tonumber(d) + n
+    return string.format("%d.%d.%d.%d", (v >> 24) & 255, (v >> 16) & 255, (v >> 8) & 255, v & 255)
+end
+
+assert(src_count >= 1 and sport_count >= 1, "PF_SRC_COUNT and PF_SPORT_COUNT must be >= 1")
+assert(sport_base + sport_count - 1 <= 65535, "source ports beyond 65535")
+local flows = src_count * sport_count // gcd(src_count, sport_count)
+
+pf.open_log(cfg.out .. "-flows.txt")
+if not pf.prepare(cfg) then
+    pf.finish(cfg)
+    return
+end
+pf.setup_single(cfg)
+
+-- The range template: UDP, one frame size, source address and port varying per packet.
+local tx = cfg.tx
+pktgen.range.ip_proto(tx, "udp")
+if cfg.dst_mac ~= nil then
+    pktgen.range.dst_mac(tx, "start", cfg.dst_mac)
+end
+pktgen.range.src_ip(tx, "start", src_base)
+pktgen.range.src_ip(tx, "min", src_base)
+pktgen.range.src_ip(tx, "max", ip_add(src_base, src_count - 1))
+pktgen.range.src_ip(tx, "inc", "0.0.0.1")
+pktgen.range.dst_ip(tx, "start", dst_ip)
+pktgen.range.dst_ip(tx, "min", dst_ip)
+pktgen.range.dst_ip(tx, "max", dst_ip)
+pktgen.range.dst_ip(tx, "inc", "0.0.0.0")
+pktgen.range.src_port(tx, "start", sport_base)
+pktgen.range.src_port(tx, "min", sport_base)
+pktgen.range.src_port(tx, "max", sport_base + sport_count - 1)
+pktgen.range.src_port(tx, "inc", 1)
+pktgen.range.dst_port(tx, "start", cfg.dport)
+pktgen.range.dst_port(tx, "min", cfg.dport)
+pktgen.range.dst_port(tx, "max", cfg.dport)
+pktgen.range.dst_port(tx, "inc", 0)
+pktgen.range.ttl(tx, "start", 64)
+pktgen.range.ttl(tx, "min", 64)
+pktgen.range.ttl(tx, "max", 64)
+pktgen.range.ttl(tx, "inc", 0)
+pktgen.range.pkt_size(tx, "start", size)
+pktgen.range.pkt_size(tx, "min", size)
+pktgen.range.pkt_size(tx, "max", size)
+pktgen.range.pkt_size(tx, "inc", 0)
+pktgen.set(tx, "size", size)
+pktgen.set_range(tx, "on")
+
+pf.say("flows: %d source addresses from %s x %d source ports from %d = %d flows -> %s:%d, %d B",
+    src_count, src_base, sport_count, sport_base, flows, dst_ip, cfg.dport, size)
+pf.warmup(cfg)
+
+if search then
+    local best = pf.search(cfg, function(t)
+        pf.say("  rate %7.3f %%  sent %12d  received %12d  loss %8.4f %%  %s", t.rate, t.sent,
+            t.received, t.loss_pct, t.pass and "pass" or "FAIL")
+    end)
+    if best then
+        pf.say("zero-loss throughput with %d flows, %d B: %.3f %% = %.4f Mpps", flows, size,
+            best.rate, best.rx_pps / 1e6)
+    else
+        pf.say("zero-loss throughput with %d flows, %d B: none (every trial lost frames)", flows, size)
+    end
+    pf.finish(cfg)
+    return
+end
+
+local csv = pf.csv(cfg.out .. "-flows.csv",
+    { "second", "tx_mpps", "rx_mpps", "frames_sent", "frames_received", "gen_rx_drops" })
+pktgen.set(tx, "rate", string.format("%.3f", rate))
+pktgen.delay(cfg.settle_ms)
+local c_tx0, c_rx0 = pf.counters(cfg.tx_list), pf.counters(cfg.rx_list)
+local p_tx, p_rx = c_tx0, c_rx0
+pktgen.start(tx)
+-- One row per second; pktgen refreshes its counters once a second, so rows are approximate
+-- per second but the totals (read after the stop and a settle) are exact.
+for s = 1, math.floor(duration_s) do
+    pktgen.delay(1000)
+    local a, b = pf.counters(cfg.tx_list), pf.counters(cfg.rx_list)
+    csv.row({ s, string.format("%.4f", (a.opackets - p_tx.opackets) / 1e6),
+        string.format("%.4f", (b.ipackets - p_rx.ipackets) / 1e6), a.opackets - c_tx0.opackets,
+        b.ipackets - c_rx0.ipackets, b.imissed + b.rx_nombuf - c_rx0.imissed - c_rx0.rx_nombuf })
+    p_tx, p_rx = a, b
+end
+pktgen.stop(tx)
+pktgen.delay(cfg.settle_ms)
+local c_tx1, c_rx1 = pf.counters(cfg.tx_list), pf.counters(cfg.rx_list)
+csv.close()
+local sent = c_tx1.opackets - c_tx0.opackets
+local got = c_rx1.ipackets - c_rx0.ipackets
+pf.say("%d flows at %g %% for %g s: sent %d (%.4f Mpps), received %d (%.4f Mpps), lost %d (%.4f %%)",
+    flows, rate, duration_s, sent, sent / duration_s / 1e6, got, got / duration_s / 1e6,
+    sent - got, sent > 0 and 100 * (sent - got) / sent or 0)
+pf.say("per second: %s-flows.csv", cfg.out)
+pf.finish(cfg)

@@ -1,0 +1,375 @@
+-- pflib.lua: shared helpers of the pollfwd Pktgen-DPDK lab scripts (rfc2544.lua, flows.lua,
+-- imix.lua). Loaded with dofile() from the script's own directory; returns a table.
+--
+-- Target: Pktgen-DPDK 23.06.x (the line that builds against DPDK 22.11). Pktgen calls used
+-- (all of app/lpktgenlib.c): pktgen.set(ports, "size"|"count"|"rate"|"burst"|"sport"|"dport"
+-- |"seq_cnt", v), pktgen.start(ports), pktgen.stop(ports), pktgen.delay(ms), pktgen.clr(),
+-- pktgen.portStats(ports, "port"), pktgen.linkState(ports), pktgen.screen("on"|"off"),
+-- pktgen.set_ipaddr(ports, "src"|"dst", ip), pktgen.set_mac(ports, "src"|"dst", mac),
+-- pktgen.set_proto(ports, "udp"), pktgen.set_type(ports, "ipv4"), pktgen.latency(ports, s),
+-- pktgen.pktStats(ports), pktgen.quit().
+--
+-- Facts about that pktgen that shape this code:
+-- * print() goes to pktgen's console: results are also written to files with io.open.
+-- * Port counters are refreshed once a second: read them >= 1.1 s after traffic changed.
+-- * Link state is refreshed only while the screen is on: wait for links, then screen off.
+-- * "rate" is a percent of the link speed, as a string; fractions are allowed. memif ports
+--   report 100 Gb/s, so 100 % there means "as fast as the generator can".
+
+local M = {}
+
+-- Parameters from the environment ---------------------------------------------------------
+
+function M.env(name, default)
+    local v = os.getenv(name)
+    if v == nil or v == "" then
+        return default
+    end
+    return v
+end
+
+function M.num(name, default)
+    local v = os.getenv(name)
+    if v == nil or v == "" then
+        return default
+    end
+    local n = tonumber(v)
+    if n == nil then
+        error(string.format("%s=%q is not a number", name, v))
+    end
+    return n
+end
+
+-- "64,128 1518" -> {64, 128, 1518}
+function M.list(name, default)
+    local out = {}
+    for item in string.gmatch(M.env(name, default), "[^,%s]+") do
+        local n = tonumber(item)
+        if n == nil then
+            error(string.format("%s: %q is not a number", name, item))
+        end
+        out[#out + 1] = n
+    end
+    return out
+end
+
+-- "0,1" or "0-1" -> {0, 1}
+function M.ports(spec)
+    local out = {}
+    for item in string.gmatch(spec, "[^,%s]+") do
+        local a, b = string.match(item, "^(%d+)%-(%d+)$")
+        if a then
+            for p = tonumber(a), tonumber(b) do
+                out[#out + 1] = p
+            end
+        else
+            out[#out + 1] = assert(tonumber(item), "bad port " .. item)
+        end
+    end
+    return out
+end
+
+-- Output ------------------------------------------------------------------------------------
+
+M.log_file = nil
+
+function M.say(fmt, ...)
+    local line = string.format(fmt, ...)
+    print(line)
+    if M.log_file then
+        M.log_file:write(line, "\n")
+        M.log_file:flush()
+    end
+end
+
+function M.open_log(path)
+    M.log_file = assert(io.open(path, "w"))
+end
+
+-- A CSV file written row by row (flushed, so a long run leaves partial results).
+function M.csv(path, header)
+    local f = assert(io.open(path, "w"))
+    f:write(table.concat(header, ","), "\n")
+    f:flush()
+    return {
+        row = function(values)
+            local cells = {}
+            for i, v in ipairs(values) do
+                cells[i] = tostring(v)
+            end
+            f:write(table.concat(cells, ","), "\n")
+            f:flush()
+        end,
+        close = function()
+            f:close()
+        end,
+    }
+end
+
+-- Ports and counters ------------------------------------------------------------------------
+
+-- Link speed in Mb/s of `port` from pktgen.linkState ("<UP-10000-FD>"), nil while down.
+function M.link_mbps(port)
+    local st = pktgen.linkState(tostring(port))[port]
+    if st == nil or not string.find(st, "UP") then
+        return nil
+    end
+    return tonumber(string.match(st, "(%d+)"))
+end
+
+-- Waits (screen on: link state refreshes only then) until every port is up.
+function M.wait_links(ports, seconds)
+    pktgen.screen("on")
+    local waited = 0
+    while true do
+        local down = {}
+        for _, p in ipairs(ports) do
+            if M.link_mbps(p) == nil then
+                down[#down + 1] = tostring(p)
+            end
+        end
+        if #down == 0 then
+            return true
+        end
+        if waited >= seconds * 1000 then
+            M.say("links still down after %d s: port(s) %s", seconds, table.concat(down, ","))
+            return false
+        end
+        pktgen.delay(500)
+        waited = waited + 500
+    end
+end
+
+-- Sum of counter fields over ports, from pktgen.portStats(..., "port").
+local FIELDS = { "opackets", "ipackets", "oerrors", "ierrors", "imissed", "rx_nombuf" }
+
+function M.counters(ports)
+    local all = pktgen.portStats("all", "port")
+    local sum = {}
+    for _, f in ipairs(FIELDS) do
+        sum[f] = 0
+    end
+    for _, p in ipairs(ports) do
+        local st = all[p]
+        if st == nil then
+            error("pktgen has no port " .. p)
+        end
+        for _, f in ipairs(FIELDS) do
+            sum[f] = sum[f] + (st[f] or 0)
+        end
+    end
+    return sum
+end
+
+local function delta(a, b)
+    local d = {}
+    for _, f in ipairs(FIELDS) do
+        d[f] = b[f] - a[f]
+    end
+    return d
+end
+
+-- Frames per second at line rate for frames of `size` bytes (incl. FCS) on a `mbps` link:
+-- each frame also takes 20 bytes of preamble, start delimiter and inter-frame gap.
+function M.line_rate_pps(mbps, size)
+    return mbps * 1e6 / ((size + 20) * 8)
+end
+
+-- One trial -----------------------------------------------------------------------------------
+-- Sends at `rate` percent from `cfg.tx` for cfg.trial_ms and counts what `cfg.rx` received.
+-- The counters are read as differences around the trial, each read >= settle_ms (>= 1.1 s)
+-- after the traffic changed, so neither pktgen.clr() timing nor leftovers of the previous
+-- trial can leak into the count.
+function M.trial(cfg, rate)
+    local txs, rxs = cfg.tx_list, cfg.rx_list
+    pktgen.set(cfg.tx, "rate", string.format("%.3f", rate))
+    pktgen.delay(cfg.settle_ms)
+    local tx0, rx0 = M.counters(txs), M.counters(rxs)
+    pktgen.start(cfg.tx)
+    pktgen.delay(cfg.trial_ms)
+    pktgen.stop(cfg.tx)
+    pktgen.delay(cfg.settle_ms)
+    local tx1, rx1 = M.counters(txs), M.counters(rxs)
+    local t, r = delta(tx0, tx1), delta(rx0, rx1)
+    local sent, got = t.opackets, r.ipackets
+    local res = {
+        rate = rate,
+        sent = sent,
+        received = got,
+        lost = sent - got,
+        loss_pct = sent > 0 and 100 * (sent - got) / sent or 0,
+        tx_pps = sent / (cfg.trial_ms / 1000),
+        rx_pps = got / (cfg.trial_ms / 1000),
+        -- Frames the generator itself could not take in are not the DUT's loss: report them.
+        gen_rx_drops = r.imissed + r.rx_nombuf + r.ierrors,
+        gen_tx_errors = t.oerrors,
+    }
+    return res
+end
+
+-- RFC 2544 section 26.1 throughput: the highest rate at which no frame is lost (here: at
+-- most loss_tol percent), by binary search between min and max percent until the interval is
+-- narrower than resolution percent. Returns the best passing trial (nil if none passed) and
+-- the list of all trials.
+function M.search(cfg, on_trial)
+    local lo, hi = 0, cfg.rate_max
+    local best = nil
+    local trials = {}
+    local rate = cfg.rate_max
+    for i = 1, cfg.max_iter do
+        local t = M.trial(cfg, rate)
+        t.pass = t.sent > 0 and t.loss_pct <= cfg.loss_tol
+        t.iter = i
+        trials[#trials + 1] = t
+        if on_trial then
+            on_trial(t)
+        end
+        if t.pass then
+            lo = rate
+            if best == nil or rate > best.rate then
+                best = t
+            end
+        else
+            hi = rate
+        end
+        if hi - lo <= cfg.resolution or (t.pass and rate >= cfg.rate_max) then
+            break
+        end
+        rate = (lo + hi) / 2
+        if rate < cfg.rate_min then
+            break
+        end
+    end
+    return best, trials
+end
+
+-- Pktgen's latency measurement on the sending ports, if this pktgen has it: returns a table
+-- {avg_us, min_us, max_us, samples} or nil. 23.06 reports pktStats[p].latency.{avg_us,
+-- min_us, max_us, num_pkts}; older releases flat fields avg_latency / min/max_avg_latency.
+function M.latency(ports, on)
+    if pktgen.latency == nil then
+        return nil
+    end
+    for _, p in ipairs(ports) do
+        pcall(pktgen.latency, tostring(p), on and "enable" or "disable")
+    end
+    return true
+end
+
+function M.latency_stats(rx_ports)
+    local ok, st = pcall(pktgen.pktStats, "all")
+    if not ok or st == nil then
+        return nil
+    end
+    local agg = nil
+    for _, p in ipairs(rx_ports) do
+        local s = st[p]
+        if s ~= nil then
+            local l = s.latency
+            local v
+            if type(l) == "table" and l.avg_us ~= nil then
+                v = { avg = l.avg_us, min = l.min_us, max = l.max_us, n = l.num_pkts or 0 }
+            elseif s.avg_latency ~= nil then
+                v = { avg = s.avg_latency, min = s.min_avg_latency, max = s.max_avg_latency, n = 0 }
+            end
+            if v ~= nil then
+                if agg == nil or v.max > agg.max then
+                    agg = v
+                end
+            end
+        end
+    end
+    return agg
+end
+
+-- Common setup of the single-packet template on the sending ports: UDP over IPv4.
+function M.setup_single(cfg)
+    pktgen.set_type(cfg.tx, "ipv4")
+    pktgen.set_proto(cfg.tx, "udp")
+    pktgen.set_ipaddr(cfg.tx, "src", cfg.src_ip)
+    pktgen.set_ipaddr(cfg.tx, "dst", cfg.dst_ip)
+    if cfg.dst_mac ~= nil then
+        pktgen.set_mac(cfg.tx, "dst", cfg.dst_mac)
+    end
+    pktgen.set(cfg.tx, "sport", cfg.sport)
+    pktgen.set(cfg.tx, "dport", cfg.dport)
+    pktgen.set(cfg.tx, "burst", cfg.burst)
+    pktgen.set(cfg.tx, "count", 0) -- continuous until stop
+end
+
+-- The parameters every script shares (environment variables, see README.md).
+function M.config()
+    local cfg = {
+        tx = M.env("PF_TX_PORTS", "0"),
+        rx = M.env("PF_RX_PORTS", "1"),
+        trial_ms = math.floor(M.num("PF_TRIAL_S", 10) * 1000),
+        warmup_ms = math.floor(M.num("PF_WARMUP_S", 2) * 1000),
+        warmup_rate = M.num("PF_WARMUP_RATE", 10),
+        settle_ms = math.max(1100, math.floor(M.num("PF_SETTLE_S", 2) * 1000)),
+        loss_tol = M.num("PF_LOSS_TOL", 0),
+        rate_max = M.num("PF_RATE_MAX", 100),
+        rate_min = M.num("PF_RATE_MIN", 0.1),
+        resolution = M.num("PF_RESOLUTION", 0.5),
+        max_iter = M.num("PF_MAX_ITER", 16),
+        link_wait_s = M.num("PF_LINK_WAIT_S", 30),
+        src_ip = M.env("PF_SRC_IP", "198.18.0.1/24"),
+        dst_ip = M.env("PF_DST_IP", "198.18.1.1"),
+        dst_mac = M.env("PF_DST_MAC", nil),
+        sport = M.num("PF_SPORT", 1024),
+        dport = M.num("PF_DPORT", 9),
+        burst = M.num("PF_BURST", 32),
+        out = M.env("PF_OUT", "pollfwd-pktgen"),
+        quit = M.env("PF_QUIT", "1") ~= "0",
+        latency = M.env("PF_LATENCY", "0") ~= "0",
+    }
+    cfg.tx_list = M.ports(cfg.tx)
+    cfg.rx_list = M.ports(cfg.rx)
+    local all = {}
+    for _, p in ipairs(cfg.tx_list) do
+        all[#all + 1] = p
+    end
+    for _, p in ipairs(cfg.rx_list) do
+        all[#all + 1] = p
+    end
+    cfg.all_list = all
+    if cfg.rate_max <= 0 or cfg.rate_max > 100 then
+        error("PF_RATE_MAX must be in (0, 100]")
+    end
+    if cfg.resolution <= 0 then
+        error("PF_RESOLUTION must be > 0")
+    end
+    return cfg
+end
+
+-- Waits for links, warms the DUT up (RFC 2544 section 23: learning frames, so that ARP,
+-- NAT sessions and other state exist before the first counted trial) and turns the screen
+-- off for the measurement.
+function M.prepare(cfg)
+    if not M.wait_links(cfg.all_list, cfg.link_wait_s) then
+        return false
+    end
+    local mbps = M.link_mbps(cfg.tx_list[1])
+    M.say("pktgen %s, links up (%s Mb/s); tx ports %s, rx ports %s",
+        pktgen.info and pktgen.info.Pktgen_Version or "?", tostring(mbps), cfg.tx, cfg.rx)
+    pktgen.screen("off")
+    return true
+end
+
+function M.warmup(cfg)
+    if cfg.warmup_ms <= 0 then
+        return
+    end
+    pktgen.set(cfg.tx, "rate", string.format("%.3f", cfg.warmup_rate))
+    pktgen.start(cfg.tx)
+    pktgen.delay(cfg.warmup_ms)
+    pktgen.stop(cfg.tx)
+    pktgen.delay(cfg.settle_ms)
+end
+
+function M.finish(cfg)
+    if cfg.quit then
+        pktgen.quit()
+    end
+end
+
+return M

@@ -1,0 +1,241 @@
+-- A stand-in for Pktgen-DPDK's `pktgen` Lua library, to run the lab scripts without pktgen
+-- (which is not packaged for Debian): bench/lib/test_bench.py runs
+--
+--   lua5.3 bench/pktgen/test/mock_pktgen.lua bench/pktgen/rfc2544.lua
+--
+-- with PF_* variables, and checks the files the script wrote.
+--
+-- Only functions that Pktgen-DPDK 23.06's app/lpktgenlib.c registers exist here, each with the
+-- argument count that lpktgenlib.c checks, so a script calling anything else fails.
+-- The model: two 10 Gb/s ports, a device under test forwarding everything sent on port 0 to
+-- port 1 up to MOCK_DUT_PPS frames per second (default 5 Mpps) and dropping the excess.
+-- Time is virtual (pktgen.delay advances it). Like the real pktgen, the port counters that
+-- portStats returns are refreshed only once per (virtual) second.
+
+local LINK_MBPS = 10000
+local dut_pps = tonumber(os.getenv("MOCK_DUT_PPS") or "5000000")
+
+local now_ms = 0
+local real = { [0] = {}, [1] = {} }
+local shown = { [0] = {}, [1] = {} }
+local FIELDS = { "ipackets", "opackets", "ibytes", "obytes", "ierrors", "oerrors", "rx_nombuf", "imissed" }
+for p = 0, 1 do
+    for _, f in ipairs(FIELDS) do
+        real[p][f] = 0
+        shown[p][f] = 0
+    end
+end
+local port = {
+    [0] = { rate = 100, size = 64, sending = false, seq_cnt = 0, range = false },
+    [1] = { rate = 100, size = 64, sending = false, seq_cnt = 0, range = false },
+}
+local IMIX_AVG = (7 * 64 + 4 * 570 + 1518) / 12
+local quit_called = false
+local carry = 0.0
+
+local function check(name, want, ...)
+    local got = select("#", ...)
+    if got ~= want then
+        error(string.format("pktgen.%s: %d argument(s), lpktgenlib.c wants %d", name, got, want), 3)
+    end
+end
+
+local function portlist(s)
+    assert(type(s) == "string", "portlist must be a string")
+    if s == "all" then
+        return { 0, 1 }
+    end
+    local out = {}
+    for item in string.gmatch(s, "[^,]+") do
+        local a, b = string.match(item, "^(%d+)%-(%d+)$")
+        if a then
+            for p = tonumber(a), tonumber(b) do
+                out[#out + 1] = p
+            end
+        else
+            local p = tonumber(item)
+            assert(p and port[p], "no port " .. item)
+            out[#out + 1] = p
+        end
+    end
+    return out
+end
+
+local function frame_size(p)
+    if port[p].seq_cnt == 12 then
+        return IMIX_AVG
+    end
+    return port[p].size
+end
+
+-- One millisecond of traffic.
+local function tick()
+    local offered = 0.0
+    local p = port[0]
+    if p.sending then
+        local line = LINK_MBPS * 1e6 / ((frame_size(0) + 20) * 8)
+        offered = line * p.rate / 100 / 1000
+    end
+    carry = carry + offered
+    local n = math.floor(carry)
+    carry = carry - n
+    if n > 0 then
+        local cap = dut_pps / 1000
+        local fwd = math.min(n, math.floor(cap))
+        real[0].opackets = real[0].opackets + n
+        real[0].obytes = real[0].obytes + n * math.floor(frame_size(0))
+        real[1].ipackets = real[1].ipackets + fwd
+        real[1].ibytes = real[1].ibytes + fwd * math.floor(frame_size(0))
+    end
+    now_ms = now_ms + 1
+    if now_ms % 1000 == 0 then
+        for q = 0, 1 do
+            for _, f in ipairs(FIELDS) do
+                shown[q][f] = real[q][f]
+            end
+        end
+    end
+end
+
+local range = {}
+for _, name in ipairs({ "dst_mac", "src_mac", "src_ip", "dst_ip", "src_port", "dst_port", "ttl",
+    "vlan_id", "pkt_size", "cos", "tos" }) do
+    range[name] = function(...)
+        check("range." .. name, 3, ...)
+        local ports, what = ...
+        portlist(ports)
+        assert(({ start = 1, min = 1, max = 1, inc = 1 })[what], "range." .. name .. ": " .. tostring(what))
+    end
+end
+range.ip_proto = function(...)
+    check("range.ip_proto", 2, ...)
+end
+
+pktgen = {
+    info = { Pktgen_Version = "23.06.1 (mock)", DPDK_Version = "DPDK 22.11 (mock)" },
+    range = range,
+}
+
+function pktgen.set(...)
+    check("set", 3, ...)
+    local ports, what, v = ...
+    for _, p in ipairs(portlist(ports)) do
+        if what == "rate" then
+            port[p].rate = assert(tonumber(v), "rate")
+        elseif what == "size" then
+            port[p].size = assert(tonumber(v))
+        elseif what == "seq_cnt" or what == "seqCnt" then
+            port[p].seq_cnt = tonumber(v)
+        elseif not ({ count = 1, burst = 1, sport = 1, dport = 1, ttl = 1, prime = 1 })[what] then
+            error("set does not support " .. tostring(what))
+        end
+    end
+end
+
+function pktgen.start(...)
+    check("start", 1, ...)
+    for _, p in ipairs(portlist(...)) do
+        port[p].sending = true
+    end
+end
+
+function pktgen.stop(...)
+    check("stop", 1, ...)
+    for _, p in ipairs(portlist(...)) do
+        port[p].sending = false
+    end
+end
+
+function pktgen.delay(...)
+    check("delay", 1, ...)
+    local ms = math.floor(...)
+    for _ = 1, ms do
+        tick()
+    end
+end
+
+function pktgen.clr(...)
+    check("clr", 0, ...)
+    for p = 0, 1 do
+        for _, f in ipairs(FIELDS) do
+            real[p][f] = 0
+        end
+    end
+end
+
+function pktgen.portStats(...)
+    check("portStats", 2, ...)
+    local ports, kind = ...
+    assert(kind == "port" or kind == "rate", "portStats kind " .. tostring(kind))
+    local out = { n = 0 }
+    for _, p in ipairs(portlist(ports)) do
+        local t = {}
+        for _, f in ipairs(FIELDS) do
+            t[f] = shown[p][f]
+        end
+        out[p] = t
+        out.n = out.n + 1
+    end
+    return out
+end
+
+function pktgen.linkState(...)
+    check("linkState", 1, ...)
+    local out = { n = 0 }
+    for _, p in ipairs(portlist(...)) do
+        out[p] = "<UP-" .. LINK_MBPS .. "-FD>"
+        out.n = out.n + 1
+    end
+    return out
+end
+
+function pktgen.pktStats(...)
+    check("pktStats", 1, ...)
+    local out = { n = 0 }
+    for _, p in ipairs(portlist(...)) do
+        out[p] = { mac_addr = string.format("02:00:00:00:00:%02x", p + 1),
+            latency = { num_pkts = 100, avg_us = 7.5, min_us = 5.0, max_us = 12.0 } }
+        out.n = out.n + 1
+    end
+    return out
+end
+
+local function noop(name, n)
+    return function(...)
+        check(name, n, ...)
+    end
+end
+
+pktgen.screen = noop("screen", 1)
+pktgen.set_ipaddr = noop("set_ipaddr", 3)
+pktgen.set_mac = noop("set_mac", 3)
+pktgen.set_proto = noop("set_proto", 2)
+pktgen.set_type = noop("set_type", 2)
+pktgen.latency = noop("latency", 2)
+pktgen.set_range = noop("set_range", 2)
+pktgen.pcap = noop("pcap", 2)
+pktgen.page = noop("page", 1)
+
+function pktgen.seqTable(...)
+    check("seqTable", 3, ...)
+    local idx, ports, t = ...
+    assert(idx >= 0 and idx < 16, "seqTable index")
+    portlist(ports)
+    for _, k in ipairs({ "eth_dst_addr", "eth_src_addr", "ip_dst_addr", "ip_src_addr", "ethType", "ipProto" }) do
+        assert(type(t[k]) == "string", "seqTable: " .. k .. " must be a string")
+    end
+    assert(string.find(t.ip_src_addr, "/"), "seqTable: ip_src_addr needs a /mask")
+    assert(t.pktSize >= 64 and t.pktSize <= 1518, "seqTable: pktSize")
+end
+
+function pktgen.quit(...)
+    check("quit", 0, ...)
+    quit_called = true
+end
+
+local script = assert(arg[1], "usage: lua5.3 mock_pktgen.lua SCRIPT.lua")
+dofile(script)
+print(string.format("mock: virtual time %.1f s, quit %s", now_ms / 1000, tostring(quit_called)))
+if not quit_called then
+    os.exit(3)
+end

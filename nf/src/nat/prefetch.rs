@@ -1,0 +1,76 @@
+//! Burst-level prefetching, VPP style: before translating a burst, NAT computes each packet's
+//! lookup hash and prefetches its index slot, then prefetches the session the slot points at,
+//! so the misses of the whole burst overlap instead of costing a memory round trip each, one
+//! packet after the other. Pure hints: a wrong guess costs nothing but the prefetch.
+
+use dpdk::PktMeta;
+
+use super::pkt::{PROTO_ICMP, PROTO_TCP, PROTO_UDP, rd16, rd32};
+use super::table::{NONE, key_hash};
+use super::{DIR_IN, DIR_NONE, NatCore, aux};
+
+/// Most packets prefetched at once.
+pub const PREFETCH_MAX: usize = 64;
+
+/// What the first pass found for one packet: the hash and which index (0 none, 1 i2o, 2 o2i).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hint {
+    h: u64,
+    which: u8,
+}
+
+impl NatCore {
+    /// First pass: hash the flow key of frame `i` of the burst and prefetch its index slot.
+    /// Reads only what it checks is present; anything unusual is simply not prefetched.
+    #[inline]
+    pub fn prefetch_index(&mut self, i: usize, f: &[u8], meta: &PktMeta) {
+        if i >= PREFETCH_MAX {
+            return;
+        }
+        self.hints[i] = Hint::default();
+        let d = match self.dir.get(meta.in_port as usize) {
+            Some(&d) if d != DIR_NONE && meta.aux & aux::HAIRPIN == 0 => d,
+            _ => return,
+        };
+        if f.len() < 14 + 20 + 8 || f[12] != 0x08 || f[13] != 0x00 {
+            return;
+        }
+        let l3 = 14;
+        let l4 = l3 + (f[l3] & 0x0f) as usize * 4;
+        let proto = f[l3 + 9];
+        if f.len() < l4 + 8 || rd16(f, l3 + 6) & 0x1fff != 0 {
+            return;
+        }
+        let (src, dst) = (rd32(f, l3 + 12), rd32(f, l3 + 16));
+        let (sp, dp) = match proto {
+            PROTO_TCP | PROTO_UDP => (rd16(f, l4), rd16(f, l4 + 2)),
+            PROTO_ICMP if matches!(f[l4], 0 | 8) => (rd16(f, l4 + 4), 0),
+            _ => return,
+        };
+        let (h, which, tab) = if d == DIR_IN {
+            (key_hash(proto, src, sp, dst, dp, self.seed), 1, &self.i2o)
+        } else if proto == PROTO_ICMP {
+            (key_hash(proto, dst, sp, src, 0, !self.seed), 2, &self.o2i)
+        } else {
+            (key_hash(proto, dst, dp, src, sp, !self.seed), 2, &self.o2i)
+        };
+        tab.prefetch(h);
+        self.hints[i] = Hint { h, which };
+    }
+
+    /// Second pass: prefetch the session the slot of packet `i` points at.
+    #[inline]
+    pub fn prefetch_session(&self, i: usize) {
+        let Some(hint) = self.hints.get(i) else {
+            return;
+        };
+        let idx = match hint.which {
+            1 => self.i2o.peek(hint.h),
+            2 => self.o2i.peek(hint.h),
+            _ => NONE,
+        };
+        if let Some(s) = self.sess.s.get(idx as usize) {
+            dpdk::prefetch(s);
+        }
+    }
+}
