@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 trials=${1:-3}
 secs=${2:-5}
 work=$(mktemp -d /tmp/pollfwd-bench-acl.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" /var/run/dpdk/pfbench-acl' EXIT
 cargo build --release --quiet -p pollfwd
 tgt=${CARGO_TARGET_DIR:-target}
 ctl=$tgt/release/pollfwdctl

@@ -137,9 +137,14 @@ tx1() {
         awk '/NIC statistics for port 1/ {p = 1} p && /TX-packets:/ {print $2; exit}'
 }
 
-# Samples the sink's TX counter at 1 s and 1+secs s into a run: prints Mpps.
+# Waits until the primary with prefix $1 answers, then samples the sink's TX counter twice,
+# `secs` apart (after 1 s of warm-up): prints Mpps (0 if the counters cannot be read).
 sample() { # prefix
-    local a b t0 t1
+    local a="" b t0 t1 i
+    for i in $(seq 1 60); do
+        a=$(tx1 "$1") && [ -n "$a" ] && break
+        sleep 0.5
+    done
     sleep 1
     a=$(tx1 "$1"); t0=$(date +%s.%N)
     sleep "$secs"
@@ -156,14 +161,15 @@ l3fwd_trial() { # routes
     local n=$1
     rm -rf /var/run/dpdk/pfbench-l3
     flock /tmp/pollfwd-busy.lock bash -c "
-        timeout -s INT $((secs + 4)) '$l3fwd' --no-pci -l 1 --file-prefix=pfbench-l3 \
+        timeout -s INT $((secs + 60)) '$l3fwd' --no-pci -l 1 --file-prefix=pfbench-l3 \
             --vdev='net_pcap0,rx_pcap=$work/in-$n.pcap,infinite_rx=1' \
             --vdev='net_pcap1,rx_pcap=$work/empty.pcap' --log-level=warning -- \
             -p 0x3 -P --parse-ptype --config='(0,0,1),(1,0,1)' \
             --rule_ipv4='$work/l3fwd-$n.cfg' --rule_ipv6='$work/l3fwd/lpm_default_v6.cfg' \
             > '$work/l3fwd.out' 2>&1 &
-        sleep 1
+        pid=\$!
         sample pfbench-l3 > '$work/l3.mpps'
+        pkill -INT -P \$pid 2>/dev/null || true
         wait
     " || true
     if [ "$(cat "$work/l3.mpps")" = 0 ]; then tail -5 "$work/l3fwd.out" >&2; fi
@@ -174,10 +180,11 @@ pollfwd_trial() { # routes
     local n=$1
     rm -rf /var/run/dpdk/pfbench-fwd
     flock /tmp/pollfwd-busy.lock bash -c "
-        '$pollfwd' --config '$work/fwd-$n.toml' --duration $((secs + 4)) --summary json \
+        '$pollfwd' --config '$work/fwd-$n.toml' --duration $((secs + 60)) --summary json \
             > '$work/pf.json' 2> '$work/pf.err' &
-        sleep 1
+        pid=\$!
         sample pfbench-fwd > '$work/pf.mpps'
+        kill -TERM \$pid
         wait
     "
     python3 - "$work/pf.json" "$(cat "$work/pf.mpps")" <<'PY'

@@ -22,7 +22,10 @@ const HOSTS: usize = 4096;
 
 fn flow(f: usize) -> (Ipv4Addr, u16) {
     let h = f % HOSTS;
-    (Ipv4Addr::new(10, 8, (h >> 8) as u8, (h & 255) as u8), 1024 + (f / HOSTS) as u16)
+    (
+        Ipv4Addr::new(10, 8, (h >> 8) as u8, (h & 255) as u8),
+        1024 + (f / HOSTS) as u16,
+    )
 }
 
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {
@@ -55,7 +58,9 @@ fn params(n: usize) -> NatParams {
     NatParams {
         inside_ports: vec![0],
         outside_ports: vec![1],
-        pool: (0..32).map(|i| u32::from(Ipv4Addr::new(198, 51, 100, 32 + i))).collect(),
+        pool: (0..32)
+            .map(|i| u32::from(Ipv4Addr::new(198, 51, 100, 32 + i)))
+            .collect(),
         filtering: Filtering::EndpointIndependent,
         max_sessions: n.next_power_of_two() as u32,
         statics: Arc::new(StaticTable::default()),
@@ -84,10 +89,15 @@ fn core(sizes: &[usize]) {
     println!(
         "NAT core in memory, one thread, 60-byte UDP frames, lookups in random order; thread CPU time, cycles at the TSC rate ({hz:.2} GHz)"
     );
-    println!("{:>9} {:>10} {:>12} {:>12} {:>12} {:>12} {:>14}", "sessions", "direction", "ns/pkt", "cycles/pkt", "Mpps", "copy ns/pkt", "bytes/session");
+    println!(
+        "{:>9} {:>10} {:>12} {:>12} {:>12} {:>12} {:>14}",
+        "sessions", "direction", "ns/pkt", "cycles/pkt", "Mpps", "copy ns/pkt", "bytes/session"
+    );
     for &n in sizes {
         let mut c = NatCore::new(params(n), 0).expect("nat core");
-        let inside: Vec<Vec<u8>> = (0..n).map(|f| testpkt::udp(flow(f), remote(), &[0u8; 18])).collect();
+        let inside: Vec<Vec<u8>> = (0..n)
+            .map(|f| testpkt::udp(flow(f), remote(), &[0u8; 18]))
+            .collect();
         // Create the sessions; keep the translated frames to build the replies.
         let mut replies = Vec::with_capacity(n);
         for f in &inside {
@@ -140,7 +150,8 @@ fn core(sizes: &[usize]) {
                     }
                     for (k, &i) in burst.iter().enumerate() {
                         let mut m = metas[k];
-                        ok += (c.handle(&mut bufs[k][..frames[i].len()], &mut m) == Verdict::Continue) as usize;
+                        ok += (c.handle(&mut bufs[k][..frames[i].len()], &mut m)
+                            == Verdict::Continue) as usize;
                     }
                     c.flush();
                 }
@@ -160,7 +171,10 @@ fn core(sizes: &[usize]) {
             );
         }
     }
-    println!("size_of::<Session>() = {} bytes", std::mem::size_of::<pollfwd_nf::nat::table::Session>());
+    println!(
+        "size_of::<Session>() = {} bytes",
+        std::mem::size_of::<pollfwd_nf::nat::table::Session>()
+    );
 }
 
 fn main() {

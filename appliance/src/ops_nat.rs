@@ -319,3 +319,62 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         Ok(json!({"deleted": outside, "workers": n}))
     })
 }
+
+/// NAT's Prometheus families (`pollfwd_nat_*`), for the `metrics` exposition: sessions in
+/// use and capacity per worker, the event counters per worker, ports in use per pool address
+/// and protocol. Empty when no worker runs NAT.
+pub fn metrics_text(_state: &crate::daemon::State) -> String {
+    use std::fmt::Write as _;
+    let reg = registry();
+    let mut o = String::new();
+    if reg.is_empty() {
+        return o;
+    }
+    let lbl = |w: &NatShared| format!("{{worker=\"{}\",lcore=\"{}\"}}", w.worker, w.lcore);
+    let _ = writeln!(o, "# HELP pollfwd_nat_sessions NAT sessions in use.");
+    let _ = writeln!(o, "# TYPE pollfwd_nat_sessions gauge");
+    for w in &reg {
+        let _ = writeln!(o, "pollfwd_nat_sessions{} {}", lbl(w), w.sessions());
+    }
+    let _ = writeln!(o, "# HELP pollfwd_nat_capacity NAT session table capacity.");
+    let _ = writeln!(o, "# TYPE pollfwd_nat_capacity gauge");
+    for w in &reg {
+        let _ = writeln!(o, "pollfwd_nat_capacity{} {}", lbl(w), w.capacity);
+    }
+    let names: Vec<&'static str> = reg[0].counter_list().iter().map(|(k, _)| *k).collect();
+    for (i, name) in names.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "# HELP pollfwd_nat_{name}_total NAT {}.",
+            name.replace('_', " ")
+        );
+        let _ = writeln!(o, "# TYPE pollfwd_nat_{name}_total counter");
+        for w in &reg {
+            let _ = writeln!(
+                o,
+                "pollfwd_nat_{name}_total{} {}",
+                lbl(w),
+                w.counter_list()[i].1
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_nat_ports_in_use Outside ports in use per pool address and protocol."
+    );
+    let _ = writeln!(o, "# TYPE pollfwd_nat_ports_in_use gauge");
+    for (i, a) in reg[0].pool.iter().enumerate() {
+        for (pi, p) in ["tcp", "udp", "icmp"].iter().enumerate() {
+            let n: u64 = reg
+                .iter()
+                .map(|w| w.ports[i][pi].load(std::sync::atomic::Ordering::Relaxed) as u64)
+                .sum();
+            let _ = writeln!(
+                o,
+                "pollfwd_nat_ports_in_use{{address=\"{}\",proto=\"{p}\"}} {n}",
+                ip(*a)
+            );
+        }
+    }
+    o
+}

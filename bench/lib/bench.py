@@ -192,6 +192,31 @@ class Proc:
             return ""
 
 
+def thread_times(proc):
+    """{thread name: CPU seconds} of the DPDK process under `timeout` (its only child)."""
+    clk = os.sysconf("SC_CLK_TCK")
+    out = {}
+    try:
+        kids = Path(f"/proc/{proc.p.pid}/task/{proc.p.pid}/children").read_text().split()
+        for pid in kids:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                stat = (task / "stat").read_text()
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2:].split()
+                cpu = (int(fields[11]) + int(fields[12])) / clk  # utime + stime
+                key = name if name not in out else f"{name}/{task.name}"
+                out[key] = cpu
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def thread_cpu_pct(before, after, seconds):
+    """CPU % of each thread over the window (threads present at both ends, >= 1 %)."""
+    pct = {k: round(100 * (after[k] - before[k]) / seconds, 1) for k in after if k in before}
+    return {k: v for k, v in sorted(pct.items(), key=lambda kv: -kv[1]) if v >= 1.0}
+
+
 class BusyLock:
     """The machine-wide busy-polling lock (same lock as `flock /tmp/pollfwd-busy.lock`)."""
 
@@ -486,7 +511,9 @@ def trial_inproc(setup, system, size, idx):
             wait_flowing(count, proc)
             time.sleep(a.warmup)
             pollfwd_window_start(ctl)
+            cpu0 = thread_times(proc)
             samples = sample_window(lambda: {"out": count()}, a.seconds)
+            cpu = thread_cpu_pct(cpu0, thread_times(proc), samples[-1][0] - samples[0][0])
             pf = pollfwd_window_end(ctl)
         except Exception as e:
             raise RuntimeError(f"{system} {size}B: {e}\n{proc.tail()}") from None
@@ -495,7 +522,8 @@ def trial_inproc(setup, system, size, idx):
             rc = proc.stop()
     mpps, per_s = rates(samples, "out")
     return {"mpps": round(mpps, 4), "per_second_mpps": [round(x, 4) for x in per_s],
-            "loadavg_1m": round(load, 2), "exit_code": rc, "pollfwd": pf}
+            "loadavg_1m": round(load, 2), "exit_code": rc, "thread_cpu_pct": cpu,
+            "pollfwd": pf}
 
 
 def trial_memif(setup, system, size, idx):
@@ -527,8 +555,12 @@ def trial_memif(setup, system, size, idx):
             wait_flowing(back, sut)
             time.sleep(a.warmup)
             pollfwd_window_start(ctl)
+            cpu0, gcpu0 = thread_times(sut), thread_times(gen)
             samples = sample_window(
                 lambda: {"back": back(), "offered": gtel.total([0, 1], "opackets")}, a.seconds)
+            span = samples[-1][0] - samples[0][0]
+            cpu = thread_cpu_pct(cpu0, thread_times(sut), span)
+            gcpu = thread_cpu_pct(gcpu0, thread_times(gen), span)
             pf = pollfwd_window_end(ctl)
         except Exception as e:
             tail = (sut.tail() if sut else "") + gen.tail()
@@ -555,14 +587,15 @@ def trial_memif(setup, system, size, idx):
     offered, _ = rates(samples, "offered")
     return {"mpps": round(mpps, 4), "offered_mpps": round(offered, 4),
             "per_second_mpps": [round(x, 4) for x in per_s], "loadavg_1m": round(load, 2),
-            "exit_code": rc, "generator_exit_code": grc, "pollfwd": pf}
+            "exit_code": rc, "generator_exit_code": grc, "thread_cpu_pct": cpu,
+            "generator_thread_cpu_pct": gcpu, "pollfwd": pf}
 
 
 # --------------------------------------------------------------------------------------------
 # Summaries
 
 
-def summarize(trials):
+def summarize(trials, system=""):
     m = [t["mpps"] for t in trials]
     med = statistics.median(m)
     out = {
@@ -571,6 +604,17 @@ def summarize(trials):
         "max_mpps": round(max(m), 4),
         "spread_pct": round(100 * (max(m) - min(m)) / med, 1) if med > 0 else 0.0,
     }
+    # CPU share the worker thread actually got during the window (other work on the machine
+    # takes the rest): Mpps / share estimates the rate on a CPU of its own.
+    shares = []
+    for t in trials:
+        w = [v for k, v in t.get("thread_cpu_pct", {}).items() if is_worker_thread(system, k)]
+        if w:
+            shares.append(max(w) / 100)
+    if len(shares) == len(trials) and all(x > 0 for x in shares):
+        out["worker_cpu_pct"] = round(100 * statistics.median(shares), 1)
+        out["median_mpps_per_cpu"] = round(
+            statistics.median(t["mpps"] / x for t, x in zip(trials, shares)), 4)
     if "offered_mpps" in trials[0]:
         out["median_offered_mpps"] = round(statistics.median(t["offered_mpps"] for t in trials), 4)
     pfs = [t["pollfwd"] for t in trials if t.get("pollfwd")]
@@ -589,6 +633,28 @@ def summarize(trials):
             "drops": max(p["drops"] for p in pfs),
         }
     return out
+
+
+def is_worker_thread(system, name):
+    """The busy-polling thread of a system: DPDK worker lcores, or l3fwd's main lcore (its
+    only lcore, `-l 1`)."""
+    base = name.split("/")[0]
+    return base.startswith(("lcore-worker", "rte-worker")) or (
+        system == "l3fwd-lpm" and base == "l3fwd")
+
+
+def idle_check(rows):
+    """Busiest non-worker thread per system over every trial: main lcores must not busy-poll."""
+    out = []
+    for r in rows:
+        for t in r.get("trials", []):
+            for who, key in (("", "thread_cpu_pct"), ("generator ", "generator_thread_cpu_pct")):
+                sysname = r["system"] if not who else "generator"
+                for name, pct in t.get(key, {}).items():
+                    if not is_worker_thread(sysname, name):
+                        out.append((pct, f"{who}{LABELS.get(r['system'], r['system'])} "
+                                         f"{r['size']}: thread {name} {pct:.0f}%"))
+    return max(out) if out else None
 
 
 def print_tables(doc):
@@ -617,6 +683,22 @@ def print_tables(doc):
                     line += f"{'-':>13}"
             if got:
                 log(line)
+        if any("worker_cpu_pct" in r for r in rows):
+            log("  worker thread's CPU share in the window (%, median) and Mpps / share "
+                "(estimate for a CPU of its own):")
+            for sysname in doc["params"]["systems"]:
+                line = f"  {LABELS[sysname]:<20}"
+                got = False
+                for s in sizes:
+                    r = next((r for r in rows if r["system"] == sysname and r["size"] == s
+                              and "worker_cpu_pct" in r), None)
+                    if r:
+                        got = True
+                        line += f"{r['median_mpps_per_cpu']:>7.2f} ({r['worker_cpu_pct']:>3.0f}%)"
+                    else:
+                        line += f"{'-':>13}"
+                if got:
+                    log(line)
         if h == "memif":
             log("  offered by the generator (Mpps, median; it slows down when the system's rings"
                 " stay full):")
@@ -650,6 +732,12 @@ def print_tables(doc):
                     line += f"{'-':>13}"
             if got:
                 log(line)
+        worst = idle_check(rows)
+        if worst is None and any(t.get("thread_cpu_pct") for r in rows for t in r["trials"]):
+            log("  main lcores idle: no thread but the workers above 1 % CPU in any window")
+        elif worst:
+            log(f"  busiest non-worker thread (main lcores, management, telemetry): {worst[1]}"
+                + ("  <- more than a sleeping main lcore" if worst[0] > 20 else ""))
         pf = [r for r in rows if r.get("pollfwd")]
         if pf:
             log("  pollfwd runtime over the window (medians): cycles/packet per stage and of the"
@@ -777,7 +865,7 @@ def main():
         h, s, z = key
         r = {"harness": h, "system": s, "size": z, "avg_frame_bytes": round(avg_frame(z), 2)}
         if trials[key]:
-            r.update(summarize(trials[key]))
+            r.update(summarize(trials[key], s))
             r["gbps"] = round(r["median_mpps"] * avg_frame(z) * 8 / 1000, 3)
         if key in errors:
             r["error"] = errors[key]
@@ -796,6 +884,8 @@ def main():
         "skipped": [{"system": s, "reason": why} for s, why in skipped.items()],
         "results": results,
     }
+    for f in work.glob("*.pcap"):  # up to ~100 MB each; the logs and configs stay
+        f.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     svg = out.with_suffix(".svg")

@@ -58,6 +58,20 @@ class Arithmetic(unittest.TestCase):
         self.assertEqual(s["spread_pct"], 18.2)
         self.assertEqual(s["pollfwd"]["stage_cycles_per_packet"], {"xconnect": 7.0})
         self.assertEqual(s["pollfwd"]["loop_cycles_per_packet"], 70.0)
+        self.assertNotIn("worker_cpu_pct", s)  # no thread figures: no CPU share
+
+    def test_cpu_share_normalisation(self):
+        trials = [{"mpps": 10.0, "thread_cpu_pct": {"lcore-worker-1": 50.0, "pollfwd": 1.0}},
+                  {"mpps": 18.0, "thread_cpu_pct": {"lcore-worker-1": 90.0}},
+                  {"mpps": 20.0, "thread_cpu_pct": {"lcore-worker-1": 100.0}}]
+        s = bench.summarize(trials, "pollfwd-xconnect")
+        self.assertEqual(s["worker_cpu_pct"], 90.0)
+        self.assertEqual(s["median_mpps_per_cpu"], 20.0)
+        # l3fwd's only lcore is its main thread
+        s = bench.summarize([{"mpps": 8.0, "thread_cpu_pct": {"l3fwd": 80.0}}], "l3fwd-lpm")
+        self.assertEqual(s["median_mpps_per_cpu"], 10.0)
+        self.assertFalse(bench.is_worker_thread("pollfwd-xconnect", "pollfwd"))
+        self.assertTrue(bench.is_worker_thread("testpmd-io", "rte-worker-1"))
 
     def test_imix_average_frame(self):
         self.assertAlmostEqual(bench.avg_frame("imix"), (7 * 64 + 4 * 570 + 1518) / 12)

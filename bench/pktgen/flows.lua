@@ -16,8 +16,9 @@
 -- totals and the loss. PF_SEARCH=1 instead runs the RFC 2544 binary search (as rfc2544.lua) on
 -- this flow mix for the one frame size.
 
-local here = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
-local pf = dofile(here .. "pflib.lua")
+-- pflib.lua sits next to this script (or set PF_LIB to its path).
+local here = debug and string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
+local pf = dofile(os.getenv("PF_LIB") or (here .. "pflib.lua"))
 
 local cfg = pf.config()
 local size = pf.num("PF_SIZE", 64)

@@ -16,8 +16,9 @@
 -- (<PF_OUT>-imix.csv) frames sent and received, loss, Mpps and Gb/s. PF_SEARCH=1 runs the
 -- RFC 2544 zero-loss binary search (as rfc2544.lua) on the IMIX instead.
 
-local here = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
-local pf = dofile(here .. "pflib.lua")
+-- pflib.lua sits next to this script (or set PF_LIB to its path).
+local here = debug and string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
+local pf = dofile(os.getenv("PF_LIB") or (here .. "pflib.lua"))
 
 local PATTERN = { 64, 64, 570, 64, 64, 570, 64, 64, 570, 64, 570, 1518 }
 local cfg = pf.config()

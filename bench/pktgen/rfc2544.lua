@@ -17,8 +17,9 @@
 -- <PF_OUT>-rfc2544.csv and one per trial in <PF_OUT>-rfc2544-trials.csv. See README.md for
 -- every variable and the lab wiring.
 
-local here = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
-local pf = dofile(here .. "pflib.lua")
+-- pflib.lua sits next to this script (or set PF_LIB to its path).
+local here = debug and string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
+local pf = dofile(os.getenv("PF_LIB") or (here .. "pflib.lua"))
 
 local cfg = pf.config()
 local sizes = pf.list("PF_SIZES", "64,128,256,512,1024,1280,1518")

@@ -1,7 +1,7 @@
 //! Classify: an IPv4 ACL over the 5-tuple and the ingress port, compiled with DPDK's `rte_acl`.
 //!
-//! Per burst: every packet is parsed once ([`crate::parse::parse_ipv4`], skipped when an earlier
-//! stage already did), its [`Ipv4Key`] is written into a stage-owned scratch array, and the
+//! Per burst: every packet is parsed once ([`crate::parse::parse_ipv4_frame`], skipped when an
+//! earlier stage already did), its [`Ipv4Key`] is written into a stage-owned scratch array, and the
 //! whole burst is classified with one `rte_acl_classify` call. The winning rule's action is
 //! applied: `deny` drops the packet (`acl_deny`), `permit` lets it continue with the rule's
 //! class label in [`dpdk::PktMeta::class`] (0 = no class). A packet no rule matches gets the
@@ -244,63 +244,11 @@ impl Classify {
             tally: Tally::new(),
         })
     }
-}
 
-/// The ACL key of a parsed IPv4 packet from its metadata (the parser's flow key plus the
-/// ingress port). Non-first fragments have ports 0, as the parser leaves them: a rule with a
-/// port range that excludes 0 never matches such a fragment. For ICMP the parser's convention
-/// applies: source port = query identifier, destination port = `type << 8 | code`.
-#[inline]
-pub fn key_of(p: &PktMeta) -> Ipv4Key {
-    Ipv4Key::new(
-        p.proto, p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.in_port,
-    )
-}
-
-/// Per-burst tally of hits: distinct slots in order of first hit.
-struct Tally {
-    slot: [u32; BURST_MAX],
-    packets: [u32; BURST_MAX],
-    bytes: [u64; BURST_MAX],
-    n: usize,
-}
-
-impl Tally {
-    fn new() -> Tally {
-        Tally {
-            slot: [0; BURST_MAX],
-            packets: [0; BURST_MAX],
-            bytes: [0; BURST_MAX],
-            n: 0,
-        }
-    }
-
+    /// Classifies at most [`BURST_MAX`] packets (the scratch arrays' size).
     #[inline]
-    fn add(&mut self, slot: u32, bytes: u64) {
-        // Bursts usually hit one or a few rules: check the last one first.
-        let j = if self.n > 0 && self.slot[self.n - 1] == slot {
-            self.n - 1
-        } else if let Some(j) = self.slot[..self.n].iter().position(|&s| s == slot) {
-            j
-        } else {
-            let j = self.n;
-            self.slot[j] = slot;
-            self.packets[j] = 0;
-            self.bytes[j] = 0;
-            self.n += 1;
-            j
-        };
-        self.packets[j] += 1;
-        self.bytes[j] += bytes;
-    }
-}
-
-impl Stage for Classify {
-    fn name(&self) -> &'static str {
-        "classify"
-    }
-
-    fn process(&mut self, _ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+    fn classify_burst(&mut self, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+        debug_assert!(pkts.len() <= BURST_MAX);
         let mut n = 0usize;
         for (i, (m, v)) in pkts.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             let meta = m.meta();
@@ -366,6 +314,72 @@ impl Stage for Classify {
             let h = &self.hits[tally.slot[j] as usize];
             h.packets.add(u64::from(tally.packets[j]));
             h.bytes.add(tally.bytes[j]);
+        }
+    }
+}
+
+/// The ACL key of a parsed IPv4 packet from its metadata (the parser's flow key plus the
+/// ingress port). Non-first fragments have ports 0, as the parser leaves them: a rule with a
+/// port range that excludes 0 never matches such a fragment. For ICMP the parser's convention
+/// applies: source port = query identifier, destination port = `type << 8 | code`.
+#[inline]
+pub fn key_of(p: &PktMeta) -> Ipv4Key {
+    Ipv4Key::new(
+        p.proto, p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.in_port,
+    )
+}
+
+/// Per-burst tally of hits: distinct slots in order of first hit.
+struct Tally {
+    slot: [u32; BURST_MAX],
+    packets: [u32; BURST_MAX],
+    bytes: [u64; BURST_MAX],
+    n: usize,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            slot: [0; BURST_MAX],
+            packets: [0; BURST_MAX],
+            bytes: [0; BURST_MAX],
+            n: 0,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, slot: u32, bytes: u64) {
+        // Bursts usually hit one or a few rules: check the last one first.
+        let j = if self.n > 0 && self.slot[self.n - 1] == slot {
+            self.n - 1
+        } else if let Some(j) = self.slot[..self.n].iter().position(|&s| s == slot) {
+            j
+        } else {
+            let j = self.n;
+            self.slot[j] = slot;
+            self.packets[j] = 0;
+            self.bytes[j] = 0;
+            self.n += 1;
+            j
+        };
+        self.packets[j] += 1;
+        self.bytes[j] += bytes;
+    }
+}
+
+impl Stage for Classify {
+    fn name(&self) -> &'static str {
+        "classify"
+    }
+
+    fn process(&mut self, _ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+        // The runtime hands at most BURST_MAX packets; longer slices are classified in chunks
+        // rather than trusted to fit the scratch arrays.
+        for (p, v) in pkts
+            .chunks_mut(BURST_MAX)
+            .zip(verdicts.chunks_mut(BURST_MAX))
+        {
+            self.classify_burst(p, v);
         }
     }
 

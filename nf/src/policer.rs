@@ -34,8 +34,10 @@ use crate::parse;
 pub const MAX_POLICERS: usize = 64;
 /// Largest per-source table (sources per policer per worker).
 pub const MAX_SOURCES: u32 = 1 << 18;
-/// Table slots the ageing sweep visits per housekeeping call.
-const AGE_SCAN: usize = 4096;
+/// How often the ageing sweep goes over a whole source table, in seconds (spread over the
+/// housekeeping calls: a few slots each time). A source is removed between `idle_s` and
+/// `idle_s` + this after its last packet.
+const AGE_SWEEP_S: u64 = 1;
 
 /// A meter profile (rates and bursts, converted to TSC periods by DPDK).
 #[derive(Debug, Clone, Copy)]
@@ -439,11 +441,17 @@ impl<V: Copy> SourceTable<V> {
         }
     }
 
-    /// Visits up to `budget` slots from where the last sweep stopped and removes sources idle
-    /// for longer than the idle time. Returns how many were removed.
+    /// Table slots (a power of two).
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Visits up to `budget` slots (at most twice the capacity: a removal re-checks its slot)
+    /// from where the last sweep stopped and removes sources idle for longer than the idle
+    /// time. Returns how many were removed.
     pub fn age(&mut self, now: u64, budget: usize) -> u32 {
         let mut removed = 0;
-        let n = budget.min(self.slots.len());
+        let n = budget.min(2 * self.slots.len());
         let mut visited = 0;
         while visited < n {
             let i = self.cursor;
@@ -662,6 +670,8 @@ pub struct Policer {
     acc: Box<[Acc; MAX_POLICERS]>,
     /// Bit i: policer i has counts in `acc`.
     dirty: u64,
+    /// TSC of the last ageing call.
+    last_age: u64,
 }
 
 /// Drop reason of the drop action for a colour.
@@ -683,6 +693,7 @@ impl Policer {
             counters,
             acc: Box::new([Acc::default(); MAX_POLICERS]),
             dirty: 0,
+            last_age: 0,
         }
     }
 
@@ -832,11 +843,18 @@ impl Policer {
         }
     }
 
-    /// Ages idle sources out (a bounded slice of each table per call).
-    pub fn age(&mut self, now: u64) {
+    /// Ages idle sources out: each call visits the slice of each source table that keeps one
+    /// whole sweep per [`AGE_SWEEP_S`] (`now`, `tsc_hz`: TSC and its frequency).
+    pub fn age(&mut self, now: u64, tsc_hz: u64) {
+        let elapsed = now.saturating_sub(self.last_age) as u128;
+        self.last_age = now;
+        let sweep = (tsc_hz.max(1) * AGE_SWEEP_S) as u128;
         for (i, t) in self.state.sources.iter_mut().enumerate() {
             if let Some(t) = t {
-                let n = t.age(now, AGE_SCAN);
+                // The share of a whole sweep that the time since the last call stands for.
+                let cap = t.capacity() as u128;
+                let budget = (cap * elapsed / sweep).min(2 * cap) as usize + 1;
+                let n = t.age(now, budget);
                 if n > 0 {
                     let c = &self.counters.policers[i];
                     c.sources_aged.add(n as u64);
@@ -888,7 +906,7 @@ impl Stage for Policer {
     }
 
     fn housekeeping(&mut self, ctx: &mut StageCtx<'_>) {
-        self.age(ctx.now);
+        self.age(ctx.now, ctx.tsc_hz);
     }
 
     fn control(

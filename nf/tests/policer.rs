@@ -354,7 +354,7 @@ fn per_source_meters_fill_up_and_age_out() {
         "100 bytes of tokens in 1 s at 1000 B/s"
     );
     let later = T0 + hz * 3 / 2 + 1;
-    p.age(later);
+    p.age(later, hz);
     assert_eq!(p.sources(0).unwrap().len(), 1);
     assert_eq!(pc.sources_aged.get(), 2);
     assert_eq!(pc.sources.load(std::sync::atomic::Ordering::Relaxed), 1);

@@ -92,6 +92,91 @@ enum Cmd {
     },
     /// Write a pcap of synthetic IPv4 traffic (lab input for net_pcap ports).
     GenPcap(GenArgs),
+    /// Network-function commands: words name the command, `key=value` or `--key value` give
+    /// its arguments. `pollfwdctl route add prefix=10.0.0.0/8 via=192.0.2.2`,
+    /// `pollfwdctl acl list`, `pollfwdctl nat sessions --inside 10.0.0.5 --limit 10`,
+    /// `pollfwdctl nat static add ...`, `pollfwdctl policer counters`. `commands` lists them.
+    #[command(external_subcommand)]
+    Nf(Vec<String>),
+}
+
+/// Turns `["nat", "sessions", "--limit", "5", "inside=10.0.0.5"]` into
+/// `("nat.sessions", {"limit": 5, "inside": "10.0.0.5"})`. Values that parse as JSON (numbers,
+/// true/false, arrays, objects) are passed as such, anything else as a string.
+fn nf_command(words: &[String]) -> Result<(String, Value), String> {
+    let mut name = Vec::new();
+    let mut args = serde_json::Map::new();
+    let value =
+        |v: &str| serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_string()));
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        if let Some(k) = w.strip_prefix("--") {
+            if let Some((k, v)) = k.split_once('=') {
+                args.insert(k.replace('-', "_"), value(v));
+            } else if i + 1 < words.len() && !words[i + 1].starts_with("--") {
+                args.insert(k.replace('-', "_"), value(&words[i + 1]));
+                i += 1;
+            } else {
+                args.insert(k.replace('-', "_"), Value::Bool(true));
+            }
+        } else if let Some((k, v)) = w.split_once('=') {
+            args.insert(k.to_string(), value(v));
+        } else if args.is_empty() {
+            name.push(w.as_str());
+        } else {
+            return Err(format!("'{w}': give arguments as key=value or --key value"));
+        }
+        i += 1;
+    }
+    if name.is_empty() {
+        return Err("no command".into());
+    }
+    Ok((name.join("."), Value::Object(args)))
+}
+
+/// Generic rendering: an array of objects becomes a table, an object a key/value list.
+fn render_generic(d: &Value) -> String {
+    match d {
+        Value::Array(rows) if rows.iter().all(Value::is_object) && !rows.is_empty() => {
+            let mut cols: Vec<String> = Vec::new();
+            for r in rows {
+                for k in r.as_object().unwrap().keys() {
+                    if !cols.contains(k) {
+                        cols.push(k.clone());
+                    }
+                }
+            }
+            let mut t = vec![cols.clone()];
+            for r in rows {
+                t.push(cols.iter().map(|c| s(&r[c])).collect());
+            }
+            table(&t)
+        }
+        Value::Array(rows) if rows.is_empty() => "(none)\n".into(),
+        Value::Object(m) => {
+            let mut o = String::new();
+            for (k, v) in m {
+                match v {
+                    Value::Array(a) if a.iter().all(Value::is_object) && !a.is_empty() => {
+                        o += &format!("{k}:\n");
+                        for line in render_generic(v).lines() {
+                            o += &format!("  {line}\n");
+                        }
+                    }
+                    Value::Object(_) => {
+                        o += &format!("{k}:\n");
+                        for line in render_generic(v).lines() {
+                            o += &format!("  {line}\n");
+                        }
+                    }
+                    _ => o += &format!("{k}: {}\n", s(v)),
+                }
+            }
+            o
+        }
+        other => serde_json::to_string_pretty(other).unwrap_or_default() + "\n",
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -465,7 +550,7 @@ fn render(cmd: &str, d: &Value) -> String {
             }
             table(&rows)
         }
-        _ => serde_json::to_string_pretty(d).unwrap_or_default() + "\n",
+        _ => render_generic(d),
     }
 }
 
@@ -675,6 +760,19 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::Local(format!("arguments are not JSON: {e}")))?;
             (command.as_str(), a)
         }
+        Cmd::Nf(words) => {
+            let (name, a) = nf_command(words).map_err(Failure::Local)?;
+            let data = c.call(&name, a)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&data).unwrap_or_default()
+                );
+            } else {
+                print!("{}", render_generic(&data));
+            }
+            return Ok(());
+        }
     };
     let data = c.call(cmd, args)?;
     if cli.json || matches!(cli.cmd, Cmd::Call { .. }) {
@@ -702,5 +800,41 @@ fn main() -> ExitCode {
             eprintln!("pollfwdctl: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn nf_words_become_command_and_arguments() {
+        let (n, a) = nf_command(&w(&[
+            "nat", "sessions", "--inside", "10.0.0.5", "--limit", "10",
+        ]))
+        .unwrap();
+        assert_eq!(n, "nat.sessions");
+        assert_eq!(a, json!({"inside": "10.0.0.5", "limit": 10}));
+        let (n, a) =
+            nf_command(&w(&["route", "add", "prefix=10.0.0.0/8", "via=192.0.2.2"])).unwrap();
+        assert_eq!(n, "route.add");
+        assert_eq!(a, json!({"prefix": "10.0.0.0/8", "via": "192.0.2.2"}));
+        let (n, a) = nf_command(&w(&["nat", "static", "list"])).unwrap();
+        assert_eq!((n.as_str(), a), ("nat.static.list", json!({})));
+        let (_, a) = nf_command(&w(&["acl", "add", "--dport=80", "--deny"])).unwrap();
+        assert_eq!(a, json!({"dport": 80, "deny": true}));
+        assert!(nf_command(&w(&["acl", "add", "x=1", "stray"])).is_err());
+    }
+
+    #[test]
+    fn generic_rendering_makes_tables() {
+        let t = render_generic(&json!([{"a": 1, "b": "x"}, {"a": 22, "c": true}]));
+        assert!(t.starts_with("a   b  c"), "{t}");
+        assert!(t.contains("22  -  yes"), "{t}");
+        assert_eq!(render_generic(&json!([])), "(none)\n");
     }
 }

@@ -237,6 +237,10 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+fn best(v: &mut [f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
 fn main() {
     let o = match parse_args() {
         Ok(o) => o,
@@ -287,21 +291,25 @@ fn main() {
         cb.push(b);
         cbb.push(c);
     }
-    let (a, b, c) = (median(&mut ring), median(&mut cb), median(&mut cbb));
-    println!("median ns per pointer:");
-    println!(
-        "  rte_ring SP/SC, burst enqueue/dequeue : {a:7.2} ns  ({:6.1} Mpointers/s)",
-        1e3 / a
-    );
-    println!(
-        "  crossbeam ArrayQueue, one per pointer : {b:7.2} ns  ({:6.1} Mpointers/s)  {:.1}x rte_ring",
-        1e3 / b,
-        b / a
-    );
-    println!(
-        "  crossbeam ArrayQueue of whole bursts  : {c:7.2} ns  ({:6.1} Mpointers/s)  {:.1}x rte_ring",
-        1e3 / c,
-        c / a
-    );
+    // Other processes only ever add time: the best run is the cleanest estimate of the cost,
+    // the median shows what a busy machine gives.
+    for (what, f) in [("median", median as fn(&mut [f64]) -> f64), ("best", best)] {
+        let (a, b, c) = (f(&mut ring), f(&mut cb), f(&mut cbb));
+        println!("{what} ns per pointer:");
+        println!(
+            "  rte_ring SP/SC, burst enqueue/dequeue : {a:7.2} ns  ({:6.1} Mpointers/s)",
+            1e3 / a
+        );
+        println!(
+            "  crossbeam ArrayQueue, one per pointer : {b:7.2} ns  ({:6.1} Mpointers/s)  {:.1}x rte_ring",
+            1e3 / b,
+            b / a
+        );
+        println!(
+            "  crossbeam ArrayQueue of whole bursts  : {c:7.2} ns  ({:6.1} Mpointers/s)  {:.1}x rte_ring",
+            1e3 / c,
+            c / a
+        );
+    }
     let _ = eal.cleanup();
 }

@@ -72,8 +72,8 @@ impl NatCore {
     }
 
     /// Takes a free session slot: expires idle sessions first if the table is full, then
-    /// reclaims the least recently used one if configured. Returns the slot and whether a
-    /// live session was evicted for it.
+    /// reclaims the least recently used one if configured. Returns the slot and whether other
+    /// sessions were removed for it (a session the caller looked up may be gone).
     pub(crate) fn take_slot(&mut self) -> Result<(u32, bool), DropReason> {
         if let Some(i) = self.sess.alloc() {
             return Ok((i, false));
@@ -81,7 +81,7 @@ impl NatCore {
         if self.expire(16) > 0
             && let Some(i) = self.sess.alloc()
         {
-            return Ok((i, false));
+            return Ok((i, true));
         }
         if self.p.lru_reclaim
             && self.reclaim_lru()

@@ -30,8 +30,8 @@ pub mod icmp;
 pub mod in2out;
 pub mod out2in;
 pub mod pkt;
-pub mod prefetch;
 pub mod ports;
+pub mod prefetch;
 pub mod stage;
 pub mod statics;
 pub mod stats;
@@ -232,6 +232,9 @@ pub struct NatCore {
     pub(crate) purge_next: Option<u32>,
     /// Per-burst prefetch hints.
     pub(crate) hints: [prefetch::Hint; prefetch::PREFETCH_MAX],
+    /// Lowest pool address and highest minus lowest.
+    pub(crate) pool_lo: u32,
+    pub(crate) pool_span: u32,
 }
 
 impl NatCore {
@@ -330,6 +333,11 @@ impl NatCore {
             shared: Arc::new(shared),
             purge_next: None,
             hints: [prefetch::Hint::default(); prefetch::PREFETCH_MAX],
+            pool_lo: p.pool.first().copied().unwrap_or(0),
+            pool_span: match (p.pool.first(), p.pool.last()) {
+                (Some(lo), Some(hi)) => hi - lo,
+                _ => 0,
+            },
             p,
         })
     }
@@ -357,7 +365,11 @@ impl NatCore {
 
     /// Mean probe displacement of the inside, outside and endpoint indexes.
     pub fn index_displacement(&self) -> [f64; 3] {
-        [self.i2o.mean_displacement(), self.o2i.mean_displacement(), self.iep.mean_displacement()]
+        [
+            self.i2o.mean_displacement(),
+            self.o2i.mean_displacement(),
+            self.iep.mean_displacement(),
+        ]
     }
 
     /// Sets the NAT clock (milliseconds, wrapping).
@@ -388,9 +400,14 @@ impl NatCore {
 
     #[inline]
     pub(crate) fn pool_index_of(&self, addr: u32) -> Option<usize> {
-        match (self.p.pool.first(), self.p.pool.last()) {
-            (Some(&lo), Some(&hi)) if addr >= lo && addr <= hi => self.p.pool.binary_search(&addr).ok(),
-            _ => None,
+        let off = addr.wrapping_sub(self.pool_lo);
+        if self.p.pool.is_empty() || off > self.pool_span {
+            None
+        } else if self.pool_span as usize + 1 == self.p.pool.len() {
+            // A contiguous pool (the common case): the offset is the index.
+            Some(off as usize)
+        } else {
+            self.p.pool.binary_search(&addr).ok()
         }
     }
 

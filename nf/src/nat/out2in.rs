@@ -181,11 +181,15 @@ impl NatCore {
         }
         let (si, evicted) = self.take_slot()?;
         let rep = if evicted && !stat {
-            // The eviction may have removed the mapping we found.
+            // Expiry or reclaim may have removed the session we found (or its whole mapping).
             let r = self.ports.rep(pool_idx.unwrap_or(0), pi, op);
             if r == NONE {
                 self.sess.release(si);
                 return Err(DropReason::NatNoSession);
+            }
+            if !self.admits(r, ra) {
+                self.sess.release(si);
+                return Err(DropReason::NatFiltered);
             }
             r
         } else {

@@ -124,7 +124,7 @@ pub fn wr32(b: &mut [u8], off: usize, v: u32) {
 }
 
 /// Parses an Ethernet/IPv4 frame. `Ok(None)`: not IPv4 (ARP and others pass untouched).
-#[inline]
+#[inline(always)]
 pub fn parse(f: &[u8]) -> Result<Option<Pkt>, DropReason> {
     if f.len() < ETH_LEN {
         return Err(DropReason::Runt);
@@ -137,7 +137,7 @@ pub fn parse(f: &[u8]) -> Result<Option<Pkt>, DropReason> {
 
 /// Parses the IPv4 packet at `l3` of `f` (also used for the packet embedded in an ICMP
 /// error, where `truncated_ok` allows the total length to exceed what is present).
-#[inline]
+#[inline(always)]
 fn parse_ip_hdr(f: &[u8], l3: usize, truncated_ok: bool) -> Result<(usize, usize), DropReason> {
     // RFC 1812 5.2.2: at least a minimal header, version 4, IHL >= 5, total length >= header.
     if f.len() < l3 + IP_MIN_LEN {
@@ -169,7 +169,7 @@ fn parse_ip_hdr(f: &[u8], l3: usize, truncated_ok: bool) -> Result<(usize, usize
     Ok((hl, end))
 }
 
-#[inline]
+#[inline(always)]
 fn parse_ip(f: &[u8], l3: usize) -> Result<Pkt, DropReason> {
     let (hl, end) = parse_ip_hdr(f, l3, false)?;
     let fw = rd16(f, l3 + field::IP_FRAG);

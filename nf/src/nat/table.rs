@@ -580,7 +580,14 @@ mod probe_tests {
         let mut ix = Index::new(n);
         let mut hs = Vec::new();
         for i in 0..n as u32 {
-            let h = key_hash(17, 0x0a08_0000 | (i % 4096), 1024 + (i / 4096) as u16, 0xc000_0201, 9, 5 ^ 0x9e37_79b9_7f4a_7c15);
+            let h = key_hash(
+                17,
+                0x0a08_0000 | (i % 4096),
+                1024 + (i / 4096) as u16,
+                0xc000_0201,
+                9,
+                5 ^ 0x9e37_79b9_7f4a_7c15,
+            );
             ix.insert(h, i);
             hs.push(h);
         }
@@ -597,10 +604,16 @@ mod probe_tests {
         for h in &hs {
             let home = (h >> 32) as usize & ix.mask;
             let mut pos = home;
-            while (ix.tab[pos] >> 32) != (h >> 32) { pos = (pos + 1) & ix.mask; }
+            while (ix.tab[pos] >> 32) != (h >> 32) {
+                pos = (pos + 1) & ix.mask;
+            }
             dist += (pos.wrapping_sub(home)) & ix.mask;
         }
-        eprintln!("avg eq calls {} avg dist {}", total as f64 / n as f64, dist as f64 / n as f64);
+        eprintln!(
+            "avg eq calls {} avg dist {}",
+            total as f64 / n as f64,
+            dist as f64 / n as f64
+        );
         assert!(dist as f64 / (n as f64) < 4.0);
     }
 }

@@ -1,0 +1,363 @@
+//! NAT44 with real Linux hosts: an inside host (namespace pfni-<pid>, 10.0.0.2/24) and an
+//! outside server (pfno-<pid>, 192.0.2.2/24), each joined by a veth pair to the router
+//! namespace (pfnr-<pid>) where pollfwd runs `["nat", "forward"]` on `net_af_packet` ports.
+//! The pool address 192.0.2.100 and the port forward 192.0.2.101:80/tcp -> 10.0.0.2:8080 are
+//! on the outside network; the forward stage answers ARP for them (proxy ARP).
+//!
+//! Checked: a 1 MB TCP transfer and a UDP exchange from the inside host to the outside server,
+//! which sees the pool address as the peer; ping through the NAT; an outside client reaching
+//! the inside server through the port forward (the server sees the client's real address);
+//! NAT's counters over the control socket.
+//!
+//! Needs root (namespaces, veths), iproute2, ethtool, ping, python3 (the servers and clients
+//! are a few lines of Python, inside the namespaces). Without root it prints why it skipped.
+//! Addresses: RFC 1918 10.0.0.0/24 inside, RFC 5737 192.0.2.0/24 outside, in these
+//! namespaces only; they are deleted when the test ends, pass or fail.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{} failed ({:?}):\n{}{}",
+        args.join(" "),
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ns_ok(ns: &str, cmd: &[&str]) -> String {
+    let mut a = vec!["ip", "netns", "exec", ns];
+    a.extend_from_slice(cmd);
+    ok(&a)
+}
+
+fn ns_spawn(ns: &str, cmd: &[&str]) -> std::process::Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+struct Netns {
+    names: Vec<String>,
+}
+
+impl Netns {
+    fn create(names: &[String]) -> Netns {
+        for n in names {
+            let _ = run(&["ip", "netns", "del", n]);
+        }
+        let me = Netns {
+            names: names.to_vec(),
+        };
+        for n in names {
+            ok(&["ip", "netns", "add", n]);
+        }
+        me
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = run(&["ip", "netns", "del", n]);
+        }
+    }
+}
+
+fn ctl(sock: &Path, cmd: &str, args: Value) -> Result<Value, String> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    writeln!(s, "{}", json!({"v": 1, "id": 1, "cmd": cmd, "args": args})).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let r: Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
+    if r["ok"] == true {
+        Ok(r["data"].clone())
+    } else {
+        Err(r["error"].to_string())
+    }
+}
+
+/// TCP server: accepts one connection, reads to EOF, answers "peer=IP:PORT len=N", exits.
+const TCP_SERVER: &str = r#"
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(1); s.settimeout(30)
+c, a = s.accept(); c.settimeout(30); n = 0
+while True:
+    b = c.recv(65536)
+    if not b: break
+    n += len(b)
+c.sendall(f"peer={a[0]}:{a[1]} len={n}".encode()); c.close()
+"#;
+
+/// TCP client: connects, sends N bytes, half-closes, prints the answer.
+const TCP_CLIENT: &str = r#"
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+data = bytes((i * 7 + 3) & 255 for i in range(int(sys.argv[3])))
+c.sendall(data); c.shutdown(socket.SHUT_WR)
+r = b""
+while True:
+    b = c.recv(4096)
+    if not b: break
+    r += b
+print(r.decode())
+"#;
+
+/// UDP server: answers one datagram with "peer=IP:PORT got=<payload>", exits.
+const UDP_SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[1]))); s.settimeout(30)
+b, a = s.recvfrom(2048)
+s.sendto(f"peer={a[0]}:{a[1]} got={b.decode()}".encode(), a)
+"#;
+
+/// UDP client: sends, waits for the answer (retrying), prints it.
+const UDP_CLIENT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+for _ in range(10):
+    s.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
+    try:
+        print(s.recvfrom(2048)[0].decode()); break
+    except socket.timeout:
+        pass
+"#;
+
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
+}
+
+#[test]
+fn nat_real_hosts_tcp_udp_ping_and_port_forward() {
+    if !run(&["id", "-u"]).stdout.starts_with(b"0") {
+        eprintln!("SKIPPED nat_real_hosts_tcp_udp_ping_and_port_forward: needs root");
+        return;
+    }
+    let lab = Lab::new("nat-netns");
+    let pid = std::process::id();
+    let (ni, no, nr) = (
+        format!("pfni-{pid}"),
+        format!("pfno-{pid}"),
+        format!("pfnr-{pid}"),
+    );
+    let _g = busy_lock();
+    let _ns = Netns::create(&[ni.clone(), no.clone(), nr.clone()]);
+    ok(&[
+        "ip", "link", "add", "pfni0", "netns", &ni, "type", "veth", "peer", "name", "pfni1",
+        "netns", &nr,
+    ]);
+    ok(&[
+        "ip", "link", "add", "pfno0", "netns", &no, "type", "veth", "peer", "name", "pfno1",
+        "netns", &nr,
+    ]);
+    for ns in [&ni, &no, &nr] {
+        ns_ok(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ns_ok(
+            ns,
+            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+        );
+        ns_ok(ns, &["ip", "link", "set", "lo", "up"]);
+    }
+    ns_ok(&nr, &["ip", "link", "set", "pfni1", "up"]);
+    ns_ok(&nr, &["ip", "link", "set", "pfno1", "up"]);
+    // The inside host routes everything via the appliance; the outside server knows only its
+    // own network (it must never need a route to 10.0.0.0/24).
+    ns_ok(&ni, &["ip", "addr", "add", "10.0.0.2/24", "dev", "pfni0"]);
+    ns_ok(&ni, &["ip", "link", "set", "pfni0", "up"]);
+    ns_ok(&ni, &["ip", "route", "add", "default", "via", "10.0.0.1"]);
+    ns_ok(&no, &["ip", "addr", "add", "192.0.2.2/24", "dev", "pfno0"]);
+    ns_ok(&no, &["ip", "link", "set", "pfno0", "up"]);
+    for (ns, dev) in [(&ni, "pfni0"), (&no, "pfno0")] {
+        ns_ok(ns, &["ethtool", "-K", dev, "tx", "off"]);
+    }
+    let sock = lab.path("ctl.sock");
+    let cfg = lab.write(
+        "pollfwd.toml",
+        &format!(
+            r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 4095
+
+[[port]]
+name = "in"
+device = "net_af_packet0,iface=pfni1"
+address = "10.0.0.1/24"
+
+[[port]]
+name = "out"
+device = "net_af_packet1,iface=pfno1"
+address = "192.0.2.1/24"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "in" }}, {{ port = "out" }}]
+stages = ["nat", "forward"]
+
+[forward]
+proxy_arp = [{{ prefix = "192.0.2.100/31", port = "out" }}]
+
+[nat]
+inside = ["in"]
+outside = ["out"]
+pool = ["192.0.2.100"]
+static = [{{ outside = "192.0.2.101:80", inside = "10.0.0.2:8080", proto = "tcp" }}]
+
+[control]
+socket = "{sock}"
+"#,
+            prefix = lab.prefix(),
+            sock = sock.display()
+        ),
+    );
+    let child = Command::new("ip")
+        .args(["netns", "exec", &nr])
+        .arg(bin("pollfwd"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--duration",
+            "90",
+            "--summary",
+            "json",
+        ])
+        .current_dir(&lab.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pollfwd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ctl(&sock, "version", json!({})).is_err() {
+        assert!(Instant::now() < deadline, "control socket did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // 1. Ping the outside server through the NAT (ICMP query identifier mapping).
+        let o = ns_ok(
+            &ni,
+            &["ping", "-c", "3", "-i", "0.2", "-W", "2", "192.0.2.2"],
+        );
+        assert!(o.contains("3 packets transmitted, 3 received"), "{o}");
+
+        // 2. TCP: 1 MB from the inside host; the server sees the pool address.
+        let server = ns_spawn(&no, &["python3", "-c", TCP_SERVER, "5001"]);
+        std::thread::sleep(Duration::from_millis(400));
+        let out = ns_ok(
+            &ni,
+            &["python3", "-c", TCP_CLIENT, "192.0.2.2", "5001", "1000000"],
+        );
+        let so = server.wait_with_output().unwrap();
+        assert!(
+            so.status.success(),
+            "{}",
+            String::from_utf8_lossy(&so.stderr)
+        );
+        let peer = field(&out, "peer=");
+        assert!(peer.starts_with("192.0.2.100:"), "server saw {peer}: {out}");
+        assert_eq!(field(&out, "len="), "1000000", "{out}");
+
+        // 3. UDP exchange: the server sees and answers the pool address.
+        let server = ns_spawn(&no, &["python3", "-c", UDP_SERVER, "5353"]);
+        std::thread::sleep(Duration::from_millis(400));
+        let out = ns_ok(&ni, &["python3", "-c", UDP_CLIENT, "192.0.2.2", "5353"]);
+        let so = server.wait_with_output().unwrap();
+        assert!(
+            so.status.success(),
+            "{}",
+            String::from_utf8_lossy(&so.stderr)
+        );
+        assert!(field(&out, "peer=").starts_with("192.0.2.100:"), "{out}");
+        assert_eq!(field(&out, "got="), "hello");
+
+        // 4. Port forward: the outside client reaches the inside server, which sees the
+        //    client's own address.
+        let server = ns_spawn(&ni, &["python3", "-c", TCP_SERVER, "8080"]);
+        std::thread::sleep(Duration::from_millis(400));
+        let out = ns_ok(
+            &no,
+            &["python3", "-c", TCP_CLIENT, "192.0.2.101", "80", "20000"],
+        );
+        let so = server.wait_with_output().unwrap();
+        assert!(
+            so.status.success(),
+            "{}",
+            String::from_utf8_lossy(&so.stderr)
+        );
+        assert!(field(&out, "peer=").starts_with("192.0.2.2:"), "{out}");
+        assert_eq!(field(&out, "len="), "20000");
+
+        // 5. NAT's view.
+        let s = ctl(&sock, "nat.summary", json!({})).unwrap();
+        let c = &s["workers"][0]["counters"];
+        assert!(c["in2out"].as_u64().unwrap() > 100, "{s}");
+        assert!(c["out2in"].as_u64().unwrap() > 100, "{s}");
+        assert!(s["sessions"].as_u64().unwrap() >= 4, "{s}");
+        let l = ctl(&sock, "nat.sessions", json!({"inside": "10.0.0.2"})).unwrap();
+        let l = l.as_array().unwrap();
+        assert!(
+            l.iter()
+                .any(|x| x["proto"] == "udp" && x["remote"] == "192.0.2.2:5353"),
+            "{l:?}"
+        );
+        assert!(
+            l.iter()
+                .any(|x| x["static"] == true && x["outside"] == "192.0.2.101:80"),
+            "{l:?}"
+        );
+    }));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let out = wait_with_deadline(child, 30);
+    if let Err(e) = result {
+        eprintln!("pollfwd stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+        std::panic::resume_unwind(e);
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        s["totals"]["drops_by_reason"]["nat_no_session"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "{s}"
+    );
+}
