@@ -9,6 +9,7 @@
 # packet. Trials are interleaved (the machine is noisy); medians are printed. Then the NAT
 # core alone, in memory (appliance/examples/nat_bench.rs): ns and cycles per packet with and
 # without burst prefetching, both directions, and the session table's bytes per session.
+# Last, the session index against rte_hash on the same lookups (bench/nat/rte_hash_cmp.c).
 #
 #   bench/nat.sh [TRIALS] [MEASURE_SECONDS] [SIZES...]   (default 3 trials of 4 s; 1024 65536 1048576)
 set -euo pipefail
@@ -125,3 +126,15 @@ for i in range(0, len(a), 6):
 PY
 echo
 flock /tmp/pollfwd-busy.lock taskset -c 1 "$tgt/release/examples/nat_bench" core "${sizes[@]}"
+
+# The session index against DPDK's rte_hash on the same lookups (bursts of 32, random order,
+# the session record read after each hit), thread CPU time.
+echo
+echo "session lookup: pollfwd's open-addressing index vs rte_hash_lookup_bulk_data (CRC32), 16-byte keys"
+gcc -O3 $(pkg-config --cflags libdpdk) -o "$work/rte_hash_cmp" bench/nat/rte_hash_cmp.c \
+    $(pkg-config --libs libdpdk) -lrte_hash
+for n in "${sizes[@]}"; do
+    flock /tmp/pollfwd-busy.lock taskset -c 1 "$tgt/release/examples/nat_bench" index "$n"
+    flock /tmp/pollfwd-busy.lock "$work/rte_hash_cmp" --no-pci -l 1 --file-prefix pfbench-hash \
+        --in-memory --log-level=error -- "$n" | grep -v '^EAL'
+done

@@ -177,10 +177,67 @@ fn core(sizes: &[usize]) {
     );
 }
 
+/// The lookup alone, as `bench/nat/rte_hash_cmp.c` does it with rte_hash: N 5-tuple keys ->
+/// session, bursts of 32 in random order (hash, prefetch slot, prefetch session, compare
+/// the key in the session), then read the session.
+fn index(n: usize) {
+    use pollfwd_nf::nat::table::{Index, Session, big_vec, key_hash};
+    let hz = tsc_per_ns();
+    let seed = 0x1234_5678_9abc_def1u64;
+    let mut ix = Index::new(n);
+    let mut sess = big_vec(n, Session::default());
+    let key = |i: usize| (0x0a08_0000u32 | (i % 4096) as u32, (1024 + i / 4096) as u16);
+    for (i, s) in sess.iter_mut().enumerate() {
+        let (a, p) = key(i);
+        s.in_addr = a;
+        s.in_port = p;
+        s.rem_addr = 0xc000_0201;
+        s.rem_port = 9;
+        s.proto = 17;
+        ix.insert(key_hash(17, a, p, 0xc000_0201, 9, seed), i as u32);
+    }
+    let order = shuffled(n, 7);
+    let passes = 4_000_000 / n + 1;
+    let mut sum = 0u64;
+    let mut hs = [0u64; 32];
+    let t = cpu_ns();
+    for _ in 0..passes {
+        for burst in order.chunks_exact(32) {
+            for (k, &i) in burst.iter().enumerate() {
+                let (a, p) = key(i);
+                hs[k] = key_hash(17, a, p, 0xc000_0201, 9, seed);
+                ix.prefetch(hs[k]);
+            }
+            for h in &hs {
+                if let Some(s) = sess.get(ix.peek(*h) as usize) {
+                    dpdk::prefetch(s);
+                }
+            }
+            for (k, &i) in burst.iter().enumerate() {
+                let (a, p) = key(i);
+                let hit = ix.find(hs[k], |j| {
+                    let s = &sess[j as usize];
+                    s.in_addr == a && s.in_port == p && s.rem_addr == 0xc000_0201 && s.rem_port == 9 && s.proto == 17
+                });
+                sum += hit.map(|(_, j)| sess[j as usize].in_port as u64).unwrap_or(0);
+            }
+        }
+    }
+    let lookups = passes * (n / 32 * 32);
+    let ns = (cpu_ns() - t) as f64 / lookups as f64;
+    println!(
+        "pollfwd index {n:>8} entries: {ns:6.1} ns/lookup {:6.1} cycles/lookup  ({} bytes of index per entry, {})",
+        ns * hz,
+        ix.bytes() / n,
+        sum & 1
+    );
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     match a.get(1).map(String::as_str) {
         Some("pcap") if a.len() == 4 => write_pcap(&a[2], a[3].parse().expect("N")),
+        Some("index") if a.len() == 3 => index(a[2].parse().expect("N")),
         Some("core") => {
             let sizes: Vec<usize> = if a.len() > 2 {
                 a[2..].iter().map(|s| s.parse().expect("N")).collect()
@@ -190,7 +247,7 @@ fn main() {
             core(&sizes)
         }
         _ => {
-            eprintln!("usage: nat_bench pcap OUT N | nat_bench core [N...]");
+            eprintln!("usage: nat_bench pcap OUT N | nat_bench core [N...] | nat_bench index N");
             std::process::exit(2);
         }
     }

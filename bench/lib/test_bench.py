@@ -18,6 +18,7 @@ sys.path.insert(0, str(HERE.parent))
 import bench  # noqa: E402
 import compare  # noqa: E402
 import plot  # noqa: E402
+import report  # noqa: E402
 
 
 def result(h, s, z, med, spread=2.0, lo=None, hi=None, pollfwd=None):
@@ -157,6 +158,18 @@ class Plot(unittest.TestCase):
             texts = [t.text for t in root.findall(".//s:text", ns)]
             self.assertIn("IMIX", texts)
             self.assertIn("pollfwd xconnect", texts)
+
+    def test_markdown_report(self):
+        pf = {"stage_cycles_per_packet": {"xconnect": 7.2}, "loop_cycles_per_packet": 109.1,
+              "dwell_p50_us": 0.098, "dwell_p99_us": 0.197, "dwell_p999_us": 0.394, "drops": 0}
+        d = doc([result("inproc", "testpmd-io", "64", 40.0, lo=39.0, hi=41.0),
+                 result("inproc", "pollfwd-xconnect", "64", 38.0, lo=37.0, hi=39.5, pollfwd=pf)],
+                sizes=["64"])
+        d["params"]["harnesses"] = ["inproc"]
+        md = report.tables(d).splitlines()
+        self.assertIn("| system | 64 |", md)
+        self.assertIn("| testpmd io | 40.00 (39.0-41.0) |", md)
+        self.assertIn("| pollfwd xconnect | 64 | xconnect 7 | 109 | 0.098/0.197/0.394 | 0 |", md)
 
     def test_nice_axis_maximum(self):
         self.assertEqual(plot.nice_max(38.0), 40.0)

@@ -306,6 +306,7 @@ pub struct Forward {
     ips: [u32; BURST_MAX],
     hops: [u32; BURST_MAX],
     idx: [u8; BURST_MAX],
+    l3s: [u8; BURST_MAX],
 }
 
 /// Egress MAC per port id.
@@ -326,7 +327,8 @@ fn hold_ticks(shared: &FwdShared) -> u64 {
 /// Result of the per-packet classification before the route lookup.
 enum Pre {
     Done(Verdict),
-    Lookup(u32),
+    /// Destination address and L3 offset.
+    Lookup(u32, u8),
 }
 
 impl Forward {
@@ -356,6 +358,7 @@ impl Forward {
             ips: [0; BURST_MAX],
             hops: [0; BURST_MAX],
             idx: [0; BURST_MAX],
+            l3s: [0; BURST_MAX],
             shared,
         }
     }
@@ -379,32 +382,41 @@ impl Forward {
     }
 
     /// Validation and local checks before the route lookup.
-    #[inline]
+    #[inline(always)]
     fn pre(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Pre {
         let meta = m.meta();
-        if meta.flags & flags::PARSED == 0 || meta.flags & flags::IPV4 == 0 {
+        let (src, dst, l3) = if meta.flags & (flags::PARSED | flags::IPV4)
+            == flags::PARSED | flags::IPV4
+        {
+            (meta.src_ip, meta.dst_ip, meta.l3_off)
+        } else {
             let d = m.data();
             if d.len() >= ETH_LEN && parse::ethertype(d) == ETHERTYPE_ARP {
                 return Pre::Done(self.arp(ctx, m));
             }
-            if let Err(r) = parse::parse_ipv4(m) {
-                return Pre::Done(Verdict::Drop(r));
+            match parse::parse_ipv4_frame(d, m.pkt_len() as usize) {
+                Ok(p) => {
+                    p.write(m.meta_mut());
+                    (p.src_ip, p.dst_ip, p.l3_off)
+                }
+                Err(r) => return Pre::Done(Verdict::Drop(r)),
             }
-        }
-        let meta = m.meta();
-        if ipv4::bad_source(meta.src_ip) {
+        };
+        if ipv4::bad_source(src) {
             return Pre::Done(Verdict::Drop(DropReason::Ipv4BadSource));
         }
-        if ipv4::bad_destination(meta.dst_ip) {
+        if ipv4::bad_destination(dst) {
             return Pre::Done(Verdict::Drop(DropReason::Ipv4BadDest));
         }
-        if meta.dst_ip == ipv4::LIMITED_BROADCAST {
+        if dst == ipv4::LIMITED_BROADCAST {
             return Pre::Done(Verdict::Drop(DropReason::ForUs));
         }
-        Pre::Lookup(meta.dst_ip)
+        Pre::Lookup(dst, l3 as u8)
     }
 
     /// An ARP frame arrived: learn, answer, or drop it with a reason.
+    #[cold]
+    #[inline(never)]
     fn arp(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Verdict {
         let in_port = m.meta().in_port;
         let Some(a) = arp::parse(m.data()) else {
@@ -477,6 +489,8 @@ impl Forward {
     /// the rate limit has a token. The source is the ingress interface's address (RFC 1812
     /// 4.3.2.4), or `from` for errors about datagrams addressed to the appliance itself (RFC
     /// 1122 3.2.2: the address the datagram was sent to).
+    #[cold]
+    #[inline(never)]
     fn icmp_error(&mut self, ctx: &mut StageCtx<'_>, m: &Mbuf, kind: IcmpError, from: Option<u32>) {
         let l3 = m.meta().l3_off as usize;
         let in_port = m.meta().in_port;
@@ -510,6 +524,8 @@ impl Forward {
     }
 
     /// A packet to one of the appliance's addresses.
+    #[cold]
+    #[inline(never)]
     fn local(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Verdict {
         let meta = *m.meta();
         if meta.flags & flags::FRAG != 0 {
@@ -637,69 +653,112 @@ impl Forward {
         }
     }
 
-    /// Routes `pkts[i]` along `hop`.
-    #[inline]
+    /// Routes `pkts[i]` (destination `dst`, IPv4 header at `l3`) along `hop`: the hot path
+    /// is a forward to a next hop whose MAC the burst already looked up (`memo`).
+    #[inline(always)]
     fn route(
         &mut self,
         ctx: &mut StageCtx<'_>,
         pkts: &mut [Mbuf],
         i: usize,
         hop: Option<Hop>,
-        memo: &mut (u32, [u8; 6]),
+        dst: u32,
+        l3: usize,
+        memo: &mut Memo,
     ) -> Verdict {
-        let (port, gateway) = match hop {
-            Some(Hop::Forward { port, gateway }) => (port, gateway),
-            Some(Hop::Local) => return self.local(ctx, &mut pkts[i]),
-            Some(Hop::Broadcast) => return Verdict::Drop(DropReason::ForUs),
-            None => {
-                self.icmp_error(ctx, &pkts[i], IcmpError::NetUnreachable, None);
-                return Verdict::Drop(DropReason::NoRoute);
-            }
-        };
-        let (l3, dst, ttl) = {
-            let m = &pkts[i];
-            let meta = m.meta();
-            let l3 = meta.l3_off as usize;
-            (l3, meta.dst_ip, m.data()[l3 + ipv4_field::TTL])
+        let Some(Hop::Forward { port, gateway }) = hop else {
+            return self.not_forwarded(ctx, &mut pkts[i], hop);
         };
         let nh = if gateway != 0 { gateway } else { dst };
+        let d = pkts[i].data_mut();
         // RFC 1812 5.3.1: a router that would forward a datagram whose TTL is 1 or 0 discards
-        // it and sends time exceeded.
-        if ttl <= 1 {
-            self.icmp_error(ctx, &pkts[i], IcmpError::TtlExceeded, None);
-            return Verdict::Drop(DropReason::TtlExpired);
+        // it and sends time exceeded. (The parser checked the header is in the segment.)
+        if d[l3 + ipv4_field::TTL] <= 1 {
+            return self.ttl_expired(ctx, &pkts[i]);
         }
-        ipv4::decrement_ttl(&mut pkts[i].data_mut()[l3..l3 + parse::IPV4_MIN_HDR]);
-        // Packets to a next hop that still has parked packets on this worker queue up behind
-        // them (released together, in order) rather than overtake them.
-        if !self.held.is_empty()
-            && self.held.iter().any(|h| h.nh == nh)
-            && let Some(v) = self.park(ctx, pkts, i, nh, port)
-        {
-            return v;
-        }
-        let mac = if memo.0 == nh {
-            memo.1
-        } else {
-            match self.shared.neigh.lookup(nh, ctx.now) {
-                Lookup::Hit { mac, refresh, slot } => {
-                    if refresh && self.shared.neigh.claim_request(slot, ctx.now) {
-                        self.send_arp_request(ctx, port, nh, Some(mac));
-                    }
-                    *memo = (nh, mac);
-                    mac
-                }
-                miss => return self.resolve(ctx, pkts, i, nh, port, miss),
+        ipv4::decrement_ttl(&mut d[l3..l3 + parse::IPV4_MIN_HDR]);
+        if memo.nh != nh || memo.port != port {
+            if let Err(v) = self.next_hop(ctx, pkts, i, nh, port, memo) {
+                return v;
             }
-        };
-        let src = self.src_mac(port);
+        }
         let m = &mut pkts[i];
-        ipv4::set_macs(m.data_mut(), &mac, &src);
+        m.data_mut()[..12].copy_from_slice(&memo.macs);
         let meta = m.meta_mut();
         meta.out_port = port;
         meta.flags |= flags::MODIFIED;
         Verdict::Tx(port)
     }
+
+    /// Local delivery, directed broadcast, or no route.
+    #[cold]
+    #[inline(never)]
+    fn not_forwarded(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf, hop: Option<Hop>) -> Verdict {
+        match hop {
+            Some(Hop::Local) => self.local(ctx, m),
+            None => {
+                self.icmp_error(ctx, m, IcmpError::NetUnreachable, None);
+                Verdict::Drop(DropReason::NoRoute)
+            }
+            _ => Verdict::Drop(DropReason::ForUs),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn ttl_expired(&mut self, ctx: &mut StageCtx<'_>, m: &Mbuf) -> Verdict {
+        self.icmp_error(ctx, m, IcmpError::TtlExceeded, None);
+        Verdict::Drop(DropReason::TtlExpired)
+    }
+
+    /// The burst's first packet to (`nh`, `port`): looks the neighbour up and fills `memo`
+    /// with the Ethernet addresses to write; or parks / drops the packet (`Err(verdict)`).
+    #[inline(never)]
+    fn next_hop(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        nh: u32,
+        port: u16,
+        memo: &mut Memo,
+    ) -> Result<(), Verdict> {
+        // Packets to a next hop that still has parked packets on this worker queue up behind
+        // them (released together, in order) rather than overtake them. Such a next hop is
+        // never memoised, so every packet to it comes through here.
+        if !self.held.is_empty()
+            && self.held.iter().any(|h| h.nh == nh)
+            && let Some(v) = self.park(ctx, pkts, i, nh, port)
+        {
+            return Err(v);
+        }
+        match self.shared.neigh.lookup(nh, ctx.now) {
+            Lookup::Hit { mac, refresh, slot } => {
+                if refresh && self.shared.neigh.claim_request(slot, ctx.now) {
+                    self.send_arp_request(ctx, port, nh, Some(mac));
+                }
+                let src = self.src_mac(port);
+                memo.macs[..6].copy_from_slice(&mac);
+                memo.macs[6..].copy_from_slice(&src);
+                // Memoise only when nothing is parked (see above); otherwise make sure the
+                // memo no longer claims these addresses for another next hop.
+                (memo.nh, memo.port) = if self.held.is_empty() {
+                    (nh, port)
+                } else {
+                    (0, u16::MAX)
+                };
+                Ok(())
+            }
+            miss => Err(self.resolve(ctx, pkts, i, nh, port, miss)),
+        }
+    }
+}
+
+/// The last next hop of a burst and the Ethernet addresses (destination, source) to write.
+struct Memo {
+    nh: u32,
+    port: u16,
+    macs: [u8; 12],
 }
 
 impl Stage for Forward {
@@ -713,20 +772,26 @@ impl Stage for Forward {
         for i in 0..n {
             match self.pre(ctx, &mut pkts[i]) {
                 Pre::Done(v) => verdicts[i] = v,
-                Pre::Lookup(dst) => {
+                Pre::Lookup(dst, l3) => {
                     self.ips[k] = dst;
                     self.idx[k] = i as u8;
+                    self.l3s[k] = l3;
                     k += 1;
                 }
             }
         }
         if k > 0 {
             self.table.lookup_bulk(&self.ips[..k], &mut self.hops[..k]);
-            let mut memo = (0u32, [0u8; 6]);
+            let mut memo = Memo {
+                nh: 0,
+                port: u16::MAX,
+                macs: [0; 12],
+            };
             for j in 0..k {
                 let i = self.idx[j] as usize;
                 let hop = self.table.hop(self.hops[j]);
-                verdicts[i] = self.route(ctx, pkts, i, hop, &mut memo);
+                let (dst, l3) = (self.ips[j], self.l3s[j] as usize);
+                verdicts[i] = self.route(ctx, pkts, i, hop, dst, l3, &mut memo);
             }
         }
         if self.release_due {
