@@ -425,3 +425,49 @@ pub fn summary(state: &State) -> Option<Value> {
     let ctx = OpCtx { state };
     with_cp(&ctx, |cp| Ok(counters_json(cp, state))).ok()
 }
+
+/// `reload`: when the file's rule set or default action changed, it replaces the live one (the
+/// file is the truth; rules added with `acl.add` since start are dropped). The new set is
+/// compiled here first, so a rule set that does not build refuses the whole reload.
+pub fn prepare_reload(
+    ctx: &OpCtx<'_>,
+    old: &crate::config::Config,
+    new: &crate::config::Config,
+) -> Result<Option<crate::ops::Commit>, String> {
+    if conf::classes(old) != conf::classes(new) {
+        return Err(
+            "[classify] classes changed: class ids are fixed at start, restart to change them"
+                .into(),
+        );
+    }
+    let rules = compiled_rules(new)?;
+    let default = default_action(new);
+    if compiled_rules(old)? == rules && default_action(old) == default {
+        return Ok(None);
+    }
+    let ids = port_ids(ctx.state);
+    let trs = table_rules(
+        rules.iter().enumerate().map(|(i, r)| (i as u32 + 1, r)),
+        &ids,
+    );
+    AclTable::build(&trs, default).map_err(|e| format!("new rule set does not build: {e}"))?;
+    Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
+        with_cp(ctx, |cp| {
+            let first = cp.next_id;
+            let entries: Vec<Entry> = rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| Entry {
+                    id: first + i as u32,
+                    rule: *r,
+                })
+                .collect();
+            cp.next_id = first + rules.len() as u32;
+            let r = apply(ctx, cp, entries, default)?;
+            Ok(format!(
+                "classify: {} rule(s) on {} worker(s)",
+                r["rules"], r["workers"]
+            ))
+        })
+    })))
+}

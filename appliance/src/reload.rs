@@ -95,6 +95,10 @@ pub fn reloaders() -> Vec<Reloader> {
             name: "forward",
             prepare: crate::ops_forward::prepare_reload,
         },
+        Reloader {
+            name: "classify",
+            prepare: crate::ops_classify::prepare_reload,
+        },
     ]
 }
 
