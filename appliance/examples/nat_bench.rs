@@ -217,9 +217,15 @@ fn index(n: usize) {
                 let (a, p) = key(i);
                 let hit = ix.find(hs[k], |j| {
                     let s = &sess[j as usize];
-                    s.in_addr == a && s.in_port == p && s.rem_addr == 0xc000_0201 && s.rem_port == 9 && s.proto == 17
+                    s.in_addr == a
+                        && s.in_port == p
+                        && s.rem_addr == 0xc000_0201
+                        && s.rem_port == 9
+                        && s.proto == 17
                 });
-                sum += hit.map(|(_, j)| sess[j as usize].in_port as u64).unwrap_or(0);
+                sum += hit
+                    .map(|(_, j)| sess[j as usize].in_port as u64)
+                    .unwrap_or(0);
             }
         }
     }

@@ -18,9 +18,9 @@ use pollfwd_nf::forward::{Forward, FwdShared, Install, ProxyArp, StaticNeighbor}
 use pollfwd_pipeline::Stage;
 use serde_json::{Map, Value, json};
 
+use crate::config::Config;
 use crate::daemon::State;
 use crate::nfconf::forward::{self as conf, RouteText};
-use crate::config::Config;
 use crate::ops::{Commit, Op, OpCtx};
 use crate::stages::StageEnv;
 
@@ -169,7 +169,9 @@ pub fn prepare_reload(
     let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
     let port_macs: Vec<[u8; 6]> = ctx.state.ports.iter().map(|p| p.mac).collect();
     let mut b = build(new, &port_ids, &port_macs)?;
-    let old_shared = with_cp(ctx, |cp| Ok(cp.init.as_ref().expect("initialised").0.clone()))?;
+    let old_shared = with_cp(ctx, |cp| {
+        Ok(cp.init.as_ref().expect("initialised").0.clone())
+    })?;
     b.shared.inherit(&old_shared);
     let shared = Arc::new(b.shared);
     let t = Arc::new(b.table);
@@ -318,15 +320,28 @@ fn install(
     ctx: &OpCtx<'_>,
     cp: &mut FwdCp,
     statics: BTreeMap<Prefix, StaticRoute>,
-) -> Result<(usize, usize), String> {
+) -> Result<Installed, String> {
     let (shared, _) = cp.init.clone().expect("initialised by with_cp");
     let list: Vec<StaticRoute> = statics.values().copied().collect();
+    let t0 = std::time::Instant::now();
     let entries = table::resolve(&shared.ifaces, &list)?;
     let t = Arc::new(FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY)?);
+    let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let workers = ctx.broadcast(STAGE, |_| Box::new(t.clone()))?;
     cp.init = Some((shared, t));
     cp.statics = statics;
-    Ok((entries.len(), workers))
+    Ok(Installed {
+        routes: entries.len(),
+        workers,
+        build_ms: (build_ms * 10.0).round() / 10.0,
+    })
+}
+
+/// What a route change did.
+struct Installed {
+    routes: usize,
+    workers: usize,
+    build_ms: f64,
 }
 
 fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
@@ -351,8 +366,11 @@ fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
                 None => added += 1,
             }
         }
-        let (routes, workers) = install(ctx, cp, next)?;
-        Ok(json!({"added": added, "replaced": replaced, "routes": routes, "workers": workers}))
+        let r = install(ctx, cp, next)?;
+        Ok(json!({
+            "added": added, "replaced": replaced, "routes": r.routes,
+            "workers": r.workers, "build_ms": r.build_ms,
+        }))
     })
 }
 
@@ -383,8 +401,11 @@ fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
                 return Err(what);
             }
         }
-        let (routes, workers) = install(ctx, cp, next)?;
-        Ok(json!({"deleted": prefixes.len(), "routes": routes, "workers": workers}))
+        let r = install(ctx, cp, next)?;
+        Ok(json!({
+            "deleted": prefixes.len(), "routes": r.routes,
+            "workers": r.workers, "build_ms": r.build_ms,
+        }))
     })
 }
 
@@ -445,6 +466,15 @@ fn neigh_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
             "neighbors": list,
         }))
     })
+}
+
+/// The `nf.forward` section of the end-of-run summary: `forward.stats`, when a worker runs the
+/// stage.
+pub fn summary(state: &State) -> Option<Value> {
+    if !state.lcores.iter().any(|l| l.stages.contains(&STAGE)) {
+        return None;
+    }
+    forward_stats(&OpCtx { state }, &json!({})).ok()
 }
 
 fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {

@@ -95,26 +95,13 @@ fn with_cp<R>(ctx: &OpCtx<'_>, f: impl FnOnce(&mut Cp) -> Result<R, String>) -> 
     let c: &Config = &ctx.state.config.config;
     ctx.cp::<Cp, _>(KEY, |cp| {
         if !cp.loaded {
-            let n = c
-                .nat
+            c.nat
                 .as_ref()
                 .ok_or("no [nat] section in the configuration")?;
             cp.statics = conf::statics(c, &no_pos).map_err(|e| e.msg)?;
-            let p = conf::params(
-                c,
-                &vec![0; c.ports.len()],
-                conf::nat_workers(c).first().copied().unwrap_or(0) as usize,
-            );
-            match p {
-                Ok(p) => {
-                    cp.pool = p.pool;
-                    cp.range = (p.port_lo, p.port_hi);
-                }
-                Err(_) => {
-                    let _ = n;
-                    cp.range = (1024, 65535);
-                }
-            }
+            let (pool, lo, hi) = conf::pool_and_range_of(c).map_err(|e| e.msg)?;
+            cp.pool = pool;
+            cp.range = (lo, hi);
             cp.loaded = true;
         }
         f(cp)
@@ -377,4 +364,40 @@ pub fn metrics_text(_state: &crate::daemon::State) -> String {
         }
     }
     o
+}
+
+/// `reload`: static mappings change live (validated, swapped on every NAT worker, sessions of
+/// removed mappings purged); any other change of [nat] needs a restart and refuses the reload.
+pub fn prepare_reload(
+    _ctx: &OpCtx<'_>,
+    old: &Config,
+    new: &Config,
+) -> Result<Option<crate::ops::Commit>, String> {
+    let strip = |c: &Config| {
+        c.nat.as_ref().map(|n| {
+            let mut n = n.get_ref().clone();
+            n.statics.clear();
+            n
+        })
+    };
+    if strip(old) != strip(new) {
+        return Err(
+            "[nat] changed beyond `static`: ports, pool, range, filtering, timeouts and \
+                    table sizes are fixed at start, restart to change them"
+                .into(),
+        );
+    }
+    let before = conf::statics(old, &no_pos).map_err(|e| e.msg)?;
+    let after = conf::statics(new, &no_pos).map_err(|e| e.msg)?;
+    if before == after {
+        return Ok(None);
+    }
+    StaticTable::new(&after)?;
+    Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
+        with_cp(ctx, |cp| {
+            let n = after.len();
+            let w = install(ctx, cp, after)?;
+            Ok(format!("nat: {n} static mapping(s) on {w} worker(s)"))
+        })
+    })))
 }

@@ -99,6 +99,10 @@ pub fn reloaders() -> Vec<Reloader> {
             name: "classify",
             prepare: crate::ops_classify::prepare_reload,
         },
+        Reloader {
+            name: "nat",
+            prepare: crate::ops_nat::prepare_reload,
+        },
     ]
 }
 

@@ -81,6 +81,9 @@ fn nf_summaries(s: &State) -> serde_json::Map<String, Value> {
     if let Some(v) = crate::ops_nat::summary_json(s) {
         m.insert("nat".into(), v);
     }
+    if let Some(v) = crate::ops_forward::summary(s) {
+        m.insert("forward".into(), v);
+    }
     m
 }
 

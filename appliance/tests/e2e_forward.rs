@@ -289,6 +289,14 @@ fn icmp_errors_are_rate_limited() {
     let out = read_pcap(&lab.path("p0-out.pcap"));
     assert_eq!(out.len(), 4, "a burst of 4, then 1 per second");
     assert!(out.iter().all(|o| o[34] == 3));
+    let f = &s["nf"]["forward"]["totals"];
+    assert_eq!(
+        (
+            f["icmp_errors_sent"].as_u64(),
+            f["icmp_rate_limited"].as_u64()
+        ),
+        (Some(4), Some(46))
+    );
 }
 
 #[test]
@@ -370,6 +378,13 @@ fn an_unknown_next_hop_is_resolved_by_arp_and_the_parked_packets_sent() {
     let dr = drops(&s);
     assert_eq!(dr["neighbor_held"], 40, "{s}");
     assert_eq!(dr["for_us"], 1, "the ARP reply: {s}");
+    let f = &s["nf"]["forward"]["totals"];
+    assert_eq!(
+        (f["held"].as_u64(), f["released"].as_u64()),
+        (Some(40), Some(40)),
+        "{s}"
+    );
+    assert_eq!(f["arp_learned"], 1, "{s}");
     assert_eq!(port(&s, "p0")["tx_packets"], 41);
 }
 
@@ -399,6 +414,11 @@ fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
     let d = drops(&s);
     assert_eq!(d["neighbor_held"], 2, "the wait queue holds 2: {s}");
     assert_eq!(d["neighbor_unresolved"], 3, "the rest: {s}");
+    let f = &s["nf"]["forward"]["totals"];
+    assert_eq!(f["held"], 2, "{s}");
+    assert_eq!(f["held_expired"], 2, "{s}");
+    assert_eq!(f["released"], 0, "{s}");
+    assert_eq!(f["arp_requests_sent"], 3, "{s}");
 }
 
 #[test]
@@ -574,6 +594,10 @@ fn route_and_neighbour_operations_over_the_control_socket() {
             let m = ctl_ok(&sock, "route.add", json!({"routes": chunk}));
             assert_eq!(m["added"], 1000);
             assert_eq!(m["routes"], 9 + 1000 * (k as u64 + 1));
+            eprintln!(
+                "route.add: {} routes compiled in {} ms",
+                m["routes"], m["build_ms"]
+            );
         }
         let lk = ctl_ok(&sock, "route.lookup", json!({"address": "172.55.15.9"}));
         assert_eq!(lk["route"], "172.55.15.0/24", "{lk}");
@@ -642,7 +666,11 @@ fn reload_applies_new_routes_addresses_and_neighbours_live() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let run = || {
-        ctl_ok(&sock, "route.add", json!({"prefix": "100.64.0.0/10", "via": "198.51.100.2"}));
+        ctl_ok(
+            &sock,
+            "route.add",
+            json!({"prefix": "100.64.0.0/10", "via": "198.51.100.2"}),
+        );
         // New file: p1 renumbered, one route changed, one neighbour added, one removed.
         let text = std::fs::read_to_string(&cfg).unwrap();
         let new_routes = r#"
@@ -662,11 +690,18 @@ neighbors = [
         std::fs::write(&cfg, text).unwrap();
         let r = ctl_ok(&sock, "reload", json!({}));
         let applied = r["applied"].to_string();
-        assert!(applied.contains("forward: 8 route(s) on 1 worker(s)"), "{r}");
+        assert!(
+            applied.contains("forward: 8 route(s) on 1 worker(s)"),
+            "{r}"
+        );
         let lk = ctl_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}));
         assert_eq!(lk["next_hop"], "198.51.100.130");
         let lk = ctl_ok(&sock, "route.lookup", json!({"address": "198.51.100.5"}));
-        assert_eq!(lk["route"], Value::Null, "198.51.100.0/25 is no longer connected: {lk}");
+        assert_eq!(
+            lk["route"],
+            Value::Null,
+            "198.51.100.0/25 is no longer connected: {lk}"
+        );
         let lk = ctl_ok(&sock, "route.lookup", json!({"address": "198.51.100.129"}));
         assert_eq!(lk["kind"], "local");
         assert_eq!(
@@ -683,10 +718,15 @@ neighbors = [
             .collect();
         assert_eq!(addrs, ["192.0.2.2", "198.51.100.130"], "{n}");
         // A reload with a bad route is refused as a whole, with its position.
-        let text = std::fs::read_to_string(&cfg).unwrap().replace("198.51.100.130\" }", "10.0.0.1\" }");
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("198.51.100.130\" }", "10.0.0.1\" }");
         std::fs::write(&cfg, text).unwrap();
         let (ok, e) = ctl(&sock, "reload", json!({}));
-        assert!(!ok && e.contains("not on a connected subnet") && e.contains("pollfwd.toml:"), "{e}");
+        assert!(
+            !ok && e.contains("not on a connected subnet") && e.contains("pollfwd.toml:"),
+            "{e}"
+        );
         assert_eq!(
             ctl_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}))["next_hop"],
             "198.51.100.130",

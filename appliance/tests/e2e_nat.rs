@@ -16,7 +16,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -287,7 +286,7 @@ fn nat_hairpin_through_port_forward_and_static_dnat() {
     let syn = testpkt::tcp((a, 41000), (XS, 443), 0x02, 1, b"");
     // Outside client to the port forward, too.
     let ext = testpkt::tcp((R1, 6000), (XS, 443), 0x02, 1, b"");
-    let first = run(&lab, &[syn.clone()], &[], "");
+    let first = run(&lab, std::slice::from_ref(&syn), &[], "");
     // Hairpinned: source = A's outside endpoint (RFC 4787 REQ-9 b), destination = S:8443.
     assert_eq!(first.p1.len(), 1);
     let (xa, xap, d, dp) = testpkt::endpoints(&first.p1[0]);
@@ -612,7 +611,7 @@ fn nat_operator_commands_over_the_control_socket() {
     write_frames(&lab.path("outside.pcap"), &[]);
     let cfg = nat_config(&lab, "inside.pcap", "outside.pcap", "");
     let _g = busy_lock();
-    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "4"]);
+    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "6"]);
     std::thread::sleep(Duration::from_millis(1500));
     let sum = ctl(&lab, "nat.summary", "{}");
     assert_eq!(sum["sessions"], 8, "{sum}");
@@ -671,11 +670,44 @@ fn nat_operator_commands_over_the_control_socket() {
         ctl(&lab, "nat.static.list", "{}").as_array().unwrap().len(),
         1
     );
+    // Reload: a static mapping added in the file goes live; a pool change is refused.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let more = text.replace(
+        "proto = \"tcp\" }]",
+        "proto = \"tcp\" }, { outside = \"203.0.113.9\", inside = \"10.0.0.9\" }]",
+    );
+    assert_ne!(more, text);
+    std::fs::write(&cfg, &more).unwrap();
+    let r = ctl(&lab, "reload", "{}");
+    assert!(
+        r.to_string()
+            .contains("nat: 2 static mapping(s) on 1 worker(s)"),
+        "{r}"
+    );
+    let l = ctl(&lab, "nat.static.list", "{}");
+    assert_eq!(l[1]["outside"], "203.0.113.9", "{l}");
+    std::fs::write(&cfg, more.replace("198.51.100.11", "198.51.100.12")).unwrap();
+    let out = Command::new(bin("pollfwdctl"))
+        .args([
+            "--socket",
+            lab.path("ctl.sock").to_str().unwrap(),
+            "call",
+            "reload",
+            "{}",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("restart"), "{err}");
+    assert_eq!(
+        ctl(&lab, "nat.static.list", "{}").as_array().unwrap().len(),
+        2
+    );
     let out = wait_with_deadline(child, 20);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::io::stdout().flush();
 }

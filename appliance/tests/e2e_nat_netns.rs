@@ -5,11 +5,11 @@
 //! on the outside network; the forward stage answers ARP for them (proxy ARP).
 //!
 //! Checked: a 1 MB TCP transfer and a UDP exchange from the inside host to the outside server,
-//! which sees the pool address as the peer; ping through the NAT; an outside client reaching
-//! the inside server through the port forward (the server sees the client's real address);
-//! NAT's counters over the control socket.
+//! which sees the pool address as the peer; ping and traceroute through the NAT; an outside
+//! client reaching the inside server through the port forward (the server sees the client's
+//! real address); NAT's counters over the control socket.
 //!
-//! Needs root (namespaces, veths), iproute2, ethtool, ping, python3 (the servers and clients
+//! Needs root (namespaces, veths), iproute2, ethtool, ping, traceroute, python3 (the servers and clients
 //! are a few lines of Python, inside the namespaces). Without root it prints why it skipped.
 //! Addresses: RFC 1918 10.0.0.0/24 inside, RFC 5737 192.0.2.0/24 outside, in these
 //! namespaces only; they are deleted when the test ends, pass or fail.
@@ -161,6 +161,17 @@ fn nat_real_hosts_tcp_udp_ping_and_port_forward() {
     if !run(&["id", "-u"]).stdout.starts_with(b"0") {
         eprintln!("SKIPPED nat_real_hosts_tcp_udp_ping_and_port_forward: needs root");
         return;
+    }
+    for t in ["ip", "ping", "traceroute", "ethtool", "python3"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            found,
+            "'{t}' is missing: run scripts/install-deps.sh (iproute2 iputils-ping traceroute ethtool python3)"
+        );
     }
     let lab = Lab::new("nat-netns");
     let pid = std::process::id();
@@ -319,11 +330,38 @@ socket = "{sock}"
         assert!(field(&out, "peer=").starts_with("192.0.2.2:"), "{out}");
         assert_eq!(field(&out, "len="), "20000");
 
-        // 5. NAT's view.
+        // 5. traceroute (UDP probes) through the NAT: hop 1 is the appliance (the probe whose
+        //    TTL expires there is left untranslated), hop 2 the server, whose port
+        //    unreachable comes back through NAT with its embedded header translated.
+        let t = ns_ok(
+            &ni,
+            &[
+                "traceroute",
+                "-n",
+                "-q",
+                "1",
+                "-w",
+                "2",
+                "-m",
+                "4",
+                "192.0.2.2",
+            ],
+        );
+        let hops: Vec<Vec<&str>> = t
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(hops.len(), 2, "{t}");
+        assert_eq!(&hops[0][..2], &["1", "10.0.0.1"], "{t}");
+        assert_eq!(&hops[1][..2], &["2", "192.0.2.2"], "{t}");
+
+        // 6. NAT's view.
         let s = ctl(&sock, "nat.summary", json!({})).unwrap();
         let c = &s["workers"][0]["counters"];
         assert!(c["in2out"].as_u64().unwrap() > 100, "{s}");
         assert!(c["out2in"].as_u64().unwrap() > 100, "{s}");
+        assert!(c["icmp_errors"].as_u64().unwrap() >= 1, "{s}");
         assert!(s["sessions"].as_u64().unwrap() >= 4, "{s}");
         let l = ctl(&sock, "nat.sessions", json!({"inside": "10.0.0.2"})).unwrap();
         let l = l.as_array().unwrap();

@@ -615,6 +615,10 @@ def summarize(trials, system=""):
         out["worker_cpu_pct"] = round(100 * statistics.median(shares), 1)
         out["median_mpps_per_cpu"] = round(
             statistics.median(t["mpps"] / x for t, x in zip(trials, shares)), 4)
+    gshares = [max(t["generator_thread_cpu_pct"].values(), default=0) / 100 for t in trials
+               if t.get("generator_thread_cpu_pct")]
+    if gshares:
+        out["generator_cpu_pct"] = round(100 * statistics.median(gshares), 1)
     if "offered_mpps" in trials[0]:
         out["median_offered_mpps"] = round(statistics.median(t["offered_mpps"] for t in trials), 4)
     pfs = [t["pollfwd"] for t in trials if t.get("pollfwd")]
@@ -701,7 +705,7 @@ def print_tables(doc):
                     log(line)
         if h == "memif":
             log("  offered by the generator (Mpps, median; it slows down when the system's rings"
-                " stay full):")
+                " stay full) and the CPU share its forwarding thread got:")
             for sysname in doc["params"]["systems"]:
                 line = f"  {LABELS[sysname]:<20}"
                 got = False
@@ -710,7 +714,9 @@ def print_tables(doc):
                               and "median_offered_mpps" in r), None)
                     if r:
                         got = True
-                        line += f"{r['median_offered_mpps']:>8.2f}     "
+                        g = r.get("generator_cpu_pct")
+                        line += (f"{r['median_offered_mpps']:>7.2f} ({g:>3.0f}%)" if g is not None
+                                 else f"{r['median_offered_mpps']:>8.2f}     ")
                     else:
                         line += f"{'-':>13}"
                 if got:
@@ -795,10 +801,25 @@ def main():
     ap.add_argument("--harness", default="inproc,memif", help="inproc, memif or both")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--out", help="result JSON (default bench/results/<timestamp>.json)")
-    ap.add_argument("--pollfwd", required=True)
-    ap.add_argument("--pollfwdctl", required=True)
-    ap.add_argument("--l3fwd", required=True)
+    ap.add_argument("--report", metavar="FILE.json",
+                    help="no run: recompute the summaries of a result file, print its tables, "
+                         "rewrite it and its SVG")
+    ap.add_argument("--pollfwd")
+    ap.add_argument("--pollfwdctl")
+    ap.add_argument("--l3fwd")
     a = ap.parse_args()
+    if a.report:
+        path = Path(a.report)
+        doc = json.loads(path.read_text())
+        for r in doc["results"]:
+            if r["trials"]:
+                r.update(summarize(r["trials"], r["system"]))
+        path.write_text(json.dumps(doc, indent=1) + "\n")
+        plot.write_svg(doc, path.with_suffix(".svg"))
+        print_tables(doc)
+        return 0
+    if not (a.pollfwd and a.pollfwdctl and a.l3fwd):
+        ap.error("--pollfwd, --pollfwdctl and --l3fwd are required (bench/run.sh passes them)")
     a.trials = a.trials or (1 if a.quick else 3)
     a.seconds = a.seconds or (2.0 if a.quick else 5.0)
     sizes = (a.sizes.replace(",", " ").split() if a.sizes

@@ -40,7 +40,7 @@ pub const MAX_POOL: usize = 1024;
 /// Largest session table per worker.
 pub const MAX_SESSIONS: u32 = 1 << 26;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatConfig {
     pub inside: Spanned<Vec<Spanned<String>>>,
@@ -67,7 +67,7 @@ pub struct NatConfig {
 }
 
 /// One static mapping: `outside = "A[:port]"`, `inside = "B[:port]"`, `proto` for ports.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticEntry {
     pub outside: Spanned<String>,
@@ -76,7 +76,7 @@ pub struct StaticEntry {
 }
 
 /// Idle timeouts in seconds (fractions allowed, for labs).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutConfig {
     pub tcp_established: Option<Spanned<f64>>,
@@ -239,6 +239,20 @@ fn pool_and_range(n: &NatConfig, err: ErrAt<'_>) -> Result<(Vec<u32>, u16, u16),
         }
     };
     Ok((pool, lo, hi))
+}
+
+/// The pool (sorted, unique) and dynamic port range of the configuration's [nat] section.
+pub fn pool_and_range_of(c: &Config) -> Result<(Vec<u32>, u16, u16), ConfigError> {
+    let err = |_: Range<usize>, msg: String| ConfigError {
+        file: String::new(),
+        line: 0,
+        col: 0,
+        msg,
+    };
+    match &c.nat {
+        Some(n) => pool_and_range(n.get_ref(), &err),
+        None => Ok((Vec::new(), 1024, 65535)),
+    }
 }
 
 /// The static mappings of a section, validated against the pool and range.
@@ -534,6 +548,11 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
         workers,
         me,
         seed: n.seed.unwrap_or(0),
+        ttl_expiry_downstream: c.lcores.get(worker).is_some_and(|l| {
+            let s = l.get_ref().stages.get_ref();
+            let pos = |name: &str| s.iter().position(|x| x.get_ref() == name);
+            matches!((pos("nat"), pos("forward")), (Some(a), Some(b)) if a < b)
+        }),
         expiry_budget: n
             .expiry_budget
             .as_ref()

@@ -385,23 +385,22 @@ impl Forward {
     #[inline(always)]
     fn pre(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Pre {
         let meta = m.meta();
-        let (src, dst, l3) = if meta.flags & (flags::PARSED | flags::IPV4)
-            == flags::PARSED | flags::IPV4
-        {
-            (meta.src_ip, meta.dst_ip, meta.l3_off)
-        } else {
-            let d = m.data();
-            if d.len() >= ETH_LEN && parse::ethertype(d) == ETHERTYPE_ARP {
-                return Pre::Done(self.arp(ctx, m));
-            }
-            match parse::parse_ipv4_frame(d, m.pkt_len() as usize) {
-                Ok(p) => {
-                    p.write(m.meta_mut());
-                    (p.src_ip, p.dst_ip, p.l3_off)
+        let (src, dst, l3) =
+            if meta.flags & (flags::PARSED | flags::IPV4) == flags::PARSED | flags::IPV4 {
+                (meta.src_ip, meta.dst_ip, meta.l3_off)
+            } else {
+                let d = m.data();
+                if d.len() >= ETH_LEN && parse::ethertype(d) == ETHERTYPE_ARP {
+                    return Pre::Done(self.arp(ctx, m));
                 }
-                Err(r) => return Pre::Done(Verdict::Drop(r)),
-            }
-        };
+                match parse::parse_ipv4_frame(d, m.pkt_len() as usize) {
+                    Ok(p) => {
+                        p.write(m.meta_mut());
+                        (p.src_ip, p.dst_ip, p.l3_off)
+                    }
+                    Err(r) => return Pre::Done(Verdict::Drop(r)),
+                }
+            };
         if ipv4::bad_source(src) {
             return Pre::Done(Verdict::Drop(DropReason::Ipv4BadSource));
         }

@@ -546,8 +546,15 @@ mod tests {
         new.import(&old);
         let e = new.entries(500 + HZ);
         assert_eq!(e.len(), 2, "{e:?}");
-        assert_eq!((e[0].ip, e[0].mac, e[0].state, e[0].age), (0x0a00_0001, Some(A), State::Reachable, HZ));
-        assert_eq!((e[1].mac, e[1].port, e[1].state), (Some(A), 2, State::Static), "the new static wins");
+        assert_eq!(
+            (e[0].ip, e[0].mac, e[0].state, e[0].age),
+            (0x0a00_0001, Some(A), State::Reachable, HZ)
+        );
+        assert_eq!(
+            (e[1].mac, e[1].port, e[1].state),
+            (Some(A), 2, State::Static),
+            "the new static wins"
+        );
     }
 
     #[test]

@@ -114,17 +114,13 @@ mod tests {
             let hc = checksum(&data, 0);
             let i = (rnd() % 20) as usize * 2;
             let j = (rnd() % 20) as usize * 2;
-            let (o1, o2) = (
-                u16::from_be_bytes([data[i], data[i + 1]]),
-                u16::from_be_bytes([data[j], data[j + 1]]),
-            );
+            let o1 = u16::from_be_bytes([data[i], data[i + 1]]);
             let n1 = rnd() as u16;
             data[i..i + 2].copy_from_slice(&n1.to_be_bytes());
             let o2b = u16::from_be_bytes([data[j], data[j + 1]]);
             let n2 = rnd() as u16;
             data[j..j + 2].copy_from_slice(&n2.to_be_bytes());
             let d = Delta::ZERO.word(o1, n1).word(o2b, n2);
-            let _ = o2;
             // Equal as one's-complement numbers (0x0000 and 0xffff are the same value).
             let (a, b) = (d.apply(hc), checksum(&data, 0));
             assert!(

@@ -4,8 +4,8 @@
 //! one — addresses, port or query identifier, the embedded IP header checksum and, when its
 //! bytes are present, the embedded TCP/UDP/ICMP checksum — then updates the ICMP checksum
 //! for every word it changed. Errors for which no session exists are dropped silently
-//! (REQ-4 b). An error does not refresh its session (REQ-? of RFC 4787 REQ-6: only traffic
-//! refreshes). ICMP queries are handled as sessions keyed by their identifier (REQ-1, REQ-2).
+//! (REQ-4 b). An error does not refresh its session, nor remove it (RFC 4787 REQ-12). ICMP
+//! queries are sessions keyed by their identifier (RFC 5508 REQ-1, REQ-2), see `in2out`.
 
 use dpdk::PktMeta;
 use pollfwd_pipeline::{DropReason, Verdict};
@@ -63,6 +63,20 @@ impl NatCore {
         meta.src_ip = s.out_addr;
         meta.flags |= dpdk::meta::flags::MODIFIED;
         self.tally.icmp_errors += 1;
+        if s.flags & super::table::sflag::HAIRPIN != 0 {
+            // About a hairpinned packet: the error goes back inside, to the sender's worker,
+            // like the packet's replies (RFC 4787 REQ-9).
+            let mut q = *p;
+            q.src = s.out_addr;
+            let owner = self.outside_owner(inner.proto, inner.src, inner.sport);
+            return match owner {
+                Some(o) if self.multi && o != self.p.me => {
+                    meta.aux |= super::aux::HAIRPIN;
+                    self.handoff(meta, o)
+                }
+                _ => self.o2i_icmp_error(f, &q, meta),
+            };
+        }
         Verdict::Continue
     }
 

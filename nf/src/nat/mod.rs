@@ -11,7 +11,9 @@
 //! - [`statics`]: static mappings;
 //! - [`in2out`], [`out2in`], [`hairpin`], [`icmp`], [`frag`]: the translation paths;
 //! - [`tcp`]: TCP state for timeouts; [`expiry`]: idle expiry, LRU reclaim, deletion;
-//! - [`stats`]: counters shared with the management side; [`stage`]: the pipeline stage.
+//! - [`prefetch`]: burst-level prefetching of index slots and sessions;
+//! - [`stats`]: counters shared with the management side; [`stage`]: the pipeline stage;
+//! - [`testpkt`]: frame builders and smoltcp-based checkers for tests and benchmarks.
 //!
 //! [`NatCore`] works on plain byte slices and [`PktMeta`], so the whole translation logic is
 //! tested without DPDK; [`stage::NatStage`] wraps it for mbuf bursts.
@@ -140,6 +142,10 @@ pub struct NatParams {
     pub seed: u64,
     /// Sessions examined for expiry per housekeeping call.
     pub expiry_budget: u32,
+    /// A routing stage (`forward`) follows NAT in the chain: packets whose TTL expires at the
+    /// appliance (TTL <= 1) are left untranslated, so the ICMP time-exceeded it sends embeds
+    /// the packet as its sender sent it (traceroute through the NAT shows the appliance).
+    pub ttl_expiry_downstream: bool,
 }
 
 impl Default for NatParams {
@@ -161,6 +167,7 @@ impl Default for NatParams {
             me: 0,
             seed: 1,
             expiry_budget: 256,
+            ttl_expiry_downstream: false,
         }
     }
 }
@@ -472,6 +479,10 @@ impl NatCore {
             Err(r) => return Verdict::Drop(r),
         };
         fill_meta(meta, &p);
+        if self.p.ttl_expiry_downstream && !hairpin && f[p.l3 + 8] <= 1 {
+            self.tally.passthrough += 1;
+            return Verdict::Continue;
+        }
         if hairpin {
             return self.out2in_owned(f, &p, meta, true);
         }

@@ -65,7 +65,7 @@ impl NatCore {
             PROTO_TCP | PROTO_UDP => self.o2i_l4(f, p, meta, hairpin),
             PROTO_ICMP => match pkt::icmp_kind(p.l4_flags) {
                 IcmpKind::QueryRequest | IcmpKind::QueryReply => self.o2i_l4(f, p, meta, hairpin),
-                IcmpKind::Error if !hairpin => self.o2i_icmp_error(f, p, meta),
+                IcmpKind::Error => self.o2i_icmp_error(f, p, meta),
                 _ => Verdict::Drop(DropReason::NatUnsupported),
             },
             _ => Verdict::Drop(DropReason::NatUnsupported),

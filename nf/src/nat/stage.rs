@@ -8,7 +8,7 @@ use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
 use super::stats::NatShared;
-use super::table::{CLASS_FREE, CLASS_ICMP, CLASS_TCP_EST, CLASS_TCP_TRANS, CLASS_UDP, sflag};
+use super::table::{CLASS_ICMP, CLASS_TCP_EST, CLASS_TCP_TRANS, CLASS_UDP, CLASSES, sflag};
 use super::{NatCore, NatMsg, NatParams, SessionInfo};
 
 /// The "nat" stage of one worker.
@@ -102,23 +102,19 @@ impl Stage for NatStage {
 }
 
 impl NatCore {
-    /// Sessions for an operator listing (control path: walks the table).
+    /// Sessions for an operator listing (control path, between two bursts: walks the live
+    /// sessions through the LRU lists, least recently used first, until `limit` matched).
     pub fn list_sessions(&self, inside: Option<u32>, limit: usize) -> Vec<SessionInfo> {
         let mut v = Vec::new();
-        for (i, s) in self
-            .sess
-            .s
-            .iter()
-            .enumerate()
-            .take(self.sess.capacity() as usize)
-        {
+        let live = (0..CLASSES as u8).flat_map(|c| self.sess.lru_iter(c));
+        for i in live {
             if v.len() >= limit {
                 break;
             }
-            if s.class == CLASS_FREE || inside.is_some_and(|a| a != s.in_addr) {
+            let s = &self.sess.s[i as usize];
+            if inside.is_some_and(|a| a != s.in_addr) {
                 continue;
             }
-            let _ = i;
             v.push(SessionInfo {
                 worker: self.shared.worker,
                 proto: s.proto,

@@ -545,6 +545,13 @@ fn rfc4787_req9_hairpinning_static_and_dynamic() {
     let back = pass(&mut c, &testpkt::udp((H2, 6000), (ha, hap), b"hi"), IN);
     assert_eq!(back, testpkt::udp(x2, (H1, 7000), b"hi"));
     assert_eq!(c.shared.counters.hairpin.get(), 4);
+    // H2 refuses H1's next datagram with a port unreachable: H1 gets it, about its own packet.
+    let orig = testpkt::udp((H1, 7000), x2, b"again");
+    let seen = pass(&mut c, &orig, IN);
+    let (sa, _, _, _) = testpkt::endpoints(&seen);
+    assert_eq!(sa, ha);
+    let err = pass(&mut c, &testpkt::icmp_error(H2, sa, 3, 3, &seen, 8), IN);
+    assert_eq!(err, testpkt::icmp_error(x2.0, H1, 3, 3, &orig, 8));
 }
 
 #[test]
@@ -758,4 +765,133 @@ fn memory_per_session_is_within_target() {
     let c = core_with(|p| p.max_sessions = 1 << 20);
     let b = c.bytes_per_session();
     assert!(b <= 128.0, "{b} bytes per session");
+}
+
+/// Two NAT workers (indices 3 and 5): a packet goes where the verdicts send it until it is
+/// translated or dropped; returns the final verdict, the frame and the workers it visited.
+fn deliver(
+    w: &mut [NatCore; 2],
+    start: usize,
+    frame: &[u8],
+    port: u16,
+) -> (Verdict, Vec<u8>, Vec<usize>) {
+    let mut f = frame.to_vec();
+    let mut meta = PktMeta::fresh(port, 0);
+    let mut on = start;
+    let mut path = vec![on];
+    loop {
+        let v = w[on].handle(&mut f, &mut meta);
+        w[on].flush();
+        match v {
+            Verdict::Handoff(3) => on = 0,
+            Verdict::Handoff(5) => on = 1,
+            v => return (v, f, path),
+        }
+        path.push(on);
+        assert!(path.len() < 4, "hand-off loop: {path:?}");
+    }
+}
+
+fn two_workers(f: impl Fn(&mut NatParams) + Copy) -> [NatCore; 2] {
+    let mk = |me| {
+        core_with(|p| {
+            p.workers = vec![3, 5];
+            p.me = me;
+            f(p);
+        })
+    };
+    [mk(0), mk(1)]
+}
+
+/// An inside host owned by worker position `pos`.
+fn host_owned_by(w: &NatCore, pos: usize, skip: u8) -> Ipv4Addr {
+    (skip..=254)
+        .map(|i| Ipv4Addr::new(10, 0, 3, i))
+        .find(|a| w.inside_owner(u(*a)) == pos)
+        .unwrap()
+}
+
+#[test]
+fn two_workers_hairpin_crosses_workers_both_ways() {
+    let mut w = two_workers(|p| p.filtering = Filtering::EndpointIndependent);
+    let a = host_owned_by(&w[0], 0, 1);
+    let b = host_owned_by(&w[0], 1, 1);
+    // B opens a mapping (on its worker, 1), whichever worker polls the inside port.
+    let (v, ob, path) = deliver(&mut w, 0, &testpkt::udp((b, 6000), (R1, 3478), b"s"), IN);
+    assert_eq!((v, path), (Verdict::Continue, vec![0, 1]));
+    let xb = src_of(&ob);
+    // A (worker 0) sends to B's outside endpoint: translated on 0, handed to 1 (the owner of
+    // xb's port) for the outside-to-inside half.
+    let (v, f, path) = deliver(&mut w, 0, &testpkt::udp((a, 7000), xb, b"hi"), IN);
+    assert_eq!((v, path.as_slice()), (Verdict::Continue, &[0, 1][..]));
+    let (xa, xap, d, dp) = testpkt::endpoints(&f);
+    assert_eq!((d, dp), (b, 6000));
+    verify(&f).unwrap();
+    // B answers A's outside endpoint: translated on 1, back to 0 for the inside half.
+    let (v, f, path) = deliver(&mut w, 1, &testpkt::udp((b, 6000), (xa, xap), b"yo"), IN);
+    assert_eq!((v, path.as_slice()), (Verdict::Continue, &[1, 0][..]));
+    assert_eq!(f, testpkt::udp(xb, (a, 7000), b"yo"));
+    // B's port unreachable about A's datagram, received by worker 0: to B's worker for the
+    // inside half, back to A's for the outside half.
+    let orig = testpkt::udp((a, 7000), xb, b"again");
+    let (_, seen, _) = deliver(&mut w, 0, &orig, IN);
+    let err = testpkt::icmp_error(b, xa, 3, 3, &seen, 8);
+    let (v, f, path) = deliver(&mut w, 0, &err, IN);
+    assert_eq!((v, path.as_slice()), (Verdict::Continue, &[0, 1, 0][..]));
+    assert_eq!(f, testpkt::icmp_error(xb.0, a, 3, 3, &orig, 8));
+}
+
+#[test]
+fn two_workers_icmp_errors_and_fragments_reach_the_owner() {
+    let mut w = two_workers(|_| {});
+    let h = host_owned_by(&w[0], 0, 1);
+    let orig = testpkt::udp((h, 5000), (R1, 53), &[7u8; 64]);
+    let (v, sent, _) = deliver(&mut w, 1, &orig, IN);
+    assert_eq!(v, Verdict::Continue);
+    let x = src_of(&sent);
+    // The error arrives at worker 1; the embedded source port says worker 0 owns it.
+    let err = testpkt::icmp_error(R1, x.0, 3, 3, &sent, 8);
+    let (v, f, path) = deliver(&mut w, 1, &err, OUT);
+    assert_eq!((v, path.as_slice()), (Verdict::Continue, &[1, 0][..]));
+    assert_eq!(f, testpkt::icmp_error(R1, h, 3, 3, &orig, 8));
+    // A fragmented reply arriving at worker 1: both fragments go to worker 0.
+    let (r1, r2) = testpkt::fragments(&testpkt::udp((R1, 53), x, &[9u8; 64]), 24, 0x99);
+    let (v1, b1, p1) = deliver(&mut w, 1, &r1, OUT);
+    let (v2, b2, p2) = deliver(&mut w, 1, &r2, OUT);
+    assert_eq!((v1, v2), (Verdict::Continue, Verdict::Continue));
+    assert_eq!((p1.as_slice(), p2.as_slice()), (&[1, 0][..], &[1, 0][..]));
+    let (e1, e2) = testpkt::fragments(&testpkt::udp((R1, 53), (h, 5000), &[9u8; 64]), 24, 0x99);
+    assert_eq!((b1, b2), (e1, e2));
+}
+
+#[test]
+fn ttl_expiring_packets_left_to_the_router_when_it_follows() {
+    let mut c = core_with(|p| p.ttl_expiry_downstream = true);
+    let mut f = testpkt::udp((H1, 33434), (R1, 33434), b"trace");
+    f[14 + 8] = 1;
+    // Recompute the header checksum for the new TTL (as a traceroute sender would).
+    f[14 + 10] = 0;
+    f[14 + 11] = 0;
+    let cs = csum::checksum(&f[14..34], 0);
+    f[14 + 10..14 + 12].copy_from_slice(&cs.to_be_bytes());
+    let o = send(&mut c, &f, IN);
+    assert_eq!((o.v, &o.f), (Verdict::Continue, &f), "untranslated");
+    assert_eq!(c.sessions(), 0);
+    // TTL 2 is translated (it expires further on; the error comes back through NAT).
+    f[14 + 8] = 2;
+    f[14 + 10] = 0;
+    f[14 + 11] = 0;
+    let cs = csum::checksum(&f[14..34], 0);
+    f[14 + 10..14 + 12].copy_from_slice(&cs.to_be_bytes());
+    let o = send(&mut c, &f, IN);
+    assert_eq!(o.v, Verdict::Continue);
+    assert_ne!(o.f, f);
+    // Without a router after NAT, TTL does not matter.
+    let mut c = core_with(|_| {});
+    f[14 + 8] = 1;
+    f[14 + 10] = 0;
+    f[14 + 11] = 0;
+    let cs = csum::checksum(&f[14..34], 0);
+    f[14 + 10..14 + 12].copy_from_slice(&cs.to_be_bytes());
+    assert_ne!(send(&mut c, &f, IN).f, f);
 }
