@@ -212,6 +212,7 @@ fn stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
         },
         "lcores": lc,
         "rings": rings_json(s),
+        "nf": crate::summary::nf_summaries(s),
     }))
 }
 
@@ -598,5 +599,7 @@ pub fn metrics_text(s: &State) -> String {
         "Seconds since the data plane started.",
         &mut std::iter::once((String::new(), s.started.elapsed().as_secs_f64())),
     );
+    // Network functions' own families.
+    o += &crate::ops_nat::metrics_text(s);
     o
 }

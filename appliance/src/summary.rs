@@ -70,7 +70,7 @@ pub struct Summary {
 }
 
 /// The NF sections of the summary: an NF with figures to report adds one line here.
-fn nf_summaries(s: &State) -> serde_json::Map<String, Value> {
+pub fn nf_summaries(s: &State) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     if let Some(v) = crate::ops_classify::summary(s) {
         m.insert("classify".into(), v);

@@ -95,6 +95,9 @@ fn spec(count: usize) -> GenSpec {
     }
 }
 
+/// What one run left: its summary, the frames out of p1 and out of p0.
+type RunOut = (Value, Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 /// Runs the same input through run-to-completion (`all` stages on lcore 1) and pipeline mode
 /// (`first` on lcore 1, `second` on lcore 2); returns both summaries and output pcaps.
 fn both(
@@ -104,7 +107,7 @@ fn both(
     first: &str,
     second: &str,
     extra: &str,
-) -> [(Value, Vec<Vec<u8>>, Vec<Vec<u8>>); 2] {
+) -> [RunOut; 2] {
     let run = |mode: &str, lcores: String| {
         let lab = Lab::new(&format!("{name}-{mode}"));
         traffic::write_pcap(input, &lab.path("in.pcap")).unwrap();
@@ -124,7 +127,7 @@ fn both(
     [rtc, pipe]
 }
 
-fn lcore<'a>(s: &'a Value, id: u64) -> &'a Value {
+fn lcore(s: &Value, id: u64) -> &Value {
     s["lcores"]
         .as_array()
         .unwrap()

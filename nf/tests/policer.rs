@@ -408,11 +408,12 @@ fn update_carries_meters_and_counters_by_name() {
     )
     .unwrap();
     let state = new.fresh_state();
-    let old = p
-        .control(Box::new(Update { table: new, state }))
-        .ok()
-        .expect("applied");
-    let old = old.downcast::<Update>().ok().expect("old table comes back");
+    let Ok(old) = p.control(Box::new(Update { table: new, state })) else {
+        panic!("update refused");
+    };
+    let Ok(old) = old.downcast::<Update>() else {
+        panic!("the old table comes back");
+    };
     assert_eq!(old.table.defs().len(), 2);
     assert_eq!(counts(&c, 0), [1, 0, 2], "b's counters moved with it");
     assert_eq!(counts(&c, 1), [0, 0, 0], "c is new");

@@ -592,3 +592,158 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     specs(c, err)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=/tmp/in.pcap"
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=/tmp/e.pcap"
+
+[[lcore]]
+id = 1
+rx = [{ port = "p0" }, { port = "p1" }]
+stages = ["classify", "policer", "xconnect"]
+
+[xconnect]
+pairs = [["p0", "p1"]]
+
+[classify]
+classes = ["gold", "silver"]
+"#;
+
+    fn parse(policer: &str) -> Result<(Vec<PolicerSpec>, [Color; 64]), ConfigError> {
+        let text = format!("{BASE}\n[policer]\n{policer}");
+        let (c, _) = crate::config::parse("t.toml", &text)?;
+        specs(&c, &|_, m| ConfigError {
+            file: String::new(),
+            line: 0,
+            col: 0,
+            msg: m,
+        })
+    }
+
+    fn err(policer: &str) -> ConfigError {
+        let text = format!("{BASE}\n[policer]\n{policer}");
+        crate::config::parse("t.toml", &text).expect_err("refused")
+    }
+
+    #[test]
+    fn defaults_and_bindings() {
+        let (s, pre) = parse(
+            r#"
+[[policer.policers]]
+name = "g"
+kind = "trtcm"
+cir = 8000
+pir = 16000
+cbs = 1500
+pbs = 3000
+bind = { class = "silver" }
+
+[[policer.policers]]
+name = "d"
+kind = "srtcm"
+units = "bytes"
+cir = 1000
+cbs = 100
+yellow = "remark:af12"
+bind = { per_source = true }
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].class, Some(("silver".into(), 2)));
+        assert!(s[0].bits);
+        assert_eq!(s[0].rate_bytes(s[0].cir), 1000);
+        assert_eq!(s[0].rate_bytes(s[0].pir), 2000);
+        assert_eq!(
+            s[0].actions,
+            [Action::Transmit, Action::Transmit, Action::Drop]
+        );
+        assert!(!s[0].color_aware);
+        assert_eq!(s[1].class, None);
+        assert_eq!(s[1].per_source, Some((DEFAULT_MAX_SOURCES, DEFAULT_IDLE_S)));
+        assert_eq!(s[1].actions[1], Action::Remark(12));
+        assert_eq!(pre, rfc2597_precolor());
+        assert_eq!(s[1].to_json()["bind"]["per_source"], true);
+        assert_eq!(s[0].to_json()["pir_bytes_per_s"], 2000);
+    }
+
+    #[test]
+    fn precolor_lists_replace_the_rfc2597_defaults() {
+        let (_, pre) = parse("precolor_yellow = [\"EF\", 1]\n").unwrap();
+        assert_eq!(pre[46], Color::Yellow);
+        assert_eq!(pre[1], Color::Yellow);
+        assert_eq!(pre[12], Color::Green, "AF12 no longer yellow");
+        assert_eq!(pre[14], Color::Red, "red list keeps its default");
+        let e = err("precolor_yellow = [12]\nprecolor_red = [\"AF12\"]\n");
+        assert!(e.msg.contains("DSCP 12 is in both"), "{e}");
+        let e = err("precolor_red = [64]\n");
+        assert!(e.msg.contains("not a DSCP"), "{e}");
+    }
+
+    #[test]
+    fn rfc_rules_and_positions() {
+        let p = |body: &str| format!("[[policer.policers]]\nname = \"x\"\n{body}");
+        // [policer] is line 21 of the text, the entry's keys start on line 23 (name).
+        let e = err(&p("kind = \"srtcm\"\ncir = 1000\ncbs = 0\nebs = 0\n"));
+        assert!(e.msg.contains("RFC 2697"), "{e}");
+        assert_eq!((e.line, e.col), (26, 7), "{e}");
+        let e = err(&p(
+            "kind = \"trtcm\"\ncir = 1000\npir = 999\ncbs = 1\npbs = 1\n",
+        ));
+        assert!(e.msg.contains("PIR 999 must be at least CIR 1000"), "{e}");
+        assert_eq!((e.line, e.col), (26, 7), "{e}");
+        let e = err(&p("kind = \"trtcm\"\ncir = 1000\ncbs = 1\npbs = 1\n"));
+        assert!(e.msg.contains("trtcm needs `pir`"), "{e}");
+        let e = err(&p(
+            "kind = \"trtcm\"\ncir = 1\npir = 1\ncbs = 1\npbs = 1\nebs = 5\n",
+        ));
+        assert!(e.msg.contains("`ebs` is not a parameter of trtcm"), "{e}");
+        let e = err(&p(
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 1\nbind = { max_sources = 5 }\n",
+        ));
+        assert!(e.msg.contains("need per_source = true"), "{e}");
+        let e = err(&p(
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 1\nbind = { per_source = true, max_sources = 0 }\n",
+        ));
+        assert!(e.msg.contains("max_sources: 0"), "{e}");
+        let e = err(&p(
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 1\ncolor_mode = \"sepia\"\n",
+        ));
+        assert!(e.msg.contains("color_mode 'sepia'"), "{e}");
+        let e = err(&p("kind = \"srtcm\"\ncir = -5\ncbs = 1\n"));
+        assert_eq!(e.line, 25, "{e}");
+        let two = format!(
+            "{}{}",
+            p("kind = \"srtcm\"\ncir = 1000\ncbs = 1\n"),
+            p("kind = \"srtcm\"\ncir = 1000\ncbs = 1\n").replace("\"x\"", "\"y\"")
+        );
+        let e = err(&two);
+        assert!(e.msg.contains("already the default"), "{e}");
+        let dup = format!(
+            "{}{}",
+            p("kind = \"srtcm\"\ncir = 1000\ncbs = 1\nbind = { class = \"gold\" }\n"),
+            p("kind = \"srtcm\"\ncir = 1000\ncbs = 1\n")
+        );
+        let e = err(&dup);
+        assert!(e.msg.contains("defined twice"), "{e}");
+    }
+
+    #[test]
+    fn actions_parse() {
+        assert_eq!(parse_action("transmit"), Ok(Action::Transmit));
+        assert_eq!(parse_action("drop"), Ok(Action::Drop));
+        assert_eq!(parse_action("remark:EF"), Ok(Action::Remark(46)));
+        assert_eq!(parse_action("remark 10"), Ok(Action::Remark(10)));
+        assert!(parse_action("remark:").is_err());
+        assert!(parse_action("mark:EF").is_err());
+    }
+}
