@@ -23,17 +23,22 @@ fn eal() {
             .open("/tmp/pollfwd-busy.lock")
             .expect("open busy lock");
         lock.lock().expect("busy lock");
+        let prefix = format!("pf-meter-{}", std::process::id());
         let args: Vec<String> = [
             "meter-test".to_string(),
             "--no-pci".into(),
             "--in-memory".into(),
+            "--no-telemetry".into(),
             "-l".into(),
             "0".into(),
             "--log-level=warning".into(),
-            format!("--file-prefix=pf-meter-{}", std::process::id()),
+            format!("--file-prefix={prefix}"),
         ]
         .into();
-        (dpdk::Eal::init(&args).expect("EAL init"), lock)
+        let eal = dpdk::Eal::init(&args).expect("EAL init");
+        // --in-memory keeps nothing in EAL's runtime directory: remove it (only if empty).
+        let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
+        (eal, lock)
     });
 }
 

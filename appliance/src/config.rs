@@ -761,7 +761,13 @@ impl Config {
             .iter()
             .map(|l| l.get_ref())
             .filter(|l| match &l.tx_ports {
-                None => true,
+                // By default an lcore transmits on every port if its chain can choose an egress
+                // port (xconnect, forward); a chain that only hands on to a pipeline never does.
+                None => l
+                    .stages
+                    .get_ref()
+                    .iter()
+                    .any(|s| STAGES.iter().any(|(n, routes)| *routes && n == s.get_ref())),
                 Some(v) => v.iter().any(|p| p.get_ref() == name),
             })
             .map(|l| *l.id.get_ref())

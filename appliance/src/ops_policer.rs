@@ -344,3 +344,29 @@ fn add_numbers(a: &mut Value, b: &Value) {
         _ => {}
     }
 }
+
+/// `reload`: when the file's `[policer]` section resolves to other policers (or DSCP
+/// pre-colours) than the ones in force, the new table is built here, off the data path (an
+/// error refuses the whole reload), and installed on commit. Policers that keep their name keep
+/// their meters and counters. The file is the truth: `policer.set` changes since start are
+/// replaced.
+pub fn prepare_reload(
+    ctx: &OpCtx<'_>,
+    _old: &Config,
+    new: &Config,
+) -> Result<Option<crate::ops::Commit>, String> {
+    let next = resolve(new)?;
+    let same = with_cp(ctx, |cp| {
+        Ok(cp.specs == next.specs && cp.precolor == next.precolor)
+    })?;
+    if same || workers(ctx) == 0 {
+        return Ok(None);
+    }
+    let table = conf::table(&next.specs, next.precolor, ctx.state.tsc_hz)?;
+    Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
+        let n = install(ctx, &table)?;
+        let count = next.specs.len();
+        ctx.cp::<CpCell, _>(KEY, |cell| cell.0 = Some(next));
+        Ok(format!("policer: {count} policer(s) on {n} worker(s)"))
+    })))
+}

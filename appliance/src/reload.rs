@@ -100,6 +100,10 @@ pub fn reloaders() -> Vec<Reloader> {
             prepare: crate::ops_classify::prepare_reload,
         },
         Reloader {
+            name: "policer",
+            prepare: crate::ops_policer::prepare_reload,
+        },
+        Reloader {
             name: "nat",
             prepare: crate::ops_nat::prepare_reload,
         },

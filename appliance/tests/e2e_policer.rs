@@ -594,10 +594,19 @@ cbs = 200_000
     std::thread::sleep(std::time::Duration::from_millis(300));
     near(c.rate("cap", "green", 1.0), 5e6, 0.05, "40 Mbit/s");
 
-    // 8 Mbit/s, through pollfwdctl.
-    let (rc, out) = ctl(&sock, "policer.set", r#"{"name": "cap", "cir": 8000000}"#);
-    assert_eq!(rc, 0, "{out}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    // 8 Mbit/s, through pollfwdctl's policer subcommand.
+    let out = std::process::Command::new(bin("pollfwdctl"))
+        .arg("--socket")
+        .arg(&sock)
+        .args(["--json", "policer", "set", "name=cap", "cir=8000000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["policer"]["cir"], 8_000_000);
     assert_eq!(v["workers"], 1);
     // The committed bucket may still hold up to CBS: let it drain before measuring.

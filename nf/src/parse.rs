@@ -187,7 +187,7 @@ pub fn parse_ipv4_frame(data: &[u8], frame_len: usize) -> Result<Parsed, DropRea
     if total > l3_len {
         return Err(DropReason::Ipv4Truncated);
     }
-    if std::env::var_os("PF_NOCK").is_none() && !ipv4_header_checksum_ok(&ip[..hlen]) {
+    if !ipv4_header_checksum_ok(&ip[..hlen]) {
         return Err(DropReason::Ipv4BadChecksum);
     }
     let proto = ip[ipv4_field::PROTO];

@@ -268,14 +268,16 @@ impl PolicerTable {
         PolicerTable::new(defs, self.precolor)
     }
 
-    /// Fresh run-time state for this table: one meter per policer and an empty source table
-    /// per per-source policer (allocated here, off the data path).
+    /// Fresh run-time state for this table: one meter per policer, with full buckets and its
+    /// clock started now, and an empty source table per per-source policer (allocated here,
+    /// off the data path).
     pub fn fresh_state(&self) -> PolicerState {
+        let now = dpdk::rdtsc();
         PolicerState {
             meters: self
                 .defs
                 .iter()
-                .map(|d| MeterState::new(&d.profile, 0))
+                .map(|d| MeterState::new(&d.profile, now))
                 .collect(),
             sources: self
                 .defs

@@ -28,17 +28,21 @@ fn pool() -> Mempool {
             .open("/tmp/pollfwd-busy.lock")
             .expect("open busy lock");
         lock.lock().expect("busy lock");
+        let prefix = format!("pf-poltest-{}", std::process::id());
         let args: Vec<String> = [
             "policer-test".to_string(),
             "--no-pci".into(),
             "--in-memory".into(),
+            "--no-telemetry".into(),
             "-l".into(),
             "0".into(),
             "--log-level=warning".into(),
-            format!("--file-prefix=pf-poltest-{}", std::process::id()),
+            format!("--file-prefix={prefix}"),
         ]
         .into();
         let eal = dpdk::Eal::init(&args).expect("EAL init");
+        // --in-memory keeps nothing in EAL's runtime directory: remove it (only if empty).
+        let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
         let pool = Mempool::create("poltest", 2047, 0, 2176, -1).expect("mempool");
         (eal, lock, pool)
     })
@@ -109,7 +113,12 @@ fn counts(c: &WorkerCounters, i: usize) -> [u64; 3] {
 }
 
 const RED: Verdict = Verdict::Drop(DropReason::PolicerRed);
-const T0: u64 = 1 << 40;
+/// The test clock's start: ahead of the real TSC (fresh meters start their clock at the
+/// real TSC when they are built, and a meter never runs backwards).
+fn t0() -> u64 {
+    static T: OnceLock<u64> = OnceLock::new();
+    *T.get_or_init(|| dpdk::rdtsc() + (1 << 38))
+}
 
 #[test]
 fn colours_actions_and_remark_on_mbufs() {
@@ -121,7 +130,7 @@ fn colours_actions_and_remark_on_mbufs() {
     let mut p = Policer::new(t, c.clone());
     let f = frame([10, 0, 0, 1], 0, 100);
     let frames: Vec<_> = (0..8).map(|_| (f.clone(), 0)).collect();
-    let (v, pkts) = burst(&mut p, T0, &frames);
+    let (v, pkts) = burst(&mut p, t0(), &frames);
     // 2 x 100 B green (CBS 200), 3 x 100 B yellow (EBS 300), then red.
     let want = [
         Verdict::Continue,
@@ -153,7 +162,7 @@ fn colours_actions_and_remark_on_mbufs() {
         _ => unreachable!(),
     };
     assert_eq!(n, 1);
-    let (v, _) = burst(&mut p, T0 + 150 * per, &frames[..2]);
+    let (v, _) = burst(&mut p, t0() + 150 * per, &frames[..2]);
     assert_eq!(v, [Verdict::Continue, RED]);
     assert_eq!(counts(&c, 0), [3, 3, 4]);
     // Clear: the owning worker zeroes its counters.
@@ -185,7 +194,7 @@ fn classes_pick_their_policer_and_class_zero_the_default() {
         (f.clone(), 0),
         (f.clone(), 7),
     ];
-    let (v, pkts) = burst(&mut p, T0, &frames);
+    let (v, pkts) = burst(&mut p, t0(), &frames);
     assert_eq!(
         v,
         [
@@ -211,7 +220,7 @@ fn classes_pick_their_policer_and_class_zero_the_default() {
     .unwrap();
     let c = Arc::new(WorkerCounters::new(0, 1));
     let mut p = Policer::new(t, c.clone());
-    let (v, _) = burst(&mut p, T0, &frames);
+    let (v, _) = burst(&mut p, t0(), &frames);
     assert_eq!(
         v,
         [Verdict::Continue, RED, Verdict::Continue, RED, RED, RED]
@@ -285,7 +294,7 @@ fn malformed_input_passes_untouched_and_never_panics() {
             .filter(|f| !f.is_empty())
             .map(|f| (f.clone(), 0))
             .collect();
-        let (v, pkts) = burst(&mut p, T0, &frames);
+        let (v, pkts) = burst(&mut p, t0(), &frames);
         assert!(v.iter().all(|x| *x == Verdict::Continue));
         for ((f, _), m) in frames.iter().zip(&pkts) {
             assert_eq!(m.data(), &f[..], "untouched");
@@ -310,7 +319,7 @@ fn malformed_input_passes_untouched_and_never_panics() {
                 (f, 0)
             })
             .collect();
-        burst(&mut p, T0, &frames);
+        burst(&mut p, t0(), &frames);
     }
 }
 
@@ -330,7 +339,7 @@ fn per_source_meters_fill_up_and_age_out() {
     );
     let f = |last: u8| (frame([10, 0, 0, last], 0, 100), 0);
     let full = Verdict::Drop(DropReason::PolicerTableFull);
-    let (v, _) = burst(&mut p, T0, &[f(1), f(1), f(2), f(3), f(4), f(2)]);
+    let (v, _) = burst(&mut p, t0(), &[f(1), f(1), f(2), f(3), f(4), f(2)]);
     assert_eq!(
         v,
         [
@@ -347,13 +356,13 @@ fn per_source_meters_fill_up_and_age_out() {
     assert_eq!(pc.sources_created.get(), 3);
     assert_eq!(pc.sources.load(std::sync::atomic::Ordering::Relaxed), 3);
     // Source 1 stays active, 2 and 3 go idle; after 1.5 s they age out and 4 gets a meter.
-    let (v, _) = burst(&mut p, T0 + hz, &[f(1)]);
+    let (v, _) = burst(&mut p, t0() + hz, &[f(1)]);
     assert_eq!(
         v,
         [Verdict::Continue],
         "100 bytes of tokens in 1 s at 1000 B/s"
     );
-    let later = T0 + hz * 3 / 2 + 1;
+    let later = t0() + hz * 3 / 2 + 1;
     p.age(later, hz);
     assert_eq!(p.sources(0).unwrap().len(), 1);
     assert_eq!(pc.sources_aged.get(), 2);
@@ -386,7 +395,7 @@ fn update_carries_meters_and_counters_by_name() {
     // Drain both meters: a gets 1 green 1 red, b 1 green 2 red.
     burst(
         &mut p,
-        T0,
+        t0(),
         &[
             (f.clone(), 1),
             (f.clone(), 1),
@@ -422,7 +431,7 @@ fn update_carries_meters_and_counters_by_name() {
     // its meter restarts full: green.
     let (v, _) = burst(
         &mut p,
-        T0,
+        t0(),
         &[(f.clone(), 2), (f.clone(), 3), (f.clone(), 1)],
     );
     assert_eq!(v, [RED, Verdict::Continue, Verdict::Continue]);
@@ -446,7 +455,7 @@ fn update_keeps_per_source_tables() {
         c.clone(),
     );
     let f = |last: u8| (frame([10, 0, 0, last], 0, 100), 0);
-    burst(&mut p, T0, &[f(1), f(2), f(1)]);
+    burst(&mut p, t0(), &[f(1), f(2), f(1)]);
     assert_eq!(p.sources(0).unwrap().len(), 2);
     // Same limits: the table moves over as is. Bigger limits: entries are copied over.
     for max in [8, 100] {
@@ -462,7 +471,7 @@ fn update_keeps_per_source_tables() {
         assert_eq!(p.sources(0).unwrap().len(), 2, "max {max}");
         assert_eq!(p.sources(0).unwrap().max(), max);
         // Source 1's bucket is still empty: red (remarked CS1 now), not a fresh green.
-        let (v, pkts) = burst(&mut p, T0, &[f(1)]);
+        let (v, pkts) = burst(&mut p, t0(), &[f(1)]);
         assert_eq!(v, [Verdict::Continue]);
         assert_eq!(pkts[0].meta().color, Color::Red as u8);
         assert_eq!(pkts[0].data()[15] >> 2, 8);

@@ -35,8 +35,10 @@ use toml::Spanned;
 use super::ErrAt;
 use crate::config::{Config, ConfigError};
 
-/// Highest rate accepted, bytes per second (8 Tbit/s).
-pub const MAX_RATE_BYTES: u64 = 1_000_000_000_000;
+/// Highest rate accepted, bytes per second (1 Tbit/s). rte_meter adds `periods x bytes per
+/// period` to a bucket in 64 bits: at this rate an idle meter's first check overflows only
+/// after about four years of idleness.
+pub const MAX_RATE_BYTES: u64 = 125_000_000_000;
 /// Longest idle time of a per-source meter, seconds.
 pub const MAX_IDLE_S: u64 = 86_400;
 /// Default per-source limits.
@@ -188,7 +190,7 @@ impl PolicerSpec {
             ));
         }
         if cir > MAX_RATE_BYTES {
-            return Err(format!("cir: {} {unit} is above 8 Tbit/s", self.cir));
+            return Err(format!("cir: {} {unit} is above 1 Tbit/s", self.cir));
         }
         match self.kind {
             Kind::Srtcm => {
@@ -204,7 +206,7 @@ impl PolicerSpec {
                     ));
                 }
                 if self.rate_bytes(self.pir) > MAX_RATE_BYTES {
-                    return Err(format!("pir: {} {unit} is above 8 Tbit/s", self.pir));
+                    return Err(format!("pir: {} {unit} is above 1 Tbit/s", self.pir));
                 }
                 if self.cbs == 0 {
                     return Err("cbs: RFC 2698 §2 needs CBS above 0".into());

@@ -256,20 +256,24 @@ fn main() {
         .open("/tmp/pollfwd-busy.lock")
         .expect("open /tmp/pollfwd-busy.lock");
     lock.lock().expect("busy lock");
+    let prefix = format!("pf-ringbench-{}", std::process::id());
     let args: Vec<String> = [
         "ring-handoff".to_string(),
         "--no-pci".into(),
         "--in-memory".into(),
+        "--no-telemetry".into(),
         "-l".into(),
         o.cpus.0.to_string(),
         "--log-level=warning".into(),
-        format!("--file-prefix=pf-ringbench-{}", std::process::id()),
+        format!("--file-prefix={prefix}"),
     ]
     .into();
     let eal = dpdk::Eal::init(&args).unwrap_or_else(|e| {
         eprintln!("ring-handoff: {e}");
         std::process::exit(1)
     });
+    // --in-memory keeps nothing in EAL's runtime directory: remove it (only if empty).
+    let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
     let pool = Mempool::create("rb_pool", 4095, 0, 512, -1).expect("mempool");
     println!(
         "hand-off of {} mbuf pointers per run, bursts of {}, {} mbufs in flight, CPUs {} -> {}",

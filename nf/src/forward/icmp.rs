@@ -49,6 +49,9 @@ impl IcmpError {
 /// about a non-first fragment, not about a datagram whose source is not a unique unicast
 /// address. (Datagrams to IP broadcast or multicast destinations never reach the error paths.)
 pub fn error_allowed(frame: &[u8], l3: usize) -> bool {
+    if frame.len() < l3 + 20 {
+        return false; // not a parsed IPv4 packet: never quote garbage
+    }
     if frame[0] & 1 != 0 {
         return false; // Ethernet group address: broadcast or multicast
     }
@@ -78,7 +81,7 @@ pub fn error_allowed(frame: &[u8], l3: usize) -> bool {
 /// `my_mac`; the IP source is `my_ip` (the address of the interface the error leaves by, RFC
 /// 1812 section 4.3.2.4). The error quotes the original IP header and as much of its data as
 /// keeps the error datagram within 576 bytes (section 4.3.2.3), verbatim. `buf` must hold
-/// `ETH_LEN + 576` bytes.
+/// `ETH_LEN + 576` bytes, and `orig` passed [`error_allowed`].
 pub fn build_error(
     buf: &mut [u8],
     orig: &[u8],
@@ -136,6 +139,9 @@ pub fn build_error(
 /// changing nothing, if the packet is not a well-formed echo request with a correct ICMP
 /// checksum.
 pub fn echo_reply_in_place(frame: &mut [u8], l3: usize, my_mac: [u8; 6]) -> bool {
+    if frame.len() < l3 + 20 {
+        return false;
+    }
     let (hl, total) = {
         let ip = &frame[l3..];
         (
@@ -221,6 +227,10 @@ mod tests {
         let mut reply = echo_request();
         reply[34] = 0; // an echo reply is not answered
         assert!(!echo_reply_in_place(&mut reply, 14, ME));
+        assert!(
+            !echo_reply_in_place(&mut echo_request(), 60, ME),
+            "offset past the frame"
+        );
         let mut short = echo_request();
         short[16..18].copy_from_slice(&24u16.to_be_bytes()); // 4 bytes of ICMP
         assert!(!echo_reply_in_place(&mut short, 14, ME));
@@ -290,6 +300,8 @@ mod tests {
     fn error_eligibility_rfc1812_4_3_2_7() {
         let f = udp_frame();
         assert!(error_allowed(&f, 14));
+        assert!(!error_allowed(&f[..30], 14), "no IPv4 header there");
+        assert!(!error_allowed(&f, 200), "offset past the frame");
         let mut bcast = f.clone();
         bcast[0] = 0xff;
         assert!(!error_allowed(&bcast, 14), "link-layer broadcast");

@@ -306,7 +306,7 @@ pub struct Forward {
     ips: [u32; BURST_MAX],
     hops: [u32; BURST_MAX],
     idx: [u8; BURST_MAX],
-    l3s: [u8; BURST_MAX],
+    l3s: [u16; BURST_MAX],
 }
 
 /// Egress MAC per port id.
@@ -328,7 +328,7 @@ fn hold_ticks(shared: &FwdShared) -> u64 {
 enum Pre {
     Done(Verdict),
     /// Destination address and L3 offset.
-    Lookup(u32, u8),
+    Lookup(u32, u16),
 }
 
 impl Forward {
@@ -410,7 +410,7 @@ impl Forward {
         if dst == ipv4::LIMITED_BROADCAST {
             return Pre::Done(Verdict::Drop(DropReason::ForUs));
         }
-        Pre::Lookup(dst, l3 as u8)
+        Pre::Lookup(dst, l3)
     }
 
     /// An ARP frame arrived: learn, answer, or drop it with a reason.
@@ -652,41 +652,47 @@ impl Forward {
         }
     }
 
-    /// Routes `pkts[i]` (destination `dst`, IPv4 header at `l3`) along `hop`: the hot path
-    /// is a forward to a next hop whose MAC the burst already looked up (`memo`).
+    /// Routes the `j`-th looked-up packet along its route: the hot path is a forward to a next
+    /// hop whose MAC the burst already looked up (`memo`). Returns (packet index, verdict).
     #[inline(always)]
     fn route(
         &mut self,
         ctx: &mut StageCtx<'_>,
         pkts: &mut [Mbuf],
-        i: usize,
-        hop: Option<Hop>,
-        dst: u32,
-        l3: usize,
+        j: usize,
         memo: &mut Memo,
-    ) -> Verdict {
+    ) -> (usize, Verdict) {
+        let i = self.idx[j] as usize;
+        let hop_id = self.hops[j];
+        let hop = self.table.hop(hop_id);
+        let (dst, l3) = (self.ips[j], self.l3s[j] as usize);
         let Some(Hop::Forward { port, gateway }) = hop else {
-            return self.not_forwarded(ctx, &mut pkts[i], hop);
+            return (i, self.not_forwarded(ctx, &mut pkts[i], hop));
         };
         let nh = if gateway != 0 { gateway } else { dst };
-        let d = pkts[i].data_mut();
+        // The parser checked that the header is in the first segment; `get` keeps a bad offset
+        // from another stage a drop, not a panic.
+        let Some(hdr) = pkts[i].data_mut().get_mut(l3..l3 + parse::IPV4_MIN_HDR) else {
+            return (i, Verdict::Drop(DropReason::Ipv4Truncated));
+        };
         // RFC 1812 5.3.1: a router that would forward a datagram whose TTL is 1 or 0 discards
-        // it and sends time exceeded. (The parser checked the header is in the segment.)
-        if d[l3 + ipv4_field::TTL] <= 1 {
-            return self.ttl_expired(ctx, &pkts[i]);
+        // it and sends time exceeded.
+        if hdr[ipv4_field::TTL] <= 1 {
+            return (i, self.ttl_expired(ctx, &pkts[i]));
         }
-        ipv4::decrement_ttl(&mut d[l3..l3 + parse::IPV4_MIN_HDR]);
-        if memo.nh != nh || memo.port != port {
-            if let Err(v) = self.next_hop(ctx, pkts, i, nh, port, memo) {
-                return v;
-            }
+        ipv4::decrement_ttl(hdr);
+        if (memo.nh != nh || memo.port != port)
+            && let Err(v) = self.next_hop(ctx, pkts, i, nh, port, memo)
+        {
+            return (i, v);
         }
         let m = &mut pkts[i];
         m.data_mut()[..12].copy_from_slice(&memo.macs);
         let meta = m.meta_mut();
         meta.out_port = port;
+        meta.next_hop = hop_id as u16;
         meta.flags |= flags::MODIFIED;
-        Verdict::Tx(port)
+        (i, Verdict::Tx(port))
     }
 
     /// Local delivery, directed broadcast, or no route.
@@ -787,10 +793,8 @@ impl Stage for Forward {
                 macs: [0; 12],
             };
             for j in 0..k {
-                let i = self.idx[j] as usize;
-                let hop = self.table.hop(self.hops[j]);
-                let (dst, l3) = (self.ips[j], self.l3s[j] as usize);
-                verdicts[i] = self.route(ctx, pkts, i, hop, dst, l3, &mut memo);
+                let (i, v) = self.route(ctx, pkts, j, &mut memo);
+                verdicts[i] = v;
             }
         }
         if self.release_due {
