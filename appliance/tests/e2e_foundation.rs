@@ -219,3 +219,30 @@ fn topology_names_ports_nodes_and_pools() {
     assert!(t.contains("pf_mbuf_n0"), "{t}");
     assert!(t.contains("p0:0,p1:0"), "{t}");
 }
+
+#[test]
+fn every_bundled_config_passes_check() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let mut n = 0;
+    for e in std::fs::read_dir(root.join("configs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let out = std::process::Command::new(bin("pollfwd"))
+                .args(["--check", "--config"])
+                .arg(&p)
+                .current_dir(root)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                p.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "configs found: {n}");
+}

@@ -670,6 +670,11 @@ impl Forward {
             return (i, self.not_forwarded(ctx, &mut pkts[i], hop));
         };
         let nh = if gateway != 0 { gateway } else { dst };
+        // RFC 1812 5.3.4: a packet received as a link-layer broadcast or multicast is not
+        // forwarded (it was meant for the link, and every router on it would forward it).
+        if pkts[i].data()[0] & 1 != 0 {
+            return (i, Verdict::Drop(DropReason::L2Broadcast));
+        }
         // The parser checked that the header is in the first segment; `get` keeps a bad offset
         // from another stage a drop, not a panic.
         let Some(hdr) = pkts[i].data_mut().get_mut(l3..l3 + parse::IPV4_MIN_HDR) else {
