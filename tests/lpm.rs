@@ -31,7 +31,11 @@ fn eal() {
             format!("--file-prefix=pf-lpm-{}", std::process::id()),
         ]
         .into();
-        (dpdk::Eal::init(&args).expect("EAL init"), lock)
+        let eal = dpdk::Eal::init(&args).expect("EAL init");
+        // --in-memory keeps no shared state: the runtime directory EAL still creates is empty
+        // of anything needed; remove it so test runs leave nothing behind.
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/pf-lpm-{}", std::process::id()));
+        (eal, lock)
     });
 }
 

@@ -837,6 +837,7 @@ def main():
             ap.error(f"unknown system {s!r} ({', '.join(SYSTEMS)})")
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    info = host_info()  # at the start: load average before the run, the tree being measured
     out = Path(a.out) if a.out else REPO / "bench" / "results" / f"{stamp}.json"
     work = Path(f"/tmp/pfbench-{os.getpid()}")
     work.mkdir(parents=True, exist_ok=True)
@@ -892,7 +893,6 @@ def main():
             r["error"] = errors[key]
         r["trials"] = trials[key]
         results.append(r)
-    info = host_info()
     info["loadavg_end"] = list(os.getloadavg())
     doc = {
         "schema": 1,
