@@ -235,11 +235,29 @@ pub fn neighbors(c: &Config) -> Vec<StaticNeighbor> {
         .collect()
 }
 
-/// Proxy ARP ranges over port indices.
+/// Proxy ARP ranges over port indices: the configured ones, plus the NAT's pool and static
+/// outside addresses on its outside ports (so replies to translated traffic find the box).
 pub fn proxy_arp(c: &Config) -> Vec<ProxyArp> {
     let Some(f) = c.forward.as_ref().map(|f| f.get_ref()) else {
         return Vec::new();
     };
+    let mut nat = Vec::new();
+    if let Some(n) = c.nat.as_ref().map(|n| n.get_ref()) {
+        let ports: Vec<u16> = n
+            .outside
+            .get_ref()
+            .iter()
+            .filter_map(|p| c.port_index(p.get_ref()).map(|i| i as u16))
+            .collect();
+        for a in crate::nfconf::nat::nat_outside_addresses(c) {
+            for &port in &ports {
+                nat.push(ProxyArp {
+                    prefix: Prefix { addr: u32::from(a), len: 32 },
+                    port: Some(port),
+                });
+            }
+        }
+    }
     f.proxy_arp
         .iter()
         .filter_map(|x| {
@@ -252,6 +270,7 @@ pub fn proxy_arp(c: &Config) -> Vec<ProxyArp> {
                 },
             })
         })
+        .chain(nat)
         .collect()
 }
 
