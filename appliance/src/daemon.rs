@@ -402,10 +402,8 @@ pub fn run(
 
     // pdump needs DPDK multi-process (dpdk-dumpcap is a secondary process): not with in-memory.
     let pdump = !state.config.config.eal.in_memory;
-    if pdump {
-        if let Err(e) = dpdk::telemetry::pdump_init() {
-            eprintln!("pollfwd: warning: packet capture (pdump) unavailable: {e}");
-        }
+    if pdump && let Err(e) = dpdk::telemetry::pdump_init() {
+        eprintln!("pollfwd: warning: packet capture (pdump) unavailable: {e}");
     }
     let state = Arc::new(state);
     register_telemetry(&state);

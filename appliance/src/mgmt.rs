@@ -91,14 +91,15 @@ fn pin_to_main(state: &State) {
 /// Prepares the socket path: creates the directory (0750) if missing, removes a stale socket
 /// (a file nobody listens on), refuses to take over a live one.
 fn prepare_socket(path: &Path, gid: Option<u32>) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
-            if let Some(g) = gid {
-                dpdk::sys::chgrp(dir, g).map_err(|e| format!("{}: {e}", dir.display()))?;
-            }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        if let Some(g) = gid {
+            dpdk::sys::chgrp(dir, g).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
     }
     if path.exists() {
@@ -306,13 +307,13 @@ pub fn handle_line(state: &State, line: &[u8]) -> Value {
     let Some(cmd) = req.get("cmd").and_then(Value::as_str) else {
         return error_reply(id, "request needs a string field 'cmd'");
     };
-    if let Some(v) = req.get("v").and_then(Value::as_u64) {
-        if v != PROTOCOL_VERSION {
-            return error_reply(
-                id,
-                &format!("protocol version {v} not supported (server speaks {PROTOCOL_VERSION})"),
-            );
-        }
+    if let Some(v) = req.get("v").and_then(Value::as_u64)
+        && v != PROTOCOL_VERSION
+    {
+        return error_reply(
+            id,
+            &format!("protocol version {v} not supported (server speaks {PROTOCOL_VERSION})"),
+        );
     }
     let args = req.get("args").cloned().unwrap_or(json!({}));
     match crate::ops::dispatch(state, cmd, &args) {

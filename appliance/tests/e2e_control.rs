@@ -84,7 +84,7 @@ fn infinite_config(lab: &Lab, extra: &str) -> std::path::PathBuf {
     )
     .unwrap();
     let cfg = pcap_config(
-        &lab,
+        lab,
         "in.pcap,infinite_rx=1",
         r#"["macswap", "xconnect"]"#,
         extra,

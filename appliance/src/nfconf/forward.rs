@@ -252,7 +252,10 @@ pub fn proxy_arp(c: &Config) -> Vec<ProxyArp> {
         for a in crate::nfconf::nat::nat_outside_addresses(c) {
             for &port in &ports {
                 nat.push(ProxyArp {
-                    prefix: Prefix { addr: u32::from(a), len: 32 },
+                    prefix: Prefix {
+                        addr: u32::from(a),
+                        len: 32,
+                    },
                     port: Some(port),
                 });
             }

@@ -72,12 +72,12 @@ impl Lab {
     /// Runs pollfwd to completion (under the busy lock) and returns its output.
     pub fn run(&self, args: &[&str]) -> Output {
         let _g = busy_lock();
-        let out = Command::new(bin("pollfwd"))
+
+        Command::new(bin("pollfwd"))
             .args(args)
             .current_dir(&self.dir)
             .output()
-            .expect("run pollfwd");
-        out
+            .expect("run pollfwd")
     }
 
     /// Runs pollfwd with `--summary json` and parses the summary (panics with stderr on failure).
