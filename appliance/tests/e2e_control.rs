@@ -5,64 +5,12 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use appliance::traffic::{self, GenSpec, Sizes};
 use common::*;
 use serde_json::{Value, json};
-
-fn ctl(sock: &Path, args: &[&str]) -> Output {
-    Command::new(bin("pollfwdctl"))
-        .arg("--socket")
-        .arg(sock)
-        .args(args)
-        .output()
-        .expect("run pollfwdctl")
-}
-
-fn ctl_json(sock: &Path, args: &[&str]) -> Value {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let out = ctl(sock, &a);
-    assert!(
-        out.status.success(),
-        "pollfwdctl {args:?}: {:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-fn wait_for_socket(sock: &Path, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while UnixStream::connect(sock).is_err() {
-        if let Some(st) = child.try_wait().unwrap() {
-            let mut e = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut e).unwrap();
-            panic!("pollfwd exited early ({st}): {e}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "control socket {} never appeared",
-            sock.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn stop(child: Child) -> Value {
-    signal(&child, "TERM");
-    let out = wait_with_deadline(child, 30);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("summary JSON")
-}
 
 /// One request on an open connection; returns the parsed reply.
 fn request(w: &mut UnixStream, r: &mut BufReader<UnixStream>, line: &[u8]) -> Value {

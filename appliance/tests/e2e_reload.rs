@@ -3,30 +3,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use appliance::traffic::{self, GenSpec};
 use common::*;
 use serde_json::Value;
 
-fn ctl(sock: &Path, args: &[&str]) -> Output {
-    Command::new(bin("pollfwdctl"))
-        .arg("--socket")
-        .arg(sock)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn stats(sock: &Path) -> Value {
-    let out = ctl(sock, &["--json", "stats"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    ctl_json(sock, &["stats"])
 }
 
 fn port_tx(s: &Value, name: &str) -> u64 {

@@ -213,3 +213,60 @@ pub fn port<'a>(v: &'a Value, name: &str) -> &'a Value {
         .find(|p| p["name"] == name)
         .unwrap()
 }
+
+/// Runs `pollfwdctl --socket SOCK ARGS...`.
+pub fn ctl(sock: &Path, args: &[&str]) -> Output {
+    Command::new(bin("pollfwdctl"))
+        .arg("--socket")
+        .arg(sock)
+        .args(args)
+        .output()
+        .expect("run pollfwdctl")
+}
+
+/// Runs `pollfwdctl --json ARGS...`, asserts success and parses the reply's data.
+pub fn ctl_json(sock: &Path, args: &[&str]) -> Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let out = ctl(sock, &a);
+    assert!(
+        out.status.success(),
+        "pollfwdctl {args:?}: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Waits (bounded) until the control socket accepts connections; fails if pollfwd exits.
+pub fn wait_for_socket(sock: &Path, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(sock).is_err() {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut e = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+            panic!("pollfwd exited early ({st}): {e}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "control socket {} never appeared",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM, then the exit code must be 0 and stdout the JSON summary.
+pub fn stop(child: Child) -> Value {
+    signal(&child, "TERM");
+    let out = wait_with_deadline(child, 60);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("summary JSON")
+}
