@@ -71,6 +71,16 @@ impl Mailbox {
     }
 }
 
+/// Per-burst working space of a worker, allocated once (on its stack) for the whole run.
+struct Scratch {
+    /// Packets to free in bulk after a stage.
+    dropped: Burst,
+    /// Packets stages originate (ARP, ICMP), sent after the stage.
+    originated: Burst,
+    /// One verdict per packet of the burst.
+    verdicts: [Verdict; BURST_MAX],
+}
+
 /// Egress port of a `Tx` verdict, as an index into the TX buffer table (out of range otherwise).
 #[inline]
 fn first_port(v: Verdict) -> usize {
@@ -237,9 +247,11 @@ impl Worker {
     /// Runs until the quit flag is set; then flushes TX buffers and returns 0.
     pub fn run(mut self) -> i32 {
         let mut burst = Burst::new();
-        let mut dropped = Burst::new();
-        let mut originated = Burst::new();
-        let mut verdicts = [Verdict::Continue; BURST_MAX];
+        let mut scratch = Scratch {
+            dropped: Burst::new(),
+            originated: Burst::new(),
+            verdicts: [Verdict::Continue; BURST_MAX],
+        };
         let mut last_drain = dpdk::rdtsc();
         let mut last_hk = last_drain;
         let c = self.counters.clone();
@@ -265,15 +277,7 @@ impl Worker {
                     continue;
                 }
                 moved += n;
-                self.process_burst(
-                    &mut burst,
-                    &mut dropped,
-                    &mut originated,
-                    &mut verdicts,
-                    port,
-                    kind,
-                    round_start,
-                );
+                self.process_burst(&mut burst, &mut scratch, port, kind, round_start);
             }
             polls += nsrc as u64;
             let now = dpdk::rdtsc();
@@ -291,8 +295,8 @@ impl Worker {
                 }
                 if now.wrapping_sub(last_hk) >= self.cfg.housekeeping_ticks {
                     last_hk = now;
-                    self.housekeeping(&mut originated, now);
-                    Self::send_originated(&mut self.tx, &mut originated, &mut t);
+                    self.housekeeping(&mut scratch.originated, now);
+                    Self::send_originated(&mut self.tx, &mut scratch.originated, &mut t);
                 }
                 Self::write_tally(&self.counters, &t);
                 c.polls.add(polls);
@@ -320,13 +324,16 @@ impl Worker {
     fn process_burst(
         &mut self,
         burst: &mut Burst,
-        dropped: &mut Burst,
-        originated: &mut Burst,
-        verdicts: &mut [Verdict; BURST_MAX],
+        scratch: &mut Scratch,
         in_port: u16,
         kind: In,
         round_start: u64,
     ) {
+        let Scratch {
+            dropped,
+            originated,
+            verdicts,
+        } = scratch;
         let c = &*self.counters;
         let n = burst.len();
         let mut start = 0;
