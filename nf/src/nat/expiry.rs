@@ -44,6 +44,19 @@ impl NatCore {
         self.now.wrapping_sub(s.last_seen) >= self.timeout[s.class as usize]
     }
 
+    /// A lookup's result, minus a session found idle past its timeout: such a session is
+    /// deleted on the spot (incremental expiry may not have reached it yet).
+    #[inline]
+    pub(crate) fn live(&mut self, hit: Option<u32>) -> Option<u32> {
+        match hit {
+            Some(i) if self.is_expired(i) => {
+                self.delete(i, Gone::Expired);
+                None
+            }
+            other => other,
+        }
+    }
+
     /// Refreshes session `i` for a packet from the inside (`from_inside`) or outside with TCP
     /// flags `tflags`: timestamp, counters, TCP state, LRU position (moved only once per
     /// granule of its class).

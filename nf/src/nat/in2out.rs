@@ -70,14 +70,7 @@ impl NatCore {
                 && x.rem_port == rp
                 && x.proto == proto
         });
-        match hit {
-            Some((_, i)) if self.is_expired(i) => {
-                self.delete(i, super::expiry::Gone::Expired);
-                None
-            }
-            Some((_, i)) => Some(i),
-            None => None,
-        }
+        self.live(hit.map(|(_, i)| i))
     }
 
     /// TCP, UDP and ICMP queries.
