@@ -41,5 +41,7 @@ fi
 . bench/lib/l3fwd.sh
 echo "bench: building l3fwd ..."
 l3fwd=$(l3fwd_build)
-exec python3 bench/lib/bench.py --pollfwd "$tgt/release/pollfwd" \
+# The DPDK runtime directories of every trial (prefixes pfbench-*) go when the suite ends.
+trap 'rm -rf /var/run/dpdk/pfbench-* 2>/dev/null || true' EXIT
+python3 bench/lib/bench.py --pollfwd "$tgt/release/pollfwd" \
     --pollfwdctl "$tgt/release/pollfwdctl" --l3fwd "$l3fwd" ${args[@]+"${args[@]}"}

@@ -12,7 +12,7 @@ trials=${1:-3}
 secs=${2:-5}
 size=${BENCH_FRAME_SIZE:-64}
 work=$(mktemp -d /tmp/pollfwd-bench-xc.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" /var/run/dpdk/pfbench-xc /var/run/dpdk/pfbench-tp' EXIT
 cargo build --release --quiet
 ctl=target/release/pollfwdctl
 $ctl gen-pcap -o "$work/in.pcap" -n 1024 --flows 64 --sizes "$size" >/dev/null

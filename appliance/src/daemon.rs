@@ -396,7 +396,7 @@ pub fn run(
         print!("{}", render_topology(&state));
         drop(workers);
         shutdown_ports(&state);
-        let _ = eal.cleanup();
+        release_eal(eal, &state.config.config);
         return Ok(0);
     }
 
@@ -500,6 +500,7 @@ pub fn run(
     } else {
         print!("{}", sum.render());
     }
+    release_eal(eal, &state.config.config);
     Ok(if worker_failed { 1 } else { 0 })
 }
 
@@ -562,6 +563,18 @@ fn register_telemetry(state: &Arc<State>) {
         if let Err(e) = r {
             eprintln!("pollfwd: warning: telemetry: {e}");
         }
+    }
+}
+
+/// Last step of a run: EAL cleanup, then the runtime directory EAL made for this instance's
+/// file prefix (`/var/run/dpdk/<prefix>`), which nothing needs once the primary is gone.
+fn release_eal(eal: Eal, c: &Config) {
+    if let Err(e) = eal.cleanup() {
+        eprintln!("pollfwd: {e}");
+    }
+    let prefix = c.eal.file_prefix.as_deref().unwrap_or("pollfwd");
+    if !prefix.is_empty() && !prefix.contains('/') && prefix != "." && prefix != ".." {
+        let _ = std::fs::remove_dir_all(std::path::Path::new("/var/run/dpdk").join(prefix));
     }
 }
 
