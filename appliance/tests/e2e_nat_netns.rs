@@ -16,92 +16,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::netns::*;
 use common::*;
 use serde_json::{Value, json};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "{} failed ({:?}):\n{}{}",
-        args.join(" "),
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn ns_ok(ns: &str, cmd: &[&str]) -> String {
-    let mut a = vec!["ip", "netns", "exec", ns];
-    a.extend_from_slice(cmd);
-    ok(&a)
-}
-
-fn ns_spawn(ns: &str, cmd: &[&str]) -> std::process::Child {
-    Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(cmd)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-struct Netns {
-    names: Vec<String>,
-}
-
-impl Netns {
-    fn create(names: &[String]) -> Netns {
-        for n in names {
-            let _ = run(&["ip", "netns", "del", n]);
-        }
-        let me = Netns {
-            names: names.to_vec(),
-        };
-        for n in names {
-            ok(&["ip", "netns", "add", n]);
-        }
-        me
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = run(&["ip", "netns", "del", n]);
-        }
-    }
-}
-
-fn ctl(sock: &Path, cmd: &str, args: Value) -> Result<Value, String> {
-    let mut s = std::os::unix::net::UnixStream::connect(sock).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    writeln!(s, "{}", json!({"v": 1, "id": 1, "cmd": cmd, "args": args})).unwrap();
-    let mut line = String::new();
-    BufReader::new(&s)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let r: Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
-    if r["ok"] == true {
-        Ok(r["data"].clone())
-    } else {
-        Err(r["error"].to_string())
-    }
-}
 
 /// TCP server: accepts one connection, reads to EOF, answers "peer=IP:PORT len=N", exits.
 const TCP_SERVER: &str = r#"
@@ -269,7 +189,7 @@ socket = "{sock}"
         .spawn()
         .expect("start pollfwd");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while ctl(&sock, "version", json!({})).is_err() {
+    while call(&sock, "version", json!({})).is_err() {
         assert!(Instant::now() < deadline, "control socket did not come up");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -357,13 +277,13 @@ socket = "{sock}"
         assert_eq!(&hops[1][..2], &["2", "192.0.2.2"], "{t}");
 
         // 6. NAT's view.
-        let s = ctl(&sock, "nat.summary", json!({})).unwrap();
+        let s = call(&sock, "nat.summary", json!({})).unwrap();
         let c = &s["workers"][0]["counters"];
         assert!(c["in2out"].as_u64().unwrap() > 100, "{s}");
         assert!(c["out2in"].as_u64().unwrap() > 100, "{s}");
         assert!(c["icmp_errors"].as_u64().unwrap() >= 1, "{s}");
         assert!(s["sessions"].as_u64().unwrap() >= 4, "{s}");
-        let l = ctl(&sock, "nat.sessions", json!({"inside": "10.0.0.2"})).unwrap();
+        let l = call(&sock, "nat.sessions", json!({"inside": "10.0.0.2"})).unwrap();
         let l = l.as_array().unwrap();
         assert!(
             l.iter()

@@ -13,103 +13,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::netns::*;
 use common::*;
 use serde_json::{Value, json};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "{} failed ({:?}):\n{}{}",
-        args.join(" "),
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Runs `cmd` inside namespace `ns`.
-fn ns_run(ns: &str, cmd: &[&str]) -> Output {
-    let mut a = vec!["ip", "netns", "exec", ns];
-    a.extend_from_slice(cmd);
-    run(&a)
-}
-
-fn ns_ok(ns: &str, cmd: &[&str]) -> String {
-    let mut a = vec!["ip", "netns", "exec", ns];
-    a.extend_from_slice(cmd);
-    ok(&a)
-}
-
-/// The three namespaces; deleted on drop (also when the test panics).
-struct Netns {
-    names: Vec<String>,
-}
-
-impl Netns {
-    fn create(names: &[String]) -> Netns {
-        for n in names {
-            let _ = run(&["ip", "netns", "del", n]); // a leftover of this pid, if any
-        }
-        let me = Netns {
-            names: names.to_vec(),
-        };
-        for n in names {
-            ok(&["ip", "netns", "add", n]);
-        }
-        me
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = run(&["ip", "netns", "del", n]);
-        }
-    }
-}
-
-fn is_root() -> bool {
-    run(&["id", "-u"]).stdout.starts_with(b"0")
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn ctl(sock: &Path, cmd: &str, args: Value) -> Result<Value, String> {
-    let mut s = std::os::unix::net::UnixStream::connect(sock).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    writeln!(s, "{}", json!({"v": 1, "id": 1, "cmd": cmd, "args": args})).unwrap();
-    let mut line = String::new();
-    BufReader::new(&s)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let r: Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
-    if r["ok"] == true {
-        Ok(r["data"].clone())
-    } else {
-        Err(r["error"].to_string())
-    }
-}
 
 fn mac_of(ns: &str, dev: &str) -> String {
     let out = ns_ok(ns, &["cat", &format!("/sys/class/net/{dev}/address")]);
@@ -228,7 +137,7 @@ socket = "{sock}"
 
     let steps = || {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while ctl(&sock, "version", json!({})).is_err() {
+        while call(&sock, "version", json!({})).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "pollfwd's control socket did not come up"
@@ -352,7 +261,7 @@ socket = "{sock}"
             text.contains("From 192.0.2.1") && text.contains("Destination Net Unreachable"),
             "{text}"
         );
-        let r = ctl(
+        let r = call(
             &sock,
             "route.add",
             json!({"prefix": "203.0.113.0/24", "via": "198.51.100.2"}),
@@ -368,12 +277,12 @@ socket = "{sock}"
             "after route.add: {}",
             String::from_utf8_lossy(&o.stdout)
         );
-        ctl(&sock, "route.del", json!({"prefix": "203.0.113.0/24"})).unwrap();
+        call(&sock, "route.del", json!({"prefix": "203.0.113.0/24"})).unwrap();
         let o = ns_run(&na, &["ping", "-c", "1", "-W", "1", "203.0.113.1"]);
         assert!(!o.status.success(), "after route.del");
 
         // 5. pollfwd learnt both hosts by ARP itself.
-        let n = ctl(&sock, "neigh.list", json!({})).unwrap();
+        let n = call(&sock, "neigh.list", json!({})).unwrap();
         let find = |a: &str| {
             n["neighbors"]
                 .as_array()
@@ -392,7 +301,7 @@ socket = "{sock}"
         let eb = find("198.51.100.2");
         assert_eq!(eb["mac"], mac_of(&nb, "pfb0"));
         assert_eq!(eb["port"], "b");
-        let st = ctl(&sock, "forward.stats", json!({})).unwrap();
+        let st = call(&sock, "forward.stats", json!({})).unwrap();
         assert!(
             st["totals"]["arp_requests_sent"].as_u64().unwrap() >= 1,
             "{st}"

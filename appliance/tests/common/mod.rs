@@ -6,6 +6,8 @@
 //! (benches and scripts take the same lock with `flock`).
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

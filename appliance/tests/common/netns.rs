@@ -1,0 +1,119 @@
+//! Helpers of the tests that put real Linux hosts in network namespaces around pollfwd:
+//! commands (in a namespace or not), a guard that deletes the namespaces it created when the
+//! test ends, pass or fail (deleting a namespace deletes its veth ends), and a one-shot
+//! control-socket call.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Runs a command; panics only if it cannot be started.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{} failed ({:?}):\n{}{}",
+        args.join(" "),
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn in_ns<'a>(ns: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["ip", "netns", "exec", ns];
+    a.extend_from_slice(cmd);
+    a
+}
+
+/// Runs `cmd` inside namespace `ns`.
+pub fn ns_run(ns: &str, cmd: &[&str]) -> Output {
+    run(&in_ns(ns, cmd))
+}
+
+/// Runs `cmd` inside namespace `ns`; it must succeed.
+pub fn ns_ok(ns: &str, cmd: &[&str]) -> String {
+    ok(&in_ns(ns, cmd))
+}
+
+/// Starts `cmd` inside namespace `ns` in the background (stdout/stderr piped).
+pub fn ns_spawn(ns: &str, cmd: &[&str]) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Namespaces created for one test; deleted on drop (also when the test panics).
+pub struct Netns {
+    names: Vec<String>,
+}
+
+impl Netns {
+    pub fn create(names: &[String]) -> Netns {
+        for n in names {
+            let _ = run(&["ip", "netns", "del", n]); // a leftover of this pid, if any
+        }
+        let me = Netns {
+            names: names.to_vec(),
+        };
+        for n in names {
+            ok(&["ip", "netns", "add", n]);
+        }
+        me
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = run(&["ip", "netns", "del", n]);
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    run(&["id", "-u"]).stdout.starts_with(b"0")
+}
+
+/// Whether `tool` is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// One request on a fresh control-socket connection: the reply's data, or its error.
+pub fn call(sock: &Path, cmd: &str, args: Value) -> Result<Value, String> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    writeln!(s, "{}", json!({"v": 1, "id": 1, "cmd": cmd, "args": args})).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let r: Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
+    if r["ok"] == true {
+        Ok(r["data"].clone())
+    } else {
+        Err(r["error"].to_string())
+    }
+}
