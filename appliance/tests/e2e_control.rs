@@ -82,18 +82,8 @@ fn stats_match_the_pcap_and_reports_are_sane() {
     assert_eq!(stats["totals"]["tx_packets"], 5000);
     assert_eq!(stats["totals"]["rx_bytes"], bytes);
     assert_eq!(stats["totals"]["drops"], 0);
-    let p0 = stats["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "p0")
-        .unwrap();
-    let p1 = stats["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "p1")
-        .unwrap();
+    let p0 = port(&stats, "p0");
+    let p1 = port(&stats, "p1");
     assert_eq!(p0["rx_packets"], 5000);
     assert_eq!(p0["rx_bytes"], bytes);
     assert_eq!(p1["tx_packets"], 5000);

@@ -14,14 +14,7 @@ fn stats(sock: &Path) -> Value {
 }
 
 fn port_tx(s: &Value, name: &str) -> u64 {
-    s["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap()["tx_packets"]
-        .as_u64()
-        .unwrap()
+    port(s, name)["tx_packets"].as_u64().unwrap()
 }
 
 /// Four net_pcap ports: p0 replays forever, p1..p3 are sinks (no tx file, count and drop).
