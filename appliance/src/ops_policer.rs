@@ -282,21 +282,21 @@ fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
                 continue;
             }
             let one = |w: &WorkerCounters| {
-                let c = &w.policers[i];
+                let c = w.snapshot(i);
                 let mut v = json!({});
                 for col in Color::ALL {
                     v[col.name()] = json!({
-                        "packets": c.packets[col as usize].get(),
-                        "bytes": c.bytes[col as usize].get(),
+                        "packets": c.packets[col as usize],
+                        "bytes": c.bytes[col as usize],
                     });
                 }
-                v["remarked"] = json!(c.remarked.get());
+                v["remarked"] = json!(c.remarked);
                 if s.per_source.is_some() {
                     v["sources"] = json!({
-                        "active": c.sources.load(std::sync::atomic::Ordering::Relaxed),
-                        "created": c.sources_created.get(),
-                        "aged": c.sources_aged.get(),
-                        "table_full": c.table_full.get(),
+                        "active": c.sources,
+                        "created": c.sources_created,
+                        "aged": c.sources_aged,
+                        "table_full": c.table_full,
                     });
                 }
                 v

@@ -20,7 +20,8 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicU64, fence};
 
 use dpdk::meta::flags;
 use dpdk::meter::{Color, Srtcm, SrtcmProfile, Trtcm, TrtcmProfile};
@@ -548,11 +549,32 @@ impl PolicerCounters {
 }
 
 /// The counters of one worker's policer stage, one slot per policer index.
+///
+/// The worker updates several counters per burst (packets, bytes, remarked ...); readers take a
+/// [`WorkerCounters::snapshot`], which a sequence counter (a seqlock written only by the worker:
+/// two stores per burst, no atomic read-modify-write) keeps consistent, so `remarked` never
+/// runs ahead of or behind the packets it belongs to.
 #[derive(Debug)]
 pub struct WorkerCounters {
     pub worker: usize,
     pub lcore: u32,
     pub policers: [PolicerCounters; MAX_POLICERS],
+    /// Odd while the worker is writing a burst's counts.
+    seq: AtomicU64,
+}
+
+/// A consistent copy of one policer's counters on one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicerSnapshot {
+    /// Packets and bytes per colour (index `Color as usize`).
+    pub packets: [u64; 3],
+    pub bytes: [u64; 3],
+    pub remarked: u64,
+    pub table_full: u64,
+    pub sources_created: u64,
+    pub sources_aged: u64,
+    /// Sources metered now.
+    pub sources: u64,
 }
 
 impl WorkerCounters {
@@ -561,7 +583,51 @@ impl WorkerCounters {
             worker,
             lcore,
             policers: std::array::from_fn(|_| PolicerCounters::default()),
+            seq: AtomicU64::new(0),
         }
+    }
+
+    /// Runs `f`, the worker's update of its counters, inside the sequence counter.
+    #[inline]
+    fn write<R>(&self, f: impl FnOnce() -> R) -> R {
+        let s = self.seq.load(Relaxed);
+        self.seq.store(s.wrapping_add(1), Relaxed);
+        fence(Release);
+        let r = f();
+        self.seq.store(s.wrapping_add(2), Release);
+        r
+    }
+
+    /// A consistent copy of policer `i`'s counters. Retries while the worker is writing
+    /// (a few tens of nanoseconds per burst), yielding the CPU after the first tries; only if
+    /// the worker never lets go (it cannot: the write section neither blocks nor fails) would
+    /// it give up, after about a second, and return the last copy read.
+    pub fn snapshot(&self, i: usize) -> PolicerSnapshot {
+        let c = &self.policers[i];
+        let mut out = PolicerSnapshot::default();
+        for attempt in 0..1_000_000u32 {
+            let s1 = self.seq.load(Acquire);
+            let v = c.load();
+            out = PolicerSnapshot {
+                packets: [v[0], v[1], v[2]],
+                bytes: [v[3], v[4], v[5]],
+                remarked: v[6],
+                table_full: v[7],
+                sources_created: v[8],
+                sources_aged: v[9],
+                sources: c.sources.load(Relaxed),
+            };
+            fence(Acquire);
+            if s1 & 1 == 0 && self.seq.load(Relaxed) == s1 {
+                break;
+            }
+            if attempt < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        out
     }
 }
 
@@ -818,31 +884,37 @@ impl Policer {
     #[inline]
     fn flush_counts(&mut self) {
         let mut d = self.dirty;
-        self.dirty = 0;
-        while d != 0 {
-            let i = d.trailing_zeros() as usize;
-            d &= d - 1;
-            let a = std::mem::take(&mut self.acc[i]);
-            let c = &self.counters.policers[i];
-            for k in 0..3 {
-                if a.packets[k] != 0 {
-                    c.packets[k].add(a.packets[k]);
-                    c.bytes[k].add(a.bytes[k]);
-                }
-            }
-            if a.remarked != 0 {
-                c.remarked.add(a.remarked);
-            }
-            if a.table_full != 0 {
-                c.table_full.add(a.table_full);
-            }
-            if a.created != 0 {
-                c.sources_created.add(a.created);
-                if let Some(t) = &self.state.sources[i] {
-                    c.sources.store(t.len() as u64, Relaxed);
-                }
-            }
+        if d == 0 {
+            return;
         }
+        self.dirty = 0;
+        let (counters, acc, sources) = (&*self.counters, &mut self.acc, &self.state.sources);
+        counters.write(|| {
+            while d != 0 {
+                let i = d.trailing_zeros() as usize;
+                d &= d - 1;
+                let a = std::mem::take(&mut acc[i]);
+                let c = &counters.policers[i];
+                for k in 0..3 {
+                    if a.packets[k] != 0 {
+                        c.packets[k].add(a.packets[k]);
+                        c.bytes[k].add(a.bytes[k]);
+                    }
+                }
+                if a.remarked != 0 {
+                    c.remarked.add(a.remarked);
+                }
+                if a.table_full != 0 {
+                    c.table_full.add(a.table_full);
+                }
+                if a.created != 0 {
+                    c.sources_created.add(a.created);
+                    if let Some(t) = &sources[i] {
+                        c.sources.store(t.len() as u64, Relaxed);
+                    }
+                }
+            }
+        });
     }
 
     /// Ages idle sources out: each call visits the slice of each source table that keeps one
@@ -858,9 +930,12 @@ impl Policer {
                 let budget = (cap * elapsed / sweep).min(2 * cap) as usize + 1;
                 let n = t.age(now, budget);
                 if n > 0 {
-                    let c = &self.counters.policers[i];
-                    c.sources_aged.add(n as u64);
-                    c.sources.store(t.len() as u64, Relaxed);
+                    let w = &*self.counters;
+                    w.write(|| {
+                        let c = &w.policers[i];
+                        c.sources_aged.add(n as u64);
+                        c.sources.store(t.len() as u64, Relaxed);
+                    });
                 }
             }
         }
@@ -887,11 +962,14 @@ impl Policer {
                 }
             }
         }
-        for (i, c) in self.counters.policers.iter().enumerate() {
-            c.store(&moved[i]);
-            let n = u.state.sources.get(i).and_then(Option::as_ref);
-            c.sources.store(n.map_or(0, |t| t.len() as u64), Relaxed);
-        }
+        let w = &*self.counters;
+        w.write(|| {
+            for (i, c) in w.policers.iter().enumerate() {
+                c.store(&moved[i]);
+                let n = u.state.sources.get(i).and_then(Option::as_ref);
+                c.sources.store(n.map_or(0, |t| t.len() as u64), Relaxed);
+            }
+        });
         std::mem::swap(&mut self.table, &mut u.table);
         std::mem::swap(&mut self.state, &mut u.state);
         u
@@ -921,9 +999,8 @@ impl Stage for Policer {
         };
         match msg.downcast::<ClearCounters>() {
             Ok(c) => {
-                for p in &self.counters.policers {
-                    p.reset();
-                }
+                let w = &*self.counters;
+                w.write(|| w.policers.iter().for_each(PolicerCounters::reset));
                 Ok(c)
             }
             Err(m) => Err(m),
@@ -943,6 +1020,37 @@ mod tests {
         let c = parse::ipv4_header_checksum(&h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         h
+    }
+
+    #[test]
+    fn snapshots_never_split_a_burst_of_counts() {
+        // The worker adds a burst's packets and remarks as one update; a reader on another
+        // thread must never see one without the other.
+        let w = Arc::new(WorkerCounters::new(0, 1));
+        let writer = {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                for n in 1..=200_000u64 {
+                    w.write(|| {
+                        let c = &w.policers[3];
+                        c.packets[1].add(n % 7 + 1);
+                        c.bytes[1].add(64 * (n % 7 + 1));
+                        c.remarked.add(n % 7 + 1);
+                    });
+                }
+            })
+        };
+        let mut reads = 0u64;
+        while !writer.is_finished() {
+            let s = w.snapshot(3);
+            assert_eq!(s.remarked, s.packets[1], "{s:?}");
+            assert_eq!(s.bytes[1], 64 * s.packets[1], "{s:?}");
+            reads += 1;
+        }
+        writer.join().unwrap();
+        let s = w.snapshot(3);
+        assert_eq!(s.remarked, (1..=200_000u64).map(|n| n % 7 + 1).sum::<u64>());
+        assert!(reads > 0);
     }
 
     #[test]
