@@ -232,11 +232,13 @@ fn runtime(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
             .stages
             .iter()
             .zip(&c.stages)
-            .map(|(name, &(calls, pkts, cycles))| {
+            .map(|(name, st)| {
+                let (calls, pkts) = (st.calls, st.packets);
                 json!({
-                    "stage": name, "calls": calls, "packets": pkts, "cycles": cycles,
+                    "stage": name, "calls": calls, "packets": pkts,
+                    "cycles": st.cycles, "timed_packets": st.timed_packets,
                     "packets_per_call": if calls > 0 { (pkts as f64 / calls as f64 * 100.0).round() / 100.0 } else { 0.0 },
-                    "cycles_per_packet": if pkts > 0 { (cycles as f64 / pkts as f64 * 10.0).round() / 10.0 } else { 0.0 },
+                    "cycles_per_packet": (st.cycles_per_packet() * 10.0).round() / 10.0,
                 })
             })
             .collect();
@@ -505,12 +507,14 @@ pub fn metrics_text(s: &State) -> String {
     let mut st_pk = Vec::new();
     let mut st_cy = Vec::new();
     let mut st_ca = Vec::new();
+    let mut st_tp = Vec::new();
     for (id, names, c) in &snaps {
-        for (name, &(calls, pkts, cycles)) in names.iter().zip(&c.stages) {
+        for (name, st) in names.iter().zip(&c.stages) {
             let l = format!("{{lcore=\"{id}\",stage=\"{name}\"}}");
-            st_ca.push((l.clone(), calls as f64));
-            st_pk.push((l.clone(), pkts as f64));
-            st_cy.push((l, cycles as f64));
+            st_ca.push((l.clone(), st.calls as f64));
+            st_pk.push((l.clone(), st.packets as f64));
+            st_tp.push((l.clone(), st.timed_packets as f64));
+            st_cy.push((l, st.cycles as f64));
         }
     }
     family(
@@ -531,8 +535,15 @@ pub fn metrics_text(s: &State) -> String {
         &mut o,
         "stage_cycles_total",
         "counter",
-        "TSC cycles spent in the stage.",
+        "TSC cycles spent in the stage over the timed bursts (a sample of them).",
         &mut st_cy.into_iter(),
+    );
+    family(
+        &mut o,
+        "stage_timed_packets_total",
+        "counter",
+        "Packets of the timed bursts: cycles per packet = stage_cycles / stage_timed_packets.",
+        &mut st_tp.into_iter(),
     );
     // Dwell histogram as a Prometheus histogram over seconds.
     let _ = writeln!(

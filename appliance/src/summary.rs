@@ -160,11 +160,13 @@ impl Summary {
                 let runtime: Vec<Value> = stages
                     .iter()
                     .zip(&l.stages)
-                    .map(|(name, &(calls, pkts, cycles))| {
+                    .map(|(name, st)| {
+                        let (calls, pkts) = (st.calls, st.packets);
                         json!({
-                            "stage": name, "calls": calls, "packets": pkts, "cycles": cycles,
+                            "stage": name, "calls": calls, "packets": pkts,
+                            "cycles": st.cycles, "timed_packets": st.timed_packets,
                             "packets_per_call": if calls > 0 { pkts as f64 / calls as f64 } else { 0.0 },
-                            "cycles_per_packet": if pkts > 0 { cycles as f64 / pkts as f64 } else { 0.0 },
+                            "cycles_per_packet": st.cycles_per_packet(),
                         })
                     })
                     .collect();

@@ -42,8 +42,11 @@ pub struct StageCounters {
     pub calls: Counter,
     /// Packets handed to the stage.
     pub packets: Counter,
-    /// TSC ticks spent inside the stage.
+    /// TSC ticks spent inside the stage, on the timed bursts (a sample, see
+    /// `worker::SAMPLE_EVERY`).
     pub cycles: Counter,
+    /// Packets of the timed bursts: `cycles / timed_packets` is the stage's cost per packet.
+    pub timed_packets: Counter,
 }
 
 /// Counters of one worker lcore.
@@ -119,9 +122,31 @@ pub struct LcoreSnapshot {
     pub handoff_out: u64,
     pub handoff_in: u64,
     pub drops: Vec<u64>,
-    /// (calls, packets, cycles) per stage slot.
-    pub stages: Vec<(u64, u64, u64)>,
+    /// Per stage slot: calls, packets, and the timed sample's cycles and packets.
+    pub stages: Vec<StageSnapshot>,
     pub dwell: Vec<u64>,
+}
+
+/// A copy of one stage's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageSnapshot {
+    pub calls: u64,
+    pub packets: u64,
+    /// TSC ticks over the timed bursts.
+    pub cycles: u64,
+    /// Packets of the timed bursts.
+    pub timed_packets: u64,
+}
+
+impl StageSnapshot {
+    /// TSC ticks per packet in the stage (0 before any timed burst).
+    pub fn cycles_per_packet(&self) -> f64 {
+        if self.timed_packets == 0 {
+            0.0
+        } else {
+            self.cycles as f64 / self.timed_packets as f64
+        }
+    }
 }
 
 impl LcoreSnapshot {
@@ -166,7 +191,12 @@ impl LcoreCounters {
             stages: self
                 .stages
                 .iter()
-                .map(|s| (s.calls.get(), s.packets.get(), s.cycles.get()))
+                .map(|s| StageSnapshot {
+                    calls: s.calls.get(),
+                    packets: s.packets.get(),
+                    cycles: s.cycles.get(),
+                    timed_packets: s.timed_packets.get(),
+                })
                 .collect(),
             dwell: self.dwell.iter().map(Counter::get).collect(),
         }
@@ -196,6 +226,7 @@ impl LcoreCounters {
             s.calls.reset();
             s.packets.reset();
             s.cycles.reset();
+            s.timed_packets.reset();
         }
     }
 

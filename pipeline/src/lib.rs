@@ -7,7 +7,7 @@ pub mod drop;
 pub mod stage;
 pub mod worker;
 
-pub use counters::{LcoreCounters, LcoreSnapshot, MAX_STAGES};
+pub use counters::{LcoreCounters, LcoreSnapshot, MAX_STAGES, StageSnapshot};
 pub use drop::DropReason;
-pub use stage::{Stage, StageCtx, Verdict};
+pub use stage::{RxBurst, Stage, StageCtx, Verdict};
 pub use worker::{LoopConfig, Mailbox, Msg, Reply, Sink, Source, Worker};

@@ -29,7 +29,8 @@ pub enum Verdict {
 
 /// Per-lcore context handed to a stage with each burst.
 pub struct StageCtx<'a> {
-    /// TSC at the start of the burst.
+    /// TSC at the start of the loop round that received the burst (read once per round;
+    /// monotonic, at most one round old).
     pub now: u64,
     /// TSC ticks per second.
     pub tsc_hz: u64,
@@ -41,8 +42,23 @@ pub struct StageCtx<'a> {
     pub workers: usize,
     /// The pool of this lcore's NUMA node, for packets the stage originates.
     pub pool: Mempool,
+    /// What the runtime knows of the burst as received, for the first stage of a chain only
+    /// (`None` for later stages and for bursts from rings): the port every packet arrived on
+    /// and the smallest first-segment length among them. A stage can decide a whole burst
+    /// from it without touching a packet (see [`StageCtx::verdict_all`]).
+    pub rx: Option<RxBurst>,
     pub(crate) originated: &'a mut Burst,
     pub(crate) originated_dropped: &'a mut u64,
+    pub(crate) all: Option<Verdict>,
+}
+
+/// A burst as it came off one RX queue (see [`StageCtx::rx`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxBurst {
+    /// DPDK port id of the queue.
+    pub port: u16,
+    /// Smallest `data_len` (bytes in the first segment) of the burst's packets.
+    pub min_data_len: u16,
 }
 
 impl StageCtx<'_> {
@@ -53,6 +69,15 @@ impl StageCtx<'_> {
         if self.originated.push(m).is_err() {
             *self.originated_dropped += 1;
         }
+    }
+
+    /// Gives every packet of the burst the verdict `v`: the runtime then ignores the
+    /// per-packet verdicts and moves the burst as a whole (no per-packet dispatch). A stage
+    /// whose packets all go the same way (a cross-connect, a forward stage whose burst has one
+    /// egress) calls this instead of filling `verdicts`.
+    #[inline]
+    pub fn verdict_all(&mut self, v: Verdict) {
+        self.all = Some(v);
     }
 
     /// Seconds-to-TSC conversion helper.
@@ -67,7 +92,7 @@ pub trait Stage: Send {
     fn name(&self) -> &'static str;
 
     /// Processes `pkts`, writing one verdict per packet into `verdicts` (same length, pre-set
-    /// to `Continue`).
+    /// to `Continue`), or one verdict for all of them through [`StageCtx::verdict_all`].
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]);
 
     /// Whether the stage reads [`dpdk::PktMeta`]; if no stage of a chain does, the runtime

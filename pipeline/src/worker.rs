@@ -17,7 +17,7 @@ use dpdk::{
 
 use crate::counters::{LcoreCounters, MAX_STAGES};
 use crate::drop::DropReason;
-use crate::stage::{Stage, StageCtx, Verdict};
+use crate::stage::{RxBurst, Stage, StageCtx, Verdict};
 
 /// Where a worker gets packets from.
 pub enum Source {
@@ -81,12 +81,29 @@ struct Scratch {
     verdicts: [Verdict; BURST_MAX],
 }
 
-/// Egress port of a `Tx` verdict, as an index into the TX buffer table (out of range otherwise).
-#[inline]
-fn first_port(v: Verdict) -> usize {
-    match v {
-        Verdict::Tx(p) => p as usize,
-        _ => usize::MAX,
+/// Which bursts get their stages timed: every [`SAMPLE_EVERY`]th, and the first after each TX
+/// drain (so that a slow trickle of packets is timed burst by burst).
+struct Sampler {
+    countdown: u32,
+}
+
+/// One burst in this many has its stages timed at full rate.
+pub const SAMPLE_EVERY: u32 = 8;
+
+impl Sampler {
+    #[inline]
+    fn next(&mut self) -> bool {
+        if self.countdown == 0 {
+            self.countdown = SAMPLE_EVERY - 1;
+            true
+        } else {
+            self.countdown -= 1;
+            false
+        }
+    }
+
+    fn rearm(&mut self) {
+        self.countdown = 0;
     }
 }
 
@@ -128,6 +145,7 @@ pub struct Worker {
     handoff_out: Vec<Option<RingProducer>>,
     /// Per target worker: packets waiting for the hand-off ring during a burst.
     handoff_stage: Vec<Burst>,
+    sampler: Sampler,
 }
 
 /// Per-burst local tallies, written to the shared counters once per burst.
@@ -203,6 +221,7 @@ impl Worker {
             workers: 1,
             handoff_out: Vec::new(),
             handoff_stage: Vec::new(),
+            sampler: Sampler { countdown: 0 },
         })
     }
 
@@ -289,6 +308,7 @@ impl Worker {
             round_start = now;
             if now.wrapping_sub(last_drain) >= self.cfg.tx_drain_ticks {
                 last_drain = now;
+                self.sampler.rearm();
                 let mut t = Tally::new();
                 for tb in self.tx.iter_mut().flatten() {
                     t.tx.add(tb.flush());
@@ -337,6 +357,7 @@ impl Worker {
         let c = &*self.counters;
         let n = burst.len();
         let mut start = 0;
+        let mut rx = None;
         if kind != In::Port {
             // Packets from another lcore: their mbuf headers are in that lcore's cache.
             for m in burst.as_slice() {
@@ -351,25 +372,34 @@ impl Worker {
             start = burst.as_slice()[0].meta().resume as usize;
         } else {
             let mut bytes = 0u64;
+            let mut min_len = u16::MAX;
             if self.needs_meta {
                 for m in burst.as_mut_slice() {
                     bytes += m.pkt_len() as u64;
+                    min_len = min_len.min(m.data_len());
                     // The round's start stands for the rx time (one TSC read saved per burst).
                     *m.meta_mut() = PktMeta::fresh(in_port, round_start);
                 }
             } else {
                 for m in burst.as_slice() {
                     bytes += m.pkt_len() as u64;
+                    min_len = min_len.min(m.data_len());
                 }
             }
             c.rx_packets.add(n as u64);
             c.rx_bytes.add(bytes);
+            rx = Some(RxBurst {
+                port: in_port,
+                min_data_len: min_len,
+            });
         }
+        // Stage timing and the dwell histogram cost two TSC reads per stage and burst, which
+        // is as much as a cross-connect's whole work: they are taken on a sample of the bursts
+        // (every burst at low rates, see `Sampler`); calls and packets are always counted.
+        let timed = self.sampler.next();
         let mut t = Tally::new();
         let mut orig_dropped = 0u64;
-        // One TSC read starts the burst: the dwell time and the first stage's timing count
-        // from here; each stage's end is the next one's start.
-        let t0 = dpdk::rdtsc();
+        let t0 = if timed { dpdk::rdtsc() } else { 0 };
         let mut stage_start = t0;
         for si in start..self.chain.len() {
             let len = burst.len();
@@ -378,90 +408,65 @@ impl Worker {
             }
             let v = &mut verdicts[..len];
             v.fill(Verdict::Continue);
-            // Stage timing is chained: the end of one stage is the start of the next.
-            let ts = stage_start;
-            {
+            let all = {
                 let mut ctx = StageCtx {
-                    now: t0,
+                    now: round_start,
                     tsc_hz: self.cfg.tsc_hz,
                     lcore: self.lcore,
                     worker: self.index,
                     workers: self.workers,
                     pool: self.pool,
+                    rx: if si == 0 { rx } else { None },
                     originated: &mut *originated,
                     originated_dropped: &mut orig_dropped,
+                    all: None,
                 };
                 self.chain[si].process(&mut ctx, burst.as_mut_slice(), v);
-            }
+                ctx.all
+            };
             let sc = &c.stages[si];
             sc.calls.add(1);
             sc.packets.add(len as u64);
-            stage_start = dpdk::rdtsc();
-            sc.cycles.add(stage_start.wrapping_sub(ts));
-            let first = v[0];
-            let uniform = v.iter().all(|x| *x == first);
-            if uniform && first == Verdict::Continue {
+            if timed {
+                // Chained: the end of one stage is the start of the next.
+                let ts = stage_start;
+                stage_start = dpdk::rdtsc();
+                sc.cycles.add(stage_start.wrapping_sub(ts));
+                sc.timed_packets.add(len as u64);
+            }
+            let uniform = match all {
+                Some(a) => Some(a),
+                None => {
+                    let first = v[0];
+                    v.iter().all(|x| *x == first).then_some(first)
+                }
+            };
+            match uniform {
                 // The whole burst goes on to the next stage: nothing to move.
-            } else if let (true, Verdict::Tx(p), Some(Some(tb))) =
-                (uniform, first, self.tx.get_mut(first_port(first)))
-            {
+                Some(Verdict::Continue) => {}
                 // The whole burst leaves on one port: hand it over without sorting.
-                debug_assert_eq!(tb.port_id(), p);
-                t.tx.add(tb.push_burst(burst));
-            } else {
-                let tx = &mut self.tx;
-                let hs = &mut self.handoff_stage;
-                let mut handed = false;
-                burst.dispatch(|i, mut m| match v[i] {
-                    Verdict::Continue => Some(m),
-                    Verdict::Tx(p) => {
-                        Self::to_tx(tx, &mut t, dropped, m, p);
-                        None
-                    }
-                    Verdict::Drop(r) => {
-                        t.drop(r, 1);
-                        let _ = dropped.push(m);
-                        None
-                    }
-                    Verdict::Handoff(w) => {
-                        m.meta_mut().resume = si as u8;
-                        match hs.get_mut(w as usize) {
-                            Some(b) => {
-                                handed = true;
-                                // A staging burst holds at most one burst's packets.
-                                if let Err(m) = b.push(m) {
-                                    t.drop(DropReason::HandoffFull, 1);
-                                    let _ = dropped.push(m);
-                                }
-                            }
-                            None => {
-                                t.drop(DropReason::BadHandoff, 1);
-                                let _ = dropped.push(m);
-                            }
-                        }
-                        None
-                    }
-                });
-                if handed {
-                    for (w, b) in self.handoff_stage.iter_mut().enumerate() {
-                        if b.is_empty() {
-                            continue;
-                        }
-                        if let Some(r) = self.handoff_out.get_mut(w).and_then(Option::as_mut) {
-                            t.handoff_out += r.enqueue_burst(b) as u64;
-                        }
-                        if !b.is_empty() {
-                            let kind = if self.handoff_out.get(w).is_some_and(Option::is_some) {
-                                DropReason::HandoffFull
-                            } else {
-                                DropReason::BadHandoff
-                            };
-                            t.drop(kind, b.len() as u32);
-                            b.free_all();
-                        }
+                Some(Verdict::Tx(p)) if matches!(self.tx.get(p as usize), Some(Some(_))) => {
+                    if let Some(Some(tb)) = self.tx.get_mut(p as usize) {
+                        t.tx.add(tb.push_burst(burst));
                     }
                 }
-                dropped.free_all();
+                Some(Verdict::Drop(r)) => {
+                    t.drop(r, len as u32);
+                    burst.free_all();
+                }
+                _ => {
+                    if all.is_some() {
+                        v.fill(all.unwrap_or(Verdict::Continue));
+                    }
+                    Self::dispatch(
+                        &mut self.tx,
+                        &mut self.handoff_stage,
+                        &mut self.handoff_out,
+                        (burst, v, si),
+                        &mut t,
+                        dropped,
+                    );
+                }
             }
             if !originated.is_empty() {
                 Self::send_originated(&mut self.tx, originated, &mut t);
@@ -486,7 +491,72 @@ impl Worker {
             }
         }
         Self::write_tally(c, &t);
-        c.record_dwell(stage_start.wrapping_sub(t0));
+        if timed {
+            c.record_dwell(stage_start.wrapping_sub(t0));
+        }
+    }
+
+    /// Moves each packet of `burst` by its verdict in `v`: `Continue` ones stay (in order),
+    /// the others go to a TX buffer, a hand-off ring, or the drop list (freed in bulk here).
+    fn dispatch(
+        tx: &mut [Option<TxBuffer>],
+        hs: &mut [Burst],
+        handoff_out: &mut [Option<RingProducer>],
+        (burst, v, si): (&mut Burst, &[Verdict], usize),
+        t: &mut Tally,
+        dropped: &mut Burst,
+    ) {
+        let mut handed = false;
+        burst.dispatch(|i, mut m| match v[i] {
+            Verdict::Continue => Some(m),
+            Verdict::Tx(p) => {
+                Self::to_tx(tx, t, dropped, m, p);
+                None
+            }
+            Verdict::Drop(r) => {
+                t.drop(r, 1);
+                let _ = dropped.push(m);
+                None
+            }
+            Verdict::Handoff(w) => {
+                m.meta_mut().resume = si as u8;
+                match hs.get_mut(w as usize) {
+                    Some(b) => {
+                        handed = true;
+                        // A staging burst holds at most one burst's packets.
+                        if let Err(m) = b.push(m) {
+                            t.drop(DropReason::HandoffFull, 1);
+                            let _ = dropped.push(m);
+                        }
+                    }
+                    None => {
+                        t.drop(DropReason::BadHandoff, 1);
+                        let _ = dropped.push(m);
+                    }
+                }
+                None
+            }
+        });
+        if handed {
+            for (w, b) in hs.iter_mut().enumerate() {
+                if b.is_empty() {
+                    continue;
+                }
+                if let Some(r) = handoff_out.get_mut(w).and_then(Option::as_mut) {
+                    t.handoff_out += r.enqueue_burst(b) as u64;
+                }
+                if !b.is_empty() {
+                    let kind = if handoff_out.get(w).is_some_and(Option::is_some) {
+                        DropReason::HandoffFull
+                    } else {
+                        DropReason::BadHandoff
+                    };
+                    t.drop(kind, b.len() as u32);
+                    b.free_all();
+                }
+            }
+        }
+        dropped.free_all();
     }
 
     #[inline]
@@ -550,8 +620,10 @@ impl Worker {
                 worker: self.index,
                 workers: self.workers,
                 pool: self.pool,
+                rx: None,
                 originated: &mut *originated,
                 originated_dropped: &mut orig_dropped,
+                all: None,
             };
             stage.housekeeping(&mut ctx);
         }
