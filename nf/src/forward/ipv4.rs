@@ -18,16 +18,19 @@ pub fn csum_update16(hc: u16, old: u16, new: u16) -> u16 {
 
 /// Decrements the TTL of the IPv4 header `hdr` (>= 20 bytes) by one and updates its checksum
 /// incrementally (RFC 1812 section 5.3.1, RFC 1624). The caller checked TTL > 1.
+///
+/// RFC 1624 eqn. 3 with the changed word `m` = TTL << 8 | protocol and `m' = m - 0x100`: the
+/// term `~m + m'` is the constant 0xfeff whatever the protocol, so `HC' = ~(~HC + 0xfeff)`
+/// with one end-around carry (the sum is at most 0x1fefe) — the same result as
+/// [`csum_update16`] for every TTL > 1 and checksum, with fewer dependent steps.
 #[inline]
 pub fn decrement_ttl(hdr: &mut [u8]) {
-    let ttl = hdr[ipv4_field::TTL];
-    let proto = hdr[ipv4_field::PROTO];
-    let old = u16::from_be_bytes([ttl, proto]);
-    let new = u16::from_be_bytes([ttl.wrapping_sub(1), proto]);
     let c = ipv4_field::CHECKSUM;
     let hc = u16::from_be_bytes([hdr[c.start], hdr[c.start + 1]]);
-    hdr[ipv4_field::TTL] = ttl.wrapping_sub(1);
-    hdr[c].copy_from_slice(&csum_update16(hc, old, new).to_be_bytes());
+    let s = (!hc) as u32 + 0xfeff;
+    let s = (s & 0xffff) + (s >> 16);
+    hdr[ipv4_field::TTL] = hdr[ipv4_field::TTL].wrapping_sub(1);
+    hdr[c].copy_from_slice(&(!(s as u16)).to_be_bytes());
 }
 
 /// Writes the Ethernet destination and source addresses of a frame (>= 12 bytes).
@@ -94,6 +97,36 @@ mod tests {
                 let got = u16::from_be_bytes([g[24], g[25]]);
                 assert_eq!(got, wc, "ttl {ttl} id {id:#x}");
                 assert!(ipv4_header_checksum_ok(&g[14..34]), "ttl {ttl} id {id:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn ttl_shortcut_equals_eqn3_for_every_checksum() {
+        // decrement_ttl's constant form against the general RFC 1624 eqn. 3, for every
+        // checksum value (incl. 0x0000 and 0xffff) and a spread of TTLs and protocols.
+        let mut h = [0u8; 20];
+        for hc in 0..=0xffffu16 {
+            for (ttl, proto) in [
+                (2u8, 17u8),
+                (3, 6),
+                (64, 1),
+                (128, 17),
+                (255, 6),
+                (255, 255),
+            ] {
+                h[8] = ttl;
+                h[9] = proto;
+                h[10..12].copy_from_slice(&hc.to_be_bytes());
+                decrement_ttl(&mut h);
+                let old = u16::from_be_bytes([ttl, proto]);
+                let new = u16::from_be_bytes([ttl - 1, proto]);
+                assert_eq!(h[8], ttl - 1);
+                assert_eq!(
+                    u16::from_be_bytes([h[10], h[11]]),
+                    csum_update16(hc, old, new),
+                    "hc {hc:#06x} ttl {ttl} proto {proto}"
+                );
             }
         }
     }
