@@ -115,6 +115,9 @@ fn stats_match_the_pcap_and_reports_are_sane() {
         assert!(st["calls"].as_u64().unwrap() >= 5000 / 32);
         assert!(st["cycles_per_packet"].as_f64().unwrap() > 0.0);
         assert!(st["packets_per_call"].as_f64().unwrap() <= 32.0);
+        // Timing is sampled: at least one burst, never more packets than the stage saw.
+        let timed = st["timed_packets"].as_u64().unwrap();
+        assert!(timed > 0 && timed <= 5000, "{st}");
     }
     assert!(rt["lcores"][0]["dwell"]["p99_ns"].as_f64().unwrap() > 0.0);
 
