@@ -18,7 +18,7 @@ secs=${2:-5}
 work=$(mktemp -d /tmp/pollfwd-bench-acl.XXXXXX)
 trap 'rm -rf "$work" /var/run/dpdk/pfbench-acl' EXIT
 cargo build --release --quiet -p pollfwd
-tgt=${CARGO_TARGET_DIR:-target}
+tgt=$(realpath -m "${CARGO_TARGET_DIR:-target}")  # absolute: trials cd into their work directory
 ctl=$tgt/release/pollfwdctl
 $ctl gen-pcap -o "$work/in.pcap" -n 1024 --flows 256 --sizes 64 --proto udp >/dev/null
 $ctl gen-pcap -o "$work/empty.pcap" -n 0 >/dev/null

@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cargo build --release --quiet -p pollfwd
-tgt=${CARGO_TARGET_DIR:-target}
+tgt=$(realpath -m "${CARGO_TARGET_DIR:-target}")  # absolute: trials cd into their work directory
 pollfwd=$tgt/release/pollfwd
 
 # --- l3fwd ---------------------------------------------------------------------------------

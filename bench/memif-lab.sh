@@ -23,7 +23,7 @@ if [ -z "${PF_MEMIF_LAB_LOCKED:-}" ]; then
     PF_MEMIF_LAB_LOCKED=1 exec flock /tmp/pollfwd-busy.lock "$0" "$@"
 fi
 cfg=configs/lab-memif.toml
-tgt=${CARGO_TARGET_DIR:-target}
+tgt=$(realpath -m "${CARGO_TARGET_DIR:-target}")  # absolute: trials cd into their work directory
 pollfwd=$tgt/release/pollfwd
 [ -x "$pollfwd" ] || cargo build --release --quiet -p pollfwd
 # The socket paths come from the config, so that the lab checked here is the documented one.

@@ -23,7 +23,7 @@ warm=${WARM:-3}
 work=$(mktemp -d /tmp/pollfwd-bench-nat.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cargo build --release --quiet -p pollfwd --bins --example nat_bench
-tgt=${CARGO_TARGET_DIR:-target}
+tgt=$(realpath -m "${CARGO_TARGET_DIR:-target}")  # absolute: trials cd into their work directory
 ctl=$tgt/release/pollfwdctl
 $ctl gen-pcap -o "$work/empty.pcap" -n 0 >/dev/null
 

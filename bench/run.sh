@@ -29,7 +29,7 @@ for d in "$HOME/.cargo/bin" /root/.cargo/bin; do
     [ -d "$d" ] && case ":$PATH:" in *":$d:"*) ;; *) PATH="$d:$PATH" ;; esac
 done
 export PATH
-tgt=${CARGO_TARGET_DIR:-target}
+tgt=$(realpath -m "${CARGO_TARGET_DIR:-target}")  # absolute: trials cd into their work directory
 for tool in dpdk-testpmd python3 flock timeout pkg-config make cc; do
     command -v "$tool" >/dev/null || { echo "bench: $tool not found (run scripts/install-deps.sh)" >&2; exit 1; }
 done
