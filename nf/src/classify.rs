@@ -372,6 +372,14 @@ impl Stage for Classify {
         "classify"
     }
 
+    fn changes_length(&self) -> bool {
+        false
+    }
+
+    fn needs_clock(&self) -> bool {
+        false
+    }
+
     fn process(&mut self, _ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         // The runtime hands at most BURST_MAX packets; longer slices are classified in chunks
         // rather than trusted to fit the scratch arrays.

@@ -18,6 +18,14 @@ impl Stage for Macswap {
         "macswap"
     }
 
+    fn changes_length(&self) -> bool {
+        false
+    }
+
+    fn needs_clock(&self) -> bool {
+        false
+    }
+
     fn needs_meta(&self) -> bool {
         false
     }

@@ -981,6 +981,10 @@ impl Stage for Policer {
         "policer"
     }
 
+    fn changes_length(&self) -> bool {
+        false
+    }
+
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         self.police(ctx.now, pkts, verdicts);
     }

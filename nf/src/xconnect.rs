@@ -42,6 +42,14 @@ impl Stage for Xconnect {
         "xconnect"
     }
 
+    fn changes_length(&self) -> bool {
+        false
+    }
+
+    fn needs_clock(&self) -> bool {
+        false
+    }
+
     fn needs_meta(&self) -> bool {
         false
     }

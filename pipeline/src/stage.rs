@@ -29,8 +29,8 @@ pub enum Verdict {
 
 /// Per-lcore context handed to a stage with each burst.
 pub struct StageCtx<'a> {
-    /// TSC at the start of the loop round that received the burst (read once per round;
-    /// monotonic, at most one round old).
+    /// TSC read after the burst was received (for chains where a stage
+    /// [`Stage::needs_clock`]; otherwise the last loop round's reading).
     pub now: u64,
     /// TSC ticks per second.
     pub tsc_hz: u64,
@@ -98,6 +98,21 @@ pub trait Stage: Send {
     /// Whether the stage reads [`dpdk::PktMeta`]; if no stage of a chain does, the runtime
     /// skips initialising it (one cache line per packet saved).
     fn needs_meta(&self) -> bool {
+        true
+    }
+
+    /// Whether the stage reads [`StageCtx::now`] (timers, meters, ageing). If no stage of a
+    /// chain does, the runtime skips the per-burst TSC read and `now` is the loop round's
+    /// (possibly a few rounds old).
+    fn needs_clock(&self) -> bool {
+        true
+    }
+
+    /// Whether the stage may change the length of a packet it passes on (trim, extend,
+    /// encapsulate). If no stage of a chain does, the runtime counts a burst's bytes once on
+    /// receive and reuses the figure when the burst leaves whole. Packets a stage originates
+    /// through [`StageCtx::send`] do not count here. Debug builds check the declaration.
+    fn changes_length(&self) -> bool {
         true
     }
 

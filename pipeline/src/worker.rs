@@ -87,6 +87,9 @@ struct Sampler {
     countdown: u32,
 }
 
+/// At full load, the TSC is read once per this many loop rounds.
+pub const TSC_EVERY_BUSY: u32 = 4;
+
 /// One burst in this many has its stages timed at full rate.
 pub const SAMPLE_EVERY: u32 = 8;
 
@@ -140,6 +143,10 @@ pub struct Worker {
     pool: Mempool,
     cfg: LoopConfig,
     needs_meta: bool,
+    /// No stage of the chain changes packet lengths (see [`Stage::changes_length`]).
+    lengths_kept: bool,
+    /// Some stage reads the clock: one TSC read per burst (see [`Stage::needs_clock`]).
+    needs_clock: bool,
     workers: usize,
     /// Hand-off rings to other workers, by worker index (None for self / not joined).
     handoff_out: Vec<Option<RingProducer>>,
@@ -202,6 +209,8 @@ impl Worker {
         // receive time (in_port, rx_tsc, zeroed class/flags): initialise it whenever packets
         // go on through a ring, whatever this lcore's own stages need.
         let needs_meta = chain.iter().any(|s| s.needs_meta()) || matches!(sink, Sink::Ring(_));
+        let lengths_kept = !chain.iter().any(|s| s.changes_length());
+        let needs_clock = chain.iter().any(|s| s.needs_clock());
         Ok(Worker {
             lcore,
             index,
@@ -218,6 +227,8 @@ impl Worker {
                 ..cfg
             },
             needs_meta,
+            lengths_kept,
+            needs_clock,
             workers: 1,
             handoff_out: Vec::new(),
             handoff_stage: Vec::new(),
@@ -276,8 +287,14 @@ impl Worker {
         let c = self.counters.clone();
         // Loop statistics are kept in locals and written at each drain (every tx_drain_us).
         let (mut polls, mut empty, mut busy, mut idle) = (0u64, 0u64, 0u64, 0u64);
-        // One TSC read per round: the end of a round is the start of the next.
+        // The TSC is read after every empty round, and after every TSC_EVERY_BUSY busy rounds
+        // in a row: at full load one read serves several bursts (a read costs about as much
+        // as a cross-connect's whole work on a burst). `round_start` is the last read: the
+        // start of the rounds that follow and the `now` their stages see (at most a few
+        // rounds old). Busy cycles are the intervals between reads that moved packets (such
+        // an interval may end with one empty round, which then counts as busy).
         let mut round_start = dpdk::rdtsc();
+        let (mut unread, mut moved_since) = (0u32, false);
         loop {
             let mut moved = 0usize;
             let nsrc = self.sources.len();
@@ -299,13 +316,19 @@ impl Worker {
                 self.process_burst(&mut burst, &mut scratch, port, kind, round_start);
             }
             polls += nsrc as u64;
+            moved_since |= moved > 0;
+            unread += 1;
+            if moved > 0 && unread < TSC_EVERY_BUSY {
+                continue;
+            }
             let now = dpdk::rdtsc();
-            if moved > 0 {
+            if moved_since {
                 busy += now.wrapping_sub(round_start);
             } else {
                 idle += now.wrapping_sub(round_start);
             }
             round_start = now;
+            (unread, moved_since) = (0, false);
             if now.wrapping_sub(last_drain) >= self.cfg.tx_drain_ticks {
                 last_drain = now;
                 self.sampler.rearm();
@@ -358,6 +381,9 @@ impl Worker {
         let n = burst.len();
         let mut start = 0;
         let mut rx = None;
+        // The burst's bytes as received, while they still describe it (every packet there,
+        // no stage that changes lengths).
+        let mut rx_bytes = None;
         if kind != In::Port {
             // Packets from another lcore: their mbuf headers are in that lcore's cache.
             for m in burst.as_slice() {
@@ -388,6 +414,9 @@ impl Worker {
             }
             c.rx_packets.add(n as u64);
             c.rx_bytes.add(bytes);
+            if self.lengths_kept {
+                rx_bytes = Some(bytes);
+            }
             rx = Some(RxBurst {
                 port: in_port,
                 min_data_len: min_len,
@@ -399,7 +428,13 @@ impl Worker {
         let timed = self.sampler.next();
         let mut t = Tally::new();
         let mut orig_dropped = 0u64;
-        let t0 = if timed { dpdk::rdtsc() } else { 0 };
+        // Time after receive: a PMD may block inside rx (net_pcap on a FIFO), so the round's
+        // reading can be far older than the packets.
+        let t0 = if timed || self.needs_clock {
+            dpdk::rdtsc()
+        } else {
+            round_start
+        };
         let mut stage_start = t0;
         for si in start..self.chain.len() {
             let len = burst.len();
@@ -410,7 +445,7 @@ impl Worker {
             v.fill(Verdict::Continue);
             let all = {
                 let mut ctx = StageCtx {
-                    now: round_start,
+                    now: t0,
                     tsc_hz: self.cfg.tsc_hz,
                     lcore: self.lcore,
                     worker: self.index,
@@ -447,7 +482,8 @@ impl Worker {
                 // The whole burst leaves on one port: hand it over without sorting.
                 Some(Verdict::Tx(p)) if matches!(self.tx.get(p as usize), Some(Some(_))) => {
                     if let Some(Some(tb)) = self.tx.get_mut(p as usize) {
-                        t.tx.add(tb.push_burst(burst));
+                        let known = rx_bytes.filter(|_| len == n);
+                        t.tx.add(tb.push_burst_counted(burst, known));
                     }
                 }
                 Some(Verdict::Drop(r)) => {

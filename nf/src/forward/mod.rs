@@ -776,6 +776,10 @@ impl Stage for Forward {
         "forward"
     }
 
+    fn changes_length(&self) -> bool {
+        false
+    }
+
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         let n = pkts.len().min(BURST_MAX);
         let mut k = 0;

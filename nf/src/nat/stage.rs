@@ -48,6 +48,10 @@ impl Stage for NatStage {
         "nat"
     }
 
+    fn changes_length(&self) -> bool {
+        false
+    }
+
     fn uses_handoff(&self) -> bool {
         self.core.uses_handoff()
     }
