@@ -159,6 +159,8 @@ fn main() {
         "rte_meter_srtcm_config",
         "rte_meter_trtcm_profile_config",
         "rte_meter_trtcm_config",
+        "rte_eth_call_rx_callbacks",
+        "rte_eth_call_tx_callbacks",
         "pf_.*",
     ] {
         b = b.allowlist_function(f);
@@ -180,6 +182,7 @@ fn main() {
         "rte_acl_rule_data",
         "rte_meter_.*",
         "rte_lcore_state_t",
+        "rte_eth_fp_ops",
         "pf_.*",
     ] {
         b = b.allowlist_type(t);
@@ -195,6 +198,7 @@ fn main() {
         "RTE_ACL_.*",
         "RTE_ETHER_.*",
         "RTE_LPM_.*",
+        "rte_eth_fp_ops",
     ] {
         b = b.allowlist_var(v);
     }
