@@ -88,10 +88,10 @@ struct Sampler {
 }
 
 /// At full load, the TSC is read once per this many loop rounds.
-pub const TSC_EVERY_BUSY: u32 = 4;
+pub const TSC_EVERY_BUSY: u32 = 8;
 
 /// One burst in this many has its stages timed at full rate.
-pub const SAMPLE_EVERY: u32 = 8;
+pub const SAMPLE_EVERY: u32 = 32;
 
 impl Sampler {
     #[inline]
