@@ -376,8 +376,11 @@ fn an_unknown_next_hop_is_resolved_by_arp_and_the_parked_packets_sent() {
         assert_routed(i, d, o, h7, P0_MAC);
     }
     let dr = drops(&s);
-    assert_eq!(dr["neighbor_held"], 40, "{s}");
+    // Parked packets are neither sent nor dropped while they wait: the only drop is the ARP
+    // reply, consumed by the appliance, and every packet in is accounted for once.
     assert_eq!(dr["for_us"], 1, "the ARP reply: {s}");
+    assert_eq!(s["totals"]["drops"], 1, "{s}");
+    assert_eq!(s["totals"]["rx_packets"].as_u64().unwrap(), 40 + 1, "{s}");
     let f = &s["nf"]["forward"]["totals"];
     assert_eq!(
         (f["held"].as_u64(), f["released"].as_u64()),
@@ -412,8 +415,12 @@ fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
         "3 requests, 100 ms apart, no data"
     );
     let d = drops(&s);
-    assert_eq!(d["neighbor_held"], 2, "the wait queue holds 2: {s}");
+    assert_eq!(
+        d["neighbor_held_expired"], 2,
+        "the wait queue held 2, freed when the neighbour failed: {s}"
+    );
     assert_eq!(d["neighbor_unresolved"], 3, "the rest: {s}");
+    assert_eq!(s["totals"]["drops"], 5, "every packet in, once: {s}");
     let f = &s["nf"]["forward"]["totals"];
     assert_eq!(f["held"], 2, "{s}");
     assert_eq!(f["held_expired"], 2, "{s}");

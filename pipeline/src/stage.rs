@@ -25,6 +25,11 @@ pub enum Verdict {
     /// SP/SC ring; it resumes at this same stage on that worker (chains of workers joined by
     /// hand-off are identical). A full ring is a counted `handoff_full` drop.
     Handoff(u16),
+    /// The stage keeps the packet for later (e.g. until ARP resolves its next hop): the runtime
+    /// gives it back through [`Stage::adopt`] (in burst order) and counts it neither as sent
+    /// nor as dropped; the stage sends it later with [`StageCtx::send`] (counted as TX) or
+    /// frees it and counts the drop with [`StageCtx::count_drop`].
+    Held,
 }
 
 /// Per-lcore context handed to a stage with each burst.
@@ -50,6 +55,30 @@ pub struct StageCtx<'a> {
     pub(crate) originated: &'a mut Burst,
     pub(crate) originated_dropped: &'a mut u64,
     pub(crate) all: Option<Verdict>,
+    /// Drops a stage counts for packets it freed itself (held ones), by reason.
+    pub(crate) drops: &'a mut DropTally,
+}
+
+/// Drops counted during one burst (or one housekeeping pass), written to the shared counters
+/// once at its end.
+pub(crate) struct DropTally {
+    pub(crate) counts: [u32; DropReason::COUNT],
+    pub(crate) any: bool,
+}
+
+impl DropTally {
+    pub(crate) fn new() -> DropTally {
+        DropTally {
+            counts: [0; DropReason::COUNT],
+            any: false,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, r: DropReason, n: u32) {
+        self.counts[r as usize] += n;
+        self.any = true;
+    }
 }
 
 /// A burst as it came off one RX queue (see [`StageCtx::rx`]).
@@ -80,6 +109,13 @@ impl StageCtx<'_> {
         self.all = Some(v);
     }
 
+    /// Counts `n` packets the stage freed itself (packets it held, see [`Verdict::Held`])
+    /// as dropped for `reason`, in the lcore's drop counters.
+    #[inline]
+    pub fn count_drop(&mut self, reason: DropReason, n: u32) {
+        self.drops.add(reason, n);
+    }
+
     /// Seconds-to-TSC conversion helper.
     pub fn secs_to_tsc(&self, secs: f64) -> u64 {
         (secs * self.tsc_hz as f64) as u64
@@ -99,6 +135,13 @@ pub trait Stage: Send {
     /// skips initialising it (one cache line per packet saved).
     fn needs_meta(&self) -> bool {
         true
+    }
+
+    /// Takes a packet the stage gave the verdict [`Verdict::Held`], after `process` returned
+    /// (once per held packet, in burst order). The default frees it: a stage that holds
+    /// packets overrides this.
+    fn adopt(&mut self, m: Mbuf) {
+        drop(m);
     }
 
     /// Whether the stage reads [`StageCtx::now`] (timers, meters, ageing). If no stage of a

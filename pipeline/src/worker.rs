@@ -17,7 +17,7 @@ use dpdk::{
 
 use crate::counters::{LcoreCounters, MAX_STAGES};
 use crate::drop::DropReason;
-use crate::stage::{RxBurst, Stage, StageCtx, Verdict};
+use crate::stage::{DropTally, RxBurst, Stage, StageCtx, Verdict};
 
 /// Where a worker gets packets from.
 pub enum Source {
@@ -75,6 +75,8 @@ impl Mailbox {
 struct Scratch {
     /// Packets to free in bulk after a stage.
     dropped: Burst,
+    /// Packets a stage holds ([`Verdict::Held`]), on their way to [`Stage::adopt`].
+    held: Burst,
     /// Packets stages originate (ARP, ICMP), sent after the stage.
     originated: Burst,
     /// One verdict per packet of the burst.
@@ -157,8 +159,7 @@ pub struct Worker {
 
 /// Per-burst local tallies, written to the shared counters once per burst.
 struct Tally {
-    drops: [u32; DropReason::COUNT],
-    dropped_any: bool,
+    drops: DropTally,
     tx: TxResult,
     ring_out: u64,
     handoff_out: u64,
@@ -167,8 +168,7 @@ struct Tally {
 impl Tally {
     fn new() -> Tally {
         Tally {
-            drops: [0; DropReason::COUNT],
-            dropped_any: false,
+            drops: DropTally::new(),
             tx: TxResult::default(),
             ring_out: 0,
             handoff_out: 0,
@@ -177,8 +177,7 @@ impl Tally {
 
     #[inline]
     fn drop(&mut self, r: DropReason, n: u32) {
-        self.drops[r as usize] += n;
-        self.dropped_any = true;
+        self.drops.add(r, n);
     }
 }
 
@@ -279,6 +278,7 @@ impl Worker {
         let mut burst = Burst::new();
         let mut scratch = Scratch {
             dropped: Burst::new(),
+            held: Burst::new(),
             originated: Burst::new(),
             verdicts: [Verdict::Continue; BURST_MAX],
         };
@@ -374,6 +374,7 @@ impl Worker {
     ) {
         let Scratch {
             dropped,
+            held,
             originated,
             verdicts,
         } = scratch;
@@ -455,6 +456,7 @@ impl Worker {
                     originated: &mut *originated,
                     originated_dropped: &mut orig_dropped,
                     all: None,
+                    drops: &mut t.drops,
                 };
                 self.chain[si].process(&mut ctx, burst.as_mut_slice(), v);
                 ctx.all
@@ -500,8 +502,15 @@ impl Worker {
                         &mut self.handoff_out,
                         (burst, v, si),
                         &mut t,
-                        dropped,
+                        (dropped, held),
                     );
+                    if !held.is_empty() {
+                        let stage = &mut self.chain[si];
+                        held.dispatch(|_, m| {
+                            stage.adopt(m);
+                            None
+                        });
+                    }
                 }
             }
             if !originated.is_empty() {
@@ -540,7 +549,7 @@ impl Worker {
         handoff_out: &mut [Option<RingProducer>],
         (burst, v, si): (&mut Burst, &[Verdict], usize),
         t: &mut Tally,
-        dropped: &mut Burst,
+        (dropped, held): (&mut Burst, &mut Burst),
     ) {
         let mut handed = false;
         burst.dispatch(|i, mut m| match v[i] {
@@ -552,6 +561,11 @@ impl Worker {
             Verdict::Drop(r) => {
                 t.drop(r, 1);
                 let _ = dropped.push(m);
+                None
+            }
+            Verdict::Held => {
+                // At most a burst's packets: the staging burst cannot overflow.
+                let _ = held.push(m);
                 None
             }
             Verdict::Handoff(w) => {
@@ -637,8 +651,8 @@ impl Worker {
         if t.handoff_out > 0 {
             c.handoff_out.add(t.handoff_out);
         }
-        if t.dropped_any {
-            for (i, n) in t.drops.iter().enumerate() {
+        if t.drops.any {
+            for (i, n) in t.drops.counts.iter().enumerate() {
                 if *n > 0 {
                     c.drops[i].add(*n as u64);
                 }
@@ -648,6 +662,7 @@ impl Worker {
 
     fn housekeeping(&mut self, originated: &mut Burst, now: u64) {
         let mut orig_dropped = 0u64;
+        let mut drops = DropTally::new();
         for stage in &mut self.chain {
             let mut ctx = StageCtx {
                 now,
@@ -660,11 +675,19 @@ impl Worker {
                 originated: &mut *originated,
                 originated_dropped: &mut orig_dropped,
                 all: None,
+                drops: &mut drops,
             };
             stage.housekeeping(&mut ctx);
         }
         if orig_dropped > 0 {
             self.counters.drops[DropReason::TxFull as usize].add(orig_dropped);
+        }
+        if drops.any {
+            for (i, n) in drops.counts.iter().enumerate() {
+                if *n > 0 {
+                    self.counters.drops[i].add(*n as u64);
+                }
+            }
         }
     }
 

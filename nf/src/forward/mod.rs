@@ -255,6 +255,13 @@ struct Held {
     deadline: u64,
 }
 
+/// Where a packet given [`Verdict::Held`] waits until the runtime hands it over ([`Stage::adopt`]).
+struct Parked {
+    nh: u32,
+    port: u16,
+    deadline: u64,
+}
+
 /// Token bucket for ICMP errors: `cost` ticks per message, at most `cap` ticks banked.
 struct Bucket {
     tokens: u64,
@@ -298,6 +305,8 @@ pub struct Forward {
     /// Egress MAC per port id (copied from the shared interfaces: no pointer chase per packet).
     port_mac: Vec<[u8; 6]>,
     held: Vec<Held>,
+    /// Packets parked during the current burst, waiting for the runtime to hand them over.
+    adopting: std::collections::VecDeque<Parked>,
     /// An ARP answer arrived in this burst: send what it unblocks once the burst is decided.
     release_due: bool,
     hold_ticks: u64,
@@ -345,6 +354,7 @@ impl Forward {
             stats,
             port_mac: port_macs(&shared),
             held: Vec::with_capacity(shared.params.arp_queue),
+            adopting: std::collections::VecDeque::with_capacity(BURST_MAX),
             release_due: false,
             hold_ticks: hold_ticks(&shared),
             bucket: Bucket {
@@ -590,34 +600,27 @@ impl Forward {
             .unwrap_or(Verdict::Drop(DropReason::NeighborUnresolved))
     }
 
-    /// Moves `pkts[i]` into the wait queue for `nh`. `None` if the queue is full or no mbuf
-    /// is left for the placeholder (the packet stays in the burst).
+    /// Parks `pkts[i]` in the wait queue for `nh`: the packet gets [`Verdict::Held`] and the
+    /// runtime hands it back through [`Stage::adopt`] once this burst is processed. `None` if
+    /// the queue is full (the packet stays in the burst).
     fn park(
         &mut self,
         ctx: &mut StageCtx<'_>,
-        pkts: &mut [Mbuf],
-        i: usize,
+        _pkts: &mut [Mbuf],
+        _i: usize,
         nh: u32,
         port: u16,
     ) -> Option<Verdict> {
-        if self.held.len() >= self.shared.params.arp_queue {
+        if self.held.len() + self.adopting.len() >= self.shared.params.arp_queue {
             return None;
         }
-        // The runtime only lets a stage give verdicts on the slots of the burst, so the packet
-        // is swapped for an empty mbuf, and that placeholder is dropped as `neighbor_held`.
-        let Some(mut pkt) = ctx.pool.alloc() else {
-            self.stats.alloc_failed.add(1);
-            return None;
-        };
-        std::mem::swap(&mut pkts[i], &mut pkt);
-        self.held.push(Held {
-            m: pkt,
+        self.adopting.push_back(Parked {
             nh,
             port,
             deadline: ctx.now + self.hold_ticks,
         });
         self.stats.held.add(1);
-        Some(Verdict::Drop(DropReason::NeighborHeld))
+        Some(Verdict::Held)
     }
 
     /// Sends parked packets whose next hop resolved, in arrival order; frees the ones past
@@ -647,6 +650,7 @@ impl Forward {
                 _ => {
                     drop(self.held.remove(i));
                     self.stats.held_expired.add(1);
+                    ctx.count_drop(DropReason::NeighborHeldExpired, 1);
                 }
             }
         }
@@ -736,8 +740,8 @@ impl Forward {
         // Packets to a next hop that still has parked packets on this worker queue up behind
         // them (released together, in order) rather than overtake them. Such a next hop is
         // never memoised, so every packet to it comes through here.
-        if !self.held.is_empty()
-            && self.held.iter().any(|h| h.nh == nh)
+        if (!self.held.is_empty() || !self.adopting.is_empty())
+            && (self.held.iter().any(|h| h.nh == nh) || self.adopting.iter().any(|p| p.nh == nh))
             && let Some(v) = self.park(ctx, pkts, i, nh, port)
         {
             return Err(v);
@@ -752,7 +756,7 @@ impl Forward {
                 memo.macs[6..].copy_from_slice(&src);
                 // Memoise only when nothing is parked (see above); otherwise make sure the
                 // memo no longer claims these addresses for another next hop.
-                (memo.nh, memo.port) = if self.held.is_empty() {
+                (memo.nh, memo.port) = if self.held.is_empty() && self.adopting.is_empty() {
                     (nh, port)
                 } else {
                     (0, u16::MAX)
@@ -809,6 +813,19 @@ impl Stage for Forward {
         if self.release_due {
             self.release_due = false;
             self.release(ctx);
+        }
+    }
+
+    fn adopt(&mut self, m: Mbuf) {
+        // Called once per packet given `Verdict::Held`, in burst order: the queue of this
+        // burst's parked packets lines up with it. The vector has its capacity reserved.
+        if let Some(p) = self.adopting.pop_front() {
+            self.held.push(Held {
+                m,
+                nh: p.nh,
+                port: p.port,
+                deadline: p.deadline,
+            });
         }
     }
 
