@@ -312,6 +312,8 @@ fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
+    // Pairs with the worker's release fence before it counts the message.
+    std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
     Ok(json!({"cleared": true}))
 }
 

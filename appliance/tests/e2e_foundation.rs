@@ -130,8 +130,10 @@ fn sigterm_gives_exit_zero_and_a_summary() {
     traffic::write_pcap(&mixed_spec(500), &lab.path("in.pcap")).unwrap();
     let cfg = pcap_config(&lab, "in.pcap", r#"["xconnect"]"#, "");
     let _g = busy_lock();
-    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--summary", "json"]);
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--summary", "json"]);
+    // Signal once the daemon is up and the 500 frames are through, however slow start-up was.
+    wait_for_socket(&lab.path("ctl.sock"), &mut child);
+    wait_for_ports(&lab.path("ctl.sock"), "tx_packets", 500);
     signal(&child, "TERM");
     let out = wait_with_deadline(child, 20);
     assert_eq!(

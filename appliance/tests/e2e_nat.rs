@@ -404,6 +404,8 @@ fn nat_expiry_frees_sessions_and_ports() {
         });
     }
     send_phase(&mut w, &p1);
+    // The idle time counts from when the data plane saw phase 1, however slow start-up was.
+    wait_for_ports(&lab.path("ctl.sock"), "rx_packets", 32);
     std::thread::sleep(Duration::from_millis(1200));
     // Phase 2: the first two sessions have expired: their ports serve flows :3 and :4.
     let p2: Vec<_> = (0..32)
@@ -412,6 +414,7 @@ fn nat_expiry_frees_sessions_and_ports() {
     send_phase(&mut w, &p2);
     drop(w);
     // Then everything expires; ask the daemon while it still runs.
+    wait_for_ports(&lab.path("ctl.sock"), "rx_packets", 64);
     std::thread::sleep(Duration::from_millis(1500));
     let sum = ctl(&lab, "nat.summary", "{}");
     let out = wait_with_deadline(child, 20);
@@ -542,7 +545,9 @@ fn nat_two_workers_inside_and_outside_lcores_every_reply_translated() {
         "3000",
     ]);
     let mut w = fifo.open();
-    std::thread::sleep(Duration::from_millis(1000));
+    // Lcore 1 has read all 96 requests (however slow start-up was) before the replies go in.
+    wait_for_ports(&lab.path("ctl.sock"), "rx_packets", 96);
+    std::thread::sleep(Duration::from_millis(300));
     let mut phase = fillers(96);
     for m in &mapping {
         phase.push(testpkt::udp((R1, 53), m.expect("mapped"), b"rep"));
@@ -611,8 +616,11 @@ fn nat_operator_commands_over_the_control_socket() {
     write_frames(&lab.path("outside.pcap"), &[]);
     let cfg = nat_config(&lab, "inside.pcap", "outside.pcap", "");
     let _g = busy_lock();
-    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "6"]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Runs until the test stops it: the calls below must not race a fixed duration.
+    let mut child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "300"]);
+    wait_for_socket(&lab.path("ctl.sock"), &mut child);
+    wait_for_ports(&lab.path("ctl.sock"), "rx_packets", 8);
+    std::thread::sleep(Duration::from_millis(200));
     let sum = ctl(&lab, "nat.summary", "{}");
     assert_eq!(sum["sessions"], 8, "{sum}");
     let inuse: u64 = sum["ports_in_use"]
@@ -704,6 +712,7 @@ fn nat_operator_commands_over_the_control_socket() {
         ctl(&lab, "nat.static.list", "{}").as_array().unwrap().len(),
         2
     );
+    signal(&child, "TERM");
     let out = wait_with_deadline(child, 20);
     assert!(
         out.status.success(),

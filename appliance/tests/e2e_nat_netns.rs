@@ -205,7 +205,7 @@ socket = "{sock}"
 
         // 2. TCP: 1 MB from the inside host; the server sees the pool address.
         let server = ns_spawn(&no, &["python3", "-c", TCP_SERVER, "5001"]);
-        std::thread::sleep(Duration::from_millis(400));
+        wait_listening(&no, 5001);
         let out = ns_ok(
             &ni,
             &["python3", "-c", TCP_CLIENT, "192.0.2.2", "5001", "1000000"],
@@ -236,7 +236,7 @@ socket = "{sock}"
         // 4. Port forward: the outside client reaches the inside server, which sees the
         //    client's own address.
         let server = ns_spawn(&ni, &["python3", "-c", TCP_SERVER, "8080"]);
-        std::thread::sleep(Duration::from_millis(400));
+        wait_listening(&ni, 8080);
         let out = ns_ok(
             &no,
             &["python3", "-c", TCP_CLIENT, "192.0.2.101", "80", "20000"],

@@ -187,7 +187,7 @@ socket = "{sock}"
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        wait_listening(&nb, 5001);
         let send = lab.path("send.bin");
         let o = ns_run(
             &na,

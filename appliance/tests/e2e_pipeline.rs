@@ -112,7 +112,7 @@ fn both(
         let lab = Lab::new(&format!("{name}-{mode}"));
         traffic::write_pcap(input, &lab.path("in.pcap")).unwrap();
         let cfg = config(&lab, &lcores, extra, 32768);
-        let s = lab.run_json(&cfg, &["--exit-idle", "500"]);
+        let s = lab.run_json(&cfg, &["--exit-idle", "2000"]);
         let out1 = read_pcap(&lab.path("p1-out.pcap"));
         let out0 = read_pcap(&lab.path("p0-out.pcap"));
         (s, out1, out0)
@@ -254,7 +254,7 @@ fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
         .replace("STAGES_FIRST", r#"["macswap"]"#)
         .replace("STAGES_SECOND", r#"["xconnect"]"#);
     let cfg = config(&lab, &lcores, "", 64);
-    let s = lab.run_json(&cfg, &["--exit-idle", "500"]);
+    let s = lab.run_json(&cfg, &["--exit-idle", "2000"]);
     let out = read_pcap(&lab.path("p1-out.pcap"));
     let full = s["totals"]["drops_by_reason"]["ring_full"]
         .as_u64()

@@ -550,6 +550,12 @@ impl Conn {
     }
 }
 
+/// Tolerance of a rate read live over the control socket in a window of about a second: a
+/// worker descheduled for a while, or a sample taken late, on a loaded machine moves such a
+/// window by tens of milliseconds. (The exact R*T + burst figure is checked on whole runs by
+/// the summary-based tests above; here the point is that a change takes effect: 40 -> 8.)
+const LIVE_TOL: f64 = 0.12;
+
 fn near(got: f64, want: f64, tol: f64, what: &str) {
     let e = (got - want) / want;
     eprintln!(
@@ -590,9 +596,10 @@ cbs = 200_000
         "30",
     ]);
     wait_for_socket(&sock, &mut child);
+    wait_for_ports(&sock, "rx_packets", 1);
     let mut c = Conn::new(&sock);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    near(c.rate("cap", "green", 1.0), 5e6, 0.05, "40 Mbit/s");
+    near(c.rate("cap", "green", 1.0), 5e6, LIVE_TOL, "40 Mbit/s");
 
     // 8 Mbit/s, through pollfwdctl's policer subcommand.
     let out = std::process::Command::new(bin("pollfwdctl"))
@@ -611,7 +618,7 @@ cbs = 200_000
     assert_eq!(v["workers"], 1);
     // The committed bucket may still hold up to CBS: let it drain before measuring.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    near(c.rate("cap", "green", 1.0), 1e6, 0.05, "8 Mbit/s");
+    near(c.rate("cap", "green", 1.0), 1e6, LIVE_TOL, "8 Mbit/s");
 
     // Refused changes: nothing changes.
     for (args, msg) in [
@@ -632,7 +639,7 @@ cbs = 200_000
     let l = c.call("policer.list", serde_json::json!({}));
     assert_eq!(l["policers"][0]["cir"], 8_000_000, "{l}");
     assert_eq!(l["policers"][0]["kind"], "srtcm");
-    near(c.rate("cap", "green", 0.7), 1e6, 0.05, "still 8 Mbit/s");
+    near(c.rate("cap", "green", 0.7), 1e6, LIVE_TOL, "still 8 Mbit/s");
 
     // Switch algorithm live: trTCM 8/16 Mbit/s, yellow remarked.
     let d = c.call(
@@ -649,8 +656,8 @@ cbs = 200_000
     let d = |col: &str| {
         (b[col]["bytes"].as_u64().unwrap() - a[col]["bytes"].as_u64().unwrap()) as f64 / secs
     };
-    near(d("green"), 1e6, 0.05, "trtcm green = CIR");
-    near(d("yellow"), 1e6, 0.05, "trtcm yellow = PIR - CIR");
+    near(d("green"), 1e6, LIVE_TOL, "trtcm green = CIR");
+    near(d("yellow"), 1e6, LIVE_TOL, "trtcm yellow = PIR - CIR");
     let remarked = b["remarked"].as_u64().unwrap() - a["remarked"].as_u64().unwrap();
     let yellow =
         b["yellow"]["packets"].as_u64().unwrap() - a["yellow"]["packets"].as_u64().unwrap();

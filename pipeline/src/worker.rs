@@ -693,10 +693,13 @@ impl Worker {
 
     fn drain_mailbox(&mut self) {
         while let Some(msg) = self.mailbox.to_worker.pop() {
-            self.counters.messages.add(1);
             let reply = match msg {
                 Msg::ClearCounters => {
                     self.counters.reset();
+                    // Counted once applied: a reader that sees `messages` move (the clear
+                    // op waits on it) then sees the zeroed counters.
+                    std::sync::atomic::fence(Ordering::Release);
+                    self.counters.messages.add(1);
                     continue;
                 }
                 Msg::Stage { id, stage, payload } => {
@@ -715,6 +718,8 @@ impl Worker {
                     }
                 }
             };
+            std::sync::atomic::fence(Ordering::Release);
+            self.counters.messages.add(1);
             // The reply queue has the same capacity as the request queue, and the management
             // thread drains it before sending more; if it is full anyway, the reply (and the
             // replaced object with it) is dropped here, which only costs a free on this lcore.

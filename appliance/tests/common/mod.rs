@@ -241,6 +241,34 @@ pub fn ctl_json(sock: &Path, args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Polls `stats` over the control socket (bounded, 30 s) until the sum of the ports' `field`
+/// (e.g. "rx_packets") reaches `n`: the data plane has seen the traffic a test just offered,
+/// however slow start-up was. Tolerates the socket not being up yet.
+#[allow(dead_code)]
+pub fn wait_for_ports(sock: &Path, field: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = 0;
+    loop {
+        let out = ctl(sock, &["--json", "stats"]);
+        if out.status.success()
+            && let Ok(v) = serde_json::from_slice::<Value>(&out.stdout)
+        {
+            last = v["ports"]
+                .as_array()
+                .map(|ps| ps.iter().filter_map(|p| p[field].as_u64()).sum())
+                .unwrap_or(0);
+            if last >= n {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ports' {field} stayed at {last}, below {n}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits (bounded) until the control socket accepts connections; fails if pollfwd exits.
 pub fn wait_for_socket(sock: &Path, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -87,6 +87,25 @@ impl Drop for Netns {
     }
 }
 
+/// Waits (bounded, 10 s) until a TCP socket listens on `port` in namespace `ns`: a server
+/// started with [`ns_spawn`] is ready for its client, however slow the start was.
+#[allow(dead_code)]
+pub fn wait_listening(ns: &str, port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let want = format!(":{port} ");
+    loop {
+        let o = ns_run(ns, &["ss", "-Htln"]);
+        if String::from_utf8_lossy(&o.stdout).contains(&want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on TCP port {port} in {ns}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn is_root() -> bool {
     run(&["id", "-u"]).stdout.starts_with(b"0")
 }
