@@ -503,7 +503,12 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // Until the capture holds 100 frames (pdump's own EAL start may be slow), at most 20 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while read_pcap_len(&cap) < 100 && Instant::now() < deadline && pd.try_wait().unwrap().is_none()
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     signal(&pd, "INT");
     let deadline = Instant::now() + Duration::from_secs(15);
     while pd.try_wait().unwrap().is_none() {
@@ -527,4 +532,22 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     .collect();
     assert!(frames.iter().take(50).all(|f| sent.contains(f)));
     stop(child);
+}
+
+/// Whole frames in a little-endian pcap file that is still being written (0 while it is
+/// missing or shorter than its header): a trailing partial record is not counted.
+fn read_pcap_len(p: &std::path::Path) -> usize {
+    let Ok(d) = std::fs::read(p) else {
+        return 0;
+    };
+    let (mut off, mut n) = (24usize, 0usize);
+    while off + 16 <= d.len() {
+        let incl = u32::from_le_bytes([d[off + 8], d[off + 9], d[off + 10], d[off + 11]]) as usize;
+        if off + 16 + incl > d.len() {
+            break;
+        }
+        off += 16 + incl;
+        n += 1;
+    }
+    n
 }

@@ -536,7 +536,8 @@ fn route_and_neighbour_operations_over_the_control_socket() {
     let cfg = router(&lab, "empty.pcap", "empty.pcap", ROUTES);
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "20"]);
+    // Stopped by SIGTERM at the end; the duration is only a backstop.
+    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "180"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !sock.exists() {
         assert!(Instant::now() < deadline, "control socket did not appear");
@@ -669,7 +670,8 @@ fn reload_applies_new_routes_addresses_and_neighbours_live() {
     let cfg = router(&lab, "empty.pcap", "empty.pcap", ROUTES);
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "20"]);
+    // Stopped by SIGTERM at the end; the duration is only a backstop.
+    let child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "180"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !sock.exists() {
         assert!(Instant::now() < deadline, "control socket did not appear");
