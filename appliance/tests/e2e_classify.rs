@@ -265,6 +265,8 @@ fn wait_ready(lab: &Lab) {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // Answering is not forwarding yet: the ports start after the socket comes up.
+    wait_for_ports(&lab.path("ctl.sock"), "rx_packets", 1);
 }
 
 fn counter(v: &Value, id: u64) -> Option<(u64, u64)> {

@@ -100,7 +100,7 @@ fn reload_applies_live_changes_refuses_bad_ones_and_loses_no_packet() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_ports(&sock, "tx_packets", 1);
     let s0 = stats(&sock);
     assert!(port_tx(&s0, "p1") > 0 && port_tx(&s0, "p2") == 0, "{s0}");
 
