@@ -341,7 +341,7 @@ class Setup:
                 "[nat]", f"inside = {q(inside)}", f"outside = {q(outside)}",
                 'pool = ["198.51.100.16/30"]', "max_sessions = 262144", "seed = 7",
                 "[policer]", "[[policer.policers]]", 'name = "bench"', 'kind = "srtcm"', 'units = "bytes"',
-                "cir = 500_000_000_000", "cbs = 10_000_000", "ebs = 10_000_000",
+                "cir = 100_000_000_000", "cbs = 10_000_000", "ebs = 10_000_000",
             ]
         out += ["[control]", f'socket = "{self.work / ("ctl-" + harness + ".sock")}"']
         path = self.work / f"{system}-{harness}.toml"
