@@ -26,6 +26,7 @@ fi
 echo "== shell scripts parse"
 for s in scripts/*.sh bench/*.sh bench/lib/*.sh; do [ -f "$s" ] && bash -n "$s"; done
 echo "== bench tooling (compare, plot, summaries; Pktgen scripts against a mock pktgen)"
+cargo build --workspace --bins --quiet   # the bench tests check the configs they write
 PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s bench/lib
 # DPDK runtime directories the tests create (prefixes pf-*, pft-*) go when the run ends.
 trap 'rm -rf /var/run/dpdk/pf-* /var/run/dpdk/pft-* 2>/dev/null || true' EXIT

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Unit tests of the benchmark tooling that needs no DPDK: result summaries, rate arithmetic,
-the regression comparison and the SVG plot. Run: python3 -m unittest discover -s bench/lib
+the regression comparison, the SVG plot, and the pollfwd configs the suite writes (checked
+with `pollfwd --check`, which starts no EAL; needs the debug binaries: scripts/test.sh builds
+them first). Run: python3 -m unittest discover -s bench/lib
 """
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import types
 import unittest
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -77,6 +81,24 @@ class Arithmetic(unittest.TestCase):
     def test_imix_average_frame(self):
         self.assertAlmostEqual(bench.avg_frame("imix"), (7 * 64 + 4 * 570 + 1518) / 12)
         self.assertEqual(bench.avg_frame("1518"), 1518.0)
+
+
+class PollfwdConfigs(unittest.TestCase):
+    """Every pollfwd config the suite writes passes `pollfwd --check` (a config the daemon
+    refuses would make the suite skip that system). Needs the debug binaries, which
+    scripts/test.sh builds before running these tests."""
+
+    def test_generated_configs_pass_check(self):
+        root = HERE.parent.parent
+        target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target")) / "debug"
+        pollfwd, ctl = target / "pollfwd", target / "pollfwdctl"
+        self.assertTrue(pollfwd.exists() and ctl.exists(),
+                        f"{target}: build first (cargo build --workspace --bins)")
+        with tempfile.TemporaryDirectory() as d:
+            args = types.SimpleNamespace(pollfwd=str(pollfwd), pollfwdctl=str(ctl))
+            setup = bench.Setup(args, Path(d))
+            for system in ["pollfwd-xconnect", "pollfwd-forward", "pollfwd-chain"]:
+                self.assertIsNone(setup.check_pollfwd(system), system)
 
 
 class Compare(unittest.TestCase):
