@@ -380,7 +380,7 @@ impl Port {
 
 // DPDK 22.11's `rte_eth_rx_burst` / `rte_eth_tx_burst` (static inline in rte_ethdev.h), written
 // out here so that the call into the PMD is made straight from the worker loop instead of
-// through the C shim (`pf_eth_rx_burst`, kept as the reference): one call level less per burst.
+// through a C shim function: one call level less per burst.
 // The same steps as the header with RTE_ETHDEV_RXTX_CALLBACKS (Debian's build), without the
 // RTE_ETHDEV_DEBUG_* checks (off in release DPDK builds) and the fast-path trace points
 // (compiled out unless RTE_ENABLE_TRACE_FP). `rte_eth_fp_ops` is laid out by bindgen from the

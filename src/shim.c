@@ -2,10 +2,6 @@
  * called per burst from Rust, never per packet. */
 #include "shim.h"
 
-uint16_t pf_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
-{ return rte_eth_rx_burst(port, queue, pkts, n); }
-uint16_t pf_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
-{ return rte_eth_tx_burst(port, queue, pkts, n); }
 int pf_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n)
 { return rte_pktmbuf_alloc_bulk(mp, pkts, n); }
 struct rte_mbuf *pf_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }

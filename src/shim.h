@@ -20,8 +20,6 @@
 #include <rte_acl.h>
 #include <rte_meter.h>
 
-uint16_t pf_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
-uint16_t pf_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 int pf_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n);
 struct rte_mbuf *pf_pktmbuf_alloc(struct rte_mempool *mp);
 void pf_pktmbuf_free(struct rte_mbuf *m);

@@ -513,38 +513,31 @@ impl PolicerCounters {
         self.sources_aged.reset();
     }
 
-    fn load(&self) -> [u64; 10] {
-        [
-            self.packets[0].get(),
-            self.packets[1].get(),
-            self.packets[2].get(),
-            self.bytes[0].get(),
-            self.bytes[1].get(),
-            self.bytes[2].get(),
-            self.remarked.get(),
-            self.table_full.get(),
-            self.sources_created.get(),
-            self.sources_aged.get(),
-        ]
+    /// A plain copy (consistent only inside [`WorkerCounters::snapshot`] or on the worker).
+    fn load(&self) -> PolicerSnapshot {
+        let get = |c: &[Counter; 3]| [c[0].get(), c[1].get(), c[2].get()];
+        PolicerSnapshot {
+            packets: get(&self.packets),
+            bytes: get(&self.bytes),
+            remarked: self.remarked.get(),
+            table_full: self.table_full.get(),
+            sources_created: self.sources_created.get(),
+            sources_aged: self.sources_aged.get(),
+            sources: self.sources.load(Relaxed),
+        }
     }
 
-    fn store(&self, v: &[u64; 10]) {
+    /// Sets the counters to `v` (the `sources` gauge excepted: it follows the source table).
+    fn store(&self, v: &PolicerSnapshot) {
         self.reset();
-        let cs = [
-            &self.packets[0],
-            &self.packets[1],
-            &self.packets[2],
-            &self.bytes[0],
-            &self.bytes[1],
-            &self.bytes[2],
-            &self.remarked,
-            &self.table_full,
-            &self.sources_created,
-            &self.sources_aged,
-        ];
-        for (c, n) in cs.iter().zip(v) {
-            c.add(*n);
+        for k in 0..3 {
+            self.packets[k].add(v.packets[k]);
+            self.bytes[k].add(v.bytes[k]);
         }
+        self.remarked.add(v.remarked);
+        self.table_full.add(v.table_full);
+        self.sources_created.add(v.sources_created);
+        self.sources_aged.add(v.sources_aged);
     }
 }
 
@@ -607,16 +600,7 @@ impl WorkerCounters {
         let mut out = PolicerSnapshot::default();
         for attempt in 0..1_000_000u32 {
             let s1 = self.seq.load(Acquire);
-            let v = c.load();
-            out = PolicerSnapshot {
-                packets: [v[0], v[1], v[2]],
-                bytes: [v[3], v[4], v[5]],
-                remarked: v[6],
-                table_full: v[7],
-                sources_created: v[8],
-                sources_aged: v[9],
-                sources: c.sources.load(Relaxed),
-            };
+            out = c.load();
             fence(Acquire);
             if s1 & 1 == 0 && self.seq.load(Relaxed) == s1 {
                 break;
@@ -944,7 +928,7 @@ impl Policer {
     /// Swaps in a new table; returns the old table and state (see [`Update`]).
     fn apply(&mut self, mut u: Update) -> Update {
         let old_defs = &self.table.defs;
-        let mut moved = [[0u64; 10]; MAX_POLICERS];
+        let mut moved = [PolicerSnapshot::default(); MAX_POLICERS];
         for (i, d) in u.table.defs.iter().enumerate() {
             let Some(j) = old_defs.iter().position(|o| o.name == d.name) else {
                 continue;

@@ -26,6 +26,15 @@ impl PeerTable {
         }
         PeerTable(peer)
     }
+
+    /// Where a frame received on `port` goes: its peer, or a `no_xconnect` drop.
+    #[inline]
+    fn verdict(&self, port: u16) -> Verdict {
+        match self.0.get(port as usize).copied().flatten() {
+            Some(p) => Verdict::Tx(p),
+            None => Verdict::Drop(DropReason::NoXconnect),
+        }
+    }
 }
 
 impl Xconnect {
@@ -68,20 +77,14 @@ impl Stage for Xconnect {
         if let Some(rx) = ctx.rx
             && rx.min_data_len as usize >= crate::ETH_HDR_LEN
         {
-            ctx.verdict_all(match self.peer.0.get(rx.port as usize).copied().flatten() {
-                Some(p) => Verdict::Tx(p),
-                None => Verdict::Drop(DropReason::NoXconnect),
-            });
+            ctx.verdict_all(self.peer.verdict(rx.port));
             return;
         }
         for (m, v) in pkts.iter().zip(verdicts.iter_mut()) {
             *v = if (m.data_len() as usize) < crate::ETH_HDR_LEN {
                 Verdict::Drop(DropReason::Runt)
             } else {
-                match self.peer.0.get(m.port() as usize).copied().flatten() {
-                    Some(p) => Verdict::Tx(p),
-                    None => Verdict::Drop(DropReason::NoXconnect),
-                }
+                self.peer.verdict(m.port())
             };
         }
     }

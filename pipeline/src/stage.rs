@@ -53,9 +53,9 @@ pub struct StageCtx<'a> {
     /// from it without touching a packet (see [`StageCtx::verdict_all`]).
     pub rx: Option<RxBurst>,
     pub(crate) originated: &'a mut Burst,
-    pub(crate) originated_dropped: &'a mut u64,
     pub(crate) all: Option<Verdict>,
-    /// Drops a stage counts for packets it freed itself (held ones), by reason.
+    /// Drops of the stage's own packets (held ones it frees, originated ones that found no
+    /// room), by reason.
     pub(crate) drops: &'a mut DropTally,
 }
 
@@ -79,6 +79,17 @@ impl DropTally {
         self.counts[r as usize] += n;
         self.any = true;
     }
+
+    /// Adds the tally to an lcore's drop counters (its owner only).
+    pub(crate) fn write_to(&self, c: &crate::LcoreCounters) {
+        if self.any {
+            for (i, n) in self.counts.iter().enumerate() {
+                if *n > 0 {
+                    c.drops[i].add(*n as u64);
+                }
+            }
+        }
+    }
 }
 
 /// A burst as it came off one RX queue (see [`StageCtx::rx`]).
@@ -96,7 +107,7 @@ impl StageCtx<'_> {
     pub fn send(&mut self, mut m: Mbuf, port: u16) {
         m.meta_mut().out_port = port;
         if self.originated.push(m).is_err() {
-            *self.originated_dropped += 1;
+            self.drops.add(DropReason::TxFull, 1);
         }
     }
 

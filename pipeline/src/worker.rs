@@ -428,7 +428,6 @@ impl Worker {
         // (every burst at low rates, see `Sampler`); calls and packets are always counted.
         let timed = self.sampler.next();
         let mut t = Tally::new();
-        let mut orig_dropped = 0u64;
         // Time after receive: a PMD may block inside rx (net_pcap on a FIFO), so the round's
         // reading can be far older than the packets.
         let t0 = if timed || self.needs_clock {
@@ -454,7 +453,6 @@ impl Worker {
                     pool: self.pool,
                     rx: if si == 0 { rx } else { None },
                     originated: &mut *originated,
-                    originated_dropped: &mut orig_dropped,
                     all: None,
                     drops: &mut t.drops,
                 };
@@ -471,13 +469,10 @@ impl Worker {
                 sc.cycles.add(stage_start.wrapping_sub(ts));
                 sc.timed_packets.add(len as u64);
             }
-            let uniform = match all {
-                Some(a) => Some(a),
-                None => {
-                    let first = v[0];
-                    v.iter().all(|x| *x == first).then_some(first)
-                }
-            };
+            let uniform = all.or_else(|| {
+                let first = v[0];
+                v.iter().all(|x| *x == first).then_some(first)
+            });
             match uniform {
                 // The whole burst goes on to the next stage: nothing to move.
                 Some(Verdict::Continue) => {}
@@ -493,8 +488,8 @@ impl Worker {
                     burst.free_all();
                 }
                 _ => {
-                    if all.is_some() {
-                        v.fill(all.unwrap_or(Verdict::Continue));
+                    if let Some(a) = all {
+                        v.fill(a);
                     }
                     Self::dispatch(
                         &mut self.tx,
@@ -516,9 +511,6 @@ impl Worker {
             if !originated.is_empty() {
                 Self::send_originated(&mut self.tx, originated, &mut t);
             }
-        }
-        if orig_dropped > 0 {
-            t.drop(DropReason::TxFull, orig_dropped as u32);
         }
         if !burst.is_empty() {
             match &mut self.sink {
@@ -651,17 +643,10 @@ impl Worker {
         if t.handoff_out > 0 {
             c.handoff_out.add(t.handoff_out);
         }
-        if t.drops.any {
-            for (i, n) in t.drops.counts.iter().enumerate() {
-                if *n > 0 {
-                    c.drops[i].add(*n as u64);
-                }
-            }
-        }
+        t.drops.write_to(c);
     }
 
     fn housekeeping(&mut self, originated: &mut Burst, now: u64) {
-        let mut orig_dropped = 0u64;
         let mut drops = DropTally::new();
         for stage in &mut self.chain {
             let mut ctx = StageCtx {
@@ -673,22 +658,12 @@ impl Worker {
                 pool: self.pool,
                 rx: None,
                 originated: &mut *originated,
-                originated_dropped: &mut orig_dropped,
                 all: None,
                 drops: &mut drops,
             };
             stage.housekeeping(&mut ctx);
         }
-        if orig_dropped > 0 {
-            self.counters.drops[DropReason::TxFull as usize].add(orig_dropped);
-        }
-        if drops.any {
-            for (i, n) in drops.counts.iter().enumerate() {
-                if *n > 0 {
-                    self.counters.drops[i].add(*n as u64);
-                }
-            }
-        }
+        drops.write_to(&self.counters);
     }
 
     fn drain_mailbox(&mut self) {

@@ -596,21 +596,14 @@ impl Forward {
         if self.shared.neigh.claim_request(slot, ctx.now) {
             self.send_arp_request(ctx, port, nh, None);
         }
-        self.park(ctx, pkts, i, nh, port)
+        self.park(ctx, nh, port)
             .unwrap_or(Verdict::Drop(DropReason::NeighborUnresolved))
     }
 
-    /// Parks `pkts[i]` in the wait queue for `nh`: the packet gets [`Verdict::Held`] and the
-    /// runtime hands it back through [`Stage::adopt`] once this burst is processed. `None` if
-    /// the queue is full (the packet stays in the burst).
-    fn park(
-        &mut self,
-        ctx: &mut StageCtx<'_>,
-        _pkts: &mut [Mbuf],
-        _i: usize,
-        nh: u32,
-        port: u16,
-    ) -> Option<Verdict> {
+    /// Parks the packet being routed in the wait queue for `nh`: it gets [`Verdict::Held`]
+    /// and the runtime hands it back through [`Stage::adopt`] once this burst is processed.
+    /// `None` if the queue is full (the packet stays in the burst).
+    fn park(&mut self, ctx: &StageCtx<'_>, nh: u32, port: u16) -> Option<Verdict> {
         if self.held.len() + self.adopting.len() >= self.shared.params.arp_queue {
             return None;
         }
@@ -621,6 +614,12 @@ impl Forward {
         });
         self.stats.held.add(1);
         Some(Verdict::Held)
+    }
+
+    /// Whether packets to `nh` are parked on this worker (waiting, or parked in this burst).
+    #[inline]
+    fn parked_for(&self, nh: u32) -> bool {
+        self.held.iter().any(|h| h.nh == nh) || self.adopting.iter().any(|p| p.nh == nh)
     }
 
     /// Sends parked packets whose next hop resolved, in arrival order; frees the ones past
@@ -740,9 +739,8 @@ impl Forward {
         // Packets to a next hop that still has parked packets on this worker queue up behind
         // them (released together, in order) rather than overtake them. Such a next hop is
         // never memoised, so every packet to it comes through here.
-        if (!self.held.is_empty() || !self.adopting.is_empty())
-            && (self.held.iter().any(|h| h.nh == nh) || self.adopting.iter().any(|p| p.nh == nh))
-            && let Some(v) = self.park(ctx, pkts, i, nh, port)
+        if self.parked_for(nh)
+            && let Some(v) = self.park(ctx, nh, port)
         {
             return Err(v);
         }
