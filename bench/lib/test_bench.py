@@ -100,6 +100,44 @@ class PollfwdConfigs(unittest.TestCase):
             for system in ["pollfwd-xconnect", "pollfwd-forward", "pollfwd-chain"]:
                 self.assertIsNone(setup.check_pollfwd(system), system)
 
+    def test_harness_command_lines(self):
+        """Harness 1 sinks into net_null (no-rx); harness 2's IMIX generator is testpmd io with
+        each memif server paired to a net_pcap IMIX source, counted on the memif ports."""
+        root = HERE.parent.parent
+        target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target")) / "debug"
+        with tempfile.TemporaryDirectory() as d:
+            args = types.SimpleNamespace(pollfwd=str(target / "pollfwd"),
+                                         pollfwdctl=str(target / "pollfwdctl"), l3fwd="l3fwd",
+                                         warmup=1, seconds=2)
+            setup = bench.Setup(args, Path(d))
+            for system in ["testpmd-io", "l3fwd-lpm", "pollfwd-xconnect"]:
+                cmd, _, _ = setup.inproc(system, "64")
+                text = " ".join(cmd)
+                if system == "pollfwd-xconnect":
+                    text = Path(cmd[2]).read_text()
+                self.assertIn("net_null1,no-rx=1", text, system)
+                self.assertIn("infinite_rx=1", text, system)
+            cmd, _, ports = setup.generator("64")
+            self.assertIn("--forward-mode=flowgen", cmd)
+            self.assertEqual(ports, [0, 1])
+            cmd, _, ports = setup.generator("imix")
+            self.assertIn("--forward-mode=io", cmd)
+            self.assertIn("--no-flush-rx", cmd)
+            self.assertEqual(ports, [1, 3])
+            vdevs = [c.split("=", 1)[1].split(",")[0] for c in cmd if c.startswith("--vdev=")]
+            self.assertEqual(vdevs, ["net_pcap0", "net_memif0", "net_pcap1", "net_memif1"])
+            for side, dst in ((0, "10.253.0.1"), (1, "10.253.2.1")):
+                data = setup.imix_pcap(side).read_bytes()
+                frames, off, sizes = 0, 24, set()
+                while off < len(data):
+                    incl = int.from_bytes(data[off + 8:off + 12], "little")
+                    frame = data[off + 16:off + 16 + incl]
+                    self.assertEqual(frame[30:34], bytes(int(x) for x in dst.split(".")))
+                    sizes.add(int.from_bytes(data[off + 12:off + 16], "little"))
+                    frames, off = frames + 1, off + 16 + incl
+                self.assertEqual(frames, 1020)
+                self.assertEqual(len(sizes), 3, sizes)  # 64, 570, 1518 less the FCS
+
 
 class Compare(unittest.TestCase):
     def run_compare(self, old, new, threshold=5.0):
