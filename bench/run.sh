@@ -9,8 +9,9 @@
 # Builds what it needs (release pollfwd/pollfwdctl; DPDK's l3fwd from /usr/share/dpdk/examples
 # via bench/lib/l3fwd.sh), then measures, one worker lcore each, burst 32: testpmd io, l3fwd
 # lpm, pollfwd xconnect, pollfwd forward, pollfwd classify+nat+policer+forward, for frame sizes
-# 64 128 256 512 1024 1280 1518 and IMIX, on harness 1 (in-process net_pcap source -> sink)
-# and harness 2 (testpmd flowgen on memif servers <-> system under test on memif clients).
+# 64 128 256 512 1024 1280 1518 and IMIX, on harness 1 (in-process net_pcap source -> net_null sink)
+# and harness 2 (testpmd flowgen, for IMIX testpmd io from a pcap, on memif servers <-> system
+# under test on memif clients).
 # Prints a table, writes bench/results/<timestamp>.json and .svg (Mpps by frame size).
 # Default: 3 trials of 5 s (about 30 min); --quick: 64, 1518, IMIX, 1 trial of 2 s (~3 min).
 # Every DPDK process runs bounded, --no-pci, under /tmp/pollfwd-busy.lock.
@@ -21,7 +22,7 @@ args=()
 for a in "$@"; do
     case "$a" in
         --no-build) build=0 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) args+=("$a") ;;
     esac
 done

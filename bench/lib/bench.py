@@ -14,11 +14,14 @@ A pollfwd system whose stages do not exist in this build (its config fails `poll
 is skipped with a printed reason.
 
 Harnesses:
-  inproc  one process: net_pcap infinite_rx=1 source (a pcap replayed forever) -> net_pcap sink
-          (empty rx file, no tx file: it counts and frees). Counted: the sink port's tx packets.
+  inproc  one process: net_pcap infinite_rx=1 source (a pcap replayed forever) -> net_null
+          sink (no-rx=1: it receives nothing, counts and frees what it is given). Counted: the
+          sink port's tx packets.
   memif   two processes: dpdk-testpmd --forward-mode=flowgen on two memif SERVER ports (CPU 0),
           the system under test on two memif CLIENT ports (CPU 1). Counted: what comes back to
-          the generator (its rx packets), next to what it offered (its tx packets).
+          the generator (its rx packets), next to what it offered (its tx packets). IMIX:
+          the generator is dpdk-testpmd --forward-mode=io, each memif server paired with a
+          net_pcap port replaying an IMIX pcap (infinite_rx=1).
 
 Every rate is measured the same way for every system: DPDK telemetry (`/ethdev/stats,N` on the
 process's telemetry socket) sampled once a second after a warm-up; Mpps = packets counted
@@ -66,8 +69,9 @@ LABELS = {
 }
 HARNESSES = ["inproc", "memif"]
 HARNESS_TITLE = {
-    "inproc": "harness 1 (in-process): net_pcap infinite_rx source -> net_pcap sink",
-    "memif": "harness 2 (two processes): testpmd flowgen on memif servers <-> system on memif clients",
+    "inproc": "harness 1 (in-process): net_pcap infinite_rx source -> net_null sink",
+    "memif": "harness 2 (two processes): testpmd flowgen (IMIX: io from net_pcap) on memif servers"
+             " <-> system on memif clients",
 }
 BURST = 32
 FLOWS = 1024  # flows of the common traffic
@@ -368,7 +372,7 @@ class Setup:
         flows = CHAIN_FLOWS if system == "pollfwd-chain" else FLOWS
         pcap = self.pcap(size, flows)
         src = f"net_pcap0,rx_pcap={pcap},infinite_rx=1"
-        sink = f"net_pcap1,rx_pcap={self.empty}"
+        sink = self.sink()
         if system == "testpmd-io":
             prefix = "pfbench-tp"
             cmd = ["dpdk-testpmd", "--no-pci", "--lcores=0@0,1@1", f"--file-prefix={prefix}",
@@ -388,20 +392,52 @@ class Setup:
                  "--duration", str(self.a.warmup + self.a.seconds + 30)],
                 "pfbench-pf-inproc", self.work / "ctl-inproc.sock")
 
+    def sink(self):
+        """Harness 1's sink port: net_null with no-rx=1 (its rx returns nothing, its tx frees
+        and counts). BENCH_SINK=pcap: the former sink, net_pcap with an empty rx file and no tx
+        file (docs/benchmarking.md compares the two)."""
+        if os.environ.get("BENCH_SINK", "null") == "pcap":
+            return f"net_pcap1,rx_pcap={self.empty}"
+        return "net_null1,no-rx=1"
+
     def memif_sockets(self):
         return [self.work / "memif0.sock", self.work / "memif1.sock"]
 
     def generator(self, size):
+        """(cmd, telemetry prefix, its memif port ids) of harness 2's generator."""
         socks = self.memif_sockets()
         prefix = "pfbench-gen"
         cmd = ["dpdk-testpmd", "--no-pci", "--lcores=0@0,1@0", f"--file-prefix={prefix}",
                "--in-memory"]
-        for i, s in enumerate(socks):
-            cmd.append(f"--vdev=net_memif{i},role=server,id=0,socket={s},socket-abstract=no")
+        servers = [f"net_memif{i},role=server,id=0,socket={s},socket-abstract=no"
+                   for i, s in enumerate(socks)]
+        if size == "imix":
+            # flowgen sends one frame size: for IMIX the generator is testpmd io with each
+            # memif server paired to a net_pcap port that replays an IMIX pcap forever (ports
+            # 0<->1 and 2<->3: pcap port 0 feeds memif port 1 and drops what comes back on it;
+            # the same for 2 and 3). Destinations in flowgen's ranges: 10.253.0.0/23 from memif
+            # 0 (routed to port 1), 10.253.2.0/23 from memif 1 (routed to port 0), so every
+            # system sends each side's traffic out of the other side, like io and xconnect.
+            for i, s in enumerate(servers):
+                pcap = self.imix_pcap(i)
+                cmd += [f"--vdev=net_pcap{i},rx_pcap={pcap},infinite_rx=1", f"--vdev={s}"]
+            cmd += ["--", "--forward-mode=io", "--no-flush-rx", f"--burst={BURST}",
+                    "--stats-period", "1", "--total-num-mbufs=16384"]
+            return cmd, prefix, [1, 3]
+        cmd += [f"--vdev={s}" for s in servers]
         # flowgen: `--txpkts` is the frame size including FCS (60 bytes on the wire for 64).
         cmd += ["--", "--forward-mode=flowgen", f"--flowgen-flows={FLOWS}", f"--txpkts={size}",
                 f"--burst={BURST}", "--stats-period", "1", "--total-num-mbufs=16384"]
-        return cmd, prefix
+        return cmd, prefix, [0, 1]
+
+    def imix_pcap(self, side):
+        """IMIX for the memif generator's side 0 or 1: 1,020 frames, one flow each, to
+        10.253.0.1 (side 0, routed to port 1) or 10.253.2.1 (side 1, routed to port 0)."""
+        path = self.work / f"memif-imix-{side}.pcap"
+        if not path.exists():
+            n = FLOWS - FLOWS % len(IMIX_PATTERN)
+            self.gen_pcap(path, n, n, "imix", dst=("10.253.0.1", "10.253.2.1")[side])
+        return path
 
     def memif(self, system):
         """(cmd, telemetry prefix, control socket or None) of the system under test, harness 2."""
@@ -528,7 +564,7 @@ def trial_inproc(setup, system, size, idx):
 
 def trial_memif(setup, system, size, idx):
     a = setup.a
-    gcmd, gprefix = setup.generator(size)
+    gcmd, gprefix, gports = setup.generator(size)
     cmd, prefix, ctl = setup.memif(system)
     for s in setup.memif_sockets():
         s.unlink(missing_ok=True)
@@ -551,13 +587,13 @@ def trial_memif(setup, system, size, idx):
             stel = Telemetry(prefix)
             stel.connect(sut.p)
             stel.close()
-            back = lambda: gtel.total([0, 1], "ipackets")  # noqa: E731
+            back = lambda: gtel.total(gports, "ipackets")  # noqa: E731
             wait_flowing(back, sut)
             time.sleep(a.warmup)
             pollfwd_window_start(ctl)
             cpu0, gcpu0 = thread_times(sut), thread_times(gen)
             samples = sample_window(
-                lambda: {"back": back(), "offered": gtel.total([0, 1], "opackets")}, a.seconds)
+                lambda: {"back": back(), "offered": gtel.total(gports, "opackets")}, a.seconds)
             span = samples[-1][0] - samples[0][0]
             cpu = thread_cpu_pct(cpu0, thread_times(sut), span)
             gcpu = thread_cpu_pct(gcpu0, thread_times(gen), span)
@@ -851,10 +887,7 @@ def main():
                 skipped[s] = why
                 log(f"skipped: {LABELS[s]}: stage not available ({why})")
     run_systems = [s for s in systems if s not in skipped]
-    plan = [(h, s, z) for h in harnesses for z in sizes for s in run_systems
-            if not (h == "memif" and z == "imix")]
-    if "memif" in harnesses and "imix" in sizes:
-        log("note: memif harness: imix not measured (testpmd flowgen sends one frame size)")
+    plan = [(h, s, z) for h in harnesses for z in sizes for s in run_systems]
     est = len(plan) * a.trials * (a.warmup + a.seconds + 3)
     log(f"pollfwd bench: {len(run_systems)} systems x {len(sizes)} sizes x {len(harnesses)} "
         f"harness(es), {a.trials} trial(s) x {a.seconds:g} s (+{a.warmup:g} s warm-up); "

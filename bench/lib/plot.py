@@ -25,8 +25,8 @@ LABELS = {
     "pollfwd-chain": "pollfwd classify+nat+policer+forward",
 }
 TITLES = {
-    "inproc": "In-process: net_pcap infinite_rx -> net_pcap sink",
-    "memif": "Two processes: testpmd flowgen <-> memif <-> system",
+    "inproc": "In-process: net_pcap infinite_rx -> net_null sink",
+    "memif": "Two processes: testpmd flowgen (IMIX: io from pcap) <-> memif <-> system",
 }
 
 

@@ -15,8 +15,9 @@ LABELS = {
     "pollfwd-chain": "pollfwd full chain",
 }
 TITLES = {
-    "inproc": "Harness 1, in-process (net_pcap infinite_rx source -> net_pcap sink)",
-    "memif": "Harness 2, two processes (testpmd flowgen <-> memif <-> system), what came back",
+    "inproc": "Harness 1, in-process (net_pcap infinite_rx source -> net_null sink)",
+    "memif": ("Harness 2, two processes (testpmd flowgen <-> memif <-> system; IMIX: testpmd io "
+              "from a pcap), what came back"),
 }
 
 

@@ -100,6 +100,44 @@ class PollfwdConfigs(unittest.TestCase):
             for system in ["pollfwd-xconnect", "pollfwd-forward", "pollfwd-chain"]:
                 self.assertIsNone(setup.check_pollfwd(system), system)
 
+    def test_harness_command_lines(self):
+        """Harness 1 sinks into net_null (no-rx); harness 2's IMIX generator is testpmd io with
+        each memif server paired to a net_pcap IMIX source, counted on the memif ports."""
+        root = HERE.parent.parent
+        target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target")) / "debug"
+        with tempfile.TemporaryDirectory() as d:
+            args = types.SimpleNamespace(pollfwd=str(target / "pollfwd"),
+                                         pollfwdctl=str(target / "pollfwdctl"), l3fwd="l3fwd",
+                                         warmup=1, seconds=2)
+            setup = bench.Setup(args, Path(d))
+            for system in ["testpmd-io", "l3fwd-lpm", "pollfwd-xconnect"]:
+                cmd, _, _ = setup.inproc(system, "64")
+                text = " ".join(cmd)
+                if system == "pollfwd-xconnect":
+                    text = Path(cmd[2]).read_text()
+                self.assertIn("net_null1,no-rx=1", text, system)
+                self.assertIn("infinite_rx=1", text, system)
+            cmd, _, ports = setup.generator("64")
+            self.assertIn("--forward-mode=flowgen", cmd)
+            self.assertEqual(ports, [0, 1])
+            cmd, _, ports = setup.generator("imix")
+            self.assertIn("--forward-mode=io", cmd)
+            self.assertIn("--no-flush-rx", cmd)
+            self.assertEqual(ports, [1, 3])
+            vdevs = [c.split("=", 1)[1].split(",")[0] for c in cmd if c.startswith("--vdev=")]
+            self.assertEqual(vdevs, ["net_pcap0", "net_memif0", "net_pcap1", "net_memif1"])
+            for side, dst in ((0, "10.253.0.1"), (1, "10.253.2.1")):
+                data = setup.imix_pcap(side).read_bytes()
+                frames, off, sizes = 0, 24, set()
+                while off < len(data):
+                    incl = int.from_bytes(data[off + 8:off + 12], "little")
+                    frame = data[off + 16:off + 16 + incl]
+                    self.assertEqual(frame[30:34], bytes(int(x) for x in dst.split(".")))
+                    sizes.add(int.from_bytes(data[off + 12:off + 16], "little"))
+                    frames, off = frames + 1, off + 16 + incl
+                self.assertEqual(frames, 1020)
+                self.assertEqual(len(sizes), 3, sizes)  # 64, 570, 1518 less the FCS
+
 
 class Compare(unittest.TestCase):
     def run_compare(self, old, new, threshold=5.0):
@@ -261,13 +299,79 @@ class PktgenScripts(unittest.TestCase):
             self.assertIn("65344 flows", r.stdout)
             rows = csv_rows(Path(d) / "f-flows.csv")
             self.assertEqual(len(rows), 3)
-            self.assertEqual(rows[-1]["frames_received"], "15000000")  # 3 s at the 5 Mpps cap
+            # per-second rows lag by up to the 1 s counter refresh; the totals are exact
+            self.assertLessEqual(int(rows[-1]["frames_received"]), 15000000)
+            self.assertGreaterEqual(int(rows[-1]["frames_received"]), 10000000)
+            total = csv_rows(Path(d) / "f-flows-total.csv")[0]
+            self.assertEqual(total["frames_received"], "15000000")  # 3 s at the 5 Mpps cap
+            self.assertEqual(total["flows"], "65344")
+            self.assertEqual(total["latency_samples"], "0")  # PF_LATENCY not set
+            self.assertEqual(total["latency_avg_us"], "")
             r = run_lua("imix.lua", Path(d) / "i", PF_DURATION_S=3, PF_RATE=50, PF_WARMUP_S=0)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             row = csv_rows(Path(d) / "i-imix.csv")[0]
             self.assertEqual(row["frames_sent"], row["frames_received"])
             # 50 % of 10 Gb/s with 353.83-byte average frames (+20 bytes per frame on the wire)
             self.assertAlmostEqual(float(row["tx_mpps"]), 0.5 * 1e10 / ((353.8333 + 20) * 8) / 1e6, 2)
+
+    def test_latency_measured_on_the_receiving_ports(self):
+        """PF_LATENCY=1: probes enabled on the tx and the rx ports, figures read from the rx
+        port (the mock, like pktgen 23.06, measures a probe only where latency is on)."""
+        with tempfile.TemporaryDirectory() as d:
+            r = run_lua("rfc2544.lua", Path(d) / "r", PF_SIZES="64,1518", PF_TRIAL_S=1,
+                        PF_WARMUP_S=0, PF_LATENCY=1, PF_CONFIRM_S=2, MOCK_LATENCY_US=20)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            for row in csv_rows(Path(d) / "r-rfc2544.csv"):
+                # the confirming trial alone (pktgen.clr first): 2 s, a probe every 10 ms
+                self.assertEqual(row["latency_samples"], "200", row)
+                lo, avg, hi = (float(row[k]) for k in
+                               ("latency_min_us", "latency_avg_us", "latency_max_us"))
+                self.assertEqual((lo, hi), (20.0, 24.0))
+                self.assertTrue(lo < avg < hi, row)
+                self.assertEqual(row["frames_lost"], "0")
+            self.assertIn("latency avg", (Path(d) / "r-rfc2544.txt").read_text())
+            r = run_lua("imix.lua", Path(d) / "i", PF_DURATION_S=3, PF_RATE=50, PF_WARMUP_S=0,
+                        PF_LATENCY=1)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            row = csv_rows(Path(d) / "i-imix.csv")[0]
+            self.assertEqual(row["latency_samples"], "300")
+            self.assertEqual(float(row["latency_max_us"]), 12.0)
+            self.assertEqual(row["frames_sent"], row["frames_received"])
+            r = run_lua("flows.lua", Path(d) / "f", PF_DURATION_S=2, PF_WARMUP_S=0,
+                        PF_LATENCY=1)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            total = csv_rows(Path(d) / "f-flows-total.csv")[0]
+            self.assertEqual(total["latency_samples"], "200")
+            self.assertEqual(float(total["latency_min_us"]), 8.0)
+
+    def run_snippet(self, code):
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "s.lua"
+            f.write_text(code + "\npktgen.quit()\n")
+            return subprocess.run([LUA, str(MOCK), str(f)], capture_output=True, text=True)
+
+    def test_mock_keeps_pktgens_facts(self):
+        # latency on the sending port only: nothing is measured on the receiving port
+        r = self.run_snippet(
+            'pktgen.latency("0", "enable"); pktgen.start("0"); pktgen.delay(1000)\n'
+            'print("probes " .. pktgen.pktStats("1")[1].latency.num_pkts)')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("probes 0", r.stdout)
+        r = self.run_snippet(
+            'pktgen.latency("0,1", "enable"); pktgen.start("0"); pktgen.delay(1000)\n'
+            'print("probes " .. pktgen.pktStats("1")[1].latency.num_pkts)')
+        self.assertIn("probes 100", r.stdout)
+        # the link state freezes while the screen is off
+        r = self.run_snippet('pktgen.screen("off"); pktgen.delay(3000)\n'
+                             'print("link " .. pktgen.linkState("0")[0])\n'
+                             'pktgen.screen("on"); pktgen.delay(1)\n'
+                             'print("link " .. pktgen.linkState("0")[0])')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("link <--Down-->\nlink <UP-10000-FD>", r.stdout)
+        # pktgen.delay takes an integer (luaL_checkinteger)
+        r = self.run_snippet("pktgen.delay(2.0); pktgen.delay('3'); pktgen.delay(1.5)")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no integer representation: 1.5", r.stderr)
 
     def test_a_wrong_call_fails(self):
         with tempfile.TemporaryDirectory() as d:

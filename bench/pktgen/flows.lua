@@ -13,8 +13,10 @@
 --
 -- Runs PF_WARMUP_S at PF_WARMUP_RATE % (sessions get created), then PF_DURATION_S at PF_RATE %
 -- and reports, every second, what was sent and received (CSV <PF_OUT>-flows.csv), then the
--- totals and the loss. PF_SEARCH=1 instead runs the RFC 2544 binary search (as rfc2544.lua) on
--- this flow mix for the one frame size.
+-- totals and the loss (CSV <PF_OUT>-flows-total.csv). PF_SEARCH=1 instead runs the RFC 2544
+-- binary search (as rfc2544.lua) on this flow mix for the one frame size. PF_LATENCY=1:
+-- pktgen's latency probes during the run (with PF_SEARCH=1: one more trial at the zero-loss
+-- rate), as in rfc2544.lua; columns latency_* of the totals CSV.
 
 -- pflib.lua sits next to this script (or set PF_LIB to its path).
 local here = debug and string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
@@ -102,6 +104,10 @@ if search then
     if best then
         pf.say("zero-loss throughput with %d flows, %d B: %.3f %% = %.4f Mpps", flows, size,
             best.rate, best.rx_pps / 1e6)
+        if cfg.latency then
+            local _, lat = pf.latency_trial(cfg, best.rate)
+            pf.say("%d flows at %.3f %%: %s", flows, best.rate, pf.latency_text(lat))
+        end
     else
         pf.say("zero-loss throughput with %d flows, %d B: none (every trial lost frames)", flows, size)
     end
@@ -111,6 +117,10 @@ end
 
 local csv = pf.csv(cfg.out .. "-flows.csv",
     { "second", "tx_mpps", "rx_mpps", "frames_sent", "frames_received", "gen_rx_drops" })
+if cfg.latency then
+    pktgen.clr() -- latency statistics of this run alone (the counters are read after a settle)
+    pf.latency(cfg, true)
+end
 pktgen.set(tx, "rate", string.format("%.3f", rate))
 pktgen.delay(cfg.settle_ms)
 local c_tx0, c_rx0 = pf.counters(cfg.tx_list), pf.counters(cfg.rx_list)
@@ -130,10 +140,31 @@ pktgen.stop(tx)
 pktgen.delay(cfg.settle_ms)
 local c_tx1, c_rx1 = pf.counters(cfg.tx_list), pf.counters(cfg.rx_list)
 csv.close()
+local lat = nil
+if cfg.latency then
+    lat = pf.latency_stats(cfg)
+    pf.latency(cfg, false)
+end
 local sent = c_tx1.opackets - c_tx0.opackets
 local got = c_rx1.ipackets - c_rx0.ipackets
+local loss = sent > 0 and 100 * (sent - got) / sent or 0
 pf.say("%d flows at %g %% for %g s: sent %d (%.4f Mpps), received %d (%.4f Mpps), lost %d (%.4f %%)",
     flows, rate, duration_s, sent, sent / duration_s / 1e6, got, got / duration_s / 1e6,
-    sent - got, sent > 0 and 100 * (sent - got) / sent or 0)
-pf.say("per second: %s-flows.csv", cfg.out)
+    sent - got, loss)
+if cfg.latency then
+    pf.say("%d flows at %g %%: %s", flows, rate, pf.latency_text(lat))
+end
+local total = pf.csv(cfg.out .. "-flows-total.csv", { "flows", "frame_bytes", "rate_pct",
+    "seconds", "frames_sent", "frames_received", "loss_pct", "tx_mpps", "rx_mpps",
+    "gen_rx_drops", table.unpack(pf.LATENCY_COLUMNS) })
+local cells = { flows, size, string.format("%.3f", rate), duration_s, sent, got,
+    string.format("%.6f", loss), string.format("%.4f", sent / duration_s / 1e6),
+    string.format("%.4f", got / duration_s / 1e6),
+    c_rx1.imissed + c_rx1.rx_nombuf + c_rx1.ierrors - c_rx0.imissed - c_rx0.rx_nombuf - c_rx0.ierrors }
+for _, v in ipairs(pf.latency_cells(lat)) do
+    cells[#cells + 1] = v
+end
+total.row(cells)
+total.close()
+pf.say("per second: %s-flows.csv, totals: %s-flows-total.csv", cfg.out, cfg.out)
 pf.finish(cfg)

@@ -14,7 +14,9 @@
 --
 -- Runs PF_WARMUP_S at PF_WARMUP_RATE %, then PF_DURATION_S at PF_RATE %: prints and writes
 -- (<PF_OUT>-imix.csv) frames sent and received, loss, Mpps and Gb/s. PF_SEARCH=1 runs the
--- RFC 2544 zero-loss binary search (as rfc2544.lua) on the IMIX instead.
+-- RFC 2544 zero-loss binary search (as rfc2544.lua) on the IMIX instead. PF_LATENCY=1: pktgen's
+-- latency probes during the run (with PF_SEARCH=1: one more trial at the zero-loss rate), as
+-- in rfc2544.lua; CSV columns latency_avg_us, latency_min_us, latency_max_us, latency_samples.
 
 -- pflib.lua sits next to this script (or set PF_LIB to its path).
 local here = debug and string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
@@ -96,6 +98,10 @@ if search then
     if best then
         pf.say("IMIX zero-loss throughput: %.3f %% = %.4f Mpps = %.3f Gb/s (L2)", best.rate,
             best.rx_pps / 1e6, best.rx_pps * avg * 8 / 1e9)
+        if cfg.latency then
+            local _, lat = pf.latency_trial(cfg, best.rate)
+            pf.say("IMIX at %.3f %%: %s", best.rate, pf.latency_text(lat))
+        end
     else
         pf.say("IMIX zero-loss throughput: none (every trial lost frames)")
     end
@@ -103,18 +109,32 @@ if search then
     return
 end
 
-local keep = cfg.trial_ms
-cfg.trial_ms = math.floor(duration_s * 1000)
-local t = pf.trial(cfg, rate)
-cfg.trial_ms = keep
+local duration_ms = math.floor(duration_s * 1000)
+local t, lat
+if cfg.latency then
+    t, lat = pf.latency_trial(cfg, rate, duration_ms)
+else
+    local keep = cfg.trial_ms
+    cfg.trial_ms = duration_ms
+    t = pf.trial(cfg, rate)
+    cfg.trial_ms = keep
+end
 local csv = pf.csv(cfg.out .. "-imix.csv", { "rate_pct", "seconds", "frames_sent",
-    "frames_received", "loss_pct", "tx_mpps", "rx_mpps", "rx_l2_gbps", "gen_rx_drops" })
-csv.row({ string.format("%.3f", rate), duration_s, t.sent, t.received,
+    "frames_received", "loss_pct", "tx_mpps", "rx_mpps", "rx_l2_gbps", "gen_rx_drops",
+    table.unpack(pf.LATENCY_COLUMNS) })
+local cells = { string.format("%.3f", rate), duration_s, t.sent, t.received,
     string.format("%.6f", t.loss_pct), string.format("%.4f", t.tx_pps / 1e6),
     string.format("%.4f", t.rx_pps / 1e6), string.format("%.3f", t.rx_pps * avg * 8 / 1e9),
-    t.gen_rx_drops })
+    t.gen_rx_drops }
+for _, v in ipairs(pf.latency_cells(lat)) do
+    cells[#cells + 1] = v
+end
+csv.row(cells)
 csv.close()
 pf.say("IMIX at %g %% for %g s: sent %d (%.4f Mpps), received %d (%.4f Mpps, %.3f Gb/s L2), lost %d (%.4f %%)",
     rate, duration_s, t.sent, t.tx_pps / 1e6, t.received, t.rx_pps / 1e6,
     t.rx_pps * avg * 8 / 1e9, t.lost, t.loss_pct)
+if cfg.latency then
+    pf.say("IMIX at %g %%: %s", rate, pf.latency_text(lat))
+end
 pf.finish(cfg)

@@ -3,7 +3,8 @@
 --
 -- Target: Pktgen-DPDK 23.06.x (the line that builds against DPDK 22.11). Pktgen calls used
 -- (all of app/lpktgenlib.c): pktgen.set(ports, "size"|"count"|"rate"|"burst"|"sport"|"dport"
--- |"seq_cnt", v), pktgen.start(ports), pktgen.stop(ports), pktgen.delay(ms), pktgen.clr(),
+-- |"seq_cnt", v), pktgen.start(ports), pktgen.stop(ports), pktgen.delay(ms) (an integer:
+-- luaL_checkinteger), pktgen.clr() (before a latency measurement),
 -- pktgen.portStats(ports, "port"), pktgen.linkState(ports), pktgen.screen("on"|"off"),
 -- pktgen.set_ipaddr(ports, "src"|"dst", ip), pktgen.set_mac(ports, "src"|"dst", mac),
 -- pktgen.set_proto(ports, "udp"), pktgen.set_type(ports, "ipv4"), pktgen.latency(ports, s),
@@ -12,7 +13,8 @@
 -- Facts about that pktgen that shape this code:
 -- * print() goes to pktgen's console: results are also written to files with io.open.
 -- * Port counters are refreshed once a second: read them >= 1.1 s after traffic changed.
--- * Link state is refreshed only while the screen is on: wait for links, then screen off.
+-- * Link state is refreshed only while the screen is on: wait for links, then screen off
+--   (with the screen off, linkState keeps returning what it last saw).
 -- * "rate" is a percent of the link speed, as a string; fractions are allowed. memif ports
 --   report 100 Gb/s, so 100 % there means "as fast as the generator can".
 
@@ -243,43 +245,78 @@ function M.search(cfg, on_trial)
     return best, trials
 end
 
--- Pktgen's latency measurement on the sending ports, if this pktgen has it: returns a table
--- {avg_us, min_us, max_us, samples} or nil. 23.06 reports pktStats[p].latency.{avg_us,
--- min_us, max_us, num_pkts}; older releases flat fields avg_latency / min/max_avg_latency.
-function M.latency(ports, on)
+-- Latency -------------------------------------------------------------------------------------
+-- Pktgen's latency probes (PF_LATENCY=1). How 23.06 measures: a port with latency enabled
+-- sends timestamped probe frames while it transmits; a port with latency enabled checks every
+-- frame it receives for a probe and keeps the statistics (pktStats(p).latency) of the probes
+-- IT received. The flag is per port and checked on both sides, so it must be on for the
+-- sending AND the receiving ports, and the figures are read from the receiving ports
+-- (pktgen's own scripts/latency-samples.lua does the same). pktgen.clr() zeroes them (23.06's
+-- pktgen_clear_stats clears port counters and latency statistics), so a measurement is
+-- clr -> enable -> traffic -> read -> disable. (Releases before 23.x report other fields;
+-- they are not supported.)
+
+-- Turns the probes on or off on every port of the run (tx and rx).
+function M.latency(cfg, on)
     if pktgen.latency == nil then
-        return nil
+        error("this pktgen has no pktgen.latency (PF_LATENCY=1 needs it)")
     end
-    for _, p in ipairs(ports) do
-        pcall(pktgen.latency, tostring(p), on and "enable" or "disable")
+    for _, p in ipairs(cfg.all_list) do
+        pktgen.latency(tostring(p), on and "enable" or "disable")
     end
-    return true
 end
 
-function M.latency_stats(rx_ports)
-    local ok, st = pcall(pktgen.pktStats, "all")
-    if not ok or st == nil then
-        return nil
-    end
+-- Latency of the probes that came back on the receiving ports: {avg, min, max, n} in
+-- microseconds (the worst port's figures when several receive), nil if no probe came back.
+function M.latency_stats(cfg)
+    local st = pktgen.pktStats(cfg.rx)
     local agg = nil
-    for _, p in ipairs(rx_ports) do
+    for _, p in ipairs(cfg.rx_list) do
         local s = st[p]
-        if s ~= nil then
+        local v = nil
+        if s ~= nil and type(s.latency) == "table" and s.latency.avg_us ~= nil then
             local l = s.latency
-            local v
-            if type(l) == "table" and l.avg_us ~= nil then
-                v = { avg = l.avg_us, min = l.min_us, max = l.max_us, n = l.num_pkts or 0 }
-            elseif s.avg_latency ~= nil then
-                v = { avg = s.avg_latency, min = s.min_avg_latency, max = s.max_avg_latency, n = 0 }
-            end
-            if v ~= nil then
-                if agg == nil or v.max > agg.max then
-                    agg = v
-                end
-            end
+            v = { avg = l.avg_us, min = l.min_us, max = l.max_us, n = l.num_pkts or 0 }
+        end
+        if v ~= nil and v.n > 0 and (agg == nil or v.max > agg.max) then
+            agg = v
         end
     end
     return agg
+end
+
+-- A trial (M.trial) with latency probes: returns the trial and its latency (or nil). The
+-- clear comes first, so the counters the trial reads (>= settle_ms later) are already the
+-- cleared ones and the latency covers this trial alone.
+function M.latency_trial(cfg, rate, trial_ms)
+    pktgen.clr()
+    M.latency(cfg, true)
+    local keep = cfg.trial_ms
+    cfg.trial_ms = trial_ms or cfg.trial_ms
+    local t = M.trial(cfg, rate)
+    cfg.trial_ms = keep
+    local lat = M.latency_stats(cfg)
+    M.latency(cfg, false)
+    return t, lat
+end
+
+-- CSV cells and console text of a latency result.
+M.LATENCY_COLUMNS = { "latency_avg_us", "latency_min_us", "latency_max_us", "latency_samples" }
+
+function M.latency_cells(lat)
+    if lat == nil then
+        return { "", "", "", 0 }
+    end
+    return { string.format("%.2f", lat.avg), string.format("%.2f", lat.min),
+        string.format("%.2f", lat.max), lat.n }
+end
+
+function M.latency_text(lat)
+    if lat == nil then
+        return "latency: no probe came back"
+    end
+    return string.format("latency avg %.2f us, min %.2f us, max %.2f us (%d probes)",
+        lat.avg, lat.min, lat.max, lat.n)
 end
 
 -- Common setup of the single-packet template on the sending ports: UDP over IPv4.

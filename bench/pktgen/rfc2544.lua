@@ -10,8 +10,10 @@
 -- and halves the interval each time (pass: frames lost <= PF_LOSS_TOL % of frames sent, loss
 -- counted from pktgen's port counters: opackets of the tx ports minus ipackets of the rx
 -- ports), until the interval is narrower than PF_RESOLUTION %. Optional PF_CONFIRM_S: one
--- more trial at the result (RFC 2544 asks for 60 s). PF_LATENCY=1 turns on pktgen's latency
--- probes and reports them for the confirming (or last passing) trial.
+-- more trial at the result (RFC 2544 asks for 60 s). PF_LATENCY=1 runs that trial (of
+-- PF_CONFIRM_S, else PF_TRIAL_S) with pktgen's latency probes on every tx and rx port and
+-- reports the latency the rx ports measured (RFC 2544 section 26.2: latency at the
+-- throughput rate).
 --
 -- Output: a table on pktgen's console and in <PF_OUT>-rfc2544.txt, one CSV row per size in
 -- <PF_OUT>-rfc2544.csv and one per trial in <PF_OUT>-rfc2544-trials.csv. See README.md for
@@ -37,7 +39,7 @@ local ntx = #cfg.tx_list
 local results = pf.csv(cfg.out .. "-rfc2544.csv", {
     "frame_bytes", "zero_loss_rate_pct", "tx_mpps", "rx_mpps", "l1_gbps", "l2_gbps",
     "line_rate_mpps", "frames_sent", "frames_lost", "loss_pct", "trials", "gen_rx_drops",
-    "latency_avg_us", "latency_max_us",
+    table.unpack(pf.LATENCY_COLUMNS),
 })
 local per_trial = pf.csv(cfg.out .. "-rfc2544-trials.csv", {
     "frame_bytes", "iteration", "rate_pct", "frames_sent", "frames_received", "loss_pct",
@@ -60,22 +62,21 @@ for _, size in ipairs(sizes) do
     end)
     local lat = nil
     if best ~= nil and (confirm_ms > 0 or cfg.latency) then
+        local ms = confirm_ms > 0 and confirm_ms or cfg.trial_ms
+        local c
         if cfg.latency then
-            pf.latency(cfg.tx_list, true)
+            c, lat = pf.latency_trial(cfg, best.rate, ms)
+        else
+            local keep = cfg.trial_ms
+            cfg.trial_ms = ms
+            c = pf.trial(cfg, best.rate)
+            cfg.trial_ms = keep
         end
-        local keep = cfg.trial_ms
-        if confirm_ms > 0 then
-            cfg.trial_ms = confirm_ms
-        end
-        local c = pf.trial(cfg, best.rate)
-        cfg.trial_ms = keep
         c.pass = c.sent > 0 and c.loss_pct <= cfg.loss_tol
-        pf.say("  %5d B  confirm %7.3f %% for %g s: loss %8.4f %%  %s", size, c.rate,
-            (confirm_ms > 0 and confirm_ms or cfg.trial_ms) / 1000, c.loss_pct,
-            c.pass and "pass" or "FAIL (reported as not confirmed)")
+        pf.say("  %5d B  confirm %7.3f %% for %g s: loss %8.4f %%  %s", size, c.rate, ms / 1000,
+            c.loss_pct, c.pass and "pass" or "FAIL (reported as not confirmed)")
         if cfg.latency then
-            lat = pf.latency_stats(cfg.rx_list)
-            pf.latency(cfg.tx_list, false)
+            pf.say("  %5d B  %s", size, pf.latency_text(lat))
         end
         if c.pass then
             best = c
@@ -95,12 +96,15 @@ for _, size in ipairs(sizes) do
     row.lat = lat
     row.trials = #trials
     rows[#rows + 1] = row
-    results.row({ size, string.format("%.3f", row.rate), string.format("%.4f", row.tx / 1e6),
+    local cells = { size, string.format("%.3f", row.rate), string.format("%.4f", row.tx / 1e6),
         string.format("%.4f", row.rx / 1e6), string.format("%.3f", row.rx * (size + 20) * 8 / 1e9),
         string.format("%.3f", row.rx * size * 8 / 1e9), string.format("%.4f", row.line / 1e6),
         row.sent, row.lost, string.format("%.6f", row.loss), row.trials,
-        best and best.gen_rx_drops or 0,
-        lat and string.format("%.2f", lat.avg) or "", lat and string.format("%.2f", lat.max) or "" })
+        best and best.gen_rx_drops or 0 }
+    for _, v in ipairs(pf.latency_cells(lat)) do
+        cells[#cells + 1] = v
+    end
+    results.row(cells)
 end
 results.close()
 per_trial.close()

@@ -9,11 +9,35 @@
 -- argument count that lpktgenlib.c checks, so a script calling anything else fails.
 -- The model: two 10 Gb/s ports, a device under test forwarding everything sent on port 0 to
 -- port 1 up to MOCK_DUT_PPS frames per second (default 5 Mpps) and dropping the excess.
--- Time is virtual (pktgen.delay advances it). Like the real pktgen, the port counters that
--- portStats returns are refreshed only once per (virtual) second.
+-- Time is virtual (pktgen.delay advances it). Facts of the real pktgen that the model keeps,
+-- so that a script relying on the opposite fails here too:
+-- * the port counters that portStats returns are refreshed only once per (virtual) second;
+-- * the links come up MOCK_LINK_UP_MS (default 1500) ms after start, and the link state that
+--   linkState returns is refreshed only while the screen is on (it starts on): a script that
+--   turns the screen off before the links are up sees them down for ever;
+-- * pktgen.delay takes an integer (luaL_checkinteger: 1.5 fails, 2.0 and "2" pass), and so do
+--   the values of pktgen.set other than "rate";
+-- * latency (pktgen.latency(ports, "enable")) is per port and checked on both sides: a port
+--   with it on sends a probe every 10 ms (23.06's default latency rate) while it transmits;
+--   the receiving port measures the probes only if latency is on there too, and keeps the
+--   statistics (pktStats(p).latency: num_pkts, avg_us, min_us, max_us). Probe latency is
+--   MOCK_LATENCY_US (default 8) + 0..4 us; pktgen.clr() zeroes counters and latency.
 
 local LINK_MBPS = 10000
 local dut_pps = tonumber(os.getenv("MOCK_DUT_PPS") or "5000000")
+local link_up_ms = tonumber(os.getenv("MOCK_LINK_UP_MS") or "1500")
+local lat_base_us = tonumber(os.getenv("MOCK_LATENCY_US") or "8")
+local PROBE_MS = 10
+local screen_on = true
+local link_shown = false
+local lat_on = { [0] = false, [1] = false }
+local lat = {}
+local function lat_clear(p)
+    lat[p] = { n = 0, sum = 0.0, min = 0.0, max = 0.0 }
+end
+lat_clear(0)
+lat_clear(1)
+local probes_sent = 0
 
 local now_ms = 0
 local real = { [0] = {}, [1] = {} }
@@ -87,7 +111,22 @@ local function tick()
         real[1].ipackets = real[1].ipackets + fwd
         real[1].ibytes = real[1].ibytes + fwd * math.floor(frame_size(0))
     end
+    -- Latency probes of port 0, forwarded by the DUT to port 1 (not overloaded: a probe is one
+    -- frame among many, the model lets every probe through).
+    if p.sending and lat_on[0] and now_ms % PROBE_MS == 0 then
+        probes_sent = probes_sent + 1
+        if lat_on[1] then
+            local l, us = lat[1], lat_base_us + probes_sent % 5
+            l.min = (l.n == 0 or us < l.min) and us or l.min
+            l.max = math.max(l.max, us)
+            l.n = l.n + 1
+            l.sum = l.sum + us
+        end
+    end
     now_ms = now_ms + 1
+    if screen_on then
+        link_shown = now_ms >= link_up_ms
+    end
     if now_ms % 1000 == 0 then
         for q = 0, 1 do
             for _, f in ipairs(FIELDS) do
@@ -116,9 +155,22 @@ pktgen = {
     range = range,
 }
 
+-- luaL_checkinteger: an integer, a float with an exact integer value, or a string of one.
+local function checkinteger(fname, v)
+    local n = math.tointeger(type(v) == "string" and tonumber(v) or v)
+    if n == nil then
+        error(string.format("bad argument to '%s' (number has no integer representation: %s)",
+            fname, tostring(v)), 3)
+    end
+    return n
+end
+
 function pktgen.set(...)
     check("set", 3, ...)
     local ports, what, v = ...
+    if what ~= "rate" then
+        checkinteger("set", v)
+    end
     for _, p in ipairs(portlist(ports)) do
         if what == "rate" then
             port[p].rate = assert(tonumber(v), "rate")
@@ -148,7 +200,7 @@ end
 
 function pktgen.delay(...)
     check("delay", 1, ...)
-    local ms = math.floor(...)
+    local ms = checkinteger("delay", ...)
     for _ = 1, ms do
         tick()
     end
@@ -160,6 +212,7 @@ function pktgen.clr(...)
         for _, f in ipairs(FIELDS) do
             real[p][f] = 0
         end
+        lat_clear(p)
     end
 end
 
@@ -183,7 +236,7 @@ function pktgen.linkState(...)
     check("linkState", 1, ...)
     local out = { n = 0 }
     for _, p in ipairs(portlist(...)) do
-        out[p] = "<UP-" .. LINK_MBPS .. "-FD>"
+        out[p] = link_shown and ("<UP-" .. LINK_MBPS .. "-FD>") or "<--Down-->"
         out.n = out.n + 1
     end
     return out
@@ -193,8 +246,10 @@ function pktgen.pktStats(...)
     check("pktStats", 1, ...)
     local out = { n = 0 }
     for _, p in ipairs(portlist(...)) do
+        local l = lat[p]
         out[p] = { mac_addr = string.format("02:00:00:00:00:%02x", p + 1),
-            latency = { num_pkts = 100, avg_us = 7.5, min_us = 5.0, max_us = 12.0 } }
+            latency = { num_pkts = l.n, avg_us = l.n > 0 and l.sum / l.n or 0.0,
+                min_us = l.min, max_us = l.max } }
         out.n = out.n + 1
     end
     return out
@@ -206,12 +261,26 @@ local function noop(name, n)
     end
 end
 
-pktgen.screen = noop("screen", 1)
+function pktgen.screen(...)
+    check("screen", 1, ...)
+    local state = ...
+    assert(state == "on" or state == "off", "screen: on or off")
+    screen_on = state == "on"
+end
+
+function pktgen.latency(...)
+    check("latency", 2, ...)
+    local ports, state = ...
+    assert(state == "enable" or state == "disable", "latency: enable or disable")
+    for _, p in ipairs(portlist(ports)) do
+        lat_on[p] = state == "enable"
+    end
+end
+
 pktgen.set_ipaddr = noop("set_ipaddr", 3)
 pktgen.set_mac = noop("set_mac", 3)
 pktgen.set_proto = noop("set_proto", 2)
 pktgen.set_type = noop("set_type", 2)
-pktgen.latency = noop("latency", 2)
 pktgen.set_range = noop("set_range", 2)
 pktgen.pcap = noop("pcap", 2)
 pktgen.page = noop("page", 1)
