@@ -21,6 +21,26 @@ fn request(w: &mut UnixStream, r: &mut BufReader<UnixStream>, line: &[u8]) -> Va
     serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply not JSON ({e}): {reply:?}"))
 }
 
+fn connect(sock: &Path) -> (UnixStream, BufReader<UnixStream>) {
+    let w = UnixStream::connect(sock).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = BufReader::new(w.try_clone().unwrap());
+    (w, r)
+}
+
+/// Sends `version` and tells whether it was answered with ok (false on an error reply,
+/// a closed connection or an I/O error).
+fn version_ok(w: &mut UnixStream, r: &mut BufReader<UnixStream>) -> bool {
+    if w.write_all(b"{\"cmd\": \"version\"}\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    match r.read_line(&mut line) {
+        Ok(n) if n > 0 => serde_json::from_str::<Value>(&line).is_ok_and(|v| v["ok"] == true),
+        _ => false,
+    }
+}
+
 fn infinite_config(lab: &Lab, extra: &str) -> std::path::PathBuf {
     traffic::write_pcap(
         &GenSpec {
@@ -315,6 +335,109 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
         t0.elapsed()
     );
 
+    // A client trickling a request one byte every 100 ms: every read() returns well within
+    // client_timeout_ms, but the request must be complete within client_timeout_ms of its
+    // first byte; the client gets an error reply and the connection is closed.
+    let slow = UnixStream::connect(&sock).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut sw = slow.try_clone().unwrap();
+    let trickler = std::thread::spawn(move || {
+        let mut sent = 0;
+        let text = format!("{{\"cmd\": \"version\"{}", " ".repeat(100));
+        for b in text.bytes() {
+            if sw.write_all(&[b]).is_err() {
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sent
+    });
+    let t0 = Instant::now();
+    let mut sr = BufReader::new(slow);
+    let mut line = String::new();
+    sr.read_line(&mut line).unwrap();
+    let took = t0.elapsed();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("not completed within 500 ms"),
+        "{v}"
+    );
+    line.clear();
+    assert_eq!(sr.read_line(&mut line).unwrap(), 0, "then EOF: {line:?}");
+    assert!(took < Duration::from_secs(3), "slow client kept {took:?}");
+    let sent = trickler.join().unwrap();
+    assert!(sent < 60, "the trickler could send {sent} bytes");
+
+    // The client cap, deterministically: max_clients (16) connections that have each been
+    // answered hold every slot, so one more gets "too many control clients". The held ones are
+    // refreshed (a request each) so none reaches the 500 ms idle timeout before the check.
+    drop((w, r));
+    let mut held: Vec<(UnixStream, BufReader<UnixStream>)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        assert!(Instant::now() < deadline, "could not hold 16 slots");
+        let t0 = Instant::now();
+        held.retain_mut(|(w, r)| version_ok(w, r));
+        while held.len() < 16 {
+            assert!(Instant::now() < deadline, "could not hold 16 slots");
+            let (mut w, mut r) = connect(&sock);
+            if version_ok(&mut w, &mut r) {
+                held.push((w, r));
+            } else {
+                // A slot whose client just left is not released yet.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let (mut w, mut r) = connect(&sock);
+        let _ = w.write_all(b"{\"cmd\": \"version\"}\n");
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if t0.elapsed() < Duration::from_millis(250) {
+            break serde_json::from_str::<Value>(&line).unwrap();
+        }
+    };
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many control clients (max 16)"),
+        "{refused}"
+    );
+    // Once they leave, their slots come back.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (mut w, mut r) = connect(&sock);
+        if version_ok(&mut w, &mut r) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slots not released after the clients left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // pollfwdctl watch with rounds longer than client_timeout_ms: the server closes the idle
+    // connection between rounds and pollfwdctl reconnects.
+    let out = ctl(
+        &sock,
+        &["--json", "watch", "--interval", "0.8", "--count", "2"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+
     // 100 clients at once: each gets an answer (a result, or 'too many clients').
     let handles: Vec<_> = (0..100)
         .map(|_| {
@@ -341,7 +464,6 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
         .filter(|ok| *ok)
         .count();
     assert_eq!(answered, 100);
-    drop(w);
 
     // The data plane did not notice: every packet received was forwarded, none dropped.
     let s = stop(child);
