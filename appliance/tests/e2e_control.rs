@@ -537,6 +537,132 @@ fn non_root_non_group_user_is_refused() {
 }
 
 #[test]
+fn group_members_get_in_and_the_management_thread_sits_on_the_main_cpu() {
+    let lab = Lab::new("ctl-group");
+    let cfg = infinite_config(&lab, "group = \"nogroup\"\n");
+    // The socket in a directory that does not exist yet; the main lcore on CPU 1 and the worker
+    // on CPU 0, so the management thread's CPU is not simply the first one.
+    let sock = lab.path("run/ctl.sock");
+    let t = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            &lab.path("ctl.sock").display().to_string(),
+            &sock.display().to_string(),
+        )
+        .replace("[eal]\n", "[eal]\nmain_cpu = 1\n")
+        .replace("id = 1\n", "id = 1\ncpu = 0\n");
+    std::fs::write(&cfg, t).unwrap();
+    assert!(!lab.path("run").exists());
+    let nogroup = group_id("nogroup");
+    let _g = busy_lock();
+    let mut child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--duration",
+        "60",
+    ]);
+    wait_for_socket(&sock, &mut child);
+
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = std::fs::metadata(lab.path("run")).unwrap();
+    assert_eq!(dir.permissions().mode() & 0o777, 0o750, "directory mode");
+    assert_eq!(dir.gid(), nogroup, "directory group");
+    let meta = std::fs::metadata(&sock).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660, "socket mode");
+    assert_eq!(meta.gid(), nogroup, "socket group");
+
+    // nobody's primary group is nogroup: it may use the socket.
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(bin("pollfwdctl"))
+        .arg("--socket")
+        .arg(&sock)
+        .arg("version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pollfwd "));
+
+    // Threads: the management thread and a client's thread on the main lcore's CPU (1), the
+    // worker on its own (0).
+    let (mut w, mut r) = connect(&sock);
+    assert!(version_ok(&mut w, &mut r));
+    let threads = threads_cpus(child.id());
+    let cpus_of = |name: &str| -> Vec<&str> {
+        threads
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+            .collect()
+    };
+    assert_eq!(cpus_of("pollfwd-mgmt"), ["1"], "{threads:?}");
+    // (nobody's client thread may not have ended yet: at least ours)
+    let ctl_threads = cpus_of("pollfwd-ctl");
+    assert!(
+        !ctl_threads.is_empty() && ctl_threads.iter().all(|c| *c == "1"),
+        "{threads:?}"
+    );
+    assert_eq!(cpus_of("rte-worker-1"), ["0"], "{threads:?}");
+    drop((w, r));
+
+    let (_, stderr) = stop_with_stderr(child);
+    // Default in_memory = true: the operator is told that capture needs in_memory = false.
+    assert!(
+        stderr.contains("packet capture (dpdk-pdump, dpdk-dumpcap) is off"),
+        "{stderr}"
+    );
+}
+
+/// Group id from /etc/group.
+fn group_id(name: &str) -> u32 {
+    std::fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == name).then(|| f[2].parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no group {name}"))
+}
+
+/// (thread name, Cpus_allowed_list) of every thread of a process.
+fn threads_cpus(pid: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let t = t.unwrap().path();
+        let name = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        out.push((name.trim().to_string(), cpus));
+    }
+    out
+}
+
+/// SIGTERM, exit code 0; the summary and what pollfwd wrote to stderr.
+fn stop_with_stderr(child: std::process::Child) -> (Value, String) {
+    signal(&child, "TERM");
+    let out = wait_with_deadline(child, 60);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    (
+        serde_json::from_slice(&out.stdout).expect("summary JSON"),
+        stderr,
+    )
+}
+
+#[test]
 fn missing_socket_exits_2_and_says_so() {
     let lab = Lab::new("ctl-missing");
     let out = ctl(&lab.path("nope.sock"), &["stats"]);
@@ -653,7 +779,8 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     })
     .collect();
     assert!(frames.iter().take(50).all(|f| sent.contains(f)));
-    stop(child);
+    let (_, stderr) = stop_with_stderr(child);
+    assert!(!stderr.contains("packet capture"), "{stderr}");
 }
 
 /// Whole frames in a little-endian pcap file that is still being written (0 while it is
