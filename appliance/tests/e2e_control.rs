@@ -41,6 +41,15 @@ fn version_ok(w: &mut UnixStream, r: &mut BufReader<UnixStream>) -> bool {
     }
 }
 
+/// The value of one sample line (`NAME{LABELS} VALUE`) of a Prometheus text exposition.
+fn sample(text: &str, series: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.strip_prefix(series).is_some_and(|r| r.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 fn infinite_config(lab: &Lab, extra: &str) -> std::path::PathBuf {
     traffic::write_pcap(
         &GenSpec {
@@ -167,6 +176,42 @@ fn stats_match_the_pcap_and_reports_are_sane() {
         "{metrics}"
     );
     assert!(metrics.contains("# TYPE pollfwd_drops_total counter"));
+    // Dwell percentile gauges: the same numbers as `runtime` (the pcap is done: no new bursts).
+    for q in ["p50", "p99", "p999"] {
+        let secs = sample(
+            &metrics,
+            &format!("pollfwd_dwell_{q}_seconds{{lcore=\"1\"}}"),
+        );
+        let ns = rt["lcores"][0]["dwell"][format!("{q}_ns")]
+            .as_f64()
+            .unwrap();
+        assert!(secs > 0.0, "{q}: {secs}");
+        assert!(
+            (secs * 1e9 - ns).abs() <= ns * 1e-9 + 1e-6,
+            "{q}: metrics {secs} s, runtime {ns} ns"
+        );
+    }
+    let bursts = rt["lcores"][0]["dwell"]["bursts"].as_f64().unwrap();
+    assert_eq!(
+        sample(&metrics, "pollfwd_dwell_seconds_count{lcore=\"1\"}"),
+        bursts
+    );
+    // Build information.
+    let v = ctl_json(&sock, &["version"]);
+    assert_eq!(v["build"]["version"], env!("CARGO_PKG_VERSION"), "{v}");
+    assert_eq!(v["build"]["profile"], "debug", "{v}");
+    // Built from a git checkout (as here, whenever git can read one): the commit is known.
+    let in_git = Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if in_git {
+        let commit = v["build"]["git_commit"].as_str().unwrap_or("");
+        assert!(
+            commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{v}"
+        );
+    }
 
     // clear zeroes the counters.
     ctl_json(&sock, &["clear"]);
@@ -252,6 +297,8 @@ fn watch_shows_nonzero_rates_while_traffic_flows() {
     let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n > 1000.0, "{line}");
     assert!(body.contains("pollfwd_dwell_seconds_bucket{lcore=\"1\",le=\"+Inf\"}"));
+    assert!(sample(&body, "pollfwd_dwell_p99_seconds{lcore=\"1\"}") > 0.0);
+    assert!(body.contains("# TYPE pollfwd_dwell_p999_seconds gauge"));
     let mut http = std::net::TcpStream::connect(prom).unwrap();
     http.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let mut body = String::new();

@@ -518,8 +518,12 @@ fn render_mempools(d: &Value) -> String {
 fn render(cmd: &str, d: &Value) -> String {
     match cmd {
         "version" => format!(
-            "pollfwd {} (DPDK {} built, {} running), protocol {}, up {:.1} s, config {}\n",
+            "pollfwd {} ({} build, commit {}; DPDK {} built, {} running), protocol {}, up {:.1} s, config {}\n",
             s(&d["pollfwd"]),
+            s(&d["build"]["profile"]),
+            d["build"]["git_commit"]
+                .as_str()
+                .map_or("unknown", |c| &c[..c.len().min(12)]),
             s(&d["dpdk_build"]),
             s(&d["dpdk_runtime"]),
             s(&d["protocol"]),
