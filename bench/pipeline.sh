@@ -24,6 +24,7 @@ common="[eal]
 file_prefix = \"pfbench-pipe\"
 main_lcore = 0
 main_cpu = 0
+share_main_cpu = true
 [mempool]
 mbufs = 16383
 [runtime]

@@ -59,8 +59,13 @@ pub struct EalConfig {
     /// The main lcore: runs the management thread, never a worker.
     #[serde(default)]
     pub main_lcore: u32,
-    /// CPU of the main lcore (default: same number as the lcore).
+    /// CPU of the main lcore (default: same number as the lcore). The management thread runs
+    /// there; no worker may (unless `share_main_cpu`).
     pub main_cpu: Option<u32>,
+    /// Let workers run on the main lcore's CPU (default false). Only for machines with too few
+    /// CPUs: the management thread then takes time from that worker while it serves a client.
+    #[serde(default)]
+    pub share_main_cpu: bool,
     /// `--file-prefix`: needed to run several instances side by side (default "pollfwd").
     pub file_prefix: Option<String>,
     /// `--in-memory`: no hugepage files, no shared runtime files (default true). Set false to
@@ -84,6 +89,7 @@ impl Default for EalConfig {
         EalConfig {
             main_lcore: 0,
             main_cpu: None,
+            share_main_cpu: false,
             file_prefix: None,
             in_memory: true,
             hugepages: true,
@@ -188,8 +194,9 @@ pub struct RxRef {
 pub struct LcoreConfig {
     /// EAL lcore id.
     pub id: Spanned<u32>,
-    /// CPU it is pinned to (default: same number as the id).
-    pub cpu: Option<u32>,
+    /// CPU it is pinned to (default: same number as the id). Never the main lcore's CPU
+    /// unless `eal.share_main_cpu`.
+    pub cpu: Option<Spanned<u32>>,
     /// Port queues it polls.
     #[serde(default)]
     pub rx: Vec<Spanned<RxRef>>,
@@ -472,6 +479,22 @@ fn validate(c: &Config, pos: &Pos<'_>) -> Result<Vec<String>, ConfigError> {
                 format!(
                     "lcore {id} is the main lcore (eal.main_lcore): workers need their own lcores"
                 ),
+            ));
+        }
+        let cpu = lr.cpu.as_ref().map_or(id, |c| *c.get_ref());
+        let main_cpu = c.eal.main_cpu.unwrap_or(c.eal.main_lcore);
+        if cpu == main_cpu {
+            let span = lr.cpu.as_ref().map_or(lr.id.span(), |c| c.span());
+            if !c.eal.share_main_cpu {
+                return Err(pos.err(
+                    span,
+                    format!(
+                        "lcore {id} runs on CPU {cpu}, the main lcore's CPU (eal.main_cpu, default eal.main_lcore), where the management thread runs: give it another cpu (or set eal.share_main_cpu = true on a machine with too few CPUs)"
+                    ),
+                ));
+            }
+            warnings.push(format!(
+                "lcore {id} shares CPU {cpu} with the main lcore (eal.share_main_cpu): the management thread takes time from it while serving clients"
             ));
         }
         if id >= 128 {
@@ -785,7 +808,7 @@ impl Config {
             lc.push(format!(
                 "{}@{}",
                 l.id.get_ref(),
-                l.cpu.unwrap_or(*l.id.get_ref())
+                l.cpu.as_ref().map_or(*l.id.get_ref(), |c| *c.get_ref())
             ));
         }
         a.push(format!("--lcores={}", lc.join(",")));
@@ -970,6 +993,51 @@ pairs = [["p0", "p1"]]
         let e = err(&t);
         assert!(e.msg.contains("main lcore"), "{e}");
         assert_eq!((e.line, e.col), (15, 6));
+    }
+
+    #[test]
+    fn worker_cannot_share_the_main_lcores_cpu() {
+        // An explicit cpu: the error points at it.
+        let t = GOOD.replace("id = 1", "id = 1\ncpu = 0");
+        let e = err(&t);
+        assert!(
+            e.msg
+                .contains("lcore 1 runs on CPU 0, the main lcore's CPU"),
+            "{e}"
+        );
+        assert_eq!((e.line, e.col), (16, 7), "{e}");
+        // The default cpu (= id) against an explicit main_cpu: the error points at the id.
+        let t = GOOD.replace("main_lcore = 0", "main_lcore = 0\nmain_cpu = 1");
+        let e = err(&t);
+        assert!(e.msg.contains("CPU 1, the main lcore's CPU"), "{e}");
+        assert_eq!((e.line, e.col), (16, 6), "{e}");
+        // Allowed on request, with a warning.
+        let t = GOOD.replace(
+            "main_lcore = 0",
+            "main_lcore = 0\nmain_cpu = 1\nshare_main_cpu = true",
+        );
+        let (c, w) = parse("t.toml", &t).unwrap();
+        assert!(w.iter().any(|w| w.contains("shares CPU 1")), "{w:?}");
+        assert!(c.eal_args().contains(&"--lcores=0@1,1@1".to_string()));
+        // Main lcore and worker on different CPUs: fine.
+        let t = GOOD.replace("id = 1", "id = 1\ncpu = 1");
+        parse("t.toml", &t).unwrap();
+    }
+
+    #[test]
+    fn prometheus_must_listen_on_loopback() {
+        for addr in ["0.0.0.0:9470", "192.0.2.1:9470", "[::]:9470"] {
+            let t = format!("{GOOD}\n[control]\nprometheus = \"{addr}\"\n");
+            let e = err(&t);
+            assert!(e.msg.contains("must be a loopback address"), "{addr}: {e}");
+            assert_eq!((e.line, e.col), (23, 14), "{e}");
+        }
+        let t = format!("{GOOD}\n[control]\nprometheus = \"localhost\"\n");
+        assert!(err(&t).msg.contains("is not an address:port"));
+        for addr in ["127.0.0.1:9470", "[::1]:9470"] {
+            let t = format!("{GOOD}\n[control]\nprometheus = \"{addr}\"\n");
+            parse("t.toml", &t).unwrap();
+        }
     }
 
     #[test]

@@ -93,6 +93,11 @@ fn help(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
 fn version(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     Ok(json!({
         "pollfwd": env!("CARGO_PKG_VERSION"),
+        "build": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "git_commit": option_env!("POLLFWD_GIT_COMMIT"),
+            "profile": option_env!("POLLFWD_PROFILE").unwrap_or("unknown"),
+        },
         "dpdk_build": dpdk::BUILD_DPDK_VERSION,
         "dpdk_runtime": dpdk::runtime_version(),
         "uptime_s": ctx.state.started.elapsed().as_secs_f64(),
@@ -547,7 +552,9 @@ pub fn metrics_text(s: &State) -> String {
         "Packets of the timed bursts: cycles per packet = stage_cycles / stage_timed_packets.",
         &mut st_tp.into_iter(),
     );
-    // Dwell histogram as a Prometheus histogram over seconds.
+    // Dwell histogram as a Prometheus histogram over seconds. No `_sum`: workers keep only the
+    // per-bucket counts (one store per timed burst), not the sum of the times, and a sum made up
+    // from bucket bounds would be wrong by up to 2x; `_count` and the buckets are exact.
     let _ = writeln!(
         o,
         "# HELP pollfwd_dwell_seconds RX-to-TX time per burst inside pollfwd."
@@ -571,6 +578,23 @@ pub fn metrics_text(s: &State) -> String {
             "pollfwd_dwell_seconds_bucket{{lcore=\"{id}\",le=\"+Inf\"}} {acc}"
         );
         let _ = writeln!(o, "pollfwd_dwell_seconds_count{{lcore=\"{id}\"}} {acc}");
+    }
+    // The same percentiles as `runtime` (upper bound of the log2 bucket holding them).
+    for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p999")] {
+        family(
+            &mut o,
+            &format!("dwell_{name}_seconds"),
+            "gauge",
+            &format!(
+                "{name} of the RX-to-TX time per burst since start or clear (upper bound of its log2 bucket; 0 before any burst)."
+            ),
+            &mut snaps.iter().map(|(id, _, c)| {
+                (
+                    format!("{{lcore=\"{id}\"}}"),
+                    c.dwell_percentile(q) as f64 / hz,
+                )
+            }),
+        );
     }
     let pools: Vec<_> = s
         .pools

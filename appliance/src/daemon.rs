@@ -402,7 +402,11 @@ pub fn run(
 
     // pdump needs DPDK multi-process (dpdk-dumpcap is a secondary process): not with in-memory.
     let pdump = !state.config.config.eal.in_memory;
-    if pdump && let Err(e) = dpdk::telemetry::pdump_init() {
+    if !pdump {
+        eprintln!(
+            "pollfwd: warning: packet capture (dpdk-pdump, dpdk-dumpcap) is off: it needs [eal] in_memory = false (docs/operations.md)"
+        );
+    } else if let Err(e) = dpdk::telemetry::pdump_init() {
         eprintln!("pollfwd: warning: packet capture (pdump) unavailable: {e}");
     }
     let state = Arc::new(state);

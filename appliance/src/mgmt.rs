@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -78,6 +78,9 @@ impl Mgmt {
     }
 }
 
+/// Pins the calling thread to the main lcore's CPU (config validation keeps workers off it).
+/// A failure is logged, not fatal: the thread then keeps the mask it inherited from EAL's
+/// main thread, which EAL pinned to the same CPU.
 fn pin_to_main(state: &State) {
     let cpu = state
         .config
@@ -85,7 +88,16 @@ fn pin_to_main(state: &State) {
         .eal
         .main_cpu
         .unwrap_or(state.config.config.eal.main_lcore) as usize;
-    let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("management")
+            .to_string();
+        eprintln!(
+            "pollfwd: warning: {name} thread: cannot pin to CPU {cpu} (the main lcore's): {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// Prepares the socket path: creates the directory (0750) if missing, removes a stale socket
@@ -228,24 +240,72 @@ fn error_reply(id: Value, msg: &str) -> Value {
     json!({"v": PROTOCOL_VERSION, "id": id, "ok": false, "error": msg})
 }
 
-/// Reads one line of at most MAX_REQUEST bytes. Ok(None) at end of stream; Err(too_long) after
-/// discarding the rest of an oversize line.
-fn read_line(r: &mut BufReader<UnixStream>, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+/// What [`read_line`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// The peer closed the connection between requests.
+    Eof,
+    /// A whole request is in the buffer.
+    Request,
+    /// A line over MAX_REQUEST bytes was read and discarded.
+    TooLong,
+    /// Nothing arrived for the idle timeout between requests.
+    Idle,
+    /// A request was started but not finished (newline) within the request deadline: a slow
+    /// client, or an endless line.
+    Slow,
+}
+
+/// Reads one line of at most MAX_REQUEST bytes. Between requests the peer may stay silent for
+/// `idle`; once the first byte of a request arrived, the whole line (including the rest of an
+/// oversize line being discarded) must arrive within `limit` of it. The read timeout is set
+/// before each read from the socket (SO_RCVTIMEO applies per read(), so the remaining time is
+/// what bounds a client that trickles bytes).
+fn read_line(
+    r: &mut BufReader<UnixStream>,
+    buf: &mut Vec<u8>,
+    idle: Duration,
+    limit: Duration,
+) -> std::io::Result<Line> {
     buf.clear();
     let mut too_long = false;
+    let mut started: Option<Instant> = None;
     loop {
+        if r.buffer().is_empty() {
+            let wait = match started {
+                None => idle,
+                Some(t0) => {
+                    let left = limit.saturating_sub(t0.elapsed());
+                    if left.is_zero() {
+                        return Ok(Line::Slow);
+                    }
+                    left
+                }
+            };
+            r.get_ref()
+                .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        }
         let avail = match r.fill_buf() {
             Ok(a) => a,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok(if started.is_some() {
+                    Line::Slow
+                } else {
+                    Line::Idle
+                });
+            }
             Err(e) => return Err(e),
         };
         if avail.is_empty() {
-            return Ok(if buf.is_empty() && !too_long {
-                None
-            } else {
-                Some(too_long)
+            // End of stream: a partial last line still counts as a request.
+            return Ok(match (started, too_long) {
+                (None, _) => Line::Eof,
+                (Some(_), true) => Line::TooLong,
+                (Some(_), false) => Line::Request,
             });
         }
+        started.get_or_insert_with(Instant::now);
         let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
             Some(i) => (&avail[..i], Some(i + 1)),
             None => (avail, None),
@@ -261,13 +321,16 @@ fn read_line(r: &mut BufReader<UnixStream>, buf: &mut Vec<u8>) -> std::io::Resul
         let used = done.unwrap_or(avail.len());
         r.consume(used);
         if done.is_some() {
-            return Ok(Some(too_long));
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Request
+            });
         }
     }
 }
 
 fn serve_client(state: &State, conn: UnixStream, timeout: Duration, stop: &AtomicBool) {
-    let _ = conn.set_read_timeout(Some(timeout));
     let Ok(mut out) = conn.try_clone() else {
         return;
     };
@@ -277,14 +340,29 @@ fn serve_client(state: &State, conn: UnixStream, timeout: Duration, stop: &Atomi
         if stop.load(Ordering::Acquire) {
             return;
         }
-        let reply = match read_line(&mut r, &mut buf) {
-            Ok(None) => return,
-            Err(_) => return, // timeout or error: a silent client is disconnected
-            Ok(Some(true)) => error_reply(
+        let reply = match read_line(&mut r, &mut buf, timeout, timeout) {
+            // A silent client is disconnected without a reply: a reply it did not ask for
+            // would be read as the answer to its next request.
+            Ok(Line::Eof | Line::Idle) | Err(_) => return,
+            Ok(Line::Slow) => {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    error_reply(
+                        Value::Null,
+                        &format!(
+                            "request not completed within {} ms (client_timeout_ms): disconnecting",
+                            timeout.as_millis()
+                        ),
+                    )
+                );
+                return;
+            }
+            Ok(Line::TooLong) => error_reply(
                 Value::Null,
                 &format!("request larger than {MAX_REQUEST} bytes"),
             ),
-            Ok(Some(false)) => handle_line(state, &buf),
+            Ok(Line::Request) => handle_line(state, &buf),
         };
         if writeln!(out, "{reply}").is_err() {
             return;
@@ -358,5 +436,151 @@ fn serve_metrics(state: Arc<State>, l: TcpListener, stop: Arc<AtomicBool>) {
             "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpdk::sys::PeerCred;
+
+    fn cred(uid: u32, gid: u32) -> PeerCred {
+        PeerCred { pid: 1, uid, gid }
+    }
+
+    fn ops_group() -> Access {
+        Access {
+            group: Some(("pfops".into(), 4242, vec!["alice".into()])),
+        }
+    }
+
+    #[test]
+    fn root_is_always_allowed() {
+        assert!(Access { group: None }.check(cred(0, 0), &[]).is_ok());
+        assert!(ops_group().check(cred(0, 7), &[]).is_ok());
+    }
+
+    #[test]
+    fn primary_group_matches() {
+        assert!(ops_group().check(cred(1000, 4242), &[]).is_ok());
+    }
+
+    #[test]
+    fn supplementary_group_matches() {
+        assert!(ops_group().check(cred(1000, 1000), &[27, 4242]).is_ok());
+    }
+
+    #[test]
+    fn others_are_refused_naming_the_group() {
+        let e = ops_group().check(cred(1000, 1000), &[27, 100]).unwrap_err();
+        assert!(e.contains("uid 1000"), "{e}");
+        assert!(e.contains("group 'pfops'"), "{e}");
+        let e = Access { group: None }
+            .check(cred(65534, 65534), &[65534])
+            .unwrap_err();
+        assert!(
+            e.contains("not root") && e.contains("no control group"),
+            "{e}"
+        );
+    }
+
+    fn pair() -> (UnixStream, BufReader<UnixStream>) {
+        let (a, b) = UnixStream::pair().unwrap();
+        (a, BufReader::new(b))
+    }
+
+    #[allow(non_snake_case)]
+    fn MS(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn lines_are_read_one_by_one() {
+        let (mut w, mut r) = pair();
+        w.write_all(b"{\"cmd\":\"a\"}\n{\"cmd\":\"b\"}\npartial")
+            .unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line(&mut r, &mut buf, MS(500), MS(500)).unwrap(),
+            Line::Request
+        );
+        assert_eq!(buf, b"{\"cmd\":\"a\"}");
+        assert_eq!(
+            read_line(&mut r, &mut buf, MS(500), MS(500)).unwrap(),
+            Line::Request
+        );
+        assert_eq!(buf, b"{\"cmd\":\"b\"}");
+        drop(w);
+        assert_eq!(
+            read_line(&mut r, &mut buf, MS(500), MS(500)).unwrap(),
+            Line::Request
+        );
+        assert_eq!(buf, b"partial");
+        assert_eq!(
+            read_line(&mut r, &mut buf, MS(500), MS(500)).unwrap(),
+            Line::Eof
+        );
+    }
+
+    #[test]
+    fn silent_peer_is_idle() {
+        let (_w, mut r) = pair();
+        let t0 = Instant::now();
+        let got = read_line(&mut r, &mut Vec::new(), MS(100), MS(5000)).unwrap();
+        assert_eq!(got, Line::Idle);
+        assert!(t0.elapsed() < MS(2000), "{:?}", t0.elapsed());
+    }
+
+    /// A peer sending one byte every 20 ms never trips a per-read timeout of 100 ms; the
+    /// request deadline (200 ms from its first byte) ends it.
+    fn trickle(prefix: Vec<u8>) {
+        let (mut w, mut r) = pair();
+        let writer = std::thread::spawn(move || {
+            let _ = w.write_all(&prefix);
+            for _ in 0..150 {
+                if w.write_all(b" ").is_err() {
+                    return;
+                }
+                std::thread::sleep(MS(20));
+            }
+        });
+        let t0 = Instant::now();
+        let got = read_line(&mut r, &mut Vec::new(), MS(100), MS(200)).unwrap();
+        let took = t0.elapsed();
+        drop(r);
+        writer.join().unwrap();
+        assert_eq!(got, Line::Slow);
+        assert!(took >= MS(150) && took < MS(1500), "{took:?}");
+    }
+
+    #[test]
+    fn trickling_peer_hits_the_request_deadline() {
+        trickle(b"{\"cmd\": ".to_vec());
+    }
+
+    #[test]
+    fn deadline_also_bounds_discarding_an_oversize_line() {
+        trickle(vec![b'x'; MAX_REQUEST + 10]);
+    }
+
+    #[test]
+    fn oversize_line_is_discarded_and_the_next_one_read() {
+        let (mut w, mut r) = pair();
+        let writer = std::thread::spawn(move || {
+            w.write_all(&vec![b'x'; MAX_REQUEST + 1]).unwrap();
+            w.write_all(b"\n{\"cmd\":\"version\"}\n").unwrap();
+            w
+        });
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line(&mut r, &mut buf, MS(2000), MS(2000)).unwrap(),
+            Line::TooLong
+        );
+        assert_eq!(
+            read_line(&mut r, &mut buf, MS(2000), MS(2000)).unwrap(),
+            Line::Request
+        );
+        assert_eq!(buf, b"{\"cmd\":\"version\"}");
+        drop(writer.join().unwrap());
     }
 }

@@ -21,6 +21,35 @@ fn request(w: &mut UnixStream, r: &mut BufReader<UnixStream>, line: &[u8]) -> Va
     serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply not JSON ({e}): {reply:?}"))
 }
 
+fn connect(sock: &Path) -> (UnixStream, BufReader<UnixStream>) {
+    let w = UnixStream::connect(sock).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = BufReader::new(w.try_clone().unwrap());
+    (w, r)
+}
+
+/// Sends `version` and tells whether it was answered with ok (false on an error reply,
+/// a closed connection or an I/O error).
+fn version_ok(w: &mut UnixStream, r: &mut BufReader<UnixStream>) -> bool {
+    if w.write_all(b"{\"cmd\": \"version\"}\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    match r.read_line(&mut line) {
+        Ok(n) if n > 0 => serde_json::from_str::<Value>(&line).is_ok_and(|v| v["ok"] == true),
+        _ => false,
+    }
+}
+
+/// The value of one sample line (`NAME{LABELS} VALUE`) of a Prometheus text exposition.
+fn sample(text: &str, series: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.strip_prefix(series).is_some_and(|r| r.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 fn infinite_config(lab: &Lab, extra: &str) -> std::path::PathBuf {
     traffic::write_pcap(
         &GenSpec {
@@ -147,6 +176,42 @@ fn stats_match_the_pcap_and_reports_are_sane() {
         "{metrics}"
     );
     assert!(metrics.contains("# TYPE pollfwd_drops_total counter"));
+    // Dwell percentile gauges: the same numbers as `runtime` (the pcap is done: no new bursts).
+    for q in ["p50", "p99", "p999"] {
+        let secs = sample(
+            &metrics,
+            &format!("pollfwd_dwell_{q}_seconds{{lcore=\"1\"}}"),
+        );
+        let ns = rt["lcores"][0]["dwell"][format!("{q}_ns")]
+            .as_f64()
+            .unwrap();
+        assert!(secs > 0.0, "{q}: {secs}");
+        assert!(
+            (secs * 1e9 - ns).abs() <= ns * 1e-9 + 1e-6,
+            "{q}: metrics {secs} s, runtime {ns} ns"
+        );
+    }
+    let bursts = rt["lcores"][0]["dwell"]["bursts"].as_f64().unwrap();
+    assert_eq!(
+        sample(&metrics, "pollfwd_dwell_seconds_count{lcore=\"1\"}"),
+        bursts
+    );
+    // Build information.
+    let v = ctl_json(&sock, &["version"]);
+    assert_eq!(v["build"]["version"], env!("CARGO_PKG_VERSION"), "{v}");
+    assert_eq!(v["build"]["profile"], "debug", "{v}");
+    // Built from a git checkout (as here, whenever git can read one): the commit is known.
+    let in_git = Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if in_git {
+        let commit = v["build"]["git_commit"].as_str().unwrap_or("");
+        assert!(
+            commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{v}"
+        );
+    }
 
     // clear zeroes the counters.
     ctl_json(&sock, &["clear"]);
@@ -232,6 +297,8 @@ fn watch_shows_nonzero_rates_while_traffic_flows() {
     let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n > 1000.0, "{line}");
     assert!(body.contains("pollfwd_dwell_seconds_bucket{lcore=\"1\",le=\"+Inf\"}"));
+    assert!(sample(&body, "pollfwd_dwell_p99_seconds{lcore=\"1\"}") > 0.0);
+    assert!(body.contains("# TYPE pollfwd_dwell_p999_seconds gauge"));
     let mut http = std::net::TcpStream::connect(prom).unwrap();
     http.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let mut body = String::new();
@@ -315,6 +382,109 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
         t0.elapsed()
     );
 
+    // A client trickling a request one byte every 100 ms: every read() returns well within
+    // client_timeout_ms, but the request must be complete within client_timeout_ms of its
+    // first byte; the client gets an error reply and the connection is closed.
+    let slow = UnixStream::connect(&sock).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut sw = slow.try_clone().unwrap();
+    let trickler = std::thread::spawn(move || {
+        let mut sent = 0;
+        let text = format!("{{\"cmd\": \"version\"{}", " ".repeat(100));
+        for b in text.bytes() {
+            if sw.write_all(&[b]).is_err() {
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sent
+    });
+    let t0 = Instant::now();
+    let mut sr = BufReader::new(slow);
+    let mut line = String::new();
+    sr.read_line(&mut line).unwrap();
+    let took = t0.elapsed();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("not completed within 500 ms"),
+        "{v}"
+    );
+    line.clear();
+    assert_eq!(sr.read_line(&mut line).unwrap(), 0, "then EOF: {line:?}");
+    assert!(took < Duration::from_secs(3), "slow client kept {took:?}");
+    let sent = trickler.join().unwrap();
+    assert!(sent < 60, "the trickler could send {sent} bytes");
+
+    // The client cap, deterministically: max_clients (16) connections that have each been
+    // answered hold every slot, so one more gets "too many control clients". The held ones are
+    // refreshed (a request each) so none reaches the 500 ms idle timeout before the check.
+    drop((w, r));
+    let mut held: Vec<(UnixStream, BufReader<UnixStream>)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        assert!(Instant::now() < deadline, "could not hold 16 slots");
+        let t0 = Instant::now();
+        held.retain_mut(|(w, r)| version_ok(w, r));
+        while held.len() < 16 {
+            assert!(Instant::now() < deadline, "could not hold 16 slots");
+            let (mut w, mut r) = connect(&sock);
+            if version_ok(&mut w, &mut r) {
+                held.push((w, r));
+            } else {
+                // A slot whose client just left is not released yet.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let (mut w, mut r) = connect(&sock);
+        let _ = w.write_all(b"{\"cmd\": \"version\"}\n");
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if t0.elapsed() < Duration::from_millis(250) {
+            break serde_json::from_str::<Value>(&line).unwrap();
+        }
+    };
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many control clients (max 16)"),
+        "{refused}"
+    );
+    // Once they leave, their slots come back.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (mut w, mut r) = connect(&sock);
+        if version_ok(&mut w, &mut r) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slots not released after the clients left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // pollfwdctl watch with rounds longer than client_timeout_ms: the server closes the idle
+    // connection between rounds and pollfwdctl reconnects.
+    let out = ctl(
+        &sock,
+        &["--json", "watch", "--interval", "0.8", "--count", "2"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+
     // 100 clients at once: each gets an answer (a result, or 'too many clients').
     let handles: Vec<_> = (0..100)
         .map(|_| {
@@ -341,7 +511,6 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
         .filter(|ok| *ok)
         .count();
     assert_eq!(answered, 100);
-    drop(w);
 
     // The data plane did not notice: every packet received was forwarded, none dropped.
     let s = stop(child);
@@ -412,6 +581,132 @@ fn non_root_non_group_user_is_refused() {
     // Root still gets in.
     assert_eq!(ctl_json(&sock, &["version"])["protocol"], 1);
     stop(child);
+}
+
+#[test]
+fn group_members_get_in_and_the_management_thread_sits_on_the_main_cpu() {
+    let lab = Lab::new("ctl-group");
+    let cfg = infinite_config(&lab, "group = \"nogroup\"\n");
+    // The socket in a directory that does not exist yet; the main lcore on CPU 1 and the worker
+    // on CPU 0, so the management thread's CPU is not simply the first one.
+    let sock = lab.path("run/ctl.sock");
+    let t = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            &lab.path("ctl.sock").display().to_string(),
+            &sock.display().to_string(),
+        )
+        .replace("[eal]\n", "[eal]\nmain_cpu = 1\n")
+        .replace("id = 1\n", "id = 1\ncpu = 0\n");
+    std::fs::write(&cfg, t).unwrap();
+    assert!(!lab.path("run").exists());
+    let nogroup = group_id("nogroup");
+    let _g = busy_lock();
+    let mut child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--duration",
+        "60",
+    ]);
+    wait_for_socket(&sock, &mut child);
+
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = std::fs::metadata(lab.path("run")).unwrap();
+    assert_eq!(dir.permissions().mode() & 0o777, 0o750, "directory mode");
+    assert_eq!(dir.gid(), nogroup, "directory group");
+    let meta = std::fs::metadata(&sock).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660, "socket mode");
+    assert_eq!(meta.gid(), nogroup, "socket group");
+
+    // nobody's primary group is nogroup: it may use the socket.
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(bin("pollfwdctl"))
+        .arg("--socket")
+        .arg(&sock)
+        .arg("version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pollfwd "));
+
+    // Threads: the management thread and a client's thread on the main lcore's CPU (1), the
+    // worker on its own (0).
+    let (mut w, mut r) = connect(&sock);
+    assert!(version_ok(&mut w, &mut r));
+    let threads = threads_cpus(child.id());
+    let cpus_of = |name: &str| -> Vec<&str> {
+        threads
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+            .collect()
+    };
+    assert_eq!(cpus_of("pollfwd-mgmt"), ["1"], "{threads:?}");
+    // (nobody's client thread may not have ended yet: at least ours)
+    let ctl_threads = cpus_of("pollfwd-ctl");
+    assert!(
+        !ctl_threads.is_empty() && ctl_threads.iter().all(|c| *c == "1"),
+        "{threads:?}"
+    );
+    assert_eq!(cpus_of("rte-worker-1"), ["0"], "{threads:?}");
+    drop((w, r));
+
+    let (_, stderr) = stop_with_stderr(child);
+    // Default in_memory = true: the operator is told that capture needs in_memory = false.
+    assert!(
+        stderr.contains("packet capture (dpdk-pdump, dpdk-dumpcap) is off"),
+        "{stderr}"
+    );
+}
+
+/// Group id from /etc/group.
+fn group_id(name: &str) -> u32 {
+    std::fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == name).then(|| f[2].parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no group {name}"))
+}
+
+/// (thread name, Cpus_allowed_list) of every thread of a process.
+fn threads_cpus(pid: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let t = t.unwrap().path();
+        let name = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        out.push((name.trim().to_string(), cpus));
+    }
+    out
+}
+
+/// SIGTERM, exit code 0; the summary and what pollfwd wrote to stderr.
+fn stop_with_stderr(child: std::process::Child) -> (Value, String) {
+    signal(&child, "TERM");
+    let out = wait_with_deadline(child, 60);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    (
+        serde_json::from_slice(&out.stdout).expect("summary JSON"),
+        stderr,
+    )
 }
 
 #[test]
@@ -531,7 +826,8 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     })
     .collect();
     assert!(frames.iter().take(50).all(|f| sent.contains(f)));
-    stop(child);
+    let (_, stderr) = stop_with_stderr(child);
+    assert!(!stderr.contains("packet capture"), "{stderr}");
 }
 
 /// Whole frames in a little-endian pcap file that is still being written (0 while it is

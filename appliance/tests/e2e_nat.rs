@@ -445,6 +445,8 @@ fn two_worker_config(lab: &Lab, outside: &str) -> PathBuf {
         r#"
 [eal]
 file_prefix = "{prefix}"
+# Two busy workers on a two-CPU machine: lcore 1 shares the main lcore's CPU.
+share_main_cpu = true
 
 [mempool]
 mbufs = 4095

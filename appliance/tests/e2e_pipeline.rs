@@ -28,6 +28,8 @@ fn config(lab: &Lab, lcores: &str, extra: &str, ring: u32) -> std::path::PathBuf
 file_prefix = "{prefix}"
 main_lcore = 0
 main_cpu = 0
+# Two busy workers on a two-CPU machine: lcore 1 shares the main lcore's CPU.
+share_main_cpu = true
 
 # The ring between the lcores holds a whole input file: net_pcap reads the file much faster
 # than it writes one, and the writing lcore starts a little after the reading one, so a

@@ -245,7 +245,17 @@ impl Client {
         Failure::Unreachable(format!("cannot reach pollfwd at {p}: {why}"))
     }
 
+    /// Sends one request. A kept connection the server closed meanwhile (it closes idle ones
+    /// after client_timeout_ms, e.g. between `watch` rounds) is replaced once by a new one.
     fn call(&mut self, cmd: &str, args: Value) -> Result<Value, Failure> {
+        let reused = self.conn.is_some();
+        match self.call_once(cmd, &args) {
+            Err(Failure::Unreachable(_)) if reused => self.call_once(cmd, &args),
+            r => r,
+        }
+    }
+
+    fn call_once(&mut self, cmd: &str, args: &Value) -> Result<Value, Failure> {
         if self.conn.is_none() {
             let s = UnixStream::connect(&self.socket).map_err(|e| self.unreachable(&e))?;
             s.set_read_timeout(Some(self.timeout)).ok();
@@ -508,8 +518,12 @@ fn render_mempools(d: &Value) -> String {
 fn render(cmd: &str, d: &Value) -> String {
     match cmd {
         "version" => format!(
-            "pollfwd {} (DPDK {} built, {} running), protocol {}, up {:.1} s, config {}\n",
+            "pollfwd {} ({} build, commit {}; DPDK {} built, {} running), protocol {}, up {:.1} s, config {}\n",
             s(&d["pollfwd"]),
+            s(&d["build"]["profile"]),
+            d["build"]["git_commit"]
+                .as_str()
+                .map_or("unknown", |c| &c[..c.len().min(12)]),
             s(&d["dpdk_build"]),
             s(&d["dpdk_runtime"]),
             s(&d["protocol"]),
