@@ -246,6 +246,10 @@ fn undo(mut undo: Vec<Undo>, late: Vec<Pending>) -> Result<(), String> {
     let deadline = Instant::now() + ACK_WAIT;
     let mut pending = Vec::new();
     for u in undo.into_iter().rev() {
+        if u.old.is::<()>() {
+            // A query (e.g. a session listing), not a table: nothing to undo.
+            continue;
+        }
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut msg = Msg::Stage {
             id,

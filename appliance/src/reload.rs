@@ -32,24 +32,55 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
     if old.control != new.control {
         v.push("[control]".to_string());
     }
-    let strip = |c: &Config| -> Vec<config::PortConfig> {
+    // Ports and lcores, each named (by port name, by lcore id).
+    let ports = |c: &Config| -> Vec<(String, config::PortConfig)> {
         c.ports
             .iter()
             .map(|p| {
                 let mut p = p.get_ref().clone();
                 p.address = None; // addresses are the forward stage's, changeable live
-                p
+                (p.name.get_ref().clone(), p)
             })
             .collect()
     };
-    if strip(old) != strip(new) {
-        v.push("[[port]] (devices, queues, descriptors, MTU)".to_string());
+    let changed = changed_names(&ports(old), &ports(new));
+    if !changed.is_empty() {
+        v.push(format!(
+            "[[port]] {} (devices, queues, descriptors, MTU)",
+            changed.join(", ")
+        ));
     }
-    let lc = |c: &Config| -> Vec<config::LcoreConfig> {
-        c.lcores.iter().map(|l| l.get_ref().clone()).collect()
+    let lcores = |c: &Config| -> Vec<(String, config::LcoreConfig)> {
+        c.lcores
+            .iter()
+            .map(|l| (l.get_ref().id.get_ref().to_string(), l.get_ref().clone()))
+            .collect()
     };
-    if lc(old) != lc(new) {
-        v.push("[[lcore]] (lcores, queues polled, stage chains, pipelines)".to_string());
+    let changed = changed_names(&lcores(old), &lcores(new));
+    if !changed.is_empty() {
+        v.push(format!(
+            "[[lcore]] {} (lcores, queues polled, stage chains, pipelines)",
+            changed.join(", ")
+        ));
+    }
+    v
+}
+
+/// The names of the entries that differ between `old` and `new` (changed, added, removed), in
+/// the new file's order then the removed ones; a reordering alone names them all.
+fn changed_names<T: PartialEq>(old: &[(String, T)], new: &[(String, T)]) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, (n, t)) in new.iter().enumerate() {
+        match old.iter().position(|(o, _)| o == n) {
+            Some(j) if j == i && old[j].1 == *t => {}
+            Some(_) => v.push(n.clone()),
+            None => v.push(format!("{n} (added)")),
+        }
+    }
+    for (n, _) in old {
+        if !new.iter().any(|(o, _)| o == n) {
+            v.push(format!("{n} (removed)"));
+        }
     }
     v
 }
