@@ -14,6 +14,9 @@ use crate::mbuf::Burst;
 struct Inner {
     ptr: NonNull<ffi::rte_ring>,
     name: String,
+    /// Packets the producer could not enqueue (ring full). Written by the producer only, once
+    /// per congested burst.
+    full: std::sync::atomic::AtomicU64,
 }
 
 // SAFETY: the ring is shared by exactly one producer and one consumer (enforced by the halves)
@@ -57,7 +60,7 @@ pub struct RingConsumer {
     inner: Arc<Inner>,
 }
 
-/// Read-only view for the management thread: occupancy.
+/// Read-only view for the management thread: occupancy and congestion drops.
 #[derive(Debug, Clone)]
 pub struct RingStats {
     inner: Arc<Inner>,
@@ -91,6 +94,7 @@ pub fn spsc_ring(
     let inner = Arc::new(Inner {
         ptr,
         name: name.to_string(),
+        full: std::sync::atomic::AtomicU64::new(0),
     });
     Ok((
         RingProducer {
@@ -105,7 +109,8 @@ pub fn spsc_ring(
 
 impl RingProducer {
     /// Moves as many packets as fit from the front of `burst` into the ring; the rest stay in
-    /// the burst (the caller counts them as congestion drops). Returns how many went in.
+    /// the burst (the caller drops them as congestion; the ring counts them too, see
+    /// [`RingStats::full`]). Returns how many went in.
     #[inline]
     pub fn enqueue_burst(&mut self, burst: &mut Burst) -> usize {
         let n = burst.len();
@@ -122,6 +127,14 @@ impl RingProducer {
             )
         } as usize;
         burst.consume_front(k);
+        if k < n {
+            // Single writer: a plain load and store, no read-modify-write.
+            let f = &self.inner.full;
+            f.store(
+                f.load(std::sync::atomic::Ordering::Relaxed) + (n - k) as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         k
     }
 }
@@ -155,6 +168,11 @@ impl RingStats {
     pub fn count(&self) -> u32 {
         // SAFETY: rte_ring_count only reads the head/tail indexes; safe concurrently.
         unsafe { ffi::pf_ring_count(self.inner.ptr.as_ptr()) }
+    }
+
+    /// Packets that found the ring full since it was created (the producer dropped them).
+    pub fn full(&self) -> u64 {
+        self.inner.full.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Usable capacity.

@@ -193,7 +193,10 @@ fn rings_json(s: &State) -> Value {
     Value::Array(
         s.rings
             .iter()
-            .map(|r| json!({"name": r.name(), "count": r.count(), "capacity": r.capacity()}))
+            .map(|r| {
+                json!({"name": r.name(), "count": r.count(), "capacity": r.capacity(),
+                       "drops": r.full()})
+            })
             .collect(),
     )
 }
@@ -628,6 +631,16 @@ pub fn metrics_text(s: &State) -> String {
             .rings
             .iter()
             .map(|r| (format!("{{ring=\"{}\"}}", r.name()), r.count() as f64)),
+    );
+    family(
+        &mut o,
+        "ring_full_drops_total",
+        "counter",
+        "Packets dropped because a pipeline or hand-off ring was full.",
+        &mut s
+            .rings
+            .iter()
+            .map(|r| (format!("{{ring=\"{}\"}}", r.name()), r.full() as f64)),
     );
     family(
         &mut o,

@@ -60,13 +60,14 @@ struct Entry {
 }
 
 /// The table the workers run and each worker's counters for it.
+#[derive(Clone)]
 struct Installed {
     table: Arc<AclTable>,
     hits: Vec<(usize, HitCounters)>,
 }
 
 /// Control-plane state of the classify NF.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct AclCp {
     init: bool,
     /// Rules in list order (config order, then added ones).
@@ -209,7 +210,8 @@ fn apply(
         .filter(|l| l.stages.contains(&STAGE))
         .map(|l| (l.index, new_hits(&table)))
         .collect();
-    let res = ctx.broadcast(STAGE, |w| {
+    // All or nothing: on an error no worker runs the new table (see `broadcast`).
+    let workers = ctx.broadcast(STAGE, |w| {
         let h = hits
             .iter()
             .find(|(i, _)| *i == w)
@@ -219,9 +221,7 @@ fn apply(
             table: table.clone(),
             hits: h,
         })
-    });
-    // The messages are queued either way: a worker that did not answer in time switches at its
-    // next mailbox drain. Its last few hits on the old table may be missed by `retired`.
+    })?;
     if let Some(old) = cp.installed.take() {
         for (_, h) in &old.hits {
             for (slot, &id) in old.table.ids().iter().enumerate() {
@@ -239,7 +239,6 @@ fn apply(
     cp.default = default;
     let live: std::collections::HashSet<u32> = cp.entries.iter().map(|e| e.id).collect();
     cp.retired.retain(|id, _| *id == 0 || live.contains(id));
-    let workers = res?;
     Ok(json!({
         "rules": table.len(),
         "workers": workers,

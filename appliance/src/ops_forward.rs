@@ -71,7 +71,7 @@ struct Boot {
 static BOOT: Mutex<Option<Boot>> = Mutex::new(None);
 
 /// Control-plane state: the static routes (over DPDK port ids) and the current table.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct FwdCp {
     init: Option<(Arc<FwdShared>, Arc<FwdTable>)>,
     statics: BTreeMap<Prefix, StaticRoute>,

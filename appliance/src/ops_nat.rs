@@ -72,7 +72,7 @@ pub fn stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
 }
 
 /// Control-plane state: the static mappings as configured or last changed.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Cp {
     loaded: bool,
     statics: Vec<StaticMapping>,

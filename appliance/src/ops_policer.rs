@@ -53,6 +53,7 @@ fn registry() -> Vec<Arc<WorkerCounters>> {
 }
 
 /// Control-plane state: the policers as configured or last set, table order.
+#[derive(Clone)]
 struct Cp {
     specs: Vec<PolicerSpec>,
     precolor: [Color; 64],
@@ -67,7 +68,7 @@ impl Default for Cp {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct CpCell(Option<Cp>);
 
 const KEY: &str = "policer";

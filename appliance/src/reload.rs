@@ -3,7 +3,10 @@
 //! mempools, ports, lcores, runtime, control: refused as a whole), lets every network function
 //! build its new tables off the data path (any failure refuses the whole reload), and only then
 //! commits them all: each new table reaches every worker through its mailbox and is swapped in
-//! between two bursts; the old ones are freed after every worker acknowledged.
+//! between two bursts; the old ones are freed after every worker acknowledged all of them. The
+//! commit is all or nothing: if one step fails (a worker does not acknowledge in time, a full
+//! mailbox), the workers that switched get their old tables back and the control-plane state is
+//! restored, so "old config stays in force" is true when the error says so.
 
 use serde_json::{Value, json};
 
@@ -11,7 +14,7 @@ use crate::config::{self, Config, Loaded};
 use crate::ops::{Commit, OpCtx, Reloader};
 
 /// The configuration in force (starts as the one pollfwd started with).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Current(pub Option<Loaded>);
 
 /// The config sections whose change needs a restart, compared by value (not position).
@@ -29,24 +32,55 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
     if old.control != new.control {
         v.push("[control]".to_string());
     }
-    let strip = |c: &Config| -> Vec<config::PortConfig> {
+    // Ports and lcores, each named (by port name, by lcore id).
+    let ports = |c: &Config| -> Vec<(String, config::PortConfig)> {
         c.ports
             .iter()
             .map(|p| {
                 let mut p = p.get_ref().clone();
                 p.address = None; // addresses are the forward stage's, changeable live
-                p
+                (p.name.get_ref().clone(), p)
             })
             .collect()
     };
-    if strip(old) != strip(new) {
-        v.push("[[port]] (devices, queues, descriptors, MTU)".to_string());
+    let changed = changed_names(&ports(old), &ports(new));
+    if !changed.is_empty() {
+        v.push(format!(
+            "[[port]] {} (devices, queues, descriptors, MTU)",
+            changed.join(", ")
+        ));
     }
-    let lc = |c: &Config| -> Vec<config::LcoreConfig> {
-        c.lcores.iter().map(|l| l.get_ref().clone()).collect()
+    let lcores = |c: &Config| -> Vec<(String, config::LcoreConfig)> {
+        c.lcores
+            .iter()
+            .map(|l| (l.get_ref().id.get_ref().to_string(), l.get_ref().clone()))
+            .collect()
     };
-    if lc(old) != lc(new) {
-        v.push("[[lcore]] (lcores, queues polled, stage chains, pipelines)".to_string());
+    let changed = changed_names(&lcores(old), &lcores(new));
+    if !changed.is_empty() {
+        v.push(format!(
+            "[[lcore]] {} (lcores, queues polled, stage chains, pipelines)",
+            changed.join(", ")
+        ));
+    }
+    v
+}
+
+/// The names of the entries that differ between `old` and `new` (changed, added, removed), in
+/// the new file's order then the removed ones; a reordering alone names them all.
+fn changed_names<T: PartialEq>(old: &[(String, T)], new: &[(String, T)]) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, (n, t)) in new.iter().enumerate() {
+        match old.iter().position(|(o, _)| o == n) {
+            Some(j) if j == i && old[j].1 == *t => {}
+            Some(_) => v.push(n.clone()),
+            None => v.push(format!("{n} (added)")),
+        }
+    }
+    for (n, _) in old {
+        if !new.iter().any(|(o, _)| o == n) {
+            v.push(format!("{n} (removed)"));
+        }
     }
     v
 }
@@ -144,11 +178,36 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
             }
         }
     }
-    // Phase 2: swap in.
-    let mut applied = Vec::new();
-    for (name, c) in commits {
-        applied.push(c(ctx).map_err(|e| format!("reload: applying {name} failed: {e}"))?);
-    }
+    // Phase 2: swap in, all or nothing. Every worker's replaced tables are kept until all
+    // steps applied; if one fails, the workers get them back and the control-plane state (route
+    // lists, rule sets...) is put back as it was.
+    let saved = ctx
+        .state
+        .control
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let steps = commits
+        .into_iter()
+        .map(|(name, c)| {
+            let step: crate::ops::Step<'_> = Box::new(move || c(ctx));
+            (name, step)
+        })
+        .collect();
+    let applied = match crate::ops::transaction(steps) {
+        Ok(a) => a,
+        Err((e, restored)) => {
+            *ctx.state.control.lock().unwrap_or_else(|e| e.into_inner()) = saved;
+            return Err(if restored {
+                format!("reload failed, old config stays in force: {e}")
+            } else {
+                format!(
+                    "reload failed and could not be fully undone, the data plane runs a mix of \
+                     the old and new config (reload again or restart): {e}"
+                )
+            });
+        }
+    };
     let warnings = new.warnings.clone();
     ctx.cp::<Current, _>("config", |c| c.0 = Some(new));
     Ok(json!({

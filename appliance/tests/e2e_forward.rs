@@ -733,11 +733,14 @@ neighbors = [
         let text = std::fs::read_to_string(&cfg)
             .unwrap()
             .replace("198.51.100.130\" }", "10.0.0.1\" }");
-        std::fs::write(&cfg, text).unwrap();
+        std::fs::write(&cfg, &text).unwrap();
         let (ok, e) = ctl(&sock, "reload", json!({}));
+        // The position of the gateway that is not on a connected subnet.
+        let (l, c) = text_pos(&text, "\"10.0.0.1\"");
         assert!(
-            !ok && e.contains("not on a connected subnet") && e.contains("pollfwd.toml:"),
-            "{e}"
+            !ok && e.contains("not on a connected subnet")
+                && e.contains(&format!("pollfwd.toml:{l}:{c}: ")),
+            "expected pollfwd.toml:{l}:{c}: in {e}"
         );
         assert_eq!(
             ctl_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}))["next_hop"],

@@ -1,6 +1,11 @@
 //! Issue 6: no packet is lost to a change. Hundreds of route and ACL updates go in over the
 //! control socket while traffic flows through classify -> forward; at the end every packet
-//! received is accounted for: transmitted, or dropped by policy (the ACL), nothing else.
+//! received is accounted for: transmitted, or dropped by policy (the ACL), nothing else. Every
+//! change reports how many workers switched, and the traffic visibly follows a flapping route.
+//!
+//! Two variants: one worker polling every port, and two workers (the most busy-polling lcores
+//! this machine allows: main lcore 0 shares CPU 0 with worker 1, worker 2 is on CPU 1), each
+//! polling one infinite_rx source, with traffic in both directions.
 
 mod common;
 
@@ -28,10 +33,11 @@ impl Conn {
     }
 }
 
-#[test]
-fn hundreds_of_route_and_acl_updates_lose_no_packet() {
-    let lab = Lab::new("live");
-    // 64 flows from the LAN to 203.0.113.0/24 (both halves of it), UDP to port 9.
+/// 64 flows (sources 192.0.2.10 + f) from the LAN to 203.0.113.1 on `lan`; with two workers,
+/// 64 flows from 203.0.113.10 + f to the LAN host 192.0.2.10 on `wan` too. A third port, `dmz`,
+/// only gets traffic while the flapping route 203.0.113.0/25 -> 198.18.0.2 is in.
+fn updates_under_traffic(workers: usize) {
+    let lab = Lab::new(&format!("live{workers}"));
     let spec = GenSpec {
         count: 256,
         flows: 64,
@@ -43,19 +49,63 @@ fn hundreds_of_route_and_acl_updates_lose_no_packet() {
     traffic::write_pcap(&spec, &lab.path("in.pcap")).unwrap();
     traffic::write_pcap(
         &GenSpec {
+            count: 256,
+            flows: 64,
+            src_ip: "203.0.113.10".parse().unwrap(),
+            dst_ip: "192.0.2.10".parse().unwrap(),
+            ..Default::default()
+        },
+        &lab.path("in-wan.pcap"),
+    )
+    .unwrap();
+    traffic::write_pcap(
+        &GenSpec {
             count: 0,
             ..Default::default()
         },
         &lab.path("empty.pcap"),
     )
     .unwrap();
+    let (wan_rx, lcores) = if workers == 1 {
+        (
+            "empty.pcap",
+            r#"
+[[lcore]]
+id = 1
+rx = [{ port = "lan" }, { port = "wan" }, { port = "dmz" }]
+stages = ["classify", "forward"]
+"#,
+        )
+    } else {
+        // net_pcap has one TX queue per port: each worker transmits where its traffic goes.
+        (
+            "in-wan.pcap,infinite_rx=1",
+            r#"
+[[lcore]]
+id = 1
+cpu = 0
+rx = [{ port = "lan" }, { port = "dmz" }]
+stages = ["classify", "forward"]
+tx_ports = ["wan", "dmz"]
+
+[[lcore]]
+id = 2
+cpu = 1
+rx = [{ port = "wan" }]
+stages = ["classify", "forward"]
+tx_ports = ["lan"]
+"#,
+        )
+    };
     let text = format!(
         r#"
 [eal]
 file_prefix = "{prefix}"
+main_lcore = 0
+main_cpu = 0
 
 [mempool]
-mbufs = 4095
+mbufs = 8191
 
 [[port]]
 name = "lan"
@@ -64,14 +114,14 @@ address = "192.0.2.1/24"
 
 [[port]]
 name = "wan"
-device = "net_pcap1,rx_pcap=empty.pcap"
+device = "net_pcap1,rx_pcap={wan_rx}"
 address = "198.51.100.1/24"
 
-[[lcore]]
-id = 1
-rx = [{{ port = "lan" }}, {{ port = "wan" }}]
-stages = ["classify", "forward"]
-
+[[port]]
+name = "dmz"
+device = "net_pcap2,rx_pcap=empty.pcap"
+address = "198.18.0.1/24"
+{lcores}
 [classify]
 default = "permit"
 
@@ -79,7 +129,8 @@ default = "permit"
 routes = [{{ prefix = "203.0.113.0/24", via = "198.51.100.2" }}]
 neighbors = [
   {{ address = "198.51.100.2", mac = "02:00:00:00:01:02", port = "wan" }},
-  {{ address = "198.51.100.3", mac = "02:00:00:00:01:03", port = "wan" }},
+  {{ address = "198.18.0.2", mac = "02:00:00:00:02:02", port = "dmz" }},
+  {{ address = "192.0.2.10", mac = "02:00:00:00:00:0a", port = "lan" }},
 ]
 
 [control]
@@ -115,51 +166,62 @@ socket = "{sock}"
         r: BufReader::new(w.try_clone().unwrap()),
         w,
     };
+    // Every change reaches every worker before its reply.
+    let mut call = |cmd: &str, args: Value| {
+        let r = c.call(cmd, args);
+        assert_eq!(r["workers"], workers, "{cmd}: {r}");
+        r
+    };
 
-    let mut deny_hits_seen = false;
     for i in 0..150 {
-        // Route flap: the upper half of the /24 moves to another gateway and back.
-        c.call(
+        // Route flap: the half of the /24 that the LAN traffic goes to moves to the DMZ
+        // gateway and back (the more specific /25 wins while it is in).
+        call(
             "route.add",
-            json!({"prefix": "203.0.113.128/25", "via": "198.51.100.3"}),
+            json!({"prefix": "203.0.113.0/25", "via": "198.18.0.2"}),
         );
         // An unrelated route, to make the table change size.
-        c.call(
+        call(
             "route.add",
             json!({"prefix": format!("10.{}.0.0/16", i % 250), "via": "198.51.100.2"}),
         );
-        // Deny half of the flows for a moment.
-        let id = c.call(
+        // Deny the LAN traffic for a moment.
+        let id = call(
             "acl.add",
             json!({"dst": "203.0.113.0/25", "proto": "udp", "action": "deny"}),
         )["id"]
             .clone();
-        c.call("route.del", json!({"prefix": "203.0.113.128/25"}));
-        c.call(
+        call("route.del", json!({"prefix": "203.0.113.0/25"}));
+        call(
             "route.del",
             json!({"prefix": format!("10.{}.0.0/16", i % 250)}),
         );
-        c.call("acl.del", json!({"id": id}));
-        if i % 50 == 49 {
-            let s = c.call("stats", json!({}));
-            deny_hits_seen |= s["totals"]["drops_by_reason"]["acl_deny"]
-                .as_u64()
-                .unwrap_or(0)
-                > 0;
-        }
+        call("acl.del", json!({"id": id}));
     }
-    // 900 table changes went in; traffic is still flowing.
-    let before = c.call("stats", json!({}))["totals"]["tx_packets"]
-        .as_u64()
-        .unwrap();
+    // 900 table changes went in; traffic is still flowing, and no longer to the DMZ.
+    let stats = |c: &mut Conn| c.call("stats", json!({}));
+    let tx_of = |s: &Value, p: &str| port(s, p)["tx_packets"].as_u64().unwrap();
+    let before = stats(&mut c);
     std::thread::sleep(Duration::from_millis(300));
-    let after = c.call("stats", json!({}))["totals"]["tx_packets"]
-        .as_u64()
-        .unwrap();
-    assert!(after > before, "forwarding continues after the updates");
+    let after = stats(&mut c);
+    assert!(
+        tx_of(&after, "wan") > tx_of(&before, "wan"),
+        "forwarding continues after the updates"
+    );
+    assert_eq!(
+        tx_of(&after, "dmz"),
+        tx_of(&before, "dmz"),
+        "the flapping route is out of the data plane"
+    );
+    if workers == 2 {
+        assert!(
+            tx_of(&after, "lan") > tx_of(&before, "lan"),
+            "wan -> lan flows"
+        );
+    }
     let routes = c.call("route.list", json!({}));
     assert!(
-        !routes.to_string().contains("203.0.113.128/25"),
+        !routes.to_string().contains("203.0.113.0/25"),
         "the flapping route is gone: {routes}"
     );
     drop(c);
@@ -177,10 +239,10 @@ socket = "{sock}"
     let by = &s["totals"]["drops_by_reason"];
     let policy = by["acl_deny"].as_u64().unwrap_or(0);
     assert!(rx > 100_000, "traffic flowed: {rx}");
-    assert!(
-        deny_hits_seen || policy > 0,
-        "the deny rule was live at some point"
-    );
+    assert!(policy > 0, "the deny rule was live at some point: {by}");
+    // The route changes reached the data plane: some LAN traffic went out of the DMZ.
+    let dmz = port(&s, "dmz")["tx_packets"].as_u64().unwrap();
+    assert!(dmz > 0, "traffic followed the flapping route at least once");
     // Every packet: out, or dropped by policy. No other drop reason at all.
     assert_eq!(rx, tx + policy, "in == out + policy drops; drops: {by}");
     assert_eq!(
@@ -188,5 +250,33 @@ socket = "{sock}"
         policy,
         "only policy drops: {by}"
     );
-    assert_eq!(port(&s, "wan")["tx_packets"].as_u64().unwrap(), tx);
+    let ports_tx: u64 = ["lan", "wan", "dmz"]
+        .iter()
+        .map(|p| port(&s, p)["tx_packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ports_tx, tx);
+    if workers == 2 {
+        for id in [1, 2] {
+            let l = s["lcores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["lcore"] == id)
+                .unwrap_or_else(|| panic!("lcore {id} in {s}"));
+            assert!(
+                l["rx_packets"].as_u64().unwrap() > 10_000,
+                "lcore {id}: {l}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hundreds_of_route_and_acl_updates_lose_no_packet() {
+    updates_under_traffic(1);
+}
+
+#[test]
+fn hundreds_of_updates_reach_both_workers_and_lose_no_packet() {
+    updates_under_traffic(2);
 }

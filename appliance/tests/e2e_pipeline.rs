@@ -256,7 +256,42 @@ fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
         .replace("STAGES_FIRST", r#"["macswap"]"#)
         .replace("STAGES_SECOND", r#"["xconnect"]"#);
     let cfg = config(&lab, &lcores, "", 64);
-    let s = lab.run_json(&cfg, &["--exit-idle", "2000"]);
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    // Stopped by SIGTERM below; the duration is only a backstop.
+    let mut child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--duration",
+        "60",
+    ]);
+    wait_for_socket(&sock, &mut child);
+    // `stats` while it runs: the ring's occupancy and congestion drops, until every frame is
+    // through the ring or dropped at it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (ring, live) = loop {
+        let st = ctl_json(&sock, &["stats"]);
+        let rings = st["rings"].as_array().expect("rings in stats").clone();
+        assert_eq!(rings.len(), 1, "{st}");
+        let r = rings[0].clone();
+        assert_eq!(r["name"], "pf_ring_1_2", "{r}");
+        // ring_size 64: rte_ring keeps one slot free.
+        assert_eq!(r["capacity"], 63, "{r}");
+        assert!(r["count"].as_u64().unwrap() <= 63, "{r}");
+        let through = lcore(&st, 2)["ring_in"].as_u64().unwrap();
+        if r["drops"].as_u64().unwrap() + through == n {
+            break (r, st);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "frames still missing: {st}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(ring["count"], 0, "the ring drained: {ring}");
+    let s = stop(child);
     let out = read_pcap(&lab.path("p1-out.pcap"));
     let full = s["totals"]["drops_by_reason"]["ring_full"]
         .as_u64()
@@ -273,6 +308,9 @@ fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
         "every frame is forwarded or counted"
     );
     assert_eq!(s["totals"]["drops"], full);
+    // The ring's own drop count is the producer's ring_full count.
+    assert_eq!(ring["drops"], full, "{live}");
+    assert_eq!(lcore(&live, 1)["drops_by_reason"]["ring_full"], full);
     assert_eq!(lcore(&s, 1)["ring_out"], n - full);
     assert_eq!(lcore(&s, 2)["ring_in"], n - full);
     // What passed is in input order (an ordered subsequence of the swapped input).

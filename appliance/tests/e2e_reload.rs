@@ -104,14 +104,33 @@ fn reload_applies_live_changes_refuses_bad_ones_and_loses_no_packet() {
     let s0 = stats(&sock);
     assert!(port_tx(&s0, "p1") > 0 && port_tx(&s0, "p2") == 0, "{s0}");
 
-    // A file with a syntax error: refused with its position, old pairs stay.
-    std::fs::write(&cfg, config(&lab, "[[\"p0\", \"p2\"]", "")).unwrap();
+    // A file with a syntax error (a missing comma): refused with the position of the token
+    // where the comma should be, old pairs stay.
+    let text = config(&lab, r#"[["p0" "p2"]]"#, "");
+    std::fs::write(&cfg, &text).unwrap();
     let out = ctl(&sock, &["reload"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    let (l, c) = text_pos(&text, r#""p2"]]"#);
     assert!(
-        err.contains("old config stays in force") && err.contains(&format!("{}:", cfg.display())),
-        "{err}"
+        err.contains("old config stays in force")
+            && err.contains(&format!("{}:{l}:{c}: ", cfg.display())),
+        "expected {}:{l}:{c}: in {err}",
+        cfg.display()
+    );
+    // A valid file that names an unknown port: the position of the pair.
+    let text = config(&lab, r#"[["p0", "p1"], ["p2", "p9"]]"#, "");
+    std::fs::write(&cfg, &text).unwrap();
+    let out = ctl(&sock, &["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (l, c) = text_pos(&text, r#"["p2", "p9"]"#);
+    assert!(
+        err.contains("old config stays in force")
+            && err.contains("unknown port 'p9'")
+            && err.contains(&format!("{}:{l}:{c}: ", cfg.display())),
+        "expected {}:{l}:{c}: in {err}",
+        cfg.display()
     );
     // A change that needs a restart: refused and named.
     std::fs::write(
@@ -122,6 +141,36 @@ fn reload_applies_live_changes_refuses_bad_ones_and_loses_no_packet() {
     let out = ctl(&sock, &["reload"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("need a restart: [mempool]"));
+    // A port's device and an lcore's stage chain: refused, each named.
+    std::fs::write(
+        &cfg,
+        config(&lab, b, "").replace("net_pcap3,rx_pcap=empty.pcap", "net_null3"),
+    )
+    .unwrap();
+    let out = ctl(&sock, &["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("old config stays in force")
+            && err.contains("need a restart: [[port]] p3 (devices"),
+        "{err}"
+    );
+    std::fs::write(
+        &cfg,
+        config(&lab, b, "").replace(
+            r#"stages = ["xconnect"]"#,
+            r#"stages = ["macswap", "xconnect"]"#,
+        ),
+    )
+    .unwrap();
+    let out = ctl(&sock, &["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("old config stays in force")
+            && err.contains("need a restart: [[lcore]] 1 (lcores, queues polled, stage chains"),
+        "{err}"
+    );
     std::thread::sleep(Duration::from_millis(200));
     let s1 = stats(&sock);
     assert!(

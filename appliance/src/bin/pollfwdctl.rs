@@ -455,9 +455,15 @@ fn render_rings(d: &Value) -> String {
         "ring".to_string(),
         "count".to_string(),
         "capacity".to_string(),
+        "drops".to_string(),
     ]];
     for r in d.as_array().into_iter().flatten() {
-        rows.push(vec![s(&r["name"]), s(&r["count"]), s(&r["capacity"])]);
+        rows.push(vec![
+            s(&r["name"]),
+            s(&r["count"]),
+            s(&r["capacity"]),
+            s(&r["drops"]),
+        ]);
     }
     table(&rows)
 }

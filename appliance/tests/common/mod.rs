@@ -300,3 +300,14 @@ pub fn stop(child: Child) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("summary JSON")
 }
+
+/// 1-based line and column of the first `needle` in `text` (what config errors report as
+/// `file:line:col`).
+pub fn text_pos(text: &str, needle: &str) -> (usize, usize) {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("'{needle}' not in the text"));
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}

@@ -92,7 +92,8 @@ impl Stage for NatStage {
             NatMsg::SetStatic(t) => {
                 let old = std::mem::replace(&mut self.core.statics, t);
                 self.core.purge_next = Some(0);
-                Ok(Box::new(old))
+                // The old table in the form this accepts, so that sending it back undoes the change.
+                Ok(Box::new(NatMsg::SetStatic(old)))
             }
             NatMsg::Sessions(q) => {
                 let list = self.core.list_sessions(q.inside, q.limit);
