@@ -784,9 +784,8 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     );
     assert!(text.contains("\"rx_packets\""), "{text}");
 
-    // Packet capture through DPDK's pdump framework from a secondary process. dpdk-dumpcap
-    // cannot be given EAL arguments and scans the PCI bus, which these machines forbid, so the
-    // test uses dpdk-pdump (same framework, EAL arguments allowed) with --no-pci.
+    // Packet capture through DPDK's pdump framework from a secondary process: dpdk-pdump with
+    // --no-pci here (dpdk-dumpcap, the other client, has its own test in e2e_dumpcap.rs).
     let cap = lab.path("cap.pcap");
     let mut pd = Command::new("dpdk-pdump")
         .args(["--no-pci", "--log-level=notice"])

@@ -103,6 +103,7 @@ tx_ports = ["lan"]
 file_prefix = "{prefix}"
 main_lcore = 0
 main_cpu = 0
+share_main_cpu = {share}
 
 [mempool]
 mbufs = 8191
@@ -137,7 +138,9 @@ neighbors = [
 socket = "{sock}"
 "#,
         prefix = lab.prefix(),
-        sock = lab.path("ctl.sock").display()
+        sock = lab.path("ctl.sock").display(),
+        // Two workers on a 2-CPU machine: one shares the main lcore's CPU.
+        share = workers == 2,
     );
     let cfg = lab.write("pollfwd.toml", &text);
     let sock = lab.path("ctl.sock");
