@@ -108,13 +108,15 @@ pub fn stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
 }
 
 /// Sends `table` to every worker running the stage; returns how many took it.
-fn install(ctx: &OpCtx<'_>, table: &PolicerTable) -> Result<usize, String> {
-    ctx.broadcast("policer", |_| {
-        Box::new(Update {
-            table: table.clone(),
-            state: table.fresh_state(),
-        })
-    })
+/// `current` is the table they run now (see [`Update::new`]).
+fn install(ctx: &OpCtx<'_>, table: &PolicerTable, current: &PolicerTable) -> Result<usize, String> {
+    ctx.broadcast("policer", |_| Box::new(Update::new(table.clone(), current)))
+}
+
+/// The table the workers run now, built again from the control-plane state.
+fn current_table(ctx: &OpCtx<'_>) -> Result<PolicerTable, String> {
+    let tsc_hz = ctx.state.tsc_hz;
+    with_cp(ctx, |cp| conf::table(&cp.specs, cp.precolor, tsc_hz))
 }
 
 /// Applies the [policer] section of a new configuration (reload): validates it, builds the
@@ -123,7 +125,7 @@ fn install(ctx: &OpCtx<'_>, table: &PolicerTable) -> Result<usize, String> {
 pub fn apply_config(ctx: &OpCtx<'_>, c: &Config) -> Result<usize, String> {
     let cp = resolve(c)?;
     let table = conf::table(&cp.specs, cp.precolor, ctx.state.tsc_hz)?;
-    let n = install(ctx, &table)?;
+    let n = install(ctx, &table, &current_table(ctx)?)?;
     ctx.cp::<CpCell, _>(KEY, |cell| cell.0 = Some(cp));
     Ok(n)
 }
@@ -246,7 +248,8 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         let mut specs = cp.specs.clone();
         specs[i] = s.clone();
         let table = conf::table(&specs, cp.precolor, tsc_hz)?;
-        let n = install(ctx, &table)?;
+        let current = conf::table(&cp.specs, cp.precolor, tsc_hz)?;
+        let n = install(ctx, &table, &current)?;
         cp.specs = specs;
         Ok(json!({"policer": s.to_json(), "workers": n}))
     })
@@ -364,8 +367,9 @@ pub fn prepare_reload(
         return Ok(None);
     }
     let table = conf::table(&next.specs, next.precolor, ctx.state.tsc_hz)?;
+    let current = current_table(ctx)?;
     Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
-        let n = install(ctx, &table)?;
+        let n = install(ctx, &table, &current)?;
         let count = next.specs.len();
         ctx.cp::<CpCell, _>(KEY, |cell| cell.0 = Some(next));
         Ok(format!("policer: {count} policer(s) on {n} worker(s)"))

@@ -318,7 +318,45 @@ pub struct SourceTable<V = MeterState> {
     max: u32,
     idle_ticks: u64,
     cursor: usize,
+    /// The table this one replaced (a reload changed the size), moved over a slice at a time
+    /// by [`SourceTable::migrate`] and looked up when a key is not here yet.
+    draining: Option<Drain<V>>,
 }
+
+/// Slots of a replaced [`SourceTable`] still to be moved into its successor.
+#[derive(Debug, Clone)]
+struct Drain<V> {
+    slots: Box<[Slot<V>]>,
+    shift: u32,
+    /// Next slot to move.
+    next: usize,
+}
+
+impl<V> Drain<V> {
+    /// The slot of `key` (state and last time seen), if it is still here.
+    fn find(&self, key: u32) -> Option<&Slot<V>> {
+        let mask = self.slots.len() - 1;
+        let mut i = home(key, self.shift);
+        while self.slots[i].used {
+            if self.slots[i].key == key {
+                return Some(&self.slots[i]);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+}
+
+/// Home slot of `key` in a table of 2^(64 - shift) slots. Fibonacci hashing: the top bits of
+/// key x 2^64/phi.
+#[inline]
+fn home(key: u32, shift: u32) -> usize {
+    ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+}
+
+/// Slots a worker moves per housekeeping call when a source table is replaced by one of
+/// another size (about 20 us of work; 2^20 slots move in about a second at the default 1 ms).
+pub const MIGRATE_BUDGET: usize = 1024;
 
 impl<V: Copy> SourceTable<V> {
     /// A table for up to `max` sources (at most half full, so probes stay short).
@@ -344,10 +382,11 @@ impl<V: Copy> SourceTable<V> {
             max,
             idle_ticks,
             cursor: 0,
+            draining: None,
         }
     }
 
-    /// Sources metered now.
+    /// Sources metered now (during a migration, those moved so far).
     pub fn len(&self) -> u32 {
         self.len
     }
@@ -362,8 +401,7 @@ impl<V: Copy> SourceTable<V> {
 
     #[inline]
     fn home(&self, key: u32) -> usize {
-        // Fibonacci hashing: the top bits of key x 2^64/phi.
-        ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        home(key, self.shift)
     }
 
     /// The value of `key`, stamped as seen at `now`; created with `make()` if absent.
@@ -391,13 +429,21 @@ impl<V: Copy> SourceTable<V> {
             return None;
         }
         self.len += 1;
-        self.slots[i] = Slot {
-            used: true,
-            key,
-            last: now,
-            val: make(),
+        // Not here: a source of the table being migrated keeps its state.
+        let carried = self.draining.as_ref().and_then(|d| d.find(key)).copied();
+        self.slots[i] = match carried {
+            Some(s) => Slot {
+                last: s.last.max(now),
+                ..s
+            },
+            None => Slot {
+                used: true,
+                key,
+                last: now,
+                val: make(),
+            },
         };
-        Some((&mut self.slots[i].val, true))
+        Some((&mut self.slots[i].val, carried.is_none()))
     }
 
     /// Prefetches the home slot of `key` (its cache miss then overlaps other work).
@@ -415,7 +461,7 @@ impl<V: Copy> SourceTable<V> {
             }
             i = (i + 1) & self.mask;
         }
-        None
+        self.draining.as_ref()?.find(key).map(|s| &s.val)
     }
 
     /// Empties slot `i` and shifts later members of its probe run back (Knuth's algorithm R),
@@ -471,11 +517,44 @@ impl<V: Copy> SourceTable<V> {
         removed
     }
 
-    /// Moves every entry of `other` into `self` (as many as fit), keeping their state.
-    pub fn absorb(&mut self, other: &SourceTable<V>) {
-        for s in other.slots.iter().filter(|s| s.used) {
-            let v = s.val;
-            let _ = self.get_or_insert(s.key, s.last, || v);
+    /// Takes over the sources of `old` (a table of another size that this one replaces),
+    /// without a pass over it now: its slots stay behind this table, are looked up when a key
+    /// is not here yet, and move over [`MIGRATE_BUDGET`] at a time in [`SourceTable::migrate`]
+    /// (housekeeping). Sources that do not fit are dropped. When the move is done the worker
+    /// frees the old slots (once per size change, between bursts).
+    pub fn drain_from(&mut self, mut old: SourceTable<V>) {
+        // A table still draining its own predecessor finishes that first (two size changes
+        // within a migration: rare, and bounded by the older table's size).
+        old.migrate(usize::MAX);
+        self.draining = Some(Drain {
+            slots: old.slots,
+            shift: old.shift,
+            next: 0,
+        });
+    }
+
+    /// Whether sources of a replaced table are still being moved in.
+    pub fn migrating(&self) -> bool {
+        self.draining.is_some()
+    }
+
+    /// Moves up to `budget` slots of the replaced table in (a source already here, seen again
+    /// since the change, keeps its newer state); releases the replaced slots when done.
+    pub fn migrate(&mut self, budget: usize) {
+        let Some(mut d) = self.draining.take() else {
+            return;
+        };
+        let end = d.next.saturating_add(budget).min(d.slots.len());
+        for s in &d.slots[d.next..end] {
+            if s.used {
+                // Present already (moved by a lookup): it keeps its state.
+                let v = s.val;
+                let _ = self.get_or_insert(s.key, s.last, || v);
+            }
+        }
+        d.next = end;
+        if end < d.slots.len() {
+            self.draining = Some(d);
         }
     }
 }
@@ -637,12 +716,41 @@ pub struct PolicerState {
 }
 
 /// A new table for the stage, with fresh run-time state built off the data path. The worker
-/// carries over the state of policers that keep their name (meters, and source tables whose
-/// limits did not change), and their counters; the replaced table and state come back in the
-/// reply and are freed by the management thread.
+/// carries over the state of policers that keep their name (meters, source tables, counters);
+/// the replaced table and state come back in the reply and are freed by the management thread,
+/// or sent back to undo the change.
 pub struct Update {
     pub table: PolicerTable,
     pub state: PolicerState,
+    /// Empty source tables of the sizes being replaced, indexed like the replaced table's
+    /// policers (see [`Update::new`]).
+    pub spare: Vec<Option<SourceTable>>,
+}
+
+impl Update {
+    /// An update from `current` (the table the workers run) to `table`. A per-source policer
+    /// whose table changes size moves its sources into the new table during housekeeping, so
+    /// its old table cannot come back in the reply; an empty table of the old size, allocated
+    /// here, takes its place there. The reply is then a complete update to send back (an undo
+    /// restores the old sizes, the sources moving back the same way), and the worker allocates
+    /// nothing.
+    pub fn new(table: PolicerTable, current: &PolicerTable) -> Update {
+        let spare = current
+            .defs
+            .iter()
+            .map(|o| {
+                let old = o.per_source?;
+                let new = table.defs.iter().find(|d| d.name == o.name)?.per_source?;
+                (new.max_sources != old.max_sources)
+                    .then(|| SourceTable::new(old.max_sources, old.idle_ticks))
+            })
+            .collect();
+        Update {
+            state: table.fresh_state(),
+            table,
+            spare,
+        }
+    }
 }
 
 /// Zero this worker's policer counters.
@@ -909,11 +1017,15 @@ impl Policer {
         let sweep = (tsc_hz.max(1) * AGE_SWEEP_S) as u128;
         for (i, t) in self.state.sources.iter_mut().enumerate() {
             if let Some(t) = t {
+                let migrating = t.migrating();
+                if migrating {
+                    t.migrate(MIGRATE_BUDGET);
+                }
                 // The share of a whole sweep that the time since the last call stands for.
                 let cap = t.capacity() as u128;
                 let budget = (cap * elapsed / sweep).min(2 * cap) as usize + 1;
                 let n = t.age(now, budget);
-                if n > 0 {
+                if n > 0 || migrating {
                     let w = &*self.counters;
                     w.write(|| {
                         let c = &w.policers[i];
@@ -936,13 +1048,22 @@ impl Policer {
             moved[i] = self.counters.policers[j].load();
             // The meter keeps its buckets (a kind change restarts it at the next packet).
             u.state.meters[i] = self.state.meters[j];
-            if let (Some(new), Some(old)) = (&mut u.state.sources[i], &mut self.state.sources[j]) {
-                if new.max == old.max && new.slots.len() == old.slots.len() {
-                    let idle = new.idle_ticks;
-                    std::mem::swap(new, old);
-                    new.idle_ticks = idle;
-                } else {
-                    new.absorb(old);
+            if let (Some(new), Some(old)) = (&mut u.state.sources[i], &mut self.state.sources[j])
+                && new.max == old.max
+                && new.slots.len() == old.slots.len()
+            {
+                let idle = new.idle_ticks;
+                std::mem::swap(new, old);
+                new.idle_ticks = idle;
+            } else if let Some(new) = &mut u.state.sources[i]
+                && self.state.sources[j].is_some()
+            {
+                // Another size: the sources move over during housekeeping, not now; the
+                // reply gets the spare empty table of the old size in their place. (An update
+                // sent back to undo one has no spare: its own reply is only ever freed.)
+                let spare = u.spare.get_mut(j).and_then(Option::take);
+                if let Some(old) = std::mem::replace(&mut self.state.sources[j], spare) {
+                    new.drain_from(old);
                 }
             }
         }
@@ -1128,6 +1249,47 @@ mod tests {
         assert!(
             t.get_or_insert(8, 0, || 0).is_some(),
             "a known key still works when full"
+        );
+    }
+
+    #[test]
+    fn a_replaced_table_drains_in_slices_and_newer_state_wins() {
+        let mut old: SourceTable<u32> = SourceTable::new(300, 100);
+        for k in 0..300u32 {
+            old.get_or_insert(k * 7919, 10, || k).unwrap();
+        }
+        let mut t: SourceTable<u32> = SourceTable::new(1000, 100);
+        t.drain_from(old);
+        assert!(t.migrating());
+        assert_eq!(t.len(), 0);
+        // Looked up before its turn: moved with its state, not created; then changed here.
+        let (v, created) = t.get_or_insert(5 * 7919, 20, || 0).unwrap();
+        assert_eq!((*v, created), (5, false));
+        *v = 555;
+        assert_eq!(t.get(6 * 7919), Some(&6), "found in the old slots");
+        let mut calls = 0;
+        while t.migrating() {
+            t.migrate(100);
+            calls += 1;
+        }
+        assert_eq!(calls, 1024 / 100 + 1, "old table: 1024 slots, 100 per call");
+        assert_eq!(t.len(), 300);
+        assert_eq!(t.get(5 * 7919), Some(&555), "the newer state stays");
+        assert!(
+            (0..300)
+                .filter(|k| *k != 5)
+                .all(|k| t.get(k * 7919) == Some(&k))
+        );
+
+        // A smaller table keeps as many as fit; the rest are gone.
+        let mut small: SourceTable<u32> = SourceTable::new(50, 100);
+        small.drain_from(t);
+        small.migrate(usize::MAX);
+        assert!(!small.migrating());
+        assert_eq!(small.len(), 50);
+        assert_eq!(
+            (0..300).filter(|k| small.get(k * 7919).is_some()).count(),
+            50
         );
     }
 

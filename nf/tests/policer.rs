@@ -417,7 +417,11 @@ fn update_carries_meters_and_counters_by_name() {
     )
     .unwrap();
     let state = new.fresh_state();
-    let Ok(old) = p.control(Box::new(Update { table: new, state })) else {
+    let Ok(old) = p.control(Box::new(Update {
+        table: new,
+        state,
+        spare: Vec::new(),
+    })) else {
         panic!("update refused");
     };
     let Ok(old) = old.downcast::<Update>() else {
@@ -457,8 +461,12 @@ fn update_keeps_per_source_tables() {
     let f = |last: u8| (frame([10, 0, 0, last], 0, 100), 0);
     burst(&mut p, t0(), &[f(1), f(2), f(1)]);
     assert_eq!(p.sources(0).unwrap().len(), 2);
-    // Same limits: the table moves over as is. Bigger limits: entries are copied over.
-    for max in [8, 100] {
+    let mut cur = PolicerTable::new(vec![d.clone()], rfc2597_precolor()).unwrap();
+    let mut last_reply = None;
+    // Same limits: the table moves over as is. Other limits: a new table whose sources move
+    // over during housekeeping (never all at once on the worker); until then a source not
+    // moved yet is found in the old one, with its state.
+    for max in [8, 3000, 100] {
         let mut d2 = d.clone();
         d2.per_source = Some(PerSource {
             max_sources: max,
@@ -466,14 +474,56 @@ fn update_keeps_per_source_tables() {
         });
         d2.actions[2] = Action::Remark(8);
         let t = PolicerTable::new(vec![d2], rfc2597_precolor()).unwrap();
-        let state = t.fresh_state();
-        assert!(p.control(Box::new(Update { table: t, state })).is_ok());
-        assert_eq!(p.sources(0).unwrap().len(), 2, "max {max}");
-        assert_eq!(p.sources(0).unwrap().max(), max);
+        let Ok(reply) = p.control(Box::new(Update::new(t.clone(), &cur))) else {
+            panic!("update refused");
+        };
+        cur = t;
+        let tab = p.sources(0).unwrap();
+        assert_eq!(tab.max(), max);
+        assert_eq!(tab.migrating(), max != 8, "max {max}");
+        assert!(tab.get(0x0a00_0001).is_some() && tab.get(0x0a00_0002).is_some());
         // Source 1's bucket is still empty: red (remarked CS1 now), not a fresh green.
         let (v, pkts) = burst(&mut p, t0(), &[f(1)]);
         assert_eq!(v, [Verdict::Continue]);
         assert_eq!(pkts[0].meta().color, Color::Red as u8);
         assert_eq!(pkts[0].data()[15] >> 2, 8);
+        assert_eq!(
+            c.policers[0].sources_created.get(),
+            2,
+            "carried, not created"
+        );
+        // Housekeeping moves the rest, a bounded slice of the old table per call: the 8192
+        // slots of the 3000-source table take several calls.
+        let mut calls = 0;
+        while p.sources(0).unwrap().migrating() {
+            p.age(t0(), dpdk::tsc_hz());
+            calls += 1;
+            assert!(calls < 100, "migration never ends");
+        }
+        assert_eq!(calls > 1, max == 100, "max {max}: {calls} calls");
+        assert_eq!(p.sources(0).unwrap().len(), 2, "max {max}");
+        assert_eq!(
+            c.policers[0]
+                .sources
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+        // Source 2, moved by housekeeping, kept its empty bucket too.
+        let (_, pkts) = burst(&mut p, t0(), &[f(2)]);
+        assert_eq!(pkts[0].meta().color, Color::Red as u8, "max {max}");
+        last_reply = Some(reply);
     }
+    // The reply is a complete update: sent back (an undo), it restores the 3000-source table
+    // and the sources move back with their state.
+    let Ok(reply) = last_reply.unwrap().downcast::<Update>() else {
+        panic!("an Update comes back");
+    };
+    assert!(p.control(reply).is_ok());
+    while p.sources(0).unwrap().migrating() {
+        p.age(t0(), dpdk::tsc_hz());
+    }
+    assert_eq!(p.sources(0).unwrap().max(), 3000);
+    assert_eq!(p.sources(0).unwrap().len(), 2);
+    let (_, pkts) = burst(&mut p, t0(), &[f(1), f(2)]);
+    assert!(pkts.iter().all(|m| m.meta().color == Color::Red as u8));
 }
