@@ -429,6 +429,24 @@ fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
 }
 
 #[test]
+fn packets_still_parked_when_pollfwd_stops_are_counted() {
+    let lab = Lab::new("fwd-parked-stop");
+    let data: Vec<Vec<u8>> =
+        traffic::generate(&spec("192.0.2.10", "198.51.100.33", Proto::Udp, 5)).collect();
+    write_frames(&lab.path("in.pcap"), &data);
+    // The neighbour would be given 15 s; the run ends after 300 idle ms with 2 parked.
+    let fwd = format!("{ROUTES}arp_retry_ms = 5000\narp_retries = 3\narp_queue = 2\n");
+    let cfg = router(&lab, "in.pcap", "empty.pcap", &fwd);
+    let s = lab.run_json(&cfg, &["--exit-idle", "300"]);
+    let d = drops(&s);
+    assert_eq!(d["shutdown"], 2, "parked at the stop: {s}");
+    assert_eq!(d["neighbor_unresolved"], 3, "beyond the wait queue: {s}");
+    assert_eq!(s["totals"]["drops"], 5, "every packet in, once: {s}");
+    assert_eq!(s["totals"]["rx_packets"], 5, "{s}");
+    assert_eq!(s["nf"]["forward"]["totals"]["held"], 2, "{s}");
+}
+
+#[test]
 fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
     let lab = Lab::new("fwd-bad");
     let good = spec("192.0.2.10", "203.0.113.5", Proto::Udp, 1);

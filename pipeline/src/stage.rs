@@ -179,6 +179,11 @@ pub trait Stage: Send {
     /// Periodic work between bursts (ageing, expiry), at most every `housekeeping_us`.
     fn housekeeping(&mut self, _ctx: &mut StageCtx<'_>) {}
 
+    /// The worker is stopping: packets the stage still holds (e.g. parked for ARP) are freed
+    /// here and counted with `ctx.count_drop(DropReason::Shutdown, n)`, so that every packet
+    /// received is accounted for in the summary.
+    fn shutdown(&mut self, _ctx: &mut StageCtx<'_>) {}
+
     /// A control message from the management thread (new table, counter clear...). The stage
     /// swaps it in and returns what it replaced, which is freed off the data path after the
     /// worker acknowledged. Unknown messages are returned unchanged.

@@ -355,7 +355,10 @@ impl Worker {
                 }
             }
         }
+        // What the stages still hold is dropped and counted (rx = tx + drops holds at the end).
+        self.stage_pass(&mut scratch.originated, dpdk::rdtsc(), true);
         let mut t = Tally::new();
+        Self::send_originated(&mut self.tx, &mut scratch.originated, &mut t);
         for tb in self.tx.iter_mut().flatten() {
             t.tx.add(tb.flush());
         }
@@ -647,6 +650,12 @@ impl Worker {
     }
 
     fn housekeeping(&mut self, originated: &mut Burst, now: u64) {
+        self.stage_pass(originated, now, false);
+    }
+
+    /// Every stage's housekeeping, or (`last`) its shutdown; drops they count go to this
+    /// lcore's counters.
+    fn stage_pass(&mut self, originated: &mut Burst, now: u64, last: bool) {
         let mut drops = DropTally::new();
         for stage in &mut self.chain {
             let mut ctx = StageCtx {
@@ -661,7 +670,11 @@ impl Worker {
                 all: None,
                 drops: &mut drops,
             };
-            stage.housekeeping(&mut ctx);
+            if last {
+                stage.shutdown(&mut ctx);
+            } else {
+                stage.housekeeping(&mut ctx);
+            }
         }
         drops.write_to(&self.counters);
     }

@@ -833,6 +833,14 @@ impl Stage for Forward {
         }
     }
 
+    fn shutdown(&mut self, ctx: &mut StageCtx<'_>) {
+        // Packets still parked for ARP: freed here, and counted.
+        if !self.held.is_empty() {
+            ctx.count_drop(DropReason::Shutdown, self.held.len() as u32);
+            self.held.clear();
+        }
+    }
+
     fn control(
         &mut self,
         msg: Box<dyn Any + Send>,
