@@ -254,11 +254,28 @@ fn static_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
 }
 
 /// Installs `list` on every NAT worker; on success it becomes the control-plane state.
-fn install(ctx: &OpCtx<'_>, cp: &mut Cp, list: Vec<StaticMapping>) -> Result<usize, String> {
+/// Returns the workers and NAT's outside addresses now (pool and static), for proxy ARP.
+fn install(
+    ctx: &OpCtx<'_>,
+    cp: &mut Cp,
+    list: Vec<StaticMapping>,
+) -> Result<(usize, Vec<u32>), String> {
     let table = Arc::new(StaticTable::new(&list)?);
     let n = ctx.broadcast("nat", |_| Box::new(NatMsg::SetStatic(table.clone())))?;
     cp.statics = list;
-    Ok(n)
+    let mut addrs: Vec<u32> = cp.pool.clone();
+    addrs.extend(cp.statics.iter().map(|m| m.out_addr));
+    addrs.sort_unstable();
+    addrs.dedup();
+    Ok((n, addrs))
+}
+
+/// After a static change: the forward stage's proxy ARP follows NAT's outside addresses
+/// (`c`: the configuration in force). Called outside `with_cp` (one control-plane lock).
+fn update_proxy_arp(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result<usize, String> {
+    crate::ops_forward::set_nat_addresses(ctx, c, addrs).map_err(|e| {
+        format!("static mappings changed, but forward's proxy ARP was not updated: {e}")
+    })
 }
 
 fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
@@ -267,13 +284,15 @@ fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         args::str(a, "inside")?,
         args::opt_str(a, "proto"),
     )?;
-    with_cp(ctx, |cp| {
+    let (n, addrs) = with_cp(ctx, |cp| {
         conf::check_static(&m, &cp.pool, cp.range.0, cp.range.1)?;
         let mut list = cp.statics.clone();
         list.push(m);
-        let n = install(ctx, cp, list)?;
-        Ok(json!({"added": mapping_json(&m), "workers": n}))
-    })
+        install(ctx, cp, list)
+    })?;
+    let c = crate::reload::current_config(ctx);
+    let fw = update_proxy_arp(ctx, &c, addrs)?;
+    Ok(json!({"added": mapping_json(&m), "workers": n, "proxy_arp_workers": fw}))
 }
 
 fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
@@ -286,7 +305,7 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         "0.0.0.0"
     };
     let key = conf::parse_static(outside, inside_ph, proto)?;
-    with_cp(ctx, |cp| {
+    let (n, addrs) = with_cp(ctx, |cp| {
         let before = cp.statics.len();
         let list: Vec<StaticMapping> = cp
             .statics
@@ -302,9 +321,11 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
                 proto.map(|p| format!("/{p}")).unwrap_or_default()
             ));
         }
-        let n = install(ctx, cp, list)?;
-        Ok(json!({"deleted": outside, "workers": n}))
-    })
+        install(ctx, cp, list)
+    })?;
+    let c = crate::reload::current_config(ctx);
+    let fw = update_proxy_arp(ctx, &c, addrs)?;
+    Ok(json!({"deleted": outside, "workers": n, "proxy_arp_workers": fw}))
 }
 
 /// NAT's Prometheus families (`pollfwd_nat_*`), for the `metrics` exposition: sessions in
@@ -393,11 +414,13 @@ pub fn prepare_reload(
         return Ok(None);
     }
     StaticTable::new(&after)?;
+    let new = new.clone();
     Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
-        with_cp(ctx, |cp| {
-            let n = after.len();
-            let w = install(ctx, cp, after)?;
-            Ok(format!("nat: {n} static mapping(s) on {w} worker(s)"))
-        })
+        let n = after.len();
+        let (w, addrs) = with_cp(ctx, |cp| install(ctx, cp, after))?;
+        let fw = update_proxy_arp(ctx, &new, addrs)?;
+        Ok(format!(
+            "nat: {n} static mapping(s) on {w} worker(s), proxy ARP on {fw} forward worker(s)"
+        ))
     })))
 }

@@ -720,3 +720,207 @@ fn nat_operator_commands_over_the_control_socket() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An ARP request from the outside host `R_ARP` (198.51.100.200) for `tpa`.
+fn arp_request(tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&testpkt::MAC_B);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&testpkt::MAC_B);
+    f.extend_from_slice(&R_ARP.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&tpa.octets());
+    f.resize(60, 0);
+    f
+}
+
+/// The outside host of the proxy ARP test, on the outside port's network.
+const R_ARP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 200);
+
+/// The address an ARP reply announces (sender protocol address), if `f` is an ARP reply.
+fn arp_reply_for(f: &[u8]) -> Option<Ipv4Addr> {
+    (f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2])
+        .then(|| Ipv4Addr::new(f[28], f[29], f[30], f[31]))
+}
+
+/// `frames` padded to one whole burst (32) with ARP requests nobody answers.
+fn burst(mut frames: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    assert!(frames.len() <= 32);
+    while frames.len() < 32 {
+        frames.push(arp_request(Ipv4Addr::new(198, 51, 100, 99)));
+    }
+    frames
+}
+
+/// Runs `pollfwdctl call CMD ARGS` while feeding the FIFO whole bursts of unanswered ARP
+/// requests: the worker blocks reading the FIFO and drains its mailbox only between bursts,
+/// so a change broadcast to it completes once enough bursts went through.
+fn ctl_feeding(lab: &Lab, w: &mut PcapWriter<std::fs::File>, cmd: &str, args: &str) -> Value {
+    let sock = lab.path("ctl.sock");
+    let (cmd, args) = (cmd.to_string(), args.to_string());
+    let t = std::thread::spawn(move || {
+        Command::new(bin("pollfwdctl"))
+            .args(["--socket", sock.to_str().unwrap(), "call", &cmd, &args])
+            .output()
+            .unwrap()
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !t.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "control call hangs");
+        send_phase(w, &burst(Vec::new()));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = t.join().unwrap();
+    assert!(
+        out.status.success(),
+        "pollfwdctl call: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Proxy ARP follows NAT's outside addresses while the daemon runs (`["nat", "forward"]`, no
+/// `[forward] proxy_arp`): ARP for a pool address is answered from the start; after
+/// `nat.static.add` of a 1:1 mapping ARP for its outside address is answered and outside
+/// traffic to it is translated to the inside host; after `nat.static.del` neither; a reload
+/// that adds a static mapping makes its address answered too.
+#[test]
+fn nat_proxy_arp_follows_pool_and_live_static_changes() {
+    let lab = Lab::new("nat-parp");
+    let fifo = Fifo::new(&lab, "outside.fifo");
+    write_frames(&lab.path("inside.pcap"), &[]);
+    let text = format!(
+        r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 4095
+
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=inside.pcap,tx_pcap=p0-out.pcap"
+address = "10.0.0.1/24"
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=outside.fifo,tx_pcap=p1-out.pcap"
+address = "198.51.100.1/24"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "p0" }}, {{ port = "p1" }}]
+stages = ["nat", "forward"]
+
+[control]
+socket = "{sock}"
+
+[forward]
+neighbors = [{{ address = "10.0.0.20", mac = "02:00:00:00:00:20", port = "p0" }}]
+
+[nat]
+inside = ["p0"]
+outside = ["p1"]
+pool = ["198.51.100.10", "198.51.100.11"]
+"#,
+        prefix = lab.prefix(),
+        sock = lab.path("ctl.sock").display(),
+    );
+    let cfg = lab.write("pollfwd.toml", &text);
+    let pool = Ipv4Addr::new(198, 51, 100, 10);
+    let new = Ipv4Addr::new(198, 51, 100, 20);
+    let reloaded = Ipv4Addr::new(198, 51, 100, 21);
+    let to_new = testpkt::udp((R_ARP, 53), (new, 7000), b"to the 1:1 mapping");
+    let _g = busy_lock();
+    let mut child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--exit-idle",
+        "1500",
+    ]);
+    let mut w = fifo.open();
+    wait_for_socket(&lab.path("ctl.sock"), &mut child);
+    // A: the pool address is answered, the future static address is not.
+    send_phase(&mut w, &burst(vec![arp_request(pool), arp_request(new)]));
+    let add = ctl_feeding(
+        &lab,
+        &mut w,
+        "nat.static.add",
+        r#"{"outside": "198.51.100.20", "inside": "10.0.0.20"}"#,
+    );
+    assert_eq!(add["proxy_arp_workers"], 1, "{add}");
+    let fs = ctl(&lab, "forward.stats", "{}");
+    assert!(
+        fs["proxy_arp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["prefix"] == "198.51.100.20/32" && x["port"] == "p1"),
+        "{fs}"
+    );
+    // B: the new outside address is answered, and traffic to it reaches the inside host.
+    send_phase(&mut w, &burst(vec![arp_request(new), to_new.clone()]));
+    ctl_feeding(
+        &lab,
+        &mut w,
+        "nat.static.del",
+        r#"{"outside": "198.51.100.20"}"#,
+    );
+    // C: after the delete, neither (the pool address still is).
+    send_phase(
+        &mut w,
+        &burst(vec![arp_request(new), to_new.clone(), arp_request(pool)]),
+    );
+    // D: a reload that adds a static mapping in the file.
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "pool = [",
+            "static = [{ outside = \"198.51.100.21\", inside = \"10.0.0.21\" }]\npool = [",
+        ),
+    )
+    .unwrap();
+    let r = ctl_feeding(&lab, &mut w, "reload", "{}");
+    assert!(
+        r.to_string().contains("proxy ARP on 1 forward worker(s)"),
+        "{r}"
+    );
+    send_phase(&mut w, &burst(vec![arp_request(reloaded)]));
+    drop(w);
+    let out = wait_with_deadline(child, 30);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answered: Vec<Ipv4Addr> = read_pcap(&lab.path("p1-out.pcap"))
+        .iter()
+        .filter_map(|f| arp_reply_for(f))
+        .collect();
+    assert_eq!(
+        answered,
+        vec![pool, new, pool, reloaded],
+        "ARP replies in order"
+    );
+    let inside: Vec<Vec<u8>> = read_pcap(&lab.path("p0-out.pcap"))
+        .into_iter()
+        .filter(|f| f[12..14] == [0x08, 0x00])
+        .collect();
+    assert_eq!(
+        inside.len(),
+        1,
+        "only the packet sent while mapped reached p0"
+    );
+    verify(&inside[0]).unwrap();
+    assert_eq!(
+        testpkt::endpoints(&inside[0]),
+        (R_ARP, 53, Ipv4Addr::new(10, 0, 0, 20), 7000)
+    );
+    assert_eq!(
+        &inside[0][0..6],
+        &[2, 0, 0, 0, 0, 0x20],
+        "to the inside host's MAC"
+    );
+}
