@@ -762,9 +762,73 @@ fn two_workers_every_reply_translated_by_the_owner() {
 
 #[test]
 fn memory_per_session_is_within_target() {
-    let c = core_with(|p| p.max_sessions = 1 << 20);
-    let b = c.bytes_per_session();
-    assert!(b <= 128.0, "{b} bytes per session");
+    // Powers of two and not: the indexes are sized exactly (2 slots per session), never
+    // rounded up, so the cost is 64 + 3 x 16 bytes (plus the 4 list sentinels) at any size.
+    for n in [1u32 << 20, 1_000_000, 600_000, 65_537] {
+        let c = core_with(|p| p.max_sessions = n);
+        let b = c.bytes_per_session();
+        assert!(b <= 128.0, "{n} sessions: {b} bytes per session");
+        assert!(
+            b < 112.1,
+            "{n} sessions: {b} bytes per session (64 + 3 x 16 expected)"
+        );
+    }
+}
+
+/// A UDP frame from inside host `h` (of 4096, 10.8.x.y) source port `sp` to R1:9, written
+/// into `f` (a template from `testpkt::udp`): only addresses and ports change (NAT updates
+/// the checksums incrementally, so they need not be right to fill a table).
+fn fill_frame(f: &mut [u8], h: u32, sp: u16) {
+    f[26..30].copy_from_slice(&(0x0a08_0000 | h).to_be_bytes());
+    f[34..36].copy_from_slice(&sp.to_be_bytes());
+}
+
+/// 1M sessions actually fit: 4096 inside hosts x 256 source ports, a pool of 32 addresses,
+/// each UDP flow a session; then the table is full (the next flow is a counted drop), every
+/// flow still finds its session (a repeat creates none), and the memory is <= 128 B/session.
+#[test]
+fn one_million_sessions_fit() {
+    const N: u32 = 1_000_000;
+    let mut c = core_with(|p| {
+        p.max_sessions = N;
+        p.pool = (0..32).map(|i| u(X1) + i).collect();
+        p.filtering = Filtering::EndpointIndependent;
+    });
+    let mut f = testpkt::udp((H1, 1), (R1, 9), b"fill");
+    let mut meta = PktMeta::fresh(IN, 0);
+    let mut created = 0u32;
+    'fill: for sp in 0..256u16 {
+        for h in 0..4096u32 {
+            if created == N {
+                break 'fill;
+            }
+            fill_frame(&mut f, h, 1024 + sp);
+            meta.aux = 0;
+            assert_eq!(
+                c.handle(&mut f, &mut meta),
+                Verdict::Continue,
+                "flow {created}"
+            );
+            created += 1;
+        }
+    }
+    c.flush();
+    assert_eq!(c.sessions(), N);
+    assert!(c.bytes_per_session() <= 128.0);
+    let d = c.index_displacement();
+    assert!(d.iter().all(|&x| x < 4.0), "mean probe displacement {d:?}");
+    // Full: a new flow is dropped and counted, existing flows still translate.
+    fill_frame(&mut f, 4095, 1024 + 255);
+    assert_eq!(
+        c.handle(&mut f, &mut meta),
+        Verdict::Drop(DropReason::NatTableFull)
+    );
+    for (h, sp) in [(0u32, 1024u16), (4095, 1024 + 243), (1234, 1100)] {
+        fill_frame(&mut f, h, sp);
+        assert_eq!(c.handle(&mut f, &mut meta), Verdict::Continue);
+    }
+    c.flush();
+    assert_eq!(c.sessions(), N, "repeats found their sessions");
 }
 
 /// Two NAT workers (indices 3 and 5): a packet goes where the verdicts send it until it is
