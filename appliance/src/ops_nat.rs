@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use pollfwd_nf::nat::statics::{StaticMapping, StaticTable};
 use pollfwd_nf::nat::stats::NatShared;
-use pollfwd_nf::nat::{NatMsg, NatStage, SessionQuery};
+use pollfwd_nf::nat::{NatMsg, NatStage, SessionInfo, SessionPage, SessionQuery};
 use pollfwd_pipeline::{DropReason, Stage};
 use serde_json::{Value, json};
 
@@ -204,15 +204,44 @@ fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         None => None,
     };
     let limit = args::opt_u64(a, "limit")?.unwrap_or(100).min(100_000) as usize;
-    let out = Arc::new(Mutex::new(Vec::new()));
-    ctx.broadcast("nat", |_| {
-        Box::new(NatMsg::Sessions(SessionQuery {
-            inside,
-            limit,
-            out: out.clone(),
-        }))
-    })?;
-    let mut list = out.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Every NAT worker walks its table a bounded step per message (LIST_SLOTS slots, between
+    // two bursts); the steps repeat from where each stopped until every table was seen or
+    // each worker found `limit` sessions. A worker that is done gets an empty step.
+    let mut pages: std::collections::HashMap<usize, Arc<Mutex<SessionPage>>> = Default::default();
+    let mut list: Vec<SessionInfo> = Vec::new();
+    let mut steps = 0usize;
+    loop {
+        let mut more = false;
+        for p in pages.values() {
+            let p = p.lock().unwrap_or_else(|e| e.into_inner());
+            more |= p.next.is_some() && p.sessions.len() < limit;
+        }
+        if steps > 0 && !more {
+            break;
+        }
+        steps += 1;
+        ctx.broadcast("nat", |w| {
+            let page = pages.entry(w).or_insert_with(|| {
+                Arc::new(Mutex::new(SessionPage {
+                    sessions: Vec::new(),
+                    next: Some(0),
+                }))
+            });
+            let (start, found) = {
+                let p = page.lock().unwrap_or_else(|e| e.into_inner());
+                (p.next.unwrap_or(u32::MAX), p.sessions.len())
+            };
+            Box::new(NatMsg::Sessions(SessionQuery {
+                inside,
+                limit: limit.saturating_sub(found),
+                start,
+                out: page.clone(),
+            }))
+        })?;
+    }
+    for p in pages.values() {
+        list.append(&mut p.lock().unwrap_or_else(|e| e.into_inner()).sessions);
+    }
     list.sort_by_key(|s| (s.inside, s.remote, s.proto));
     list.truncate(limit);
     Ok(Value::Array(

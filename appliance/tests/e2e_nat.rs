@@ -24,7 +24,7 @@ use std::time::Duration;
 use appliance::pcap::PcapWriter;
 use common::*;
 use pollfwd_nf::nat::testpkt::{self, Ep, verify};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const X1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const X2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
@@ -631,6 +631,19 @@ fn nat_operator_commands_over_the_control_socket() {
         .sum();
     assert_eq!(inuse, 8);
     assert!(sum["bytes_per_session"].as_f64().unwrap() <= 128.0, "{sum}");
+    // The Prometheus exposition agrees: sessions gauge, created counter, ports in use.
+    let m = ctl(&lab, "metrics", "{}");
+    let m = m.as_str().unwrap();
+    let sample = |name: &str| -> f64 {
+        m.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(sample("pollfwd_nat_sessions{"), 8.0, "{m}");
+    assert_eq!(sample("pollfwd_nat_sessions_created_total{"), 8.0, "{m}");
+    assert_eq!(sample("pollfwd_nat_ports_in_use{"), 8.0, "{m}");
+    assert_eq!(sample("pollfwd_nat_in2out_total{"), 8.0, "{m}");
     let all = ctl(&lab, "nat.sessions", "{}");
     assert_eq!(all.as_array().unwrap().len(), 8);
     let one = ctl(&lab, "nat.sessions", r#"{"inside": "10.0.1.2"}"#);
@@ -922,5 +935,92 @@ pool = ["198.51.100.10", "198.51.100.11"]
         &inside[0][0..6],
         &[2, 0, 0, 0, 0, 0x20],
         "to the inside host's MAC"
+    );
+}
+
+/// A full hand-off ring is a counted `handoff_full` drop (congestion), never a stall: lcore 2
+/// blocks reading its FIFO, so the 63-packet hand-off ring towards it (ring_size 64) fills
+/// with the requests it owns and lcore 1 drops the rest of them. Every request is accounted
+/// for: translated on lcore 1, handed over (translated by lcore 2 once the FIFO ends), or
+/// dropped as handoff_full.
+#[test]
+fn nat_full_handoff_ring_is_a_counted_drop() {
+    let lab = Lab::new("nat-hfull");
+    let n = 512usize;
+    let inside: Vec<_> = (0..n)
+        .map(|i| {
+            let h = Ipv4Addr::new(10, 0, 3 + (i / 250) as u8, 1 + (i % 250) as u8);
+            testpkt::udp((h, 7000), (R1, 53), b"req")
+        })
+        .collect();
+    write_frames(&lab.path("inside.pcap"), &inside);
+    let fifo = Fifo::new(&lab, "outside.fifo");
+    let cfg = two_worker_config(&lab, "outside.fifo");
+    let text = std::fs::read_to_string(&cfg).unwrap() + "\n[runtime]\nring_size = 64\n";
+    std::fs::write(&cfg, text).unwrap();
+    let _g = busy_lock();
+    let child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--exit-idle",
+        "1000",
+    ]);
+    let w = fifo.open();
+    wait_for_ports(&lab.path("ctl.sock"), "rx_packets", n as u64);
+    // Lcore 1 has processed its last burst once its drop and hand-off counts stop moving.
+    let mut last = Value::Null;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lcore 1 stalled: {last}"
+        );
+        let s = ctl(&lab, "nat.summary", "{}");
+        let now = json!([
+            s["drops"]["handoff_full"],
+            s["workers"][0]["handoff_out"],
+            s["workers"][0]["counters"]["in2out"]
+        ]);
+        let total: u64 = now
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        if now == last && total == n as u64 {
+            break;
+        }
+        last = now;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(w);
+    let out = wait_with_deadline(child, 30);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nat = &s["nf"]["nat"];
+    let full = nat["drops"]["handoff_full"].as_u64().unwrap();
+    let handed = nat["workers"][0]["handoff_out"].as_u64().unwrap();
+    let own = nat["workers"][0]["counters"]["in2out"].as_u64().unwrap();
+    assert!(full > 0, "the ring overflowed: {nat}");
+    assert!(handed <= 64, "at most a ring's worth waited: {nat}");
+    assert_eq!(own + handed + full, n as u64, "{nat}");
+    assert_eq!(
+        drops(&s, "handoff_full"),
+        full,
+        "the runtime's drop table agrees"
+    );
+    assert_eq!(nat["workers"][1]["handoff_in"], handed, "{nat}");
+    assert_eq!(nat["workers"][1]["counters"]["in2out"], handed, "{nat}");
+    let out1 = both(&lab, "p1-out-a.pcap", "p1-out-b.pcap");
+    assert_eq!(
+        out1.len() as u64,
+        n as u64 - full,
+        "all but the dropped translated"
     );
 }
