@@ -184,11 +184,13 @@ fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     }
     let total: u64 = reg.iter().map(|w| w.sessions()).sum();
     let capacity: u64 = reg.iter().map(|w| w.capacity as u64).sum();
-    let bytes: u64 = reg.iter().map(|w| w.table_bytes).sum();
+    let bytes: u64 = reg.iter().map(|w| w.session_bytes).sum();
+    let table_bytes: u64 = reg.iter().map(|w| w.table_bytes).sum();
     Ok(json!({
         "sessions": total,
         "capacity": capacity,
         "bytes_per_session": if capacity > 0 { bytes as f64 / capacity as f64 } else { 0.0 },
+        "table_bytes": table_bytes,
         "workers": workers,
         "ports_in_use": addresses,
         "drops": drops,

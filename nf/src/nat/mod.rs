@@ -329,13 +329,12 @@ impl NatCore {
         let hosts = (p.max_sessions_per_host > 0).then(|| HostIndex::new(cap as usize, wseed));
         let ports = PortSpace::new(p.pool.len(), lo, len, wseed);
         let frags = frag::FragCache::new(4096);
-        shared.table_bytes = (sess.bytes()
+        shared.session_bytes = (sess.bytes()
             + i2o.bytes()
             + o2i.bytes()
             + iep.bytes()
-            + hosts.as_ref().map_or(0, |h| h.bytes())
-            + ports.bytes()
-            + frags.bytes()) as u64;
+            + hosts.as_ref().map_or(0, |h| h.bytes())) as u64;
+        shared.table_bytes = shared.session_bytes + (ports.bytes() + frags.bytes()) as u64;
         Ok(NatCore {
             multi: nw > 1,
             statics: p.statics.clone(),
