@@ -62,7 +62,7 @@ fn params(n: usize) -> NatParams {
             .map(|i| u32::from(Ipv4Addr::new(198, 51, 100, 32 + i)))
             .collect(),
         filtering: Filtering::EndpointIndependent,
-        max_sessions: n.next_power_of_two() as u32,
+        max_sessions: n as u32,
         statics: Arc::new(StaticTable::default()),
         seed: 5,
         ..NatParams::default()

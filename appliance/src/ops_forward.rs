@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use pollfwd_nf::forward::table::{
     self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, StaticRoute,
 };
-use pollfwd_nf::forward::{Forward, FwdShared, Install, ProxyArp, StaticNeighbor};
+use pollfwd_nf::forward::{Forward, FwdShared, Install, ProxyArp, SetProxy, StaticNeighbor};
 use pollfwd_pipeline::Stage;
 use serde_json::{Map, Value, json};
 
@@ -70,11 +70,18 @@ struct Boot {
 
 static BOOT: Mutex<Option<Boot>> = Mutex::new(None);
 
-/// Control-plane state: the static routes (over DPDK port ids) and the current table.
+/// Control-plane state: the static routes (over DPDK port ids), the current table, and the
+/// proxy ARP list in force.
 #[derive(Default, Clone)]
 struct FwdCp {
     init: Option<(Arc<FwdShared>, Arc<FwdTable>)>,
     statics: BTreeMap<Prefix, StaticRoute>,
+    /// NAT outside addresses as last changed live (`nat.static.*`, a NAT reload); None: those
+    /// of the configuration.
+    nat_addrs: Option<Vec<u32>>,
+    /// The proxy list the workers use, when it is not `init`'s (held here so that the one a
+    /// worker replaces is freed on the control side).
+    proxy: Option<Arc<[ProxyArp]>>,
 }
 
 fn ids<T: Copy>(v: Option<u16>, port_ids: &[u16], f: impl Fn(u16) -> T) -> Option<T> {
@@ -86,7 +93,7 @@ fn ids<T: Copy>(v: Option<u16>, port_ids: &[u16], f: impl Fn(u16) -> T) -> Optio
 pub fn build_stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
     let mut boot = BOOT.lock().unwrap_or_else(|e| e.into_inner());
     if boot.is_none() {
-        let b = build(env.config, env.port_ids, env.port_macs)?;
+        let b = build(env.config, env.port_ids, env.port_macs, None)?;
         *boot = Some(Boot {
             shared: Arc::new(b.shared),
             table: Arc::new(b.table),
@@ -109,8 +116,14 @@ struct Built {
 }
 
 /// Resolves and compiles a configuration's forward part (interfaces with their addresses,
-/// routes, neighbours, proxy ARP, tunables) for ports `port_ids` with MACs `port_macs`.
-fn build(c: &Config, port_ids: &[u16], port_macs: &[[u8; 6]]) -> Result<Built, String> {
+/// routes, neighbours, proxy ARP, tunables) for ports `port_ids` with MACs `port_macs`. Proxy
+/// ARP covers the NAT outside addresses `nat_addrs` (None: the configuration's).
+fn build(
+    c: &Config,
+    port_ids: &[u16],
+    port_macs: &[[u8; 6]],
+    nat_addrs: Option<&[u32]>,
+) -> Result<Built, String> {
     let pid = port_ids;
     let ifaces = conf::ifaces(c, Some((port_ids, port_macs)));
     let statics: Vec<StaticRoute> = conf::static_routes(c)
@@ -127,13 +140,7 @@ fn build(c: &Config, port_ids: &[u16], port_macs: &[[u8; 6]]) -> Result<Built, S
             ..n
         })
         .collect();
-    let proxy: Vec<ProxyArp> = conf::proxy_arp(c)
-        .into_iter()
-        .map(|x| ProxyArp {
-            port: ids(x.port, pid, |p| p),
-            ..x
-        })
-        .collect();
+    let proxy = proxy_list(c, pid, nat_addrs);
     let entries = table::resolve(&ifaces, &statics).map_err(|e| format!("forward: {e}"))?;
     let t =
         FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY).map_err(|e| format!("forward: {e}"))?;
@@ -144,6 +151,51 @@ fn build(c: &Config, port_ids: &[u16], port_macs: &[[u8; 6]]) -> Result<Built, S
         table: t,
         statics,
     })
+}
+
+/// Proxy ARP ranges over DPDK port ids: `[forward] proxy_arp` plus the NAT outside addresses
+/// `nat_addrs` (None: the configuration's pool and static addresses) on NAT's outside ports.
+fn proxy_list(c: &Config, port_ids: &[u16], nat_addrs: Option<&[u32]>) -> Vec<ProxyArp> {
+    let list = match nat_addrs {
+        None => conf::proxy_arp(c),
+        Some(a) => {
+            let mut v = conf::configured_proxy_arp(c);
+            v.extend(conf::nat_proxy_arp(c, a));
+            v
+        }
+    };
+    list.into_iter()
+        .map(|x| ProxyArp {
+            port: ids(x.port, port_ids, |p| p),
+            ..x
+        })
+        .collect()
+}
+
+/// NAT's outside addresses (pool and static) changed live: hands every forward worker a new
+/// proxy ARP list (built here, swapped in between bursts) so the appliance answers ARP for
+/// exactly these on NAT's outside ports (plus `[forward] proxy_arp` of `c`, the configuration
+/// in force). Returns the number of workers (0 when no worker runs the forward stage). Called
+/// by `nat.static.add` / `nat.static.del` and a NAT reload, after their own change.
+pub fn set_nat_addresses(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result<usize, String> {
+    if !ctx.state.lcores.iter().any(|l| l.stages.contains(&STAGE)) {
+        return Ok(0);
+    }
+    let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
+    let list: Arc<[ProxyArp]> = proxy_list(c, &port_ids, Some(&addrs)).into();
+    with_cp(ctx, |cp| {
+        let n = ctx.broadcast(STAGE, |_| Box::new(SetProxy(list.clone())))?;
+        cp.proxy = Some(list);
+        cp.nat_addrs = Some(addrs);
+        Ok(n)
+    })
+}
+
+/// The proxy ARP list the workers use.
+fn proxy_in_force(cp: &FwdCp) -> Arc<[ProxyArp]> {
+    cp.proxy
+        .clone()
+        .unwrap_or_else(|| cp.init.as_ref().expect("initialised").0.proxy.clone())
 }
 
 /// The forward part of `reload`: when the [forward] section or a port address changed,
@@ -168,10 +220,14 @@ pub fn prepare_reload(
     }
     let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
     let port_macs: Vec<[u8; 6]> = ctx.state.ports.iter().map(|p| p.mac).collect();
-    let mut b = build(new, &port_ids, &port_macs)?;
-    let old_shared = with_cp(ctx, |cp| {
-        Ok(cp.init.as_ref().expect("initialised").0.clone())
+    let (old_shared, nat_addrs) = with_cp(ctx, |cp| {
+        Ok((
+            cp.init.as_ref().expect("initialised").0.clone(),
+            cp.nat_addrs.clone(),
+        ))
     })?;
+    // NAT addresses changed live stay (a NAT reload that changes them pushes its own list).
+    let mut b = build(new, &port_ids, &port_macs, nat_addrs.as_deref())?;
     b.shared.inherit(&old_shared);
     let shared = Arc::new(b.shared);
     let t = Arc::new(b.table);
@@ -187,6 +243,7 @@ pub fn prepare_reload(
         with_cp(ctx, |cp| {
             cp.init = Some((shared.clone(), t.clone()));
             cp.statics = statics.iter().map(|r| (r.prefix, *r)).collect();
+            cp.proxy = None;
             Ok(())
         })?;
         Ok(format!("forward: {routes} route(s) on {n} worker(s)"))
@@ -493,9 +550,19 @@ fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
             }
             workers.push(Value::Object(o));
         }
+        let proxy: Vec<Value> = proxy_in_force(cp)
+            .iter()
+            .map(|x| {
+                json!({
+                    "prefix": x.prefix.to_string(),
+                    "port": x.port.map(|p| port_name(ctx.state, p)),
+                })
+            })
+            .collect();
         Ok(json!({
             "routes": t.routes(),
             "next_hops": t.next_hops(),
+            "proxy_arp": proxy,
             "totals": totals,
             "workers": workers,
         }))

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use pollfwd_nf::nat::statics::{StaticMapping, StaticTable};
 use pollfwd_nf::nat::stats::NatShared;
-use pollfwd_nf::nat::{NatMsg, NatStage, SessionQuery};
+use pollfwd_nf::nat::{NatMsg, NatStage, SessionInfo, SessionPage, SessionQuery};
 use pollfwd_pipeline::{DropReason, Stage};
 use serde_json::{Value, json};
 
@@ -184,11 +184,13 @@ fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     }
     let total: u64 = reg.iter().map(|w| w.sessions()).sum();
     let capacity: u64 = reg.iter().map(|w| w.capacity as u64).sum();
-    let bytes: u64 = reg.iter().map(|w| w.table_bytes).sum();
+    let bytes: u64 = reg.iter().map(|w| w.session_bytes).sum();
+    let table_bytes: u64 = reg.iter().map(|w| w.table_bytes).sum();
     Ok(json!({
         "sessions": total,
         "capacity": capacity,
         "bytes_per_session": if capacity > 0 { bytes as f64 / capacity as f64 } else { 0.0 },
+        "table_bytes": table_bytes,
         "workers": workers,
         "ports_in_use": addresses,
         "drops": drops,
@@ -204,15 +206,44 @@ fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         None => None,
     };
     let limit = args::opt_u64(a, "limit")?.unwrap_or(100).min(100_000) as usize;
-    let out = Arc::new(Mutex::new(Vec::new()));
-    ctx.broadcast("nat", |_| {
-        Box::new(NatMsg::Sessions(SessionQuery {
-            inside,
-            limit,
-            out: out.clone(),
-        }))
-    })?;
-    let mut list = out.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Every NAT worker walks its table a bounded step per message (LIST_SLOTS slots, between
+    // two bursts); the steps repeat from where each stopped until every table was seen or
+    // each worker found `limit` sessions. A worker that is done gets an empty step.
+    let mut pages: std::collections::HashMap<usize, Arc<Mutex<SessionPage>>> = Default::default();
+    let mut list: Vec<SessionInfo> = Vec::new();
+    let mut steps = 0usize;
+    loop {
+        let mut more = false;
+        for p in pages.values() {
+            let p = p.lock().unwrap_or_else(|e| e.into_inner());
+            more |= p.next.is_some() && p.sessions.len() < limit;
+        }
+        if steps > 0 && !more {
+            break;
+        }
+        steps += 1;
+        ctx.broadcast("nat", |w| {
+            let page = pages.entry(w).or_insert_with(|| {
+                Arc::new(Mutex::new(SessionPage {
+                    sessions: Vec::new(),
+                    next: Some(0),
+                }))
+            });
+            let (start, found) = {
+                let p = page.lock().unwrap_or_else(|e| e.into_inner());
+                (p.next.unwrap_or(u32::MAX), p.sessions.len())
+            };
+            Box::new(NatMsg::Sessions(SessionQuery {
+                inside,
+                limit: limit.saturating_sub(found),
+                start,
+                out: page.clone(),
+            }))
+        })?;
+    }
+    for p in pages.values() {
+        list.append(&mut p.lock().unwrap_or_else(|e| e.into_inner()).sessions);
+    }
     list.sort_by_key(|s| (s.inside, s.remote, s.proto));
     list.truncate(limit);
     Ok(Value::Array(
@@ -254,11 +285,28 @@ fn static_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
 }
 
 /// Installs `list` on every NAT worker; on success it becomes the control-plane state.
-fn install(ctx: &OpCtx<'_>, cp: &mut Cp, list: Vec<StaticMapping>) -> Result<usize, String> {
+/// Returns the workers and NAT's outside addresses now (pool and static), for proxy ARP.
+fn install(
+    ctx: &OpCtx<'_>,
+    cp: &mut Cp,
+    list: Vec<StaticMapping>,
+) -> Result<(usize, Vec<u32>), String> {
     let table = Arc::new(StaticTable::new(&list)?);
     let n = ctx.broadcast("nat", |_| Box::new(NatMsg::SetStatic(table.clone())))?;
     cp.statics = list;
-    Ok(n)
+    let mut addrs: Vec<u32> = cp.pool.clone();
+    addrs.extend(cp.statics.iter().map(|m| m.out_addr));
+    addrs.sort_unstable();
+    addrs.dedup();
+    Ok((n, addrs))
+}
+
+/// After a static change: the forward stage's proxy ARP follows NAT's outside addresses
+/// (`c`: the configuration in force). Called outside `with_cp` (one control-plane lock).
+fn update_proxy_arp(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result<usize, String> {
+    crate::ops_forward::set_nat_addresses(ctx, c, addrs).map_err(|e| {
+        format!("static mappings changed, but forward's proxy ARP was not updated: {e}")
+    })
 }
 
 fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
@@ -267,13 +315,15 @@ fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         args::str(a, "inside")?,
         args::opt_str(a, "proto"),
     )?;
-    with_cp(ctx, |cp| {
+    let (n, addrs) = with_cp(ctx, |cp| {
         conf::check_static(&m, &cp.pool, cp.range.0, cp.range.1)?;
         let mut list = cp.statics.clone();
         list.push(m);
-        let n = install(ctx, cp, list)?;
-        Ok(json!({"added": mapping_json(&m), "workers": n}))
-    })
+        install(ctx, cp, list)
+    })?;
+    let c = crate::reload::current_config(ctx);
+    let fw = update_proxy_arp(ctx, &c, addrs)?;
+    Ok(json!({"added": mapping_json(&m), "workers": n, "proxy_arp_workers": fw}))
 }
 
 fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
@@ -286,7 +336,7 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         "0.0.0.0"
     };
     let key = conf::parse_static(outside, inside_ph, proto)?;
-    with_cp(ctx, |cp| {
+    let (n, addrs) = with_cp(ctx, |cp| {
         let before = cp.statics.len();
         let list: Vec<StaticMapping> = cp
             .statics
@@ -302,9 +352,11 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
                 proto.map(|p| format!("/{p}")).unwrap_or_default()
             ));
         }
-        let n = install(ctx, cp, list)?;
-        Ok(json!({"deleted": outside, "workers": n}))
-    })
+        install(ctx, cp, list)
+    })?;
+    let c = crate::reload::current_config(ctx);
+    let fw = update_proxy_arp(ctx, &c, addrs)?;
+    Ok(json!({"deleted": outside, "workers": n, "proxy_arp_workers": fw}))
 }
 
 /// NAT's Prometheus families (`pollfwd_nat_*`), for the `metrics` exposition: sessions in
@@ -393,11 +445,13 @@ pub fn prepare_reload(
         return Ok(None);
     }
     StaticTable::new(&after)?;
+    let new = new.clone();
     Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
-        with_cp(ctx, |cp| {
-            let n = after.len();
-            let w = install(ctx, cp, after)?;
-            Ok(format!("nat: {n} static mapping(s) on {w} worker(s)"))
-        })
+        let n = after.len();
+        let (w, addrs) = with_cp(ctx, |cp| install(ctx, cp, after))?;
+        let fw = update_proxy_arp(ctx, &new, addrs)?;
+        Ok(format!(
+            "nat: {n} static mapping(s) on {w} worker(s), proxy ARP on {fw} forward worker(s)"
+        ))
     })))
 }

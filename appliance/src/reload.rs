@@ -17,6 +17,12 @@ use crate::ops::{Commit, OpCtx, Reloader};
 #[derive(Default, Clone)]
 pub struct Current(pub Option<Loaded>);
 
+/// The configuration in force: the last one reloaded, else the one pollfwd started with.
+pub fn current_config(ctx: &OpCtx<'_>) -> Config {
+    ctx.cp::<Current, _>("config", |c| c.0.as_ref().map(|l| l.config.clone()))
+        .unwrap_or_else(|| ctx.state.config.config.clone())
+}
+
 /// The config sections whose change needs a restart, compared by value (not position).
 fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
     let mut v = Vec::new();

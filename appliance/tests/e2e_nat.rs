@@ -24,7 +24,7 @@ use std::time::Duration;
 use appliance::pcap::PcapWriter;
 use common::*;
 use pollfwd_nf::nat::testpkt::{self, Ep, verify};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const X1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const X2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
@@ -632,7 +632,26 @@ fn nat_operator_commands_over_the_control_socket() {
         .map(|a| a["udp"].as_u64().unwrap())
         .sum();
     assert_eq!(inuse, 8);
-    assert!(sum["bytes_per_session"].as_f64().unwrap() <= 128.0, "{sum}");
+    // Sessions and their indexes: 64 + 3 x 16 bytes (the port tables are in table_bytes).
+    let bps = sum["bytes_per_session"].as_f64().unwrap();
+    assert!((112.0..112.1).contains(&bps), "{sum}");
+    assert!(
+        sum["table_bytes"].as_u64().unwrap() > 262_144 * 112,
+        "{sum}"
+    );
+    // The Prometheus exposition agrees: sessions gauge, created counter, ports in use.
+    let m = ctl(&lab, "metrics", "{}");
+    let m = m.as_str().unwrap();
+    let sample = |name: &str| -> f64 {
+        m.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(sample("pollfwd_nat_sessions{"), 8.0, "{m}");
+    assert_eq!(sample("pollfwd_nat_sessions_created_total{"), 8.0, "{m}");
+    assert_eq!(sample("pollfwd_nat_ports_in_use{"), 8.0, "{m}");
+    assert_eq!(sample("pollfwd_nat_in2out_total{"), 8.0, "{m}");
     let all = ctl(&lab, "nat.sessions", "{}");
     assert_eq!(all.as_array().unwrap().len(), 8);
     let one = ctl(&lab, "nat.sessions", r#"{"inside": "10.0.1.2"}"#);
@@ -720,5 +739,296 @@ fn nat_operator_commands_over_the_control_socket() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An ARP request from the outside host `R_ARP` (198.51.100.200) for `tpa`.
+fn arp_request(tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&testpkt::MAC_B);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&testpkt::MAC_B);
+    f.extend_from_slice(&R_ARP.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&tpa.octets());
+    f.resize(60, 0);
+    f
+}
+
+/// The outside host of the proxy ARP test, on the outside port's network.
+const R_ARP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 200);
+
+/// The address an ARP reply announces (sender protocol address), if `f` is an ARP reply.
+fn arp_reply_for(f: &[u8]) -> Option<Ipv4Addr> {
+    (f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2])
+        .then(|| Ipv4Addr::new(f[28], f[29], f[30], f[31]))
+}
+
+/// `frames` padded to one whole burst (32) with ARP requests nobody answers.
+fn burst(mut frames: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    assert!(frames.len() <= 32);
+    while frames.len() < 32 {
+        frames.push(arp_request(Ipv4Addr::new(198, 51, 100, 99)));
+    }
+    frames
+}
+
+/// Runs `pollfwdctl call CMD ARGS` while feeding the FIFO whole bursts of unanswered ARP
+/// requests: the worker blocks reading the FIFO and drains its mailbox only between bursts,
+/// so a change broadcast to it completes once enough bursts went through.
+fn ctl_feeding(lab: &Lab, w: &mut PcapWriter<std::fs::File>, cmd: &str, args: &str) -> Value {
+    let sock = lab.path("ctl.sock");
+    let (cmd, args) = (cmd.to_string(), args.to_string());
+    let t = std::thread::spawn(move || {
+        Command::new(bin("pollfwdctl"))
+            .args(["--socket", sock.to_str().unwrap(), "call", &cmd, &args])
+            .output()
+            .unwrap()
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !t.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "control call hangs");
+        send_phase(w, &burst(Vec::new()));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = t.join().unwrap();
+    assert!(
+        out.status.success(),
+        "pollfwdctl call: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Proxy ARP follows NAT's outside addresses while the daemon runs (`["nat", "forward"]`, no
+/// `[forward] proxy_arp`): ARP for a pool address is answered from the start; after
+/// `nat.static.add` of a 1:1 mapping ARP for its outside address is answered and outside
+/// traffic to it is translated to the inside host; after `nat.static.del` neither; a reload
+/// that adds a static mapping makes its address answered too.
+#[test]
+fn nat_proxy_arp_follows_pool_and_live_static_changes() {
+    let lab = Lab::new("nat-parp");
+    let fifo = Fifo::new(&lab, "outside.fifo");
+    write_frames(&lab.path("inside.pcap"), &[]);
+    let text = format!(
+        r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 4095
+
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=inside.pcap,tx_pcap=p0-out.pcap"
+address = "10.0.0.1/24"
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=outside.fifo,tx_pcap=p1-out.pcap"
+address = "198.51.100.1/24"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "p0" }}, {{ port = "p1" }}]
+stages = ["nat", "forward"]
+
+[control]
+socket = "{sock}"
+
+[forward]
+neighbors = [{{ address = "10.0.0.20", mac = "02:00:00:00:00:20", port = "p0" }}]
+
+[nat]
+inside = ["p0"]
+outside = ["p1"]
+pool = ["198.51.100.10", "198.51.100.11"]
+"#,
+        prefix = lab.prefix(),
+        sock = lab.path("ctl.sock").display(),
+    );
+    let cfg = lab.write("pollfwd.toml", &text);
+    let pool = Ipv4Addr::new(198, 51, 100, 10);
+    let new = Ipv4Addr::new(198, 51, 100, 20);
+    let reloaded = Ipv4Addr::new(198, 51, 100, 21);
+    let to_new = testpkt::udp((R_ARP, 53), (new, 7000), b"to the 1:1 mapping");
+    let _g = busy_lock();
+    let mut child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--exit-idle",
+        "1500",
+    ]);
+    let mut w = fifo.open();
+    wait_for_socket(&lab.path("ctl.sock"), &mut child);
+    // A: the pool address is answered, the future static address is not.
+    send_phase(&mut w, &burst(vec![arp_request(pool), arp_request(new)]));
+    let add = ctl_feeding(
+        &lab,
+        &mut w,
+        "nat.static.add",
+        r#"{"outside": "198.51.100.20", "inside": "10.0.0.20"}"#,
+    );
+    assert_eq!(add["proxy_arp_workers"], 1, "{add}");
+    let fs = ctl(&lab, "forward.stats", "{}");
+    assert!(
+        fs["proxy_arp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["prefix"] == "198.51.100.20/32" && x["port"] == "p1"),
+        "{fs}"
+    );
+    // B: the new outside address is answered, and traffic to it reaches the inside host.
+    send_phase(&mut w, &burst(vec![arp_request(new), to_new.clone()]));
+    ctl_feeding(
+        &lab,
+        &mut w,
+        "nat.static.del",
+        r#"{"outside": "198.51.100.20"}"#,
+    );
+    // C: after the delete, neither (the pool address still is).
+    send_phase(
+        &mut w,
+        &burst(vec![arp_request(new), to_new.clone(), arp_request(pool)]),
+    );
+    // D: a reload that adds a static mapping in the file.
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "pool = [",
+            "static = [{ outside = \"198.51.100.21\", inside = \"10.0.0.21\" }]\npool = [",
+        ),
+    )
+    .unwrap();
+    let r = ctl_feeding(&lab, &mut w, "reload", "{}");
+    assert!(
+        r.to_string().contains("proxy ARP on 1 forward worker(s)"),
+        "{r}"
+    );
+    send_phase(&mut w, &burst(vec![arp_request(reloaded)]));
+    drop(w);
+    let out = wait_with_deadline(child, 30);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answered: Vec<Ipv4Addr> = read_pcap(&lab.path("p1-out.pcap"))
+        .iter()
+        .filter_map(|f| arp_reply_for(f))
+        .collect();
+    assert_eq!(
+        answered,
+        vec![pool, new, pool, reloaded],
+        "ARP replies in order"
+    );
+    let inside: Vec<Vec<u8>> = read_pcap(&lab.path("p0-out.pcap"))
+        .into_iter()
+        .filter(|f| f[12..14] == [0x08, 0x00])
+        .collect();
+    assert_eq!(
+        inside.len(),
+        1,
+        "only the packet sent while mapped reached p0"
+    );
+    verify(&inside[0]).unwrap();
+    assert_eq!(
+        testpkt::endpoints(&inside[0]),
+        (R_ARP, 53, Ipv4Addr::new(10, 0, 0, 20), 7000)
+    );
+    assert_eq!(
+        &inside[0][0..6],
+        &[2, 0, 0, 0, 0, 0x20],
+        "to the inside host's MAC"
+    );
+}
+
+/// A full hand-off ring is a counted `handoff_full` drop (congestion), never a stall: lcore 2
+/// blocks reading its FIFO, so the 63-packet hand-off ring towards it (ring_size 64) fills
+/// with the requests it owns and lcore 1 drops the rest of them. Every request is accounted
+/// for: translated on lcore 1, handed over (translated by lcore 2 once the FIFO ends), or
+/// dropped as handoff_full.
+#[test]
+fn nat_full_handoff_ring_is_a_counted_drop() {
+    let lab = Lab::new("nat-hfull");
+    let n = 512usize;
+    let inside: Vec<_> = (0..n)
+        .map(|i| {
+            let h = Ipv4Addr::new(10, 0, 3 + (i / 250) as u8, 1 + (i % 250) as u8);
+            testpkt::udp((h, 7000), (R1, 53), b"req")
+        })
+        .collect();
+    write_frames(&lab.path("inside.pcap"), &inside);
+    let fifo = Fifo::new(&lab, "outside.fifo");
+    let cfg = two_worker_config(&lab, "outside.fifo");
+    let text = std::fs::read_to_string(&cfg).unwrap() + "\n[runtime]\nring_size = 64\n";
+    std::fs::write(&cfg, text).unwrap();
+    let _g = busy_lock();
+    let child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--exit-idle",
+        "1000",
+    ]);
+    let w = fifo.open();
+    wait_for_ports(&lab.path("ctl.sock"), "rx_packets", n as u64);
+    // Lcore 1 has processed its last burst once its drop and hand-off counts stop moving.
+    let mut last = Value::Null;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lcore 1 stalled: {last}"
+        );
+        let s = ctl(&lab, "nat.summary", "{}");
+        let now = json!([
+            s["drops"]["handoff_full"],
+            s["workers"][0]["handoff_out"],
+            s["workers"][0]["counters"]["in2out"]
+        ]);
+        let total: u64 = now
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        if now == last && total == n as u64 {
+            break;
+        }
+        last = now;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(w);
+    let out = wait_with_deadline(child, 30);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nat = &s["nf"]["nat"];
+    let full = nat["drops"]["handoff_full"].as_u64().unwrap();
+    let handed = nat["workers"][0]["handoff_out"].as_u64().unwrap();
+    let own = nat["workers"][0]["counters"]["in2out"].as_u64().unwrap();
+    assert!(full > 0, "the ring overflowed: {nat}");
+    assert!(handed <= 64, "at most a ring's worth waited: {nat}");
+    assert_eq!(own + handed + full, n as u64, "{nat}");
+    assert_eq!(
+        drops(&s, "handoff_full"),
+        full,
+        "the runtime's drop table agrees"
+    );
+    assert_eq!(nat["workers"][1]["handoff_in"], handed, "{nat}");
+    assert_eq!(nat["workers"][1]["counters"]["in2out"], handed, "{nat}");
+    let out1 = both(&lab, "p1-out-a.pcap", "p1-out-b.pcap");
+    assert_eq!(
+        out1.len() as u64,
+        n as u64 - full,
+        "all but the dropped translated"
     );
 }

@@ -2,7 +2,8 @@
 //! outside server (pfno-<pid>, 192.0.2.2/24), each joined by a veth pair to the router
 //! namespace (pfnr-<pid>) where pollfwd runs `["nat", "forward"]` on `net_af_packet` ports.
 //! The pool address 192.0.2.100 and the port forward 192.0.2.101:80/tcp -> 10.0.0.2:8080 are
-//! on the outside network; the forward stage answers ARP for them (proxy ARP).
+//! on the outside network; the forward stage answers ARP for them (proxy ARP, set up from
+//! `[nat]` alone: the config has no `[forward] proxy_arp`).
 //!
 //! Checked: a 1 MB TCP transfer and a UDP exchange from the inside host to the outside server,
 //! which sees the pool address as the peer; ping and traceroute through the NAT; an outside
@@ -155,9 +156,6 @@ address = "192.0.2.1/24"
 id = 1
 rx = [{{ port = "in" }}, {{ port = "out" }}]
 stages = ["nat", "forward"]
-
-[forward]
-proxy_arp = [{{ prefix = "192.0.2.100/31", port = "out" }}]
 
 [nat]
 inside = ["in"]

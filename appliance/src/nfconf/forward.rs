@@ -235,32 +235,24 @@ pub fn neighbors(c: &Config) -> Vec<StaticNeighbor> {
         .collect()
 }
 
-/// Proxy ARP ranges over port indices: the configured ones, plus the NAT's pool and static
-/// outside addresses on its outside ports (so replies to translated traffic find the box).
+/// Proxy ARP ranges over port indices: the configured ones (`[forward] proxy_arp`), plus the
+/// NAT's pool and static outside addresses of the configuration on its outside ports (so
+/// replies to translated traffic find the box).
 pub fn proxy_arp(c: &Config) -> Vec<ProxyArp> {
+    let nat: Vec<u32> = crate::nfconf::nat::nat_outside_addresses(c)
+        .into_iter()
+        .map(u32::from)
+        .collect();
+    let mut v = configured_proxy_arp(c);
+    v.extend(nat_proxy_arp(c, &nat));
+    v
+}
+
+/// The `[forward] proxy_arp` ranges alone, over port indices.
+pub fn configured_proxy_arp(c: &Config) -> Vec<ProxyArp> {
     let Some(f) = c.forward.as_ref().map(|f| f.get_ref()) else {
         return Vec::new();
     };
-    let mut nat = Vec::new();
-    if let Some(n) = c.nat.as_ref().map(|n| n.get_ref()) {
-        let ports: Vec<u16> = n
-            .outside
-            .get_ref()
-            .iter()
-            .filter_map(|p| c.port_index(p.get_ref()).map(|i| i as u16))
-            .collect();
-        for a in crate::nfconf::nat::nat_outside_addresses(c) {
-            for &port in &ports {
-                nat.push(ProxyArp {
-                    prefix: Prefix {
-                        addr: u32::from(a),
-                        len: 32,
-                    },
-                    port: Some(port),
-                });
-            }
-        }
-    }
     f.proxy_arp
         .iter()
         .filter_map(|x| {
@@ -273,8 +265,31 @@ pub fn proxy_arp(c: &Config) -> Vec<ProxyArp> {
                 },
             })
         })
-        .chain(nat)
         .collect()
+}
+
+/// Proxy ARP entries for NAT outside addresses `addrs`: each address as a /32 on every NAT
+/// outside port (port indices). Empty without a `[nat]` section.
+pub fn nat_proxy_arp(c: &Config, addrs: &[u32]) -> Vec<ProxyArp> {
+    let Some(n) = c.nat.as_ref().map(|n| n.get_ref()) else {
+        return Vec::new();
+    };
+    let ports: Vec<u16> = n
+        .outside
+        .get_ref()
+        .iter()
+        .filter_map(|p| c.port_index(p.get_ref()).map(|i| i as u16))
+        .collect();
+    let mut v = Vec::new();
+    for &a in addrs {
+        for &port in &ports {
+            v.push(ProxyArp {
+                prefix: Prefix { addr: a, len: 32 },
+                port: Some(port),
+            });
+        }
+    }
+    v
 }
 
 fn range_check<T: PartialOrd + Copy + std::fmt::Display>(

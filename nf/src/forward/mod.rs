@@ -135,7 +135,8 @@ struct PortInfo {
 pub struct FwdShared {
     pub neigh: NeighTable,
     pub ifaces: Vec<Iface>,
-    pub proxy: Vec<ProxyArp>,
+    /// Proxy ARP ranges the stages start with (a [`SetProxy`] replaces a stage's copy).
+    pub proxy: Arc<[ProxyArp]>,
     pub params: FwdParams,
     pub tsc_hz: u64,
     ports: Vec<PortInfo>,
@@ -186,7 +187,7 @@ impl FwdShared {
         Ok(FwdShared {
             neigh,
             ifaces,
-            proxy,
+            proxy: proxy.into(),
             params,
             tsc_hz,
             ports,
@@ -213,17 +214,6 @@ impl FwdShared {
         self.ports.get(p as usize).filter(|i| i.present)
     }
 
-    /// Whether the appliance answers ARP for `ip` on `port`: the port's own address or a proxy
-    /// range for that port (or for every port).
-    fn answers_arp(&self, port: u16, ip: u32) -> bool {
-        if self.port(port).is_some_and(|p| p.addr != 0 && p.addr == ip) {
-            return true;
-        }
-        self.proxy
-            .iter()
-            .any(|x| x.prefix.contains(ip) && x.port.is_none_or(|p| p == port))
-    }
-
     /// Whether `ip` is one of the appliance's interface addresses.
     fn is_own(&self, ip: u32) -> bool {
         self.ports
@@ -246,6 +236,10 @@ pub struct Install {
     pub table: Arc<FwdTable>,
     pub shared: Arc<FwdShared>,
 }
+
+/// A new proxy ARP list for the stage (e.g. NAT's outside addresses changed with a static
+/// mapping), built on the control side. The stage gives back the list it replaced.
+pub struct SetProxy(pub Arc<[ProxyArp]>);
 
 /// A packet parked while ARP resolves its next hop (already TTL-decremented).
 struct Held {
@@ -301,6 +295,8 @@ impl Bucket {
 pub struct Forward {
     table: Arc<FwdTable>,
     shared: Arc<FwdShared>,
+    /// Proxy ARP ranges in force (from `shared`, or the last [`SetProxy`]).
+    proxy: Arc<[ProxyArp]>,
     stats: Arc<FwdStats>,
     /// Egress MAC per port id (copied from the shared interfaces: no pointer chase per packet).
     port_mac: Vec<[u8; 6]>,
@@ -369,8 +365,24 @@ impl Forward {
             hops: [0; BURST_MAX],
             idx: [0; BURST_MAX],
             l3s: [0; BURST_MAX],
+            proxy: shared.proxy.clone(),
             shared,
         }
+    }
+
+    /// Whether the appliance answers ARP for `ip` on `port`: the port's own address or a proxy
+    /// range for that port (or for every port).
+    fn answers_arp(&self, port: u16, ip: u32) -> bool {
+        if self
+            .shared
+            .port(port)
+            .is_some_and(|p| p.addr != 0 && p.addr == ip)
+        {
+            return true;
+        }
+        self.proxy
+            .iter()
+            .any(|x| x.prefix.contains(ip) && x.port.is_none_or(|p| p == port))
     }
 
     /// This worker's counters.
@@ -434,7 +446,7 @@ impl Forward {
         let Some(pi) = self.shared.port(in_port).copied() else {
             return Verdict::Drop(DropReason::ArpInvalid);
         };
-        let for_us = self.shared.answers_arp(in_port, a.tpa);
+        let for_us = self.answers_arp(in_port, a.tpa);
         let mut learned = false;
         // RFC 826 "Packet Reception": merge the sender into an existing entry; add it when we
         // are the target. Never learn our own addresses (a conflict) or 0.0.0.0 (RFC 5227
@@ -849,6 +861,13 @@ impl Stage for Forward {
             Ok(t) => return Ok(Box::new(std::mem::replace(&mut self.table, *t))),
             Err(m) => m,
         };
+        let msg = match msg.downcast::<SetProxy>() {
+            Ok(p) => {
+                let old = std::mem::replace(&mut self.proxy, p.0);
+                return Ok(Box::new(SetProxy(old)));
+            }
+            Err(m) => m,
+        };
         let mut ins = msg.downcast::<Install>()?;
         // A reload allocates here, on the worker, between two bursts (never per packet).
         self.port_mac = port_macs(&ins.shared);
@@ -860,6 +879,7 @@ impl Stage for Forward {
         }
         std::mem::swap(&mut self.table, &mut ins.table);
         std::mem::swap(&mut self.shared, &mut ins.shared);
+        self.proxy = self.shared.proxy.clone();
         Ok(ins)
     }
 }

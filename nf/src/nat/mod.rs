@@ -192,11 +192,27 @@ pub enum NatMsg {
     Sessions(SessionQuery),
 }
 
-/// A session listing request (`nat.sessions`).
+/// One step of a session listing (`nat.sessions`): the worker looks at most
+/// [`LIST_SLOTS`] table slots from `start` (a bounded pause between two bursts, whatever the
+/// table size or the filter) and appends what matched to `out`, with where to go on.
 pub struct SessionQuery {
     pub inside: Option<u32>,
+    /// Most sessions to add.
     pub limit: usize,
-    pub out: Arc<std::sync::Mutex<Vec<SessionInfo>>>,
+    /// First table slot to look at.
+    pub start: u32,
+    pub out: Arc<std::sync::Mutex<SessionPage>>,
+}
+
+/// Table slots one [`SessionQuery`] looks at (8192 x 64 bytes: about 50 us on the worker).
+pub const LIST_SLOTS: u32 = 8192;
+
+/// What the steps of a listing found on one worker.
+#[derive(Debug, Default)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionInfo>,
+    /// The slot the next step starts at; None once the whole table was seen.
+    pub next: Option<u32>,
 }
 
 /// One session as shown to the operator.
@@ -313,13 +329,12 @@ impl NatCore {
         let hosts = (p.max_sessions_per_host > 0).then(|| HostIndex::new(cap as usize, wseed));
         let ports = PortSpace::new(p.pool.len(), lo, len, wseed);
         let frags = frag::FragCache::new(4096);
-        shared.table_bytes = (sess.bytes()
+        shared.session_bytes = (sess.bytes()
             + i2o.bytes()
             + o2i.bytes()
             + iep.bytes()
-            + hosts.as_ref().map_or(0, |h| h.bytes())
-            + ports.bytes()
-            + frags.bytes()) as u64;
+            + hosts.as_ref().map_or(0, |h| h.bytes())) as u64;
+        shared.table_bytes = shared.session_bytes + (ports.bytes() + frags.bytes()) as u64;
         Ok(NatCore {
             multi: nw > 1,
             statics: p.statics.clone(),

@@ -13,7 +13,8 @@ use super::ports::proto_index;
 use super::table::{CLASS_ICMP, CLASS_TCP_TRANS, CLASS_UDP, NONE, key_hash, sflag};
 use super::{Filtering, NatCore, Res};
 
-/// Most sessions of one mapping examined by address-dependent filtering.
+/// Most sessions of one mapping examined by address-dependent filtering (a bound on the
+/// per-packet work; past it a packet is filtered, never wrongly admitted: docs/nat.md).
 const ADF_SCAN: u32 = 256;
 
 impl NatCore {

@@ -8,7 +8,7 @@ use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
 use super::stats::NatShared;
-use super::table::{CLASS_ICMP, CLASS_TCP_EST, CLASS_TCP_TRANS, CLASS_UDP, CLASSES, sflag};
+use super::table::{CLASS_FREE, CLASS_ICMP, CLASS_TCP_EST, CLASS_TCP_TRANS, CLASS_UDP, sflag};
 use super::{NatCore, NatMsg, NatParams, SessionInfo};
 
 /// The "nat" stage of one worker.
@@ -96,9 +96,12 @@ impl Stage for NatStage {
                 Ok(Box::new(NatMsg::SetStatic(old)))
             }
             NatMsg::Sessions(q) => {
-                let list = self.core.list_sessions(q.inside, q.limit);
+                let (list, next) =
+                    self.core
+                        .list_sessions(q.inside, q.limit, q.start, super::LIST_SLOTS);
                 if let Ok(mut out) = q.out.lock() {
-                    out.extend(list);
+                    out.sessions.extend(list);
+                    out.next = next;
                 }
                 Ok(Box::new(()))
             }
@@ -107,17 +110,28 @@ impl Stage for NatStage {
 }
 
 impl NatCore {
-    /// Sessions for an operator listing (control path, between two bursts: walks the live
-    /// sessions through the LRU lists, least recently used first, until `limit` matched).
-    pub fn list_sessions(&self, inside: Option<u32>, limit: usize) -> Vec<SessionInfo> {
+    /// One step of an operator listing (control path, between two bursts): looks at table
+    /// slots `start..start + slots` (in slot order), returns the live sessions among them
+    /// that match `inside`, at most `limit`, and the slot to continue at (None: the end of
+    /// the table was reached). The work per call is bounded by `slots`, not by the table.
+    pub fn list_sessions(
+        &self,
+        inside: Option<u32>,
+        limit: usize,
+        start: u32,
+        slots: u32,
+    ) -> (Vec<SessionInfo>, Option<u32>) {
         let mut v = Vec::new();
-        let live = (0..CLASSES as u8).flat_map(|c| self.sess.lru_iter(c));
-        for i in live {
+        let cap = self.sess.capacity();
+        let end = start.saturating_add(slots).min(cap);
+        let mut i = start.min(end);
+        while i < end {
             if v.len() >= limit {
                 break;
             }
             let s = &self.sess.s[i as usize];
-            if inside.is_some_and(|a| a != s.in_addr) {
+            i += 1;
+            if s.class == CLASS_FREE || inside.is_some_and(|a| a != s.in_addr) {
                 continue;
             }
             v.push(SessionInfo {
@@ -140,6 +154,6 @@ impl NatCore {
                 is_static: s.flags & sflag::STATIC != 0,
             });
         }
-        v
+        (v, (i < cap).then_some(i))
     }
 }

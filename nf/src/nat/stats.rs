@@ -38,8 +38,10 @@ pub struct NatShared {
     pub worker: usize,
     pub lcore: u32,
     pub capacity: u32,
-    /// Bytes of the session table, its indexes and port tables.
+    /// Bytes of all NAT tables: sessions, indexes, port tables, fragment cache.
     pub table_bytes: u64,
+    /// Bytes that grow with the capacity: sessions, their indexes (and the per-host counts).
+    pub session_bytes: u64,
     /// Outside addresses of the pool, in pool order.
     pub pool: Vec<u32>,
     /// First port and length of this worker's slice of the dynamic range.
@@ -64,6 +66,7 @@ impl NatShared {
             lcore,
             capacity,
             table_bytes: 0,
+            session_bytes: 0,
             ports: pool.iter().map(|_| Default::default()).collect(),
             pool,
             slice,

@@ -11,7 +11,8 @@
 //!
 //! Index entries are 8 bytes (32 hash bits, 32-bit session index) in linear-probing tables
 //! kept at most half full, deleted by backward shift (no tombstones). Memory per session:
-//! 64 (session) + 3 x 16 (index slots at load <= 0.5) = 112 bytes.
+//! 64 (session) + 3 x 16 (index slots at load <= 0.5) = 112 bytes, for any capacity (the
+//! indexes have exactly twice as many slots as sessions; no rounding to a power of two).
 //!
 //! LRU lists, one per timeout class, are ordered by `lru_time`; a packet moves its session to
 //! the tail only when `lru_time` is older than the class's granularity (timeout / 32, 1 ms to
@@ -137,20 +138,50 @@ pub fn big_vec<T: Clone>(n: usize, fill: T) -> Vec<T> {
 }
 
 /// Open-addressing index: entries are `hash32 << 32 | session`, empty = `u64::MAX`.
+///
+/// The table has exactly twice as many slots as the sessions it indexes (any size, not only
+/// powers of two: the home slot is `hash32 * slots >> 32`, Lemire's multiply-shift range
+/// reduction), so the load stays <= 0.5 and the index costs 16 bytes per session whatever
+/// `max_sessions` is.
 pub struct Index {
     tab: Vec<u64>,
-    mask: usize,
 }
 
 const EMPTY: u64 = u64::MAX;
 
+/// Home slot of 32 hash bits in a table of `len` slots (`len` < 2^32).
+#[inline(always)]
+fn home_of(h32: u32, len: usize) -> usize {
+    ((h32 as u64 * len as u64) >> 32) as usize
+}
+
+/// The slot after `pos`, wrapping.
+#[inline(always)]
+fn next_of(pos: usize, len: usize) -> usize {
+    let n = pos + 1;
+    if n == len { 0 } else { n }
+}
+
+/// Cyclic distance from slot `from` forward to slot `to`.
+#[inline(always)]
+fn dist_of(from: usize, to: usize, len: usize) -> usize {
+    if to >= from {
+        to - from
+    } else {
+        to + len - from
+    }
+}
+
+/// Slots of an index for `n` entries at load <= 0.5.
+pub fn index_slots(n: usize) -> usize {
+    n.max(8) * 2
+}
+
 impl Index {
     /// An index for up to `n` entries at load <= 0.5.
     pub fn new(n: usize) -> Index {
-        let cap = (n.max(8) * 2).next_power_of_two();
         Index {
-            tab: big_vec(cap, EMPTY),
-            mask: cap - 1,
+            tab: big_vec(index_slots(n), EMPTY),
         }
     }
 
@@ -163,11 +194,17 @@ impl Index {
         (h >> 32) as u32
     }
 
+    #[inline(always)]
+    fn home(&self, h32: u32) -> usize {
+        home_of(h32, self.tab.len())
+    }
+
     /// Finds the entry with hash `h` whose session satisfies `eq`: (slot, session).
     #[inline]
     pub fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<(usize, u32)> {
         let h32 = Self::h32(h);
-        let mut pos = h32 as usize & self.mask;
+        let len = self.tab.len();
+        let mut pos = self.home(h32);
         loop {
             let e = self.tab[pos];
             if e == EMPTY {
@@ -176,7 +213,7 @@ impl Index {
             if (e >> 32) as u32 == h32 && eq(e as u32) {
                 return Some((pos, e as u32));
             }
-            pos = (pos + 1) & self.mask;
+            pos = next_of(pos, len);
         }
     }
 
@@ -184,9 +221,10 @@ impl Index {
     #[inline]
     pub fn insert(&mut self, h: u64, idx: u32) {
         let h32 = Self::h32(h);
-        let mut pos = h32 as usize & self.mask;
+        let len = self.tab.len();
+        let mut pos = self.home(h32);
         while self.tab[pos] != EMPTY {
-            pos = (pos + 1) & self.mask;
+            pos = next_of(pos, len);
         }
         self.tab[pos] = (h32 as u64) << 32 | idx as u64;
     }
@@ -194,13 +232,13 @@ impl Index {
     /// Prefetches the home slot of hash `h`.
     #[inline]
     pub fn prefetch(&self, h: u64) {
-        dpdk::prefetch(&self.tab[Self::h32(h) as usize & self.mask]);
+        dpdk::prefetch(&self.tab[self.home(Self::h32(h))]);
     }
 
     /// The session in the home slot of `h` if its hash bits match (a guess for prefetching).
     #[inline]
     pub fn peek(&self, h: u64) -> u32 {
-        let e = self.tab[Self::h32(h) as usize & self.mask];
+        let e = self.tab[self.home(Self::h32(h))];
         if e != EMPTY && (e >> 32) as u32 == Self::h32(h) {
             e as u32
         } else {
@@ -210,11 +248,11 @@ impl Index {
 
     /// Mean distance of the entries from their home slot (probe length - 1).
     pub fn mean_displacement(&self) -> f64 {
+        let len = self.tab.len();
         let (mut n, mut d) = (0usize, 0usize);
         for (pos, e) in self.tab.iter().enumerate() {
             if *e != EMPTY {
-                let home = (e >> 32) as usize & self.mask;
-                d += pos.wrapping_sub(home) & self.mask;
+                d += dist_of(self.home((e >> 32) as u32), pos, len);
                 n += 1;
             }
         }
@@ -229,21 +267,21 @@ impl Index {
 
     /// Removes the entry at `pos` by backward shift.
     pub fn remove_at(&mut self, mut pos: usize) {
-        let mask = self.mask;
-        let mut next = (pos + 1) & mask;
+        let len = self.tab.len();
+        let mut next = next_of(pos, len);
         loop {
             let e = self.tab[next];
             if e == EMPTY {
                 self.tab[pos] = EMPTY;
                 return;
             }
-            let home = (e >> 32) as usize & mask;
+            let home = self.home((e >> 32) as u32);
             // `e` may move back to `pos` unless its home lies cyclically in (pos, next].
-            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(pos) & mask) {
+            if dist_of(home, next, len) >= dist_of(pos, next, len) {
                 self.tab[pos] = e;
                 pos = next;
             }
-            next = (next + 1) & mask;
+            next = next_of(next, len);
         }
     }
 
@@ -260,18 +298,16 @@ impl Index {
 }
 
 /// Counts per inside host, for the optional per-host session limit: `addr << 32 | count`.
+/// Sized like [`Index`] (twice the sessions, any size).
 pub struct HostIndex {
     tab: Vec<u64>,
-    mask: usize,
     seed: u64,
 }
 
 impl HostIndex {
     pub fn new(n: usize, seed: u64) -> HostIndex {
-        let cap = (n.max(8) * 2).next_power_of_two();
         HostIndex {
-            tab: big_vec(cap, EMPTY),
-            mask: cap - 1,
+            tab: big_vec(index_slots(n), EMPTY),
             seed,
         }
     }
@@ -282,10 +318,14 @@ impl HostIndex {
 
     #[inline]
     fn home(&self, addr: u32) -> usize {
-        (hash2(addr as u64, 0x5bd1_e995, self.seed) >> 32) as usize & self.mask
+        home_of(
+            (hash2(addr as u64, 0x5bd1_e995, self.seed) >> 32) as u32,
+            self.tab.len(),
+        )
     }
 
     fn slot(&self, addr: u32) -> (usize, bool) {
+        let len = self.tab.len();
         let mut pos = self.home(addr);
         loop {
             let e = self.tab[pos];
@@ -295,7 +335,7 @@ impl HostIndex {
             if (e >> 32) as u32 == addr {
                 return (pos, true);
             }
-            pos = (pos + 1) & self.mask;
+            pos = next_of(pos, len);
         }
     }
 
@@ -325,8 +365,8 @@ impl HostIndex {
             return;
         }
         // Backward-shift delete.
-        let mask = self.mask;
-        let mut next = (pos + 1) & mask;
+        let len = self.tab.len();
+        let mut next = next_of(pos, len);
         loop {
             let e = self.tab[next];
             if e == EMPTY {
@@ -334,11 +374,11 @@ impl HostIndex {
                 return;
             }
             let home = self.home((e >> 32) as u32);
-            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(pos) & mask) {
+            if dist_of(home, next, len) >= dist_of(pos, next, len) {
                 self.tab[pos] = e;
                 pos = next;
             }
-            next = (next + 1) & mask;
+            next = next_of(next, len);
         }
     }
 }
@@ -576,8 +616,15 @@ mod probe_tests {
 
     #[test]
     fn probe_lengths_stay_short() {
-        let n = 65536usize;
+        // A power of two and sizes that are not (multiply-shift homes).
+        for n in [65536usize, 60000, 99_991] {
+            probe_lengths(n);
+        }
+    }
+
+    fn probe_lengths(n: usize) {
         let mut ix = Index::new(n);
+        assert_eq!(ix.bytes(), 16 * n, "two 8-byte slots per entry");
         let mut hs = Vec::new();
         for i in 0..n as u32 {
             let h = key_hash(
@@ -591,6 +638,7 @@ mod probe_tests {
             ix.insert(h, i);
             hs.push(h);
         }
+        assert!(ix.mean_displacement() < 4.0);
         let mut total = 0usize;
         for (i, h) in hs.iter().enumerate() {
             let mut probes = 0;
@@ -601,16 +649,17 @@ mod probe_tests {
             total += probes;
         }
         let mut dist = 0usize;
+        let len = ix.tab.len();
         for h in &hs {
-            let home = (h >> 32) as usize & ix.mask;
+            let home = ix.home((h >> 32) as u32);
             let mut pos = home;
             while (ix.tab[pos] >> 32) != (h >> 32) {
-                pos = (pos + 1) & ix.mask;
+                pos = next_of(pos, len);
             }
-            dist += (pos.wrapping_sub(home)) & ix.mask;
+            dist += dist_of(home, pos, len);
         }
         eprintln!(
-            "avg eq calls {} avg dist {}",
+            "n {n}: avg eq calls {} avg dist {}",
             total as f64 / n as f64,
             dist as f64 / n as f64
         );

@@ -660,6 +660,12 @@ fn first_fragment_translated_non_first_from_cache() {
     // A first fragment too short for the UDP header (RFC 1858).
     let (tiny, _) = testpkt::fragments(&whole, 0, 9);
     assert_eq!(drop_reason(&mut c, &tiny, IN), DropReason::Ipv4Truncated);
+    // Counted: the two non-first fragments translated from the cache (not the one dropped),
+    // the first fragments as translations of their direction.
+    let k = c.shared().counter_list();
+    let get = |n: &str| k.iter().find(|(name, _)| *name == n).unwrap().1;
+    assert_eq!(get("fragments"), 2, "{k:?}");
+    assert_eq!((get("in2out"), get("out2in")), (1, 1), "{k:?}");
 }
 
 #[test]
@@ -762,9 +768,73 @@ fn two_workers_every_reply_translated_by_the_owner() {
 
 #[test]
 fn memory_per_session_is_within_target() {
-    let c = core_with(|p| p.max_sessions = 1 << 20);
-    let b = c.bytes_per_session();
-    assert!(b <= 128.0, "{b} bytes per session");
+    // Powers of two and not: the indexes are sized exactly (2 slots per session), never
+    // rounded up, so the cost is 64 + 3 x 16 bytes (plus the 4 list sentinels) at any size.
+    for n in [1u32 << 20, 1_000_000, 600_000, 65_537] {
+        let c = core_with(|p| p.max_sessions = n);
+        let b = c.bytes_per_session();
+        assert!(b <= 128.0, "{n} sessions: {b} bytes per session");
+        assert!(
+            b < 112.1,
+            "{n} sessions: {b} bytes per session (64 + 3 x 16 expected)"
+        );
+    }
+}
+
+/// A UDP frame from inside host `h` (of 4096, 10.8.x.y) source port `sp` to R1:9, written
+/// into `f` (a template from `testpkt::udp`): only addresses and ports change (NAT updates
+/// the checksums incrementally, so they need not be right to fill a table).
+fn fill_frame(f: &mut [u8], h: u32, sp: u16) {
+    f[26..30].copy_from_slice(&(0x0a08_0000 | h).to_be_bytes());
+    f[34..36].copy_from_slice(&sp.to_be_bytes());
+}
+
+/// 1M sessions actually fit: 4096 inside hosts x 256 source ports, a pool of 32 addresses,
+/// each UDP flow a session; then the table is full (the next flow is a counted drop), every
+/// flow still finds its session (a repeat creates none), and the memory is <= 128 B/session.
+#[test]
+fn one_million_sessions_fit() {
+    const N: u32 = 1_000_000;
+    let mut c = core_with(|p| {
+        p.max_sessions = N;
+        p.pool = (0..32).map(|i| u(X1) + i).collect();
+        p.filtering = Filtering::EndpointIndependent;
+    });
+    let mut f = testpkt::udp((H1, 1), (R1, 9), b"fill");
+    let mut meta = PktMeta::fresh(IN, 0);
+    let mut created = 0u32;
+    'fill: for sp in 0..256u16 {
+        for h in 0..4096u32 {
+            if created == N {
+                break 'fill;
+            }
+            fill_frame(&mut f, h, 1024 + sp);
+            meta.aux = 0;
+            assert_eq!(
+                c.handle(&mut f, &mut meta),
+                Verdict::Continue,
+                "flow {created}"
+            );
+            created += 1;
+        }
+    }
+    c.flush();
+    assert_eq!(c.sessions(), N);
+    assert!(c.bytes_per_session() <= 128.0);
+    let d = c.index_displacement();
+    assert!(d.iter().all(|&x| x < 4.0), "mean probe displacement {d:?}");
+    // Full: a new flow is dropped and counted, existing flows still translate.
+    fill_frame(&mut f, 4095, 1024 + 255);
+    assert_eq!(
+        c.handle(&mut f, &mut meta),
+        Verdict::Drop(DropReason::NatTableFull)
+    );
+    for (h, sp) in [(0u32, 1024u16), (4095, 1024 + 243), (1234, 1100)] {
+        fill_frame(&mut f, h, sp);
+        assert_eq!(c.handle(&mut f, &mut meta), Verdict::Continue);
+    }
+    c.flush();
+    assert_eq!(c.sessions(), N, "repeats found their sessions");
 }
 
 /// Two NAT workers (indices 3 and 5): a packet goes where the verdicts send it until it is
@@ -894,4 +964,52 @@ fn ttl_expiring_packets_left_to_the_router_when_it_follows() {
     let cs = csum::checksum(&f[14..34], 0);
     f[14 + 10..14 + 12].copy_from_slice(&cs.to_be_bytes());
     assert_ne!(send(&mut c, &f, IN).f, f);
+}
+
+/// `nat.sessions` steps: each call looks at a bounded number of table slots, whatever the
+/// table size and however few sessions match the filter; continuing from the returned slot
+/// until None lists every matching session exactly once.
+#[test]
+fn session_listing_is_bounded_per_step_and_complete() {
+    let mut c = core_with(|p| p.max_sessions = 1 << 20);
+    // 40 hosts x 3 flows; host 10.0.0.7 has 3 sessions.
+    for h in 1..=40u8 {
+        for sp in 0..3u16 {
+            let f = testpkt::udp((Ipv4Addr::new(10, 0, 0, h), 2000 + sp), (R1, 53), b"x");
+            pass(&mut c, &f, IN);
+        }
+    }
+    let host = u(Ipv4Addr::new(10, 0, 0, 7));
+    // One step over a 1M-slot table with a filter that matches few: LIST_SLOTS slots, not the
+    // whole table.
+    let (_, next) = c.list_sessions(Some(host), 100, 0, LIST_SLOTS);
+    assert_eq!(next, Some(LIST_SLOTS), "a step stops after its slots");
+    // Small steps: every step advances at most its budget; together they find everything.
+    for (filter, want) in [(Some(host), 3usize), (None, 120)] {
+        let (mut start, mut all, mut steps) = (0u32, Vec::new(), 0);
+        loop {
+            let (v, next) = c.list_sessions(filter, 1000, start, 16);
+            all.extend(v);
+            steps += 1;
+            match next {
+                Some(n) => {
+                    assert!(n > start && n - start <= 16, "step {start} -> {n}");
+                    start = n;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(steps, (1 << 20) / 16, "the whole table, 16 slots a step");
+        assert_eq!(all.len(), want, "{filter:?}");
+        let mut keys: Vec<_> = all.iter().map(|s| (s.inside, s.remote)).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), want, "each session once");
+        assert!(filter.is_none_or(|a| all.iter().all(|s| s.inside.0 == a)));
+    }
+    // `limit` stops a step early, and the next one continues after the last session returned.
+    let (v, next) = c.list_sessions(None, 5, 0, LIST_SLOTS);
+    assert_eq!(v.len(), 5);
+    let (v2, _) = c.list_sessions(None, 5, next.unwrap(), LIST_SLOTS);
+    assert!(v2.iter().all(|s| !v.contains(s)), "no session listed twice");
 }
