@@ -732,24 +732,7 @@ fn missing_socket_exits_2_and_says_so() {
 fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     let lab = Lab::new("ctl-tools");
     let cfg = infinite_config(&lab, "");
-    // Secondary processes (dpdk-dumpcap) need a primary that is not --in-memory.
-    // Absolute pcap paths: the secondary process re-attaches the primary's devices.
-    let t = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[eal]\n", "[eal]\nin_memory = false\n")
-        .replace(
-            "rx_pcap=in.pcap",
-            &format!("rx_pcap={}", lab.path("in.pcap").display()),
-        )
-        .replace(
-            "rx_pcap=empty.pcap",
-            &format!("rx_pcap={}", lab.path("empty.pcap").display()),
-        )
-        .replace(
-            "tx_pcap=p0-out.pcap",
-            &format!("tx_pcap={}", lab.path("p0-out.pcap").display()),
-        );
-    std::fs::write(&cfg, t).unwrap();
+    attachable(&lab, &cfg);
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
     let mut child = lab.spawn(&[

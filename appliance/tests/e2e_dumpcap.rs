@@ -22,23 +22,15 @@ fn dpdk_dumpcap_captures_what_pollfwd_receives() {
         ..Default::default()
     };
     traffic::write_pcap(&spec, &lab.path("in.pcap")).unwrap();
-    // Absolute pcap paths: the secondary process re-attaches the primary's devices. p1 is a
-    // pure sink (no tx file). A primary that is not --in-memory (secondaries need its files).
+    // p1 is a pure sink; neither port writes a file (short devargs: the secondary re-parses
+    // them, and net_pcap 22.11 fails on long ones).
     let cfg = pcap_config(&lab, "in.pcap,infinite_rx=1", r#"["xconnect"]"#, "");
     let t = std::fs::read_to_string(&cfg)
         .unwrap()
-        .replace("[eal]\n", "[eal]\nin_memory = false\n")
-        .replace(
-            "rx_pcap=in.pcap",
-            &format!("rx_pcap={}", lab.path("in.pcap").display()),
-        )
-        .replace(
-            "rx_pcap=empty.pcap",
-            &format!("rx_pcap={}", lab.path("empty.pcap").display()),
-        )
         .replace(",tx_pcap=p0-out.pcap", "")
         .replace(",tx_pcap=p1-out.pcap", "");
     std::fs::write(&cfg, t).unwrap();
+    attachable(&lab, &cfg);
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
     let mut child = lab.spawn(&[

@@ -193,6 +193,19 @@ socket = "{sock}"
     lab.write("pollfwd.toml", &text)
 }
 
+/// Rewrites a lab config so that DPDK secondary processes (dpdk-pdump, dpdk-dumpcap,
+/// dpdk-proc-info) can attach: a primary that is not --in-memory, and absolute pcap paths in
+/// the devargs (a secondary re-attaches the primary's devices from its own directory).
+pub fn attachable(lab: &Lab, cfg: &Path) {
+    let dir = format!("{}/", lab.dir.display());
+    let t = std::fs::read_to_string(cfg)
+        .unwrap()
+        .replace("[eal]\n", "[eal]\nin_memory = false\n")
+        .replace("rx_pcap=", &format!("rx_pcap={dir}"))
+        .replace("tx_pcap=", &format!("tx_pcap={dir}"));
+    std::fs::write(cfg, t).unwrap();
+}
+
 pub fn read_pcap(p: &Path) -> Vec<Vec<u8>> {
     appliance::pcap::read_pcap(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
