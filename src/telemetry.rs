@@ -12,6 +12,7 @@ use crate::error::{Error, Result, check};
 use crate::ffi;
 
 /// A value in a telemetry reply dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TelValue {
     U64(u64),
     Str(String),

@@ -757,15 +757,19 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     tel.stdin
         .take()
         .unwrap()
-        .write_all(b"/\n/pollfwd/stats\n")
+        .write_all(b"/\n/pollfwd/stats\n/pollfwd/ports\n/pollfwd/version\n")
         .unwrap();
     let out = wait_with_deadline(tel, 20);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("/pollfwd/stats") && text.contains("/pollfwd/lcores"),
-        "{text}"
-    );
+    for cmd in [
+        "stats", "lcores", "version", "ports", "runtime", "mempools", "rings",
+    ] {
+        assert!(text.contains(&format!("/pollfwd/{cmd}")), "{cmd}: {text}");
+    }
     assert!(text.contains("\"rx_packets\""), "{text}");
+    // The control commands' replies, flattened: port p0's counters, the DPDK version.
+    assert!(text.contains("\"p0_rx_packets\""), "{text}");
+    assert!(text.contains("\"dpdk_runtime\""), "{text}");
 
     // Packet capture through DPDK's pdump framework from a secondary process: dpdk-pdump with
     // --no-pci here (dpdk-dumpcap, the other client, has its own test in e2e_dumpcap.rs).
