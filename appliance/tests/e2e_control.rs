@@ -88,15 +88,7 @@ fn stats_match_the_pcap_and_reports_are_sane() {
     let cfg = pcap_config(&lab, "in.pcap", r#"["macswap", "xconnect"]"#, "");
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
 
     // Wait (bounded) until the whole pcap went through, then compare every counter.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -242,15 +234,7 @@ fn watch_shows_nonzero_rates_while_traffic_flows() {
     std::fs::write(&cfg, t).unwrap();
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
     let out = ctl(
         &sock,
         &["--json", "watch", "--interval", "0.5", "--count", "2"],
@@ -323,15 +307,7 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
     std::fs::write(&cfg, t).unwrap();
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
 
     // One connection: malformed JSON, unknown command, oversize line, then a good request.
     let mut w = UnixStream::connect(&sock).unwrap();
@@ -535,15 +511,7 @@ fn non_root_non_group_user_is_refused() {
     let cfg = infinite_config(&lab, "");
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
     let meta = std::fs::metadata(&sock).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o660, "socket mode");
@@ -602,15 +570,7 @@ fn group_members_get_in_and_the_management_thread_sits_on_the_main_cpu() {
     assert!(!lab.path("run").exists());
     let nogroup = group_id("nogroup");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
 
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = std::fs::metadata(lab.path("run")).unwrap();
@@ -735,15 +695,7 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     attachable(&lab, &cfg);
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
     let prefix = lab.prefix();
 
     // dpdk-telemetry.py lists pollfwd's commands and runs them.

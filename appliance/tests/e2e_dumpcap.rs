@@ -33,15 +33,7 @@ fn dpdk_dumpcap_captures_what_pollfwd_receives() {
     attachable(&lab, &cfg);
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
     wait_for_ports(&sock, "rx_packets", 1);
 
     let cap = lab.path("cap.pcap");

@@ -259,15 +259,7 @@ fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
     // Stopped by SIGTERM below; the duration is only a backstop.
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
     // `stats` while it runs: the ring's occupancy and congestion drops, until every frame is
     // through the ring or dropped at it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

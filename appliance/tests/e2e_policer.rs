@@ -477,20 +477,6 @@ pbs = 60_000
 // ---------------------------------------------------------------------------------------------
 // Live changes through the control socket.
 
-fn wait_for_socket(sock: &std::path::Path, child: &mut std::process::Child) {
-    use std::io::Read;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(sock).is_err() {
-        if let Some(st) = child.try_wait().unwrap() {
-            let mut e = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut e).unwrap();
-            panic!("pollfwd exited early ({st}): {e}");
-        }
-        assert!(std::time::Instant::now() < deadline, "no control socket");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 /// `pollfwdctl call CMD JSON`: (exit code, reply data or error text).
 fn ctl(sock: &std::path::Path, cmd: &str, args: &str) -> (i32, String) {
     let out = std::process::Command::new(bin("pollfwdctl"))
@@ -587,15 +573,7 @@ cbs = 200_000
     );
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "30",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 30, &sock);
     wait_for_ports(&sock, "rx_packets", 1);
     let mut c = Conn::new(&sock);
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -714,15 +692,7 @@ cbs = 100_000
     std::fs::write(&cfg, &base).unwrap();
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let mut child = lab.spawn(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--summary",
-        "json",
-        "--duration",
-        "60",
-    ]);
-    wait_for_socket(&sock, &mut child);
+    let child = lab.start(&cfg, 60, &sock);
     wait_for_ports(&sock, "rx_packets", 1);
     let mut c = Conn::new(&sock);
     std::thread::sleep(std::time::Duration::from_millis(300));

@@ -358,7 +358,6 @@ impl Worker {
         // What the stages still hold is dropped and counted (rx = tx + drops holds at the end).
         self.stage_pass(&mut scratch.originated, dpdk::rdtsc(), true);
         let mut t = Tally::new();
-        Self::send_originated(&mut self.tx, &mut scratch.originated, &mut t);
         for tb in self.tx.iter_mut().flatten() {
             t.tx.add(tb.flush());
         }

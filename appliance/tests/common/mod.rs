@@ -98,6 +98,22 @@ impl Lab {
             .unwrap_or_else(|e| panic!("summary is not JSON ({e}):\n{stdout}\n{stderr}"))
     }
 
+    /// Starts pollfwd on `cfg` for at most `secs` (a backstop: tests stop it) with a JSON
+    /// summary, and waits until its control socket `sock` answers (caller holds the busy lock).
+    pub fn start(&self, cfg: &Path, secs: u64, sock: &Path) -> Child {
+        let secs = secs.to_string();
+        let mut child = self.spawn(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--summary",
+            "json",
+            "--duration",
+            &secs,
+        ]);
+        wait_for_socket(sock, &mut child);
+        child
+    }
+
     /// Starts pollfwd in the background (caller holds the busy lock).
     pub fn spawn(&self, args: &[&str]) -> Child {
         Command::new(bin("pollfwd"))
