@@ -6,7 +6,9 @@
 //!   it is freed exactly once, in `Drop`;
 //! - mutation (`add`, `delete`, `delete_all`) takes `&mut self`; lookups take `&self` and only
 //!   read the tables, so any number of threads may look up at once (the type is `Sync`) while
-//!   no thread can change it (a changed table is a new `Lpm`, swapped in between bursts).
+//!   no thread can change it (a changed table is a new `Lpm`, swapped in between bursts);
+//! - `Lpm::tbl24` / `Lpm::tbl8` point at that table's two arrays, read once after creation:
+//!   `rte_lpm_create` allocates them and nothing in DPDK 22.11 moves them afterwards.
 //!
 //! `rte_lpm` takes depths 1..=32 only; the default route (depth 0) is kept beside the table
 //! and answered when the table misses.
@@ -50,6 +52,12 @@ impl Default for LpmConfig {
 #[derive(Debug)]
 pub struct Lpm {
     ptr: NonNull<ffi::rte_lpm>,
+    /// The table's tbl24 array (`RTE_LPM_TBL24_NUM_ENTRIES` entries) and tbl8 array
+    /// (`tbl8_entries` entries), for [`Lpm::lookup_one`]; both allocated by `rte_lpm_create`
+    /// and never moved while the table lives.
+    tbl24: *const u32,
+    tbl8: *const u32,
+    tbl8_entries: usize,
     name: String,
     config: LpmConfig,
     default: Option<u32>,
@@ -91,8 +99,18 @@ impl Lpm {
                 config.max_rules, config.tbl8s
             ))
         })?;
+        // SAFETY: ptr is the live table just created; the calls only read two of its fields.
+        let (tbl24, tbl8) = unsafe {
+            (
+                ffi::pf_lpm_tbl24(ptr.as_ptr()),
+                ffi::pf_lpm_tbl8(ptr.as_ptr()),
+            )
+        };
         Ok(Lpm {
             ptr,
+            tbl24,
+            tbl8,
+            tbl8_entries: cfg.number_tbl8s as usize * ffi::RTE_LPM_TBL8_GROUP_NUM_ENTRIES as usize,
             name,
             config,
             default: None,
@@ -173,6 +191,36 @@ impl Lpm {
         // Sync impl); nh is a valid out-pointer.
         let rc = unsafe { ffi::pf_lpm_lookup(self.ptr.as_ptr(), ip, &mut nh) };
         if rc == 0 { Some(nh) } else { self.default }
+    }
+
+    /// The next hop of the longest prefix covering `ip`, or [`MISS`] (the default route's
+    /// when there is one): `rte_lpm_lookup`'s steps (tbl24 entry, tbl8 entry for an extended
+    /// one) in Rust so that the compiler inlines them into the caller's per-packet loop, where
+    /// a call through the C shim cannot be (see docs/performance.md, "Forward").
+    #[inline(always)]
+    pub fn lookup_one(&self, ip: u32) -> u32 {
+        const EXT: u32 = ffi::RTE_LPM_VALID_EXT_ENTRY_BITMASK;
+        // SAFETY: tbl24 has RTE_LPM_TBL24_NUM_ENTRIES = 1 << 24 entries and `ip >> 8` is below
+        // that; entries are plain 32-bit words (rte_lpm_tbl_entry's bitfields, which DPDK's own
+        // inline lookup reads as uint32_t); the table is only written through `&mut self`.
+        let mut e = unsafe { *self.tbl24.add((ip >> 8) as usize) };
+        if e & EXT == EXT {
+            // An extended entry holds a tbl8 group index, below number_tbl8s; the bound is
+            // checked anyway (a bad entry reads as a miss, not out of bounds).
+            let i = (e & MAX_NEXT_HOP) as usize * ffi::RTE_LPM_TBL8_GROUP_NUM_ENTRIES as usize
+                + (ip & 0xff) as usize;
+            e = if i < self.tbl8_entries {
+                // SAFETY: i < tbl8_entries, the tbl8 array's length; read-only as above.
+                unsafe { *self.tbl8.add(i) }
+            } else {
+                0
+            };
+        }
+        if e & ffi::RTE_LPM_LOOKUP_SUCCESS != 0 {
+            e & MAX_NEXT_HOP
+        } else {
+            self.default.unwrap_or(MISS)
+        }
     }
 
     /// Looks up every address of `ips`, writing each next hop (or [`MISS`]) to the same index

@@ -22,6 +22,10 @@ int pf_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips, uint32_t 
 { return rte_lpm_lookup_bulk(lpm, ips, next_hops, n); }
 int pf_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop)
 { return rte_lpm_lookup((struct rte_lpm *)lpm, ip, next_hop); }
+/* Where a table's tbl24 and tbl8 arrays are (struct rte_lpm is opaque to Rust): read once when
+ * the table is created, for the inline lookup in lpm.rs (rte_lpm_lookup's steps, inlinable). */
+const uint32_t *pf_lpm_tbl24(const struct rte_lpm *lpm) { return (const uint32_t *)lpm->tbl24; }
+const uint32_t *pf_lpm_tbl8(const struct rte_lpm *lpm) { return (const uint32_t *)lpm->tbl8; }
 enum rte_color pf_meter_srtcm_color_blind_check(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *p, uint64_t time, uint32_t pkt_len)
 { return rte_meter_srtcm_color_blind_check(m, p, time, pkt_len); }
 enum rte_color pf_meter_srtcm_color_aware_check(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *p, uint64_t time, uint32_t pkt_len, enum rte_color c)

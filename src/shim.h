@@ -35,6 +35,8 @@ int pf_errno(void);
 void pf_pause(void);
 int pf_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips, uint32_t *next_hops, unsigned int n);
 int pf_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop);
+const uint32_t *pf_lpm_tbl24(const struct rte_lpm *lpm);
+const uint32_t *pf_lpm_tbl8(const struct rte_lpm *lpm);
 enum rte_color pf_meter_srtcm_color_blind_check(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *p, uint64_t time, uint32_t pkt_len);
 enum rte_color pf_meter_srtcm_color_aware_check(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *p, uint64_t time, uint32_t pkt_len, enum rte_color pkt_color);
 enum rte_color pf_meter_trtcm_color_blind_check(struct rte_meter_trtcm *m, struct rte_meter_trtcm_profile *p, uint64_t time, uint32_t pkt_len);

@@ -99,7 +99,9 @@ fn default_route_answers_misses_single_and_bulk() {
     let mut out = [0u32; 2];
     t.lookup_bulk(&ips, &mut out);
     assert_eq!(out, [1, MISS]);
+    assert_eq!([t.lookup_one(ips[0]), t.lookup_one(ips[1])], [1, MISS]);
     t.add(0, 0, 42).unwrap();
+    assert_eq!(t.lookup_one(ips[1]), 42);
     assert_eq!(t.lookup(ip("8.8.8.8")), Some(42));
     t.lookup_bulk(&ips, &mut out);
     assert_eq!(out, [1, 42]);
@@ -156,6 +158,19 @@ fn ten_thousand_routes_bulk_lookup_matches_the_model() {
         let want = model(&uniq, *a).unwrap_or(MISS);
         assert_eq!(*got, want, "{}", std::net::Ipv4Addr::from(*a));
         assert_eq!(t.lookup(*a).unwrap_or(MISS), want);
+        assert_eq!(
+            t.lookup_one(*a),
+            want,
+            "inline {}",
+            std::net::Ipv4Addr::from(*a)
+        );
+    }
+    // After deletes (tbl8 groups freed or rewritten) the inline lookup still agrees.
+    for (a, d, _) in routes.iter().skip(9_000) {
+        let _ = t.delete(*a, *d);
+    }
+    for a in &probes {
+        assert_eq!(t.lookup_one(*a), t.lookup(*a).unwrap_or(MISS));
     }
 }
 

@@ -52,6 +52,14 @@ pub struct StageCtx<'a> {
     /// and the smallest first-segment length among them. A stage can decide a whole burst
     /// from it without touching a packet (see [`StageCtx::verdict_all`]).
     pub rx: Option<RxBurst>,
+    /// Port every packet of the burst arrived on, at every stage of the chain (`None` for
+    /// bursts from rings, and in housekeeping).
+    pub in_port: Option<u16>,
+    /// Whether the packets' [`dpdk::PktMeta`] holds what the runtime and earlier stages (or
+    /// the previous lcore) wrote. It is `false` only for bursts from a port on a chain where
+    /// no stage [`Stage::needs_meta`]: the runtime then skips initialising it, so a stage must
+    /// not read it (it may fill it in for its own use: nothing after it reads it).
+    pub meta_valid: bool,
     pub(crate) originated: &'a mut Burst,
     pub(crate) all: Option<Verdict>,
     /// Drops of the stage's own packets (held ones it frees, originated ones that found no
@@ -142,8 +150,9 @@ pub trait Stage: Send {
     /// to `Continue`), or one verdict for all of them through [`StageCtx::verdict_all`].
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]);
 
-    /// Whether the stage reads [`dpdk::PktMeta`]; if no stage of a chain does, the runtime
-    /// skips initialising it (one cache line per packet saved).
+    /// Whether the stage reads [`dpdk::PktMeta`] of a packet it did not fill in itself; if no
+    /// stage of a chain does, the runtime skips initialising it (one cache line per packet
+    /// saved) and tells the stages so ([`StageCtx::meta_valid`]).
     fn needs_meta(&self) -> bool {
         true
     }

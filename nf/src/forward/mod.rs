@@ -21,7 +21,7 @@ use std::any::Any;
 use std::sync::{Arc, Mutex};
 
 use dpdk::meta::flags;
-use dpdk::{BURST_MAX, Mbuf};
+use dpdk::{BURST_MAX, Mbuf, PktMeta};
 use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 use smoltcp::wire::ArpOperation;
@@ -308,10 +308,6 @@ pub struct Forward {
     hold_ticks: u64,
     bucket: Bucket,
     ident: u16,
-    ips: [u32; BURST_MAX],
-    hops: [u32; BURST_MAX],
-    idx: [u8; BURST_MAX],
-    l3s: [u16; BURST_MAX],
 }
 
 /// Egress MAC per port id.
@@ -361,10 +357,6 @@ impl Forward {
                 ready: false,
             },
             ident: (worker as u16).wrapping_mul(0x1000),
-            ips: [0; BURST_MAX],
-            hops: [0; BURST_MAX],
-            idx: [0; BURST_MAX],
-            l3s: [0; BURST_MAX],
             proxy: shared.proxy.clone(),
             shared,
         }
@@ -667,52 +659,139 @@ impl Forward {
         }
     }
 
-    /// Routes the `j`-th looked-up packet along its route: the hot path is a forward to a next
-    /// hop whose MAC the burst already looked up (`memo`). Returns (packet index, verdict).
+    /// A burst whose metadata nothing reads ([`StageCtx::meta_valid`] false: this stage
+    /// alone, or after stages that do not read it). The common packet — a plain IPv4 frame
+    /// (no options, good checksum, no martian address) routed like the packet before it
+    /// through a gateway (`memo`), unicast, TTL > 1 — is checked and rewritten in place with a
+    /// few loads and stores; any other packet takes [`Forward::one`], which explains it with
+    /// its exact reason (and fills in the metadata its slow paths read).
+    ///
+    /// When every packet leaves on the same port, the whole burst gets that verdict
+    /// ([`StageCtx::verdict_all`]), which spares the runtime a pass over the verdicts.
+    #[inline(always)]
+    fn process_fast(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        verdicts: &mut [Verdict],
+        memo: &mut Memo,
+    ) {
+        let mut first = Verdict::Continue;
+        let mut same = true;
+        for i in 0..verdicts.len() {
+            let m = &mut pkts[i];
+            let len = m.pkt_len() as usize;
+            let d = m.data_mut();
+            if let Some((src, dst)) = parse::ipv4_fast(d, len)
+                && !martian(src, dst)
+                && self.table.lookup_one(dst) == memo.hop
+                && d[0] & 1 == 0
+                && d[ETH_LEN + ipv4_field::TTL] > 1
+            {
+                ipv4::decrement_ttl(&mut d[ETH_LEN..ETH_LEN + parse::IPV4_MIN_HDR]);
+                d[..12].copy_from_slice(&memo.macs);
+                verdicts[i] = Verdict::Tx(memo.port);
+                continue;
+            }
+            let v = self.one(ctx, pkts, i, memo);
+            verdicts[i] = v;
+            // Fast packets get `Tx(memo.port)`: the burst stays uniform while every slow
+            // verdict and every memo port a later fast packet may use equal the first.
+            if i == 0 {
+                first = v;
+            }
+            same &= v == first && (memo.hop == NO_HOP || Verdict::Tx(memo.port) == first);
+        }
+        if same && !verdicts.is_empty() {
+            ctx.verdict_all(first);
+        }
+    }
+
+    /// One packet the general way: validate (the metadata's parse when there is one),
+    /// look the destination up, route.
+    #[inline(always)]
+    fn one(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        memo: &mut Memo,
+    ) -> Verdict {
+        fill_meta(ctx, &mut pkts[i]);
+        match self.pre(ctx, &mut pkts[i]) {
+            Pre::Done(v) => v,
+            Pre::Lookup(dst, l3) => {
+                let hop = self.table.lookup_one(dst);
+                self.route(ctx, pkts, i, (hop, dst, l3 as usize), memo)
+            }
+        }
+    }
+
+    /// Routes `pkts[i]` (next-hop id `hop_id` from the lookup of `dst`, IPv4 header at `l3`):
+    /// the hot path is a forward along the same route as the burst's previous packet (`memo`:
+    /// no hop table read, no neighbour lookup).
     #[inline(always)]
     fn route(
         &mut self,
         ctx: &mut StageCtx<'_>,
         pkts: &mut [Mbuf],
-        j: usize,
+        i: usize,
+        (hop_id, dst, l3): (u32, u32, usize),
         memo: &mut Memo,
-    ) -> (usize, Verdict) {
-        let i = self.idx[j] as usize;
-        let hop_id = self.hops[j];
-        let hop = self.table.hop(hop_id);
-        let (dst, l3) = (self.ips[j], self.l3s[j] as usize);
-        let Some(Hop::Forward { port, gateway }) = hop else {
-            return (i, self.not_forwarded(ctx, &mut pkts[i], hop));
+    ) -> Verdict {
+        let (port, nh) = if hop_id == memo.hop {
+            (memo.port, memo.nh)
+        } else {
+            match self.table.hop(hop_id) {
+                Some(Hop::Forward { port, gateway }) => {
+                    (port, if gateway != 0 { gateway } else { dst })
+                }
+                hop => {
+                    fill_meta(ctx, &mut pkts[i]);
+                    return self.not_forwarded(ctx, &mut pkts[i], hop);
+                }
+            }
         };
-        let nh = if gateway != 0 { gateway } else { dst };
+        let d = pkts[i].data_mut();
         // RFC 1812 5.3.4: a packet received as a link-layer broadcast or multicast is not
         // forwarded (it was meant for the link, and every router on it would forward it).
-        if pkts[i].data()[0] & 1 != 0 {
-            return (i, Verdict::Drop(DropReason::L2Broadcast));
+        if d.first().is_some_and(|b| b & 1 != 0) {
+            return Verdict::Drop(DropReason::L2Broadcast);
         }
-        // The parser checked that the header is in the first segment; `get` keeps a bad offset
-        // from another stage a drop, not a panic.
-        let Some(hdr) = pkts[i].data_mut().get_mut(l3..l3 + parse::IPV4_MIN_HDR) else {
-            return (i, Verdict::Drop(DropReason::Ipv4Truncated));
+        // The parser checked that the header is in the first segment; `get` keeps a bad
+        // offset from another stage a drop, not a panic.
+        let Some(hdr) = d.get_mut(l3..l3 + parse::IPV4_MIN_HDR) else {
+            return Verdict::Drop(DropReason::Ipv4Truncated);
         };
         // RFC 1812 5.3.1: a router that would forward a datagram whose TTL is 1 or 0 discards
         // it and sends time exceeded.
         if hdr[ipv4_field::TTL] <= 1 {
-            return (i, self.ttl_expired(ctx, &pkts[i]));
+            fill_meta(ctx, &mut pkts[i]);
+            return self.ttl_expired(ctx, &pkts[i]);
         }
         ipv4::decrement_ttl(hdr);
-        if (memo.nh != nh || memo.port != port)
-            && let Err(v) = self.next_hop(ctx, pkts, i, nh, port, memo)
-        {
-            return (i, v);
+        if memo.nh == nh && memo.port == port {
+            d[..12].copy_from_slice(&memo.macs);
+        } else {
+            if let Err(v) = self.next_hop(ctx, pkts, i, nh, port, memo) {
+                return v;
+            }
+            pkts[i].data_mut()[..12].copy_from_slice(&memo.macs);
         }
-        let m = &mut pkts[i];
-        m.data_mut()[..12].copy_from_slice(&memo.macs);
-        let meta = m.meta_mut();
-        meta.out_port = port;
-        meta.next_hop = hop_id as u16;
-        meta.flags |= flags::MODIFIED;
-        (i, Verdict::Tx(port))
+        // A route through a gateway sends every packet to the same next hop: later packets
+        // on it skip the hop table (a connected route's next hop is each destination).
+        memo.hop = if nh != dst && memo.nh == nh && memo.port == port {
+            hop_id
+        } else {
+            NO_HOP
+        };
+        if ctx.meta_valid {
+            let meta = pkts[i].meta_mut();
+            meta.out_port = port;
+            meta.next_hop = hop_id as u16;
+            meta.flags |= flags::MODIFIED;
+        }
+        Verdict::Tx(port)
     }
 
     /// Local delivery, directed broadcast, or no route.
@@ -778,8 +857,56 @@ impl Forward {
     }
 }
 
-/// The last next hop of a burst and the Ethernet addresses (destination, source) to write.
+/// A next-hop id no lookup returns (ids are 24-bit; a miss is [`dpdk::lpm::MISS`]).
+const NO_HOP: u32 = u32::MAX - 1;
+
+/// Whether a packet is not forwarded for its addresses (RFC 1812 5.3.7 martians, or the
+/// limited broadcast, which is for the local link): [`Forward::pre`] says which.
+#[inline(always)]
+fn martian(src: u32, dst: u32) -> bool {
+    // Both checks look at the first octet only (the limited broadcast is in class E, which
+    // is a bad destination too): one table read each.
+    MARTIAN[(src >> 24) as usize] & 1 != 0 || MARTIAN[(dst >> 24) as usize] & 2 != 0
+}
+
+/// Per first octet: bit 0 set if [`ipv4::bad_source`], bit 1 if [`ipv4::bad_destination`] or
+/// the limited broadcast's octet (the `martian` test checks the table against both).
+static MARTIAN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut a = 0;
+    while a < 256 {
+        if a == 0 || a == 127 || a >= 224 {
+            t[a] = 3;
+        }
+        a += 1;
+    }
+    t
+};
+
+/// Gives a packet the metadata the stage's slow paths read (ingress port, the parse) when the
+/// runtime did not initialise it ([`StageCtx::meta_valid`] false: nothing else reads it).
+#[cold]
+#[inline(never)]
+fn fill_meta_cold(ctx: &StageCtx<'_>, m: &mut Mbuf) {
+    let mut meta = PktMeta::fresh(ctx.in_port.unwrap_or(u16::MAX), ctx.now);
+    if let Ok(p) = parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
+        p.write(&mut meta);
+    }
+    *m.meta_mut() = meta;
+}
+
+#[inline(always)]
+fn fill_meta(ctx: &StageCtx<'_>, m: &mut Mbuf) {
+    if !ctx.meta_valid {
+        fill_meta_cold(ctx, m);
+    }
+}
+
+/// The last next hop of a burst and the Ethernet addresses (destination, source) to write;
+/// `hop`: the next-hop id of the route that led there when it goes through a gateway (else
+/// [`NO_HOP`]).
 struct Memo {
+    hop: u32,
     nh: u32,
     port: u16,
     macs: [u8; 12],
@@ -794,31 +921,26 @@ impl Stage for Forward {
         false
     }
 
+    /// The stage parses every packet it has no parse for and fills the metadata in itself
+    /// where its slow paths read it (see [`fill_meta`]).
+    fn needs_meta(&self) -> bool {
+        false
+    }
+
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
-        let n = pkts.len().min(BURST_MAX);
-        let mut k = 0;
-        for i in 0..n {
-            match self.pre(ctx, &mut pkts[i]) {
-                Pre::Done(v) => verdicts[i] = v,
-                Pre::Lookup(dst, l3) => {
-                    self.ips[k] = dst;
-                    self.idx[k] = i as u8;
-                    self.l3s[k] = l3;
-                    k += 1;
-                }
+        let n = pkts.len().min(verdicts.len());
+        let mut memo = Memo {
+            hop: NO_HOP,
+            nh: 0,
+            port: u16::MAX,
+            macs: [0; 12],
+        };
+        if ctx.meta_valid {
+            for (i, v) in verdicts[..n].iter_mut().enumerate() {
+                *v = self.one(ctx, pkts, i, &mut memo);
             }
-        }
-        if k > 0 {
-            self.table.lookup_bulk(&self.ips[..k], &mut self.hops[..k]);
-            let mut memo = Memo {
-                nh: 0,
-                port: u16::MAX,
-                macs: [0; 12],
-            };
-            for j in 0..k {
-                let (i, v) = self.route(ctx, pkts, j, &mut memo);
-                verdicts[i] = v;
-            }
+        } else {
+            self.process_fast(ctx, pkts, &mut verdicts[..n], &mut memo);
         }
         if self.release_due {
             self.release_due = false;
@@ -881,5 +1003,24 @@ impl Stage for Forward {
         std::mem::swap(&mut self.shared, &mut ins.shared);
         self.proxy = self.shared.proxy.clone();
         Ok(ins)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn martian_table_agrees_with_the_address_classes() {
+        // Every first octet with a spread of the other bits, as source and as destination.
+        for a in 0u32..256 {
+            for rest in [0u32, 1, 0x00ff_ffff, 0x0012_3456, 0x00ff_fffe] {
+                let ip = a << 24 | rest;
+                let want_src = ipv4::bad_source(ip);
+                let want_dst = ipv4::bad_destination(ip) || ip == ipv4::LIMITED_BROADCAST;
+                assert_eq!(martian(ip, 0x0a00_0001), want_src, "src {ip:#x}");
+                assert_eq!(martian(0x0a00_0001, ip), want_dst, "dst {ip:#x}");
+            }
+        }
     }
 }

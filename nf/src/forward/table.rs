@@ -360,6 +360,12 @@ impl FwdTable {
         })
     }
 
+    /// Next-hop id of `ip` ([`MISS`] = no route), inlined into the caller.
+    #[inline(always)]
+    pub fn lookup_one(&self, ip: u32) -> u32 {
+        self.lpm.lookup_one(ip)
+    }
+
     /// Next-hop ids of `ips` into `out` ([`MISS`] = no route).
     #[inline]
     pub fn lookup_bulk(&self, ips: &[u32], out: &mut [u32]) {
