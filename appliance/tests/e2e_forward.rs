@@ -392,6 +392,34 @@ fn an_unknown_next_hop_is_resolved_by_arp_and_the_parked_packets_sent() {
 }
 
 #[test]
+fn a_neighbours_new_mac_from_arp_is_used_by_the_very_next_packet() {
+    let lab = Lab::new("fwd-newmac");
+    // 192.0.2.7 (connected on p0) answers ARP with MAC A, 20 packets go to it, then it
+    // answers with MAC B (a replaced NIC) in the middle of the same receive burst, and the
+    // 20 packets after that must carry B: the stage's route memo (kept across bursts) is
+    // forgotten at once when ARP changes a neighbour.
+    let a: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+    let b: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
+    let data: Vec<Vec<u8>> =
+        traffic::generate(&spec("192.0.2.10", "192.0.2.7", Proto::Udp, 40)).collect();
+    let mut input = vec![arp(2, P0_MAC, a, "192.0.2.7", P0_MAC, "192.0.2.1")];
+    input.extend_from_slice(&data[..20]);
+    input.push(arp(2, P0_MAC, b, "192.0.2.7", P0_MAC, "192.0.2.1"));
+    input.extend_from_slice(&data[20..]);
+    write_frames(&lab.path("in.pcap"), &input);
+    let cfg = router(&lab, "in.pcap", "empty.pcap", ROUTES);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+
+    let out = read_pcap(&lab.path("p0-out.pcap"));
+    assert_eq!(out.len(), 40, "{s}");
+    for (i, (o, d)) in out.iter().zip(&data).enumerate() {
+        assert_routed(i, d, o, if i < 20 { a } else { b }, P0_MAC);
+    }
+    assert_eq!(drops(&s)["for_us"], 2, "the two ARP replies: {s}");
+    assert_eq!(s["totals"]["drops"], 2, "{s}");
+}
+
+#[test]
 fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
     let lab = Lab::new("fwd-silent");
     let data: Vec<Vec<u8>> =

@@ -308,6 +308,11 @@ pub struct Forward {
     hold_ticks: u64,
     bucket: Bucket,
     ident: u16,
+    /// The route memo, kept between bursts (see [`Memo`]).
+    memo: Memo,
+    memo_ticks: u64,
+    /// ARP was learnt during this burst: forget the memo after it.
+    memo_stale: bool,
 }
 
 /// Egress MAC per port id.
@@ -357,6 +362,9 @@ impl Forward {
                 ready: false,
             },
             ident: (worker as u16).wrapping_mul(0x1000),
+            memo: Memo::EMPTY,
+            memo_ticks: shared.tsc_hz / 1000 * MEMO_MS,
+            memo_stale: false,
             proxy: shared.proxy.clone(),
             shared,
         }
@@ -453,6 +461,7 @@ impl Forward {
             {
                 self.stats.arp_learned.add(1);
                 learned = true;
+                self.memo_stale = true;
             }
         }
         if a.op == ArpOperation::Request && for_us && !a.is_gratuitous() {
@@ -676,7 +685,9 @@ impl Forward {
         verdicts: &mut [Verdict],
         memo: &mut Memo,
     ) {
-        let mut first = Verdict::Continue;
+        // Fast packets get `Tx(memo.port)`: the burst stays uniform while every slow verdict,
+        // and every memo port a later fast packet may use, equals the first verdict.
+        let mut first = (memo.hop != NO_HOP).then_some(Verdict::Tx(memo.port));
         let mut same = true;
         for i in 0..verdicts.len() {
             let m = &mut pkts[i];
@@ -695,15 +706,11 @@ impl Forward {
             }
             let v = self.one(ctx, pkts, i, memo);
             verdicts[i] = v;
-            // Fast packets get `Tx(memo.port)`: the burst stays uniform while every slow
-            // verdict and every memo port a later fast packet may use equal the first.
-            if i == 0 {
-                first = v;
-            }
-            same &= v == first && (memo.hop == NO_HOP || Verdict::Tx(memo.port) == first);
+            let f = *first.get_or_insert(v);
+            same &= v == f && (memo.hop == NO_HOP || Verdict::Tx(memo.port) == f);
         }
-        if same && !verdicts.is_empty() {
-            ctx.verdict_all(first);
+        if same && let Some(f) = first {
+            ctx.verdict_all(f);
         }
     }
 
@@ -719,7 +726,13 @@ impl Forward {
     ) -> Verdict {
         fill_meta(ctx, &mut pkts[i]);
         match self.pre(ctx, &mut pkts[i]) {
-            Pre::Done(v) => v,
+            Pre::Done(v) => {
+                // ARP changed a neighbour: the packets after this one look it up again.
+                if self.memo_stale {
+                    *memo = Memo::EMPTY;
+                }
+                v
+            }
             Pre::Lookup(dst, l3) => {
                 let hop = self.table.lookup_one(dst);
                 self.route(ctx, pkts, i, (hop, dst, l3 as usize), memo)
@@ -843,6 +856,7 @@ impl Forward {
                 let src = self.src_mac(port);
                 memo.macs[..6].copy_from_slice(&mac);
                 memo.macs[6..].copy_from_slice(&src);
+                memo.born = ctx.now;
                 // Memoise only when nothing is parked (see above); otherwise make sure the
                 // memo no longer claims these addresses for another next hop.
                 (memo.nh, memo.port) = if self.held.is_empty() && self.adopting.is_empty() {
@@ -902,15 +916,32 @@ fn fill_meta(ctx: &StageCtx<'_>, m: &mut Mbuf) {
     }
 }
 
-/// The last next hop of a burst and the Ethernet addresses (destination, source) to write;
+/// The last next hop routed to and the Ethernet addresses (destination, source) to write;
 /// `hop`: the next-hop id of the route that led there when it goes through a gateway (else
-/// [`NO_HOP`]).
+/// [`NO_HOP`]); `born`: when the neighbour was looked up. It outlives a burst for at most
+/// [`MEMO_MS`] (a changed neighbour MAC shows within that time) and is forgotten when the
+/// stage gets a new table or learns from ARP.
+#[derive(Clone, Copy)]
 struct Memo {
     hop: u32,
     nh: u32,
     port: u16,
     macs: [u8; 12],
+    born: u64,
 }
+
+impl Memo {
+    const EMPTY: Memo = Memo {
+        hop: NO_HOP,
+        nh: 0,
+        port: u16::MAX,
+        macs: [0; 12],
+        born: 0,
+    };
+}
+
+/// How long a neighbour lookup serves later bursts, milliseconds.
+const MEMO_MS: u64 = 1;
 
 impl Stage for Forward {
     fn name(&self) -> &'static str {
@@ -929,11 +960,10 @@ impl Stage for Forward {
 
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         let n = pkts.len().min(verdicts.len());
-        let mut memo = Memo {
-            hop: NO_HOP,
-            nh: 0,
-            port: u16::MAX,
-            macs: [0; 12],
+        let mut memo = if ctx.now.wrapping_sub(self.memo.born) < self.memo_ticks {
+            self.memo
+        } else {
+            Memo::EMPTY
         };
         if ctx.meta_valid {
             for (i, v) in verdicts[..n].iter_mut().enumerate() {
@@ -942,6 +972,8 @@ impl Stage for Forward {
         } else {
             self.process_fast(ctx, pkts, &mut verdicts[..n], &mut memo);
         }
+        self.memo = if self.memo_stale { Memo::EMPTY } else { memo };
+        self.memo_stale = false;
         if self.release_due {
             self.release_due = false;
             self.release(ctx);
@@ -979,6 +1011,8 @@ impl Stage for Forward {
         &mut self,
         msg: Box<dyn Any + Send>,
     ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
+        // Whatever changes, route ids and neighbours are looked up afresh.
+        self.memo = Memo::EMPTY;
         let msg = match msg.downcast::<Arc<FwdTable>>() {
             Ok(t) => return Ok(Box::new(std::mem::replace(&mut self.table, *t))),
             Err(m) => m,
@@ -994,6 +1028,7 @@ impl Stage for Forward {
         // A reload allocates here, on the worker, between two bursts (never per packet).
         self.port_mac = port_macs(&ins.shared);
         self.hold_ticks = hold_ticks(&ins.shared);
+        self.memo_ticks = ins.shared.tsc_hz / 1000 * MEMO_MS;
         self.bucket.ready = false;
         if self.held.capacity() < ins.shared.params.arp_queue {
             self.held
