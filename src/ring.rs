@@ -108,6 +108,14 @@ pub fn spsc_ring(
 }
 
 impl RingProducer {
+    /// Zeroes the ring's congestion count ([`RingStats::full`]); the producer owns it, so an
+    /// operator's `clear` reaches it through the producing worker.
+    pub fn reset_full(&mut self) {
+        self.inner
+            .full
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Moves as many packets as fit from the front of `burst` into the ring; the rest stay in
     /// the burst (the caller drops them as congestion; the ring counts them too, see
     /// [`RingStats::full`]). Returns how many went in.
@@ -170,7 +178,8 @@ impl RingStats {
         unsafe { ffi::pf_ring_count(self.inner.ptr.as_ptr()) }
     }
 
-    /// Packets that found the ring full since it was created (the producer dropped them).
+    /// Packets that found the ring full since it was created or the last
+    /// [`RingProducer::reset_full`] (the producer dropped them).
     pub fn full(&self) -> u64 {
         self.inner.full.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dpdk::{Eal, Mempool, Port, PortSetup, RingStats, TxBuffer};
-use pollfwd_pipeline::{LcoreCounters, LoopConfig, Mailbox, Sink, Source, Worker};
+use pollfwd_pipeline::{LcoreCounters, Leftovers, LoopConfig, Mailbox, Sink, Source, Worker};
 
 use crate::config::{Config, Loaded};
 use crate::stages::{self, StageEnv};
@@ -418,8 +418,10 @@ pub fn run(
             .map_err(|e| format!("port '{}': {e}", p.name))?;
     }
     let mut launched = Vec::new();
-    for w in workers {
+    let leftovers = Leftovers::new();
+    for mut w in workers {
         let id = w.lcore;
+        w.set_leftovers(leftovers.clone());
         eal.launch(id, move || w.run()).map_err(|e| e.to_string())?;
         launched.push(id);
     }
@@ -493,6 +495,8 @@ pub fn run(
         }
     }
     mgmt.stop();
+    // Packets still in pipeline / hand-off rings: freed and counted (every worker stopped).
+    leftovers.drain();
     let ran = state.started.elapsed();
     let sum = Summary::collect(&state, ran);
     if pdump {

@@ -14,14 +14,7 @@ use serde_json::Value;
 /// A two-port net_pcap lab: p0 reads in.pcap, p1 an empty pcap; outputs p0-out / p1-out.
 /// `lcores` is the [[lcore]] text, `extra` appended verbatim.
 fn config(lab: &Lab, lcores: &str, extra: &str, ring: u32) -> std::path::PathBuf {
-    traffic::write_pcap(
-        &GenSpec {
-            count: 0,
-            ..Default::default()
-        },
-        &lab.path("empty.pcap"),
-    )
-    .unwrap();
+    write_empty_pcap(lab);
     let text = format!(
         r#"
 [eal]
@@ -316,4 +309,119 @@ fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
             "output frame {i} out of order or unknown"
         );
     }
+}
+
+#[test]
+fn packets_left_in_the_ring_when_pollfwd_stops_are_counted() {
+    // Lcore 1 receives an endless pcap and hands every frame to lcore 2 through a ring of
+    // 1024; lcore 2 writes each one to a pcap file (/dev/null), which is slower, so the ring
+    // is full when pollfwd stops. Those packets are freed and counted as `shutdown` drops
+    // of lcore 2: the summary's rx = tx + drops holds exactly.
+    let lab = Lab::new("pipe-stop");
+    traffic::write_pcap(&spec(256), &lab.path("in.pcap")).unwrap();
+    write_empty_pcap(&lab);
+    let text = format!(
+        r#"
+[eal]
+file_prefix = "{prefix}"
+main_lcore = 0
+main_cpu = 0
+share_main_cpu = true
+
+[runtime]
+ring_size = 1024
+
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=in.pcap,infinite_rx=1"
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=empty.pcap,tx_pcap=/dev/null"
+
+[[lcore]]
+id = 1
+cpu = 0
+rx = [{{ port = "p0" }}]
+stages = ["macswap"]
+pipeline_to = 2
+tx_ports = []
+
+[[lcore]]
+id = 2
+cpu = 1
+rx = [{{ port = "p1" }}]
+stages = ["xconnect"]
+
+[xconnect]
+pairs = [["p0", "p1"]]
+
+[control]
+socket = "{sock}"
+"#,
+        prefix = lab.prefix(),
+        sock = lab.path("ctl.sock").display(),
+    );
+    let cfg = lab.write("pollfwd.toml", &text);
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let child = lab.start(&cfg, 60, &sock);
+    wait_for_ports(&sock, "tx_packets", 100_000);
+    let s = stop(child);
+    let t = &s["totals"];
+    let (rx, tx, drops) = (
+        t["rx_packets"].as_u64().unwrap(),
+        t["tx_packets"].as_u64().unwrap(),
+        t["drops"].as_u64().unwrap(),
+    );
+    let left = lcore(&s, 2)["drops_by_reason"]["shutdown"]
+        .as_u64()
+        .unwrap_or(0);
+    eprintln!("rx {rx} tx {tx} drops {drops} (shutdown {left})");
+    assert!(left > 0, "nothing was left in the ring at the stop: {s}");
+    assert!(left <= 1023, "more than the ring holds: {s}");
+    assert_eq!(
+        rx,
+        tx + drops,
+        "every packet received is sent or counted: {s}"
+    );
+}
+
+#[test]
+fn clear_zeroes_the_rings_congestion_counts() {
+    // A 63-packet ring overflows (as in the test above); `clear` zeroes the ring's `drops`
+    // with the lcores' counters (the producing worker resets it).
+    let n = 20_000u64;
+    let lab = Lab::new("pipe-clear");
+    traffic::write_pcap(&spec(n as usize), &lab.path("in.pcap")).unwrap();
+    let lcores = PIPELINE
+        .replace("STAGES_FIRST", r#"["macswap"]"#)
+        .replace("STAGES_SECOND", r#"["xconnect"]"#);
+    let cfg = config(&lab, &lcores, "", 64);
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let child = lab.start(&cfg, 60, &sock);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let drops = loop {
+        let st = ctl_json(&sock, &["stats"]);
+        let r = &st["rings"][0];
+        let through = lcore(&st, 2)["ring_in"].as_u64().unwrap();
+        if r["drops"].as_u64().unwrap() + through == n {
+            break r["drops"].as_u64().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "frames missing: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(drops > 0, "a 63-packet ring did not overflow");
+    ctl_json(&sock, &["clear"]);
+    let st = ctl_json(&sock, &["stats"]);
+    assert_eq!(st["rings"][0]["drops"], 0, "{st}");
+    assert_eq!(
+        lcore(&st, 1)["drops_by_reason"]["ring_full"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "{st}"
+    );
+    stop(child);
 }

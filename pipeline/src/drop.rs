@@ -57,7 +57,7 @@ drop_reasons! {
     NoRoute => "no_route", "no route to the destination (ICMP unreachable sent when allowed)";
     NeighborUnresolved => "neighbor_unresolved", "next hop MAC unknown and its wait queue is full";
     NeighborHeldExpired => "neighbor_held_expired", "parked while ARP resolved the next hop, which never answered in time";
-    Shutdown => "shutdown", "still held by a stage (e.g. parked for ARP) when the appliance stopped";
+    Shutdown => "shutdown", "still held by a stage (e.g. parked for ARP) or in a ring between lcores when the appliance stopped";
     Ipv4BadDest => "ipv4_bad_dest", "IPv4 destination is loopback, 0/8, class E or multicast (not routed)";
     L2Broadcast => "l2_broadcast", "IPv4 packet received as link-layer broadcast/multicast: not forwarded (RFC 1812 5.3.4)";
     ForUs => "for_us", "addressed to the appliance and consumed (ARP, ICMP echo)";

@@ -10,4 +10,4 @@ pub mod worker;
 pub use counters::{LcoreCounters, LcoreSnapshot, MAX_STAGES, StageSnapshot};
 pub use drop::DropReason;
 pub use stage::{RxBurst, Stage, StageCtx, Verdict};
-pub use worker::{LoopConfig, Mailbox, Msg, Reply, Sink, Source, Worker};
+pub use worker::{Leftovers, LoopConfig, Mailbox, Msg, Reply, Sink, Source, Worker};

@@ -6,8 +6,8 @@
 //! lcore). Every `tx_drain` ticks: flush TX buffers, drain the mailbox, check housekeeping.
 
 use std::any::Any;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_queue::ArrayQueue;
 use dpdk::txbuf::TxResult;
@@ -155,6 +155,53 @@ pub struct Worker {
     /// Per target worker: packets waiting for the hand-off ring during a burst.
     handoff_stage: Vec<Burst>,
     sampler: Sampler,
+    /// Where the worker leaves its input rings when it stops (see [`Leftovers`]).
+    leftovers: Option<Leftovers>,
+}
+
+/// The input rings (pipeline and hand-off) of stopped workers, kept until every worker has
+/// stopped: the packets still in them are then freed and counted as `shutdown` drops of the
+/// lcore that would have consumed them, so that a summary's rx = tx + drops holds exactly
+/// (a ring freed with its worker would free them uncounted). Shared by all workers of a run.
+#[derive(Clone, Default)]
+pub struct Leftovers(Arc<Mutex<Vec<LeftRing>>>);
+
+/// A stopped worker's input ring and the counters its packets are counted in.
+type LeftRing = (RingConsumer, Arc<LcoreCounters>);
+
+impl Leftovers {
+    pub fn new() -> Leftovers {
+        Leftovers::default()
+    }
+
+    fn keep(&self, ring: RingConsumer, counters: Arc<LcoreCounters>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((ring, counters));
+    }
+
+    /// Frees and counts what the kept rings still hold; returns the number of packets. Call
+    /// after every worker has returned (no producer runs any more); the counting lcores are
+    /// stopped, so this thread is their counters' only writer.
+    pub fn drain(&self) -> u64 {
+        let mut rings = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut total = 0u64;
+        let mut b = Burst::new();
+        for (ring, counters) in rings.iter_mut() {
+            loop {
+                let n = ring.dequeue_burst(&mut b, BURST_MAX);
+                if n == 0 {
+                    break;
+                }
+                counters.drops[DropReason::Shutdown as usize].add(n as u64);
+                total += n as u64;
+                b.free_all();
+            }
+        }
+        rings.clear();
+        total
+    }
 }
 
 /// Per-burst local tallies, written to the shared counters once per burst.
@@ -232,6 +279,7 @@ impl Worker {
             handoff_out: Vec::new(),
             handoff_stage: Vec::new(),
             sampler: Sampler { countdown: 0 },
+            leftovers: None,
         })
     }
 
@@ -264,6 +312,11 @@ impl Worker {
     }
 
     /// Sets the worker count seen by stages (when no hand-off rings are used).
+    /// Makes the worker leave its input rings in `l` when it stops (see [`Leftovers`]).
+    pub fn set_leftovers(&mut self, l: Leftovers) {
+        self.leftovers = Some(l);
+    }
+
     pub fn set_workers(&mut self, workers: usize) {
         self.workers = workers;
     }
@@ -362,6 +415,13 @@ impl Worker {
             t.tx.add(tb.flush());
         }
         Self::write_tally(&self.counters, &t);
+        if let Some(l) = self.leftovers.take() {
+            for (src, _) in self.sources.drain(..) {
+                if let Source::Ring(r) | Source::Handoff(r) = src {
+                    l.keep(r, self.counters.clone());
+                }
+            }
+        }
         0
     }
 
@@ -687,6 +747,13 @@ impl Worker {
             let reply = match msg {
                 Msg::ClearCounters => {
                     self.counters.reset();
+                    // The congestion counts of the rings this worker feeds.
+                    if let Sink::Ring(p) = &mut self.sink {
+                        p.reset_full();
+                    }
+                    for p in self.handoff_out.iter_mut().flatten() {
+                        p.reset_full();
+                    }
                     // Counted once applied: a reader that sees `messages` move (the clear
                     // op waits on it) then sees the zeroed counters.
                     std::sync::atomic::fence(Ordering::Release);

@@ -164,9 +164,8 @@ pub fn wait_with_deadline(mut child: Child, secs: u64) -> Output {
     }
 }
 
-/// Two-port net_pcap lab config: p0 reads `in_pcap`, p1 reads an empty pcap; outputs go to
-/// p0-out.pcap / p1-out.pcap. `stages` is the TOML array text, `extra` appended verbatim.
-pub fn pcap_config(lab: &Lab, in_pcap: &str, stages: &str, extra: &str) -> PathBuf {
+/// Writes `empty.pcap` (no packets) in the lab: the input of a port that only transmits.
+pub fn write_empty_pcap(lab: &Lab) {
     appliance::traffic::write_pcap(
         &appliance::traffic::GenSpec {
             count: 0,
@@ -175,6 +174,12 @@ pub fn pcap_config(lab: &Lab, in_pcap: &str, stages: &str, extra: &str) -> PathB
         &lab.path("empty.pcap"),
     )
     .unwrap();
+}
+
+/// Two-port net_pcap lab config: p0 reads `in_pcap`, p1 reads an empty pcap; outputs go to
+/// p0-out.pcap / p1-out.pcap. `stages` is the TOML array text, `extra` appended verbatim.
+pub fn pcap_config(lab: &Lab, in_pcap: &str, stages: &str, extra: &str) -> PathBuf {
+    write_empty_pcap(lab);
     let text = format!(
         r#"
 [eal]
