@@ -47,7 +47,7 @@ pub const LIMITED_BROADCAST: u32 = 0xffff_ffff;
 /// Address Filtering", and 4.2.2.11): 0.0.0.0/8, 127.0.0.0/8, multicast 224.0.0.0/4 and the
 /// class E range 240.0.0.0/4 (which holds the limited broadcast address).
 #[inline]
-pub fn bad_source(src: u32) -> bool {
+pub const fn bad_source(src: u32) -> bool {
     let a = (src >> 24) as u8;
     a == 0 || a == 127 || a >= 224
 }
@@ -57,7 +57,7 @@ pub fn bad_source(src: u32) -> bool {
 /// route multicast. The limited broadcast address is not "bad": it is for the local link (the
 /// forward stage consumes it).
 #[inline]
-pub fn bad_destination(dst: u32) -> bool {
+pub const fn bad_destination(dst: u32) -> bool {
     let a = (dst >> 24) as u8;
     (a == 0 || a == 127 || a >= 224) && dst != LIMITED_BROADCAST
 }

@@ -311,7 +311,8 @@ pub struct Forward {
     /// The route memo, kept between bursts (see [`Memo`]).
     memo: Memo,
     memo_ticks: u64,
-    /// ARP was learnt during this burst: forget the memo after it.
+    /// ARP taught the stage something while it handled the current packet: the memo is
+    /// forgotten before the next one ([`Forward::one`]).
     memo_stale: bool,
 }
 
@@ -328,6 +329,11 @@ fn port_macs(shared: &FwdShared) -> Vec<[u8; 6]> {
 fn hold_ticks(shared: &FwdShared) -> u64 {
     let t = shared.neigh.timing();
     t.retry * t.retries as u64
+}
+
+/// How long a neighbour lookup serves later bursts, TSC ticks ([`MEMO_MS`]).
+fn memo_ticks(shared: &FwdShared) -> u64 {
+    shared.tsc_hz / 1000 * MEMO_MS
 }
 
 /// Result of the per-packet classification before the route lookup.
@@ -363,7 +369,7 @@ impl Forward {
             },
             ident: (worker as u16).wrapping_mul(0x1000),
             memo: Memo::EMPTY,
-            memo_ticks: shared.tsc_hz / 1000 * MEMO_MS,
+            memo_ticks: memo_ticks(&shared),
             memo_stale: false,
             proxy: shared.proxy.clone(),
             shared,
@@ -724,11 +730,13 @@ impl Forward {
         i: usize,
         memo: &mut Memo,
     ) -> Verdict {
-        fill_meta(ctx, &mut pkts[i]);
+        if !ctx.meta_valid {
+            fill_meta(ctx, &mut pkts[i]);
+        }
         match self.pre(ctx, &mut pkts[i]) {
             Pre::Done(v) => {
                 // ARP changed a neighbour: the packets after this one look it up again.
-                if self.memo_stale {
+                if std::mem::take(&mut self.memo_stale) {
                     *memo = Memo::EMPTY;
                 }
                 v
@@ -742,7 +750,8 @@ impl Forward {
 
     /// Routes `pkts[i]` (next-hop id `hop_id` from the lookup of `dst`, IPv4 header at `l3`):
     /// the hot path is a forward along the same route as the burst's previous packet (`memo`:
-    /// no hop table read, no neighbour lookup).
+    /// no hop table read, no neighbour lookup). Called by [`Forward::one`], which has filled
+    /// in the metadata the slow paths (ICMP errors, local delivery) read.
     #[inline(always)]
     fn route(
         &mut self,
@@ -759,10 +768,7 @@ impl Forward {
                 Some(Hop::Forward { port, gateway }) => {
                     (port, if gateway != 0 { gateway } else { dst })
                 }
-                hop => {
-                    fill_meta(ctx, &mut pkts[i]);
-                    return self.not_forwarded(ctx, &mut pkts[i], hop);
-                }
+                hop => return self.not_forwarded(ctx, &mut pkts[i], hop),
             }
         };
         let d = pkts[i].data_mut();
@@ -779,7 +785,6 @@ impl Forward {
         // RFC 1812 5.3.1: a router that would forward a datagram whose TTL is 1 or 0 discards
         // it and sends time exceeded.
         if hdr[ipv4_field::TTL] <= 1 {
-            fill_meta(ctx, &mut pkts[i]);
             return self.ttl_expired(ctx, &pkts[i]);
         }
         ipv4::decrement_ttl(hdr);
@@ -883,15 +888,15 @@ fn martian(src: u32, dst: u32) -> bool {
     MARTIAN[(src >> 24) as usize] & 1 != 0 || MARTIAN[(dst >> 24) as usize] & 2 != 0
 }
 
-/// Per first octet: bit 0 set if [`ipv4::bad_source`], bit 1 if [`ipv4::bad_destination`] or
-/// the limited broadcast's octet (the `martian` test checks the table against both).
+/// Per first octet, from the address-class functions: bit 0 set if [`ipv4::bad_source`], bit 1
+/// if [`ipv4::bad_destination`] (an address with that octet and zeros after it; octet 255 holds
+/// the limited broadcast).
 static MARTIAN: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut a = 0;
     while a < 256 {
-        if a == 0 || a == 127 || a >= 224 {
-            t[a] = 3;
-        }
+        let ip = (a as u32) << 24;
+        t[a] = ipv4::bad_source(ip) as u8 | (ipv4::bad_destination(ip) as u8) << 1;
         a += 1;
     }
     t
@@ -901,19 +906,12 @@ static MARTIAN: [u8; 256] = {
 /// runtime did not initialise it ([`StageCtx::meta_valid`] false: nothing else reads it).
 #[cold]
 #[inline(never)]
-fn fill_meta_cold(ctx: &StageCtx<'_>, m: &mut Mbuf) {
+fn fill_meta(ctx: &StageCtx<'_>, m: &mut Mbuf) {
     let mut meta = PktMeta::fresh(ctx.in_port.unwrap_or(u16::MAX), ctx.now);
     if let Ok(p) = parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
         p.write(&mut meta);
     }
     *m.meta_mut() = meta;
-}
-
-#[inline(always)]
-fn fill_meta(ctx: &StageCtx<'_>, m: &mut Mbuf) {
-    if !ctx.meta_valid {
-        fill_meta_cold(ctx, m);
-    }
 }
 
 /// The last next hop routed to and the Ethernet addresses (destination, source) to write;
@@ -972,8 +970,7 @@ impl Stage for Forward {
         } else {
             self.process_fast(ctx, pkts, &mut verdicts[..n], &mut memo);
         }
-        self.memo = if self.memo_stale { Memo::EMPTY } else { memo };
-        self.memo_stale = false;
+        self.memo = memo;
         if self.release_due {
             self.release_due = false;
             self.release(ctx);
@@ -1028,7 +1025,7 @@ impl Stage for Forward {
         // A reload allocates here, on the worker, between two bursts (never per packet).
         self.port_mac = port_macs(&ins.shared);
         self.hold_ticks = hold_ticks(&ins.shared);
-        self.memo_ticks = ins.shared.tsc_hz / 1000 * MEMO_MS;
+        self.memo_ticks = memo_ticks(&ins.shared);
         self.bucket.ready = false;
         if self.held.capacity() < ins.shared.params.arp_queue {
             self.held

@@ -366,12 +366,6 @@ impl FwdTable {
         self.lpm.lookup_one(ip)
     }
 
-    /// Next-hop ids of `ips` into `out` ([`MISS`] = no route).
-    #[inline]
-    pub fn lookup_bulk(&self, ips: &[u32], out: &mut [u32]) {
-        self.lpm.lookup_bulk(ips, out)
-    }
-
     /// The hop of a next-hop id from a lookup (`None` for [`MISS`]).
     #[inline]
     pub fn hop(&self, id: u32) -> Option<Hop> {
