@@ -239,35 +239,31 @@ bind = { per_source = true, max_sources = 64, idle_s = 60 }
 /// A ring too small for what the first lcore sends is congestion: the overflow is dropped and
 /// counted as `ring_full` (the first lcore never waits for room), and everything else arrives
 /// in order.
-#[test]
-fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
-    let n = 20_000u64;
-    let input = spec(n as usize);
-    let lab = Lab::new("pipe-full");
-    traffic::write_pcap(&input, &lab.path("in.pcap")).unwrap();
+/// macswap on lcore 1 -> a ring of 63 -> xconnect on lcore 2, on the `n` frames of
+/// `spec(n)`: starts pollfwd (stopped by the caller; the duration is only a backstop) and reads
+/// `stats` while it runs, each reading checked by `check`, until every frame is through the
+/// ring or was dropped at it. Returns the lab, the daemon, the last reading and the busy lock.
+fn through_a_small_ring(
+    name: &str,
+    n: u64,
+    check: impl Fn(&Value),
+) -> (Lab, std::process::Child, Value, BusyGuard) {
+    let lab = Lab::new(name);
+    traffic::write_pcap(&spec(n as usize), &lab.path("in.pcap")).unwrap();
     let lcores = PIPELINE
         .replace("STAGES_FIRST", r#"["macswap"]"#)
         .replace("STAGES_SECOND", r#"["xconnect"]"#);
     let cfg = config(&lab, &lcores, "", 64);
     let sock = lab.path("ctl.sock");
-    let _g = busy_lock();
-    // Stopped by SIGTERM below; the duration is only a backstop.
+    let guard = busy_lock();
     let child = lab.start(&cfg, 60, &sock);
-    // `stats` while it runs: the ring's occupancy and congestion drops, until every frame is
-    // through the ring or dropped at it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let (ring, live) = loop {
+    let live = loop {
         let st = ctl_json(&sock, &["stats"]);
-        let rings = st["rings"].as_array().expect("rings in stats").clone();
-        assert_eq!(rings.len(), 1, "{st}");
-        let r = rings[0].clone();
-        assert_eq!(r["name"], "pf_ring_1_2", "{r}");
-        // ring_size 64: rte_ring keeps one slot free.
-        assert_eq!(r["capacity"], 63, "{r}");
-        assert!(r["count"].as_u64().unwrap() <= 63, "{r}");
+        check(&st);
         let through = lcore(&st, 2)["ring_in"].as_u64().unwrap();
-        if r["drops"].as_u64().unwrap() + through == n {
-            break (r, st);
+        if st["rings"][0]["drops"].as_u64().unwrap() + through == n {
+            break st;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -275,6 +271,25 @@ fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
+    (lab, child, live, guard)
+}
+
+#[test]
+fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
+    let n = 20_000u64;
+    let input = spec(n as usize);
+    // `stats` while it runs: the ring's occupancy and congestion drops, until every frame is
+    // through the ring or dropped at it.
+    let (lab, child, live, _g) = through_a_small_ring("pipe-full", n, |st| {
+        let rings = st["rings"].as_array().expect("rings in stats");
+        assert_eq!(rings.len(), 1, "{st}");
+        let r = &rings[0];
+        assert_eq!(r["name"], "pf_ring_1_2", "{r}");
+        // ring_size 64: rte_ring keeps one slot free.
+        assert_eq!(r["capacity"], 63, "{r}");
+        assert!(r["count"].as_u64().unwrap() <= 63, "{r}");
+    });
+    let ring = live["rings"][0].clone();
     assert_eq!(ring["count"], 0, "the ring drained: {ring}");
     let s = stop(child);
     let out = read_pcap(&lab.path("p1-out.pcap"));
@@ -391,27 +406,9 @@ socket = "{sock}"
 fn clear_zeroes_the_rings_congestion_counts() {
     // A 63-packet ring overflows (as in the test above); `clear` zeroes the ring's `drops`
     // with the lcores' counters (the producing worker resets it).
-    let n = 20_000u64;
-    let lab = Lab::new("pipe-clear");
-    traffic::write_pcap(&spec(n as usize), &lab.path("in.pcap")).unwrap();
-    let lcores = PIPELINE
-        .replace("STAGES_FIRST", r#"["macswap"]"#)
-        .replace("STAGES_SECOND", r#"["xconnect"]"#);
-    let cfg = config(&lab, &lcores, "", 64);
+    let (lab, child, live, _g) = through_a_small_ring("pipe-clear", 20_000, |_| {});
     let sock = lab.path("ctl.sock");
-    let _g = busy_lock();
-    let child = lab.start(&cfg, 60, &sock);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let drops = loop {
-        let st = ctl_json(&sock, &["stats"]);
-        let r = &st["rings"][0];
-        let through = lcore(&st, 2)["ring_in"].as_u64().unwrap();
-        if r["drops"].as_u64().unwrap() + through == n {
-            break r["drops"].as_u64().unwrap();
-        }
-        assert!(std::time::Instant::now() < deadline, "frames missing: {st}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let drops = live["rings"][0]["drops"].as_u64().unwrap();
     assert!(drops > 0, "a 63-packet ring did not overflow");
     ctl_json(&sock, &["clear"]);
     let st = ctl_json(&sock, &["stats"]);

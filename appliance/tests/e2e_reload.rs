@@ -60,6 +60,15 @@ socket = "{sock}"
     )
 }
 
+/// Writes `text` to `cfg` and asks the daemon to reload it: the reload must be refused (exit
+/// code 1). Returns what `pollfwdctl` printed on stderr.
+fn reload_refused(sock: &Path, cfg: &Path, text: &str) -> String {
+    std::fs::write(cfg, text).unwrap();
+    let out = ctl(sock, &["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn reload_applies_live_changes_refuses_bad_ones_and_loses_no_packet() {
     let lab = Lab::new("reload");
@@ -107,10 +116,7 @@ fn reload_applies_live_changes_refuses_bad_ones_and_loses_no_packet() {
     // A file with a syntax error (a missing comma): refused with the position of the token
     // where the comma should be, old pairs stay.
     let text = config(&lab, r#"[["p0" "p2"]]"#, "");
-    std::fs::write(&cfg, &text).unwrap();
-    let out = ctl(&sock, &["reload"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = reload_refused(&sock, &cfg, &text);
     let (l, c) = text_pos(&text, r#""p2"]]"#);
     assert!(
         err.contains("old config stays in force")
@@ -120,10 +126,7 @@ fn reload_applies_live_changes_refuses_bad_ones_and_loses_no_packet() {
     );
     // A valid file that names an unknown port: the position of the pair.
     let text = config(&lab, r#"[["p0", "p1"], ["p2", "p9"]]"#, "");
-    std::fs::write(&cfg, &text).unwrap();
-    let out = ctl(&sock, &["reload"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = reload_refused(&sock, &cfg, &text);
     let (l, c) = text_pos(&text, r#"["p2", "p9"]"#);
     assert!(
         err.contains("old config stays in force")
@@ -133,39 +136,31 @@ fn reload_applies_live_changes_refuses_bad_ones_and_loses_no_packet() {
         cfg.display()
     );
     // A change that needs a restart: refused and named.
-    std::fs::write(
+    let err = reload_refused(
+        &sock,
         &cfg,
-        config(&lab, b, "").replace("mbufs = 4095", "mbufs = 8191"),
-    )
-    .unwrap();
-    let out = ctl(&sock, &["reload"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("need a restart: [mempool]"));
+        &config(&lab, b, "").replace("mbufs = 4095", "mbufs = 8191"),
+    );
+    assert!(err.contains("need a restart: [mempool]"), "{err}");
     // A port's device and an lcore's stage chain: refused, each named.
-    std::fs::write(
+    let err = reload_refused(
+        &sock,
         &cfg,
-        config(&lab, b, "").replace("net_pcap3,rx_pcap=empty.pcap", "net_null3"),
-    )
-    .unwrap();
-    let out = ctl(&sock, &["reload"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+        &config(&lab, b, "").replace("net_pcap3,rx_pcap=empty.pcap", "net_null3"),
+    );
     assert!(
         err.contains("old config stays in force")
             && err.contains("need a restart: [[port]] p3 (devices"),
         "{err}"
     );
-    std::fs::write(
+    let err = reload_refused(
+        &sock,
         &cfg,
-        config(&lab, b, "").replace(
+        &config(&lab, b, "").replace(
             r#"stages = ["xconnect"]"#,
             r#"stages = ["macswap", "xconnect"]"#,
         ),
-    )
-    .unwrap();
-    let out = ctl(&sock, &["reload"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(
         err.contains("old config stays in force")
             && err.contains("need a restart: [[lcore]] 1 (lcores, queues polled, stage chains"),
