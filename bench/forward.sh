@@ -10,9 +10,13 @@
 #
 # Both are measured the same way: two samples of the sink port's TX counter taken by
 # dpdk-proc-info (a DPDK secondary process) 1 s and 1+SECONDS s into the run, so start-up and
-# shut-down are outside the window. Trials are interleaved (the machine is noisy); medians are
-# compared. Cycles per packet = TSC Hz / packet rate (the worker lcore polls 100% of the time);
-# pollfwd's forward stage alone is also shown (its runtime counters).
+# shut-down are outside the window. Trials are interleaved (the machine is noisy): l3fwd, then
+# pollfwd at each burst size of BENCH_BURSTS (default "32 64": 32 is l3fwd's MAX_PKT_BURST,
+# like for like; 64 is pollfwd's largest), then the next trial. Printed per pollfwd burst size:
+# medians, bests (noise on a shared VM only ever slows a run down, so the best of N is the
+# least disturbed figure of each system) and the median of the per-trial ratios (pollfwd over
+# the l3fwd run just before it). Cycles per packet = TSC Hz / packet rate (the worker lcore
+# polls 100% of the time); pollfwd's forward stage alone is also shown (runtime counters).
 #
 # l3fwd: /usr/share/dpdk/examples/{common,l3fwd} (dpdk-doc) copied and built here with its
 # Makefile; RX checksum offload off (virtual PMDs have none) and its LPM sized for 64k rules
@@ -107,8 +111,12 @@ for n in (1000, 10000):
     pcap(f"{work}/in-{n}.pcap", frames)
 PY
 
+bursts=${BENCH_BURSTS:-32 64}
 for n in 1000 10000; do
-    cat > "$work/fwd-$n.toml" <<TOML
+  for b in $bursts; do
+    cat > "$work/fwd-$n-b$b.toml" <<TOML
+[runtime]
+burst = $b
 [eal]
 file_prefix = "pfbench-fwd"
 in_memory = false
@@ -132,6 +140,7 @@ socket = "$work/ctl.sock"
 neighbors = [{ address = "203.0.113.2", mac = "02:00:00:00:00:02", port = "p1" }]
 $(cat "$work/routes-$n.toml")
 TOML
+  done
 done
 
 # TX packets of port 1 of the DPDK primary with file prefix $1 (secondary process).
@@ -180,12 +189,12 @@ l3fwd_trial() { # routes
     cat "$work/l3.mpps"
 }
 
-pollfwd_trial() { # routes
-    local n=$1
+pollfwd_trial() { # routes burst
+    local n=$1 b=$2
     rm -rf /var/run/dpdk/pfbench-fwd
     flock /tmp/pollfwd-busy.lock bash -c "
         cd '$work'
-        '$pollfwd' --config '$work/fwd-$n.toml' --duration $((secs + 60)) --summary json \
+        '$pollfwd' --config '$work/fwd-$n-b$b.toml' --duration $((secs + 60)) --summary json \
             > '$work/pf.json' 2> '$work/pf.err' &
         pid=\$!
         sample pfbench-fwd > '$work/pf.mpps'
@@ -205,31 +214,41 @@ export -f tx1 sample
 export secs
 
 echo "harness: net_pcap infinite_rx 64B UDP (2048 frames over all prefixes) -> net_pcap sink,"
-echo "         1 worker lcore, burst 32, ${trials}x${secs}s per side, interleaved"
+echo "         1 worker lcore, l3fwd burst 32, pollfwd bursts: $bursts; ${trials}x${secs}s per side, interleaved"
 summary=()
 for n in 1000 10000; do
-    l3=(); pf=(); stc=(); hz=0
+    l3=(); hz=0
+    declare -A pf=() stc=()
     for i in $(seq 1 "$trials"); do
         m=$(l3fwd_trial "$n"); l3+=("$m")
-        read -r p c hz d < <(pollfwd_trial "$n"); pf+=("$p"); stc+=("$c")
-        printf "%5d routes, trial %d: l3fwd-lpm %s Mpps   pollfwd forward %s Mpps (stage %s cycles/pkt, drops %s)\n" \
-            "$n" "$i" "$m" "$p" "$c" "$d"
+        line=$(printf "%5d routes, trial %d: l3fwd-lpm %s Mpps" "$n" "$i" "$m")
+        for b in $bursts; do
+            read -r p c hz d < <(pollfwd_trial "$n" "$b")
+            pf[$b]="${pf[$b]:-} $p"; stc[$b]="${stc[$b]:-} $c"
+            line+=$(printf " | pollfwd burst %s: %s Mpps (stage %s cycles/pkt, drops %s)" "$b" "$p" "$c" "$d")
+        done
+        echo "$line"
     done
-    summary+=("$(python3 - "$n" "$hz" "${l3[*]}" "${pf[*]}" "${stc[*]}" <<'PY'
+    for b in $bursts; do
+        summary+=("$(python3 - "$n" "$hz" "${l3[*]}" "${pf[$b]}" "${stc[$b]}" "$b" <<'PY'
 import statistics as st, sys
-n, hz = int(sys.argv[1]), float(sys.argv[2])
+n, hz, b = int(sys.argv[1]), float(sys.argv[2]), sys.argv[6]
 l3 = [float(x) for x in sys.argv[3].split()]
 pf = [float(x) for x in sys.argv[4].split()]
 sc = [float(x) for x in sys.argv[5].split()]
 ml, mp = st.median(l3), st.median(pf)
-cl = hz / (ml * 1e6) if ml else 0
-cp = hz / (mp * 1e6) if mp else 0
-r = mp / ml if ml else 0
-print(f"{n:>6} routes | l3fwd-lpm {ml:6.2f} Mpps {cl:6.1f} cyc/pkt | pollfwd {mp:6.2f} Mpps "
-      f"{cp:6.1f} cyc/pkt (forward stage {st.median(sc):5.1f}) | ratio {r:.3f} (target >= 1.1)"
-      f" | l3fwd {min(l3):.2f}-{max(l3):.2f}, pollfwd {min(pf):.2f}-{max(pf):.2f}")
+bl, bp = max(l3), max(pf)
+cyc = lambda mpps: hz / (mpps * 1e6) if mpps else 0
+pairs = st.median(p / l for p, l in zip(pf, l3) if l) if any(l3) else 0
+print(f"{n:>6} routes, pollfwd burst {b:>2} | median: l3fwd-lpm {ml:6.2f} Mpps {cyc(ml):5.1f} cyc/pkt, "
+      f"pollfwd {mp:6.2f} Mpps {cyc(mp):5.1f} cyc/pkt (forward stage {st.median(sc):5.1f}), "
+      f"ratio {mp / ml if ml else 0:.3f} | best: l3fwd {bl:6.2f} ({cyc(bl):5.1f}), pollfwd {bp:6.2f} "
+      f"({cyc(bp):5.1f}), ratio {bp / bl if bl else 0:.3f} | per-trial ratios median {pairs:.3f} "
+      f"(target >= 1.1)")
 PY
 )")
+    done
+    unset pf stc
 done
 echo
 printf "%s\n" "${summary[@]}"

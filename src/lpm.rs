@@ -223,6 +223,18 @@ impl Lpm {
         }
     }
 
+    /// A by-value handle for a burst's lookups ([`LpmView`]): the table's pointers in locals
+    /// (registers) instead of behind `&self`, which the compiler reloads after every store
+    /// to packet bytes.
+    #[inline(always)]
+    pub fn view(&self) -> LpmView<'_> {
+        LpmView {
+            tbl24: self.tbl24,
+            default: self.default,
+            _table: std::marker::PhantomData,
+        }
+    }
+
     /// Looks up every address of `ips`, writing each next hop (or [`MISS`]) to the same index
     /// of `out`. Only `min(ips.len(), out.len())` entries are looked up.
     #[inline]
@@ -254,4 +266,74 @@ impl Drop for Lpm {
         // shared borrow (or an Arc) that has ended when Drop runs.
         unsafe { ffi::rte_lpm_free(self.ptr.as_ptr()) }
     }
+}
+
+/// A borrowed view of an [`Lpm`] for the per-packet test "does `ip` go where the previous
+/// packet went": one tbl24 read and a compare ([`LpmView::routes_to`]). Anything else
+/// (a /25../32 range, a miss) is left to [`Lpm::lookup_one`].
+#[derive(Clone, Copy)]
+pub struct LpmView<'a> {
+    tbl24: *const u32,
+    default: Option<u32>,
+    _table: std::marker::PhantomData<&'a Lpm>,
+}
+
+/// tbl24 entry bits of `rte_lpm_tbl_entry`: next hop (24), valid (1), valid_group (1); the
+/// depth (6 bits) above them is masked off.
+const ENTRY_MASK: u32 = MAX_NEXT_HOP | ffi::RTE_LPM_VALID_EXT_ENTRY_BITMASK;
+
+impl LpmView<'_> {
+    /// What [`LpmView::routes_to`] compares tbl24 entries with for next hop `hop`.
+    #[inline(always)]
+    pub fn key(&self, hop: u32) -> RouteKey {
+        if hop > MAX_NEXT_HOP {
+            return RouteKey::NONE;
+        }
+        RouteKey {
+            entry: ffi::RTE_LPM_LOOKUP_SUCCESS | (hop & MAX_NEXT_HOP),
+            // A miss in the table is the default route's: such addresses match too.
+            on_miss: self.default == Some(hop),
+        }
+    }
+
+    /// Whether [`Lpm::lookup_one`]`(ip)` is the next hop `key` was made for, decided from the
+    /// tbl24 entry alone: `true` only when it certainly is (a direct entry for that hop, or
+    /// an empty entry when that hop is the default route's); `false` means "not known here"
+    /// (an extended entry, another hop).
+    #[inline(always)]
+    pub fn routes_to(&self, ip: u32, key: RouteKey) -> bool {
+        Self::entry_routes_to(self.entry(ip), key)
+    }
+
+    /// The tbl24 entry of `ip`, for [`LpmView::entry_routes_to`]: a burst's entries can be
+    /// read in one pass, their cache misses overlapping, before the packets are handled.
+    #[inline(always)]
+    pub fn entry(&self, ip: u32) -> u32 {
+        // SAFETY: as in `Lpm::lookup_one`: tbl24 has 1 << 24 entries, `ip >> 8` is below
+        // that; the table outlives the view ('a) and is not written while borrowed.
+        unsafe { *self.tbl24.add((ip >> 8) as usize) }
+    }
+
+    /// [`LpmView::routes_to`] on an entry read by [`LpmView::entry`] from this table.
+    #[inline(always)]
+    pub fn entry_routes_to(entry: u32, key: RouteKey) -> bool {
+        let e = entry & ENTRY_MASK;
+        e == key.entry || (key.on_miss && e & ffi::RTE_LPM_VALID_EXT_ENTRY_BITMASK == 0)
+    }
+}
+
+/// A next hop as [`LpmView::routes_to`] recognises it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteKey {
+    entry: u32,
+    on_miss: bool,
+}
+
+impl RouteKey {
+    /// A key no address matches.
+    pub const NONE: RouteKey = RouteKey {
+        // Masked entries never have the depth bits set.
+        entry: u32::MAX,
+        on_miss: false,
+    };
 }

@@ -14,30 +14,7 @@ use dpdk::acl::{Acl, Ipv4Key, Ipv4Rule};
 static EAL: OnceLock<(dpdk::Eal, File)> = OnceLock::new();
 
 fn eal() {
-    EAL.get_or_init(|| {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/tmp/pollfwd-busy.lock")
-            .expect("open busy lock");
-        lock.lock().expect("busy lock");
-        let args: Vec<String> = [
-            "acl-test".to_string(),
-            "--no-pci".into(),
-            "--in-memory".into(),
-            "-l".into(),
-            "0".into(),
-            "--log-level=warning".into(),
-            format!("--file-prefix=pf-acl-{}", std::process::id()),
-        ]
-        .into();
-        let eal = dpdk::Eal::init(&args).expect("EAL init");
-        // --in-memory: nothing in the runtime directory is needed after init (no secondary
-        // processes); remove it so test runs leave nothing in /var/run/dpdk.
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/pf-acl-{}", std::process::id()));
-        (eal, lock)
-    });
+    EAL.get_or_init(|| dpdk::Eal::init_private("acl-test", &[]).expect("EAL init"));
 }
 
 fn ip(s: &str) -> u32 {

@@ -19,25 +19,8 @@ static ENV: OnceLock<Env> = OnceLock::new();
 
 fn env() -> &'static Env {
     ENV.get_or_init(|| {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/tmp/pollfwd-busy.lock")
-            .expect("open busy lock");
-        lock.lock().expect("busy lock");
-        let args: Vec<String> = [
-            "dpdk-core-test".to_string(),
-            "--no-pci".into(),
-            "--in-memory".into(),
-            "-l".into(),
-            "0".into(),
-            "--log-level=warning".into(),
-            "--vdev=net_ring0".into(),
-            format!("--file-prefix=pf-core-{}", std::process::id()),
-        ]
-        .into();
-        let eal = dpdk::Eal::init(&args).expect("EAL init");
+        let (eal, lock) =
+            dpdk::Eal::init_private("core-test", &["--vdev=net_ring0"]).expect("EAL init");
         let pool = Mempool::create("core_test_pool", 2047, 0, 2176, 0).expect("pool");
         Env {
             _eal: eal,

@@ -13,30 +13,7 @@ use dpdk::lpm::{Lpm, LpmConfig, MISS};
 static EAL: OnceLock<(dpdk::Eal, File)> = OnceLock::new();
 
 fn eal() {
-    EAL.get_or_init(|| {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/tmp/pollfwd-busy.lock")
-            .expect("open busy lock");
-        lock.lock().expect("busy lock");
-        let args: Vec<String> = [
-            "lpm-test".to_string(),
-            "--no-pci".into(),
-            "--in-memory".into(),
-            "-l".into(),
-            "0".into(),
-            "--log-level=warning".into(),
-            format!("--file-prefix=pf-lpm-{}", std::process::id()),
-        ]
-        .into();
-        let eal = dpdk::Eal::init(&args).expect("EAL init");
-        // --in-memory keeps no shared state: the runtime directory EAL still creates is empty
-        // of anything needed; remove it so test runs leave nothing behind.
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/pf-lpm-{}", std::process::id()));
-        (eal, lock)
-    });
+    EAL.get_or_init(|| dpdk::Eal::init_private("lpm-test", &[]).expect("EAL init"));
 }
 
 fn ip(s: &str) -> u32 {
@@ -215,4 +192,76 @@ fn concurrent_lookups_share_one_table() {
     // Two tables at once get distinct DPDK names.
     let u = Lpm::new(LpmConfig::default()).unwrap();
     assert_ne!(u.name(), t.name());
+}
+
+/// `LpmView::routes_to` (the forward fast path's one-read test) must never claim a next hop
+/// `lookup_one` does not give: with /8../32 prefixes mixed (extended tbl24 entries), a default
+/// route and without it, for every next hop in use and a hop no route has. And it must
+/// recognise the plain case it exists for (a /24 or shorter route, the default route).
+#[test]
+fn view_routes_to_agrees_with_lookup_one() {
+    use dpdk::lpm::RouteKey;
+    eal();
+    let mut t = Lpm::new(LpmConfig {
+        max_rules: 4096,
+        tbl8s: 512,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..300u32 {
+        t.add(0xc612_0000 + (i << 8), 24, i % 8).unwrap();
+    }
+    for i in 0..300u32 {
+        let depth = 8 + (rnd() % 25) as u8;
+        let a = (rnd() as u32) & (u32::MAX << (32 - depth as u32));
+        t.add(a, depth, (i % 8) + 8).unwrap();
+    }
+    // Longer prefixes inside some of the /24s: those tbl24 entries become extended.
+    for i in 0..50u32 {
+        t.add(0xc612_0080 + (i << 8), 25, 20).unwrap();
+    }
+    let mut probes: Vec<u32> = (0..20_000).map(|_| rnd() as u32).collect();
+    probes.extend((0..20_000).map(|_| 0xc612_0000 + (rnd() as u32 % (350 << 8))));
+    for with_default in [false, true] {
+        if with_default {
+            t.add(0, 0, 3).unwrap();
+        }
+        let view = t.view();
+        let mut recognised = [0u32; 2];
+        for hop in (0..24).chain([MISS, 0x00ff_ffff]) {
+            let key = view.key(hop);
+            for a in &probes {
+                let claims = view.routes_to(*a, key);
+                let got = t.lookup_one(*a);
+                assert!(
+                    !claims || got == hop,
+                    "{}: view says hop {hop}, lookup_one {got}",
+                    std::net::Ipv4Addr::from(*a)
+                );
+                if claims {
+                    recognised[with_default as usize] += 1;
+                }
+            }
+        }
+        assert!(recognised[with_default as usize] > 10_000, "{recognised:?}");
+        // An address only the default route covers is recognised for the default's hop.
+        if with_default {
+            let a = (0..u32::MAX)
+                .step_by(0x0100_0123)
+                .find(|a| t.lookup(*a) == Some(3) && view.entry(*a) & 0x0300_0000 == 0)
+                .expect("an address only the default route covers");
+            assert!(view.routes_to(a, view.key(3)));
+        }
+        assert!(!view.routes_to(0xc612_0005, RouteKey::NONE));
+    }
+    // 198.18.100.5: a plain /24 (no /25 inside), hop 100 % 8.
+    assert_eq!(t.lookup_one(0xc612_6405), 4);
+    assert!(t.view().routes_to(0xc612_6405, t.view().key(4)));
 }

@@ -15,31 +15,7 @@ use dpdk::meter::{Color, Srtcm, SrtcmParams, SrtcmProfile, Trtcm, TrtcmParams, T
 static EAL: OnceLock<(dpdk::Eal, File)> = OnceLock::new();
 
 fn eal() {
-    EAL.get_or_init(|| {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/tmp/pollfwd-busy.lock")
-            .expect("open busy lock");
-        lock.lock().expect("busy lock");
-        let prefix = format!("pf-meter-{}", std::process::id());
-        let args: Vec<String> = [
-            "meter-test".to_string(),
-            "--no-pci".into(),
-            "--in-memory".into(),
-            "--no-telemetry".into(),
-            "-l".into(),
-            "0".into(),
-            "--log-level=warning".into(),
-            format!("--file-prefix={prefix}"),
-        ]
-        .into();
-        let eal = dpdk::Eal::init(&args).expect("EAL init");
-        // --in-memory keeps nothing in EAL's runtime directory: remove it (only if empty).
-        let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
-        (eal, lock)
-    });
+    EAL.get_or_init(|| dpdk::Eal::init_private("meter-test", &[]).expect("EAL init"));
 }
 
 use Color::{Green as G, Red as R, Yellow as Y};

@@ -21,28 +21,7 @@ static EAL: OnceLock<(dpdk::Eal, File, Mempool)> = OnceLock::new();
 
 fn pool() -> Mempool {
     EAL.get_or_init(|| {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/tmp/pollfwd-busy.lock")
-            .expect("open busy lock");
-        lock.lock().expect("busy lock");
-        let prefix = format!("pf-poltest-{}", std::process::id());
-        let args: Vec<String> = [
-            "policer-test".to_string(),
-            "--no-pci".into(),
-            "--in-memory".into(),
-            "--no-telemetry".into(),
-            "-l".into(),
-            "0".into(),
-            "--log-level=warning".into(),
-            format!("--file-prefix={prefix}"),
-        ]
-        .into();
-        let eal = dpdk::Eal::init(&args).expect("EAL init");
-        // --in-memory keeps nothing in EAL's runtime directory: remove it (only if empty).
-        let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
+        let (eal, lock) = dpdk::Eal::init_private("poltest", &[]).expect("EAL init");
         let pool = Mempool::create("poltest", 2047, 0, 2176, -1).expect("mempool");
         (eal, lock, pool)
     })

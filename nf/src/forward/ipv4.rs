@@ -33,6 +33,19 @@ pub fn decrement_ttl(hdr: &mut [u8]) {
     hdr[c].copy_from_slice(&(!(s as u16)).to_be_bytes());
 }
 
+/// [`decrement_ttl`] on the header's bytes 8..12 (TTL, protocol, checksum) loaded as one
+/// little-endian word, for the forward stage's fast path: one load, one store. One's
+/// complement sums do not depend on byte order (RFC 1071 section 2(B)), so the checksum is
+/// updated in its byte-swapped form with the constant swapped too (0xfeff -> 0xfffe).
+/// The caller checked TTL > 1 (no borrow out of the TTL byte).
+#[inline(always)]
+pub fn decrement_ttl_word(w: u32) -> u32 {
+    let hc = (w >> 16) as u16;
+    let s = (!hc) as u32 + 0xfffe;
+    let s = (s & 0xffff) + (s >> 16);
+    (w.wrapping_sub(1) & 0xffff) | ((!(s as u16)) as u32) << 16
+}
+
 /// Writes the Ethernet destination and source addresses of a frame (>= 12 bytes).
 #[inline]
 pub fn set_macs(frame: &mut [u8], dst: &[u8; 6], src: &[u8; 6]) {
@@ -103,8 +116,9 @@ mod tests {
 
     #[test]
     fn ttl_shortcut_equals_eqn3_for_every_checksum() {
-        // decrement_ttl's constant form against the general RFC 1624 eqn. 3, for every
-        // checksum value (incl. 0x0000 and 0xffff) and a spread of TTLs and protocols.
+        // decrement_ttl's constant form (and its one-word form) against the general RFC 1624
+        // eqn. 3, for every checksum value (incl. 0x0000 and 0xffff) and a spread of TTLs and
+        // protocols.
         let mut h = [0u8; 20];
         for hc in 0..=0xffffu16 {
             for (ttl, proto) in [
@@ -118,7 +132,10 @@ mod tests {
                 h[8] = ttl;
                 h[9] = proto;
                 h[10..12].copy_from_slice(&hc.to_be_bytes());
+                let w = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+                let word = decrement_ttl_word(w).to_le_bytes();
                 decrement_ttl(&mut h);
+                assert_eq!(word, [h[8], h[9], h[10], h[11]], "word form, hc {hc:#06x}");
                 let old = u16::from_be_bytes([ttl, proto]);
                 let new = u16::from_be_bytes([ttl - 1, proto]);
                 assert_eq!(h[8], ttl - 1);

@@ -27,6 +27,7 @@ use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 use smoltcp::wire::ArpOperation;
 
 use crate::parse::{self, ETH_LEN, ETHERTYPE_ARP, ipv4_field};
+use dpdk::lpm::{LpmView, RouteKey};
 use icmp::IcmpError;
 use neigh::{Lookup, NeighTable, NeighTiming};
 use table::{FwdTable, Hop, Iface, Prefix};
@@ -681,6 +682,11 @@ impl Forward {
     /// few loads and stores; any other packet takes [`Forward::one`], which explains it with
     /// its exact reason (and fills in the metadata its slow paths read).
     ///
+    /// The fast loop keeps everything it needs in locals (the LPM table's pointer, the memo's
+    /// route as a tbl24 entry to compare with, the MACs to write): stores to packet bytes
+    /// would otherwise make the compiler reload them for every packet. It leaves the loop
+    /// for a packet it cannot decide, and comes back with the memo that packet left.
+    ///
     /// When every packet leaves on the same port, the whole burst gets that verdict
     /// ([`StageCtx::verdict_all`]), which spares the runtime a pass over the verdicts.
     #[inline(always)]
@@ -691,29 +697,68 @@ impl Forward {
         verdicts: &mut [Verdict],
         memo: &mut Memo,
     ) {
+        let n = verdicts.len();
         // Fast packets get `Tx(memo.port)`: the burst stays uniform while every slow verdict,
         // and every memo port a later fast packet may use, equals the first verdict.
         let mut first = (memo.hop != NO_HOP).then_some(Verdict::Tx(memo.port));
         let mut same = true;
-        for i in 0..verdicts.len() {
-            let m = &mut pkts[i];
-            let len = m.pkt_len() as usize;
-            let d = m.data_mut();
-            if let Some((src, dst)) = parse::ipv4_fast(d, len)
-                && !martian(src, dst)
-                && self.table.lookup_one(dst) == memo.hop
-                && d[0] & 1 == 0
-                && d[ETH_LEN + ipv4_field::TTL] > 1
+        // The destinations' tbl24 entries first, in a pass of independent loads (their cache
+        // misses overlap; in the packet loop each one waited behind its packet's checks).
+        // A frame too short to hold a destination reads entry 0, which routes nowhere.
+        let mut entries = [0u32; BURST_MAX];
+        {
+            let lpm = self.table.lpm_view();
+            for (e, m) in entries.iter_mut().zip(&pkts[..n]) {
+                if let Some(d) = m.data().get(30..34) {
+                    *e = lpm.entry(u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+                }
+            }
+        }
+        let mut i = 0;
+        loop {
             {
-                ipv4::decrement_ttl(&mut d[ETH_LEN..ETH_LEN + parse::IPV4_MIN_HDR]);
-                d[..12].copy_from_slice(&memo.macs);
-                verdicts[i] = Verdict::Tx(memo.port);
-                continue;
+                let lpm = self.table.lpm_view();
+                let key = if memo.hop != NO_HOP {
+                    lpm.key(memo.hop)
+                } else {
+                    RouteKey::NONE
+                };
+                let macs = memo.macs;
+                let tx = Verdict::Tx(memo.port);
+                while i < n {
+                    let m = &mut pkts[i];
+                    let frame_len = m.pkt_len() as usize;
+                    let d = m.data_mut();
+                    let frame_len = frame_len.max(d.len());
+                    let Some(h) = d.first_chunk_mut::<{ ETH_LEN + parse::IPV4_MIN_HDR }>() else {
+                        break;
+                    };
+                    let w22 = u32::from_le_bytes([h[22], h[23], h[24], h[25]]);
+                    // Unicast destination MAC, TTL > 1, no martian (first octets), plain
+                    // IPv4, and the destination's tbl24 entry is the memo's route.
+                    if h[0] & 1 != 0
+                        || (w22 as u8) <= 1
+                        || martian(h[26], h[30])
+                        || !parse::ipv4_plain(h, frame_len)
+                        || !LpmView::entry_routes_to(entries[i], key)
+                    {
+                        break;
+                    }
+                    let w = ipv4::decrement_ttl_word(w22).to_le_bytes();
+                    h[22..26].copy_from_slice(&w);
+                    h[..12].copy_from_slice(&macs);
+                    verdicts[i] = tx;
+                    i += 1;
+                }
+            }
+            if i >= n {
+                break;
             }
             let v = self.one(ctx, pkts, i, memo);
             verdicts[i] = v;
             let f = *first.get_or_insert(v);
             same &= v == f && (memo.hop == NO_HOP || Verdict::Tx(memo.port) == f);
+            i += 1;
         }
         if same && let Some(f) = first {
             ctx.verdict_all(f);
@@ -882,10 +927,10 @@ const NO_HOP: u32 = u32::MAX - 1;
 /// Whether a packet is not forwarded for its addresses (RFC 1812 5.3.7 martians, or the
 /// limited broadcast, which is for the local link): [`Forward::pre`] says which.
 #[inline(always)]
-fn martian(src: u32, dst: u32) -> bool {
+fn martian(src_octet: u8, dst_octet: u8) -> bool {
     // Both checks look at the first octet only (the limited broadcast is in class E, which
     // is a bad destination too): one table read each.
-    MARTIAN[(src >> 24) as usize] & 1 != 0 || MARTIAN[(dst >> 24) as usize] & 2 != 0
+    MARTIAN[src_octet as usize] & 1 | MARTIAN[dst_octet as usize] & 2 != 0
 }
 
 /// Per first octet, from the address-class functions: bit 0 set if [`ipv4::bad_source`], bit 1
@@ -1050,8 +1095,9 @@ mod tests {
                 let ip = a << 24 | rest;
                 let want_src = ipv4::bad_source(ip);
                 let want_dst = ipv4::bad_destination(ip) || ip == ipv4::LIMITED_BROADCAST;
-                assert_eq!(martian(ip, 0x0a00_0001), want_src, "src {ip:#x}");
-                assert_eq!(martian(0x0a00_0001, ip), want_dst, "dst {ip:#x}");
+                let octet = (ip >> 24) as u8;
+                assert_eq!(martian(octet, 10), want_src, "src {ip:#x}");
+                assert_eq!(martian(10, octet), want_dst, "dst {ip:#x}");
             }
         }
     }

@@ -366,6 +366,12 @@ impl FwdTable {
         self.lpm.lookup_one(ip)
     }
 
+    /// The LPM table by value, for a burst's fast-path tests ([`dpdk::lpm::LpmView`]).
+    #[inline(always)]
+    pub fn lpm_view(&self) -> dpdk::lpm::LpmView<'_> {
+        self.lpm.view()
+    }
+
     /// The hop of a next-hop id from a lookup (`None` for [`MISS`]).
     #[inline]
     pub fn hop(&self, id: u32) -> Option<Hop> {
