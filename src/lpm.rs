@@ -291,8 +291,13 @@ impl LpmView<'_> {
         }
         RouteKey {
             entry: ffi::RTE_LPM_LOOKUP_SUCCESS | (hop & MAX_NEXT_HOP),
-            // A miss in the table is the default route's: such addresses match too.
-            on_miss: self.default == Some(hop),
+            // A miss in the table is the default route's: such addresses (no valid bit in
+            // their tbl24 entry) match too. Otherwise a test no entry passes.
+            miss: if self.default == Some(hop) {
+                (ffi::RTE_LPM_VALID_EXT_ENTRY_BITMASK, 0)
+            } else {
+                (0, 1)
+            },
         }
     }
 
@@ -318,7 +323,7 @@ impl LpmView<'_> {
     #[inline(always)]
     pub fn entry_routes_to(entry: u32, key: RouteKey) -> bool {
         let e = entry & ENTRY_MASK;
-        e == key.entry || (key.on_miss && e & ffi::RTE_LPM_VALID_EXT_ENTRY_BITMASK == 0)
+        e == key.entry || e & key.miss.0 == key.miss.1
     }
 }
 
@@ -326,7 +331,8 @@ impl LpmView<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouteKey {
     entry: u32,
-    on_miss: bool,
+    /// (mask, value): an entry whose masked bits equal the value matches as well.
+    miss: (u32, u32),
 }
 
 impl RouteKey {
@@ -334,6 +340,6 @@ impl RouteKey {
     pub const NONE: RouteKey = RouteKey {
         // Masked entries never have the depth bits set.
         entry: u32::MAX,
-        on_miss: false,
+        miss: (0, 1),
     };
 }

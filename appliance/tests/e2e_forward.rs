@@ -540,6 +540,11 @@ fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
         "ipv4_bad_dest": 6, "for_us": 9, "l2_broadcast": 3,
     });
     assert_eq!(d, &want, "{s}");
+    // The stage counts the received bytes itself (forward first, no metadata): runts, frames
+    // too short for the fast check and slow-path ones included.
+    let bytes_in: u64 = input.iter().map(|f| f.len() as u64).sum();
+    assert_eq!(port(&s, "p0")["rx_bytes"], bytes_in, "{s}");
+    assert_eq!(s["lcores"][0]["rx_bytes"], bytes_in, "the worker's count");
     assert_eq!(
         port(&s, "p1")["tx_packets"],
         3,
@@ -864,6 +869,9 @@ fn random_frames_never_crash_and_every_packet_is_accounted_for() {
     let cfg = router(&lab, "in.pcap", "empty.pcap", &fwd);
     let s = lab.run_json(&cfg, &["--exit-idle", "600"]);
     assert_eq!(port(&s, "p0")["rx_packets"], 3000);
+    let bytes_in: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    assert_eq!(port(&s, "p0")["rx_bytes"], bytes_in, "{s}");
+    assert_eq!(s["lcores"][0]["rx_bytes"], bytes_in, "the worker's count");
     let f = &s["nf"]["forward"]["totals"];
     let n = |v: &Value| v.as_u64().unwrap();
     let drops = n(&s["totals"]["drops"]);

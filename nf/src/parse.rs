@@ -278,15 +278,82 @@ pub fn ipv4_fast(data: &[u8], frame_len: usize) -> Option<(u32, u32)> {
 
 /// The checks of [`ipv4_fast`] on the first 34 bytes of a frame of `frame_len` bytes:
 /// EtherType 0x0800, version 4 and IHL 5, 20 <= total length <= `frame_len` - 14, and a
-/// correct header checksum. The header's five 32-bit words are loaded once and summed; the
-/// version byte makes the sum non-zero, so the divisibility test alone decides.
+/// correct header checksum. See [`ipv4_plain_words`].
 #[inline(always)]
 pub fn ipv4_plain(h: &[u8; ETH_LEN + IPV4_MIN_HDR], frame_len: usize) -> bool {
-    let w = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-    // EtherType 0x0800 and version 4 / IHL 5 in one load and compare (the TOS byte masked).
-    let head = w(12) & 0x00ff_ffff == 0x0045_0008;
-    let total = u16::from_be_bytes([h[16], h[17]]) as usize;
-    let sum = w(14) as u64 + w(18) as u64 + w(22) as u64 + w(26) as u64 + w(30) as u64;
+    ipv4_plain_words(Ipv4Words::load(h), frame_len)
+}
+
+/// The EtherType and the IPv4 header of a frame in four loads (little-endian words), from
+/// which the forward stage's fast path takes every field it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Words {
+    /// Bytes 12..14: the EtherType.
+    pub ethertype: u16,
+    /// Bytes 14..22: version/IHL, TOS, total length, identification, flags/fragment offset.
+    pub q14: u64,
+    /// Bytes 22..30: TTL, protocol, header checksum, source address.
+    pub q22: u64,
+    /// Bytes 30..34: the destination address.
+    pub w30: u32,
+}
+
+impl Ipv4Words {
+    #[inline(always)]
+    pub fn load(h: &[u8; ETH_LEN + IPV4_MIN_HDR]) -> Ipv4Words {
+        let q = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
+        Ipv4Words {
+            ethertype: u16::from_le_bytes([h[12], h[13]]),
+            q14: q(14),
+            q22: q(22),
+            w30: u32::from_le_bytes([h[30], h[31], h[32], h[33]]),
+        }
+    }
+
+    /// The TTL.
+    #[inline(always)]
+    pub fn ttl(&self) -> u8 {
+        self.q22 as u8
+    }
+
+    /// First octet of the source address.
+    #[inline(always)]
+    pub fn src_octet(&self) -> u8 {
+        (self.q22 >> 32) as u8
+    }
+
+    /// First octet of the destination address.
+    #[inline(always)]
+    pub fn dst_octet(&self) -> u8 {
+        self.w30 as u8
+    }
+
+    /// The destination address, host order.
+    #[inline(always)]
+    pub fn dst(&self) -> u32 {
+        self.w30.swap_bytes()
+    }
+
+    /// Bytes 22..26 (TTL, protocol, checksum) as one little-endian word.
+    #[inline(always)]
+    pub fn ttl_word(&self) -> u32 {
+        self.q22 as u32
+    }
+}
+
+/// [`ipv4_plain`] on loaded words. The header sums as two 64-bit words and one 32-bit word
+/// added with end-around carries: 2^32 and 2^64 are 1 modulo 0xffff, so the total is
+/// congruent to the sum of the five 32-bit words. The version byte makes the sum non-zero,
+/// so the divisibility test alone decides.
+#[inline(always)]
+pub fn ipv4_plain_words(w: Ipv4Words, frame_len: usize) -> bool {
+    // EtherType 0x0800 (bytes 08 00) and version 4 / IHL 5.
+    let head = (w.ethertype == 0x0008) & (w.q14 as u8 == 0x45);
+    let total = ((w.q14 >> 16) as u16).swap_bytes() as usize;
+    let (s, c1) = w.q14.overflowing_add(w.q22);
+    let (s, c2) = s.overflowing_add(w.w30 as u64);
+    // After a carry the wrapped sum is far below 2^64 - 2: no further carry.
+    let sum = s + c1 as u64 + c2 as u64;
     head & (total >= IPV4_MIN_HDR) & (total + ETH_LEN <= frame_len) && ones_sum_is_zero(sum)
 }
 

@@ -60,6 +60,10 @@ pub struct StageCtx<'a> {
     /// no stage [`Stage::needs_meta`]: the runtime then skips initialising it, so a stage must
     /// not read it (it may fill it in for its own use: nothing after it reads it).
     pub meta_valid: bool,
+    /// The runtime did not count this burst's bytes: the stage must
+    /// [`StageCtx::report_rx_bytes`] (see [`Stage::counts_rx_bytes`]).
+    pub count_rx: bool,
+    pub(crate) rx_bytes: Option<u64>,
     pub(crate) originated: &'a mut Burst,
     pub(crate) all: Option<Verdict>,
     /// Drops of the stage's own packets (held ones it frees, originated ones that found no
@@ -128,6 +132,12 @@ impl StageCtx<'_> {
         self.all = Some(v);
     }
 
+    /// The sum of `pkt_len` over the burst as received (see [`Stage::counts_rx_bytes`]).
+    #[inline]
+    pub fn report_rx_bytes(&mut self, bytes: u64) {
+        self.rx_bytes = Some(bytes);
+    }
+
     /// Counts `n` packets the stage freed itself (packets it held, see [`Verdict::Held`])
     /// as dropped for `reason`, in the lcore's drop counters.
     #[inline]
@@ -177,6 +187,16 @@ pub trait Stage: Send {
     /// through [`StageCtx::send`] do not count here. Debug builds check the declaration.
     fn changes_length(&self) -> bool {
         true
+    }
+
+    /// Whether the stage, first in its chain, sums the frame lengths of a burst from a port
+    /// itself (it reads every packet's length anyway) and reports the total with
+    /// [`StageCtx::report_rx_bytes`] when [`StageCtx::count_rx`] asks for it. The runtime
+    /// then skips its own receive pass over the mbufs (on chains that need no metadata) and
+    /// gives the stage no [`StageCtx::rx`]. Reported before the stage drops or changes
+    /// anything: the bytes as received.
+    fn counts_rx_bytes(&self) -> bool {
+        false
     }
 
     /// Whether the stage may return [`Verdict::Handoff`]; the appliance then joins every pair
@@ -248,6 +268,8 @@ impl Harness {
             }),
             in_port: Some(in_port),
             meta_valid,
+            count_rx: false,
+            rx_bytes: None,
             originated: &mut self.originated,
             all: None,
             drops: &mut self.tally,

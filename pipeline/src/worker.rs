@@ -147,6 +147,9 @@ pub struct Worker {
     needs_meta: bool,
     /// No stage of the chain changes packet lengths (see [`Stage::changes_length`]).
     lengths_kept: bool,
+    /// The first stage counts the bytes of bursts from ports (see [`Stage::counts_rx_bytes`])
+    /// and no stage needs metadata: the runtime makes no receive pass over the mbufs.
+    stage_counts_rx: bool,
     /// Some stage reads the clock: one TSC read per burst (see [`Stage::needs_clock`]).
     needs_clock: bool,
     workers: usize,
@@ -256,6 +259,7 @@ impl Worker {
         // go on through a ring, whatever this lcore's own stages need.
         let needs_meta = chain.iter().any(|s| s.needs_meta()) || matches!(sink, Sink::Ring(_));
         let lengths_kept = !chain.iter().any(|s| s.changes_length());
+        let stage_counts_rx = !needs_meta && chain.first().is_some_and(|s| s.counts_rx_bytes());
         let needs_clock = chain.iter().any(|s| s.needs_clock());
         Ok(Worker {
             lcore,
@@ -274,6 +278,7 @@ impl Worker {
             },
             needs_meta,
             lengths_kept,
+            stage_counts_rx,
             needs_clock,
             workers: 1,
             handoff_out: Vec::new(),
@@ -469,22 +474,26 @@ impl Worker {
                     // The round's start stands for the rx time (one TSC read saved per burst).
                     *m.meta_mut() = PktMeta::fresh(in_port, round_start);
                 }
-            } else {
+            } else if !self.stage_counts_rx {
                 for m in burst.as_slice() {
                     bytes += m.pkt_len() as u64;
                     min_len = min_len.min(m.data_len());
                 }
             }
             c.rx_packets.add(n as u64);
-            c.rx_bytes.add(bytes);
-            if self.lengths_kept {
-                rx_bytes = Some(bytes);
+            // Otherwise the first stage reports the bytes (below).
+            if !self.stage_counts_rx {
+                c.rx_bytes.add(bytes);
+                if self.lengths_kept {
+                    rx_bytes = Some(bytes);
+                }
+                rx = Some(RxBurst {
+                    port: in_port,
+                    min_data_len: min_len,
+                });
             }
-            rx = Some(RxBurst {
-                port: in_port,
-                min_data_len: min_len,
-            });
         }
+        let count_rx = self.stage_counts_rx && kind == In::Port;
         // Stage timing and the dwell histogram cost two TSC reads per stage and burst, which
         // is as much as a cross-connect's whole work: they are taken on a sample of the bursts
         // (every burst at low rates, see `Sampler`); calls and packets are always counted.
@@ -505,7 +514,7 @@ impl Worker {
             }
             let v = &mut verdicts[..len];
             v.fill(Verdict::Continue);
-            let all = {
+            let (all, reported) = {
                 let mut ctx = StageCtx {
                     now: t0,
                     tsc_hz: self.cfg.tsc_hz,
@@ -516,13 +525,30 @@ impl Worker {
                     rx: if si == 0 { rx } else { None },
                     in_port: (kind == In::Port).then_some(in_port),
                     meta_valid: self.needs_meta || kind != In::Port,
+                    count_rx: count_rx && si == 0,
+                    rx_bytes: None,
                     originated: &mut *originated,
                     all: None,
                     drops: &mut t.drops,
                 };
                 self.chain[si].process(&mut ctx, burst.as_mut_slice(), v);
-                ctx.all
+                (ctx.all, ctx.rx_bytes)
             };
+            if count_rx && si == 0 {
+                // The packets are all still in the burst (moved by verdict below).
+                let bytes = reported.unwrap_or_else(|| {
+                    debug_assert!(
+                        false,
+                        "{} did not report its rx bytes",
+                        self.chain[0].name()
+                    );
+                    burst.as_slice().iter().map(|m| m.pkt_len() as u64).sum()
+                });
+                c.rx_bytes.add(bytes);
+                if self.lengths_kept {
+                    rx_bytes = Some(bytes);
+                }
+            }
             let sc = &c.stages[si];
             sc.calls.add(1);
             sc.packets.add(len as u64);
@@ -729,6 +755,8 @@ impl Worker {
                 rx: None,
                 in_port: None,
                 meta_valid: true,
+                count_rx: false,
+                rx_bytes: None,
                 originated: &mut *originated,
                 all: None,
                 drops: &mut drops,

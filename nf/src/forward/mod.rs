@@ -27,7 +27,7 @@ use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 use smoltcp::wire::ArpOperation;
 
 use crate::parse::{self, ETH_LEN, ETHERTYPE_ARP, ipv4_field};
-use dpdk::lpm::{LpmView, RouteKey};
+use dpdk::lpm::RouteKey;
 use icmp::IcmpError;
 use neigh::{Lookup, NeighTable, NeighTiming};
 use table::{FwdTable, Hop, Iface, Prefix};
@@ -702,18 +702,8 @@ impl Forward {
         // and every memo port a later fast packet may use, equals the first verdict.
         let mut first = (memo.hop != NO_HOP).then_some(Verdict::Tx(memo.port));
         let mut same = true;
-        // The destinations' tbl24 entries first, in a pass of independent loads (their cache
-        // misses overlap; in the packet loop each one waited behind its packet's checks).
-        // A frame too short to hold a destination reads entry 0, which routes nowhere.
-        let mut entries = [0u32; BURST_MAX];
-        {
-            let lpm = self.table.lpm_view();
-            for (e, m) in entries.iter_mut().zip(&pkts[..n]) {
-                if let Some(d) = m.data().get(30..34) {
-                    *e = lpm.entry(u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
-                }
-            }
-        }
+        // The burst's bytes as received, for the runtime (see `Stage::counts_rx_bytes`).
+        let mut rx_bytes = 0u64;
         let mut i = 0;
         loop {
             {
@@ -724,36 +714,42 @@ impl Forward {
                     RouteKey::NONE
                 };
                 let macs = memo.macs;
-                let tx = Verdict::Tx(memo.port);
-                while i < n {
-                    let m = &mut pkts[i];
+                let start = i;
+                for m in &mut pkts[i..n] {
                     let frame_len = m.pkt_len() as usize;
+                    rx_bytes += frame_len as u64;
                     let d = m.data_mut();
                     let frame_len = frame_len.max(d.len());
                     let Some(h) = d.first_chunk_mut::<{ ETH_LEN + parse::IPV4_MIN_HDR }>() else {
+                        rx_bytes -= frame_len as u64;
                         break;
                     };
-                    let w22 = u32::from_le_bytes([h[22], h[23], h[24], h[25]]);
+                    // Every field below comes from four loads of the header.
+                    let w = parse::Ipv4Words::load(h);
                     // Unicast destination MAC, TTL > 1, no martian (first octets), plain
                     // IPv4, and the destination's tbl24 entry is the memo's route.
                     if h[0] & 1 != 0
-                        || (w22 as u8) <= 1
-                        || martian(h[26], h[30])
-                        || !parse::ipv4_plain(h, frame_len)
-                        || !LpmView::entry_routes_to(entries[i], key)
+                        || w.ttl() <= 1
+                        || martian(w.src_octet(), w.dst_octet())
+                        || !parse::ipv4_plain_words(w, frame_len)
+                        || !lpm.routes_to(w.dst(), key)
                     {
+                        rx_bytes -= frame_len as u64;
                         break;
                     }
-                    let w = ipv4::decrement_ttl_word(w22).to_le_bytes();
-                    h[22..26].copy_from_slice(&w);
+                    let t = ipv4::decrement_ttl_word(w.ttl_word()).to_le_bytes();
+                    h[22..26].copy_from_slice(&t);
                     h[..12].copy_from_slice(&macs);
-                    verdicts[i] = tx;
                     i += 1;
                 }
+                // One store loop for the run's verdicts rather than one store in each round.
+                verdicts[start..i].fill(Verdict::Tx(memo.port));
             }
             if i >= n {
                 break;
             }
+            // Counted before the slow path can change the packet.
+            rx_bytes += pkts[i].pkt_len() as u64;
             let v = self.one(ctx, pkts, i, memo);
             verdicts[i] = v;
             let f = *first.get_or_insert(v);
@@ -763,6 +759,7 @@ impl Forward {
         if same && let Some(f) = first {
             ctx.verdict_all(f);
         }
+        ctx.report_rx_bytes(rx_bytes);
     }
 
     /// One packet the general way: validate (the metadata's parse when there is one),
@@ -995,6 +992,12 @@ impl Stage for Forward {
         false
     }
 
+    /// The fast path reads every packet's length anyway: the runtime's receive pass is
+    /// spared (chains without metadata, where forward comes first).
+    fn counts_rx_bytes(&self) -> bool {
+        true
+    }
+
     /// The stage parses every packet it has no parse for and fills the metadata in itself
     /// where its slow paths read it (see [`fill_meta`]).
     fn needs_meta(&self) -> bool {
@@ -1009,6 +1012,11 @@ impl Stage for Forward {
             Memo::EMPTY
         };
         if ctx.meta_valid {
+            if ctx.count_rx {
+                // Not a combination the runtime makes (it counts when it fills metadata).
+                let b = pkts.iter().map(|m| m.pkt_len() as u64).sum();
+                ctx.report_rx_bytes(b);
+            }
             for (i, v) in verdicts[..n].iter_mut().enumerate() {
                 *v = self.one(ctx, pkts, i, &mut memo);
             }
