@@ -200,10 +200,7 @@ impl Lpm {
     #[inline(always)]
     pub fn lookup_one(&self, ip: u32) -> u32 {
         const EXT: u32 = ffi::RTE_LPM_VALID_EXT_ENTRY_BITMASK;
-        // SAFETY: tbl24 has RTE_LPM_TBL24_NUM_ENTRIES = 1 << 24 entries and `ip >> 8` is below
-        // that; entries are plain 32-bit words (rte_lpm_tbl_entry's bitfields, which DPDK's own
-        // inline lookup reads as uint32_t); the table is only written through `&mut self`.
-        let mut e = unsafe { *self.tbl24.add((ip >> 8) as usize) };
+        let mut e = self.view().entry(ip);
         if e & EXT == EXT {
             // An extended entry holds a tbl8 group index, below number_tbl8s; the bound is
             // checked anyway (a bad entry reads as a miss, not out of bounds).
@@ -307,23 +304,18 @@ impl LpmView<'_> {
     /// (an extended entry, another hop).
     #[inline(always)]
     pub fn routes_to(&self, ip: u32, key: RouteKey) -> bool {
-        Self::entry_routes_to(self.entry(ip), key)
+        let e = self.entry(ip) & ENTRY_MASK;
+        e == key.entry || e & key.miss.0 == key.miss.1
     }
 
-    /// The tbl24 entry of `ip`, for [`LpmView::entry_routes_to`]: a burst's entries can be
-    /// read in one pass, their cache misses overlapping, before the packets are handled.
+    /// The raw tbl24 entry of `ip` (`rte_lpm_tbl_entry` as a 32-bit word).
     #[inline(always)]
     pub fn entry(&self, ip: u32) -> u32 {
-        // SAFETY: as in `Lpm::lookup_one`: tbl24 has 1 << 24 entries, `ip >> 8` is below
-        // that; the table outlives the view ('a) and is not written while borrowed.
+        // SAFETY: tbl24 has RTE_LPM_TBL24_NUM_ENTRIES = 1 << 24 entries and `ip >> 8` is below
+        // that; entries are plain 32-bit words (rte_lpm_tbl_entry's bitfields, which DPDK's own
+        // inline lookup reads as uint32_t); the table outlives the view ('a) and is only
+        // written through `&mut Lpm`, which the view's borrow excludes.
         unsafe { *self.tbl24.add((ip >> 8) as usize) }
-    }
-
-    /// [`LpmView::routes_to`] on an entry read by [`LpmView::entry`] from this table.
-    #[inline(always)]
-    pub fn entry_routes_to(entry: u32, key: RouteKey) -> bool {
-        let e = entry & ENTRY_MASK;
-        e == key.entry || e & key.miss.0 == key.miss.1
     }
 }
 

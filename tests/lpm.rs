@@ -16,6 +16,16 @@ fn eal() {
     EAL.get_or_init(|| dpdk::Eal::init_private("lpm-test", &[]).expect("EAL init"));
 }
 
+/// A deterministic pseudo-random sequence (xorshift64), so that a failure reproduces.
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 fn ip(s: &str) -> u32 {
     u32::from(s.parse::<std::net::Ipv4Addr>().unwrap())
 }
@@ -99,13 +109,7 @@ fn ten_thousand_routes_bulk_lookup_matches_the_model() {
     // 10,000 /24s in 198.18.0.0/15 and beyond, plus longer and shorter prefixes mixed in
     // (deterministic pseudo-random, so a failure reproduces).
     let mut routes: Vec<(u32, u8, u32)> = Vec::new();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rnd = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
     for i in 0..10_000u32 {
         routes.push((0xc612_0000 + (i << 8), 24, i % 4096));
     }
@@ -208,13 +212,7 @@ fn view_routes_to_agrees_with_lookup_one() {
         ..Default::default()
     })
     .unwrap();
-    let mut x: u64 = 0x1234_5678_9abc_def1;
-    let mut rnd = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rnd = xorshift(0x1234_5678_9abc_def1);
     for i in 0..300u32 {
         t.add(0xc612_0000 + (i << 8), 24, i % 8).unwrap();
     }

@@ -10,36 +10,19 @@
 //!
 //! The EAL runs `--no-pci --in-memory` on lcore 0, holding the busy-polling lock.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dpdk::{Mbuf, Mempool};
 use pollfwd_nf::forward::table::{self, FwdTable, Iface, Prefix, StaticRoute};
 use pollfwd_nf::forward::{Forward, FwdParams, FwdShared, StaticNeighbor};
+use pollfwd_nf::nat::testpkt;
 use pollfwd_nf::parse::ipv4_header_checksum;
+use pollfwd_pipeline::Verdict;
 use pollfwd_pipeline::stage::Harness;
-use pollfwd_pipeline::{Stage, Verdict};
 
 const BURST: usize = 32;
 const FRAMES: usize = 2048;
-
-fn frame(src: u32, dst: u32, sport: u16) -> Vec<u8> {
-    let mut f = vec![0u8; 60];
-    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-    f[6..12].copy_from_slice(&[2, 0x70, 0x63, 0x61, 0x70, 0]);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&46u16.to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    f[26..30].copy_from_slice(&src.to_be_bytes());
-    f[30..34].copy_from_slice(&dst.to_be_bytes());
-    f[34..36].copy_from_slice(&sport.to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&26u16.to_be_bytes());
-    let c = ipv4_header_checksum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -100,10 +83,14 @@ fn main() {
     let frames: Vec<Vec<u8>> = (0..FRAMES)
         .map(|k| {
             let dst = base + ((rnd() % routes as u64) as u32) * 256 + 1 + (rnd() % 254) as u32;
-            frame(
-                0xc000_0200 | (10 + k as u32 % 200),
-                dst,
-                1024 + (k % 4096) as u16,
+            // 14 + 20 + 8 + 18 = 60 bytes, TTL 64.
+            testpkt::udp(
+                (
+                    Ipv4Addr::from(0xc000_0200 | (10 + k as u32 % 200)),
+                    1024 + (k % 4096) as u16,
+                ),
+                (Ipv4Addr::from(dst), 9),
+                &[0u8; 18],
             )
         })
         .collect();
@@ -173,7 +160,6 @@ fn main() {
         }
         per_round.push(cycles as f64 / FRAMES as f64);
     }
-    let _ = fwd.name();
     per_round.sort_by(f64::total_cmp);
     println!(
         "forward stage, {routes} routes, {rounds} rounds of {FRAMES} packets ({forwarded} forwarded): \

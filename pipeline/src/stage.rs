@@ -225,8 +225,8 @@ pub trait Stage: Send {
 }
 
 /// Runs a stage outside a worker loop, on bursts the caller builds: stage-level tests and
-/// micro-benchmarks (`appliance/examples/fwd_bench.rs`). Packets the stage originates are
-/// collected in [`Harness::originated`]; its own drops in [`Harness::drops`].
+/// micro-benchmarks (`appliance/examples/fwd_bench.rs`). Packets the stage originates stay in
+/// the harness (at most a burst; more are counted as drops and freed).
 pub struct Harness {
     pub pool: Mempool,
     pub tsc_hz: u64,
@@ -276,20 +276,5 @@ impl Harness {
         };
         stage.process(&mut ctx, pkts, verdicts);
         ctx.all
-    }
-
-    /// Takes the packets the stage originated so far.
-    pub fn originated(&mut self) -> Vec<Mbuf> {
-        let mut v = Vec::new();
-        self.originated.dispatch(|_, m| {
-            v.push(m);
-            None
-        });
-        v
-    }
-
-    /// The stage's own drops so far, by reason.
-    pub fn drops(&self, r: DropReason) -> u32 {
-        self.tally.counts[r as usize]
     }
 }

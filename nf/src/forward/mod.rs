@@ -716,12 +716,10 @@ impl Forward {
                 let macs = memo.macs;
                 let start = i;
                 for m in &mut pkts[i..n] {
-                    let frame_len = m.pkt_len() as usize;
-                    rx_bytes += frame_len as u64;
+                    let pkt_len = m.pkt_len();
                     let d = m.data_mut();
-                    let frame_len = frame_len.max(d.len());
+                    let frame_len = (pkt_len as usize).max(d.len());
                     let Some(h) = d.first_chunk_mut::<{ ETH_LEN + parse::IPV4_MIN_HDR }>() else {
-                        rx_bytes -= frame_len as u64;
                         break;
                     };
                     // Every field below comes from four loads of the header.
@@ -734,12 +732,12 @@ impl Forward {
                         || !parse::ipv4_plain_words(w, frame_len)
                         || !lpm.routes_to(w.dst(), key)
                     {
-                        rx_bytes -= frame_len as u64;
                         break;
                     }
                     let t = ipv4::decrement_ttl_word(w.ttl_word()).to_le_bytes();
                     h[22..26].copy_from_slice(&t);
                     h[..12].copy_from_slice(&macs);
+                    rx_bytes += pkt_len as u64;
                     i += 1;
                 }
                 // One store loop for the run's verdicts rather than one store in each round.
@@ -1012,11 +1010,6 @@ impl Stage for Forward {
             Memo::EMPTY
         };
         if ctx.meta_valid {
-            if ctx.count_rx {
-                // Not a combination the runtime makes (it counts when it fills metadata).
-                let b = pkts.iter().map(|m| m.pkt_len() as u64).sum();
-                ctx.report_rx_bytes(b);
-            }
             for (i, v) in verdicts[..n].iter_mut().enumerate() {
                 *v = self.one(ctx, pkts, i, &mut memo);
             }
