@@ -7,57 +7,58 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dpdk::{Eal, Mempool, Port, PortSetup, RingStats, TxBuffer};
+use dpdk::{Eal, Mempool, Port, PortSetup, TxBuffer};
 use pollfwd_pipeline::{LcoreCounters, Leftovers, LoopConfig, Mailbox, Sink, Source, Worker};
 
 use crate::config::{Config, Loaded};
-use crate::stages::{self, StageEnv};
+use crate::module::StageEnv;
+use crate::nf::plane::ControlPlane;
+use crate::registry;
+use crate::state::{LcoreRt, PortRt, State, render_topology};
 use crate::summary::{self, Summary};
 use crate::topology::HostTopology;
 
-/// A configured port at run time.
-pub struct PortRt {
-    pub name: String,
-    pub port: Port,
-    pub device: String,
-    pub driver: String,
-    /// NUMA node of the device (None: unknown, e.g. a virtual device).
-    pub socket: Option<u32>,
-    pub mac: [u8; 6],
-    pub rx_queues: u16,
-    pub tx_queues: u16,
+/// Why the appliance could not start (nothing is left running: ports and EAL are released by
+/// the process exit).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("EAL: {0}")]
+    Eal(String),
+    #[error("signal handlers: {0}")]
+    Signals(String),
+    #[error("port '{port}': {msg}")]
+    Port { port: String, msg: String },
+    #[error("mempool on node {node}: {msg}")]
+    Mempool { node: u32, msg: String },
+    /// A network function's start-up (its message names it).
+    #[error("{0}")]
+    Nf(String),
+    #[error("lcore {lcore}: {msg}")]
+    Lcore { lcore: u32, msg: String },
+    #[error("control socket: {0}")]
+    Control(String),
+    /// Queues, rings, launching workers.
+    #[error("{0}")]
+    Setup(String),
 }
 
-/// A worker lcore at run time, as the management thread sees it.
-pub struct LcoreRt {
-    pub id: u32,
-    pub index: usize,
-    pub cpu: i32,
-    pub socket: u32,
-    pub pool: String,
-    /// "port:queue" or "ring<-lcore N" per source.
-    pub sources: Vec<String>,
-    pub stages: Vec<&'static str>,
-    pub pipeline_to: Option<u32>,
-    pub counters: Arc<LcoreCounters>,
-    pub mailbox: Arc<Mailbox>,
+impl From<String> for StartError {
+    fn from(s: String) -> Self {
+        StartError::Setup(s)
+    }
 }
 
-/// Everything the management thread may read while workers run. All of it is `Sync`: counters
-/// are single-writer atomics, ports and pools are DPDK handles safe to query concurrently.
-pub struct State {
-    pub config: Loaded,
-    pub topology: HostTopology,
-    pub ports: Vec<PortRt>,
-    pub pools: BTreeMap<u32, Mempool>,
-    pub lcores: Vec<LcoreRt>,
-    pub rings: Vec<RingStats>,
-    pub main_lcore: u32,
-    pub tsc_hz: u64,
-    pub started: Instant,
-    pub quit: Arc<AtomicBool>,
-    /// Control-plane state of the NFs (route lists, rule sets...): management side only.
-    pub control: std::sync::Mutex<crate::ops::ControlPlane>,
+impl From<dpdk::Error> for StartError {
+    fn from(e: dpdk::Error) -> Self {
+        StartError::Setup(e.to_string())
+    }
+}
+
+fn port_err(port: &str) -> impl Fn(dpdk::Error) -> StartError + '_ {
+    move |e| StartError::Port {
+        port: port.to_string(),
+        msg: e.to_string(),
+    }
 }
 
 /// How the daemon was asked to run.
@@ -79,19 +80,18 @@ fn setup(
     loaded: Loaded,
     topo: HostTopology,
     quit: Arc<AtomicBool>,
-) -> Result<(Eal, State, Vec<Worker>), String> {
+) -> Result<(Eal, State, Vec<Worker>), StartError> {
     let c: &Config = &loaded.config;
     let args = c.eal_args();
-    let eal = Eal::init(&args).map_err(|e| format!("EAL: {e}"))?;
+    let eal = Eal::init(&args).map_err(|e| StartError::Eal(e.to_string()))?;
     let tsc_hz = dpdk::tsc_hz();
 
     // Ports.
     let mut ports = Vec::new();
     for pc in &c.ports {
         let pc = pc.get_ref();
-        let port = Port::by_name(pc.dev_name())
-            .map_err(|e| format!("port '{}': {e}", pc.name.get_ref()))?;
-        let info = port.info().map_err(|e| e.to_string())?;
+        let port = Port::by_name(pc.dev_name()).map_err(port_err(pc.name.get_ref()))?;
+        let info = port.info()?;
         let ntx = c.tx_lcores(pc.name.get_ref()).len().max(1) as u16;
         let tx_queues = pc.tx_queues.as_ref().map(|t| *t.get_ref()).unwrap_or(ntx);
         ports.push(PortRt {
@@ -121,7 +121,10 @@ fn setup(
                 *c.mempool.data_room.get_ref(),
                 node as i32,
             )
-            .map_err(|e| format!("mempool on node {node}: {e}"))?;
+            .map_err(|e| StartError::Mempool {
+                node,
+                msg: e.to_string(),
+            })?;
             e.insert(mp);
         }
     }
@@ -139,7 +142,9 @@ fn setup(
                     l.rx.iter()
                         .any(|r| r.get_ref().port == p.name && r.get_ref().queue == q)
                 })
-                .ok_or_else(|| format!("port '{}' rx queue {q} has no lcore", p.name))?;
+                .ok_or_else(|| {
+                    StartError::Setup(format!("port '{}' rx queue {q} has no lcore", p.name))
+                })?;
             let lid = *l.id.get_ref();
             let node = eal.lcore_socket(lid);
             if let Some(ps) = p.socket
@@ -162,7 +167,7 @@ fn setup(
         };
         p.port
             .configure(&setup, &rx_pools)
-            .map_err(|e| format!("port '{}': {e}", p.name))?;
+            .map_err(port_err(&p.name))?;
     }
 
     // Pipeline rings, keyed by target lcore.
@@ -177,8 +182,7 @@ fn setup(
                 &format!("pf_ring_{from}_{to}"),
                 *c.runtime.ring_size.get_ref(),
                 eal.lcore_socket(to) as i32,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             rings_out.insert(from, p);
             rings_in.insert(to, (cons, from));
             rings.push(st);
@@ -192,6 +196,27 @@ fn setup(
         housekeeping_ticks: tsc_hz * c.runtime.housekeeping_us / 1_000_000,
         tsc_hz,
     };
+    // The network functions' control-plane state, set up from the config before any stage.
+    let mut plane = ControlPlane::new(loaded.clone());
+    let boot_env = StageEnv {
+        config: c,
+        port_ids: &port_ids,
+        port_macs: &port_macs,
+        worker: 0,
+        lcore: 0,
+        tsc_hz,
+    };
+    for nf in registry::ALL {
+        let runs = c.lcores.iter().any(|l| {
+            l.get_ref()
+                .stages
+                .get_ref()
+                .iter()
+                .any(|s| s.get_ref() == nf.name())
+        });
+        nf.boot(&mut plane, &boot_env, runs)
+            .map_err(StartError::Nf)?;
+    }
     let mut tx_next: Vec<u16> = vec![0; ports.len()];
     let mut workers = Vec::new();
     let mut lcores = Vec::new();
@@ -205,10 +230,7 @@ fn setup(
         for r in &l.rx {
             let r = r.get_ref();
             let pi = c.port_index(&r.port).expect("validated");
-            let q = ports[pi]
-                .port
-                .rx_queue(r.queue)
-                .map_err(|e| e.to_string())?;
+            let q = ports[pi].port.rx_queue(r.queue)?;
             sources.push((Source::Port(q), port_ids[pi]));
             source_names.push(format!("{}:{}", r.port, r.queue));
         }
@@ -223,7 +245,7 @@ fn setup(
                 tx.resize_with(pid + 1, || None);
             }
             if c.tx_lcores(&p.name).contains(&id) && tx_next[pi] < p.tx_queues {
-                let q = p.port.tx_queue(tx_next[pi]).map_err(|e| e.to_string())?;
+                let q = p.port.tx_queue(tx_next[pi])?;
                 tx_next[pi] += 1;
                 tx[pid] = Some(TxBuffer::new(q, loop_cfg.burst));
             } else if c.tx_lcores(&p.name).contains(&id) {
@@ -239,10 +261,18 @@ fn setup(
             port_macs: &port_macs,
             worker: index,
             lcore: id,
+            tsc_hz,
         };
         let mut chain = Vec::new();
         for s in l.stages.get_ref() {
-            chain.push(stages::build(s.get_ref(), &env).map_err(|e| format!("lcore {id}: {e}"))?);
+            let nf = registry::get(s.get_ref()).ok_or_else(|| StartError::Lcore {
+                lcore: id,
+                msg: format!("unknown stage '{}'", s.get_ref()),
+            })?;
+            chain.push(
+                nf.stage(&mut plane, &env)
+                    .map_err(|msg| StartError::Lcore { lcore: id, msg })?,
+            );
         }
         let sink = match rings_out.remove(&id) {
             Some(p) => Sink::Ring(p),
@@ -296,8 +326,7 @@ fn setup(
                 &format!("pf_hand_{la}_{lb}"),
                 *c.runtime.ring_size.get_ref(),
                 eal.lcore_socket(lb) as i32,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             outs[a][b] = Some(p);
             ins[b].push(cons);
             rings.push(st);
@@ -330,52 +359,9 @@ fn setup(
         tsc_hz,
         started: Instant::now(),
         quit,
-        control: std::sync::Mutex::new(crate::ops::ControlPlane::default()),
+        control: std::sync::Mutex::new(plane),
     };
     Ok((eal, state, workers))
-}
-
-/// Topology report: host CPUs and nodes, ports with their node, lcores with CPU, node, pool.
-pub fn render_topology(s: &State) -> String {
-    let mut out = s.topology.render();
-    out += "ports:\n  id  name        device          driver          node  rxq  txq  mac\n";
-    for p in &s.ports {
-        out += &format!(
-            "  {:>2}  {:<10}  {:<14}  {:<14}  {:>4}  {:>3}  {:>3}  {}\n",
-            p.port.id(),
-            p.name,
-            p.device,
-            p.driver,
-            p.socket
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
-            p.rx_queues,
-            p.tx_queues,
-            summary::mac(&p.mac)
-        );
-    }
-    out += &format!("main lcore: {} (management thread)\n", s.main_lcore);
-    out += "worker lcores:\n  lcore  cpu  node  pool         polls                 stages\n";
-    for l in &s.lcores {
-        let mut polls = l.sources.join(",");
-        if let Some(t) = l.pipeline_to {
-            polls += &format!(" ->lcore{t}");
-        }
-        out += &format!(
-            "  {:>5}  {:>3}  {:>4}  {:<11}  {:<20}  {}\n",
-            l.id,
-            l.cpu,
-            l.socket,
-            l.pool,
-            polls,
-            l.stages.join(" -> ")
-        );
-    }
-    out += "mempools:\n";
-    for (node, p) in &s.pools {
-        out += &format!("  node {node}: {} ({} mbufs)\n", p.name(), p.size());
-    }
-    out
 }
 
 /// Runs the appliance until a signal, the duration or the idle timeout; returns the exit code.
@@ -383,12 +369,12 @@ pub fn run(
     loaded: Loaded,
     opts: &RunOptions,
     on_started: impl FnOnce(&Arc<State>),
-) -> Result<i32, String> {
+) -> Result<i32, StartError> {
     let topo = HostTopology::discover();
     for w in &loaded.warnings {
         eprintln!("pollfwd: warning: {w}");
     }
-    dpdk::sys::install_quit_handlers().map_err(|e| format!("signal handlers: {e}"))?;
+    dpdk::sys::install_quit_handlers().map_err(|e| StartError::Signals(e.to_string()))?;
     let quit = Arc::new(AtomicBool::new(false));
     let (eal, state, workers) = setup(loaded, topo, quit.clone())?;
 
@@ -410,19 +396,18 @@ pub fn run(
         eprintln!("pollfwd: warning: packet capture (pdump) unavailable: {e}");
     }
     let state = Arc::new(state);
-    register_telemetry(&state);
-    let mgmt = crate::mgmt::start(state.clone()).map_err(|e| format!("control socket: {e}"))?;
+    crate::telemetry::register(&state);
+    let mgmt =
+        crate::server::start(state.clone()).map_err(|e| StartError::Control(e.to_string()))?;
     for p in &state.ports {
-        p.port
-            .start()
-            .map_err(|e| format!("port '{}': {e}", p.name))?;
+        p.port.start().map_err(port_err(&p.name))?;
     }
     let mut launched = Vec::new();
     let leftovers = Leftovers::new();
     for mut w in workers {
         let id = w.lcore;
         w.set_leftovers(leftovers.clone());
-        eal.launch(id, move || w.run()).map_err(|e| e.to_string())?;
+        eal.launch(id, move || w.run())?;
         launched.push(id);
     }
     eprintln!(
@@ -512,148 +497,6 @@ pub fn run(
     Ok(if worker_failed { 1 } else { 0 })
 }
 
-/// DPDK telemetry commands: `/pollfwd/stats` (totals and drops by reason) and
-/// `/pollfwd/lcores` (per-lcore rx/tx/drops), next to DPDK's own `/ethdev/...`.
-fn register_telemetry(state: &Arc<State>) {
-    use dpdk::telemetry::{TelValue, register};
-    let s = state.clone();
-    let r1 = register(
-        "/pollfwd/stats",
-        "pollfwd totals and drops by reason",
-        move || {
-            let mut v = Vec::new();
-            let mut drops = vec![0u64; pollfwd_pipeline::DropReason::COUNT];
-            let (mut rx, mut tx) = (0, 0);
-            for l in &s.lcores {
-                rx += l.counters.rx_packets.get();
-                tx += l.counters.tx_packets.get();
-                for (i, c) in l.counters.drops.iter().enumerate() {
-                    drops[i] += c.get();
-                }
-            }
-            v.push(("rx_packets".to_string(), TelValue::U64(rx)));
-            v.push(("tx_packets".to_string(), TelValue::U64(tx)));
-            for (name, n) in summary::drops_by_reason(&drops) {
-                v.push((format!("drop_{name}"), TelValue::U64(n)));
-            }
-            v.push((
-                "version".to_string(),
-                TelValue::Str(env!("CARGO_PKG_VERSION").to_string()),
-            ));
-            v
-        },
-    );
-    let s = state.clone();
-    let r2 = register(
-        "/pollfwd/lcores",
-        "pollfwd per-lcore rx, tx, drops",
-        move || {
-            let mut v = Vec::new();
-            for l in &s.lcores {
-                let c = l.counters.snapshot();
-                v.push((
-                    format!("lcore{}_rx_packets", l.id),
-                    TelValue::U64(c.rx_packets),
-                ));
-                v.push((
-                    format!("lcore{}_tx_packets", l.id),
-                    TelValue::U64(c.tx_packets),
-                ));
-                v.push((
-                    format!("lcore{}_drops", l.id),
-                    TelValue::U64(c.total_drops()),
-                ));
-            }
-            v
-        },
-    );
-    let mut regs = vec![r1, r2];
-    // The other read-only control commands, as `pollfwdctl --json CMD` answers them, flattened
-    // for telemetry's one-level dictionaries (see `flatten_telemetry`).
-    for name in TELEMETRY_OPS {
-        let s = state.clone();
-        regs.push(register(
-            &format!("/pollfwd/{name}"),
-            &format!("pollfwd '{name}' (as pollfwdctl --json {name}, flattened)"),
-            move || match crate::ops::dispatch(&s, name, &serde_json::json!({})) {
-                Ok(v) => {
-                    let mut out = Vec::new();
-                    flatten_telemetry("", &v, &mut out);
-                    out
-                }
-                Err(e) => vec![("error".to_string(), TelValue::Str(e))],
-            },
-        ));
-    }
-    for r in regs {
-        if let Err(e) = r {
-            eprintln!("pollfwd: warning: telemetry: {e}");
-        }
-    }
-}
-
-/// Control commands also served as DPDK telemetry commands `/pollfwd/<name>`.
-const TELEMETRY_OPS: &[&str] = &["version", "ports", "runtime", "mempools", "rings"];
-
-/// Flattens a JSON reply into telemetry's one-level dictionary: keys are the paths joined with
-/// `_` (array members by their `name` when they have one, else by index; characters other
-/// than letters, digits and `_` become `_`), numbers that fit stay integers, other scalars
-/// become strings (at most 127 bytes); at most `RTE_TEL_MAX_DICT_ENTRIES` (256) values.
-fn flatten_telemetry(
-    path: &str,
-    v: &serde_json::Value,
-    out: &mut Vec<(String, dpdk::telemetry::TelValue)>,
-) {
-    use dpdk::telemetry::TelValue;
-    use serde_json::Value;
-    const MAX: usize = 256;
-    if out.len() >= MAX {
-        return;
-    }
-    let join = |k: &str| {
-        let k: String = k
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        if path.is_empty() {
-            k
-        } else {
-            format!("{path}_{k}")
-        }
-    };
-    let key = || path.chars().take(63).collect::<String>();
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                flatten_telemetry(&join(k), x, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                let seg = x
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| i.to_string(), str::to_string);
-                flatten_telemetry(&join(&seg), x, out);
-            }
-        }
-        Value::Number(n) => out.push((
-            key(),
-            n.as_u64()
-                .map_or_else(|| TelValue::Str(n.to_string()), TelValue::U64),
-        )),
-        Value::Bool(b) => out.push((key(), TelValue::U64(*b as u64))),
-        Value::String(t) => {
-            let mut t = t.clone();
-            while t.len() > 127 {
-                t.pop();
-            }
-            out.push((key(), TelValue::Str(t)));
-        }
-        Value::Null => {}
-    }
-}
-
 /// Last step of a run: EAL cleanup, then the runtime directory EAL made for this instance's
 /// file prefix (`/var/run/dpdk/<prefix>`), which nothing needs once the primary is gone.
 fn release_eal(eal: Eal, c: &Config) {
@@ -674,38 +517,5 @@ fn shutdown_ports(state: &State) {
         if let Err(e) = p.port.close() {
             eprintln!("pollfwd: {e}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::flatten_telemetry;
-    use dpdk::telemetry::TelValue;
-    use serde_json::json;
-
-    #[test]
-    fn telemetry_flattening_names_paths_and_bounds_the_reply() {
-        let v = json!([
-            {"name": "p0", "rx_packets": 7, "link": {"up": true, "speed-mbps": 100}},
-            {"rx_packets": 1.5, "mac": "02:00:00:00:00:01", "none": null}
-        ]);
-        let mut out = Vec::new();
-        flatten_telemetry("", &v, &mut out);
-        let want: Vec<(String, TelValue)> = vec![
-            ("p0_link_speed_mbps".into(), TelValue::U64(100)),
-            ("p0_link_up".into(), TelValue::U64(1)),
-            ("p0_name".into(), TelValue::Str("p0".into())),
-            ("p0_rx_packets".into(), TelValue::U64(7)),
-            ("1_mac".into(), TelValue::Str("02:00:00:00:00:01".into())),
-            ("1_rx_packets".into(), TelValue::Str("1.5".into())),
-        ];
-        assert_eq!(out, want);
-        let big = json!({"s": "x".repeat(300), "a": (0..1000).collect::<Vec<_>>()});
-        let mut out = Vec::new();
-        flatten_telemetry("", &big, &mut out);
-        assert_eq!(out.len(), 256, "RTE_TEL_MAX_DICT_ENTRIES");
-        let mut out = Vec::new();
-        flatten_telemetry("", &json!({"s": "y".repeat(300)}), &mut out);
-        assert_eq!(out[0].1, TelValue::Str("y".repeat(127)));
     }
 }

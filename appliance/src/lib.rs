@@ -1,19 +1,29 @@
 //! The pollfwd appliance: configuration, topology, the daemon's set-up and lifecycle, the
-//! management thread and control socket, and lab helpers (pcap traffic generation).
+//! control socket and its operations, and every network function's appliance side.
+//!
+//! Layers, each using only those below it:
+//! - `daemon` (lifecycle: EAL, pools, ports, workers, wait, shutdown, summary);
+//! - `server` (control socket, Prometheus listener) and `telemetry`;
+//! - `dispatch` (operation lookup), `core_ops`, `reload`, `summary`, `registry` (every NF);
+//! - `nf::<name>` (one folder per network function), `module` (the `Nf` trait);
+//! - `ops` (operation context), `txn` (changes that reach the workers), `state`,
+//!   `nf::plane` (control-plane state);
+//! - `config` (the file: core sections; NF sections from `nf::<name>::section`), `topology`.
 
 pub mod config;
-pub mod control;
+pub mod core_ops;
 pub mod daemon;
-pub mod mgmt;
-pub mod nfconf;
+pub mod dispatch;
+pub mod module;
+pub mod nf;
 pub mod ops;
-pub mod ops_classify;
-pub mod ops_forward;
-pub mod ops_nat;
-pub mod ops_policer;
 pub mod pcap;
+pub mod registry;
 pub mod reload;
-pub mod stages;
+pub mod server;
+pub mod state;
 pub mod summary;
+pub mod telemetry;
 pub mod topology;
 pub mod traffic;
+pub mod txn;

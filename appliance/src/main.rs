@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use appliance::config;
 use appliance::daemon::{self, RunOptions};
+use appliance::registry;
 use appliance::topology::HostTopology;
 use clap::{Parser, ValueEnum};
 
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         eprintln!("pollfwd: --config FILE is required (see configs/ and docs/configuration.md)");
         return ExitCode::from(2);
     };
-    let loaded = match config::load(&path) {
+    let loaded = match registry::load(&path) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("pollfwd: {e}");

@@ -8,14 +8,16 @@
 //! (quiescent state): no worker ever sees a half-applied table or a freed one.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-use pollfwd_pipeline::{Msg, Reply};
 use serde_json::Value;
 
-use crate::daemon::State;
+use crate::nf::plane::ControlPlane;
+use crate::state::State;
+use crate::txn::{Target, broadcast_to};
+
+/// Version of the control protocol (one JSON request per line, one reply per line), reported
+/// by `version` and in every error reply.
+pub const PROTOCOL_VERSION: u64 = 1;
 
 /// An operation: name (`"route.add"`), one line of help, and the function.
 pub struct Op {
@@ -24,101 +26,40 @@ pub struct Op {
     pub run: fn(&OpCtx<'_>, &Value) -> Result<Value, String>,
 }
 
-/// Control-plane state of the network functions, keyed by NF name (e.g. the route list the
-/// forward stage's table is built from). Only the management side touches it.
-/// Every entry is `Clone` so that a reload can put the whole of it back if applying fails.
-#[derive(Default)]
-pub struct ControlPlane {
-    map: HashMap<&'static str, Box<dyn CpEntry>>,
-}
-
-/// A control-plane entry: any `Clone` state.
-trait CpEntry: Any + Send {
-    fn clone_entry(&self) -> Box<dyn CpEntry>;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
-
-impl<T: Any + Send + Clone> CpEntry for T {
-    fn clone_entry(&self) -> Box<dyn CpEntry> {
-        Box::new(self.clone())
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
-impl Clone for ControlPlane {
-    fn clone(&self) -> Self {
-        ControlPlane {
-            map: self
-                .map
-                .iter()
-                .map(|(k, v)| (*k, v.clone_entry()))
-                .collect(),
-        }
-    }
-}
-
-impl ControlPlane {
-    /// The NF's state of type `T`, created with `Default` on first use.
-    pub fn get<T: Any + Send + Clone + Default>(&mut self, key: &'static str) -> &mut T {
-        let e: &mut Box<dyn CpEntry> = self
-            .map
-            .entry(key)
-            .or_insert_with(|| Box::new(T::default()));
-        (**e)
-            .as_any_mut()
-            .downcast_mut::<T>()
-            .expect("control-plane key used with two types")
-    }
-
-    /// Stores the NF's state (at start-up, from the config).
-    pub fn set<T: Any + Send + Clone>(&mut self, key: &'static str, v: T) {
-        self.map.insert(key, Box::new(v));
-    }
-}
-
 /// What an operation can use.
 pub struct OpCtx<'a> {
     pub state: &'a State,
-}
-
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-/// Serialises table changes (several control clients may ask at once).
-static CHANGE: Mutex<()> = Mutex::new(());
-/// Serialises whole reloads against each other (a reload may run several broadcasts).
-static RELOAD: Mutex<()> = Mutex::new(());
-
-/// Held by `reload` for its whole run; individual broadcasts take their own lock.
-pub fn change_lock() -> std::sync::MutexGuard<'static, ()> {
-    RELOAD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Second phase of a reload step: swaps the prepared tables in (through `broadcast`) and says
 /// what it did.
 pub type Commit = Box<dyn FnOnce(&OpCtx<'_>) -> Result<String, String>>;
 
-/// A network function's part in `reload`: compares its section of the old and new config and,
-/// if it changed, builds the new tables off the data path (errors refuse the whole reload) and
-/// returns the commit step.
-pub struct Reloader {
-    pub name: &'static str,
-    pub prepare: fn(
-        &OpCtx<'_>,
-        &crate::config::Config,
-        &crate::config::Config,
-    ) -> Result<Option<Commit>, String>,
-}
-
 impl OpCtx<'_> {
-    /// Runs `f` on the control-plane state of the NF `key`.
-    pub fn cp<T: Any + Send + Clone + Default, R>(
-        &self,
-        key: &'static str,
-        f: impl FnOnce(&mut T) -> R,
-    ) -> R {
+    /// Runs `f` on the control-plane state (every NF's part of it, and the config in force),
+    /// under its lock: one change at a time.
+    pub fn cp<R>(&self, f: impl FnOnce(&mut ControlPlane) -> R) -> R {
         let mut g = self.state.control.lock().unwrap_or_else(|e| e.into_inner());
-        f(g.get::<T>(key))
+        f(&mut g)
+    }
+
+    /// The configuration in force (the one pollfwd started with, or the last one reloaded).
+    pub fn config_in_force(&self) -> crate::config::Config {
+        self.cp(|cp| cp.config.config.clone())
+    }
+
+    /// Whether any worker runs the stage `stage`.
+    pub fn runs(&self, stage: &str) -> bool {
+        self.workers(stage) > 0
+    }
+
+    /// How many workers run the stage `stage`.
+    pub fn workers(&self, stage: &str) -> usize {
+        self.state
+            .lcores
+            .iter()
+            .filter(|l| l.stages.contains(&stage))
+            .count()
     }
 
     /// Sends `make(worker_index)` to the stage `stage` of every worker whose chain has it, and
@@ -127,7 +68,7 @@ impl OpCtx<'_> {
     /// kept until the whole reload succeeded, to undo it otherwise).
     ///
     /// All or nothing: if a worker cannot take the message (mailbox full), refuses it, or does
-    /// not acknowledge within [`ACK_WAIT`], the workers that had switched get their replaced
+    /// not acknowledge within [`crate::txn::ACK_WAIT`], the workers that had switched get their replaced
     /// object back and the error says "nothing changed"; only when that undo itself cannot be
     /// completed (a worker that never answers) does it say which lcores may run what.
     pub fn broadcast(
@@ -148,282 +89,6 @@ impl OpCtx<'_> {
             .collect();
         broadcast_to(&targets, stage, make)
     }
-}
-
-/// How long a worker has to acknowledge a message (and, when undoing, to take its old object
-/// back).
-pub const ACK_WAIT: Duration = Duration::from_secs(2);
-
-/// A worker a broadcast reaches.
-#[derive(Clone)]
-pub struct Target {
-    /// EAL lcore id (for messages).
-    pub lcore: u32,
-    /// Worker index (argument of `make`).
-    pub index: usize,
-    pub mailbox: std::sync::Arc<pollfwd_pipeline::Mailbox>,
-}
-
-/// An object a worker replaced, kept while the change may still be undone: sending it back to
-/// the same stage restores what the worker ran before (every stage's `control` returns the
-/// replaced object in the form it accepts).
-struct Undo {
-    target: Target,
-    stage: String,
-    old: Box<dyn Any + Send>,
-}
-
-/// The changes made so far by a reload on this thread (see [`transaction`]).
-#[derive(Default)]
-struct Journal {
-    undo: Vec<Undo>,
-    /// A broadcast failed and could not switch every worker back.
-    broken: bool,
-}
-
-thread_local! {
-    /// Set while a reload commits on this thread: broadcasts keep their replaced objects here.
-    static JOURNAL: std::cell::RefCell<Option<Journal>> = const { std::cell::RefCell::new(None) };
-}
-
-/// A message sent and not yet answered.
-struct Pending {
-    target: Target,
-    stage: String,
-    id: u64,
-}
-
-/// Waits (until `deadline`) for the answers to `pending`. Returns the replaced objects of the
-/// workers that applied, the reasons of those that refused, and those that did not answer.
-fn collect(mut pending: Vec<Pending>, deadline: Instant) -> (Vec<Undo>, Vec<String>, Vec<Pending>) {
-    let mut applied = Vec::new();
-    let mut refused = Vec::new();
-    loop {
-        pending.retain_mut(|p| match p.target.mailbox.from_worker.pop() {
-            Some(Reply::Applied { id, old }) if id == p.id => {
-                applied.push(Undo {
-                    target: p.target.clone(),
-                    stage: std::mem::take(&mut p.stage),
-                    old,
-                });
-                false
-            }
-            Some(Reply::Rejected { id, reason }) if id == p.id => {
-                refused.push(format!("lcore {}: {reason}", p.target.lcore));
-                false
-            }
-            // An answer to an earlier message that was given up on: its object is freed here.
-            Some(_) | None => true,
-        });
-        if pending.is_empty() || Instant::now() > deadline {
-            return (applied, refused, pending);
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-}
-
-fn lcore_list(v: impl Iterator<Item = u32>) -> String {
-    v.map(|l| l.to_string()).collect::<Vec<_>>().join(",")
-}
-
-/// Sends every replaced object back to its worker (last change first, so each worker steps
-/// back through its own changes in reverse) and waits for them all; `late` are messages not
-/// acknowledged in time, whose answer is awaited first (if one applied after all, it is undone
-/// too). Ok when every worker is back on what it ran before.
-fn undo(mut undo: Vec<Undo>, late: Vec<Pending>) -> Result<(), String> {
-    let mut problems = Vec::new();
-    if !late.is_empty() {
-        let (applied, _refused, silent) = collect(late, Instant::now() + ACK_WAIT);
-        undo.extend(applied);
-        if !silent.is_empty() {
-            problems.push(format!(
-                "lcore(s) {} never answered: the change is still in their mailbox and takes \
-                 effect whenever they drain it",
-                lcore_list(silent.iter().map(|p| p.target.lcore))
-            ));
-        }
-    }
-    let deadline = Instant::now() + ACK_WAIT;
-    let mut pending = Vec::new();
-    for u in undo.into_iter().rev() {
-        if u.old.is::<()>() {
-            // A query (e.g. a session listing), not a table: nothing to undo.
-            continue;
-        }
-        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut msg = Msg::Stage {
-            id,
-            stage: u.stage.clone(),
-            payload: u.old,
-        };
-        // A full mailbox drains within a TX drain period: retry until the deadline.
-        loop {
-            match u.target.mailbox.to_worker.push(msg) {
-                Ok(()) => break,
-                Err(m) if Instant::now() < deadline => {
-                    msg = m;
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err(_) => {
-                    problems.push(format!(
-                        "lcore {}: mailbox full, '{}' not restored",
-                        u.target.lcore, u.stage
-                    ));
-                    break;
-                }
-            }
-        }
-        pending.push(Pending {
-            target: u.target,
-            stage: u.stage,
-            id,
-        });
-    }
-    let (restored, refused, silent) = collect(pending, deadline.max(Instant::now() + ACK_WAIT));
-    // Every worker moved back: the objects it gave up (the new tables) go now.
-    drop(restored);
-    problems.extend(
-        refused
-            .into_iter()
-            .map(|r| format!("{r} (refused its old table back)")),
-    );
-    if !silent.is_empty() {
-        problems.push(format!(
-            "lcore(s) {} did not take their old table back",
-            lcore_list(silent.iter().map(|p| p.target.lcore))
-        ));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
-}
-
-/// [`OpCtx::broadcast`] over explicit targets.
-pub fn broadcast_to(
-    targets: &[Target],
-    stage: &str,
-    mut make: impl FnMut(usize) -> Box<dyn Any + Send>,
-) -> Result<usize, String> {
-    let journaled = JOURNAL.with(|j| j.borrow().is_some());
-    // A single change waits for a reload in progress (which holds this lock for its whole run),
-    // so that it never lands between a reload's steps and their undo.
-    let _r = (!journaled).then(change_lock);
-    let _g = CHANGE.lock().unwrap_or_else(|e| e.into_inner());
-    let mut pending = Vec::new();
-    let mut errors = Vec::new();
-    for t in targets {
-        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let msg = Msg::Stage {
-            id,
-            stage: stage.to_string(),
-            payload: make(t.index),
-        };
-        if t.mailbox.to_worker.push(msg).is_err() {
-            errors.push(format!("lcore {}: mailbox full, try again", t.lcore));
-            break;
-        }
-        pending.push(Pending {
-            target: t.clone(),
-            stage: stage.to_string(),
-            id,
-        });
-    }
-    let (applied, refused, late) = collect(pending, Instant::now() + ACK_WAIT);
-    errors.extend(refused);
-    if !late.is_empty() {
-        errors.push(format!(
-            "lcore(s) {} did not acknowledge within {} s (is the data plane running?)",
-            lcore_list(late.iter().map(|p| p.target.lcore)),
-            ACK_WAIT.as_secs()
-        ));
-    }
-    if errors.is_empty() {
-        let n = applied.len();
-        JOURNAL.with(|j| match j.borrow_mut().as_mut() {
-            Some(j) => j.undo.extend(applied),
-            // Every worker has moved to the new object: the old ones can go now.
-            None => drop(applied),
-        });
-        return Ok(n);
-    }
-    let errors = errors.join("; ");
-    match undo(applied, late) {
-        Ok(()) => Err(format!(
-            "{errors}: nothing changed (workers that had switched were switched back)"
-        )),
-        Err(e) => {
-            JOURNAL.with(|j| {
-                if let Some(j) = j.borrow_mut().as_mut() {
-                    j.broken = true;
-                }
-            });
-            Err(format!(
-                "{errors}: PARTLY APPLIED, could not switch every worker back: {e}"
-            ))
-        }
-    }
-}
-
-/// One step of a [`transaction`]: applies something, says what.
-pub type Step<'a> = Box<dyn FnOnce() -> Result<String, String> + 'a>;
-
-/// Runs the steps of a reload as one change: every broadcast they make is journaled, and if a
-/// step fails, the workers get back what they ran before, in reverse order. Returns each step's
-/// report, or the failure and whether the undo restored everything (`Err((msg, restored))`).
-pub fn transaction(steps: Vec<(&'static str, Step<'_>)>) -> Result<Vec<String>, (String, bool)> {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            JOURNAL.with(|j| j.borrow_mut().take());
-        }
-    }
-    JOURNAL.with(|j| *j.borrow_mut() = Some(Journal::default()));
-    let reset = Reset;
-    let mut done = Vec::new();
-    for (name, step) in steps {
-        match step() {
-            Ok(s) => done.push(s),
-            Err(e) => {
-                let j = JOURNAL.with(|j| j.borrow_mut().take()).unwrap_or_default();
-                drop(reset);
-                let e = format!("applying {name} failed: {e}");
-                // A broadcast that failed already undid itself (or said it could not).
-                return match undo(j.undo, Vec::new()) {
-                    Ok(()) => Err((e, !j.broken)),
-                    Err(u) => Err((format!("{e}; undoing the steps before it: {u}"), false)),
-                };
-            }
-        }
-    }
-    // Every step applied on every worker: the replaced objects go now.
-    drop(reset);
-    Ok(done)
-}
-
-/// Every operation, in the order `help` lists them. NF files contribute their own tables.
-pub fn all() -> Vec<&'static Op> {
-    let mut v: Vec<&'static Op> = Vec::new();
-    for table in [
-        crate::control::CORE_OPS,
-        crate::ops_policer::OPS,
-        crate::ops_classify::OPS,
-        crate::ops_forward::OPS,
-        crate::ops_nat::OPS,
-    ] {
-        v.extend(table.iter());
-    }
-    v
-}
-
-/// Runs operation `name` with `args`.
-pub fn dispatch(state: &State, name: &str, args: &Value) -> Result<Value, String> {
-    let op = all()
-        .into_iter()
-        .find(|o| o.name == name)
-        .ok_or_else(|| format!("unknown command '{name}' (try 'help')"))?;
-    (op.run)(&OpCtx { state }, args)
 }
 
 /// Helpers for reading arguments.
@@ -448,154 +113,5 @@ pub mod args {
                 .map(Some)
                 .ok_or_else(|| format!("argument '{k}' must be a non-negative integer")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pollfwd_pipeline::Mailbox;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-
-    /// A worker thread with one stage "t" holding a `u32`: takes a `u32` (returns the old one),
-    /// refuses anything else; starts draining its mailbox after `delay`.
-    struct FakeWorker {
-        target: Target,
-        value: Arc<AtomicU32>,
-        stop: Arc<AtomicBool>,
-        thread: Option<std::thread::JoinHandle<()>>,
-    }
-
-    impl FakeWorker {
-        fn new(lcore: u32, delay: Duration) -> FakeWorker {
-            let mailbox = Arc::new(Mailbox::new(64));
-            let value = Arc::new(AtomicU32::new(1));
-            let stop = Arc::new(AtomicBool::new(false));
-            let thread = {
-                let (mailbox, value, stop) = (mailbox.clone(), value.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    std::thread::sleep(delay);
-                    while !stop.load(Ordering::Relaxed) {
-                        while let Some(Msg::Stage { id, payload, .. }) = mailbox.to_worker.pop() {
-                            let reply = match payload.downcast::<u32>() {
-                                Ok(v) => Reply::Applied {
-                                    id,
-                                    old: Box::new(value.swap(*v, Ordering::SeqCst)),
-                                },
-                                Err(_) => Reply::Rejected {
-                                    id,
-                                    reason: "not a u32".into(),
-                                },
-                            };
-                            let _ = mailbox.from_worker.push(reply);
-                        }
-                        std::thread::sleep(Duration::from_micros(100));
-                    }
-                })
-            };
-            FakeWorker {
-                target: Target {
-                    lcore,
-                    index: lcore as usize,
-                    mailbox,
-                },
-                value,
-                stop,
-                thread: Some(thread),
-            }
-        }
-
-        fn value(&self) -> u32 {
-            self.value.load(Ordering::SeqCst)
-        }
-    }
-
-    impl Drop for FakeWorker {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::Relaxed);
-            let _ = self.thread.take().map(|t| t.join());
-        }
-    }
-
-    fn set(w: &[&FakeWorker], v: u32) -> Result<usize, String> {
-        let t: Vec<Target> = w.iter().map(|w| w.target.clone()).collect();
-        broadcast_to(&t, "t", |_| Box::new(v))
-    }
-
-    fn refused(w: &[&FakeWorker]) -> Result<usize, String> {
-        let t: Vec<Target> = w.iter().map(|w| w.target.clone()).collect();
-        broadcast_to(&t, "t", |_| Box::new("wrong type"))
-    }
-
-    #[test]
-    fn a_failing_step_after_a_successful_one_leaves_the_first_restored() {
-        let (a, b) = (
-            FakeWorker::new(1, Duration::ZERO),
-            FakeWorker::new(2, Duration::ZERO),
-        );
-        let r = transaction(vec![
-            (
-                "first",
-                Box::new(|| set(&[&a, &b], 7).map(|n| n.to_string())),
-            ),
-            ("second", Box::new(|| set(&[&a], 8).map(|n| n.to_string()))),
-            ("third", Box::new(|| refused(&[&b]).map(|n| n.to_string()))),
-        ]);
-        let (e, restored) = r.unwrap_err();
-        assert!(restored, "{e}");
-        assert!(e.contains("applying third failed"), "{e}");
-        assert_eq!(
-            (a.value(), b.value()),
-            (1, 1),
-            "both back to before the first"
-        );
-        // A transaction whose steps all apply keeps them.
-        let r = transaction(vec![
-            (
-                "first",
-                Box::new(|| set(&[&a, &b], 7).map(|n| n.to_string())),
-            ),
-            ("second", Box::new(|| set(&[&b], 9).map(|n| n.to_string()))),
-        ]);
-        assert_eq!(r.unwrap(), ["2", "1"]);
-        assert_eq!((a.value(), b.value()), (7, 9));
-    }
-
-    #[test]
-    fn a_broadcast_refused_by_one_worker_switches_the_others_back() {
-        let (a, b) = (
-            FakeWorker::new(1, Duration::ZERO),
-            FakeWorker::new(2, Duration::ZERO),
-        );
-        // b takes u32 too, but a message it refuses is sent to both: a applies, b refuses.
-        let t = [a.target.clone(), b.target.clone()];
-        let e = broadcast_to(&t, "t", |i| {
-            if i == 1 {
-                Box::new(5u32)
-            } else {
-                Box::new("wrong type")
-            }
-        })
-        .unwrap_err();
-        assert!(
-            e.contains("lcore 2: not a u32") && e.contains("nothing changed"),
-            "{e}"
-        );
-        assert_eq!((a.value(), b.value()), (1, 1));
-        assert_eq!(set(&[&a, &b], 3), Ok(2));
-        assert_eq!((a.value(), b.value()), (3, 3));
-    }
-
-    #[test]
-    fn a_worker_that_answers_too_late_is_switched_back_too() {
-        let a = FakeWorker::new(1, Duration::ZERO);
-        let slow = FakeWorker::new(2, ACK_WAIT + Duration::from_millis(500));
-        let e = set(&[&a, &slow], 4).unwrap_err();
-        assert!(
-            e.contains("lcore(s) 2 did not acknowledge") && e.contains("nothing changed"),
-            "{e}"
-        );
-        assert_eq!((a.value(), slow.value()), (1, 1));
     }
 }

@@ -10,18 +10,9 @@
 
 use serde_json::{Value, json};
 
-use crate::config::{self, Config, Loaded};
-use crate::ops::{Commit, OpCtx, Reloader};
-
-/// The configuration in force (starts as the one pollfwd started with).
-#[derive(Default, Clone)]
-pub struct Current(pub Option<Loaded>);
-
-/// The configuration in force: the last one reloaded, else the one pollfwd started with.
-pub fn current_config(ctx: &OpCtx<'_>) -> Config {
-    ctx.cp::<Current, _>("config", |c| c.0.as_ref().map(|l| l.config.clone()))
-        .unwrap_or_else(|| ctx.state.config.config.clone())
-}
+use crate::config::{self, Config};
+use crate::ops::OpCtx;
+use crate::registry;
 
 /// The config sections whose change needs a restart, compared by value (not position).
 fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
@@ -91,77 +82,16 @@ fn changed_names<T: PartialEq>(old: &[(String, T)], new: &[(String, T)]) -> Vec<
     v
 }
 
-/// xconnect: the pairs table.
-fn prepare_xconnect(ctx: &OpCtx<'_>, old: &Config, new: &Config) -> Result<Option<Commit>, String> {
-    let pairs = |c: &Config| -> Option<Vec<[String; 2]>> {
-        c.xconnect.as_ref().map(|x| {
-            x.get_ref()
-                .pairs
-                .iter()
-                .map(|p| p.get_ref().clone())
-                .collect()
-        })
-    };
-    if pairs(old) == pairs(new) {
-        return Ok(None);
-    }
-    let id = |n: &str| {
-        ctx.state
-            .ports
-            .iter()
-            .find(|p| p.name == n)
-            .map(|p| p.port.id())
-            .ok_or_else(|| format!("xconnect: unknown port '{n}'"))
-    };
-    let mut ids = Vec::new();
-    for [a, b] in pairs(new).unwrap_or_default() {
-        ids.push((id(&a)?, id(&b)?));
-    }
-    let table = pollfwd_nf::xconnect::PeerTable::new(&ids);
-    Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
-        let n = ctx.broadcast("xconnect", |_| Box::new(table.clone()))?;
-        Ok(format!("xconnect: {} pair(s) on {n} worker(s)", ids.len()))
-    })))
-}
-
-/// Every NF's reloader. NFs add theirs here.
-pub fn reloaders() -> Vec<Reloader> {
-    vec![
-        Reloader {
-            name: "xconnect",
-            prepare: prepare_xconnect,
-        },
-        Reloader {
-            name: "forward",
-            prepare: crate::ops_forward::prepare_reload,
-        },
-        Reloader {
-            name: "classify",
-            prepare: crate::ops_classify::prepare_reload,
-        },
-        Reloader {
-            name: "policer",
-            prepare: crate::ops_policer::prepare_reload,
-        },
-        Reloader {
-            name: "nat",
-            prepare: crate::ops_nat::prepare_reload,
-        },
-    ]
-}
-
 /// The `reload` operation. Args: `path` (default: the file pollfwd started with).
 pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
-    let _g = crate::ops::change_lock();
-    let old = ctx
-        .cp::<Current, _>("config", |c| c.0.clone())
-        .unwrap_or_else(|| ctx.state.config.clone());
+    let _g = crate::txn::change_lock();
+    let old = ctx.cp(|cp| cp.config.clone());
     let path = args
         .get("path")
         .and_then(Value::as_str)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| old.path.clone());
-    let new = config::load(&path)
+    let new = registry::load(&path)
         .map_err(|e| format!("reload refused, old config stays in force: {e}"))?;
     let restart = restart_changes(&old.config, &new.config);
     if !restart.is_empty() {
@@ -172,14 +102,14 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
     }
     // Phase 1: build everything (may fail: nothing applied yet).
     let mut commits = Vec::new();
-    for r in reloaders() {
-        match (r.prepare)(ctx, &old.config, &new.config) {
-            Ok(Some(c)) => commits.push((r.name, c)),
+    for nf in registry::ALL {
+        match nf.prepare_reload(ctx, &old.config, &new.config) {
+            Ok(Some(c)) => commits.push((nf.name(), c)),
             Ok(None) => {}
             Err(e) => {
                 return Err(format!(
                     "reload refused, old config stays in force: {}: {e}",
-                    r.name
+                    nf.name()
                 ));
             }
         }
@@ -187,23 +117,18 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
     // Phase 2: swap in, all or nothing. Every worker's replaced tables are kept until all
     // steps applied; if one fails, the workers get them back and the control-plane state (route
     // lists, rule sets...) is put back as it was.
-    let saved = ctx
-        .state
-        .control
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let saved = ctx.cp(|cp| cp.clone());
     let steps = commits
         .into_iter()
         .map(|(name, c)| {
-            let step: crate::ops::Step<'_> = Box::new(move || c(ctx));
+            let step: crate::txn::Step<'_> = Box::new(move || c(ctx));
             (name, step)
         })
         .collect();
-    let applied = match crate::ops::transaction(steps) {
+    let applied = match crate::txn::transaction(steps) {
         Ok(a) => a,
         Err((e, restored)) => {
-            *ctx.state.control.lock().unwrap_or_else(|e| e.into_inner()) = saved;
+            ctx.cp(|cp| *cp = saved);
             return Err(if restored {
                 format!("reload failed, old config stays in force: {e}")
             } else {
@@ -215,7 +140,7 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
         }
     };
     let warnings = new.warnings.clone();
-    ctx.cp::<Current, _>("config", |c| c.0 = Some(new));
+    ctx.cp(|cp| cp.config = new);
     Ok(json!({
         "path": path.display().to_string(),
         "applied": applied,

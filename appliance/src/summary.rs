@@ -6,14 +6,8 @@ use dpdk::port::PortStats;
 use pollfwd_pipeline::{DropReason, LcoreSnapshot};
 use serde_json::{Value, json};
 
-use crate::daemon::State;
-
-pub fn mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+use crate::state::State;
+pub use crate::state::mac;
 
 /// Port counters at one instant, in port order.
 pub fn port_totals(s: &State) -> Vec<PortStats> {
@@ -69,22 +63,14 @@ pub struct Summary {
     pub nf: serde_json::Map<String, Value>,
 }
 
-/// The NF sections of the summary: an NF with figures to report adds one line here.
+/// The NF sections of the summary and of `stats` (`nf.<name>`): every network function with
+/// figures to report.
 pub fn nf_summaries(s: &State) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    if let Some(v) = crate::ops_classify::summary(s) {
-        m.insert("classify".into(), v);
-    }
-    if let Some(v) = crate::ops_policer::summary(s) {
-        m.insert("policer".into(), v);
-    }
-    if let Some(v) = crate::ops_nat::summary_json(s) {
-        m.insert("nat".into(), v);
-    }
-    if let Some(v) = crate::ops_forward::summary(s) {
-        m.insert("forward".into(), v);
-    }
-    m
+    let ctx = crate::ops::OpCtx { state: s };
+    crate::registry::ALL
+        .iter()
+        .filter_map(|nf| nf.summary(&ctx).map(|v| (nf.name().to_string(), v)))
+        .collect()
 }
 
 /// Drops as (name, count) for the non-zero reasons.

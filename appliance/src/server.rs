@@ -1,4 +1,4 @@
-//! The management thread: a plain (non-EAL) thread pinned to the main lcore's CPU, never to a
+//! The control socket server, on the management thread: a plain (non-EAL) thread pinned to the main lcore's CPU, never to a
 //! worker's. It serves the control socket (one JSON request per line, one JSON reply per line;
 //! see docs/control-protocol.md) and the optional Prometheus listener. It only reads the
 //! workers' counters (lock-free) and talks to workers through their mailboxes: nothing a client
@@ -21,12 +21,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::daemon::State;
+use crate::ops::PROTOCOL_VERSION;
+use crate::state::State;
 
 /// Largest request line accepted.
 pub const MAX_REQUEST: usize = 64 * 1024;
-/// Protocol version carried in every reply.
-pub const PROTOCOL_VERSION: u64 = 1;
 
 /// Who may use the socket.
 #[derive(Debug, Clone)]
@@ -100,38 +99,60 @@ fn pin_to_main(state: &State) {
     }
 }
 
+/// Why the control socket (or the Prometheus listener) could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A file system step on the socket or its directory.
+    #[error("{}: {source}", path.display())]
+    Path {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: another pollfwd is serving this control socket (set [control] socket)", .0.display())]
+    InUse(PathBuf),
+    #[error("[control] group '{0}' does not exist")]
+    NoGroup(String),
+    #[error("prometheus listener {addr}: {source}")]
+    Prometheus {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Thread(std::io::Error),
+}
+
+/// Attaches `path` to an I/O error.
+fn at(path: &Path) -> impl Fn(std::io::Error) -> ServerError + '_ {
+    move |source| ServerError::Path {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Prepares the socket path: creates the directory (0750) if missing, removes a stale socket
 /// (a file nobody listens on), refuses to take over a live one.
-fn prepare_socket(path: &Path, gid: Option<u32>) -> Result<(), String> {
+fn prepare_socket(path: &Path, gid: Option<u32>) -> Result<(), ServerError> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
         && !dir.exists()
     {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(at(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(at(dir))?;
         if let Some(g) = gid {
-            dpdk::sys::chgrp(dir, g).map_err(|e| format!("{}: {e}", dir.display()))?;
+            dpdk::sys::chgrp(dir, g).map_err(at(dir))?;
         }
     }
     if path.exists() {
         match UnixStream::connect(path) {
-            Ok(_) => {
-                return Err(format!(
-                    "{}: another pollfwd is serving this control socket (set [control] socket)",
-                    path.display()
-                ));
-            }
-            Err(_) => {
-                std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            }
+            Ok(_) => return Err(ServerError::InUse(path.to_path_buf())),
+            Err(_) => std::fs::remove_file(path).map_err(at(path))?,
         }
     }
     Ok(())
 }
 
 /// Starts the management thread (and the Prometheus listener if configured).
-pub fn start(state: Arc<State>) -> Result<Mgmt, String> {
+pub fn start(state: Arc<State>) -> Result<Mgmt, ServerError> {
     let cc = &state.config.config.control;
     let socket = PathBuf::from(&cc.socket);
     let group = match &cc.group {
@@ -139,20 +160,18 @@ pub fn start(state: Arc<State>) -> Result<Mgmt, String> {
         Some(g) => {
             let name = g.get_ref().clone();
             let (gid, members) = dpdk::sys::group_by_name(&name)
-                .ok_or_else(|| format!("[control] group '{name}' does not exist"))?;
+                .ok_or_else(|| ServerError::NoGroup(name.clone()))?;
             Some((name, gid, members))
         }
     };
     prepare_socket(&socket, group.as_ref().map(|g| g.1))?;
-    let listener = UnixListener::bind(&socket).map_err(|e| format!("{}: {e}", socket.display()))?;
+    let listener = UnixListener::bind(&socket).map_err(at(&socket))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| format!("{}: {e}", socket.display()))?;
+        .map_err(at(&socket))?;
     if let Some((_, gid, _)) = &group {
-        dpdk::sys::chgrp(&socket, *gid).map_err(|e| format!("{}: {e}", socket.display()))?;
+        dpdk::sys::chgrp(&socket, *gid).map_err(at(&socket))?;
     }
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("{}: {e}", socket.display()))?;
+    listener.set_nonblocking(true).map_err(at(&socket))?;
     let stop = Arc::new(AtomicBool::new(false));
     let access = Access { group };
     let mut threads = Vec::new();
@@ -162,19 +181,22 @@ pub fn start(state: Arc<State>) -> Result<Mgmt, String> {
             std::thread::Builder::new()
                 .name("pollfwd-mgmt".into())
                 .spawn(move || serve_socket(state, listener, access, stop))
-                .map_err(|e| e.to_string())?,
+                .map_err(ServerError::Thread)?,
         );
     }
     if let Some(addr) = &state.config.config.control.prometheus {
-        let l = TcpListener::bind(addr.get_ref().as_str())
-            .map_err(|e| format!("prometheus listener {}: {e}", addr.get_ref()))?;
-        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let prom = |source| ServerError::Prometheus {
+            addr: addr.get_ref().clone(),
+            source,
+        };
+        let l = TcpListener::bind(addr.get_ref().as_str()).map_err(prom)?;
+        l.set_nonblocking(true).map_err(prom)?;
         let (state, stop) = (state.clone(), stop.clone());
         threads.push(
             std::thread::Builder::new()
                 .name("pollfwd-metrics".into())
                 .spawn(move || serve_metrics(state, l, stop))
-                .map_err(|e| e.to_string())?,
+                .map_err(ServerError::Thread)?,
         );
     }
     Ok(Mgmt {
@@ -394,9 +416,9 @@ pub fn handle_line(state: &State, line: &[u8]) -> Value {
         );
     }
     let args = req.get("args").cloned().unwrap_or(json!({}));
-    match crate::ops::dispatch(state, cmd, &args) {
+    match crate::dispatch::dispatch(state, cmd, &args) {
         Ok(data) => json!({"v": PROTOCOL_VERSION, "id": id, "ok": true, "data": data}),
-        Err(e) => error_reply(id, &e),
+        Err(e) => error_reply(id, &e.to_string()),
     }
 }
 
@@ -421,7 +443,7 @@ fn serve_metrics(state: Arc<State>, l: TcpListener, stop: Arc<AtomicBool>) {
         {
             (
                 "200 OK",
-                crate::control::metrics_text(&state),
+                crate::core_ops::metrics_text(&state),
                 "text/plain; version=0.0.4",
             )
         } else {

@@ -1,5 +1,4 @@
-//! The policer's appliance side: building the stage from the configuration, the registry of
-//! its per-worker counters, and the operator commands `policer.list`, `policer.set`,
+//! The policer's operator commands `policer.list`, `policer.set`,
 //! `policer.counters`, `policer.clear` (see docs/control-protocol.md).
 //!
 //! `policer.set` builds the new meter profiles here, off the data path, and hands every worker
@@ -7,17 +6,16 @@
 //! bursts (meters keep their tokens, counters carry over) and the old table is freed here once
 //! all of them have answered.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use dpdk::meter::Color;
-use pollfwd_nf::policer::{ClearCounters, Policer, PolicerTable, Update, WorkerCounters};
-use pollfwd_pipeline::Stage;
+use pollfwd_nf::policer::{ClearCounters, PolicerTable, Update, WorkerCounters};
 use serde_json::{Value, json};
 
-use crate::config::{Config, ConfigError};
-use crate::nfconf::policer::{self as conf, Kind, PolicerSpec, parse_action};
+use super::config::{self as conf, Kind, PolicerSpec, parse_action};
+use super::state::Plane;
+use crate::config::{Config, no_pos};
 use crate::ops::{Op, OpCtx, args};
-use crate::stages::StageEnv;
 
 pub const OPS: &[Op] = &[
     Op {
@@ -42,69 +40,24 @@ pub const OPS: &[Op] = &[
     },
 ];
 
-/// Counters of every worker running the stage, in worker order (one process runs one
-/// appliance; stage construction registers here).
-static REGISTRY: Mutex<Vec<Arc<WorkerCounters>>> = Mutex::new(Vec::new());
-
-fn registry() -> Vec<Arc<WorkerCounters>> {
-    let mut v = REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone();
+/// Every policer worker's counters, in worker order.
+fn registry(ctx: &OpCtx<'_>) -> Vec<Arc<WorkerCounters>> {
+    let mut v = ctx.cp(|cp| cp.policer.workers.clone());
     v.sort_by_key(|c| c.worker);
     v
 }
 
-/// Control-plane state: the policers as configured or last set, table order.
-#[derive(Clone)]
-struct Cp {
-    specs: Vec<PolicerSpec>,
-    precolor: [Color; 64],
+/// The policers of a configuration (profiles checked), and its DSCP pre-colours.
+pub(super) fn resolve(c: &Config) -> Result<(Vec<PolicerSpec>, [Color; 64]), String> {
+    conf::specs(c, &no_pos).map_err(|e| e.msg)
 }
 
-impl Default for Cp {
-    fn default() -> Self {
-        Cp {
-            specs: Vec::new(),
-            precolor: pollfwd_nf::policer::rfc2597_precolor(),
-        }
-    }
-}
-
-#[derive(Default, Clone)]
-struct CpCell(Option<Cp>);
-
-const KEY: &str = "policer";
-
-fn resolve(c: &Config) -> Result<Cp, String> {
-    let (specs, precolor) = conf::specs(c, &|_, msg| ConfigError {
-        file: String::new(),
-        line: 0,
-        col: 0,
-        msg,
-    })
-    .map_err(|e| e.msg)?;
-    Ok(Cp { specs, precolor })
-}
-
-/// Runs `f` on the control-plane state, loading it from the running config on first use.
-fn with_cp<R>(ctx: &OpCtx<'_>, f: impl FnOnce(&mut Cp) -> Result<R, String>) -> Result<R, String> {
-    let config = &ctx.state.config.config;
-    ctx.cp::<CpCell, _>(KEY, |cell| {
-        if cell.0.is_none() {
-            cell.0 = Some(resolve(config)?);
-        }
-        f(cell.0.as_mut().expect("set above"))
-    })
-}
-
-/// Builds the stage of one worker from the configuration (EAL is up).
-pub fn stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
-    let cp = resolve(env.config)?;
-    let table = conf::table(&cp.specs, cp.precolor, dpdk::tsc_hz())?;
-    let counters = Arc::new(WorkerCounters::new(env.worker, env.lcore));
-    REGISTRY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(counters.clone());
-    Ok(Box::new(Policer::new(table, counters)))
+/// Runs `f` on the policer's control-plane state (the policers in force, set at start-up).
+fn with_cp<R>(
+    ctx: &OpCtx<'_>,
+    f: impl FnOnce(&mut Plane) -> Result<R, String>,
+) -> Result<R, String> {
+    ctx.cp(|cp| f(&mut cp.policer))
 }
 
 /// Sends `table` to every worker running the stage; returns how many took it.
@@ -119,23 +72,8 @@ fn current_table(ctx: &OpCtx<'_>) -> Result<PolicerTable, String> {
     with_cp(ctx, |cp| conf::table(&cp.specs, cp.precolor, tsc_hz))
 }
 
-/// Applies the [policer] section of a new configuration (reload): validates it, builds the
-/// table off the data path, installs it on every worker (policers that keep their name keep
-/// their meters and counters) and makes it the control-plane state. On error nothing changes.
-pub fn apply_config(ctx: &OpCtx<'_>, c: &Config) -> Result<usize, String> {
-    let cp = resolve(c)?;
-    let table = conf::table(&cp.specs, cp.precolor, ctx.state.tsc_hz)?;
-    let n = install(ctx, &table, &current_table(ctx)?)?;
-    ctx.cp::<CpCell, _>(KEY, |cell| cell.0 = Some(cp));
-    Ok(n)
-}
-
 fn workers(ctx: &OpCtx<'_>) -> usize {
-    ctx.state
-        .lcores
-        .iter()
-        .filter(|l| l.stages.contains(&"policer"))
-        .count()
+    ctx.workers("policer")
 }
 
 fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
@@ -204,11 +142,8 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
             }
         }
         if let Some(u) = args::opt_str(a, "units") {
-            s.bits = match u {
-                "bits" => true,
-                "bytes" => false,
-                _ => return Err(format!("units '{u}': \"bits\" or \"bytes\"")),
-            };
+            s.bits = conf::units_are_bits(u)
+                .ok_or_else(|| format!("units '{u}': \"bits\" or \"bytes\""))?;
         }
         for (k, f) in [
             ("cir", &mut s.cir),
@@ -233,11 +168,8 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
             _ => {}
         }
         if let Some(m) = args::opt_str(a, "color_mode") {
-            s.color_aware = match m {
-                "blind" => false,
-                "aware" => true,
-                _ => return Err(format!("color_mode '{m}': \"blind\" or \"aware\"")),
-            };
+            s.color_aware = conf::color_aware(m)
+                .ok_or_else(|| format!("color_mode '{m}': \"blind\" or \"aware\""))?;
         }
         for (ci, k) in ["green", "yellow", "red"].iter().enumerate() {
             if let Some(v) = args::opt_str(a, k) {
@@ -260,20 +192,13 @@ fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     Ok(json!({"workers": n}))
 }
 
-/// The policer part of the end-of-run summary (None without a `[policer]` section): the same
-/// object as `policer.counters`.
-pub fn summary(state: &crate::daemon::State) -> Option<Value> {
-    state.config.config.policer.as_ref()?;
-    counters(&OpCtx { state }, &json!({})).ok()
-}
-
-fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+pub(super) fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
     let only = args::opt_str(a, "name").map(str::to_string);
     let per_worker = a
         .get("per_worker")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let regs = registry();
+    let regs = registry(ctx);
     with_cp(ctx, |cp| {
         if let Some(n) = &only
             && !cp.specs.iter().any(|s| &s.name == n)
@@ -354,24 +279,26 @@ fn add_numbers(a: &mut Value, b: &Value) {
 /// error refuses the whole reload), and installed on commit. Policers that keep their name keep
 /// their meters and counters. The file is the truth: `policer.set` changes since start are
 /// replaced.
-pub fn prepare_reload(
+pub(super) fn prepare_reload(
     ctx: &OpCtx<'_>,
     _old: &Config,
     new: &Config,
 ) -> Result<Option<crate::ops::Commit>, String> {
-    let next = resolve(new)?;
-    let same = with_cp(ctx, |cp| {
-        Ok(cp.specs == next.specs && cp.precolor == next.precolor)
-    })?;
+    let (specs, precolor) = resolve(new)?;
+    let same = with_cp(ctx, |cp| Ok(cp.specs == specs && cp.precolor == precolor))?;
     if same || workers(ctx) == 0 {
         return Ok(None);
     }
-    let table = conf::table(&next.specs, next.precolor, ctx.state.tsc_hz)?;
+    let table = conf::table(&specs, precolor, ctx.state.tsc_hz)?;
     let current = current_table(ctx)?;
     Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
         let n = install(ctx, &table, &current)?;
-        let count = next.specs.len();
-        ctx.cp::<CpCell, _>(KEY, |cell| cell.0 = Some(next));
+        let count = specs.len();
+        with_cp(ctx, |cp| {
+            cp.specs = specs;
+            cp.precolor = precolor;
+            Ok(())
+        })?;
         Ok(format!("policer: {count} policer(s) on {n} worker(s)"))
     })))
 }

@@ -1,31 +1,29 @@
-//! Operator commands of the classify stage (`acl.list`, `acl.add`, `acl.del`, `acl.counters`)
-//! and the stage's construction at start-up. JSON formats: docs/control-protocol.md.
+//! Operator commands of the classify stage (`acl.list`, `acl.add`, `acl.del`, `acl.counters`).
+//! JSON formats: docs/control-protocol.md.
 //!
-//! The control plane keeps the rule list (ids, text, compiled form) under the key `classify`
-//! of [`OpCtx::cp`]. A change compiles a complete new [`AclTable`] here, off the data path, then
+//! The control plane keeps the rule list (ids, compiled form) and the installed table. A change compiles a complete new [`AclTable`] here, off the data path, then
 //! [`OpCtx::broadcast`]s it with fresh per-worker hit counters: each worker swaps table and
 //! counters between two bursts, and the replaced ones are freed after every worker switched.
 //! Counters follow a rule across rebuilds by its id: the final counts of a replaced table are
 //! folded into `retired` and added to the live ones when reported.
 //!
-//! Start-up: the workers' stages are built before the management side exists, so
-//! [`build_stage`] compiles the config's rule set once and leaves the table and every
-//! worker's counters in a hand-over slot that the first operation (or the summary) takes.
+//! Start-up compiles the config's rule set with [`compile`], as a change does; each worker's
+//! stage then gets that table and its own counters.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use pollfwd_nf::classify::{AclTable, Action, Classify, HitCounters, Install, TableRule, new_hits};
-use pollfwd_pipeline::Stage;
+use pollfwd_nf::classify::{AclTable, Action, HitCounters, Install, TableRule, new_hits};
 use serde_json::{Value, json};
 
-use crate::daemon::State;
-use crate::nfconf::classify::{
+use super::config::{
     self as conf, CompiledRule, RuleText, compiled_rules, default_action, range_text,
 };
+use super::state::{Entry, Installed, Plane};
+use crate::config::Config;
 use crate::ops::{Op, OpCtx, args};
-use crate::stages::StageEnv;
+use crate::state::State;
 
 pub const OPS: &[Op] = &[
     Op {
@@ -50,45 +48,7 @@ pub const OPS: &[Op] = &[
     },
 ];
 
-const KEY: &str = "classify";
 const STAGE: &str = "classify";
-
-#[derive(Clone, Copy)]
-struct Entry {
-    id: u32,
-    rule: CompiledRule,
-}
-
-/// The table the workers run and each worker's counters for it.
-#[derive(Clone)]
-struct Installed {
-    table: Arc<AclTable>,
-    hits: Vec<(usize, HitCounters)>,
-}
-
-/// Control-plane state of the classify NF.
-#[derive(Default, Clone)]
-pub struct AclCp {
-    init: bool,
-    /// Rules in list order (config order, then added ones).
-    entries: Vec<Entry>,
-    next_id: u32,
-    default: Action,
-    installed: Option<Installed>,
-    /// Hits of replaced tables, by rule id (0: the default action).
-    retired: HashMap<u32, (u64, u64)>,
-}
-
-/// What `build_stage` compiled at start-up, for the management side to take over.
-struct Boot {
-    rules: Vec<CompiledRule>,
-    default: Action,
-    port_ids: Vec<u16>,
-    table: Arc<AclTable>,
-    hits: Vec<(usize, HitCounters)>,
-}
-
-static BOOT: Mutex<Option<Boot>> = Mutex::new(None);
 
 fn table_rules<'a>(
     entries: impl Iterator<Item = (u32, &'a CompiledRule)>,
@@ -104,50 +64,12 @@ fn table_rules<'a>(
         .collect()
 }
 
-/// Builds the classify stage of one worker (called by `stages::build`). All workers share one
-/// compiled table; each gets its own counters.
-pub fn build_stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
-    let rules = compiled_rules(env.config)?;
-    let default = default_action(env.config);
-    let mut boot = BOOT.lock().unwrap_or_else(|e| e.into_inner());
-    let same = boot
-        .as_ref()
-        .is_some_and(|b| b.rules == rules && b.default == default && b.port_ids == env.port_ids);
-    if !same {
-        let trs = table_rules(
-            rules.iter().enumerate().map(|(i, r)| (i as u32 + 1, r)),
-            env.port_ids,
-        );
-        let table = AclTable::build(&trs, default).map_err(|e| format!("classify: {e}"))?;
-        *boot = Some(Boot {
-            rules,
-            default,
-            port_ids: env.port_ids.to_vec(),
-            table: Arc::new(table),
-            hits: Vec::new(),
-        });
-    }
-    let b = boot.as_mut().expect("set above");
-    let hits = new_hits(&b.table);
-    b.hits.retain(|(w, _)| *w != env.worker);
-    b.hits.push((env.worker, hits.clone()));
-    Ok(Box::new(Classify::new(Install {
-        table: b.table.clone(),
-        hits,
-    })?))
-}
-
 fn port_ids(state: &State) -> Vec<u16> {
     state.ports.iter().map(|p| p.port.id()).collect()
 }
 
-/// Loads the config's rules into the control plane on first use, and takes over the tables
-/// the workers were started with.
-fn ensure_init(cp: &mut AclCp, state: &State) -> Result<(), String> {
-    if cp.init {
-        return Ok(());
-    }
-    let c = &state.config.config;
+/// Loads the config's rules and default action into the control plane (start-up).
+pub(super) fn load(cp: &mut Plane, c: &Config) -> Result<(), String> {
     let rules = compiled_rules(c)?;
     cp.default = default_action(c);
     cp.entries = rules
@@ -159,24 +81,24 @@ fn ensure_init(cp: &mut AclCp, state: &State) -> Result<(), String> {
         })
         .collect();
     cp.next_id = rules.len() as u32 + 1;
-    let ids = port_ids(state);
-    let boot = BOOT.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(b) = boot
-        && b.rules == rules
-        && b.default == cp.default
-        && b.port_ids == ids
-    {
-        cp.installed = Some(Installed {
-            table: b.table,
-            hits: b.hits,
-        });
-    }
-    cp.init = true;
     Ok(())
 }
 
+/// Compiles `entries` with `default` into the table the workers run (ports named by their
+/// DPDK ids `port_ids`); also says how long it took, in ms.
+pub(super) fn compile(
+    entries: &[Entry],
+    default: Action,
+    port_ids: &[u16],
+) -> Result<(Arc<AclTable>, f64), String> {
+    let t0 = Instant::now();
+    let trs = table_rules(entries.iter().map(|e| (e.id, &e.rule)), port_ids);
+    let table = Arc::new(AclTable::build(&trs, default)?);
+    Ok((table, t0.elapsed().as_secs_f64() * 1000.0))
+}
+
 /// Hits of every rule id (0 = default) over live and retired counters.
-fn totals(cp: &AclCp) -> HashMap<u32, (u64, u64)> {
+fn totals(cp: &Plane) -> HashMap<u32, (u64, u64)> {
     let mut t = cp.retired.clone();
     if let Some(inst) = &cp.installed {
         for (_, hits) in &inst.hits {
@@ -194,15 +116,11 @@ fn totals(cp: &AclCp) -> HashMap<u32, (u64, u64)> {
 /// they switched, retires the old counters. On a compile error nothing changes.
 fn apply(
     ctx: &OpCtx<'_>,
-    cp: &mut AclCp,
+    cp: &mut Plane,
     entries: Vec<Entry>,
     default: Action,
 ) -> Result<Value, String> {
-    let ids = port_ids(ctx.state);
-    let t0 = Instant::now();
-    let trs = table_rules(entries.iter().map(|e| (e.id, &e.rule)), &ids);
-    let table = Arc::new(AclTable::build(&trs, default)?);
-    let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let (table, build_ms) = compile(&entries, default, &port_ids(ctx.state))?;
     let hits: Vec<(usize, HitCounters)> = ctx
         .state
         .lcores
@@ -314,12 +232,9 @@ fn precedence(entries: &[Entry]) -> Vec<usize> {
 
 fn with_cp<R>(
     ctx: &OpCtx<'_>,
-    f: impl FnOnce(&mut AclCp) -> Result<R, String>,
+    f: impl FnOnce(&mut Plane) -> Result<R, String>,
 ) -> Result<R, String> {
-    ctx.cp::<AclCp, _>(KEY, |cp| {
-        ensure_init(cp, ctx.state)?;
-        f(cp)
-    })
+    ctx.cp(|cp| f(&mut cp.classify))
 }
 
 fn workers_running(state: &State) -> usize {
@@ -359,7 +274,7 @@ fn counters(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     with_cp(ctx, |cp| Ok(counters_json(cp, ctx.state)))
 }
 
-fn counters_json(cp: &AclCp, state: &State) -> Value {
+pub(super) fn counters_json(cp: &Plane, state: &State) -> Value {
     let t = totals(cp);
     let rules: Vec<Value> = cp
         .entries
@@ -417,18 +332,10 @@ fn del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
     })
 }
 
-/// The classify part of the end-of-run summary (None without a `[classify]` section): the
-/// same object as `acl.counters`.
-pub fn summary(state: &State) -> Option<Value> {
-    state.config.config.classify.as_ref()?;
-    let ctx = OpCtx { state };
-    with_cp(&ctx, |cp| Ok(counters_json(cp, state))).ok()
-}
-
 /// `reload`: when the file's rule set or default action changed, it replaces the live one (the
 /// file is the truth; rules added with `acl.add` since start are dropped). The new set is
 /// compiled here first, so a rule set that does not build refuses the whole reload.
-pub fn prepare_reload(
+pub(super) fn prepare_reload(
     ctx: &OpCtx<'_>,
     old: &crate::config::Config,
     new: &crate::config::Config,

@@ -16,14 +16,13 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use pollfwd_nf::classify::{Action, Match};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml::Spanned;
 
-use super::ErrAt;
-use crate::config::{Config, ConfigError, line_col};
+use crate::config::addr::{self, PrefixError};
+use crate::config::{Config, ConfigError, ErrAt, line_col};
 
 /// Most rules a configuration may hold (inline plus `rules_file`).
 pub const MAX_RULES: usize = 100_000;
@@ -32,86 +31,7 @@ pub const MAX_CLASSES: usize = 1024;
 /// Priorities are limited to this magnitude (higher wins).
 pub const MAX_PRIORITY: i64 = 1_000_000;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClassifyConfig {
-    /// "permit" (default) or "deny", for packets no rule matches.
-    pub default: Option<Spanned<String>>,
-    /// Class labels rules may set; class id = index + 1.
-    #[serde(default)]
-    pub classes: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub rules: Vec<RuleConfig>,
-    /// A TOML file with more rules (`rules = [...]`), relative to the config file.
-    pub rules_file: Option<Spanned<String>>,
-    /// The rules of `rules_file`, read once by `validate` (before EAL starts).
-    #[serde(skip)]
-    pub file_rules: OnceLock<Vec<RuleText>>,
-}
-
-/// A number or a string in the config (`dport = 53` or `dport = "1000-2000"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum NumOrStr {
-    Num(i64),
-    Str(String),
-}
-
-impl std::fmt::Display for NumOrStr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NumOrStr::Num(n) => write!(f, "{n}"),
-            NumOrStr::Str(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-/// One rule as written in TOML, each value with its position.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    pub src: Option<Spanned<String>>,
-    pub dst: Option<Spanned<String>>,
-    pub proto: Option<Spanned<NumOrStr>>,
-    pub sport: Option<Spanned<NumOrStr>>,
-    pub dport: Option<Spanned<NumOrStr>>,
-    pub in_port: Option<Spanned<String>>,
-    pub priority: Option<Spanned<i64>>,
-    pub action: Option<Spanned<String>>,
-    pub class: Option<Spanned<String>>,
-}
-
-/// One rule as text, the form shared by the config, `acl.add` (JSON) and `acl.list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleText {
-    /// Source prefix "a.b.c.d/len" or address (absent: any).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub src: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dst: Option<String>,
-    /// "tcp", "udp", "icmp", "sctp", "any" or a protocol number 0..=255.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub proto: Option<NumOrStr>,
-    /// Port N or range "N-M" (inclusive). For ICMP: the query identifier.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sport: Option<NumOrStr>,
-    /// Port N or range "N-M" (inclusive). For ICMP: `type * 256 + code`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dport: Option<NumOrStr>,
-    /// Ingress port name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub in_port: Option<String>,
-    /// Higher wins; default 0; ties: the earlier rule wins.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority: Option<i64>,
-    /// "permit" (default) or "deny".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
-    /// Class label (permit rules only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub class: Option<String>,
-}
+pub use super::section::*;
 
 /// A field of a rule (to point an error at it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,22 +72,11 @@ impl CompiledRule {
 const PROTOS: &[(&str, u8)] = &[("icmp", 1), ("tcp", 6), ("udp", 17), ("sctp", 132)];
 
 fn parse_prefix(s: &str) -> Result<(u32, u8), String> {
-    let (a, l) = match s.split_once('/') {
-        Some((a, l)) => (
-            a,
-            l.parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 32)
-                .ok_or_else(|| format!("'{s}': prefix length must be 0..=32"))?,
-        ),
-        None => (s, 32),
-    };
-    let addr: std::net::Ipv4Addr = a
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not an IPv4 address or prefix (a.b.c.d/len)"))?;
-    let a = u32::from(addr);
-    let mask = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+    let (a, l) = addr::parse_prefix(s).map_err(|e| match e {
+        PrefixError::Length => format!("'{s}': prefix length must be 0..=32"),
+        PrefixError::Address => format!("'{s}' is not an IPv4 address or prefix (a.b.c.d/len)"),
+    })?;
+    let mask = addr::mask(l);
     if a & !mask != 0 {
         return Err(format!(
             "'{s}' has host bits set (did you mean {}/{l}?)",
@@ -548,7 +457,7 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse;
+    use crate::registry::parse;
 
     const BASE: &str = r#"
 [[port]]
@@ -731,7 +640,7 @@ rules = [
             format!("{BASE}[classify]\nrules = [{{ proto = 1 }}]\nrules_file = \"more.toml\"\n");
         let conf = dir.join("pollfwd.toml");
         std::fs::write(&conf, &text).unwrap();
-        let c = crate::config::load(&conf).unwrap().config;
+        let c = crate::registry::load(&conf).unwrap().config;
         let r = compiled_rules(&c).unwrap();
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].m.proto, Some(1));
@@ -743,12 +652,12 @@ rules = [
             "rules = [\n  { proto = \"tcp\", dport = 22 },\n  { src = \"10.0.0.1/16\" },\n]\n",
         )
         .unwrap();
-        let e = crate::config::load(&conf).unwrap_err();
+        let e = crate::registry::load(&conf).unwrap_err();
         assert_eq!(e.file, dir.join("more.toml").display().to_string());
         assert_eq!((e.line, e.col), (3, 11), "{e}");
         assert!(e.msg.contains("host bits"), "{e}");
         std::fs::remove_file(dir.join("more.toml")).unwrap();
-        let e = crate::config::load(&conf).unwrap_err();
+        let e = crate::registry::load(&conf).unwrap_err();
         assert!(e.msg.contains("cannot read"), "{e}");
         assert_eq!(e.file, conf.display().to_string());
         let _ = std::fs::remove_dir_all(&dir);

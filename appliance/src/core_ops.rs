@@ -1,5 +1,5 @@
 //! The core operations: version, ports, lcores, stats, runtime, mempools, rings, topology,
-//! clear, metrics, help. Each reads counters lock-free (per-lcore single-writer atomics, DPDK
+//! clear, metrics, drop-reasons, reload (`help` is the dispatcher's). Each reads counters lock-free (per-lcore single-writer atomics, DPDK
 //! port stats) and never waits for a worker, except `clear`, which asks each worker to zero its
 //! own counters between two bursts.
 
@@ -9,16 +9,11 @@ use std::time::{Duration, Instant};
 use pollfwd_pipeline::{DropReason, LcoreSnapshot, Msg};
 use serde_json::{Map, Value, json};
 
-use crate::daemon::State;
 use crate::ops::{Op, OpCtx};
+use crate::state::State;
 use crate::summary::{drops_by_reason, mac};
 
 pub const CORE_OPS: &[Op] = &[
-    Op {
-        name: "help",
-        help: "list commands",
-        run: help,
-    },
     Op {
         name: "version",
         help: "build, DPDK version, uptime",
@@ -81,15 +76,6 @@ pub const CORE_OPS: &[Op] = &[
     },
 ];
 
-fn help(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
-    Ok(Value::Array(
-        crate::ops::all()
-            .into_iter()
-            .map(|o| json!({"command": o.name, "help": o.help}))
-            .collect(),
-    ))
-}
-
 fn version(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     Ok(json!({
         "pollfwd": env!("CARGO_PKG_VERSION"),
@@ -102,7 +88,7 @@ fn version(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
         "dpdk_runtime": dpdk::runtime_version(),
         "uptime_s": ctx.state.started.elapsed().as_secs_f64(),
         "config": ctx.state.config.path.display().to_string(),
-        "protocol": crate::mgmt::PROTOCOL_VERSION,
+        "protocol": crate::ops::PROTOCOL_VERSION,
     }))
 }
 
@@ -289,7 +275,7 @@ fn rings(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
 fn topology(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     let s = ctx.state;
     Ok(json!({
-        "text": crate::daemon::render_topology(s),
+        "text": crate::state::render_topology(s),
         "cpus": s.topology.cpus.iter().map(|c| json!({"cpu": c.cpu, "core": c.core, "node": c.node})).collect::<Vec<_>>(),
         "nodes": s.topology.nodes,
         "main_lcore": s.main_lcore,
@@ -650,6 +636,9 @@ pub fn metrics_text(s: &State) -> String {
         &mut std::iter::once((String::new(), s.started.elapsed().as_secs_f64())),
     );
     // Network functions' own families.
-    o += &crate::ops_nat::metrics_text(s);
+    let ctx = OpCtx { state: s };
+    for nf in crate::registry::ALL {
+        o += &nf.metrics(&ctx);
+    }
     o
 }

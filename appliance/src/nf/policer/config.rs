@@ -28,12 +28,10 @@ use pollfwd_nf::policer::{
     Action, MAX_POLICERS, MAX_SOURCES, PerSource, PolicerDef, PolicerTable, Profile, parse_dscp,
     rfc2597_precolor,
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 use toml::Spanned;
 
-use super::ErrAt;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ErrAt};
 
 /// Highest rate accepted, bytes per second (1 Tbit/s). rte_meter adds `periods x bytes per
 /// period` to a bucket in 64 bits: at this rate an idle meter's first check overflows only
@@ -45,24 +43,7 @@ pub const MAX_IDLE_S: u64 = 86_400;
 pub const DEFAULT_MAX_SOURCES: u32 = 65_536;
 pub const DEFAULT_IDLE_S: u64 = 60;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicerConfig {
-    /// DSCPs pre-coloured yellow for colour-aware policers (default AF12, AF22, AF32, AF42).
-    pub precolor_yellow: Option<Vec<Spanned<Dscp>>>,
-    /// DSCPs pre-coloured red for colour-aware policers (default AF13, AF23, AF33, AF43).
-    pub precolor_red: Option<Vec<Spanned<Dscp>>>,
-    #[serde(default)]
-    pub policers: Vec<Spanned<PolicerEntry>>,
-}
-
-/// A DSCP given as a number or a name (`"EF"`, `"AF12"`, `"CS1"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Dscp {
-    Num(i64),
-    Name(String),
-}
+pub use super::section::*;
 
 impl Dscp {
     fn value(&self) -> Option<u8> {
@@ -71,34 +52,6 @@ impl Dscp {
             Dscp::Name(s) => parse_dscp(s),
         }
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicerEntry {
-    pub name: Spanned<String>,
-    pub kind: Spanned<String>,
-    pub units: Option<Spanned<String>>,
-    pub cir: Spanned<u64>,
-    pub pir: Option<Spanned<u64>>,
-    pub cbs: Option<Spanned<u64>>,
-    pub ebs: Option<Spanned<u64>>,
-    pub pbs: Option<Spanned<u64>>,
-    pub color_mode: Option<Spanned<String>>,
-    pub green: Option<Spanned<String>>,
-    pub yellow: Option<Spanned<String>>,
-    pub red: Option<Spanned<String>>,
-    pub bind: Option<Spanned<BindEntry>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BindEntry {
-    pub class: Option<Spanned<String>>,
-    #[serde(default)]
-    pub per_source: bool,
-    pub max_sources: Option<Spanned<u32>>,
-    pub idle_s: Option<Spanned<u64>>,
 }
 
 /// Meter algorithm.
@@ -150,6 +103,24 @@ pub struct PolicerSpec {
     pub class: Option<(String, u16)>,
     /// (max_sources, idle_s) of a per-source policer.
     pub per_source: Option<(u32, u64)>,
+}
+
+/// `units`: true for "bits" (per second), false for "bytes"; None for anything else.
+pub fn units_are_bits(s: &str) -> Option<bool> {
+    match s {
+        "bits" => Some(true),
+        "bytes" => Some(false),
+        _ => None,
+    }
+}
+
+/// `color_mode`: true for "aware", false for "blind"; None for anything else.
+pub fn color_aware(s: &str) -> Option<bool> {
+    match s {
+        "blind" => Some(false),
+        "aware" => Some(true),
+        _ => None,
+    }
 }
 
 /// Parses an action: `transmit`, `drop`, `remark:<DSCP>`.
@@ -309,7 +280,7 @@ type Keys<'a> = &'a [(&'a str, &'a Option<Spanned<u64>>)];
 
 /// The class id of a class name, from the [classify] section.
 fn class_id(c: &Config, name: &str) -> Option<u16> {
-    crate::nfconf::classify::class_id(c, name)
+    crate::nf::classify::config::class_id(c, name)
 }
 
 /// Resolves the [policer] section into specs and the pre-colour table, or the first error with
@@ -391,17 +362,17 @@ pub fn specs(c: &Config, err: ErrAt<'_>) -> Result<(Vec<PolicerSpec>, [Color; 64
                 ),
             )
         })?;
-        let bits = match p.units.as_ref().map(|u| (u.get_ref().as_str(), u.span())) {
-            None | Some(("bits", _)) => true,
-            Some(("bytes", _)) => false,
-            Some((u, span)) => {
-                return Err(err(
-                    span,
+        let bits = match &p.units {
+            None => true,
+            Some(u) => units_are_bits(u.get_ref()).ok_or_else(|| {
+                err(
+                    u.span(),
                     format!(
-                        "policer '{name}': units '{u}' is not \"bits\" or \"bytes\" (per second)"
+                        "policer '{name}': units '{}' is not \"bits\" or \"bytes\" (per second)",
+                        u.get_ref()
                     ),
-                ));
-            }
+                )
+            })?,
         };
         // Keys that belong to the other algorithm are refused, not ignored.
         let (foreign, required): (Keys<'_>, Keys<'_>) = match kind {
@@ -443,19 +414,17 @@ pub fn specs(c: &Config, err: ErrAt<'_>) -> Result<(Vec<PolicerSpec>, [Color; 64
                     .map_err(|m| err(s.span(), format!("policer '{name}': {m}"))),
             }
         };
-        let color_aware = match p
-            .color_mode
-            .as_ref()
-            .map(|m| (m.get_ref().as_str(), m.span()))
-        {
-            None | Some(("blind", _)) => false,
-            Some(("aware", _)) => true,
-            Some((m, span)) => {
-                return Err(err(
-                    span,
-                    format!("policer '{name}': color_mode '{m}' is not \"blind\" or \"aware\""),
-                ));
-            }
+        let color_aware = match &p.color_mode {
+            None => false,
+            Some(m) => color_aware(m.get_ref()).ok_or_else(|| {
+                err(
+                    m.span(),
+                    format!(
+                        "policer '{name}': color_mode '{}' is not \"blind\" or \"aware\"",
+                        m.get_ref()
+                    ),
+                )
+            })?,
         };
         let mut class = None;
         let mut per_source = None;
@@ -622,7 +591,7 @@ classes = ["gold", "silver"]
 
     fn parse(policer: &str) -> Result<(Vec<PolicerSpec>, [Color; 64]), ConfigError> {
         let text = format!("{BASE}\n[policer]\n{policer}");
-        let (c, _) = crate::config::parse("t.toml", &text)?;
+        let (c, _) = crate::registry::parse("t.toml", &text)?;
         specs(&c, &|_, m| ConfigError {
             file: String::new(),
             line: 0,
@@ -633,7 +602,7 @@ classes = ["gold", "silver"]
 
     fn err(policer: &str) -> ConfigError {
         let text = format!("{BASE}\n[policer]\n{policer}");
-        crate::config::parse("t.toml", &text).expect_err("refused")
+        crate::registry::parse("t.toml", &text).expect_err("refused")
     }
 
     #[test]

@@ -31,58 +31,14 @@ use std::ops::Range;
 
 use pollfwd_nf::forward::table::{self, Iface, Prefix, StaticRoute};
 use pollfwd_nf::forward::{FwdParams, ProxyArp, StaticNeighbor};
-use serde::Deserialize;
 use toml::Spanned;
 
-use super::ErrAt;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ErrAt};
 
 /// Most static routes a configuration may hold.
 pub const MAX_ROUTES: usize = 1_000_000;
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ForwardConfig {
-    #[serde(default)]
-    pub routes: Vec<Spanned<RouteConfig>>,
-    #[serde(default)]
-    pub neighbors: Vec<Spanned<NeighborConfig>>,
-    #[serde(default)]
-    pub proxy_arp: Vec<Spanned<ProxyArpConfig>>,
-    pub arp_timeout_s: Option<Spanned<u64>>,
-    pub arp_retry_ms: Option<Spanned<u64>>,
-    pub arp_retries: Option<Spanned<u32>>,
-    pub arp_queue: Option<Spanned<usize>>,
-    pub icmp_errors_per_s: Option<Spanned<u32>>,
-    pub icmp_burst: Option<Spanned<u32>>,
-    pub neighbor_capacity: Option<Spanned<usize>>,
-}
-
-/// A static route: `prefix` via the gateway `via`, out of `port`, or both.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    pub prefix: Spanned<String>,
-    pub via: Option<Spanned<String>>,
-    pub port: Option<Spanned<String>>,
-}
-
-/// A static neighbour.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NeighborConfig {
-    pub address: Spanned<String>,
-    pub mac: Spanned<String>,
-    pub port: Spanned<String>,
-}
-
-/// Addresses answered by proxy ARP.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProxyArpConfig {
-    pub prefix: Spanned<String>,
-    pub port: Option<Spanned<String>>,
-}
+pub use super::section::*;
 
 /// A route as text (config or the `route.add` operation): parsed against port names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,7 +195,7 @@ pub fn neighbors(c: &Config) -> Vec<StaticNeighbor> {
 /// NAT's pool and static outside addresses of the configuration on its outside ports (so
 /// replies to translated traffic find the box).
 pub fn proxy_arp(c: &Config) -> Vec<ProxyArp> {
-    let nat: Vec<u32> = crate::nfconf::nat::nat_outside_addresses(c)
+    let nat: Vec<u32> = crate::nf::nat::config::nat_outside_addresses(c)
         .into_iter()
         .map(u32::from)
         .collect();
@@ -475,7 +431,7 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse;
+    use crate::registry::parse;
 
     const BASE: &str = r#"
 [[port]]

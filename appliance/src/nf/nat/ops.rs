@@ -1,5 +1,4 @@
-//! NAT44's appliance side: building the stage of each worker from the configuration, the
-//! registry of the workers' shared counters, and the operator commands `nat.summary`,
+//! NAT44's operator commands `nat.summary`,
 //! `nat.sessions`, `nat.static.list`, `nat.static.add`, `nat.static.del` (described in
 //! docs/control-protocol.md).
 //!
@@ -12,14 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use pollfwd_nf::nat::statics::{StaticMapping, StaticTable};
 use pollfwd_nf::nat::stats::NatShared;
-use pollfwd_nf::nat::{NatMsg, NatStage, SessionInfo, SessionPage, SessionQuery};
-use pollfwd_pipeline::{DropReason, Stage};
+use pollfwd_nf::nat::{NatMsg, SessionInfo, SessionPage, SessionQuery};
+use pollfwd_pipeline::DropReason;
 use serde_json::{Value, json};
 
-use crate::config::{Config, ConfigError};
-use crate::nfconf::nat as conf;
+use super::config as conf;
+use super::state::Plane;
+use crate::config::{Config, no_pos};
 use crate::ops::{Op, OpCtx, args};
-use crate::stages::StageEnv;
 
 pub const OPS: &[Op] = &[
     Op {
@@ -49,62 +48,23 @@ pub const OPS: &[Op] = &[
     },
 ];
 
-/// Shared counters of every NAT worker (one appliance per process; stage construction
-/// registers here, replacing an older entry of the same worker).
-static REGISTRY: Mutex<Vec<Arc<NatShared>>> = Mutex::new(Vec::new());
-
-/// The registered workers, in worker order.
-pub fn registry() -> Vec<Arc<NatShared>> {
-    let mut v = REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone();
+/// The NAT workers' shared counters, in worker order.
+fn registry(ctx: &OpCtx<'_>) -> Vec<Arc<NatShared>> {
+    let mut v = ctx.cp(|cp| cp.nat.workers.clone());
     v.sort_by_key(|c| c.worker);
     v
 }
 
-/// Builds the "nat" stage of one worker (EAL is up).
-pub fn stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
-    let p = conf::params(env.config, env.port_ids, env.worker)?;
-    let st = NatStage::new(p, env.lcore, dpdk::tsc_hz())?;
-    let shared = st.shared();
-    let mut r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    r.retain(|s| s.worker != shared.worker);
-    r.push(shared);
-    Ok(Box::new(st))
-}
-
-/// Control-plane state: the static mappings as configured or last changed.
-#[derive(Default, Clone)]
-struct Cp {
-    loaded: bool,
-    statics: Vec<StaticMapping>,
-    pool: Vec<u32>,
-    range: (u16, u16),
-}
-
-const KEY: &str = "nat";
-
-fn no_pos(_: std::ops::Range<usize>, msg: String) -> ConfigError {
-    ConfigError {
-        file: String::new(),
-        line: 0,
-        col: 0,
-        msg,
-    }
-}
-
-fn with_cp<R>(ctx: &OpCtx<'_>, f: impl FnOnce(&mut Cp) -> Result<R, String>) -> Result<R, String> {
-    let c: &Config = &ctx.state.config.config;
-    ctx.cp::<Cp, _>(KEY, |cp| {
-        if !cp.loaded {
-            c.nat
-                .as_ref()
-                .ok_or("no [nat] section in the configuration")?;
-            cp.statics = conf::statics(c, &no_pos).map_err(|e| e.msg)?;
-            let (pool, lo, hi) = conf::pool_and_range_of(c).map_err(|e| e.msg)?;
-            cp.pool = pool;
-            cp.range = (lo, hi);
-            cp.loaded = true;
+/// Runs `f` on NAT's control-plane state (loaded at start-up when the config has [nat]).
+fn with_cp<R>(
+    ctx: &OpCtx<'_>,
+    f: impl FnOnce(&mut Plane) -> Result<R, String>,
+) -> Result<R, String> {
+    ctx.cp(|cp| {
+        if !cp.nat.loaded {
+            return Err("no [nat] section in the configuration".into());
         }
-        f(cp)
+        f(&mut cp.nat)
     })
 }
 
@@ -121,14 +81,8 @@ fn proto_name(p: u8) -> &'static str {
     }
 }
 
-/// The NAT part of the exit summary (`nf.nat` in `--summary json`).
-pub fn summary_json(state: &crate::daemon::State) -> Option<Value> {
-    state.config.config.nat.as_ref()?;
-    summary(&OpCtx { state }, &json!({})).ok()
-}
-
-fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
-    let reg = registry();
+pub(super) fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    let reg = registry(ctx);
     if reg.is_empty() {
         return Err("no worker runs the 'nat' stage".into());
     }
@@ -288,7 +242,7 @@ fn static_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
 /// Returns the workers and NAT's outside addresses now (pool and static), for proxy ARP.
 fn install(
     ctx: &OpCtx<'_>,
-    cp: &mut Cp,
+    cp: &mut Plane,
     list: Vec<StaticMapping>,
 ) -> Result<(usize, Vec<u32>), String> {
     let table = Arc::new(StaticTable::new(&list)?);
@@ -304,7 +258,7 @@ fn install(
 /// After a static change: the forward stage's proxy ARP follows NAT's outside addresses
 /// (`c`: the configuration in force). Called outside `with_cp` (one control-plane lock).
 fn update_proxy_arp(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result<usize, String> {
-    crate::ops_forward::set_nat_addresses(ctx, c, addrs).map_err(|e| {
+    crate::nf::forward::ops::set_nat_addresses(ctx, c, addrs).map_err(|e| {
         format!("static mappings changed, but forward's proxy ARP was not updated: {e}")
     })
 }
@@ -321,7 +275,7 @@ fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         list.push(m);
         install(ctx, cp, list)
     })?;
-    let c = crate::reload::current_config(ctx);
+    let c = ctx.config_in_force();
     let fw = update_proxy_arp(ctx, &c, addrs)?;
     Ok(json!({"added": mapping_json(&m), "workers": n, "proxy_arp_workers": fw}))
 }
@@ -354,7 +308,7 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         }
         install(ctx, cp, list)
     })?;
-    let c = crate::reload::current_config(ctx);
+    let c = ctx.config_in_force();
     let fw = update_proxy_arp(ctx, &c, addrs)?;
     Ok(json!({"deleted": outside, "workers": n, "proxy_arp_workers": fw}))
 }
@@ -362,9 +316,9 @@ fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
 /// NAT's Prometheus families (`pollfwd_nat_*`), for the `metrics` exposition: sessions in
 /// use and capacity per worker, the event counters per worker, ports in use per pool address
 /// and protocol. Empty when no worker runs NAT.
-pub fn metrics_text(_state: &crate::daemon::State) -> String {
+pub(super) fn metrics(ctx: &OpCtx<'_>) -> String {
     use std::fmt::Write as _;
-    let reg = registry();
+    let reg = registry(ctx);
     let mut o = String::new();
     if reg.is_empty() {
         return o;
@@ -420,7 +374,7 @@ pub fn metrics_text(_state: &crate::daemon::State) -> String {
 
 /// `reload`: static mappings change live (validated, swapped on every NAT worker, sessions of
 /// removed mappings purged); any other change of [nat] needs a restart and refuses the reload.
-pub fn prepare_reload(
+pub(super) fn prepare_reload(
     _ctx: &OpCtx<'_>,
     old: &Config,
     new: &Config,

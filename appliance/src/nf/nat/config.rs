@@ -29,61 +29,17 @@ use std::sync::Arc;
 
 use pollfwd_nf::nat::statics::{StaticMapping, StaticTable};
 use pollfwd_nf::nat::{Filtering, NatParams, Timeouts};
-use serde::Deserialize;
 use toml::Spanned;
 
-use super::ErrAt;
-use crate::config::{Config, ConfigError};
+use crate::config::addr::{self, PrefixError};
+use crate::config::{Config, ConfigError, ErrAt};
 
 /// Most pool addresses (each costs 768 KiB of port tables, split between the workers).
 pub const MAX_POOL: usize = 1024;
 /// Largest session table per worker.
 pub const MAX_SESSIONS: u32 = 1 << 26;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatConfig {
-    pub inside: Spanned<Vec<Spanned<String>>>,
-    pub outside: Spanned<Vec<Spanned<String>>>,
-    #[serde(default)]
-    pub pool: Vec<Spanned<String>>,
-    pub port_range: Option<Spanned<[u32; 2]>>,
-    pub filtering: Option<Spanned<String>>,
-    pub max_sessions: Option<Spanned<u32>>,
-    #[serde(default)]
-    pub lru_reclaim: bool,
-    #[serde(default)]
-    pub max_sessions_per_host: u32,
-    #[serde(default)]
-    pub no_nat: Vec<Spanned<String>>,
-    #[serde(default, rename = "static")]
-    pub statics: Vec<Spanned<StaticEntry>>,
-    #[serde(default)]
-    pub timeouts: TimeoutConfig,
-    /// Seed of port randomisation and hashing (labs: identical runs allocate identically).
-    pub seed: Option<u64>,
-    /// Sessions examined for expiry per housekeeping call.
-    pub expiry_budget: Option<Spanned<u32>>,
-}
-
-/// One static mapping: `outside = "A[:port]"`, `inside = "B[:port]"`, `proto` for ports.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StaticEntry {
-    pub outside: Spanned<String>,
-    pub inside: Spanned<String>,
-    pub proto: Option<Spanned<String>>,
-}
-
-/// Idle timeouts in seconds (fractions allowed, for labs).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimeoutConfig {
-    pub tcp_established: Option<Spanned<f64>>,
-    pub tcp_transitory: Option<Spanned<f64>>,
-    pub udp: Option<Spanned<f64>>,
-    pub icmp: Option<Spanned<f64>>,
-}
+pub use super::section::*;
 
 pub const DEFAULT_MAX_SESSIONS: u32 = 262_144;
 
@@ -94,14 +50,6 @@ fn parse_filtering(s: &str) -> Option<Filtering> {
         "address-and-port-dependent" => Filtering::AddressAndPortDependent,
         _ => return None,
     })
-}
-
-pub fn filtering_name(f: Filtering) -> &'static str {
-    match f {
-        Filtering::EndpointIndependent => "endpoint-independent",
-        Filtering::AddressDependent => "address-dependent",
-        Filtering::AddressAndPortDependent => "address-and-port-dependent",
-    }
 }
 
 /// "a.b.c.d", "a.b.c.d/len" or "a.b.c.d-e.f.g.h" to a list of addresses.
@@ -143,19 +91,12 @@ pub fn parse_pool_item(s: &str) -> Result<Vec<u32>, String> {
 
 /// "a.b.c.d/len" to (network, mask).
 pub fn parse_prefix(s: &str) -> Result<(u32, u32), String> {
-    let (a, len) = s.split_once('/').unwrap_or((s, "32"));
-    let a: Ipv4Addr = a
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}': bad address"))?;
-    let len: u32 = len
-        .trim()
-        .parse()
-        .ok()
-        .filter(|l| *l <= 32)
-        .ok_or_else(|| format!("'{s}': bad prefix length"))?;
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    Ok((u32::from(a) & mask, mask))
+    let (a, len) = addr::parse_prefix(s).map_err(|e| match e {
+        PrefixError::Address => format!("'{s}': bad address"),
+        PrefixError::Length => format!("'{s}': bad prefix length"),
+    })?;
+    let mask = addr::mask(len);
+    Ok((a & mask, mask))
 }
 
 fn parse_ep(s: &str, want_port: bool) -> Result<(u32, u16), String> {
@@ -563,7 +504,7 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse;
+    use crate::registry::parse;
 
     const BASE: &str = r#"
 [[port]]

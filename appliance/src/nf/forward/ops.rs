@@ -1,32 +1,28 @@
 //! The forward stage's operator commands (`route.list`, `route.add`, `route.del`,
-//! `route.lookup`, `neigh.list`, `forward.stats`) and its construction for each worker.
-//!
-//! At start-up `build_stage` resolves the configured routes, compiles one table and builds
-//! the state every worker shares (interfaces, neighbour table); the control side takes them
-//! over from there. A route change compiles a complete new table off the data path and hands
+//! `route.lookup`, `neigh.list`, `forward.stats`), and [`build`], which resolves a
+//! configuration's routes, compiles one table and builds the state every worker shares
+//! (interfaces, neighbour table): at start-up and on reload. A route change compiles a complete new table off the data path and hands
 //! it to every worker with [`OpCtx::broadcast`]; the old one is freed after all of them
 //! switched. Args and replies are described in docs/control-protocol.md ("forward").
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use pollfwd_nf::forward::table::{
     self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, StaticRoute,
 };
-use pollfwd_nf::forward::{Forward, FwdShared, Install, ProxyArp, SetProxy, StaticNeighbor};
-use pollfwd_pipeline::Stage;
+use pollfwd_nf::forward::{FwdShared, Install, ProxyArp, SetProxy, StaticNeighbor};
 use serde_json::{Map, Value, json};
 
+use super::config::{self as conf, RouteText};
+use super::state::Plane;
 use crate::config::Config;
-use crate::daemon::State;
-use crate::nfconf::forward::{self as conf, RouteText};
 use crate::ops::{Commit, Op, OpCtx};
-use crate::stages::StageEnv;
+use crate::state::State;
 
 /// Stage name.
 pub const STAGE: &str = "forward";
-const KEY: &str = "forward";
 
 pub const OPS: &[Op] = &[
     Op {
@@ -61,64 +57,21 @@ pub const OPS: &[Op] = &[
     },
 ];
 
-/// What `build_stage` set up at start-up, shared by every worker's stage.
-struct Boot {
-    shared: Arc<FwdShared>,
-    table: Arc<FwdTable>,
-    statics: Vec<StaticRoute>,
-}
-
-static BOOT: Mutex<Option<Boot>> = Mutex::new(None);
-
-/// Control-plane state: the static routes (over DPDK port ids), the current table, and the
-/// proxy ARP list in force.
-#[derive(Default, Clone)]
-struct FwdCp {
-    init: Option<(Arc<FwdShared>, Arc<FwdTable>)>,
-    statics: BTreeMap<Prefix, StaticRoute>,
-    /// NAT outside addresses as last changed live (`nat.static.*`, a NAT reload); None: those
-    /// of the configuration.
-    nat_addrs: Option<Vec<u32>>,
-    /// The proxy list the workers use, when it is not `init`'s (held here so that the one a
-    /// worker replaces is freed on the control side).
-    proxy: Option<Arc<[ProxyArp]>>,
-}
-
 fn ids<T: Copy>(v: Option<u16>, port_ids: &[u16], f: impl Fn(u16) -> T) -> Option<T> {
     v.map(|i| f(port_ids[i as usize]))
 }
 
-/// Builds the forward stage of one worker (called by `stages::build`). Every worker shares one
-/// table and one neighbour table.
-pub fn build_stage(env: &StageEnv<'_>) -> Result<Box<dyn Stage>, String> {
-    let mut boot = BOOT.lock().unwrap_or_else(|e| e.into_inner());
-    if boot.is_none() {
-        let b = build(env.config, env.port_ids, env.port_macs, None)?;
-        *boot = Some(Boot {
-            shared: Arc::new(b.shared),
-            table: Arc::new(b.table),
-            statics: b.statics,
-        });
-    }
-    let b = boot.as_ref().expect("set above");
-    Ok(Box::new(Forward::new(
-        b.shared.clone(),
-        b.table.clone(),
-        env.worker,
-    )))
-}
-
 /// Everything the forward stage is built from, over DPDK port ids.
-struct Built {
-    shared: FwdShared,
-    table: FwdTable,
-    statics: Vec<StaticRoute>,
+pub(super) struct Built {
+    pub shared: FwdShared,
+    pub table: FwdTable,
+    pub statics: Vec<StaticRoute>,
 }
 
 /// Resolves and compiles a configuration's forward part (interfaces with their addresses,
 /// routes, neighbours, proxy ARP, tunables) for ports `port_ids` with MACs `port_macs`. Proxy
 /// ARP covers the NAT outside addresses `nat_addrs` (None: the configuration's).
-fn build(
+pub(super) fn build(
     c: &Config,
     port_ids: &[u16],
     port_macs: &[[u8; 6]],
@@ -178,7 +131,7 @@ fn proxy_list(c: &Config, port_ids: &[u16], nat_addrs: Option<&[u32]>) -> Vec<Pr
 /// in force). Returns the number of workers (0 when no worker runs the forward stage). Called
 /// by `nat.static.add` / `nat.static.del` and a NAT reload, after their own change.
 pub fn set_nat_addresses(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result<usize, String> {
-    if !ctx.state.lcores.iter().any(|l| l.stages.contains(&STAGE)) {
+    if !ctx.runs(STAGE) {
         return Ok(0);
     }
     let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
@@ -192,7 +145,7 @@ pub fn set_nat_addresses(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result
 }
 
 /// The proxy ARP list the workers use.
-fn proxy_in_force(cp: &FwdCp) -> Arc<[ProxyArp]> {
+fn proxy_in_force(cp: &Plane) -> Arc<[ProxyArp]> {
     cp.proxy
         .clone()
         .unwrap_or_else(|| cp.init.as_ref().expect("initialised").0.proxy.clone())
@@ -201,7 +154,7 @@ fn proxy_in_force(cp: &FwdCp) -> Arc<[ProxyArp]> {
 /// The forward part of `reload`: when the [forward] section or a port address changed,
 /// compiles the new tables (learnt neighbours carried over) and returns the step that swaps
 /// them into every worker. Routes added live with `route.add` are replaced by the file's.
-pub fn prepare_reload(
+pub(super) fn prepare_reload(
     ctx: &OpCtx<'_>,
     old: &Config,
     new: &Config,
@@ -215,7 +168,7 @@ pub fn prepare_reload(
     if old.forward == new.forward && addrs(old) == addrs(new) {
         return Ok(None);
     }
-    if !ctx.state.lcores.iter().any(|l| l.stages.contains(&STAGE)) {
+    if !ctx.runs(STAGE) {
         return Ok(None);
     }
     let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
@@ -252,18 +205,15 @@ pub fn prepare_reload(
 
 fn with_cp<R>(
     ctx: &OpCtx<'_>,
-    f: impl FnOnce(&mut FwdCp) -> Result<R, String>,
+    f: impl FnOnce(&mut Plane) -> Result<R, String>,
 ) -> Result<R, String> {
-    ctx.cp::<FwdCp, _>(KEY, |cp| {
-        if cp.init.is_none() {
-            let boot = BOOT.lock().unwrap_or_else(|e| e.into_inner());
-            let b = boot
-                .as_ref()
-                .ok_or("no worker runs the forward stage (add \"forward\" to an lcore's stages)")?;
-            cp.init = Some((b.shared.clone(), b.table.clone()));
-            cp.statics = b.statics.iter().map(|r| (r.prefix, *r)).collect();
+    ctx.cp(|cp| {
+        if cp.forward.init.is_none() {
+            return Err(
+                "no worker runs the forward stage (add \"forward\" to an lcore's stages)".into(),
+            );
         }
-        f(cp)
+        f(&mut cp.forward)
     })
 }
 
@@ -312,7 +262,7 @@ fn entry_json(state: &State, e: &RouteEntry) -> Value {
     Value::Object(o)
 }
 
-fn all_entries(cp: &FwdCp) -> Result<Vec<RouteEntry>, String> {
+fn all_entries(cp: &Plane) -> Result<Vec<RouteEntry>, String> {
     let (shared, _) = cp.init.as_ref().expect("initialised by with_cp");
     let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
     table::resolve(&shared.ifaces, &statics)
@@ -375,7 +325,7 @@ fn route_args(a: &Value) -> Result<Vec<&Value>, String> {
 /// success the control-plane state takes the new routes.
 fn install(
     ctx: &OpCtx<'_>,
-    cp: &mut FwdCp,
+    cp: &mut Plane,
     statics: BTreeMap<Prefix, StaticRoute>,
 ) -> Result<Installed, String> {
     let (shared, _) = cp.init.clone().expect("initialised by with_cp");
@@ -525,16 +475,7 @@ fn neigh_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     })
 }
 
-/// The `nf.forward` section of the end-of-run summary: `forward.stats`, when a worker runs the
-/// stage.
-pub fn summary(state: &State) -> Option<Value> {
-    if !state.lcores.iter().any(|l| l.stages.contains(&STAGE)) {
-        return None;
-    }
-    forward_stats(&OpCtx { state }, &json!({})).ok()
-}
-
-fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+pub(super) fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     with_cp(ctx, |cp| {
         let (shared, t) = cp.init.as_ref().expect("initialised");
         let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();

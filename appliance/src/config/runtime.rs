@@ -1,0 +1,68 @@
+//! `[runtime]`: the worker loop's burst size, periods and pipeline ring size.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Config;
+use super::error::{ConfigError, Pos};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Packets per rx burst (1..=64).
+    #[serde(default = "RuntimeConfig::d_burst")]
+    pub burst: Spanned<usize>,
+    /// TX buffer drain period, microseconds.
+    #[serde(default = "RuntimeConfig::d_drain")]
+    pub tx_drain_us: u64,
+    /// Stage housekeeping period (ageing, expiry), microseconds.
+    #[serde(default = "RuntimeConfig::d_hk")]
+    pub housekeeping_us: u64,
+    /// Slots of each pipeline ring (power of two).
+    #[serde(default = "RuntimeConfig::d_ring")]
+    pub ring_size: Spanned<u32>,
+}
+
+impl RuntimeConfig {
+    fn d_burst() -> Spanned<usize> {
+        Spanned::new(0..0, 32)
+    }
+    fn d_drain() -> u64 {
+        100
+    }
+    fn d_hk() -> u64 {
+        1000
+    }
+    fn d_ring() -> Spanned<u32> {
+        Spanned::new(0..0, 1024)
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            burst: Self::d_burst(),
+            tx_drain_us: Self::d_drain(),
+            housekeeping_us: Self::d_hk(),
+            ring_size: Self::d_ring(),
+        }
+    }
+}
+
+pub(super) fn validate(c: &Config, pos: &Pos<'_>) -> Result<(), ConfigError> {
+    let burst = *c.runtime.burst.get_ref();
+    if burst == 0 || burst > dpdk::BURST_MAX {
+        return Err(pos.err(
+            c.runtime.burst.span(),
+            format!("runtime.burst {burst} must be 1..={}", dpdk::BURST_MAX),
+        ));
+    }
+    let rs = *c.runtime.ring_size.get_ref();
+    if !rs.is_power_of_two() || rs < 64 {
+        return Err(pos.err(
+            c.runtime.ring_size.span(),
+            format!("runtime.ring_size {rs} must be a power of two >= 64"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! Operation dispatch: the core operations, then every network function's (through the
+//! registry), looked up by name. `help` lists them.
+
+use serde_json::{Value, json};
+
+use crate::ops::{Op, OpCtx};
+use crate::state::State;
+
+/// `help`: every command with its one line of help.
+pub const HELP: Op = Op {
+    name: "help",
+    help: "list commands",
+    run: help,
+};
+
+fn help(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+    Ok(Value::Array(
+        all()
+            .into_iter()
+            .map(|o| json!({"command": o.name, "help": o.help}))
+            .collect(),
+    ))
+}
+
+/// Every operation, in the order `help` lists them: `help`, the core ones, then each NF's.
+pub fn all() -> Vec<&'static Op> {
+    let mut v: Vec<&'static Op> = vec![&HELP];
+    v.extend(crate::core_ops::CORE_OPS.iter());
+    v.extend(crate::registry::ops());
+    v
+}
+
+/// Why a request got no data.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("unknown command '{0}' (try 'help')")]
+    Unknown(String),
+    /// The operation refused or failed; the message says why (and whether anything changed).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Runs operation `name` with `args`.
+pub fn dispatch(state: &State, name: &str, args: &Value) -> Result<Value, OpError> {
+    let op = all()
+        .into_iter()
+        .find(|o| o.name == name)
+        .ok_or_else(|| OpError::Unknown(name.to_string()))?;
+    (op.run)(&OpCtx { state }, args).map_err(OpError::Failed)
+}

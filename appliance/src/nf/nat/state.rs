@@ -1,0 +1,19 @@
+//! NAT44's control-plane state: the static mappings as configured or last changed, the pool
+//! and port range they are checked against, and every NAT worker's shared counters.
+
+use std::sync::Arc;
+
+use pollfwd_nf::nat::statics::StaticMapping;
+use pollfwd_nf::nat::stats::NatShared;
+
+/// Control-plane state of NAT44.
+#[derive(Default, Clone)]
+pub struct Plane {
+    /// The config has a [nat] section and the fields below come from it.
+    pub loaded: bool,
+    pub statics: Vec<StaticMapping>,
+    pub pool: Vec<u32>,
+    pub range: (u16, u16),
+    /// Each NAT worker's shared counters (registered as its stage is built).
+    pub workers: Vec<Arc<NatShared>>,
+}
