@@ -88,6 +88,12 @@ pub trait Nf: Sync {
         None
     }
 
+    /// Its read-only commands also served as DPDK telemetry commands (`forward.stats` as
+    /// `/pollfwd/forward/stats`), flattened to telemetry's one-level dictionaries.
+    fn telemetry(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Its Prometheus families (`pollfwd_<name>_*`), text exposition format.
     fn metrics(&self, _ctx: &OpCtx<'_>) -> String {
         String::new()

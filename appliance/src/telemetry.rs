@@ -65,10 +65,15 @@ pub fn register(state: &Arc<State>) {
     let mut regs = vec![r1, r2];
     // The other read-only control commands, as `pollfwdctl --json CMD` answers them, flattened
     // for telemetry's one-level dictionaries (see `flatten_telemetry`).
-    for name in TELEMETRY_OPS {
+    // Each network function's read-only commands likewise, `.` becoming `/`
+    // (`/pollfwd/forward/stats`).
+    let nf_ops = crate::registry::ALL
+        .iter()
+        .flat_map(|nf| nf.telemetry().iter());
+    for name in TELEMETRY_OPS.iter().chain(nf_ops) {
         let s = state.clone();
         regs.push(register(
-            &format!("/pollfwd/{name}"),
+            &command_path(name),
             &format!("pollfwd '{name}' (as pollfwdctl --json {name}, flattened)"),
             move || match crate::dispatch::dispatch(&s, name, &serde_json::json!({})) {
                 Ok(v) => {
@@ -87,8 +92,14 @@ pub fn register(state: &Arc<State>) {
     }
 }
 
-/// Control commands also served as DPDK telemetry commands `/pollfwd/<name>`.
+/// Core control commands also served as DPDK telemetry commands `/pollfwd/<name>`.
 const TELEMETRY_OPS: &[&str] = &["version", "ports", "runtime", "mempools", "rings"];
+
+/// The telemetry command of control command `op`: `/pollfwd/` then `op` with `.` as `/` (DPDK
+/// accepts letters, digits, `_` and `/` in command names).
+fn command_path(op: &str) -> String {
+    format!("/pollfwd/{}", op.replace('.', "/"))
+}
 
 /// Flattens a JSON reply into telemetry's one-level dictionary: keys are the paths joined with
 /// `_` (array members by their `name` when they have one, else by index; characters other
@@ -151,9 +162,36 @@ fn flatten_telemetry(
 
 #[cfg(test)]
 mod tests {
-    use super::flatten_telemetry;
+    use super::{TELEMETRY_OPS, flatten_telemetry};
     use dpdk::telemetry::TelValue;
     use serde_json::json;
+
+    /// Every command served as telemetry exists and has a name DPDK accepts.
+    #[test]
+    fn telemetry_commands_exist_and_have_valid_names() {
+        let ops: Vec<&str> = crate::dispatch::all().iter().map(|o| o.name).collect();
+        let nf_ops = crate::registry::ALL
+            .iter()
+            .flat_map(|nf| nf.telemetry().iter());
+        let mut n = 0;
+        for name in TELEMETRY_OPS.iter().chain(nf_ops) {
+            assert!(ops.contains(name), "{name} is not an operation");
+            let path = super::command_path(name);
+            assert!(
+                path.len() < 64
+                    && path
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '/'),
+                "{path}"
+            );
+            n += 1;
+        }
+        assert!(n > TELEMETRY_OPS.len(), "the NFs serve some");
+        assert_eq!(
+            super::command_path("forward.stats"),
+            "/pollfwd/forward/stats"
+        );
+    }
 
     #[test]
     fn telemetry_flattening_names_paths_and_bounds_the_reply() {

@@ -66,6 +66,10 @@ impl Nf for Classify {
         ops::OPS
     }
 
+    fn telemetry(&self) -> &'static [&'static str] {
+        &["acl.counters"]
+    }
+
     fn prepare_reload(
         &self,
         ctx: &OpCtx<'_>,

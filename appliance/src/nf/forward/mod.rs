@@ -61,6 +61,10 @@ impl Nf for Forward {
         ops::OPS
     }
 
+    fn telemetry(&self) -> &'static [&'static str] {
+        &["forward.stats"]
+    }
+
     fn prepare_reload(
         &self,
         ctx: &OpCtx<'_>,

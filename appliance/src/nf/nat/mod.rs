@@ -66,6 +66,10 @@ impl Nf for Nat {
         ops::OPS
     }
 
+    fn telemetry(&self) -> &'static [&'static str] {
+        &["nat.summary"]
+    }
+
     fn prepare_reload(
         &self,
         ctx: &OpCtx<'_>,

@@ -59,6 +59,10 @@ impl Nf for Policer {
         ops::OPS
     }
 
+    fn telemetry(&self) -> &'static [&'static str] {
+        &["policer.counters"]
+    }
+
     fn prepare_reload(
         &self,
         ctx: &OpCtx<'_>,
