@@ -10,14 +10,19 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use appliance::traffic::{self, GenSpec};
-use clap::{Parser, Subcommand};
+use clap::{
+    Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, Subcommand,
+};
+use clap_mangen::Man;
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "pollfwdctl",
     version,
-    about = "Operator CLI of the pollfwd forwarding appliance"
+    about = "Operator CLI of the pollfwd forwarding appliance",
+    subcommand_required = true,
+    arg_required_else_help = true
 )]
 struct Cli {
     /// Control socket of the pollfwd instance ([control] socket in its config).
@@ -34,8 +39,10 @@ struct Cli {
     /// Seconds to wait for the daemon.
     #[arg(long, global = true, default_value_t = 5.0)]
     timeout: f64,
+    /// `None` for a network-function command (`route add ...`): those are built from [`NF`]
+    /// and read by [`nf_words`].
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,12 +99,443 @@ enum Cmd {
     },
     /// Write a pcap of synthetic IPv4 traffic (lab input for net_pcap ports).
     GenPcap(GenArgs),
-    /// Network-function commands: words name the command, `key=value` or `--key value` give
-    /// its arguments. `pollfwdctl route add prefix=10.0.0.0/8 via=192.0.2.2`,
-    /// `pollfwdctl acl list`, `pollfwdctl nat sessions --inside 10.0.0.5 --limit 10`,
-    /// `pollfwdctl nat static add ...`, `pollfwdctl policer counters`. `commands` lists them.
-    #[command(external_subcommand)]
-    Nf(Vec<String>),
+    /// Print a shell completion script: `pollfwdctl completions bash > /etc/bash_completion.d/pollfwdctl`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (`pollfwdctl man > pollfwdctl.1`), or write one page per command into
+    /// a directory (`--dir`).
+    Man {
+        /// Write pollfwdctl.1, pollfwdctl-route-add.1, ... into this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// One argument of a network-function command, as the help shows it.
+struct NfArg {
+    key: &'static str,
+    /// What the value looks like (`A.B.C.D/LEN`).
+    value: &'static str,
+    required: bool,
+    help: &'static str,
+}
+
+/// A network-function command of the CLI: the words that name it (joined with dots they are
+/// the daemon's operation, `route add` = `route.add`), its arguments and one example. The
+/// CLI only documents the arguments: whatever follows the words is sent as given
+/// ([`nf_command`]) and the daemon validates it.
+struct NfCmd {
+    words: &'static [&'static str],
+    about: &'static str,
+    args: &'static [NfArg],
+    example: &'static str,
+}
+
+/// The groups the words of [`NF`] form (`pollfwdctl route --help`).
+const NF_GROUPS: &[(&[&str], &str)] = &[
+    (
+        &["route"],
+        "Routes of the forward stage: list, add, del, lookup",
+    ),
+    (&["neigh"], "ARP neighbours of the forward stage"),
+    (&["forward"], "Counters of the forward stage"),
+    (
+        &["acl"],
+        "ACL rules of the classify stage: list, add, del, counters",
+    ),
+    (&["nat"], "NAT44: summary, sessions, static mappings"),
+    (
+        &["nat", "static"],
+        "NAT static mappings and port forwards: list, add, del",
+    ),
+    (&["policer"], "Policers: list, set, counters, clear"),
+];
+
+const fn arg(key: &'static str, value: &'static str, help: &'static str) -> NfArg {
+    NfArg {
+        key,
+        value,
+        required: false,
+        help,
+    }
+}
+
+const fn req(key: &'static str, value: &'static str, help: &'static str) -> NfArg {
+    NfArg {
+        key,
+        value,
+        required: true,
+        help,
+    }
+}
+
+/// Every network-function command. A unit test checks it against the daemon's operation table
+/// (`appliance::dispatch::all()`): every operation has an entry here, every entry an operation.
+const NF: &[NfCmd] = &[
+    NfCmd {
+        words: &["route", "list"],
+        about: "List the routes: prefix, kind, via, port",
+        args: &[arg(
+            "kind",
+            "connected|local|broadcast|static",
+            "only routes of this kind",
+        )],
+        example: "pollfwdctl route list kind=static",
+    },
+    NfCmd {
+        words: &["route", "add"],
+        about: "Add static routes live (every forward worker switches between two bursts)",
+        args: &[
+            req("prefix", "A.B.C.D/LEN", "destination prefix"),
+            arg(
+                "via",
+                "A.B.C.D",
+                "gateway; without port, the port whose subnet holds it",
+            ),
+            arg("port", "NAME", "egress port; without via: an on-link route"),
+            arg(
+                "replace",
+                "true",
+                "change an existing static route instead of refusing",
+            ),
+            arg(
+                "routes",
+                "JSON",
+                "several at once instead of prefix/via/port: '[{\"prefix\": .., \"via\": ..}, ..]'",
+            ),
+        ],
+        example: "pollfwdctl route add prefix=10.0.0.0/8 via=198.51.100.2",
+    },
+    NfCmd {
+        words: &["route", "del"],
+        about: "Delete static routes live",
+        args: &[
+            req("prefix", "A.B.C.D/LEN", "the static route's prefix"),
+            arg(
+                "prefixes",
+                "JSON",
+                "several at once instead of prefix: '[\"10.0.0.0/8\", ..]'",
+            ),
+        ],
+        example: "pollfwdctl route del prefix=10.0.0.0/8",
+    },
+    NfCmd {
+        words: &["route", "lookup"],
+        about: "The route an address takes and its next hop",
+        args: &[req("address", "A.B.C.D", "destination address")],
+        example: "pollfwdctl route lookup address=10.1.2.3",
+    },
+    NfCmd {
+        words: &["neigh", "list"],
+        about: "ARP neighbours: address, MAC, port, state, age, probes",
+        args: &[],
+        example: "pollfwdctl neigh list",
+    },
+    NfCmd {
+        words: &["forward", "stats"],
+        about: "Forward stage counters per worker: ARP, ICMP, parked packets",
+        args: &[],
+        example: "pollfwdctl forward stats",
+    },
+    NfCmd {
+        words: &["acl", "list"],
+        about: "ACL rules in precedence order with their hit counters; default action, classes",
+        args: &[],
+        example: "pollfwdctl acl list",
+    },
+    NfCmd {
+        words: &["acl", "add"],
+        about: "Add an ACL rule live (the config's rule keys; absent keys match anything)",
+        args: &[
+            arg("src", "A.B.C.D[/LEN]", "source prefix"),
+            arg("dst", "A.B.C.D[/LEN]", "destination prefix"),
+            arg("proto", "tcp|udp|icmp|sctp|N", "IP protocol"),
+            arg("sport", "N|N-M", "source port or range"),
+            arg("dport", "N|N-M", "destination port or range"),
+            arg("in_port", "NAME", "ingress port"),
+            arg(
+                "priority",
+                "N",
+                "higher wins, default 0 (ties: the earlier rule)",
+            ),
+            arg("action", "permit|deny", "default permit"),
+            arg("class", "NAME", "class label of a permit rule"),
+        ],
+        example: "pollfwdctl acl add dst=203.0.113.0/24 proto=udp action=deny",
+    },
+    NfCmd {
+        words: &["acl", "del"],
+        about: "Delete an ACL rule live",
+        args: &[req("id", "N", "the rule's id (acl list)")],
+        example: "pollfwdctl acl del id=7",
+    },
+    NfCmd {
+        words: &["acl", "counters"],
+        about: "Per-rule hit counters (packets, bytes) summed over workers, and the default's",
+        args: &[],
+        example: "pollfwdctl acl counters",
+    },
+    NfCmd {
+        words: &["nat", "summary"],
+        about: "NAT: sessions per worker, ports in use per pool address, counters, drops",
+        args: &[],
+        example: "pollfwdctl nat summary",
+    },
+    NfCmd {
+        words: &["nat", "sessions"],
+        about: "NAT sessions, sorted by inside endpoint",
+        args: &[
+            arg("inside", "A.B.C.D", "only this inside host"),
+            arg("limit", "N", "at most N sessions (default 100)"),
+        ],
+        example: "pollfwdctl nat sessions --inside 10.0.0.5 --limit 10",
+    },
+    NfCmd {
+        words: &["nat", "static", "list"],
+        about: "NAT static mappings and port forwards",
+        args: &[],
+        example: "pollfwdctl nat static list",
+    },
+    NfCmd {
+        words: &["nat", "static", "add"],
+        about: "Add a static mapping (with ports and proto: a port forward) live",
+        args: &[
+            req("outside", "A.B.C.D[:PORT]", "public address"),
+            req("inside", "A.B.C.D[:PORT]", "inside host"),
+            arg("proto", "tcp|udp", "for a port forward"),
+        ],
+        example: "pollfwdctl nat static add outside=203.0.113.5:443 inside=10.0.0.5:8443 proto=tcp",
+    },
+    NfCmd {
+        words: &["nat", "static", "del"],
+        about: "Delete a static mapping live",
+        args: &[
+            req("outside", "A.B.C.D[:PORT]", "as when added"),
+            arg("proto", "tcp|udp", "as when added"),
+        ],
+        example: "pollfwdctl nat static del outside=203.0.113.5:443 proto=tcp",
+    },
+    NfCmd {
+        words: &["policer", "list"],
+        about: "Policers: algorithm, rates, bursts, colour mode, actions, binding",
+        args: &[],
+        example: "pollfwdctl policer list",
+    },
+    NfCmd {
+        words: &["policer", "set"],
+        about: "Change a policer live (binding changes need the config and reload)",
+        args: &[
+            req("name", "NAME", "the policer"),
+            arg(
+                "cir",
+                "N",
+                "committed rate, in the policer's units per second",
+            ),
+            arg("pir", "N", "peak rate (trtcm)"),
+            arg("cbs", "BYTES", "committed burst"),
+            arg("ebs", "BYTES", "excess burst (srtcm)"),
+            arg("pbs", "BYTES", "peak burst (trtcm)"),
+            arg("units", "bits|bytes", "unit of the rates"),
+            arg(
+                "kind",
+                "srtcm|trtcm",
+                "algorithm (then give the other one's parameters)",
+            ),
+            arg("color_mode", "blind|aware", "colour mode"),
+            arg("green", "ACTION", "transmit, drop or remark:<DSCP>"),
+            arg("yellow", "ACTION", "transmit, drop or remark:<DSCP>"),
+            arg("red", "ACTION", "transmit, drop or remark:<DSCP>"),
+        ],
+        example: "pollfwdctl policer set name=bulk cir=500000000",
+    },
+    NfCmd {
+        words: &["policer", "counters"],
+        about: "Packets and bytes per policer per colour, remarks, per-source tables",
+        args: &[
+            arg("name", "NAME", "only this policer"),
+            arg("per_worker", "true", "each worker's counters too"),
+        ],
+        example: "pollfwdctl policer counters name=bulk --per-worker",
+    },
+    NfCmd {
+        words: &["policer", "clear"],
+        about: "Zero the policer counters on every worker",
+        args: &[],
+        example: "pollfwdctl policer clear",
+    },
+];
+
+/// Id of the argument that takes what follows an NF command's words.
+const NF_ARGS: &str = "args";
+
+/// How the help writes an argument: `prefix=A.B.C.D/LEN`, optional ones in brackets.
+fn nf_arg_synopsis(a: &NfArg) -> String {
+    if a.required {
+        format!("{}={}", a.key, a.value)
+    } else {
+        format!("[{}={}]", a.key, a.value)
+    }
+}
+
+fn nf_synopsis(c: &NfCmd) -> String {
+    let mut v = vec![c.words.join(" ")];
+    v.extend(c.args.iter().map(nf_arg_synopsis));
+    v.join(" ")
+}
+
+/// The clap command of one NF command: its words' last, the arguments and example in its
+/// help, and one hidden argument that takes everything after the words as given.
+fn nf_leaf(c: &NfCmd) -> Command {
+    let header = Command::new("x").get_styles().get_header().to_owned();
+    let h = |t: &str| format!("{}{t}{}", header.render(), header.render_reset());
+    let mut tpl = String::from("{about-with-newline}\n{usage-heading} {usage}\n\n");
+    if !c.args.is_empty() {
+        tpl += &h("Arguments");
+        tpl += " (key=value or --key value; the daemon checks them):\n";
+        let w = c
+            .args
+            .iter()
+            .map(|a| a.key.len() + a.value.len() + 1)
+            .max()
+            .unwrap_or(0);
+        for a in c.args {
+            let kv = format!("{}={}", a.key, a.value);
+            let req = if a.required { " (required)" } else { "" };
+            tpl += &format!("  {kv:<w$}  {}{req}\n", a.help);
+        }
+        tpl += "\n";
+    }
+    tpl += "{all-args}\n\n";
+    tpl += &h("Example:");
+    tpl += &format!("\n  {}\n", c.example);
+    let usage: Vec<String> = c.args.iter().map(nf_arg_synopsis).collect();
+    Command::new(*c.words.last().expect("words"))
+        .about(c.about)
+        // For the man pages (the help template above shows the same).
+        .after_long_help(nf_args_text(c))
+        .override_usage(format!(
+            "pollfwdctl {} [OPTIONS] {}",
+            c.words.join(" "),
+            usage.join(" ")
+        ))
+        .help_template(tpl)
+        .arg(
+            Arg::new(NF_ARGS)
+                .num_args(1..)
+                .action(ArgAction::Append)
+                .allow_hyphen_values(true)
+                .hide(true),
+        )
+}
+
+/// Arguments and example of an NF command as plain text (its man page).
+fn nf_args_text(c: &NfCmd) -> String {
+    let mut o = String::new();
+    for a in c.args {
+        let req = if a.required { " (required)" } else { "" };
+        o += &format!("{}={}: {}{req}\n", a.key, a.value, a.help);
+    }
+    o + &format!("Example: {}", c.example)
+}
+
+/// The group command `words` (e.g. `nat static`) with every NF command below it.
+fn nf_group(words: &'static [&'static str]) -> Command {
+    let about = NF_GROUPS
+        .iter()
+        .find(|(w, _)| *w == words)
+        .map_or("", |(_, a)| *a);
+    let mut g = Command::new(*words.last().expect("words"))
+        .about(about)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        // Words the CLI does not know go to the daemon as they are (it answers "unknown
+        // command"), as for top-level words.
+        .allow_external_subcommands(true)
+        .external_subcommand_value_parser(clap::value_parser!(String));
+    let mut seen: Vec<&str> = Vec::new();
+    for c in NF.iter().filter(|c| c.words.starts_with(words)) {
+        let next = c.words[words.len()];
+        if c.words.len() == words.len() + 1 {
+            g = g.subcommand(nf_leaf(c));
+        } else if !seen.contains(&next) {
+            seen.push(next);
+            g = g.subcommand(nf_group(&c.words[..=words.len()]));
+        }
+    }
+    g
+}
+
+/// The top-level help's list of NF commands: synopsis and example of each.
+fn nf_overview() -> String {
+    let header = Command::new("x").get_styles().get_header().to_owned();
+    let mut o = format!(
+        "{}Network-function commands{} (arguments as key=value or --key value; `pollfwdctl route add --help` explains one; the daemon checks them):\n",
+        header.render(),
+        header.render_reset()
+    );
+    for c in NF {
+        o += &format!("  {}\n", nf_synopsis(c));
+        // An example without arguments would only repeat the line.
+        if c.example != format!("pollfwdctl {}", c.words.join(" ")) {
+            o += &format!("      e.g. {}\n", c.example);
+        }
+    }
+    o += "\nAny daemon command also as JSON: pollfwdctl call route.add '{\"prefix\": \"10.0.0.0/8\", \"via\": \"198.51.100.2\"}'";
+    o
+}
+
+/// The whole CLI: the derived commands, then the NF groups.
+fn command() -> Command {
+    let mut cmd = Cli::command()
+        .allow_external_subcommands(true)
+        .external_subcommand_value_parser(clap::value_parser!(String))
+        .after_help(nf_overview());
+    let mut seen: Vec<&str> = Vec::new();
+    for c in NF {
+        if !seen.contains(&c.words[0]) {
+            seen.push(c.words[0]);
+            cmd = cmd.subcommand(nf_group(&c.words[..1]));
+        }
+    }
+    // The help lists the NF groups after `reload`, before the generic and lab commands.
+    let generic = ["commands", "call", "gen-pcap", "completions", "man"];
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let (tail, head): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| generic.contains(&n.as_str()));
+    for (i, n) in head.into_iter().chain(tail).enumerate() {
+        cmd = cmd.mut_subcommand(n, |c| c.display_order(i));
+    }
+    cmd
+}
+
+/// The words and arguments of an NF command as typed (`["route", "add", "prefix=..."]`), or
+/// `None` for a derived command.
+fn nf_words(m: &ArgMatches) -> Option<Vec<String>> {
+    let (name, mut cur) = m.subcommand()?;
+    let mut words = vec![name.to_string()];
+    loop {
+        if let Ok(Some(rest)) = cur.try_get_many::<String>("") {
+            // A word the CLI does not know, and what follows it.
+            words.extend(rest.cloned());
+            return Some(words);
+        }
+        if let Ok(args) = cur.try_get_many::<String>(NF_ARGS) {
+            words.extend(args.into_iter().flatten().cloned());
+            return Some(words);
+        }
+        match cur.subcommand() {
+            Some((n, s)) => {
+                words.push(n.to_string());
+                cur = s;
+            }
+            None => return Some(words),
+        }
+    }
 }
 
 /// Turns `["nat", "sessions", "--limit", "5", "inside=10.0.0.5"]` into
@@ -747,14 +1185,37 @@ fn gen_pcap(a: &GenArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn run(cli: &Cli) -> Result<(), Failure> {
+/// Sends an NF command (`["route", "add", "prefix=..."]`) and prints the reply.
+fn run_nf(c: &mut Client, words: &[String], as_json: bool) -> Result<(), Failure> {
+    let (name, a) = nf_command(words).map_err(Failure::Local)?;
+    let data = c.call(&name, a)?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&data).unwrap_or_default()
+        );
+    } else {
+        print!("{}", render_generic(&data));
+    }
+    Ok(())
+}
+
+fn run(cli: &Cli, nf: Option<Vec<String>>) -> Result<(), Failure> {
     let mut c = Client {
         socket: cli.socket.clone(),
         timeout: Duration::from_secs_f64(cli.timeout.max(0.1)),
         conn: None,
     };
-    let (cmd, args): (&str, Value) = match &cli.cmd {
+    let Some(sub) = &cli.cmd else {
+        return run_nf(&mut c, &nf.unwrap_or_default(), cli.json);
+    };
+    let (cmd, args): (&str, Value) = match sub {
         Cmd::GenPcap(a) => return gen_pcap(a).map_err(Failure::Local),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(*shell, &mut command(), "pollfwdctl", &mut std::io::stdout());
+            return Ok(());
+        }
+        Cmd::Man { dir } => return man(dir.as_deref()).map_err(Failure::Local),
         Cmd::Watch { interval, count } => return watch(&mut c, *interval, *count, cli.json),
         Cmd::Version => ("version", json!({})),
         Cmd::Ports { xstats } => ("ports", json!({"xstats": xstats})),
@@ -780,22 +1241,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::Local(format!("arguments are not JSON: {e}")))?;
             (command.as_str(), a)
         }
-        Cmd::Nf(words) => {
-            let (name, a) = nf_command(words).map_err(Failure::Local)?;
-            let data = c.call(&name, a)?;
-            if cli.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&data).unwrap_or_default()
-                );
-            } else {
-                print!("{}", render_generic(&data));
-            }
-            return Ok(());
-        }
     };
     let data = c.call(cmd, args)?;
-    if cli.json || matches!(cli.cmd, Cmd::Call { .. }) {
+    if cli.json || matches!(sub, Cmd::Call { .. }) {
         println!(
             "{}",
             serde_json::to_string_pretty(&data).unwrap_or_default()
@@ -808,9 +1256,78 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The man page pollfwdctl(1): clap's sections, with the NF commands (synopsis, what it
+/// does, example) in a section of their own instead of the help's plain-text list.
+fn man_page() -> Vec<u8> {
+    use clap_mangen::roff::{Roff, bold, italic, roman};
+    let cmd = command().after_help("").after_long_help("");
+    let m = clap_mangen::Man::new(cmd);
+    let mut out = Vec::new();
+    let mut nf = Roff::new();
+    nf.control("SH", ["NETWORK-FUNCTION COMMANDS"]).text([roman(
+        "Arguments are given as key=value or --key value and checked by the daemon; \
+         \"pollfwdctl WORDS --help\" explains each. Any daemon command can also be sent as \
+         JSON: pollfwdctl call route.add '{\"prefix\": \"10.0.0.0/8\", \"via\": \"198.51.100.2\"}'.",
+    )]);
+    for c in NF {
+        nf.control("TP", [] as [&str; 0])
+            .text([bold(nf_synopsis(c))])
+            .text([roman(c.about)]);
+        for a in c.args {
+            let req = if a.required { " (required)" } else { "" };
+            nf.control("br", [] as [&str; 0]).text([
+                italic(format!("{}={}", a.key, a.value)),
+                roman(format!(": {}{req}", a.help)),
+            ]);
+        }
+        nf.control("br", [] as [&str; 0])
+            .text([roman(format!("Example: {}", c.example))]);
+    }
+    for part in [
+        Man::render_title,
+        Man::render_name_section,
+        Man::render_synopsis_section,
+        Man::render_description_section,
+        Man::render_options_section,
+        Man::render_subcommands_section,
+    ] {
+        part(&m, &mut out).expect("write to memory");
+    }
+    nf.to_writer(&mut out).expect("write to memory");
+    m.render_version_section(&mut out).expect("write to memory");
+    // Each part starts with the same two-line preamble (the apostrophe string): keep the first.
+    let text = String::from_utf8(out).expect("roff is UTF-8");
+    let mut lines: Vec<&str> = Vec::new();
+    for l in text.lines() {
+        if !(l.starts_with(".ie \\n(.g .ds Aq") || l.starts_with(".el .ds Aq")) || lines.len() < 2 {
+            lines.push(l);
+        }
+    }
+    (lines.join("\n") + "\n").into_bytes()
+}
+
+/// The man page on stdout, or one page per command into `dir`.
+fn man(dir: Option<&std::path::Path>) -> Result<(), String> {
+    let Some(d) = dir else {
+        return std::io::stdout()
+            .write_all(&man_page())
+            .map_err(|e| e.to_string());
+    };
+    let err = |e: std::io::Error| format!("{}: {e}", d.display());
+    std::fs::create_dir_all(d).map_err(err)?;
+    clap_mangen::generate_to(command(), d).map_err(err)?;
+    std::fs::write(d.join("pollfwdctl.1"), man_page()).map_err(err)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    let m = command().get_matches();
+    let cli = Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
+    let nf = if cli.cmd.is_none() {
+        nf_words(&m)
+    } else {
+        None
+    };
+    match run(&cli, nf) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Reply(e)) | Err(Failure::Local(e)) => {
             eprintln!("pollfwdctl: {e}");
@@ -848,6 +1365,221 @@ mod tests {
         let (_, a) = nf_command(&w(&["acl", "add", "--dport=80", "--deny"])).unwrap();
         assert_eq!(a, json!({"dport": 80, "deny": true}));
         assert!(nf_command(&w(&["acl", "add", "x=1", "stray"])).is_err());
+    }
+
+    /// What the command line `argv` (after `pollfwdctl`) sends to the daemon for an NF command.
+    fn parsed(argv: &[&str]) -> (String, Value) {
+        let m = command()
+            .try_get_matches_from(std::iter::once("pollfwdctl").chain(argv.iter().copied()))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        let cli = Cli::from_arg_matches(&m).unwrap();
+        assert!(cli.cmd.is_none(), "{argv:?} is not an NF command");
+        nf_command(&nf_words(&m).unwrap()).unwrap()
+    }
+
+    /// The daemon's operations that are not NF commands, and the CLI command of each.
+    fn core_command(op: &str) -> &str {
+        if op == "help" { "commands" } else { op }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_daemon_operation_has_a_cli_command_and_back() {
+        let ops = appliance::dispatch::all();
+        let names: Vec<&str> = ops.iter().map(|o| o.name).collect();
+        let derived: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        for op in &ops {
+            let nf = NF.iter().find(|c| c.words.join(".") == op.name);
+            match nf {
+                Some(c) => assert!(
+                    c.example
+                        .starts_with(&format!("pollfwdctl {}", c.words.join(" "))),
+                    "{}: example '{}'",
+                    op.name,
+                    c.example
+                ),
+                None => assert!(
+                    derived.iter().any(|d| d == core_command(op.name)),
+                    "daemon operation '{}' has no pollfwdctl command: add it to NF",
+                    op.name
+                ),
+            }
+        }
+        for c in NF {
+            let name = c.words.join(".");
+            assert!(
+                names.contains(&name.as_str()),
+                "pollfwdctl's '{}' names no daemon operation",
+                c.words.join(" ")
+            );
+            assert!(
+                !derived.contains(&c.words[0].to_string()),
+                "'{}' is also a derived command",
+                c.words[0]
+            );
+            assert!(!c.about.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_example_parses_into_its_operation_with_documented_arguments() {
+        for c in NF {
+            let argv: Vec<&str> = c.example.split_whitespace().skip(1).collect();
+            let (name, args) = parsed(&argv);
+            assert_eq!(name, c.words.join("."), "{}", c.example);
+            let args = args.as_object().unwrap();
+            for k in args.keys() {
+                assert!(
+                    c.args.iter().any(|a| a.key == k),
+                    "{}: argument '{k}' is not in its help",
+                    c.example
+                );
+            }
+            // A required argument may only be absent where another form replaces it
+            // (route add routes=..., route del prefixes=...).
+            for a in c.args.iter().filter(|a| a.required) {
+                assert!(args.contains_key(a.key), "{}: no {}", c.example, a.key);
+            }
+        }
+    }
+
+    #[test]
+    fn nf_command_lines_send_what_they_did_before() {
+        assert_eq!(
+            parsed(&["route", "add", "prefix=10.0.0.0/8", "via=198.51.100.2"]),
+            (
+                "route.add".into(),
+                json!({"prefix": "10.0.0.0/8", "via": "198.51.100.2"})
+            )
+        );
+        assert_eq!(
+            parsed(&["nat", "sessions", "--inside", "10.0.0.5", "--limit", "10"]),
+            (
+                "nat.sessions".into(),
+                json!({"inside": "10.0.0.5", "limit": 10})
+            )
+        );
+        assert_eq!(
+            parsed(&["acl", "add", "--dport=80", "--priority", "-5", "--deny"]),
+            (
+                "acl.add".into(),
+                json!({"dport": 80, "priority": -5, "deny": true})
+            )
+        );
+        assert_eq!(
+            parsed(&["policer", "counters", "--per-worker"]),
+            ("policer.counters".into(), json!({"per_worker": true}))
+        );
+        assert_eq!(
+            parsed(&["nat", "static", "list"]),
+            ("nat.static.list".into(), json!({}))
+        );
+        // Words the CLI does not know still go to the daemon (it says "unknown command").
+        assert_eq!(
+            parsed(&["vlan", "list", "id=3"]),
+            ("vlan.list".into(), json!({"id": 3}))
+        );
+        assert_eq!(
+            parsed(&["nat", "nope", "x=1"]),
+            ("nat.nope".into(), json!({"x": 1}))
+        );
+        // Global options after the words are options, not arguments.
+        let m = command()
+            .try_get_matches_from(["pollfwdctl", "route", "list", "--json", "kind=static"])
+            .unwrap();
+        assert!(Cli::from_arg_matches(&m).unwrap().json);
+        assert_eq!(
+            nf_command(&nf_words(&m).unwrap()).unwrap(),
+            ("route.list".into(), json!({"kind": "static"}))
+        );
+        // Derived commands are unchanged.
+        let m = command()
+            .try_get_matches_from(["pollfwdctl", "call", "route.add", "{}"])
+            .unwrap();
+        let cli = Cli::from_arg_matches(&m).unwrap();
+        assert!(matches!(cli.cmd, Some(Cmd::Call { ref command, .. }) if command == "route.add"));
+        // A group alone shows its help instead of sending anything.
+        let e = command()
+            .try_get_matches_from(["pollfwdctl", "nat", "static"])
+            .unwrap_err();
+        assert!(e.to_string().contains("list"), "{e}");
+    }
+
+    #[test]
+    fn help_lists_every_nf_command_with_arguments_and_example() {
+        let top = command().render_long_help().to_string();
+        for c in NF {
+            assert!(top.contains(&nf_synopsis(c)), "{top}");
+            let leaf = c.words.iter().fold(command(), |cmd, w| {
+                cmd.find_subcommand(w).expect("subcommand").clone()
+            });
+            let mut leaf = leaf;
+            let h = leaf.render_long_help().to_string();
+            assert!(h.contains(c.example), "{h}");
+            assert!(h.contains(c.about), "{h}");
+            for a in c.args {
+                assert!(h.contains(&format!("{}={}", a.key, a.value)), "{h}");
+                assert!(h.contains(a.help), "{h}");
+            }
+        }
+        for g in ["route", "neigh", "forward", "acl", "nat", "policer"] {
+            assert!(top.contains(&format!("\n  {g} ")), "{top}");
+        }
+    }
+
+    #[test]
+    fn completions_and_man_page_know_the_nf_commands() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command(), "pollfwdctl", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for w in [
+                "route", "lookup", "neigh", "acl", "counters", "nat", "static", "policer",
+                "gen-pcap",
+            ] {
+                assert!(text.contains(w), "{shell}: no {w}");
+            }
+        }
+        let man = String::from_utf8(man_page()).unwrap();
+        assert!(man.contains(".TH pollfwdctl 1"), "{}", &man[..200]);
+        assert!(man.contains(".SH \"NETWORK-FUNCTION COMMANDS\""), "{man}");
+        assert_eq!(man.matches(".ds Aq").count(), 2, "{man}");
+        for c in NF {
+            let roff = |t: &str| t.replace('-', "\\-").replace('\'', "\\*(Aq");
+            assert!(
+                man.contains(&roff(&nf_synopsis(c))),
+                "no {}",
+                nf_synopsis(c)
+            );
+            assert!(man.contains(&roff(c.example)), "no {}", c.example);
+        }
+        let dir = std::env::temp_dir().join(format!("pollfwdctl-man-{}", std::process::id()));
+        man_to(&dir);
+        for page in [
+            "pollfwdctl.1",
+            "pollfwdctl-route-add.1",
+            "pollfwdctl-nat-static-del.1",
+        ] {
+            let p =
+                std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+            assert!(p.contains(".TH"), "{page}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn man_to(dir: &std::path::Path) {
+        man(Some(dir)).unwrap();
     }
 
     #[test]
