@@ -89,7 +89,7 @@ enum Cmd {
         #[arg(long)]
         path: Option<PathBuf>,
     },
-    /// List the daemon's commands.
+    /// List the commands a running daemon answers.
     Commands,
     /// Send any command with JSON arguments, print the JSON reply: `call route.add '{"prefix":..}'`.
     Call {
@@ -99,13 +99,18 @@ enum Cmd {
     },
     /// Write a pcap of synthetic IPv4 traffic (lab input for net_pcap ports).
     GenPcap(GenArgs),
-    /// Print a shell completion script: `pollfwdctl completions bash > /etc/bash_completion.d/pollfwdctl`.
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// `pollfwdctl completions bash > /etc/bash_completion.d/pollfwdctl`; zsh: write
+    /// `_pollfwdctl` into a directory of `$fpath`.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (`pollfwdctl man > pollfwdctl.1`), or write one page per command into
-    /// a directory (`--dir`).
+    /// Print the man page, or write one page per command into a directory.
+    ///
+    /// `pollfwdctl man > pollfwdctl.1`; `pollfwdctl man --dir DIR` writes pollfwdctl.1,
+    /// pollfwdctl-route-add.1, ...
     Man {
         /// Write pollfwdctl.1, pollfwdctl-route-add.1, ... into this directory.
         #[arg(long)]
@@ -482,7 +487,8 @@ fn nf_overview() -> String {
             o += &format!("      e.g. {}\n", c.example);
         }
     }
-    o += "\nAny daemon command also as JSON: pollfwdctl call route.add '{\"prefix\": \"10.0.0.0/8\", \"via\": \"198.51.100.2\"}'";
+    o += "\nAny daemon command also as JSON: pollfwdctl call route.add '{\"prefix\": \"10.0.0.0/8\", \"via\": \"198.51.100.2\"}'\n";
+    o += "What a running daemon answers: pollfwdctl commands";
     o
 }
 
