@@ -1557,21 +1557,21 @@ mod tests {
                 assert!(text.contains(w), "{shell}: no {w}");
             }
         }
-        let man = String::from_utf8(man_page()).unwrap();
-        assert!(man.contains(".TH pollfwdctl 1"), "{}", &man[..200]);
-        assert!(man.contains(".SH \"NETWORK-FUNCTION COMMANDS\""), "{man}");
-        assert_eq!(man.matches(".ds Aq").count(), 2, "{man}");
+        let text = String::from_utf8(man_page()).unwrap();
+        assert!(text.contains(".TH pollfwdctl 1"), "{}", &text[..200]);
+        assert!(text.contains(".SH \"NETWORK-FUNCTION COMMANDS\""), "{text}");
+        assert_eq!(text.matches(".ds Aq").count(), 2, "{text}");
         for c in NF {
             let roff = |t: &str| t.replace('-', "\\-").replace('\'', "\\*(Aq");
             assert!(
-                man.contains(&roff(&nf_synopsis(c))),
+                text.contains(&roff(&nf_synopsis(c))),
                 "no {}",
                 nf_synopsis(c)
             );
-            assert!(man.contains(&roff(c.example)), "no {}", c.example);
+            assert!(text.contains(&roff(c.example)), "no {}", c.example);
         }
         let dir = std::env::temp_dir().join(format!("pollfwdctl-man-{}", std::process::id()));
-        man_to(&dir);
+        man(Some(&dir)).unwrap();
         for page in [
             "pollfwdctl.1",
             "pollfwdctl-route-add.1",
@@ -1582,10 +1582,6 @@ mod tests {
             assert!(p.contains(".TH"), "{page}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn man_to(dir: &std::path::Path) {
-        man(Some(dir)).unwrap();
     }
 
     #[test]
