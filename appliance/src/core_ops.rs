@@ -18,61 +18,73 @@ pub const CORE_OPS: &[Op] = &[
         name: "version",
         help: "build, DPDK version, uptime",
         run: version,
+        cli: None,
     },
     Op {
         name: "ports",
         help: "ports: link, speed, MAC, NUMA node, queues, counters (args: xstats=true)",
         run: ports,
+        cli: None,
     },
     Op {
         name: "lcores",
         help: "worker lcores: CPU, node, pool, polled queues, busy %",
         run: lcores,
+        cli: None,
     },
     Op {
         name: "stats",
         help: "everything: ports, lcores, drops by reason, rings",
         run: stats,
+        cli: None,
     },
     Op {
         name: "runtime",
         help: "per stage: calls, packets, packets/call, cycles/packet; dwell percentiles",
         run: runtime,
+        cli: None,
     },
     Op {
         name: "mempools",
         help: "mbuf pools: size, in use, free",
         run: mempools,
+        cli: None,
     },
     Op {
         name: "rings",
         help: "pipeline and hand-off rings: occupancy",
         run: rings,
+        cli: None,
     },
     Op {
         name: "topology",
         help: "CPUs, NUMA nodes, ports, lcores and their pools",
         run: topology,
+        cli: None,
     },
     Op {
         name: "clear",
         help: "zero port and lcore counters",
         run: clear,
+        cli: None,
     },
     Op {
         name: "metrics",
         help: "Prometheus text exposition of every counter",
         run: metrics,
+        cli: None,
     },
     Op {
         name: "drop-reasons",
         help: "the table of drop reasons",
         run: drop_reasons,
+        cli: None,
     },
     Op {
         name: "reload",
         help: "re-read the config file (args: path), validate it, apply the difference live or refuse it",
         run: crate::reload::reload,
+        cli: None,
     },
 ];
 

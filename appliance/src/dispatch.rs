@@ -11,6 +11,7 @@ pub const HELP: Op = Op {
     name: "help",
     help: "list commands",
     run: help,
+    cli: None,
 };
 
 fn help(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {

@@ -70,6 +70,12 @@ pub trait Nf: Sync {
         &[]
     }
 
+    /// The command groups of its operations in the CLI (words, one line about the group):
+    /// `pollfwdctl route --help`.
+    fn cli_groups(&self) -> &'static [(&'static [&'static str], &'static str)] {
+        &[]
+    }
+
     /// Its part of `reload`: compares its section of the old and new config and, if it changed,
     /// builds the new tables off the data path (an error refuses the whole reload) and returns
     /// the step that swaps them in. The undo is common to all NFs: the workers get back what

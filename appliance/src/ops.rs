@@ -19,11 +19,54 @@ use crate::txn::{Target, broadcast_to};
 /// by `version` and in every error reply.
 pub const PROTOCOL_VERSION: u64 = 1;
 
-/// An operation: name (`"route.add"`), one line of help, and the function.
+/// An operation: name (`"route.add"`), one line of help, the function, and (for a network
+/// function's command) how `pollfwdctl` shows it.
 pub struct Op {
     pub name: &'static str,
     pub help: &'static str,
     pub run: fn(&OpCtx<'_>, &Value) -> Result<Value, String>,
+    /// A network function's command as the CLI documents it (`pollfwdctl route add --help`,
+    /// completions, man page); `None` for the core operations, which the CLI defines itself.
+    pub cli: Option<CliDoc>,
+}
+
+/// A network function's command in the CLI: the words that name it (joined with dots they are
+/// the operation's name, `route add` = `route.add`), its arguments and one example. The CLI
+/// only documents the arguments: it sends them as given and the operation validates them.
+pub struct CliDoc {
+    pub words: &'static [&'static str],
+    pub about: &'static str,
+    pub args: &'static [ArgDoc],
+    pub example: &'static str,
+}
+
+/// One argument of a network function's command, as the help shows it.
+pub struct ArgDoc {
+    pub key: &'static str,
+    /// What the value looks like (`A.B.C.D/LEN`).
+    pub value: &'static str,
+    pub required: bool,
+    pub help: &'static str,
+}
+
+/// An optional argument.
+pub const fn arg(key: &'static str, value: &'static str, help: &'static str) -> ArgDoc {
+    ArgDoc {
+        key,
+        value,
+        required: false,
+        help,
+    }
+}
+
+/// A required argument.
+pub const fn req(key: &'static str, value: &'static str, help: &'static str) -> ArgDoc {
+    ArgDoc {
+        key,
+        value,
+        required: true,
+        help,
+    }
 }
 
 /// What an operation can use.

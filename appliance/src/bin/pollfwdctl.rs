@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use appliance::ops::{ArgDoc as NfArg, CliDoc as NfCmd};
 use appliance::traffic::{self, GenSpec};
 use clap::{
     Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, Subcommand,
@@ -39,7 +40,7 @@ struct Cli {
     /// Seconds to wait for the daemon.
     #[arg(long, global = true, default_value_t = 5.0)]
     timeout: f64,
-    /// `None` for a network-function command (`route add ...`): those are built from [`NF`]
+    /// `None` for a network-function command (`route add ...`): those are built from [`nf_cmds`]
     /// and read by [`nf_words`].
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -118,259 +119,20 @@ enum Cmd {
     },
 }
 
-/// One argument of a network-function command, as the help shows it.
-struct NfArg {
-    key: &'static str,
-    /// What the value looks like (`A.B.C.D/LEN`).
-    value: &'static str,
-    required: bool,
-    help: &'static str,
+/// Every network-function command: the CLI part of each NF's operations
+/// (`appliance::ops::CliDoc`, in `appliance/src/nf/<name>/ops.rs`).
+fn nf_cmds() -> impl Iterator<Item = &'static NfCmd> {
+    appliance::dispatch::all()
+        .into_iter()
+        .filter_map(|o| o.cli.as_ref())
 }
 
-/// A network-function command of the CLI: the words that name it (joined with dots they are
-/// the daemon's operation, `route add` = `route.add`), its arguments and one example. The
-/// CLI only documents the arguments: whatever follows the words is sent as given
-/// ([`nf_command`]) and the daemon validates it.
-struct NfCmd {
-    words: &'static [&'static str],
-    about: &'static str,
-    args: &'static [NfArg],
-    example: &'static str,
+/// The groups the words of the NF commands form (`pollfwdctl route --help`), from each NF.
+fn nf_groups() -> impl Iterator<Item = &'static (&'static [&'static str], &'static str)> {
+    appliance::registry::ALL
+        .iter()
+        .flat_map(|nf| nf.cli_groups().iter())
 }
-
-/// The groups the words of [`NF`] form (`pollfwdctl route --help`).
-const NF_GROUPS: &[(&[&str], &str)] = &[
-    (
-        &["route"],
-        "Routes of the forward stage: list, add, del, lookup",
-    ),
-    (&["neigh"], "ARP neighbours of the forward stage"),
-    (&["forward"], "Counters of the forward stage"),
-    (
-        &["acl"],
-        "ACL rules of the classify stage: list, add, del, counters",
-    ),
-    (&["nat"], "NAT44: summary, sessions, static mappings"),
-    (
-        &["nat", "static"],
-        "NAT static mappings and port forwards: list, add, del",
-    ),
-    (&["policer"], "Policers: list, set, counters, clear"),
-];
-
-const fn arg(key: &'static str, value: &'static str, help: &'static str) -> NfArg {
-    NfArg {
-        key,
-        value,
-        required: false,
-        help,
-    }
-}
-
-const fn req(key: &'static str, value: &'static str, help: &'static str) -> NfArg {
-    NfArg {
-        key,
-        value,
-        required: true,
-        help,
-    }
-}
-
-/// Every network-function command. A unit test checks it against the daemon's operation table
-/// (`appliance::dispatch::all()`): every operation has an entry here, every entry an operation.
-const NF: &[NfCmd] = &[
-    NfCmd {
-        words: &["route", "list"],
-        about: "List the routes: prefix, kind, via, port",
-        args: &[arg(
-            "kind",
-            "connected|local|broadcast|static",
-            "only routes of this kind",
-        )],
-        example: "pollfwdctl route list kind=static",
-    },
-    NfCmd {
-        words: &["route", "add"],
-        about: "Add static routes live (every forward worker switches between two bursts)",
-        args: &[
-            req("prefix", "A.B.C.D/LEN", "destination prefix"),
-            arg(
-                "via",
-                "A.B.C.D",
-                "gateway; without port, the port whose subnet holds it",
-            ),
-            arg("port", "NAME", "egress port; without via: an on-link route"),
-            arg(
-                "replace",
-                "true",
-                "change an existing static route instead of refusing",
-            ),
-            arg(
-                "routes",
-                "JSON",
-                "several at once instead of prefix/via/port: '[{\"prefix\": .., \"via\": ..}, ..]'",
-            ),
-        ],
-        example: "pollfwdctl route add prefix=10.0.0.0/8 via=198.51.100.2",
-    },
-    NfCmd {
-        words: &["route", "del"],
-        about: "Delete static routes live",
-        args: &[
-            req("prefix", "A.B.C.D/LEN", "the static route's prefix"),
-            arg(
-                "prefixes",
-                "JSON",
-                "several at once instead of prefix: '[\"10.0.0.0/8\", ..]'",
-            ),
-        ],
-        example: "pollfwdctl route del prefix=10.0.0.0/8",
-    },
-    NfCmd {
-        words: &["route", "lookup"],
-        about: "The route an address takes and its next hop",
-        args: &[req("address", "A.B.C.D", "destination address")],
-        example: "pollfwdctl route lookup address=10.1.2.3",
-    },
-    NfCmd {
-        words: &["neigh", "list"],
-        about: "ARP neighbours: address, MAC, port, state, age, probes",
-        args: &[],
-        example: "pollfwdctl neigh list",
-    },
-    NfCmd {
-        words: &["forward", "stats"],
-        about: "Forward stage counters per worker: ARP, ICMP, parked packets",
-        args: &[],
-        example: "pollfwdctl forward stats",
-    },
-    NfCmd {
-        words: &["acl", "list"],
-        about: "ACL rules in precedence order with their hit counters; default action, classes",
-        args: &[],
-        example: "pollfwdctl acl list",
-    },
-    NfCmd {
-        words: &["acl", "add"],
-        about: "Add an ACL rule live (the config's rule keys; absent keys match anything)",
-        args: &[
-            arg("src", "A.B.C.D[/LEN]", "source prefix"),
-            arg("dst", "A.B.C.D[/LEN]", "destination prefix"),
-            arg("proto", "tcp|udp|icmp|sctp|N", "IP protocol"),
-            arg("sport", "N|N-M", "source port or range"),
-            arg("dport", "N|N-M", "destination port or range"),
-            arg("in_port", "NAME", "ingress port"),
-            arg(
-                "priority",
-                "N",
-                "higher wins, default 0 (ties: the earlier rule)",
-            ),
-            arg("action", "permit|deny", "default permit"),
-            arg("class", "NAME", "class label of a permit rule"),
-        ],
-        example: "pollfwdctl acl add dst=203.0.113.0/24 proto=udp action=deny",
-    },
-    NfCmd {
-        words: &["acl", "del"],
-        about: "Delete an ACL rule live",
-        args: &[req("id", "N", "the rule's id (acl list)")],
-        example: "pollfwdctl acl del id=7",
-    },
-    NfCmd {
-        words: &["acl", "counters"],
-        about: "Per-rule hit counters (packets, bytes) summed over workers, and the default's",
-        args: &[],
-        example: "pollfwdctl acl counters",
-    },
-    NfCmd {
-        words: &["nat", "summary"],
-        about: "NAT: sessions per worker, ports in use per pool address, counters, drops",
-        args: &[],
-        example: "pollfwdctl nat summary",
-    },
-    NfCmd {
-        words: &["nat", "sessions"],
-        about: "NAT sessions, sorted by inside endpoint",
-        args: &[
-            arg("inside", "A.B.C.D", "only this inside host"),
-            arg("limit", "N", "at most N sessions (default 100)"),
-        ],
-        example: "pollfwdctl nat sessions --inside 10.0.0.5 --limit 10",
-    },
-    NfCmd {
-        words: &["nat", "static", "list"],
-        about: "NAT static mappings and port forwards",
-        args: &[],
-        example: "pollfwdctl nat static list",
-    },
-    NfCmd {
-        words: &["nat", "static", "add"],
-        about: "Add a static mapping (with ports and proto: a port forward) live",
-        args: &[
-            req("outside", "A.B.C.D[:PORT]", "public address"),
-            req("inside", "A.B.C.D[:PORT]", "inside host"),
-            arg("proto", "tcp|udp", "for a port forward"),
-        ],
-        example: "pollfwdctl nat static add outside=203.0.113.5:443 inside=10.0.0.5:8443 proto=tcp",
-    },
-    NfCmd {
-        words: &["nat", "static", "del"],
-        about: "Delete a static mapping live",
-        args: &[
-            req("outside", "A.B.C.D[:PORT]", "as when added"),
-            arg("proto", "tcp|udp", "as when added"),
-        ],
-        example: "pollfwdctl nat static del outside=203.0.113.5:443 proto=tcp",
-    },
-    NfCmd {
-        words: &["policer", "list"],
-        about: "Policers: algorithm, rates, bursts, colour mode, actions, binding",
-        args: &[],
-        example: "pollfwdctl policer list",
-    },
-    NfCmd {
-        words: &["policer", "set"],
-        about: "Change a policer live (binding changes need the config and reload)",
-        args: &[
-            req("name", "NAME", "the policer"),
-            arg(
-                "cir",
-                "N",
-                "committed rate, in the policer's units per second",
-            ),
-            arg("pir", "N", "peak rate (trtcm)"),
-            arg("cbs", "BYTES", "committed burst"),
-            arg("ebs", "BYTES", "excess burst (srtcm)"),
-            arg("pbs", "BYTES", "peak burst (trtcm)"),
-            arg("units", "bits|bytes", "unit of the rates"),
-            arg(
-                "kind",
-                "srtcm|trtcm",
-                "algorithm (then give the other one's parameters)",
-            ),
-            arg("color_mode", "blind|aware", "colour mode"),
-            arg("green", "ACTION", "transmit, drop or remark:<DSCP>"),
-            arg("yellow", "ACTION", "transmit, drop or remark:<DSCP>"),
-            arg("red", "ACTION", "transmit, drop or remark:<DSCP>"),
-        ],
-        example: "pollfwdctl policer set name=bulk cir=500000000",
-    },
-    NfCmd {
-        words: &["policer", "counters"],
-        about: "Packets and bytes per policer per colour, remarks, per-source tables",
-        args: &[
-            arg("name", "NAME", "only this policer"),
-            arg("per_worker", "true", "each worker's counters too"),
-        ],
-        example: "pollfwdctl policer counters name=bulk --per-worker",
-    },
-    NfCmd {
-        words: &["policer", "clear"],
-        about: "Zero the policer counters on every worker",
-        args: &[],
-        example: "pollfwdctl policer clear",
-    },
-];
 
 /// Id of the argument that takes what follows an NF command's words.
 const NF_ARGS: &str = "args";
@@ -447,8 +209,7 @@ fn nf_args_text(c: &NfCmd) -> String {
 
 /// The group command `words` (e.g. `nat static`) with every NF command below it.
 fn nf_group(words: &'static [&'static str]) -> Command {
-    let about = NF_GROUPS
-        .iter()
+    let about = nf_groups()
         .find(|(w, _)| *w == words)
         .map_or("", |(_, a)| *a);
     let mut g = Command::new(*words.last().expect("words"))
@@ -460,7 +221,7 @@ fn nf_group(words: &'static [&'static str]) -> Command {
         .allow_external_subcommands(true)
         .external_subcommand_value_parser(clap::value_parser!(String));
     let mut seen: Vec<&str> = Vec::new();
-    for c in NF.iter().filter(|c| c.words.starts_with(words)) {
+    for c in nf_cmds().filter(|c| c.words.starts_with(words)) {
         let next = c.words[words.len()];
         if c.words.len() == words.len() + 1 {
             g = g.subcommand(nf_leaf(c));
@@ -480,7 +241,7 @@ fn nf_overview() -> String {
         header.render(),
         header.render_reset()
     );
-    for c in NF {
+    for c in nf_cmds() {
         o += &format!("  {}\n", nf_synopsis(c));
         // An example without arguments would only repeat the line.
         if c.example != format!("pollfwdctl {}", c.words.join(" ")) {
@@ -499,7 +260,7 @@ fn command() -> Command {
         .external_subcommand_value_parser(clap::value_parser!(String))
         .after_help(nf_overview());
     let mut seen: Vec<&str> = Vec::new();
-    for c in NF {
+    for c in nf_cmds() {
         if !seen.contains(&c.words[0]) {
             seen.push(c.words[0]);
             cmd = cmd.subcommand(nf_group(&c.words[..1]));
@@ -1275,7 +1036,7 @@ fn man_page() -> Vec<u8> {
          \"pollfwdctl WORDS --help\" explains each. Any daemon command can also be sent as \
          JSON: pollfwdctl call route.add '{\"prefix\": \"10.0.0.0/8\", \"via\": \"198.51.100.2\"}'.",
     )]);
-    for c in NF {
+    for c in nf_cmds() {
         nf.control("TP", [] as [&str; 0])
             .text([bold(nf_synopsis(c))])
             .text([roman(c.about)]);
@@ -1402,7 +1163,7 @@ mod tests {
             .map(|c| c.get_name().to_string())
             .collect();
         for op in &ops {
-            let nf = NF.iter().find(|c| c.words.join(".") == op.name);
+            let nf = nf_cmds().find(|c| c.words.join(".") == op.name);
             match nf {
                 Some(c) => assert!(
                     c.example
@@ -1413,12 +1174,12 @@ mod tests {
                 ),
                 None => assert!(
                     derived.iter().any(|d| d == core_command(op.name)),
-                    "daemon operation '{}' has no pollfwdctl command: add it to NF",
+                    "daemon operation '{}' has no pollfwdctl command: give its Op a `cli` doc (appliance/src/nf/<name>/ops.rs)",
                     op.name
                 ),
             }
         }
-        for c in NF {
+        for c in nf_cmds() {
             let name = c.words.join(".");
             assert!(
                 names.contains(&name.as_str()),
@@ -1436,7 +1197,7 @@ mod tests {
 
     #[test]
     fn every_example_parses_into_its_operation_with_documented_arguments() {
-        for c in NF {
+        for c in nf_cmds() {
             let argv: Vec<&str> = c.example.split_whitespace().skip(1).collect();
             let (name, args) = parsed(&argv);
             assert_eq!(name, c.words.join("."), "{}", c.example);
@@ -1521,7 +1282,7 @@ mod tests {
     #[test]
     fn help_lists_every_nf_command_with_arguments_and_example() {
         let top = command().render_long_help().to_string();
-        for c in NF {
+        for c in nf_cmds() {
             assert!(top.contains(&nf_synopsis(c)), "{top}");
             let leaf = c.words.iter().fold(command(), |cmd, w| {
                 cmd.find_subcommand(w).expect("subcommand").clone()
@@ -1561,7 +1322,7 @@ mod tests {
         assert!(text.contains(".TH pollfwdctl 1"), "{}", &text[..200]);
         assert!(text.contains(".SH \"NETWORK-FUNCTION COMMANDS\""), "{text}");
         assert_eq!(text.matches(".ds Aq").count(), 2, "{text}");
-        for c in NF {
+        for c in nf_cmds() {
             let roff = |t: &str| t.replace('-', "\\-").replace('\'', "\\*(Aq");
             assert!(
                 text.contains(&roff(&nf_synopsis(c))),

@@ -66,6 +66,13 @@ impl Nf for Classify {
         ops::OPS
     }
 
+    fn cli_groups(&self) -> &'static [(&'static [&'static str], &'static str)] {
+        &[(
+            &["acl"],
+            "ACL rules of the classify stage: list, add, del, counters",
+        )]
+    }
+
     fn telemetry(&self) -> &'static [&'static str] {
         &["acl.counters"]
     }

@@ -22,7 +22,7 @@ use super::config::{
 };
 use super::state::{Entry, Installed, Plane};
 use crate::config::Config;
-use crate::ops::{Op, OpCtx, args};
+use crate::ops::{CliDoc, Op, OpCtx, arg, args, req};
 use crate::state::State;
 
 pub const OPS: &[Op] = &[
@@ -30,21 +30,59 @@ pub const OPS: &[Op] = &[
         name: "acl.list",
         help: "ACL rules in precedence order with their hit counters; default action, classes",
         run: list,
+        cli: Some(CliDoc {
+            words: &["acl", "list"],
+            about: "ACL rules in precedence order with their hit counters; default action, classes",
+            args: &[],
+            example: "pollfwdctl acl list",
+        }),
     },
     Op {
         name: "acl.add",
         help: "add an ACL rule {src, dst, proto, sport, dport, in_port, priority, action, class}",
         run: add,
+        cli: Some(CliDoc {
+            words: &["acl", "add"],
+            about: "Add an ACL rule live (the config's rule keys; absent keys match anything)",
+            args: &[
+                arg("src", "A.B.C.D[/LEN]", "source prefix"),
+                arg("dst", "A.B.C.D[/LEN]", "destination prefix"),
+                arg("proto", "tcp|udp|icmp|sctp|N", "IP protocol"),
+                arg("sport", "N|N-M", "source port or range"),
+                arg("dport", "N|N-M", "destination port or range"),
+                arg("in_port", "NAME", "ingress port"),
+                arg(
+                    "priority",
+                    "N",
+                    "higher wins, default 0 (ties: the earlier rule)",
+                ),
+                arg("action", "permit|deny", "default permit"),
+                arg("class", "NAME", "class label of a permit rule"),
+            ],
+            example: "pollfwdctl acl add dst=203.0.113.0/24 proto=udp action=deny",
+        }),
     },
     Op {
         name: "acl.del",
         help: "delete an ACL rule {id}",
         run: del,
+        cli: Some(CliDoc {
+            words: &["acl", "del"],
+            about: "Delete an ACL rule live",
+            args: &[req("id", "N", "the rule's id (acl list)")],
+            example: "pollfwdctl acl del id=7",
+        }),
     },
     Op {
         name: "acl.counters",
         help: "per-rule hit counters (packets, bytes) summed over workers, and the default's",
         run: counters,
+        cli: Some(CliDoc {
+            words: &["acl", "counters"],
+            about: "Per-rule hit counters (packets, bytes) summed over workers, and the default's",
+            args: &[],
+            example: "pollfwdctl acl counters",
+        }),
     },
 ];
 

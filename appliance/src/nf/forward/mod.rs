@@ -61,6 +61,17 @@ impl Nf for Forward {
         ops::OPS
     }
 
+    fn cli_groups(&self) -> &'static [(&'static [&'static str], &'static str)] {
+        &[
+            (
+                &["route"],
+                "Routes of the forward stage: list, add, del, lookup",
+            ),
+            (&["neigh"], "ARP neighbours of the forward stage"),
+            (&["forward"], "Counters of the forward stage"),
+        ]
+    }
+
     fn telemetry(&self) -> &'static [&'static str] {
         &["forward.stats"]
     }

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::config::{self as conf, RouteText};
 use super::state::Plane;
 use crate::config::Config;
-use crate::ops::{Commit, Op, OpCtx};
+use crate::ops::{CliDoc, Commit, Op, OpCtx, arg, req};
 use crate::state::State;
 
 /// Stage name.
@@ -29,31 +29,96 @@ pub const OPS: &[Op] = &[
         name: "route.list",
         help: "routes: prefix, kind (connected/local/broadcast/static), via, port (args: kind?)",
         run: route_list,
+        cli: Some(CliDoc {
+            words: &["route", "list"],
+            about: "List the routes: prefix, kind, via, port",
+            args: &[arg(
+                "kind",
+                "connected|local|broadcast|static",
+                "only routes of this kind",
+            )],
+            example: "pollfwdctl route list kind=static",
+        }),
     },
     Op {
         name: "route.add",
         help: "add static routes: {prefix, via?, port?, replace?} or {routes: [...]}",
         run: route_add,
+        cli: Some(CliDoc {
+            words: &["route", "add"],
+            about: "Add static routes live (every forward worker switches between two bursts)",
+            args: &[
+                req("prefix", "A.B.C.D/LEN", "destination prefix"),
+                arg(
+                    "via",
+                    "A.B.C.D",
+                    "gateway; without port, the port whose subnet holds it",
+                ),
+                arg("port", "NAME", "egress port; without via: an on-link route"),
+                arg(
+                    "replace",
+                    "true",
+                    "change an existing static route instead of refusing",
+                ),
+                arg(
+                    "routes",
+                    "JSON",
+                    "several at once instead of prefix/via/port: '[{\"prefix\": .., \"via\": ..}, ..]'",
+                ),
+            ],
+            example: "pollfwdctl route add prefix=10.0.0.0/8 via=198.51.100.2",
+        }),
     },
     Op {
         name: "route.del",
         help: "delete static routes: {prefix} or {prefixes: [...]}",
         run: route_del,
+        cli: Some(CliDoc {
+            words: &["route", "del"],
+            about: "Delete static routes live",
+            args: &[
+                req("prefix", "A.B.C.D/LEN", "the static route's prefix"),
+                arg(
+                    "prefixes",
+                    "JSON",
+                    "several at once instead of prefix: '[\"10.0.0.0/8\", ..]'",
+                ),
+            ],
+            example: "pollfwdctl route del prefix=10.0.0.0/8",
+        }),
     },
     Op {
         name: "route.lookup",
         help: "the route an address takes: {address}",
         run: route_lookup,
+        cli: Some(CliDoc {
+            words: &["route", "lookup"],
+            about: "The route an address takes and its next hop",
+            args: &[req("address", "A.B.C.D", "destination address")],
+            example: "pollfwdctl route lookup address=10.1.2.3",
+        }),
     },
     Op {
         name: "neigh.list",
         help: "ARP neighbours: address, MAC, port, state, age, probes",
         run: neigh_list,
+        cli: Some(CliDoc {
+            words: &["neigh", "list"],
+            about: "ARP neighbours: address, MAC, port, state, age, probes",
+            args: &[],
+            example: "pollfwdctl neigh list",
+        }),
     },
     Op {
         name: "forward.stats",
         help: "forward stage counters per worker: ARP, ICMP, parked packets",
         run: forward_stats,
+        cli: Some(CliDoc {
+            words: &["forward", "stats"],
+            about: "Forward stage counters per worker: ARP, ICMP, parked packets",
+            args: &[],
+            example: "pollfwdctl forward stats",
+        }),
     },
 ];
 

@@ -66,6 +66,16 @@ impl Nf for Nat {
         ops::OPS
     }
 
+    fn cli_groups(&self) -> &'static [(&'static [&'static str], &'static str)] {
+        &[
+            (&["nat"], "NAT44: summary, sessions, static mappings"),
+            (
+                &["nat", "static"],
+                "NAT static mappings and port forwards: list, add, del",
+            ),
+        ]
+    }
+
     fn telemetry(&self) -> &'static [&'static str] {
         &["nat.summary"]
     }

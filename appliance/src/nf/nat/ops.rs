@@ -18,33 +18,73 @@ use serde_json::{Value, json};
 use super::config as conf;
 use super::state::Plane;
 use crate::config::{Config, no_pos};
-use crate::ops::{Op, OpCtx, args};
+use crate::ops::{CliDoc, Op, OpCtx, arg, args, req};
 
 pub const OPS: &[Op] = &[
     Op {
         name: "nat.summary",
         help: "NAT: sessions per worker, ports in use per pool address, counters, drops by reason",
         run: summary,
+        cli: Some(CliDoc {
+            words: &["nat", "summary"],
+            about: "NAT: sessions per worker, ports in use per pool address, counters, drops",
+            args: &[],
+            example: "pollfwdctl nat summary",
+        }),
     },
     Op {
         name: "nat.sessions",
         help: "NAT sessions: {inside?: \"10.0.0.5\", limit?: 100}",
         run: sessions,
+        cli: Some(CliDoc {
+            words: &["nat", "sessions"],
+            about: "NAT sessions, sorted by inside endpoint",
+            args: &[
+                arg("inside", "A.B.C.D", "only this inside host"),
+                arg("limit", "N", "at most N sessions (default 100)"),
+            ],
+            example: "pollfwdctl nat sessions --inside 10.0.0.5 --limit 10",
+        }),
     },
     Op {
         name: "nat.static.list",
         help: "NAT static mappings and port forwards",
         run: static_list,
+        cli: Some(CliDoc {
+            words: &["nat", "static", "list"],
+            about: "NAT static mappings and port forwards",
+            args: &[],
+            example: "pollfwdctl nat static list",
+        }),
     },
     Op {
         name: "nat.static.add",
         help: "add a static mapping: {outside: \"203.0.113.5[:443]\", inside: \"10.0.0.5[:8443]\", proto?: \"tcp\"|\"udp\"}",
         run: static_add,
+        cli: Some(CliDoc {
+            words: &["nat", "static", "add"],
+            about: "Add a static mapping (with ports and proto: a port forward) live",
+            args: &[
+                req("outside", "A.B.C.D[:PORT]", "public address"),
+                req("inside", "A.B.C.D[:PORT]", "inside host"),
+                arg("proto", "tcp|udp", "for a port forward"),
+            ],
+            example: "pollfwdctl nat static add outside=203.0.113.5:443 inside=10.0.0.5:8443 proto=tcp",
+        }),
     },
     Op {
         name: "nat.static.del",
         help: "delete a static mapping: {outside: \"203.0.113.5[:443]\", proto?: \"tcp\"|\"udp\"}",
         run: static_del,
+        cli: Some(CliDoc {
+            words: &["nat", "static", "del"],
+            about: "Delete a static mapping live",
+            args: &[
+                req("outside", "A.B.C.D[:PORT]", "as when added"),
+                arg("proto", "tcp|udp", "as when added"),
+            ],
+            example: "pollfwdctl nat static del outside=203.0.113.5:443 proto=tcp",
+        }),
     },
 ];
 

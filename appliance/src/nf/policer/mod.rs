@@ -59,6 +59,10 @@ impl Nf for Policer {
         ops::OPS
     }
 
+    fn cli_groups(&self) -> &'static [(&'static [&'static str], &'static str)] {
+        &[(&["policer"], "Policers: list, set, counters, clear")]
+    }
+
     fn telemetry(&self) -> &'static [&'static str] {
         &["policer.counters"]
     }

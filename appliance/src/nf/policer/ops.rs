@@ -15,28 +15,76 @@ use serde_json::{Value, json};
 use super::config::{self as conf, Kind, PolicerSpec, parse_action};
 use super::state::Plane;
 use crate::config::{Config, no_pos};
-use crate::ops::{Op, OpCtx, args};
+use crate::ops::{CliDoc, Op, OpCtx, arg, args, req};
 
 pub const OPS: &[Op] = &[
     Op {
         name: "policer.list",
         help: "policers: algorithm, rates, bursts, colour mode, actions, binding",
         run: list,
+        cli: Some(CliDoc {
+            words: &["policer", "list"],
+            about: "Policers: algorithm, rates, bursts, colour mode, actions, binding",
+            args: &[],
+            example: "pollfwdctl policer list",
+        }),
     },
     Op {
         name: "policer.set",
         help: "change a policer live: {name, cir?, pir?, cbs?, ebs?, pbs?, units?, kind?, color_mode?, green?, yellow?, red?}",
         run: set,
+        cli: Some(CliDoc {
+            words: &["policer", "set"],
+            about: "Change a policer live (binding changes need the config and reload)",
+            args: &[
+                req("name", "NAME", "the policer"),
+                arg(
+                    "cir",
+                    "N",
+                    "committed rate, in the policer's units per second",
+                ),
+                arg("pir", "N", "peak rate (trtcm)"),
+                arg("cbs", "BYTES", "committed burst"),
+                arg("ebs", "BYTES", "excess burst (srtcm)"),
+                arg("pbs", "BYTES", "peak burst (trtcm)"),
+                arg("units", "bits|bytes", "unit of the rates"),
+                arg(
+                    "kind",
+                    "srtcm|trtcm",
+                    "algorithm (then give the other one's parameters)",
+                ),
+                arg("color_mode", "blind|aware", "colour mode"),
+                arg("green", "ACTION", "transmit, drop or remark:<DSCP>"),
+                arg("yellow", "ACTION", "transmit, drop or remark:<DSCP>"),
+                arg("red", "ACTION", "transmit, drop or remark:<DSCP>"),
+            ],
+            example: "pollfwdctl policer set name=bulk cir=500000000",
+        }),
     },
     Op {
         name: "policer.counters",
         help: "packets and bytes per policer per colour, remarks, per-source tables: {name?, per_worker?}",
         run: counters,
+        cli: Some(CliDoc {
+            words: &["policer", "counters"],
+            about: "Packets and bytes per policer per colour, remarks, per-source tables",
+            args: &[
+                arg("name", "NAME", "only this policer"),
+                arg("per_worker", "true", "each worker's counters too"),
+            ],
+            example: "pollfwdctl policer counters name=bulk --per-worker",
+        }),
     },
     Op {
         name: "policer.clear",
         help: "zero the policer counters on every worker",
         run: clear,
+        cli: Some(CliDoc {
+            words: &["policer", "clear"],
+            about: "Zero the policer counters on every worker",
+            args: &[],
+            example: "pollfwdctl policer clear",
+        }),
     },
 ];
 
