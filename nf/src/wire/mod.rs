@@ -1,0 +1,80 @@
+//! Packet formats, once for every stage (in the style of smoltcp's wire module): typed
+//! zero-copy views over a byte buffer with named accessors ([`ether::Frame`],
+//! [`arp::Packet`], [`ipv4::Packet`], [`icmp::Packet`], [`udp::Packet`], [`tcp::Packet`]),
+//! each format's byte offsets in its `field` module, the IPv4 validity parser every stage
+//! uses ([`ipv4::validate`], RFC 1812 section 5.2.2), and the Internet checksum
+//! ([`checksum`]: full sum, RFC 1624 incremental update, pseudo-header).
+//!
+//! A view's `new_checked` checks the buffer holds the fixed header; after it, accessors of
+//! fixed fields cannot panic. Addresses are `u32` in host byte order, as `PktMeta` and the
+//! route tables hold them. The forward stage's fast loop reads an untagged IPv4 frame's
+//! header in four word loads ([`ipv4::Words`]) rather than through views: measured faster
+//! there (docs/performance.md). Prepared for 802.1Q and IPv6: [`ether::EtherType`] names
+//! them and [`ether::Frame::l3`] gives the L3 offset a VLAN tag moves.
+
+pub mod arp;
+pub mod checksum;
+pub mod ether;
+pub mod icmp;
+pub mod ipv4;
+pub mod tcp;
+pub mod udp;
+
+/// IP protocol numbers (IANA) the stages know.
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const SCTP: u8 = 132;
+    pub const UDPLITE: u8 = 136;
+}
+
+/// A big-endian 16-bit field at `off` of `b`.
+#[inline(always)]
+pub fn get16(b: &[u8], off: usize) -> u16 {
+    u16::from_be_bytes([b[off], b[off + 1]])
+}
+
+/// A big-endian 32-bit field at `off` of `b`.
+#[inline(always)]
+pub fn get32(b: &[u8], off: usize) -> u32 {
+    u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+/// Writes a big-endian 16-bit field at `off` of `b`.
+#[inline(always)]
+pub fn put16(b: &mut [u8], off: usize, v: u16) {
+    b[off..off + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Writes a big-endian 32-bit field at `off` of `b`.
+#[inline(always)]
+pub fn put32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Test fixtures shared by the wire module's and the stages' tests.
+#[cfg(test)]
+pub(crate) mod testframe {
+    use super::checksum::tests::rfc1071;
+
+    /// A UDP/IPv4 frame: 02:..:01 -> 02:..:02, 10.0.0.1:1234 -> 192.0.2.9:80, TTL 64,
+    /// 8 bytes of payload, correct IPv4 header checksum (UDP checksum 0: none).
+    pub(crate) fn udp_frame() -> Vec<u8> {
+        let mut f = vec![
+            0x02, 0, 0, 0, 0, 0x02, // dst
+            0x02, 0, 0, 0, 0, 0x01, // src
+            0x08, 0x00, // IPv4
+            0x45, 0x00, 0x00, 36, // ver/ihl, tos, total length 20 + 8 + 8
+            0x12, 0x34, 0x40, 0x00, // id, DF
+            64, 17, 0x00, 0x00, // ttl, udp, checksum
+            10, 0, 0, 1, // src
+            192, 0, 2, 9, // dst
+            0x04, 0xd2, 0x00, 0x50, 0x00, 16, 0x00, 0x00, // udp
+            1, 2, 3, 4, 5, 6, 7, 8, // payload
+        ];
+        let c = rfc1071(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+}
