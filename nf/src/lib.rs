@@ -18,6 +18,3 @@ pub mod parse;
 pub mod policer;
 pub mod wire;
 pub mod xconnect;
-
-/// Frames shorter than an Ethernet header.
-pub const ETH_HDR_LEN: usize = 14;

@@ -2,15 +2,16 @@
 //! `xconnect` or `forward` to choose the egress port).
 
 use dpdk::Mbuf;
-use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
+use pollfwd_pipeline::{Stage, StageCtx, Verdict};
+
+use crate::wire::ether;
 
 pub struct Macswap;
 
 /// Swaps the two MAC addresses of an Ethernet header in place. `frame` holds >= 12 bytes.
 #[inline]
 pub fn swap_macs(frame: &mut [u8]) {
-    let (dst, rest) = frame.split_at_mut(6);
-    dst.swap_with_slice(&mut rest[..6]);
+    ether::Frame::new_unchecked(frame).swap_addrs();
 }
 
 impl Stage for Macswap {
@@ -32,11 +33,9 @@ impl Stage for Macswap {
 
     fn process(&mut self, _ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         for (m, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
-            let d = m.data_mut();
-            if d.len() < crate::ETH_HDR_LEN {
-                *v = Verdict::Drop(DropReason::Runt);
-            } else {
-                swap_macs(d);
+            match ether::Frame::new_checked(m.data_mut()) {
+                Ok(mut f) => f.swap_addrs(),
+                Err(r) => *v = Verdict::Drop(r),
             }
         }
     }

@@ -29,7 +29,7 @@ use dpdk::{BURST_MAX, Mbuf};
 use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
-use crate::parse;
+use crate::{parse, wire};
 
 /// Most policers one stage holds.
 pub const MAX_POLICERS: usize = 64;
@@ -759,30 +759,6 @@ pub struct ClearCounters;
 // ---------------------------------------------------------------------------------------------
 // DSCP.
 
-/// Sets the DSCP (RFC 2474 §3: the upper six bits of the former TOS octet; the two ECN bits of
-/// RFC 3168 are kept) of the IPv4 header `ip` and updates the header checksum incrementally
-/// (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), over the 16-bit word holding version/IHL and the
-/// DS field). Returns false (and changes nothing) when the DSCP already has that value.
-/// `ip` holds at least 20 bytes.
-#[inline]
-pub fn set_dscp(ip: &mut [u8], dscp: u8) -> bool {
-    let old_tos = ip[1];
-    let new_tos = (dscp << 2) | (old_tos & 0x03);
-    if new_tos == old_tos {
-        return false;
-    }
-    let old_word = u16::from_be_bytes([ip[0], old_tos]);
-    let new_word = u16::from_be_bytes([ip[0], new_tos]);
-    let hc = u16::from_be_bytes([ip[10], ip[11]]);
-    let mut sum = (!hc) as u32 + (!old_word) as u32 + new_word as u32;
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    let hc2 = !(sum as u16);
-    ip[1] = new_tos;
-    ip[10..12].copy_from_slice(&hc2.to_be_bytes());
-    true
-}
-
 /// DSCP by value (0..=63) or by name: `BE`/`DF`, `CS0`..`CS7` (RFC 2474), `AF11`..`AF43`
 /// (RFC 2597), `EF` (RFC 3246), `VA` (RFC 5865), `LE` (RFC 8622). Case-insensitive.
 pub fn parse_dscp(s: &str) -> Option<u8> {
@@ -961,7 +937,10 @@ impl Policer {
                 Action::Remark(dscp) => {
                     if let Some(o) = l3 {
                         let d = m.data_mut();
-                        if d.len() >= o + parse::IPV4_MIN_HDR && set_dscp(&mut d[o..], dscp) {
+                        if let Some(Ok(mut ip)) =
+                            d.get_mut(o..).map(wire::ipv4::Packet::new_checked)
+                            && ip.set_dscp(dscp)
+                        {
                             acc.remarked += 1;
                             m.meta_mut().flags |= flags::MODIFIED;
                         }
@@ -1167,7 +1146,7 @@ mod tests {
         for tos in [0u8, 0x01, 0x02, 0x03, 0xb8, 0xff, 0x28] {
             for dscp in [0u8, 10, 12, 14, 46, 63] {
                 let mut h = ipv4_hdr(tos);
-                let changed = set_dscp(&mut h, dscp);
+                let changed = wire::ipv4::Packet::new_unchecked(&mut h[..]).set_dscp(dscp);
                 assert_eq!(h[1] >> 2, dscp);
                 assert_eq!(h[1] & 3, tos & 3, "ECN kept");
                 assert_eq!(changed, tos >> 2 != dscp);
@@ -1197,7 +1176,7 @@ mod tests {
             h[10..12].copy_from_slice(&c.to_be_bytes());
             for dscp in 0..64u8 {
                 let mut g = h.clone();
-                set_dscp(&mut g, dscp);
+                wire::ipv4::Packet::new_unchecked(&mut g[..]).set_dscp(dscp);
                 assert!(parse::ipv4_header_checksum_ok(&g), "tos {tos} dscp {dscp}");
             }
         }

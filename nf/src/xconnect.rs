@@ -75,13 +75,13 @@ impl Stage for Xconnect {
         // A burst straight off one RX queue with no runt in it: one verdict for all, without
         // touching a packet (the runtime measured each packet's length on receive).
         if let Some(rx) = ctx.rx
-            && rx.min_data_len as usize >= crate::ETH_HDR_LEN
+            && rx.min_data_len as usize >= crate::wire::ether::HEADER_LEN
         {
             ctx.verdict_all(self.peer.verdict(rx.port));
             return;
         }
         for (m, v) in pkts.iter().zip(verdicts.iter_mut()) {
-            *v = if (m.data_len() as usize) < crate::ETH_HDR_LEN {
+            *v = if (m.data_len() as usize) < crate::wire::ether::HEADER_LEN {
                 Verdict::Drop(DropReason::Runt)
             } else {
                 self.peer.verdict(m.port())

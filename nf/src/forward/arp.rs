@@ -1,23 +1,20 @@
-//! ARP for IPv4 over Ethernet (RFC 826), parsed and built with smoltcp's wire module: the
+//! ARP for IPv4 over Ethernet (RFC 826), parsed and built with the wire module's views: the
 //! appliance answers requests for its own (and proxy) addresses in place, and builds the
 //! requests that resolve next hops.
 
-use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Ipv4Address,
-};
-
-use crate::parse::ETH_LEN;
+use crate::wire::arp::{self as warp, op};
+use crate::wire::ether::{self, EtherType};
 
 /// Length of an Ethernet + ARP (IPv4) frame before padding.
-pub const ARP_FRAME_LEN: usize = ETH_LEN + 28;
+pub const ARP_FRAME_LEN: usize = ether::HEADER_LEN + warp::PACKET_LEN;
 /// Minimum Ethernet frame length without the FCS: frames the appliance builds are padded to it.
-pub const MIN_FRAME: usize = 60;
+pub const MIN_FRAME: usize = ether::MIN_FRAME;
 
 /// The fields of an Ethernet/IPv4 ARP packet, addresses in host byte order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arp {
-    pub op: ArpOperation,
+    /// The operation ([`op::REQUEST`], [`op::REPLY`], or another value).
+    pub op: u16,
     pub sha: [u8; 6],
     pub spa: u32,
     pub tha: [u8; 6],
@@ -36,47 +33,54 @@ impl Arp {
 /// sender hardware address that is multicast/broadcast (RFC 1812 section 3.3.2: such replies
 /// must not be believed).
 pub fn parse(frame: &[u8]) -> Option<Arp> {
-    let pkt = ArpPacket::new_checked(frame.get(ETH_LEN..)?).ok()?;
-    let ArpRepr::EthernetIpv4 {
-        operation,
-        source_hardware_addr,
-        source_protocol_addr,
-        target_hardware_addr,
-        target_protocol_addr,
-    } = ArpRepr::parse(&pkt).ok()?
-    else {
+    let pkt = warp::Packet::new_checked(frame.get(ether::HEADER_LEN..)?)?;
+    if !pkt.is_ethernet_ipv4() {
         return None;
-    };
-    if !source_hardware_addr.is_unicast() {
+    }
+    let sha = pkt.sha();
+    if ether::is_group(sha[0]) {
         return None;
     }
     Some(Arp {
-        op: operation,
-        sha: source_hardware_addr.0,
-        spa: u32::from(source_protocol_addr),
-        tha: target_hardware_addr.0,
-        tpa: u32::from(target_protocol_addr),
+        op: pkt.oper(),
+        sha,
+        spa: pkt.spa(),
+        tha: pkt.tha(),
+        tpa: pkt.tpa(),
     })
+}
+
+/// Writes an Ethernet + ARP frame's headers into `frame` (>= 42 bytes).
+fn emit(
+    frame: &mut [u8],
+    dst_mac: &[u8; 6],
+    oper: u16,
+    sender: ([u8; 6], u32),
+    target: ([u8; 6], u32),
+) {
+    let mut eth = ether::Frame::new_unchecked(&mut frame[..]);
+    eth.set_dst(dst_mac);
+    eth.set_src(&sender.0);
+    eth.set_ethertype(EtherType::Arp);
+    let mut a = warp::Packet::new_unchecked(&mut frame[ether::HEADER_LEN..]);
+    a.set_ethernet_ipv4(oper);
+    a.set_sha(&sender.0);
+    a.set_spa(sender.1);
+    a.set_tha(&target.0);
+    a.set_tpa(target.1);
 }
 
 /// Turns a received request `req` (in `frame`) into the reply "`req.tpa` is at `my_mac`", in
 /// place: ARP operation 2, sender = us, target = the requester, Ethernet addresses to match.
 /// The frame keeps its length (padding included).
 pub fn reply_in_place(frame: &mut [u8], req: &Arp, my_mac: [u8; 6]) {
-    let eth = EthernetRepr {
-        src_addr: EthernetAddress(my_mac),
-        dst_addr: EthernetAddress(req.sha),
-        ethertype: EthernetProtocol::Arp,
-    };
-    eth.emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
-    let rep = ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Reply,
-        source_hardware_addr: EthernetAddress(my_mac),
-        source_protocol_addr: Ipv4Address::from(req.tpa),
-        target_hardware_addr: EthernetAddress(req.sha),
-        target_protocol_addr: Ipv4Address::from(req.spa),
-    };
-    rep.emit(&mut ArpPacket::new_unchecked(&mut frame[ETH_LEN..]));
+    emit(
+        frame,
+        &req.sha,
+        op::REPLY,
+        (my_mac, req.tpa),
+        (req.sha, req.spa),
+    );
 }
 
 /// Builds the request "who has `target`? tell `src_ip`" into `buf` (>= 60 bytes), padded to
@@ -90,20 +94,13 @@ pub fn build_request(
     dst_mac: [u8; 6],
 ) -> usize {
     buf[..MIN_FRAME].fill(0);
-    let eth = EthernetRepr {
-        src_addr: EthernetAddress(src_mac),
-        dst_addr: EthernetAddress(dst_mac),
-        ethertype: EthernetProtocol::Arp,
-    };
-    eth.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
-    let req = ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Request,
-        source_hardware_addr: EthernetAddress(src_mac),
-        source_protocol_addr: Ipv4Address::from(src_ip),
-        target_hardware_addr: EthernetAddress([0; 6]),
-        target_protocol_addr: Ipv4Address::from(target),
-    };
-    req.emit(&mut ArpPacket::new_unchecked(&mut buf[ETH_LEN..]));
+    emit(
+        buf,
+        &dst_mac,
+        op::REQUEST,
+        (src_mac, src_ip),
+        ([0; 6], target),
+    );
     MIN_FRAME
 }
 
@@ -131,7 +128,7 @@ mod tests {
     #[test]
     fn parses_a_request_fixture() {
         let a = parse(&request_fixture()).unwrap();
-        assert_eq!(a.op, ArpOperation::Request);
+        assert_eq!(a.op, op::REQUEST);
         assert_eq!(a.sha, HOST);
         assert_eq!(a.spa, 0xc000_0202);
         assert_eq!(a.tpa, 0xc000_0201);
@@ -169,7 +166,7 @@ mod tests {
         want.resize(60, 0);
         assert_eq!(&b[..60], &want[..]);
         let a = parse(&b[..60]).unwrap();
-        assert_eq!((a.op, a.tpa), (ArpOperation::Request, 0xc000_0263));
+        assert_eq!((a.op, a.tpa), (op::REQUEST, 0xc000_0263));
     }
 
     #[test]

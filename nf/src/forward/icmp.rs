@@ -1,23 +1,20 @@
-//! ICMP the appliance sends (RFC 792, RFC 1812 section 4.3), parsed and built with smoltcp's
-//! wire module: echo replies (in place) and the error messages time exceeded and destination
+//! ICMP the appliance sends (RFC 792, RFC 1812 section 4.3), built with the wire module's
+//! views: echo replies (in place) and the error messages time exceeded and destination
 //! unreachable (into a fresh buffer), plus the rules for when an error may be sent at all.
 
-use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Message, Icmpv4Packet,
-    IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
-};
-
 use super::ipv4::is_unicast;
-use crate::parse::{ETH_LEN, ipv4_field, proto};
+use crate::wire::ether::{self, EtherType};
+use crate::wire::icmp::{self as wicmp, msg};
+use crate::wire::{ipv4, proto};
 
 /// TTL of the packets the appliance originates.
 pub const TTL: u8 = 64;
 /// RFC 1812 section 4.3.2.3: an ICMP error holds as much of the original datagram as fits in
 /// a 576-byte IP datagram.
 pub const MAX_ERROR_DATAGRAM: usize = 576;
-const ICMP_HDR: usize = 8;
-const IP_HDR: usize = 20;
+const ICMP_HDR: usize = wicmp::HEADER_LEN;
+const IP_HDR: usize = ipv4::MIN_HEADER_LEN;
+const ETH_LEN: usize = ether::HEADER_LEN;
 
 /// An ICMP error message the forward stage sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +30,12 @@ pub enum IcmpError {
 }
 
 impl IcmpError {
-    fn type_code(self) -> (Icmpv4Message, u8) {
+    fn type_code(self) -> (u8, u8) {
         match self {
-            IcmpError::TtlExceeded => (Icmpv4Message::TimeExceeded, 0),
-            IcmpError::NetUnreachable => (Icmpv4Message::DstUnreachable, 0),
-            IcmpError::HostUnreachable => (Icmpv4Message::DstUnreachable, 1),
-            IcmpError::PortUnreachable => (Icmpv4Message::DstUnreachable, 3),
+            IcmpError::TtlExceeded => (msg::TIME_EXCEEDED, 0),
+            IcmpError::NetUnreachable => (msg::DST_UNREACHABLE, 0),
+            IcmpError::HostUnreachable => (msg::DST_UNREACHABLE, 1),
+            IcmpError::PortUnreachable => (msg::DST_UNREACHABLE, 3),
         }
     }
 }
@@ -49,28 +46,22 @@ impl IcmpError {
 /// about a non-first fragment, not about a datagram whose source is not a unique unicast
 /// address. (Datagrams to IP broadcast or multicast destinations never reach the error paths.)
 pub fn error_allowed(frame: &[u8], l3: usize) -> bool {
-    if frame.len() < l3 + 20 {
+    let Some(Ok(ip)) = frame.get(l3..).map(ipv4::Packet::new_checked) else {
         return false; // not a parsed IPv4 packet: never quote garbage
-    }
-    if frame[0] & 1 != 0 {
+    };
+    if ether::is_group(frame[0]) {
         return false; // Ethernet group address: broadcast or multicast
     }
-    let ip = &frame[l3..];
-    let ff = u16::from_be_bytes([ip[6], ip[7]]);
-    if ff & 0x1fff != 0 {
+    if ip.frag_offset() != 0 {
         return false; // non-first fragment
     }
-    let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
-    if !is_unicast(src) {
+    if !is_unicast(ip.src()) {
         return false;
     }
-    if ip[ipv4_field::PROTO] == proto::ICMP {
-        let hl = ((ip[0] & 0x0f) as usize) * 4;
-        match ip.get(hl) {
-            // Query messages (echo, timestamp, information, address mask) may get errors.
-            Some(t) => matches!(*t, 0 | 8 | 13..=18),
-            None => false,
-        }
+    if ip.protocol() == proto::ICMP {
+        // Query messages (echo, timestamp, information, address mask) may get errors.
+        let hl = ip.header_len();
+        ip.into_inner().get(hl).is_some_and(|&t| wicmp::is_query(t))
     } else {
         true
     }
@@ -92,45 +83,39 @@ pub fn build_error(
     ident: u16,
 ) -> usize {
     let oip = &orig[l3..];
-    let total = u16::from_be_bytes([oip[2], oip[3]]) as usize;
+    let o = ipv4::Packet::new_unchecked(oip);
+    let total = o.total_len() as usize;
     let quote_len = total
         .min(oip.len())
         .min(MAX_ERROR_DATAGRAM - IP_HDR - ICMP_HDR);
     let icmp_len = ICMP_HDR + quote_len;
     let frame_len = ETH_LEN + IP_HDR + icmp_len;
-    let buf = &mut buf[..frame_len.max(super::arp::MIN_FRAME)];
+    let buf = &mut buf[..frame_len.max(ether::MIN_FRAME)];
     buf.fill(0);
 
-    let eth = EthernetRepr {
-        src_addr: EthernetAddress(my_mac),
-        dst_addr: EthernetAddress([orig[6], orig[7], orig[8], orig[9], orig[10], orig[11]]),
-        ethertype: EthernetProtocol::Ipv4,
-    };
-    eth.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
-    let osrc = u32::from_be_bytes([oip[12], oip[13], oip[14], oip[15]]);
-    let ip = Ipv4Repr {
-        src_addr: Ipv4Address::from(my_ip),
-        dst_addr: Ipv4Address::from(osrc),
-        next_header: IpProtocol::Icmp,
-        payload_len: icmp_len,
-        hop_limit: TTL,
-    };
-    let caps = ChecksumCapabilities::default();
+    let mut eth = ether::Frame::new_unchecked(&mut buf[..]);
+    eth.set_dst(&ether::Frame::new_unchecked(orig).src());
+    eth.set_src(&my_mac);
+    eth.set_ethertype(EtherType::Ipv4);
     {
-        let mut p = Ipv4Packet::new_unchecked(&mut buf[ETH_LEN..ETH_LEN + IP_HDR + icmp_len]);
-        ip.emit(&mut p, &caps);
-        p.set_ident(ident);
-        p.set_dont_frag(false);
-        p.fill_checksum();
+        let mut ip = ipv4::Packet::new_unchecked(&mut buf[ETH_LEN..ETH_LEN + IP_HDR]);
+        ip.set_version_and_header_len(IP_HDR);
+        ip.set_total_len((IP_HDR + icmp_len) as u16);
+        ip.set_ident(ident);
+        ip.set_ttl(TTL);
+        ip.set_protocol(proto::ICMP);
+        ip.set_src(my_ip);
+        ip.set_dst(o.src());
+        ip.fill_checksum();
     }
     let (ty, code) = kind.type_code();
-    let mut icmp = Icmpv4Packet::new_unchecked(&mut buf[ETH_LEN + IP_HDR..frame_len]);
+    let mut icmp = wicmp::Packet::new_unchecked(&mut buf[ETH_LEN + IP_HDR..frame_len]);
     icmp.set_msg_type(ty);
-    icmp.set_msg_code(code);
+    icmp.set_code(code);
     // Bytes 4..8 stay zero ("unused" for these types); the quote follows the 8-byte header.
     icmp.data_mut()[..quote_len].copy_from_slice(&oip[..quote_len]);
     icmp.fill_checksum();
-    frame_len.max(super::arp::MIN_FRAME)
+    frame_len.max(ether::MIN_FRAME)
 }
 
 /// Turns an ICMP echo request to `frame`'s IP destination into the echo reply, in place (RFC
@@ -139,50 +124,43 @@ pub fn build_error(
 /// changing nothing, if the packet is not a well-formed echo request with a correct ICMP
 /// checksum.
 pub fn echo_reply_in_place(frame: &mut [u8], l3: usize, my_mac: [u8; 6]) -> bool {
-    if frame.len() < l3 + 20 {
+    let Some(Ok(ip)) = frame.get(l3..).map(ipv4::Packet::new_checked) else {
         return false;
-    }
-    let (hl, total) = {
-        let ip = &frame[l3..];
-        (
-            ((ip[0] & 0x0f) as usize) * 4,
-            u16::from_be_bytes([ip[2], ip[3]]) as usize,
-        )
     };
+    let (hl, total) = (ip.header_len(), ip.total_len() as usize);
     if total < hl + ICMP_HDR || l3 + total > frame.len() {
         return false;
     }
     {
-        let icmp = Icmpv4Packet::new_unchecked(&frame[l3 + hl..l3 + total]);
-        if icmp.msg_type() != Icmpv4Message::EchoRequest
-            || icmp.msg_code() != 0
-            || !icmp.verify_checksum()
-        {
+        let icmp = wicmp::Packet::new_unchecked(&frame[l3 + hl..l3 + total]);
+        if icmp.msg_type() != msg::ECHO_REQUEST || icmp.code() != 0 || !icmp.verify_checksum() {
             return false;
         }
     }
-    let mut icmp = Icmpv4Packet::new_unchecked(&mut frame[l3 + hl..l3 + total]);
-    icmp.set_msg_type(Icmpv4Message::EchoReply);
+    let mut icmp = wicmp::Packet::new_unchecked(&mut frame[l3 + hl..l3 + total]);
+    icmp.set_msg_type(msg::ECHO_REPLY);
     icmp.fill_checksum();
     {
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..l3 + total]);
-        let (s, d) = (ip.src_addr(), ip.dst_addr());
-        ip.set_src_addr(d);
-        ip.set_dst_addr(s);
-        ip.set_hop_limit(TTL);
+        let mut ip = ipv4::Packet::new_unchecked(&mut frame[l3..l3 + total]);
+        let (s, d) = (ip.src(), ip.dst());
+        ip.set_src(d);
+        ip.set_dst(s);
+        ip.set_ttl(TTL);
         ip.fill_checksum();
     }
-    let (dst, src) = frame.split_at_mut(6);
-    dst.copy_from_slice(&src[..6]);
-    frame[6..12].copy_from_slice(&my_mac);
+    let mut eth = ether::Frame::new_unchecked(frame);
+    let requester = eth.src();
+    eth.set_dst(&requester);
+    eth.set_src(&my_mac);
     true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::tests::{rfc1071, udp_frame};
     use crate::parse::{ipv4_header_checksum_ok, parse_ipv4_frame};
+    use crate::wire::checksum::tests::rfc1071;
+    use crate::wire::testframe::udp_frame;
 
     const ME: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 1];
 

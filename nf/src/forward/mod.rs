@@ -24,9 +24,9 @@ use dpdk::meta::flags;
 use dpdk::{BURST_MAX, Mbuf, PktMeta};
 use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
-use smoltcp::wire::ArpOperation;
 
-use crate::parse::{self, ETH_LEN, ETHERTYPE_ARP, ipv4_field};
+use crate::parse;
+use crate::wire::{self, ether, proto};
 use dpdk::lpm::RouteKey;
 use icmp::IcmpError;
 use neigh::{Lookup, NeighTable, NeighTiming};
@@ -414,22 +414,23 @@ impl Forward {
     #[inline(always)]
     fn pre(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Pre {
         let meta = m.meta();
-        let (src, dst, l3) =
-            if meta.flags & (flags::PARSED | flags::IPV4) == flags::PARSED | flags::IPV4 {
-                (meta.src_ip, meta.dst_ip, meta.l3_off)
-            } else {
-                let d = m.data();
-                if d.len() >= ETH_LEN && parse::ethertype(d) == ETHERTYPE_ARP {
-                    return Pre::Done(self.arp(ctx, m));
+        let (src, dst, l3) = if meta.flags & (flags::PARSED | flags::IPV4)
+            == flags::PARSED | flags::IPV4
+        {
+            (meta.src_ip, meta.dst_ip, meta.l3_off)
+        } else {
+            let d = m.data();
+            if ether::Frame::new_checked(d).is_ok_and(|e| e.ethertype() == ether::EtherType::Arp) {
+                return Pre::Done(self.arp(ctx, m));
+            }
+            match parse::parse_ipv4_frame(d, m.pkt_len() as usize) {
+                Ok(p) => {
+                    p.write(m.meta_mut());
+                    (p.src_ip, p.dst_ip, p.l3_off)
                 }
-                match parse::parse_ipv4_frame(d, m.pkt_len() as usize) {
-                    Ok(p) => {
-                        p.write(m.meta_mut());
-                        (p.src_ip, p.dst_ip, p.l3_off)
-                    }
-                    Err(r) => return Pre::Done(Verdict::Drop(r)),
-                }
-            };
+                Err(r) => return Pre::Done(Verdict::Drop(r)),
+            }
+        };
         if ipv4::bad_source(src) {
             return Pre::Done(Verdict::Drop(DropReason::Ipv4BadSource));
         }
@@ -471,7 +472,7 @@ impl Forward {
                 self.memo_stale = true;
             }
         }
-        if a.op == ArpOperation::Request && for_us && !a.is_gratuitous() {
+        if a.op == wire::arp::op::REQUEST && for_us && !a.is_gratuitous() {
             arp::reply_in_place(m.data_mut(), &a, pi.mac);
             self.stats.arp_replies_sent.add(1);
             return Verdict::Tx(in_port);
@@ -541,7 +542,7 @@ impl Forward {
             self.stats.alloc_failed.add(1);
             return;
         };
-        let max = (ETH_LEN + icmp::MAX_ERROR_DATAGRAM) as u16;
+        let max = (ether::HEADER_LEN + icmp::MAX_ERROR_DATAGRAM) as u16;
         if !e.set_len(max) {
             return;
         }
@@ -561,7 +562,7 @@ impl Forward {
             return Verdict::Drop(DropReason::ForUs);
         }
         match meta.proto {
-            parse::proto::ICMP => {
+            proto::ICMP => {
                 let Some(pi) = self.shared.port(meta.in_port).copied() else {
                     return Verdict::Drop(DropReason::ForUs);
                 };
@@ -574,7 +575,7 @@ impl Forward {
             }
             // No UDP service listens on the appliance: port unreachable ends a traceroute
             // aimed at the appliance itself (RFC 1122 3.2.2.1).
-            parse::proto::UDP => {
+            proto::UDP => {
                 self.icmp_error(ctx, m, IcmpError::PortUnreachable, Some(meta.dst_ip));
                 Verdict::Drop(DropReason::ForUs)
             }
@@ -597,7 +598,7 @@ impl Forward {
             // Learnt by another worker since the lookup: nothing to wait for.
             Lookup::Hit { mac, .. } => {
                 let src = self.src_mac(port);
-                ipv4::set_macs(pkts[i].data_mut(), &mac, &src);
+                set_macs(pkts[i].data_mut(), &mac, &src);
                 pkts[i].meta_mut().out_port = port;
                 return Verdict::Tx(port);
             }
@@ -655,7 +656,7 @@ impl Forward {
                 Lookup::Hit { mac, .. } => {
                     let mut h = self.held.remove(i);
                     let src = self.src_mac(port);
-                    ipv4::set_macs(h.m.data_mut(), &mac, &src);
+                    set_macs(h.m.data_mut(), &mac, &src);
                     self.stats.released.add(1);
                     ctx.send(h.m, port);
                     continue;
@@ -719,24 +720,23 @@ impl Forward {
                     let pkt_len = m.pkt_len();
                     let d = m.data_mut();
                     let frame_len = (pkt_len as usize).max(d.len());
-                    let Some(h) = d.first_chunk_mut::<{ ETH_LEN + parse::IPV4_MIN_HDR }>() else {
+                    let Some(h) = d.first_chunk_mut::<{ wire::ipv4::WORDS_LEN }>() else {
                         break;
                     };
                     // Every field below comes from four loads of the header.
-                    let w = parse::Ipv4Words::load(h);
+                    let w = wire::ipv4::Words::load(h);
                     // Unicast destination MAC, TTL > 1, no martian (first octets), plain
                     // IPv4, and the destination's tbl24 entry is the memo's route.
-                    if h[0] & 1 != 0
+                    if ether::is_group(h[0])
                         || w.ttl() <= 1
                         || martian(w.src_octet(), w.dst_octet())
-                        || !parse::ipv4_plain_words(w, frame_len)
+                        || !w.is_plain(frame_len)
                         || !lpm.routes_to(w.dst(), key)
                     {
                         break;
                     }
-                    let t = ipv4::decrement_ttl_word(w.ttl_word()).to_le_bytes();
-                    h[22..26].copy_from_slice(&t);
-                    h[..12].copy_from_slice(&macs);
+                    w.store_ttl_decremented(h);
+                    ether::Frame::new_unchecked(&mut h[..]).set_addrs(&macs);
                     rx_bytes += pkt_len as u64;
                     i += 1;
                 }
@@ -814,27 +814,28 @@ impl Forward {
         let d = pkts[i].data_mut();
         // RFC 1812 5.3.4: a packet received as a link-layer broadcast or multicast is not
         // forwarded (it was meant for the link, and every router on it would forward it).
-        if d.first().is_some_and(|b| b & 1 != 0) {
+        if d.first().is_some_and(|&b| ether::is_group(b)) {
             return Verdict::Drop(DropReason::L2Broadcast);
         }
         // The parser checked that the header is in the first segment; `get` keeps a bad
         // offset from another stage a drop, not a panic.
-        let Some(hdr) = d.get_mut(l3..l3 + parse::IPV4_MIN_HDR) else {
+        let Some(hdr) = d.get_mut(l3..l3 + wire::ipv4::MIN_HEADER_LEN) else {
             return Verdict::Drop(DropReason::Ipv4Truncated);
         };
         // RFC 1812 5.3.1: a router that would forward a datagram whose TTL is 1 or 0 discards
         // it and sends time exceeded.
-        if hdr[ipv4_field::TTL] <= 1 {
+        let mut ip = wire::ipv4::Packet::new_unchecked(hdr);
+        if ip.ttl() <= 1 {
             return self.ttl_expired(ctx, &pkts[i]);
         }
-        ipv4::decrement_ttl(hdr);
+        ip.decrement_ttl();
         if memo.nh == nh && memo.port == port {
-            d[..12].copy_from_slice(&memo.macs);
+            ether::Frame::new_unchecked(d).set_addrs(&memo.macs);
         } else {
             if let Err(v) = self.next_hop(ctx, pkts, i, nh, port, memo) {
                 return v;
             }
-            pkts[i].data_mut()[..12].copy_from_slice(&memo.macs);
+            ether::Frame::new_unchecked(pkts[i].data_mut()).set_addrs(&memo.macs);
         }
         // A route through a gateway sends every packet to the same next hop: later packets
         // on it skip the hop table (a connected route's next hop is each destination).
@@ -914,6 +915,14 @@ impl Forward {
             miss => Err(self.resolve(ctx, pkts, i, nh, port, miss)),
         }
     }
+}
+
+/// Writes a frame's Ethernet destination and source addresses.
+#[inline]
+fn set_macs(frame: &mut [u8], dst: &[u8; 6], src: &[u8; 6]) {
+    let mut e = ether::Frame::new_unchecked(frame);
+    e.set_dst(dst);
+    e.set_src(src);
 }
 
 /// A next-hop id no lookup returns (ids are 24-bit; a miss is [`dpdk::lpm::MISS`]).

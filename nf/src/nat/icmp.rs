@@ -89,7 +89,7 @@ impl NatCore {
         src: bool,
         addr: u32,
         port: u16,
-    ) -> super::csum::Delta {
+    ) -> crate::wire::checksum::Delta {
         let old_ic = rewrite::ip_csum(f, inner.l3);
         let da = rewrite::ip_addr(f, inner.l3, src, addr);
         let new_ic = rewrite::ip_csum(f, inner.l3);

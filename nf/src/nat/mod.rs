@@ -4,8 +4,8 @@
 //! translation (RFC 4787, RFC 5382, RFC 5508). See docs/nat.md for the design.
 //!
 //! One concern per file, as in VPP's nat44-ed:
-//! - [`pkt`]: the packet view (parse once, typed field access, checksum-preserving rewrites);
-//! - [`csum`]: incremental checksum updates (RFC 1624);
+//! - [`pkt`]: the packet view (parse once with the wire module's IPv4 parser, the flow key,
+//!   checksum-preserving rewrites on the wire module's views and RFC 1624 updates);
 //! - [`table`]: the per-worker session table, hash indexes and LRU lists;
 //! - [`ports`]: the partition of the port range between workers and port allocation;
 //! - [`statics`]: static mappings;
@@ -24,7 +24,6 @@
 //! (or, for static mappings, the worker of the inside address). A packet received by another
 //! worker is handed to the owner over an SP/SC ring (`Verdict::Handoff`); no table is shared.
 
-pub mod csum;
 pub mod expiry;
 pub mod frag;
 pub mod hairpin;

@@ -1,86 +1,23 @@
 //! The packet view NAT works on: an Ethernet frame carrying IPv4, parsed once into offsets
-//! and the flow key, with typed accessors to the few fields NAT reads and rewrites. Parsing
-//! checks every length before any access, so no accessor can panic afterwards; malformed
-//! frames are refused with a reason from the drop table (IPv4 validity per RFC 1812 5.2.2).
+//! and the flow key NAT needs, and the rewrites NAT applies, each keeping every checksum right
+//! incrementally. Validity is the wire module's IPv4 parser (RFC 1812 5.2.2,
+//! [`ipv4::validate`], without the header checksum: NAT's incremental updates keep a wrong
+//! checksum wrong); formats, offsets and checksums are the wire module's. Parsing checks every
+//! length before any access, so no accessor can panic afterwards; malformed frames are refused
+//! with a reason from the drop table.
 
 use pollfwd_pipeline::DropReason;
 
-/// Field offsets, relative to the start of their header.
-mod field {
-    pub const ETH_TYPE: usize = 12;
-    pub const ETH_LEN: usize = 14;
+use crate::wire::{ether, icmp, ipv4, tcp, udp};
 
-    pub const IP_VER_IHL: usize = 0;
-    pub const IP_TOTAL_LEN: usize = 2;
-    pub const IP_ID: usize = 4;
-    pub const IP_FRAG: usize = 6;
-    pub const IP_PROTO: usize = 9;
-    pub const IP_CSUM: usize = 10;
-    pub const IP_SRC: usize = 12;
-    pub const IP_DST: usize = 16;
-    pub const IP_MIN_LEN: usize = 20;
-
-    pub const L4_SPORT: usize = 0;
-    pub const L4_DPORT: usize = 2;
-    pub const UDP_CSUM: usize = 6;
-    pub const UDP_LEN: usize = 8;
-    pub const TCP_FLAGS: usize = 13;
-    pub const TCP_CSUM: usize = 16;
-    pub const TCP_LEN: usize = 20;
-    pub const ICMP_TYPE: usize = 0;
-    pub const ICMP_CODE: usize = 1;
-    pub const ICMP_CSUM: usize = 2;
-    pub const ICMP_ID: usize = 4;
-    pub const ICMP_LEN: usize = 8;
-}
-pub use field::{ETH_LEN, ICMP_LEN, IP_MIN_LEN};
-
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-pub const PROTO_ICMP: u8 = 1;
-pub const PROTO_TCP: u8 = 6;
-pub const PROTO_UDP: u8 = 17;
-
+pub use crate::wire::icmp::{Kind as IcmpKind, kind as icmp_kind};
+pub use crate::wire::ipv4::Frag;
+pub use crate::wire::proto::{ICMP as PROTO_ICMP, TCP as PROTO_TCP, UDP as PROTO_UDP};
 /// TCP flag bits (RFC 793).
-pub mod tcpflag {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const ACK: u8 = 0x10;
-}
+pub use crate::wire::tcp::flag as tcpflag;
 
-/// What kind of ICMP message (RFC 792; the query/error split of RFC 5508 section 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IcmpKind {
-    /// Echo, timestamp, information or address-mask request.
-    QueryRequest,
-    /// The matching replies.
-    QueryReply,
-    /// Destination unreachable, source quench, time exceeded, parameter problem: carries the
-    /// offending packet's IP header and at least 8 bytes of its payload.
-    Error,
-    /// Anything else (redirect, router advertisement, unknown types).
-    Other,
-}
-
-pub fn icmp_kind(ty: u8) -> IcmpKind {
-    match ty {
-        8 | 13 | 15 | 17 => IcmpKind::QueryRequest,
-        0 | 14 | 16 | 18 => IcmpKind::QueryReply,
-        3 | 4 | 11 | 12 => IcmpKind::Error,
-        _ => IcmpKind::Other,
-    }
-}
-
-/// Fragment position of an IPv4 packet (RFC 791).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frag {
-    /// Not a fragment.
-    No,
-    /// Offset 0 with more-fragments set: carries the L4 header.
-    First,
-    /// Offset > 0: no L4 header.
-    NonFirst,
-}
+/// Length of the ICMP header before an error's embedded packet.
+pub const ICMP_LEN: usize = icmp::HEADER_LEN;
 
 /// Offsets and flow key of a parsed frame. `l4` and the ports are valid only when
 /// `frag != NonFirst`; for ICMP, `sport` holds the identifier of a query and `dport` 0.
@@ -103,129 +40,6 @@ pub struct Pkt {
     pub l4_code: u8,
 }
 
-#[inline]
-pub fn rd16(b: &[u8], off: usize) -> u16 {
-    u16::from_be_bytes([b[off], b[off + 1]])
-}
-
-#[inline]
-pub fn rd32(b: &[u8], off: usize) -> u32 {
-    u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-}
-
-#[inline]
-pub fn wr16(b: &mut [u8], off: usize, v: u16) {
-    b[off..off + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-#[inline]
-pub fn wr32(b: &mut [u8], off: usize, v: u32) {
-    b[off..off + 4].copy_from_slice(&v.to_be_bytes());
-}
-
-/// Parses an Ethernet/IPv4 frame. `Ok(None)`: not IPv4 (ARP and others pass untouched).
-#[inline(always)]
-pub fn parse(f: &[u8]) -> Result<Option<Pkt>, DropReason> {
-    if f.len() < ETH_LEN {
-        return Err(DropReason::Runt);
-    }
-    if rd16(f, field::ETH_TYPE) != ETHERTYPE_IPV4 {
-        return Ok(None);
-    }
-    parse_ip(f, ETH_LEN).map(Some)
-}
-
-/// Parses the IPv4 packet at `l3` of `f` (also used for the packet embedded in an ICMP
-/// error, where `truncated_ok` allows the total length to exceed what is present).
-#[inline(always)]
-fn parse_ip_hdr(f: &[u8], l3: usize, truncated_ok: bool) -> Result<(usize, usize), DropReason> {
-    // RFC 1812 5.2.2: at least a minimal header, version 4, IHL >= 5, total length >= header.
-    if f.len() < l3 + IP_MIN_LEN {
-        return Err(DropReason::Ipv4Truncated);
-    }
-    let vi = f[l3 + field::IP_VER_IHL];
-    if vi >> 4 != 4 {
-        return Err(DropReason::Ipv4BadVersion);
-    }
-    let hl = (vi & 0x0f) as usize * 4;
-    if hl < IP_MIN_LEN {
-        return Err(DropReason::Ipv4BadIhl);
-    }
-    let total = rd16(f, l3 + field::IP_TOTAL_LEN) as usize;
-    if total < hl {
-        return Err(DropReason::Ipv4BadLength);
-    }
-    if f.len() < l3 + hl {
-        return Err(DropReason::Ipv4Truncated);
-    }
-    let end = if truncated_ok {
-        (l3 + total).min(f.len())
-    } else {
-        if f.len() < l3 + total {
-            return Err(DropReason::Ipv4Truncated);
-        }
-        l3 + total
-    };
-    Ok((hl, end))
-}
-
-#[inline(always)]
-fn parse_ip(f: &[u8], l3: usize) -> Result<Pkt, DropReason> {
-    let (hl, end) = parse_ip_hdr(f, l3, false)?;
-    let fw = rd16(f, l3 + field::IP_FRAG);
-    let frag = match (fw & 0x1fff, fw & 0x2000 != 0) {
-        (0, false) => Frag::No,
-        (0, true) => Frag::First,
-        _ => Frag::NonFirst,
-    };
-    let mut p = Pkt {
-        l3,
-        l4: l3 + hl,
-        end,
-        proto: f[l3 + field::IP_PROTO],
-        src: rd32(f, l3 + field::IP_SRC),
-        dst: rd32(f, l3 + field::IP_DST),
-        sport: 0,
-        dport: 0,
-        frag,
-        ip_id: rd16(f, l3 + field::IP_ID),
-        l4_flags: 0,
-        l4_code: 0,
-    };
-    if frag == Frag::NonFirst {
-        return Ok(p);
-    }
-    let l4 = p.l4;
-    let need = match p.proto {
-        PROTO_TCP => field::TCP_LEN,
-        PROTO_UDP => field::UDP_LEN,
-        PROTO_ICMP => field::ICMP_LEN,
-        _ => 0,
-    };
-    // A first fragment too short for its L4 header is the tiny-fragment attack (RFC 1858).
-    if end < l4 + need {
-        return Err(DropReason::Ipv4Truncated);
-    }
-    match p.proto {
-        PROTO_TCP | PROTO_UDP => {
-            p.sport = rd16(f, l4 + field::L4_SPORT);
-            p.dport = rd16(f, l4 + field::L4_DPORT);
-            if p.proto == PROTO_TCP {
-                p.l4_flags = f[l4 + field::TCP_FLAGS];
-            }
-        }
-        PROTO_ICMP => {
-            p.l4_flags = f[l4 + field::ICMP_TYPE];
-            p.l4_code = f[l4 + field::ICMP_CODE];
-            if icmp_kind(p.l4_flags) != IcmpKind::Error {
-                p.sport = rd16(f, l4 + field::ICMP_ID);
-            }
-        }
-        _ => {}
-    }
-    Ok(p)
-}
-
 /// The packet embedded in an ICMP error (RFC 792: IP header + at least 64 bits of data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inner {
@@ -242,65 +56,132 @@ pub struct Inner {
     pub icmp_type: u8,
 }
 
+/// Parses an Ethernet/IPv4 frame. `Ok(None)`: not IPv4 (ARP and others pass untouched).
+#[inline(always)]
+pub fn parse(f: &[u8]) -> Result<Option<Pkt>, DropReason> {
+    let eth = ether::Frame::new_checked(f)?;
+    if eth.ethertype_raw() != ether::ethertype::IPV4 {
+        return Ok(None);
+    }
+    parse_ip(f, ether::HEADER_LEN).map(Some)
+}
+
+#[inline(always)]
+fn parse_ip(f: &[u8], l3: usize) -> Result<Pkt, DropReason> {
+    let b = &f[l3..];
+    let lens = ipv4::validate(b, b.len(), false)?;
+    let ip = ipv4::Packet::new_unchecked(b);
+    let end = l3 + lens.total;
+    let mut p = Pkt {
+        l3,
+        l4: l3 + lens.header,
+        end,
+        proto: ip.protocol(),
+        src: ip.src(),
+        dst: ip.dst(),
+        sport: 0,
+        dport: 0,
+        frag: ip.frag(),
+        ip_id: ip.ident(),
+        l4_flags: 0,
+        l4_code: 0,
+    };
+    if p.frag == Frag::NonFirst {
+        return Ok(p);
+    }
+    let l4 = p.l4;
+    let need = match p.proto {
+        PROTO_TCP => tcp::HEADER_LEN,
+        PROTO_UDP => udp::HEADER_LEN,
+        PROTO_ICMP => icmp::HEADER_LEN,
+        _ => 0,
+    };
+    // A first fragment too short for its L4 header is the tiny-fragment attack (RFC 1858).
+    if end < l4 + need {
+        return Err(DropReason::Ipv4Truncated);
+    }
+    let l4b = &f[l4..end];
+    match p.proto {
+        PROTO_TCP => {
+            let t = tcp::Packet::new_unchecked(l4b);
+            (p.sport, p.dport, p.l4_flags) = (t.src_port(), t.dst_port(), t.flags());
+        }
+        PROTO_UDP => {
+            let u = udp::Packet::new_unchecked(l4b);
+            (p.sport, p.dport) = (u.src_port(), u.dst_port());
+        }
+        PROTO_ICMP => {
+            let i = icmp::Packet::new_unchecked(l4b);
+            p.l4_flags = i.msg_type();
+            p.l4_code = i.code();
+            if icmp_kind(p.l4_flags) != IcmpKind::Error {
+                p.sport = i.ident();
+            }
+        }
+        _ => {}
+    }
+    Ok(p)
+}
+
 /// Parses the packet embedded in the ICMP error `p`. Only a first fragment (or whole packet)
 /// with 8 bytes of TCP, UDP or ICMP query header can be matched to a session.
 pub fn parse_inner(f: &[u8], p: &Pkt) -> Result<Inner, DropReason> {
     let l3 = p.l4 + ICMP_LEN;
     let f = &f[..p.end];
-    let (hl, end) = parse_ip_hdr(f, l3, true)?;
-    let l4 = l3 + hl;
+    // The embedded datagram is usually cut short: its total length may exceed what is here.
+    let b = f.get(l3..).unwrap_or_default();
+    let lens = ipv4::check_header(b, b.len())?;
+    let end = (l3 + lens.total).min(f.len());
+    let l4 = l3 + lens.header;
     if end < l4 + 8 {
         return Err(DropReason::Ipv4Truncated);
     }
-    if rd16(f, l3 + field::IP_FRAG) & 0x1fff != 0 {
+    let ip = ipv4::Packet::new_unchecked(b);
+    if ip.frag_offset() != 0 {
         return Err(DropReason::NatUnsupported);
     }
-    let proto = f[l3 + field::IP_PROTO];
+    let proto = ip.protocol();
     let mut i = Inner {
         l3,
         l4,
         end,
         proto,
-        src: rd32(f, l3 + field::IP_SRC),
-        dst: rd32(f, l3 + field::IP_DST),
+        src: ip.src(),
+        dst: ip.dst(),
         sport: 0,
         dport: 0,
         icmp_type: 0,
     };
     match proto {
         PROTO_TCP | PROTO_UDP => {
-            i.sport = rd16(f, l4 + field::L4_SPORT);
-            i.dport = rd16(f, l4 + field::L4_DPORT);
+            // The ports are the first two fields of both.
+            let u = udp::Packet::new_unchecked(&f[l4..end]);
+            (i.sport, i.dport) = (u.src_port(), u.dst_port());
         }
         PROTO_ICMP => {
-            i.icmp_type = f[l4 + field::ICMP_TYPE];
+            let m = icmp::Packet::new_unchecked(&f[l4..end]);
+            i.icmp_type = m.msg_type();
             if icmp_kind(i.icmp_type) == IcmpKind::Error {
                 // RFC 1122 3.2.2: no ICMP error about an ICMP error.
                 return Err(DropReason::NatUnsupported);
             }
-            i.sport = rd16(f, l4 + field::ICMP_ID);
+            i.sport = m.ident();
         }
         _ => return Err(DropReason::NatUnsupported),
     }
     Ok(i)
 }
 
-/// Rewrites that NAT applies, each keeping every checksum right incrementally.
+/// Rewrites that NAT applies, each keeping every checksum right incrementally (RFC 1624).
 pub mod rewrite {
-    use super::{field, rd16, rd32, wr16, wr32};
-    use crate::nat::csum::Delta;
+    use crate::wire::checksum::Delta;
+    use crate::wire::{icmp, ipv4, tcp, udp};
 
     /// Sets the IPv4 source (`src = true`) or destination address of the header at `l3` and
     /// updates its header checksum. Returns the delta for checksums with a pseudo-header.
     #[inline]
     pub fn ip_addr(f: &mut [u8], l3: usize, src: bool, new: u32) -> Delta {
-        let off = l3 + if src { field::IP_SRC } else { field::IP_DST };
-        let old = rd32(f, off);
-        wr32(f, off, new);
-        let d = Delta::ZERO.addr(old, new);
-        let c = l3 + field::IP_CSUM;
-        wr16(f, c, d.apply(rd16(f, c)));
-        d
+        ipv4::Packet::new_unchecked(&mut f[l3..]).rewrite_addr(src, new)
     }
 
     /// Sets a TCP/UDP port (source or destination) at `l4` and updates the L4 checksum with
@@ -317,27 +198,27 @@ pub mod rewrite {
         new: u16,
         pseudo: Delta,
     ) -> Delta {
-        let off = l4
-            + if src {
-                field::L4_SPORT
-            } else {
-                field::L4_DPORT
-            };
-        let old = rd16(f, off);
-        wr16(f, off, new);
+        let b = &mut f[l4..];
+        // The ports are the first two fields of TCP and UDP alike.
+        let mut u = udp::Packet::new_unchecked(&mut *b);
+        let old = if src { u.src_port() } else { u.dst_port() };
+        if src {
+            u.set_src_port(new);
+        } else {
+            u.set_dst_port(new);
+        }
         let mut outer = Delta::ZERO.word(old, new);
         let d = pseudo.word(old, new);
         if proto == super::PROTO_UDP {
-            let c = l4 + field::UDP_CSUM;
-            let oc = rd16(f, c);
+            let oc = u.checksum();
             let nc = d.apply_udp(oc);
-            wr16(f, c, nc);
+            u.set_checksum(nc);
             outer = outer.word(oc, nc);
-        } else if avail >= field::TCP_CSUM + 2 {
-            let c = l4 + field::TCP_CSUM;
-            let oc = rd16(f, c);
+        } else if avail >= tcp::field::CHECKSUM.end {
+            let mut t = tcp::Packet::new_unchecked(b);
+            let oc = t.checksum();
             let nc = d.apply(oc);
-            wr16(f, c, nc);
+            t.set_checksum(nc);
             outer = outer.word(oc, nc);
         }
         outer
@@ -347,32 +228,26 @@ pub mod rewrite {
     /// Returns the delta of the words changed (identifier, checksum).
     #[inline]
     pub fn icmp_id(f: &mut [u8], l4: usize, new: u16) -> Delta {
-        let off = l4 + field::ICMP_ID;
-        let old = rd16(f, off);
-        wr16(f, off, new);
-        let c = l4 + field::ICMP_CSUM;
-        let oc = rd16(f, c);
+        let mut m = icmp::Packet::new_unchecked(&mut f[l4..]);
+        let old = m.ident();
+        m.set_ident(new);
+        let oc = m.checksum();
         let nc = Delta::ZERO.word(old, new).apply(oc);
-        wr16(f, c, nc);
+        m.set_checksum(nc);
         Delta::ZERO.word(old, new).word(oc, nc)
     }
 
     /// Applies `d` to the ICMP checksum of the message at `l4`.
     #[inline]
     pub fn icmp_csum(f: &mut [u8], l4: usize, d: Delta) {
-        let c = l4 + field::ICMP_CSUM;
-        wr16(f, c, d.apply(rd16(f, c)));
+        let mut m = icmp::Packet::new_unchecked(&mut f[l4..]);
+        let c = d.apply(m.checksum());
+        m.set_checksum(c);
     }
 
     /// The IPv4 header checksum word at `l3` (for deltas of an embedded header).
     #[inline]
     pub fn ip_csum(f: &[u8], l3: usize) -> u16 {
-        rd16(f, l3 + field::IP_CSUM)
-    }
-
-    /// ICMP code at `l4`.
-    #[inline]
-    pub fn icmp_code(f: &[u8], l4: usize) -> u8 {
-        f[l4 + field::ICMP_CODE]
+        ipv4::Packet::new_unchecked(&f[l3..]).checksum()
     }
 }

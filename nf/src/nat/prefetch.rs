@@ -5,9 +5,10 @@
 
 use dpdk::PktMeta;
 
-use super::pkt::{PROTO_ICMP, PROTO_TCP, PROTO_UDP, rd16, rd32};
+use super::pkt::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use super::table::{NONE, key_hash};
 use super::{DIR_IN, DIR_NONE, NatCore, aux};
+use crate::wire::{ether, icmp, ipv4, udp};
 
 /// Most packets prefetched at once.
 pub const PREFETCH_MAX: usize = 64;
@@ -32,19 +33,29 @@ impl NatCore {
             Some(&d) if d != DIR_NONE && meta.aux & aux::HAIRPIN == 0 => d,
             _ => return,
         };
-        if f.len() < 14 + 20 + 8 || f[12] != 0x08 || f[13] != 0x00 {
+        let min = ether::HEADER_LEN + ipv4::MIN_HEADER_LEN + 8;
+        if f.len() < min || ether::Frame::new_unchecked(f).ethertype_raw() != ether::ethertype::IPV4
+        {
             return;
         }
-        let l3 = 14;
-        let l4 = l3 + (f[l3] & 0x0f) as usize * 4;
-        let proto = f[l3 + 9];
-        if f.len() < l4 + 8 || rd16(f, l3 + 6) & 0x1fff != 0 {
+        let l3 = ether::HEADER_LEN;
+        let ip = ipv4::Packet::new_unchecked(&f[l3..]);
+        let l4 = l3 + ip.header_len();
+        let proto = ip.protocol();
+        if f.len() < l4 + 8 || ip.frag_offset() != 0 {
             return;
         }
-        let (src, dst) = (rd32(f, l3 + 12), rd32(f, l3 + 16));
+        let (src, dst) = (ip.src(), ip.dst());
+        let l4b = &f[l4..];
         let (sp, dp) = match proto {
-            PROTO_TCP | PROTO_UDP => (rd16(f, l4), rd16(f, l4 + 2)),
-            PROTO_ICMP if matches!(f[l4], 0 | 8) => (rd16(f, l4 + 4), 0),
+            // The ports are the first two fields of TCP and UDP alike.
+            PROTO_TCP | PROTO_UDP => {
+                let u = udp::Packet::new_unchecked(l4b);
+                (u.src_port(), u.dst_port())
+            }
+            PROTO_ICMP if matches!(l4b[0], icmp::msg::ECHO_REPLY | icmp::msg::ECHO_REQUEST) => {
+                (icmp::Packet::new_unchecked(l4b).ident(), 0)
+            }
             _ => return,
         };
         let (h, which, tab) = if d == DIR_IN {

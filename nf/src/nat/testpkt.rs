@@ -171,7 +171,7 @@ pub fn verify(frame: &[u8]) -> Result<(), String> {
             if matches!(i.msg_type().into(), 3u8 | 4 | 11 | 12) {
                 let inner = &ip.payload()[8..];
                 let hl = (inner[0] & 0x0f) as usize * 4;
-                if crate::nat::csum::checksum(&inner[..hl], 0) != 0 {
+                if crate::wire::checksum::checksum(&inner[..hl], 0) != 0 {
                     return Err("embedded IPv4 header checksum".into());
                 }
             }

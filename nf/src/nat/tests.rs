@@ -942,7 +942,7 @@ fn ttl_expiring_packets_left_to_the_router_when_it_follows() {
     // Recompute the header checksum for the new TTL (as a traceroute sender would).
     f[14 + 10] = 0;
     f[14 + 11] = 0;
-    let cs = csum::checksum(&f[14..34], 0);
+    let cs = crate::wire::checksum::checksum(&f[14..34], 0);
     f[14 + 10..14 + 12].copy_from_slice(&cs.to_be_bytes());
     let o = send(&mut c, &f, IN);
     assert_eq!((o.v, &o.f), (Verdict::Continue, &f), "untranslated");
@@ -951,7 +951,7 @@ fn ttl_expiring_packets_left_to_the_router_when_it_follows() {
     f[14 + 8] = 2;
     f[14 + 10] = 0;
     f[14 + 11] = 0;
-    let cs = csum::checksum(&f[14..34], 0);
+    let cs = crate::wire::checksum::checksum(&f[14..34], 0);
     f[14 + 10..14 + 12].copy_from_slice(&cs.to_be_bytes());
     let o = send(&mut c, &f, IN);
     assert_eq!(o.v, Verdict::Continue);
@@ -961,7 +961,7 @@ fn ttl_expiring_packets_left_to_the_router_when_it_follows() {
     f[14 + 8] = 1;
     f[14 + 10] = 0;
     f[14 + 11] = 0;
-    let cs = csum::checksum(&f[14..34], 0);
+    let cs = crate::wire::checksum::checksum(&f[14..34], 0);
     f[14 + 10..14 + 12].copy_from_slice(&cs.to_be_bytes());
     assert_ne!(send(&mut c, &f, IN).f, f);
 }

@@ -564,6 +564,28 @@ mod tests {
     }
 
     #[test]
+    fn ttl_decrement_matches_a_full_recompute_for_every_ttl() {
+        // Every TTL 2..=255, for a spread of header contents: the incremental result equals a
+        // checksum recomputed from scratch with the RFC 1071 reference.
+        let base = udp_frame();
+        for ttl in 2u8..=255 {
+            for id in [0u16, 1, 0x1234, 0xfffe, 0xffff, 0x8000] {
+                let mut ip = base[14..34].to_vec();
+                ip[8] = ttl;
+                ip[4..6].copy_from_slice(&id.to_be_bytes());
+                refix(&mut ip);
+                let mut g = ip.clone();
+                Packet::new_unchecked(&mut g[..]).decrement_ttl();
+                assert_eq!(g[8], ttl - 1);
+                let mut want = g.clone();
+                refix(&mut want);
+                assert_eq!(g, want, "ttl {ttl} id {id:#x}");
+                assert!(ipv4_header_checksum_ok(&g), "ttl {ttl} id {id:#x}");
+            }
+        }
+    }
+
+    #[test]
     fn ttl_shortcuts_equal_eqn3_for_every_checksum() {
         // decrement_ttl's constant form (and its one-word form) against the general RFC 1624
         // eqn. 3, for every checksum value (incl. 0x0000 and 0xffff) and a spread of TTLs and
