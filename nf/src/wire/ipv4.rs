@@ -680,4 +680,58 @@ mod tests {
         assert!(w.is_plain(f.len()));
         assert!(!w.is_plain(f.len() - 1));
     }
+
+    fn ipv4_hdr(tos: u8) -> Vec<u8> {
+        let mut h = vec![
+            0x45, tos, 0x00, 0x54, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x01, 0, 0, 192, 168, 0, 1, 192,
+            168, 0, 199,
+        ];
+        let c = checksum::ipv4_header_checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn dscp_remark_keeps_ecn_and_a_valid_checksum() {
+        for tos in [0u8, 0x01, 0x02, 0x03, 0xb8, 0xff, 0x28] {
+            for dscp in [0u8, 10, 12, 14, 46, 63] {
+                let mut h = ipv4_hdr(tos);
+                let changed = Packet::new_unchecked(&mut h[..]).set_dscp(dscp);
+                assert_eq!(h[1] >> 2, dscp);
+                assert_eq!(h[1] & 3, tos & 3, "ECN kept");
+                assert_eq!(changed, tos >> 2 != dscp);
+                assert!(
+                    checksum::ipv4_header_checksum_ok(&h),
+                    "tos {tos:#x} dscp {dscp}"
+                );
+                // Same as a full recomputation.
+                assert_eq!(
+                    u16::from_be_bytes([h[10], h[11]]),
+                    checksum::ipv4_header_checksum(&h)
+                );
+            }
+        }
+    }
+
+    /// RFC 1624 §3: the incremental update must not produce 0x0000 from a header whose
+    /// recomputed checksum is 0xffff... and vice versa; eqn. 3 gives the same result as a
+    /// full recomputation in every case, which this checks exhaustively over one word.
+    #[test]
+    fn incremental_checksum_equals_recomputation_for_every_tos() {
+        let base = ipv4_hdr(0);
+        for tos in 0..=255u8 {
+            let mut h = base.clone();
+            h[1] = tos;
+            let c = checksum::ipv4_header_checksum(&h);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            for dscp in 0..64u8 {
+                let mut g = h.clone();
+                Packet::new_unchecked(&mut g[..]).set_dscp(dscp);
+                assert!(
+                    checksum::ipv4_header_checksum_ok(&g),
+                    "tos {tos} dscp {dscp}"
+                );
+            }
+        }
+    }
 }

@@ -1,0 +1,49 @@
+//! Rate limiting with DPDK's `rte_meter`: srTCM (RFC 2697) and trTCM (RFC 2698) policers,
+//! colour-blind or colour-aware, each bound to a class of the classify stage, to every packet
+//! no class policer took (the default policer), or per source IPv4 address (a bounded table of
+//! meters created on a source's first packet and aged out when idle).
+//!
+//! Per colour the policer transmits the packet (it continues down the chain), drops it
+//! (`policer_green`/`policer_yellow`/`policer_red`), or remarks its DSCP (RFC 2474) and
+//! continues, with the IPv4 header checksum updated incrementally (RFC 1624). The colour is also
+//! written to [`PktMeta::color`] for later stages.
+//!
+//! Metering counts whole Ethernet frames (`pkt_len`, no FCS): the bytes an operator sees in the
+//! port counters. Meters and counters are per worker lcore: when several workers run the stage
+//! and share a class's traffic, each meters its own share (pipeline mode puts the policer on one
+//! lcore for an exact aggregate).
+//!
+//! Data path: one table lookup and one `rte_meter` check per packet, no allocation, no lock;
+//! per-policer counts are kept in the stage and written to the shared single-writer counters
+//! once per burst. Tables are built off the data path ([`PolicerTable`], [`Update`]) and swapped
+//! in between bursts through [`Stage::control`].
+//!
+//! One concern per file: [`profile`] (meter profiles, actions, definitions, DSCP names),
+//! [`table`] (the configuration and its run-time state), [`sources`] (the per-source table
+//! with ageing and migration), [`counters`] (seqlock counters), [`control`] (control
+//! messages), [`stage`] (the stage).
+
+pub mod control;
+pub mod counters;
+pub mod profile;
+pub mod sources;
+pub mod stage;
+pub mod table;
+
+pub use control::{ClearCounters, Update};
+pub use counters::{PolicerCounters, PolicerSnapshot, WorkerCounters};
+pub use profile::{
+    Action, MeterState, PerSource, PolicerDef, Profile, parse_dscp, rfc2597_precolor,
+};
+pub use sources::{MIGRATE_BUDGET, SourceTable};
+pub use stage::Policer;
+pub use table::{PolicerState, PolicerTable};
+
+/// Most policers one stage holds.
+pub const MAX_POLICERS: usize = 64;
+/// Largest per-source table (sources per policer per worker).
+pub const MAX_SOURCES: u32 = 1 << 18;
+/// How often the ageing sweep goes over a whole source table, in seconds (spread over the
+/// housekeeping calls: a few slots each time). A source is removed between `idle_s` and
+/// `idle_s` + this after its last packet.
+const AGE_SWEEP_S: u64 = 1;
