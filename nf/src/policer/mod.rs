@@ -6,7 +6,7 @@
 //! Per colour the policer transmits the packet (it continues down the chain), drops it
 //! (`policer_green`/`policer_yellow`/`policer_red`), or remarks its DSCP (RFC 2474) and
 //! continues, with the IPv4 header checksum updated incrementally (RFC 1624). The colour is also
-//! written to [`PktMeta::color`] for later stages.
+//! written to [`dpdk::PktMeta::color`] for later stages.
 //!
 //! Metering counts whole Ethernet frames (`pkt_len`, no FCS): the bytes an operator sees in the
 //! port counters. Meters and counters are per worker lcore: when several workers run the stage
@@ -16,7 +16,7 @@
 //! Data path: one table lookup and one `rte_meter` check per packet, no allocation, no lock;
 //! per-policer counts are kept in the stage and written to the shared single-writer counters
 //! once per burst. Tables are built off the data path ([`PolicerTable`], [`Update`]) and swapped
-//! in between bursts through [`Stage::control`].
+//! in between bursts through [`pollfwd_pipeline::Stage::control`].
 //!
 //! One concern per file: [`profile`] (meter profiles, actions, definitions, DSCP names),
 //! [`table`] (the configuration and its run-time state), [`sources`] (the per-source table

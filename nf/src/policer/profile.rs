@@ -99,7 +99,7 @@ pub struct PerSource {
 pub struct PolicerDef {
     pub name: String,
     pub profile: Profile,
-    /// Colour-aware: the input colour is the packet's pre-colour (see [`PolicerTable`]).
+    /// Colour-aware: the input colour is the packet's pre-colour (see [`super::PolicerTable`]).
     pub color_aware: bool,
     /// Action per colour, indexed by `Color as usize`.
     pub actions: [Action; 3],

@@ -5,6 +5,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use dpdk::meta::flags;
 use dpdk::meter::Color;
@@ -12,8 +13,6 @@ use dpdk::{BURST_MAX, Mbuf};
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
 use super::control::{ClearCounters, Update};
-use std::sync::atomic::Ordering::Relaxed;
-
 use super::counters::{Acc, PolicerCounters, PolicerSnapshot, WorkerCounters};
 use super::profile::{Action, MeterState};
 use super::sources::{MIGRATE_BUDGET, SourceTable};
