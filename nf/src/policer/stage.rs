@@ -226,7 +226,7 @@ impl Policer {
     }
 
     /// Ages idle sources out: each call visits the slice of each source table that keeps one
-    /// whole sweep per [`AGE_SWEEP_S`] (`now`, `tsc_hz`: TSC and its frequency).
+    /// whole sweep per `AGE_SWEEP_S` (`now`, `tsc_hz`: TSC and its frequency).
     pub fn age(&mut self, now: u64, tsc_hz: u64) {
         let elapsed = now.saturating_sub(self.last_age) as u128;
         self.last_age = now;

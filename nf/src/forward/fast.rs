@@ -1,0 +1,139 @@
+//! The fast loop: a burst without metadata whose packets are plain IPv4, routed like the one
+//! before them through a gateway, checked and rewritten in place from four loads of the header
+//! ([`crate::wire::ipv4::Words`]); any other packet leaves the loop for [`Forward::one`].
+
+use dpdk::Mbuf;
+use dpdk::lpm::RouteKey;
+use pollfwd_pipeline::{StageCtx, Verdict};
+
+use super::{Forward, Memo, NO_HOP, ipv4};
+use crate::wire::{self, ether};
+
+impl Forward {
+    /// A burst whose metadata nothing reads ([`StageCtx::meta_valid`] false: this stage
+    /// alone, or after stages that do not read it). The common packet — a plain IPv4 frame
+    /// (no options, good checksum, no martian address) routed like the packet before it
+    /// through a gateway (`memo`), unicast, TTL > 1 — is checked and rewritten in place with a
+    /// few loads and stores; any other packet takes [`Forward::one`], which explains it with
+    /// its exact reason (and fills in the metadata its slow paths read).
+    ///
+    /// The fast loop keeps everything it needs in locals (the LPM table's pointer, the memo's
+    /// route as a tbl24 entry to compare with, the MACs to write): stores to packet bytes
+    /// would otherwise make the compiler reload them for every packet. It leaves the loop
+    /// for a packet it cannot decide, and comes back with the memo that packet left.
+    ///
+    /// When every packet leaves on the same port, the whole burst gets that verdict
+    /// ([`StageCtx::verdict_all`]), which spares the runtime a pass over the verdicts.
+    #[inline(always)]
+    pub(super) fn process_fast(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        verdicts: &mut [Verdict],
+        memo: &mut Memo,
+    ) {
+        let n = verdicts.len();
+        // Fast packets get `Tx(memo.port)`: the burst stays uniform while every slow verdict,
+        // and every memo port a later fast packet may use, equals the first verdict.
+        let mut first = (memo.hop != NO_HOP).then_some(Verdict::Tx(memo.port));
+        let mut same = true;
+        // The burst's bytes as received, for the runtime (see `Stage::counts_rx_bytes`).
+        let mut rx_bytes = 0u64;
+        let mut i = 0;
+        loop {
+            {
+                let lpm = self.table.lpm_view();
+                let key = if memo.hop != NO_HOP {
+                    lpm.key(memo.hop)
+                } else {
+                    RouteKey::NONE
+                };
+                let macs = memo.macs;
+                let start = i;
+                for m in &mut pkts[i..n] {
+                    let pkt_len = m.pkt_len();
+                    let d = m.data_mut();
+                    let frame_len = (pkt_len as usize).max(d.len());
+                    let Some(h) = d.first_chunk_mut::<{ wire::ipv4::WORDS_LEN }>() else {
+                        break;
+                    };
+                    // Every field below comes from four loads of the header.
+                    let w = wire::ipv4::Words::load(h);
+                    // Unicast destination MAC, TTL > 1, no martian (first octets), plain
+                    // IPv4, and the destination's tbl24 entry is the memo's route.
+                    if ether::is_group(h[0])
+                        || w.ttl() <= 1
+                        || martian(w.src_octet(), w.dst_octet())
+                        || !w.is_plain(frame_len)
+                        || !lpm.routes_to(w.dst(), key)
+                    {
+                        break;
+                    }
+                    w.store_ttl_decremented(h);
+                    ether::Frame::new_unchecked(&mut h[..]).set_addrs(&macs);
+                    rx_bytes += pkt_len as u64;
+                    i += 1;
+                }
+                // One store loop for the run's verdicts rather than one store in each round.
+                verdicts[start..i].fill(Verdict::Tx(memo.port));
+            }
+            if i >= n {
+                break;
+            }
+            // Counted before the slow path can change the packet.
+            rx_bytes += pkts[i].pkt_len() as u64;
+            let v = self.one(ctx, pkts, i, memo);
+            verdicts[i] = v;
+            let f = *first.get_or_insert(v);
+            same &= v == f && (memo.hop == NO_HOP || Verdict::Tx(memo.port) == f);
+            i += 1;
+        }
+        if same && let Some(f) = first {
+            ctx.verdict_all(f);
+        }
+        ctx.report_rx_bytes(rx_bytes);
+    }
+}
+
+/// Whether a packet is not forwarded for its addresses (RFC 1812 5.3.7 martians, or the
+/// limited broadcast, which is for the local link): [`Forward::pre`] says which.
+#[inline(always)]
+pub(super) fn martian(src_octet: u8, dst_octet: u8) -> bool {
+    // Both checks look at the first octet only (the limited broadcast is in class E, which
+    // is a bad destination too): one table read each.
+    MARTIAN[src_octet as usize] & 1 | MARTIAN[dst_octet as usize] & 2 != 0
+}
+
+/// Per first octet, from the address-class functions: bit 0 set if [`ipv4::bad_source`], bit 1
+/// if [`ipv4::bad_destination`] (an address with that octet and zeros after it; octet 255 holds
+/// the limited broadcast).
+static MARTIAN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut a = 0;
+    while a < 256 {
+        let ip = (a as u32) << 24;
+        t[a] = ipv4::bad_source(ip) as u8 | (ipv4::bad_destination(ip) as u8) << 1;
+        a += 1;
+    }
+    t
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn martian_table_agrees_with_the_address_classes() {
+        // Every first octet with a spread of the other bits, as source and as destination.
+        for a in 0u32..256 {
+            for rest in [0u32, 1, 0x00ff_ffff, 0x0012_3456, 0x00ff_fffe] {
+                let ip = a << 24 | rest;
+                let want_src = ipv4::bad_source(ip);
+                let want_dst = ipv4::bad_destination(ip) || ip == ipv4::LIMITED_BROADCAST;
+                let octet = (ip >> 24) as u8;
+                assert_eq!(martian(octet, 10), want_src, "src {ip:#x}");
+                assert_eq!(martian(10, octet), want_dst, "dst {ip:#x}");
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! ARP in the stage and the packets that wait for it: requests and replies received (learn
+//! the sender, answer for the appliance's and proxy addresses), requests sent, and packets
+//! parked (given [`Verdict::Held`]) until their next hop answers, released in order or freed
+//! at their deadline.
+
+use dpdk::Mbuf;
+use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
+
+use super::Forward;
+use super::arp;
+use super::neigh::Lookup;
+use crate::wire::{self, ether};
+
+/// A packet parked while ARP resolves its next hop (already TTL-decremented).
+pub(super) struct Held {
+    pub(super) m: Mbuf,
+    pub(super) nh: u32,
+    pub(super) port: u16,
+    pub(super) deadline: u64,
+}
+
+/// Where a packet given [`Verdict::Held`] waits until the runtime hands it over ([`pollfwd_pipeline::Stage::adopt`]).
+pub(super) struct Parked {
+    pub(super) nh: u32,
+    pub(super) port: u16,
+    pub(super) deadline: u64,
+}
+
+impl Forward {
+    /// An ARP frame arrived: learn, answer, or drop it with a reason.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn arp(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Verdict {
+        let in_port = m.meta().in_port;
+        let Some(a) = arp::parse(m.data()) else {
+            return Verdict::Drop(DropReason::ArpInvalid);
+        };
+        let Some(pi) = self.shared.port(in_port).copied() else {
+            return Verdict::Drop(DropReason::ArpInvalid);
+        };
+        let for_us = self.answers_arp(in_port, a.tpa);
+        let mut learned = false;
+        // RFC 826 "Packet Reception": merge the sender into an existing entry; add it when we
+        // are the target. Never learn our own addresses (a conflict) or 0.0.0.0 (RFC 5227
+        // probes), and only add senders on the port's connected subnet.
+        if a.spa != 0 && !self.shared.is_own(a.spa) {
+            let on_link = pi.subnet.is_some_and(|s| s.contains(a.spa));
+            let create = for_us && on_link && !a.is_gratuitous();
+            if self
+                .shared
+                .neigh
+                .learn(a.spa, a.sha, in_port, ctx.now, create)
+            {
+                self.stats.arp_learned.add(1);
+                learned = true;
+                self.memo_stale = true;
+            }
+        }
+        if a.op == wire::arp::op::REQUEST && for_us && !a.is_gratuitous() {
+            arp::reply_in_place(m.data_mut(), &a, pi.mac);
+            self.stats.arp_replies_sent.add(1);
+            return Verdict::Tx(in_port);
+        }
+        // A reply (or request we do not answer) addressed to us was consumed; anything else is
+        // irrelevant to the appliance (even if it refreshed an entry on the way).
+        if learned && !self.held.is_empty() {
+            self.release_due = true;
+        }
+        if for_us {
+            Verdict::Drop(DropReason::ForUs)
+        } else {
+            Verdict::Drop(DropReason::ArpInvalid)
+        }
+    }
+
+    /// Sends a request for `target` out of `port` (broadcast, or unicast to `dst` to refresh).
+    pub(super) fn send_arp_request(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        port: u16,
+        target: u32,
+        dst: Option<[u8; 6]>,
+    ) {
+        let Some(pi) = self.shared.port(port).copied() else {
+            return;
+        };
+        // The sender address: the port's own, else any of the appliance's (RFC 826 needs one;
+        // 0.0.0.0 would make it an RFC 5227 probe that hosts do not learn from).
+        let src = self.shared.source_for(port).unwrap_or(0);
+        let Some(mut r) = ctx.pool.alloc() else {
+            self.stats.alloc_failed.add(1);
+            return;
+        };
+        if !r.set_len(arp::MIN_FRAME as u16) {
+            return;
+        }
+        arp::build_request(r.data_mut(), pi.mac, src, target, dst.unwrap_or([0xff; 6]));
+        self.stats.arp_requests_sent.add(1);
+        ctx.send(r, port);
+    }
+
+    /// Parks `pkts[i]` until `nh` answers ARP (sending a request when one is due), or drops it.
+    pub(super) fn resolve(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        nh: u32,
+        port: u16,
+        miss: Lookup,
+    ) -> Verdict {
+        let neigh = &self.shared.neigh;
+        let slot = match miss {
+            // Learnt by another worker since the lookup: nothing to wait for.
+            Lookup::Hit { mac, .. } => {
+                let src = self.src_mac(port);
+                set_macs(pkts[i].data_mut(), &mac, &src);
+                pkts[i].meta_mut().out_port = port;
+                return Verdict::Tx(port);
+            }
+            Lookup::Unresolved { failed: true, .. } => {
+                return Verdict::Drop(DropReason::NeighborUnresolved);
+            }
+            Lookup::Unresolved { slot, .. } => slot,
+            Lookup::Absent => match neigh.insert(nh, port) {
+                Some(s) => s,
+                None => {
+                    self.stats.neigh_table_full.add(1);
+                    return Verdict::Drop(DropReason::NeighborUnresolved);
+                }
+            },
+        };
+        if self.shared.neigh.claim_request(slot, ctx.now) {
+            self.send_arp_request(ctx, port, nh, None);
+        }
+        self.park(ctx, nh, port)
+            .unwrap_or(Verdict::Drop(DropReason::NeighborUnresolved))
+    }
+
+    /// Parks the packet being routed in the wait queue for `nh`: it gets [`Verdict::Held`]
+    /// and the runtime hands it back through [`Stage::adopt`] once this burst is processed.
+    /// `None` if the queue is full (the packet stays in the burst).
+    pub(super) fn park(&mut self, ctx: &StageCtx<'_>, nh: u32, port: u16) -> Option<Verdict> {
+        if self.held.len() + self.adopting.len() >= self.shared.params.arp_queue {
+            return None;
+        }
+        self.adopting.push_back(Parked {
+            nh,
+            port,
+            deadline: ctx.now + self.hold_ticks,
+        });
+        self.stats.held.add(1);
+        Some(Verdict::Held)
+    }
+
+    /// Whether packets to `nh` are parked on this worker (waiting, or parked in this burst).
+    #[inline]
+    pub(super) fn parked_for(&self, nh: u32) -> bool {
+        self.held.iter().any(|h| h.nh == nh) || self.adopting.iter().any(|p| p.nh == nh)
+    }
+
+    /// Sends parked packets whose next hop resolved, in arrival order; frees the ones past
+    /// their deadline or whose neighbour failed, and re-asks for the others when due.
+    pub(super) fn release(&mut self, ctx: &mut StageCtx<'_>) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let (nh, port, deadline) = {
+                let h = &self.held[i];
+                (h.nh, h.port, h.deadline)
+            };
+            match self.shared.neigh.lookup(nh, ctx.now) {
+                Lookup::Hit { mac, .. } => {
+                    let mut h = self.held.remove(i);
+                    let src = self.src_mac(port);
+                    set_macs(h.m.data_mut(), &mac, &src);
+                    self.stats.released.add(1);
+                    ctx.send(h.m, port);
+                    continue;
+                }
+                Lookup::Unresolved { failed, slot } if !failed && ctx.now < deadline => {
+                    if self.shared.neigh.claim_request(slot, ctx.now) {
+                        self.send_arp_request(ctx, port, nh, None);
+                    }
+                    i += 1;
+                }
+                _ => {
+                    drop(self.held.remove(i));
+                    self.stats.held_expired.add(1);
+                    ctx.count_drop(DropReason::NeighborHeldExpired, 1);
+                }
+            }
+        }
+    }
+}
+
+/// Writes a frame's Ethernet destination and source addresses.
+#[inline]
+pub(super) fn set_macs(frame: &mut [u8], dst: &[u8; 6], src: &[u8; 6]) {
+    let mut e = ether::Frame::new_unchecked(frame);
+    e.set_dst(dst);
+    e.set_src(src);
+}

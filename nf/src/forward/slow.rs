@@ -1,0 +1,339 @@
+//! The general path, one packet at a time: validation (the metadata's parse, or the shared
+//! parser), martian checks, the route lookup and the route memo, the neighbour lookup, the TTL
+//! and MAC rewrite, and the packets not forwarded: local delivery (ICMP echo, UDP port
+//! unreachable), ICMP errors (rate-limited by a token bucket) and drops with their reason.
+
+use dpdk::meta::flags;
+use dpdk::{Mbuf, PktMeta};
+use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
+
+use super::icmp::{self, IcmpError};
+use super::neigh::Lookup;
+use super::table::Hop;
+use super::{Forward, Memo, NO_HOP, ipv4};
+use crate::parse;
+use crate::wire::{self, ether, proto};
+
+/// Result of the per-packet classification before the route lookup.
+pub(super) enum Pre {
+    Done(Verdict),
+    /// Destination address and L3 offset.
+    Lookup(u32, u16),
+}
+
+/// Token bucket for ICMP errors: `cost` ticks per message, at most `cap` ticks banked.
+pub(super) struct Bucket {
+    pub(super) tokens: u64,
+    pub(super) last: u64,
+    pub(super) cost: u64,
+    pub(super) cap: u64,
+    pub(super) ready: bool,
+}
+
+impl Bucket {
+    pub(super) fn take(&mut self, ctx: &StageCtx<'_>, rate: u32, burst: u32) -> bool {
+        if rate == 0 {
+            return false;
+        }
+        if !self.ready {
+            // Each worker gets an equal share of the rate; the burst is per worker too.
+            let per = (rate as u64).div_ceil(ctx.workers.max(1) as u64);
+            self.cost = (ctx.tsc_hz / per).max(1);
+            self.cap = self.cost * burst.max(1) as u64;
+            self.tokens = self.cap;
+            self.last = ctx.now;
+            self.ready = true;
+        }
+        let add = ctx.now.saturating_sub(self.last);
+        self.last = ctx.now;
+        self.tokens = (self.tokens.saturating_add(add)).min(self.cap);
+        if self.tokens >= self.cost {
+            self.tokens -= self.cost;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Forward {
+    /// One packet the general way: validate (the metadata's parse when there is one),
+    /// look the destination up, route.
+    #[inline(always)]
+    pub(super) fn one(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        memo: &mut Memo,
+    ) -> Verdict {
+        if !ctx.meta_valid {
+            fill_meta(ctx, &mut pkts[i]);
+        }
+        match self.pre(ctx, &mut pkts[i]) {
+            Pre::Done(v) => {
+                // ARP changed a neighbour: the packets after this one look it up again.
+                if std::mem::take(&mut self.memo_stale) {
+                    *memo = Memo::EMPTY;
+                }
+                v
+            }
+            Pre::Lookup(dst, l3) => {
+                let hop = self.table.lookup_one(dst);
+                self.route(ctx, pkts, i, (hop, dst, l3 as usize), memo)
+            }
+        }
+    }
+
+    /// Validation and local checks before the route lookup.
+    #[inline(always)]
+    pub(super) fn pre(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Pre {
+        let meta = m.meta();
+        let (src, dst, l3) = if meta.flags & (flags::PARSED | flags::IPV4)
+            == flags::PARSED | flags::IPV4
+        {
+            (meta.src_ip, meta.dst_ip, meta.l3_off)
+        } else {
+            let d = m.data();
+            if ether::Frame::new_checked(d).is_ok_and(|e| e.ethertype() == ether::EtherType::Arp) {
+                return Pre::Done(self.arp(ctx, m));
+            }
+            match parse::parse_ipv4_frame(d, m.pkt_len() as usize) {
+                Ok(p) => {
+                    p.write(m.meta_mut());
+                    (p.src_ip, p.dst_ip, p.l3_off)
+                }
+                Err(r) => return Pre::Done(Verdict::Drop(r)),
+            }
+        };
+        if ipv4::bad_source(src) {
+            return Pre::Done(Verdict::Drop(DropReason::Ipv4BadSource));
+        }
+        if ipv4::bad_destination(dst) {
+            return Pre::Done(Verdict::Drop(DropReason::Ipv4BadDest));
+        }
+        if dst == ipv4::LIMITED_BROADCAST {
+            return Pre::Done(Verdict::Drop(DropReason::ForUs));
+        }
+        Pre::Lookup(dst, l3)
+    }
+
+    /// Routes `pkts[i]` (next-hop id `hop_id` from the lookup of `dst`, IPv4 header at `l3`):
+    /// the hot path is a forward along the same route as the burst's previous packet (`memo`:
+    /// no hop table read, no neighbour lookup). Called by [`Forward::one`], which has filled
+    /// in the metadata the slow paths (ICMP errors, local delivery) read.
+    #[inline(always)]
+    pub(super) fn route(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        (hop_id, dst, l3): (u32, u32, usize),
+        memo: &mut Memo,
+    ) -> Verdict {
+        let (port, nh) = if hop_id == memo.hop {
+            (memo.port, memo.nh)
+        } else {
+            match self.table.hop(hop_id) {
+                Some(Hop::Forward { port, gateway }) => {
+                    (port, if gateway != 0 { gateway } else { dst })
+                }
+                hop => return self.not_forwarded(ctx, &mut pkts[i], hop),
+            }
+        };
+        let d = pkts[i].data_mut();
+        // RFC 1812 5.3.4: a packet received as a link-layer broadcast or multicast is not
+        // forwarded (it was meant for the link, and every router on it would forward it).
+        if d.first().is_some_and(|&b| ether::is_group(b)) {
+            return Verdict::Drop(DropReason::L2Broadcast);
+        }
+        // The parser checked that the header is in the first segment; `get` keeps a bad
+        // offset from another stage a drop, not a panic.
+        let Some(hdr) = d.get_mut(l3..l3 + wire::ipv4::MIN_HEADER_LEN) else {
+            return Verdict::Drop(DropReason::Ipv4Truncated);
+        };
+        // RFC 1812 5.3.1: a router that would forward a datagram whose TTL is 1 or 0 discards
+        // it and sends time exceeded.
+        let mut ip = wire::ipv4::Packet::new_unchecked(hdr);
+        if ip.ttl() <= 1 {
+            return self.ttl_expired(ctx, &pkts[i]);
+        }
+        ip.decrement_ttl();
+        if memo.nh == nh && memo.port == port {
+            ether::Frame::new_unchecked(d).set_addrs(&memo.macs);
+        } else {
+            if let Err(v) = self.next_hop(ctx, pkts, i, nh, port, memo) {
+                return v;
+            }
+            ether::Frame::new_unchecked(pkts[i].data_mut()).set_addrs(&memo.macs);
+        }
+        // A route through a gateway sends every packet to the same next hop: later packets
+        // on it skip the hop table (a connected route's next hop is each destination).
+        memo.hop = if nh != dst && memo.nh == nh && memo.port == port {
+            hop_id
+        } else {
+            NO_HOP
+        };
+        if ctx.meta_valid {
+            let meta = pkts[i].meta_mut();
+            meta.out_port = port;
+            meta.next_hop = hop_id as u16;
+            meta.flags |= flags::MODIFIED;
+        }
+        Verdict::Tx(port)
+    }
+
+    /// Local delivery, directed broadcast, or no route.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn not_forwarded(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        m: &mut Mbuf,
+        hop: Option<Hop>,
+    ) -> Verdict {
+        match hop {
+            Some(Hop::Local) => self.local(ctx, m),
+            None => {
+                self.icmp_error(ctx, m, IcmpError::NetUnreachable, None);
+                Verdict::Drop(DropReason::NoRoute)
+            }
+            _ => Verdict::Drop(DropReason::ForUs),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn ttl_expired(&mut self, ctx: &mut StageCtx<'_>, m: &Mbuf) -> Verdict {
+        self.icmp_error(ctx, m, IcmpError::TtlExceeded, None);
+        Verdict::Drop(DropReason::TtlExpired)
+    }
+
+    /// The burst's first packet to (`nh`, `port`): looks the neighbour up and fills `memo`
+    /// with the Ethernet addresses to write; or parks / drops the packet (`Err(verdict)`).
+    #[inline(never)]
+    pub(super) fn next_hop(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        i: usize,
+        nh: u32,
+        port: u16,
+        memo: &mut Memo,
+    ) -> Result<(), Verdict> {
+        // Packets to a next hop that still has parked packets on this worker queue up behind
+        // them (released together, in order) rather than overtake them. Such a next hop is
+        // never memoised, so every packet to it comes through here.
+        if self.parked_for(nh)
+            && let Some(v) = self.park(ctx, nh, port)
+        {
+            return Err(v);
+        }
+        match self.shared.neigh.lookup(nh, ctx.now) {
+            Lookup::Hit { mac, refresh, slot } => {
+                if refresh && self.shared.neigh.claim_request(slot, ctx.now) {
+                    self.send_arp_request(ctx, port, nh, Some(mac));
+                }
+                let src = self.src_mac(port);
+                memo.macs[..6].copy_from_slice(&mac);
+                memo.macs[6..].copy_from_slice(&src);
+                memo.born = ctx.now;
+                // Memoise only when nothing is parked (see above); otherwise make sure the
+                // memo no longer claims these addresses for another next hop.
+                (memo.nh, memo.port) = if self.held.is_empty() && self.adopting.is_empty() {
+                    (nh, port)
+                } else {
+                    (0, u16::MAX)
+                };
+                Ok(())
+            }
+            miss => Err(self.resolve(ctx, pkts, i, nh, port, miss)),
+        }
+    }
+
+    /// A packet to one of the appliance's addresses.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn local(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Verdict {
+        let meta = *m.meta();
+        if meta.flags & flags::FRAG != 0 {
+            return Verdict::Drop(DropReason::ForUs);
+        }
+        match meta.proto {
+            proto::ICMP => {
+                let Some(pi) = self.shared.port(meta.in_port).copied() else {
+                    return Verdict::Drop(DropReason::ForUs);
+                };
+                if icmp::echo_reply_in_place(m.data_mut(), meta.l3_off as usize, pi.mac) {
+                    self.stats.echo_replies_sent.add(1);
+                    Verdict::Tx(meta.in_port)
+                } else {
+                    Verdict::Drop(DropReason::ForUs)
+                }
+            }
+            // No UDP service listens on the appliance: port unreachable ends a traceroute
+            // aimed at the appliance itself (RFC 1122 3.2.2.1).
+            proto::UDP => {
+                self.icmp_error(ctx, m, IcmpError::PortUnreachable, Some(meta.dst_ip));
+                Verdict::Drop(DropReason::ForUs)
+            }
+            _ => Verdict::Drop(DropReason::ForUs),
+        }
+    }
+
+    /// Sends an ICMP error about `m` back out of its ingress port, if RFC 1812 allows one and
+    /// the rate limit has a token. The source is the ingress interface's address (RFC 1812
+    /// 4.3.2.4), or `from` for errors about datagrams addressed to the appliance itself (RFC
+    /// 1122 3.2.2: the address the datagram was sent to).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn icmp_error(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        m: &Mbuf,
+        kind: IcmpError,
+        from: Option<u32>,
+    ) {
+        let l3 = m.meta().l3_off as usize;
+        let in_port = m.meta().in_port;
+        if !icmp::error_allowed(m.data(), l3) {
+            return;
+        }
+        let p = self.shared.params;
+        if !self.bucket.take(ctx, p.icmp_errors_per_s, p.icmp_burst) {
+            self.stats.icmp_rate_limited.add(1);
+            return;
+        }
+        let (Some(pi), Some(src)) = (
+            self.shared.port(in_port).copied(),
+            from.or_else(|| self.shared.source_for(in_port)),
+        ) else {
+            return;
+        };
+        let Some(mut e) = ctx.pool.alloc() else {
+            self.stats.alloc_failed.add(1);
+            return;
+        };
+        let max = (ether::HEADER_LEN + icmp::MAX_ERROR_DATAGRAM) as u16;
+        if !e.set_len(max) {
+            return;
+        }
+        let ident = self.next_ident();
+        let n = icmp::build_error(e.data_mut(), m.data(), l3, kind, pi.mac, src, ident);
+        e.set_len(n as u16);
+        self.stats.icmp_errors_sent.add(1);
+        ctx.send(e, in_port);
+    }
+}
+
+/// Gives a packet the metadata the stage's slow paths read (ingress port, the parse) when the
+/// runtime did not initialise it ([`StageCtx::meta_valid`] false: nothing else reads it).
+#[cold]
+#[inline(never)]
+pub(super) fn fill_meta(ctx: &StageCtx<'_>, m: &mut Mbuf) {
+    let mut meta = PktMeta::fresh(ctx.in_port.unwrap_or(u16::MAX), ctx.now);
+    if let Ok(p) = parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
+        p.write(&mut meta);
+    }
+    *m.meta_mut() = meta;
+}
