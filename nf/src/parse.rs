@@ -2,9 +2,10 @@
 //! stage (classify, NAT, policer, forward) reuses one parse. Validity is the wire module's
 //! IPv4 parser ([`crate::wire::ipv4::validate`], RFC 1812 section 5.2.2).
 //!
-//! Call [`parse_ipv4`] on a packet; on success `meta.flags` has [`flags::PARSED`] and
-//! [`flags::IPV4`], and `l3_off`, `l4_off`, `src_ip`, `dst_ip`, `proto`, `src_port`,
-//! `dst_port` are filled in (addresses in host byte order). A stage that finds `PARSED` already
+//! Call [`parse_ipv4_frame`] on a packet's data and [`Parsed::write`] the result into its
+//! metadata: `meta.flags` gets [`flags::PARSED`] and [`flags::IPV4`], and `l3_off`, `l4_off`,
+//! `src_ip`, `dst_ip`, `proto`, `src_port`, `dst_port` are filled in (addresses in host byte
+//! order). A stage that finds `PARSED` already
 //! set may skip the parse. On failure the packet should be dropped with the returned reason.
 //!
 //! ARP frames come back as `Err(DropReason::NotIpv4)`: stages placed before `forward` should
@@ -17,8 +18,8 @@
 //!   `type << 8 | code`.
 //! - Non-first fragments ([`flags::FRAG_NONFIRST`]): no L4 header, ports 0.
 
+use dpdk::PktMeta;
 use dpdk::meta::flags;
-use dpdk::{Mbuf, PktMeta};
 use pollfwd_pipeline::DropReason;
 
 use crate::wire::{ether, icmp, ipv4, proto};
@@ -134,15 +135,6 @@ fn ipv4_fast(data: &[u8], frame_len: usize) -> Option<(u32, u32)> {
         return None;
     }
     Some((w.src(), w.dst()))
-}
-
-/// Parses a packet's Ethernet + IPv4 headers (see [`parse_ipv4_frame`]) and fills its
-/// [`PktMeta`]. Returns the reason to drop it with when it is not a valid IPv4 packet.
-#[inline]
-pub fn parse_ipv4(m: &mut Mbuf) -> Result<(), DropReason> {
-    let p = parse_ipv4_frame(m.data(), m.pkt_len() as usize)?;
-    p.write(m.meta_mut());
-    Ok(())
 }
 
 #[cfg(test)]

@@ -144,11 +144,6 @@ impl StageCtx<'_> {
     pub fn count_drop(&mut self, reason: DropReason, n: u32) {
         self.drops.add(reason, n);
     }
-
-    /// Seconds-to-TSC conversion helper.
-    pub fn secs_to_tsc(&self, secs: f64) -> u64 {
-        (secs * self.tsc_hz as f64) as u64
-    }
 }
 
 /// A network function working on bursts.

@@ -5,8 +5,6 @@
 use crate::wire::arp::{self as warp, op};
 use crate::wire::ether::{self, EtherType};
 
-/// Length of an Ethernet + ARP (IPv4) frame before padding.
-pub const ARP_FRAME_LEN: usize = ether::HEADER_LEN + warp::PACKET_LEN;
 /// Minimum Ethernet frame length without the FCS: frames the appliance builds are padded to it.
 pub const MIN_FRAME: usize = ether::MIN_FRAME;
 

@@ -94,7 +94,13 @@ impl Forward {
         if !r.set_len(arp::MIN_FRAME as u16) {
             return;
         }
-        arp::build_request(r.data_mut(), pi.mac, src, target, dst.unwrap_or([0xff; 6]));
+        arp::build_request(
+            r.data_mut(),
+            pi.mac,
+            src,
+            target,
+            dst.unwrap_or(ether::BROADCAST),
+        );
         self.stats.arp_requests_sent.add(1);
         ctx.send(r, port);
     }
