@@ -251,3 +251,82 @@ pub mod rewrite {
         ipv4::Packet::new_unchecked(&f[l3..]).checksum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_ipv4_frame;
+    use crate::wire::checksum::tests::rfc1071;
+    use crate::wire::testframe::udp_frame;
+
+    /// NAT's parse and the shared flow-key parse run the same validity parser: on every
+    /// one-byte mutation of a frame's headers (checksum kept right, and not) and every
+    /// truncation, they fail with the same reason, except where NAT is documented to differ
+    /// (it does not verify the header checksum, passes non-IPv4 frames, and refuses a first
+    /// fragment too short for its L4 header), and agree on the flow key when both accept.
+    #[test]
+    fn same_drop_reasons_as_the_shared_parser() {
+        let base = udp_frame();
+        let mut cases = vec![base.clone()];
+        for pos in 0..42 {
+            for v in [
+                0u8, 1, 0x06, 0x08, 0x11, 0x20, 0x44, 0x45, 0x46, 0x4f, 0x55, 0xff,
+            ] {
+                let mut f = base.clone();
+                f[pos] = v;
+                cases.push(f.clone());
+                let hl = ((f[14] & 0xf) as usize * 4).clamp(20, f.len() - 14);
+                f[24..26].copy_from_slice(&[0, 0]);
+                let c = rfc1071(&f[14..14 + hl]);
+                f[24..26].copy_from_slice(&c.to_be_bytes());
+                cases.push(f);
+            }
+        }
+        for cut in 0..base.len() {
+            cases.push(base[..cut].to_vec());
+        }
+        let (mut same_err, mut both_ok) = (0, 0);
+        for f in &cases {
+            let nat = parse(f);
+            match parse_ipv4_frame(f, f.len()) {
+                Err(DropReason::NotIpv4) => assert_eq!(nat, Ok(None), "{f:02x?}"),
+                Err(DropReason::Ipv4BadChecksum) => assert!(
+                    nat.is_ok() || (nat == Err(DropReason::Ipv4Truncated) && l4_short(f)),
+                    "{f:02x?}"
+                ),
+                Err(r) => {
+                    assert_eq!(nat, Err(r), "{f:02x?}");
+                    same_err += 1;
+                }
+                Ok(p) => match nat {
+                    Ok(Some(n)) => {
+                        assert_eq!((n.l3 as u16, n.l4 as u16), (p.l3_off, p.l4_off));
+                        assert_eq!((n.src, n.dst, n.proto), (p.src_ip, p.dst_ip, p.proto));
+                        if n.proto != PROTO_ICMP {
+                            assert_eq!((n.sport, n.dport), (p.src_port, p.dst_port));
+                        }
+                        both_ok += 1;
+                    }
+                    Err(DropReason::Ipv4Truncated) => {
+                        assert!(l4_short(f), "{f:02x?}");
+                    }
+                    other => panic!("{other:?} for {f:02x?}"),
+                },
+            }
+        }
+        assert!(same_err > 100 && both_ok > 50, "{same_err} {both_ok}");
+    }
+
+    /// Whether the L4 header of a valid first fragment is shorter than NAT needs.
+    fn l4_short(f: &[u8]) -> bool {
+        let ip = ipv4::Packet::new_unchecked(&f[14..]);
+        let end = 14 + ip.total_len() as usize;
+        let need = match ip.protocol() {
+            PROTO_TCP => tcp::HEADER_LEN,
+            PROTO_UDP => udp::HEADER_LEN,
+            PROTO_ICMP => icmp::HEADER_LEN,
+            _ => 0,
+        };
+        ip.frag() != Frag::NonFirst && end < 14 + ip.header_len() + need
+    }
+}
