@@ -103,8 +103,9 @@ pub fn parse_ipv4_frame(data: &[u8], frame_len: usize) -> Result<Parsed, DropRea
                 dport = u.dst_port();
             }
             proto::ICMP if l4.len() >= 2 => {
-                dport = u16::from_be_bytes([l4[0], l4[1]]);
-                if icmp::is_query(l4[0]) && l4.len() >= 6 {
+                // Type and code as one word.
+                dport = crate::wire::get16(l4, icmp::field::TYPE);
+                if icmp::is_query(l4[icmp::field::TYPE]) && l4.len() >= icmp::field::IDENT.end {
                     sport = crate::wire::get16(l4, icmp::field::IDENT.start);
                 }
             }

@@ -493,7 +493,10 @@ impl NatCore {
             Err(r) => return Verdict::Drop(r),
         };
         fill_meta(meta, &p);
-        if self.p.ttl_expiry_downstream && !hairpin && f[p.l3 + 8] <= 1 {
+        if self.p.ttl_expiry_downstream
+            && !hairpin
+            && crate::wire::ipv4::Packet::new_unchecked(&f[p.l3..]).ttl() <= 1
+        {
             self.tally.passthrough += 1;
             return Verdict::Continue;
         }

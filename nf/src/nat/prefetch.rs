@@ -53,7 +53,12 @@ impl NatCore {
                 let u = udp::Packet::new_unchecked(l4b);
                 (u.src_port(), u.dst_port())
             }
-            PROTO_ICMP if matches!(l4b[0], icmp::msg::ECHO_REPLY | icmp::msg::ECHO_REQUEST) => {
+            PROTO_ICMP
+                if matches!(
+                    l4b[icmp::field::TYPE],
+                    icmp::msg::ECHO_REPLY | icmp::msg::ECHO_REQUEST
+                ) =>
+            {
                 (icmp::Packet::new_unchecked(l4b).ident(), 0)
             }
             _ => return,

@@ -135,8 +135,8 @@ impl Policer {
             let input = if def.color_aware {
                 let pre = Color::from_u8(m.meta().color);
                 let dscp = l3
-                    .and_then(|o| m.data().get(o + 1))
-                    .map_or(Color::Green, |tos| self.table.precolor[(tos >> 2) as usize]);
+                    .and_then(|o| m.data().get(o + wire::ipv4::field::DS))
+                    .map_or(Color::Green, |ds| self.table.precolor[(ds >> 2) as usize]);
                 Some(pre.max(dscp))
             } else {
                 None
