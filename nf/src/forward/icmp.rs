@@ -296,4 +296,95 @@ mod tests {
         icmp[34] = 8;
         assert!(error_allowed(&icmp, 14), "about an echo request");
     }
+
+    /// The error frame as smoltcp's wire module builds it (an implementation independent of
+    /// ours): Ethernet and IPv4 representations emitted, ICMP type/code set, quote copied,
+    /// checksums filled by smoltcp.
+    fn smoltcp_error(orig: &[u8], kind: IcmpError, my_ip: u32, ident: u16) -> Vec<u8> {
+        use smoltcp::phy::ChecksumCapabilities;
+        use smoltcp::wire::{
+            EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet,
+            IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+        };
+        let oip = &orig[14..];
+        let total = u16::from_be_bytes([oip[2], oip[3]]) as usize;
+        let quote = total.min(oip.len()).min(576 - 28);
+        let n = 14 + 28 + quote;
+        let mut buf = vec![0u8; n.max(60)];
+        EthernetRepr {
+            src_addr: EthernetAddress(ME),
+            dst_addr: EthernetAddress(orig[6..12].try_into().unwrap()),
+            ethertype: EthernetProtocol::Ipv4,
+        }
+        .emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+        let mut p = Ipv4Packet::new_unchecked(&mut buf[14..n]);
+        Ipv4Repr {
+            src_addr: Ipv4Address::from(my_ip),
+            dst_addr: Ipv4Address::from(u32::from_be_bytes(oip[12..16].try_into().unwrap())),
+            next_header: IpProtocol::Icmp,
+            payload_len: 8 + quote,
+            hop_limit: TTL,
+        }
+        .emit(&mut p, &ChecksumCapabilities::default());
+        p.set_ident(ident);
+        p.set_dont_frag(false);
+        p.fill_checksum();
+        let (ty, code) = kind.type_code();
+        let mut icmp = Icmpv4Packet::new_unchecked(&mut buf[34..n]);
+        icmp.set_msg_type(ty.into());
+        icmp.set_msg_code(code);
+        icmp.data_mut()[..quote].copy_from_slice(&oip[..quote]);
+        icmp.fill_checksum();
+        buf
+    }
+
+    #[test]
+    fn errors_equal_smoltcps_byte_for_byte() {
+        let mut big = udp_frame();
+        big.resize(14 + 1500, 0x5a);
+        big[16..18].copy_from_slice(&1500u16.to_be_bytes());
+        big[24..26].copy_from_slice(&[0, 0]);
+        let c = rfc1071(&big[14..34]);
+        big[24..26].copy_from_slice(&c.to_be_bytes());
+        for orig in [udp_frame(), echo_request(), big] {
+            for kind in [
+                IcmpError::TtlExceeded,
+                IcmpError::NetUnreachable,
+                IcmpError::HostUnreachable,
+                IcmpError::PortUnreachable,
+            ] {
+                for (ip, ident) in [(0xc633_6401, 7), (0x0a00_00fe, 0xffff)] {
+                    let mut buf = [0xeeu8; 14 + 576];
+                    let n = build_error(&mut buf, &orig, 14, kind, ME, ip, ident);
+                    assert_eq!(
+                        &buf[..n],
+                        &smoltcp_error(&orig, kind, ip, ident)[..],
+                        "{kind:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn echo_reply_equals_smoltcps_byte_for_byte() {
+        use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, Ipv4Packet};
+        let mut f = echo_request();
+        let mut want = f.clone();
+        {
+            let mut icmp = Icmpv4Packet::new_unchecked(&mut want[34..50]);
+            icmp.set_msg_type(Icmpv4Message::EchoReply);
+            icmp.fill_checksum();
+            let mut ip = Ipv4Packet::new_unchecked(&mut want[14..50]);
+            let (s, d) = (ip.src_addr(), ip.dst_addr());
+            ip.set_src_addr(d);
+            ip.set_dst_addr(s);
+            ip.set_hop_limit(TTL);
+            ip.fill_checksum();
+        }
+        want.copy_within(6..12, 0);
+        want[6..12].copy_from_slice(&ME);
+        assert!(echo_reply_in_place(&mut f, 14, ME));
+        assert_eq!(f, want);
+    }
 }
