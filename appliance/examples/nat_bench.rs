@@ -45,12 +45,12 @@ fn remote() -> (Ipv4Addr, u16) {
 }
 
 fn write_pcap(out: &str, n: usize) {
-    let mut w = appliance::pcap::PcapWriter::create(out).expect("create pcap");
-    for f in shuffled(n, 99) {
+    let frames = shuffled(n, 99).into_iter().map(|f| {
         let mut fr = testpkt::udp(flow(f), remote(), &[0u8; 18]);
         fr.truncate(60);
-        w.write_packet(0, &fr).expect("write");
-    }
+        fr
+    });
+    lab::pcap::write_frames(std::path::Path::new(out), frames).expect("write pcap");
 }
 
 /// Pool for N sessions: 64512 ports per address, 4096 hosts paired over 32 addresses.

@@ -8,8 +8,8 @@ mod common;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use appliance::traffic::{self, GenSpec, Proto, Sizes};
 use common::*;
+use lab::traffic::{self, GenSpec, Proto, Sizes};
 use serde_json::Value;
 
 /// 3000 frames in 30 flows; with `Proto::Mix` and 30 flows, flow f carries a single protocol:
@@ -148,7 +148,6 @@ rules = [
 #[test]
 fn default_deny_passes_only_what_rules_permit_and_lets_arp_through() {
     let lab = Lab::new("acl-deny");
-    let mut w = appliance::pcap::PcapWriter::create(lab.path("in.pcap")).unwrap();
     let frames: Vec<Vec<u8>> = traffic::generate(&spec()).collect();
     // An ARP request (not IPv4: not the ACL's business) and an IPv4 header with a bad
     // checksum (malformed: dropped by the parser with its own reason) every 500 frames.
@@ -161,17 +160,17 @@ fn default_deny_passes_only_what_rules_permit_and_lets_arp_through() {
     let mut bad = frames[0].clone();
     bad[24] ^= 0xff;
     let (mut arps, mut bads) = (0u64, 0u64);
+    let mut input = Vec::new();
     for (i, f) in frames.iter().enumerate() {
-        w.write_packet(0, f).unwrap();
+        input.push(f.clone());
         if i % 500 == 0 {
-            w.write_packet(0, &arp).unwrap();
-            w.write_packet(0, &bad).unwrap();
+            input.push(arp.clone());
+            input.push(bad.clone());
             arps += 1;
             bads += 1;
         }
     }
-    w.flush().unwrap();
-    drop(w);
+    write_frames(&lab.path("in.pcap"), &input);
     let acl = r#"
 [classify]
 default = "deny"
@@ -239,26 +238,10 @@ fn ten_thousand_rules_load_from_a_rules_file_and_classify() {
     assert_eq!(s["nf"]["classify"]["default"]["packets"], 2000);
 }
 
-/// Runs `pollfwdctl call CMD ARGS` against the lab's control socket: the JSON reply, or the
-/// error message (exit code 1).
-fn ctl(lab: &Lab, cmd: &str, args: &str) -> Result<Value, String> {
-    let out = std::process::Command::new(bin("pollfwdctl"))
-        .arg("--socket")
-        .arg(lab.path("ctl.sock"))
-        .args(["call", cmd, args])
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).expect("pollfwdctl prints JSON"))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 /// Waits until the daemon answers on its control socket.
 fn wait_ready(lab: &Lab) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while ctl(lab, "version", "{}").is_err() {
+    while ctl_call(&lab.path("ctl.sock"), "version", "{}").is_err() {
         assert!(
             std::time::Instant::now() < deadline,
             "control socket never answered"
@@ -306,7 +289,7 @@ rules = [
     // Wait until the whole pcap went through the stage.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let c = ctl(&lab, "acl.counters", "{}").unwrap();
+        let c = ctl_call(&lab.path("ctl.sock"), "acl.counters", "{}").unwrap();
         let n: u64 = c["rules"]
             .as_array()
             .unwrap()
@@ -325,7 +308,7 @@ rules = [
     }
 
     // List: precedence order (priority 7 first), normalized text, counters.
-    let l = ctl(&lab, "acl.list", "{}").unwrap();
+    let l = ctl_call(&lab.path("ctl.sock"), "acl.list", "{}").unwrap();
     assert_eq!(l["default"], "permit");
     assert_eq!(l["classes"], serde_json::json!(["gold"]));
     assert_eq!(l["workers"], 1);
@@ -345,8 +328,8 @@ rules = [
     );
 
     // Add: new id 3, installed on the one worker; the existing counters survive the rebuild.
-    let a = ctl(
-        &lab,
+    let a = ctl_call(
+        &lab.path("ctl.sock"),
         "acl.add",
         r#"{"proto": "icmp", "dport": "2048-2303", "action": "deny", "priority": 9}"#,
     )
@@ -354,11 +337,11 @@ rules = [
     assert_eq!(a["id"], 3);
     assert_eq!(a["rules"], 3);
     assert_eq!(a["workers"], 1);
-    let c = ctl(&lab, "acl.counters", "{}").unwrap();
+    let c = ctl_call(&lab.path("ctl.sock"), "acl.counters", "{}").unwrap();
     assert_eq!(counter(&c, 1), Some(r1));
     assert_eq!(counter(&c, 2), Some(r2));
     assert_eq!(counter(&c, 3), Some((0, 0)));
-    let l = ctl(&lab, "acl.list", "{}").unwrap();
+    let l = ctl_call(&lab.path("ctl.sock"), "acl.list", "{}").unwrap();
     let ids: Vec<u64> = l["rules"]
         .as_array()
         .unwrap()
@@ -369,29 +352,39 @@ rules = [
     assert_eq!(l["rules"][0]["dport"], "2048-2303");
 
     // Delete rule 1: gone from list and counters; rule 2 keeps its hits; ids are not reused.
-    let d = ctl(&lab, "acl.del", r#"{"id": 1}"#).unwrap();
+    let d = ctl_call(&lab.path("ctl.sock"), "acl.del", r#"{"id": 1}"#).unwrap();
     assert_eq!(
         (d["deleted"].as_u64(), d["rules"].as_u64()),
         (Some(1), Some(2))
     );
-    let c = ctl(&lab, "acl.counters", "{}").unwrap();
+    let c = ctl_call(&lab.path("ctl.sock"), "acl.counters", "{}").unwrap();
     assert_eq!(counter(&c, 1), None);
     assert_eq!(counter(&c, 2), Some(r2));
-    let a = ctl(&lab, "acl.add", r#"{"src": "10.0.0.0/8"}"#).unwrap();
+    let a = ctl_call(&lab.path("ctl.sock"), "acl.add", r#"{"src": "10.0.0.0/8"}"#).unwrap();
     assert_eq!(a["id"], 4);
 
     // Errors: positioned in the message, nothing changes.
-    let e = ctl(&lab, "acl.del", r#"{"id": 1}"#).unwrap_err();
+    let e = ctl_call(&lab.path("ctl.sock"), "acl.del", r#"{"id": 1}"#)
+        .unwrap_err()
+        .1;
     assert!(e.contains("no rule with id 1"), "{e}");
-    let e = ctl(&lab, "acl.add", r#"{"src": "10.1.0.0/8"}"#).unwrap_err();
+    let e = ctl_call(&lab.path("ctl.sock"), "acl.add", r#"{"src": "10.1.0.0/8"}"#)
+        .unwrap_err()
+        .1;
     assert!(e.contains("host bits set"), "{e}");
-    let e = ctl(&lab, "acl.add", r#"{"class": "platinum"}"#).unwrap_err();
+    let e = ctl_call(&lab.path("ctl.sock"), "acl.add", r#"{"class": "platinum"}"#)
+        .unwrap_err()
+        .1;
     assert!(e.contains("unknown class 'platinum'"), "{e}");
-    let e = ctl(&lab, "acl.add", r#"{"prot": "udp"}"#).unwrap_err();
+    let e = ctl_call(&lab.path("ctl.sock"), "acl.add", r#"{"prot": "udp"}"#)
+        .unwrap_err()
+        .1;
     assert!(e.contains("unknown field `prot`"), "{e}");
-    let e = ctl(&lab, "acl.del", "{}").unwrap_err();
+    let e = ctl_call(&lab.path("ctl.sock"), "acl.del", "{}")
+        .unwrap_err()
+        .1;
     assert!(e.contains("missing argument 'id'"), "{e}");
-    let l = ctl(&lab, "acl.list", "{}").unwrap();
+    let l = ctl_call(&lab.path("ctl.sock"), "acl.list", "{}").unwrap();
     assert_eq!(l["rules"].as_array().unwrap().len(), 3);
 
     signal(&child, "TERM");
@@ -476,15 +469,21 @@ socket = "{sock}"
         "json",
     ]);
     wait_ready(&lab);
-    let pkts = |id: u64| counter(&ctl(&lab, "acl.counters", "{}").unwrap(), id).map(|c| c.0);
+    let pkts = |id: u64| {
+        counter(
+            &ctl_call(&lab.path("ctl.sock"), "acl.counters", "{}").unwrap(),
+            id,
+        )
+        .map(|c| c.0)
+    };
     let grows = |id: u64| {
         let a = pkts(id).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
         pkts(id).unwrap() > a
     };
     assert!(grows(1), "traffic flows through rule 1");
-    let a = ctl(
-        &lab,
+    let a = ctl_call(
+        &lab.path("ctl.sock"),
         "acl.add",
         r#"{"proto": "udp", "action": "deny", "priority": 1}"#,
     )
@@ -501,7 +500,7 @@ socket = "{sock}"
         frozen,
         "rule 1 counted packets after it was shadowed"
     );
-    ctl(&lab, "acl.del", r#"{"id": 2}"#).unwrap();
+    ctl_call(&lab.path("ctl.sock"), "acl.del", r#"{"id": 2}"#).unwrap();
     assert!(grows(1), "rule 1 takes the traffic again");
     assert_eq!(pkts(2), None);
     signal(&child, "TERM");

@@ -8,35 +8,20 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use appliance::traffic::{self, GenSpec, Sizes};
 use common::*;
+use lab::traffic::{self, GenSpec, Sizes};
 use serde_json::{Value, json};
-
-/// One request on an open connection; returns the parsed reply.
-fn request(w: &mut UnixStream, r: &mut BufReader<UnixStream>, line: &[u8]) -> Value {
-    w.write_all(line).unwrap();
-    w.write_all(b"\n").unwrap();
-    let mut reply = String::new();
-    r.read_line(&mut reply).unwrap();
-    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply not JSON ({e}): {reply:?}"))
-}
-
-fn connect(sock: &Path) -> (UnixStream, BufReader<UnixStream>) {
-    let w = UnixStream::connect(sock).unwrap();
-    w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let r = BufReader::new(w.try_clone().unwrap());
-    (w, r)
-}
 
 /// Sends `version` and tells whether it was answered with ok (false on an error reply,
 /// a closed connection or an I/O error).
-fn version_ok(w: &mut UnixStream, r: &mut BufReader<UnixStream>) -> bool {
-    if w.write_all(b"{\"cmd\": \"version\"}\n").is_err() {
+fn version_ok(c: &mut Control) -> bool {
+    if c.send_line(b"{\"cmd\": \"version\"}").is_err() {
         return false;
     }
-    let mut line = String::new();
-    match r.read_line(&mut line) {
-        Ok(n) if n > 0 => serde_json::from_str::<Value>(&line).is_ok_and(|v| v["ok"] == true),
+    match c.read_line() {
+        Ok(line) if !line.is_empty() => {
+            serde_json::from_str::<Value>(&line).is_ok_and(|v| v["ok"] == true)
+        }
         _ => false,
     }
 }
@@ -310,16 +295,15 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
     let child = lab.start(&cfg, 60, &sock);
 
     // One connection: malformed JSON, unknown command, oversize line, then a good request.
-    let mut w = UnixStream::connect(&sock).unwrap();
-    w.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut r = BufReader::new(w.try_clone().unwrap());
-    let a = request(&mut w, &mut r, b"{\"cmd\": ");
+    let mut c = Control::connect(&sock);
+    c.set_read_timeout(Duration::from_secs(5));
+    let a = c.send(b"{\"cmd\": ");
     assert_eq!(a["ok"], false);
     assert!(
         a["error"].as_str().unwrap().contains("malformed JSON"),
         "{a}"
     );
-    let a = request(&mut w, &mut r, br#"{"cmd": "teleport"}"#);
+    let a = c.send(br#"{"cmd": "teleport"}"#);
     assert!(
         a["error"]
             .as_str()
@@ -327,18 +311,18 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
             .contains("unknown command 'teleport'"),
         "{a}"
     );
-    let a = request(&mut w, &mut r, br#"{"args": {}}"#);
+    let a = c.send(br#"{"args": {}}"#);
     assert!(a["error"].as_str().unwrap().contains("'cmd'"), "{a}");
     let big = format!(
         "{{\"cmd\": \"version\", \"pad\": \"{}\"}}",
         "x".repeat(100_000)
     );
-    let a = request(&mut w, &mut r, big.as_bytes());
+    let a = c.send(big.as_bytes());
     assert!(
         a["error"].as_str().unwrap().contains("larger than 65536"),
         "{a}"
     );
-    let a = request(&mut w, &mut r, br#"{"cmd": "version", "id": 7}"#);
+    let a = c.send(br#"{"cmd": "version", "id": 7}"#);
     assert_eq!(a["ok"], true, "connection still usable: {a}");
     assert_eq!(a["id"], 7);
     assert_eq!(a["v"], 1);
@@ -400,27 +384,26 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
     // The client cap, deterministically: max_clients (16) connections that have each been
     // answered hold every slot, so one more gets "too many control clients". The held ones are
     // refreshed (a request each) so none reaches the 500 ms idle timeout before the check.
-    drop((w, r));
-    let mut held: Vec<(UnixStream, BufReader<UnixStream>)> = Vec::new();
+    drop(c);
+    let mut held: Vec<Control> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let refused = loop {
         assert!(Instant::now() < deadline, "could not hold 16 slots");
         let t0 = Instant::now();
-        held.retain_mut(|(w, r)| version_ok(w, r));
+        held.retain_mut(version_ok);
         while held.len() < 16 {
             assert!(Instant::now() < deadline, "could not hold 16 slots");
-            let (mut w, mut r) = connect(&sock);
-            if version_ok(&mut w, &mut r) {
-                held.push((w, r));
+            let mut c = Control::connect(&sock);
+            if version_ok(&mut c) {
+                held.push(c);
             } else {
                 // A slot whose client just left is not released yet.
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        let (mut w, mut r) = connect(&sock);
-        let _ = w.write_all(b"{\"cmd\": \"version\"}\n");
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
+        let mut c = Control::connect(&sock);
+        let _ = c.send_line(b"{\"cmd\": \"version\"}");
+        let line = c.read_line().unwrap();
         if t0.elapsed() < Duration::from_millis(250) {
             break serde_json::from_str::<Value>(&line).unwrap();
         }
@@ -437,8 +420,7 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (mut w, mut r) = connect(&sock);
-        if version_ok(&mut w, &mut r) {
+        if version_ok(&mut Control::connect(&sock)) {
             break;
         }
         assert!(
@@ -466,12 +448,9 @@ fn bad_clients_get_answers_and_the_data_plane_does_not_notice() {
         .map(|_| {
             let sock = sock.clone();
             std::thread::spawn(move || {
-                let mut w = UnixStream::connect(&sock).unwrap();
-                w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let mut r = BufReader::new(w.try_clone().unwrap());
-                let _ = w.write_all(b"{\"cmd\": \"stats\"}\n");
-                let mut line = String::new();
-                r.read_line(&mut line).unwrap();
+                let mut c = Control::connect(&sock);
+                let _ = c.send_line(b"{\"cmd\": \"stats\"}");
+                let line = c.read_line().unwrap();
                 let v: Value = serde_json::from_str(&line).unwrap();
                 v["ok"] == true
                     || v["error"]
@@ -599,8 +578,8 @@ fn group_members_get_in_and_the_management_thread_sits_on_the_main_cpu() {
 
     // Threads: the management thread and a client's thread on the main lcore's CPU (1), the
     // worker on its own (0).
-    let (mut w, mut r) = connect(&sock);
-    assert!(version_ok(&mut w, &mut r));
+    let mut c = Control::connect(&sock);
+    assert!(version_ok(&mut c));
     let threads = threads_cpus(child.id());
     let cpus_of = |name: &str| -> Vec<&str> {
         threads
@@ -617,7 +596,7 @@ fn group_members_get_in_and_the_management_thread_sits_on_the_main_cpu() {
         "{threads:?}"
     );
     assert_eq!(cpus_of("rte-worker-1"), ["0"], "{threads:?}");
-    drop((w, r));
+    drop(c);
 
     let (_, stderr) = stop_with_stderr(child);
     // Default in_memory = true: the operator is told that capture needs in_memory = false.
@@ -768,20 +747,8 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     assert!(!stderr.contains("packet capture"), "{stderr}");
 }
 
-/// Whole frames in a little-endian pcap file that is still being written (0 while it is
-/// missing or shorter than its header): a trailing partial record is not counted.
-fn read_pcap_len(p: &std::path::Path) -> usize {
-    let Ok(d) = std::fs::read(p) else {
-        return 0;
-    };
-    let (mut off, mut n) = (24usize, 0usize);
-    while off + 16 <= d.len() {
-        let incl = u32::from_le_bytes([d[off + 8], d[off + 9], d[off + 10], d[off + 11]]) as usize;
-        if off + 16 + incl > d.len() {
-            break;
-        }
-        off += 16 + incl;
-        n += 1;
-    }
-    n
+/// Whole frames in a pcap file that is still being written (0 while it is missing or shorter
+/// than its header): a trailing partial record is not counted.
+fn read_pcap_len(p: &Path) -> usize {
+    std::fs::read(p).map_or(0, |d| lab::pcap::whole_records(&d))
 }

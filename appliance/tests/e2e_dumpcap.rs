@@ -10,8 +10,8 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use appliance::traffic::{self, GenSpec};
 use common::*;
+use lab::traffic::{self, GenSpec};
 
 #[test]
 fn dpdk_dumpcap_captures_what_pollfwd_receives() {

@@ -8,13 +8,12 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use appliance::pcap::PcapWriter;
-use appliance::traffic::{self, GenSpec, Proto, Sizes};
 use common::*;
+use lab::traffic::{self, GenSpec, Proto, Sizes};
 use serde_json::{Value, json};
 
 const P0_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
@@ -119,13 +118,6 @@ fn spec(src: &str, dst: &str, proto: Proto, count: usize) -> GenSpec {
     }
 }
 
-fn write_frames(path: &Path, frames: &[Vec<u8>]) {
-    let mut w = PcapWriter::create(path).unwrap();
-    for (i, f) in frames.iter().enumerate() {
-        w.write_packet(i as u64 * 1000, f).unwrap();
-    }
-}
-
 /// An Ethernet/IPv4 ARP frame (RFC 826), padded to 60 bytes.
 fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: &str, tha: [u8; 6], tpa: &str) -> Vec<u8> {
     let mut f = eth_dst.to_vec();
@@ -138,10 +130,6 @@ fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: &str, tha: [u8; 6], tpa: &s
     f.extend_from_slice(&ip(tpa).octets());
     f.resize(60, 0);
     f
-}
-
-fn drops(s: &Value) -> &Value {
-    &s["totals"]["drops_by_reason"]
 }
 
 /// Checks a routed frame against the frame that went in.
@@ -267,9 +255,8 @@ fn ttl_one_gets_time_exceeded_on_the_ingress_port_and_no_route_gets_unreachable(
         let q = olen.min(576 - 28);
         assert_eq!(&icmp[8..8 + q], &orig[14..14 + q], "{i}: quoted datagram");
     }
-    let d = drops(&s);
-    assert_eq!(d["ttl_expired"], 7, "{s}");
-    assert_eq!(d["no_route"], 3, "{s}");
+    assert_eq!(drops(&s, "ttl_expired"), 7, "{s}");
+    assert_eq!(drops(&s, "no_route"), 3, "{s}");
     assert_eq!(s["totals"]["drops"], 10);
     assert_eq!(port(&s, "p0")["tx_packets"], 10);
 }
@@ -285,7 +272,7 @@ fn icmp_errors_are_rate_limited() {
     let fwd = format!("{ROUTES}icmp_errors_per_s = 1\nicmp_burst = 4\n");
     let cfg = router(&lab, "in.pcap", "empty.pcap", &fwd);
     let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
-    assert_eq!(drops(&s)["no_route"], 50, "{s}");
+    assert_eq!(drops(&s, "no_route"), 50, "{s}");
     let out = read_pcap(&lab.path("p0-out.pcap"));
     assert_eq!(out.len(), 4, "a burst of 4, then 1 per second");
     assert!(out.iter().all(|o| o[34] == 3));
@@ -342,9 +329,9 @@ fn arp_for_the_appliance_and_proxy_addresses_is_answered_and_ping_replied() {
         assert_eq!(sum16(&o[34..]), 0xffff, "{i}: ICMP checksum");
     }
     assert!(read_pcap(&lab.path("p1-out.pcap")).is_empty());
-    let d = drops(&s);
     assert_eq!(
-        d["arp_invalid"], 3,
+        drops(&s, "arp_invalid"),
+        3,
         "other target, address of another port, truncated: {s}"
     );
     assert_eq!(s["totals"]["drops"], 3);
@@ -375,10 +362,9 @@ fn an_unknown_next_hop_is_resolved_by_arp_and_the_parked_packets_sent() {
     for (i, (o, d)) in out[1..].iter().zip(&data).enumerate() {
         assert_routed(i, d, o, h7, P0_MAC);
     }
-    let dr = drops(&s);
     // Parked packets are neither sent nor dropped while they wait: the only drop is the ARP
     // reply, consumed by the appliance, and every packet in is accounted for once.
-    assert_eq!(dr["for_us"], 1, "the ARP reply: {s}");
+    assert_eq!(drops(&s, "for_us"), 1, "the ARP reply: {s}");
     assert_eq!(s["totals"]["drops"], 1, "{s}");
     assert_eq!(s["totals"]["rx_packets"].as_u64().unwrap(), 40 + 1, "{s}");
     let f = &s["nf"]["forward"]["totals"];
@@ -415,7 +401,7 @@ fn a_neighbours_new_mac_from_arp_is_used_by_the_very_next_packet() {
     for (i, (o, d)) in out.iter().zip(&data).enumerate() {
         assert_routed(i, d, o, if i < 20 { a } else { b }, P0_MAC);
     }
-    assert_eq!(drops(&s)["for_us"], 2, "the two ARP replies: {s}");
+    assert_eq!(drops(&s, "for_us"), 2, "the two ARP replies: {s}");
     assert_eq!(s["totals"]["drops"], 2, "{s}");
 }
 
@@ -442,12 +428,12 @@ fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
         vec![req.clone(), req.clone(), req],
         "3 requests, 100 ms apart, no data"
     );
-    let d = drops(&s);
     assert_eq!(
-        d["neighbor_held_expired"], 2,
+        drops(&s, "neighbor_held_expired"),
+        2,
         "the wait queue held 2, freed when the neighbour failed: {s}"
     );
-    assert_eq!(d["neighbor_unresolved"], 3, "the rest: {s}");
+    assert_eq!(drops(&s, "neighbor_unresolved"), 3, "the rest: {s}");
     assert_eq!(s["totals"]["drops"], 5, "every packet in, once: {s}");
     let f = &s["nf"]["forward"]["totals"];
     assert_eq!(f["held"], 2, "{s}");
@@ -466,9 +452,12 @@ fn packets_still_parked_when_pollfwd_stops_are_counted() {
     let fwd = format!("{ROUTES}arp_retry_ms = 5000\narp_retries = 3\narp_queue = 2\n");
     let cfg = router(&lab, "in.pcap", "empty.pcap", &fwd);
     let s = lab.run_json(&cfg, &["--exit-idle", "300"]);
-    let d = drops(&s);
-    assert_eq!(d["shutdown"], 2, "parked at the stop: {s}");
-    assert_eq!(d["neighbor_unresolved"], 3, "beyond the wait queue: {s}");
+    assert_eq!(drops(&s, "shutdown"), 2, "parked at the stop: {s}");
+    assert_eq!(
+        drops(&s, "neighbor_unresolved"),
+        3,
+        "beyond the wait queue: {s}"
+    );
     assert_eq!(s["totals"]["drops"], 5, "every packet in, once: {s}");
     assert_eq!(s["totals"]["rx_packets"], 5, "{s}");
     assert_eq!(s["nf"]["forward"]["totals"]["held"], 2, "{s}");
@@ -533,7 +522,7 @@ fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
     write_frames(&lab.path("in.pcap"), &input);
     let cfg = router(&lab, "in.pcap", "empty.pcap", ROUTES);
     let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
-    let d = drops(&s);
+    let d = &s["totals"]["drops_by_reason"];
     let want = json!({
         "runt": 6, "ipv4_bad_version": 3, "ipv4_bad_ihl": 3, "ipv4_truncated": 3,
         "ipv4_bad_checksum": 3, "not_ipv4": 3, "ipv4_bad_length": 3, "ipv4_bad_source": 3,
@@ -557,30 +546,6 @@ fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
     );
 }
 
-/// Sends one request over the control socket (one JSON line each way, docs/control-protocol.md)
-/// and returns (ok, data or error text).
-fn ctl(sock: &Path, cmd: &str, args: Value) -> (bool, String) {
-    use std::io::{BufRead, BufReader, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let req = json!({"v": 1, "id": 1, "cmd": cmd, "args": args});
-    writeln!(s, "{req}").unwrap();
-    let mut line = String::new();
-    BufReader::new(&s).read_line(&mut line).unwrap();
-    let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{cmd}: {e}: {line}"));
-    if r["ok"] == true {
-        (true, r["data"].to_string())
-    } else {
-        (false, r["error"].as_str().unwrap_or_default().to_string())
-    }
-}
-
-fn ctl_ok(sock: &Path, cmd: &str, args: Value) -> Value {
-    let (ok, text) = ctl(sock, cmd, args);
-    assert!(ok, "{cmd}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{cmd}: not JSON ({e}): {text}"))
-}
-
 #[test]
 fn route_and_neighbour_operations_over_the_control_socket() {
     let lab = Lab::new("fwd-ops");
@@ -595,10 +560,10 @@ fn route_and_neighbour_operations_over_the_control_socket() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let run = || -> Result<(), String> {
-        let l = ctl_ok(&sock, "route.list", json!({}));
+        let l = control_ok(&sock, "route.list", json!({}));
         // 2 interfaces x (connected, local, broadcast) + 2 static.
         assert_eq!(l["count"], 8, "{l}");
-        let st = ctl_ok(&sock, "route.list", json!({"kind": "static"}));
+        let st = control_ok(&sock, "route.list", json!({"kind": "static"}));
         assert_eq!(
             st["routes"],
             json!([
@@ -606,7 +571,7 @@ fn route_and_neighbour_operations_over_the_control_socket() {
                 {"prefix": "203.0.113.0/24", "kind": "static", "via": "198.51.100.2", "port": "p1"},
             ])
         );
-        let a = ctl_ok(
+        let a = control_ok(
             &sock,
             "route.add",
             json!({"prefix": "100.64.0.0/10", "via": "198.51.100.2"}),
@@ -619,32 +584,34 @@ fn route_and_neighbour_operations_over_the_control_socket() {
             ),
             (Some(1), Some(9), Some(1))
         );
-        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "100.100.1.1"}));
+        let lk = control_ok(&sock, "route.lookup", json!({"address": "100.100.1.1"}));
         assert_eq!(lk["route"], "100.64.0.0/10");
         assert_eq!(lk["next_hop"], "198.51.100.2");
         assert_eq!(lk["port"], "p1");
-        let (ok, e) = ctl(
+        let e = control_call(
             &sock,
             "route.add",
             json!({"prefix": "100.64.0.0/10", "via": "192.0.2.2"}),
-        );
-        assert!(!ok && e.contains("exists"), "{e}");
-        let (ok, e) = ctl(
+        )
+        .unwrap_err();
+        assert!(e.contains("exists"), "{e}");
+        let e = control_call(
             &sock,
             "route.add",
             json!({"prefix": "100.64.0.0/10", "via": "10.1.1.1"}),
-        );
-        assert!(!ok && e.contains("not on a connected subnet"), "{e}");
-        let (ok, e) = ctl(&sock, "route.del", json!({"prefix": "192.0.2.0/24"}));
-        assert!(!ok && e.contains("connected route"), "{e}");
-        let r = ctl_ok(
+        )
+        .unwrap_err();
+        assert!(e.contains("not on a connected subnet"), "{e}");
+        let e = control_call(&sock, "route.del", json!({"prefix": "192.0.2.0/24"})).unwrap_err();
+        assert!(e.contains("connected route"), "{e}");
+        let r = control_ok(
             &sock,
             "route.add",
             json!({"prefix": "100.64.0.0/10", "via": "192.0.2.2", "replace": true}),
         );
         assert_eq!(r["replaced"], 1);
         assert_eq!(
-            ctl_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["port"],
+            control_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["port"],
             "p0"
         );
         // 10,000 routes in one call.
@@ -653,7 +620,7 @@ fn route_and_neighbour_operations_over_the_control_socket() {
             .collect();
         // A request line is at most 64 KiB: 10 calls of 1,000 routes.
         for (k, chunk) in many.chunks(1000).enumerate() {
-            let m = ctl_ok(&sock, "route.add", json!({"routes": chunk}));
+            let m = control_ok(&sock, "route.add", json!({"routes": chunk}));
             assert_eq!(m["added"], 1000);
             assert_eq!(m["routes"], 9 + 1000 * (k as u64 + 1));
             eprintln!(
@@ -661,19 +628,19 @@ fn route_and_neighbour_operations_over_the_control_socket() {
                 m["routes"], m["build_ms"]
             );
         }
-        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "172.55.15.9"}));
+        let lk = control_ok(&sock, "route.lookup", json!({"address": "172.55.15.9"}));
         assert_eq!(lk["route"], "172.55.15.0/24", "{lk}");
-        let d = ctl_ok(
+        let d = control_ok(
             &sock,
             "route.del",
             json!({"prefixes": ["100.64.0.0/10", "172.55.15.0/24"]}),
         );
         assert_eq!(d["routes"], 10_007);
         assert_eq!(
-            ctl_ok(&sock, "route.lookup", json!({"address": "172.55.15.9"}))["route"],
+            control_ok(&sock, "route.lookup", json!({"address": "172.55.15.9"}))["route"],
             Value::Null
         );
-        let n = ctl_ok(&sock, "neigh.list", json!({}));
+        let n = control_ok(&sock, "neigh.list", json!({}));
         assert_eq!(n["count"], 3, "{n}");
         assert_eq!(
             n["neighbors"][0],
@@ -697,7 +664,7 @@ fn route_and_neighbour_operations_over_the_control_socket() {
         );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["route"], "203.0.113.0/24");
-        let f = ctl_ok(&sock, "forward.stats", json!({}));
+        let f = control_ok(&sock, "forward.stats", json!({}));
         assert_eq!(f["routes"], 10_007);
         assert_eq!(f["workers"].as_array().map(Vec::len), Some(1));
         Ok(())
@@ -729,7 +696,7 @@ fn reload_applies_new_routes_addresses_and_neighbours_live() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let run = || {
-        ctl_ok(
+        control_ok(
             &sock,
             "route.add",
             json!({"prefix": "100.64.0.0/10", "via": "198.51.100.2"}),
@@ -751,28 +718,28 @@ neighbors = [
             .replace(ROUTES, new_routes)
             .replace("198.51.100.1/24", "198.51.100.129/25");
         std::fs::write(&cfg, text).unwrap();
-        let r = ctl_ok(&sock, "reload", json!({}));
+        let r = control_ok(&sock, "reload", json!({}));
         let applied = r["applied"].to_string();
         assert!(
             applied.contains("forward: 8 route(s) on 1 worker(s)"),
             "{r}"
         );
-        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}));
+        let lk = control_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}));
         assert_eq!(lk["next_hop"], "198.51.100.130");
-        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "198.51.100.5"}));
+        let lk = control_ok(&sock, "route.lookup", json!({"address": "198.51.100.5"}));
         assert_eq!(
             lk["route"],
             Value::Null,
             "198.51.100.0/25 is no longer connected: {lk}"
         );
-        let lk = ctl_ok(&sock, "route.lookup", json!({"address": "198.51.100.129"}));
+        let lk = control_ok(&sock, "route.lookup", json!({"address": "198.51.100.129"}));
         assert_eq!(lk["kind"], "local");
         assert_eq!(
-            ctl_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["route"],
+            control_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["route"],
             Value::Null,
             "routes added live are replaced by the file's"
         );
-        let n = ctl_ok(&sock, "neigh.list", json!({}));
+        let n = control_ok(&sock, "neigh.list", json!({}));
         let addrs: Vec<&str> = n["neighbors"]
             .as_array()
             .unwrap()
@@ -785,16 +752,16 @@ neighbors = [
             .unwrap()
             .replace("198.51.100.130\" }", "10.0.0.1\" }");
         std::fs::write(&cfg, &text).unwrap();
-        let (ok, e) = ctl(&sock, "reload", json!({}));
+        let e = control_call(&sock, "reload", json!({})).unwrap_err();
         // The position of the gateway that is not on a connected subnet.
         let (l, c) = text_pos(&text, "\"10.0.0.1\"");
         assert!(
-            !ok && e.contains("not on a connected subnet")
+            e.contains("not on a connected subnet")
                 && e.contains(&format!("pollfwd.toml:{l}:{c}: ")),
             "expected pollfwd.toml:{l}:{c}: in {e}"
         );
         assert_eq!(
-            ctl_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}))["next_hop"],
+            control_ok(&sock, "route.lookup", json!({"address": "203.0.113.1"}))["next_hop"],
             "198.51.100.130",
             "old config stays in force"
         );

@@ -9,29 +9,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use appliance::traffic::{self, GenSpec};
 use common::*;
+use lab::traffic::{self, GenSpec};
 use serde_json::{Value, json};
-
-struct Conn {
-    w: UnixStream,
-    r: BufReader<UnixStream>,
-}
-
-impl Conn {
-    fn call(&mut self, cmd: &str, args: Value) -> Value {
-        writeln!(self.w, "{}", json!({"cmd": cmd, "args": args})).unwrap();
-        let mut line = String::new();
-        self.r.read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["ok"], true, "{cmd} {v}");
-        v["data"].clone()
-    }
-}
 
 /// 64 flows (sources 192.0.2.10 + f) from the LAN to 203.0.113.1 on `lan`; with two workers,
 /// 64 flows from 203.0.113.10 + f to the LAN host 192.0.2.10 on `wan` too. A third port, `dmz`,
@@ -154,20 +136,15 @@ socket = "{sock}"
         "300",
     ]);
     let deadline = Instant::now() + Duration::from_secs(20);
-    let w = loop {
-        if let Ok(w) = UnixStream::connect(&sock) {
-            break w;
+    let mut c = loop {
+        if let Ok(c) = Control::try_connect(&sock) {
+            break c;
         }
         assert!(
             Instant::now() < deadline && child.try_wait().unwrap().is_none(),
             "pollfwd did not come up"
         );
         std::thread::sleep(Duration::from_millis(50));
-    };
-    w.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut c = Conn {
-        r: BufReader::new(w.try_clone().unwrap()),
-        w,
     };
     // Every change reaches every worker before its reply.
     let mut call = |cmd: &str, args: Value| {
@@ -202,7 +179,7 @@ socket = "{sock}"
         call("acl.del", json!({"id": id}));
     }
     // 900 table changes went in; traffic is still flowing, and no longer to the DMZ.
-    let stats = |c: &mut Conn| c.call("stats", json!({}));
+    let stats = |c: &mut Control| c.call("stats", json!({}));
     let tx_of = |s: &Value, p: &str| port(s, p)["tx_packets"].as_u64().unwrap();
     let before = stats(&mut c);
     std::thread::sleep(Duration::from_millis(300));

@@ -17,12 +17,12 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use appliance::pcap::PcapWriter;
 use common::*;
+use lab::pcap::PcapWriter;
 use pollfwd_nf::nat::testpkt::{self, Ep, verify};
 use serde_json::{Value, json};
 
@@ -37,13 +37,6 @@ const OTHER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 
 fn host(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, 1, i)
-}
-
-fn write_frames(path: &Path, frames: &[Vec<u8>]) {
-    let mut w = PcapWriter::create(path).unwrap();
-    for (i, f) in frames.iter().enumerate() {
-        w.write_packet(i as u64 * 1000, f).unwrap();
-    }
 }
 
 fn fillers(n: usize) -> Vec<Vec<u8>> {
@@ -116,10 +109,6 @@ fn run(lab: &Lab, inside: &[Vec<u8>], outside: &[Vec<u8>], nat_extra: &str) -> R
         p0: read_pcap(&lab.path("p0-out.pcap")),
         p1: read_pcap(&lab.path("p1-out.pcap")),
     }
-}
-
-fn drops(s: &Value, reason: &str) -> u64 {
-    s["totals"]["drops_by_reason"][reason].as_u64().unwrap_or(0)
 }
 
 fn src(f: &[u8]) -> Ep {
@@ -335,25 +324,8 @@ impl Fifo {
     }
 }
 
-fn ctl(lab: &Lab, cmd: &str, args: &str) -> Value {
-    let out = Command::new(bin("pollfwdctl"))
-        .args([
-            "--socket",
-            lab.path("ctl.sock").to_str().unwrap(),
-            "call",
-            cmd,
-            args,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pollfwdctl call {cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
+/// Writes whole bursts into the FIFO (a `File` is unbuffered: each record reaches the reader
+/// as it is written).
 fn send_phase(w: &mut PcapWriter<std::fs::File>, frames: &[Vec<u8>]) {
     assert_eq!(
         frames.len() % 32,
@@ -363,7 +335,6 @@ fn send_phase(w: &mut PcapWriter<std::fs::File>, frames: &[Vec<u8>]) {
     for f in frames {
         w.write_packet(0, f).unwrap();
     }
-    w.flush().unwrap();
 }
 
 #[test]
@@ -416,7 +387,7 @@ fn nat_expiry_frees_sessions_and_ports() {
     // Then everything expires; ask the daemon while it still runs.
     wait_for_ports(&lab.path("ctl.sock"), "rx_packets", 64);
     std::thread::sleep(Duration::from_millis(1500));
-    let sum = ctl(&lab, "nat.summary", "{}");
+    let sum = ctl_call_ok(&lab.path("ctl.sock"), "nat.summary", "{}");
     let out = wait_with_deadline(child, 20);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -623,7 +594,7 @@ fn nat_operator_commands_over_the_control_socket() {
     wait_for_socket(&lab.path("ctl.sock"), &mut child);
     wait_for_ports(&lab.path("ctl.sock"), "rx_packets", 8);
     std::thread::sleep(Duration::from_millis(200));
-    let sum = ctl(&lab, "nat.summary", "{}");
+    let sum = ctl_call_ok(&lab.path("ctl.sock"), "nat.summary", "{}");
     assert_eq!(sum["sessions"], 8, "{sum}");
     let inuse: u64 = sum["ports_in_use"]
         .as_array()
@@ -640,7 +611,7 @@ fn nat_operator_commands_over_the_control_socket() {
         "{sum}"
     );
     // The Prometheus exposition agrees: sessions gauge, created counter, ports in use.
-    let m = ctl(&lab, "metrics", "{}");
+    let m = ctl_call_ok(&lab.path("ctl.sock"), "metrics", "{}");
     let m = m.as_str().unwrap();
     let sample = |name: &str| -> f64 {
         m.lines()
@@ -652,51 +623,49 @@ fn nat_operator_commands_over_the_control_socket() {
     assert_eq!(sample("pollfwd_nat_sessions_created_total{"), 8.0, "{m}");
     assert_eq!(sample("pollfwd_nat_ports_in_use{"), 8.0, "{m}");
     assert_eq!(sample("pollfwd_nat_in2out_total{"), 8.0, "{m}");
-    let all = ctl(&lab, "nat.sessions", "{}");
+    let all = ctl_call_ok(&lab.path("ctl.sock"), "nat.sessions", "{}");
     assert_eq!(all.as_array().unwrap().len(), 8);
-    let one = ctl(&lab, "nat.sessions", r#"{"inside": "10.0.1.2"}"#);
+    let one = ctl_call_ok(
+        &lab.path("ctl.sock"),
+        "nat.sessions",
+        r#"{"inside": "10.0.1.2"}"#,
+    );
     assert_eq!(one.as_array().unwrap().len(), 2, "{one}");
     assert_eq!(one[0]["inside"], "10.0.1.2:1000");
     assert_eq!(one[0]["remote"], "192.0.2.1:53");
     assert_eq!(one[0]["proto"], "udp");
-    let lim = ctl(&lab, "nat.sessions", r#"{"limit": 3}"#);
+    let lim = ctl_call_ok(&lab.path("ctl.sock"), "nat.sessions", r#"{"limit": 3}"#);
     assert_eq!(lim.as_array().unwrap().len(), 3);
-    let l = ctl(&lab, "nat.static.list", "{}");
+    let l = ctl_call_ok(&lab.path("ctl.sock"), "nat.static.list", "{}");
     assert_eq!(l.as_array().unwrap().len(), 1);
-    let add = ctl(
-        &lab,
+    let add = ctl_call_ok(
+        &lab.path("ctl.sock"),
         "nat.static.add",
         r#"{"outside": "203.0.113.7:80", "inside": "10.0.0.7:8080", "proto": "tcp"}"#,
     );
     assert_eq!(add["workers"], 1, "{add}");
-    let l = ctl(&lab, "nat.static.list", "{}");
+    let l = ctl_call_ok(&lab.path("ctl.sock"), "nat.static.list", "{}");
     assert_eq!(l.as_array().unwrap().len(), 2, "{l}");
     assert_eq!(l[1]["inside"], "10.0.0.7:8080");
     // Refused: a pool address port inside the dynamic range.
-    let out = Command::new(bin("pollfwdctl"))
-        .args([
-            "--socket",
-            lab.path("ctl.sock").to_str().unwrap(),
-            "call",
-            "nat.static.add",
-            r#"{"outside": "198.51.100.10:2000", "inside": "10.0.0.8:80", "proto": "udp"}"#,
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("dynamic range"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let del = ctl(
-        &lab,
+    let (_, err) = ctl_call(
+        &lab.path("ctl.sock"),
+        "nat.static.add",
+        r#"{"outside": "198.51.100.10:2000", "inside": "10.0.0.8:80", "proto": "udp"}"#,
+    )
+    .unwrap_err();
+    assert!(err.contains("dynamic range"), "{err}");
+    let del = ctl_call_ok(
+        &lab.path("ctl.sock"),
         "nat.static.del",
         r#"{"outside": "203.0.113.7:80", "proto": "tcp"}"#,
     );
     assert_eq!(del["workers"], 1);
     assert_eq!(
-        ctl(&lab, "nat.static.list", "{}").as_array().unwrap().len(),
+        ctl_call_ok(&lab.path("ctl.sock"), "nat.static.list", "{}")
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     // Reload: a static mapping added in the file goes live; a pool change is refused.
@@ -707,30 +676,22 @@ fn nat_operator_commands_over_the_control_socket() {
     );
     assert_ne!(more, text);
     std::fs::write(&cfg, &more).unwrap();
-    let r = ctl(&lab, "reload", "{}");
+    let r = ctl_call_ok(&lab.path("ctl.sock"), "reload", "{}");
     assert!(
         r.to_string()
             .contains("nat: 2 static mapping(s) on 1 worker(s)"),
         "{r}"
     );
-    let l = ctl(&lab, "nat.static.list", "{}");
+    let l = ctl_call_ok(&lab.path("ctl.sock"), "nat.static.list", "{}");
     assert_eq!(l[1]["outside"], "203.0.113.9", "{l}");
     std::fs::write(&cfg, more.replace("198.51.100.11", "198.51.100.12")).unwrap();
-    let out = Command::new(bin("pollfwdctl"))
-        .args([
-            "--socket",
-            lab.path("ctl.sock").to_str().unwrap(),
-            "call",
-            "reload",
-            "{}",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_, err) = ctl_call(&lab.path("ctl.sock"), "reload", "{}").unwrap_err();
     assert!(err.contains("restart"), "{err}");
     assert_eq!(
-        ctl(&lab, "nat.static.list", "{}").as_array().unwrap().len(),
+        ctl_call_ok(&lab.path("ctl.sock"), "nat.static.list", "{}")
+            .as_array()
+            .unwrap()
+            .len(),
         2
     );
     signal(&child, "TERM");
@@ -779,25 +740,14 @@ fn burst(mut frames: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 fn ctl_feeding(lab: &Lab, w: &mut PcapWriter<std::fs::File>, cmd: &str, args: &str) -> Value {
     let sock = lab.path("ctl.sock");
     let (cmd, args) = (cmd.to_string(), args.to_string());
-    let t = std::thread::spawn(move || {
-        Command::new(bin("pollfwdctl"))
-            .args(["--socket", sock.to_str().unwrap(), "call", &cmd, &args])
-            .output()
-            .unwrap()
-    });
+    let t = std::thread::spawn(move || ctl_call_ok(&sock, &cmd, &args));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !t.is_finished() {
         assert!(std::time::Instant::now() < deadline, "control call hangs");
         send_phase(w, &burst(Vec::new()));
         std::thread::sleep(Duration::from_millis(5));
     }
-    let out = t.join().unwrap();
-    assert!(
-        out.status.success(),
-        "pollfwdctl call: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    t.join().unwrap()
 }
 
 /// Proxy ARP follows NAT's outside addresses while the daemon runs (`["nat", "forward"]`, no
@@ -872,7 +822,7 @@ pool = ["198.51.100.10", "198.51.100.11"]
         r#"{"outside": "198.51.100.20", "inside": "10.0.0.20"}"#,
     );
     assert_eq!(add["proxy_arp_workers"], 1, "{add}");
-    let fs = ctl(&lab, "forward.stats", "{}");
+    let fs = ctl_call_ok(&lab.path("ctl.sock"), "forward.stats", "{}");
     assert!(
         fs["proxy_arp"]
             .as_array()
@@ -985,7 +935,7 @@ fn nat_full_handoff_ring_is_a_counted_drop() {
             std::time::Instant::now() < deadline,
             "lcore 1 stalled: {last}"
         );
-        let s = ctl(&lab, "nat.summary", "{}");
+        let s = ctl_call_ok(&lab.path("ctl.sock"), "nat.summary", "{}");
         let now = json!([
             s["drops"]["handoff_full"],
             s["workers"][0]["handoff_out"],

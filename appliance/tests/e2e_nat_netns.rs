@@ -11,7 +11,8 @@
 //! real address); NAT's counters over the control socket.
 //!
 //! Needs root (namespaces, veths), iproute2, ethtool, ping, traceroute, python3 (the servers and clients
-//! are a few lines of Python, inside the namespaces). Without root it prints why it skipped.
+//! are a few lines of Python, inside the namespaces); without root or a tool it fails and says
+//! which.
 //! Addresses: RFC 1918 10.0.0.0/24 inside, RFC 5737 192.0.2.0/24 outside, in these
 //! namespaces only; they are deleted when the test ends, pass or fail.
 
@@ -79,18 +80,10 @@ fn field<'a>(text: &'a str, key: &str) -> &'a str {
 
 #[test]
 fn nat_real_hosts_tcp_udp_ping_and_port_forward() {
-    if !run(&["id", "-u"]).stdout.starts_with(b"0") {
-        eprintln!("SKIPPED nat_real_hosts_tcp_udp_ping_and_port_forward: needs root");
-        return;
-    }
+    require_root("network namespaces and veth pairs");
     for t in ["ip", "ping", "traceroute", "ethtool", "python3"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
         assert!(
-            found,
+            have(t),
             "'{t}' is missing: run scripts/install-deps.sh (iproute2 iputils-ping traceroute ethtool python3)"
         );
     }
@@ -187,7 +180,7 @@ socket = "{sock}"
         .spawn()
         .expect("start pollfwd");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while call(&sock, "version", json!({})).is_err() {
+    while control_call(&sock, "version", json!({})).is_err() {
         assert!(Instant::now() < deadline, "control socket did not come up");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -275,13 +268,13 @@ socket = "{sock}"
         assert_eq!(&hops[1][..2], &["2", "192.0.2.2"], "{t}");
 
         // 6. NAT's view.
-        let s = call(&sock, "nat.summary", json!({})).unwrap();
+        let s = control_call(&sock, "nat.summary", json!({})).unwrap();
         let c = &s["workers"][0]["counters"];
         assert!(c["in2out"].as_u64().unwrap() > 100, "{s}");
         assert!(c["out2in"].as_u64().unwrap() > 100, "{s}");
         assert!(c["icmp_errors"].as_u64().unwrap() >= 1, "{s}");
         assert!(s["sessions"].as_u64().unwrap() >= 4, "{s}");
-        let l = call(&sock, "nat.sessions", json!({"inside": "10.0.0.2"})).unwrap();
+        let l = control_call(&sock, "nat.sessions", json!({"inside": "10.0.0.2"})).unwrap();
         let l = l.as_array().unwrap();
         assert!(
             l.iter()

@@ -6,8 +6,8 @@
 //! over the control socket.
 //!
 //! Needs root (namespaces, veths) and iproute2, iputils-ping, netcat-openbsd, traceroute,
-//! ethtool (`scripts/install-deps.sh` installs them). Without root the test prints why it
-//! skipped. Namespaces are named pf{a,b,r}-<pid> and removed when the test ends, pass or fail
+//! ethtool (`scripts/install-deps.sh` installs them); without root or a tool it fails and says
+//! which. Namespaces are named pf{a,b,r}-<pid> and removed when the test ends, pass or fail
 //! (deleting a namespace deletes its veth ends). Addresses are the documentation ranges
 //! 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 (RFC 5737), inside these namespaces only.
 
@@ -27,13 +27,7 @@ fn mac_of(ns: &str, dev: &str) -> String {
 
 #[test]
 fn hosts_in_namespaces_ping_transfer_and_traceroute_through_pollfwd() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED hosts_in_namespaces_ping_transfer_and_traceroute_through_pollfwd: needs root \
-             to create network namespaces and veth pairs"
-        );
-        return;
-    }
+    require_root("network namespaces and veth pairs");
     for t in ["ip", "ping", "nc", "traceroute", "ethtool"] {
         assert!(
             have(t),
@@ -137,7 +131,7 @@ socket = "{sock}"
 
     let steps = || {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while call(&sock, "version", json!({})).is_err() {
+        while control_call(&sock, "version", json!({})).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "pollfwd's control socket did not come up"
@@ -261,7 +255,7 @@ socket = "{sock}"
             text.contains("From 192.0.2.1") && text.contains("Destination Net Unreachable"),
             "{text}"
         );
-        let r = call(
+        let r = control_call(
             &sock,
             "route.add",
             json!({"prefix": "203.0.113.0/24", "via": "198.51.100.2"}),
@@ -277,12 +271,12 @@ socket = "{sock}"
             "after route.add: {}",
             String::from_utf8_lossy(&o.stdout)
         );
-        call(&sock, "route.del", json!({"prefix": "203.0.113.0/24"})).unwrap();
+        control_call(&sock, "route.del", json!({"prefix": "203.0.113.0/24"})).unwrap();
         let o = ns_run(&na, &["ping", "-c", "1", "-W", "1", "203.0.113.1"]);
         assert!(!o.status.success(), "after route.del");
 
         // 5. pollfwd learnt both hosts by ARP itself.
-        let n = call(&sock, "neigh.list", json!({})).unwrap();
+        let n = control_call(&sock, "neigh.list", json!({})).unwrap();
         let find = |a: &str| {
             n["neighbors"]
                 .as_array()
@@ -301,7 +295,7 @@ socket = "{sock}"
         let eb = find("198.51.100.2");
         assert_eq!(eb["mac"], mac_of(&nb, "pfb0"));
         assert_eq!(eb["port"], "b");
-        let st = call(&sock, "forward.stats", json!({})).unwrap();
+        let st = control_call(&sock, "forward.stats", json!({})).unwrap();
         assert!(
             st["totals"]["arp_requests_sent"].as_u64().unwrap() >= 1,
             "{st}"

@@ -7,8 +7,8 @@
 
 mod common;
 
-use appliance::traffic::{self, GenSpec, Proto, Sizes};
 use common::*;
+use lab::traffic::{self, GenSpec, Proto, Sizes};
 use serde_json::Value;
 
 /// A two-port net_pcap lab: p0 reads in.pcap, p1 an empty pcap; outputs p0-out / p1-out.

@@ -7,8 +7,8 @@
 
 mod common;
 
-use appliance::traffic::{self, GenSpec, Proto, Sizes};
 use common::*;
+use lab::traffic::{self, GenSpec, Proto, Sizes};
 use pollfwd_nf::parse::{ipv4_header_checksum, ipv4_header_checksum_ok};
 use serde_json::Value;
 
@@ -88,10 +88,6 @@ fn pol<'a>(s: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|p| p["name"] == name)
         .unwrap_or_else(|| panic!("no policer {name} in {s}"))
-}
-
-fn drops(s: &Value, reason: &str) -> u64 {
-    s["totals"]["drops_by_reason"][reason].as_u64().unwrap_or(0)
 }
 
 /// Runs an `infinite_rx` source through one policer for `secs` and checks that what leaves p1
@@ -265,11 +261,7 @@ fn colour_aware_policer_honours_the_precolour() {
         let c = ipv4_header_checksum(&f[14..34]);
         f[24..26].copy_from_slice(&c.to_be_bytes());
     }
-    let mut w = appliance::pcap::PcapWriter::create(lab.path("in.pcap")).unwrap();
-    for (i, f) in frames.iter().enumerate() {
-        w.write_packet(i as u64, f).unwrap();
-    }
-    drop(w);
+    write_frames(&lab.path("in.pcap"), &frames);
     let cfg = lab_config(
         &lab,
         false,
@@ -477,63 +469,21 @@ pbs = 60_000
 // ---------------------------------------------------------------------------------------------
 // Live changes through the control socket.
 
-/// `pollfwdctl call CMD JSON`: (exit code, reply data or error text).
-fn ctl(sock: &std::path::Path, cmd: &str, args: &str) -> (i32, String) {
-    let out = std::process::Command::new(bin("pollfwdctl"))
-        .arg("--socket")
-        .arg(sock)
-        .args(["call", cmd, args])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+/// (time, counters of policer `name`), the time taken half-way through the request.
+fn counters(c: &mut Control, name: &str) -> (std::time::Instant, Value) {
+    let t0 = std::time::Instant::now();
+    let d = c.call("policer.counters", serde_json::json!({"name": name}));
+    let t1 = std::time::Instant::now();
+    (t0 + (t1 - t0) / 2, d["policers"][0].clone())
 }
 
-/// A control connection kept open, for timed counter reads.
-struct Conn {
-    w: std::os::unix::net::UnixStream,
-    r: std::io::BufReader<std::os::unix::net::UnixStream>,
-}
-
-impl Conn {
-    fn new(sock: &std::path::Path) -> Conn {
-        let w = std::os::unix::net::UnixStream::connect(sock).unwrap();
-        let r = std::io::BufReader::new(w.try_clone().unwrap());
-        Conn { w, r }
-    }
-
-    fn call(&mut self, cmd: &str, args: Value) -> Value {
-        use std::io::{BufRead, Write};
-        let line = serde_json::json!({"cmd": cmd, "args": args}).to_string();
-        self.w.write_all(line.as_bytes()).unwrap();
-        self.w.write_all(b"\n").unwrap();
-        let mut reply = String::new();
-        self.r.read_line(&mut reply).unwrap();
-        let v: Value = serde_json::from_str(&reply).unwrap();
-        assert_eq!(v["ok"], true, "{cmd}: {v}");
-        v["data"].clone()
-    }
-
-    /// (time, counters of policer `name`), the time taken half-way through the request.
-    fn counters(&mut self, name: &str) -> (std::time::Instant, Value) {
-        let t0 = std::time::Instant::now();
-        let d = self.call("policer.counters", serde_json::json!({"name": name}));
-        let t1 = std::time::Instant::now();
-        (t0 + (t1 - t0) / 2, d["policers"][0].clone())
-    }
-
-    /// Bytes per second of colour `c` over `secs`.
-    fn rate(&mut self, name: &str, c: &str, secs: f64) -> f64 {
-        let (t0, a) = self.counters(name);
-        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
-        let (t1, b) = self.counters(name);
-        let d = b[c]["bytes"].as_u64().unwrap() - a[c]["bytes"].as_u64().unwrap();
-        d as f64 / (t1 - t0).as_secs_f64()
-    }
+/// Bytes per second of colour `colour` of policer `name` over `secs`, read live.
+fn rate(c: &mut Control, name: &str, colour: &str, secs: f64) -> f64 {
+    let (t0, a) = counters(c, name);
+    std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+    let (t1, b) = counters(c, name);
+    let d = b[colour]["bytes"].as_u64().unwrap() - a[colour]["bytes"].as_u64().unwrap();
+    d as f64 / (t1 - t0).as_secs_f64()
 }
 
 /// Tolerance of a rate read live over the control socket in a window of about a second: a
@@ -575,9 +525,14 @@ cbs = 200_000
     let _g = busy_lock();
     let child = lab.start(&cfg, 30, &sock);
     wait_for_ports(&sock, "rx_packets", 1);
-    let mut c = Conn::new(&sock);
+    let mut c = Control::connect(&sock);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    near(c.rate("cap", "green", 1.0), 5e6, LIVE_TOL, "40 Mbit/s");
+    near(
+        rate(&mut c, "cap", "green", 1.0),
+        5e6,
+        LIVE_TOL,
+        "40 Mbit/s",
+    );
 
     // 8 Mbit/s, through pollfwdctl's policer subcommand.
     let out = std::process::Command::new(bin("pollfwdctl"))
@@ -596,7 +551,7 @@ cbs = 200_000
     assert_eq!(v["workers"], 1);
     // The committed bucket may still hold up to CBS: let it drain before measuring.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    near(c.rate("cap", "green", 1.0), 1e6, LIVE_TOL, "8 Mbit/s");
+    near(rate(&mut c, "cap", "green", 1.0), 1e6, LIVE_TOL, "8 Mbit/s");
 
     // Refused changes: nothing changes.
     for (args, msg) in [
@@ -610,14 +565,19 @@ cbs = 200_000
         ),
         (r#"{"name": "cap", "red": "remark:AF99"}"#, "not a DSCP"),
     ] {
-        let (rc, out) = ctl(&sock, "policer.set", args);
+        let (rc, out) = ctl_call(&sock, "policer.set", args).unwrap_err();
         assert_eq!(rc, 1, "{args}: {out}");
         assert!(out.contains(msg), "{args}: {out}");
     }
     let l = c.call("policer.list", serde_json::json!({}));
     assert_eq!(l["policers"][0]["cir"], 8_000_000, "{l}");
     assert_eq!(l["policers"][0]["kind"], "srtcm");
-    near(c.rate("cap", "green", 0.7), 1e6, LIVE_TOL, "still 8 Mbit/s");
+    near(
+        rate(&mut c, "cap", "green", 0.7),
+        1e6,
+        LIVE_TOL,
+        "still 8 Mbit/s",
+    );
 
     // Switch algorithm live: trTCM 8/16 Mbit/s, yellow remarked.
     let d = c.call(
@@ -627,9 +587,9 @@ cbs = 200_000
     );
     assert_eq!(d["policer"]["kind"], "trtcm");
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let (t0, a) = c.counters("cap");
+    let (t0, a) = counters(&mut c, "cap");
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let (t1, b) = c.counters("cap");
+    let (t1, b) = counters(&mut c, "cap");
     let secs = (t1 - t0).as_secs_f64();
     let d = |col: &str| {
         (b[col]["bytes"].as_u64().unwrap() - a[col]["bytes"].as_u64().unwrap()) as f64 / secs
@@ -642,9 +602,9 @@ cbs = 200_000
     assert_eq!(remarked, yellow, "every yellow packet is remarked");
 
     // Clear: every worker zeroes its counters.
-    let (_, before) = c.counters("cap");
+    let (_, before) = counters(&mut c, "cap");
     assert_eq!(c.call("policer.clear", serde_json::json!({}))["workers"], 1);
-    let (_, after) = c.counters("cap");
+    let (_, after) = counters(&mut c, "cap");
     assert!(
         after["red"]["packets"].as_u64().unwrap() < before["red"]["packets"].as_u64().unwrap() / 2,
         "{before} -> {after}"
@@ -694,9 +654,14 @@ cbs = 100_000
     let _g = busy_lock();
     let child = lab.start(&cfg, 60, &sock);
     wait_for_ports(&sock, "rx_packets", 1);
-    let mut c = Conn::new(&sock);
+    let mut c = Control::connect(&sock);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    near(c.rate("cap", "green", 1.0), 5e6, LIVE_TOL, "40 Mbit/s");
+    near(
+        rate(&mut c, "cap", "green", 1.0),
+        5e6,
+        LIVE_TOL,
+        "40 Mbit/s",
+    );
 
     // A deny rule for the traffic's destination.
     let deny = r#"{ proto = "udp", dst = "198.19.0.1", action = "deny" }"#;
@@ -709,7 +674,7 @@ cbs = 100_000
         serde_json::json!(["classify: 1 rule(s) on 1 worker(s)"]),
         "{r}"
     );
-    let tx = |c: &mut Conn| {
+    let tx = |c: &mut Control| {
         let s = c.call("stats", serde_json::json!({}));
         let deny = s["totals"]["drops_by_reason"]["acl_deny"]
             .as_u64()
@@ -741,7 +706,7 @@ cbs = 100_000
     // The committed bucket may hold up to CBS: let it drain before measuring.
     std::thread::sleep(std::time::Duration::from_millis(300));
     near(
-        c.rate("cap", "green", 1.0),
+        rate(&mut c, "cap", "green", 1.0),
         1e6,
         LIVE_TOL,
         "8 Mbit/s after reload",

@@ -5,8 +5,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use appliance::traffic::{self, GenSpec};
 use common::*;
+use lab::traffic::{self, GenSpec};
 use serde_json::Value;
 
 fn stats(sock: &Path) -> Value {

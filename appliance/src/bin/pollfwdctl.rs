@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use appliance::ops::{ArgDoc as NfArg, CliDoc as NfCmd};
-use appliance::traffic::{self, GenSpec};
 use clap::{
     Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, Subcommand,
 };
 use clap_mangen::Man;
+use lab::traffic::{self, GenSpec};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -932,22 +932,9 @@ fn gen_pcap(a: &GenArgs) -> Result<(), String> {
         ..GenSpec::default()
     };
     traffic::validate(&spec)?;
-    let mut w = appliance::pcap::PcapWriter::create(&a.out)
-        .map_err(|e| format!("{}: {e}", a.out.display()))?;
-    let mut n = 0;
-    for (i, f) in traffic::generate(&spec).enumerate() {
-        w.write_packet(i as u64 * 1000, &f)
-            .map_err(|e| e.to_string())?;
-        n += 1;
-    }
-    if a.garbage {
-        for f in traffic::garbage_frames() {
-            w.write_packet(n as u64 * 1000, &f)
-                .map_err(|e| e.to_string())?;
-            n += 1;
-        }
-    }
-    w.flush().map_err(|e| e.to_string())?;
+    let garbage = a.garbage.then(traffic::garbage_frames).unwrap_or_default();
+    let n = lab::pcap::write_frames(&a.out, traffic::generate(&spec).chain(garbage))
+        .map_err(|e| e.to_string())?;
     println!("{}: {n} frames", a.out.display());
     Ok(())
 }

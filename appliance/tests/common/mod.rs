@@ -9,11 +9,13 @@
 pub mod netns;
 
 use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const BUSY_LOCK: &str = "/tmp/pollfwd-busy.lock";
 
@@ -164,16 +166,14 @@ pub fn wait_with_deadline(mut child: Child, secs: u64) -> Output {
     }
 }
 
+/// Writes `frames` to a pcap file at `path` (timestamps 1 µs apart); panics on an error.
+pub fn write_frames(path: &Path, frames: &[Vec<u8>]) {
+    lab::pcap::write_frames(path, frames).unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// Writes `empty.pcap` (no packets) in the lab: the input of a port that only transmits.
 pub fn write_empty_pcap(lab: &Lab) {
-    appliance::traffic::write_pcap(
-        &appliance::traffic::GenSpec {
-            count: 0,
-            ..Default::default()
-        },
-        &lab.path("empty.pcap"),
-    )
-    .unwrap();
+    write_frames(&lab.path("empty.pcap"), &[]);
 }
 
 /// Two-port net_pcap lab config: p0 reads `in_pcap`, p1 reads an empty pcap; outputs go to
@@ -227,8 +227,15 @@ pub fn attachable(lab: &Lab, cfg: &Path) {
     std::fs::write(cfg, t).unwrap();
 }
 
+/// The frames of the pcap file at `p`; panics on an error (which names the file).
 pub fn read_pcap(p: &Path) -> Vec<Vec<u8>> {
-    appliance::pcap::read_pcap(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    lab::pcap::read_pcap(p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Packets dropped for `reason` in a summary or `stats` reply (0 when the reason is absent:
+/// only reasons with drops are listed).
+pub fn drops(s: &Value, reason: &str) -> u64 {
+    s["totals"]["drops_by_reason"][reason].as_u64().unwrap_or(0)
 }
 
 /// Sum of a per-lcore field over all lcores of a summary.
@@ -258,6 +265,121 @@ pub fn ctl(sock: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run pollfwdctl")
+}
+
+/// `pollfwdctl --socket SOCK call CMD ARGS`: the reply's data (printed as JSON), or the exit
+/// code and what pollfwdctl printed on stderr.
+pub fn ctl_call(sock: &Path, cmd: &str, args: &str) -> Result<Value, (i32, String)> {
+    let out = ctl(sock, &["call", cmd, args]);
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "pollfwdctl call {cmd}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        }))
+    } else {
+        Err((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+}
+
+/// [`ctl_call`] that must succeed: the reply's data.
+pub fn ctl_call_ok(sock: &Path, cmd: &str, args: &str) -> Value {
+    ctl_call(sock, cmd, args)
+        .unwrap_or_else(|(rc, e)| panic!("pollfwdctl call {cmd} {args}: exit {rc}: {e}"))
+}
+
+/// A client connection to pollfwd's control socket (docs/control-protocol.md): one JSON
+/// request line, one JSON reply line. Replies are awaited at most 10 s.
+pub struct Control {
+    w: UnixStream,
+    r: BufReader<UnixStream>,
+}
+
+impl Control {
+    /// Connects; an error while the socket does not accept connections (yet).
+    pub fn try_connect(sock: &Path) -> std::io::Result<Control> {
+        let w = UnixStream::connect(sock)?;
+        w.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let r = BufReader::new(w.try_clone()?);
+        Ok(Control { w, r })
+    }
+
+    /// Connects; panics if the socket does not accept.
+    pub fn connect(sock: &Path) -> Control {
+        Control::try_connect(sock).unwrap_or_else(|e| panic!("{}: {e}", sock.display()))
+    }
+
+    pub fn set_read_timeout(&self, d: Duration) {
+        self.w.set_read_timeout(Some(d)).unwrap();
+    }
+
+    /// Sends `line` and a newline.
+    pub fn send_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        self.w.write_all(line)?;
+        self.w.write_all(b"\n")
+    }
+
+    /// Reads one reply line ("" at end of file).
+    pub fn read_line(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        self.r.read_line(&mut line)?;
+        Ok(line)
+    }
+
+    /// Sends `line` (any bytes, for protocol tests) and returns the parsed reply.
+    pub fn send(&mut self, line: &[u8]) -> Value {
+        self.send_line(line).unwrap();
+        let reply = self.read_line().unwrap();
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply not JSON ({e}): {reply:?}"))
+    }
+
+    /// One request: the whole reply (`ok`, `data` or `error`, `id`, `v`).
+    pub fn request(&mut self, cmd: &str, args: Value) -> Value {
+        let req = json!({"v": 1, "id": 1, "cmd": cmd, "args": args});
+        self.send(req.to_string().as_bytes())
+    }
+
+    /// One request that must succeed: the reply's data.
+    pub fn call(&mut self, cmd: &str, args: Value) -> Value {
+        let v = self.request(cmd, args);
+        assert_eq!(v["ok"], true, "{cmd}: {v}");
+        v["data"].clone()
+    }
+}
+
+/// One request on a fresh control-socket connection: the reply's data, or its error text
+/// (or why the socket could not be reached or answered).
+pub fn control_call(sock: &Path, cmd: &str, args: Value) -> Result<Value, String> {
+    let mut c = Control::try_connect(sock).map_err(|e| e.to_string())?;
+    let req = json!({"v": 1, "id": 1, "cmd": cmd, "args": args});
+    c.send_line(req.to_string().as_bytes())
+        .map_err(|e| e.to_string())?;
+    let line = c.read_line().map_err(|e| e.to_string())?;
+    let r: Value = serde_json::from_str(&line).map_err(|e| format!("{cmd}: {e}: {line}"))?;
+    if r["ok"] == true {
+        Ok(r["data"].clone())
+    } else {
+        Err(r["error"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+/// [`control_call`] that must succeed: the reply's data.
+pub fn control_ok(sock: &Path, cmd: &str, args: Value) -> Value {
+    control_call(sock, cmd, args.clone()).unwrap_or_else(|e| panic!("{cmd} {args}: {e}"))
+}
+
+/// Fails the test unless it runs as root: `what` says what needs it. Root-only tests fail
+/// clearly instead of passing without having run.
+pub fn require_root(what: &str) {
+    let out = Command::new("id").arg("-u").output().expect("run id -u");
+    assert!(
+        out.stdout == b"0\n",
+        "needs root: {what} (run the tests as root)"
+    );
 }
 
 /// Runs `pollfwdctl --json ARGS...`, asserts success and parses the reply's data.

@@ -1,14 +1,8 @@
 //! Helpers of the tests that put real Linux hosts in network namespaces around pollfwd:
 //! commands (in a namespace or not), a guard that deletes the namespaces it created when the
-//! test ends, pass or fail (deleting a namespace deletes its veth ends), and a one-shot
-//! control-socket call.
+//! test ends, pass or fail (deleting a namespace deletes its veth ends).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
-
-use serde_json::{Value, json};
 
 /// Runs a command; panics only if it cannot be started.
 pub fn run(args: &[&str]) -> Output {
@@ -106,10 +100,6 @@ pub fn wait_listening(ns: &str, port: u16) {
     }
 }
 
-pub fn is_root() -> bool {
-    run(&["id", "-u"]).stdout.starts_with(b"0")
-}
-
 /// Whether `tool` is on PATH.
 pub fn have(tool: &str) -> bool {
     Command::new("sh")
@@ -118,21 +108,4 @@ pub fn have(tool: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
-}
-
-/// One request on a fresh control-socket connection: the reply's data, or its error.
-pub fn call(sock: &Path, cmd: &str, args: Value) -> Result<Value, String> {
-    let mut s = std::os::unix::net::UnixStream::connect(sock).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    writeln!(s, "{}", json!({"v": 1, "id": 1, "cmd": cmd, "args": args})).unwrap();
-    let mut line = String::new();
-    BufReader::new(&s)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let r: Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
-    if r["ok"] == true {
-        Ok(r["data"].clone())
-    } else {
-        Err(r["error"].to_string())
-    }
 }
