@@ -240,14 +240,7 @@ fn ten_thousand_rules_load_from_a_rules_file_and_classify() {
 
 /// Waits until the daemon answers on its control socket.
 fn wait_ready(lab: &Lab) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while ctl_call(&lab.path("ctl.sock"), "version", "{}").is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "control socket never answered"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_answering(&lab.path("ctl.sock"));
     // Answering is not forwarding yet: the ports start after the socket comes up.
     wait_for_ports(&lab.path("ctl.sock"), "rx_packets", 1);
 }

@@ -18,8 +18,8 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::netns::*;
 use common::*;
@@ -163,27 +163,8 @@ socket = "{sock}"
             sock = sock.display()
         ),
     );
-    let child = Command::new("ip")
-        .args(["netns", "exec", &nr])
-        .arg(bin("pollfwd"))
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "--duration",
-            "90",
-            "--summary",
-            "json",
-        ])
-        .current_dir(&lab.dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pollfwd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while control_call(&sock, "version", json!({})).is_err() {
-        assert!(Instant::now() < deadline, "control socket did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 90);
+    wait_answering(&sock);
     std::thread::sleep(Duration::from_millis(300));
 
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

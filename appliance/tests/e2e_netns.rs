@@ -14,7 +14,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::netns::*;
 use common::*;
@@ -112,32 +112,10 @@ socket = "{sock}"
             sock = sock.display()
         ),
     );
-    let child = Command::new("ip")
-        .args(["netns", "exec", &nr])
-        .arg(bin("pollfwd"))
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "--duration",
-            "120",
-            "--summary",
-            "json",
-        ])
-        .current_dir(&lab.dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pollfwd");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
 
     let steps = || {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while control_call(&sock, "version", json!({})).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "pollfwd's control socket did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_answering(&sock);
         std::thread::sleep(Duration::from_millis(300)); // ports and workers start after it
 
         // 1. ping B from A through the router (first packet waits for ARP, none is lost).

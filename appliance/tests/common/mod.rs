@@ -372,6 +372,19 @@ pub fn control_ok(sock: &Path, cmd: &str, args: Value) -> Value {
     control_call(sock, cmd, args.clone()).unwrap_or_else(|e| panic!("{cmd} {args}: {e}"))
 }
 
+/// Waits (bounded, 20 s) until the control socket answers `version`.
+pub fn wait_answering(sock: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while control_call(sock, "version", json!({})).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "pollfwd's control socket {} did not answer",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Fails the test unless it runs as root: `what` says what needs it. Root-only tests fail
 /// clearly instead of passing without having run.
 pub fn require_root(what: &str) {

@@ -2,7 +2,10 @@
 //! commands (in a namespace or not), a guard that deletes the namespaces it created when the
 //! test ends, pass or fail (deleting a namespace deletes its veth ends).
 
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+
+use super::{Lab, bin};
 
 /// Runs a command; panics only if it cannot be started.
 pub fn run(args: &[&str]) -> Output {
@@ -108,4 +111,20 @@ pub fn have(tool: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// Starts pollfwd on `cfg` inside namespace `ns` (in the lab's directory, stdout/stderr
+/// piped) with a JSON summary, for at most `secs` (a backstop: the test stops it).
+pub fn spawn_pollfwd_in(ns: &str, lab: &Lab, cfg: &Path, secs: u64) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(bin("pollfwd"))
+        .args(["--config", cfg.to_str().unwrap(), "--duration"])
+        .arg(secs.to_string())
+        .args(["--summary", "json"])
+        .current_dir(&lab.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pollfwd")
 }
