@@ -559,7 +559,7 @@ fn route_and_neighbour_operations_over_the_control_socket() {
         assert!(Instant::now() < deadline, "control socket did not appear");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let run = || -> Result<(), String> {
+    let run = || {
         let l = control_ok(&sock, "route.list", json!({}));
         // 2 interfaces x (connected, local, broadcast) + 2 static.
         assert_eq!(l["count"], 8, "{l}");
@@ -667,18 +667,8 @@ fn route_and_neighbour_operations_over_the_control_socket() {
         let f = control_ok(&sock, "forward.stats", json!({}));
         assert_eq!(f["routes"], 10_007);
         assert_eq!(f["workers"].as_array().map(Vec::len), Some(1));
-        Ok(())
     };
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-    signal(&child, "TERM");
-    let out = wait_with_deadline(child, 20);
-    if let Err(e) = res {
-        panic!(
-            "{:?}\npollfwd stderr:\n{}",
-            e.downcast_ref::<String>(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = run_then_stop(child, 20, run);
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -766,16 +756,7 @@ neighbors = [
             "old config stays in force"
         );
     };
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-    signal(&child, "TERM");
-    let out = wait_with_deadline(child, 20);
-    if let Err(e) = res {
-        panic!(
-            "{:?}\npollfwd stderr:\n{}",
-            e.downcast_ref::<String>(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = run_then_stop(child, 20, run);
     assert_eq!(out.status.code(), Some(0));
 }
 

@@ -18,7 +18,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::netns::*;
@@ -96,24 +95,7 @@ fn nat_real_hosts_tcp_udp_ping_and_port_forward() {
     );
     let _g = busy_lock();
     let _ns = Netns::create(&[ni.clone(), no.clone(), nr.clone()]);
-    ok(&[
-        "ip", "link", "add", "pfni0", "netns", &ni, "type", "veth", "peer", "name", "pfni1",
-        "netns", &nr,
-    ]);
-    ok(&[
-        "ip", "link", "add", "pfno0", "netns", &no, "type", "veth", "peer", "name", "pfno1",
-        "netns", &nr,
-    ]);
-    for ns in [&ni, &no, &nr] {
-        ns_ok(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-        ns_ok(
-            ns,
-            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
-        );
-        ns_ok(ns, &["ip", "link", "set", "lo", "up"]);
-    }
-    ns_ok(&nr, &["ip", "link", "set", "pfni1", "up"]);
-    ns_ok(&nr, &["ip", "link", "set", "pfno1", "up"]);
+    wire_hosts_to_router(&nr, &[(&ni, "pfni"), (&no, "pfno")]);
     // The inside host routes everything via the appliance; the outside server knows only its
     // own network (it must never need a route to 10.0.0.0/24).
     ns_ok(&ni, &["ip", "addr", "add", "10.0.0.2/24", "dev", "pfni0"]);
@@ -121,9 +103,6 @@ fn nat_real_hosts_tcp_udp_ping_and_port_forward() {
     ns_ok(&ni, &["ip", "route", "add", "default", "via", "10.0.0.1"]);
     ns_ok(&no, &["ip", "addr", "add", "192.0.2.2/24", "dev", "pfno0"]);
     ns_ok(&no, &["ip", "link", "set", "pfno0", "up"]);
-    for (ns, dev) in [(&ni, "pfni0"), (&no, "pfno0")] {
-        ns_ok(ns, &["ethtool", "-K", dev, "tx", "off"]);
-    }
     let sock = lab.path("ctl.sock");
     let cfg = lab.write(
         "pollfwd.toml",
@@ -167,7 +146,7 @@ socket = "{sock}"
     wait_answering(&sock);
     std::thread::sleep(Duration::from_millis(300));
 
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let out = run_then_stop(child, 30, || {
         // 1. Ping the outside server through the NAT (ICMP query identifier mapping).
         let o = ns_ok(
             &ni,
@@ -267,16 +246,7 @@ socket = "{sock}"
                 .any(|x| x["static"] == true && x["outside"] == "192.0.2.101:80"),
             "{l:?}"
         );
-    }));
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let out = wait_with_deadline(child, 30);
-    if let Err(e) = result {
-        eprintln!("pollfwd stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-        std::panic::resume_unwind(e);
-    }
+    });
     assert!(
         out.status.success(),
         "{}",

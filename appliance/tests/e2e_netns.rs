@@ -45,24 +45,7 @@ fn hosts_in_namespaces_ping_transfer_and_traceroute_through_pollfwd() {
     let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
 
     // Wiring: A:pfa0 <-> R:pfa1, B:pfb0 <-> R:pfb1.
-    ok(&[
-        "ip", "link", "add", "pfa0", "netns", &na, "type", "veth", "peer", "name", "pfa1", "netns",
-        &nr,
-    ]);
-    ok(&[
-        "ip", "link", "add", "pfb0", "netns", &nb, "type", "veth", "peer", "name", "pfb1", "netns",
-        &nr,
-    ]);
-    for ns in [&na, &nb, &nr] {
-        ns_ok(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-        ns_ok(
-            ns,
-            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
-        );
-        ns_ok(ns, &["ip", "link", "set", "lo", "up"]);
-    }
-    ns_ok(&nr, &["ip", "link", "set", "pfa1", "up"]);
-    ns_ok(&nr, &["ip", "link", "set", "pfb1", "up"]);
+    wire_hosts_to_router(&nr, &[(&na, "pfa"), (&nb, "pfb")]);
     for (ns, dev, addr, gw) in [
         (&na, "pfa0", "192.0.2.2/24", "192.0.2.1"),
         (&nb, "pfb0", "198.51.100.2/24", "198.51.100.1"),
@@ -70,8 +53,6 @@ fn hosts_in_namespaces_ping_transfer_and_traceroute_through_pollfwd() {
         ns_ok(ns, &["ip", "addr", "add", addr, "dev", dev]);
         ns_ok(ns, &["ip", "link", "set", dev, "up"]);
         ns_ok(ns, &["ip", "route", "add", "default", "via", gw]);
-        // Frames handed to af_packet must carry complete checksums (DPDK-NOTES).
-        ns_ok(ns, &["ethtool", "-K", dev, "tx", "off"]);
     }
     // Host B also owns 203.0.113.1, reachable only once pollfwd has a route for it.
     ns_ok(&nb, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
@@ -288,21 +269,7 @@ socket = "{sock}"
             "{st}"
         );
     };
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(steps));
-    signal(&child, "TERM");
-    let out = wait_with_deadline(child, 30);
-    if let Err(e) = res {
-        let msg = e
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        panic!(
-            "{msg}\npollfwd stdout:\n{}\npollfwd stderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = run_then_stop(child, 30, steps);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -457,6 +457,28 @@ pub fn wait_for_socket(sock: &Path, child: &mut Child) {
     }
 }
 
+/// Runs `steps` against a running pollfwd, then stops it whatever happened (SIGTERM, then at
+/// most `secs` to exit). A failed step fails the test as it failed, with pollfwd's stdout and
+/// stderr printed. Returns pollfwd's output: the caller checks the exit code and summary.
+pub fn run_then_stop(child: Child, secs: u64, steps: impl FnOnce()) -> Output {
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(steps));
+    // Not `signal`: pollfwd may have exited already, which the output below then shows.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let out = wait_with_deadline(child, secs);
+    if let Err(e) = res {
+        eprintln!(
+            "pollfwd stdout:\n{}\npollfwd stderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::panic::resume_unwind(e);
+    }
+    out
+}
+
 /// SIGTERM, then the exit code must be 0 and stdout the JSON summary.
 pub fn stop(child: Child) -> Value {
     signal(&child, "TERM");

@@ -128,3 +128,41 @@ pub fn spawn_pollfwd_in(ns: &str, lab: &Lab, cfg: &Path, secs: u64) -> Child {
         .spawn()
         .expect("start pollfwd")
 }
+
+/// Wires hosts to a router: for each `(ns, p)` of `hosts`, a veth pair with end `<p>0` in host
+/// namespace `ns` and end `<p>1` in namespace `router`. Every namespace gets IPv6 off (no
+/// router solicitations or DAD in the traffic) and `lo` up; the router's ends are up; the
+/// hosts' ends send complete checksums (no TX checksum offload: frames handed to af_packet
+/// must carry them, DPDK-NOTES). Addresses, host links and routes are the caller's.
+pub fn wire_hosts_to_router(router: &str, hosts: &[(&str, &str)]) {
+    for (ns, p) in hosts {
+        let (host_end, router_end) = (format!("{p}0"), format!("{p}1"));
+        ok(&[
+            "ip",
+            "link",
+            "add",
+            &host_end,
+            "netns",
+            ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &router_end,
+            "netns",
+            router,
+        ]);
+    }
+    for ns in hosts.iter().map(|(ns, _)| *ns).chain([router]) {
+        ns_ok(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ns_ok(
+            ns,
+            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+        );
+        ns_ok(ns, &["ip", "link", "set", "lo", "up"]);
+    }
+    for (ns, p) in hosts {
+        ns_ok(router, &["ip", "link", "set", &format!("{p}1"), "up"]);
+        ns_ok(ns, &["ethtool", "-K", &format!("{p}0"), "tx", "off"]);
+    }
+}
