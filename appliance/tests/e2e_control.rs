@@ -693,7 +693,18 @@ fn dpdk_tools_pdump_and_telemetry_work_against_pollfwd() {
     let out = wait_with_deadline(tel, 20);
     let text = String::from_utf8_lossy(&out.stdout);
     for cmd in [
-        "stats", "lcores", "version", "ports", "runtime", "mempools", "rings",
+        "stats",
+        "lcores",
+        "version",
+        "ports",
+        "runtime",
+        "mempools",
+        "rings",
+        // Each network function's counters (registered by every pollfwd).
+        "acl/counters",
+        "forward/stats",
+        "nat/summary",
+        "policer/counters",
     ] {
         assert!(text.contains(&format!("/pollfwd/{cmd}")), "{cmd}: {text}");
     }
