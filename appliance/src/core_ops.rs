@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use pollfwd_pipeline::{DropReason, LcoreSnapshot, Msg};
 use serde_json::{Map, Value, json};
 
-use crate::ops::{Op, OpCtx};
+use crate::ops::{Op, OpCtx, OpError};
 use crate::state::State;
 use crate::summary::{drops_by_reason, mac};
 
@@ -88,7 +88,7 @@ pub const CORE_OPS: &[Op] = &[
     },
 ];
 
-fn version(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn version(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     Ok(json!({
         "pollfwd": env!("CARGO_PKG_VERSION"),
         "build": {
@@ -130,7 +130,7 @@ fn port_json(s: &State, i: usize, xstats: bool) -> Value {
     v
 }
 
-fn ports(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn ports(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let x = a.get("xstats").and_then(Value::as_bool).unwrap_or(false);
     Ok(Value::Array(
         (0..ctx.state.ports.len())
@@ -169,7 +169,7 @@ fn lcore_json(s: &State, i: usize) -> Value {
     })
 }
 
-fn lcores(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn lcores(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     Ok(Value::Array(
         (0..ctx.state.lcores.len())
             .map(|i| lcore_json(ctx.state, i))
@@ -199,7 +199,7 @@ fn rings_json(s: &State) -> Value {
     )
 }
 
-fn stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let s = ctx.state;
     let d = total_drops(s);
     let by: Map<String, Value> = drops_by_reason(&d)
@@ -222,7 +222,7 @@ fn stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     }))
 }
 
-fn runtime(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn runtime(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let s = ctx.state;
     let ns = |cycles: u64| {
         if s.tsc_hz > 0 {
@@ -267,7 +267,7 @@ fn runtime(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     Ok(json!({"tsc_hz": s.tsc_hz, "lcores": out}))
 }
 
-fn mempools(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn mempools(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     Ok(Value::Array(
         ctx.state
             .pools
@@ -280,11 +280,11 @@ fn mempools(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     ))
 }
 
-fn rings(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn rings(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     Ok(rings_json(ctx.state))
 }
 
-fn topology(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn topology(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let s = ctx.state;
     Ok(json!({
         "text": crate::state::render_topology(s),
@@ -296,7 +296,7 @@ fn topology(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     }))
 }
 
-fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let s = ctx.state;
     let before: Vec<u64> = s.lcores.iter().map(|l| l.counters.messages.get()).collect();
     for l in &s.lcores {
@@ -313,7 +313,7 @@ fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     for (l, b) in s.lcores.iter().zip(before) {
         while l.counters.messages.get() == b {
             if Instant::now() > deadline {
-                return Err(format!("lcore {} did not clear within 2 s", l.id));
+                return Err(format!("lcore {} did not clear within 2 s", l.id).into());
             }
             std::thread::sleep(Duration::from_micros(200));
         }
@@ -323,7 +323,7 @@ fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     Ok(json!({"cleared": true}))
 }
 
-fn drop_reasons(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn drop_reasons(_: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     Ok(Value::Array(
         DropReason::ALL
             .iter()
@@ -332,7 +332,7 @@ fn drop_reasons(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     ))
 }
 
-fn metrics(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn metrics(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     Ok(Value::String(metrics_text(ctx.state)))
 }
 

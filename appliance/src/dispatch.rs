@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::ops::{Op, OpCtx};
+use crate::ops::{Op, OpCtx, OpError};
 use crate::state::State;
 
 /// `help`: every command with its one line of help.
@@ -14,7 +14,7 @@ pub const HELP: Op = Op {
     cli: None,
 };
 
-fn help(_: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn help(_: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     Ok(Value::Array(
         all()
             .into_iter()
@@ -31,21 +31,11 @@ pub fn all() -> Vec<&'static Op> {
     v
 }
 
-/// Why a request got no data.
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    #[error("unknown command '{0}' (try 'help')")]
-    Unknown(String),
-    /// The operation refused or failed; the message says why (and whether anything changed).
-    #[error("{0}")]
-    Failed(String),
-}
-
 /// Runs operation `name` with `args`.
 pub fn dispatch(state: &State, name: &str, args: &Value) -> Result<Value, OpError> {
     let op = all()
         .into_iter()
         .find(|o| o.name == name)
         .ok_or_else(|| OpError::Unknown(name.to_string()))?;
-    (op.run)(&OpCtx { state }, args).map_err(OpError::Failed)
+    (op.run)(&OpCtx { state }, args)
 }

@@ -24,10 +24,43 @@ pub const PROTOCOL_VERSION: u64 = 1;
 pub struct Op {
     pub name: &'static str,
     pub help: &'static str,
-    pub run: fn(&OpCtx<'_>, &Value) -> Result<Value, String>,
+    pub run: fn(&OpCtx<'_>, &Value) -> Result<Value, OpError>,
     /// A network function's command as the CLI documents it (`pollfwdctl route add --help`,
     /// completions, man page); `None` for the core operations, which the CLI defines itself.
     pub cli: Option<CliDoc>,
+}
+
+/// Why an operation gave no data. The messages are what the client sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpError {
+    /// No operation of that name.
+    #[error("unknown command '{0}' (try 'help')")]
+    Unknown(String),
+    /// An argument is missing or has the wrong type.
+    #[error("{0}")]
+    Arg(String),
+    /// The operation refused or failed; the message says why and whether anything changed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for OpError {
+    fn from(s: String) -> Self {
+        OpError::Failed(s)
+    }
+}
+
+/// For helpers that report errors as text (inside an operation's control-plane step).
+impl From<OpError> for String {
+    fn from(e: OpError) -> Self {
+        e.to_string()
+    }
+}
+
+impl From<&str> for OpError {
+    fn from(s: &str) -> Self {
+        OpError::Failed(s.to_string())
+    }
 }
 
 /// A network function's command in the CLI: the words that name it (joined with dots they are
@@ -138,23 +171,24 @@ impl OpCtx<'_> {
 pub mod args {
     use serde_json::Value;
 
-    pub fn str<'a>(a: &'a Value, k: &str) -> Result<&'a str, String> {
+    use super::OpError;
+
+    pub fn str<'a>(a: &'a Value, k: &str) -> Result<&'a str, OpError> {
         a.get(k)
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("missing string argument '{k}'"))
+            .ok_or_else(|| OpError::Arg(format!("missing string argument '{k}'")))
     }
 
     pub fn opt_str<'a>(a: &'a Value, k: &str) -> Option<&'a str> {
         a.get(k).and_then(Value::as_str)
     }
 
-    pub fn opt_u64(a: &Value, k: &str) -> Result<Option<u64>, String> {
+    pub fn opt_u64(a: &Value, k: &str) -> Result<Option<u64>, OpError> {
         match a.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| format!("argument '{k}' must be a non-negative integer")),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                OpError::Arg(format!("argument '{k}' must be a non-negative integer"))
+            }),
         }
     }
 }

@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 
 use crate::config::{self, Config};
-use crate::ops::OpCtx;
+use crate::ops::{OpCtx, OpError};
 use crate::registry;
 
 /// The config sections whose change needs a restart, compared by value (not position).
@@ -83,7 +83,7 @@ fn changed_names<T: PartialEq>(old: &[(String, T)], new: &[(String, T)]) -> Vec<
 }
 
 /// The `reload` operation. Args: `path` (default: the file pollfwd started with).
-pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
+pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, OpError> {
     let _g = crate::txn::change_lock();
     let old = ctx.cp(|cp| cp.config.clone());
     let path = args
@@ -98,7 +98,8 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
         return Err(format!(
             "reload refused, old config stays in force: these changes need a restart: {}",
             restart.join(", ")
-        ));
+        )
+        .into());
     }
     // Phase 1: build everything (may fail: nothing applied yet).
     let mut commits = Vec::new();
@@ -110,7 +111,8 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
                 return Err(format!(
                     "reload refused, old config stays in force: {}: {e}",
                     nf.name()
-                ));
+                )
+                .into());
             }
         }
     }
@@ -130,12 +132,13 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, String> {
         Err((e, restored)) => {
             ctx.cp(|cp| *cp = saved);
             return Err(if restored {
-                format!("reload failed, old config stays in force: {e}")
+                format!("reload failed, old config stays in force: {e}").into()
             } else {
                 format!(
                     "reload failed and could not be fully undone, the data plane runs a mix of \
                      the old and new config (reload again or restart): {e}"
                 )
+                .into()
             });
         }
     };

@@ -22,7 +22,7 @@ use super::config::{
 };
 use super::state::{Entry, Installed, Plane};
 use crate::config::Config;
-use crate::ops::{CliDoc, Op, OpCtx, arg, args, req};
+use crate::ops::{CliDoc, Op, OpCtx, OpError, arg, args, req};
 use crate::state::State;
 
 pub const OPS: &[Op] = &[
@@ -283,7 +283,7 @@ fn workers_running(state: &State) -> usize {
         .count()
 }
 
-fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let c = &ctx.state.config.config;
     let (classes, ports) = (conf::classes(c), conf::port_names(c));
     with_cp(ctx, |cp| {
@@ -306,10 +306,11 @@ fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
             "rules": rules,
         }))
     })
+    .map_err(OpError::from)
 }
 
-fn counters(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
-    with_cp(ctx, |cp| Ok(counters_json(cp, ctx.state)))
+fn counters(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
+    with_cp(ctx, |cp| Ok(counters_json(cp, ctx.state))).map_err(OpError::from)
 }
 
 pub(super) fn counters_json(cp: &Plane, state: &State) -> Value {
@@ -330,7 +331,7 @@ pub(super) fn counters_json(cp: &Plane, state: &State) -> Value {
     })
 }
 
-fn add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let text: RuleText = serde_json::from_value(a.clone()).map_err(|e| format!("acl.add: {e}"))?;
     let c = &ctx.state.config.config;
     if c.classify.is_none() {
@@ -353,9 +354,10 @@ fn add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         out["id"] = json!(id);
         Ok(out)
     })
+    .map_err(OpError::from)
 }
 
-fn del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let id = args::opt_u64(a, "id")?.ok_or("acl.del: missing argument 'id'")?;
     with_cp(ctx, |cp| {
         let Some(pos) = cp.entries.iter().position(|e| u64::from(e.id) == id) else {
@@ -368,6 +370,7 @@ fn del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         out["deleted"] = json!(id);
         Ok(out)
     })
+    .map_err(OpError::from)
 }
 
 /// `reload`: when the file's rule set or default action changed, it replaces the live one (the

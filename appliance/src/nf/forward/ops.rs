@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::config::{self as conf, RouteText};
 use super::state::Plane;
 use crate::config::Config;
-use crate::ops::{CliDoc, Commit, Op, OpCtx, arg, req};
+use crate::ops::{CliDoc, Commit, Op, OpCtx, OpError, arg, req};
 use crate::state::State;
 
 /// Stage name.
@@ -333,14 +333,12 @@ fn all_entries(cp: &Plane) -> Result<Vec<RouteEntry>, String> {
     table::resolve(&shared.ifaces, &statics)
 }
 
-fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let kind = a.get("kind").and_then(Value::as_str);
     if let Some(k) = kind
         && !["connected", "local", "broadcast", "static"].contains(&k)
     {
-        return Err(format!(
-            "kind '{k}': one of connected, local, broadcast, static"
-        ));
+        return Err(format!("kind '{k}': one of connected, local, broadcast, static").into());
     }
     with_cp(ctx, |cp| {
         let mut v = all_entries(cp)?;
@@ -352,6 +350,7 @@ fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
             .collect();
         Ok(json!({"count": routes.len(), "routes": routes}))
     })
+    .map_err(OpError::from)
 }
 
 /// Parses one route object of the arguments into a static route over DPDK port ids.
@@ -416,7 +415,7 @@ struct Installed {
     build_ms: f64,
 }
 
-fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let replace = a.get("replace").and_then(Value::as_bool).unwrap_or(false);
     with_cp(ctx, |cp| {
         let shared = cp.init.as_ref().expect("initialised").0.clone();
@@ -444,9 +443,10 @@ fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
             "workers": r.workers, "build_ms": r.build_ms,
         }))
     })
+    .map_err(OpError::from)
 }
 
-fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let prefixes: Vec<&str> = match (a.get("prefix"), a.get("prefixes")) {
         (Some(Value::String(p)), None) => vec![p.as_str()],
         (None, Some(Value::Array(v))) => v
@@ -479,9 +479,10 @@ fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
             "workers": r.workers, "build_ms": r.build_ms,
         }))
     })
+    .map_err(OpError::from)
 }
 
-fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let s = crate::ops::args::str(a, "address")?;
     let ip: Ipv4Addr = s
         .trim()
@@ -510,9 +511,10 @@ fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
             }
         })
     })
+    .map_err(OpError::from)
 }
 
-fn neigh_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn neigh_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     with_cp(ctx, |cp| {
         let (shared, _) = cp.init.as_ref().expect("initialised");
         let hz = shared.tsc_hz.max(1) as f64;
@@ -538,9 +540,10 @@ fn neigh_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
             "neighbors": list,
         }))
     })
+    .map_err(OpError::from)
 }
 
-pub(super) fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+pub(super) fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     with_cp(ctx, |cp| {
         let (shared, t) = cp.init.as_ref().expect("initialised");
         let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -573,4 +576,5 @@ pub(super) fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String>
             "workers": workers,
         }))
     })
+    .map_err(OpError::from)
 }

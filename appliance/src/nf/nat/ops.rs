@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::config as conf;
 use super::state::Plane;
 use crate::config::{Config, no_pos};
-use crate::ops::{CliDoc, Op, OpCtx, arg, args, req};
+use crate::ops::{CliDoc, Op, OpCtx, OpError, arg, args, req};
 
 pub const OPS: &[Op] = &[
     Op {
@@ -121,7 +121,7 @@ fn proto_name(p: u8) -> &'static str {
     }
 }
 
-pub(super) fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+pub(super) fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let reg = registry(ctx);
     if reg.is_empty() {
         return Err("no worker runs the 'nat' stage".into());
@@ -191,7 +191,7 @@ pub(super) fn summary(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
     }))
 }
 
-fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let inside = match args::opt_str(a, "inside") {
         Some(s) => Some(u32::from(
             s.parse::<Ipv4Addr>()
@@ -272,10 +272,11 @@ fn mapping_json(m: &StaticMapping) -> Value {
     }
 }
 
-fn static_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn static_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     with_cp(ctx, |cp| {
         Ok(Value::Array(cp.statics.iter().map(mapping_json).collect()))
     })
+    .map_err(OpError::from)
 }
 
 /// Installs `list` on every NAT worker; on success it becomes the control-plane state.
@@ -303,7 +304,7 @@ fn update_proxy_arp(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result<usiz
     })
 }
 
-fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let m = conf::parse_static(
         args::str(a, "outside")?,
         args::str(a, "inside")?,
@@ -320,7 +321,7 @@ fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
     Ok(json!({"added": mapping_json(&m), "workers": n, "proxy_arp_workers": fw}))
 }
 
-fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let outside = args::str(a, "outside")?;
     let proto = args::opt_str(a, "proto");
     // Parse as the outside half of a mapping (the inside half is a placeholder).

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::config::{self as conf, Kind, PolicerSpec, parse_action};
 use super::state::Plane;
 use crate::config::{Config, no_pos};
-use crate::ops::{CliDoc, Op, OpCtx, arg, args, req};
+use crate::ops::{CliDoc, Op, OpCtx, OpError, arg, args, req};
 
 pub const OPS: &[Op] = &[
     Op {
@@ -124,7 +124,7 @@ fn workers(ctx: &OpCtx<'_>) -> usize {
     ctx.workers("policer")
 }
 
-fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let n = workers(ctx);
     with_cp(ctx, |cp| {
         let dscps = |c: Color| -> Vec<usize> { (0..64).filter(|&d| cp.precolor[d] == c).collect() };
@@ -134,14 +134,15 @@ fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
             "precolor": {"yellow": dscps(Color::Yellow), "red": dscps(Color::Red)},
         }))
     })
+    .map_err(OpError::from)
 }
 
 /// Reads an optional non-negative integer argument.
 fn opt_u64(a: &Value, k: &str) -> Result<Option<u64>, String> {
-    args::opt_u64(a, k)
+    args::opt_u64(a, k).map_err(String::from)
 }
 
-fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let name = args::str(a, "name")?.to_string();
     const KNOWN: &[&str] = &[
         "name",
@@ -164,9 +165,9 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         return Err(if k == "bind" || k == "class" || k == "per_source" {
             format!(
                 "'{k}' cannot change live (it changes which packets a policer sees): edit the config and reload"
-            )
+            ).into()
         } else {
-            format!("unknown argument '{k}' (known: {})", KNOWN.join(", "))
+            format!("unknown argument '{k}' (known: {})", KNOWN.join(", ")).into()
         });
     }
     let tsc_hz = ctx.state.tsc_hz;
@@ -233,14 +234,15 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         cp.specs = specs;
         Ok(json!({"policer": s.to_json(), "workers": n}))
     })
+    .map_err(OpError::from)
 }
 
-fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, String> {
+fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let n = ctx.broadcast("policer", |_| Box::new(ClearCounters))?;
     Ok(json!({"workers": n}))
 }
 
-pub(super) fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
+pub(super) fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let only = args::opt_str(a, "name").map(str::to_string);
     let per_worker = a
         .get("per_worker")
@@ -303,6 +305,7 @@ pub(super) fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, String> {
         }
         Ok(json!({"policers": out}))
     })
+    .map_err(OpError::from)
 }
 
 /// Adds every number of `b` to the same path in `a` (both built by the same function).
