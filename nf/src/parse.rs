@@ -25,7 +25,8 @@ use pollfwd_pipeline::DropReason;
 use crate::wire::{ether, icmp, ipv4, proto};
 
 /// The IPv4 header checksum functions, at the path the appliance's tests and benches use.
-pub use crate::wire::checksum::{ipv4_header_checksum, ipv4_header_checksum_ok};
+pub use crate::wire::checksum::ipv4_header_checksum_ok;
+pub use crate::wire::ipv4::header_checksum as ipv4_header_checksum;
 
 /// What a successful parse found (the fields it writes into [`PktMeta`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! pseudo-header sum (RFC 768, RFC 793).
 //!
 //! Two representations meet here. [`checksum`] and [`Delta`] work on big-endian 16-bit words,
-//! as the RFCs write them. [`ipv4_header_checksum`] and [`ipv4_header_checksum_ok`] add the
+//! as the RFCs write them. [`header_checksum`] and [`ipv4_header_checksum_ok`] add the
 //! header's 32-bit words in native byte order into a 64-bit accumulator: one's-complement
 //! addition does not depend on byte order (RFC 1071 section 2(B)), and four bytes per add is
 //! what the parsers can afford per packet.
@@ -50,11 +50,11 @@ const INV_FFFF: u64 = {
     x
 };
 
-/// The checksum to store in an IPv4 header (`hdr`: IHL * 4 bytes) whose checksum field is
-/// zero or is to be replaced: the one's complement of the one's-complement sum of the header
-/// words, the checksum field left out (RFC 791).
-pub fn ipv4_header_checksum(hdr: &[u8]) -> u16 {
-    let c = super::ipv4::field::CHECKSUM;
+/// The checksum to store in a header (`hdr`, a whole number of 16-bit words) whose checksum
+/// field, at `c`, is zero or is to be replaced: the one's complement of the one's-complement sum
+/// of the header words, the checksum field left out (RFC 791 for IPv4:
+/// `wire::ipv4::header_checksum`).
+pub fn header_checksum(hdr: &[u8], c: std::ops::Range<usize>) -> u16 {
     let mut s = sum32(&hdr[..c.start]);
     s += sum32(&hdr[c.end..]);
     // Native-order fold of a byte-aligned sum: convert back to big-endian for the field.
@@ -236,7 +236,7 @@ pub(crate) mod tests {
         ];
         assert_eq!(rfc1071(&hdr), 0xb861);
         assert_eq!(checksum(&hdr, 0), 0xb861);
-        assert_eq!(ipv4_header_checksum(&hdr), 0xb861);
+        assert_eq!(header_checksum(&hdr, 10..12), 0xb861);
         let mut h = hdr;
         h[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
         assert!(ipv4_header_checksum_ok(&h));
@@ -248,7 +248,7 @@ pub(crate) mod tests {
         o[..20].copy_from_slice(&hdr);
         o[0] = 0x46;
         o[20..24].copy_from_slice(&[0x01, 0x01, 0x01, 0x00]);
-        let c = ipv4_header_checksum(&o);
+        let c = header_checksum(&o, 10..12);
         assert_eq!(c, rfc1071(&o));
         assert_eq!(c, checksum(&o, 0));
         o[10..12].copy_from_slice(&c.to_be_bytes());
@@ -317,7 +317,7 @@ pub(crate) mod tests {
             let mut h: Vec<u8> = (0..ihl * 4).map(|_| r.next() as u8).collect();
             h[0] = 0x40 | ihl as u8;
             h[10..12].copy_from_slice(&[0, 0]);
-            let c = ipv4_header_checksum(&h);
+            let c = header_checksum(&h, 10..12);
             assert_eq!(c, rfc1071(&h));
             h[10..12].copy_from_slice(&c.to_be_bytes());
             assert!(ipv4_header_checksum_ok(&h));

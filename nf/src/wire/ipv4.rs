@@ -8,6 +8,11 @@ use super::checksum::{self, Delta, ipv4_header_checksum_ok, ones_sum_is_zero};
 use super::ether;
 use super::{get16, get32, put16, put32};
 
+/// The checksum to store in an IPv4 header (`hdr`: IHL * 4 bytes) whose checksum field is zero
+/// or is to be replaced (RFC 791).
+pub fn header_checksum(hdr: &[u8]) -> u16 {
+    checksum::header_checksum(hdr, field::CHECKSUM)
+}
 /// Minimum IPv4 header length (IHL 5).
 pub const MIN_HEADER_LEN: usize = 20;
 
@@ -239,7 +244,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Computes and writes the header checksum. The buffer holds `header_len()` bytes.
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
-        let c = checksum::ipv4_header_checksum(self.header());
+        let c = header_checksum(self.header());
         self.set_checksum(c);
     }
 
@@ -686,7 +691,7 @@ mod tests {
             0x45, tos, 0x00, 0x54, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x01, 0, 0, 192, 168, 0, 1, 192,
             168, 0, 199,
         ];
-        let c = checksum::ipv4_header_checksum(&h);
+        let c = header_checksum(&h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         h
     }
@@ -705,10 +710,7 @@ mod tests {
                     "tos {tos:#x} dscp {dscp}"
                 );
                 // Same as a full recomputation.
-                assert_eq!(
-                    u16::from_be_bytes([h[10], h[11]]),
-                    checksum::ipv4_header_checksum(&h)
-                );
+                assert_eq!(u16::from_be_bytes([h[10], h[11]]), header_checksum(&h));
             }
         }
     }
@@ -722,7 +724,7 @@ mod tests {
         for tos in 0..=255u8 {
             let mut h = base.clone();
             h[1] = tos;
-            let c = checksum::ipv4_header_checksum(&h);
+            let c = header_checksum(&h);
             h[10..12].copy_from_slice(&c.to_be_bytes());
             for dscp in 0..64u8 {
                 let mut g = h.clone();
