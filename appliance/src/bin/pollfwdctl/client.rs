@@ -1,0 +1,98 @@
+//! The control-socket client: one JSON request per line, one reply per line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Why a command failed, and the exit code that goes with it.
+pub(crate) enum Failure {
+    /// The daemon answered with an error (exit 1).
+    Reply(String),
+    /// The daemon cannot be reached (exit 2).
+    Unreachable(String),
+    /// Bad local input (exit 1).
+    Local(String),
+}
+
+/// A connection to the daemon's control socket, opened on first use.
+pub(crate) struct Client {
+    pub(crate) socket: PathBuf,
+    pub(crate) timeout: Duration,
+    conn: Option<(UnixStream, BufReader<UnixStream>)>,
+}
+
+impl Client {
+    pub(crate) fn new(socket: PathBuf, timeout: Duration) -> Client {
+        Client {
+            socket,
+            timeout,
+            conn: None,
+        }
+    }
+
+    pub(crate) fn unreachable(&self, e: &std::io::Error) -> Failure {
+        let p = self.socket.display();
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such socket: pollfwd is not running (or uses another [control] socket; pass --socket)".to_string(),
+            std::io::ErrorKind::ConnectionRefused => "connection refused: the socket is stale, pollfwd is not running".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied: only root and the [control] group may use it".to_string(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "timed out: pollfwd is running but not answering".to_string(),
+            _ => format!("{e}"),
+        };
+        Failure::Unreachable(format!("cannot reach pollfwd at {p}: {why}"))
+    }
+
+    /// Sends one request. A kept connection the server closed meanwhile (it closes idle ones
+    /// after client_timeout_ms, e.g. between `watch` rounds) is replaced once by a new one.
+    pub(crate) fn call(&mut self, cmd: &str, args: Value) -> Result<Value, Failure> {
+        let reused = self.conn.is_some();
+        match self.call_once(cmd, &args) {
+            Err(Failure::Unreachable(_)) if reused => self.call_once(cmd, &args),
+            r => r,
+        }
+    }
+
+    pub(crate) fn call_once(&mut self, cmd: &str, args: &Value) -> Result<Value, Failure> {
+        if self.conn.is_none() {
+            let s = UnixStream::connect(&self.socket).map_err(|e| self.unreachable(&e))?;
+            s.set_read_timeout(Some(self.timeout)).ok();
+            s.set_write_timeout(Some(self.timeout)).ok();
+            let r = BufReader::new(s.try_clone().map_err(|e| self.unreachable(&e))?);
+            self.conn = Some((s, r));
+        }
+        let req = json!({"v": 1, "cmd": cmd, "args": args});
+        let (w, r) = self.conn.as_mut().expect("connected");
+        let sent = writeln!(w, "{req}");
+        let mut line = String::new();
+        let got = sent.and_then(|_| r.read_line(&mut line));
+        match got {
+            Ok(0) => {
+                self.conn = None;
+                return Err(Failure::Unreachable(format!(
+                    "cannot reach pollfwd at {}: it closed the connection",
+                    self.socket.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.conn = None;
+                return Err(self.unreachable(&e));
+            }
+        }
+        let reply: Value = serde_json::from_str(&line)
+            .map_err(|e| Failure::Reply(format!("unreadable reply from pollfwd: {e}")))?;
+        if reply["ok"] == true {
+            Ok(reply["data"].clone())
+        } else {
+            Err(Failure::Reply(
+                reply["error"]
+                    .as_str()
+                    .unwrap_or("error without a message")
+                    .to_string(),
+            ))
+        }
+    }
+}
