@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::nf::plane::ControlPlane;
 use crate::state::State;
-use crate::txn::{Target, broadcast_to};
+use crate::txn::{Target, TxnError, broadcast_to};
 
 /// Version of the control protocol (one JSON request per line, one reply per line), reported
 /// by `version` and in every error reply.
@@ -54,6 +54,12 @@ impl From<String> for OpError {
 impl From<OpError> for String {
     fn from(e: OpError) -> Self {
         e.to_string()
+    }
+}
+
+impl From<TxnError> for OpError {
+    fn from(e: TxnError) -> Self {
+        OpError::Failed(e.to_string())
     }
 }
 
@@ -151,7 +157,7 @@ impl OpCtx<'_> {
         &self,
         stage: &str,
         make: impl FnMut(usize) -> Box<dyn Any + Send>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, TxnError> {
         let targets: Vec<Target> = self
             .state
             .lcores

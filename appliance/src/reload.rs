@@ -129,9 +129,9 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, OpError> {
         .collect();
     let applied = match crate::txn::transaction(steps) {
         Ok(a) => a,
-        Err((e, restored)) => {
+        Err(e) => {
             ctx.cp(|cp| *cp = saved);
-            return Err(if restored {
+            return Err(if e.restored {
                 format!("reload failed, old config stays in force: {e}").into()
             } else {
                 format!(

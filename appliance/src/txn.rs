@@ -171,12 +171,40 @@ fn undo(mut undo: Vec<Undo>, late: Vec<Pending>) -> Result<(), String> {
     }
 }
 
+/// Why a change did not apply everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxnError {
+    /// Some worker could not take it (`why`); every worker runs what it ran before.
+    #[error("{why}: nothing changed (workers that had switched were switched back)")]
+    Undone { why: String },
+    /// Some worker could not take it, and switching the others back failed too: the data
+    /// plane runs a mix.
+    #[error("{why}: PARTLY APPLIED, could not switch every worker back: {undo}")]
+    Partial { why: String, undo: String },
+}
+
+impl From<TxnError> for String {
+    fn from(e: TxnError) -> Self {
+        e.to_string()
+    }
+}
+
+/// A [`transaction`] that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{msg}")]
+pub struct TxnFailure {
+    /// Which step failed and why (and what undoing the earlier steps said, if it failed).
+    pub msg: String,
+    /// Every worker is back on what it ran before the transaction.
+    pub restored: bool,
+}
+
 /// [`OpCtx::broadcast`] over explicit targets.
 pub fn broadcast_to(
     targets: &[Target],
     stage: &str,
     mut make: impl FnMut(usize) -> Box<dyn Any + Send>,
-) -> Result<usize, String> {
+) -> Result<usize, TxnError> {
     let journaled = JOURNAL.with(|j| j.borrow().is_some());
     // A single change waits for a reload in progress (which holds this lock for its whole run),
     // so that it never lands between a reload's steps and their undo.
@@ -219,20 +247,16 @@ pub fn broadcast_to(
         });
         return Ok(n);
     }
-    let errors = errors.join("; ");
+    let why = errors.join("; ");
     match undo(applied, late) {
-        Ok(()) => Err(format!(
-            "{errors}: nothing changed (workers that had switched were switched back)"
-        )),
-        Err(e) => {
+        Ok(()) => Err(TxnError::Undone { why }),
+        Err(undo) => {
             JOURNAL.with(|j| {
                 if let Some(j) = j.borrow_mut().as_mut() {
                     j.broken = true;
                 }
             });
-            Err(format!(
-                "{errors}: PARTLY APPLIED, could not switch every worker back: {e}"
-            ))
+            Err(TxnError::Partial { why, undo })
         }
     }
 }
@@ -242,8 +266,8 @@ pub type Step<'a> = Box<dyn FnOnce() -> Result<String, String> + 'a>;
 
 /// Runs the steps of a reload as one change: every broadcast they make is journaled, and if a
 /// step fails, the workers get back what they ran before, in reverse order. Returns each step's
-/// report, or the failure and whether the undo restored everything (`Err((msg, restored))`).
-pub fn transaction(steps: Vec<(&'static str, Step<'_>)>) -> Result<Vec<String>, (String, bool)> {
+/// report, or the failure and whether the undo restored everything.
+pub fn transaction(steps: Vec<(&'static str, Step<'_>)>) -> Result<Vec<String>, TxnFailure> {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -261,10 +285,16 @@ pub fn transaction(steps: Vec<(&'static str, Step<'_>)>) -> Result<Vec<String>, 
                 drop(reset);
                 let e = format!("applying {name} failed: {e}");
                 // A broadcast that failed already undid itself (or said it could not).
-                return match undo(j.undo, Vec::new()) {
-                    Ok(()) => Err((e, !j.broken)),
-                    Err(u) => Err((format!("{e}; undoing the steps before it: {u}"), false)),
-                };
+                return Err(match undo(j.undo, Vec::new()) {
+                    Ok(()) => TxnFailure {
+                        msg: e,
+                        restored: !j.broken,
+                    },
+                    Err(u) => TxnFailure {
+                        msg: format!("{e}; undoing the steps before it: {u}"),
+                        restored: false,
+                    },
+                });
             }
         }
     }
@@ -340,12 +370,12 @@ mod tests {
         }
     }
 
-    fn set(w: &[&FakeWorker], v: u32) -> Result<usize, String> {
+    fn set(w: &[&FakeWorker], v: u32) -> Result<usize, TxnError> {
         let t: Vec<Target> = w.iter().map(|w| w.target.clone()).collect();
         broadcast_to(&t, "t", |_| Box::new(v))
     }
 
-    fn refused(w: &[&FakeWorker]) -> Result<usize, String> {
+    fn refused(w: &[&FakeWorker]) -> Result<usize, TxnError> {
         let t: Vec<Target> = w.iter().map(|w| w.target.clone()).collect();
         broadcast_to(&t, "t", |_| Box::new("wrong type"))
     }
@@ -359,12 +389,22 @@ mod tests {
         let r = transaction(vec![
             (
                 "first",
-                Box::new(|| set(&[&a, &b], 7).map(|n| n.to_string())),
+                Box::new(|| {
+                    set(&[&a, &b], 7)
+                        .map(|n| n.to_string())
+                        .map_err(String::from)
+                }),
             ),
-            ("second", Box::new(|| set(&[&a], 8).map(|n| n.to_string()))),
-            ("third", Box::new(|| refused(&[&b]).map(|n| n.to_string()))),
+            (
+                "second",
+                Box::new(|| set(&[&a], 8).map(|n| n.to_string()).map_err(String::from)),
+            ),
+            (
+                "third",
+                Box::new(|| refused(&[&b]).map(|n| n.to_string()).map_err(String::from)),
+            ),
         ]);
-        let (e, restored) = r.unwrap_err();
+        let TxnFailure { msg: e, restored } = r.unwrap_err();
         assert!(restored, "{e}");
         assert!(e.contains("applying third failed"), "{e}");
         assert_eq!(
@@ -376,9 +416,16 @@ mod tests {
         let r = transaction(vec![
             (
                 "first",
-                Box::new(|| set(&[&a, &b], 7).map(|n| n.to_string())),
+                Box::new(|| {
+                    set(&[&a, &b], 7)
+                        .map(|n| n.to_string())
+                        .map_err(String::from)
+                }),
             ),
-            ("second", Box::new(|| set(&[&b], 9).map(|n| n.to_string()))),
+            (
+                "second",
+                Box::new(|| set(&[&b], 9).map(|n| n.to_string()).map_err(String::from)),
+            ),
         ]);
         assert_eq!(r.unwrap(), ["2", "1"]);
         assert_eq!((a.value(), b.value()), (7, 9));
@@ -400,6 +447,8 @@ mod tests {
             }
         })
         .unwrap_err();
+        assert!(matches!(e, TxnError::Undone { .. }), "{e}");
+        let e = e.to_string();
         assert!(
             e.contains("lcore 2: not a u32") && e.contains("nothing changed"),
             "{e}"
@@ -414,6 +463,8 @@ mod tests {
         let a = FakeWorker::new(1, Duration::ZERO);
         let slow = FakeWorker::new(2, ACK_WAIT + Duration::from_millis(500));
         let e = set(&[&a, &slow], 4).unwrap_err();
+        assert!(matches!(e, TxnError::Undone { .. }), "{e}");
+        let e = e.to_string();
         assert!(
             e.contains("lcore(s) 2 did not acknowledge") && e.contains("nothing changed"),
             "{e}"

@@ -112,6 +112,7 @@ fn with_cp<R>(
 /// `current` is the table they run now (see [`Update::new`]).
 fn install(ctx: &OpCtx<'_>, table: &PolicerTable, current: &PolicerTable) -> Result<usize, String> {
     ctx.broadcast("policer", |_| Box::new(Update::new(table.clone(), current)))
+        .map_err(String::from)
 }
 
 /// The table the workers run now, built again from the control-plane state.
