@@ -144,7 +144,8 @@ impl OpCtx<'_> {
             .count()
     }
 
-    /// Sends `make(worker_index)` to the stage `stage` of every worker whose chain has it, and
+    /// Sends `make(worker_index)` (boxed here: `T` is the stage's own message type, never a
+    /// box) to the stage `stage` of every worker whose chain has it, and
     /// waits until each has swapped it in. Returns how many workers applied it. The objects the
     /// workers replaced are dropped here, after all of them answered (inside a reload they are
     /// kept until the whole reload succeeded, to undo it otherwise).
@@ -153,10 +154,10 @@ impl OpCtx<'_> {
     /// not acknowledge within [`crate::txn::ACK_WAIT`], the workers that had switched get their replaced
     /// object back and the error says "nothing changed"; only when that undo itself cannot be
     /// completed (a worker that never answers) does it say which lcores may run what.
-    pub fn broadcast(
+    pub fn broadcast<T: Any + Send>(
         &self,
         stage: &str,
-        make: impl FnMut(usize) -> Box<dyn Any + Send>,
+        mut make: impl FnMut(usize) -> T,
     ) -> Result<usize, TxnError> {
         let targets: Vec<Target> = self
             .state
@@ -169,7 +170,11 @@ impl OpCtx<'_> {
                 mailbox: l.mailbox.clone(),
             })
             .collect();
-        broadcast_to(&targets, stage, make)
+        debug_assert!(
+            std::any::TypeId::of::<T>() != std::any::TypeId::of::<pollfwd_pipeline::Payload>(),
+            "broadcast boxes the message itself: pass the stage's message, not a box"
+        );
+        broadcast_to(&targets, stage, |w| Box::new(make(w)))
     }
 }
 

@@ -4,11 +4,10 @@
 //! all or none. Objects a worker replaced are freed here, after every worker answered
 //! (quiescent state): no worker ever sees a half-applied table or a freed one.
 
-use std::any::Any;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use pollfwd_pipeline::{Msg, Reply};
+use pollfwd_pipeline::{Msg, Payload, Reply};
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 /// Serialises table changes (several control clients may ask at once).
@@ -41,7 +40,7 @@ pub struct Target {
 struct Undo {
     target: Target,
     stage: String,
-    old: Box<dyn Any + Send>,
+    old: Payload,
 }
 
 /// The changes made so far by a reload on this thread (see [`transaction`]).
@@ -203,7 +202,7 @@ pub struct TxnFailure {
 pub fn broadcast_to(
     targets: &[Target],
     stage: &str,
-    mut make: impl FnMut(usize) -> Box<dyn Any + Send>,
+    mut make: impl FnMut(usize) -> Payload,
 ) -> Result<usize, TxnError> {
     let journaled = JOURNAL.with(|j| j.borrow().is_some());
     // A single change waits for a reload in progress (which holds this lock for its whole run),

@@ -9,5 +9,5 @@ pub mod worker;
 
 pub use counters::{LcoreCounters, LcoreSnapshot, MAX_STAGES, StageSnapshot};
 pub use drop::DropReason;
-pub use stage::{RxBurst, Stage, StageCtx, Verdict};
+pub use stage::{Payload, RxBurst, Stage, StageCtx, Verdict};
 pub use worker::{Leftovers, LoopConfig, Mailbox, Msg, Reply, Sink, Source, Worker};

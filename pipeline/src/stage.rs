@@ -211,13 +211,15 @@ pub trait Stage: Send {
     /// A control message from the management thread (new table, counter clear...). The stage
     /// swaps it in and returns what it replaced, which is freed off the data path after the
     /// worker acknowledged. Unknown messages are returned unchanged.
-    fn control(
-        &mut self,
-        msg: Box<dyn Any + Send>,
-    ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
+    fn control(&mut self, msg: Payload) -> Result<Payload, Payload> {
         Err(msg)
     }
 }
+
+/// A control message for a stage, or the object a stage gave up for one: its type is the
+/// stage's own (a table, a message enum), which the stage checks by downcasting. Only the stage
+/// and the operation that built it know it; the mailbox carries it unopened.
+pub type Payload = Box<dyn Any + Send>;
 
 /// Runs a stage outside a worker loop, on bursts the caller builds: stage-level tests and
 /// micro-benchmarks (`appliance/examples/fwd_bench.rs`). Packets the stage originates stay in

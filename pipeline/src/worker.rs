@@ -5,7 +5,7 @@
 //! buffer, drop), and hand what survives the chain to the sink (drop, or the ring to the next
 //! lcore). Every `tx_drain` ticks: flush TX buffers, drain the mailbox, check housekeeping.
 
-use std::any::Any;
+use crate::stage::Payload;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -45,14 +45,14 @@ pub enum Msg {
     Stage {
         id: u64,
         stage: String,
-        payload: Box<dyn Any + Send>,
+        payload: Payload,
     },
 }
 
 /// A worker's answer to a [`Msg::Stage`]. The replaced object travels back so that it is
 /// freed by the management thread, off the data path, after the worker stopped using it.
 pub enum Reply {
-    Applied { id: u64, old: Box<dyn Any + Send> },
+    Applied { id: u64, old: Payload },
     Rejected { id: u64, reason: String },
 }
 

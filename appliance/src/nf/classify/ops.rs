@@ -173,10 +173,10 @@ fn apply(
             .find(|(i, _)| *i == w)
             .map(|(_, h)| h.clone())
             .unwrap_or_else(|| new_hits(&table));
-        Box::new(Install {
+        Install {
             table: table.clone(),
             hits: h,
-        })
+        }
     })?;
     if let Some(old) = cp.installed.take() {
         for (_, h) in &old.hits {

@@ -202,7 +202,7 @@ pub fn set_nat_addresses(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result
     let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
     let list: Arc<[ProxyArp]> = proxy_list(c, &port_ids, Some(&addrs)).into();
     with_cp(ctx, |cp| {
-        let n = ctx.broadcast(STAGE, |_| Box::new(SetProxy(list.clone())))?;
+        let n = ctx.broadcast(STAGE, |_| SetProxy(list.clone()))?;
         cp.proxy = Some(list);
         cp.nat_addrs = Some(addrs);
         Ok(n)
@@ -251,11 +251,9 @@ pub(super) fn prepare_reload(
     let t = Arc::new(b.table);
     let statics = b.statics;
     Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
-        let n = ctx.broadcast(STAGE, |_| {
-            Box::new(Install {
-                table: t.clone(),
-                shared: shared.clone(),
-            })
+        let n = ctx.broadcast(STAGE, |_| Install {
+            table: t.clone(),
+            shared: shared.clone(),
         })?;
         let routes = t.routes();
         with_cp(ctx, |cp| {
@@ -398,7 +396,7 @@ fn install(
     let entries = table::resolve(&shared.ifaces, &list)?;
     let t = Arc::new(FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY)?);
     let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let workers = ctx.broadcast(STAGE, |_| Box::new(t.clone()))?;
+    let workers = ctx.broadcast(STAGE, |_| t.clone())?;
     cp.init = Some((shared, t));
     cp.statics = statics;
     Ok(Installed {

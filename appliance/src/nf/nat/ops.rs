@@ -227,12 +227,12 @@ fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
                 let p = page.lock().unwrap_or_else(|e| e.into_inner());
                 (p.next.unwrap_or(u32::MAX), p.sessions.len())
             };
-            Box::new(NatMsg::Sessions(SessionQuery {
+            NatMsg::Sessions(SessionQuery {
                 inside,
                 limit: limit.saturating_sub(found),
                 start,
                 out: page.clone(),
-            }))
+            })
         })?;
     }
     for p in pages.values() {
@@ -287,7 +287,7 @@ fn install(
     list: Vec<StaticMapping>,
 ) -> Result<(usize, Vec<u32>), String> {
     let table = Arc::new(StaticTable::new(&list)?);
-    let n = ctx.broadcast("nat", |_| Box::new(NatMsg::SetStatic(table.clone())))?;
+    let n = ctx.broadcast("nat", |_| NatMsg::SetStatic(table.clone()))?;
     cp.statics = list;
     let mut addrs: Vec<u32> = cp.pool.clone();
     addrs.extend(cp.statics.iter().map(|m| m.out_addr));

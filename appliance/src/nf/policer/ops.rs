@@ -111,7 +111,7 @@ fn with_cp<R>(
 /// Sends `table` to every worker running the stage; returns how many took it.
 /// `current` is the table they run now (see [`Update::new`]).
 fn install(ctx: &OpCtx<'_>, table: &PolicerTable, current: &PolicerTable) -> Result<usize, String> {
-    ctx.broadcast("policer", |_| Box::new(Update::new(table.clone(), current)))
+    ctx.broadcast("policer", |_| Update::new(table.clone(), current))
         .map_err(String::from)
 }
 
@@ -239,7 +239,7 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
 }
 
 fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
-    let n = ctx.broadcast("policer", |_| Box::new(ClearCounters))?;
+    let n = ctx.broadcast("policer", |_| ClearCounters)?;
     Ok(json!({"workers": n}))
 }
 

@@ -115,7 +115,7 @@ impl Nf for Xconnect {
         }
         let table = PeerTable::new(&ids);
         Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
-            let n = ctx.broadcast("xconnect", |_| Box::new(table.clone()))?;
+            let n = ctx.broadcast("xconnect", |_| table.clone())?;
             Ok(format!("xconnect: {} pair(s) on {n} worker(s)", ids.len()))
         })))
     }
