@@ -206,6 +206,35 @@ fn nat_outbound_to_pool_one_address_per_host_and_replies_back() {
     assert_eq!(port(&second.s, "p0")["tx_packets"], n + 64);
 }
 
+/// RFC 1812 5.2.2: a packet whose IPv4 header checksum is wrong (here: a TTL flipped on the
+/// wire) is dropped as `ipv4_bad_checksum` by NAT itself, inside and outside, before any
+/// session is made: NAT is the first parser of its chain and no later stage checks again.
+#[test]
+fn nat_drops_corrupted_ipv4_headers_with_their_reason() {
+    let lab = Lab::new("nat-badsum");
+    let corrupt = |mut f: Vec<u8>| {
+        f[22] ^= 0x10;
+        f
+    };
+    let inside = vec![
+        testpkt::udp((host(1), 5000), (R1, 53), b"good"),
+        corrupt(testpkt::udp((host(2), 5000), (R1, 53), b"bad")),
+        corrupt(testpkt::tcp((host(3), 40000), (R2, 80), 0x02, 1, b"")),
+    ];
+    let mut outside = fillers(64);
+    outside.push(corrupt(testpkt::udp((R1, 53), (X1, 1024), b"bad")));
+    let r = run(&lab, &inside, &outside, "");
+    let out: Vec<_> = r.p1.iter().filter(|f| !is_filler(f)).collect();
+    assert_eq!(out.len(), 1, "only the good request leaves p1");
+    verify(out[0]).unwrap();
+    assert_eq!(
+        testpkt::endpoints(&inside[0]).2,
+        testpkt::endpoints(out[0]).2
+    );
+    assert_eq!(drops(&r.s, "ipv4_bad_checksum"), 3, "{}", r.s);
+    assert_eq!(r.s["nf"]["nat"]["sessions"], 1, "{}", r.s["nf"]["nat"]);
+}
+
 #[test]
 fn nat_unsolicited_inbound_dropped_per_filtering_mode() {
     let lab = Lab::new("nat-filter");

@@ -695,6 +695,18 @@ fn malformed_frames_are_dropped_never_panic() {
     assert_eq!(drop_reason(&mut c, &bad, IN), DropReason::Ipv4BadIhl);
     bad[14] = 0x65;
     assert_eq!(drop_reason(&mut c, &bad, IN), DropReason::Ipv4BadVersion);
+    // A corrupted header (checksum not updated) on either side: dropped before any session
+    // is made (RFC 1812 5.2.2), whatever follows NAT in the chain.
+    for (i, port) in [(0, IN), (1, IN), (2, IN), (0, OUT)] {
+        let mut bad = good[i].clone();
+        bad[22] ^= 0x10; // TTL
+        assert_eq!(
+            drop_reason(&mut c, &bad, port),
+            DropReason::Ipv4BadChecksum,
+            "frame {i}"
+        );
+    }
+    assert_eq!(c.sessions(), 0, "no session from a corrupted header");
     let mut x = 0x9e37_79b9u64;
     for round in 0..20_000 {
         for port in [IN, OUT] {
@@ -782,11 +794,15 @@ fn memory_per_session_is_within_target() {
 }
 
 /// A UDP frame from inside host `h` (of 4096, 10.8.x.y) source port `sp` to R1:9, written
-/// into `f` (a template from `testpkt::udp`): only addresses and ports change (NAT updates
-/// the checksums incrementally, so they need not be right to fill a table).
+/// into `f` (a template from `testpkt::udp`): only addresses and ports change, and the IPv4
+/// header checksum with them (NAT verifies it; the UDP checksum need not be right to fill a
+/// table: NAT updates it incrementally).
 fn fill_frame(f: &mut [u8], h: u32, sp: u16) {
     f[26..30].copy_from_slice(&(0x0a08_0000 | h).to_be_bytes());
     f[34..36].copy_from_slice(&sp.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = crate::wire::ipv4::header_checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
 }
 
 /// 1M sessions actually fit: 4096 inside hosts x 256 source ports, a pool of 32 addresses,

@@ -363,8 +363,9 @@ pub fn check_header(ip: &[u8], link_len: usize) -> Result<Lens, DropReason> {
 /// 6. with `verify_checksum`, the header checksum is correct (`ipv4_bad_checksum`).
 ///
 /// RFC 1812 checks the checksum second; it is checked last here because it can only be
-/// computed once the header length is known to be sane. NAT translates without verifying
-/// (`verify_checksum` false): its incremental updates keep a wrong checksum wrong.
+/// computed once the header length is known to be sane. Every stage that parses a packet first
+/// verifies it (NAT and the shared flow-key parse); `verify_checksum` false is for headers
+/// that are not the packet's own (a datagram quoted in an ICMP error).
 #[inline(always)]
 pub fn validate(ip: &[u8], link_len: usize, verify_checksum: bool) -> Result<Lens, DropReason> {
     let l = check_header(ip, link_len)?;
