@@ -405,6 +405,47 @@ fn a_neighbours_new_mac_from_arp_is_used_by_the_very_next_packet() {
     assert_eq!(s["totals"]["drops"], 2, "{s}");
 }
 
+/// ARP cannot move or rewrite a neighbour from the wrong place: a reply claiming p0's
+/// neighbour 192.0.2.7 that arrives on p1 (not p1's subnet), and a reply claiming the static
+/// neighbour 192.0.2.2, are not learned and are counted (`arp_not_learned`); traffic keeps
+/// going to the real MACs out of p0.
+#[test]
+fn arp_from_another_port_or_over_a_static_neighbour_is_not_learned() {
+    let lab = Lab::new("fwd-arp-poison");
+    let real: [u8; 6] = [0x02, 0, 0, 0, 0, 0x07];
+    let evil: [u8; 6] = [0x02, 0, 0, 0, 0, 0xee];
+    let static_mac: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+    // p0: the real neighbour answers, a spoofed reply for the static one, then (two rounds of
+    // the worker later, after p1's frames) traffic to both.
+    let via_static: Vec<Vec<u8>> =
+        traffic::generate(&spec("192.0.2.10", "10.20.0.1", Proto::Udp, 64)).collect();
+    let direct: Vec<Vec<u8>> =
+        traffic::generate(&spec("192.0.2.10", "192.0.2.7", Proto::Udp, 20)).collect();
+    let mut p0 = vec![
+        arp(2, P0_MAC, real, "192.0.2.7", P0_MAC, "192.0.2.1"),
+        arp(2, P0_MAC, evil, "192.0.2.2", P0_MAC, "192.0.2.1"),
+    ];
+    p0.extend(via_static.iter().cloned());
+    p0.extend(direct.iter().cloned());
+    // p1: the same address claimed from the other port, addressed to the appliance.
+    let p1 = vec![arp(2, P1_MAC, evil, "192.0.2.7", P1_MAC, "198.51.100.1")];
+    write_frames(&lab.path("p0.pcap"), &p0);
+    write_frames(&lab.path("p1.pcap"), &p1);
+    let cfg = router(&lab, "p0.pcap", "p1.pcap", ROUTES);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+
+    let out = read_pcap(&lab.path("p0-out.pcap"));
+    assert_eq!(out.len(), 84, "every data packet out of p0: {s}");
+    for (i, (o, d)) in out.iter().zip(via_static.iter().chain(&direct)).enumerate() {
+        assert_routed(i, d, o, if i < 64 { static_mac } else { real }, P0_MAC);
+    }
+    assert!(read_pcap(&lab.path("p1-out.pcap")).is_empty());
+    let f = &s["nf"]["forward"]["totals"];
+    assert_eq!(f["arp_not_learned"], 2, "{f}");
+    assert_eq!(f["arp_learned"], 1, "{f}");
+    assert_eq!(drops(&s, "for_us"), 3, "the three replies: {s}");
+}
+
 #[test]
 fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
     let lab = Lab::new("fwd-silent");

@@ -91,6 +91,9 @@ pub struct FwdStats {
     pub arp_requests_sent: Counter,
     pub arp_replies_sent: Counter,
     pub arp_learned: Counter,
+    /// ARP senders not learned: not on the receiving port's subnet (another port's neighbour,
+    /// or a spoofed address), or a static neighbour.
+    pub arp_not_learned: Counter,
     pub echo_replies_sent: Counter,
     pub icmp_errors_sent: Counter,
     /// ICMP errors not sent because of the rate limit.
@@ -109,11 +112,12 @@ pub struct FwdStats {
 
 impl FwdStats {
     /// (name, value) of every counter, for listings.
-    pub fn values(&self) -> [(&'static str, u64); 11] {
+    pub fn values(&self) -> [(&'static str, u64); 12] {
         [
             ("arp_requests_sent", self.arp_requests_sent.get()),
             ("arp_replies_sent", self.arp_replies_sent.get()),
             ("arp_learned", self.arp_learned.get()),
+            ("arp_not_learned", self.arp_not_learned.get()),
             ("echo_replies_sent", self.echo_replies_sent.get()),
             ("icmp_errors_sent", self.icmp_errors_sent.get()),
             ("icmp_rate_limited", self.icmp_rate_limited.get()),

@@ -313,6 +313,12 @@ impl NeighTable {
         true
     }
 
+    /// Whether `ip` is a static neighbour (from the configuration).
+    pub fn is_static(&self, ip: u32) -> bool {
+        self.find(ip)
+            .is_some_and(|i| self.slots[i].word.load(Acquire) & STATIC != 0)
+    }
+
     /// Adds a static entry (never aged, never overwritten by ARP). False if the table is full.
     pub fn add_static(&self, ip: u32, mac: [u8; 6], port: u16) -> bool {
         match self.insert(ip, port) {
@@ -421,6 +427,20 @@ mod tests {
         assert_eq!(t.holddown, 3 * HZ);
         // Short lifetimes refresh at half-life, not before.
         assert_eq!(NeighTiming::new(2, 1000, 3, HZ).refresh_after, HZ);
+    }
+
+    #[test]
+    fn static_neighbours_are_known_as_such() {
+        let t = table();
+        assert!(t.add_static(0x0a00_0002, A, 1));
+        assert!(t.is_static(0x0a00_0002));
+        assert!(
+            !t.learn(0x0a00_0002, B, 2, 5, true),
+            "ARP never rewrites it"
+        );
+        assert!(t.learn(0x0a00_0003, B, 1, 5, true));
+        assert!(!t.is_static(0x0a00_0003));
+        assert!(!t.is_static(0x0a00_0004), "absent");
     }
 
     #[test]

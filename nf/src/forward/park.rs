@@ -42,18 +42,23 @@ impl Forward {
         let mut learned = false;
         // RFC 826 "Packet Reception": merge the sender into an existing entry; add it when we
         // are the target. Never learn our own addresses (a conflict) or 0.0.0.0 (RFC 5227
-        // probes), and only add senders on the port's connected subnet.
+        // probes); learn only senders on the receiving port's connected subnet (an ARP frame on
+        // another port never moves or rewrites a neighbour), and never rewrite a static one.
         if a.spa != 0 && !self.shared.is_own(a.spa) {
             let on_link = pi.subnet.is_some_and(|s| s.contains(a.spa));
-            let create = for_us && on_link && !a.is_gratuitous();
-            if self
-                .shared
-                .neigh
-                .learn(a.spa, a.sha, in_port, ctx.now, create)
-            {
-                self.stats.arp_learned.add(1);
-                learned = true;
-                self.memo_stale = true;
+            if !on_link || self.shared.neigh.is_static(a.spa) {
+                self.stats.arp_not_learned.add(1);
+            } else {
+                let create = for_us && !a.is_gratuitous();
+                if self
+                    .shared
+                    .neigh
+                    .learn(a.spa, a.sha, in_port, ctx.now, create)
+                {
+                    self.stats.arp_learned.add(1);
+                    learned = true;
+                    self.memo_stale = true;
+                }
             }
         }
         if a.op == wire::arp::op::REQUEST && for_us && !a.is_gratuitous() {
