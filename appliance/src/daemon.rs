@@ -117,7 +117,7 @@ fn setup(
             let mp = Mempool::create(
                 &format!("pf_mbuf_n{node}"),
                 *c.mempool.mbufs.get_ref(),
-                c.mempool.cache,
+                *c.mempool.cache.get_ref(),
                 *c.mempool.data_room.get_ref(),
                 node as i32,
             )
@@ -160,8 +160,8 @@ fn setup(
         let setup = PortSetup {
             rx_queues: p.rx_queues,
             tx_queues: p.tx_queues,
-            rx_desc: pc.rx_desc,
-            tx_desc: pc.tx_desc,
+            rx_desc: *pc.rx_desc.get_ref(),
+            tx_desc: *pc.tx_desc.get_ref(),
             mtu: pc.mtu.as_ref().map(|m| *m.get_ref()),
             promiscuous: pc.promiscuous,
         };
@@ -192,8 +192,8 @@ fn setup(
     // Workers.
     let loop_cfg = LoopConfig {
         burst: *c.runtime.burst.get_ref(),
-        tx_drain_ticks: tsc_hz * c.runtime.tx_drain_us / 1_000_000,
-        housekeeping_ticks: tsc_hz * c.runtime.housekeeping_us / 1_000_000,
+        tx_drain_ticks: tsc_hz * *c.runtime.tx_drain_us.get_ref() / 1_000_000,
+        housekeeping_ticks: tsc_hz * *c.runtime.housekeeping_us.get_ref() / 1_000_000,
         tsc_hz,
     };
     // The network functions' control-plane state, set up from the config before any stage.

@@ -154,7 +154,7 @@ fn prepare_socket(path: &Path, gid: Option<u32>) -> Result<(), ServerError> {
 /// Starts the management thread (and the Prometheus listener if configured).
 pub fn start(state: Arc<State>) -> Result<Mgmt, ServerError> {
     let cc = &state.config.config.control;
-    let socket = PathBuf::from(&cc.socket);
+    let socket = PathBuf::from(cc.socket.get_ref());
     let group = match &cc.group {
         None => None,
         Some(g) => {
@@ -210,7 +210,7 @@ fn serve_socket(state: Arc<State>, listener: UnixListener, access: Access, stop:
     pin_to_main(&state);
     let clients = Arc::new(AtomicUsize::new(0));
     let max = state.config.config.control.max_clients;
-    let timeout = Duration::from_millis(state.config.config.control.client_timeout_ms.max(10));
+    let timeout = Duration::from_millis(*state.config.config.control.client_timeout_ms.get_ref());
     while !stop.load(Ordering::Acquire) {
         let (mut conn, _) = match listener.accept() {
             Ok(c) => c,

@@ -35,9 +35,9 @@ pub struct EalConfig {
     #[serde(default = "d_true")]
     pub hugepages: bool,
     /// `-m`: memory in MiB to reserve (needed with hugepages = false; default 512 then).
-    pub memory_mb: Option<u32>,
+    pub memory_mb: Option<Spanned<u32>>,
     /// `--log-level`, e.g. "notice" or "pmd.net.pcap:debug".
-    pub log_level: Option<String>,
+    pub log_level: Option<Spanned<String>>,
     /// Extra EAL arguments, appended as given.
     #[serde(default)]
     pub extra_args: Vec<Spanned<String>>,
@@ -60,7 +60,43 @@ impl Default for EalConfig {
 }
 
 /// `[eal]` on its own: extra arguments may not set what the config manages.
+/// EAL's log levels (`--log-level=[<type-pattern>:]<level>`), by name or number 1..=8.
+const LOG_LEVELS: &[&str] = &[
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "info",
+    "debug",
+];
+
 pub(super) fn validate(c: &Config, pos: &Pos<'_>) -> Result<(), ConfigError> {
+    if let Some(m) = &c.eal.memory_mb {
+        let v = *m.get_ref();
+        if !(64..=1_048_576).contains(&v) {
+            return Err(pos.err(
+                m.span(),
+                format!("eal.memory_mb {v} must be 64..=1048576 (MiB)"),
+            ));
+        }
+    }
+    if let Some(l) = &c.eal.log_level {
+        let s = l.get_ref();
+        let level = s.rsplit_once(':').map_or(s.as_str(), |(_, lv)| lv);
+        let ok =
+            LOG_LEVELS.contains(&level) || level.parse::<u8>().is_ok_and(|n| (1..=8).contains(&n));
+        if !ok || s.starts_with(':') {
+            return Err(pos.err(
+                l.span(),
+                format!(
+                    "eal.log_level '{s}': give [<type pattern>:]<level>, the level one of {} or 1..=8",
+                    LOG_LEVELS.join(", ")
+                ),
+            ));
+        }
+    }
     // EAL arguments must not open the PCI bus behind the config's back.
     for a in &c.eal.extra_args {
         let s = a.get_ref().as_str();
@@ -131,13 +167,18 @@ impl Config {
         if !e.hugepages {
             a.push("--no-huge".into());
             a.push("-m".into());
-            a.push(e.memory_mb.unwrap_or(512).to_string());
-        } else if let Some(m) = e.memory_mb {
+            a.push(
+                e.memory_mb
+                    .as_ref()
+                    .map_or(512, |m| *m.get_ref())
+                    .to_string(),
+            );
+        } else if let Some(m) = &e.memory_mb {
             a.push("-m".into());
-            a.push(m.to_string());
+            a.push(m.get_ref().to_string());
         }
         if let Some(l) = &e.log_level {
-            a.push(format!("--log-level={l}"));
+            a.push(format!("--log-level={}", l.get_ref()));
         }
         a.extend(e.extra_args.iter().map(|s| s.get_ref().clone()));
         a

@@ -13,9 +13,9 @@ pub struct MempoolConfig {
     /// Mbufs per pool (best 2^n - 1).
     #[serde(default = "MempoolConfig::d_mbufs")]
     pub mbufs: Spanned<u32>,
-    /// Per-lcore cache.
+    /// Per-lcore cache (0..=512, DPDK's limit).
     #[serde(default = "MempoolConfig::d_cache")]
-    pub cache: u32,
+    pub cache: Spanned<u32>,
     /// Buffer size incl. 128 bytes headroom.
     #[serde(default = "MempoolConfig::d_room")]
     pub data_room: Spanned<u16>,
@@ -25,8 +25,8 @@ impl MempoolConfig {
     fn d_mbufs() -> Spanned<u32> {
         Spanned::new(0..0, 16383)
     }
-    fn d_cache() -> u32 {
-        256
+    fn d_cache() -> Spanned<u32> {
+        Spanned::new(0..0, 256)
     }
     fn d_room() -> Spanned<u16> {
         Spanned::new(0..0, 2176)
@@ -49,6 +49,15 @@ pub(super) fn validate(c: &Config, pos: &Pos<'_>) -> Result<(), ConfigError> {
         return Err(pos.err(
             c.mempool.mbufs.span(),
             format!("mempool.mbufs {mb} is too small (>= 1024)"),
+        ));
+    }
+    // rte_mempool_create refuses a cache above RTE_MEMPOOL_CACHE_MAX_SIZE (512) or whose flush
+    // threshold (1.5 x cache) exceeds the pool (never the case with >= 1024 mbufs).
+    let cache = *c.mempool.cache.get_ref();
+    if cache > 512 {
+        return Err(pos.err(
+            c.mempool.cache.span(),
+            format!("mempool.cache {cache} must be 0..=512 (RTE_MEMPOOL_CACHE_MAX_SIZE)"),
         ));
     }
     if *c.mempool.data_room.get_ref() < 256 + 128 {

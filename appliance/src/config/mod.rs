@@ -148,7 +148,7 @@ pairs = [["p0", "p1"]]
         assert_eq!(c.ports[0].get_ref().dev_name(), "net_pcap0");
         assert_eq!(*c.runtime.burst.get_ref(), 32);
         assert_eq!(*c.mempool.mbufs.get_ref(), 16383);
-        assert_eq!(c.control.socket, "/run/pollfwd/pollfwd.sock");
+        assert_eq!(c.control.socket.get_ref(), "/run/pollfwd/pollfwd.sock");
         let a = c.eal_args();
         assert!(a.contains(&"--no-pci".to_string()));
         assert!(a.contains(&"--lcores=0@0,1@1".to_string()));
@@ -362,5 +362,76 @@ pairs = [["p0", "p1"]]
         let e = err(&t);
         assert!(e.msg.contains("runtime.burst 500"), "{e}");
         assert_eq!((e.line, e.col), (23, 9));
+    }
+
+    /// Values that used to fail late (at EAL, port or pool set-up, or by overflowing when
+    /// scaled to TSC ticks) are refused with their position.
+    #[test]
+    fn late_failing_values_are_refused_with_their_position() {
+        let eal = |extra: &str| {
+            GOOD.replace(
+                "file_prefix = \"t1\"",
+                &format!("file_prefix = \"t1\"\n{extra}"),
+            )
+        };
+        let cases: Vec<(String, &str, (usize, usize))> = vec![
+            (
+                format!("{GOOD}\n[runtime]\ntx_drain_us = 18446744073709"),
+                "runtime.tx_drain_us",
+                (23, 15),
+            ),
+            (
+                format!("{GOOD}\n[runtime]\nhousekeeping_us = 0"),
+                "runtime.housekeeping_us 0",
+                (23, 19),
+            ),
+            (
+                format!("{GOOD}\n[mempool]\nmbufs = 2047\ncache = 2000"),
+                "mempool.cache 2000",
+                (24, 9),
+            ),
+            (
+                format!("{GOOD}\n[mempool]\nmbufs = 1024\ncache = 700"),
+                "mempool.cache 700",
+                (24, 9),
+            ),
+            (
+                GOOD.replace("name = \"p1\"", "name = \"p1\"\nrx_desc = 8"),
+                "port 'p1': rx_desc 8 must be 32..=32768",
+                (12, 11),
+            ),
+            (eal("memory_mb = 1"), "eal.memory_mb 1", (5, 13)),
+            (
+                eal("log_level = \"pmd.net.pcap:loud\""),
+                "eal.log_level 'pmd.net.pcap:loud'",
+                (5, 13),
+            ),
+            (
+                format!("{GOOD}\n[control]\nsocket = \"/tmp/{}\"", "x".repeat(120)),
+                "control.socket",
+                (23, 10),
+            ),
+            (
+                format!("{GOOD}\n[control]\nclient_timeout_ms = 0"),
+                "control.client_timeout_ms 0",
+                (23, 21),
+            ),
+        ];
+        for (text, msg, at) in cases {
+            let e = err(&text);
+            assert!(e.msg.contains(msg), "{msg}: {e}");
+            assert_eq!((e.line, e.col), at, "{msg}: {e}");
+        }
+        // The limits themselves are accepted.
+        let ok = [
+            format!("{GOOD}\n[runtime]\ntx_drain_us = 1000000\nhousekeeping_us = 10000000"),
+            format!("{GOOD}\n[mempool]\nmbufs = 1024\ncache = 512"),
+            eal("memory_mb = 64\nlog_level = \"pmd.net.pcap:debug\""),
+            eal("log_level = \"8\""),
+            format!("{GOOD}\n[control]\nclient_timeout_ms = 10"),
+        ];
+        for text in ok {
+            parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        }
     }
 }

@@ -12,9 +12,13 @@ use super::error::{ConfigError, Pos};
 fn d_one() -> u16 {
     1
 }
-fn d_desc() -> u16 {
-    1024
+fn d_desc() -> Spanned<u16> {
+    Spanned::new(0..0, 1024)
 }
+
+/// Descriptors per queue accepted by the config (DPDK then adjusts them to the device's
+/// limits and alignment).
+pub const DESC_RANGE: std::ops::RangeInclusive<u16> = 32..=32768;
 
 /// One port: a virtual device (`device = "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"`) or a
 /// PCI device (`pci = "0000:01:00.0"`, which puts it on EAL's allow-list).
@@ -30,9 +34,9 @@ pub struct PortConfig {
     /// Default: one per lcore that may transmit on the port.
     pub tx_queues: Option<Spanned<u16>>,
     #[serde(default = "d_desc")]
-    pub rx_desc: u16,
+    pub rx_desc: Spanned<u16>,
     #[serde(default = "d_desc")]
-    pub tx_desc: u16,
+    pub tx_desc: Spanned<u16>,
     pub mtu: Option<Spanned<u16>>,
     #[serde(default = "d_true")]
     pub promiscuous: bool,
@@ -128,6 +132,19 @@ pub(super) fn validate<'c>(
         }
         if pr.rx_queues == 0 || pr.rx_queues > 64 {
             return Err(pos.err(p.span(), format!("port '{name}': rx_queues must be 1..=64")));
+        }
+        for (key, d) in [("rx_desc", &pr.rx_desc), ("tx_desc", &pr.tx_desc)] {
+            if !DESC_RANGE.contains(d.get_ref()) {
+                return Err(pos.err(
+                    d.span(),
+                    format!(
+                        "port '{name}': {key} {} must be {}..={}",
+                        d.get_ref(),
+                        DESC_RANGE.start(),
+                        DESC_RANGE.end()
+                    ),
+                ));
+            }
         }
         if let Some(t) = &pr.tx_queues
             && (*t.get_ref() == 0 || *t.get_ref() > 64)

@@ -6,18 +6,23 @@ use toml::Spanned;
 use super::Config;
 use super::error::{ConfigError, Pos};
 
+/// Longest TX drain period: 1 s.
+pub const MAX_TX_DRAIN_US: u64 = 1_000_000;
+/// Longest housekeeping period: 10 s.
+pub const MAX_HOUSEKEEPING_US: u64 = 10_000_000;
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Packets per rx burst (1..=64).
     #[serde(default = "RuntimeConfig::d_burst")]
     pub burst: Spanned<usize>,
-    /// TX buffer drain period, microseconds.
+    /// TX buffer drain period, microseconds (1..=1000000).
     #[serde(default = "RuntimeConfig::d_drain")]
-    pub tx_drain_us: u64,
-    /// Stage housekeeping period (ageing, expiry), microseconds.
+    pub tx_drain_us: Spanned<u64>,
+    /// Stage housekeeping period (ageing, expiry), microseconds (1..=10000000).
     #[serde(default = "RuntimeConfig::d_hk")]
-    pub housekeeping_us: u64,
+    pub housekeeping_us: Spanned<u64>,
     /// Slots of each pipeline ring (power of two).
     #[serde(default = "RuntimeConfig::d_ring")]
     pub ring_size: Spanned<u32>,
@@ -27,11 +32,11 @@ impl RuntimeConfig {
     fn d_burst() -> Spanned<usize> {
         Spanned::new(0..0, 32)
     }
-    fn d_drain() -> u64 {
-        100
+    fn d_drain() -> Spanned<u64> {
+        Spanned::new(0..0, 100)
     }
-    fn d_hk() -> u64 {
-        1000
+    fn d_hk() -> Spanned<u64> {
+        Spanned::new(0..0, 1000)
     }
     fn d_ring() -> Spanned<u32> {
         Spanned::new(0..0, 1024)
@@ -56,6 +61,24 @@ pub(super) fn validate(c: &Config, pos: &Pos<'_>) -> Result<(), ConfigError> {
             c.runtime.burst.span(),
             format!("runtime.burst {burst} must be 1..={}", dpdk::BURST_MAX),
         ));
+    }
+    // Periods are turned into TSC ticks (tsc_hz * us / 1e6): bounded so that never overflows
+    // and a worker still drains its TX buffers and does its housekeeping in time.
+    for (name, v, max) in [
+        ("tx_drain_us", &c.runtime.tx_drain_us, MAX_TX_DRAIN_US),
+        (
+            "housekeeping_us",
+            &c.runtime.housekeeping_us,
+            MAX_HOUSEKEEPING_US,
+        ),
+    ] {
+        let x = *v.get_ref();
+        if x == 0 || x > max {
+            return Err(pos.err(
+                v.span(),
+                format!("runtime.{name} {x} must be 1..={max} (microseconds)"),
+            ));
+        }
     }
     let rs = *c.runtime.ring_size.get_ref();
     if !rs.is_power_of_two() || rs < 64 {
