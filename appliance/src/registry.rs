@@ -41,7 +41,12 @@ pub fn parse(file: &str, text: &str) -> Result<(Config, Vec<String>), ConfigErro
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = config::read(path)?;
     let (c, w) = parse(&path.display().to_string(), &text)?;
-    Ok(config::loaded(path, text, c, w))
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        text,
+        config: c,
+        warnings: w,
+    })
 }
 
 #[cfg(test)]

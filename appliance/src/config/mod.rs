@@ -99,16 +99,6 @@ pub fn parse_core(file: &str, text: &str) -> Result<(Config, Vec<String>), Confi
     Ok((config, warnings))
 }
 
-/// A loaded file, for [`Loaded`].
-pub fn loaded(path: &Path, text: String, config: Config, warnings: Vec<String>) -> Loaded {
-    Loaded {
-        path: path.to_path_buf(),
-        text,
-        config,
-        warnings,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

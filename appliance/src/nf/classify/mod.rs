@@ -89,6 +89,7 @@ impl Nf for Classify {
     /// The same object as `acl.counters` (None without a `[classify]` section).
     fn summary(&self, ctx: &OpCtx<'_>) -> Option<Value> {
         ctx.state.config.config.classify.as_ref()?;
-        Some(ctx.cp(|cp| ops::counters_json(&cp.classify, ctx.state)))
+        let workers = ctx.workers(self.name());
+        Some(ctx.cp(|cp| ops::counters_json(&cp.classify, workers)))
     }
 }

@@ -275,14 +275,6 @@ fn with_cp<R>(
     ctx.cp(|cp| f(&mut cp.classify))
 }
 
-fn workers_running(state: &State) -> usize {
-    state
-        .lcores
-        .iter()
-        .filter(|l| l.stages.contains(&STAGE))
-        .count()
-}
-
 fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let c = &ctx.state.config.config;
     let (classes, ports) = (conf::classes(c), conf::port_names(c));
@@ -302,7 +294,7 @@ fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
         Ok(json!({
             "default": action_text(cp.default),
             "classes": classes,
-            "workers": workers_running(ctx.state),
+            "workers": ctx.workers(STAGE),
             "rules": rules,
         }))
     })
@@ -310,10 +302,12 @@ fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
 }
 
 fn counters(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
-    with_cp(ctx, |cp| Ok(counters_json(cp, ctx.state))).map_err(OpError::from)
+    let workers = ctx.workers(STAGE);
+    with_cp(ctx, |cp| Ok(counters_json(cp, workers))).map_err(OpError::from)
 }
 
-pub(super) fn counters_json(cp: &Plane, state: &State) -> Value {
+/// `acl.counters`: hits per rule and of the default action, and how many `workers` run them.
+pub(super) fn counters_json(cp: &Plane, workers: usize) -> Value {
     let t = totals(cp);
     let rules: Vec<Value> = cp
         .entries
@@ -326,7 +320,7 @@ pub(super) fn counters_json(cp: &Plane, state: &State) -> Value {
     let (dp, db) = t.get(&0).copied().unwrap_or_default();
     json!({
         "default": {"action": action_text(cp.default), "packets": dp, "bytes": db},
-        "workers": workers_running(state),
+        "workers": workers,
         "rules": rules,
     })
 }

@@ -44,7 +44,6 @@ impl Nf for Nat {
         let (pool, lo, hi) = config::pool_and_range_of(c).map_err(|e| e.msg)?;
         p.pool = pool;
         p.range = (lo, hi);
-        p.loaded = true;
         Ok(())
     }
 

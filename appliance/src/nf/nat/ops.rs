@@ -95,17 +95,16 @@ fn registry(ctx: &OpCtx<'_>) -> Vec<Arc<NatShared>> {
     v
 }
 
-/// Runs `f` on NAT's control-plane state (loaded at start-up when the config has [nat]).
+/// Runs `f` on NAT's control-plane state (set up at start-up when the config has [nat]; a
+/// reload cannot add or remove the section).
 fn with_cp<R>(
     ctx: &OpCtx<'_>,
     f: impl FnOnce(&mut Plane) -> Result<R, String>,
 ) -> Result<R, String> {
-    ctx.cp(|cp| {
-        if !cp.nat.loaded {
-            return Err("no [nat] section in the configuration".into());
-        }
-        f(&mut cp.nat)
-    })
+    if ctx.state.config.config.nat.is_none() {
+        return Err("no [nat] section in the configuration".into());
+    }
+    ctx.cp(|cp| f(&mut cp.nat))
 }
 
 fn ip(a: u32) -> String {

@@ -9,8 +9,6 @@ use pollfwd_nf::nat::stats::NatShared;
 /// Control-plane state of NAT44.
 #[derive(Default, Clone)]
 pub struct Plane {
-    /// The config has a [nat] section and the fields below come from it.
-    pub loaded: bool,
     pub statics: Vec<StaticMapping>,
     pub pool: Vec<u32>,
     pub range: (u16, u16),

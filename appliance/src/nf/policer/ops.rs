@@ -121,12 +121,8 @@ fn current_table(ctx: &OpCtx<'_>) -> Result<PolicerTable, String> {
     with_cp(ctx, |cp| conf::table(&cp.specs, cp.precolor, tsc_hz))
 }
 
-fn workers(ctx: &OpCtx<'_>) -> usize {
-    ctx.workers("policer")
-}
-
 fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
-    let n = workers(ctx);
+    let n = ctx.workers("policer");
     with_cp(ctx, |cp| {
         let dscps = |c: Color| -> Vec<usize> { (0..64).filter(|&d| cp.precolor[d] == c).collect() };
         Ok(json!({
@@ -136,11 +132,6 @@ fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
         }))
     })
     .map_err(OpError::from)
-}
-
-/// Reads an optional non-negative integer argument.
-fn opt_u64(a: &Value, k: &str) -> Result<Option<u64>, String> {
-    args::opt_u64(a, k).map_err(String::from)
 }
 
 fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
@@ -202,7 +193,7 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
             ("ebs", &mut s.ebs),
             ("pbs", &mut s.pbs),
         ] {
-            if let Some(v) = opt_u64(a, k)? {
+            if let Some(v) = args::opt_u64(a, k)? {
                 *f = v;
             }
         }
@@ -338,7 +329,7 @@ pub(super) fn prepare_reload(
 ) -> Result<Option<crate::ops::Commit>, String> {
     let (specs, precolor) = resolve(new)?;
     let same = with_cp(ctx, |cp| Ok(cp.specs == specs && cp.precolor == precolor))?;
-    if same || workers(ctx) == 0 {
+    if same || !ctx.runs("policer") {
         return Ok(None);
     }
     let table = conf::table(&specs, precolor, ctx.state.tsc_hz)?;
