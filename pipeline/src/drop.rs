@@ -79,6 +79,7 @@ drop_reasons! {
     PolicerYellow => "policer_yellow", "policer marked the packet yellow and its yellow action is drop";
     PolicerGreen => "policer_green", "policer marked the packet green and its green action is drop";
     PolicerTableFull => "policer_table_full", "per-source policer table full";
+    PolicerProbeLimit => "policer_probe_limit", "per-source policer: the new source's hash slots are all taken (colliding sources)";
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub struct PolicerCounters {
     pub remarked: Counter,
     /// Packets of a new source refused because the source table was full.
     pub table_full: Counter,
+    /// Packets of a new source refused because its slot run reached the probe limit.
+    pub probe_limit: Counter,
     /// Source meters created and aged out.
     pub sources_created: Counter,
     pub sources_aged: Counter,
@@ -34,6 +36,7 @@ impl PolicerCounters {
         }
         self.remarked.reset();
         self.table_full.reset();
+        self.probe_limit.reset();
         self.sources_created.reset();
         self.sources_aged.reset();
     }
@@ -46,6 +49,7 @@ impl PolicerCounters {
             bytes: get(&self.bytes),
             remarked: self.remarked.get(),
             table_full: self.table_full.get(),
+            probe_limit: self.probe_limit.get(),
             sources_created: self.sources_created.get(),
             sources_aged: self.sources_aged.get(),
             sources: self.sources.load(Relaxed),
@@ -61,6 +65,7 @@ impl PolicerCounters {
         }
         self.remarked.add(v.remarked);
         self.table_full.add(v.table_full);
+        self.probe_limit.add(v.probe_limit);
         self.sources_created.add(v.sources_created);
         self.sources_aged.add(v.sources_aged);
     }
@@ -89,6 +94,7 @@ pub struct PolicerSnapshot {
     pub bytes: [u64; 3],
     pub remarked: u64,
     pub table_full: u64,
+    pub probe_limit: u64,
     pub sources_created: u64,
     pub sources_aged: u64,
     /// Sources metered now.
@@ -147,6 +153,7 @@ pub(super) struct Acc {
     pub(super) bytes: [u64; 3],
     pub(super) remarked: u64,
     pub(super) table_full: u64,
+    pub(super) probe_limit: u64,
     pub(super) created: u64,
 }
 

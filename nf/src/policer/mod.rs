@@ -35,7 +35,7 @@ pub use counters::{PolicerCounters, PolicerSnapshot, WorkerCounters};
 pub use profile::{
     Action, MeterState, PerSource, PolicerDef, Profile, parse_dscp, rfc2597_precolor,
 };
-pub use sources::{MIGRATE_BUDGET, SourceTable};
+pub use sources::{MAX_PROBE, MIGRATE_BUDGET, Refused, SourceTable};
 pub use stage::Policer;
 pub use table::{PolicerState, PolicerTable};
 

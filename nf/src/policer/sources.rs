@@ -1,5 +1,11 @@
 //! Per-source meters: a fixed-capacity open-addressing table from IPv4 source address to a
 //! meter, with incremental ageing and a sliced migration into a table of another size.
+//!
+//! Sources are chosen by whoever sends packets, so the table is built against flooding: the
+//! home slot comes from a hash keyed with a random seed drawn per table (a sender cannot pick
+//! addresses that collide without knowing it), and no key lives more than [`MAX_PROBE`] slots
+//! from its home, so a lookup costs at most that many probes whatever the traffic; a new
+//! source that would need a longer run is refused and counted (`probe_limit`).
 
 use super::profile::MeterState;
 
@@ -22,6 +28,7 @@ pub struct SourceTable<V = MeterState> {
     slots: Box<[Slot<V>]>,
     mask: usize,
     shift: u32,
+    seed: u64,
     len: u32,
     max: u32,
     pub(super) idle_ticks: u64,
@@ -36,6 +43,7 @@ pub struct SourceTable<V = MeterState> {
 struct Drain<V> {
     slots: Box<[Slot<V>]>,
     shift: u32,
+    seed: u64,
     /// Next slot to move.
     next: usize,
 }
@@ -44,8 +52,11 @@ impl<V> Drain<V> {
     /// The slot of `key` (state and last time seen), if it is still here.
     fn find(&self, key: u32) -> Option<&Slot<V>> {
         let mask = self.slots.len() - 1;
-        let mut i = home(key, self.shift);
-        while self.slots[i].used {
+        let mut i = home(key, self.seed, self.shift);
+        for _ in 0..MAX_PROBE {
+            if !self.slots[i].used {
+                return None;
+            }
             if self.slots[i].key == key {
                 return Some(&self.slots[i]);
             }
@@ -55,11 +66,41 @@ impl<V> Drain<V> {
     }
 }
 
-/// Home slot of `key` in a table of 2^(64 - shift) slots. Fibonacci hashing: the top bits of
-/// key x 2^64/phi.
+/// Longest distance (in slots) of a key from its home slot. At most half full, a table with
+/// a uniform hash has runs of a few slots; 32 leaves a wide margin for honest traffic and
+/// bounds what a hostile one can cost per packet.
+pub const MAX_PROBE: usize = 32;
+
+/// Why [`SourceTable::get_or_insert`] refused a new source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The table holds its `max` sources.
+    Full,
+    /// Every slot within [`MAX_PROBE`] of the key's home is taken.
+    ProbeLimit,
+}
+
+/// Home slot of `key` in a table of 2^(64 - shift) slots: the top bits of a keyed 64-bit mix
+/// (the seed xor the key through murmur3's finaliser, whose multiplications make which keys
+/// collide depend on the seed).
 #[inline]
-fn home(key: u32, shift: u32) -> usize {
-    ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+fn home(key: u32, seed: u64, shift: u32) -> usize {
+    let mut h = (key as u64) ^ seed;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    (h >> shift) as usize
+}
+
+/// A random 64-bit seed, different in every table (std's per-process random hasher keys,
+/// drawn from the OS once, varied per call).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x0070_6f6c_6c66_7764);
+    h.finish()
 }
 
 /// Slots a worker moves per housekeeping call when a source table is replaced by one of
@@ -86,6 +127,7 @@ impl<V: Copy> SourceTable<V> {
             .into_boxed_slice(),
             mask: cap - 1,
             shift: 64 - cap.trailing_zeros(),
+            seed: random_seed(),
             len: 0,
             max,
             idle_ticks,
@@ -109,19 +151,20 @@ impl<V: Copy> SourceTable<V> {
 
     #[inline]
     fn home(&self, key: u32) -> usize {
-        home(key, self.shift)
+        home(key, self.seed, self.shift)
     }
 
     /// The value of `key`, stamped as seen at `now`; created with `make()` if absent.
-    /// `Some((value, created))`, or `None` when the key is new and the table holds `max`.
+    /// `Ok((value, created))`, or why a new key was refused.
     #[inline]
     pub fn get_or_insert(
         &mut self,
         key: u32,
         now: u64,
         make: impl FnOnce() -> V,
-    ) -> Option<(&mut V, bool)> {
+    ) -> Result<(&mut V, bool), Refused> {
         let mut i = self.home(key);
+        let mut probes = 0;
         loop {
             if !self.slots[i].used {
                 break;
@@ -129,12 +172,16 @@ impl<V: Copy> SourceTable<V> {
             if self.slots[i].key == key {
                 let s = &mut self.slots[i];
                 s.last = s.last.max(now);
-                return Some((&mut s.val, false));
+                return Ok((&mut s.val, false));
+            }
+            probes += 1;
+            if probes == MAX_PROBE {
+                return Err(Refused::ProbeLimit);
             }
             i = (i + 1) & self.mask;
         }
         if self.len >= self.max {
-            return None;
+            return Err(Refused::Full);
         }
         self.len += 1;
         // Not here: a source of the table being migrated keeps its state.
@@ -151,7 +198,7 @@ impl<V: Copy> SourceTable<V> {
                 val: make(),
             },
         };
-        Some((&mut self.slots[i].val, carried.is_none()))
+        Ok((&mut self.slots[i].val, carried.is_none()))
     }
 
     /// Prefetches the home slot of `key` (its cache miss then overlaps other work).
@@ -163,7 +210,10 @@ impl<V: Copy> SourceTable<V> {
     /// The value of `key`, if present (no time stamp).
     pub fn get(&self, key: u32) -> Option<&V> {
         let mut i = self.home(key);
-        while self.slots[i].used {
+        for _ in 0..MAX_PROBE {
+            if !self.slots[i].used {
+                break;
+            }
             if self.slots[i].key == key {
                 return Some(&self.slots[i].val);
             }
@@ -237,6 +287,7 @@ impl<V: Copy> SourceTable<V> {
         self.draining = Some(Drain {
             slots: old.slots,
             shift: old.shift,
+            seed: old.seed,
             next: 0,
         });
     }
@@ -279,10 +330,14 @@ mod tests {
         *t.get_or_insert(7, 5, || 0).unwrap().0 += 1;
         assert_eq!(t.get(7), Some(&71));
         assert!(t.get_or_insert(0, 0, || 1).unwrap().1, "0.0.0.0 is a key");
-        assert!(t.get_or_insert(9, 0, || 90).is_none(), "full at 3");
+        assert_eq!(
+            t.get_or_insert(9, 0, || 90).map(|_| ()),
+            Err(Refused::Full),
+            "full at 3"
+        );
         assert_eq!(t.len(), 3);
         assert!(
-            t.get_or_insert(8, 0, || 0).is_some(),
+            t.get_or_insert(8, 0, || 0).is_ok(),
             "a known key still works when full"
         );
     }
@@ -357,7 +412,10 @@ mod tests {
         for k in 0..idle {
             t.get_or_insert(0x0a00_0000 + k, 6000, || 0).unwrap();
         }
-        assert!(t.get_or_insert(0x0b00_0000, 6000, || 0).is_none());
+        assert_eq!(
+            t.get_or_insert(0x0b00_0000, 6000, || 0).map(|_| ()),
+            Err(Refused::Full)
+        );
     }
 
     #[test]
@@ -382,7 +440,7 @@ mod tests {
                     assert!(r.unwrap().1);
                     model.insert(key, (now, now));
                 }
-                None => assert!(r.is_none()),
+                None => assert_eq!(r.map(|_| ()), Err(Refused::Full)),
             }
             if now % 7 == 0 {
                 t.age(now, 16);
@@ -397,5 +455,44 @@ mod tests {
             });
             assert_eq!(t.len() as usize, model.len());
         }
+    }
+
+    /// Keys whose home slot in `t` is `h`, found by trying addresses in order (what a sender
+    /// who knew the hash and seed would do).
+    fn colliding(t: &SourceTable<u32>, h: usize, n: usize) -> Vec<u32> {
+        (0u32..).filter(|k| t.home(*k) == h).take(n).collect()
+    }
+
+    #[test]
+    fn colliding_sources_stop_at_the_probe_limit_and_lookups_stay_bounded() {
+        let mut t: SourceTable<u32> = SourceTable::new(1000, 100);
+        let keys = colliding(&t, 7, MAX_PROBE + 8);
+        for (n, k) in keys.iter().enumerate() {
+            let r = t.get_or_insert(*k, 0, || n as u32).map(|(v, c)| (*v, c));
+            if n < MAX_PROBE {
+                assert_eq!(r, Ok((n as u32, true)), "key {n} fits in the run");
+            } else {
+                assert_eq!(r, Err(Refused::ProbeLimit), "key {n} is past the limit");
+            }
+        }
+        assert_eq!(t.len() as usize, MAX_PROBE);
+        for (n, k) in keys.iter().enumerate() {
+            assert_eq!(t.get(*k).copied(), (n < MAX_PROBE).then_some(n as u32));
+        }
+        // Other sources still get in, and the refused ones do once room is made.
+        assert!(t.get_or_insert(keys[0] ^ 0xffff_0000, 0, || 0).is_ok());
+        assert_eq!(t.age(1000, 4 * t.capacity()), MAX_PROBE as u32 + 1);
+        assert!(t.get_or_insert(keys[MAX_PROBE], 1000, || 0).is_ok());
+    }
+
+    #[test]
+    fn every_table_has_its_own_seed_so_collisions_do_not_carry_over() {
+        let a: SourceTable<u32> = SourceTable::new(1000, 100);
+        let keys = colliding(&a, 0, 64);
+        let mut b: SourceTable<u32> = SourceTable::new(1000, 100);
+        assert_ne!(a.seed, b.seed);
+        let homes: std::collections::HashSet<usize> = keys.iter().map(|k| b.home(*k)).collect();
+        assert!(homes.len() > 48, "64 keys on {} homes", homes.len());
+        assert!(keys.iter().all(|k| b.get_or_insert(*k, 0, || 0).is_ok()));
     }
 }

@@ -15,7 +15,7 @@ use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 use super::control::{ClearCounters, Update};
 use super::counters::{Acc, PolicerCounters, PolicerSnapshot, WorkerCounters};
 use super::profile::{Action, MeterState};
-use super::sources::{MIGRATE_BUDGET, SourceTable};
+use super::sources::{MIGRATE_BUDGET, Refused, SourceTable};
 use super::table::{PolicerState, PolicerTable};
 use super::{AGE_SWEEP_S, MAX_POLICERS};
 use crate::{parse, wire};
@@ -149,14 +149,22 @@ impl Policer {
                     }
                     let src = m.meta().src_ip;
                     match tab.get_or_insert(src, now, || MeterState::new(&def.profile, now)) {
-                        Some((meter, created)) => {
+                        Ok((meter, created)) => {
                             acc.created += created as u64;
                             meter.check(&def.profile, now, len, input)
                         }
-                        None => {
-                            acc.table_full += 1;
+                        Err(why) => {
                             self.dirty |= 1 << pi;
-                            *v = Verdict::Drop(DropReason::PolicerTableFull);
+                            *v = Verdict::Drop(match why {
+                                Refused::Full => {
+                                    acc.table_full += 1;
+                                    DropReason::PolicerTableFull
+                                }
+                                Refused::ProbeLimit => {
+                                    acc.probe_limit += 1;
+                                    DropReason::PolicerProbeLimit
+                                }
+                            });
                             continue;
                         }
                     }
@@ -214,6 +222,9 @@ impl Policer {
                 }
                 if a.table_full != 0 {
                     c.table_full.add(a.table_full);
+                }
+                if a.probe_limit != 0 {
+                    c.probe_limit.add(a.probe_limit);
                 }
                 if a.created != 0 {
                     c.sources_created.add(a.created);

@@ -268,6 +268,7 @@ pub(super) fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
                         "created": c.sources_created,
                         "aged": c.sources_aged,
                         "table_full": c.table_full,
+                        "probe_limit": c.probe_limit,
                     });
                 }
                 v
