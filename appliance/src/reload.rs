@@ -8,6 +8,8 @@
 //! mailbox), the workers that switched get their old tables back and the control-plane state is
 //! restored, so "old config stays in force" is true when the error says so.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::{Value, json};
 
 use crate::config::{self, Config};
@@ -82,15 +84,41 @@ fn changed_names<T: PartialEq>(old: &[(String, T)], new: &[(String, T)]) -> Vec<
     v
 }
 
+/// A `path` a client asks to reload from, if it is the configured file or a file in its
+/// directory (symbolic links resolved): the daemon runs as root and must not be made to read
+/// whatever a client of the control socket names.
+fn allowed_path(configured: &Path, asked: &Path) -> Result<PathBuf, OpError> {
+    let dir = |p: &Path| -> Option<PathBuf> {
+        let abs = std::fs::canonicalize(p).ok()?;
+        abs.parent().map(Path::to_path_buf)
+    };
+    let home = dir(configured).ok_or_else(|| {
+        OpError::Failed(format!(
+            "reload refused: the configured file {} cannot be resolved",
+            configured.display()
+        ))
+    })?;
+    match std::fs::canonicalize(asked) {
+        Ok(p) if p.parent() == Some(home.as_path()) => Ok(p),
+        Ok(_) => Err(OpError::Arg(format!(
+            "reload refused: path must be the configured file or a file in its directory {}",
+            home.display()
+        ))),
+        Err(e) => Err(OpError::Arg(format!(
+            "reload refused: path {}: {e}",
+            asked.display()
+        ))),
+    }
+}
+
 /// The `reload` operation. Args: `path` (default: the file pollfwd started with).
 pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, OpError> {
     let _g = crate::txn::change_lock();
     let old = ctx.cp(|cp| cp.config.clone());
-    let path = args
-        .get("path")
-        .and_then(Value::as_str)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| old.path.clone());
+    let path = match args.get("path").and_then(Value::as_str) {
+        Some(p) => allowed_path(&old.path, std::path::Path::new(p))?,
+        None => old.path.clone(),
+    };
     let new = registry::load(&path)
         .map_err(|e| format!("reload refused, old config stays in force: {e}"))?;
     let restart = restart_changes(&old.config, &new.config);

@@ -223,3 +223,79 @@ fn reload_applies_live_changes_refuses_bad_ones_and_loses_no_packet() {
         .sum();
     assert_eq!(sinks, tx);
 }
+
+/// `reload --path` reads only the configured file or files in its directory, and only regular
+/// files of bounded size: a path elsewhere (directly or through a link), a FIFO that would
+/// block the reload lock, a device and an oversized file are refused at once, with no file
+/// content in the error, and the next reload still works.
+#[test]
+fn reload_reads_only_regular_files_next_to_the_config() {
+    let lab = Lab::new("reloadpath");
+    for (f, n) in [("in.pcap", 16), ("empty.pcap", 0)] {
+        traffic::write_pcap(
+            &GenSpec {
+                count: n,
+                ..Default::default()
+            },
+            &lab.path(f),
+        )
+        .unwrap();
+    }
+    let a = r#"[["p0", "p1"], ["p2", "p3"]]"#;
+    let cfg = lab.write("pollfwd.toml", &config(&lab, a, ""));
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let mut child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--duration", "60"]);
+    wait_for_socket(&sock, &mut child);
+
+    let refused = |path: &Path| -> String {
+        let t = Instant::now();
+        let out = ctl(&sock, &["reload", "--path", path.to_str().unwrap()]);
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "{path:?} took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(1), "{path:?} must be refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let elsewhere = "path must be the configured file or a file in its directory";
+    let e = refused(Path::new("/etc/passwd"));
+    assert!(e.contains(elsewhere) && !e.contains("root"), "{e}");
+    std::os::unix::fs::symlink("/etc/passwd", lab.path("passwd.toml")).unwrap();
+    let e = refused(&lab.path("passwd.toml"));
+    assert!(e.contains(elsewhere) && !e.contains("root"), "{e}");
+    std::os::unix::fs::symlink("/dev/zero", lab.path("zero.toml")).unwrap();
+    assert!(refused(&lab.path("zero.toml")).contains(elsewhere));
+    let fifo = lab.path("fifo.toml");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let e = refused(&fifo);
+    assert!(e.contains("not a regular file"), "{e}");
+    let big = std::fs::File::create(lab.path("big.toml")).unwrap();
+    big.set_len(65 << 20).unwrap();
+    let e = refused(&lab.path("big.toml"));
+    assert!(e.contains("larger than"), "{e}");
+    let e = refused(&lab.path("missing.toml"));
+    assert!(e.contains("No such file"), "{e}");
+
+    // The lock was never held: a reload of a file beside the config applies.
+    let b = r#"[["p0", "p2"], ["p1", "p3"]]"#;
+    let other = lab.write("other.toml", &config(&lab, b, ""));
+    let out = ctl(
+        &sock,
+        &["--json", "reload", "--path", other.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["applied"][0], "xconnect: 2 pair(s) on 1 worker(s)", "{r}");
+    signal(&child, "TERM");
+    assert!(wait_with_deadline(child, 30).status.success());
+}

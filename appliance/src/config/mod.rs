@@ -70,13 +70,51 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// Largest config or rules file pollfwd reads (a million ACL rules fit).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// Reads a config file (the text, to be parsed with [`parse_core`] and the NFs' checks).
 pub fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError {
+    read_text(path).map_err(|msg| ConfigError {
         file: path.display().to_string(),
         line: 0,
         col: 0,
-        msg: format!("cannot read: {e}"),
+        msg,
+    })
+}
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] as UTF-8 text. The file is opened
+/// non-blocking and checked on the open descriptor, so a FIFO, a device (`/dev/zero`) or a
+/// socket is refused at once instead of blocking the caller or filling its memory, whatever
+/// the path named when it was checked.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let md = f.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !md.is_file() {
+        return Err("cannot read: not a regular file".into());
+    }
+    let too_big = || format!("cannot read: larger than {MAX_FILE_BYTES} bytes");
+    if md.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(md.len() as usize);
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read: not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        )
     })
 }
 
@@ -103,6 +141,43 @@ pub fn parse_core(file: &str, text: &str) -> Result<(Config, Vec<String>), Confi
 mod tests {
     use super::*;
     use crate::registry::parse;
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = std::env::temp_dir().join(format!("pf-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = read_text(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e, "cannot read: not a regular file");
+        let fifo = dir.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        // Opening a FIFO with no writer would block; it is refused at once.
+        assert_eq!(
+            read_text(&fifo).unwrap_err(),
+            "cannot read: not a regular file"
+        );
+        let big = dir.join("big");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        assert!(read_text(&big).unwrap_err().contains("larger than"));
+        let bin = dir.join("bin");
+        std::fs::write(&bin, b"a = 1\n\xff").unwrap();
+        assert_eq!(
+            read_text(&bin).unwrap_err(),
+            "cannot read: not UTF-8 text (byte 6)"
+        );
+        std::fs::write(&bin, b"a = 1\n").unwrap();
+        assert_eq!(read_text(&bin).unwrap(), "a = 1\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     const GOOD: &str = r#"
 [eal]

@@ -416,12 +416,8 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
         let config_file = err(0..0, String::new()).file;
         let path = rules_file_path(&config_file, rf.get_ref());
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            err(
-                rf.span(),
-                format!("classify.rules_file '{shown}': cannot read: {e}"),
-            )
-        })?;
+        let text = crate::config::read_text(&path)
+            .map_err(|e| err(rf.span(), format!("classify.rules_file '{shown}': {e}")))?;
         let at = |span: Range<usize>, msg: String| {
             let (line, col) = line_col(&text, span.start);
             ConfigError {
