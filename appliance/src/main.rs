@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         eprintln!("pollfwd: --config FILE is required (see configs/ and docs/configuration.md)");
         return ExitCode::from(2);
     };
-    let loaded = match registry::load(&path) {
+    let loaded = match registry::load(&path).and_then(|l| registry::preflight(&l).map(|_| l)) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("pollfwd: {e}");

@@ -48,6 +48,13 @@ pub trait Nf: Sync {
         Ok(())
     }
 
+    /// Start-up and `--check`, before EAL starts (never on reload, whose running tables
+    /// already hold their memory): checks that what the NF allocates at start fits this
+    /// machine; errors are positioned with `err` at the key that asks for it.
+    fn preflight(&self, _c: &Config, _err: ErrAt<'_>) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
     /// Start-up, EAL up, before any worker's stage is built: sets up its control-plane state
     /// from the config (`runs`: whether any worker's chain has the stage), building shared
     /// tables the same way its operations do.

@@ -37,6 +37,20 @@ pub fn parse(file: &str, text: &str) -> Result<(Config, Vec<String>), ConfigErro
     Ok((config, warnings))
 }
 
+/// Each NF's [`Nf::preflight`] on a loaded config: what it allocates at start fits this
+/// machine. Start-up and `--check` run it before EAL starts.
+pub fn preflight(l: &Loaded) -> Result<(), ConfigError> {
+    let file = l.path.display().to_string();
+    let pos = config::Pos {
+        file: &file,
+        text: &l.text,
+    };
+    for nf in ALL {
+        nf.preflight(&l.config, &|span, msg| pos.err(span, msg))?;
+    }
+    Ok(())
+}
+
 /// Reads, parses and validates a config file.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = config::read(path)?;

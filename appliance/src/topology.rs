@@ -105,6 +105,15 @@ impl HostTopology {
     }
 }
 
+/// Memory the kernel can give to new allocations without swapping (`MemAvailable` of
+/// /proc/meminfo), in bytes; `None` where it cannot be read.
+pub fn mem_available_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

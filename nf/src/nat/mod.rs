@@ -363,6 +363,15 @@ impl NatCore {
         })
     }
 
+    /// Bytes the session table with its indexes takes for `cap` sessions, as [`NatCore::new`]
+    /// allocates them (`per_host`: with the per-host limit's index): what the appliance checks
+    /// against the machine's memory before starting.
+    pub fn session_table_bytes(cap: u32, per_host: bool) -> u64 {
+        let index = table::index_slots(cap as usize) as u64 * 8;
+        (cap as u64 + table::CLASSES as u64) * std::mem::size_of::<table::Session>() as u64
+            + index * (3 + per_host as u64)
+    }
+
     /// The counters this worker shares with the management side.
     pub fn shared(&self) -> Arc<NatShared> {
         self.shared.clone()

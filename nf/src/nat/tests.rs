@@ -793,6 +793,21 @@ fn memory_per_session_is_within_target() {
     }
 }
 
+#[test]
+fn session_table_bytes_is_what_a_worker_allocates() {
+    for (n, per_host) in [(65_537u32, false), (100_000, true)] {
+        let c = core_with(|p| {
+            p.max_sessions = n;
+            p.max_sessions_per_host = per_host as u32 * 10;
+        });
+        assert_eq!(
+            NatCore::session_table_bytes(n, per_host),
+            c.shared().session_bytes,
+            "{n} sessions, per-host index {per_host}"
+        );
+    }
+}
+
 /// A UDP frame from inside host `h` (of 4096, 10.8.x.y) source port `sp` to R1:9, written
 /// into `f` (a template from `testpkt::udp`): only addresses and ports change, and the IPv4
 /// header checksum with them (NAT verifies it; the UDP checksum need not be right to fill a

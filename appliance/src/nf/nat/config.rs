@@ -297,6 +297,36 @@ fn ports_of(
         .collect()
 }
 
+/// Refuses a `max_sessions` whose tables (one per NAT worker, allocated at start) do not fit
+/// in `available` bytes of memory, at the key (or the `[nat]` section when it is the default).
+pub fn fits_memory(c: &Config, available: Option<u64>, err: ErrAt<'_>) -> Result<(), ConfigError> {
+    let (Some(n), Some(available)) = (&c.nat, available) else {
+        return Ok(());
+    };
+    let workers = nat_workers(c).len() as u64;
+    let ns = n.get_ref();
+    let max = ns
+        .max_sessions
+        .as_ref()
+        .map_or(DEFAULT_MAX_SESSIONS, |m| *m.get_ref());
+    let per = pollfwd_nf::nat::NatCore::session_table_bytes(max, ns.max_sessions_per_host > 0);
+    let need = per * workers;
+    if need <= available {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let span = ns.max_sessions.as_ref().map_or(n.span(), |m| m.span());
+    Err(err(
+        span,
+        format!(
+            "nat.max_sessions {max}: {workers} NAT worker(s) need {:.2} GiB of session tables, \
+             more than the {:.2} GiB of memory available (MemAvailable); lower it or free memory",
+            gib(need),
+            gib(available)
+        ),
+    ))
+}
+
 /// Worker indices (config lcore order) whose chain runs "nat".
 pub fn nat_workers(c: &Config) -> Vec<u16> {
     c.lcores
@@ -527,6 +557,30 @@ pairs = [["p0", "p1"]]
 
     fn cfg(nat: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
         parse("t.toml", &format!("{BASE}\n[nat]\n{nat}\n")).map(|r| r.0)
+    }
+
+    #[test]
+    fn max_sessions_that_cannot_be_allocated_is_refused_at_its_key() {
+        let text = "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\naddress = \"10.0.0.1/24\"\n\
+                    [[port]]\nname = \"b\"\ndevice = \"net_null1\"\naddress = \"192.0.2.1/24\"\n\
+                    [[lcore]]\nid = 1\nrx = [{ port = \"a\" }, { port = \"b\" }]\n\
+                    stages = [\"nat\", \"forward\"]\n[forward]\n\
+                    [nat]\ninside = [\"a\"]\noutside = [\"b\"]\npool = [\"192.0.2.1/32\"]\n\
+                    max_sessions = 67108864\n";
+        let (c, _) = crate::registry::parse("t.toml", text).unwrap();
+        let pos = crate::config::Pos {
+            file: "t.toml",
+            text,
+        };
+        let err = |s, m| pos.err(s, m);
+        let e = super::fits_memory(&c, Some(1 << 30), &err).unwrap_err();
+        assert_eq!((e.line, e.col), (18, 16), "{e}");
+        assert!(e.msg.contains("1 NAT worker(s) need 7.00 GiB"), "{e}");
+        assert!(super::fits_memory(&c, Some(8 << 30), &err).is_ok());
+        assert!(
+            super::fits_memory(&c, None, &err).is_ok(),
+            "unknown: not refused"
+        );
     }
 
     #[test]

@@ -29,6 +29,10 @@ impl Nf for Nat {
         config::validate(c, err)
     }
 
+    fn preflight(&self, c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
+        config::fits_memory(c, crate::topology::mem_available_bytes(), err)
+    }
+
     fn boot(
         &self,
         plane: &mut ControlPlane,
