@@ -633,3 +633,80 @@ socket = "{sock}"
         .collect();
     assert_eq!(per, vec![3000, 1000]);
 }
+
+/// An IPv4 fragment in an Ethernet frame: 198.18.0.1 -> 198.19.0.1, protocol `proto`, IP id
+/// `id`, offset `off` (8-byte units), more-fragments `mf`, carrying `payload`.
+fn fragment(proto: u8, id: u16, off: u16, mf: bool, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00];
+    let total = (20 + payload.len()) as u16;
+    let ff = off | if mf { 0x2000 } else { 0 };
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&id.to_be_bytes());
+    ip.extend_from_slice(&ff.to_be_bytes());
+    ip.extend_from_slice(&[64, proto, 0, 0, 198, 18, 0, 1, 198, 19, 0, 1]);
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A TCP datagram to `dport` in three fragments: the first carries the TCP header and 4
+/// bytes (24 bytes), then 24 and 16 bytes.
+fn tcp_in_three(id: u16, dport: u16) -> Vec<Vec<u8>> {
+    let mut l4 = vec![0u8; 64];
+    l4[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    l4[2..4].copy_from_slice(&dport.to_be_bytes());
+    l4[12] = 0x50;
+    vec![
+        fragment(6, id, 0, true, &l4[..24]),
+        fragment(6, id, 3, true, &l4[24..48]),
+        fragment(6, id, 6, false, &l4[48..]),
+    ]
+}
+
+/// Later fragments meet the rule their first fragment met (a port permitted under a default
+/// deny lets the whole datagram through; a denied port drops all of it), a later fragment
+/// whose first fragment was not seen meets only port-less rules, and a TCP fragment at offset
+/// 1 is dropped (RFC 3128).
+#[test]
+fn fragments_follow_their_first_fragment_and_tcp_offset_1_is_dropped() {
+    let lab = Lab::new("acl-frag");
+    let permitted = tcp_in_three(1, 80);
+    let denied = tcp_in_three(2, 22);
+    let orphan = tcp_in_three(3, 80).remove(1);
+    let offset1 = fragment(6, 1, 1, true, &[0u8; 16]);
+    let mut input = vec![permitted[0].clone(), denied[0].clone(), offset1.clone()];
+    input.extend_from_slice(&permitted[1..]);
+    input.extend_from_slice(&denied[1..]);
+    input.push(orphan);
+    write_frames(&lab.path("in.pcap"), &input);
+    let acl = r#"
+[classify]
+default = "deny"
+rules = [
+  { proto = "tcp", dport = 22, action = "deny" },
+  { proto = "tcp", dport = 80 },
+]
+"#;
+    let cfg = pcap_config(&lab, "in.pcap", r#"["classify", "xconnect"]"#, acl);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let output = read_pcap(&lab.path("p1-out.pcap"));
+    assert_eq!(
+        output, permitted,
+        "the permitted datagram, all three fragments"
+    );
+    let r = &s["totals"]["drops_by_reason"];
+    assert_eq!(r["acl_deny"], 3 + 1, "{r}");
+    assert_eq!(r["acl_tcp_frag_offset1"], 1, "{r}");
+    let hits = rule_hits(&s);
+    assert_eq!((hits[&1].0, hits[&2].0), (3, 3));
+    assert_eq!(s["nf"]["classify"]["default"]["packets"], 1, "the orphan");
+}

@@ -66,6 +66,7 @@ drop_reasons! {
     Ipv4Options => "ipv4_options", "IPv4 options not handled by this stage";
     // Classify.
     AclDeny => "acl_deny", "denied by an ACL rule or the default action";
+    AclTcpFragOffset1 => "acl_tcp_frag_offset1", "TCP fragment at offset 1, which could overwrite the TCP header on reassembly (RFC 3128)";
     // NAT44.
     NatNoSession => "nat_no_session", "outside packet matching no NAT session or static mapping";
     NatFiltered => "nat_filtered", "inbound packet refused by the NAT filtering mode (RFC 4787 REQ-8)";

@@ -8,6 +8,9 @@
 //! table's default action. Non-IPv4 frames (ARP) continue untouched: the ACL filters IPv4 only,
 //! and the forward stage must still see ARP; malformed IPv4 is dropped with the parser's reason.
 //!
+//! Fragments: a datagram's later fragments are classified with its first fragment's ports
+//! ([`frag`]); a TCP fragment at offset 1 is dropped (RFC 3128).
+//!
 //! Hit counters: one (packets, bytes) pair per rule plus one for the default action, per worker
 //! ([`HitCounters`]: single-writer atomics the management side sums). A burst's hits are
 //! tallied in locals and each rule hit in the burst is written once.
@@ -15,6 +18,8 @@
 //! Rule sets are compiled off the data path into an [`AclTable`] and handed to every worker as
 //! an [`Install`] through [`Stage::control`]: the worker swaps table and counters between two
 //! bursts, so a burst is classified by exactly one rule set, never a half-applied one.
+
+pub mod frag;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -24,6 +29,8 @@ use dpdk::meta::flags;
 use dpdk::{BURST_MAX, Mbuf, PktMeta};
 use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
+
+use frag::{FragKey, FragMemo};
 
 /// What a rule (or the default) does with a packet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -223,6 +230,7 @@ pub struct Classify {
     idx: [u8; BURST_MAX],
     results: [u32; BURST_MAX],
     tally: Tally,
+    frags: FragMemo,
 }
 
 impl Classify {
@@ -242,17 +250,24 @@ impl Classify {
             idx: [0; BURST_MAX],
             results: [0; BURST_MAX],
             tally: Tally::new(),
+            frags: FragMemo::default(),
         })
     }
 
     /// Classifies at most [`BURST_MAX`] packets (the scratch arrays' size).
+    /// `now`, `frag_ttl`: TSC and the fragment memo's lifetime in ticks.
     #[inline]
-    fn classify_burst(&mut self, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+    fn classify_burst(
+        &mut self,
+        pkts: &mut [Mbuf],
+        verdicts: &mut [Verdict],
+        (now, frag_ttl): (u64, u64),
+    ) {
         debug_assert!(pkts.len() <= BURST_MAX);
         let mut n = 0usize;
         for (i, (m, v)) in pkts.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             let meta = m.meta();
-            let key = if meta.flags & flags::PARSED != 0 {
+            let mut key = if meta.flags & flags::PARSED != 0 {
                 if meta.flags & flags::IPV4 == 0 {
                     continue;
                 }
@@ -280,6 +295,21 @@ impl Classify {
                     }
                 }
             };
+            let meta = m.meta();
+            if meta.flags & flags::FRAG != 0 {
+                let ip = m.data().get(meta.l3_off as usize..).unwrap_or(&[]);
+                match self.frags.key(meta, ip, now, frag_ttl) {
+                    FragKey::Ports(sp, dp) => {
+                        key =
+                            Ipv4Key::new(meta.proto, meta.src_ip, meta.dst_ip, sp, dp, meta.in_port)
+                    }
+                    FragKey::Unknown => {}
+                    FragKey::TcpOffset1 => {
+                        *v = Verdict::Drop(DropReason::AclTcpFragOffset1);
+                        continue;
+                    }
+                }
+            }
             self.keys[n] = key;
             self.idx[n] = i as u8;
             n += 1;
@@ -319,8 +349,8 @@ impl Classify {
 }
 
 /// The ACL key of a parsed IPv4 packet from its metadata (the parser's flow key plus the
-/// ingress port). Non-first fragments have ports 0, as the parser leaves them: a rule with a
-/// port range that excludes 0 never matches such a fragment. For ICMP the parser's convention
+/// ingress port). Non-first fragments have ports 0, as the parser leaves them (the stage then
+/// puts their first fragment's ports in, see [`frag`]). For ICMP the parser's convention
 /// applies: source port = query identifier, destination port = `type << 8 | code`.
 #[inline]
 pub fn key_of(p: &PktMeta) -> Ipv4Key {
@@ -380,14 +410,15 @@ impl Stage for Classify {
         false
     }
 
-    fn process(&mut self, _ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+    fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+        let clock = (ctx.now, frag::FRAG_TTL_S * ctx.tsc_hz);
         // The runtime hands at most BURST_MAX packets; longer slices are classified in chunks
         // rather than trusted to fit the scratch arrays.
         for (p, v) in pkts
             .chunks_mut(BURST_MAX)
             .zip(verdicts.chunks_mut(BURST_MAX))
         {
-            self.classify_burst(p, v);
+            self.classify_burst(p, v, clock);
         }
     }
 
