@@ -661,7 +661,7 @@ fn fragment(proto: u8, id: u16, off: u16, mf: bool, payload: &[u8]) -> Vec<u8> {
 /// A TCP datagram to `dport` in three fragments: the first carries the TCP header and 4
 /// bytes (24 bytes), then 24 and 16 bytes.
 fn tcp_in_three(id: u16, dport: u16) -> Vec<Vec<u8>> {
-    let mut l4 = vec![0u8; 64];
+    let mut l4 = [0u8; 64];
     l4[0..2].copy_from_slice(&40000u16.to_be_bytes());
     l4[2..4].copy_from_slice(&dport.to_be_bytes());
     l4[12] = 0x50;
