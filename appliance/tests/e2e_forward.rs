@@ -875,3 +875,72 @@ fn random_frames_never_crash_and_every_packet_is_accounted_for() {
         "{s}"
     );
 }
+
+/// A scan of a connected /16 (2000 new addresses per loop, replayed for 2 s) against a
+/// 64-slot neighbour table: broadcast ARP requests stay within `arp_requests_per_s`, the scan
+/// recycles its own incomplete entries, a neighbour resolved before the scan (H) keeps
+/// forwarding every packet, and one that answers only after the table filled up (Z) is learnt
+/// and used.
+#[test]
+fn a_scan_of_a_connected_subnet_neither_fills_the_neighbour_table_nor_floods_arp() {
+    let lab = Lab::new("fwd-scan");
+    const H_MAC: [u8; 6] = [0x02, 0, 0, 0, 2, 0x05];
+    const Z_MAC: [u8; 6] = [0x02, 0, 0, 0, 2, 0x06];
+    let one = |dst: Ipv4Addr| {
+        let mut spec = spec("192.0.2.10", "10.2.0.5", Proto::Udp, 1);
+        spec.dst_ip = dst;
+        spec.flows = 1;
+        spec.sizes = Sizes::List(vec![64]);
+        traffic::frame(&spec, 0)
+    };
+    const LOOP: u64 = 2020;
+    let mut p0: Vec<Vec<u8>> = (0..2000u32)
+        .map(|k| one(Ipv4Addr::from(0x0a02_0100 + k * 13)))
+        .collect();
+    p0.extend((0..10).map(|_| one(ip("10.2.0.5"))));
+    p0.extend((0..10).map(|_| one(ip("10.2.0.6"))));
+    write_frames(&lab.path("in.pcap"), &p0);
+    // p1: H asks for the router first (learnt), then 50000 frames of another EtherType keep
+    // p1 busy while the scan fills the table, then Z's answer.
+    let mut p1 = vec![arp(1, [0xff; 6], H_MAC, "10.2.0.5", [0; 6], "10.2.0.1")];
+    let mut filler = vec![0xffu8; 6];
+    filler.extend_from_slice(&[0x02, 0, 0, 0, 2, 0x07, 0x88, 0xb5]);
+    filler.resize(60, 0);
+    p1.extend(std::iter::repeat_n(filler, 50_000));
+    p1.push(arp(2, P1_MAC, Z_MAC, "10.2.0.6", P1_MAC, "10.2.0.1"));
+    write_frames(&lab.path("p1.pcap"), &p1);
+    let fwd = "[forward]\nneighbor_capacity = 64\narp_retry_ms = 10\narp_retries = 1\n\
+               arp_requests_per_s = 200\n";
+    let cfg = router(&lab, "in.pcap,infinite_rx=1", "p1.pcap", fwd);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("198.51.100.1/24", "10.2.0.1/16");
+    std::fs::write(&cfg, text).unwrap();
+    let s = lab.run_json(&cfg, &["--duration", "2"]);
+
+    let out = read_pcap(&lab.path("p1-out.pcap"));
+    let to = |mac: [u8; 6]| {
+        out.iter()
+            .filter(|f| f[0..6] == mac && f[12..14] == [0x08, 0x00])
+            .count() as u64
+    };
+    let rx = port(&s, "p0")["rx_packets"].as_u64().unwrap();
+    let (loops, rest) = (rx / LOOP, rx % LOOP);
+    let h_in = loops * 10 + rest.saturating_sub(2000).min(10);
+    assert!(loops >= 2, "{rx} frames in");
+    assert_eq!(to(H_MAC), h_in, "every packet to H forwarded: {s}");
+    assert!(to(Z_MAC) > 0, "Z learnt after the table filled up: {s}");
+    let requests = out
+        .iter()
+        .filter(|f| f[0..6] == [0xff; 6] && f[12..14] == [0x08, 0x06])
+        .count() as u64;
+    let uptime = s["uptime_s"].as_f64().unwrap_or(2.0);
+    assert!(
+        requests as f64 <= 200.0 * (uptime + 0.5) + 16.0,
+        "{requests} ARP requests in {uptime} s"
+    );
+    let f = &s["nf"]["forward"];
+    assert!(f["totals"]["arp_rate_limited"].as_u64().unwrap() > 0, "{f}");
+    assert!(f["neigh_reclaimed"].as_u64().unwrap() > 0, "{f}");
+    assert_eq!(f["totals"]["arp_learned"], 2, "H and Z: {f}");
+}

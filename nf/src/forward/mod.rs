@@ -49,6 +49,10 @@ pub struct FwdParams {
     pub arp_queue: usize,
     /// ICMP errors per second (all workers together; 0 = never send errors).
     pub icmp_errors_per_s: u32,
+    /// Broadcast ARP requests (resolving new or unanswered next hops) per second, all workers
+    /// together, in bursts of up to [`ARP_BURST`] per worker; refreshes of resolved
+    /// neighbours are not limited (at most one per neighbour per retry interval anyway).
+    pub arp_requests_per_s: u32,
     /// ICMP errors sent back to back before the rate applies.
     pub icmp_burst: u32,
     /// Neighbour table slots.
@@ -63,6 +67,7 @@ impl Default for FwdParams {
             arp_retries: 3,
             arp_queue: 64,
             icmp_errors_per_s: 100,
+            arp_requests_per_s: 1000,
             icmp_burst: 10,
             neighbor_capacity: 4096,
         }
@@ -106,13 +111,15 @@ pub struct FwdStats {
     pub held_expired: Counter,
     /// New neighbours that found no free slot in the table.
     pub neigh_table_full: Counter,
+    /// ARP requests due but not sent: over `arp_requests_per_s`.
+    pub arp_rate_limited: Counter,
     /// Packets the stage could not build (mbuf pool empty).
     pub alloc_failed: Counter,
 }
 
 impl FwdStats {
     /// (name, value) of every counter, for listings.
-    pub fn values(&self) -> [(&'static str, u64); 12] {
+    pub fn values(&self) -> [(&'static str, u64); 13] {
         [
             ("arp_requests_sent", self.arp_requests_sent.get()),
             ("arp_replies_sent", self.arp_replies_sent.get()),
@@ -125,6 +132,7 @@ impl FwdStats {
             ("released", self.released.get()),
             ("held_expired", self.held_expired.get()),
             ("neigh_table_full", self.neigh_table_full.get()),
+            ("arp_rate_limited", self.arp_rate_limited.get()),
             ("alloc_failed", self.alloc_failed.get()),
         ]
     }
@@ -266,6 +274,8 @@ pub struct Forward {
     release_due: bool,
     hold_ticks: u64,
     bucket: Bucket,
+    /// Broadcast ARP requests ([`FwdParams::arp_requests_per_s`]).
+    arp_bucket: Bucket,
     ident: u16,
     /// The route memo, kept between bursts (see [`Memo`]).
     memo: Memo,
@@ -312,13 +322,8 @@ impl Forward {
             adopting: std::collections::VecDeque::with_capacity(BURST_MAX),
             release_due: false,
             hold_ticks: hold_ticks(&shared),
-            bucket: Bucket {
-                tokens: 0,
-                last: 0,
-                cost: 1,
-                cap: 1,
-                ready: false,
-            },
+            bucket: Bucket::EMPTY,
+            arp_bucket: Bucket::EMPTY,
             ident: (worker as u16).wrapping_mul(0x1000),
             memo: Memo::EMPTY,
             memo_ticks: memo_ticks(&shared),
@@ -391,6 +396,9 @@ impl Memo {
 
 /// How long a neighbour lookup serves later bursts, milliseconds.
 const MEMO_MS: u64 = 1;
+
+/// Broadcast ARP requests a worker may send back to back before `arp_requests_per_s` applies.
+pub const ARP_BURST: u32 = 16;
 
 impl Stage for Forward {
     fn name(&self) -> &'static str {
@@ -484,6 +492,7 @@ impl Stage for Forward {
         self.hold_ticks = hold_ticks(&ins.shared);
         self.memo_ticks = memo_ticks(&ins.shared);
         self.bucket.ready = false;
+        self.arp_bucket.ready = false;
         if self.held.capacity() < ins.shared.params.arp_queue {
             self.held
                 .reserve_exact(ins.shared.params.arp_queue - self.held.len());

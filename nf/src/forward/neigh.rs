@@ -4,11 +4,18 @@
 //! forwards to every next hop, so all workers share one table. It is a fixed-capacity
 //! open-addressing hash table of atomics:
 //!
-//! - `ip` (AtomicU32): the key, 0 = free. A slot is claimed once with a compare-and-swap and
-//!   keeps its address for the life of the table (entries expire, slots are never reused), so
-//!   a reader that found its address in a slot can never see another address's data there.
-//! - `word` (AtomicU64): MAC (bits 0..48), port (48..56), VALID (56), STATIC (57): one atomic
-//!   load gives a consistent (MAC, port, state).
+//! - `ip` (AtomicU32): the key, 0 = free, [`RECLAIMING`] while a slot changes hands. A free
+//!   slot is claimed with a compare-and-swap. When a new address finds its probe window full,
+//!   a slot whose entry is no longer worth keeping (incomplete or failed with no request in
+//!   the last retry interval, or learnt and expired; never static, never a resolved entry in
+//!   its lifetime) is reclaimed: the reclaimer swaps its address for [`RECLAIMING`] (only one
+//!   wins), resets the entry with a new generation, then stores the new address. Slots never
+//!   become free again, so probe runs never break.
+//! - `word` (AtomicU64): MAC (bits 0..48), port (48..56), VALID (56), STATIC (57), generation
+//!   (58..64): one atomic load gives a consistent (MAC, port, state). A reader re-checks the
+//!   slot's address after loading the word, so a word it uses belongs to its address; a
+//!   learner writes the word with a compare-and-swap against the word it read under the same
+//!   check, so a learn racing a reclaim fails instead of writing into the new owner's entry.
 //! - `confirmed`, `requested` (AtomicU64, TSC) and `probes` (AtomicU32): ageing and the ARP
 //!   request rate limit; a worker claims the right to send a request with a compare-and-swap
 //!   on `requested`, so one request leaves per retry interval whatever the number of workers.
@@ -20,7 +27,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 
 const VALID: u64 = 1 << 56;
 const STATIC: u64 = 1 << 57;
+const GEN_ONE: u64 = 1 << 58;
+const GEN_MASK: u64 = !((1 << 58) - 1);
 const MAC_MASK: u64 = (1 << 48) - 1;
+/// The address of a slot while it is being reclaimed (255.255.255.255 is never a neighbour).
+pub const RECLAIMING: u32 = u32::MAX;
 /// Slots probed before giving up (insert) or concluding absence (lookup).
 const MAX_PROBE: usize = 32;
 
@@ -128,6 +139,7 @@ pub struct NeighTable {
     slots: Box<[Slot]>,
     mask: usize,
     timing: NeighTiming,
+    reclaims: AtomicU64,
 }
 
 #[inline]
@@ -160,6 +172,7 @@ impl NeighTable {
             slots: (0..n).map(|_| Slot::default()).collect(),
             mask: n - 1,
             timing,
+            reclaims: AtomicU64::new(0),
         }
     }
 
@@ -188,9 +201,75 @@ impl NeighTable {
         None
     }
 
+    /// The slot of `ip`, claiming a free one if needed, else reclaiming one whose entry is
+    /// no longer worth keeping at `now` (see [`NeighTable::reclaimable`]). `None` if every
+    /// slot of the probe window holds a live entry.
+    pub fn insert(&self, ip: u32, port: u16, now: u64) -> Option<usize> {
+        match self.insert_free(ip, port) {
+            Some(i) => Some(i),
+            None => self.reclaim(ip, port, now).map(|(i, _)| i),
+        }
+    }
+
+    /// Entries reclaimed for new addresses since the table was made.
+    pub fn reclaimed(&self) -> u64 {
+        self.reclaims.load(Relaxed)
+    }
+
+    /// Whether the entry in `slot` may be reclaimed at `now`: not static, not resolved within
+    /// its lifetime, and no request for it in the last retry interval (an incomplete entry
+    /// being resolved, or a neighbour asked again, keeps its slot).
+    fn reclaimable(&self, slot: usize, now: u64) -> bool {
+        let s = &self.slots[slot];
+        let w = s.word.load(Acquire);
+        if w & STATIC != 0 {
+            return false;
+        }
+        let t = &self.timing;
+        if w & VALID != 0 && now.saturating_sub(s.confirmed.load(Acquire)) < t.timeout {
+            return false;
+        }
+        let requested = s.requested.load(Acquire);
+        requested == 0 || now.saturating_sub(requested) >= t.retry
+    }
+
+    /// Gives a reclaimable slot of `ip`'s probe window to `ip` (see the module's notes).
+    fn reclaim(&self, ip: u32, port: u16, now: u64) -> Option<(usize, u32)> {
+        let mut i = hash(ip) & self.mask;
+        for _ in 0..MAX_PROBE.min(self.slots.len()) {
+            let s = &self.slots[i];
+            let old = s.ip.load(Acquire);
+            if old == ip {
+                return Some((i, ip));
+            }
+            if old != 0
+                && old != RECLAIMING
+                && self.reclaimable(i, now)
+                && s.ip
+                    .compare_exchange(old, RECLAIMING, AcqRel, Acquire)
+                    .is_ok()
+            {
+                // Ours alone now: reset the entry under a new generation, then hand it over.
+                let w = s.word.load(Acquire);
+                s.confirmed.store(0, Release);
+                s.requested.store(0, Release);
+                s.probes.store(0, Release);
+                s.word.store(
+                    (w & GEN_MASK).wrapping_add(GEN_ONE) | pack([0; 6], port),
+                    Release,
+                );
+                s.ip.store(ip, Release);
+                self.reclaims.fetch_add(1, Relaxed);
+                return Some((i, old));
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
     /// The slot of `ip`, claiming a free one if needed. `None` if the probe window is full.
-    pub fn insert(&self, ip: u32, port: u16) -> Option<usize> {
-        if ip == 0 {
+    fn insert_free(&self, ip: u32, port: u16) -> Option<usize> {
+        if ip == 0 || ip == RECLAIMING {
             return None;
         }
         let mut i = hash(ip) & self.mask;
@@ -227,6 +306,12 @@ impl NeighTable {
         };
         let s = &self.slots[i];
         let w = s.word.load(Acquire);
+        let confirmed = s.confirmed.load(Acquire);
+        // Still `ip`'s after those loads: the word is its own (a reclaim changes the address
+        // before the word; see the module's notes).
+        if s.ip.load(Acquire) != ip {
+            return Lookup::Absent;
+        }
         if w & STATIC != 0 {
             return Lookup::Hit {
                 mac: unpack_mac(w),
@@ -235,7 +320,7 @@ impl NeighTable {
             };
         }
         if w & VALID != 0 {
-            let age = now.saturating_sub(s.confirmed.load(Relaxed));
+            let age = now.saturating_sub(confirmed);
             if age < self.timing.timeout {
                 return Lookup::Hit {
                     mac: unpack_mac(w),
@@ -261,6 +346,23 @@ impl NeighTable {
         since >= t.retry && since < t.retry + t.holddown
     }
 
+    /// Whether a request for `slot` is due at `now` (what [`NeighTable::claim_request`] would
+    /// grant, without claiming it).
+    pub fn request_due(&self, slot: usize, now: u64) -> bool {
+        let s = &self.slots[slot];
+        self.due(s, s.requested.load(Relaxed), now)
+    }
+
+    /// Whether a request is due at `now` for slot `s` last asked at `last`.
+    fn due(&self, s: &Slot, last: u64, now: u64) -> bool {
+        let t = &self.timing;
+        let since = now.saturating_sub(last);
+        if last != 0 && since < t.retry {
+            return false;
+        }
+        s.probes.load(Relaxed) < t.retries || since >= t.retry + t.holddown
+    }
+
     /// Claims the right to send one ARP request for `slot` now. True for at most one caller per
     /// retry interval; false while the neighbour is failed (hold-down), after which resolution
     /// starts over.
@@ -268,15 +370,10 @@ impl NeighTable {
         let s = &self.slots[slot];
         let t = &self.timing;
         let last = s.requested.load(Relaxed);
-        let since = now.saturating_sub(last);
-        if last != 0 && since < t.retry {
+        if !self.due(s, last, now) {
             return false;
         }
-        let probes = s.probes.load(Relaxed);
-        if probes >= t.retries {
-            if since < t.retry + t.holddown {
-                return false;
-            }
+        if s.probes.load(Relaxed) >= t.retries {
             // Hold-down over: start a new round of requests.
             s.probes.store(0, Relaxed);
         }
@@ -295,22 +392,33 @@ impl NeighTable {
     /// updated (RFC 826's merge flag). Static entries never change. Returns whether an entry
     /// was written.
     pub fn learn(&self, ip: u32, mac: [u8; 6], port: u16, now: u64, create: bool) -> bool {
-        let slot = if create {
-            self.insert(ip, port)
-        } else {
-            self.find(ip)
-        };
-        let Some(i) = slot else {
-            return false;
-        };
-        let s = &self.slots[i];
-        if s.word.load(Acquire) & STATIC != 0 {
-            return false;
+        // A reclaim of the slot between finding it and writing it makes the write fail; the
+        // address is then looked for again (bounded: a reclaim needs an idle entry).
+        for _ in 0..4 {
+            let slot = if create {
+                self.insert(ip, port, now)
+            } else {
+                self.find(ip)
+            };
+            let Some(i) = slot else {
+                return false;
+            };
+            let s = &self.slots[i];
+            let w = s.word.load(Acquire);
+            if s.ip.load(Acquire) != ip {
+                continue;
+            }
+            if w & STATIC != 0 {
+                return false;
+            }
+            s.confirmed.store(now.max(1), Release);
+            s.probes.store(0, Relaxed);
+            let new = pack(mac, port) | VALID | (w & GEN_MASK);
+            if s.word.compare_exchange(w, new, AcqRel, Acquire).is_ok() {
+                return true;
+            }
         }
-        s.confirmed.store(now.max(1), Relaxed);
-        s.probes.store(0, Relaxed);
-        s.word.store(pack(mac, port) | VALID, Release);
-        true
+        false
     }
 
     /// Whether `ip` is a static neighbour (from the configuration).
@@ -321,7 +429,7 @@ impl NeighTable {
 
     /// Adds a static entry (never aged, never overwritten by ARP). False if the table is full.
     pub fn add_static(&self, ip: u32, mac: [u8; 6], port: u16) -> bool {
-        match self.insert(ip, port) {
+        match self.insert_free(ip, port) {
             Some(i) => {
                 self.slots[i]
                     .word
@@ -342,7 +450,7 @@ impl NeighTable {
             if ip == 0 || w & VALID == 0 || w & STATIC != 0 {
                 continue;
             }
-            let Some(i) = self.insert(ip, unpack_port(w)) else {
+            let Some(i) = self.insert_free(ip, unpack_port(w)) else {
                 continue;
             };
             let d = &self.slots[i];
@@ -365,7 +473,7 @@ impl NeighTable {
         let mut v = Vec::new();
         for (i, s) in self.slots.iter().enumerate() {
             let ip = s.ip.load(Acquire);
-            if ip == 0 {
+            if ip == 0 || ip == RECLAIMING {
                 continue;
             }
             let w = s.word.load(Acquire);
@@ -495,7 +603,7 @@ mod tests {
     fn requests_are_rate_limited_then_fail_then_retry() {
         let t = table();
         let ip = 0x0a00_0001;
-        let s = t.insert(ip, 0).unwrap();
+        let s = t.insert(ip, 0, 1).unwrap();
         let mut now = 5 * HZ;
         assert!(t.claim_request(s, now), "first request");
         assert!(!t.claim_request(s, now + 10), "one per interval");
@@ -546,12 +654,15 @@ mod tests {
     fn full_probe_window_is_reported() {
         let t = NeighTable::new(16, NeighTiming::new(10, 1000, 3, HZ));
         let mut ok = 0;
+        // Every entry is being resolved (asked just now): none may be reclaimed.
         for ip in 1..=40u32 {
-            if t.insert(ip, 0).is_some() {
+            if let Some(slot) = t.insert(ip, 0, 5) {
+                assert!(t.claim_request(slot, 5));
                 ok += 1;
             }
         }
         assert_eq!(ok, 16, "exactly the capacity, then None");
+        assert_eq!(t.reclaimed(), 0);
         assert_eq!(t.entries(0).len(), 16);
     }
 
@@ -560,7 +671,7 @@ mod tests {
         let old = table();
         old.learn(0x0a00_0001, A, 1, 500, true);
         old.add_static(0x0a00_0002, B, 1);
-        old.insert(0x0a00_0003, 1); // incomplete: not copied
+        old.insert(0x0a00_0003, 1, 500); // incomplete: not copied
         let new = NeighTable::new(256, NeighTiming::new(20, 1000, 3, HZ));
         new.add_static(0x0a00_0002, A, 2);
         new.import(&old);
@@ -601,5 +712,122 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(t.entries(20).len(), 300);
+    }
+
+    #[test]
+    fn a_scan_recycles_its_own_entries_and_never_evicts_resolved_or_static_ones() {
+        // 16 slots: the probe window covers the whole table.
+        let t = NeighTable::new(16, NeighTiming::new(10, 1000, 3, HZ));
+        let mac = |ip: u32| [2, 0, 0, 0, (ip >> 8) as u8, ip as u8];
+        let resolved = [0x0a00_0101u32, 0x0a00_0102, 0x0a00_0103];
+        for ip in resolved {
+            assert!(t.learn(ip, mac(ip), 1, 1, true));
+        }
+        assert!(t.add_static(0x0a00_0109, A, 1));
+        // A scan: one new address every 10 ms for 60 s, each asked once (as the stage does).
+        let (mut refused, mut taken) = (0, 0);
+        for k in 0..6000u32 {
+            let now = 1 + k as u64 * HZ / 100;
+            let ip = 0x0a01_0000 + k;
+            match t.insert(ip, 1, now) {
+                Some(slot) => {
+                    taken += 1;
+                    assert!(t.claim_request(slot, now));
+                }
+                None => refused += 1,
+            }
+            // The neighbours in use keep answering (refreshed every few seconds).
+            if k % 300 == 0 {
+                for ip in resolved {
+                    assert!(t.learn(ip, mac(ip), 1, now, false), "{ip:x} still there");
+                }
+            }
+            for ip in resolved {
+                assert!(
+                    matches!(t.lookup(ip, now), Lookup::Hit { mac: m, .. } if m == mac(ip)),
+                    "{ip:x} evicted at {k}"
+                );
+            }
+            assert!(t.is_static(0x0a00_0109));
+        }
+        // 12 slots for the scan, each reusable 1 s (the retry interval) after its request:
+        // about 12 new addresses per second get a slot, the rest are refused.
+        assert!((600..=800).contains(&taken), "taken {taken}");
+        assert_eq!(taken + refused, 6000);
+        assert_eq!(t.reclaimed(), taken - 12);
+        // An address being resolved right now (asked < 1 s ago) keeps its slot.
+        let now = 1 + 6000 * HZ / 100;
+        let fresh = 0x0a02_0000;
+        let slot = t
+            .insert(fresh, 1, now)
+            .expect("an old scan entry is reclaimed");
+        assert!(t.claim_request(slot, now));
+        for k in 0..100 {
+            let _ = t.insert(0x0a03_0000 + k, 1, now + HZ / 2);
+        }
+        assert_eq!(t.find(fresh), Some(slot));
+        // Expired learnt entries are reclaimable too.
+        let later = now + 20 * HZ;
+        for k in 0..12u32 {
+            assert!(t.insert(0x0a04_0000 + k, 1, later).is_some());
+        }
+        assert!(t.find(resolved[0]).is_none(), "expired: reused");
+        assert!(t.is_static(0x0a00_0109));
+    }
+
+    #[test]
+    fn readers_and_learners_never_see_another_addresss_mac_while_slots_are_reused() {
+        // Learners learn (ip -> mac(ip)) at time 0; a scanner inserts new addresses at a time
+        // where every learnt entry is expired, so it keeps reclaiming slots under them.
+        let t = std::sync::Arc::new(NeighTable::new(64, NeighTiming::new(1, 10, 1, HZ)));
+        let mac = |ip: u32| {
+            [
+                2,
+                0,
+                (ip >> 24) as u8,
+                (ip >> 16) as u8,
+                (ip >> 8) as u8,
+                ip as u8,
+            ]
+        };
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let scanner = {
+            let (t, stop) = (t.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut k = 0u32;
+                while !stop.load(Relaxed) {
+                    let _ = t.insert(0x0b00_0000 + k % 100_000, 1, 10 * HZ);
+                    k = k.wrapping_add(1);
+                }
+                k
+            })
+        };
+        let hs: Vec<_> = (0..3u32)
+            .map(|w| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for r in 0..200_000u32 {
+                        let ip = 0x0a00_0000 + (r * 7 + w) % 500 + 1;
+                        if r % 2 == 0 {
+                            t.learn(ip, mac(ip), 1, 5, true);
+                        }
+                        if let Lookup::Hit { mac: m, .. } = t.lookup(ip, 5) {
+                            assert_eq!(m, mac(ip), "{ip:x} read another address's MAC");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        stop.store(true, Relaxed);
+        assert!(scanner.join().unwrap() > 0);
+        assert!(t.reclaimed() > 0, "slots were reused under the readers");
+        for e in t.entries(5) {
+            if let Some(m) = e.mac {
+                assert_eq!(m, mac(e.ip), "entry {:x}", e.ip);
+            }
+        }
     }
 }

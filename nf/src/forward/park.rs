@@ -6,9 +6,9 @@
 use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 
-use super::Forward;
 use super::arp;
 use super::neigh::Lookup;
+use super::{ARP_BURST, Forward};
 use crate::wire::{self, ether};
 
 /// A packet parked while ARP resolves its next hop (already TTL-decremented).
@@ -110,6 +110,24 @@ impl Forward {
         ctx.send(r, port);
     }
 
+    /// Broadcasts a request for the unresolved `nh` (in `slot`) out of `port` when one is due
+    /// and the ARP request rate allows it; a due request over the rate is counted.
+    fn ask(&mut self, ctx: &mut StageCtx<'_>, slot: usize, nh: u32, port: u16) {
+        let neigh = &self.shared.neigh;
+        if !neigh.request_due(slot, ctx.now) {
+            return;
+        }
+        let rate = self.shared.params.arp_requests_per_s;
+        if !self.arp_bucket.can_take(ctx, rate, ARP_BURST) {
+            self.stats.arp_rate_limited.add(1);
+            return;
+        }
+        if neigh.claim_request(slot, ctx.now) {
+            self.arp_bucket.take(ctx, rate, ARP_BURST);
+            self.send_arp_request(ctx, port, nh, None);
+        }
+    }
+
     /// Parks `pkts[i]` until `nh` answers ARP (sending a request when one is due), or drops it.
     pub(super) fn resolve(
         &mut self,
@@ -133,7 +151,7 @@ impl Forward {
                 return Verdict::Drop(DropReason::NeighborUnresolved);
             }
             Lookup::Unresolved { slot, .. } => slot,
-            Lookup::Absent => match neigh.insert(nh, port) {
+            Lookup::Absent => match neigh.insert(nh, port, ctx.now) {
                 Some(s) => s,
                 None => {
                     self.stats.neigh_table_full.add(1);
@@ -141,9 +159,7 @@ impl Forward {
                 }
             },
         };
-        if self.shared.neigh.claim_request(slot, ctx.now) {
-            self.send_arp_request(ctx, port, nh, None);
-        }
+        self.ask(ctx, slot, nh, port);
         self.park(ctx, nh, port)
             .unwrap_or(Verdict::Drop(DropReason::NeighborUnresolved))
     }
@@ -189,9 +205,7 @@ impl Forward {
                     continue;
                 }
                 Lookup::Unresolved { failed, slot } if !failed && ctx.now < deadline => {
-                    if self.shared.neigh.claim_request(slot, ctx.now) {
-                        self.send_arp_request(ctx, port, nh, None);
-                    }
+                    self.ask(ctx, slot, nh, port);
                     i += 1;
                 }
                 _ => {

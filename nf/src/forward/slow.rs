@@ -31,7 +31,26 @@ pub(super) struct Bucket {
 }
 
 impl Bucket {
+    pub(super) const EMPTY: Bucket = Bucket {
+        tokens: 0,
+        last: 0,
+        cost: 1,
+        cap: 1,
+        ready: false,
+    };
+
+    /// Takes one message's tokens if there are enough.
     pub(super) fn take(&mut self, ctx: &StageCtx<'_>, rate: u32, burst: u32) -> bool {
+        if self.can_take(ctx, rate, burst) {
+            self.tokens -= self.cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether one message's tokens are there now (refilled; nothing taken).
+    pub(super) fn can_take(&mut self, ctx: &StageCtx<'_>, rate: u32, burst: u32) -> bool {
         if rate == 0 {
             return false;
         }
@@ -47,12 +66,7 @@ impl Bucket {
         let add = ctx.now.saturating_sub(self.last);
         self.last = ctx.now;
         self.tokens = (self.tokens.saturating_add(add)).min(self.cap);
-        if self.tokens >= self.cost {
-            self.tokens -= self.cost;
-            true
-        } else {
-            false
-        }
+        self.tokens >= self.cost
     }
 }
 

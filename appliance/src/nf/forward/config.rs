@@ -21,6 +21,7 @@
 //! arp_queue = 64            # packets each worker parks while ARP resolves
 //! icmp_errors_per_s = 100   # ICMP errors per second, all workers together (0 = none)
 //! icmp_burst = 10
+//! arp_requests_per_s = 1000 # broadcast ARP requests per second, all workers together
 //! neighbor_capacity = 4096
 //! ```
 //!
@@ -140,6 +141,11 @@ pub fn params(c: &Config) -> FwdParams {
             .as_ref()
             .map(|s| *s.get_ref())
             .unwrap_or(d.icmp_burst),
+        arp_requests_per_s: f
+            .arp_requests_per_s
+            .as_ref()
+            .map(|s| *s.get_ref())
+            .unwrap_or(d.arp_requests_per_s),
         neighbor_capacity: f
             .neighbor_capacity
             .as_ref()
@@ -300,6 +306,13 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     range_check(&f.arp_queue, 0, 4096, "arp_queue", err)?;
     range_check(&f.icmp_errors_per_s, 0, 1_000_000, "icmp_errors_per_s", err)?;
     range_check(&f.icmp_burst, 1, 10_000, "icmp_burst", err)?;
+    range_check(
+        &f.arp_requests_per_s,
+        1,
+        1_000_000,
+        "arp_requests_per_s",
+        err,
+    )?;
     range_check(&f.neighbor_capacity, 16, 1 << 22, "neighbor_capacity", err)?;
     if f.routes.len() > MAX_ROUTES {
         return Err(err(

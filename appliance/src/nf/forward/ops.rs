@@ -535,6 +535,7 @@ fn neigh_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
         Ok(json!({
             "count": list.len(),
             "capacity": shared.neigh.capacity(),
+            "reclaimed": shared.neigh.reclaimed(),
             "neighbors": list,
         }))
     })
@@ -570,6 +571,7 @@ pub(super) fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError
             "routes": t.routes(),
             "next_hops": t.next_hops(),
             "proxy_arp": proxy,
+            "neigh_reclaimed": shared.neigh.reclaimed(),
             "totals": totals,
             "workers": workers,
         }))

@@ -24,6 +24,7 @@ pub struct ForwardConfig {
     pub arp_queue: Option<Spanned<usize>>,
     pub icmp_errors_per_s: Option<Spanned<u32>>,
     pub icmp_burst: Option<Spanned<u32>>,
+    pub arp_requests_per_s: Option<Spanned<u32>>,
     pub neighbor_capacity: Option<Spanned<usize>>,
 }
 
