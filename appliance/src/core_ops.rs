@@ -158,6 +158,7 @@ fn lcore_json(s: &State, i: usize) -> Value {
     json!({
         "lcore": l.id, "cpu": l.cpu, "numa_node": l.socket, "pool": l.pool,
         "polls": l.sources, "stages": l.stages, "pipeline_to": l.pipeline_to,
+        "state": l.health.get().name(),
         "busy_pct": busy_pct(&c),
         "rx_packets": c.rx_packets, "rx_bytes": c.rx_bytes,
         "tx_packets": c.tx_packets, "tx_bytes": c.tx_bytes,
@@ -437,6 +438,18 @@ pub fn metrics_text(s: &State) -> String {
             .map(|(id, _, c)| (format!("{{lcore=\"{id}\"}}"), f(c) as f64))
             .collect()
     };
+    family(
+        &mut o,
+        "lcore_up",
+        "gauge",
+        "1 while the worker lcore runs, 0 when the watchdog found it stalled or dead.",
+        &mut s.lcores.iter().map(|l| {
+            (
+                format!("{{lcore=\"{}\"}}", l.id),
+                f64::from(u8::from(l.health.get().is_up())),
+            )
+        }),
+    );
     family(
         &mut o,
         "lcore_rx_packets_total",

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dpdk::{Eal, Mempool, Port, PortSetup, TxBuffer};
-use pollfwd_pipeline::{LcoreCounters, Leftovers, LoopConfig, Mailbox, Sink, Source, Worker};
+use pollfwd_pipeline::{
+    Fault, LcoreCounters, Leftovers, LoopConfig, Mailbox, Sink, Source, Worker,
+};
 
 use crate::config::{Config, Loaded};
 use crate::module::StageEnv;
@@ -17,6 +19,7 @@ use crate::registry;
 use crate::state::{LcoreRt, PortRt, State, render_topology};
 use crate::summary::{self, Summary};
 use crate::topology::HostTopology;
+use crate::watchdog::Watchdog;
 
 /// Why the appliance could not start (nothing is left running: ports and EAL are released by
 /// the process exit).
@@ -304,6 +307,7 @@ fn setup(
             pipeline_to: l.pipeline_to.as_ref().map(|t| *t.get_ref()),
             counters,
             mailbox,
+            health: Default::default(),
         });
         workers.push(w);
     }
@@ -404,9 +408,15 @@ pub fn run(
     }
     let mut launched = Vec::new();
     let leftovers = Leftovers::new();
+    let fault = injected_fault();
     for mut w in workers {
         let id = w.lcore;
         w.set_leftovers(leftovers.clone());
+        if let Some((lcore, f, after)) = fault
+            && lcore == id
+        {
+            w.set_fault(f, after);
+        }
         eal.launch(id, move || w.run())?;
         launched.push(id);
     }
@@ -422,6 +432,9 @@ pub fn run(
 
     // Wait.
     let start = Instant::now();
+    let mut watchdog = Watchdog::new(&state, start);
+    let degraded_ok = state.config.config.runtime.keep_running_degraded();
+    let mut worker_lost = false;
     let mut last_rx = 0u64;
     let mut last_change = start;
     let mut last_print = start;
@@ -432,6 +445,19 @@ pub fn run(
             break;
         }
         let now = Instant::now();
+        let events = watchdog.check(&state.lcores, now);
+        for e in &events {
+            eprintln!("pollfwd: {e}");
+        }
+        if events.iter().any(|e| !e.health.is_up()) {
+            worker_lost = true;
+            if !degraded_ok {
+                eprintln!(
+                    "pollfwd: stopping (runtime.on_worker_failure = \"exit\"): exit status 1"
+                );
+                break;
+            }
+        }
         if let Some(d) = opts.duration
             && now - start >= d
         {
@@ -494,7 +520,33 @@ pub fn run(
         print!("{}", sum.render());
     }
     release_eal(eal, &state.config.config);
-    Ok(if worker_failed { 1 } else { 0 })
+    Ok(if worker_failed || worker_lost { 1 } else { 0 })
+}
+
+/// A fault to inject into one worker, from `POLLFWD_FAULT=<panic|stall>@<lcore>:<after_ms>[:<stall_ms>]`
+/// (how the watchdog is tested against real workers). Debug builds only: a release build
+/// ignores the variable.
+fn injected_fault() -> Option<(u32, Fault, Duration)> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let v = std::env::var("POLLFWD_FAULT").ok()?;
+    let parsed = (|| {
+        let (kind, rest) = v.split_once('@')?;
+        let mut it = rest.split(':');
+        let lcore: u32 = it.next()?.parse().ok()?;
+        let after = Duration::from_millis(it.next()?.parse().ok()?);
+        let f = match kind {
+            "panic" => Fault::Panic,
+            "stall" => Fault::Stall(Duration::from_millis(it.next()?.parse().ok()?)),
+            _ => return None,
+        };
+        Some((lcore, f, after))
+    })();
+    if parsed.is_none() {
+        eprintln!("pollfwd: warning: POLLFWD_FAULT '{v}' not understood: ignored");
+    }
+    parsed
 }
 
 /// Last step of a run: EAL cleanup, then the runtime directory EAL made for this instance's

@@ -41,6 +41,8 @@ pub struct LcoreRt {
     pub pipeline_to: Option<u32>,
     pub counters: Arc<LcoreCounters>,
     pub mailbox: Arc<Mailbox>,
+    /// What the watchdog last saw (`crate::watchdog`).
+    pub health: crate::health::HealthCell,
 }
 
 /// Everything the management thread may read while workers run. All of it is `Sync`: counters

@@ -61,6 +61,8 @@ pub struct Summary {
     pub tsc_hz: u64,
     /// End-of-run figures of the network functions, by NF name (e.g. `classify`: per-rule hits).
     pub nf: serde_json::Map<String, Value>,
+    /// Workers the watchdog found stalled or dead at the end: (lcore, state).
+    pub failed: Vec<(u32, &'static str)>,
 }
 
 /// The NF sections of the summary and of `stats` (`nf.<name>`): every network function with
@@ -108,6 +110,12 @@ impl Summary {
                 .collect(),
             tsc_hz: s.tsc_hz,
             nf: nf_summaries(s),
+            failed: s
+                .lcores
+                .iter()
+                .filter(|l| !l.health.get().is_up())
+                .map(|l| (l.id, l.health.get().name()))
+                .collect(),
         }
     }
 
@@ -183,6 +191,11 @@ impl Summary {
             "tsc_hz": self.tsc_hz,
             "ports": ports,
             "lcores": lcores,
+            "failed_lcores": self
+                .failed
+                .iter()
+                .map(|(id, st)| json!({"lcore": id, "state": st}))
+                .collect::<Vec<_>>(),
             "nf": self.nf,
             "totals": {
                 "rx_packets": sum(|l| l.rx_packets),
@@ -195,6 +208,9 @@ impl Summary {
 
     pub fn render(&self) -> String {
         let mut o = format!("pollfwd summary: ran {:.1} s\n", self.secs);
+        for (id, st) in &self.failed {
+            o += &format!("worker lcore {id}: {st}\n");
+        }
         o += &format!(
             "{:<10} {:>4} {:>12} {:>14} {:>12} {:>14} {:>8} {:>8} {:>8} {:>8}\n",
             "port",

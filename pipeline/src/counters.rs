@@ -33,6 +33,12 @@ impl Counter {
     pub fn reset(&self) {
         self.0.store(0, Relaxed);
     }
+
+    /// Sets the value (a gauge). Only the owning lcore may call this.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
 }
 
 /// Counters of one stage on one lcore (VPP `show runtime`).
@@ -78,9 +84,16 @@ pub struct LcoreCounters {
     pub drops: [Counter; DropReason::COUNT],
     pub stages: [StageCounters; MAX_STAGES],
     pub dwell: [Counter; DWELL_BUCKETS],
-    /// TSC of the last loop round: shows the lcore is alive.
+    /// TSC of the last TX drain (every `tx_drain_us`): shows the lcore is alive.
     pub heartbeat: Counter,
+    /// How the worker's loop ended: 0 still running, [`EXIT_RETURNED`] or [`EXIT_PANICKED`].
+    pub exited: Counter,
 }
+
+/// [`LcoreCounters::exited`]: the worker's loop returned.
+pub const EXIT_RETURNED: u64 = 1;
+/// [`LcoreCounters::exited`]: the worker panicked.
+pub const EXIT_PANICKED: u64 = 2;
 
 impl Default for LcoreCounters {
     fn default() -> Self {
@@ -102,6 +115,7 @@ impl Default for LcoreCounters {
             stages: std::array::from_fn(|_| StageCounters::default()),
             dwell: std::array::from_fn(|_| Counter::default()),
             heartbeat: Counter::default(),
+            exited: Counter::default(),
         }
     }
 }

@@ -7,7 +7,9 @@ pub mod drop;
 pub mod stage;
 pub mod worker;
 
-pub use counters::{LcoreCounters, LcoreSnapshot, MAX_STAGES, StageSnapshot};
+pub use counters::{
+    EXIT_PANICKED, EXIT_RETURNED, LcoreCounters, LcoreSnapshot, MAX_STAGES, StageSnapshot,
+};
 pub use drop::DropReason;
 pub use stage::{Payload, RxBurst, Stage, StageCtx, Verdict};
-pub use worker::{Leftovers, LoopConfig, Mailbox, Msg, Reply, Sink, Source, Worker};
+pub use worker::{Fault, Leftovers, LoopConfig, Mailbox, Msg, Reply, Sink, Source, Worker};

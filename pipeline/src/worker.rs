@@ -8,6 +8,7 @@
 use crate::stage::Payload;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 use dpdk::txbuf::TxResult;
@@ -160,6 +161,32 @@ pub struct Worker {
     sampler: Sampler,
     /// Where the worker leaves its input rings when it stops (see [`Leftovers`]).
     leftovers: Option<Leftovers>,
+    /// A fault to inject (tests of the watchdog; see [`Fault`]).
+    fault: Option<(Fault, Duration)>,
+}
+
+/// A fault a worker injects into itself once, some time after it starts: how the watchdog
+/// is tested against a real worker (the appliance enables it in debug builds only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The worker panics.
+    Panic,
+    /// The worker stops looping for this long, then goes on.
+    Stall(Duration),
+}
+
+/// Sets [`LcoreCounters::exited`] when the worker's loop ends, by return or by panic.
+struct ExitMark(Arc<LcoreCounters>);
+
+impl Drop for ExitMark {
+    fn drop(&mut self) {
+        let how = if std::thread::panicking() {
+            crate::counters::EXIT_PANICKED
+        } else {
+            crate::counters::EXIT_RETURNED
+        };
+        self.0.exited.set(how);
+    }
 }
 
 /// The input rings (pipeline and hand-off) of stopped workers, kept until every worker has
@@ -285,6 +312,7 @@ impl Worker {
             handoff_stage: Vec::new(),
             sampler: Sampler { countdown: 0 },
             leftovers: None,
+            fault: None,
         })
     }
 
@@ -322,6 +350,11 @@ impl Worker {
         self.leftovers = Some(l);
     }
 
+    /// Makes the worker inject `fault` once, `after` its start.
+    pub fn set_fault(&mut self, fault: Fault, after: Duration) {
+        self.fault = Some((fault, after));
+    }
+
     pub fn set_workers(&mut self, workers: usize) {
         self.workers = workers;
     }
@@ -333,6 +366,12 @@ impl Worker {
 
     /// Runs until the quit flag is set; then flushes TX buffers and returns 0.
     pub fn run(mut self) -> i32 {
+        let _exit = ExitMark(self.counters.clone());
+        let mut fault = self.fault.take().map(|(f, after)| {
+            let at = dpdk::rdtsc()
+                + (after.as_micros() as u64).saturating_mul(dpdk::tsc_hz() / 1_000_000);
+            (f, at)
+        });
         let mut burst = Burst::new();
         let mut scratch = Scratch {
             dropped: Burst::new(),
@@ -406,8 +445,16 @@ impl Worker {
                 c.idle_cycles.add(idle);
                 (polls, empty, busy, idle) = (0, 0, 0, 0);
                 self.drain_mailbox();
-                c.heartbeat.reset();
-                c.heartbeat.add(now);
+                c.heartbeat.set(now);
+                if let Some((f, at)) = fault
+                    && now >= at
+                {
+                    fault = None;
+                    match f {
+                        Fault::Panic => panic!("lcore {}: injected fault", self.lcore),
+                        Fault::Stall(d) => std::thread::sleep(d),
+                    }
+                }
                 if self.quit.load(Ordering::Relaxed) {
                     break;
                 }

@@ -26,6 +26,10 @@ pub struct RuntimeConfig {
     /// Slots of each pipeline ring (power of two).
     #[serde(default = "RuntimeConfig::d_ring")]
     pub ring_size: Spanned<u32>,
+    /// What a stalled or dead worker does to the appliance: `exit` (stop, exit status 1, so
+    /// that a supervisor restarts it) or `degraded` (report it and keep running).
+    #[serde(default = "RuntimeConfig::d_failure")]
+    pub on_worker_failure: Spanned<String>,
 }
 
 impl RuntimeConfig {
@@ -41,6 +45,14 @@ impl RuntimeConfig {
     fn d_ring() -> Spanned<u32> {
         Spanned::new(0..0, 1024)
     }
+    fn d_failure() -> Spanned<String> {
+        Spanned::new(0..0, "exit".into())
+    }
+
+    /// Whether the appliance keeps running when a worker stalls or dies.
+    pub fn keep_running_degraded(&self) -> bool {
+        self.on_worker_failure.get_ref() == "degraded"
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -50,6 +62,7 @@ impl Default for RuntimeConfig {
             tx_drain_us: Self::d_drain(),
             housekeeping_us: Self::d_hk(),
             ring_size: Self::d_ring(),
+            on_worker_failure: Self::d_failure(),
         }
     }
 }
@@ -85,6 +98,16 @@ pub(super) fn validate(c: &Config, pos: &Pos<'_>) -> Result<(), ConfigError> {
         return Err(pos.err(
             c.runtime.ring_size.span(),
             format!("runtime.ring_size {rs} must be a power of two >= 64"),
+        ));
+    }
+    let f = &c.runtime.on_worker_failure;
+    if !matches!(f.get_ref().as_str(), "exit" | "degraded") {
+        return Err(pos.err(
+            f.span(),
+            format!(
+                "runtime.on_worker_failure '{}': \"exit\" or \"degraded\"",
+                f.get_ref()
+            ),
         ));
     }
     Ok(())

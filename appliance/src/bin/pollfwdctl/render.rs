@@ -140,8 +140,8 @@ pub(crate) fn render_ports(d: &Value) -> String {
 pub(crate) fn render_lcores(d: &Value) -> String {
     let mut rows = vec![
         [
-            "lcore", "cpu", "node", "pool", "busy%", "rx-pkts", "tx-pkts", "drops", "polls",
-            "stages",
+            "lcore", "cpu", "node", "pool", "state", "busy%", "rx-pkts", "tx-pkts", "drops",
+            "polls", "stages",
         ]
         .map(String::from)
         .to_vec(),
@@ -152,6 +152,7 @@ pub(crate) fn render_lcores(d: &Value) -> String {
             s(&l["cpu"]),
             s(&l["numa_node"]),
             s(&l["pool"]),
+            s(&l["state"]),
             s(&l["busy_pct"]),
             s(&l["rx_packets"]),
             s(&l["tx_packets"]),
