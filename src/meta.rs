@@ -13,6 +13,9 @@ pub mod flags {
     pub const FRAG: u16 = 1 << 3;
     /// A stage changed the packet (used by pcap-verified tests and tracing).
     pub const MODIFIED: u16 = 1 << 4;
+    /// NAT translated the packet: [`super::PktMeta`]'s `pre_*` fields hold its addresses and
+    /// ports as its sender wrote them (for ICMP errors the appliance sends about it).
+    pub const NATTED: u16 = 1 << 5;
 }
 
 /// Per-packet metadata. Written by stages on the lcore that owns the packet.
@@ -51,6 +54,12 @@ pub struct PktMeta {
     pub next_hop: u16,
     /// Free for stages (e.g. NAT: owning worker).
     pub aux: u32,
+    /// With [`flags::NATTED`]: source and destination address and L4 ports (ICMP query
+    /// identifier in `pre_sport`) before NAT translated the packet, host byte order.
+    pub pre_src: u32,
+    pub pre_dst: u32,
+    pub pre_sport: u16,
+    pub pre_dport: u16,
 }
 
 impl PktMeta {

@@ -71,6 +71,24 @@ for _ in range(10):
         pass
 "#;
 
+/// A connected UDP socket with IP_RECVERR (11) sends one datagram and reports the error the
+/// kernel matched to it: `errno=N`, or `got` if an answer came.
+const UDP_UNREACHABLE: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_IP, 11, 1)
+s.settimeout(3)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.send(b"x")
+try:
+    s.recv(100)
+    print("got")
+except socket.timeout:
+    print("errno=timeout")
+except OSError as e:
+    print("errno=%d" % e.errno)
+"#;
+
 fn field<'a>(text: &'a str, key: &str) -> &'a str {
     text.split_whitespace()
         .find_map(|w| w.strip_prefix(key))
@@ -226,6 +244,22 @@ socket = "{sock}"
         assert_eq!(hops.len(), 2, "{t}");
         assert_eq!(&hops[0][..2], &["1", "10.0.0.1"], "{t}");
         assert_eq!(&hops[1][..2], &["2", "192.0.2.2"], "{t}");
+
+        // 5b. An unrouted destination: the appliance's "net unreachable" about the translated
+        //     datagram reaches the inside host (not the pool address), and quotes the datagram
+        //     as the host sent it, so ping shows it and the kernel hands it to the UDP socket
+        //     that sent the datagram (ENETUNREACH, errno 101, with IP_RECVERR).
+        let o = ns_run(&ni, &["ping", "-c", "1", "-W", "2", "203.0.113.99"]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("From 10.0.0.1 icmp_seq=1 Destination Net Unreachable"),
+            "{text}"
+        );
+        let out = ns_ok(
+            &ni,
+            &["python3", "-c", UDP_UNREACHABLE, "203.0.113.99", "5353"],
+        );
+        assert_eq!(field(&out, "errno="), "101", "{out}");
 
         // 6. NAT's view.
         let s = control_call(&sock, "nat.summary", json!({})).unwrap();

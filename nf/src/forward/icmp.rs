@@ -118,6 +118,78 @@ pub fn build_error(
     frame_len.max(ether::MIN_FRAME)
 }
 
+/// The addresses and ports of a datagram as its sender wrote them, before NAT translated it
+/// (from [`dpdk::PktMeta`]'s `pre_*` fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Original {
+    pub src: u32,
+    pub dst: u32,
+    /// TCP/UDP source port, or the ICMP query identifier.
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// Makes an error built by [`build_error`] (the `len`-byte `frame`) about a datagram NAT had
+/// translated what the datagram's sender can match (RFC 5508 sections 3 and 4): the error goes
+/// to the original source, and its quote shows the datagram as the sender wrote it (addresses,
+/// ports or ICMP identifier restored; the quoted IPv4 header checksum, and the quoted L4
+/// checksum when the quote holds it, updated to match), so the sender's stack finds the
+/// socket the error is about. Then the error's own checksums are filled.
+pub fn restore_quote(frame: &mut [u8], len: usize, o: Original) {
+    use crate::wire::checksum::Delta;
+    // The error datagram's end (the frame may carry Ethernet padding after it).
+    let Some(outer) = frame.get(ETH_LEN..ETH_LEN + IP_HDR) else {
+        return;
+    };
+    let len = (ETH_LEN + ipv4::Packet::new_unchecked(outer).total_len() as usize).min(len);
+    let qoff = ETH_LEN + IP_HDR + ICMP_HDR;
+    let Some(q) = frame.get_mut(qoff..len) else {
+        return;
+    };
+    let Ok(mut qip) = ipv4::Packet::new_checked(&mut q[..]) else {
+        return;
+    };
+    let (src, dst, proto, hl) = (qip.src(), qip.dst(), qip.protocol(), qip.header_len());
+    let first = qip.frag_offset() == 0;
+    qip.set_src(o.src);
+    qip.set_dst(o.dst);
+    qip.fill_checksum();
+    let Some(l4) = q.get_mut(hl..) else {
+        return;
+    };
+    let addrs = Delta::ZERO.addr(src, o.src).addr(dst, o.dst);
+    let get = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    match proto {
+        proto::TCP | proto::UDP if first && l4.len() >= 4 => {
+            let (sp, dp) = (get(l4, 0), get(l4, 2));
+            l4[0..2].copy_from_slice(&o.sport.to_be_bytes());
+            l4[2..4].copy_from_slice(&o.dport.to_be_bytes());
+            let d = addrs.word(sp, o.sport).word(dp, o.dport);
+            let at = if proto == proto::TCP { 16 } else { 6 };
+            if l4.len() >= at + 2 {
+                let c = get(l4, at);
+                let c = if proto == proto::UDP {
+                    d.apply_udp(c)
+                } else {
+                    d.apply(c)
+                };
+                l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        proto::ICMP if first && l4.len() >= 8 && wicmp::is_query(l4[0]) => {
+            let id = get(l4, 4);
+            l4[4..6].copy_from_slice(&o.sport.to_be_bytes());
+            let c = Delta::ZERO.word(id, o.sport).apply(get(l4, 2));
+            l4[2..4].copy_from_slice(&c.to_be_bytes());
+        }
+        _ => {}
+    }
+    let mut ip = ipv4::Packet::new_unchecked(&mut frame[ETH_LEN..ETH_LEN + IP_HDR]);
+    ip.set_dst(o.src);
+    ip.fill_checksum();
+    wicmp::Packet::new_unchecked(&mut frame[ETH_LEN + IP_HDR..len]).fill_checksum();
+}
+
 /// Turns an ICMP echo request to `frame`'s IP destination into the echo reply, in place (RFC
 /// 792; RFC 1122 section 3.2.2.6: same identifier, sequence number and data; source and
 /// destination addresses swapped). `l3` and the IPv4 header are valid (parsed). Returns false,
@@ -386,5 +458,132 @@ mod tests {
         want[6..12].copy_from_slice(&ME);
         assert!(echo_reply_in_place(&mut f, 14, ME));
         assert_eq!(f, want);
+    }
+
+    /// An Ethernet/IPv4 frame carrying `proto` from `src:sport` to `dst:dport` with `pay`
+    /// bytes of payload, every checksum computed in full (RFC 1071 over the pseudo-header
+    /// and the segment): TCP (20-byte header), UDP, or an ICMP echo request (`sport` = its
+    /// identifier).
+    fn frame(proto: u8, (src, sport): (u32, u16), (dst, dport): (u32, u16), pay: usize) -> Vec<u8> {
+        let l4h = match proto {
+            6 => 20,
+            _ => 8,
+        };
+        let ip_len = 20 + l4h + pay;
+        let mut f = vec![0u8; 14 + ip_len];
+        f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x10]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        f[18..20].copy_from_slice(&0x1234u16.to_be_bytes());
+        f[22] = 64;
+        f[23] = proto;
+        f[26..30].copy_from_slice(&src.to_be_bytes());
+        f[30..34].copy_from_slice(&dst.to_be_bytes());
+        for (i, b) in f[34 + l4h..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let c = rfc1071(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        match proto {
+            1 => {
+                f[34] = 8;
+                f[38..40].copy_from_slice(&sport.to_be_bytes());
+                let c = rfc1071(&f[34..]);
+                f[36..38].copy_from_slice(&c.to_be_bytes());
+            }
+            _ => {
+                f[34..36].copy_from_slice(&sport.to_be_bytes());
+                f[36..38].copy_from_slice(&dport.to_be_bytes());
+                if proto == 6 {
+                    f[46] = 0x50;
+                } else {
+                    f[38..40].copy_from_slice(&((l4h + pay) as u16).to_be_bytes());
+                }
+                let mut ph = Vec::new();
+                ph.extend_from_slice(&src.to_be_bytes());
+                ph.extend_from_slice(&dst.to_be_bytes());
+                ph.extend_from_slice(&[0, proto]);
+                ph.extend_from_slice(&((l4h + pay) as u16).to_be_bytes());
+                ph.extend_from_slice(&f[34..]);
+                let at = if proto == 6 { 34 + 16 } else { 34 + 6 };
+                let c = rfc1071(&ph);
+                f[at..at + 2].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn an_error_about_a_translated_datagram_quotes_it_as_its_sender_wrote_it() {
+        let host = (0x0a0a_0002, 40001);
+        let pool = (0xc633_6410, 1024);
+        let far = (0x0808_0808, 53);
+        // Small datagrams (quoted whole, L4 checksum included) and a big one (quote capped).
+        for (proto, pay) in [(17u8, 10usize), (6, 30), (1, 16), (17, 1400), (6, 1400)] {
+            let sent = frame(proto, host, far, pay);
+            // What NAT made of it: the source translated, every checksum right for it.
+            let natted = frame(proto, pool, far, pay);
+            let mut buf = vec![0u8; 14 + MAX_ERROR_DATAGRAM];
+            let n = build_error(
+                &mut buf,
+                &natted,
+                14,
+                IcmpError::NetUnreachable,
+                ME,
+                0x0a0a_0001,
+                7,
+            );
+            let o = Original {
+                src: host.0,
+                dst: far.0,
+                sport: host.1,
+                dport: far.1,
+            };
+            restore_quote(&mut buf, n, o);
+            let e = &buf[..n];
+            let total = u16::from_be_bytes([e[16], e[17]]) as usize;
+            let quote = total - 28;
+            assert_eq!(
+                &e[42..42 + quote],
+                &sent[14..14 + quote],
+                "proto {proto}, {pay} bytes: the quote is the datagram as sent"
+            );
+            assert_eq!(e[30..34], host.0.to_be_bytes(), "to the original sender");
+            assert!(ipv4_header_checksum_ok(&e[14..34]));
+            assert_eq!(rfc1071(&e[34..14 + total]), 0, "ICMP checksum");
+        }
+    }
+
+    #[test]
+    fn an_error_about_a_destination_translated_datagram_restores_the_destination() {
+        // Outside host -> public address 198.51.100.20:80, NAT made it 10.10.0.9:8080.
+        let outside = (0xcb00_7105, 33000);
+        let public = (0xc633_6414, 80);
+        let sent = frame(6, outside, public, 0);
+        let natted = frame(6, outside, (0x0a0a_0009, 8080), 0);
+        let mut buf = vec![0u8; 14 + MAX_ERROR_DATAGRAM];
+        let n = build_error(
+            &mut buf,
+            &natted,
+            14,
+            IcmpError::HostUnreachable,
+            ME,
+            0xc633_6401,
+            1,
+        );
+        let o = Original {
+            src: outside.0,
+            dst: public.0,
+            sport: outside.1,
+            dport: public.1,
+        };
+        restore_quote(&mut buf, n, o);
+        assert_eq!(&buf[42..42 + 40], &sent[14..54]);
+        assert_eq!(buf[30..34], outside.0.to_be_bytes());
+        assert!(ipv4_header_checksum_ok(&buf[14..34]));
+        let total = u16::from_be_bytes([buf[16], buf[17]]) as usize;
+        assert_eq!(rfc1071(&buf[34..14 + total]), 0);
     }
 }

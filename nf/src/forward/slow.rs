@@ -334,6 +334,16 @@ impl Forward {
         }
         let ident = self.next_ident();
         let n = icmp::build_error(e.data_mut(), m.data(), l3, kind, pi.mac, src, ident);
+        let meta = m.meta();
+        if meta.flags & flags::NATTED != 0 {
+            let o = icmp::Original {
+                src: meta.pre_src,
+                dst: meta.pre_dst,
+                sport: meta.pre_sport,
+                dport: meta.pre_dport,
+            };
+            icmp::restore_quote(e.data_mut(), n, o);
+        }
         e.set_len(n as u16);
         self.stats.icmp_errors_sent.add(1);
         ctx.send(e, in_port);

@@ -139,7 +139,7 @@ impl NatCore {
             rewrite::ip_addr(f, p.l3, false, e.new_dst);
             meta.dst_ip = e.new_dst;
         }
-        meta.flags |= dpdk::meta::flags::MODIFIED;
+        meta.flags |= dpdk::meta::flags::MODIFIED | dpdk::meta::flags::NATTED;
         self.tally.fragments += 1;
         Verdict::Continue
     }

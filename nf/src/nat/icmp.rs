@@ -34,7 +34,7 @@ impl NatCore {
         let d = self.rewrite_inner(f, &inner, true, s.in_addr, s.in_port);
         rewrite::icmp_csum(f, p.l4, d);
         meta.dst_ip = s.in_addr;
-        meta.flags |= dpdk::meta::flags::MODIFIED;
+        meta.flags |= dpdk::meta::flags::MODIFIED | dpdk::meta::flags::NATTED;
         self.tally.icmp_errors += 1;
         Verdict::Continue
     }
@@ -61,7 +61,7 @@ impl NatCore {
         let d = self.rewrite_inner(f, &inner, false, s.out_addr, s.out_port);
         rewrite::icmp_csum(f, p.l4, d);
         meta.src_ip = s.out_addr;
-        meta.flags |= dpdk::meta::flags::MODIFIED;
+        meta.flags |= dpdk::meta::flags::MODIFIED | dpdk::meta::flags::NATTED;
         self.tally.icmp_errors += 1;
         if s.flags & super::table::sflag::HAIRPIN != 0 {
             // About a hairpinned packet: the error goes back inside, to the sender's worker,

@@ -105,7 +105,7 @@ impl NatCore {
         self.touch(si, true, p.l4_flags);
         meta.src_ip = s.out_addr;
         meta.src_port = s.out_port;
-        meta.flags |= dpdk::meta::flags::MODIFIED;
+        meta.flags |= dpdk::meta::flags::MODIFIED | dpdk::meta::flags::NATTED;
         self.tally.in2out += 1;
         let mut q = *p;
         q.src = s.out_addr;

@@ -502,6 +502,12 @@ impl NatCore {
             Err(r) => return Verdict::Drop(r),
         };
         fill_meta(meta, &p);
+        if meta.flags & flags::NATTED == 0 {
+            // The packet as its sender wrote it (a hairpinned packet's second pass keeps what
+            // its first pass saw): what ICMP errors about it must quote (RFC 5508 section 4).
+            (meta.pre_src, meta.pre_dst) = (p.src, p.dst);
+            (meta.pre_sport, meta.pre_dport) = (p.sport, p.dport);
+        }
         if self.p.ttl_expiry_downstream
             && !hairpin
             && crate::wire::ipv4::Packet::new_unchecked(&f[p.l3..]).ttl() <= 1

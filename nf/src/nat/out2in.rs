@@ -130,7 +130,7 @@ impl NatCore {
         }
         self.touch(si, false, p.l4_flags);
         meta.dst_ip = s.in_addr;
-        meta.flags |= dpdk::meta::flags::MODIFIED;
+        meta.flags |= dpdk::meta::flags::MODIFIED | dpdk::meta::flags::NATTED;
         if hairpin {
             self.tally.hairpin += 1;
         } else {
