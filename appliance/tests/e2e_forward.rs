@@ -481,6 +481,18 @@ fn a_silent_next_hop_is_asked_arp_retries_times_then_given_up() {
     assert_eq!(f["held_expired"], 2, "{s}");
     assert_eq!(f["released"], 0, "{s}");
     assert_eq!(f["arp_requests_sent"], 3, "{s}");
+    // RFC 1812 4.3.3.1: each packet that waited for the silent next hop gets "host
+    // unreachable" back out of its ingress port, quoting it (TTL already decremented).
+    let back = read_pcap(&lab.path("p0-out.pcap"));
+    assert_eq!(back.len(), 2, "{s}");
+    for (e, d) in back.iter().zip(&data) {
+        assert_eq!((e[23], e[34], e[35]), (1, 3, 1), "ICMP host unreachable");
+        assert_eq!(e[30..34], d[26..30], "to the sender");
+        assert!(ip_header_ok(e));
+        assert_eq!(e[42 + 12..42 + 20], d[26..34], "quoting its addresses");
+        assert_eq!(e[42 + 8], d[22] - 1, "and its decremented TTL");
+    }
+    assert_eq!(f["icmp_errors_sent"], 2, "{s}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 
 use super::arp;
+use super::icmp::IcmpError;
 use super::neigh::Lookup;
 use super::{ARP_BURST, Forward};
 use crate::wire::{self, ether};
@@ -148,6 +149,8 @@ impl Forward {
                 return Verdict::Tx(port);
             }
             Lookup::Unresolved { failed: true, .. } => {
+                // RFC 1812 4.3.3.1: the next hop did not answer ARP: host unreachable.
+                self.icmp_error(ctx, &pkts[i], IcmpError::HostUnreachable, None);
                 return Verdict::Drop(DropReason::NeighborUnresolved);
             }
             Lookup::Unresolved { slot, .. } => slot,
@@ -209,7 +212,10 @@ impl Forward {
                     i += 1;
                 }
                 _ => {
-                    drop(self.held.remove(i));
+                    let h = self.held.remove(i);
+                    // The next hop never answered (RFC 1812 4.3.3.1): host unreachable.
+                    self.icmp_error(ctx, &h.m, IcmpError::HostUnreachable, None);
+                    drop(h);
                     self.stats.held_expired.add(1);
                     ctx.count_drop(DropReason::NeighborHeldExpired, 1);
                 }
