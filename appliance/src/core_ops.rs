@@ -106,7 +106,7 @@ fn version(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
 
 fn port_json(s: &State, i: usize, xstats: bool) -> Value {
     let p = &s.ports[i];
-    let st = p.port.stats();
+    let st = p.stats();
     let link = p.port.link();
     let mut v = json!({
         "name": p.name, "port": p.port.id(), "device": p.device, "driver": p.driver,
@@ -116,7 +116,7 @@ fn port_json(s: &State, i: usize, xstats: bool) -> Value {
         "rx_packets": st.ipackets, "rx_bytes": st.ibytes,
         "tx_packets": st.opackets, "tx_bytes": st.obytes,
         "rx_missed": st.imissed, "rx_errors": st.ierrors, "tx_errors": st.oerrors,
-        "rx_nombuf": st.rx_nombuf,
+        "rx_nombuf": st.rx_nombuf, "pmd_resets": p.pmd_resets(),
     });
     if xstats {
         let x: Map<String, Value> = p
@@ -307,7 +307,7 @@ fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
             .map_err(|_| format!("lcore {}: mailbox full, try again", l.id))?;
     }
     for p in &s.ports {
-        p.port.reset_stats();
+        p.clear_stats();
     }
     // Wait (bounded) until each worker has applied it.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -354,7 +354,7 @@ pub fn metrics_text(s: &State) -> String {
     let ports: Vec<_> = s
         .ports
         .iter()
-        .map(|p| (p.name.clone(), p.port.stats(), p.port.link()))
+        .map(|p| (p.name.clone(), p.stats(), p.port.link()))
         .collect();
     let port_metric = |f: fn(&dpdk::PortStats) -> u64| -> Vec<(String, f64)> {
         ports

@@ -106,6 +106,7 @@ fn setup(
             rx_queues: pc.rx_queues,
             tx_queues,
             port,
+            totals: Default::default(),
         });
     }
     let port_ids: Vec<u16> = ports.iter().map(|p| p.port.id()).collect();
@@ -439,8 +440,17 @@ pub fn run(
     let mut last_change = start;
     let mut last_print = start;
     let mut prev = summary::port_totals(&state);
+    let mut last_sample = start;
     loop {
         std::thread::sleep(Duration::from_millis(20));
+        // Port counters are read often enough that a PMD resetting its own (memif when the
+        // peer leaves) loses little: see `PortTotals`.
+        if last_sample.elapsed() >= Duration::from_millis(100) {
+            last_sample = Instant::now();
+            for p in &state.ports {
+                p.stats();
+            }
+        }
         if dpdk::sys::quit_requested() {
             break;
         }

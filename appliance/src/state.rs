@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use dpdk::{Mempool, Port, RingStats};
+use dpdk::{Mempool, Port, PortStats, RingStats};
 use pollfwd_pipeline::{LcoreCounters, Mailbox};
 
 use crate::config::Loaded;
@@ -26,6 +26,83 @@ pub struct PortRt {
     pub mac: [u8; 6],
     pub rx_queues: u16,
     pub tx_queues: u16,
+    /// Monotonic totals over the device's counters (see [`PortRt::stats`]).
+    pub totals: Mutex<PortTotals>,
+}
+
+/// A port's counters as the operator sees them: they never go backwards. Some PMDs zero their
+/// counters on their own (memif when its peer goes away, a port stop/start): every reading
+/// that finds a counter below the previous reading adds the previous reading to that
+/// counter's base. The daemon reads every port every 100 ms, so at most what a port counted
+/// in the last 100 ms before such a reset is lost.
+#[derive(Debug, Default)]
+pub struct PortTotals {
+    last: PortStats,
+    base: PortStats,
+    /// Readings that found a counter reset by the PMD.
+    pub resets: u64,
+}
+
+/// Applies `f` to each pair of counters of two [`PortStats`].
+fn each_counter(a: &mut PortStats, b: &PortStats, mut f: impl FnMut(&mut u64, u64)) {
+    f(&mut a.ipackets, b.ipackets);
+    f(&mut a.opackets, b.opackets);
+    f(&mut a.ibytes, b.ibytes);
+    f(&mut a.obytes, b.obytes);
+    f(&mut a.imissed, b.imissed);
+    f(&mut a.ierrors, b.ierrors);
+    f(&mut a.oerrors, b.oerrors);
+    f(&mut a.rx_nombuf, b.rx_nombuf);
+}
+
+impl PortTotals {
+    /// Takes a raw reading of the device's counters; returns the monotonic totals.
+    pub fn update(&mut self, raw: &PortStats) -> PortStats {
+        // Per counter: the reading before a reset, 0 where none happened.
+        let mut before = self.last;
+        let mut reset = false;
+        each_counter(&mut before, raw, |p, r| {
+            if r < *p {
+                reset = true;
+            } else {
+                *p = 0;
+            }
+        });
+        each_counter(&mut self.base, &before, |b, p| *b += p);
+        self.last = *raw;
+        self.resets += reset as u64;
+        let mut out = *raw;
+        each_counter(&mut out, &self.base, |o, b| *o += b);
+        out
+    }
+
+    /// Zeroes the totals (the operator's `clear`, which resets the device's counters too).
+    pub fn clear(&mut self) {
+        *self = PortTotals::default();
+    }
+}
+
+impl PortRt {
+    /// The port's counters, monotonic across resets by the PMD.
+    pub fn stats(&self) -> PortStats {
+        let raw = self.port.stats();
+        self.totals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(&raw)
+    }
+
+    /// Readings that found the PMD had reset its counters since start (or the last clear).
+    pub fn pmd_resets(&self) -> u64 {
+        self.totals.lock().unwrap_or_else(|e| e.into_inner()).resets
+    }
+
+    /// Zeroes the device's counters and the totals (the operator's `clear`).
+    pub fn clear_stats(&self) {
+        let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        self.port.reset_stats();
+        t.clear();
+    }
 }
 
 /// A worker lcore at run time, as the management thread sees it.
@@ -111,4 +188,33 @@ pub fn mac(m: &[u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(rx: u64, tx: u64) -> PortStats {
+        PortStats {
+            ipackets: rx,
+            opackets: tx,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn port_totals_never_go_backwards_across_pmd_resets() {
+        let mut t = PortTotals::default();
+        assert_eq!(t.update(&st(10, 5)), st(10, 5));
+        assert_eq!(t.update(&st(30, 5)), st(30, 5));
+        // The PMD zeroed its counters (memif peer gone), then counted again.
+        assert_eq!(t.update(&st(0, 0)), st(30, 5));
+        assert_eq!(t.update(&st(7, 2)), st(37, 7));
+        assert_eq!(t.resets, 1);
+        // Only one counter reset (tx): rx keeps going.
+        assert_eq!(t.update(&st(9, 1)), st(39, 8));
+        assert_eq!(t.resets, 2);
+        t.clear();
+        assert_eq!(t.update(&st(3, 3)), st(3, 3));
+    }
 }

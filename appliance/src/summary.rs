@@ -11,7 +11,7 @@ pub use crate::state::mac;
 
 /// Port counters at one instant, in port order.
 pub fn port_totals(s: &State) -> Vec<PortStats> {
-    s.ports.iter().map(|p| p.port.stats()).collect()
+    s.ports.iter().map(|p| p.stats()).collect()
 }
 
 fn rate(n: u64, secs: f64) -> f64 {
@@ -101,7 +101,7 @@ impl Summary {
             ports: s
                 .ports
                 .iter()
-                .map(|p| (p.name.clone(), p.port.id(), p.port.stats()))
+                .map(|p| (p.name.clone(), p.port.id(), p.stats()))
                 .collect(),
             lcores: s
                 .lcores
