@@ -74,7 +74,8 @@ drop_reasons! {
     NatTableFull => "nat_table_full", "NAT session table full";
     NatHostLimit => "nat_host_limit", "inside host reached its NAT session limit";
     NatUnsupported => "nat_unsupported", "protocol or fragment NAT cannot translate";
-    NatFragment => "nat_fragment", "non-first fragment whose first fragment NAT has not seen (no reassembly)";
+    NatFragment => "nat_fragment", "non-first fragment whose first fragment NAT has not seen, with no room to wait for it";
+    NatFragmentTimeout => "nat_fragment_timeout", "non-first fragment held for its first fragment, which did not come within 1 s";
     // Rate limit.
     PolicerRed => "policer_red", "policer marked the packet red and its red action is drop";
     PolicerYellow => "policer_yellow", "policer marked the packet yellow and its yellow action is drop";

@@ -65,6 +65,10 @@ pub struct StageCtx<'a> {
     pub count_rx: bool,
     pub(crate) rx_bytes: Option<u64>,
     pub(crate) originated: &'a mut Burst,
+    /// Packets the stage gives back to the chain ([`StageCtx::later`]).
+    pub(crate) later: &'a mut Burst,
+    /// Index of the stage in its chain.
+    pub(crate) stage: usize,
     pub(crate) all: Option<Verdict>,
     /// Drops of the stage's own packets (held ones it frees, originated ones that found no
     /// room), by reason.
@@ -114,6 +118,16 @@ pub struct RxBurst {
 }
 
 impl StageCtx<'_> {
+    /// Gives back a packet the stage held ([`Verdict::Held`], then [`Stage::adopt`]): it
+    /// comes back to this same stage, and then goes on through the rest of the chain, right
+    /// after the current burst or housekeeping pass (e.g. NAT's fragments that arrived before
+    /// their first fragment, once it has come). `Err(m)` when a burst's worth is already
+    /// waiting: the stage frees the packet and counts the drop.
+    pub fn later(&mut self, mut m: Mbuf) -> Result<(), Mbuf> {
+        m.meta_mut().resume = self.stage as u8;
+        self.later.push(m)
+    }
+
     /// Sends a packet the stage built itself (ARP request, ICMP error) out of `port`.
     /// If more than a burst's worth is pending the packet is freed and counted.
     pub fn send(&mut self, mut m: Mbuf, port: u16) {
@@ -228,6 +242,7 @@ pub struct Harness {
     pub pool: Mempool,
     pub tsc_hz: u64,
     originated: Burst,
+    later: Burst,
     tally: DropTally,
 }
 
@@ -237,8 +252,14 @@ impl Harness {
             pool,
             tsc_hz,
             originated: Burst::new(),
+            later: Burst::new(),
             tally: DropTally::new(),
         }
+    }
+
+    /// The packets stages gave back with [`StageCtx::later`] since the last call.
+    pub fn take_later(&mut self) -> Burst {
+        std::mem::replace(&mut self.later, Burst::new())
     }
 
     /// One call of `stage.process` on `pkts` received on `in_port` at TSC `now`, as the
@@ -268,6 +289,8 @@ impl Harness {
             count_rx: false,
             rx_bytes: None,
             originated: &mut self.originated,
+            later: &mut self.later,
+            stage: 0,
             all: None,
             drops: &mut self.tally,
         };

@@ -80,6 +80,8 @@ struct Scratch {
     held: Burst,
     /// Packets stages originate (ARP, ICMP), sent after the stage.
     originated: Burst,
+    /// Packets stages give back to the chain ([`StageCtx::later`]), processed after the burst.
+    later: Burst,
     /// One verdict per packet of the burst.
     verdicts: [Verdict; BURST_MAX],
 }
@@ -118,6 +120,8 @@ enum In {
     Port,
     Ring,
     Handoff,
+    /// Packets a stage gave back ([`StageCtx::later`]).
+    Later,
 }
 
 /// Tunables of the loop.
@@ -377,6 +381,7 @@ impl Worker {
             dropped: Burst::new(),
             held: Burst::new(),
             originated: Burst::new(),
+            later: Burst::new(),
             verdicts: [Verdict::Continue; BURST_MAX],
         };
         let mut last_drain = dpdk::rdtsc();
@@ -411,6 +416,7 @@ impl Worker {
                 }
                 moved += n;
                 self.process_burst(&mut burst, &mut scratch, port, kind, round_start);
+                self.process_later(&mut scratch, round_start);
             }
             polls += nsrc as u64;
             moved_since |= moved > 0;
@@ -435,7 +441,7 @@ impl Worker {
                 }
                 if now.wrapping_sub(last_hk) >= self.cfg.housekeeping_ticks {
                     last_hk = now;
-                    self.housekeeping(&mut scratch.originated, now);
+                    self.housekeeping(&mut scratch, now);
                     Self::send_originated(&mut self.tx, &mut scratch.originated, &mut t);
                 }
                 Self::write_tally(&self.counters, &t);
@@ -461,8 +467,17 @@ impl Worker {
             }
         }
         // What the stages still hold is dropped and counted (rx = tx + drops holds at the end).
-        self.stage_pass(&mut scratch.originated, dpdk::rdtsc(), true);
+        self.stage_pass(
+            &mut scratch.originated,
+            &mut scratch.later,
+            dpdk::rdtsc(),
+            true,
+        );
         let mut t = Tally::new();
+        if !scratch.later.is_empty() {
+            t.drop(DropReason::Shutdown, scratch.later.len() as u32);
+            scratch.later.free_all();
+        }
         for tb in self.tx.iter_mut().flatten() {
             t.tx.add(tb.flush());
         }
@@ -490,6 +505,7 @@ impl Worker {
             dropped,
             held,
             originated,
+            later,
             verdicts,
         } = scratch;
         let c = &*self.counters;
@@ -511,6 +527,15 @@ impl Worker {
             c.handoff_in.add(n as u64);
             // One hand-off stage per chain (checked in with_handoff): all resume there.
             start = burst.as_slice()[0].meta().resume as usize;
+        } else if kind == In::Later {
+            // Given back by one stage (the chain's only user of `later`): it resumes there.
+            start = burst.as_slice()[0].meta().resume as usize;
+            debug_assert!(
+                burst
+                    .as_slice()
+                    .iter()
+                    .all(|m| m.meta().resume as usize == start)
+            );
         } else {
             let mut bytes = 0u64;
             let mut min_len = u16::MAX;
@@ -575,6 +600,8 @@ impl Worker {
                     count_rx: count_rx && si == 0,
                     rx_bytes: None,
                     originated: &mut *originated,
+                    later: &mut *later,
+                    stage: si,
                     all: None,
                     drops: &mut t.drops,
                 };
@@ -783,15 +810,27 @@ impl Worker {
         t.drops.write_to(c);
     }
 
-    fn housekeeping(&mut self, originated: &mut Burst, now: u64) {
-        self.stage_pass(originated, now, false);
+    fn housekeeping(&mut self, scratch: &mut Scratch, now: u64) {
+        self.stage_pass(&mut scratch.originated, &mut scratch.later, now, false);
+        self.process_later(scratch, now);
+    }
+
+    /// Runs the packets stages gave back ([`StageCtx::later`]) through the chain from the
+    /// stage that gave them back. Packets given back while doing so wait for the next call.
+    #[inline]
+    fn process_later(&mut self, scratch: &mut Scratch, now: u64) {
+        if scratch.later.is_empty() {
+            return;
+        }
+        let mut b = std::mem::replace(&mut scratch.later, Burst::new());
+        self.process_burst(&mut b, scratch, u16::MAX, In::Later, now);
     }
 
     /// Every stage's housekeeping, or (`last`) its shutdown; drops they count go to this
     /// lcore's counters.
-    fn stage_pass(&mut self, originated: &mut Burst, now: u64, last: bool) {
+    fn stage_pass(&mut self, originated: &mut Burst, later: &mut Burst, now: u64, last: bool) {
         let mut drops = DropTally::new();
-        for stage in &mut self.chain {
+        for (si, stage) in self.chain.iter_mut().enumerate() {
             let mut ctx = StageCtx {
                 now,
                 tsc_hz: self.cfg.tsc_hz,
@@ -805,6 +844,8 @@ impl Worker {
                 count_rx: false,
                 rx_bytes: None,
                 originated: &mut *originated,
+                later: &mut *later,
+                stage: si,
                 all: None,
                 drops: &mut drops,
             };

@@ -4,8 +4,13 @@
 //! what it did with each first fragment — (source, destination, protocol, IP id, direction)
 //! -> new addresses, or the worker it was handed to — in a small direct-mapped cache (4096
 //! entries, 2 s lifetime), and applies the same to the later fragments of that datagram.
-//! A non-first fragment that arrives before its first fragment (or after the entry was
-//! overwritten or aged out) is dropped and counted as `nat_fragment`; NAT does not reassemble.
+//! A non-first fragment that arrives before its first fragment is held (virtual reassembly
+//! without reassembling): the stage keeps up to [`HOLD_MAX`] such fragments per worker for
+//! [`HOLD_MS`], and when the first fragment of their datagram has been translated they go
+//! through NAT again (`StageCtx::later`) and are translated like it. One that waited in vain
+//! is dropped as `nat_fragment_timeout`; one that finds the hold queue full, or still no
+//! entry when it comes back (overwritten), is dropped as `nat_fragment`.
+//! NAT does not reassemble.
 
 use dpdk::PktMeta;
 use pollfwd_pipeline::{DropReason, Verdict};
@@ -15,6 +20,21 @@ use super::{NatCore, aux};
 
 /// Lifetime of a fragment cache entry, milliseconds.
 pub const FRAG_TTL_MS: u32 = 2000;
+/// Non-first fragments a worker holds while their first fragment has not come.
+pub const HOLD_MAX: usize = 64;
+/// How long a held fragment waits for its first fragment, milliseconds.
+pub const HOLD_MS: u32 = 1000;
+
+/// The reassembly key of a held fragment (RFC 791: source, destination, protocol, IP id) and
+/// the direction it travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldKey {
+    pub src: u32,
+    pub dst: u32,
+    pub id: u16,
+    pub proto: u8,
+    pub inside: bool,
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
@@ -72,6 +92,18 @@ impl FragCache {
             .then_some(e)
     }
 
+    /// Whether the first fragment of the datagram `k` has been seen (live entry).
+    fn has(&self, k: &HoldKey, now: u32) -> bool {
+        let e = self.e[self.slot(k.src, k.dst, k.id, k.proto, k.inside)];
+        e.kind != 0
+            && e.src == k.src
+            && e.dst == k.dst
+            && e.id == k.id
+            && e.proto == k.proto
+            && e.inside == k.inside
+            && now.wrapping_sub(e.time) < FRAG_TTL_MS
+    }
+
     fn put(&mut self, p: &Pkt, inside: bool, e: Entry) {
         let i = self.slot(p.src, p.dst, p.ip_id, p.proto, inside);
         self.e[i] = e;
@@ -79,6 +111,41 @@ impl FragCache {
 }
 
 impl NatCore {
+    /// Whether the first fragment of held fragment `k` has come (its translation is known).
+    pub fn first_fragment_seen(&self, k: &HoldKey) -> bool {
+        self.frags.has(k, self.now)
+    }
+
+    /// Whether a first fragment was recorded since the last call (held fragments may go).
+    pub fn take_first_fragments(&mut self) -> bool {
+        std::mem::take(&mut self.first_frags)
+    }
+
+    /// The key a non-first fragment is held under (its metadata as NAT filled it, the
+    /// frame for the IP id), or None if it is not one NAT holds.
+    pub fn hold_key(&self, f: &[u8], meta: &PktMeta) -> Option<HoldKey> {
+        use dpdk::meta::flags;
+        if meta.flags & flags::FRAG_NONFIRST == 0 || meta.aux & aux::RETRIED != 0 {
+            return None;
+        }
+        let ip = f.get(meta.l3_off as usize..)?;
+        let id = u16::from_be_bytes([*ip.get(4)?, *ip.get(5)?]);
+        let inside = self.dir.get(meta.in_port as usize) == Some(&super::DIR_IN)
+            && meta.aux & aux::HAIRPIN == 0;
+        Some(HoldKey {
+            src: meta.src_ip,
+            dst: meta.dst_ip,
+            id,
+            proto: meta.proto,
+            inside,
+        })
+    }
+
+    /// NAT's clock, milliseconds.
+    pub fn now_ms(&self) -> u32 {
+        self.now
+    }
+
     /// Remembers the translation of a first fragment (original addresses in `p`).
     pub(crate) fn frag_record(&mut self, p: &Pkt, inside: bool, new_src: u32, new_dst: u32) {
         let e = Entry {
@@ -94,6 +161,7 @@ impl NatCore {
             time: self.now,
         };
         self.frags.put(p, inside, e);
+        self.first_frags = true;
     }
 
     /// Remembers that a first fragment from outside went to worker `w`.
@@ -111,6 +179,7 @@ impl NatCore {
             time: self.now,
         };
         self.frags.put(p, false, e);
+        self.first_frags = true;
     }
 
     /// A non-first fragment: do what was done to its first fragment.

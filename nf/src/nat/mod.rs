@@ -62,6 +62,8 @@ pub mod aux {
     /// Second half of hairpinning: the packet was translated inside-to-outside and is now
     /// processed as an outside packet (RFC 4787 REQ-9).
     pub const HAIRPIN: u32 = 1 << 1;
+    /// A non-first fragment NAT held until its first fragment came, now processed again.
+    pub const RETRIED: u32 = 1 << 2;
 }
 
 /// Inbound filtering (RFC 4787 section 5, REQ-8).
@@ -248,6 +250,8 @@ pub struct NatCore {
     pub(crate) granule: [u32; CLASSES],
     pub(crate) seed: u64,
     pub(crate) now: u32,
+    /// A first fragment was recorded since [`NatCore::take_first_fragments`].
+    pub(crate) first_frags: bool,
     pub(crate) tally: Tally,
     pub(crate) shared: Arc<NatShared>,
     /// Incremental purge of static sessions after a static table change: next slot.
@@ -350,6 +354,7 @@ impl NatCore {
             granule,
             seed: wseed,
             now: 0,
+            first_frags: false,
             tally: Tally::default(),
             shared: Arc::new(shared),
             purge_next: None,

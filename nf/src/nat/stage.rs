@@ -2,18 +2,25 @@
 //! housekeeping (expiry) and control messages (static table swaps, session listings).
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
+use super::frag::{HOLD_MAX, HOLD_MS, HoldKey};
 use super::stats::NatShared;
 use super::table::{CLASS_FREE, CLASS_ICMP, CLASS_TCP_EST, CLASS_TCP_TRANS, CLASS_UDP, sflag};
-use super::{NatCore, NatMsg, NatParams, SessionInfo};
+use super::{NatCore, NatMsg, NatParams, SessionInfo, aux};
 
 /// The "nat" stage of one worker.
 pub struct NatStage {
     core: NatCore,
+    /// Non-first fragments waiting for their first fragment: key, deadline (NAT clock, ms),
+    /// packet. Capacity [`HOLD_MAX`], allocated here.
+    held: VecDeque<(HoldKey, u32, Mbuf)>,
+    /// Fragments given the verdict `Held` in the current burst (adopted after it).
+    holding: usize,
     /// TSC at construction (the NAT clock's zero) and ticks per millisecond.
     base_tsc: u64,
     tsc_per_ms: u64,
@@ -23,6 +30,8 @@ impl NatStage {
     pub fn new(p: NatParams, lcore: u32, tsc_hz: u64) -> Result<NatStage, String> {
         Ok(NatStage {
             core: NatCore::new(p, lcore)?,
+            held: VecDeque::with_capacity(HOLD_MAX),
+            holding: 0,
             base_tsc: dpdk::rdtsc(),
             tsc_per_ms: (tsc_hz / 1000).max(1),
         })
@@ -34,6 +43,33 @@ impl NatStage {
 
     pub fn core(&self) -> &NatCore {
         &self.core
+    }
+
+    /// Held fragments whose first fragment has come go through NAT again (`later`); with
+    /// `expire`, those that waited [`HOLD_MS`] in vain are dropped.
+    fn release(&mut self, ctx: &mut StageCtx<'_>, expire: bool) {
+        let seen = self.core.take_first_fragments();
+        if self.held.is_empty() || !(seen || expire) {
+            return;
+        }
+        let now = self.core.now_ms();
+        let mut i = 0;
+        while i < self.held.len() {
+            let (k, deadline) = (self.held[i].0, self.held[i].1);
+            if self.core.first_fragment_seen(&k) {
+                let (_, _, mut m) = self.held.remove(i).expect("in range");
+                m.meta_mut().aux |= aux::RETRIED;
+                if let Err(m) = ctx.later(m) {
+                    drop(m);
+                    ctx.count_drop(DropReason::NatFragment, 1);
+                }
+            } else if expire && (now.wrapping_sub(deadline) as i32) >= 0 {
+                drop(self.held.remove(i));
+                ctx.count_drop(DropReason::NatFragmentTimeout, 1);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     #[inline]
@@ -74,13 +110,45 @@ impl Stage for NatStage {
             let mut meta = *m.meta();
             *v = self.core.handle(m.data_mut(), &mut meta);
             *m.meta_mut() = meta;
+            // A fragment ahead of its first fragment waits for it (virtual reassembly).
+            if *v == Verdict::Drop(DropReason::NatFragment)
+                && self.held.len() + self.holding < HOLD_MAX
+                && self.core.hold_key(m.data(), &meta).is_some()
+            {
+                *v = Verdict::Held;
+                self.holding += 1;
+            }
         }
         self.core.flush();
+        self.release(ctx, false);
+    }
+
+    fn adopt(&mut self, m: Mbuf) {
+        self.holding = self.holding.saturating_sub(1);
+        match self.core.hold_key(m.data(), m.meta()) {
+            Some(k) if self.held.len() < HOLD_MAX => {
+                let deadline = self.core.now_ms().wrapping_add(HOLD_MS);
+                self.held.push_back((k, deadline, m));
+                // Its first fragment may have come later in the same burst.
+                self.core.first_frags = true;
+            }
+            // Not reachable (process checked both): freed, like any drop.
+            _ => drop(m),
+        }
     }
 
     fn housekeeping(&mut self, ctx: &mut StageCtx<'_>) {
         self.clock(ctx.now);
         self.core.housekeeping();
+        self.release(ctx, true);
+    }
+
+    fn shutdown(&mut self, ctx: &mut StageCtx<'_>) {
+        let n = self.held.len();
+        self.held.clear();
+        if n > 0 {
+            ctx.count_drop(DropReason::Shutdown, n as u32);
+        }
     }
 
     fn control(
