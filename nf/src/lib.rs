@@ -12,6 +12,7 @@ pub use pollfwd_pipeline as pipeline;
 
 pub mod classify;
 pub mod forward;
+pub mod fragmemo;
 pub mod macswap;
 pub mod nat;
 pub mod parse;

@@ -23,25 +23,12 @@ use crate::wire::{ipv4, proto};
 /// Lifetime of a memo entry, seconds (a datagram's fragments arrive within it).
 pub const FRAG_TTL_S: u64 = 2;
 
-/// Memo entries per worker (a power of two).
+/// Memo entries per worker.
 pub const FRAG_MEMO: usize = 4096;
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Entry {
-    src: u32,
-    dst: u32,
-    id: u16,
-    proto: u8,
-    used: bool,
-    sport: u16,
-    dport: u16,
-    /// TSC when the first fragment was seen.
-    time: u64,
-}
 
 /// What the ACL does with a fragment before classifying it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FragKey {
+pub enum FragPorts {
     /// Classify with these ports (the first fragment's, or its own for a first fragment).
     Ports(u16, u16),
     /// Non-first fragment of a datagram whose first fragment was not seen: ports 0.
@@ -51,64 +38,45 @@ pub enum FragKey {
 }
 
 /// The per-worker memo of first fragments' ports.
-pub struct FragMemo {
-    e: Box<[Entry]>,
+pub struct FirstFragments {
+    memo: crate::fragmemo::FragMemo<(u16, u16)>,
 }
 
-impl Default for FragMemo {
+impl Default for FirstFragments {
     fn default() -> Self {
-        FragMemo {
-            e: vec![Entry::default(); FRAG_MEMO].into_boxed_slice(),
+        FirstFragments {
+            memo: crate::fragmemo::FragMemo::new(FRAG_MEMO),
         }
     }
 }
 
-#[inline]
-fn slot(src: u32, dst: u32, id: u16, proto: u8) -> usize {
-    let k = ((src as u64) << 32 | dst as u64) ^ ((id as u64) << 8 | proto as u64).rotate_left(29);
-    (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize & (FRAG_MEMO - 1)
-}
-
-impl FragMemo {
+impl FirstFragments {
     /// Looks at a parsed fragment (`meta.flags` has [`flags::FRAG`]) whose IPv4 header is
     /// `ip`, at TSC `now` (`ttl`: the memo's lifetime in TSC ticks): remembers a first
     /// fragment's ports, finds a later fragment's.
     #[inline]
-    pub fn key(&mut self, meta: &PktMeta, ip: &[u8], now: u64, ttl: u64) -> FragKey {
+    pub fn key(&mut self, meta: &PktMeta, ip: &[u8], now: u64, ttl: u64) -> FragPorts {
         let Some(hdr) = ip.get(..ipv4::MIN_HEADER_LEN) else {
-            return FragKey::Unknown;
+            return FragPorts::Unknown;
         };
         let p = ipv4::Packet::new_unchecked(hdr);
-        let id = p.ident();
-        let (src, dst, proto) = (meta.src_ip, meta.dst_ip, meta.proto);
-        let i = slot(src, dst, id, proto);
+        let k = crate::fragmemo::FragKey {
+            src: meta.src_ip,
+            dst: meta.dst_ip,
+            id: p.ident(),
+            proto: meta.proto,
+            dir: false,
+        };
         if meta.flags & flags::FRAG_NONFIRST == 0 {
-            self.e[i] = Entry {
-                src,
-                dst,
-                id,
-                proto,
-                used: true,
-                sport: meta.src_port,
-                dport: meta.dst_port,
-                time: now,
-            };
-            return FragKey::Ports(meta.src_port, meta.dst_port);
+            self.memo.put(k, now, (meta.src_port, meta.dst_port));
+            return FragPorts::Ports(meta.src_port, meta.dst_port);
         }
-        if proto == proto::TCP && p.flags_frag() & 0x1fff == 1 {
-            return FragKey::TcpOffset1;
+        if k.proto == proto::TCP && p.flags_frag() & 0x1fff == 1 {
+            return FragPorts::TcpOffset1;
         }
-        let e = &self.e[i];
-        if e.used
-            && e.src == src
-            && e.dst == dst
-            && e.id == id
-            && e.proto == proto
-            && now.wrapping_sub(e.time) < ttl
-        {
-            FragKey::Ports(e.sport, e.dport)
-        } else {
-            FragKey::Unknown
+        match self.memo.get(&k, now, ttl) {
+            Some((sp, dp)) => FragPorts::Ports(sp, dp),
+            None => FragPorts::Unknown,
         }
     }
 }
@@ -140,29 +108,29 @@ mod tests {
 
     #[test]
     fn later_fragments_take_the_first_fragments_ports() {
-        let mut memo = FragMemo::default();
+        let mut memo = FirstFragments::default();
         let (m, h) = frag(6, 7, 0, (40000, 22));
-        assert_eq!(memo.key(&m, &h, 100, 50), FragKey::Ports(40000, 22));
+        assert_eq!(memo.key(&m, &h, 100, 50), FragPorts::Ports(40000, 22));
         let (m, h) = frag(6, 7, 185, (0, 0));
-        assert_eq!(memo.key(&m, &h, 120, 50), FragKey::Ports(40000, 22));
+        assert_eq!(memo.key(&m, &h, 120, 50), FragPorts::Ports(40000, 22));
         // Another datagram (id), protocol or an expired entry: unknown.
         let (m, h) = frag(6, 8, 185, (0, 0));
-        assert_eq!(memo.key(&m, &h, 120, 50), FragKey::Unknown);
+        assert_eq!(memo.key(&m, &h, 120, 50), FragPorts::Unknown);
         let (m, h) = frag(17, 7, 185, (0, 0));
-        assert_eq!(memo.key(&m, &h, 120, 50), FragKey::Unknown);
+        assert_eq!(memo.key(&m, &h, 120, 50), FragPorts::Unknown);
         let (m, h) = frag(6, 7, 185, (0, 0));
-        assert_eq!(memo.key(&m, &h, 150, 50), FragKey::Unknown);
+        assert_eq!(memo.key(&m, &h, 150, 50), FragPorts::Unknown);
     }
 
     #[test]
     fn a_tcp_fragment_at_offset_one_is_refused() {
-        let mut memo = FragMemo::default();
+        let mut memo = FirstFragments::default();
         let (m, h) = frag(6, 9, 0, (1, 80));
         memo.key(&m, &h, 0, 50);
         let (m, h) = frag(6, 9, 1, (0, 0));
-        assert_eq!(memo.key(&m, &h, 1, 50), FragKey::TcpOffset1);
+        assert_eq!(memo.key(&m, &h, 1, 50), FragPorts::TcpOffset1);
         // UDP at offset 1 is legal (its header is 8 bytes).
         let (m, h) = frag(17, 9, 1, (0, 0));
-        assert_eq!(memo.key(&m, &h, 1, 50), FragKey::Unknown);
+        assert_eq!(memo.key(&m, &h, 1, 50), FragPorts::Unknown);
     }
 }

@@ -30,7 +30,7 @@ use dpdk::{BURST_MAX, Mbuf, PktMeta};
 use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
-use frag::{FragKey, FragMemo};
+use frag::{FirstFragments, FragPorts};
 
 /// What a rule (or the default) does with a packet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -230,7 +230,7 @@ pub struct Classify {
     idx: [u8; BURST_MAX],
     results: [u32; BURST_MAX],
     tally: Tally,
-    frags: FragMemo,
+    frags: FirstFragments,
 }
 
 impl Classify {
@@ -250,7 +250,7 @@ impl Classify {
             idx: [0; BURST_MAX],
             results: [0; BURST_MAX],
             tally: Tally::new(),
-            frags: FragMemo::default(),
+            frags: FirstFragments::default(),
         })
     }
 
@@ -299,12 +299,12 @@ impl Classify {
             if meta.flags & flags::FRAG != 0 {
                 let ip = m.data().get(meta.l3_off as usize..).unwrap_or(&[]);
                 match self.frags.key(meta, ip, now, frag_ttl) {
-                    FragKey::Ports(sp, dp) => {
+                    FragPorts::Ports(sp, dp) => {
                         key =
                             Ipv4Key::new(meta.proto, meta.src_ip, meta.dst_ip, sp, dp, meta.in_port)
                     }
-                    FragKey::Unknown => {}
-                    FragKey::TcpOffset1 => {
+                    FragPorts::Unknown => {}
+                    FragPorts::TcpOffset1 => {
                         *v = Verdict::Drop(DropReason::AclTcpFragOffset1);
                         continue;
                     }

@@ -17,6 +17,7 @@ use pollfwd_pipeline::{DropReason, Verdict};
 
 use super::pkt::{Pkt, rewrite};
 use super::{NatCore, aux};
+use crate::fragmemo::{FragKey, FragMemo};
 
 /// Lifetime of a fragment cache entry, milliseconds.
 pub const FRAG_TTL_MS: u32 = 2000;
@@ -25,95 +26,39 @@ pub const HOLD_MAX: usize = 64;
 /// How long a held fragment waits for its first fragment, milliseconds.
 pub const HOLD_MS: u32 = 1000;
 
-/// The reassembly key of a held fragment (RFC 791: source, destination, protocol, IP id) and
-/// the direction it travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HoldKey {
-    pub src: u32,
-    pub dst: u32,
-    pub id: u16,
-    pub proto: u8,
-    pub inside: bool,
-}
+/// The key a held fragment waits under: its datagram's reassembly key, `dir` = from inside.
+pub type HoldKey = FragKey;
 
+/// What NAT did with a datagram's first fragment.
 #[derive(Debug, Clone, Copy, Default)]
-struct Entry {
-    src: u32,
-    dst: u32,
-    id: u16,
-    proto: u8,
-    /// 0 empty, 1 translate, 2 hand off.
+pub(crate) struct Done {
+    /// 1 translate, 2 hand off.
     kind: u8,
-    inside: bool,
     worker: u16,
     new_src: u32,
     new_dst: u32,
-    time: u32,
 }
 
-/// The per-worker fragment cache.
-pub struct FragCache {
-    e: Vec<Entry>,
-    mask: usize,
-}
+/// The per-worker fragment cache: the shared first-fragment memo, NAT's clock (ms).
+pub(crate) type FragCache = FragMemo<Done>;
 
-impl FragCache {
-    pub fn new(n: usize) -> FragCache {
-        let n = n.next_power_of_two();
-        FragCache {
-            e: vec![Entry::default(); n],
-            mask: n - 1,
-        }
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.e.len() * std::mem::size_of::<Entry>()
-    }
-
-    #[inline]
-    fn slot(&self, src: u32, dst: u32, id: u16, proto: u8, inside: bool) -> usize {
-        let h = super::table::hash2(
-            (src as u64) << 32 | dst as u64,
-            (id as u64) << 16 | (proto as u64) << 1 | inside as u64,
-            0x6a09_e667,
-        );
-        (h >> 40) as usize & self.mask
-    }
-
-    fn find(&self, p: &Pkt, inside: bool, now: u32) -> Option<Entry> {
-        let e = self.e[self.slot(p.src, p.dst, p.ip_id, p.proto, inside)];
-        (e.kind != 0
-            && e.src == p.src
-            && e.dst == p.dst
-            && e.id == p.ip_id
-            && e.proto == p.proto
-            && e.inside == inside
-            && now.wrapping_sub(e.time) < FRAG_TTL_MS)
-            .then_some(e)
-    }
-
-    /// Whether the first fragment of the datagram `k` has been seen (live entry).
-    fn has(&self, k: &HoldKey, now: u32) -> bool {
-        let e = self.e[self.slot(k.src, k.dst, k.id, k.proto, k.inside)];
-        e.kind != 0
-            && e.src == k.src
-            && e.dst == k.dst
-            && e.id == k.id
-            && e.proto == k.proto
-            && e.inside == k.inside
-            && now.wrapping_sub(e.time) < FRAG_TTL_MS
-    }
-
-    fn put(&mut self, p: &Pkt, inside: bool, e: Entry) {
-        let i = self.slot(p.src, p.dst, p.ip_id, p.proto, inside);
-        self.e[i] = e;
+/// The cache key of a parsed packet travelling `inside` (from inside) or not.
+fn key(p: &Pkt, inside: bool) -> FragKey {
+    FragKey {
+        src: p.src,
+        dst: p.dst,
+        id: p.ip_id,
+        proto: p.proto,
+        dir: inside,
     }
 }
 
 impl NatCore {
     /// Whether the first fragment of held fragment `k` has come (its translation is known).
     pub fn first_fragment_seen(&self, k: &HoldKey) -> bool {
-        self.frags.has(k, self.now)
+        self.frags
+            .get(k, self.now as u64, FRAG_TTL_MS as u64)
+            .is_some()
     }
 
     /// Whether a first fragment was recorded since the last call (held fragments may go).
@@ -137,7 +82,7 @@ impl NatCore {
             dst: meta.dst_ip,
             id,
             proto: meta.proto,
-            inside,
+            dir: inside,
         })
     }
 
@@ -148,37 +93,25 @@ impl NatCore {
 
     /// Remembers the translation of a first fragment (original addresses in `p`).
     pub(crate) fn frag_record(&mut self, p: &Pkt, inside: bool, new_src: u32, new_dst: u32) {
-        let e = Entry {
-            src: p.src,
-            dst: p.dst,
-            id: p.ip_id,
-            proto: p.proto,
+        let d = Done {
             kind: 1,
-            inside,
             worker: 0,
             new_src,
             new_dst,
-            time: self.now,
         };
-        self.frags.put(p, inside, e);
+        self.frags.put(key(p, inside), self.now as u64, d);
         self.first_frags = true;
     }
 
     /// Remembers that a first fragment from outside went to worker `w`.
     pub(crate) fn frag_record_owner(&mut self, p: &Pkt, w: u16) {
-        let e = Entry {
-            src: p.src,
-            dst: p.dst,
-            id: p.ip_id,
-            proto: p.proto,
+        let d = Done {
             kind: 2,
-            inside: false,
             worker: w,
             new_src: 0,
             new_dst: 0,
-            time: self.now,
         };
-        self.frags.put(p, false, e);
+        self.frags.put(key(p, false), self.now as u64, d);
         self.first_frags = true;
     }
 
@@ -190,7 +123,10 @@ impl NatCore {
         meta: &mut PktMeta,
         inside: bool,
     ) -> Verdict {
-        let Some(e) = self.frags.find(p, inside, self.now) else {
+        let Some(e) = self
+            .frags
+            .get(&key(p, inside), self.now as u64, FRAG_TTL_MS as u64)
+        else {
             return Verdict::Drop(DropReason::NatFragment);
         };
         if e.kind == 2 {
