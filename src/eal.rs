@@ -1,7 +1,8 @@
 //! EAL initialisation (once per process), lcore enumeration, launch and wait.
 
 use std::ffi::{CString, c_char, c_int, c_void};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::error::{Error, Result};
 use crate::ffi;
@@ -21,6 +22,25 @@ pub fn is_initialized() -> bool {
 #[derive(Debug)]
 pub struct Eal {
     _private: (),
+}
+
+/// A function running on a worker lcore (from [`Eal::launch`]).
+#[derive(Debug)]
+pub struct Launched {
+    lcore: u32,
+    done: Arc<AtomicBool>,
+}
+
+impl Launched {
+    /// The lcore it runs on.
+    pub fn lcore(&self) -> u32 {
+        self.lcore
+    }
+
+    /// Whether the function has returned (or panicked): [`Eal::wait`] then returns at once.
+    pub fn is_finished(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
 }
 
 /// Whether an EAL argument list keeps DPDK off the PCI bus, or names the PCI devices it may use.
@@ -153,11 +173,13 @@ impl Eal {
         unsafe { ffi::rte_lcore_to_cpu_id(lcore as c_int) }
     }
 
-    /// Runs `f` on worker lcore `lcore`. The lcore must be a worker and idle.
+    /// Runs `f` on worker lcore `lcore`. The lcore must be a worker and idle. The returned
+    /// handle tells, without blocking, whether `f` has returned (then [`Eal::wait`] returns at
+    /// once).
     ///
     /// A panic inside `f` is caught and turned into return value -1 (a panic across the C
     /// boundary would abort the process).
-    pub fn launch<F>(&self, lcore: u32, f: F) -> Result<()>
+    pub fn launch<F>(&self, lcore: u32, f: F) -> Result<Launched>
     where
         F: FnOnce() -> i32 + Send + 'static,
     {
@@ -166,14 +188,21 @@ impl Eal {
             // SAFETY: arg is the Box<Job> leaked by `launch` below, handed to exactly one
             // lcore, so we are its only owner.
             let job: Box<Job> = unsafe { Box::from_raw(arg as *mut Job) };
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || (*job)())).unwrap_or(-1)
+            (*job)()
         }
         if lcore == self.main_lcore() || !self.worker_lcores().contains(&lcore) {
             return Err(Error::invalid(format!(
                 "launch: lcore {lcore} is not a worker lcore"
             )));
         }
-        let job: Box<Job> = Box::new(Box::new(f));
+        let done = Arc::new(AtomicBool::new(false));
+        let finished = done.clone();
+        let job: Job = Box::new(move || {
+            let rc = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(-1);
+            finished.store(true, Ordering::Release);
+            rc
+        });
+        let job: Box<Job> = Box::new(job);
         let arg = Box::into_raw(job) as *mut c_void;
         // SAFETY: trampoline has the lcore_function_t signature; arg points to a valid Box<Job>
         // whose ownership passes to the trampoline on success.
@@ -186,7 +215,7 @@ impl Eal {
                 rc,
             ));
         }
-        Ok(())
+        Ok(Launched { lcore, done })
     }
 
     /// Waits for the function running on `lcore` to return, and gives its return value.

@@ -43,7 +43,7 @@ pub mod sys;
 pub mod telemetry;
 pub mod txbuf;
 
-pub use eal::Eal;
+pub use eal::{Eal, Launched};
 pub use error::{Error, Result};
 pub use mbuf::{BURST_MAX, Burst, Mbuf};
 pub use mempool::Mempool;

@@ -2,14 +2,16 @@
 //! credentials. Kept here so the other crates stay free of `unsafe`.
 
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 static QUIT: AtomicBool = AtomicBool::new(false);
 static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+static SIGNALS: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    // Async-signal-safe: two atomic stores.
+    // Async-signal-safe: atomic operations only.
     LAST_SIGNAL.store(sig, Ordering::Relaxed);
+    SIGNALS.fetch_add(1, Ordering::AcqRel);
     QUIT.store(true, Ordering::Release);
 }
 
@@ -39,9 +41,25 @@ pub fn quit_requested() -> bool {
     QUIT.load(Ordering::Acquire)
 }
 
+/// How many SIGINT/SIGTERM arrived so far (a second one during shutdown forces the exit).
+pub fn quit_signals() -> u32 {
+    SIGNALS.load(Ordering::Acquire)
+}
+
 /// The last quit signal received (0 = none).
 pub fn last_signal() -> i32 {
     LAST_SIGNAL.load(Ordering::Relaxed)
+}
+
+/// Ends the process at once with `code`, after flushing stdout and stderr, without running
+/// exit handlers or destructors (`_exit`): for a forced shutdown, while a worker lcore that
+/// did not stop may still use DPDK memory that those handlers would release under it.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit has no preconditions; it ends the process without touching Rust state.
+    unsafe { libc::_exit(code) }
 }
 
 /// Credentials of the process at the other end of a Unix stream socket.

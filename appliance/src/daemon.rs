@@ -1,6 +1,11 @@
 //! The daemon's life: EAL up, pools per NUMA node, ports configured and started, one worker per
 //! configured lcore launched, then wait (signal, duration, idle) and shut down in a fixed order:
 //! quit flag, join lcores, stop ports, close ports, summary.
+//!
+//! Joining the lcores is bounded: a worker that has not returned [`SHUTDOWN_GRACE`] after the
+//! quit flag, or a second SIGINT/SIGTERM, forces the exit: the lcores still running are named
+//! in the log, the summary is printed from the counters, ports and EAL are left to the process
+//! exit (a running worker may still use them) and the exit code is 1.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +25,10 @@ use crate::state::{LcoreRt, PortRt, State, render_topology};
 use crate::summary::{self, Summary};
 use crate::topology::HostTopology;
 use crate::watchdog::Watchdog;
+
+/// How long shutdown waits for the workers to return after the quit flag before it forces the
+/// exit (a second SIGINT/SIGTERM forces it at once).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the appliance could not start (nothing is left running: ports and EAL are released by
 /// the process exit).
@@ -380,6 +389,11 @@ pub fn run(
         eprintln!("pollfwd: warning: {w}");
     }
     dpdk::sys::install_quit_handlers().map_err(|e| StartError::Signals(e.to_string()))?;
+    if !opts.topology_only {
+        // Before EAL: a control socket path we would refuse later fails the start at once.
+        let sock = std::path::Path::new(loaded.config.control.socket.get_ref());
+        crate::server::check_socket_path(sock).map_err(|e| StartError::Control(e.to_string()))?;
+    }
     let quit = Arc::new(AtomicBool::new(false));
     let (eal, state, workers) = setup(loaded, topo, quit.clone())?;
 
@@ -418,8 +432,7 @@ pub fn run(
         {
             w.set_fault(f, after);
         }
-        eal.launch(id, move || w.run())?;
-        launched.push(id);
+        launched.push(eal.launch(id, move || w.run())?);
     }
     eprintln!(
         "pollfwd: running: {} port(s), {} worker lcore(s){}",
@@ -429,6 +442,12 @@ pub fn run(
             .map(|d| format!(", for {:.1} s", d.as_secs_f64()))
             .unwrap_or_default()
     );
+    // Ports up, workers polling, control socket serving: tell systemd (Type=notify).
+    crate::notify::ready(&format!(
+        "forwarding: {} port(s), {} worker lcore(s)",
+        state.ports.len(),
+        state.lcores.len()
+    ));
     on_started(&state);
 
     // Wait.
@@ -441,6 +460,9 @@ pub fn run(
     let mut last_print = start;
     let mut prev = summary::port_totals(&state);
     let mut last_sample = start;
+    // Quit signals that do not force the exit: the first one, or none when the run ends on
+    // its own (duration, idle, the watchdog).
+    let signals_allowed;
     loop {
         std::thread::sleep(Duration::from_millis(20));
         // Port counters are read often enough that a PMD resetting its own (memif when the
@@ -452,6 +474,7 @@ pub fn run(
             }
         }
         if dpdk::sys::quit_requested() {
+            signals_allowed = 1;
             break;
         }
         let now = Instant::now();
@@ -465,12 +488,14 @@ pub fn run(
                 eprintln!(
                     "pollfwd: stopping (runtime.on_worker_failure = \"exit\"): exit status 1"
                 );
+                signals_allowed = dpdk::sys::quit_signals();
                 break;
             }
         }
         if let Some(d) = opts.duration
             && now - start >= d
         {
+            signals_allowed = dpdk::sys::quit_signals();
             break;
         }
         if let Some(idle) = opts.exit_idle {
@@ -483,6 +508,7 @@ pub fn run(
                 last_rx = rx;
                 last_change = now;
             } else if now - last_change >= idle {
+                signals_allowed = dpdk::sys::quit_signals();
                 break;
             }
         }
@@ -506,16 +532,25 @@ pub fn run(
     }
 
     // Shut down in order: quit flag, join lcores, stop and close ports, summary.
+    crate::notify::stopping();
     quit.store(true, Ordering::Release);
-    let mut worker_failed = false;
-    for id in launched {
-        let rc = eal.wait(id);
-        if rc != 0 {
-            eprintln!("pollfwd: lcore {id} returned {rc}");
-            worker_failed = true;
-        }
-    }
+    let joined = join_workers(&eal, launched, SHUTDOWN_GRACE, signals_allowed);
     mgmt.stop();
+    if !joined.stuck.is_empty() {
+        // Forced: the summary from the counters; ports, rings and EAL stay as they are (a
+        // worker may still be polling them) until the process exits.
+        let sum = Summary::collect(&state, state.started.elapsed());
+        if opts.summary_json {
+            println!("{}", sum.to_json());
+        } else {
+            print!("{}", sum.render());
+        }
+        let ids = lcore_list(&joined.stuck);
+        crate::notify::status(&format!("forced exit: {ids} did not stop"));
+        eprintln!("pollfwd: forced exit: {ids} did not stop (ports and EAL not released)");
+        release_runtime_dir(&state.config.config);
+        dpdk::sys::exit_now(1);
+    }
     // Packets still in pipeline / hand-off rings: freed and counted (every worker stopped).
     leftovers.drain();
     let ran = state.started.elapsed();
@@ -530,7 +565,7 @@ pub fn run(
         print!("{}", sum.render());
     }
     release_eal(eal, &state.config.config);
-    Ok(if worker_failed || worker_lost { 1 } else { 0 })
+    Ok(if joined.failed || worker_lost { 1 } else { 0 })
 }
 
 /// A fault to inject into one worker, from `POLLFWD_FAULT=<panic|stall>@<lcore>:<after_ms>[:<stall_ms>]`
@@ -559,12 +594,87 @@ fn injected_fault() -> Option<(u32, Fault, Duration)> {
     parsed
 }
 
+/// The end of [`join_workers`].
+struct Joined {
+    /// A worker returned non-zero (or panicked).
+    failed: bool,
+    /// Lcores whose worker had not returned when the join was forced.
+    stuck: Vec<u32>,
+}
+
+/// Waits for every launched worker after the quit flag, at most `grace`, and less if more than
+/// `signals_allowed` quit signals have arrived (an operator's second Ctrl-C or SIGTERM). Logs
+/// each worker that failed, and why the join was forced.
+fn join_workers(
+    eal: &Eal,
+    launched: Vec<dpdk::Launched>,
+    grace: Duration,
+    signals_allowed: u32,
+) -> Joined {
+    let deadline = Instant::now() + grace;
+    let mut pending = launched;
+    let mut failed = false;
+    loop {
+        pending.retain(|l| {
+            if !l.is_finished() {
+                return true;
+            }
+            let rc = eal.wait(l.lcore());
+            if rc != 0 {
+                eprintln!("pollfwd: lcore {} returned {rc}", l.lcore());
+                failed = true;
+            }
+            false
+        });
+        if pending.is_empty() {
+            return Joined {
+                failed,
+                stuck: Vec::new(),
+            };
+        }
+        let why = if dpdk::sys::quit_signals() > signals_allowed {
+            Some("second signal".to_string())
+        } else if Instant::now() >= deadline {
+            Some(format!("not stopped within {} s", grace.as_secs_f64()))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let stuck: Vec<u32> = pending.iter().map(|l| l.lcore()).collect();
+            eprintln!(
+                "pollfwd: {why}: {} still running, forcing the exit",
+                lcore_list(&stuck)
+            );
+            return Joined {
+                failed: true,
+                stuck,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// "lcore 2" / "lcores 1, 3".
+fn lcore_list(ids: &[u32]) -> String {
+    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    format!(
+        "lcore{} {}",
+        if ids.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    )
+}
+
 /// Last step of a run: EAL cleanup, then the runtime directory EAL made for this instance's
 /// file prefix (`/var/run/dpdk/<prefix>`), which nothing needs once the primary is gone.
 fn release_eal(eal: Eal, c: &Config) {
     if let Err(e) = eal.cleanup() {
         eprintln!("pollfwd: {e}");
     }
+    release_runtime_dir(c);
+}
+
+/// Removes `/var/run/dpdk/<prefix>` (the runtime directory EAL made for this file prefix).
+fn release_runtime_dir(c: &Config) {
     let prefix = c.eal.file_prefix.as_deref().unwrap_or("pollfwd");
     if !prefix.is_empty() && !prefix.contains('/') && prefix != "." && prefix != ".." {
         let _ = std::fs::remove_dir_all(std::path::Path::new("/var/run/dpdk").join(prefix));

@@ -3,7 +3,7 @@
 //!
 //! Layers, each using only those below it:
 //! - `daemon` (lifecycle: EAL, pools, ports, workers, wait, shutdown, summary);
-//! - `server` (control socket, Prometheus listener) and `telemetry`;
+//! - `server` (control socket, Prometheus listener), `telemetry`, `notify` (systemd);
 //! - `dispatch` (operation lookup), `core_ops`, `reload`, `summary`, `registry` (every NF);
 //! - `nf::<name>` (one folder per network function), `module` (the `Nf` trait);
 //! - `ops` (operation context), `txn` (changes that reach the workers), `state`,
@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod health;
 pub mod module;
 pub mod nf;
+pub mod notify;
 pub mod ops;
 pub mod registry;
 pub mod reload;

@@ -7,11 +7,12 @@
 //! Lock-down: socket mode 0660 in a 0750 directory (created if missing), optional group; the
 //! peer's SO_PEERCRED is checked (root or the configured group); requests over 64 KiB, malformed
 //! lines and unknown commands get an error reply and the connection stays usable; silent
-//! clients time out; concurrent clients are capped.
+//! clients time out; concurrent clients are capped. A path that exists and is not a socket is
+//! refused, never deleted ([`check_socket_path`], also run before EAL starts).
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,7 +74,10 @@ impl Mgmt {
         for t in self.threads {
             let _ = t.join();
         }
-        let _ = std::fs::remove_file(&self.socket);
+        // Only our socket: whatever replaced it meanwhile stays.
+        if std::fs::symlink_metadata(&self.socket).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = std::fs::remove_file(&self.socket);
+        }
     }
 }
 
@@ -110,6 +114,8 @@ pub enum ServerError {
     },
     #[error("{}: another pollfwd is serving this control socket (set [control] socket)", .0.display())]
     InUse(PathBuf),
+    #[error("{}: exists and is not a socket ({kind}): not replacing it (remove it or set [control] socket)", path.display())]
+    NotASocket { path: PathBuf, kind: &'static str },
     #[error("[control] group '{0}' does not exist")]
     NoGroup(String),
     #[error("prometheus listener {addr}: {source}")]
@@ -129,8 +135,45 @@ fn at(path: &Path) -> impl Fn(std::io::Error) -> ServerError + '_ {
     }
 }
 
+/// Checks the control socket path before anything is started: `Ok(true)` if a stale socket
+/// is there (one nobody listens on: [`start`] replaces it), `Ok(false)` if nothing is; refuses
+/// a live socket (another pollfwd) and anything that is not a socket (a regular file, a
+/// directory, a symbolic link...), which pollfwd never deletes.
+pub fn check_socket_path(path: &Path) -> Result<bool, ServerError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(at(path)(e)),
+    };
+    let t = meta.file_type();
+    if !t.is_socket() {
+        let kind = if t.is_file() {
+            "a regular file"
+        } else if t.is_dir() {
+            "a directory"
+        } else if t.is_symlink() {
+            "a symbolic link"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else {
+            "another kind of file"
+        };
+        return Err(ServerError::NotASocket {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    if UnixStream::connect(path).is_ok() {
+        return Err(ServerError::InUse(path.to_path_buf()));
+    }
+    Ok(true)
+}
+
 /// Prepares the socket path: creates the directory (0750) if missing, removes a stale socket
-/// (a file nobody listens on), refuses to take over a live one.
+/// (a socket nobody listens on), refuses to take over a live one or to replace anything that
+/// is not a socket.
 fn prepare_socket(path: &Path, gid: Option<u32>) -> Result<(), ServerError> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
@@ -142,11 +185,8 @@ fn prepare_socket(path: &Path, gid: Option<u32>) -> Result<(), ServerError> {
             dpdk::sys::chgrp(dir, g).map_err(at(dir))?;
         }
     }
-    if path.exists() {
-        match UnixStream::connect(path) {
-            Ok(_) => return Err(ServerError::InUse(path.to_path_buf())),
-            Err(_) => std::fs::remove_file(path).map_err(at(path))?,
-        }
+    if check_socket_path(path)? {
+        std::fs::remove_file(path).map_err(at(path))?;
     }
     Ok(())
 }
@@ -504,6 +544,47 @@ mod tests {
             e.contains("not root") && e.contains("no control group"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn socket_path_that_is_not_a_socket_is_refused_and_kept() {
+        let dir = std::env::temp_dir().join(format!("pf-sockpath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("none.sock");
+        assert!(!check_socket_path(&missing).unwrap());
+
+        let file = dir.join("file.sock");
+        std::fs::write(&file, "keep me").unwrap();
+        let e = prepare_socket(&file, None).unwrap_err().to_string();
+        assert!(
+            e.contains(&*file.to_string_lossy()) && e.contains("not a socket (a regular file)"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+        let sub = dir.join("dir.sock");
+        std::fs::create_dir(&sub).unwrap();
+        let e = check_socket_path(&sub).unwrap_err().to_string();
+        assert!(e.contains("(a directory)"), "{e}");
+        let link = dir.join("link.sock");
+        std::os::unix::fs::symlink(&missing, &link).unwrap();
+        let e = check_socket_path(&link).unwrap_err().to_string();
+        assert!(e.contains("(a symbolic link)"), "{e}");
+        assert!(std::fs::symlink_metadata(&link).is_ok());
+
+        // A live socket is refused, a stale one (nobody listening) is replaced.
+        let live = dir.join("live.sock");
+        let l = UnixListener::bind(&live).unwrap();
+        assert!(matches!(
+            check_socket_path(&live),
+            Err(ServerError::InUse(_))
+        ));
+        drop(l);
+        assert!(check_socket_path(&live).unwrap());
+        prepare_socket(&live, None).unwrap();
+        assert!(!live.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn pair() -> (UnixStream, BufReader<UnixStream>) {
