@@ -2,8 +2,9 @@
 //! control socket and its operations, and every network function's appliance side.
 //!
 //! Layers, each using only those below it:
-//! - `daemon` (lifecycle: EAL, pools, ports, workers, wait, shutdown, summary);
-//! - `server` (control socket, Prometheus listener), `telemetry`, `notify` (systemd);
+//! - `daemon` (lifecycle: EAL, pools, ports, workers, wait, shutdown, summary) and `notify`
+//!   (systemd's readiness protocol);
+//! - `server` (control socket, Prometheus listener) and `telemetry`;
 //! - `dispatch` (operation lookup), `core_ops`, `reload`, `summary`, `registry` (every NF);
 //! - `nf::<name>` (one folder per network function), `module` (the `Nf` trait);
 //! - `ops` (operation context), `txn` (changes that reach the workers), `state`,
