@@ -390,9 +390,9 @@ pub fn run(
     }
     dpdk::sys::install_quit_handlers().map_err(|e| StartError::Signals(e.to_string()))?;
     if !opts.topology_only {
-        // Before EAL: a control socket path we would refuse later fails the start at once.
-        let sock = std::path::Path::new(loaded.config.control.socket.get_ref());
-        crate::server::check_socket_path(sock).map_err(|e| StartError::Control(e.to_string()))?;
+        // Before EAL: a control socket we would refuse later fails the start at once.
+        crate::server::preflight(&loaded.config.control)
+            .map_err(|e| StartError::Control(e.to_string()))?;
     }
     let quit = Arc::new(AtomicBool::new(false));
     let (eal, state, workers) = setup(loaded, topo, quit.clone())?;

@@ -171,6 +171,17 @@ pub fn check_socket_path(path: &Path) -> Result<bool, ServerError> {
     Ok(true)
 }
 
+/// What [`start`] would refuse, checked before anything is started: the socket path
+/// ([`check_socket_path`]) and the `[control] group`.
+pub fn preflight(cc: &crate::config::ControlConfig) -> Result<(), ServerError> {
+    if let Some(g) = &cc.group
+        && dpdk::sys::group_by_name(g.get_ref()).is_none()
+    {
+        return Err(ServerError::NoGroup(g.get_ref().clone()));
+    }
+    check_socket_path(Path::new(cc.socket.get_ref())).map(|_| ())
+}
+
 /// Prepares the socket path: creates the directory (0750) if missing, removes a stale socket
 /// (a socket nobody listens on), refuses to take over a live one or to replace anything that
 /// is not a socket.

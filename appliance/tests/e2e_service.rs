@@ -74,6 +74,27 @@ fn control_socket_path_that_is_a_regular_file_is_refused_before_eal_and_kept() {
     assert!(sock.is_dir());
 }
 
+#[test]
+fn a_control_group_that_does_not_exist_is_refused_before_eal() {
+    let lab = Lab::new("nogroup");
+    let cfg = service_config(&lab);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[control]\n",
+        "[control]\ngroup = \"pollfwd-no-such-group\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = lab.run(&["--config", cfg.to_str().unwrap()]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "pollfwd: control socket: [control] group 'pollfwd-no-such-group' does not exist"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("EAL:"), "EAL was started: {err}");
+}
+
 /// The thread id of the worker of `lcore` in process `pid` (DPDK names it `rte-worker-N`).
 fn worker_tid(pid: u32, lcore: u32) -> u32 {
     let want = format!("rte-worker-{lcore}");
