@@ -167,8 +167,12 @@ impl Drop for Stall {
 }
 
 /// Starts pollfwd on the service config with a JSON summary and stops its worker (lcore 1).
+/// The watchdog only reports the stall (`degraded`): the run ends on the test's signals.
 fn start_and_stall(lab: &Lab) -> (Child, Stall) {
     let cfg = service_config(lab);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[runtime]\non_worker_failure = \"degraded\"\n");
+    std::fs::write(&cfg, text).unwrap();
     let mut child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--summary", "json"]);
     wait_for_socket(&lab.path("ctl.sock"), &mut child);
     let stall = Stall::thread(worker_tid(child.id(), 1));
@@ -232,6 +236,29 @@ fn a_worker_that_does_not_stop_forces_the_exit_after_5_s() {
         took >= Duration::from_millis(4900) && took < Duration::from_secs(8),
         "forced after {took:?}, expected 5 s"
     );
+    assert_forced(&out, "not stopped within 5 s");
+}
+
+#[test]
+fn a_stalled_worker_ends_the_run_by_itself_watchdog_then_forced_exit() {
+    // Default policy (on_worker_failure = "exit"): no signal at all. The watchdog sees the
+    // stall and stops pollfwd; the worker cannot stop, so the exit is forced 5 s later: a
+    // supervisor (systemd's Restart=on-failure) gets exit status 1 instead of a hung process.
+    let lab = Lab::new("wdstall");
+    let cfg = service_config(&lab);
+    let _g = busy_lock();
+    let mut child = lab.spawn(&["--config", cfg.to_str().unwrap(), "--summary", "json"]);
+    wait_for_socket(&lab.path("ctl.sock"), &mut child);
+    let t = Instant::now();
+    let _stall = Stall::thread(worker_tid(child.id(), 1));
+    let out = wait_with_deadline(child, 30);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(10),
+        "ended after {took:?}"
+    );
+    let err = stderr_of(&out);
+    assert!(err.contains("lcore 1 (worker 0) stalled"), "{err}");
     assert_forced(&out, "not stopped within 5 s");
 }
 
