@@ -2,7 +2,7 @@
 -- source address and source port of every packet: a realistic load for the ACL (classify) and
 -- NAT stages, which keep per-flow state. Pktgen-DPDK 23.06.x.
 --
---   PF_SRC_COUNT=1021 PF_SPORT_COUNT=64 PF_RATE=100 PF_DURATION_S=30 \
+--   PF_SRC_COUNT=1021 PF_SPORT_COUNT=64 PF_DURATION_S=30 \
 --     pktgen ... -- -P -m "[1:2].0,[1:2].1" -f bench/pktgen/flows.lua
 --
 -- Range mode increments each field by its step on every packet and wraps it at its max, so
@@ -11,10 +11,11 @@
 -- about 64k NAT sessions. Addresses start at PF_SRC_BASE (10.0.0.1: inside hosts of the NAT),
 -- ports at PF_SPORT_BASE (1024); destination PF_DST_IP:PF_DPORT; frame size PF_SIZE.
 --
--- Runs PF_WARMUP_S at PF_WARMUP_RATE % (sessions get created), then PF_DURATION_S at PF_RATE %
--- and reports, every second, what was sent and received (CSV <PF_OUT>-flows.csv), then the
+-- Runs PF_WARMUP_S at PF_WARMUP_MPPS (0.1 Mpps: sessions get created), then PF_DURATION_S at
+-- PF_MPPS (Mpps in all; unset: flat out, pktgen at 100 %) and reports, every second, what was sent and received (CSV <PF_OUT>-flows.csv), then the
 -- totals and the loss (CSV <PF_OUT>-flows-total.csv). PF_SEARCH=1 instead runs the RFC 2544
--- binary search (as rfc2544.lua) on this flow mix for the one frame size. PF_LATENCY=1:
+-- search of rfc2544.lua (flat-out trial, then a search on the measured offered rate; every trial
+-- in <PF_OUT>-flows-trials.csv) on this flow mix for the one frame size. PF_LATENCY=1:
 -- pktgen's latency probes during the run (with PF_SEARCH=1: one more trial at the zero-loss
 -- rate), as in rfc2544.lua; columns latency_* of the totals CSV.
 
@@ -24,7 +25,10 @@ local pf = dofile(os.getenv("PF_LIB") or (here .. "pflib.lua"))
 
 local cfg = pf.config()
 local size = pf.num("PF_SIZE", 64)
-local rate = pf.num("PF_RATE", 100)
+local mpps_asked = pf.num("PF_MPPS", 0)
+if pf.env("PF_RATE", nil) ~= nil then
+    error("PF_RATE is gone for flows.lua: PF_MPPS (absolute, measured; unset = flat out)")
+end
 local duration_s = pf.num("PF_DURATION_S", 30)
 local src_base = pf.env("PF_SRC_BASE", "10.0.0.1")
 local src_count = pf.num("PF_SRC_COUNT", 1021)
@@ -58,6 +62,7 @@ if not pf.prepare(cfg) then
     return
 end
 pf.setup_single(cfg)
+cfg.frame_bytes = size
 
 -- The range template: UDP, one frame size, source address and port varying per packet.
 local tx = cfg.tx
@@ -97,19 +102,23 @@ pf.say("flows: %d source addresses from %s x %d source ports from %d = %d flows 
 pf.warmup(cfg)
 
 if search then
-    local best = pf.search(cfg, function(t)
-        pf.say("  rate %7.3f %%  sent %12d  received %12d  loss %8.4f %%  %s", t.rate, t.sent,
-            t.received, t.loss_pct, t.pass and "pass" or "FAIL")
+    local trials_csv = pf.csv(cfg.out .. "-flows-trials.csv", pf.TRIAL_COLUMNS)
+    local best, _, info = pf.search(cfg, function(t)
+        pf.say("  %s", pf.trial_text(t))
+        trials_csv.row(pf.trial_cells(cfg, t))
     end)
+    trials_csv.close()
     if best then
-        pf.say("zero-loss throughput with %d flows, %d B: %.3f %% = %.4f Mpps", flows, size,
-            best.rate, best.rx_pps / 1e6)
+        pf.say("throughput with %d flows, %d B (%s, loss %.4f %%, tolerance %g %%): offered %.4f " ..
+            "Mpps, forwarded %.4f Mpps (flat out: offered %.4f, forwarded %.4f Mpps)", flows, size,
+            info.status, best.loss_pct, cfg.loss_tol, best.tx_pps / 1e6, best.rx_pps / 1e6,
+            info.max_offered_pps / 1e6, info.max_forwarding_pps / 1e6)
         if cfg.latency then
-            local _, lat = pf.latency_trial(cfg, best.rate)
-            pf.say("%d flows at %.3f %%: %s", flows, best.rate, pf.latency_text(lat))
+            local _, lat = pf.latency_trial(cfg, best.asked_pps and best.tx_pps or nil)
+            pf.say("%d flows at %.4f Mpps: %s", flows, best.tx_pps / 1e6, pf.latency_text(lat))
         end
     else
-        pf.say("zero-loss throughput with %d flows, %d B: none (every trial lost frames)", flows, size)
+        pf.say("throughput with %d flows, %d B: none (no valid trial passed)", flows, size)
     end
     pf.finish(cfg)
     return
@@ -121,7 +130,8 @@ if cfg.latency then
     pktgen.clr() -- latency statistics of this run alone (the counters are read after a settle)
     pf.latency(cfg, true)
 end
-pktgen.set(tx, "rate", string.format("%.3f", rate))
+local rate = pf.rate_pct(cfg, mpps_asked > 0 and mpps_asked * 1e6 or nil)
+pktgen.set(tx, "rate", string.format("%.4f", rate))
 pktgen.delay(cfg.settle_ms)
 local c_tx0, c_rx0 = pf.counters(cfg.tx_list), pf.counters(cfg.rx_list)
 local p_tx, p_rx = c_tx0, c_rx0
@@ -154,10 +164,11 @@ pf.say("%d flows at %g %% for %g s: sent %d (%.4f Mpps), received %d (%.4f Mpps)
 if cfg.latency then
     pf.say("%d flows at %g %%: %s", flows, rate, pf.latency_text(lat))
 end
-local total = pf.csv(cfg.out .. "-flows-total.csv", { "flows", "frame_bytes", "rate_pct",
+local total = pf.csv(cfg.out .. "-flows-total.csv", { "flows", "frame_bytes", "asked_mpps", "rate_pct",
     "seconds", "frames_sent", "frames_received", "loss_pct", "tx_mpps", "rx_mpps",
     "gen_rx_drops", table.unpack(pf.LATENCY_COLUMNS) })
-local cells = { flows, size, string.format("%.3f", rate), duration_s, sent, got,
+local cells = { flows, size, mpps_asked > 0 and string.format("%.4f", mpps_asked) or "flat-out",
+    string.format("%.4f", rate), duration_s, sent, got,
     string.format("%.6f", loss), string.format("%.4f", sent / duration_s / 1e6),
     string.format("%.4f", got / duration_s / 1e6),
     c_rx1.imissed + c_rx1.rx_nombuf + c_rx1.ierrors - c_rx0.imissed - c_rx0.rx_nombuf - c_rx0.ierrors }

@@ -142,8 +142,10 @@ function M.wait_links(ports, seconds)
     end
 end
 
--- Sum of counter fields over ports, from pktgen.portStats(..., "port").
-local FIELDS = { "opackets", "ipackets", "oerrors", "ierrors", "imissed", "rx_nombuf" }
+-- Sum of counter fields over ports, from pktgen.portStats(..., "port"). obytes/ibytes count
+-- frames without their 4-byte FCS (a 64-byte frame counts 60), as DPDK's port statistics do.
+local FIELDS = { "opackets", "ipackets", "obytes", "ibytes", "oerrors", "ierrors", "imissed",
+    "rx_nombuf" }
 
 function M.counters(ports)
     local all = pktgen.portStats("all", "port")
@@ -177,14 +179,39 @@ function M.line_rate_pps(mbps, size)
     return mbps * 1e6 / ((size + 20) * 8)
 end
 
--- One trial -----------------------------------------------------------------------------------
--- Sends at `rate` percent from `cfg.tx` for cfg.trial_ms and counts what `cfg.rx` received.
--- The counters are read as differences around the trial, each read >= settle_ms (>= 1.1 s)
--- after the traffic changed, so neither pktgen.clr() timing nor leftovers of the previous
--- trial can leak into the count.
-function M.trial(cfg, rate)
+M.FCS = 4
+
+-- Mean frame size incl. FCS from byte and frame counts (nil without frames).
+function M.mean_frame(bytes, frames)
+    if frames <= 0 then
+        return nil
+    end
+    return bytes / frames + M.FCS
+end
+
+-- One trial ------------------------------------------------------------------------------------
+-- Offers `pps` frames per second in all (split over the tx ports; nil = flat out: pktgen's
+-- 100 %) for cfg.trial_ms and counts what the rx ports received. pktgen takes a rate in percent
+-- of the link speed, so pps becomes a percentage of the line rate of cfg.frame_bytes frames,
+-- divided by cfg.rate_gain: what pktgen really sent per frame asked, learnt from the previous
+-- trials (pktgen 23.06.1 on memif sends ~10 % more than asked at 64 B, ~20 % more with a
+-- pcap). The counters are read as differences around the trial, each read >= settle_ms
+-- (>= 1.1 s) after the traffic changed, so leftovers of the previous trial cannot leak in.
+-- The offered rate is measured (tx frames / trial time): a trial that offered less than
+-- cfg.offered_min (98 %) of the asked rate is invalid: it measures the generator, not the DUT.
+-- pktgen's rate (percent of link speed) for `pps` frames per second in all (nil: 100).
+function M.rate_pct(cfg, pps)
+    if pps == nil then
+        return 100
+    end
+    local line = M.line_rate_pps(cfg.mbps, cfg.frame_bytes) * #cfg.tx_list
+    return math.min(100, 100 * pps / line / cfg.rate_gain)
+end
+
+function M.trial(cfg, pps)
     local txs, rxs = cfg.tx_list, cfg.rx_list
-    pktgen.set(cfg.tx, "rate", string.format("%.3f", rate))
+    local pct = M.rate_pct(cfg, pps)
+    pktgen.set(cfg.tx, "rate", string.format("%.4f", pct))
     pktgen.delay(cfg.settle_ms)
     local tx0, rx0 = M.counters(txs), M.counters(rxs)
     pktgen.start(cfg.tx)
@@ -194,55 +221,143 @@ function M.trial(cfg, rate)
     local tx1, rx1 = M.counters(txs), M.counters(rxs)
     local t, r = delta(tx0, tx1), delta(rx0, rx1)
     local sent, got = t.opackets, r.ipackets
+    local secs = cfg.trial_ms / 1000
     local res = {
-        rate = rate,
+        asked_pps = pps, -- nil: flat out
+        rate = pct,
+        seconds = secs,
         sent = sent,
         received = got,
         lost = sent - got,
         loss_pct = sent > 0 and 100 * (sent - got) / sent or 0,
-        tx_pps = sent / (cfg.trial_ms / 1000),
-        rx_pps = got / (cfg.trial_ms / 1000),
+        tx_pps = sent / secs,
+        rx_pps = got / secs,
+        obytes = t.obytes,
+        ibytes = r.ibytes,
+        tx_mean = M.mean_frame(t.obytes, sent),
+        rx_mean = M.mean_frame(r.ibytes, got),
         -- Frames the generator itself could not take in are not the DUT's loss: report them.
         gen_rx_drops = r.imissed + r.rx_nombuf + r.ierrors,
         gen_tx_errors = t.oerrors,
     }
+    res.valid = sent > 0 and (pps == nil or res.tx_pps >= cfg.offered_min * pps)
+    res.pass = res.valid and res.loss_pct <= cfg.loss_tol
+    -- Learn pktgen's rate error from a paced trial that reached the asked rate.
+    if res.valid and pps ~= nil and pct < 100 then
+        cfg.rate_gain = cfg.rate_gain * res.tx_pps / pps
+    end
     return res
 end
 
--- RFC 2544 section 26.1 throughput: the highest rate at which no frame is lost (here: at
--- most loss_tol percent), by binary search between min and max percent until the interval is
--- narrower than resolution percent. Returns the best passing trial (nil if none passed) and
--- the list of all trials.
+-- A trial at `pps`, repeated up to cfg.retries times while it is invalid (offered rate short
+-- of the asked one). Every attempt goes to on_trial. Returns the last attempt.
+function M.checked_trial(cfg, pps, kind, on_trial)
+    local t
+    local gain = cfg.rate_gain
+    for attempt = 0, cfg.retries do
+        t = M.trial(cfg, pps)
+        t.kind = attempt == 0 and kind or (kind .. "-retry")
+        if on_trial then
+            on_trial(t)
+        end
+        if t.valid then
+            return t
+        end
+        -- Short of the asked rate: ask pktgen for more (unless it already ran at 100 %).
+        if t.rate >= 100 or t.sent == 0 then
+            break
+        end
+        cfg.rate_gain = cfg.rate_gain * math.max(t.tx_pps / pps, 0.5)
+    end
+    cfg.rate_gain = gain -- what it learnt from trials the generator could not offer is wrong
+    return t
+end
+
+-- RFC 2544 section 26.1 throughput, in frames per second:
+-- 1. one flat-out trial (pktgen at 100 %): the maximum offered rate the generator reaches and
+--    the maximum forwarding rate of the DUT (frames received per second);
+-- 2. if nothing was lost (<= loss_tol %), the DUT forwarded everything the generator could
+--    send: the result is that trial, flagged generator-bound (the DUT's throughput is at least
+--    that);
+-- 3. otherwise a binary search on the offered rate between 0 and the maximum offered rate,
+--    starting at the maximum forwarding rate, every trial checked (offered >= 98 % of asked,
+--    retried else), bounds moved by the MEASURED offered rates, until the interval is narrower
+--    than the resolution: cfg.resolution percent of the maximum forwarding rate.
+-- Returns the best passing trial (nil if none), all trials and a summary table.
 function M.search(cfg, on_trial)
-    local lo, hi = 0, cfg.rate_max
-    local best = nil
     local trials = {}
-    local rate = cfg.rate_max
-    for i = 1, cfg.max_iter do
-        local t = M.trial(cfg, rate)
-        t.pass = t.sent > 0 and t.loss_pct <= cfg.loss_tol
-        t.iter = i
+    local iter = 0
+    local function note(t)
+        iter = iter + 1
+        t.iter = iter
         trials[#trials + 1] = t
         if on_trial then
             on_trial(t)
         end
-        if t.pass then
-            lo = rate
-            if best == nil or rate > best.rate then
+    end
+    local flat = M.trial(cfg, nil)
+    flat.kind = "flat-out"
+    note(flat)
+    local info = { max_offered_pps = flat.tx_pps, max_forwarding_pps = flat.rx_pps,
+        resolution_pps = cfg.resolution / 100 * flat.rx_pps, status = "none", flat = flat }
+    if not flat.valid then
+        info.status = "no-traffic"
+        return nil, trials, info
+    end
+    if flat.pass then
+        info.status = "generator-bound"
+        return flat, trials, info
+    end
+    local lo, hi = 0, flat.tx_pps
+    local best = nil
+    local target = flat.rx_pps
+    while iter < cfg.max_iter do
+        if target < info.resolution_pps or target <= 0 then
+            break
+        end
+        local t = M.checked_trial(cfg, target, "search", note)
+        if not t.valid then
+            hi = math.min(hi, target) -- the generator cannot offer this rate: not testable
+        elseif t.pass then
+            lo = math.max(lo, t.tx_pps)
+            if best == nil or t.tx_pps > best.tx_pps then
                 best = t
             end
         else
-            hi = rate
+            hi = math.min(hi, t.tx_pps)
         end
-        if hi - lo <= cfg.resolution or (t.pass and rate >= cfg.rate_max) then
+        if hi - lo <= info.resolution_pps then
             break
         end
-        rate = (lo + hi) / 2
-        if rate < cfg.rate_min then
-            break
-        end
+        target = (lo + hi) / 2
     end
-    return best, trials
+    info.status = best and "ok" or "none"
+    info.lo_pps, info.hi_pps = lo, hi
+    return best, trials, info
+end
+
+-- CSV columns and cells of one trial (every script's per-trial file).
+M.TRIAL_COLUMNS = { "iteration", "kind", "asked_mpps", "rate_pct", "offered_mpps",
+    "forwarded_mpps", "frames_sent", "frames_received", "loss_pct", "loss_tol_pct", "valid",
+    "pass", "tx_mean_bytes", "rx_mean_bytes", "gen_rx_drops" }
+
+local function f4(v)
+    return v and string.format("%.4f", v) or ""
+end
+
+function M.trial_cells(cfg, t)
+    return { t.iter or "", t.kind or "", t.asked_pps and f4(t.asked_pps / 1e6) or "flat-out",
+        f4(t.rate), f4(t.tx_pps / 1e6), f4(t.rx_pps / 1e6), t.sent, t.received,
+        string.format("%.6f", t.loss_pct), cfg.loss_tol, t.valid and 1 or 0, t.pass and 1 or 0,
+        t.tx_mean and string.format("%.1f", t.tx_mean) or "",
+        t.rx_mean and string.format("%.1f", t.rx_mean) or "", t.gen_rx_drops }
+end
+
+function M.trial_text(t)
+    return string.format("%-12s asked %s  offered %8.4f Mpps  forwarded %8.4f Mpps  loss %8.4f %%  %s",
+        t.kind or "", t.asked_pps and string.format("%8.4f Mpps", t.asked_pps / 1e6) or "flat-out     ",
+        t.tx_pps / 1e6, t.rx_pps / 1e6, t.loss_pct,
+        (not t.valid) and "INVALID (offered < 98 % of asked)" or (t.pass and "pass" or "FAIL"))
 end
 
 -- Latency -------------------------------------------------------------------------------------
@@ -285,15 +400,15 @@ function M.latency_stats(cfg)
     return agg
 end
 
--- A trial (M.trial) with latency probes: returns the trial and its latency (or nil). The
+-- A trial (M.trial, at pps frames/s, nil = flat out) with latency probes: returns the trial and its latency (or nil). The
 -- clear comes first, so the counters the trial reads (>= settle_ms later) are already the
 -- cleared ones and the latency covers this trial alone.
-function M.latency_trial(cfg, rate, trial_ms)
+function M.latency_trial(cfg, pps, trial_ms)
     pktgen.clr()
     M.latency(cfg, true)
     local keep = cfg.trial_ms
     cfg.trial_ms = trial_ms or cfg.trial_ms
-    local t = M.trial(cfg, rate)
+    local t = M.trial(cfg, pps)
     cfg.trial_ms = keep
     local lat = M.latency_stats(cfg)
     M.latency(cfg, false)
@@ -340,13 +455,16 @@ function M.config()
         tx = M.env("PF_TX_PORTS", "0"),
         rx = M.env("PF_RX_PORTS", "1"),
         trial_ms = math.floor(M.num("PF_TRIAL_S", 10) * 1000),
-        warmup_ms = math.floor(M.num("PF_WARMUP_S", 2) * 1000),
-        warmup_rate = M.num("PF_WARMUP_RATE", 10),
+        warmup_ms = math.floor(math.min(M.num("PF_WARMUP_S", 2), 60) * 1000),
+        warmup_pps = M.num("PF_WARMUP_MPPS", 0.1) * 1e6,
         settle_ms = math.max(1100, math.floor(M.num("PF_SETTLE_S", 2) * 1000)),
         loss_tol = M.num("PF_LOSS_TOL", 0),
-        rate_max = M.num("PF_RATE_MAX", 100),
-        rate_min = M.num("PF_RATE_MIN", 0.1),
         resolution = M.num("PF_RESOLUTION", 0.5),
+        offered_min = M.num("PF_OFFERED_MIN", 98) / 100,
+        retries = M.num("PF_RETRIES", 1),
+        rate_gain = 1.0,
+        mbps = nil,        -- link speed of the first tx port (M.prepare)
+        frame_bytes = 64,  -- frame size incl. FCS the rate percentages are computed for
         max_iter = M.num("PF_MAX_ITER", 16),
         link_wait_s = M.num("PF_LINK_WAIT_S", 30),
         src_ip = M.env("PF_SRC_IP", "198.18.0.1/24"),
@@ -369,8 +487,11 @@ function M.config()
         all[#all + 1] = p
     end
     cfg.all_list = all
-    if cfg.rate_max <= 0 or cfg.rate_max > 100 then
-        error("PF_RATE_MAX must be in (0, 100]")
+    for _, old in ipairs({ "PF_WARMUP_RATE", "PF_RATE_MAX", "PF_RATE_MIN" }) do
+        if M.env(old, nil) ~= nil then
+            error(old .. " is gone: the warm-up rate is PF_WARMUP_MPPS (absolute), the search " ..
+                "starts from a measured flat-out trial (README.md)")
+        end
     end
     if cfg.resolution <= 0 then
         error("PF_RESOLUTION must be > 0")
@@ -386,17 +507,21 @@ function M.prepare(cfg)
         return false
     end
     local mbps = M.link_mbps(cfg.tx_list[1])
+    cfg.mbps = mbps or 10000
     M.say("pktgen %s, links up (%s Mb/s); tx ports %s, rx ports %s",
         pktgen.info and pktgen.info.Pktgen_Version or "?", tostring(mbps), cfg.tx, cfg.rx)
     pktgen.screen("off")
     return true
 end
 
+-- Warm-up (learning frames) at an absolute, low rate (PF_WARMUP_MPPS, default 0.1 Mpps in all)
+-- for PF_WARMUP_S (default 2, at most 60) seconds: a percentage of a memif "100 Gb/s" link
+-- would be flat out.
 function M.warmup(cfg)
-    if cfg.warmup_ms <= 0 then
+    if cfg.warmup_ms <= 0 or cfg.warmup_pps <= 0 then
         return
     end
-    pktgen.set(cfg.tx, "rate", string.format("%.3f", cfg.warmup_rate))
+    pktgen.set(cfg.tx, "rate", string.format("%.4f", M.rate_pct(cfg, cfg.warmup_pps)))
     pktgen.start(cfg.tx)
     pktgen.delay(cfg.warmup_ms)
     pktgen.stop(cfg.tx)

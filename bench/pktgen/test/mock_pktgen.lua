@@ -7,8 +7,22 @@
 --
 -- Only functions that Pktgen-DPDK 23.06's app/lpktgenlib.c registers exist here, each with the
 -- argument count that lpktgenlib.c checks, so a script calling anything else fails.
--- The model: two 10 Gb/s ports, a device under test forwarding everything sent on port 0 to
--- port 1 up to MOCK_DUT_PPS frames per second (default 5 Mpps) and dropping the excess.
+-- The model: two ports of MOCK_LINK_MBPS (default 10000; memif reports 100000), a device under
+-- test forwarding everything sent on port 0 to port 1 up to MOCK_DUT_PPS frames per second
+-- (default 5 Mpps) and dropping the excess. What the real pktgen 23.06.1 did in the one-box
+-- memif lab (bench/pktgen/README.md), modelled:
+-- * the generator has a ceiling, MOCK_GEN_PPS (default: none): asked for more (a rate percent
+--   above it), it sends flat out at that ceiling, whatever the percentage said;
+-- * pktgen's pacing is off by a factor, MOCK_RATE_GAIN (default 1; 1.10 measured at 64 B on
+--   memif): it sends gain x the asked rate;
+-- * while the generator runs flat out, its receive side lags and the DUT loses bursts of frames
+--   (tx_full on memif): up to MOCK_FLATOUT_LOSS frames per second, random (MOCK_SEED), so
+--   flat-out trials pass or fail by chance;
+-- * sequence packets (seqTable + set seq_cnt) are NOT applied: frames stay at the single
+--   packet's size (measured on 23.06.1), unless MOCK_SEQ_APPLIED=1;
+-- * pcap replay (pktgen.pcap(p, "on")) sends the IMIX only if pktgen was given a pcap with
+--   -s P:file (MOCK_PCAP=imix); without one the frames stay at the single packet's size;
+-- * obytes/ibytes count frames without their 4-byte FCS (60 per 64-byte frame).
 -- Time is virtual (pktgen.delay advances it). Facts of the real pktgen that the model keeps,
 -- so that a script relying on the opposite fails here too:
 -- * the port counters that portStats returns are refreshed only once per (virtual) second;
@@ -23,8 +37,18 @@
 --   statistics (pktStats(p).latency: num_pkts, avg_us, min_us, max_us). Probe latency is
 --   MOCK_LATENCY_US (default 8) + 0..4 us; pktgen.clr() zeroes counters and latency.
 
-local LINK_MBPS = 10000
+local LINK_MBPS = tonumber(os.getenv("MOCK_LINK_MBPS") or "10000")
 local dut_pps = tonumber(os.getenv("MOCK_DUT_PPS") or "5000000")
+local gen_pps = tonumber(os.getenv("MOCK_GEN_PPS") or "1e15")
+local rate_gain = tonumber(os.getenv("MOCK_RATE_GAIN") or "1")
+local flatout_loss = tonumber(os.getenv("MOCK_FLATOUT_LOSS") or "0")
+local seq_applied = os.getenv("MOCK_SEQ_APPLIED") == "1"
+local pcap_file = os.getenv("MOCK_PCAP") == "imix"
+local seed = tonumber(os.getenv("MOCK_SEED") or "1")
+local function random(n) -- deterministic 0..n-1 (an LCG: the same run gives the same figures)
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed % n
+end
 local link_up_ms = tonumber(os.getenv("MOCK_LINK_UP_MS") or "1500")
 local lat_base_us = tonumber(os.getenv("MOCK_LATENCY_US") or "8")
 local PROBE_MS = 10
@@ -50,8 +74,8 @@ for p = 0, 1 do
     end
 end
 local port = {
-    [0] = { rate = 100, size = 64, sending = false, seq_cnt = 0, range = false },
-    [1] = { rate = 100, size = 64, sending = false, seq_cnt = 0, range = false },
+    [0] = { rate = 100, size = 64, sending = false, seq_cnt = 0, range = false, pcap = false },
+    [1] = { rate = 100, size = 64, sending = false, seq_cnt = 0, range = false, pcap = false },
 }
 local IMIX_AVG = (7 * 64 + 4 * 570 + 1518) / 12
 local quit_called = false
@@ -86,19 +110,33 @@ local function portlist(s)
 end
 
 local function frame_size(p)
-    if port[p].seq_cnt == 12 then
+    if port[p].pcap and pcap_file then
+        return IMIX_AVG
+    end
+    if port[p].seq_cnt == 12 and seq_applied then
         return IMIX_AVG
     end
     return port[p].size
 end
+local bytes_carry = { [0] = 0.0, [1] = 0.0 }
+local function bytes(q, n)
+    local b = n * (frame_size(0) - 4) + bytes_carry[q]
+    local whole = math.floor(b)
+    bytes_carry[q] = b - whole
+    return whole
+end
+local saturated_ms = 0
 
 -- One millisecond of traffic.
 local function tick()
     local offered = 0.0
     local p = port[0]
+    local saturated = false
     if p.sending then
         local line = LINK_MBPS * 1e6 / ((frame_size(0) + 20) * 8)
-        offered = line * p.rate / 100 / 1000
+        local want = line * p.rate / 100 * rate_gain
+        saturated = want > gen_pps
+        offered = math.min(want, gen_pps) / 1000
     end
     carry = carry + offered
     local n = math.floor(carry)
@@ -106,10 +144,16 @@ local function tick()
     if n > 0 then
         local cap = dut_pps / 1000
         local fwd = math.min(n, math.floor(cap))
+        if saturated and flatout_loss > 0 then
+            saturated_ms = saturated_ms + 1
+            if saturated_ms % 1000 == 0 then -- a burst per second of flat-out sending
+                fwd = math.max(0, fwd - random(flatout_loss + 1))
+            end
+        end
         real[0].opackets = real[0].opackets + n
-        real[0].obytes = real[0].obytes + n * math.floor(frame_size(0))
+        real[0].obytes = real[0].obytes + bytes(0, n)
         real[1].ipackets = real[1].ipackets + fwd
-        real[1].ibytes = real[1].ibytes + fwd * math.floor(frame_size(0))
+        real[1].ibytes = real[1].ibytes + bytes(1, fwd)
     end
     -- Latency probes of port 0, forwarded by the DUT to port 1 (not overloaded: a probe is one
     -- frame among many, the model lets every probe through).
@@ -282,7 +326,13 @@ pktgen.set_mac = noop("set_mac", 3)
 pktgen.set_proto = noop("set_proto", 2)
 pktgen.set_type = noop("set_type", 2)
 pktgen.set_range = noop("set_range", 2)
-pktgen.pcap = noop("pcap", 2)
+function pktgen.pcap(...)
+    check("pcap", 2, ...)
+    local ports, state = ...
+    for _, p in ipairs(portlist(ports)) do
+        port[p].pcap = state == "on" or state == "enable"
+    end
+end
 pktgen.page = noop("page", 1)
 
 function pktgen.seqTable(...)
