@@ -288,6 +288,12 @@ class PktgenScripts(unittest.TestCase):
                                 for row in trials))
             self.assertTrue(all(row["valid"] == "1" for row in trials))
             self.assertIn("RFC 2544 throughput", (Path(d) / "r-rfc2544.txt").read_text())
+            # the trials ran out before the interval was narrower than the resolution
+            r = run_lua("rfc2544.lua", Path(d) / "u", PF_SIZES="64", PF_TRIAL_S=1,
+                        PF_WARMUP_S=0, PF_MAX_ITER=3, MOCK_DUT_PPS=4e6)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            row = csv_rows(Path(d) / "u-rfc2544.csv")[0]
+            self.assertEqual((row["status"], row["trials"]), ("unconverged", "3"), row)
 
     def test_rfc2544_loss_tolerance(self):
         with tempfile.TemporaryDirectory() as d:

@@ -283,7 +283,8 @@ end
 --    starting at the maximum forwarding rate, every trial checked (offered >= 98 % of asked,
 --    retried else), bounds moved by the MEASURED offered rates, until the interval is narrower
 --    than the resolution: cfg.resolution percent of the maximum forwarding rate.
--- Returns the best passing trial (nil if none), all trials and a summary table.
+-- Returns the best passing trial (nil if none), all trials and a summary table (status: ok,
+-- generator-bound, unconverged, none, no-traffic).
 function M.search(cfg, on_trial)
     local trials = {}
     local iter = 0
@@ -331,8 +332,14 @@ function M.search(cfg, on_trial)
         end
         target = (lo + hi) / 2
     end
-    info.status = best and "ok" or "none"
     info.lo_pps, info.hi_pps = lo, hi
+    if best == nil then
+        info.status = "none"
+    elseif hi - lo > info.resolution_pps then
+        info.status = "unconverged" -- PF_MAX_ITER trials ran out: the result is a lower bound
+    else
+        info.status = "ok"
+    end
     return best, trials, info
 end
 

@@ -132,8 +132,9 @@ for _, r in ipairs(rows) do
         r.info.max_offered_pps / 1e6, r.info.max_forwarding_pps / 1e6, r.trials, r.invalid,
         r.status, r.lat and string.format("  latency avg/max %.1f/%.1f us", r.lat.avg, r.lat.max) or "")
 end
-pf.say("status: ok = zero-loss (<= tolerance) rate found by the search; generator-bound = the " ..
-    "flat-out trial lost nothing, the DUT forwards at least what the generator offered; none = " ..
-    "no valid trial passed. trials = all/invalid.")
+pf.say("status: ok = the highest rate with loss <= tolerance, to within the resolution; " ..
+    "generator-bound = the flat-out trial passed: the DUT forwards at least what the generator " ..
+    "can offer; unconverged = PF_MAX_ITER ran out, a lower bound; none = no valid trial passed. " ..
+    "trials = all/invalid.")
 pf.say("results: %s-rfc2544.csv (per trial: %s-rfc2544-trials.csv)", cfg.out, cfg.out)
 pf.finish(cfg)
