@@ -55,8 +55,13 @@ pub struct Watchdog {
 impl Watchdog {
     /// Starts watching `state`'s workers (just launched) at `now`.
     pub fn new(state: &State, now: Instant) -> Watchdog {
+        let rt = &state.config.config.runtime;
         Watchdog {
-            stall: stall_after(*state.config.config.runtime.tx_drain_us.get_ref()),
+            stall: if rt.watchdog {
+                stall_after(*rt.tx_drain_us.get_ref())
+            } else {
+                Duration::MAX
+            },
             seen: state
                 .lcores
                 .iter()

@@ -376,7 +376,7 @@ fn nat_expiry_frees_sessions_and_ports() {
         &lab,
         "inside.fifo",
         "outside.pcap",
-        "port_range = [40000, 40001]\n[nat.timeouts]\nudp = 0.4",
+        "port_range = [40000, 40001]\n[nat.timeouts]\nudp = 0.4\n[runtime]\nwatchdog = false",
     );
     let cfg_text = std::fs::read_to_string(&cfg).unwrap().replace(
         "pool = [\"198.51.100.10\", \"198.51.100.11\"]",
@@ -473,6 +473,10 @@ stages = ["nat", "xconnect"]
 
 [xconnect]
 pairs = [["p0", "p1"]]
+
+[runtime]
+# A worker polling a FIFO waits in read by design: no stall reports.
+watchdog = false
 
 [control]
 socket = "{sock}"
@@ -812,6 +816,10 @@ id = 1
 rx = [{{ port = "p0" }}, {{ port = "p1" }}]
 stages = ["nat", "forward"]
 
+[runtime]
+# A worker polling a FIFO waits in read by design: no stall reports.
+watchdog = false
+
 [control]
 socket = "{sock}"
 
@@ -943,7 +951,9 @@ fn nat_full_handoff_ring_is_a_counted_drop() {
     write_frames(&lab.path("inside.pcap"), &inside);
     let fifo = Fifo::new(&lab, "outside.fifo");
     let cfg = two_worker_config(&lab, "outside.fifo");
-    let text = std::fs::read_to_string(&cfg).unwrap() + "\n[runtime]\nring_size = 64\n";
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("watchdog = false", "watchdog = false\nring_size = 64");
     std::fs::write(&cfg, text).unwrap();
     let _g = busy_lock();
     let child = lab.spawn(&[

@@ -7,7 +7,7 @@ use toml::Spanned;
 use super::Config;
 use super::error::{ConfigError, Pos};
 
-pub(super) fn d_true() -> bool {
+pub(crate) fn d_true() -> bool {
     true
 }
 

@@ -30,6 +30,11 @@ pub struct RuntimeConfig {
     /// that a supervisor restarts it) or `degraded` (report it and keep running).
     #[serde(default = "RuntimeConfig::d_failure")]
     pub on_worker_failure: Spanned<String>,
+    /// Whether the watchdog reports a worker whose heartbeat stands still (a dead worker is
+    /// always reported). Off where a port blocks its worker by design (net_pcap reading a
+    /// FIFO) or while a debugger stops workers.
+    #[serde(default = "super::eal::d_true")]
+    pub watchdog: bool,
 }
 
 impl RuntimeConfig {
@@ -63,6 +68,7 @@ impl Default for RuntimeConfig {
             housekeeping_us: Self::d_hk(),
             ring_size: Self::d_ring(),
             on_worker_failure: Self::d_failure(),
+            watchdog: true,
         }
     }
 }
