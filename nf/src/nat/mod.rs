@@ -513,6 +513,12 @@ impl NatCore {
             (meta.pre_src, meta.pre_dst) = (p.src, p.dst);
             (meta.pre_sport, meta.pre_dport) = (p.sport, p.dport);
         }
+        if !hairpin && let Some(v) = martian(&p) {
+            if matches!(v, Verdict::Continue) {
+                self.tally.passthrough += 1;
+            }
+            return v;
+        }
         if self.p.ttl_expiry_downstream
             && !hairpin
             && crate::wire::ipv4::Packet::new_unchecked(&f[p.l3..]).ttl() <= 1
@@ -547,6 +553,24 @@ impl NatCore {
             Some(o) if o != self.p.me => Some(self.handoff(meta, o)),
             _ => None,
         }
+    }
+}
+
+/// RFC 1812 5.3.7 (martian filtering), before any translation or session: a martian source
+/// or destination is dropped with the reason `forward` gives it (a translated source would hide
+/// it from forward, and a session would be spent on a packet never forwarded); the limited
+/// broadcast, for the local link, passes untranslated (forward consumes it). `None`: translate.
+#[inline]
+fn martian(p: &Pkt) -> Option<Verdict> {
+    use crate::forward::ipv4::{LIMITED_BROADCAST, bad_destination, bad_source};
+    if bad_source(p.src) {
+        Some(Verdict::Drop(DropReason::Ipv4BadSource))
+    } else if p.dst == LIMITED_BROADCAST {
+        Some(Verdict::Continue)
+    } else if bad_destination(p.dst) {
+        Some(Verdict::Drop(DropReason::Ipv4BadDest))
+    } else {
+        None
     }
 }
 

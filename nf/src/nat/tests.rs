@@ -1044,3 +1044,49 @@ fn session_listing_is_bounded_per_step_and_complete() {
     let (v2, _) = c.list_sessions(None, 5, next.unwrap(), LIST_SLOTS);
     assert!(v2.iter().all(|s| !v.contains(s)), "no session listed twice");
 }
+
+/// RFC 1812 5.3.7: a router never forwards from a martian source or to a martian
+/// destination. NAT sees packets before `forward` checks addresses: it must not translate
+/// them (a translated martian source would leave with the pool address, and forward could no
+/// longer tell) nor spend a session on them. It drops them with forward's reasons; the
+/// limited broadcast (for the local link, which forward consumes) passes untranslated.
+#[test]
+fn martian_sources_and_destinations_are_dropped_before_a_session_is_made() {
+    let mut c = core_with(|_| {});
+    let martians = [
+        Ipv4Addr::new(0, 1, 2, 3),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(224, 0, 0, 5),
+        Ipv4Addr::new(240, 0, 0, 1),
+        Ipv4Addr::BROADCAST,
+    ];
+    for m in martians {
+        let f = testpkt::udp((m, 4000), (R1, 9), b"spoof");
+        assert_eq!(
+            drop_reason(&mut c, &f, IN),
+            DropReason::Ipv4BadSource,
+            "{m}"
+        );
+        // From the outside too, even towards a pool address or a static mapping.
+        for dst in [X1, XS] {
+            let f = testpkt::udp((m, 4000), (dst, 53), b"spoof");
+            assert_eq!(
+                drop_reason(&mut c, &f, OUT),
+                DropReason::Ipv4BadSource,
+                "{m}"
+            );
+        }
+    }
+    for m in &martians[..4] {
+        let f = testpkt::udp((H1, 4000), (*m, 9), b"out");
+        assert_eq!(drop_reason(&mut c, &f, IN), DropReason::Ipv4BadDest, "{m}");
+    }
+    assert_eq!(c.sessions(), 0, "no session for a martian");
+    let f = testpkt::udp((H1, 68), (Ipv4Addr::BROADCAST, 67), b"dhcp");
+    assert_eq!(pass(&mut c, &f, IN), f, "limited broadcast: untranslated");
+    assert_eq!(c.sessions(), 0);
+    // Ordinary traffic still gets its session.
+    let f = testpkt::udp((H1, 4000), (R1, 9), b"ok");
+    assert_eq!(send(&mut c, &f, IN).v, Verdict::Continue);
+    assert_eq!(c.sessions(), 1);
+}
