@@ -5,5 +5,6 @@
 //! Used by `pollfwdctl gen-pcap`, the appliance's end-to-end tests, its examples (benches)
 //! and the scripts under `bench/` (through `pollfwdctl gen-pcap`).
 
+pub mod hostile;
 pub mod pcap;
 pub mod traffic;
