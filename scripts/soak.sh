@@ -28,7 +28,7 @@
 #   scripts/soak.sh [MINUTES]
 #
 # Binaries: $POLLFWD and $POLLFWDCTL if set (the e2e test passes its own), else a release
-# build (cargo build --release). Needs root, iproute2, ethtool, ping, python3, jq. Takes the
+# build (cargo build --release). Needs root, iproute2, ethtool, ping, python3. Takes the
 # machine's busy-polling lock /tmp/pollfwd-busy.lock itself (do not hold it when calling).
 # Everything it starts is stopped by PID; its namespaces, work directory and
 # /var/run/dpdk/<prefix> are removed on exit, pass or fail.
@@ -43,7 +43,7 @@ if [ -z "${SOAK_LOCKED:-}" ]; then
     exec env SOAK_LOCKED=1 flock -w 1200 /tmp/pollfwd-busy.lock "$0" "$@"
 fi
 [ "$(id -u)" -eq 0 ] || { echo "soak.sh: needs root (namespaces, veth pairs, DPDK)" >&2; exit 2; }
-for t in ip ethtool ping python3 jq; do
+for t in ip ethtool ping python3 flock; do
     command -v "$t" >/dev/null || { echo "soak.sh: '$t' is missing (scripts/install-deps.sh)" >&2; exit 2; }
 done
 if [ -z "${POLLFWD:-}" ] || [ -z "${POLLFWDCTL:-}" ]; then
@@ -180,8 +180,10 @@ rss_parts() { awk '/^Rss(Anon|File|Shmem):/ {printf "%s%s", sep, $2; sep="/"}' "
 fds() { for f in /proc/"$pf_pid"/fd/*; do readlink "$f"; done | grep -vc '^/memfd:seg_'; }
 segs() { for f in /proc/"$pf_pid"/fd/*; do readlink "$f"; done | grep -c '^/memfd:seg_' || true; }
 fd_list() { for f in /proc/"$pf_pid"/fd/*; do readlink "$f"; done | grep -v '^/memfd:seg_' | sed 's/\[[0-9]*\]/[N]/' | sort; }
-in_use() { ctl --json mempools | jq '[.[].in_use] | add'; }
-sessions() { ctl call nat.summary | jq '.sessions'; }
+# jget EXPR: a Python expression over the JSON on stdin (`d`), printed (fails on None).
+jget() { python3 -c "import json,sys; d=json.load(sys.stdin); v=$1; print(v) if v is not None else sys.exit(1)"; }
+in_use() { ctl --json mempools | jget 'sum(p["in_use"] for p in d)'; }
+sessions() { ctl call nat.summary | jget 'd["sessions"]'; }
 
 # Idle baselines: ARP resolved both ways first (a ping), then nothing moves.
 ip netns exec "$ns_in" ping -q -c 2 -W 1 198.51.100.2 >/dev/null 2>&1 || true
@@ -238,7 +240,7 @@ changes() { # one sequence of control-plane changes per second until the deadlin
         else
             local p="10.$((100 + i % 100)).$((i % 250)).0/24"
             if ctl route add "prefix=$p" via=198.51.100.2 >/dev/null 2>>"$work/changes.err"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
-            if id=$(ctl --json acl add "dst=203.0.113.$((100 + i % 100))/32" proto=udp action=deny 2>>"$work/changes.err" | jq -e '.id'); then
+            if id=$(ctl --json acl add "dst=203.0.113.$((100 + i % 100))/32" proto=udp action=deny 2>>"$work/changes.err" | jget 'd.get("id")'); then
                 ok=$((ok + 1))
                 sleep 0.3
                 if ctl acl del "id=$id" >/dev/null 2>>"$work/changes.err"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
