@@ -23,7 +23,8 @@
 #             (rx, tx: the lcores' counters, equal to the ports'; drops: all reasons, tx_full
 #             and shutdown included; originated: forward's ARP requests and ICMP errors)
 #   control   every route/ACL change and reload succeeded, every socket reply was JSON
-#   crash     pollfwd exited 0 with its summary, no panic; the traffic really flowed
+#   crash     pollfwd exited 0 with its summary, no failed lcore (watchdog), no panic; the
+#             traffic really flowed
 #
 #   scripts/soak.sh [MINUTES]
 #
@@ -369,8 +370,9 @@ control_ok = (chg.get("failed", 1) == 0 and chg.get("reloads", 0) > 0 and ctl1.g
               and sockc.get("connect_failed", 1) == 0)
 check("control", control_ok, "changes, reloads and socket clients all answered")
 flowed = client.get("udp_back", 0) > 0 and client.get("tcp_ok", 0) > 0 and client.get("stream_back", 0) > 0
-check("crash", rc == 0 and s is not None and "panic" not in err and flowed,
-      f"exit {rc}, summary {'yes' if s else 'no'}, traffic flowed both ways: {flowed}")
+failed = s.get("failed_lcores", []) if s else ["no summary"]
+check("crash", rc == 0 and s is not None and not failed and "panic" not in err and flowed,
+      f"exit {rc}, summary {'yes' if s else 'no'}, failed lcores {failed}, traffic flowed both ways: {flowed}")
 print()
 for name, ok, text in checks:
     print(f"{'PASS' if ok else 'FAIL'}  {name:<10} {text}")
