@@ -5,7 +5,7 @@
 //! Checked: every frame is accounted for (the drops by reason plus the transmitted frames less
 //! the ones pollfwd originated equal the received frames), each kind ends where it must (its
 //! drop reason, or transmitted), memory is bounded (mbuf pool in use back to its idle baseline,
-//! RSS below a bound), and pollfwd exits 0. Rates are compared by `scripts/hostile-rate.sh`
+//! RSS below a bound), and pollfwd exits 0. Rates are compared by `bench/hostile.sh`
 //! (a benchmark, not a test: see docs/reliability.md).
 
 mod common;
