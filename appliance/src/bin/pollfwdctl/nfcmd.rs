@@ -174,24 +174,21 @@ pub(crate) fn command() -> Command {
 pub(crate) fn nf_words(m: &ArgMatches) -> Option<Vec<String>> {
     let (name, mut cur) = m.subcommand()?;
     let mut words = vec![name.to_string()];
-    loop {
-        if let Ok(Some(rest)) = cur.try_get_many::<String>("") {
-            // A word the CLI does not know, and what follows it.
+    // Down the subcommands first, then the leaf's values. Asking a group for an argument it
+    // does not define is an error in debug builds but `Ok(None)` in release builds (clap checks
+    // ids only with debug assertions), so the leaf is found by its having no subcommand.
+    while let Some((n, s)) = cur.subcommand() {
+        words.push(n.to_string());
+        cur = s;
+    }
+    // An NF command's arguments, or what follows a word the CLI does not know (clap's
+    // external subcommand, id "").
+    for id in [NF_ARGS, ""] {
+        if let Ok(Some(rest)) = cur.try_get_many::<String>(id) {
             words.extend(rest.cloned());
-            return Some(words);
-        }
-        if let Ok(args) = cur.try_get_many::<String>(NF_ARGS) {
-            words.extend(args.into_iter().flatten().cloned());
-            return Some(words);
-        }
-        match cur.subcommand() {
-            Some((n, s)) => {
-                words.push(n.to_string());
-                cur = s;
-            }
-            None => return Some(words),
         }
     }
+    Some(words)
 }
 
 /// Turns `["nat", "sessions", "--limit", "5", "inside=10.0.0.5"]` into
