@@ -241,7 +241,7 @@ changes() { # one sequence of control-plane changes per second until the deadlin
         else
             local p="10.$((100 + i % 100)).$((i % 250)).0/24"
             if ctl route add "prefix=$p" via=198.51.100.2 >/dev/null 2>>"$work/changes.err"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
-            if id=$(ctl --json acl add "dst=203.0.113.$((100 + i % 100))/32" proto=udp action=deny 2>>"$work/changes.err" | jget 'd.get("id")'); then
+            if id=$(ctl --json acl add "dst=203.0.113.$((100 + i % 100))/32" proto=udp action=deny 2>>"$work/changes.err" | jget 'd.get("id")' 2>/dev/null); then
                 ok=$((ok + 1))
                 sleep 0.3
                 if ctl acl del "id=$id" >/dev/null 2>>"$work/changes.err"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
