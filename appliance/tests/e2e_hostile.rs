@@ -102,13 +102,7 @@ fn fate(name: &str) -> Vec<Fate> {
 /// files; the full chain with an ACL, NAT, a class-bound policer and a per-source policer
 /// that never turn a packet red at these volumes, and static neighbours (nothing waits for
 /// ARP). ICMP errors are not rate limited here, so each expected one is sent.
-fn config(lab: &Lab, lan_in: &str, wan_in: &str, infinite: bool) -> std::path::PathBuf {
-    let inf = if infinite { ",infinite_rx=1" } else { "" };
-    let (lan_tx, wan_tx) = if infinite {
-        ("", "")
-    } else {
-        (",tx_pcap=lan-out.pcap", ",tx_pcap=wan-out.pcap")
-    };
+fn config(lab: &Lab, lan_in: &str, wan_in: &str) -> std::path::PathBuf {
     let text = format!(
         r#"
 [eal]
@@ -119,12 +113,12 @@ mbufs = 8191
 
 [[port]]
 name = "lan"
-device = "net_pcap0,rx_pcap={lan_in}{inf}{lan_tx}"
+device = "net_pcap0,rx_pcap={lan_in},tx_pcap=lan-out.pcap"
 address = "10.0.0.1/24"
 
 [[port]]
 name = "wan"
-device = "net_pcap1,rx_pcap={wan_in}{wan_tx}"
+device = "net_pcap1,rx_pcap={wan_in},tx_pcap=wan-out.pcap"
 address = "198.51.100.1/24"
 
 [[lcore]]
@@ -236,12 +230,12 @@ fn check_accounting(s: &Value) -> (u64, u64, u64, u64) {
 /// Runs the chain over `kinds` (each kind's frames once) to completion and returns the summary.
 fn run_kinds(lab: &Lab, kinds: &[&Kind]) -> (Value, u64) {
     let (l, w) = write_inputs(lab, kinds);
-    let cfg = config(lab, "lan-in.pcap", "wan-in.pcap", false);
+    let cfg = config(lab, "lan-in.pcap", "wan-in.pcap");
     let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
     (s, l + w)
 }
 
-/// Every kind alone, printing what pollfwd did with it: the table docs/reliability.md shows.
+/// Every kind alone, printing what pollfwd did with it (docs/reliability.md sums it up).
 /// Slow (one run per kind): `cargo test -p pollfwd --test e2e_hostile -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -308,7 +302,7 @@ struct Seen {
 fn run_live(lab: &Lab, lan: &[Vec<u8>], wan: &[Vec<u8>]) -> (Value, Seen) {
     write_frames(&lab.path("lan-in.pcap"), lan);
     write_frames(&lab.path("wan-in.pcap"), wan);
-    let cfg = config(lab, "lan-in.pcap", "wan-in.pcap", false);
+    let cfg = config(lab, "lan-in.pcap", "wan-in.pcap");
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
     let child = lab.start(&cfg, 60, &sock);
