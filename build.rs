@@ -125,6 +125,7 @@ fn main() {
         "rte_eth_dev_close",
         "rte_eth_dev_socket_id",
         "rte_eth_dev_set_mtu",
+        "rte_eth_dev_get_mtu",
         "rte_eth_promiscuous_enable",
         "rte_eth_link_get_nowait",
         "rte_eth_link_speed_to_str",

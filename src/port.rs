@@ -317,6 +317,15 @@ impl Port {
         }
     }
 
+    /// The device's MTU (`rte_eth_dev_get_mtu`: the one set, else the PMD's default), or
+    /// `None` if the device does not say.
+    pub fn mtu(&self) -> Option<u16> {
+        let mut m: u16 = 0;
+        // SAFETY: plain call by port id with a valid out-pointer.
+        let rc = unsafe { ffi::rte_eth_dev_get_mtu(self.id(), &mut m) };
+        (rc == 0 && m > 0).then_some(m)
+    }
+
     pub fn mac(&self) -> [u8; 6] {
         let mut a = ffi::rte_ether_addr::default();
         // SAFETY: valid out-struct.

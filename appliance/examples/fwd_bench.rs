@@ -38,12 +38,14 @@ fn main() {
             name: "p0".into(),
             mac: [2, 0, 0, 0, 0, 0x10],
             addr: Some((0xc000_0201, 24)),
+            mtu: 1500,
         },
         Iface {
             port: 1,
             name: "p1".into(),
             mac: [2, 0, 0, 0, 0, 0x11],
             addr: Some((0xcb00_7101, 24)),
+            mtu: 1500,
         },
     ];
     let base = 0xc612_0000u32; // 198.18.0.0

@@ -25,6 +25,7 @@ use crate::state::{LcoreRt, PortRt, State, render_topology};
 use crate::summary::{self, Summary};
 use crate::topology::HostTopology;
 use crate::watchdog::Watchdog;
+use pollfwd_nf::forward::table::DEFAULT_MTU;
 
 /// How long shutdown waits for the workers to return after the quit flag before it forces the
 /// exit (a second SIGINT/SIGTERM forces it at once).
@@ -110,6 +111,12 @@ fn setup(
             name: pc.name.get_ref().clone(),
             socket: port.socket(),
             mac: port.mac(),
+            mtu: pc
+                .mtu
+                .as_ref()
+                .map(|m| *m.get_ref())
+                .or_else(|| port.mtu())
+                .unwrap_or(DEFAULT_MTU),
             device: pc.dev_name().to_string(),
             driver: info.driver,
             rx_queues: pc.rx_queues,
@@ -120,6 +127,7 @@ fn setup(
     }
     let port_ids: Vec<u16> = ports.iter().map(|p| p.port.id()).collect();
     let port_macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac).collect();
+    let port_mtus: Vec<u16> = ports.iter().map(|p| p.mtu).collect();
 
     // One pool per NUMA node that has a worker lcore.
     let mut pools: BTreeMap<u32, Mempool> = BTreeMap::new();
@@ -215,6 +223,7 @@ fn setup(
         config: c,
         port_ids: &port_ids,
         port_macs: &port_macs,
+        port_mtus: &port_mtus,
         worker: 0,
         lcore: 0,
         tsc_hz,
@@ -272,6 +281,7 @@ fn setup(
             config: c,
             port_ids: &port_ids,
             port_macs: &port_macs,
+            port_mtus: &port_mtus,
             worker: index,
             lcore: id,
             tsc_hz,

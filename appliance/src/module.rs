@@ -19,6 +19,8 @@ pub struct StageEnv<'a> {
     pub port_ids: &'a [u16],
     /// MAC address of each configured port, in config order.
     pub port_macs: &'a [[u8; 6]],
+    /// Egress MTU of each configured port, in config order (see [`crate::state::PortRt::mtu`]).
+    pub port_mtus: &'a [u16],
     /// The worker (index in config order) and its EAL lcore id; in `boot`, 0 and 0.
     pub worker: usize,
     pub lcore: u32,

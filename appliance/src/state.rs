@@ -24,6 +24,8 @@ pub struct PortRt {
     /// NUMA node of the device (None: unknown, e.g. a virtual device).
     pub socket: Option<u32>,
     pub mac: [u8; 6],
+    /// The MTU the router enforces on egress: the port's `mtu`, else the device's, else 1500.
+    pub mtu: u16,
     pub rx_queues: u16,
     pub tx_queues: u16,
     /// Monotonic totals over the device's counters (see [`PortRt::stats`]).

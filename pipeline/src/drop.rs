@@ -64,6 +64,8 @@ drop_reasons! {
     ArpInvalid => "arp_invalid", "malformed or irrelevant ARP packet";
     IcmpRateLimited => "icmp_rate_limited", "ICMP error suppressed by the rate limit";
     Ipv4Options => "ipv4_options", "IPv4 options not handled by this stage";
+    FragNeeded => "frag_needed", "bigger than the egress MTU with DF set (ICMP fragmentation needed sent when allowed, RFC 1191)";
+    FragNoMbuf => "frag_no_mbuf", "bigger than the egress MTU, and the mbuf pool ran out while cutting it into fragments";
     // Classify.
     AclDeny => "acl_deny", "denied by an ACL rule or the default action";
     AclTcpFragOffset1 => "acl_tcp_frag_offset1", "TCP fragment at offset 1, which could overwrite the TCP header on reassembly (RFC 3128)";

@@ -8,7 +8,7 @@
 
 use std::any::Any;
 
-use dpdk::{Burst, Mbuf, Mempool};
+use dpdk::{BURST_MAX, Burst, Mbuf, Mempool};
 
 use crate::drop::DropReason;
 
@@ -64,7 +64,7 @@ pub struct StageCtx<'a> {
     /// [`StageCtx::report_rx_bytes`] (see [`Stage::counts_rx_bytes`]).
     pub count_rx: bool,
     pub(crate) rx_bytes: Option<u64>,
-    pub(crate) originated: &'a mut Burst,
+    pub(crate) originated: &'a mut Originated,
     /// Packets the stage gives back to the chain ([`StageCtx::later`]).
     pub(crate) later: &'a mut Burst,
     /// Index of the stage in its chain.
@@ -73,6 +73,44 @@ pub struct StageCtx<'a> {
     /// Drops of the stage's own packets (held ones it frees, originated ones that found no
     /// room), by reason.
     pub(crate) drops: &'a mut DropTally,
+    /// A stage changed the length of a packet of the burst (see [`StageCtx::note_resized`]).
+    pub(crate) resized: bool,
+}
+
+/// Packets the stages of an lcore may originate during one burst (or one housekeeping pass)
+/// before [`StageCtx::send`] refuses more: room for ARP and ICMP and for a burst of jumbo
+/// datagrams the forward stage fragments (a 9000-byte datagram is 7 fragments at MTU 1500,
+/// 6 of them originated: 64 x 6 = 384).
+pub const ORIGINATED_MAX: usize = 8 * BURST_MAX;
+
+/// The packets stages originate, sent at the end of each stage's pass over a burst: a buffer
+/// of [`ORIGINATED_MAX`] allocated once per lcore, never grown.
+pub(crate) struct Originated(Vec<Mbuf>);
+
+impl Originated {
+    pub(crate) fn new() -> Originated {
+        Originated(Vec::with_capacity(ORIGINATED_MAX))
+    }
+
+    #[inline]
+    fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.0.len() < ORIGINATED_MAX {
+            self.0.push(m);
+            Ok(())
+        } else {
+            Err(m)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes every packet out, in the order they were sent.
+    pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, Mbuf> {
+        self.0.drain(..)
+    }
 }
 
 /// Drops counted during one burst (or one housekeeping pass), written to the shared counters
@@ -128,8 +166,9 @@ impl StageCtx<'_> {
         self.later.push(m)
     }
 
-    /// Sends a packet the stage built itself (ARP request, ICMP error) out of `port`.
-    /// If more than a burst's worth is pending the packet is freed and counted.
+    /// Sends a packet the stage built itself (ARP request, ICMP error, fragment) out of
+    /// `port`, after the stage's pass over the burst. If [`ORIGINATED_MAX`] are pending the
+    /// packet is freed and counted as `tx_full`.
     pub fn send(&mut self, mut m: Mbuf, port: u16) {
         m.meta_mut().out_port = port;
         if self.originated.push(m).is_err() {
@@ -150,6 +189,14 @@ impl StageCtx<'_> {
     #[inline]
     pub fn report_rx_bytes(&mut self, bytes: u64) {
         self.rx_bytes = Some(bytes);
+    }
+
+    /// Tells the runtime that the stage changed the length of a packet of this burst (e.g.
+    /// cut a datagram into fragments), although it declares [`Stage::changes_length`] false
+    /// because it rarely does: the burst's bytes are then counted again on transmit.
+    #[inline]
+    pub fn note_resized(&mut self) {
+        self.resized = true;
     }
 
     /// Counts `n` packets the stage freed itself (packets it held, see [`Verdict::Held`])
@@ -241,7 +288,7 @@ pub type Payload = Box<dyn Any + Send>;
 pub struct Harness {
     pub pool: Mempool,
     pub tsc_hz: u64,
-    originated: Burst,
+    originated: Originated,
     later: Burst,
     tally: DropTally,
 }
@@ -251,7 +298,7 @@ impl Harness {
         Harness {
             pool,
             tsc_hz,
-            originated: Burst::new(),
+            originated: Originated::new(),
             later: Burst::new(),
             tally: DropTally::new(),
         }
@@ -293,8 +340,20 @@ impl Harness {
             stage: 0,
             all: None,
             drops: &mut self.tally,
+            resized: false,
         };
         stage.process(&mut ctx, pkts, verdicts);
         ctx.all
+    }
+
+    /// Takes the packets the stage originated (with their `out_port` in the metadata), in the
+    /// order it sent them.
+    pub fn take_originated(&mut self) -> Vec<Mbuf> {
+        self.originated.drain().collect()
+    }
+
+    /// Packets the stage originated that found no room (counted `tx_full`).
+    pub fn originated_refused(&self) -> u32 {
+        self.tally.counts[DropReason::TxFull as usize]
     }
 }

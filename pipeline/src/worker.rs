@@ -18,7 +18,7 @@ use dpdk::{
 
 use crate::counters::{LcoreCounters, MAX_STAGES};
 use crate::drop::DropReason;
-use crate::stage::{DropTally, RxBurst, Stage, StageCtx, Verdict};
+use crate::stage::{DropTally, Originated, RxBurst, Stage, StageCtx, Verdict};
 
 /// Where a worker gets packets from.
 pub enum Source {
@@ -79,7 +79,7 @@ struct Scratch {
     /// Packets a stage holds ([`Verdict::Held`]), on their way to [`Stage::adopt`].
     held: Burst,
     /// Packets stages originate (ARP, ICMP), sent after the stage.
-    originated: Burst,
+    originated: Originated,
     /// Packets stages give back to the chain ([`StageCtx::later`]), processed after the burst.
     later: Burst,
     /// One verdict per packet of the burst.
@@ -380,7 +380,7 @@ impl Worker {
         let mut scratch = Scratch {
             dropped: Burst::new(),
             held: Burst::new(),
-            originated: Burst::new(),
+            originated: Originated::new(),
             later: Burst::new(),
             verdicts: [Verdict::Continue; BURST_MAX],
         };
@@ -604,10 +604,12 @@ impl Worker {
                     stage: si,
                     all: None,
                     drops: &mut t.drops,
+                    resized: false,
                 };
                 self.chain[si].process(&mut ctx, burst.as_mut_slice(), v);
-                (ctx.all, ctx.rx_bytes)
+                (ctx.all, (ctx.rx_bytes, ctx.resized))
             };
+            let (reported, resized) = reported;
             if count_rx && si == 0 {
                 // The packets are all still in the burst (moved by verdict below).
                 let bytes = reported.unwrap_or_else(|| {
@@ -622,6 +624,10 @@ impl Worker {
                 if self.lengths_kept {
                     rx_bytes = Some(bytes);
                 }
+            }
+            if resized {
+                // The burst's bytes as received no longer describe it.
+                rx_bytes = None;
             }
             let sc = &c.stages[si];
             sc.calls.add(1);
@@ -783,13 +789,15 @@ impl Worker {
         }
     }
 
-    fn send_originated(tx: &mut [Option<TxBuffer>], originated: &mut Burst, t: &mut Tally) {
+    fn send_originated(tx: &mut [Option<TxBuffer>], originated: &mut Originated, t: &mut Tally) {
         let mut dropped = Burst::new();
-        originated.dispatch(|_, m| {
+        for m in originated.drain() {
             let p = m.meta().out_port;
             Self::to_tx(tx, t, &mut dropped, m, p);
-            None
-        });
+            if dropped.is_full() {
+                dropped.free_all();
+            }
+        }
         dropped.free_all();
     }
 
@@ -828,7 +836,7 @@ impl Worker {
 
     /// Every stage's housekeeping, or (`last`) its shutdown; drops they count go to this
     /// lcore's counters.
-    fn stage_pass(&mut self, originated: &mut Burst, later: &mut Burst, now: u64, last: bool) {
+    fn stage_pass(&mut self, originated: &mut Originated, later: &mut Burst, now: u64, last: bool) {
         let mut drops = DropTally::new();
         for (si, stage) in self.chain.iter_mut().enumerate() {
             let mut ctx = StageCtx {
@@ -848,6 +856,7 @@ impl Worker {
                 stage: si,
                 all: None,
                 drops: &mut drops,
+                resized: false,
             };
             if last {
                 stage.shutdown(&mut ctx);

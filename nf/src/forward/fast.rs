@@ -49,6 +49,9 @@ impl Forward {
                     RouteKey::NONE
                 };
                 let macs = memo.macs;
+                // Bigger frames leave for the slow path (fragmentation or "fragmentation
+                // needed", RFC 1191 / RFC 1812 5.2.6): one compare per packet.
+                let frame_max = self.frame_max(memo.port);
                 let start = i;
                 for m in &mut pkts[i..n] {
                     let pkt_len = m.pkt_len();
@@ -65,6 +68,7 @@ impl Forward {
                         || w.ttl() <= 1
                         || martian(w.src_octet(), w.dst_octet())
                         || !w.is_plain(frame_len)
+                        || pkt_len > frame_max
                         || !lpm.routes_to(w.dst(), key)
                     {
                         break;

@@ -27,6 +27,9 @@ pub enum IcmpError {
     HostUnreachable,
     /// Type 3 code 3: a UDP datagram to one of the appliance's addresses (no listener).
     PortUnreachable,
+    /// Type 3 code 4: the datagram is bigger than the egress MTU and has DF set; the error
+    /// carries that next-hop MTU in bytes 6..8 of the ICMP header (RFC 1191 section 4).
+    FragNeeded { mtu: u16 },
 }
 
 impl IcmpError {
@@ -36,6 +39,7 @@ impl IcmpError {
             IcmpError::NetUnreachable => (msg::DST_UNREACHABLE, 0),
             IcmpError::HostUnreachable => (msg::DST_UNREACHABLE, 1),
             IcmpError::PortUnreachable => (msg::DST_UNREACHABLE, 3),
+            IcmpError::FragNeeded { .. } => (msg::DST_UNREACHABLE, 4),
         }
     }
 }
@@ -109,10 +113,16 @@ pub fn build_error(
         ip.fill_checksum();
     }
     let (ty, code) = kind.type_code();
+    if let IcmpError::FragNeeded { mtu } = kind {
+        let at = ETH_LEN + IP_HDR + 6;
+        buf[at..at + 2].copy_from_slice(&mtu.to_be_bytes());
+    }
     let mut icmp = wicmp::Packet::new_unchecked(&mut buf[ETH_LEN + IP_HDR..frame_len]);
     icmp.set_msg_type(ty);
     icmp.set_code(code);
-    // Bytes 4..8 stay zero ("unused" for these types); the quote follows the 8-byte header.
+    // Bytes 4..8 stay zero ("unused" for these types), but for "fragmentation needed", whose
+    // bytes 6..8 hold the next-hop MTU (RFC 1191 section 4); the quote follows the 8-byte
+    // header.
     icmp.data_mut()[..quote_len].copy_from_slice(&oip[..quote_len]);
     icmp.fill_checksum();
     frame_len.max(ether::MIN_FRAME)
@@ -322,6 +332,21 @@ mod tests {
             "original datagram quoted verbatim"
         );
         assert_eq!(rfc1071(&f[34..78]), 0, "ICMP checksum");
+    }
+
+    #[test]
+    fn frag_needed_carries_the_next_hop_mtu() {
+        let orig = udp_frame();
+        let mut buf = [0u8; 14 + 576];
+        let kind = IcmpError::FragNeeded { mtu: 1400 };
+        let n = build_error(&mut buf, &orig, 14, kind, ME, 0xc633_6401, 7);
+        let f = &buf[..n];
+        // RFC 1191 section 4: type 3 code 4, unused 16 bits, then the next-hop MTU.
+        assert_eq!((f[34], f[35]), (3, 4));
+        assert_eq!(&f[38..40], &[0, 0]);
+        assert_eq!(u16::from_be_bytes([f[40], f[41]]), 1400);
+        assert_eq!(&f[42..78], &orig[14..50], "original datagram quoted");
+        assert_eq!(rfc1071(&f[34..78]), 0, "ICMP checksum covers the MTU");
     }
 
     #[test]

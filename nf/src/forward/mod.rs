@@ -21,6 +21,7 @@ pub mod neigh;
 pub mod table;
 
 mod fast;
+pub mod frag;
 mod park;
 mod slow;
 
@@ -31,6 +32,7 @@ use dpdk::{BURST_MAX, Mbuf};
 use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
+use crate::wire::ether;
 use neigh::{NeighTable, NeighTiming};
 use park::{Held, Parked};
 use slow::Bucket;
@@ -115,11 +117,18 @@ pub struct FwdStats {
     pub arp_rate_limited: Counter,
     /// Packets the stage could not build (mbuf pool empty).
     pub alloc_failed: Counter,
+    /// Datagrams bigger than their egress MTU sent as fragments (DF clear).
+    pub fragmented: Counter,
+    /// Fragments sent for them (the first one included: the original packet, cut).
+    pub fragments_sent: Counter,
+    /// ICMP "fragmentation needed" sent (DF set, bigger than the egress MTU; the datagram is
+    /// dropped as `frag_needed`, the error subject to the rate limit like the others).
+    pub frag_needed_sent: Counter,
 }
 
 impl FwdStats {
     /// (name, value) of every counter, for listings.
-    pub fn values(&self) -> [(&'static str, u64); 13] {
+    pub fn values(&self) -> [(&'static str, u64); 16] {
         [
             ("arp_requests_sent", self.arp_requests_sent.get()),
             ("arp_replies_sent", self.arp_replies_sent.get()),
@@ -134,6 +143,9 @@ impl FwdStats {
             ("neigh_table_full", self.neigh_table_full.get()),
             ("arp_rate_limited", self.arp_rate_limited.get()),
             ("alloc_failed", self.alloc_failed.get()),
+            ("fragmented", self.fragmented.get()),
+            ("fragments_sent", self.fragments_sent.get()),
+            ("frag_needed_sent", self.frag_needed_sent.get()),
         ]
     }
 }
@@ -267,6 +279,9 @@ pub struct Forward {
     stats: Arc<FwdStats>,
     /// Egress MAC per port id (copied from the shared interfaces: no pointer chase per packet).
     port_mac: Vec<[u8; 6]>,
+    /// Largest frame (egress MTU + Ethernet header) per port id; `u32::MAX` for a port the
+    /// stage does not know (no limit).
+    port_frame_max: Vec<u32>,
     held: Vec<Held>,
     /// Packets parked during the current burst, waiting for the runtime to hand them over.
     adopting: std::collections::VecDeque<Parked>,
@@ -290,6 +305,15 @@ fn port_macs(shared: &FwdShared) -> Vec<[u8; 6]> {
     let mut v = vec![[0u8; 6]; shared.ports.len()];
     for i in &shared.ifaces {
         v[i.port as usize] = i.mac;
+    }
+    v
+}
+
+/// Largest frame per port id: the egress MTU plus the Ethernet header.
+fn port_frame_max(shared: &FwdShared) -> Vec<u32> {
+    let mut v = vec![u32::MAX; shared.ports.len()];
+    for i in &shared.ifaces {
+        v[i.port as usize] = i.mtu as u32 + ether::HEADER_LEN as u32;
     }
     v
 }
@@ -318,6 +342,7 @@ impl Forward {
             table,
             stats,
             port_mac: port_macs(&shared),
+            port_frame_max: port_frame_max(&shared),
             held: Vec::with_capacity(shared.params.arp_queue),
             adopting: std::collections::VecDeque::with_capacity(BURST_MAX),
             release_due: false,
@@ -359,6 +384,16 @@ impl Forward {
             .get(port as usize)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The largest frame `port` takes (its MTU plus the Ethernet header; no limit for a port
+    /// the stage does not know).
+    #[inline]
+    fn frame_max(&self, port: u16) -> u32 {
+        self.port_frame_max
+            .get(port as usize)
+            .copied()
+            .unwrap_or(u32::MAX)
     }
 
     fn next_ident(&mut self) -> u16 {
@@ -489,6 +524,7 @@ impl Stage for Forward {
         let mut ins = msg.downcast::<Install>()?;
         // A reload allocates here, on the worker, between two bursts (never per packet).
         self.port_mac = port_macs(&ins.shared);
+        self.port_frame_max = port_frame_max(&ins.shared);
         self.hold_ticks = hold_ticks(&ins.shared);
         self.memo_ticks = memo_ticks(&ins.shared);
         self.bucket.ready = false;

@@ -204,6 +204,17 @@ impl Forward {
                     let src = self.src_mac(port);
                     set_macs(h.m.data_mut(), &mac, &src);
                     self.stats.released.add(1);
+                    // Bigger than the egress MTU (DF clear: DF-set ones were refused before
+                    // parking): sent as fragments, like in `route`.
+                    let max = self.frame_max(port);
+                    if h.m.pkt_len() > max {
+                        let mtu = (max as usize).saturating_sub(ether::HEADER_LEN);
+                        if let Err(r) = self.fragment(ctx, &mut h.m, port, mtu) {
+                            drop(h);
+                            ctx.count_drop(r, 1);
+                            continue;
+                        }
+                    }
                     ctx.send(h.m, port);
                     continue;
                 }

@@ -10,7 +10,7 @@ use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 use super::icmp::{self, IcmpError};
 use super::neigh::Lookup;
 use super::table::Hop;
-use super::{Forward, Memo, NO_HOP, ipv4};
+use super::{Forward, Memo, NO_HOP, frag, ipv4};
 use crate::parse;
 use crate::wire::{self, ether, proto};
 
@@ -172,6 +172,15 @@ impl Forward {
         if ip.ttl() <= 1 {
             return self.ttl_expired(ctx, &pkts[i]);
         }
+        // RFC 1191 / RFC 1812 5.2.6: a datagram bigger than the egress MTU is refused with
+        // "fragmentation needed" if DF is set (quoted as received), else fragmented below.
+        let mtu = self
+            .frame_max(port)
+            .saturating_sub(ether::HEADER_LEN as u32);
+        let oversize = ip.total_len() as u32 > mtu;
+        if oversize && ip.dont_frag() {
+            return self.frag_needed(ctx, &pkts[i], mtu);
+        }
         ip.decrement_ttl();
         if memo.nh == nh && memo.port == port {
             ether::Frame::new_unchecked(d).set_addrs(&memo.macs);
@@ -194,7 +203,101 @@ impl Forward {
             meta.next_hop = hop_id as u16;
             meta.flags |= flags::MODIFIED;
         }
+        if oversize {
+            return self.fragment_tx(ctx, &mut pkts[i], port, mtu as usize);
+        }
         Verdict::Tx(port)
+    }
+
+    /// DF set and bigger than the egress MTU `mtu`: ICMP "fragmentation needed" carrying it
+    /// (RFC 1191 section 4; rate-limited like every error), and the datagram is dropped.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn frag_needed(&mut self, ctx: &mut StageCtx<'_>, m: &Mbuf, mtu: u32) -> Verdict {
+        let mtu = mtu.min(u16::MAX as u32) as u16;
+        if self.icmp_error(ctx, m, IcmpError::FragNeeded { mtu }, None) {
+            self.stats.frag_needed_sent.add(1);
+        }
+        Verdict::Drop(DropReason::FragNeeded)
+    }
+
+    /// Sends `m` (routed: TTL decremented, Ethernet header written for `port`), bigger than
+    /// the egress MTU with DF clear, as fragments: the verdict for `m`, cut to the first
+    /// fragment, or its drop.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn fragment_tx(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        m: &mut Mbuf,
+        port: u16,
+        mtu: usize,
+    ) -> Verdict {
+        match self.fragment(ctx, m, port, mtu) {
+            Ok(()) => Verdict::Tx(port),
+            Err(r) => Verdict::Drop(r),
+        }
+    }
+
+    /// Cuts `m` into fragments of at most `mtu` bytes ([`frag`], RFC 791 / RFC 1812 5.2.6):
+    /// fragments 2..N are copied into fresh single-segment mbufs and sent out of `port` with
+    /// [`StageCtx::send`] (originated packets), then `m` itself is cut, in place, to the first
+    /// fragment, which the caller sends. Counted in `fragmented` and `fragments_sent`. On an
+    /// error `m` is to be dropped with the reason (fragments already sent stay sent and
+    /// counted: the receiver's reassembly times out).
+    pub(super) fn fragment(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        m: &mut Mbuf,
+        port: u16,
+        mtu: usize,
+    ) -> Result<(), DropReason> {
+        let l3 = m.meta().l3_off as usize;
+        if m.nb_segs() != 1 {
+            return Err(DropReason::MultiSeg);
+        }
+        let d = m.data();
+        let Some(Ok(ip)) = d.get(l3..).map(wire::ipv4::Packet::new_checked) else {
+            return Err(DropReason::Ipv4Truncated);
+        };
+        let (hl, total) = (ip.header_len(), ip.total_len() as usize);
+        if total <= mtu {
+            return Ok(());
+        }
+        if ip.dont_frag() {
+            // Only after an MTU change while the datagram was parked for ARP.
+            return Err(DropReason::FragNeeded);
+        }
+        if d.len() < l3 + total || total < hl {
+            return Err(DropReason::Ipv4Truncated);
+        }
+        let mut opts = [0u8; frag::MAX_HEADER - wire::ipv4::MIN_HEADER_LEN];
+        let n = frag::copied_options(&d[l3 + wire::ipv4::MIN_HEADER_LEN..l3 + hl], &mut opts);
+        let plan = frag::plan(hl, wire::ipv4::MIN_HEADER_LEN + n, total, mtu)
+            .ok_or(DropReason::FragNeeded)?;
+        let orig = &d[l3..l3 + total];
+        for k in 1..plan.count {
+            let Some(mut f) = ctx.pool.alloc() else {
+                self.stats.alloc_failed.add(1);
+                return Err(DropReason::FragNoMbuf);
+            };
+            let len = l3 + plan.hl_rest + plan.piece(k).1;
+            if !f.set_len(len.max(ether::MIN_FRAME) as u16) {
+                return Err(DropReason::FragNoMbuf);
+            }
+            let b = f.data_mut();
+            b[..l3].copy_from_slice(&d[..l3]);
+            frag::write_later(orig, &plan, &opts[..n], k, &mut b[l3..]);
+            b[len..].fill(0);
+            self.stats.fragments_sent.add(1);
+            ctx.send(f, port);
+        }
+        let first = l3 + frag::make_first(&mut m.data_mut()[l3..], &plan);
+        m.set_len(first as u16);
+        ctx.note_resized();
+        self.stats.fragments_sent.add(1);
+        self.stats.fragmented.add(1);
+        Ok(())
     }
 
     /// Local delivery, directed broadcast, or no route.
@@ -296,7 +399,7 @@ impl Forward {
     }
 
     /// Sends an ICMP error about `m` back out of its ingress port, if RFC 1812 allows one and
-    /// the rate limit has a token. The source is the ingress interface's address (RFC 1812
+    /// the rate limit has a token (returns whether it was sent). The source is the ingress interface's address (RFC 1812
     /// 4.3.2.4), or `from` for errors about datagrams addressed to the appliance itself (RFC
     /// 1122 3.2.2: the address the datagram was sent to).
     #[cold]
@@ -307,30 +410,30 @@ impl Forward {
         m: &Mbuf,
         kind: IcmpError,
         from: Option<u32>,
-    ) {
+    ) -> bool {
         let l3 = m.meta().l3_off as usize;
         let in_port = m.meta().in_port;
         if !icmp::error_allowed(m.data(), l3) {
-            return;
+            return false;
         }
         let p = self.shared.params;
         if !self.bucket.take(ctx, p.icmp_errors_per_s, p.icmp_burst) {
             self.stats.icmp_rate_limited.add(1);
-            return;
+            return false;
         }
         let (Some(pi), Some(src)) = (
             self.shared.port(in_port).copied(),
             from.or_else(|| self.shared.source_for(in_port)),
         ) else {
-            return;
+            return false;
         };
         let Some(mut e) = ctx.pool.alloc() else {
             self.stats.alloc_failed.add(1);
-            return;
+            return false;
         };
         let max = (ether::HEADER_LEN + icmp::MAX_ERROR_DATAGRAM) as u16;
         if !e.set_len(max) {
-            return;
+            return false;
         }
         let ident = self.next_ident();
         let n = icmp::build_error(e.data_mut(), m.data(), l3, kind, pi.mac, src, ident);
@@ -347,6 +450,7 @@ impl Forward {
         e.set_len(n as u16);
         self.stats.icmp_errors_sent.add(1);
         ctx.send(e, in_port);
+        true
     }
 }
 

@@ -151,7 +151,13 @@ pub struct Iface {
     pub mac: [u8; 6],
     /// Interface address and prefix length.
     pub addr: Option<(u32, u8)>,
+    /// Egress MTU (IPv4 datagram bytes, Ethernet header not counted): bigger datagrams are
+    /// fragmented or refused with ICMP "fragmentation needed" (RFC 1191, RFC 1812 5.2.6).
+    pub mtu: u16,
 }
+
+/// The MTU of a port that sets none and whose device does not say (Ethernet, RFC 894).
+pub const DEFAULT_MTU: u16 = 1500;
 
 impl Iface {
     /// The connected subnet.
@@ -413,18 +419,21 @@ mod tests {
                 name: "p0".into(),
                 mac: [2, 0, 0, 0, 0, 1],
                 addr: Some((ip("192.0.2.1"), 24)),
+                mtu: 1500,
             },
             Iface {
                 port: 1,
                 name: "p1".into(),
                 mac: [2, 0, 0, 0, 0, 2],
                 addr: Some((ip("198.51.100.1"), 24)),
+                mtu: 1500,
             },
             Iface {
                 port: 2,
                 name: "p2".into(),
                 mac: [2, 0, 0, 0, 0, 3],
                 addr: None,
+                mtu: 1500,
             },
         ]
     }

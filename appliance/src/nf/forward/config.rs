@@ -90,18 +90,28 @@ impl RouteText<'_> {
     }
 }
 
-/// The router's interfaces with port *indices* as ports (config order) and no MACs: what
-/// validation can know before EAL starts. `ids`/`macs` give the real ones at run time.
-pub fn ifaces(c: &Config, ids: Option<(&[u16], &[[u8; 6]])>) -> Vec<Iface> {
+/// What the running appliance knows of its ports, in config order: DPDK port ids, MACs, MTUs.
+pub type PortFacts<'a> = (&'a [u16], &'a [[u8; 6]], &'a [u16]);
+
+/// The router's interfaces with port *indices* as ports (config order), no MACs and the
+/// configured MTUs (else 1500): what validation can know before EAL starts. `ids`/`macs`/`mtus`
+/// give the real ones at run time.
+pub fn ifaces(c: &Config, ids: Option<PortFacts<'_>>) -> Vec<Iface> {
     c.ports
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let p = p.get_ref();
             Iface {
-                port: ids.map(|(id, _)| id[i]).unwrap_or(i as u16),
+                port: ids.map(|(id, _, _)| id[i]).unwrap_or(i as u16),
                 name: p.name.get_ref().clone(),
-                mac: ids.map(|(_, m)| m[i]).unwrap_or_default(),
+                mac: ids.map(|(_, m, _)| m[i]).unwrap_or_default(),
+                mtu: ids.map(|(_, _, m)| m[i]).unwrap_or_else(|| {
+                    p.mtu
+                        .as_ref()
+                        .map(|m| *m.get_ref())
+                        .unwrap_or(table::DEFAULT_MTU)
+                }),
                 addr: p
                     .address
                     .as_ref()

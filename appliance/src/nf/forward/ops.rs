@@ -140,10 +140,11 @@ pub(super) fn build(
     c: &Config,
     port_ids: &[u16],
     port_macs: &[[u8; 6]],
+    port_mtus: &[u16],
     nat_addrs: Option<&[u32]>,
 ) -> Result<Built, String> {
     let pid = port_ids;
-    let ifaces = conf::ifaces(c, Some((port_ids, port_macs)));
+    let ifaces = conf::ifaces(c, Some((port_ids, port_macs, port_mtus)));
     let statics: Vec<StaticRoute> = conf::static_routes(c)
         .into_iter()
         .map(|r| StaticRoute {
@@ -238,6 +239,7 @@ pub(super) fn prepare_reload(
     }
     let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
     let port_macs: Vec<[u8; 6]> = ctx.state.ports.iter().map(|p| p.mac).collect();
+    let port_mtus: Vec<u16> = ctx.state.ports.iter().map(|p| p.mtu).collect();
     let (old_shared, nat_addrs) = with_cp(ctx, |cp| {
         Ok((
             cp.init.as_ref().expect("initialised").0.clone(),
@@ -245,7 +247,7 @@ pub(super) fn prepare_reload(
         ))
     })?;
     // NAT addresses changed live stay (a NAT reload that changes them pushes its own list).
-    let mut b = build(new, &port_ids, &port_macs, nat_addrs.as_deref())?;
+    let mut b = build(new, &port_ids, &port_macs, &port_mtus, nat_addrs.as_deref())?;
     b.shared.inherit(&old_shared);
     let shared = Arc::new(b.shared);
     let t = Arc::new(b.table);
