@@ -13,6 +13,7 @@
 //! - [`ring`]: single-producer/single-consumer `rte_ring` split into its two halves.
 //! - [`meta`]: the per-packet metadata kept in the mbuf private area.
 //! - [`lpm`], [`acl`], [`meter`]: DPDK's LPM, ACL and meter libraries.
+//! - [`ipfrag`]: DPDK's IPv4 fragmenters (measured against the forward stage's own; not used by it).
 
 pub mod ffi {
     #![allow(
@@ -32,6 +33,7 @@ pub mod ffi {
 pub mod acl;
 pub mod eal;
 pub mod error;
+pub mod ipfrag;
 pub mod lpm;
 pub mod mbuf;
 pub mod mempool;

@@ -27,6 +27,11 @@ impl Mbuf {
         Mbuf(p)
     }
 
+    /// The raw pointer, still owned by `self` (for DPDK calls that only read the mbuf).
+    pub(crate) fn as_ptr(&self) -> *mut ffi::rte_mbuf {
+        self.0.as_ptr()
+    }
+
     /// Gives up ownership without freeing (the caller passes the pointer to DPDK).
     pub(crate) fn into_raw(self) -> *mut ffi::rte_mbuf {
         let p = self.0.as_ptr();
@@ -122,6 +127,20 @@ impl Mbuf {
         m.data_len = len;
         m.pkt_len = len as u32;
         true
+    }
+
+    /// Prepends `len` bytes into the first segment's headroom (any number of segments) and
+    /// returns the first segment's bytes, now starting with them; `None`, changing nothing,
+    /// if the headroom is too small.
+    pub fn prepend(&mut self, len: u16) -> Option<&mut [u8]> {
+        // SAFETY: we own the mbuf; rte_pktmbuf_prepend checks the headroom and updates
+        // data_off, data_len and pkt_len, or returns NULL changing nothing.
+        let p = unsafe { ffi::pf_pktmbuf_prepend(self.0.as_ptr(), len) };
+        if p.is_null() {
+            None
+        } else {
+            Some(self.data_mut())
+        }
     }
 
     /// Moves the start of the data by `delta` bytes (negative: prepend into headroom, positive:

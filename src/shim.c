@@ -1,6 +1,9 @@
 /* Real symbols for DPDK's static-inline functions; see shim.h. Each is a plain call-through:
  * called per burst from Rust, never per packet. */
+/* rte_ipv4_fragment_copy_nonseg_packet is experimental in 22.11. */
+#define ALLOW_EXPERIMENTAL_API 1
 #include "shim.h"
+#include <rte_ip_frag.h>
 
 int pf_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n)
 { return rte_pktmbuf_alloc_bulk(mp, pkts, n); }
@@ -70,3 +73,20 @@ int pf_link(uint16_t port, struct pf_link *out)
     return 0;
 }
 uint64_t pf_rss_ip_tcp_udp(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
+
+int pf_ipv4_fragment_packet(struct rte_mbuf *pkt_in, struct rte_mbuf **out, uint16_t n,
+                            uint16_t mtu, struct rte_mempool *direct, struct rte_mempool *indirect)
+{
+    return rte_ipv4_fragment_packet(pkt_in, out, n, mtu, direct, indirect);
+}
+
+int pf_ipv4_fragment_copy_nonseg(struct rte_mbuf *pkt_in, struct rte_mbuf **out, uint16_t n,
+                                 uint16_t mtu, struct rte_mempool *direct)
+{
+    return rte_ipv4_fragment_copy_nonseg_packet(pkt_in, out, n, mtu, direct);
+}
+
+char *pf_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len)
+{
+    return rte_pktmbuf_prepend(m, len);
+}

@@ -20,6 +20,15 @@
 #include <rte_acl.h>
 #include <rte_meter.h>
 
+/* rte_ip_frag (for the fragmentation benchmark that compares DPDK's fragmenters with the
+ * forward stage's own). The mbufs start at the IPv4 header. */
+int pf_ipv4_fragment_packet(struct rte_mbuf *pkt_in, struct rte_mbuf **out, uint16_t n,
+                            uint16_t mtu, struct rte_mempool *direct, struct rte_mempool *indirect);
+int pf_ipv4_fragment_copy_nonseg(struct rte_mbuf *pkt_in, struct rte_mbuf **out, uint16_t n,
+                                 uint16_t mtu, struct rte_mempool *direct);
+/* rte_pktmbuf_prepend (any number of segments): NULL if the headroom is too small. */
+char *pf_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
+
 int pf_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n);
 struct rte_mbuf *pf_pktmbuf_alloc(struct rte_mempool *mp);
 void pf_pktmbuf_free(struct rte_mbuf *m);

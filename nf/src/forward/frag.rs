@@ -10,7 +10,10 @@
 //! fragment already (refragmentation: its last piece keeps its MF, the others set it); the
 //! total length and the header checksum are recomputed; no fragment exceeds the MTU.
 
-use crate::wire::ipv4;
+use dpdk::{Mbuf, Mempool};
+use pollfwd_pipeline::DropReason;
+
+use crate::wire::{ether, ipv4};
 
 /// Largest IPv4 header (IHL 15).
 pub const MAX_HEADER: usize = 60;
@@ -142,6 +145,62 @@ pub fn make_first(ip: &mut [u8], plan: &Plan) -> usize {
 fn frag_word(orig: u16, off: usize, last: bool) -> u16 {
     let mf = if last { orig & 0x2000 } else { 0x2000 };
     (orig & 0x8000) | (orig & 0x4000) | mf | ((orig & 0x1fff) + (off / 8) as u16)
+}
+
+/// Cuts the frame `m` (IPv4 header at its metadata's `l3_off`, Ethernet header before it
+/// ready for the egress port) into fragments of at most `mtu` IP bytes, if its datagram is
+/// bigger: fragments 2..N are copied into fresh single-segment mbufs from `pool` (the
+/// Ethernet header copied too, short frames padded to 60 bytes) and handed to `send` in
+/// order, then `m` itself is cut, in place, to the first fragment. Returns the number of
+/// fragments (1: `m` fits, unchanged). Errors: DF set (`frag_needed`), not one segment
+/// (`multi_seg`), shorter than its total length (`ipv4_truncated`), the pool ran out
+/// (`frag_no_mbuf`; the fragments already handed to `send` stay sent). `m` is unchanged on
+/// every error.
+pub fn fragment_mbuf(
+    m: &mut Mbuf,
+    mtu: usize,
+    pool: &Mempool,
+    mut send: impl FnMut(Mbuf),
+) -> Result<usize, DropReason> {
+    let l3 = m.meta().l3_off as usize;
+    if m.nb_segs() != 1 {
+        return Err(DropReason::MultiSeg);
+    }
+    let d = m.data();
+    let Some(Ok(ip)) = d.get(l3..).map(ipv4::Packet::new_checked) else {
+        return Err(DropReason::Ipv4Truncated);
+    };
+    let (hl, total) = (ip.header_len(), ip.total_len() as usize);
+    if total <= mtu {
+        return Ok(1);
+    }
+    if ip.dont_frag() {
+        return Err(DropReason::FragNeeded);
+    }
+    if d.len() < l3 + total || total < hl {
+        return Err(DropReason::Ipv4Truncated);
+    }
+    let mut opts = [0u8; MAX_HEADER - ipv4::MIN_HEADER_LEN];
+    let n = copied_options(&d[l3 + ipv4::MIN_HEADER_LEN..l3 + hl], &mut opts);
+    let plan = plan(hl, ipv4::MIN_HEADER_LEN + n, total, mtu).ok_or(DropReason::FragNeeded)?;
+    let orig = &d[l3..l3 + total];
+    for k in 1..plan.count {
+        let Some(mut f) = pool.alloc() else {
+            return Err(DropReason::FragNoMbuf);
+        };
+        let len = l3 + plan.hl_rest + plan.piece(k).1;
+        if !f.set_len(len.max(ether::MIN_FRAME) as u16) {
+            return Err(DropReason::FragNoMbuf);
+        }
+        let b = f.data_mut();
+        b[..l3].copy_from_slice(&d[..l3]);
+        write_later(orig, &plan, &opts[..n], k, &mut b[l3..]);
+        b[len..].fill(0);
+        send(f);
+    }
+    let first = l3 + make_first(&mut m.data_mut()[l3..], &plan);
+    m.set_len(first as u16);
+    Ok(plan.count)
 }
 
 #[cfg(test)]

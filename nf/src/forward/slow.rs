@@ -252,52 +252,29 @@ impl Forward {
         port: u16,
         mtu: usize,
     ) -> Result<(), DropReason> {
-        let l3 = m.meta().l3_off as usize;
-        if m.nb_segs() != 1 {
-            return Err(DropReason::MultiSeg);
-        }
-        let d = m.data();
-        let Some(Ok(ip)) = d.get(l3..).map(wire::ipv4::Packet::new_checked) else {
-            return Err(DropReason::Ipv4Truncated);
-        };
-        let (hl, total) = (ip.header_len(), ip.total_len() as usize);
-        if total <= mtu {
-            return Ok(());
-        }
-        if ip.dont_frag() {
-            // Only after an MTU change while the datagram was parked for ARP.
-            return Err(DropReason::FragNeeded);
-        }
-        if d.len() < l3 + total || total < hl {
-            return Err(DropReason::Ipv4Truncated);
-        }
-        let mut opts = [0u8; frag::MAX_HEADER - wire::ipv4::MIN_HEADER_LEN];
-        let n = frag::copied_options(&d[l3 + wire::ipv4::MIN_HEADER_LEN..l3 + hl], &mut opts);
-        let plan = frag::plan(hl, wire::ipv4::MIN_HEADER_LEN + n, total, mtu)
-            .ok_or(DropReason::FragNeeded)?;
-        let orig = &d[l3..l3 + total];
-        for k in 1..plan.count {
-            let Some(mut f) = ctx.pool.alloc() else {
-                self.stats.alloc_failed.add(1);
-                return Err(DropReason::FragNoMbuf);
-            };
-            let len = l3 + plan.hl_rest + plan.piece(k).1;
-            if !f.set_len(len.max(ether::MIN_FRAME) as u16) {
-                return Err(DropReason::FragNoMbuf);
-            }
-            let b = f.data_mut();
-            b[..l3].copy_from_slice(&d[..l3]);
-            frag::write_later(orig, &plan, &opts[..n], k, &mut b[l3..]);
-            b[len..].fill(0);
-            self.stats.fragments_sent.add(1);
+        let pool = ctx.pool;
+        let mut sent = 0;
+        let r = frag::fragment_mbuf(m, mtu, &pool, |f| {
+            sent += 1;
             ctx.send(f, port);
+        });
+        self.stats.fragments_sent.add(sent);
+        match r {
+            Ok(1) => Ok(()),
+            Ok(n) => {
+                ctx.note_resized();
+                self.stats.fragments_sent.add(1);
+                self.stats.fragmented.add(1);
+                debug_assert_eq!(n as u64, sent + 1);
+                Ok(())
+            }
+            Err(e) => {
+                if e == DropReason::FragNoMbuf {
+                    self.stats.alloc_failed.add(1);
+                }
+                Err(e)
+            }
         }
-        let first = l3 + frag::make_first(&mut m.data_mut()[l3..], &plan);
-        m.set_len(first as u16);
-        ctx.note_resized();
-        self.stats.fragments_sent.add(1);
-        self.stats.fragmented.add(1);
-        Ok(())
     }
 
     /// Local delivery, directed broadcast, or no route.
