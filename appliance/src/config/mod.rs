@@ -245,6 +245,27 @@ pairs = [["p0", "p1"]]
     }
 
     #[test]
+    fn jumbo_mtu_needs_a_data_room_that_holds_it() {
+        let t = GOOD.replace("name = \"p1\"\n", "name = \"p1\"\nmtu = 9000\n");
+        let e = err(&t);
+        assert_eq!((e.line, e.col), (12, 7), "{e}");
+        assert!(e.to_string().starts_with("t.toml:12:7: "), "{e}");
+        assert!(e.msg.contains("mtu 9000 must be 68..=2030"), "{e}");
+        assert!(e.msg.contains("mempool.data_room >= mtu + 146"), "{e}");
+        let t = t.replace(
+            "[[port]]\nname = \"p0\"",
+            "[mempool]\ndata_room = 9146\n\n[[port]]\nname = \"p0\"",
+        );
+        let (c, _) = parse("t.toml", &t).expect("data_room 9146 holds MTU 9000");
+        assert_eq!(
+            c.ports[1].get_ref().mtu.as_ref().map(|m| *m.get_ref()),
+            Some(9000)
+        );
+        let e = err(&t.replace("data_room = 9146", "data_room = 9145"));
+        assert!(e.msg.contains("mtu 9000 must be 68..=8999"), "{e}");
+    }
+
+    #[test]
     fn syntax_error_position() {
         let e = err("[eal]\nmain_lcore = = 1\n");
         assert_eq!(e.line, 2, "{e}");

@@ -156,7 +156,11 @@ pub(super) fn validate<'c>(
             if (*m.get_ref() as u32) < 68 || *m.get_ref() as u32 + 18 + 128 > room {
                 return Err(pos.err(
                     m.span(),
-                    format!("port '{name}': mtu {} must be 68..={} (mempool data_room {room} minus 128 headroom and 18 header)", m.get_ref(), room.saturating_sub(146)),
+                    format!(
+                        "port '{name}': mtu {} must be 68..={} (mempool data_room {room} minus 128 headroom and 18 header); a jumbo MTU needs mempool.data_room >= mtu + 146 (e.g. 9216 for 9000)",
+                        m.get_ref(),
+                        room.saturating_sub(146)
+                    ),
                 ));
             }
         }
