@@ -348,3 +348,51 @@ fn through_nat_frag_needed_reaches_the_inside_host_and_fragments_are_translated(
     assert_eq!(fwd(&s, "fragments_sent"), 3);
     assert_eq!(drops(&s, "frag_needed"), 1, "{s}");
 }
+
+/// An ARP reply from `spa`/`sha` to the appliance's p1 address, padded to 60 bytes.
+fn arp_reply(sha: [u8; 6], spa: Ipv4Addr) -> Vec<u8> {
+    let mut f = P1_MAC.to_vec();
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 2]);
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&spa.octets());
+    f.extend_from_slice(&P1_MAC);
+    f.extend_from_slice(&[198, 51, 100, 1]);
+    f.resize(60, 0);
+    f
+}
+
+#[test]
+fn a_datagram_parked_for_arp_is_fragmented_when_released() {
+    let lab = Lab::new("mtu-park");
+    // To a connected host on p1 with no neighbour entry: parked, ARP asked; the answer (read
+    // from p1 after p0's burst, in the same round) releases it, as fragments.
+    let host9 = Ipv4Addr::new(198, 51, 100, 9);
+    let mac9 = [0x02, 0, 0, 0, 1, 0x09];
+    let payload: Vec<u8> = (0..4000 - 28).map(|i| (i * 5) as u8).collect();
+    let big = with_ident_df(testpkt::udp((HOST, 4000), (host9, 9), &payload), 7, false);
+    write_frames(&lab.path("inside.pcap"), std::slice::from_ref(&big));
+    write_frames(&lab.path("outside.pcap"), &[arp_reply(mac9, host9)]);
+    let cfg = config(&lab, r#"["forward"]"#, false);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+
+    let p1 = read_pcap(&lab.path("p1-out.pcap"));
+    let frags: Vec<&Vec<u8>> = p1.iter().filter(|f| f[12..14] == [0x08, 0x00]).collect();
+    assert_eq!(p1.len() - frags.len(), 1, "one ARP request: {s}");
+    assert_eq!(frags.len(), 3, "{s}");
+    let mut data = vec![0u8; 4000 - 20];
+    for f in &frags {
+        assert_eq!(f[0..6], mac9, "to the resolved neighbour");
+        let tl = u16::from_be_bytes([f[16], f[17]]) as usize;
+        assert!(tl <= MTU);
+        assert_eq!(sum16(&f[14..34]), 0xffff);
+        let off = (u16::from_be_bytes([f[20], f[21]]) & 0x1fff) as usize * 8;
+        data[off..off + tl - 20].copy_from_slice(&f[34..14 + tl]);
+    }
+    assert_eq!(&data[..], &big[34..], "reassembled data");
+    assert_eq!(fwd(&s, "held"), 1, "{s}");
+    assert_eq!(fwd(&s, "released"), 1, "{s}");
+    assert_eq!(fwd(&s, "fragmented"), 1, "{s}");
+    assert_eq!(fwd(&s, "fragments_sent"), 3, "{s}");
+    assert_eq!(s["totals"]["drops"], 1, "only the ARP reply, consumed: {s}");
+}
