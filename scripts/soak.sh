@@ -336,12 +336,13 @@ if s:
     prx = sum(p["rx_packets"] for p in s["ports"])
     ptx = sum(p["tx_packets"] for p in s["ports"])
     drops = t["drops"]
-    orig = f["arp_requests_sent"] + f["icmp_errors_sent"]
+    orig = (f["arp_requests_sent"] + f["icmp_errors_sent"]
+            + f["fragments_sent"] - f["fragmented"])
     top = sorted(t["drops_by_reason"].items(), key=lambda kv: -kv[1])[:6]
     nat = s["nf"]["nat"]["workers"][0]["counters"]
     print(f"traffic   rx {rx} tx {tx} drops {drops} ({', '.join(f'{k} {v}' for k, v in top)})")
     print(f"          originated {orig} (ARP requests {f['arp_requests_sent']}, ICMP errors "
-          f"{f['icmp_errors_sent']}); port missed {sum(p['rx_missed'] for p in s['ports'])}")
+          f"{f['icmp_errors_sent']}, fragments {f['fragments_sent'] - f['fragmented']}); port missed {sum(p['rx_missed'] for p in s['ports'])}")
     print(f"nat       created {nat['sessions_created']} expired {nat['sessions_expired']} "
           f"peak {peak} in2out {nat['in2out']} out2in {nat['out2in']}")
     check("accounting", rx + orig == tx + drops and prx == rx and ptx == tx,

@@ -877,7 +877,9 @@ fn random_frames_never_crash_and_every_packet_is_accounted_for() {
     let n = |v: &Value| v.as_u64().unwrap();
     let drops = n(&s["totals"]["drops"]);
     let tx = n(&s["totals"]["tx_packets"]);
-    let originated = n(&f["icmp_errors_sent"]) + n(&f["arp_requests_sent"]);
+    let originated =
+        n(&f["icmp_errors_sent"]) + n(&f["arp_requests_sent"]) + n(&f["fragments_sent"])
+            - n(&f["fragmented"]);
     let released = n(&f["released"]);
     // Every received frame was dropped with a reason or sent (forwarded or answered in place);
     // what the stage sent besides were its own packets and the parked ones it released later.
