@@ -32,3 +32,5 @@ PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s bench/lib
 trap 'rm -rf /var/run/dpdk/pf-* /var/run/dpdk/pft-* 2>/dev/null || true' EXIT
 echo "== cargo test"
 cargo test --workspace --no-fail-fast "$@"
+echo "== pollfwdctl's command parsing in a release build (the .deb ships release binaries; clap's release build answers some lookups differently)"
+cargo test --release -p pollfwd --bin pollfwdctl
