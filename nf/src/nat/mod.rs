@@ -24,6 +24,7 @@
 //! (or, for static mappings, the worker of the inside address). A packet received by another
 //! worker is handed to the owner over an SP/SC ring (`Verdict::Handoff`); no table is shared.
 
+pub mod check;
 pub mod expiry;
 pub mod frag;
 pub mod hairpin;
@@ -405,6 +406,14 @@ impl NatCore {
             self.o2i.mean_displacement(),
             self.iep.mean_displacement(),
         ]
+    }
+
+    /// Replaces the static mappings (a `nat.static.*` change); sessions of mappings that
+    /// were removed or changed are purged incrementally by housekeeping. Returns the table
+    /// replaced.
+    pub fn set_statics(&mut self, t: Arc<StaticTable>) -> Arc<StaticTable> {
+        self.purge_next = Some(0);
+        std::mem::replace(&mut self.statics, t)
     }
 
     /// Sets the NAT clock (milliseconds, wrapping).

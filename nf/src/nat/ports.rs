@@ -134,6 +134,21 @@ impl PortSpace {
         self.len - self.free_count(addr, pi)
     }
 
+    /// Whether `port` of (address, protocol) is free in the allocation bitmap (for
+    /// consistency checks).
+    pub fn is_free(&self, addr: usize, pi: usize, port: u16) -> bool {
+        if !self.owns(port) || addr >= self.addrs {
+            return false;
+        }
+        let off = (port - self.lo) as usize;
+        self.free_bits[self.space(addr, pi) * self.words + off / 64] & (1u64 << (off % 64)) != 0
+    }
+
+    /// Number of pool addresses.
+    pub fn addrs(&self) -> usize {
+        self.addrs
+    }
+
     #[inline]
     fn next_rand(&mut self) -> u64 {
         let mut x = self.rng;

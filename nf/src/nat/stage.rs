@@ -158,8 +158,7 @@ impl Stage for NatStage {
         let msg = msg.downcast::<NatMsg>()?;
         match *msg {
             NatMsg::SetStatic(t) => {
-                let old = std::mem::replace(&mut self.core.statics, t);
-                self.core.purge_next = Some(0);
+                let old = self.core.set_statics(t);
                 // The old table in the form this accepts, so that sending it back undoes the change.
                 Ok(Box::new(NatMsg::SetStatic(old)))
             }

@@ -285,6 +285,15 @@ impl Index {
         }
     }
 
+    /// Every entry as (its 32 hash bits, the session it points at), in slot order (for
+    /// consistency checks; a scan of the whole index).
+    pub fn entries(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.tab
+            .iter()
+            .filter(|e| **e != EMPTY)
+            .map(|e| ((e >> 32) as u32, *e as u32))
+    }
+
     /// Removes the entry with hash `h` pointing at `idx`; false if absent.
     pub fn remove(&mut self, h: u64, idx: u32) -> bool {
         match self.find(h, |i| i == idx) {
@@ -337,6 +346,14 @@ impl HostIndex {
             }
             pos = next_of(pos, len);
         }
+    }
+
+    /// Every (inside address, session count) held (a scan of the whole index).
+    pub fn entries(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.tab
+            .iter()
+            .filter(|e| **e != EMPTY)
+            .map(|e| ((e >> 32) as u32, *e as u32))
     }
 
     pub fn count(&self, addr: u32) -> u32 {
@@ -421,6 +438,19 @@ impl Sessions {
 
     pub fn bytes(&self) -> usize {
         self.s.len() * std::mem::size_of::<Session>()
+    }
+
+    /// The free list from its head (for consistency checks).
+    pub fn free_iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let mut cur = self.free;
+        std::iter::from_fn(move || {
+            if cur == NONE {
+                return None;
+            }
+            let r = cur;
+            cur = self.s[cur as usize].lru_next;
+            Some(r)
+        })
     }
 
     /// Takes a free session (fields reset), or None when full.

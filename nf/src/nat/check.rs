@@ -1,0 +1,241 @@
+//! A full consistency check of one worker's NAT tables, for tests and the fuzz targets
+//! (`fuzz/`): it scans every table, so it is never called on the data path.
+
+use std::collections::{HashMap, HashSet};
+
+use super::NatCore;
+use super::pkt::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use super::ports::proto_index;
+use super::table::{CLASS_FREE, CLASS_ICMP, CLASS_UDP, CLASSES, NONE, sflag};
+
+impl NatCore {
+    /// Checks that the session table, its three indexes, the LRU and free lists, the
+    /// mapping circles, the port bitmaps and the per-host counts agree with each other:
+    /// - every slot is either on the free list or live (in one LRU list, of its class), and
+    ///   the counts add up to the capacity;
+    /// - the inside and outside indexes hold exactly one entry per live session, found by
+    ///   that session's key, and no two sessions in force share a key (a session from a
+    ///   static mapping that was removed or changed is no longer in force: it waits for the
+    ///   incremental purge);
+    /// - the sessions of a dynamic mapping form a circle sharing one inside and one outside
+    ///   endpoint, with exactly one entry in the endpoint index, its port taken in the
+    ///   bitmap and the port's representative one of its sessions; ports taken = mappings;
+    /// - the per-host counts (when limited) are the live sessions per inside address.
+    ///
+    /// Returns the first disagreement found. O(capacity + ports); tests and fuzzing only.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let cap = self.sess.capacity();
+        let s = &self.sess.s;
+        let live = |i: u32| i < cap && s[i as usize].class != CLASS_FREE;
+        // Free list.
+        let mut on_free = vec![false; cap as usize];
+        let mut nfree = 0u32;
+        for i in self.sess.free_iter() {
+            if i >= cap || on_free[i as usize] {
+                return Err(format!("free list: bad or repeated slot {i}"));
+            }
+            if s[i as usize].class != CLASS_FREE {
+                return Err(format!(
+                    "free list: slot {i} has class {}",
+                    s[i as usize].class
+                ));
+            }
+            on_free[i as usize] = true;
+            nfree += 1;
+            if nfree > cap {
+                return Err("free list: cycle".into());
+            }
+        }
+        let nlive = (0..cap).filter(|&i| live(i)).count() as u32;
+        if nlive != self.sess.used || nfree + nlive != cap {
+            return Err(format!(
+                "counts: used {} live {nlive} free {nfree} capacity {cap}",
+                self.sess.used
+            ));
+        }
+        // LRU lists.
+        let mut in_lru = vec![false; cap as usize];
+        let mut nlru = 0u32;
+        for c in 0..CLASSES as u8 {
+            let mut prev = cap + c as u32;
+            for i in self.sess.lru_iter(c) {
+                if !live(i) || in_lru[i as usize] {
+                    return Err(format!("lru {c}: slot {i} free or listed twice"));
+                }
+                let x = &s[i as usize];
+                if x.class != c || x.lru_prev != prev {
+                    return Err(format!(
+                        "lru {c}: slot {i} class {} prev {} (expected {prev})",
+                        x.class, x.lru_prev
+                    ));
+                }
+                in_lru[i as usize] = true;
+                prev = i;
+                nlru += 1;
+                if nlru > cap {
+                    return Err("lru: cycle".into());
+                }
+            }
+        }
+        if nlru != nlive {
+            return Err(format!("lru lists hold {nlru} sessions, {nlive} live"));
+        }
+        // Per-session fields, index entries, key uniqueness.
+        let mut i2o_keys = HashSet::new();
+        let mut o2i_keys = HashSet::new();
+        let mut per_host: HashMap<u32, u32> = HashMap::new();
+        for i in (0..cap).filter(|&i| live(i)) {
+            let x = &s[i as usize];
+            let want_class = match x.proto {
+                PROTO_TCP => x.class <= 1,
+                PROTO_UDP => x.class == CLASS_UDP,
+                PROTO_ICMP => x.class == CLASS_ICMP,
+                _ => false,
+            };
+            if !want_class {
+                return Err(format!("session {i}: proto {} class {}", x.proto, x.class));
+            }
+            if self.i2o.find(self.h_i2o(x), |j| j == i).is_none() {
+                return Err(format!("session {i} missing from the inside index: {x:?}"));
+            }
+            if self.o2i.find(self.h_o2i(x), |j| j == i).is_none() {
+                return Err(format!("session {i} missing from the outside index: {x:?}"));
+            }
+            let in_force = x.flags & sflag::STATIC == 0
+                || self.statics.lookup_in(x.proto, x.in_addr, x.in_port)
+                    == Some((x.out_addr, x.out_port));
+            if in_force {
+                let ki = (x.proto, x.in_addr, x.in_port, x.rem_addr, x.rem_port);
+                let ko = (x.proto, x.out_addr, x.out_port, x.rem_addr, x.rem_port);
+                if !i2o_keys.insert(ki) {
+                    return Err(format!("two sessions with inside key {ki:?}"));
+                }
+                if !o2i_keys.insert(ko) {
+                    return Err(format!("two sessions with outside key {ko:?}"));
+                }
+            }
+            *per_host.entry(x.in_addr).or_default() += 1;
+        }
+        for (name, ix, h) in [("inside", &self.i2o, true), ("outside", &self.o2i, false)] {
+            let mut n = 0u32;
+            for (h32, i) in ix.entries() {
+                if !live(i) {
+                    return Err(format!("{name} index points at free slot {i}"));
+                }
+                let x = &s[i as usize];
+                let want = if h { self.h_i2o(x) } else { self.h_o2i(x) };
+                if (want >> 32) as u32 != h32 {
+                    return Err(format!("{name} index entry of session {i}: stale hash"));
+                }
+                n += 1;
+            }
+            if n != nlive {
+                return Err(format!(
+                    "{name} index holds {n} entries, {nlive} live sessions"
+                ));
+            }
+        }
+        // Mapping circles, the endpoint index and the ports.
+        let mut circle_of = vec![NONE; cap as usize];
+        let mut circles = 0u32;
+        let mut taken: HashMap<(usize, usize), u32> = HashMap::new();
+        for i in (0..cap).filter(|&i| live(i)) {
+            let x = &s[i as usize];
+            if x.flags & sflag::STATIC != 0 {
+                if x.map_next != NONE || x.map_prev != NONE {
+                    return Err(format!("static session {i} is in a mapping circle"));
+                }
+                continue;
+            }
+            if circle_of[i as usize] != NONE {
+                continue;
+            }
+            // Walk the circle: same endpoints, consistent links; its id is `i`.
+            let (mut j, mut n) = (i, 0u32);
+            let mut members = Vec::new();
+            loop {
+                let y = &s[j as usize];
+                if !live(j)
+                    || y.flags & sflag::STATIC != 0
+                    || (
+                        y.proto, y.in_addr, y.in_port, y.out_addr, y.out_port, y.pool_idx,
+                    ) != (
+                        x.proto, x.in_addr, x.in_port, x.out_addr, x.out_port, x.pool_idx,
+                    )
+                {
+                    return Err(format!("mapping circle of {i}: member {j} differs: {y:?}"));
+                }
+                if !live(y.map_next) || s[y.map_next as usize].map_prev != j {
+                    return Err(format!("mapping circle of {i}: broken link at {j}"));
+                }
+                circle_of[j as usize] = i;
+                members.push(j);
+                n += 1;
+                if n > nlive {
+                    return Err(format!("mapping circle of {i}: does not close"));
+                }
+                j = y.map_next;
+                if j == i {
+                    break;
+                }
+            }
+            circles += 1;
+            let pi = proto_index(x.proto);
+            let a = x.pool_idx as usize;
+            if self.p.pool.get(a) != Some(&x.out_addr) {
+                return Err(format!(
+                    "mapping of {i}: pool index {a} is not {}",
+                    x.out_addr
+                ));
+            }
+            if self.ports.is_free(a, pi, x.out_port) {
+                return Err(format!(
+                    "mapping of {i}: port {} free in the bitmap",
+                    x.out_port
+                ));
+            }
+            if !members.contains(&self.ports.rep(a, pi, x.out_port)) {
+                return Err(format!("mapping of {i}: port representative not a member"));
+            }
+            let iep = members
+                .iter()
+                .filter(|&&m| {
+                    self.iep
+                        .find(self.h_iep(x.proto, x.in_addr, x.in_port), |k| k == m)
+                        .is_some()
+                })
+                .count();
+            if iep != 1 {
+                return Err(format!("mapping of {i}: {iep} endpoint index entries"));
+            }
+            *taken.entry((a, pi)).or_default() += 1;
+        }
+        let niep = self.iep.entries().count() as u32;
+        if niep != circles {
+            return Err(format!(
+                "endpoint index: {niep} entries, {circles} mappings"
+            ));
+        }
+        for a in 0..self.ports.addrs() {
+            for pi in 0..3 {
+                let want = taken.get(&(a, pi)).copied().unwrap_or(0);
+                if self.ports.in_use(a, pi) != want {
+                    return Err(format!(
+                        "ports of pool address {a} protocol {pi}: {} in use, {want} mappings",
+                        self.ports.in_use(a, pi)
+                    ));
+                }
+            }
+        }
+        // Per-host counts.
+        if let Some(h) = &self.hosts {
+            let held: HashMap<u32, u32> = h.entries().collect();
+            if held != per_host {
+                return Err(format!(
+                    "per-host counts {held:?} differ from the sessions {per_host:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
