@@ -455,8 +455,10 @@ impl Words {
         let total = ((self.q14 >> 16) as u16).swap_bytes() as usize;
         let (s, c1) = self.q14.overflowing_add(self.q22);
         let (s, c2) = s.overflowing_add(self.w30 as u64);
-        // After a carry the wrapped sum is far below 2^64 - 2: no further carry.
-        let sum = s + c1 as u64 + c2 as u64;
+        // The two carries can carry once more (s = 2^64 - 1 after a first carry: found by
+        // fuzzing); after that carry the wrapped sum is at most 1, so adding it back cannot.
+        let (s, c3) = s.overflowing_add(c1 as u64 + c2 as u64);
+        let sum = s + c3 as u64;
         head & (total >= MIN_HEADER_LEN) & (total + ether::HEADER_LEN <= frame_len)
             && ones_sum_is_zero(sum)
     }
@@ -685,6 +687,36 @@ mod tests {
         assert_eq!((w.src_octet(), w.dst_octet()), (10, 192));
         assert!(w.is_plain(f.len()));
         assert!(!w.is_plain(f.len() - 1));
+    }
+
+    /// A header whose word sum carries three times (q14 + q22 overflows, and the sum plus
+    /// the first carry overflows again, w30 chosen for it) and whose checksum is wrong: the
+    /// fast check once dropped the last carry (a panic in debug builds; in release a sum
+    /// wrapped to 0 accepted the bad checksum). Found by the `packets` fuzz target.
+    #[test]
+    fn fast_check_keeps_every_carry() {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        f.extend_from_slice(&[0x45, 0, 0, 20, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        f.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbb, 0xff, 0xff, 0xeb]);
+        let h: &[u8; WORDS_LEN] = f[..WORDS_LEN].try_into().unwrap();
+        let w = Words::load(h);
+        let (s, c1) = w.q14.overflowing_add(w.q22);
+        assert!(
+            c1 && s.wrapping_add(w.w30 as u64) == u64::MAX,
+            "the case is built"
+        );
+        assert!(!ipv4_header_checksum_ok(&f[14..34]));
+        assert!(!w.is_plain(f.len()), "a bad checksum taken for a good one");
+        // And a correct checksum on the same words is still accepted.
+        let mut g = f.clone();
+        let c = header_checksum(&{
+            let mut x = g[14..34].to_vec();
+            x[10..12].copy_from_slice(&[0, 0]);
+            x
+        });
+        g[24..26].copy_from_slice(&c.to_be_bytes());
+        let h: &[u8; WORDS_LEN] = g[..WORDS_LEN].try_into().unwrap();
+        assert!(Words::load(h).is_plain(g.len()));
     }
 
     fn ipv4_hdr(tos: u8) -> Vec<u8> {
