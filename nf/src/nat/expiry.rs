@@ -44,8 +44,10 @@ impl NatCore {
         self.now.wrapping_sub(s.last_seen) >= self.timeout[s.class as usize]
     }
 
-    /// A lookup's result, minus a session found idle past its timeout: such a session is
-    /// deleted on the spot (incremental expiry may not have reached it yet).
+    /// A lookup's result, minus a session found idle past its timeout or (while a purge is
+    /// pending after a static table change) made from a static mapping no longer in force:
+    /// such a session is deleted on the spot (incremental expiry or purge may not have
+    /// reached it yet), so no packet is translated with a removed mapping.
     #[inline]
     pub(crate) fn live(&mut self, hit: Option<u32>) -> Option<u32> {
         match hit {
@@ -53,8 +55,21 @@ impl NatCore {
                 self.delete(i, Gone::Expired);
                 None
             }
+            Some(i) if self.purge_next.is_some() && self.is_stale_static(i) => {
+                self.delete(i, Gone::Purged);
+                None
+            }
             other => other,
         }
+    }
+
+    /// Whether session `i` comes from a static mapping that is no longer in the table.
+    #[inline]
+    pub(crate) fn is_stale_static(&self, i: u32) -> bool {
+        let s = &self.sess.s[i as usize];
+        s.flags & sflag::STATIC != 0
+            && self.statics.lookup_in(s.proto, s.in_addr, s.in_port)
+                != Some((s.out_addr, s.out_port))
     }
 
     /// Refreshes session `i` for a packet from the inside (`from_inside`) or outside with TCP
@@ -231,9 +246,7 @@ impl NatCore {
                 if s.class == super::table::CLASS_FREE || s.flags & sflag::STATIC == 0 {
                     continue;
                 }
-                if self.statics.lookup_in(s.proto, s.in_addr, s.in_port)
-                    != Some((s.out_addr, s.out_port))
-                {
+                if self.is_stale_static(i) {
                     self.delete(i, Gone::Purged);
                 }
             }

@@ -520,6 +520,38 @@ fn static_mapping_removed_purges_its_sessions() {
     assert_eq!((o.v, o.f), (Verdict::Continue, f));
 }
 
+/// Between a static mapping's removal and the housekeeping pass that purges its sessions, a
+/// packet of such a session is not translated with the removed mapping any more: the lookup
+/// purges the session on the spot, and the packet is handled as under the new table (found
+/// by the `nat_stateful` fuzz target: the outbound packet left with the removed outside
+/// address, and its reply was not translated back).
+#[test]
+fn removed_static_mapping_is_not_used_before_housekeeping() {
+    let mut c = core_with(|_| {});
+    let f = testpkt::udp((S6, 4000), (R1, 53), b"q");
+    assert_eq!(src_of(&pass(&mut c, &f, IN)), (XS6, 4000));
+    let keep: Vec<_> = c
+        .statics
+        .entries()
+        .iter()
+        .copied()
+        .filter(|e| e.proto.is_some())
+        .collect();
+    c.set_statics(Arc::new(StaticTable::new(&keep).unwrap()));
+    // No housekeeping yet: the next packet of the flow gets a dynamic mapping.
+    let out = pass(&mut c, &f, IN);
+    let (addr, port) = src_of(&out);
+    assert!([X1, X2].contains(&addr), "left as {addr}:{port}");
+    assert_eq!(c.shared.counters.purged.get(), 1);
+    // Its reply comes back; one to the removed address is not translated.
+    let back = pass(&mut c, &testpkt::udp((R1, 53), (addr, port), b"a"), OUT);
+    assert_eq!(back, testpkt::udp((R1, 53), (S6, 4000), b"a"));
+    let stale = testpkt::udp((R1, 53), (XS6, 4000), b"a");
+    let o = send(&mut c, &stale, OUT);
+    assert_eq!((o.v, o.f), (Verdict::Continue, stale), "not ours any more");
+    assert_eq!(c.sessions(), 1);
+}
+
 #[test]
 fn rfc4787_req9_hairpinning_static_and_dynamic() {
     let mut c = core_with(|p| p.filtering = Filtering::EndpointIndependent);
