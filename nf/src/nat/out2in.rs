@@ -168,6 +168,13 @@ impl NatCore {
                 None => return Err(DropReason::NatNoSession),
             }
         };
+        // The inside endpoint may already have a session with this remote through another
+        // outside endpoint (a dynamic mapping made before a static mapping of the host was
+        // added, or another static mapping): a second session would make its outbound
+        // translation ambiguous. Refused, as filtering refuses (found by fuzzing).
+        if self.find_i2o(proto, in_addr, in_port, ra, rp).is_some() {
+            return Err(DropReason::NatFiltered);
+        }
         if let Some(h) = &self.hosts
             && h.count(in_addr) >= self.p.max_sessions_per_host
         {

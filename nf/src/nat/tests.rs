@@ -552,6 +552,31 @@ fn removed_static_mapping_is_not_used_before_housekeeping() {
     assert_eq!(c.sessions(), 1);
 }
 
+/// A host with a dynamic session to a remote, then given a static 1:1 mapping: an inbound
+/// packet from that remote to the static address would make a second session with the same
+/// inside 5-tuple (its outbound translation ambiguous). It is refused as filtered; the flow
+/// keeps its mapping (found by the `nat_stateful` fuzz target).
+#[test]
+fn inbound_to_a_new_static_mapping_does_not_duplicate_a_flow() {
+    let all = params().statics.entries().to_vec();
+    let dynamic_only: Vec<_> = all.iter().copied().filter(|e| e.proto.is_some()).collect();
+    let mut c = core_with(|p| p.statics = Arc::new(StaticTable::new(&dynamic_only).unwrap()));
+    let out = pass(&mut c, &testpkt::udp((S6, 4000), (R1, 53), b"q"), IN);
+    let (addr, port) = src_of(&out);
+    assert!([X1, X2].contains(&addr));
+    c.set_statics(Arc::new(StaticTable::new(&all).unwrap()));
+    let inbound = testpkt::udp((R1, 53), (XS6, 4000), b"a");
+    assert_eq!(drop_reason(&mut c, &inbound, OUT), DropReason::NatFiltered);
+    assert_eq!(c.sessions(), 1);
+    // The flow goes on through its mapping, both ways.
+    assert_eq!(
+        src_of(&pass(&mut c, &testpkt::udp((S6, 4000), (R1, 53), b"q"), IN)),
+        (addr, port)
+    );
+    let back = pass(&mut c, &testpkt::udp((R1, 53), (addr, port), b"a"), OUT);
+    assert_eq!(back, testpkt::udp((R1, 53), (S6, 4000), b"a"));
+}
+
 #[test]
 fn rfc4787_req9_hairpinning_static_and_dynamic() {
     let mut c = core_with(|p| p.filtering = Filtering::EndpointIndependent);
