@@ -170,8 +170,11 @@ pub fn verify(frame: &[u8]) -> Result<(), String> {
             }
             if matches!(i.msg_type().into(), 3u8 | 4 | 11 | 12) {
                 let inner = &ip.payload()[8..];
-                let hl = (inner[0] & 0x0f) as usize * 4;
-                if crate::wire::checksum::checksum(&inner[..hl], 0) != 0 {
+                let hl = inner.first().map_or(0, |b| (b & 0x0f) as usize * 4);
+                let Some(hdr) = inner.get(..hl).filter(|h| h.len() >= 20) else {
+                    return Err("embedded IPv4 header truncated".into());
+                };
+                if crate::wire::checksum::checksum(hdr, 0) != 0 {
                     return Err("embedded IPv4 header checksum".into());
                 }
             }
