@@ -356,4 +356,51 @@ impl Harness {
     pub fn originated_refused(&self) -> u32 {
         self.tally.counts[DropReason::TxFull as usize]
     }
+
+    /// A context for the stage's other entry points (no received burst).
+    fn idle_ctx(&mut self, now: u64) -> StageCtx<'_> {
+        StageCtx {
+            now,
+            tsc_hz: self.tsc_hz,
+            lcore: 0,
+            worker: 0,
+            workers: 1,
+            pool: self.pool,
+            rx: None,
+            in_port: None,
+            meta_valid: true,
+            count_rx: false,
+            rx_bytes: None,
+            originated: &mut self.originated,
+            later: &mut self.later,
+            stage: 0,
+            all: None,
+            drops: &mut self.tally,
+            resized: false,
+        }
+    }
+
+    /// One call of `stage.housekeeping` at TSC `now`, as the worker makes it between bursts.
+    pub fn housekeeping(&mut self, stage: &mut dyn Stage, now: u64) {
+        let mut ctx = self.idle_ctx(now);
+        stage.housekeeping(&mut ctx);
+    }
+
+    /// `stage.shutdown` at TSC `now`, as the worker calls it when it stops.
+    pub fn shutdown(&mut self, stage: &mut dyn Stage, now: u64) {
+        let mut ctx = self.idle_ctx(now);
+        stage.shutdown(&mut ctx);
+    }
+
+    /// Takes the drops the stage counted itself (held packets it freed, originated ones that
+    /// found no room) since the last call, by reason.
+    pub fn take_drops(&mut self) -> Vec<(DropReason, u32)> {
+        let v = DropReason::ALL
+            .iter()
+            .filter(|r| self.tally.counts[**r as usize] > 0)
+            .map(|r| (*r, self.tally.counts[*r as usize]))
+            .collect();
+        self.tally = DropTally::new();
+        v
+    }
 }
