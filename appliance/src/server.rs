@@ -443,33 +443,55 @@ fn serve_client(state: &State, conn: UnixStream, timeout: Duration, stop: &Atomi
     }
 }
 
-/// Parses and runs one request line: `{"cmd": "stats", "args": {...}, "id": any}`.
-pub fn handle_line(state: &State, line: &[u8]) -> Value {
+/// A request line, parsed (docs/control-protocol.md): the command, its arguments (`{}` when
+/// absent) and the client's `id` (echoed in the reply; `null` when absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub cmd: String,
+    pub args: Value,
+    pub id: Value,
+}
+
+/// Parses one request line: `{"cmd": "stats", "args": {...}, "id": any, "v": 1}`. A line
+/// that is not a request gives the error reply to send.
+pub fn parse_request(line: &[u8]) -> Result<Request, Value> {
     let text = String::from_utf8_lossy(line);
     let text = text.trim();
     if text.is_empty() {
-        return error_reply(Value::Null, "empty request");
+        return Err(error_reply(Value::Null, "empty request"));
     }
     let req: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => return error_reply(Value::Null, &format!("malformed JSON: {e}")),
+        Err(e) => return Err(error_reply(Value::Null, &format!("malformed JSON: {e}"))),
     };
     let id = req.get("id").cloned().unwrap_or(Value::Null);
     let Some(cmd) = req.get("cmd").and_then(Value::as_str) else {
-        return error_reply(id, "request needs a string field 'cmd'");
+        return Err(error_reply(id, "request needs a string field 'cmd'"));
     };
     if let Some(v) = req.get("v").and_then(Value::as_u64)
         && v != PROTOCOL_VERSION
     {
-        return error_reply(
+        return Err(error_reply(
             id,
             &format!("protocol version {v} not supported (server speaks {PROTOCOL_VERSION})"),
-        );
+        ));
     }
-    let args = req.get("args").cloned().unwrap_or(json!({}));
-    match crate::dispatch::dispatch(state, cmd, &args) {
-        Ok(data) => json!({"v": PROTOCOL_VERSION, "id": id, "ok": true, "data": data}),
-        Err(e) => error_reply(id, &e.to_string()),
+    Ok(Request {
+        cmd: cmd.to_string(),
+        args: req.get("args").cloned().unwrap_or(json!({})),
+        id,
+    })
+}
+
+/// Parses and runs one request line: `{"cmd": "stats", "args": {...}, "id": any}`.
+pub fn handle_line(state: &State, line: &[u8]) -> Value {
+    let req = match parse_request(line) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    match crate::dispatch::dispatch(state, &req.cmd, &req.args) {
+        Ok(data) => json!({"v": PROTOCOL_VERSION, "id": req.id, "ok": true, "data": data}),
+        Err(e) => error_reply(req.id, &e.to_string()),
     }
 }
 
