@@ -1,8 +1,6 @@
 //! A full consistency check of one worker's NAT tables, for tests and the fuzz targets
 //! (`fuzz/`): it scans every table, so it is never called on the data path.
 
-use std::collections::{HashMap, HashSet};
-
 use super::NatCore;
 use super::pkt::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use super::ports::proto_index;
@@ -81,9 +79,10 @@ impl NatCore {
             return Err(format!("lru lists hold {nlru} sessions, {nlive} live"));
         }
         // Per-session fields, index entries, key uniqueness.
-        let mut i2o_keys = HashSet::new();
-        let mut o2i_keys = HashSet::new();
-        let mut per_host: HashMap<u32, u32> = HashMap::new();
+        // Sorted vectors rather than hash sets: this runs after every step of a fuzz target.
+        let mut i2o_keys = Vec::new();
+        let mut o2i_keys = Vec::new();
+        let mut hosts = Vec::new();
         for i in (0..cap).filter(|&i| live(i)) {
             let x = &s[i as usize];
             let want_class = match x.proto {
@@ -105,16 +104,16 @@ impl NatCore {
                 || self.statics.lookup_in(x.proto, x.in_addr, x.in_port)
                     == Some((x.out_addr, x.out_port));
             if in_force {
-                let ki = (x.proto, x.in_addr, x.in_port, x.rem_addr, x.rem_port);
-                let ko = (x.proto, x.out_addr, x.out_port, x.rem_addr, x.rem_port);
-                if !i2o_keys.insert(ki) {
-                    return Err(format!("two sessions with inside key {ki:?}"));
-                }
-                if !o2i_keys.insert(ko) {
-                    return Err(format!("two sessions with outside key {ko:?}"));
-                }
+                i2o_keys.push((x.proto, x.in_addr, x.in_port, x.rem_addr, x.rem_port));
+                o2i_keys.push((x.proto, x.out_addr, x.out_port, x.rem_addr, x.rem_port));
             }
-            *per_host.entry(x.in_addr).or_default() += 1;
+            hosts.push(x.in_addr);
+        }
+        for (side, keys) in [("inside", &mut i2o_keys), ("outside", &mut o2i_keys)] {
+            keys.sort_unstable();
+            if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+                return Err(format!("two sessions with {side} key {:?}", w[0]));
+            }
         }
         for (name, ix, h) in [("inside", &self.i2o, true), ("outside", &self.o2i, false)] {
             let mut n = 0u32;
@@ -138,7 +137,7 @@ impl NatCore {
         // Mapping circles, the endpoint index and the ports.
         let mut circle_of = vec![NONE; cap as usize];
         let mut circles = 0u32;
-        let mut taken: HashMap<(usize, usize), u32> = HashMap::new();
+        let mut taken = vec![0u32; self.ports.addrs() * 3];
         for i in (0..cap).filter(|&i| live(i)) {
             let x = &s[i as usize];
             if x.flags & sflag::STATIC != 0 {
@@ -208,7 +207,7 @@ impl NatCore {
             if iep != 1 {
                 return Err(format!("mapping of {i}: {iep} endpoint index entries"));
             }
-            *taken.entry((a, pi)).or_default() += 1;
+            taken[a * 3 + pi] += 1;
         }
         let niep = self.iep.entries().count() as u32;
         if niep != circles {
@@ -218,7 +217,7 @@ impl NatCore {
         }
         for a in 0..self.ports.addrs() {
             for pi in 0..3 {
-                let want = taken.get(&(a, pi)).copied().unwrap_or(0);
+                let want = taken[a * 3 + pi];
                 if self.ports.in_use(a, pi) != want {
                     return Err(format!(
                         "ports of pool address {a} protocol {pi}: {} in use, {want} mappings",
@@ -229,7 +228,16 @@ impl NatCore {
         }
         // Per-host counts.
         if let Some(h) = &self.hosts {
-            let held: HashMap<u32, u32> = h.entries().collect();
+            hosts.sort_unstable();
+            let mut per_host: Vec<(u32, u32)> = Vec::new();
+            for a in hosts {
+                match per_host.last_mut() {
+                    Some((b, n)) if *b == a => *n += 1,
+                    _ => per_host.push((a, 1)),
+                }
+            }
+            let mut held: Vec<(u32, u32)> = h.entries().collect();
+            held.sort_unstable();
             if held != per_host {
                 return Err(format!(
                     "per-host counts {held:?} differ from the sessions {per_host:?}"
