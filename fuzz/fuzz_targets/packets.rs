@@ -1,0 +1,169 @@
+//! Every packet parser on arbitrary frames: the wire module's views (Ethernet, ARP, IPv4,
+//! ICMP, UDP, TCP) and its IPv4 validity parser, the shared flow-key parser
+//! (`nf::parse`), the forward stage's fast-path acceptance, and NAT's packet view (with the
+//! embedded packet of an ICMP error). Checks: no panic; the parsers agree with each other
+//! (the same drop reason where they are documented to, the same flow key when both
+//! accept); what the fast path accepts the full parser accepts with the same addresses;
+//! what the IPv4 parser accepts (with the checksum) smoltcp accepts with a good checksum.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pollfwd_nf::nat::pkt::{self, Frag, IcmpKind};
+use pollfwd_nf::parse::parse_ipv4_frame;
+use pollfwd_nf::wire::{arp, ether, icmp, ipv4, proto, tcp, udp};
+use pollfwd_pipeline::DropReason;
+
+fuzz_target!(|data: &[u8]| {
+    // The first byte says how much of the frame is in "later segments" (the parsers take
+    // the first segment and the whole frame's length).
+    let Some((&extra, f)) = data.split_first() else {
+        return;
+    };
+    let extra = if extra & 0x80 != 0 {
+        (extra & 0x7f) as usize
+    } else {
+        0
+    };
+    views(f);
+    let parsed = parse_ipv4_frame(f, f.len() + extra);
+    if extra == 0 {
+        fast_path(f, &parsed);
+        nat_view(f, &parsed);
+        smoltcp_agrees(f, &parsed);
+    }
+    if let Ok(p) = parsed {
+        assert!(p.l3_off as usize == ether::HEADER_LEN);
+        assert!(p.l4_off as usize >= p.l3_off as usize + 20 && p.l4_off as usize <= f.len());
+    }
+});
+
+/// Every view and accessor on whatever the bytes hold.
+fn views(f: &[u8]) {
+    let Ok(eth) = ether::Frame::new_checked(f) else {
+        assert!(f.len() < ether::HEADER_LEN);
+        return;
+    };
+    let _ = (eth.dst(), eth.src(), eth.dst_is_group(), eth.ethertype());
+    let _ = (eth.l3(), eth.vlan_id());
+    let pl = eth.payload();
+    if let Some(a) = arp::Packet::new_checked(pl) {
+        let _ = (a.is_ethernet_ipv4(), a.htype(), a.ptype(), a.oper());
+        let _ = (a.sha(), a.spa(), a.tha(), a.tpa());
+    }
+    let Ok(ip) = ipv4::Packet::new_checked(pl) else {
+        assert!(pl.len() < ipv4::MIN_HEADER_LEN);
+        return;
+    };
+    let _ = (ip.version(), ip.header_len(), ip.ds(), ip.dscp(), ip.ecn());
+    let _ = (ip.total_len(), ip.ident(), ip.flags_frag(), ip.dont_frag());
+    let _ = (
+        ip.more_frags(),
+        ip.frag_offset(),
+        ip.frag(),
+        ip.ttl(),
+        ip.protocol(),
+    );
+    let _ = (ip.checksum(), ip.src(), ip.dst());
+    let checked = ipv4::validate(pl, pl.len(), true);
+    let Ok(lens) = ipv4::validate(pl, pl.len(), false) else {
+        assert!(checked.is_err());
+        return;
+    };
+    assert!(lens.header >= 20 && lens.header <= lens.total && lens.total <= pl.len());
+    assert_eq!(checked.is_ok(), ip.verify_checksum());
+    let _ = ip.header();
+    let l4 = &pl[lens.header..lens.total];
+    let (src, dst) = (ip.src(), ip.dst());
+    match ip.protocol() {
+        proto::ICMP => {
+            if let Some(m) = icmp::Packet::new_checked(l4) {
+                let _ = (m.msg_type(), m.code(), m.checksum(), m.ident(), m.seq());
+                let _ = (m.data(), m.verify_checksum());
+                let _ = icmp::kind(m.msg_type());
+            }
+        }
+        proto::UDP => {
+            if let Some(u) = udp::Packet::new_checked(l4) {
+                let _ = (
+                    u.src_port(),
+                    u.dst_port(),
+                    u.len(),
+                    u.is_empty(),
+                    u.checksum(),
+                );
+                let _ = u.verify_checksum(src, dst);
+            }
+        }
+        proto::TCP => {
+            if let Some(t) = tcp::Packet::new_checked(l4) {
+                let _ = (t.src_port(), t.dst_port(), t.seq(), t.ack(), t.header_len());
+                let _ = (t.flags(), t.checksum(), t.verify_checksum(src, dst));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The forward stage's four-load acceptance never accepts what the parser refuses.
+fn fast_path(f: &[u8], parsed: &Result<pollfwd_nf::parse::Parsed, DropReason>) {
+    let Some(h) = f.get(..ipv4::WORDS_LEN) else {
+        return;
+    };
+    let w = ipv4::Words::load(h.try_into().expect("WORDS_LEN bytes"));
+    if w.is_plain(f.len()) {
+        let p = parsed
+            .as_ref()
+            .expect("fast path accepted what the parser refuses");
+        assert_eq!((p.src_ip, p.dst_ip), (w.src(), w.dst()));
+        assert_eq!(p.l4_off, 34);
+    } else if let Ok(p) = parsed {
+        assert_ne!(p.l4_off, 34, "the fast path refused a plain IPv4 frame");
+    }
+}
+
+/// NAT's view agrees with the shared parser: the same reason where both refuse, the same
+/// flow key where both accept; NAT differs only where documented (non-IPv4 passes, a first
+/// fragment too short for its L4 header is refused).
+fn nat_view(f: &[u8], parsed: &Result<pollfwd_nf::parse::Parsed, DropReason>) {
+    let nat = pkt::parse(f);
+    match parsed {
+        Err(DropReason::NotIpv4) => assert_eq!(nat, Ok(None)),
+        Err(r) => assert_eq!(nat, Err(*r)),
+        Ok(p) => match nat {
+            Ok(Some(n)) => {
+                assert_eq!((n.l3 as u16, n.l4 as u16), (p.l3_off, p.l4_off));
+                assert_eq!((n.src, n.dst, n.proto), (p.src_ip, p.dst_ip, p.proto));
+                assert!(n.end <= f.len() && n.l4 <= n.end);
+                if n.proto != proto::ICMP {
+                    assert_eq!((n.sport, n.dport), (p.src_port, p.dst_port));
+                }
+                if n.proto == proto::ICMP
+                    && n.frag == Frag::No
+                    && pkt::icmp_kind(n.l4_flags) == IcmpKind::Error
+                    && let Ok(i) = pkt::parse_inner(f, &n)
+                {
+                    assert!(i.l3 < i.l4 && i.l4 + 8 <= i.end && i.end <= n.end);
+                }
+            }
+            Err(DropReason::Ipv4Truncated) => {
+                let ip = ipv4::Packet::new_unchecked(&f[14..]);
+                let need = match ip.protocol() {
+                    proto::TCP => tcp::HEADER_LEN,
+                    proto::UDP => udp::HEADER_LEN,
+                    proto::ICMP => icmp::HEADER_LEN,
+                    _ => 0,
+                };
+                assert!(ip.frag() != Frag::NonFirst);
+                assert!((ip.total_len() as usize) < ip.header_len() + need);
+            }
+            other => panic!("NAT: {other:?}, shared parser: {p:?}"),
+        },
+    }
+}
+
+/// What the IPv4 parser accepts, smoltcp accepts with a good header checksum.
+fn smoltcp_agrees(f: &[u8], parsed: &Result<pollfwd_nf::parse::Parsed, DropReason>) {
+    if parsed.is_ok() {
+        assert_eq!(pollfwd_fuzz::ipv4_header_ok(f), Some(true));
+    }
+}
