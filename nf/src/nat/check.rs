@@ -100,10 +100,7 @@ impl NatCore {
             if self.o2i.find(self.h_o2i(x), |j| j == i).is_none() {
                 return Err(format!("session {i} missing from the outside index: {x:?}"));
             }
-            let in_force = x.flags & sflag::STATIC == 0
-                || self.statics.lookup_in(x.proto, x.in_addr, x.in_port)
-                    == Some((x.out_addr, x.out_port));
-            if in_force {
+            if !self.is_stale_static(i) {
                 i2o_keys.push((x.proto, x.in_addr, x.in_port, x.rem_addr, x.rem_port));
                 o2i_keys.push((x.proto, x.out_addr, x.out_port, x.rem_addr, x.rem_port));
             }

@@ -63,13 +63,18 @@ impl NatCore {
         }
     }
 
-    /// Whether session `i` comes from a static mapping that is no longer in the table.
+    /// Whether session `i` comes from a static mapping that is no longer in the table: one
+    /// that maps neither its inside endpoint to its outside one (outbound) nor its outside
+    /// endpoint to its inside one (inbound; a host with a 1:1 mapping and a port forward has
+    /// inbound sessions through the 1:1 mapping that its outbound lookups would not choose).
     #[inline]
     pub(crate) fn is_stale_static(&self, i: u32) -> bool {
         let s = &self.sess.s[i as usize];
         s.flags & sflag::STATIC != 0
             && self.statics.lookup_in(s.proto, s.in_addr, s.in_port)
                 != Some((s.out_addr, s.out_port))
+            && self.statics.lookup_out(s.proto, s.out_addr, s.out_port)
+                != Some((s.in_addr, s.in_port))
     }
 
     /// Refreshes session `i` for a packet from the inside (`from_inside`) or outside with TCP

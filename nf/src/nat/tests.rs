@@ -577,6 +577,40 @@ fn inbound_to_a_new_static_mapping_does_not_duplicate_a_flow() {
     assert_eq!(back, testpkt::udp((R1, 53), (S6, 4000), b"a"));
 }
 
+/// A host with a 1:1 mapping and a UDP port forward: an inbound flow through the 1:1
+/// address is a session of a mapping in force, though the host's outbound lookups would
+/// choose the port forward. Housekeeping after a static table change once purged it as if its
+/// mapping were gone, and its replies then left from the port forward's address (found by the
+/// `nat_stateful` fuzz target).
+#[test]
+fn inbound_session_of_a_one_to_one_mapping_survives_a_purge() {
+    let statics = vec![
+        StaticMapping {
+            proto: None,
+            out_addr: u(XS6),
+            out_port: 0,
+            in_addr: u(S6),
+            in_port: 0,
+        },
+        StaticMapping {
+            proto: Some(pkt::PROTO_UDP),
+            out_addr: u(XS),
+            out_port: 53,
+            in_addr: u(S6),
+            in_port: 53,
+        },
+    ];
+    let table = || Arc::new(StaticTable::new(&statics).unwrap());
+    let mut c = core_with(|p| p.statics = table());
+    let p = pass(&mut c, &testpkt::udp((R1, 1000), (XS6, 53), b"q"), OUT);
+    assert_eq!(p, testpkt::udp((R1, 1000), (S6, 53), b"q"));
+    c.set_statics(table());
+    c.housekeeping();
+    assert_eq!(c.shared.counters.purged.get(), 0);
+    let r = pass(&mut c, &testpkt::udp((S6, 53), (R1, 1000), b"a"), IN);
+    assert_eq!(r, testpkt::udp((XS6, 53), (R1, 1000), b"a"));
+}
+
 #[test]
 fn rfc4787_req9_hairpinning_static_and_dynamic() {
     let mut c = core_with(|p| p.filtering = Filtering::EndpointIndependent);
