@@ -453,12 +453,23 @@ fuzz_target!(|data: &[u8]| {
     let Ok(setup) = Setup::arbitrary(&mut u) else {
         return;
     };
+    // NAT_FUZZ_TRACE=1 prints what an input does (to understand a crash).
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let trace = *TRACE.get_or_init(|| std::env::var_os("NAT_FUZZ_TRACE").is_some());
+    if trace {
+        eprintln!("{setup:?}");
+    }
     let Some(mut w) = World::new(&setup) else {
         return;
     };
     for _ in 0..64 {
         match Step::arbitrary(&mut u) {
-            Ok(s) => w.step(s),
+            Ok(s) => {
+                if trace {
+                    eprintln!("{s:?}");
+                }
+                w.step(s)
+            }
             Err(_) => break,
         }
         if u.is_empty() {

@@ -271,22 +271,85 @@ fn check_output(stage: &str, input: &[u8], out: &[u8]) {
     }
 }
 
-fn run(data: &[u8]) {
-    let pool = pollfwd_fuzz::pool();
-    let base_in_use = pool.in_use();
-    let mut u = Unstructured::new(data);
-    let Ok(which) = u8::arbitrary(&mut u) else {
-        return;
-    };
-    let name = STAGES[which as usize % STAGES.len()];
-    let (mut stage, fwd) = build(name);
-    let mut h = Harness::new(pool, TSC_HZ);
-    let mut now = dpdk::rdtsc();
-    let (mut held, mut shutdown_drops) = (0u64, 0u64);
-    let mut keep: Vec<Mbuf> = Vec::new();
-    let mut all_inputs: Vec<Vec<u8>> = Vec::new();
-    let check_originated = |h: &mut Harness, keep: &mut Vec<Mbuf>, all_inputs: &[Vec<u8>]| {
-        for m in h.take_originated() {
+/// One fuzz input's run of a stage: what it held, gave back and counted.
+struct Run<'a> {
+    name: &'static str,
+    stage: Box<dyn Stage>,
+    h: Harness,
+    /// Packets that left (the NIC frees them): kept a while so the pool is really used.
+    keep: Vec<Mbuf>,
+    inputs: Vec<Vec<u8>>,
+    held: u64,
+    given_back: u64,
+    _p: std::marker::PhantomData<&'a ()>,
+}
+
+impl Run<'_> {
+    /// One burst through the stage; `inputs[i]` is packet i's frame as received (None for
+    /// packets given back by the stage, which have been through it before).
+    fn burst(&mut self, mut pkts: Vec<Mbuf>, inputs: &[Option<Vec<u8>>], port: u16, now: u64) {
+        let name = self.name;
+        if pkts.is_empty() {
+            return;
+        }
+        let mut verdicts = vec![Verdict::Continue; pkts.len()];
+        let all = self.h.process(
+            self.stage.as_mut(),
+            &mut pkts,
+            &mut verdicts,
+            (now, port, true),
+        );
+        if let Some(v) = all {
+            verdicts.iter_mut().for_each(|x| *x = v);
+        }
+        for ((m, v), input) in pkts.into_iter().zip(verdicts).zip(inputs) {
+            match v {
+                Verdict::Continue | Verdict::Tx(_) => {
+                    if let Verdict::Tx(p) = v {
+                        assert!(PORT_IDS.contains(&p), "{name}: Tx to port {p}");
+                    }
+                    if let Some(input) = input {
+                        if !self.stage.changes_length() {
+                            assert_eq!(m.data().len(), input.len(), "{name}: length changed");
+                        }
+                        check_output(name, input, m.data());
+                    }
+                    self.keep.push(m);
+                }
+                Verdict::Drop(_) => drop(m),
+                Verdict::Held => {
+                    assert!(name == "forward" || name == "nat", "{name} held a packet");
+                    self.held += 1;
+                    self.stage.adopt(m);
+                }
+                Verdict::Handoff(w) => panic!("{name}: hand-off to worker {w} of 1"),
+            }
+        }
+        self.after(now);
+    }
+
+    /// What follows a burst or a housekeeping pass: packets sent by the stage are checked,
+    /// packets it gave back go through it again (as the worker does).
+    fn after(&mut self, now: u64) {
+        self.check_originated();
+        let mut later = self.h.take_later();
+        if later.is_empty() {
+            return;
+        }
+        let mut pkts = Vec::new();
+        later.dispatch(|_, m| {
+            pkts.push(m);
+            None
+        });
+        self.given_back += pkts.len() as u64;
+        let none = vec![None; pkts.len()];
+        // Given back packets carry their port in their metadata.
+        self.burst(pkts, &none, PORT_IDS[0], now);
+    }
+
+    fn check_originated(&mut self) {
+        let name = self.name;
+        for m in self.h.take_originated() {
             let out_port = m.meta().out_port;
             assert!(
                 PORT_IDS.contains(&out_port),
@@ -302,92 +365,109 @@ fn run(data: &[u8]) {
                 "{name}: sent a bad IPv4 header: {d:02x?}"
             );
             let released = d.len() >= 34
-                && all_inputs
+                && self
+                    .inputs
                     .iter()
                     .any(|i| i.len() == d.len() && i[26..] == d[26..]);
             if !released && let Err(e) = pollfwd_fuzz::checksums_ok(d) {
                 panic!("{name}: originated frame: {e}: {d:02x?}");
             }
-            keep.push(m);
+            self.keep.push(m);
         }
+    }
+}
+
+fn run(data: &[u8]) {
+    let pool = pollfwd_fuzz::pool();
+    let base_in_use = pool.in_use();
+    let mut u = Unstructured::new(data);
+    let Ok(which) = u8::arbitrary(&mut u) else {
+        return;
     };
+    let name = STAGES[which as usize % STAGES.len()];
+    let (stage, fwd) = build(name);
+    let mut r = Run {
+        name,
+        stage,
+        h: Harness::new(pool, TSC_HZ),
+        keep: Vec::new(),
+        inputs: Vec::new(),
+        held: 0,
+        given_back: 0,
+        _p: std::marker::PhantomData,
+    };
+    let mut now = dpdk::rdtsc();
     for _ in 0..16 {
         let Ok(b) = Burst::arbitrary(&mut u) else {
             break;
         };
         now += b.clock_ms as u64 * (TSC_HZ / 1000);
         let port = PORT_IDS[b.port as usize];
-        let inputs: Vec<Vec<u8>> = b.frames.iter().take(32).map(frame).collect();
-        all_inputs.extend(inputs.iter().cloned());
-        let mut pkts: Vec<Mbuf> = Vec::new();
-        let mut sent: Vec<&Vec<u8>> = Vec::new();
-        for f in &inputs {
-            if let Some(m) = mbuf(pool, f, port, now) {
+        let frames: Vec<Vec<u8>> = b.frames.iter().take(32).map(frame).collect();
+        r.inputs.extend(frames.iter().cloned());
+        let mut pkts = Vec::new();
+        let mut inputs = Vec::new();
+        for f in frames {
+            if let Some(m) = mbuf(pool, &f, port, now) {
                 pkts.push(m);
-                sent.push(f);
+                inputs.push(Some(f));
             }
         }
-        if !pkts.is_empty() {
-            let mut verdicts = vec![Verdict::Continue; pkts.len()];
-            let all = h.process(stage.as_mut(), &mut pkts, &mut verdicts, (now, port, true));
-            if let Some(v) = all {
-                verdicts.iter_mut().for_each(|x| *x = v);
-            }
-            for ((m, v), input) in pkts.into_iter().zip(verdicts).zip(sent) {
-                match v {
-                    Verdict::Continue | Verdict::Tx(_) => {
-                        if let Verdict::Tx(p) = v {
-                            assert!(PORT_IDS.contains(&p), "{name}: Tx to port {p}");
-                        }
-                        if !stage.changes_length() {
-                            assert_eq!(m.data().len(), input.len(), "{name}: length changed");
-                        }
-                        check_output(name, input, m.data());
-                        keep.push(m);
-                    }
-                    Verdict::Drop(_) => drop(m),
-                    Verdict::Held => {
-                        assert_eq!(name, "forward", "{name} held a packet");
-                        held += 1;
-                        stage.adopt(m);
-                    }
-                    Verdict::Handoff(w) => panic!("{name}: hand-off to worker {w} of 1"),
-                }
-            }
-        }
-        check_originated(&mut h, &mut keep, &all_inputs);
+        r.burst(pkts, &inputs, port, now);
         if b.housekeeping {
-            h.housekeeping(stage.as_mut(), now);
-            check_originated(&mut h, &mut keep, &all_inputs);
+            r.h.housekeeping(r.stage.as_mut(), now);
+            r.after(now);
         }
         // What leaves is freed by the NIC: keep the pool from running dry.
-        if keep.len() > 256 {
-            keep.clear();
+        if r.keep.len() > 256 {
+            r.keep.clear();
         }
     }
-    // The worker stops: what the stage holds is freed and counted.
+    // Time passes and the worker stops: what the stage holds is freed and counted, and so
+    // is what it gives back that no pass takes any more (as the worker does).
     now += 10 * TSC_HZ;
-    h.housekeeping(stage.as_mut(), now);
-    check_originated(&mut h, &mut keep, &all_inputs);
-    h.shutdown(stage.as_mut(), now);
-    check_originated(&mut h, &mut keep, &all_inputs);
-    for (r, n) in h.take_drops() {
-        if r == DropReason::Shutdown {
-            shutdown_drops += n as u64;
-        }
-    }
+    r.h.housekeeping(r.stage.as_mut(), now);
+    r.after(now);
+    r.h.shutdown(r.stage.as_mut(), now);
+    r.check_originated();
+    let mut stranded = r.h.take_later();
+    let mut drops: Vec<(DropReason, u64)> = vec![(DropReason::Shutdown, stranded.len() as u64)];
+    stranded.free_all();
+    drops.extend(r.h.take_drops().into_iter().map(|(d, n)| (d, n as u64)));
+    let dropped = |reasons: &[DropReason]| -> u64 {
+        drops
+            .iter()
+            .filter(|(d, _)| reasons.contains(d))
+            .map(|(_, n)| n)
+            .sum()
+    };
     if let Some(shared) = fwd {
         let st = shared.stats();
         let s = &st[0].1;
-        assert_eq!(s.held.get(), held, "forward: held counter vs held verdicts");
         assert_eq!(
             s.held.get(),
-            s.released.get() + s.held_expired.get() + shutdown_drops,
+            r.held,
+            "forward: held counter vs held verdicts"
+        );
+        assert_eq!(
+            s.held.get(),
+            s.released.get() + s.held_expired.get() + dropped(&[DropReason::Shutdown]),
             "forward: held != released + expired + freed at shutdown"
         );
     }
-    drop(keep);
-    drop(stage);
+    if name == "nat" {
+        let gone = dropped(&[
+            DropReason::NatFragment,
+            DropReason::NatFragmentTimeout,
+            DropReason::Shutdown,
+        ]);
+        assert_eq!(
+            r.held,
+            r.given_back + gone,
+            "nat: held fragments != given back + dropped ({drops:?})"
+        );
+    }
+    drop(r);
     assert_eq!(pool.in_use(), base_in_use, "{name}: mbufs leaked");
 }
 
