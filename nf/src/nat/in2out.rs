@@ -60,17 +60,26 @@ impl NatCore {
         ra: u32,
         rp: u16,
     ) -> Option<u32> {
+        // A session found expired or stale is deleted: look again, another session with
+        // the same key may be behind it (a stale static one shares its key with the
+        // session made under the new mapping; found by fuzzing).
         let h = key_hash(proto, ia, ip, ra, rp, self.seed);
-        let s = &self.sess.s;
-        let hit = self.i2o.find(h, |i| {
-            let x = &s[i as usize];
-            x.in_addr == ia
-                && x.rem_addr == ra
-                && x.in_port == ip
-                && x.rem_port == rp
-                && x.proto == proto
-        });
-        self.live(hit.map(|(_, i)| i))
+        loop {
+            let s = &self.sess.s;
+            let hit = self.i2o.find(h, |i| {
+                let x = &s[i as usize];
+                x.in_addr == ia
+                    && x.rem_addr == ra
+                    && x.in_port == ip
+                    && x.rem_port == rp
+                    && x.proto == proto
+            });
+            let hit = hit.map(|(_, i)| i);
+            match self.live(hit) {
+                None if hit.is_some() => continue,
+                found => return found,
+            }
+        }
     }
 
     /// TCP, UDP and ICMP queries.

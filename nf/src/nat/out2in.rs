@@ -83,17 +83,26 @@ impl NatCore {
         ra: u32,
         rp: u16,
     ) -> Option<u32> {
+        // A session found expired or stale is deleted: look again, another session with
+        // the same key may be behind it (a stale static one shares its key with the
+        // session made under the new mapping; found by fuzzing).
         let h = key_hash(proto, oa, op, ra, rp, !self.seed);
-        let s = &self.sess.s;
-        let hit = self.o2i.find(h, |i| {
-            let x = &s[i as usize];
-            x.out_addr == oa
-                && x.rem_addr == ra
-                && x.out_port == op
-                && x.rem_port == rp
-                && x.proto == proto
-        });
-        self.live(hit.map(|(_, i)| i))
+        loop {
+            let s = &self.sess.s;
+            let hit = self.o2i.find(h, |i| {
+                let x = &s[i as usize];
+                x.out_addr == oa
+                    && x.rem_addr == ra
+                    && x.out_port == op
+                    && x.rem_port == rp
+                    && x.proto == proto
+            });
+            let hit = hit.map(|(_, i)| i);
+            match self.live(hit) {
+                None if hit.is_some() => continue,
+                found => return found,
+            }
+        }
     }
 
     fn o2i_l4(&mut self, f: &mut [u8], p: &Pkt, meta: &mut PktMeta, hairpin: bool) -> Verdict {

@@ -611,6 +611,36 @@ fn inbound_session_of_a_one_to_one_mapping_survives_a_purge() {
     assert_eq!(r, testpkt::udp((XS6, 53), (R1, 1000), b"a"));
 }
 
+/// A 1:1 outside address moved to another inside host: a flow of the new host can share its
+/// outside key with a session of the old mapping not purged yet. A lookup that finds the
+/// stale one first deletes it and looks again, finding the new one: the reply is translated
+/// (it was refused as filtered; found by the `nat_stateful` fuzz target).
+#[test]
+fn lookup_goes_past_a_stale_session_with_the_same_key() {
+    let one_to_one = |inside: Ipv4Addr| {
+        Arc::new(
+            StaticTable::new(&[StaticMapping {
+                proto: None,
+                out_addr: u(XS6),
+                out_port: 0,
+                in_addr: u(inside),
+                in_port: 0,
+            }])
+            .unwrap(),
+        )
+    };
+    let mut c = core_with(|p| p.statics = one_to_one(S6));
+    let p = pass(&mut c, &testpkt::udp((R1, 1000), (XS6, 1000), b"q"), OUT);
+    assert_eq!(p, testpkt::udp((R1, 1000), (S6, 1000), b"q"));
+    c.set_statics(one_to_one(S));
+    // No housekeeping: the old session is still there when S opens the same outside key.
+    let o = pass(&mut c, &testpkt::udp((S, 1000), (R1, 1000), b"n"), IN);
+    assert_eq!(o, testpkt::udp((XS6, 1000), (R1, 1000), b"n"));
+    let r = pass(&mut c, &testpkt::udp((R1, 1000), (XS6, 1000), b"a"), OUT);
+    assert_eq!(r, testpkt::udp((R1, 1000), (S, 1000), b"a"));
+    assert_eq!(c.sessions(), 1);
+}
+
 #[test]
 fn rfc4787_req9_hairpinning_static_and_dynamic() {
     let mut c = core_with(|p| p.filtering = Filtering::EndpointIndependent);
