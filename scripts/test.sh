@@ -20,7 +20,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== fuzz targets, a few seconds each (scripts/fuzz.sh; fails on a crash)"
-scripts/fuzz.sh "${POLLFWD_FUZZ_SECONDS:-8}"
+scripts/fuzz.sh "${POLLFWD_FUZZ_SECONDS:-5}"
 if compgen -G "bench/pktgen/*.lua" >/dev/null; then
     echo "== luac -p bench/pktgen/*.lua"
     luac5.3 -p bench/pktgen/*.lua
