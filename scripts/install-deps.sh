@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what pollfwd needs on Debian 12 (root): DPDK 22.11 (libdpdk-dev, dpdk-dev tools,
 # dpdk-doc example sources), libclang for bindgen, hwloc, libpcap, the tools the network
-# namespace tests use, and reserves hugepages. Idempotent. Needs a Rust toolchain (cargo >= 1.85)
-# already on PATH (rustup); Debian's own rustc is too old for edition 2024.
+# namespace tests use, g++ (libFuzzer, built by the fuzz targets' libfuzzer-sys), and reserves
+# hugepages. Idempotent. Needs a Rust toolchain (cargo >= 1.85) already on PATH (rustup);
+# Debian's own rustc is too old for edition 2024.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" -ne 0 ]; then
@@ -10,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 pkgs=(libdpdk-dev dpdk-dev dpdk-doc libclang-dev clang pkg-config libhwloc-dev libpcap-dev
-      make gcc python3 iproute2 iputils-ping netcat-openbsd traceroute ethtool curl lua5.3 util-linux systemd dpkg-dev)
+      make gcc g++ python3 iproute2 iputils-ping netcat-openbsd traceroute ethtool curl lua5.3 util-linux systemd dpkg-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
