@@ -3,7 +3,7 @@
 //! operation lookup, and the argument readers every operation uses (`ops::args`) on the
 //! arguments each operation documents. Running an operation needs a running daemon's state;
 //! the end-to-end tests drive those. Checks: no panic; an error reply is one line of JSON
-//! with `ok: false`, the protocol version, the request's id when it had one, and a message.
+//! with `ok: false`, the protocol version and a message.
 #![no_main]
 
 use appliance::ops::{PROTOCOL_VERSION, args};
