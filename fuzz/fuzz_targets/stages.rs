@@ -90,6 +90,7 @@ const STAGES: [&str; 6] = [
 ];
 const PORT_IDS: [u16; 2] = [0, 1];
 const MACS: [[u8; 6]; 2] = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 1, 1]];
+const MTUS: [u16; 2] = [1500, 1500];
 const TSC_HZ: u64 = 1_000_000_000;
 
 fn config() -> &'static Config {
@@ -127,6 +128,7 @@ fn env() -> StageEnv<'static> {
         config: config(),
         port_ids: &PORT_IDS,
         port_macs: &MACS,
+        port_mtus: &MTUS,
         worker: 0,
         lcore: 1,
         tsc_hz: TSC_HZ,
