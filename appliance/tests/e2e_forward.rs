@@ -695,6 +695,18 @@ fn route_and_neighbour_operations_over_the_control_socket() {
         );
         let n = control_ok(&sock, "neigh.list", json!({}));
         assert_eq!(n["count"], 3, "{n}");
+        // The same figures for Prometheus: the neighbours, and every forward.stats counter
+        // per worker.
+        let m = String::from_utf8(ctl(&sock, &["metrics"]).stdout).unwrap();
+        assert!(m.contains("\npollfwd_forward_neighbors 3\n"), "{m}");
+        assert!(
+            m.contains("# TYPE pollfwd_forward_arp_learned_total counter"),
+            "{m}"
+        );
+        assert!(
+            m.contains("pollfwd_forward_icmp_errors_sent_total{worker=\"0\"} "),
+            "{m}"
+        );
         assert_eq!(
             n["neighbors"][0],
             json!({"address": "192.0.2.2", "mac": "02:00:00:00:00:02", "port": "p0", "state": "static", "age_s": 0.0, "probes": 0})

@@ -92,4 +92,11 @@ impl Nf for Forward {
         }
         ops::forward_stats(ctx, &json!({})).ok()
     }
+
+    fn metrics(&self, ctx: &OpCtx<'_>) -> String {
+        if !ctx.runs(ops::STAGE) {
+            return String::new();
+        }
+        ops::metrics(ctx)
+    }
 }

@@ -268,6 +268,57 @@ pub(super) fn prepare_reload(
     })))
 }
 
+/// The `pollfwd_forward_*` Prometheus families: every `forward.stats` counter per worker,
+/// the neighbour table's size and reuse.
+pub(super) fn metrics(ctx: &OpCtx<'_>) -> String {
+    use std::fmt::Write as _;
+    let Ok((shared, mut st)) = with_cp(ctx, |cp| {
+        let (shared, _) = cp.init.as_ref().expect("initialised");
+        Ok((shared.clone(), shared.stats()))
+    }) else {
+        return String::new();
+    };
+    st.sort_by_key(|(w, _)| *w);
+    let mut o = String::new();
+    if let Some((_, first)) = st.first() {
+        for (i, (name, _)) in first.values().iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "# HELP pollfwd_forward_{name}_total Forward stage: {} (forward.stats).",
+                name.replace('_', " ")
+            );
+            let _ = writeln!(o, "# TYPE pollfwd_forward_{name}_total counter");
+            for (w, s) in &st {
+                let v = s.values()[i].1;
+                let _ = writeln!(o, "pollfwd_forward_{name}_total{{worker=\"{w}\"}} {v}");
+            }
+        }
+    }
+    let now = dpdk::rdtsc();
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_forward_neighbors Neighbour table entries (all states).\n\
+         # TYPE pollfwd_forward_neighbors gauge\n\
+         pollfwd_forward_neighbors {}",
+        shared.neigh.entries(now).len()
+    );
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_forward_neighbor_capacity Neighbour table slots.\n\
+         # TYPE pollfwd_forward_neighbor_capacity gauge\n\
+         pollfwd_forward_neighbor_capacity {}",
+        shared.neigh.capacity()
+    );
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_forward_neigh_reclaimed_total Neighbour slots reused for new addresses.\n\
+         # TYPE pollfwd_forward_neigh_reclaimed_total counter\n\
+         pollfwd_forward_neigh_reclaimed_total {}",
+        shared.neigh.reclaimed()
+    );
+    o
+}
+
 fn with_cp<R>(
     ctx: &OpCtx<'_>,
     f: impl FnOnce(&mut Plane) -> Result<R, String>,
