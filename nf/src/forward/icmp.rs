@@ -147,50 +147,31 @@ pub struct Original {
 /// socket the error is about. Then the error's own checksums are filled.
 pub fn restore_quote(frame: &mut [u8], len: usize, o: Original) {
     use crate::wire::checksum::Delta;
+    use crate::wire::rewrite;
     // The error datagram's end (the frame may carry Ethernet padding after it).
     let Some(outer) = frame.get(ETH_LEN..ETH_LEN + IP_HDR) else {
         return;
     };
     let len = (ETH_LEN + ipv4::Packet::new_unchecked(outer).total_len() as usize).min(len);
-    let qoff = ETH_LEN + IP_HDR + ICMP_HDR;
-    let Some(q) = frame.get_mut(qoff..len) else {
+    let l3 = ETH_LEN + IP_HDR + ICMP_HDR;
+    let Some(Ok(q)) = frame.get(l3..len).map(ipv4::Packet::new_checked) else {
         return;
     };
-    let Ok(mut qip) = ipv4::Packet::new_checked(&mut q[..]) else {
+    let (proto, first, l4) = (q.protocol(), q.frag_offset() == 0, l3 + q.header_len());
+    if l4 > len {
         return;
-    };
-    let (src, dst, proto, hl) = (qip.src(), qip.dst(), qip.protocol(), qip.header_len());
-    let first = qip.frag_offset() == 0;
-    qip.set_src(o.src);
-    qip.set_dst(o.dst);
-    qip.fill_checksum();
-    let Some(l4) = q.get_mut(hl..) else {
-        return;
-    };
-    let addrs = Delta::ZERO.addr(src, o.src).addr(dst, o.dst);
-    let get = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    }
+    // The same incremental rewrites NAT made, the other way.
+    let addrs =
+        rewrite::ip_addr(frame, l3, true, o.src).merge(rewrite::ip_addr(frame, l3, false, o.dst));
+    let avail = len - l4;
     match proto {
-        proto::TCP | proto::UDP if first && l4.len() >= 4 => {
-            let (sp, dp) = (get(l4, 0), get(l4, 2));
-            l4[0..2].copy_from_slice(&o.sport.to_be_bytes());
-            l4[2..4].copy_from_slice(&o.dport.to_be_bytes());
-            let d = addrs.word(sp, o.sport).word(dp, o.dport);
-            let at = if proto == proto::TCP { 16 } else { 6 };
-            if l4.len() >= at + 2 {
-                let c = get(l4, at);
-                let c = if proto == proto::UDP {
-                    d.apply_udp(c)
-                } else {
-                    d.apply(c)
-                };
-                l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
-            }
+        proto::TCP | proto::UDP if first && avail >= 8 => {
+            rewrite::l4_port(frame, proto, l4, avail, true, o.sport, addrs);
+            rewrite::l4_port(frame, proto, l4, avail, false, o.dport, Delta::ZERO);
         }
-        proto::ICMP if first && l4.len() >= 8 && wicmp::is_query(l4[0]) => {
-            let id = get(l4, 4);
-            l4[4..6].copy_from_slice(&o.sport.to_be_bytes());
-            let c = Delta::ZERO.word(id, o.sport).apply(get(l4, 2));
-            l4[2..4].copy_from_slice(&c.to_be_bytes());
+        proto::ICMP if first && avail >= 8 && wicmp::is_query(frame[l4]) => {
+            rewrite::icmp_id(frame, l4, o.sport);
         }
         _ => {}
     }

@@ -207,7 +207,7 @@ impl NeighTable {
     pub fn insert(&self, ip: u32, port: u16, now: u64) -> Option<usize> {
         match self.insert_free(ip, port) {
             Some(i) => Some(i),
-            None => self.reclaim(ip, port, now).map(|(i, _)| i),
+            None => self.reclaim(ip, port, now),
         }
     }
 
@@ -234,13 +234,13 @@ impl NeighTable {
     }
 
     /// Gives a reclaimable slot of `ip`'s probe window to `ip` (see the module's notes).
-    fn reclaim(&self, ip: u32, port: u16, now: u64) -> Option<(usize, u32)> {
+    fn reclaim(&self, ip: u32, port: u16, now: u64) -> Option<usize> {
         let mut i = hash(ip) & self.mask;
         for _ in 0..MAX_PROBE.min(self.slots.len()) {
             let s = &self.slots[i];
             let old = s.ip.load(Acquire);
             if old == ip {
-                return Some((i, ip));
+                return Some(i);
             }
             if old != 0
                 && old != RECLAIMING
@@ -260,7 +260,7 @@ impl NeighTable {
                 );
                 s.ip.store(ip, Release);
                 self.reclaims.fetch_add(1, Relaxed);
-                return Some((i, old));
+                return Some(i);
             }
             i = (i + 1) & self.mask;
         }

@@ -26,9 +26,6 @@ pub const HOLD_MAX: usize = 64;
 /// How long a held fragment waits for its first fragment, milliseconds.
 pub const HOLD_MS: u32 = 1000;
 
-/// The key a held fragment waits under: its datagram's reassembly key, `dir` = from inside.
-pub type HoldKey = FragKey;
-
 /// What NAT did with a datagram's first fragment.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Done {
@@ -55,7 +52,7 @@ fn key(p: &Pkt, inside: bool) -> FragKey {
 
 impl NatCore {
     /// Whether the first fragment of held fragment `k` has come (its translation is known).
-    pub fn first_fragment_seen(&self, k: &HoldKey) -> bool {
+    pub fn first_fragment_seen(&self, k: &FragKey) -> bool {
         self.frags
             .get(k, self.now as u64, FRAG_TTL_MS as u64)
             .is_some()
@@ -68,7 +65,7 @@ impl NatCore {
 
     /// The key a non-first fragment is held under (its metadata as NAT filled it, the
     /// frame for the IP id), or None if it is not one NAT holds.
-    pub fn hold_key(&self, f: &[u8], meta: &PktMeta) -> Option<HoldKey> {
+    pub fn hold_key(&self, f: &[u8], meta: &PktMeta) -> Option<FragKey> {
         use dpdk::meta::flags;
         if meta.flags & flags::FRAG_NONFIRST == 0 || meta.aux & aux::RETRIED != 0 {
             return None;
@@ -77,7 +74,7 @@ impl NatCore {
         let id = u16::from_be_bytes([*ip.get(4)?, *ip.get(5)?]);
         let inside = self.dir.get(meta.in_port as usize) == Some(&super::DIR_IN)
             && meta.aux & aux::HAIRPIN == 0;
-        Some(HoldKey {
+        Some(FragKey {
             src: meta.src_ip,
             dst: meta.dst_ip,
             id,

@@ -8,17 +8,18 @@ use std::sync::Arc;
 use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
-use super::frag::{HOLD_MAX, HOLD_MS, HoldKey};
+use super::frag::{HOLD_MAX, HOLD_MS};
 use super::stats::NatShared;
 use super::table::{CLASS_FREE, CLASS_ICMP, CLASS_TCP_EST, CLASS_TCP_TRANS, CLASS_UDP, sflag};
 use super::{NatCore, NatMsg, NatParams, SessionInfo, aux};
+use crate::fragmemo::FragKey;
 
 /// The "nat" stage of one worker.
 pub struct NatStage {
     core: NatCore,
     /// Non-first fragments waiting for their first fragment: key, deadline (NAT clock, ms),
     /// packet. Capacity [`HOLD_MAX`], allocated here.
-    held: VecDeque<(HoldKey, u32, Mbuf)>,
+    held: VecDeque<(FragKey, u32, Mbuf)>,
     /// Fragments given the verdict `Held` in the current burst (adopted after it).
     holding: usize,
     /// TSC at construction (the NAT clock's zero) and ticks per millisecond.

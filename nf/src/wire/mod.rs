@@ -17,6 +17,7 @@ pub mod checksum;
 pub mod ether;
 pub mod icmp;
 pub mod ipv4;
+pub mod rewrite;
 pub mod tcp;
 pub mod udp;
 
