@@ -4,6 +4,7 @@
 
 pub mod counters;
 pub mod drop;
+pub mod health;
 pub mod stage;
 pub mod worker;
 

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::health::ExitMark;
+pub use crate::health::Fault;
+
 use crossbeam_queue::ArrayQueue;
 use dpdk::txbuf::TxResult;
 use dpdk::{
@@ -167,30 +170,6 @@ pub struct Worker {
     leftovers: Option<Leftovers>,
     /// A fault to inject (tests of the watchdog; see [`Fault`]).
     fault: Option<(Fault, Duration)>,
-}
-
-/// A fault a worker injects into itself once, some time after it starts: how the watchdog
-/// is tested against a real worker (the appliance enables it in debug builds only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The worker panics.
-    Panic,
-    /// The worker stops looping for this long, then goes on.
-    Stall(Duration),
-}
-
-/// Sets [`LcoreCounters::exited`] when the worker's loop ends, by return or by panic.
-struct ExitMark(Arc<LcoreCounters>);
-
-impl Drop for ExitMark {
-    fn drop(&mut self) {
-        let how = if std::thread::panicking() {
-            crate::counters::EXIT_PANICKED
-        } else {
-            crate::counters::EXIT_RETURNED
-        };
-        self.0.exited.set(how);
-    }
 }
 
 /// The input rings (pipeline and hand-off) of stopped workers, kept until every worker has
