@@ -54,6 +54,9 @@ pub use port::{Port, PortInfo, PortSetup, PortStats, RxQueue, TxQueue};
 pub use ring::{RingConsumer, RingProducer, RingStats, spsc_ring};
 pub use txbuf::TxBuffer;
 
+/// Port ids DPDK can give (`RTE_MAX_ETHPORTS`): every DPDK port id is below it.
+pub const MAX_PORTS: u16 = ffi::RTE_MAX_ETHPORTS as u16;
+
 /// The DPDK version pollfwd was built against (from pkg-config).
 pub const BUILD_DPDK_VERSION: &str = env!("POLLFWD_DPDK_VERSION");
 

@@ -103,6 +103,37 @@ impl Mbuf {
         self.raw().port
     }
 
+    /// Re-labels the packet's input: the interface it belongs to once its VLAN tags are read
+    /// (pollfwd's interface ids extend DPDK's port ids, see `pollfwd_pipeline::vlan`).
+    #[inline]
+    pub fn set_port(&mut self, port: u16) {
+        self.raw_mut().port = port;
+    }
+
+    /// The VLAN tags the PMD stripped on receive, if it did (`RTE_MBUF_F_RX_VLAN_STRIPPED`:
+    /// the tag's TCI in `vlan_tci`; with `RTE_MBUF_F_RX_QINQ_STRIPPED` also the outer one in
+    /// `vlan_tci_outer`): `(tci, outer tci)`.
+    #[inline]
+    pub fn rx_stripped_vlan(&self) -> Option<(u16, Option<u16>)> {
+        let m = self.raw();
+        if m.ol_flags & ffi::RTE_MBUF_F_RX_VLAN_STRIPPED as u64 == 0 {
+            return None;
+        }
+        let outer =
+            (m.ol_flags & ffi::RTE_MBUF_F_RX_QINQ_STRIPPED as u64 != 0).then_some(m.vlan_tci_outer);
+        Some((m.vlan_tci, outer))
+    }
+
+    /// Forgets what the PMD said about stripped VLAN tags (once they are accounted for).
+    #[inline]
+    pub fn clear_rx_vlan(&mut self) {
+        let m = self.raw_mut();
+        m.ol_flags &= !((ffi::RTE_MBUF_F_RX_VLAN
+            | ffi::RTE_MBUF_F_RX_VLAN_STRIPPED
+            | ffi::RTE_MBUF_F_RX_QINQ
+            | ffi::RTE_MBUF_F_RX_QINQ_STRIPPED) as u64);
+    }
+
     /// Bytes free in front of the data.
     #[inline]
     pub fn headroom(&self) -> u16 {
@@ -155,6 +186,21 @@ impl Mbuf {
         m.data_off = off as u16;
         m.data_len = len as u16;
         m.pkt_len = len as u32;
+        true
+    }
+
+    /// Removes `len` bytes from the front of the packet (`rte_pktmbuf_adj`: any number of
+    /// segments, the bytes taken from the first). Returns false, changing nothing, if the
+    /// first segment holds fewer.
+    #[inline]
+    pub fn strip_front(&mut self, len: u16) -> bool {
+        let m = self.raw_mut();
+        if len > m.data_len {
+            return false;
+        }
+        m.data_off += len;
+        m.data_len -= len;
+        m.pkt_len -= len as u32;
         true
     }
 

@@ -1,4 +1,4 @@
-//! The core operations: version, ports, lcores, stats, runtime, mempools, rings, topology,
+//! The core operations: version, ports, interfaces, lcores, stats, runtime, mempools, rings, topology,
 //! clear, metrics, drop-reasons, reload (`help` is the dispatcher's). Each reads counters lock-free (per-lcore single-writer atomics, DPDK
 //! port stats) and never waits for a worker, except `clear`, which asks each worker to zero its
 //! own counters between two bursts.
@@ -24,6 +24,12 @@ pub const CORE_OPS: &[Op] = &[
         name: "ports",
         help: "ports: link, speed, MAC, NUMA node, queues, counters (args: xstats=true)",
         run: ports,
+        cli: None,
+    },
+    Op {
+        name: "interfaces",
+        help: "interfaces: ports and VLAN sub-interfaces with tags, MAC, MTU, address, counters",
+        run: interfaces,
         cli: None,
     },
     Op {
@@ -139,6 +145,46 @@ fn ports(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     ))
 }
 
+/// Every interface: the ports (their device's counters) and the VLAN sub-interfaces (the
+/// workers' counters of their tagged traffic).
+fn interfaces(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
+    let s = ctx.state;
+    let cfg = &s.config.config;
+    let addrs: Vec<Option<String>> = cfg
+        .ifaces()
+        .map(|i| i.address.map(|a| a.get_ref().clone()))
+        .collect();
+    let vlans = crate::summary::vlan_lines(s);
+    let mut k = 0;
+    Ok(Value::Array(
+        s.ifaces
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut v = match f.vlan {
+                    None => {
+                        let st = s.ports[f.port].stats();
+                        json!({"kind": "port", "rx_packets": st.ipackets, "rx_bytes": st.ibytes,
+                            "tx_packets": st.opackets, "tx_bytes": st.obytes})
+                    }
+                    Some(_) => {
+                        k += 1;
+                        vlans[k - 1].to_json()
+                    }
+                };
+                v["kind"] = json!(if f.vlan.is_some() { "vlan" } else { "port" });
+                v["name"] = json!(f.name);
+                v["id"] = json!(f.id);
+                v["port"] = json!(s.ports[f.port].name);
+                v["mac"] = json!(mac(&f.mac));
+                v["mtu"] = json!(f.mtu);
+                v["address"] = json!(addrs.get(i).cloned().flatten());
+                v
+            })
+            .collect(),
+    ))
+}
+
 fn busy_pct(l: &LcoreSnapshot) -> f64 {
     let t = l.busy_cycles + l.idle_cycles;
     if t == 0 {
@@ -212,6 +258,7 @@ fn stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     Ok(json!({
         "uptime_s": s.started.elapsed().as_secs_f64(),
         "ports": (0..s.ports.len()).map(|i| port_json(s, i, false)).collect::<Vec<_>>(),
+        "interfaces": crate::summary::vlan_lines(s).iter().map(|v| v.to_json()).collect::<Vec<_>>(),
         "totals": {
             "rx_packets": sum("rx_packets"), "rx_bytes": sum("rx_bytes"),
             "tx_packets": sum("tx_packets"), "tx_bytes": sum("tx_bytes"),
@@ -427,6 +474,44 @@ pub fn metrics_text(s: &State) -> String {
             .iter()
             .map(|(n, _, l)| (format!("{{port=\"{n}\"}}"), if l.up { 1.0 } else { 0.0 })),
     );
+    let vlans = crate::summary::vlan_lines(s);
+    for (k, (name, help)) in [
+        (
+            "rx_packets",
+            "Packets received on the VLAN sub-interface (tags popped).",
+        ),
+        (
+            "rx_bytes",
+            "Bytes received on the VLAN sub-interface, tags popped.",
+        ),
+        (
+            "tx_packets",
+            "Packets sent to the VLAN sub-interface's port with its tags.",
+        ),
+        (
+            "tx_bytes",
+            "Bytes sent to the VLAN sub-interface's port, tags included.",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if vlans.is_empty() {
+            break;
+        }
+        family(
+            &mut o,
+            &format!("interface_{name}_total"),
+            "counter",
+            help,
+            &mut vlans.iter().map(|v| {
+                (
+                    format!("{{interface=\"{}\",port=\"{}\"}}", v.name, v.port),
+                    v.counts[k] as f64,
+                )
+            }),
+        );
+    }
     let snaps: Vec<(u32, &Vec<&'static str>, LcoreSnapshot)> = s
         .lcores
         .iter()

@@ -21,11 +21,12 @@ use crate::config::{Config, Loaded};
 use crate::module::StageEnv;
 use crate::nf::plane::ControlPlane;
 use crate::registry;
-use crate::state::{LcoreRt, PortRt, State, render_topology};
+use crate::state::{IfaceRt, LcoreRt, PortRt, State, render_topology};
 use crate::summary::{self, Summary};
 use crate::topology::HostTopology;
 use crate::watchdog::Watchdog;
 use pollfwd_nf::forward::table::DEFAULT_MTU;
+use pollfwd_pipeline::vlan::{IFACE_BASE, VlanCounters, VlanIface, VlanMap};
 
 /// How long shutdown waits for the workers to return after the quit flag before it forces the
 /// exit (a second SIGINT/SIGTERM forces it at once).
@@ -126,8 +127,25 @@ fn setup(
         });
     }
     let port_ids: Vec<u16> = ports.iter().map(|p| p.port.id()).collect();
-    let port_macs: Vec<[u8; 6]> = ports.iter().map(|p| p.mac).collect();
-    let port_mtus: Vec<u16> = ports.iter().map(|p| p.mtu).collect();
+    let ifaces = iface_rts(c, &ports);
+    let (iface_ids, iface_macs, iface_mtus) = crate::state::iface_facts(&ifaces);
+    let vlan_map = Arc::new(
+        VlanMap::new(
+            &ifaces
+                .iter()
+                .filter_map(|i| {
+                    let (vid, outer) = i.vlan?;
+                    Some(VlanIface {
+                        id: i.id,
+                        parent: port_ids[i.port],
+                        vid,
+                        outer,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .map_err(StartError::Setup)?,
+    );
 
     // One pool per NUMA node that has a worker lcore.
     let mut pools: BTreeMap<u32, Mempool> = BTreeMap::new();
@@ -221,9 +239,9 @@ fn setup(
     let mut plane = ControlPlane::new(loaded.clone());
     let boot_env = StageEnv {
         config: c,
-        port_ids: &port_ids,
-        port_macs: &port_macs,
-        port_mtus: &port_mtus,
+        iface_ids: &iface_ids,
+        iface_macs: &iface_macs,
+        iface_mtus: &iface_mtus,
         worker: 0,
         lcore: 0,
         tsc_hz,
@@ -241,6 +259,7 @@ fn setup(
     }
     let mut tx_next: Vec<u16> = vec![0; ports.len()];
     let mut workers = Vec::new();
+    let mut vlan_counters = Vec::new();
     let mut lcores = Vec::new();
     for (index, l) in c.lcores.iter().enumerate() {
         let l = l.get_ref();
@@ -279,9 +298,9 @@ fn setup(
         }
         let env = StageEnv {
             config: c,
-            port_ids: &port_ids,
-            port_macs: &port_macs,
-            port_mtus: &port_mtus,
+            iface_ids: &iface_ids,
+            iface_macs: &iface_macs,
+            iface_mtus: &iface_mtus,
             worker: index,
             lcore: id,
             tsc_hz,
@@ -303,7 +322,7 @@ fn setup(
         };
         let counters = Arc::new(LcoreCounters::default());
         let mailbox = Arc::new(Mailbox::new(64));
-        let w = Worker::new(
+        let mut w = Worker::new(
             id,
             index,
             sources,
@@ -316,6 +335,11 @@ fn setup(
             pool,
             loop_cfg,
         )?;
+        let vc = VlanCounters::new(vlan_map.len());
+        if !vlan_map.is_empty() {
+            w.set_vlans(vlan_map.clone(), vc.clone());
+        }
+        vlan_counters.push(vc);
         lcores.push(LcoreRt {
             id,
             index,
@@ -377,6 +401,8 @@ fn setup(
         config: loaded,
         topology: topo,
         ports,
+        ifaces,
+        vlan_counters,
         pools,
         lcores,
         rings,
@@ -386,6 +412,35 @@ fn setup(
         control: std::sync::Mutex::new(plane),
     };
     Ok((eal, state, workers))
+}
+
+/// The interfaces at run time, by index: the ports, then the VLAN sub-interfaces (their
+/// parent's MAC; their `mtu`, at most the parent's, else the parent's).
+fn iface_rts(c: &Config, ports: &[PortRt]) -> Vec<IfaceRt> {
+    c.ifaces()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = &ports[f.port];
+            match f.vlan {
+                None => IfaceRt {
+                    name: p.name.clone(),
+                    id: p.port.id(),
+                    mac: p.mac,
+                    mtu: p.mtu,
+                    port: f.port,
+                    vlan: None,
+                },
+                Some(v) => IfaceRt {
+                    name: v.name.get_ref().clone(),
+                    id: IFACE_BASE + (i - ports.len()) as u16,
+                    mac: p.mac,
+                    mtu: f.mtu.map_or(p.mtu, |m| (*m.get_ref()).min(p.mtu)),
+                    port: f.port,
+                    vlan: Some((*v.vlan.get_ref(), v.outer())),
+                },
+            }
+        })
+        .collect()
 }
 
 /// Runs the appliance until a signal, the duration or the idle timeout; returns the exit code.

@@ -15,12 +15,13 @@ use crate::ops::{Commit, Op, OpCtx};
 /// What building a stage (or an NF's start-up state) may need to know about the appliance.
 pub struct StageEnv<'a> {
     pub config: &'a Config,
-    /// DPDK port id of each configured port, in config order.
-    pub port_ids: &'a [u16],
-    /// MAC address of each configured port, in config order.
-    pub port_macs: &'a [[u8; 6]],
-    /// Egress MTU of each configured port, in config order (see [`crate::state::PortRt::mtu`]).
-    pub port_mtus: &'a [u16],
+    /// Interface id of each interface, by interface index (`Config::iface_index`: the ports
+    /// in config order, then the VLAN sub-interfaces; a port's id is its DPDK port id).
+    pub iface_ids: &'a [u16],
+    /// MAC address of each interface (a sub-interface has its port's), by interface index.
+    pub iface_macs: &'a [[u8; 6]],
+    /// Egress MTU of each interface, by interface index (see [`crate::state::IfaceRt::mtu`]).
+    pub iface_mtus: &'a [u16],
     /// The worker (index in config order) and its EAL lcore id; in `boot`, 0 and 0.
     pub worker: usize,
     pub lcore: u32,
@@ -29,12 +30,12 @@ pub struct StageEnv<'a> {
 }
 
 impl StageEnv<'_> {
-    /// The DPDK port id of the configured port `name`.
-    pub fn port_id(&self, name: &str) -> Result<u16, String> {
+    /// The interface id of the port or sub-interface `name`.
+    pub fn iface_id(&self, name: &str) -> Result<u16, String> {
         self.config
-            .port_index(name)
-            .map(|i| self.port_ids[i])
-            .ok_or_else(|| format!("unknown port '{name}'"))
+            .iface_index(name)
+            .map(|i| self.iface_ids[i])
+            .ok_or_else(|| format!("unknown port or interface '{name}'"))
     }
 }
 

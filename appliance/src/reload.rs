@@ -49,6 +49,23 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
             changed.join(", ")
         ));
     }
+    let vlans = |c: &Config| -> Vec<(String, config::InterfaceConfig)> {
+        c.interfaces
+            .iter()
+            .map(|i| {
+                let mut i = i.get_ref().clone();
+                i.address = None; // the forward stage's, changeable live
+                (i.name.get_ref().clone(), i)
+            })
+            .collect()
+    };
+    let changed = changed_names(&vlans(old), &vlans(new));
+    if !changed.is_empty() {
+        v.push(format!(
+            "[[interface]] {} (VLAN sub-interfaces: parents, tags, MTU)",
+            changed.join(", ")
+        ));
+    }
     let lcores = |c: &Config| -> Vec<(String, config::LcoreConfig)> {
         c.lcores
             .iter()
@@ -178,4 +195,42 @@ pub fn reload(ctx: &OpCtx<'_>, args: &Value) -> Result<Value, OpError> {
         "unchanged": applied.is_empty(),
         "warnings": warnings,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restart_changes;
+    use crate::registry::parse;
+
+    fn with_vlan(vlan: u16, address: &str) -> crate::config::Config {
+        let text = format!(
+            r#"
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=/tmp/in.pcap"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "p0" }}]
+stages = ["forward"]
+
+[[interface]]
+name = "v"
+port = "p0"
+vlan = {vlan}
+address = "{address}"
+"#
+        );
+        parse("t.toml", &text).unwrap().0
+    }
+
+    #[test]
+    fn a_sub_interface_keeps_its_tags_until_a_restart_but_not_its_address() {
+        let old = with_vlan(10, "10.10.0.1/24");
+        assert!(restart_changes(&old, &with_vlan(10, "10.11.0.1/24")).is_empty());
+        assert_eq!(
+            restart_changes(&old, &with_vlan(11, "10.10.0.1/24")),
+            ["[[interface]] v (VLAN sub-interfaces: parents, tags, MTU)"]
+        );
+    }
 }

@@ -107,6 +107,32 @@ impl PortRt {
     }
 }
 
+/// An interface at run time: a port (its untagged traffic) or a VLAN sub-interface. Stages
+/// know interfaces by `id` (a port's DPDK port id; for a sub-interface
+/// `pollfwd_pipeline::vlan::IFACE_BASE` + its position).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceRt {
+    pub name: String,
+    pub id: u16,
+    pub mac: [u8; 6],
+    /// The MTU the router enforces on egress (a sub-interface's: its `mtu`, at most its
+    /// parent's, else the parent's).
+    pub mtu: u16,
+    /// Index of its port in [`State::ports`].
+    pub port: usize,
+    /// A sub-interface's VLAN id and QinQ outer tag (TPID, VLAN id).
+    pub vlan: Option<(u16, Option<(u16, u16)>)>,
+}
+
+/// Ids, MACs and MTUs of interfaces, in index order (what stages are built from).
+pub fn iface_facts(ifaces: &[IfaceRt]) -> (Vec<u16>, Vec<[u8; 6]>, Vec<u16>) {
+    (
+        ifaces.iter().map(|i| i.id).collect(),
+        ifaces.iter().map(|i| i.mac).collect(),
+        ifaces.iter().map(|i| i.mtu).collect(),
+    )
+}
+
 /// A worker lcore at run time, as the management thread sees it.
 pub struct LcoreRt {
     pub id: u32,
@@ -130,6 +156,10 @@ pub struct State {
     pub config: Loaded,
     pub topology: HostTopology,
     pub ports: Vec<PortRt>,
+    /// Every interface by index: the ports, then the VLAN sub-interfaces (config order).
+    pub ifaces: Vec<IfaceRt>,
+    /// Each worker's counters of the VLAN sub-interfaces (worker index order).
+    pub vlan_counters: Vec<Arc<pollfwd_pipeline::vlan::VlanCounters>>,
     pub pools: BTreeMap<u32, Mempool>,
     pub lcores: Vec<LcoreRt>,
     pub rings: Vec<RingStats>,
@@ -139,6 +169,31 @@ pub struct State {
     pub quit: Arc<AtomicBool>,
     /// Control-plane state of the NFs (route lists, rule sets...): management side only.
     pub control: Mutex<ControlPlane>,
+}
+
+impl State {
+    /// The name of the interface with id `id` (a port's DPDK id or a sub-interface's).
+    pub fn iface_name(&self, id: u16) -> Option<&str> {
+        self.ifaces
+            .iter()
+            .find(|i| i.id == id)
+            .map(|i| i.name.as_str())
+    }
+
+    /// A sub-interface's counters summed over the workers: rx packets, rx bytes, tx packets,
+    /// tx bytes.
+    pub fn vlan_totals(&self, id: u16) -> [u64; 4] {
+        let mut t = [0u64; 4];
+        for w in &self.vlan_counters {
+            if let Some(c) = w.get(id) {
+                t[0] += c.rx_packets.get();
+                t[1] += c.rx_bytes.get();
+                t[2] += c.tx_packets.get();
+                t[3] += c.tx_bytes.get();
+            }
+        }
+        t
+    }
 }
 
 /// Topology report: host CPUs and nodes, ports with their node, lcores with CPU, node, pool.

@@ -57,12 +57,54 @@ pub fn rate_line(s: &State, prev: &[PortStats], cur: &[PortStats], secs: f64, t:
 pub struct Summary {
     pub secs: f64,
     pub ports: Vec<(String, u16, PortStats)>,
+    /// VLAN sub-interfaces and their counters.
+    pub vlans: Vec<VlanLine>,
     pub lcores: Vec<(u32, Vec<&'static str>, LcoreSnapshot)>,
     pub tsc_hz: u64,
     /// End-of-run figures of the network functions, by NF name (e.g. `classify`: per-rule hits).
     pub nf: serde_json::Map<String, Value>,
     /// Workers the watchdog found stalled or dead at the end: (lcore, state).
     pub failed: Vec<(u32, &'static str)>,
+}
+
+/// A VLAN sub-interface in the summary and `interfaces`: name, parent port, VLAN id, QinQ
+/// outer tag (TPID, VLAN id), and rx packets, rx bytes, tx packets, tx bytes (all workers).
+#[derive(Debug, Clone)]
+pub struct VlanLine {
+    pub name: String,
+    pub port: String,
+    pub vlan: u16,
+    pub outer: Option<(u16, u16)>,
+    pub counts: [u64; 4],
+}
+
+impl VlanLine {
+    pub fn to_json(&self) -> Value {
+        let [rxp, rxb, txp, txb] = self.counts;
+        json!({
+            "name": self.name, "port": self.port, "vlan": self.vlan,
+            "outer_vlan": self.outer.map(|o| o.1),
+            "outer_tpid": self.outer.map(|o| format!("{:#06x}", o.0)),
+            "rx_packets": rxp, "rx_bytes": rxb, "tx_packets": txp, "tx_bytes": txb,
+        })
+    }
+}
+
+/// Every VLAN sub-interface with its counters now.
+pub fn vlan_lines(s: &State) -> Vec<VlanLine> {
+    s.ifaces
+        .iter()
+        .filter_map(|i| {
+            let (vlan, outer) = i.vlan?;
+            Some(VlanLine {
+                name: i.name.clone(),
+                port: s.ports[i.port].name.clone(),
+                vlan,
+                outer,
+                counts: s.vlan_totals(i.id),
+            })
+        })
+        .collect()
 }
 
 /// The NF sections of the summary and of `stats` (`nf.<name>`): every network function with
@@ -103,6 +145,7 @@ impl Summary {
                 .iter()
                 .map(|p| (p.name.clone(), p.port.id(), p.stats()))
                 .collect(),
+            vlans: vlan_lines(s),
             lcores: s
                 .lcores
                 .iter()
@@ -190,6 +233,7 @@ impl Summary {
             "duration_s": (self.secs * 1000.0).round() / 1000.0,
             "tsc_hz": self.tsc_hz,
             "ports": ports,
+            "interfaces": self.vlans.iter().map(VlanLine::to_json).collect::<Vec<_>>(),
             "lcores": lcores,
             "failed_lcores": self
                 .failed
@@ -238,6 +282,22 @@ impl Summary {
                 s.oerrors,
                 s.rx_nombuf
             );
+        }
+        if !self.vlans.is_empty() {
+            o += &format!(
+                "{:<14} {:<10} {:>10} {:>12} {:>14} {:>12} {:>14}\n",
+                "interface", "port", "vlan", "rx-pkts", "rx-bytes", "tx-pkts", "tx-bytes"
+            );
+            for v in &self.vlans {
+                let tag = match v.outer {
+                    Some((_, o)) => format!("{o}.{}", v.vlan),
+                    None => v.vlan.to_string(),
+                };
+                o += &format!(
+                    "{:<14} {:<10} {:>10} {:>12} {:>14} {:>12} {:>14}\n",
+                    v.name, v.port, tag, v.counts[0], v.counts[1], v.counts[2], v.counts[3]
+                );
+            }
         }
         o += &format!(
             "{:<6} {:>12} {:>12} {:>10} {:>12} {:>6}  stages\n",

@@ -24,33 +24,6 @@ use common::netns::*;
 use common::*;
 use serde_json::{Value, json};
 
-/// TCP server: accepts one connection, reads to EOF, answers "peer=IP:PORT len=N", exits.
-const TCP_SERVER: &str = r#"
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(1); s.settimeout(30)
-c, a = s.accept(); c.settimeout(30); n = 0
-while True:
-    b = c.recv(65536)
-    if not b: break
-    n += len(b)
-c.sendall(f"peer={a[0]}:{a[1]} len={n}".encode()); c.close()
-"#;
-
-/// TCP client: connects, sends N bytes, half-closes, prints the answer.
-const TCP_CLIENT: &str = r#"
-import socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
-data = bytes((i * 7 + 3) & 255 for i in range(int(sys.argv[3])))
-c.sendall(data); c.shutdown(socket.SHUT_WR)
-r = b""
-while True:
-    b = c.recv(4096)
-    if not b: break
-    r += b
-print(r.decode())
-"#;
-
 /// UDP server: answers one datagram with "peer=IP:PORT got=<payload>", exits.
 const UDP_SERVER: &str = r#"
 import socket, sys

@@ -60,7 +60,8 @@ impl Parsed {
 /// `frame_len` the whole frame's length (equal to `data.len()` for single-segment mbufs).
 ///
 /// Checks, each with its own drop reason (RFC 1812 section 5.2.2, "IP Header Validation"):
-/// 1. the frame holds an Ethernet header (`runt`) and is IPv4 (`not_ipv4`);
+/// 1. the frame holds an Ethernet header (`runt`) and is IPv4 (`not_ipv4`; `vlan_unknown`
+///    for a VLAN tag no sub-interface took off);
 /// 2. the link-layer length holds the minimum IPv4 header, 20 bytes (`ipv4_truncated`);
 /// 3. the version number is 4 (`ipv4_bad_version`);
 /// 4. the header length is at least 20 bytes (`ipv4_bad_ihl`) and within the frame
@@ -72,11 +73,22 @@ impl Parsed {
 /// RFC 1812 checks the checksum second; it is checked last here because it can only be
 /// computed once the header length is known to be sane, and a frame failing several checks
 /// counts under the first failing one in the order above.
+/// Why a frame of EtherType `t` (not IPv4) is no stage's: a VLAN tag left on it
+/// (`vlan_unknown`: its port has no sub-interface for it, or none at all) or another protocol.
+#[cold]
+pub fn non_ipv4(t: u16) -> DropReason {
+    if t == ether::ethertype::VLAN || t == ether::ethertype::QINQ {
+        DropReason::VlanUnknown
+    } else {
+        DropReason::NotIpv4
+    }
+}
+
 #[inline(always)]
 pub fn parse_ipv4_frame(data: &[u8], frame_len: usize) -> Result<Parsed, DropReason> {
     let eth = ether::Frame::new_checked(data)?;
     if eth.ethertype_raw() != ether::ethertype::IPV4 {
-        return Err(DropReason::NotIpv4);
+        return Err(non_ipv4(eth.ethertype_raw()));
     }
     let ip = &data[ether::HEADER_LEN..];
     let l3_len = frame_len.max(data.len()) - ether::HEADER_LEN;
@@ -231,6 +243,14 @@ mod tests {
         let mut arp = f.clone();
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(chk(&arp), DropReason::NotIpv4);
+        // A tag no VLAN sub-interface took off.
+        for tpid in [[0x81, 0x00], [0x88, 0xa8]] {
+            let mut tagged = f[..12].to_vec();
+            tagged.extend(tpid);
+            tagged.extend([0, 10]);
+            tagged.extend(&f[12..]);
+            assert_eq!(chk(&tagged), DropReason::VlanUnknown);
+        }
         assert_eq!(chk(&f[..14 + 19]), DropReason::Ipv4Truncated);
         let mut v = f.clone();
         v[14] = 0x65;

@@ -45,6 +45,7 @@ drop_reasons! {
     Runt => "runt", "frame shorter than an Ethernet header (14 bytes)";
     MultiSeg => "multi_seg", "multi-segment frame (jumbo) not supported by the stage";
     NoXconnect => "no_xconnect", "ingress port has no cross-connect peer";
+    VlanUnknown => "vlan_unknown", "VLAN-tagged frame for a VLAN no interface of the port is configured for";
     // IPv4 validity (RFC 1812 5.2.2) and forwarding.
     NotIpv4 => "not_ipv4", "not an IPv4 frame (other EtherType)";
     Ipv4Truncated => "ipv4_truncated", "frame too short for the IPv4 header or its total length";

@@ -6,6 +6,7 @@ pub mod counters;
 pub mod drop;
 pub mod health;
 pub mod stage;
+pub mod vlan;
 pub mod worker;
 
 pub use counters::{
@@ -13,4 +14,4 @@ pub use counters::{
 };
 pub use drop::DropReason;
 pub use stage::{Payload, RxBurst, Stage, StageCtx, Verdict};
-pub use worker::{Fault, Leftovers, LoopConfig, Mailbox, Msg, Reply, Sink, Source, Worker};
+pub use worker::{Fault, Leftovers, LoopConfig, Mailbox, Msg, Reply, Sink, Source, VlanRt, Worker};

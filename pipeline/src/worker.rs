@@ -11,13 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::health::ExitMark;
+#[path = "worker_vlan.rs"]
+mod vlan_io;
 pub use crate::health::Fault;
+pub use vlan_io::VlanRt;
 
 use crossbeam_queue::ArrayQueue;
 use dpdk::txbuf::TxResult;
-use dpdk::{
-    BURST_MAX, Burst, Mbuf, Mempool, PktMeta, RingConsumer, RingProducer, RxQueue, TxBuffer,
-};
+use dpdk::{BURST_MAX, Burst, Mempool, PktMeta, RingConsumer, RingProducer, RxQueue, TxBuffer};
 
 use crate::counters::{LcoreCounters, MAX_STAGES};
 use crate::drop::DropReason;
@@ -170,6 +171,8 @@ pub struct Worker {
     leftovers: Option<Leftovers>,
     /// A fault to inject (tests of the watchdog; see [`Fault`]).
     fault: Option<(Fault, Duration)>,
+    /// VLAN sub-interfaces, if the configuration has any.
+    vlan: Option<VlanRt>,
 }
 
 /// The input rings (pipeline and hand-off) of stopped workers, kept until every worker has
@@ -296,6 +299,7 @@ impl Worker {
             sampler: Sampler { countdown: 0 },
             leftovers: None,
             fault: None,
+            vlan: None,
         })
     }
 
@@ -394,7 +398,11 @@ impl Worker {
                     continue;
                 }
                 moved += n;
-                self.process_burst(&mut burst, &mut scratch, port, kind, round_start);
+                if kind == In::Port && self.demuxes(port) {
+                    self.process_vlan_rx(&mut burst, &mut scratch, port, round_start);
+                } else {
+                    self.process_burst(&mut burst, &mut scratch, port, kind, round_start);
+                }
                 self.process_later(&mut scratch, round_start);
             }
             polls += nsrc as u64;
@@ -421,7 +429,12 @@ impl Worker {
                 if now.wrapping_sub(last_hk) >= self.cfg.housekeeping_ticks {
                     last_hk = now;
                     self.housekeeping(&mut scratch, now);
-                    Self::send_originated(&mut self.tx, &mut scratch.originated, &mut t);
+                    Self::send_originated(
+                        &mut self.tx,
+                        self.vlan.as_ref(),
+                        &mut scratch.originated,
+                        &mut t,
+                    );
                 }
                 Self::write_tally(&self.counters, &t);
                 c.polls.add(polls);
@@ -641,7 +654,7 @@ impl Worker {
                         v.fill(a);
                     }
                     Self::dispatch(
-                        &mut self.tx,
+                        (&mut self.tx, self.vlan.as_ref()),
                         &mut self.handoff_stage,
                         &mut self.handoff_out,
                         (burst, v, si),
@@ -658,7 +671,7 @@ impl Worker {
                 }
             }
             if !originated.is_empty() {
-                Self::send_originated(&mut self.tx, originated, &mut t);
+                Self::send_originated(&mut self.tx, self.vlan.as_ref(), originated, &mut t);
             }
         }
         if !burst.is_empty() {
@@ -685,7 +698,7 @@ impl Worker {
     /// Moves each packet of `burst` by its verdict in `v`: `Continue` ones stay (in order),
     /// the others go to a TX buffer, a hand-off ring, or the drop list (freed in bulk here).
     fn dispatch(
-        tx: &mut [Option<TxBuffer>],
+        (tx, vlan): (&mut [Option<TxBuffer>], Option<&VlanRt>),
         hs: &mut [Burst],
         handoff_out: &mut [Option<RingProducer>],
         (burst, v, si): (&mut Burst, &[Verdict], usize),
@@ -696,7 +709,7 @@ impl Worker {
         burst.dispatch(|i, mut m| match v[i] {
             Verdict::Continue => Some(m),
             Verdict::Tx(p) => {
-                Self::to_tx(tx, t, dropped, m, p);
+                vlan_io::to_tx(tx, vlan, t, dropped, m, p);
                 None
             }
             Verdict::Drop(r) => {
@@ -750,29 +763,16 @@ impl Worker {
         dropped.free_all();
     }
 
-    #[inline]
-    fn to_tx(tx: &mut [Option<TxBuffer>], t: &mut Tally, dropped: &mut Burst, m: Mbuf, port: u16) {
-        match tx.get_mut(port as usize) {
-            Some(Some(tb)) => {
-                let r = tb.push(m);
-                t.tx.add(r);
-            }
-            Some(None) => {
-                t.drop(DropReason::NoTxQueue, 1);
-                let _ = dropped.push(m);
-            }
-            None => {
-                t.drop(DropReason::BadPort, 1);
-                let _ = dropped.push(m);
-            }
-        }
-    }
-
-    fn send_originated(tx: &mut [Option<TxBuffer>], originated: &mut Originated, t: &mut Tally) {
+    fn send_originated(
+        tx: &mut [Option<TxBuffer>],
+        vlan: Option<&VlanRt>,
+        originated: &mut Originated,
+        t: &mut Tally,
+    ) {
         let mut dropped = Burst::new();
         for m in originated.drain() {
             let p = m.meta().out_port;
-            Self::to_tx(tx, t, &mut dropped, m, p);
+            vlan_io::to_tx(tx, vlan, t, &mut dropped, m, p);
             if dropped.is_full() {
                 dropped.free_all();
             }
@@ -851,6 +851,9 @@ impl Worker {
             let reply = match msg {
                 Msg::ClearCounters => {
                     self.counters.reset();
+                    if let Some(v) = &self.vlan {
+                        v.counters.reset();
+                    }
                     // The congestion counts of the rings this worker feeds.
                     if let Sink::Ring(p) = &mut self.sink {
                         p.reset_full();

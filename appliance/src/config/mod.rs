@@ -1,15 +1,16 @@
 //! The TOML configuration: parsed with serde (unknown keys are errors) and validated as a whole
 //! before EAL starts. Every error names `file:line:col` and what is wrong.
 //!
-//! One file per core section (`eal`, `mempool`, `port`, `lcore`, `runtime`, `control`); the
-//! network functions' sections are defined in their own folders (`crate::nf::<name>::section`)
-//! and listed once, in `crate::nf::list`. This module validates the core sections; each NF
+//! One file per core section (`eal`, `mempool`, `port`, `interface`, `lcore`, `runtime`,
+//! `control`); the network functions' sections are defined in their own folders
+//! (`crate::nf::<name>::section`) and listed once, in `crate::nf::list`. This module validates the core sections; each NF
 //! validates its own section (`crate::registry::parse` runs both).
 
 pub mod addr;
 pub mod control;
 pub mod eal;
 pub mod error;
+pub mod iface;
 pub mod lcore;
 pub mod mempool;
 pub mod port;
@@ -23,6 +24,7 @@ use toml::Spanned;
 pub use control::ControlConfig;
 pub use eal::EalConfig;
 pub use error::{ConfigError, ErrAt, Pos, line_col, no_pos};
+pub use iface::{Iface, InterfaceConfig};
 pub use lcore::{LcoreConfig, RxRef};
 pub use mempool::MempoolConfig;
 pub use port::PortConfig;
@@ -42,6 +44,8 @@ macro_rules! config_with_nfs {
             pub mempool: MempoolConfig,
             #[serde(default, rename = "port")]
             pub ports: Vec<Spanned<PortConfig>>,
+            #[serde(default, rename = "interface")]
+            pub interfaces: Vec<Spanned<InterfaceConfig>>,
             #[serde(default, rename = "lcore")]
             pub lcores: Vec<Spanned<LcoreConfig>>,
             #[serde(default)]
@@ -130,6 +134,7 @@ pub fn parse_core(file: &str, text: &str) -> Result<(Config, Vec<String>), Confi
     let mut warnings = Vec::new();
     let port_idx = port::validate(&config, &pos, &mut warnings)?;
     lcore::validate(&config, &pos, &port_idx, &mut warnings)?;
+    iface::validate(&config, &pos, &port_idx)?;
     runtime::validate(&config, &pos)?;
     mempool::validate(&config, &pos)?;
     eal::validate(&config, &pos)?;

@@ -62,6 +62,8 @@ enum Cmd {
         #[arg(long)]
         xstats: bool,
     },
+    /// Interfaces: ports and VLAN sub-interfaces with tags, MAC, MTU, address, counters.
+    Interfaces,
     /// Worker lcores: CPU, node, pool, polled queues, busy %.
     Lcores,
     /// Everything: ports, lcores, drops by reason, rings.
@@ -227,6 +229,7 @@ fn run(cli: &Cli, nf: Option<Vec<String>>) -> Result<(), Failure> {
         Cmd::Watch { interval, count } => return watch(&mut c, *interval, *count, cli.json),
         Cmd::Version => ("version", json!({})),
         Cmd::Ports { xstats } => ("ports", json!({"xstats": xstats})),
+        Cmd::Interfaces => ("interfaces", json!({})),
         Cmd::Lcores => ("lcores", json!({})),
         Cmd::Stats => ("stats", json!({})),
         Cmd::Runtime => ("runtime", json!({})),

@@ -91,6 +91,47 @@ pub(crate) fn si(v: f64) -> String {
     appliance::summary::si(v)
 }
 
+fn render_interfaces(d: &Value) -> String {
+    let mut rows = vec![
+        [
+            "interface",
+            "id",
+            "port",
+            "vlan",
+            "mac",
+            "mtu",
+            "address",
+            "rx-pkts",
+            "rx-bytes",
+            "tx-pkts",
+            "tx-bytes",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for i in d.as_array().into_iter().flatten() {
+        let vlan = match (i["vlan"].as_u64(), i["outer_vlan"].as_u64()) {
+            (Some(v), Some(o)) => format!("{o}.{v}"),
+            (Some(v), None) => v.to_string(),
+            _ => "-".into(),
+        };
+        rows.push(vec![
+            s(&i["name"]),
+            s(&i["id"]),
+            s(&i["port"]),
+            vlan,
+            s(&i["mac"]),
+            s(&i["mtu"]),
+            i["address"].as_str().unwrap_or("-").to_string(),
+            s(&i["rx_packets"]),
+            s(&i["rx_bytes"]),
+            s(&i["tx_packets"]),
+            s(&i["tx_bytes"]),
+        ]);
+    }
+    table(&rows)
+}
+
 pub(crate) fn render_ports(d: &Value) -> String {
     let mut rows = vec![
         [
@@ -287,6 +328,7 @@ pub(crate) fn render(cmd: &str, d: &Value) -> String {
             s(&d["config"])
         ),
         "ports" => render_ports(d),
+        "interfaces" => render_interfaces(d),
         "lcores" => render_lcores(d),
         "stats" => render_stats(d),
         "runtime" => render_runtime(d),

@@ -178,7 +178,10 @@ impl RuleText {
             Some(p) => Some(ports.iter().position(|n| n == p).ok_or_else(|| {
                 (
                     Field::InPort,
-                    format!("unknown port '{p}' (ports: {})", ports.join(", ")),
+                    format!(
+                        "unknown port or interface '{p}' (known: {})",
+                        ports.join(", ")
+                    ),
                 )
             })?),
         };
@@ -297,12 +300,9 @@ pub fn class_id(c: &Config, name: &str) -> Option<u16> {
         .map(|i| i as u16 + 1)
 }
 
-/// Configured port names, in config order.
+/// Interface names (ports, then VLAN sub-interfaces) by interface index.
 pub fn port_names(c: &Config) -> Vec<String> {
-    c.ports
-        .iter()
-        .map(|p| p.get_ref().name.get_ref().clone())
-        .collect()
+    c.ifaces().map(|i| i.name.get_ref().clone()).collect()
 }
 
 /// The default action of a validated config.
@@ -595,7 +595,7 @@ rules = [
         err_at(
             "[classify]\nrules = [{ in_port = \"p7\" }]\n",
             "\"p7\"",
-            "unknown port 'p7'",
+            "unknown port or interface 'p7'",
         );
         err_at(
             "[classify]\nrules = [{ action = \"drop\" }]\n",

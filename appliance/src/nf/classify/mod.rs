@@ -33,7 +33,7 @@ impl Nf for Classify {
         let p = &mut plane.classify;
         ops::load(p, env.config)?;
         if runs {
-            let (table, _) = ops::compile(&p.entries, p.default, env.port_ids)
+            let (table, _) = ops::compile(&p.entries, p.default, env.iface_ids)
                 .map_err(|e| format!("classify: {e}"))?;
             p.installed = Some(state::Installed {
                 table,

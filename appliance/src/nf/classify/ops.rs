@@ -102,8 +102,9 @@ fn table_rules<'a>(
         .collect()
 }
 
+/// Interface ids by interface index.
 fn port_ids(state: &State) -> Vec<u16> {
-    state.ports.iter().map(|p| p.port.id()).collect()
+    state.ifaces.iter().map(|i| i.id).collect()
 }
 
 /// Loads the config's rules and default action into the control plane (start-up).

@@ -59,7 +59,7 @@ pub enum Field {
 }
 
 impl RouteText<'_> {
-    /// Parses the texts into a route over port *indices* (config order).
+    /// Parses the texts into a route over interface *indices* (`Config::iface_index`).
     pub fn parse(&self, c: &Config) -> Result<StaticRoute, (Field, String)> {
         let prefix = Prefix::parse(self.prefix).map_err(|e| (Field::Prefix, e))?;
         let via = match self.via {
@@ -75,8 +75,8 @@ impl RouteText<'_> {
         let port = match self.port {
             None => None,
             Some(p) => Some(
-                c.port_index(p)
-                    .ok_or_else(|| (Field::Port, format!("unknown port '{p}'")))?
+                c.iface_index(p)
+                    .ok_or_else(|| (Field::Port, format!("unknown port or interface '{p}'")))?
                     as u16,
             ),
         };
@@ -90,31 +90,30 @@ impl RouteText<'_> {
     }
 }
 
-/// What the running appliance knows of its ports, in config order: DPDK port ids, MACs, MTUs.
+/// What the running appliance knows of its interfaces, by interface index: ids, MACs, MTUs.
 pub type PortFacts<'a> = (&'a [u16], &'a [[u8; 6]], &'a [u16]);
 
-/// The router's interfaces with port *indices* as ports (config order), no MACs and the
-/// configured MTUs (else 1500): what validation can know before EAL starts. `ids`/`macs`/`mtus`
-/// give the real ones at run time.
+/// The router's interfaces (ports and VLAN sub-interfaces) with interface *indices* as ids,
+/// no MACs and the configured MTUs (a sub-interface without one: its port's; else 1500): what
+/// validation can know before EAL starts. `ids`/`macs`/`mtus` give the real ones at run time.
 pub fn ifaces(c: &Config, ids: Option<PortFacts<'_>>) -> Vec<Iface> {
-    c.ports
-        .iter()
+    let cfg_mtu = |m: Option<&Spanned<u16>>| m.map(|m| *m.get_ref());
+    c.ifaces()
         .enumerate()
-        .map(|(i, p)| {
-            let p = p.get_ref();
+        .map(|(i, f)| {
+            let parent_mtu = c
+                .ports
+                .get(f.port)
+                .and_then(|p| cfg_mtu(p.get_ref().mtu.as_ref()));
             Iface {
                 port: ids.map(|(id, _, _)| id[i]).unwrap_or(i as u16),
-                name: p.name.get_ref().clone(),
+                name: f.name.get_ref().clone(),
                 mac: ids.map(|(_, m, _)| m[i]).unwrap_or_default(),
-                mtu: ids.map(|(_, _, m)| m[i]).unwrap_or_else(|| {
-                    p.mtu
-                        .as_ref()
-                        .map(|m| *m.get_ref())
-                        .unwrap_or(table::DEFAULT_MTU)
-                }),
-                addr: p
+                mtu: ids
+                    .map(|(_, _, m)| m[i])
+                    .unwrap_or_else(|| cfg_mtu(f.mtu).or(parent_mtu).unwrap_or(table::DEFAULT_MTU)),
+                addr: f
                     .address
-                    .as_ref()
                     .and_then(|a| table::parse_if_addr(a.get_ref()).ok()),
             }
         })
@@ -201,7 +200,7 @@ pub fn neighbors(c: &Config) -> Vec<StaticNeighbor> {
                         .ok()?,
                 ),
                 mac: table::parse_mac(n.mac.get_ref()).ok()?,
-                port: c.port_index(n.port.get_ref())? as u16,
+                port: c.iface_index(n.port.get_ref())? as u16,
             })
         })
         .collect()
@@ -233,7 +232,7 @@ pub fn configured_proxy_arp(c: &Config) -> Vec<ProxyArp> {
                 prefix: Prefix::parse(x.prefix.get_ref()).ok()?,
                 port: match &x.port {
                     None => None,
-                    Some(p) => Some(c.port_index(p.get_ref())? as u16),
+                    Some(p) => Some(c.iface_index(p.get_ref())? as u16),
                 },
             })
         })
@@ -250,7 +249,7 @@ pub fn nat_proxy_arp(c: &Config, addrs: &[u32]) -> Vec<ProxyArp> {
         .outside
         .get_ref()
         .iter()
-        .filter_map(|p| c.port_index(p.get_ref()).map(|i| i as u16))
+        .filter_map(|p| c.iface_index(p.get_ref()).map(|i| i as u16))
         .collect();
     let mut v = Vec::new();
     for &a in addrs {
@@ -283,14 +282,14 @@ fn range_check<T: PartialOrd + Copy + std::fmt::Display>(
 }
 
 pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
-    // Interface addresses (every port, whether or not a forward stage runs).
-    for p in &c.ports {
-        let p = p.get_ref();
-        if let Some(a) = &p.address {
+    // Interface addresses (every port and sub-interface, whether or not a forward stage
+    // runs).
+    for p in c.ifaces() {
+        if let Some(a) = p.address {
             table::parse_if_addr(a.get_ref()).map_err(|e| {
                 err(
                     a.span(),
-                    format!("port '{}': address {e}", p.name.get_ref()),
+                    format!("interface '{}': address {e}", p.name.get_ref()),
                 )
             })?;
         }
@@ -298,9 +297,8 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     let ifs = ifaces(c, None);
     table::interface_routes(&ifs).map_err(|e| {
         let span = c
-            .ports
-            .iter()
-            .filter_map(|p| p.get_ref().address.as_ref())
+            .ifaces()
+            .filter_map(|p| p.address)
             .nth(1)
             .map(|a| a.span())
             .unwrap_or(0..0);
@@ -387,10 +385,13 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
                 "forward.neighbors: a neighbour's MAC must be a unicast address".to_string(),
             ));
         }
-        if c.port_index(nc.port.get_ref()).is_none() {
+        if c.iface_index(nc.port.get_ref()).is_none() {
             return Err(err(
                 nc.port.span(),
-                format!("forward.neighbors: unknown port '{}'", nc.port.get_ref()),
+                format!(
+                    "forward.neighbors: unknown port or interface '{}'",
+                    nc.port.get_ref()
+                ),
             ));
         }
         if pollfwd_nf::forward::ipv4::bad_source(u32::from(ip))
@@ -441,11 +442,14 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
             ));
         }
         if let Some(port) = &xc.port
-            && c.port_index(port.get_ref()).is_none()
+            && c.iface_index(port.get_ref()).is_none()
         {
             return Err(err(
                 port.span(),
-                format!("forward.proxy_arp: unknown port '{}'", port.get_ref()),
+                format!(
+                    "forward.proxy_arp: unknown port or interface '{}'",
+                    port.get_ref()
+                ),
             ));
         }
     }
@@ -523,7 +527,7 @@ icmp_errors_per_s = 10
         assert!(e.msg.contains("not on a connected subnet"), "{e}");
 
         let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\", port = \"p9\" }]\n");
-        assert!(e.msg.contains("unknown port 'p9'"), "{e}");
+        assert!(e.msg.contains("unknown port or interface 'p9'"), "{e}");
         assert_eq!((e.line, e.col), (17, 43), "{e}");
 
         let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\" }]\n");

@@ -37,7 +37,13 @@ impl Nf for Forward {
         if !runs {
             return Ok(());
         }
-        let b = ops::build(env.config, env.port_ids, env.port_macs, env.port_mtus, None)?;
+        let b = ops::build(
+            env.config,
+            env.iface_ids,
+            env.iface_macs,
+            env.iface_mtus,
+            None,
+        )?;
         let p = &mut plane.forward;
         p.init = Some((Arc::new(b.shared), Arc::new(b.table)));
         p.statics = b.statics.iter().map(|r| (r.prefix, *r)).collect();

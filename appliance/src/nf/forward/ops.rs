@@ -126,7 +126,7 @@ fn ids<T: Copy>(v: Option<u16>, port_ids: &[u16], f: impl Fn(u16) -> T) -> Optio
     v.map(|i| f(port_ids[i as usize]))
 }
 
-/// Everything the forward stage is built from, over DPDK port ids.
+/// Everything the forward stage is built from, over interface ids.
 pub(super) struct Built {
     pub shared: FwdShared,
     pub table: FwdTable,
@@ -134,7 +134,8 @@ pub(super) struct Built {
 }
 
 /// Resolves and compiles a configuration's forward part (interfaces with their addresses,
-/// routes, neighbours, proxy ARP, tunables) for ports `port_ids` with MACs `port_macs`. Proxy
+/// routes, neighbours, proxy ARP, tunables) for interfaces `port_ids` (by interface index)
+/// with MACs `port_macs` and MTUs `port_mtus`. Proxy
 /// ARP covers the NAT outside addresses `nat_addrs` (None: the configuration's).
 pub(super) fn build(
     c: &Config,
@@ -172,7 +173,7 @@ pub(super) fn build(
     })
 }
 
-/// Proxy ARP ranges over DPDK port ids: `[forward] proxy_arp` plus the NAT outside addresses
+/// Proxy ARP ranges over interface ids: `[forward] proxy_arp` plus the NAT outside addresses
 /// `nat_addrs` (None: the configuration's pool and static addresses) on NAT's outside ports.
 fn proxy_list(c: &Config, port_ids: &[u16], nat_addrs: Option<&[u32]>) -> Vec<ProxyArp> {
     let list = match nat_addrs {
@@ -200,7 +201,7 @@ pub fn set_nat_addresses(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result
     if !ctx.runs(STAGE) {
         return Ok(0);
     }
-    let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
+    let port_ids: Vec<u16> = ctx.state.ifaces.iter().map(|i| i.id).collect();
     let list: Arc<[ProxyArp]> = proxy_list(c, &port_ids, Some(&addrs)).into();
     with_cp(ctx, |cp| {
         let n = ctx.broadcast(STAGE, |_| SetProxy(list.clone()))?;
@@ -226,9 +227,8 @@ pub(super) fn prepare_reload(
     new: &Config,
 ) -> Result<Option<Commit>, String> {
     let addrs = |c: &Config| -> Vec<Option<String>> {
-        c.ports
-            .iter()
-            .map(|p| p.get_ref().address.as_ref().map(|a| a.get_ref().clone()))
+        c.ifaces()
+            .map(|i| i.address.map(|a| a.get_ref().clone()))
             .collect()
     };
     if old.forward == new.forward && addrs(old) == addrs(new) {
@@ -237,9 +237,7 @@ pub(super) fn prepare_reload(
     if !ctx.runs(STAGE) {
         return Ok(None);
     }
-    let port_ids: Vec<u16> = ctx.state.ports.iter().map(|p| p.port.id()).collect();
-    let port_macs: Vec<[u8; 6]> = ctx.state.ports.iter().map(|p| p.mac).collect();
-    let port_mtus: Vec<u16> = ctx.state.ports.iter().map(|p| p.mtu).collect();
+    let (port_ids, port_macs, port_mtus) = crate::state::iface_facts(&ctx.state.ifaces);
     let (old_shared, nat_addrs) = with_cp(ctx, |cp| {
         Ok((
             cp.init.as_ref().expect("initialised").0.clone(),
@@ -333,21 +331,14 @@ fn with_cp<R>(
     })
 }
 
+/// An interface's name (a port or a VLAN sub-interface), from its id.
 fn port_name(state: &State, id: u16) -> Value {
-    state
-        .ports
-        .iter()
-        .find(|p| p.port.id() == id)
-        .map(|p| json!(p.name))
-        .unwrap_or(json!(id))
+    state.iface_name(id).map(|n| json!(n)).unwrap_or(json!(id))
 }
 
+/// An interface's id (a port or a VLAN sub-interface), from its name.
 fn port_id(state: &State, name: &str) -> Option<u16> {
-    state
-        .ports
-        .iter()
-        .find(|p| p.name == name)
-        .map(|p| p.port.id())
+    state.ifaces.iter().find(|i| i.name == name).map(|i| i.id)
 }
 
 fn ip_text(a: u32) -> String {
@@ -421,7 +412,8 @@ fn parse_route(state: &State, ifaces: &[Iface], r: &Value) -> Result<StaticRoute
     };
     let mut sr = text.parse(&state.config.config).map_err(|(_, e)| e)?;
     if let Some(p) = text.port {
-        sr.port = Some(port_id(state, p).ok_or_else(|| format!("unknown port '{p}'"))?);
+        sr.port =
+            Some(port_id(state, p).ok_or_else(|| format!("unknown port or interface '{p}'"))?);
     }
     table::resolve_static(ifaces, &sr)?;
     Ok(sr)

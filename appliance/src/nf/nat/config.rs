@@ -287,10 +287,10 @@ fn ports_of(
     list.get_ref()
         .iter()
         .map(|p| {
-            c.port_index(p.get_ref()).ok_or_else(|| {
+            c.iface_index(p.get_ref()).ok_or_else(|| {
                 err(
                     p.span(),
-                    format!("nat.{what}: unknown port '{}'", p.get_ref()),
+                    format!("nat.{what}: unknown port or interface '{}'", p.get_ref()),
                 )
             })
         })
@@ -450,7 +450,7 @@ pub fn nat_outside_addresses(c: &Config) -> Vec<Ipv4Addr> {
 }
 
 /// The parameters of the NAT worker at `worker` (config lcore index); `port_ids` are the
-/// DPDK ids of the configured ports in config order.
+/// interface ids by interface index (`Config::iface_index`).
 pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, String> {
     let e = |_: Range<usize>, msg: String| ConfigError {
         file: String::new(),
@@ -475,8 +475,8 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
         .ok_or("this lcore does not run 'nat'")?;
     // Never translated: the appliance's own addresses, the inside ports' networks, no_nat.
     let mut no_nat = Vec::new();
-    for (i, p) in c.ports.iter().enumerate() {
-        if let Some(a) = &p.get_ref().address
+    for (i, p) in c.ifaces().enumerate() {
+        if let Some(a) = p.address
             && let Ok((net, mask)) = parse_prefix(a.get_ref())
         {
             let addr = a
@@ -616,7 +616,7 @@ udp = 0.5
     #[test]
     fn errors_have_positions() {
         let e = err_of("inside = [\"p0\"]\noutside = [\"p9\"]\npool = [\"198.51.100.1\"]");
-        assert!(e.msg.contains("unknown port 'p9'"), "{e}");
+        assert!(e.msg.contains("unknown port or interface 'p9'"), "{e}");
         assert_eq!((e.line, e.col), (21, 12), "{e}");
         let e = err_of("inside = [\"p0\"]\noutside = [\"p0\"]\npool = [\"198.51.100.1\"]");
         assert!(e.msg.contains("both inside and outside"), "{e}");

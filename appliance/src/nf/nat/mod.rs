@@ -56,7 +56,7 @@ impl Nf for Nat {
         plane: &mut ControlPlane,
         env: &StageEnv<'_>,
     ) -> Result<Box<dyn pollfwd_pipeline::Stage>, String> {
-        let p = config::params(env.config, env.port_ids, env.worker)?;
+        let p = config::params(env.config, env.iface_ids, env.worker)?;
         let st = NatStage::new(p, env.lcore, env.tsc_hz)?;
         let shared = st.shared();
         let workers = &mut plane.nat.workers;

@@ -87,7 +87,7 @@ impl Nf for Xconnect {
     ) -> Result<Box<dyn pollfwd_pipeline::Stage>, String> {
         let mut ids = Vec::new();
         for [a, b] in pairs(env.config).ok_or("stage 'xconnect' needs an [xconnect] section")? {
-            ids.push((env.port_id(&a)?, env.port_id(&b)?));
+            ids.push((env.iface_id(&a)?, env.iface_id(&b)?));
         }
         Ok(Box::new(XconnectStage::new(&ids)))
     }

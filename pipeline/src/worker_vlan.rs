@@ -1,0 +1,134 @@
+//! The worker's side of VLAN sub-interfaces (see [`crate::vlan`]): receive from a port that
+//! has sub-interfaces (demultiplex, pop, split the burst by interface) and transmit to a
+//! sub-interface (push the tags, hand over to the parent port).
+
+use std::sync::Arc;
+
+use dpdk::{Burst, Mbuf, TxBuffer};
+
+use super::{In, Scratch, Tally, Worker};
+use crate::drop::DropReason;
+use crate::vlan::{IFACE_BASE, VlanCounters, VlanMap};
+
+/// What a worker needs of the sub-interfaces: the map and its own counters.
+pub struct VlanRt {
+    pub map: Arc<VlanMap>,
+    pub counters: Arc<VlanCounters>,
+}
+
+impl Worker {
+    /// Gives the worker the sub-interfaces of the configuration (every worker gets the same
+    /// map and its own counters).
+    pub fn set_vlans(&mut self, map: Arc<VlanMap>, counters: Arc<VlanCounters>) {
+        self.vlan = Some(VlanRt { map, counters });
+    }
+
+    /// Whether bursts received on `port` go through [`Worker::process_vlan_rx`].
+    #[inline]
+    pub(super) fn demuxes(&self, port: u16) -> bool {
+        self.vlan.as_ref().is_some_and(|v| v.map.has_port(port))
+    }
+
+    /// A burst received on `port`, which has sub-interfaces: each frame goes to its
+    /// interface (tags popped, the mbuf labelled with the interface id) or is dropped as
+    /// `vlan_unknown`; then the chain runs once per interface, on its frames in order.
+    pub(super) fn process_vlan_rx(
+        &mut self,
+        burst: &mut Burst,
+        scratch: &mut Scratch,
+        port: u16,
+        now: u64,
+    ) {
+        if let Some(v) = self.vlan.as_ref() {
+            let (mut unknown, mut unknown_bytes) = (0u64, 0u64);
+            let dropped = &mut scratch.dropped;
+            burst.dispatch(|_, mut m| match v.map.demux(port, &mut m) {
+                Some(id) => {
+                    if let Some(c) = v.counters.get(id) {
+                        c.rx_packets.add(1);
+                        c.rx_bytes.add(m.pkt_len() as u64);
+                    }
+                    m.set_port(id);
+                    Some(m)
+                }
+                None => {
+                    unknown += 1;
+                    unknown_bytes += m.pkt_len() as u64;
+                    // At most a burst's packets: the staging burst cannot overflow.
+                    let _ = dropped.push(m);
+                    None
+                }
+            });
+            if unknown > 0 {
+                let c = &self.counters;
+                c.rx_packets.add(unknown);
+                c.rx_bytes.add(unknown_bytes);
+                c.drops[DropReason::VlanUnknown as usize].add(unknown);
+                dropped.free_all();
+            }
+        }
+        while !burst.is_empty() {
+            let id = burst.as_slice()[0].port();
+            if burst.as_slice().iter().all(|m| m.port() == id) {
+                self.process_burst(burst, scratch, id, In::Port, now);
+                break;
+            }
+            let mut sub = Burst::new();
+            burst.dispatch(|_, m| {
+                if m.port() == id {
+                    // Fewer packets than the burst it comes from.
+                    let _ = sub.push(m);
+                    None
+                } else {
+                    Some(m)
+                }
+            });
+            self.process_burst(&mut sub, scratch, id, In::Port, now);
+        }
+    }
+}
+
+/// Puts `m` in the TX buffer of `port`, an interface id: a port's own, or for a
+/// sub-interface its parent's once the tags are pushed. Counts what it refuses.
+#[inline]
+pub(super) fn to_tx(
+    tx: &mut [Option<TxBuffer>],
+    vlan: Option<&VlanRt>,
+    t: &mut Tally,
+    dropped: &mut Burst,
+    mut m: Mbuf,
+    port: u16,
+) {
+    let port = if port < IFACE_BASE {
+        port
+    } else {
+        match vlan.and_then(|v| v.map.push(port, &mut m).map(|p| (v, p))) {
+            Some((v, p)) => {
+                if let Some(c) = v.counters.get(port) {
+                    c.tx_packets.add(1);
+                    c.tx_bytes.add(m.pkt_len() as u64);
+                }
+                p
+            }
+            None => {
+                t.drop(DropReason::BadPort, 1);
+                let _ = dropped.push(m);
+                return;
+            }
+        }
+    };
+    match tx.get_mut(port as usize) {
+        Some(Some(tb)) => {
+            let r = tb.push(m);
+            t.tx.add(r);
+        }
+        Some(None) => {
+            t.drop(DropReason::NoTxQueue, 1);
+            let _ = dropped.push(m);
+        }
+        None => {
+            t.drop(DropReason::BadPort, 1);
+            let _ = dropped.push(m);
+        }
+    }
+}
