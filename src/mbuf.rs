@@ -124,6 +124,17 @@ impl Mbuf {
         Some((m.vlan_tci, outer))
     }
 
+    /// Whether the PMD set any VLAN flag on receive (a tag stripped, or seen).
+    #[inline]
+    pub fn has_rx_vlan_flags(&self) -> bool {
+        self.raw().ol_flags
+            & (ffi::RTE_MBUF_F_RX_VLAN
+                | ffi::RTE_MBUF_F_RX_VLAN_STRIPPED
+                | ffi::RTE_MBUF_F_RX_QINQ
+                | ffi::RTE_MBUF_F_RX_QINQ_STRIPPED) as u64
+            != 0
+    }
+
     /// Forgets what the PMD said about stripped VLAN tags (once they are accounted for).
     #[inline]
     pub fn clear_rx_vlan(&mut self) {
@@ -187,6 +198,22 @@ impl Mbuf {
         m.data_len = len as u16;
         m.pkt_len = len as u32;
         true
+    }
+
+    /// Adds `len` bytes in front of the packet from the first segment's headroom (as
+    /// `rte_pktmbuf_prepend`, without the call: any number of segments) and returns the first
+    /// segment's bytes, now starting with them; `None`, changing nothing, if the headroom is
+    /// too small.
+    #[inline]
+    pub fn grow_front(&mut self, len: u16) -> Option<&mut [u8]> {
+        let m = self.raw_mut();
+        if len > m.data_off {
+            return None;
+        }
+        m.data_off -= len;
+        m.data_len += len;
+        m.pkt_len += len as u32;
+        Some(self.data_mut())
     }
 
     /// Removes `len` bytes from the front of the packet (`rte_pktmbuf_adj`: any number of

@@ -5,12 +5,10 @@
 //! buffer, drop), and hand what survives the chain to the sink (drop, or the ring to the next
 //! lcore). Every `tx_drain` ticks: flush TX buffers, drain the mailbox, check housekeeping.
 
-use crate::stage::Payload;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::health::ExitMark;
 #[path = "worker_vlan.rs"]
 mod vlan_io;
 pub use crate::health::Fault;
@@ -22,7 +20,9 @@ use dpdk::{BURST_MAX, Burst, Mempool, PktMeta, RingConsumer, RingProducer, RxQue
 
 use crate::counters::{LcoreCounters, MAX_STAGES};
 use crate::drop::DropReason;
-use crate::stage::{DropTally, Originated, RxBurst, Stage, StageCtx, Verdict};
+use crate::health::ExitMark;
+use crate::stage::{DropTally, Originated, Payload, RxBurst, Stage, StageCtx, Verdict};
+use crate::vlan::IFACE_BASE;
 
 /// Where a worker gets packets from.
 pub enum Source {
@@ -648,6 +648,11 @@ impl Worker {
                 Some(Verdict::Drop(r)) => {
                     t.drop(r, len as u32);
                     burst.free_all();
+                }
+                // ... or on one VLAN sub-interface: tags pushed, then the same.
+                Some(Verdict::Tx(p)) if p >= IFACE_BASE && self.vlan.is_some() => {
+                    let v = self.vlan.as_ref();
+                    vlan_io::tx_burst(&mut self.tx, v, &mut t, (burst, dropped), p);
                 }
                 _ => {
                     if let Some(a) = all {

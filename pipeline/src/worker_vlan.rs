@@ -10,6 +10,18 @@ use super::{In, Scratch, Tally, Worker};
 use crate::drop::DropReason;
 use crate::vlan::{IFACE_BASE, VlanCounters, VlanMap};
 
+/// The label of a received frame whose tags match no interface.
+const UNKNOWN: u16 = u16::MAX;
+
+/// Adds `n` frames of `bytes` (tags popped) to sub-interface `id`'s receive counters.
+#[inline]
+fn count_rx(c: &VlanCounters, id: u16, n: u64, bytes: u64) {
+    if let Some(c) = c.get(id) {
+        c.rx_packets.add(n);
+        c.rx_bytes.add(bytes);
+    }
+}
+
 /// What a worker needs of the sub-interfaces: the map and its own counters.
 pub struct VlanRt {
     pub map: Arc<VlanMap>,
@@ -39,33 +51,52 @@ impl Worker {
         port: u16,
         now: u64,
     ) {
-        if let Some(v) = self.vlan.as_ref() {
+        let mut mixed = false;
+        if let Some((v, rx)) = self.vlan.as_ref().and_then(|v| Some((v, v.map.rx(port)?))) {
+            // One pass: tags read and popped, mbufs labelled (UNKNOWN: no interface), the
+            // interfaces' counters added run by run (a burst is mostly one interface).
             let (mut unknown, mut unknown_bytes) = (0u64, 0u64);
-            let dropped = &mut scratch.dropped;
-            burst.dispatch(|_, mut m| match v.map.demux(port, &mut m) {
-                Some(id) => {
-                    if let Some(c) = v.counters.get(id) {
-                        c.rx_packets.add(1);
-                        c.rx_bytes.add(m.pkt_len() as u64);
-                    }
-                    m.set_port(id);
-                    Some(m)
-                }
-                None => {
+            let (mut run, mut n, mut bytes) = (UNKNOWN, 0u64, 0u64);
+            let mut first = None;
+            for m in burst.as_mut_slice() {
+                let Some(id) = rx.demux(m) else {
+                    m.set_port(UNKNOWN);
                     unknown += 1;
                     unknown_bytes += m.pkt_len() as u64;
-                    // At most a burst's packets: the staging burst cannot overflow.
-                    let _ = dropped.push(m);
-                    None
+                    continue;
+                };
+                m.set_port(id);
+                mixed |= *first.get_or_insert(id) != id;
+                if id != run {
+                    count_rx(&v.counters, run, n, bytes);
+                    (run, n, bytes) = (id, 0, 0);
                 }
-            });
+                n += 1;
+                bytes += m.pkt_len() as u64;
+            }
+            count_rx(&v.counters, run, n, bytes);
             if unknown > 0 {
                 let c = &self.counters;
                 c.rx_packets.add(unknown);
                 c.rx_bytes.add(unknown_bytes);
                 c.drops[DropReason::VlanUnknown as usize].add(unknown);
+                let dropped = &mut scratch.dropped;
+                burst.dispatch(|_, m| {
+                    if m.port() == UNKNOWN {
+                        // At most a burst's packets: the staging burst cannot overflow.
+                        let _ = dropped.push(m);
+                        None
+                    } else {
+                        Some(m)
+                    }
+                });
                 dropped.free_all();
             }
+        }
+        if !mixed && !burst.is_empty() {
+            let id = burst.as_slice()[0].port();
+            self.process_burst(burst, scratch, id, In::Port, now);
+            return;
         }
         while !burst.is_empty() {
             let id = burst.as_slice()[0].port();
@@ -84,6 +115,51 @@ impl Worker {
                 }
             });
             self.process_burst(&mut sub, scratch, id, In::Port, now);
+        }
+    }
+}
+
+/// A whole burst sent to `port`, an interface id of a sub-interface: the tags pushed on every
+/// packet, the burst handed to the parent port's TX buffer at once.
+pub(super) fn tx_burst(
+    tx: &mut [Option<TxBuffer>],
+    vlan: Option<&VlanRt>,
+    t: &mut Tally,
+    (burst, dropped): (&mut Burst, &mut Burst),
+    port: u16,
+) {
+    let Some((v, parent)) = vlan.and_then(|v| v.map.parent(port).map(|p| (v, p))) else {
+        t.drop(DropReason::BadPort, burst.len() as u32);
+        burst.free_all();
+        return;
+    };
+    let mut bytes = 0u64;
+    burst.dispatch(|_, mut m| match v.map.push(port, &mut m) {
+        Some(_) => {
+            bytes += m.pkt_len() as u64;
+            Some(m)
+        }
+        None => {
+            t.drop(DropReason::BadPort, 1);
+            let _ = dropped.push(m);
+            None
+        }
+    });
+    dropped.free_all();
+    if let Some(c) = v.counters.get(port) {
+        c.tx_packets.add(burst.len() as u64);
+        c.tx_bytes.add(bytes);
+    }
+    match tx.get_mut(parent as usize) {
+        Some(Some(tb)) => t.tx.add(tb.push_burst_counted(burst, Some(bytes))),
+        other => {
+            let r = if other.is_some() {
+                DropReason::NoTxQueue
+            } else {
+                DropReason::BadPort
+            };
+            t.drop(r, burst.len() as u32);
+            burst.free_all();
         }
     }
 }
