@@ -123,6 +123,17 @@ pub fn runtime_version() -> String {
         .into_owned()
 }
 
+/// `RTE_ETH_RX_OFFLOAD_VLAN_STRIP` and `RTE_ETH_TX_OFFLOAD_VLAN_INSERT`.
+pub fn vlan_offload_bits() -> (u64, u64) {
+    // SAFETY: pure functions returning constants computed by DPDK's macros.
+    unsafe {
+        (
+            ffi::pf_rx_offload_vlan_strip(),
+            ffi::pf_tx_offload_vlan_insert(),
+        )
+    }
+}
+
 /// RSS hash functions over IP, TCP and UDP (`RTE_ETH_RSS_IP | _TCP | _UDP`).
 pub fn rss_ip_tcp_udp() -> u64 {
     // SAFETY: a pure function returning a constant computed by DPDK's macros.

@@ -124,6 +124,15 @@ impl Mbuf {
         Some((m.vlan_tci, outer))
     }
 
+    /// Asks the device to insert an 802.1Q tag with `tci` on transmit (`RTE_MBUF_F_TX_VLAN`;
+    /// only for a port configured with the VLAN insert offload).
+    #[inline]
+    pub fn set_tx_vlan(&mut self, tci: u16) {
+        let m = self.raw_mut();
+        m.ol_flags |= ffi::RTE_MBUF_F_TX_VLAN;
+        m.vlan_tci = tci;
+    }
+
     /// Whether the PMD set any VLAN flag on receive (a tag stripped, or seen).
     #[inline]
     pub fn has_rx_vlan_flags(&self) -> bool {

@@ -21,6 +21,9 @@ pub struct PortSetup {
     /// current one).
     pub mtu: Option<u16>,
     pub promiscuous: bool,
+    /// Ask the device to strip 802.1Q tags on receive and insert them on transmit, where it
+    /// can (see [`PortInfo::vlan_offloads`]).
+    pub vlan_offload: bool,
 }
 
 /// Static facts about a port's device.
@@ -33,6 +36,19 @@ pub struct PortInfo {
     pub tx_desc_max: u16,
     pub rss_offloads: u64,
     pub max_mtu: u32,
+    pub rx_offloads: u64,
+    pub tx_offloads: u64,
+}
+
+impl PortInfo {
+    /// Whether the device can strip 802.1Q tags on receive and insert them on transmit.
+    pub fn vlan_offloads(&self) -> (bool, bool) {
+        let (strip, insert) = crate::vlan_offload_bits();
+        (
+            self.rx_offloads & strip != 0,
+            self.tx_offloads & insert != 0,
+        )
+    }
 }
 
 /// Link state.
@@ -129,6 +145,8 @@ impl Port {
             tx_desc_max: i.tx_desc_max,
             rss_offloads: i.flow_type_rss_offloads,
             max_mtu: i.max_mtu,
+            rx_offloads: i.rx_offload_capa,
+            tx_offloads: i.tx_offload_capa,
         })
     }
 
@@ -158,6 +176,11 @@ impl Port {
                 conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
                 conf.rx_adv_conf.rss_conf.rss_hf = rss;
             }
+        }
+        if setup.vlan_offload {
+            let (strip, insert) = crate::vlan_offload_bits();
+            conf.rxmode.offloads |= info.rx_offloads & strip;
+            conf.txmode.offloads |= info.tx_offloads & insert;
         }
         // SAFETY: conf is a fully initialised rte_eth_conf; DPDK copies it.
         let rc = unsafe { ffi::rte_eth_dev_configure(id, setup.rx_queues, setup.tx_queues, &conf) };

@@ -58,6 +58,8 @@ int pf_dev_info(uint16_t port, struct pf_dev_info *out)
     out->max_mtu = info.max_mtu;
     out->min_mtu = info.min_mtu;
     out->speed_capa = info.speed_capa;
+    out->rx_offload_capa = info.rx_offload_capa;
+    out->tx_offload_capa = info.tx_offload_capa;
     return 0;
 }
 int pf_link(uint16_t port, struct pf_link *out)
@@ -73,6 +75,8 @@ int pf_link(uint16_t port, struct pf_link *out)
     return 0;
 }
 uint64_t pf_rss_ip_tcp_udp(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
+uint64_t pf_rx_offload_vlan_strip(void) { return RTE_ETH_RX_OFFLOAD_VLAN_STRIP; }
+uint64_t pf_tx_offload_vlan_insert(void) { return RTE_ETH_TX_OFFLOAD_VLAN_INSERT; }
 
 int pf_ipv4_fragment_packet(struct rte_mbuf *pkt_in, struct rte_mbuf **out, uint16_t n,
                             uint16_t mtu, struct rte_mempool *direct, struct rte_mempool *indirect)

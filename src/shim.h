@@ -65,8 +65,12 @@ struct pf_dev_info {
     uint32_t max_mtu;
     uint32_t min_mtu;
     uint32_t speed_capa;
+    uint64_t rx_offload_capa;
+    uint64_t tx_offload_capa;
 };
 int pf_dev_info(uint16_t port, struct pf_dev_info *out);
 struct pf_link { uint32_t speed; uint8_t up; uint8_t full_duplex; uint8_t autoneg; };
 int pf_link(uint16_t port, struct pf_link *out);
 uint64_t pf_rss_ip_tcp_udp(void);
+uint64_t pf_rx_offload_vlan_strip(void);
+uint64_t pf_tx_offload_vlan_insert(void);

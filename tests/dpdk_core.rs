@@ -156,6 +156,7 @@ fn net_ring_port_loops_tx_back_to_rx_through_the_safe_api() {
             tx_desc: 512,
             mtu: None,
             promiscuous: true,
+            vlan_offload: false,
         },
         &[e.pool],
     )

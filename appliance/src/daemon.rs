@@ -129,23 +129,6 @@ fn setup(
     let port_ids: Vec<u16> = ports.iter().map(|p| p.port.id()).collect();
     let ifaces = iface_rts(c, &ports);
     let (iface_ids, iface_macs, iface_mtus) = crate::state::iface_facts(&ifaces);
-    let vlan_map = Arc::new(
-        VlanMap::new(
-            &ifaces
-                .iter()
-                .filter_map(|i| {
-                    let (vid, outer) = i.vlan?;
-                    Some(VlanIface {
-                        id: i.id,
-                        parent: port_ids[i.port],
-                        vid,
-                        outer,
-                    })
-                })
-                .collect::<Vec<_>>(),
-        )
-        .map_err(StartError::Setup)?,
-    );
 
     // One pool per NUMA node that has a worker lcore.
     let mut pools: BTreeMap<u32, Mempool> = BTreeMap::new();
@@ -169,6 +152,7 @@ fn setup(
     }
 
     // Configure ports: each rx queue takes buffers from the pool of the node of its lcore.
+    let (mut tx_insert, mut vlan_offloads) = (Vec::new(), Vec::new());
     for (pi, p) in ports.iter().enumerate() {
         let pc = c.ports[pi].get_ref();
         let mut rx_pools = Vec::new();
@@ -196,6 +180,7 @@ fn setup(
             }
             rx_pools.push(pools[&node]);
         }
+        let trunk = c.ifaces().any(|i| i.vlan.is_some() && i.port == pi);
         let setup = PortSetup {
             rx_queues: p.rx_queues,
             tx_queues: p.tx_queues,
@@ -203,10 +188,48 @@ fn setup(
             tx_desc: *pc.tx_desc.get_ref(),
             mtu: pc.mtu.as_ref().map(|m| *m.get_ref()),
             promiscuous: pc.promiscuous,
+            // Only where the runtime reads the tags: a tag stripped on a port without
+            // sub-interfaces would make a tagged frame look untagged.
+            vlan_offload: pc.vlan_offload && trunk,
         };
         p.port
             .configure(&setup, &rx_pools)
             .map_err(port_err(&p.name))?;
+        if trunk {
+            let (strip, insert) = p.port.info()?.vlan_offloads();
+            let (strip, insert) = (strip && setup.vlan_offload, insert && setup.vlan_offload);
+            if insert {
+                tx_insert.push(p.port.id());
+            }
+            vlan_offloads.push((p.name.clone(), strip, insert));
+        }
+    }
+
+    let vlan_map = Arc::new(
+        VlanMap::new(
+            &ifaces
+                .iter()
+                .filter_map(|i| {
+                    let (vid, outer) = i.vlan?;
+                    Some(VlanIface {
+                        id: i.id,
+                        parent: port_ids[i.port],
+                        vid,
+                        outer,
+                    })
+                })
+                .collect::<Vec<_>>(),
+            &tx_insert,
+        )
+        .map_err(StartError::Setup)?,
+    );
+    for (name, strip, insert) in vlan_offloads {
+        let on = |b: bool| if b { "by the device" } else { "in software" };
+        eprintln!(
+            "pollfwd: port '{name}': VLAN tags stripped {}, inserted {} (QinQ outer tags: in software)",
+            on(strip),
+            on(insert)
+        );
     }
 
     // Pipeline rings, keyed by target lcore.

@@ -1,11 +1,11 @@
-//! VLAN sub-interfaces with real Linux hosts: pollfwd (namespace pfvr-<pid>) has one port, a
-//! trunk veth to a switch namespace (pfvs-<pid>), with the untagged network 10.0.0.0/24 on the
+//! VLAN sub-interfaces with real Linux hosts: pollfwd (namespace <t>r-<pid>) has one port, a
+//! trunk veth to a switch namespace (<t>s-<pid>), with the untagged network 10.0.0.0/24 on the
 //! port and VLAN 10 (10.10.0.0/24) and VLAN 20 (10.20.0.0/24) as `[[interface]]`s. Three hosts
-//! (pfv10-, pfv20-, pfv0-<pid>) hang off the switch on access ports of VLAN 10, VLAN 20 and
+//! (<t>10-, <t>20-, <t>0-<pid>) hang off the switch on access ports of VLAN 10, VLAN 20 and
 //! the untagged network. They ping each other and the router's VLAN addresses through pollfwd
-//! and move 300 kB over TCP from VLAN 10 to VLAN 20: every frame crosses the trunk tagged, and
-//! pollfwd pops and pushes the tags (or reads the tag the kernel passed to af_packet beside
-//! the frame).
+//! and move 300 kB over TCP from VLAN 10 to VLAN 20: every frame crosses the trunk tagged.
+//! Twice: with `vlan_offload` (net_af_packet strips and inserts the tags: they travel beside
+//! the frame in the mbuf) and without (pollfwd pops and pushes them in the frame).
 //!
 //! The kernel of the lab machines has no 802.1Q (CONFIG_VLAN_8021Q unset: `ip link add ...
 //! type vlan` fails), so the switch is a user-space access switch on packet sockets
@@ -35,14 +35,33 @@ fn ping(ns: &str, to: &str) {
 
 #[test]
 fn hosts_on_two_vlans_and_an_untagged_one_route_through_one_trunk() {
+    // net_af_packet offers VLAN strip and insert: the tags travel beside the frames.
+    let err = trunk_lab("pfvo", true);
+    assert!(
+        err.contains("port 'trunk': VLAN tags stripped by the device, inserted by the device"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_same_with_tags_popped_and_pushed_in_software() {
+    let err = trunk_lab("pfvs", false);
+    assert!(
+        err.contains("port 'trunk': VLAN tags stripped in software, inserted in software"),
+        "{err}"
+    );
+}
+
+/// Runs the lab (namespaces named `<tag>r-<pid>`...) with `vlan_offload = offload`; returns
+/// pollfwd's stderr.
+fn trunk_lab(tag: &str, offload: bool) -> String {
     require_root("network namespaces and veth pairs");
     for t in ["ip", "ping", "ethtool", "python3"] {
         assert!(have(t), "'{t}' is missing: run scripts/install-deps.sh");
     }
-    let lab = Lab::new("vlan-netns");
+    let lab = Lab::new(&format!("vlan-netns-{offload}"));
     let pid = std::process::id();
-    let [nr, ns, n10, n20, n0] =
-        ["pfvr", "pfvs", "pfv10", "pfv20", "pfv0"].map(|n| format!("{n}-{pid}"));
+    let [nr, ns, n10, n20, n0] = ["r", "s", "10", "20", "0"].map(|n| format!("{tag}{n}-{pid}"));
     let _g = busy_lock();
     let _ns = Netns::create(&[nr.clone(), ns.clone(), n10.clone(), n20.clone(), n0.clone()]);
     // Trunk: switch pvt0 <-> router pvt1. Access ports: host pva<x>0 <-> switch pva<x>1.
@@ -87,6 +106,7 @@ mbufs = 4095
 name = "trunk"
 device = "net_af_packet0,iface=pvt1"
 address = "10.0.0.1/24"
+vlan_offload = {offload}
 
 [[interface]]
 name = "trunk.10"
@@ -172,4 +192,5 @@ socket = "{sock}"
         assert!(rx + tx > 300_000, "{name}: {i}");
         assert!(i["rx_packets"].as_u64().unwrap() >= 12, "{name}: {i}");
     }
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

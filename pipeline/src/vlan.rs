@@ -71,6 +71,40 @@ struct PushTags {
     parent: u16,
     len: u16,
     bytes: [u8; 4 * MAX_TAGS],
+    /// One 802.1Q tag, inserted by the parent port's device (its TCI).
+    offload: Option<u16>,
+}
+
+impl PushTags {
+    /// Tags `m` (or asks the device to); false, changing nothing, if the headroom is too
+    /// small or the frame has no MAC addresses.
+    #[inline(always)]
+    fn push(&self, m: &mut Mbuf) -> bool {
+        if let Some(tci) = self.offload {
+            m.set_tx_vlan(tci);
+            return true;
+        }
+        if m.data_len() < 12 {
+            return false;
+        }
+        // Constant sizes: moves the compiler inlines (no memmove call per packet).
+        let mut tags = [0u8; 4 * MAX_TAGS];
+        tags.copy_from_slice(&self.bytes);
+        let one = self.len == 4;
+        let Some(d) = m.grow_front(self.len) else {
+            return false;
+        };
+        if one {
+            let macs: [u8; 12] = d[4..16].try_into().expect("12 bytes");
+            d[..12].copy_from_slice(&macs);
+            d[12..16].copy_from_slice(&tags[..4]);
+        } else {
+            let macs: [u8; 12] = d[8..20].try_into().expect("12 bytes");
+            d[..12].copy_from_slice(&macs);
+            d[12..20].copy_from_slice(&tags);
+        }
+        true
+    }
 }
 
 /// Every sub-interface: what receive and transmit need. Built once at start-up, read-only.
@@ -82,8 +116,10 @@ pub struct VlanMap {
 }
 
 impl VlanMap {
-    /// Builds the map; `ifaces` must have ids `IFACE_BASE..` in order.
-    pub fn new(ifaces: &[VlanIface]) -> Result<VlanMap, String> {
+    /// Builds the map; `ifaces` must have ids `IFACE_BASE..` in order. The devices of the
+    /// ports in `tx_insert` insert 802.1Q tags on transmit (the VLAN insert offload): a
+    /// sub-interface with one tag on such a port has its tag inserted by the device.
+    pub fn new(ifaces: &[VlanIface], tx_insert: &[u16]) -> Result<VlanMap, String> {
         if ifaces.len() > MAX_VLAN_IFACES {
             return Err(format!(
                 "{} VLAN sub-interfaces, at most {MAX_VLAN_IFACES}",
@@ -144,6 +180,7 @@ impl VlanMap {
                 parent: v.parent,
                 len: (len + 4) as u16,
                 bytes,
+                offload: (v.outer.is_none() && tx_insert.contains(&v.parent)).then_some(v.vid),
             });
         }
         Ok(VlanMap { ports, push })
@@ -223,19 +260,21 @@ impl VlanMap {
         Some(id)
     }
 
-    /// The parent port of sub-interface `id`, after pushing its tags onto `m`; `None` (the
-    /// packet unchanged): `id` is no sub-interface, or the headroom is too small.
+    /// The parent port of sub-interface `id`, after pushing its tags onto `m` (or asking the
+    /// device to insert its one tag); `None` (the packet unchanged): `id` is no sub-interface,
+    /// or the headroom is too small.
     #[inline]
     pub fn push(&self, id: u16, m: &mut Mbuf) -> Option<u16> {
         let t = self.push.get(id.checked_sub(IFACE_BASE)? as usize)?;
-        let len = t.len as usize;
-        if m.data_len() < 12 {
-            return None;
-        }
-        let d = m.grow_front(t.len)?;
-        d.copy_within(len..len + 12, 0);
-        d[12..12 + len].copy_from_slice(&t.bytes[..len]);
-        Some(t.parent)
+        t.push(m).then_some(t.parent)
+    }
+
+    /// What [`VlanMap::push`] does for sub-interface `id`, looked up once for a burst: its
+    /// parent port and the tagger.
+    #[inline]
+    pub fn tagger(&self, id: u16) -> Option<(u16, impl Fn(&mut Mbuf) -> bool + '_)> {
+        let t = self.push.get(id.checked_sub(IFACE_BASE)? as usize)?;
+        Some((t.parent, move |m: &mut Mbuf| t.push(m)))
     }
 
     /// The parent port of sub-interface `id`.
@@ -254,11 +293,20 @@ pub struct PortRx<'a> {
 }
 
 impl PortRx<'_> {
-    /// [`VlanMap::demux`] for a frame received on this port, with a fast path for the common
-    /// frame: one 802.1Q tag in the frame, nothing stripped by the PMD.
+    /// [`VlanMap::demux`] for a frame received on this port, with fast paths for the common
+    /// frames: one 802.1Q tag in the frame and nothing stripped by the PMD, or one tag
+    /// stripped by the device (VLAN strip offload) and none in the frame.
     #[inline(always)]
     pub fn demux(&self, m: &mut Mbuf) -> Option<u16> {
-        if !m.has_rx_vlan_flags() {
+        if let Some((tci, None)) = m.rx_stripped_vlan() {
+            let d = m.data();
+            let vid = tci & 0xfff;
+            if vid != 0 && d.len() >= 14 && !is_tpid(u16::from_be_bytes([d[12], d[13]])) {
+                let id = self.single[vid as usize];
+                m.clear_rx_vlan();
+                return (id != 0).then_some(id);
+            }
+        } else if !m.has_rx_vlan_flags() {
             let d = m.data();
             if d.len() >= 18
                 && u16::from_be_bytes([d[12], d[13]]) == TPID_8021Q
@@ -270,7 +318,9 @@ impl PortRx<'_> {
                     if id == 0 {
                         return None;
                     }
-                    m.data_mut().copy_within(0..12, 4);
+                    let d = m.data_mut();
+                    let macs: [u8; 12] = d[..12].try_into().expect("12 bytes");
+                    d[4..16].copy_from_slice(&macs);
                     m.strip_front(4);
                     return Some(id);
                 }
@@ -345,32 +395,35 @@ mod tests {
     use super::*;
 
     fn map() -> VlanMap {
-        VlanMap::new(&[
-            VlanIface {
-                id: IFACE_BASE,
-                parent: 0,
-                vid: 10,
-                outer: None,
-            },
-            VlanIface {
-                id: IFACE_BASE + 1,
-                parent: 0,
-                vid: 20,
-                outer: None,
-            },
-            VlanIface {
-                id: IFACE_BASE + 2,
-                parent: 1,
-                vid: 10,
-                outer: None,
-            },
-            VlanIface {
-                id: IFACE_BASE + 3,
-                parent: 1,
-                vid: 30,
-                outer: Some((TPID_8021AD, 100)),
-            },
-        ])
+        VlanMap::new(
+            &[
+                VlanIface {
+                    id: IFACE_BASE,
+                    parent: 0,
+                    vid: 10,
+                    outer: None,
+                },
+                VlanIface {
+                    id: IFACE_BASE + 1,
+                    parent: 0,
+                    vid: 20,
+                    outer: None,
+                },
+                VlanIface {
+                    id: IFACE_BASE + 2,
+                    parent: 1,
+                    vid: 10,
+                    outer: None,
+                },
+                VlanIface {
+                    id: IFACE_BASE + 3,
+                    parent: 1,
+                    vid: 30,
+                    outer: Some((TPID_8021AD, 100)),
+                },
+            ],
+            &[],
+        )
         .unwrap()
     }
 
@@ -450,17 +503,19 @@ mod tests {
             vid,
             outer,
         };
-        assert!(
-            VlanMap::new(&[v(IFACE_BASE, 0, 10, None), v(IFACE_BASE + 1, 0, 10, None)]).is_err()
-        );
-        assert!(VlanMap::new(&[v(IFACE_BASE, 0, 0, None)]).is_err());
-        assert!(VlanMap::new(&[v(IFACE_BASE, 0, 4095, None)]).is_err());
-        assert!(VlanMap::new(&[v(IFACE_BASE + 1, 0, 10, None)]).is_err());
-        assert!(VlanMap::new(&[v(IFACE_BASE, IFACE_BASE, 10, None)]).is_err());
-        let m = VlanMap::new(&[
-            v(IFACE_BASE, 0, 10, Some((TPID_8021AD, 5))),
-            v(IFACE_BASE + 1, 0, 10, None),
-        ])
+        let new = |i: &[VlanIface]| VlanMap::new(i, &[]);
+        assert!(new(&[v(IFACE_BASE, 0, 10, None), v(IFACE_BASE + 1, 0, 10, None)]).is_err());
+        assert!(new(&[v(IFACE_BASE, 0, 0, None)]).is_err());
+        assert!(new(&[v(IFACE_BASE, 0, 4095, None)]).is_err());
+        assert!(new(&[v(IFACE_BASE + 1, 0, 10, None)]).is_err());
+        assert!(new(&[v(IFACE_BASE, IFACE_BASE, 10, None)]).is_err());
+        let m = VlanMap::new(
+            &[
+                v(IFACE_BASE, 0, 10, Some((TPID_8021AD, 5))),
+                v(IFACE_BASE + 1, 0, 10, None),
+            ],
+            &[],
+        )
         .unwrap();
         assert!(m.has_port(0) && !m.has_port(1));
         assert_eq!(m.parent(IFACE_BASE + 1), Some(0));

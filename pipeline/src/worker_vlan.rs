@@ -128,24 +128,32 @@ pub(super) fn tx_burst(
     (burst, dropped): (&mut Burst, &mut Burst),
     port: u16,
 ) {
-    let Some((v, parent)) = vlan.and_then(|v| v.map.parent(port).map(|p| (v, p))) else {
+    let Some((v, (parent, tag))) = vlan.and_then(|v| v.map.tagger(port).map(|p| (v, p))) else {
         t.drop(DropReason::BadPort, burst.len() as u32);
         burst.free_all();
         return;
     };
     let mut bytes = 0u64;
-    burst.dispatch(|_, mut m| match v.map.push(port, &mut m) {
-        Some(_) => {
+    // Bit i: packet i could not be tagged (no headroom: never with pollfwd's pools).
+    let mut failed = 0u64;
+    for (i, m) in burst.as_mut_slice().iter_mut().enumerate() {
+        if tag(m) {
             bytes += m.pkt_len() as u64;
-            Some(m)
+        } else {
+            failed |= 1 << i;
         }
-        None => {
+    }
+    if failed != 0 {
+        burst.dispatch(|i, m| {
+            if failed & (1 << i) == 0 {
+                return Some(m);
+            }
             t.drop(DropReason::BadPort, 1);
             let _ = dropped.push(m);
             None
-        }
-    });
-    dropped.free_all();
+        });
+        dropped.free_all();
+    }
     if let Some(c) = v.counters.get(port) {
         c.tx_packets.add(burst.len() as u64);
         c.tx_bytes.add(bytes);

@@ -54,6 +54,7 @@ fn env() -> (&'static Env, MutexGuard<'static, ()>) {
             tx_desc: 512,
             mtu: None,
             promiscuous: true,
+            vlan_offload: false,
         };
         let mut ports = Vec::new();
         for name in ["net_ring0", "net_null0", "net_ring1"] {

@@ -42,6 +42,10 @@ pub struct PortConfig {
     pub promiscuous: bool,
     /// IPv4 address and prefix of the interface, "192.0.2.1/24" (forward stage).
     pub address: Option<Spanned<String>>,
+    /// With VLAN sub-interfaces: let the device strip 802.1Q tags on receive and insert them
+    /// on transmit where it can (else the runtime does it in software).
+    #[serde(default = "d_true")]
+    pub vlan_offload: bool,
 }
 
 impl PortConfig {
