@@ -40,12 +40,7 @@ fn main() {
     let (_, tag) = map.tagger(IFACE_BASE + 1).expect("sub-interface");
     let mut frame = vec![0u8; 64];
     frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]);
-    frame[12..16].copy_from_slice(&[
-        (TPID_8021Q >> 8) as u8,
-        TPID_8021Q as u8,
-        0,
-        10,
-    ]);
+    frame[12..16].copy_from_slice(&[(TPID_8021Q >> 8) as u8, TPID_8021Q as u8, 0, 10]);
     frame[16..18].copy_from_slice(&[8, 0]);
 
     let (mut pop, mut push) = (Vec::new(), Vec::new());
