@@ -39,6 +39,7 @@ fn main() {
             mac: [2, 0, 0, 0, 0, 0x10],
             addr: Some((0xc000_0201, 24)),
             mtu: 1500,
+            mss_clamp: None,
         },
         Iface {
             port: 1,
@@ -46,6 +47,7 @@ fn main() {
             mac: [2, 0, 0, 0, 0, 0x11],
             addr: Some((0xcb00_7101, 24)),
             mtu: 1500,
+            mss_clamp: None,
         },
     ];
     let base = 0xc612_0000u32; // 198.18.0.0

@@ -37,7 +37,9 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
             .iter()
             .map(|p| {
                 let mut p = p.get_ref().clone();
-                p.address = None; // addresses are the forward stage's, changeable live
+                // Addresses and MSS clamps are the forward stage's, changeable live.
+                p.address = None;
+                p.mss_clamp = None;
                 (p.name.get_ref().clone(), p)
             })
             .collect()
@@ -54,7 +56,9 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
             .iter()
             .map(|i| {
                 let mut i = i.get_ref().clone();
-                i.address = None; // the forward stage's, changeable live
+                // Addresses and MSS clamps are the forward stage's, changeable live.
+                i.address = None;
+                i.mss_clamp = None;
                 (i.name.get_ref().clone(), i)
             })
             .collect()

@@ -36,6 +36,8 @@ pub struct InterfaceConfig {
     pub address: Option<Spanned<String>>,
     /// Egress MTU (default: the parent port's); at most the parent's configured MTU.
     pub mtu: Option<Spanned<u16>>,
+    /// TCP MSS clamping for SYNs into or out of this interface (forward stage), like a port's.
+    pub mss_clamp: Option<Spanned<u16>>,
 }
 
 impl InterfaceConfig {
@@ -59,6 +61,8 @@ pub struct Iface<'c> {
     pub address: Option<&'c Spanned<String>>,
     /// The configured MTU, if any (a sub-interface without one takes its parent's).
     pub mtu: Option<&'c Spanned<u16>>,
+    /// The configured MSS clamp, if any (a sub-interface does not take its parent's).
+    pub mss_clamp: Option<&'c Spanned<u16>>,
     /// Index of the port it belongs to (itself for a port).
     pub port: usize,
     /// The sub-interface's configuration; `None` for a port.
@@ -74,6 +78,7 @@ impl Config {
                 name: &p.name,
                 address: p.address.as_ref(),
                 mtu: p.mtu.as_ref(),
+                mss_clamp: p.mss_clamp.as_ref(),
                 port: i,
                 vlan: None,
             }
@@ -84,6 +89,7 @@ impl Config {
                 name: &v.name,
                 address: v.address.as_ref(),
                 mtu: v.mtu.as_ref(),
+                mss_clamp: v.mss_clamp.as_ref(),
                 port: self.port_index(v.port.get_ref()).unwrap_or(usize::MAX),
                 vlan: Some(v),
             }
@@ -114,6 +120,7 @@ pub(super) fn validate(
     c: &Config,
     pos: &Pos<'_>,
     port_idx: &HashMap<&str, usize>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     if c.interfaces.len() > MAX_VLAN_IFACES {
         return Err(pos.err(
@@ -211,6 +218,14 @@ pub(super) fn validate(
                     ),
                 ));
             }
+        }
+        if let Some(m) = &v.mss_clamp {
+            let mtu = v
+                .mtu
+                .as_ref()
+                .or(c.ports[pi].get_ref().mtu.as_ref())
+                .map(|m| *m.get_ref());
+            super::port::check_mss_clamp(&format!("interface '{name}'"), m, mtu, pos, warnings)?;
         }
         // Lcores whose chain passes frames through untouched cannot poll a trunk.
         for l in &c.lcores {

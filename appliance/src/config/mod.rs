@@ -134,7 +134,7 @@ pub fn parse_core(file: &str, text: &str) -> Result<(Config, Vec<String>), Confi
     let mut warnings = Vec::new();
     let port_idx = port::validate(&config, &pos, &mut warnings)?;
     lcore::validate(&config, &pos, &port_idx, &mut warnings)?;
-    iface::validate(&config, &pos, &port_idx)?;
+    iface::validate(&config, &pos, &port_idx, &mut warnings)?;
     runtime::validate(&config, &pos)?;
     mempool::validate(&config, &pos)?;
     eal::validate(&config, &pos)?;
@@ -268,6 +268,54 @@ pairs = [["p0", "p1"]]
         );
         let e = err(&t.replace("data_room = 9146", "data_room = 9145"));
         assert!(e.msg.contains("mtu 9000 must be 68..=8999"), "{e}");
+    }
+
+    #[test]
+    fn mss_clamp_is_checked_with_its_position() {
+        let with = |v: &str| {
+            GOOD.replace(
+                "name = \"p1\"\n",
+                &format!("name = \"p1\"\nmss_clamp = {v}\n"),
+            )
+        };
+        let (c, w) = parse("t.toml", &with("1360")).expect("1360 is a clamp");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            c.ports[1]
+                .get_ref()
+                .mss_clamp
+                .as_ref()
+                .map(|m| *m.get_ref()),
+            Some(1360)
+        );
+        for (v, bound) in [
+            ("535", true),
+            ("65496", true),
+            ("0", true),
+            ("70000", false),
+        ] {
+            let e = err(&with(v));
+            assert_eq!((e.line, e.col), (12, 13), "{e}");
+            if bound {
+                assert!(
+                    e.msg
+                        .contains(&format!("mss_clamp {v} must be 536..=65495")),
+                    "{e}"
+                );
+            }
+        }
+        parse("t.toml", &with("536")).expect("536");
+        parse("t.toml", &with("65495")).expect("65495");
+        // A clamp above what the port's MTU carries is allowed, with a warning at its place.
+        let t = with("1460").replace("mss_clamp", "mtu = 1400\nmss_clamp");
+        let (_, w) = parse("t.toml", &t).expect("a warning only");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "t.toml:13:13: port 'p1': mss_clamp 1460 is more than mtu 1400 carries (1360 bytes"
+            ),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `[[port]]`: virtual or PCI devices, their queues, MTU and address.
+//! `[[port]]`: virtual or PCI devices, their queues, MTU, address and MSS clamp.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -46,7 +46,14 @@ pub struct PortConfig {
     /// on transmit where it can (else the runtime does it in software).
     #[serde(default = "d_true")]
     pub vlan_offload: bool,
+    /// TCP MSS clamping (forward stage): SYNs and SYN-ACKs entering or leaving through the
+    /// port carry an MSS option of at most this value ([`MSS_CLAMP_RANGE`]).
+    pub mss_clamp: Option<Spanned<u16>>,
 }
+
+/// Values `mss_clamp` accepts: from the smallest MSS every IPv4 host must accept (RFC 9293
+/// 3.7.1: 576 - 40) to the largest an IPv4 datagram can carry (65535 - 40).
+pub const MSS_CLAMP_RANGE: std::ops::RangeInclusive<u16> = 536..=65495;
 
 impl PortConfig {
     /// The DPDK device name: the vdev name before the first comma, or the PCI address.
@@ -168,6 +175,10 @@ pub(super) fn validate<'c>(
                 ));
             }
         }
+        if let Some(m) = &pr.mss_clamp {
+            let mtu = pr.mtu.as_ref().map(|m| *m.get_ref());
+            check_mss_clamp(&format!("port '{name}'"), m, mtu, pos, warnings)?;
+        }
     }
     if c.ports.iter().any(|p| p.get_ref().pci.is_some()) {
         warnings.push(
@@ -176,6 +187,43 @@ pub(super) fn validate<'c>(
         );
     }
     Ok(port_idx)
+}
+
+/// Checks an `mss_clamp` of `what` (e.g. "port 'wan'") against [`MSS_CLAMP_RANGE`]; warns
+/// when it is above what the interface's configured `mtu` carries.
+pub(super) fn check_mss_clamp(
+    what: &str,
+    m: &Spanned<u16>,
+    mtu: Option<u16>,
+    pos: &Pos<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let v = *m.get_ref();
+    if !MSS_CLAMP_RANGE.contains(&v) {
+        return Err(pos.err(
+            m.span(),
+            format!(
+                "{what}: mss_clamp {v} must be {}..={} (bytes of TCP payload per segment; e.g. 1360 for a 1400-byte path)",
+                MSS_CLAMP_RANGE.start(),
+                MSS_CLAMP_RANGE.end()
+            ),
+        ));
+    }
+    if let Some(mtu) = mtu
+        && v as u32 + 40 > mtu as u32
+    {
+        warnings.push(
+            pos.err(
+                m.span(),
+                format!(
+                    "{what}: mss_clamp {v} is more than mtu {mtu} carries ({} bytes of TCP payload): SYNs through it may still announce segments too big for it",
+                    mtu.saturating_sub(40)
+                ),
+            )
+            .to_string(),
+        );
+    }
+    Ok(())
 }
 
 fn is_pci_addr(s: &str) -> bool {

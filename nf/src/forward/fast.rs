@@ -52,12 +52,18 @@ impl Forward {
                 // Bigger frames leave for the slow path (fragmentation or "fragmentation
                 // needed", RFC 1191 / RFC 1812 5.2.6): one compare per packet.
                 let frame_max = self.frame_max(memo.port);
+                // MSS clamping between this burst's ingress port and the memo's egress port:
+                // TCP SYNs leave for the slow path, which clamps them. Without any clamp this
+                // is false for every run, and the test below one predictable branch.
+                let clamp =
+                    self.mss_any && self.mss_for(ctx.in_port.unwrap_or(u16::MAX), memo.port) != 0;
                 let start = i;
                 for m in &mut pkts[i..n] {
                     let pkt_len = m.pkt_len();
                     let d = m.data_mut();
                     let frame_len = (pkt_len as usize).max(d.len());
-                    let Some(h) = d.first_chunk_mut::<{ wire::ipv4::WORDS_LEN }>() else {
+                    let Some((h, l4)) = d.split_first_chunk_mut::<{ wire::ipv4::WORDS_LEN }>()
+                    else {
                         break;
                     };
                     // Every field below comes from four loads of the header.
@@ -70,6 +76,7 @@ impl Forward {
                         || !w.is_plain(frame_len)
                         || pkt_len > frame_max
                         || !lpm.routes_to(w.dst(), key)
+                        || clamp && syn_or_short(&w, l4)
                     {
                         break;
                     }
@@ -97,6 +104,18 @@ impl Forward {
         }
         ctx.report_rx_bytes(rx_bytes);
     }
+}
+
+/// Whether a plain IPv4 packet (header in `w`, `l4` the bytes after its 20-byte header) is TCP
+/// with SYN set, or too short to say: the packets MSS clamping looks at. A non-first
+/// fragment may pass too (its first payload bytes are no TCP header); the slow path leaves it
+/// alone.
+#[inline(always)]
+fn syn_or_short(w: &wire::ipv4::Words, l4: &[u8]) -> bool {
+    w.protocol() == wire::proto::TCP
+        && l4
+            .get(wire::tcp::field::FLAGS)
+            .is_none_or(|f| f & wire::tcp::flag::SYN != 0)
 }
 
 /// Whether a packet is not forwarded for its addresses (RFC 1812 5.3.7 martians, or the

@@ -124,11 +124,13 @@ pub struct FwdStats {
     /// ICMP "fragmentation needed" sent (DF set, bigger than the egress MTU; the datagram is
     /// dropped as `frag_needed`, the error subject to the rate limit like the others).
     pub frag_needed_sent: Counter,
+    /// TCP SYNs and SYN-ACKs whose MSS option was lowered to a port's `mss_clamp`.
+    pub mss_clamped: Counter,
 }
 
 impl FwdStats {
     /// (name, value) of every counter, for listings.
-    pub fn values(&self) -> [(&'static str, u64); 16] {
+    pub fn values(&self) -> [(&'static str, u64); 17] {
         [
             ("arp_requests_sent", self.arp_requests_sent.get()),
             ("arp_replies_sent", self.arp_replies_sent.get()),
@@ -146,6 +148,7 @@ impl FwdStats {
             ("fragmented", self.fragmented.get()),
             ("fragments_sent", self.fragments_sent.get()),
             ("frag_needed_sent", self.frag_needed_sent.get()),
+            ("mss_clamped", self.mss_clamped.get()),
         ]
     }
 }
@@ -282,6 +285,10 @@ pub struct Forward {
     /// Largest frame (egress MTU + Ethernet header) per port id; `u32::MAX` for a port the
     /// stage does not know (no limit).
     port_frame_max: Vec<u32>,
+    /// MSS clamp per port id, 0 for none ([`Iface::mss_clamp`]).
+    port_mss: Vec<u16>,
+    /// Whether any port has an MSS clamp: without one, the fast loop never looks at TCP.
+    mss_any: bool,
     held: Vec<Held>,
     /// Packets parked during the current burst, waiting for the runtime to hand them over.
     adopting: std::collections::VecDeque<Parked>,
@@ -318,6 +325,15 @@ fn port_frame_max(shared: &FwdShared) -> Vec<u32> {
     v
 }
 
+/// MSS clamp per port id, 0 for none.
+fn port_mss(shared: &FwdShared) -> Vec<u16> {
+    let mut v = vec![0u16; shared.ports.len()];
+    for i in &shared.ifaces {
+        v[i.port as usize] = i.mss_clamp.unwrap_or(0);
+    }
+    v
+}
+
 /// How long a packet may wait for ARP: long enough for every retry to be answered.
 fn hold_ticks(shared: &FwdShared) -> u64 {
     let t = shared.neigh.timing();
@@ -343,6 +359,8 @@ impl Forward {
             stats,
             port_mac: port_macs(&shared),
             port_frame_max: port_frame_max(&shared),
+            port_mss: port_mss(&shared),
+            mss_any: shared.ifaces.iter().any(|i| i.mss_clamp.is_some()),
             held: Vec::with_capacity(shared.params.arp_queue),
             adopting: std::collections::VecDeque::with_capacity(BURST_MAX),
             release_due: false,
@@ -394,6 +412,18 @@ impl Forward {
             .get(port as usize)
             .copied()
             .unwrap_or(u32::MAX)
+    }
+
+    /// The MSS clamp for a segment from `in_port` to `out_port`: the smaller of the two ports'
+    /// clamps, 0 when neither has one. (Subtracting 1 makes "none" the largest value; clamps
+    /// are at least 536.)
+    #[inline]
+    fn mss_for(&self, in_port: u16, out_port: u16) -> u16 {
+        let c = |p: u16| self.port_mss.get(p as usize).copied().unwrap_or(0);
+        c(in_port)
+            .wrapping_sub(1)
+            .min(c(out_port).wrapping_sub(1))
+            .wrapping_add(1)
     }
 
     fn next_ident(&mut self) -> u16 {
@@ -525,6 +555,8 @@ impl Stage for Forward {
         // A reload allocates here, on the worker, between two bursts (never per packet).
         self.port_mac = port_macs(&ins.shared);
         self.port_frame_max = port_frame_max(&ins.shared);
+        self.port_mss = port_mss(&ins.shared);
+        self.mss_any = ins.shared.ifaces.iter().any(|i| i.mss_clamp.is_some());
         self.hold_ticks = hold_ticks(&ins.shared);
         self.memo_ticks = memo_ticks(&ins.shared);
         self.bucket.ready = false;

@@ -182,8 +182,12 @@ impl Forward {
             return self.frag_needed(ctx, &pkts[i], mtu);
         }
         ip.decrement_ttl();
+        // MSS clamping before the packet can be parked for ARP or cut into fragments.
+        if self.mss_any {
+            self.clamp_mss(&mut pkts[i], l3, port);
+        }
         if memo.nh == nh && memo.port == port {
-            ether::Frame::new_unchecked(d).set_addrs(&memo.macs);
+            ether::Frame::new_unchecked(pkts[i].data_mut()).set_addrs(&memo.macs);
         } else {
             if let Err(v) = self.next_hop(ctx, pkts, i, nh, port, memo) {
                 return v;
@@ -207,6 +211,19 @@ impl Forward {
             return self.fragment_tx(ctx, &mut pkts[i], port, mtu as usize);
         }
         Verdict::Tx(port)
+    }
+
+    /// MSS clamping of a packet routed out of `port` (IPv4 header at `l3`): a TCP SYN or
+    /// SYN-ACK whose MSS option is above the smaller clamp of its ingress and egress ports
+    /// gets it lowered, checksum updated (`wire::rewrite::syn_mss`), counted in
+    /// `mss_clamped`. Anything else is left as it is.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn clamp_mss(&mut self, m: &mut Mbuf, l3: usize, port: u16) {
+        let max = self.mss_for(m.meta().in_port, port);
+        if max != 0 && wire::rewrite::syn_mss(m.data_mut(), l3, max).is_some() {
+            self.stats.mss_clamped.add(1);
+        }
     }
 
     /// DF set and bigger than the egress MTU `mtu`: ICMP "fragmentation needed" carrying it

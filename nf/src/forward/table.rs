@@ -154,6 +154,9 @@ pub struct Iface {
     /// Egress MTU (IPv4 datagram bytes, Ethernet header not counted): bigger datagrams are
     /// fragmented or refused with ICMP "fragmentation needed" (RFC 1191, RFC 1812 5.2.6).
     pub mtu: u16,
+    /// MSS clamping: TCP SYNs and SYN-ACKs that enter or leave through this interface carry a
+    /// maximum segment size option of at most this value (`None`: not clamped here).
+    pub mss_clamp: Option<u16>,
 }
 
 /// The MTU of a port that sets none and whose device does not say (Ethernet, RFC 894).
@@ -420,6 +423,7 @@ mod tests {
                 mac: [2, 0, 0, 0, 0, 1],
                 addr: Some((ip("192.0.2.1"), 24)),
                 mtu: 1500,
+                mss_clamp: None,
             },
             Iface {
                 port: 1,
@@ -427,6 +431,7 @@ mod tests {
                 mac: [2, 0, 0, 0, 0, 2],
                 addr: Some((ip("198.51.100.1"), 24)),
                 mtu: 1500,
+                mss_clamp: None,
             },
             Iface {
                 port: 2,
@@ -434,6 +439,7 @@ mod tests {
                 mac: [2, 0, 0, 0, 0, 3],
                 addr: None,
                 mtu: 1500,
+                mss_clamp: None,
             },
         ]
     }

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, IpAddress,
-    IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, UdpPacket,
+    IpProtocol, Ipv4Packet, Ipv4Repr, TcpOption, TcpPacket, UdpPacket,
 };
 
 /// MACs of test frames: inside host side and router side.
@@ -76,6 +76,45 @@ pub fn tcp(src: Ep, dst: Ep, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
     let mut t = TcpPacket::new_unchecked(&mut l4[..]);
     t.fill_checksum(&IpAddress::Ipv4(src.0), &IpAddress::Ipv4(dst.0));
     ip_frame(src.0, dst.0, IpProtocol::Tcp, &l4, 2)
+}
+
+/// A TCP segment with these flags and the option bytes `options` (a multiple of 4, at most
+/// 40: the data offset follows from it), checksum by smoltcp.
+pub fn tcp_opts(src: Ep, dst: Ep, flags: u8, seq: u32, options: &[u8], payload: &[u8]) -> Vec<u8> {
+    assert!(options.len().is_multiple_of(4) && options.len() <= 40);
+    let hl = 20 + options.len();
+    let mut l4 = vec![0u8; hl + payload.len()];
+    l4[0..2].copy_from_slice(&src.1.to_be_bytes());
+    l4[2..4].copy_from_slice(&dst.1.to_be_bytes());
+    l4[4..8].copy_from_slice(&seq.to_be_bytes());
+    l4[8..12].copy_from_slice(&(if flags & 0x10 != 0 { 1u32 } else { 0 }).to_be_bytes());
+    l4[12] = ((hl / 4) as u8) << 4;
+    l4[13] = flags;
+    l4[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    l4[20..hl].copy_from_slice(options);
+    l4[hl..].copy_from_slice(payload);
+    let mut t = TcpPacket::new_unchecked(&mut l4[..]);
+    t.fill_checksum(&IpAddress::Ipv4(src.0), &IpAddress::Ipv4(dst.0));
+    ip_frame(src.0, dst.0, IpProtocol::Tcp, &l4, 2)
+}
+
+/// The maximum segment size option of the TCP segment in `frame`, read with smoltcp's option
+/// parser (independent of `wire::tcp`); `None` without one or with unparsable options.
+pub fn tcp_mss(frame: &[u8]) -> Option<u16> {
+    let ip = Ipv4Packet::new_checked(&frame[14..]).ok()?;
+    let t = TcpPacket::new_checked(ip.payload()).ok()?;
+    let mut opts = t.options();
+    let mut mss = None;
+    while !opts.is_empty() {
+        let (rest, o) = TcpOption::parse(opts).ok()?;
+        match o {
+            TcpOption::EndOfList => break,
+            TcpOption::MaxSegmentSize(v) => mss = Some(v),
+            _ => {}
+        }
+        opts = rest;
+    }
+    mss
 }
 
 /// An ICMP echo request (or reply) with identifier `id`.

@@ -417,6 +417,12 @@ impl Words {
         self.q22 as u8
     }
 
+    /// The protocol number.
+    #[inline(always)]
+    pub fn protocol(&self) -> u8 {
+        (self.q22 >> 8) as u8
+    }
+
     /// First octet of the source address.
     #[inline(always)]
     pub fn src_octet(&self) -> u8 {
@@ -685,6 +691,7 @@ mod tests {
         let p = Packet::new_unchecked(&f[14..]);
         assert_eq!((w.src(), w.dst(), w.ttl()), (p.src(), p.dst(), p.ttl()));
         assert_eq!((w.src_octet(), w.dst_octet()), (10, 192));
+        assert_eq!((w.protocol(), p.protocol()), (17, 17));
         assert!(w.is_plain(f.len()));
         assert!(!w.is_plain(f.len() - 1));
     }

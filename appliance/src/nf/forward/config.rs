@@ -6,6 +6,7 @@
 //! name = "lan"
 //! device = "net_pcap0,..."
 //! address = "192.0.2.1/24"            # interface address: connected route 192.0.2.0/24
+//! mss_clamp = 1360                     # TCP SYNs in or out of this port: MSS at most 1360
 //!
 //! [forward]
 //! routes = [
@@ -115,6 +116,7 @@ pub fn ifaces(c: &Config, ids: Option<PortFacts<'_>>) -> Vec<Iface> {
                 addr: f
                     .address
                     .and_then(|a| table::parse_if_addr(a.get_ref()).ok()),
+                mss_clamp: f.mss_clamp.map(|m| *m.get_ref()),
             }
         })
         .collect()

@@ -226,9 +226,15 @@ pub(super) fn prepare_reload(
     old: &Config,
     new: &Config,
 ) -> Result<Option<Commit>, String> {
-    let addrs = |c: &Config| -> Vec<Option<String>> {
+    // The interfaces' keys that are the forward stage's (changeable live): address, MSS clamp.
+    let addrs = |c: &Config| -> Vec<(Option<String>, Option<u16>)> {
         c.ifaces()
-            .map(|i| i.address.map(|a| a.get_ref().clone()))
+            .map(|i| {
+                (
+                    i.address.map(|a| a.get_ref().clone()),
+                    i.mss_clamp.map(|m| *m.get_ref()),
+                )
+            })
             .collect()
     };
     if old.forward == new.forward && addrs(old) == addrs(new) {
