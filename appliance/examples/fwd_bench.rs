@@ -8,6 +8,9 @@
 //! rounds (the machine is shared: noise only ever adds) and the median. Checks that every
 //! packet was forwarded to port 1 with TTL 63.
 //!
+//! `FWD_BENCH_MSS=N` gives p1 an MSS clamp of N (TCP SYNs then leave the fast loop; the
+//! others pay its test), `FWD_BENCH_TCP=1` sends TCP ACK segments instead of UDP datagrams.
+//!
 //! The EAL runs `--no-pci --in-memory` on lcore 0, holding the busy-polling lock.
 
 use std::net::Ipv4Addr;
@@ -32,6 +35,12 @@ fn main() {
     let (_eal, _lock) = dpdk::Eal::init_private("fwdbench", &[]).expect("EAL init");
     let pool = Mempool::create("fwdbench", 4095, 256, 2176, -1).expect("mempool");
 
+    // `FWD_BENCH_MSS=N`: p1 clamps TCP MSS to N (the fast loop then looks for SYNs).
+    let mss_clamp: Option<u16> = std::env::var("FWD_BENCH_MSS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    // `FWD_BENCH_TCP=1`: TCP ACK segments (no SYN) instead of UDP datagrams.
+    let tcp = std::env::var_os("FWD_BENCH_TCP").is_some();
     let ifaces = vec![
         Iface {
             port: 0,
@@ -47,7 +56,7 @@ fn main() {
             mac: [2, 0, 0, 0, 0, 0x11],
             addr: Some((0xcb00_7101, 24)),
             mtu: 1500,
-            mss_clamp: None,
+            mss_clamp,
         },
     ];
     let base = 0xc612_0000u32; // 198.18.0.0
@@ -87,15 +96,17 @@ fn main() {
     let frames: Vec<Vec<u8>> = (0..FRAMES)
         .map(|k| {
             let dst = base + ((rnd() % routes as u64) as u32) * 256 + 1 + (rnd() % 254) as u32;
-            // 14 + 20 + 8 + 18 = 60 bytes, TTL 64.
-            testpkt::udp(
-                (
-                    Ipv4Addr::from(0xc000_0200 | (10 + k as u32 % 200)),
-                    1024 + (k % 4096) as u16,
-                ),
-                (Ipv4Addr::from(dst), 9),
-                &[0u8; 18],
-            )
+            let src = (
+                Ipv4Addr::from(0xc000_0200 | (10 + k as u32 % 200)),
+                1024 + (k % 4096) as u16,
+            );
+            if tcp {
+                // 14 + 20 + 20 + 6 = 60 bytes, TTL 64, ACK.
+                testpkt::tcp(src, (Ipv4Addr::from(dst), 9), 0x10, k as u32, &[0u8; 6])
+            } else {
+                // 14 + 20 + 8 + 18 = 60 bytes, TTL 64.
+                testpkt::udp(src, (Ipv4Addr::from(dst), 9), &[0u8; 18])
+            }
         })
         .collect();
 

@@ -3,7 +3,7 @@
 //! ([`crate::wire::ipv4::Words`]); any other packet leaves the loop for [`Forward::one`].
 
 use dpdk::Mbuf;
-use dpdk::lpm::RouteKey;
+use dpdk::lpm::{LpmView, RouteKey};
 use pollfwd_pipeline::{StageCtx, Verdict};
 
 use super::{Forward, Memo, NO_HOP, ipv4};
@@ -53,38 +53,24 @@ impl Forward {
                 // needed", RFC 1191 / RFC 1812 5.2.6): one compare per packet.
                 let frame_max = self.frame_max(memo.port);
                 // MSS clamping between this burst's ingress port and the memo's egress port:
-                // TCP SYNs leave for the slow path, which clamps them. Without any clamp this
-                // is false for every run, and the test below one predictable branch.
+                // TCP SYNs leave for the slow path, which clamps them. The run is compiled
+                // twice: without a clamp, the loop is the one without the test.
                 let clamp =
                     self.mss_any && self.mss_for(ctx.in_port.unwrap_or(u16::MAX), memo.port) != 0;
                 let start = i;
-                for m in &mut pkts[i..n] {
-                    let pkt_len = m.pkt_len();
-                    let d = m.data_mut();
-                    let frame_len = (pkt_len as usize).max(d.len());
-                    let Some((h, l4)) = d.split_first_chunk_mut::<{ wire::ipv4::WORDS_LEN }>()
-                    else {
-                        break;
-                    };
-                    // Every field below comes from four loads of the header.
-                    let w = wire::ipv4::Words::load(h);
-                    // Unicast destination MAC, TTL > 1, no martian (first octets), plain
-                    // IPv4, and the destination's tbl24 entry is the memo's route.
-                    if ether::is_group(h[0])
-                        || w.ttl() <= 1
-                        || martian(w.src_octet(), w.dst_octet())
-                        || !w.is_plain(frame_len)
-                        || pkt_len > frame_max
-                        || !lpm.routes_to(w.dst(), key)
-                        || clamp && syn_or_short(&w, l4)
-                    {
-                        break;
-                    }
-                    w.store_ttl_decremented(h);
-                    ether::Frame::new_unchecked(&mut h[..]).set_addrs(&macs);
-                    rx_bytes += pkt_len as u64;
-                    i += 1;
-                }
+                let run = Run {
+                    lpm: &lpm,
+                    key,
+                    macs,
+                    frame_max,
+                };
+                let (k, bytes) = if clamp {
+                    run.forward::<true>(&mut pkts[i..n])
+                } else {
+                    run.forward::<false>(&mut pkts[i..n])
+                };
+                i += k;
+                rx_bytes += bytes;
                 // One store loop for the run's verdicts rather than one store in each round.
                 verdicts[start..i].fill(Verdict::Tx(memo.port));
             }
@@ -103,6 +89,51 @@ impl Forward {
             ctx.verdict_all(f);
         }
         ctx.report_rx_bytes(rx_bytes);
+    }
+}
+
+/// What the fast loop forwards a run of packets with: the memo's route and addresses.
+struct Run<'a, 'l> {
+    lpm: &'a LpmView<'l>,
+    key: RouteKey,
+    macs: [u8; 12],
+    frame_max: u32,
+}
+
+impl Run<'_, '_> {
+    /// Forwards packets from the start of `pkts` while they take the fast path; returns how
+    /// many did and their bytes. `CLAMP`: TCP SYNs (MSS clamping) stop the run too.
+    #[inline(always)]
+    fn forward<const CLAMP: bool>(&self, pkts: &mut [Mbuf]) -> (usize, u64) {
+        let mut i = 0;
+        let mut rx_bytes = 0u64;
+        for m in pkts {
+            let pkt_len = m.pkt_len();
+            let d = m.data_mut();
+            let frame_len = (pkt_len as usize).max(d.len());
+            let Some((h, l4)) = d.split_first_chunk_mut::<{ wire::ipv4::WORDS_LEN }>() else {
+                break;
+            };
+            // Every field below comes from four loads of the header.
+            let w = wire::ipv4::Words::load(h);
+            // Unicast destination MAC, TTL > 1, no martian (first octets), plain IPv4, and
+            // the destination's tbl24 entry is the memo's route.
+            if ether::is_group(h[0])
+                || w.ttl() <= 1
+                || martian(w.src_octet(), w.dst_octet())
+                || !w.is_plain(frame_len)
+                || pkt_len > self.frame_max
+                || !self.lpm.routes_to(w.dst(), self.key)
+                || CLAMP && syn_or_short(&w, l4)
+            {
+                break;
+            }
+            w.store_ttl_decremented(h);
+            ether::Frame::new_unchecked(&mut h[..]).set_addrs(&self.macs);
+            rx_bytes += pkt_len as u64;
+            i += 1;
+        }
+        (i, rx_bytes)
     }
 }
 

@@ -217,7 +217,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
                 put16(b, o, max);
                 // The checksum sums 16-bit words at even offsets of the segment: a value at an
                 // odd offset straddles two of them and counts byte-swapped (RFC 1071 2(B)).
-                delta = if o % 2 == 0 {
+                delta = if o.is_multiple_of(2) {
                     delta.word(old, max)
                 } else {
                     delta.word(old.swap_bytes(), max.swap_bytes())
