@@ -54,7 +54,8 @@ impl Forward {
                 let frame_max = self.frame_max(memo.port);
                 // MSS clamping between this burst's ingress port and the memo's egress port:
                 // TCP SYNs leave for the slow path, which clamps them. The run is compiled
-                // twice: without a clamp, the loop is the one without the test.
+                // twice: without a clamp, the loop is the one without the test (and the
+                // variant with it is out of line).
                 let clamp =
                     self.mss_any && self.mss_for(ctx.in_port.unwrap_or(u16::MAX), memo.port) != 0;
                 let start = i;
@@ -65,7 +66,7 @@ impl Forward {
                     frame_max,
                 };
                 let (k, bytes) = if clamp {
-                    run.forward::<true>(&mut pkts[i..n])
+                    run.forward_clamping(&mut pkts[i..n])
                 } else {
                     run.forward::<false>(&mut pkts[i..n])
                 };
@@ -101,6 +102,13 @@ struct Run<'a, 'l> {
 }
 
 impl Run<'_, '_> {
+    /// [`Run::forward`] for MSS clamping, out of line: the loop without a clamp keeps its
+    /// place and size in the stage's code.
+    #[inline(never)]
+    fn forward_clamping(&self, pkts: &mut [Mbuf]) -> (usize, u64) {
+        self.forward::<true>(pkts)
+    }
+
     /// Forwards packets from the start of `pkts` while they take the fast path; returns how
     /// many did and their bytes. `CLAMP`: TCP SYNs (MSS clamping) stop the run too.
     #[inline(always)]
