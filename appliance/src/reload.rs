@@ -237,4 +237,48 @@ address = "{address}"
             ["[[interface]] v (VLAN sub-interfaces: parents, tags, MTU)"]
         );
     }
+
+    const TEXT: &str = r#"
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=in.pcap"
+address = "10.0.0.1/24"
+
+[[lcore]]
+id = 1
+rx = [{ port = "p0" }]
+stages = ["forward"]
+
+[[interface]]
+name = "v"
+port = "p0"
+vlan = 10
+address = "10.10.0.1/24"
+"#;
+
+    fn cfg(text: &str) -> crate::config::Config {
+        parse("t.toml", text).expect("config").0
+    }
+
+    #[test]
+    fn an_mss_clamp_reloads_live_a_port_mtu_needs_a_restart() {
+        let old = cfg(TEXT);
+        for live in [
+            TEXT.replace(
+                "address = \"10.0.0.1/24\"",
+                "mss_clamp = 1360\naddress = \"10.0.0.1/24\"",
+            ),
+            TEXT.replace("vlan = 10", "vlan = 10\nmss_clamp = 1200"),
+        ] {
+            assert!(restart_changes(&old, &cfg(&live)).is_empty(), "{live}");
+        }
+        let mtu = cfg(&TEXT.replace(
+            "address = \"10.0.0.1/24\"",
+            "mtu = 1400\naddress = \"10.0.0.1/24\"",
+        ));
+        assert_eq!(
+            restart_changes(&old, &mtu),
+            ["[[port]] p0 (devices, queues, descriptors, MTU)"]
+        );
+    }
 }
