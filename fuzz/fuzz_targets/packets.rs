@@ -1,10 +1,12 @@
 //! Every packet parser on arbitrary frames: the wire module's views (Ethernet, ARP, IPv4,
 //! ICMP, UDP, TCP) and its IPv4 validity parser, the shared flow-key parser
-//! (`nf::parse`), the forward stage's fast-path acceptance, and NAT's packet view (with the
-//! embedded packet of an ICMP error). Checks: no panic; the parsers agree with each other
-//! (the same drop reason where they are documented to, the same flow key when both
-//! accept); what the fast path accepts the full parser accepts with the same addresses;
-//! what the IPv4 parser accepts (with the checksum) smoltcp accepts with a good checksum.
+//! (`nf::parse`), the forward stage's fast-path acceptance, NAT's packet view (with the
+//! embedded packet of an ICMP error) and MSS clamping (the TCP option walk). Checks: no
+//! panic; the parsers agree with each other (the same drop reason where they are documented
+//! to, the same flow key when both accept); what the fast path accepts the full parser
+//! accepts with the same addresses; what the IPv4 parser accepts (with the checksum) smoltcp
+//! accepts with a good checksum; a clamp changes only the MSS and the checksum, which stays
+//! right.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
         0
     };
     views(f);
+    syn_mss(f);
     let parsed = parse_ipv4_frame(f, f.len() + extra);
     if extra == 0 {
         fast_path(f, &parsed);
@@ -98,9 +101,51 @@ fn views(f: &[u8]) {
             if let Some(t) = tcp::Packet::new_checked(l4) {
                 let _ = (t.src_port(), t.dst_port(), t.seq(), t.ack(), t.header_len());
                 let _ = (t.flags(), t.checksum(), t.verify_checksum(src, dst));
+                mss_clamp(l4, src, dst);
             }
         }
         _ => {}
+    }
+}
+
+/// `rewrite::syn_mss` on any frame: no panic; only SYNs change, and only their TCP header.
+fn syn_mss(f: &[u8]) {
+    let mut b = f.to_vec();
+    if pollfwd_nf::wire::rewrite::syn_mss(&mut b, ether::HEADER_LEN, 536).is_some() {
+        let ip = &f[ether::HEADER_LEN..];
+        let hl = ((ip[0] & 0x0f) as usize) * 4;
+        assert_eq!(ip[9], proto::TCP);
+        assert_eq!(ipv4::Packet::new_unchecked(ip).frag_offset(), 0);
+        let l4 = ether::HEADER_LEN + hl;
+        assert!(f[l4 + tcp::field::FLAGS] & tcp::flag::SYN != 0);
+        assert_eq!(b[..l4 + 16], f[..l4 + 16], "only the TCP checksum and options change");
+    } else {
+        assert_eq!(b, f, "nothing clamped, bytes changed");
+    }
+}
+
+/// MSS clamping on a TCP segment: the option walk never panics; a clamp changes nothing but
+/// MSS values above the clamp (now the clamp) and the checksum, which stays right if it was
+/// right; nothing changed, the bytes are the same. The same through `rewrite::syn_mss` on the
+/// whole datagram, which touches SYNs only.
+fn mss_clamp(l4: &[u8], src: u32, dst: u32) {
+    for max in [536u16, 1360, 65495] {
+        let mut b = l4.to_vec();
+        let before = tcp::Packet::new_unchecked(&l4[..]).mss();
+        let ok = tcp::Packet::new_unchecked(&l4[..]).verify_checksum(src, dst);
+        let got = tcp::Packet::new_unchecked(&mut b[..]).clamp_mss(max);
+        let after = tcp::Packet::new_unchecked(&b[..]);
+        match got {
+            None => assert_eq!(b, l4, "nothing clamped, bytes changed"),
+            Some(old) => {
+                assert!(old > max);
+                assert!(before.is_some());
+                assert!(after.mss().is_some_and(|m| m <= max));
+                assert_eq!(after.verify_checksum(src, dst), ok, "checksum validity changed");
+                let mut diff = (0..b.len()).filter(|&i| b[i] != l4[i]);
+                assert!(diff.all(|i| (16..after.header_len()).contains(&i)));
+            }
+        }
     }
 }
 

@@ -39,6 +39,7 @@ address = "10.0.0.1/24"
 name = "wan"
 device = "net_null1"
 address = "198.51.100.1/24"
+mss_clamp = 1360
 
 [[lcore]]
 id = 1
