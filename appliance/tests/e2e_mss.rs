@@ -505,3 +505,134 @@ fn through_nat_syns_are_translated_and_clamped() {
     assert_eq!(s["nf"]["forward"]["totals"]["mss_clamped"], 3, "{s}");
     assert_eq!(s["totals"]["drops"], 0, "{s}");
 }
+
+/// VLAN lab: p0 a trunk (untagged 10.0.0.1/24 with `mss_clamp = 1400`; VLAN 10 10.10.0.1/24
+/// with `mss_clamp = 1300`; VLAN 20 10.20.0.1/24 without), p1 untagged (198.51.100.1/24, no
+/// clamp).
+fn vlan_config(lab: &Lab) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 2047
+
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=in0.pcap,tx_pcap=out0.pcap"
+address = "10.0.0.1/24"
+mss_clamp = 1400
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=in1.pcap,tx_pcap=out1.pcap"
+address = "198.51.100.1/24"
+
+[[interface]]
+name = "v10"
+port = "p0"
+vlan = 10
+address = "10.10.0.1/24"
+mss_clamp = 1300
+
+[[interface]]
+name = "v20"
+port = "p0"
+vlan = 20
+address = "10.20.0.1/24"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "p0" }}, {{ port = "p1" }}]
+stages = ["forward"]
+
+[forward]
+routes = [{{ prefix = "203.0.113.0/24", via = "198.51.100.2" }}]
+neighbors = [
+  {{ address = "10.0.0.2", mac = "02:00:00:00:00:02", port = "p0" }},
+  {{ address = "10.10.0.2", mac = "02:00:00:00:10:02", port = "v10" }},
+  {{ address = "10.20.0.2", mac = "02:00:00:00:20:02", port = "v20" }},
+  {{ address = "198.51.100.2", mac = "02:00:00:00:01:02", port = "p1" }},
+]
+"#,
+        prefix = lab.prefix(),
+    );
+    lab.write("pollfwd.toml", &text)
+}
+
+/// `f` with an 802.1Q tag of VLAN `vid` after its MAC addresses.
+fn tagged(f: &[u8], vid: u16) -> Vec<u8> {
+    let mut o = f[..12].to_vec();
+    o.extend(0x8100u16.to_be_bytes());
+    o.extend(vid.to_be_bytes());
+    o.extend(&f[12..]);
+    o
+}
+
+/// The VLAN id of a frame's 802.1Q tag (None: untagged) and the frame without it.
+fn untagged(f: &[u8]) -> (Option<u16>, Vec<u8>) {
+    if f[12..14] == [0x81, 0x00] {
+        let mut o = f[..12].to_vec();
+        o.extend(&f[16..]);
+        (Some(u16::from_be_bytes([f[14], f[15]]) & 0x0fff), o)
+    } else {
+        (None, f.to_vec())
+    }
+}
+
+#[test]
+fn sub_interfaces_clamp_with_their_own_value() {
+    let lab = Lab::new("mss-vlan");
+    let h0 = (H0, 40000);
+    let h10 = (Ipv4Addr::new(10, 10, 0, 2), 40000);
+    let h20 = (Ipv4Addr::new(10, 20, 0, 2), 40000);
+    let far = (FAR1, 443);
+    let o = opts(1460);
+    // (frame in, VLAN in, VLAN out, MSS out): the ingress or egress interface's clamp, a
+    // sub-interface's own (not its parent port's), none for VLAN 20.
+    let cases = [
+        (tcp(h10, far, SYN, &o, b""), Some(10), None, 1300),
+        (tcp(far, h10, SYN | ACK, &o, b""), None, Some(10), 1300),
+        (tcp(h20, far, SYN, &o, b""), Some(20), None, 1460),
+        (tcp(far, h20, SYN | ACK, &o, b""), None, Some(20), 1460),
+        (tcp(h0, far, SYN, &o, b""), None, None, 1400),
+        (tcp(far, h0, SYN | ACK, &o, b""), None, None, 1400),
+    ];
+    let cases: Vec<_> = cases
+        .into_iter()
+        .enumerate()
+        .map(|(k, (f, vin, vout, mss))| (with_ident(f, 200 + k as u16), vin, vout, mss))
+        .collect();
+    let (mut in0, mut in1) = (Vec::new(), Vec::new());
+    for (f, vin, _, _) in &cases {
+        if f[26] == 203 {
+            in1.push(f.clone());
+        } else {
+            in0.push(vin.map_or_else(|| f.clone(), |v| tagged(f, v)));
+        }
+    }
+    write_frames(&lab.path("in0.pcap"), &in0);
+    write_frames(&lab.path("in1.pcap"), &in1);
+    let s = lab.run_json(&vlan_config(&lab), &["--exit-idle", "400"]);
+
+    let out: Vec<Vec<u8>> = ["out0.pcap", "out1.pcap"]
+        .iter()
+        .flat_map(|p| read_pcap(&lab.path(p)))
+        .collect();
+    assert_eq!(out.len(), cases.len(), "{s}");
+    for (sent, _, vout, mss) in &cases {
+        let id = ident(sent);
+        let got = out
+            .iter()
+            .find(|f| ident(&untagged(f).1) == id)
+            .unwrap_or_else(|| panic!("frame {id} not forwarded: {s}"));
+        let (vid, plain) = untagged(got);
+        assert_eq!(vid, *vout, "frame {id}: VLAN out");
+        verify(&plain).unwrap_or_else(|e| panic!("frame {id}: {e}"));
+        assert_eq!(tcp_mss(&plain), Some(*mss), "frame {id}");
+    }
+    let clamped = cases.iter().filter(|c| c.3 != 1460).count() as u64;
+    assert_eq!(s["nf"]["forward"]["totals"]["mss_clamped"], clamped, "{s}");
+    assert_eq!(s["totals"]["drops"], 0, "{s}");
+}
