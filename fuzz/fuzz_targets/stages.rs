@@ -127,9 +127,9 @@ fn plane() -> &'static Mutex<ControlPlane> {
 fn env() -> StageEnv<'static> {
     StageEnv {
         config: config(),
-        port_ids: &PORT_IDS,
-        port_macs: &MACS,
-        port_mtus: &MTUS,
+        iface_ids: &PORT_IDS,
+        iface_macs: &MACS,
+        iface_mtus: &MTUS,
         worker: 0,
         lcore: 1,
         tsc_hz: TSC_HZ,
