@@ -133,17 +133,6 @@ impl Mbuf {
         m.vlan_tci = tci;
     }
 
-    /// Whether the PMD set any VLAN flag on receive (a tag stripped, or seen).
-    #[inline]
-    pub fn has_rx_vlan_flags(&self) -> bool {
-        self.raw().ol_flags
-            & (ffi::RTE_MBUF_F_RX_VLAN
-                | ffi::RTE_MBUF_F_RX_VLAN_STRIPPED
-                | ffi::RTE_MBUF_F_RX_QINQ
-                | ffi::RTE_MBUF_F_RX_QINQ_STRIPPED) as u64
-            != 0
-    }
-
     /// Forgets what the PMD said about stripped VLAN tags (once they are accounted for).
     #[inline]
     pub fn clear_rx_vlan(&mut self) {

@@ -6,7 +6,9 @@
 //! to, the same flow key when both accept); what the fast path accepts the full parser
 //! accepts with the same addresses; what the IPv4 parser accepts (with the checksum) smoltcp
 //! accepts with a good checksum; a clamp changes only the MSS and the checksum, which stays
-//! right.
+//! right; VLAN demultiplexing (`pipeline::vlan`) on the frame with arbitrary tags stripped
+//! by the PMD: the per-port fast paths agree with the general path, and what is popped is
+//! whole tags, leaving an untagged frame.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +16,8 @@ use pollfwd_nf::nat::pkt::{self, Frag, IcmpKind};
 use pollfwd_nf::parse::parse_ipv4_frame;
 use pollfwd_nf::wire::{arp, ether, icmp, ipv4, proto, tcp, udp};
 use pollfwd_pipeline::DropReason;
+use pollfwd_pipeline::vlan::{IFACE_BASE, TPID_8021AD, VlanIface, VlanMap};
+use std::sync::OnceLock;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte says how much of the frame is in "later segments" (the parsers take
@@ -28,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
     };
     views(f);
     syn_mss(f);
+    vlan(data[0], f);
     let parsed = parse_ipv4_frame(f, f.len() + extra);
     if extra == 0 {
         fast_path(f, &parsed);
@@ -39,6 +44,64 @@ fuzz_target!(|data: &[u8]| {
         assert!(p.l4_off as usize >= p.l3_off as usize + 20 && p.l4_off as usize <= f.len());
     }
 });
+
+/// Sub-interfaces on port 0: VLAN 10, VLAN 20, QinQ 100/30 (802.1ad outer).
+fn vlan_map() -> &'static VlanMap {
+    static MAP: OnceLock<VlanMap> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let v = |k: u16, vid, outer| VlanIface {
+            id: IFACE_BASE + k,
+            parent: 0,
+            vid,
+            outer,
+        };
+        VlanMap::new(
+            &[
+                v(0, 10, None),
+                v(1, 20, None),
+                v(2, 30, Some((TPID_8021AD, 100))),
+            ],
+            &[],
+        )
+        .expect("map")
+    })
+}
+
+/// The frame as port 0 receives it, with tags stripped by the PMD as the first byte says
+/// (0x40: one stripped tag, TCI from the frame's last two bytes; 0x20 with it: QinQ, the outer
+/// TCI from the two before).
+fn vlan(sel: u8, f: &[u8]) {
+    let map = vlan_map();
+    let rx = map.rx(0).expect("port 0");
+    let tci = |at: usize| {
+        f.len()
+            .checked_sub(at)
+            .map_or(0, |i| u16::from_be_bytes([f[i], *f.get(i + 1).unwrap_or(&0)]))
+    };
+    let stripped = (sel & 0x40 != 0).then(|| (tci(2), (sel & 0x20 != 0).then(|| tci(4))));
+    let general = map.classify(0, stripped, f);
+    assert_eq!(rx.classify(stripped, f), general, "fast path and general path");
+    if let Some((id, pop)) = general {
+        // Whole tags only, each followed by at least an EtherType; a frame too short for
+        // a tag is the port's (the stages drop it as a runt or truncated).
+        assert!(pop <= 2 && (pop == 0 || f.len() >= 12 + 4 * pop + 2));
+        for k in 0..pop {
+            let t = u16::from_be_bytes([f[12 + 4 * k], f[13 + 4 * k]]);
+            assert!(pollfwd_pipeline::vlan::is_tpid(t), "popped a non-tag");
+        }
+        if f.len() >= 12 + 4 * pop + 6 {
+            let rest = u16::from_be_bytes([f[12 + 4 * pop], f[13 + 4 * pop]]);
+            assert!(!pollfwd_pipeline::vlan::is_tpid(rest), "a tag left in the frame");
+        }
+        if id == 0 {
+            // The port's own frames: no tag but priority tags.
+            let vids = stripped.map_or(0, |(t, o)| (t | o.unwrap_or(0)) & 0xfff);
+            assert_eq!(vids, 0);
+        } else {
+            assert!((IFACE_BASE..IFACE_BASE + 3).contains(&id));
+        }
+    }
+}
 
 /// Every view and accessor on whatever the bytes hold.
 fn views(f: &[u8]) {
@@ -172,7 +235,7 @@ fn fast_path(f: &[u8], parsed: &Result<pollfwd_nf::parse::Parsed, DropReason>) {
 fn nat_view(f: &[u8], parsed: &Result<pollfwd_nf::parse::Parsed, DropReason>) {
     let nat = pkt::parse(f);
     match parsed {
-        Err(DropReason::NotIpv4) => assert_eq!(nat, Ok(None)),
+        Err(DropReason::NotIpv4 | DropReason::VlanUnknown) => assert_eq!(nat, Ok(None)),
         Err(r) => assert_eq!(nat, Err(*r)),
         Ok(p) => match nat {
             Ok(Some(n)) => {

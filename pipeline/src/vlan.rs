@@ -229,34 +229,43 @@ impl VlanMap {
         })
     }
 
-    /// Reads the tags of a frame received on `port` (stripped by the PMD, then in the frame),
-    /// pops the ones in the frame and returns the interface it belongs to; `None` (the frame
-    /// unchanged but for the PMD's flags): tags of no sub-interface, or more than two.
-    #[inline(never)]
-    pub fn demux(&self, port: u16, m: &mut Mbuf) -> Option<u16> {
+    /// The interface of a frame received on `port` with the tags `stripped` by the PMD (TCI,
+    /// outer TCI) and the frame's bytes `d`, and how many tags to pop from the frame; `None`:
+    /// tags of no sub-interface, or more than two. Reads only.
+    pub fn classify(
+        &self,
+        port: u16,
+        stripped: Option<(u16, Option<u16>)>,
+        d: &[u8],
+    ) -> Option<(u16, usize)> {
         let mut vids = [0u16; MAX_TAGS + 1];
         let mut n = 0;
-        if let Some((tci, outer)) = m.rx_stripped_vlan() {
+        if let Some((tci, outer)) = stripped {
             if let Some(o) = outer {
                 vids[n] = o & 0xfff;
                 n += 1;
             }
             vids[n] = tci & 0xfff;
             n += 1;
-            m.clear_rx_vlan();
         }
-        let in_frame = frame_tags(m.data(), &mut vids, &mut n);
+        let in_frame = frame_tags(d, &mut vids, &mut n);
         if n > MAX_TAGS {
             return None;
         }
-        let id = self.lookup(port, &vids[..n])?;
-        if in_frame > 0 {
-            let d = m.data_mut();
-            let shift = 4 * in_frame;
-            d.copy_within(0..12, shift);
-            let stripped = m.strip_front(shift as u16);
-            debug_assert!(stripped, "frame_tags saw the bytes");
+        Some((self.lookup(port, &vids[..n])?, in_frame))
+    }
+
+    /// Reads the tags of a frame received on `port` (stripped by the PMD, then in the frame),
+    /// pops the ones in the frame and returns the interface it belongs to; `None` (the frame
+    /// unchanged but for the PMD's flags): tags of no sub-interface, or more than two.
+    #[inline(never)]
+    pub fn demux(&self, port: u16, m: &mut Mbuf) -> Option<u16> {
+        let stripped = m.rx_stripped_vlan();
+        if stripped.is_some() {
+            m.clear_rx_vlan();
         }
+        let (id, pop) = self.classify(port, stripped, m.data())?;
+        pop_tags(m, pop);
         Some(id)
     }
 
@@ -293,43 +302,59 @@ pub struct PortRx<'a> {
 }
 
 impl PortRx<'_> {
-    /// [`VlanMap::demux`] for a frame received on this port, with fast paths for the common
-    /// frames: one 802.1Q tag in the frame and nothing stripped by the PMD, or one tag
-    /// stripped by the device (VLAN strip offload) and none in the frame.
+    /// [`VlanMap::classify`] for a frame received on this port, with fast paths for the
+    /// common frames: untagged; one 802.1Q tag in the frame and nothing stripped by the PMD;
+    /// one tag stripped by the device (VLAN strip offload) and none in the frame.
     #[inline(always)]
-    pub fn demux(&self, m: &mut Mbuf) -> Option<u16> {
-        if let Some((tci, None)) = m.rx_stripped_vlan() {
-            let d = m.data();
-            let vid = tci & 0xfff;
-            if vid != 0 && d.len() >= 14 && !is_tpid(u16::from_be_bytes([d[12], d[13]])) {
-                let id = self.single[vid as usize];
-                m.clear_rx_vlan();
-                return (id != 0).then_some(id);
-            }
-        } else if !m.has_rx_vlan_flags() {
-            let d = m.data();
-            if d.len() >= 18
-                && u16::from_be_bytes([d[12], d[13]]) == TPID_8021Q
-                && !is_tpid(u16::from_be_bytes([d[16], d[17]]))
-            {
-                let vid = u16::from_be_bytes([d[14], d[15]]) & 0xfff;
+    pub fn classify(&self, stripped: Option<(u16, Option<u16>)>, d: &[u8]) -> Option<(u16, usize)> {
+        let ethertype = |at: usize| u16::from_be_bytes([d[at], d[at + 1]]);
+        match stripped {
+            None if d.len() >= 18 && ethertype(12) == TPID_8021Q && !is_tpid(ethertype(16)) => {
+                let vid = ethertype(14) & 0xfff;
                 if vid != 0 {
                     let id = self.single[vid as usize];
-                    if id == 0 {
-                        return None;
-                    }
-                    let d = m.data_mut();
-                    let macs: [u8; 12] = d[..12].try_into().expect("12 bytes");
-                    d[4..16].copy_from_slice(&macs);
-                    m.strip_front(4);
-                    return Some(id);
+                    return (id != 0).then_some((id, 1));
                 }
-            } else if d.len() >= 14 && !is_tpid(u16::from_be_bytes([d[12], d[13]])) {
-                // Untagged: the port's own.
-                return Some(self.port);
             }
+            None if d.len() >= 14 && !is_tpid(ethertype(12)) => return Some((self.port, 0)),
+            Some((tci, None)) if d.len() >= 14 && !is_tpid(ethertype(12)) && tci & 0xfff != 0 => {
+                let id = self.single[(tci & 0xfff) as usize];
+                return (id != 0).then_some((id, 0));
+            }
+            _ => {}
         }
-        self.map.demux(self.port, m)
+        self.map.classify(self.port, stripped, d)
+    }
+
+    /// [`VlanMap::demux`] for a frame received on this port (through [`PortRx::classify`]).
+    #[inline(always)]
+    pub fn demux(&self, m: &mut Mbuf) -> Option<u16> {
+        let stripped = m.rx_stripped_vlan();
+        if stripped.is_some() {
+            m.clear_rx_vlan();
+        }
+        let (id, pop) = self.classify(stripped, m.data())?;
+        pop_tags(m, pop);
+        Some(id)
+    }
+}
+
+/// Pops the first `n` tags of `m`'s frame (the MAC addresses move up by 4 bytes per tag).
+#[inline(always)]
+fn pop_tags(m: &mut Mbuf, n: usize) {
+    match n {
+        0 => {}
+        1 => {
+            let d = m.data_mut();
+            let macs: [u8; 12] = d[..12].try_into().expect("12 bytes");
+            d[4..16].copy_from_slice(&macs);
+            m.strip_front(4);
+        }
+        _ => {
+            let d = m.data_mut();
+            d.copy_within(0..12, 4 * n);
+            m.strip_front(4 * n as u16);
+        }
     }
 }
 
