@@ -393,3 +393,59 @@ static = [{{ outside = "{POOL}:1000", inside = "10.10.0.2:5001", proto = "udp" }
     assert_eq!(drops(&s, "acl_deny"), 1, "{s}");
     assert_eq!(s["totals"]["drops"], 1, "{s}");
 }
+
+#[test]
+fn the_bundled_vlan_lab_runs_on_traffic_from_gen_pcap() {
+    let lab = Lab::new("vlan-lab");
+    std::fs::create_dir_all(lab.path("lab")).unwrap();
+    let ctl = |args: &[&str]| {
+        let o = std::process::Command::new(bin("pollfwdctl"))
+            .args(args)
+            .current_dir(&lab.dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    ctl(&["gen-pcap", "-o", "lab/empty.pcap", "-n", "0"]);
+    ctl(&[
+        "gen-pcap",
+        "-o",
+        "lab/vlan-in.pcap",
+        "-n",
+        "1000",
+        "--vlan",
+        "10",
+        "--src-ip",
+        "10.10.0.10",
+        "--dst-ip",
+        "10.20.0.2",
+    ]);
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/lab-vlan.toml"
+    ))
+    .unwrap()
+    .replace("pollfwd-vlan", &lab.prefix())
+    .replace(
+        "/tmp/pollfwd-vlan.sock",
+        lab.path("ctl.sock").to_str().unwrap(),
+    );
+    let cfg = lab.write("lab-vlan.toml", &text);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let out = read_pcap(&lab.path("lab/trunk-out.pcap"));
+    assert_eq!(out.len(), 1000, "{s}");
+    for f in &out {
+        let (tags, f) = untag(f);
+        assert_eq!(tags, [(Q, 20)]);
+        assert_eq!(f[0..6], [2, 0, 0, 0, 0x20, 2]);
+        assert_eq!(dst_ip(&f), Ipv4Addr::new(10, 20, 0, 2));
+        verify(&f).unwrap();
+    }
+    let v10 = iface(&s["interfaces"], "trunk.10");
+    let v20 = iface(&s["interfaces"], "trunk.20");
+    assert_eq!(
+        (v10["rx_packets"].as_u64(), v20["tx_packets"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+    assert_eq!(s["totals"]["drops"], 0, "{s}");
+}

@@ -162,6 +162,30 @@ struct GenArgs {
     /// bad length, bad checksum) at the end.
     #[arg(long)]
     garbage: bool,
+    /// Tag every frame with an 802.1Q tag of this VLAN id (the frame grows by 4 bytes: the
+    /// sizes are those of the untagged frames), for a port's VLAN sub-interface.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4094))]
+    vlan: Option<u16>,
+    /// QinQ: an 802.1ad outer tag of this VLAN id before the `--vlan` tag (4 more bytes).
+    #[arg(long, requires = "vlan", value_parser = clap::value_parser!(u16).range(1..=4094))]
+    outer_vlan: Option<u16>,
+}
+
+/// `f` with the tags of `a` after its MAC addresses (outer first).
+fn tagged(a: &GenArgs, f: Vec<u8>) -> Vec<u8> {
+    let Some(vid) = a.vlan else {
+        return f;
+    };
+    let mut o = Vec::with_capacity(f.len() + 8);
+    o.extend_from_slice(&f[..12]);
+    if let Some(outer) = a.outer_vlan {
+        o.extend_from_slice(&[0x88, 0xa8]);
+        o.extend_from_slice(&outer.to_be_bytes());
+    }
+    o.extend_from_slice(&[0x81, 0x00]);
+    o.extend_from_slice(&vid.to_be_bytes());
+    o.extend_from_slice(&f[12..]);
+    o
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -190,8 +214,8 @@ fn gen_pcap(a: &GenArgs) -> Result<(), String> {
     };
     traffic::validate(&spec)?;
     let garbage = a.garbage.then(traffic::garbage_frames).unwrap_or_default();
-    let n = lab::pcap::write_frames(&a.out, traffic::generate(&spec).chain(garbage))
-        .map_err(|e| e.to_string())?;
+    let frames = traffic::generate(&spec).map(|f| tagged(a, f));
+    let n = lab::pcap::write_frames(&a.out, frames.chain(garbage)).map_err(|e| e.to_string())?;
     println!("{}: {n} frames", a.out.display());
     Ok(())
 }
