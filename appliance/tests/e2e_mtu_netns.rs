@@ -15,6 +15,8 @@
 //! discovery: the host's 1500-byte segments with DF get "fragmentation needed"); `ping -M do
 //! -s 2000` shows "Frag needed and DF set (mtu = 1400)" from the router; forward's counters.
 //!
+//! The same again through NAT (`["nat", "forward"]`, pool 198.51.100.100).
+//!
 //! Needs root, iproute2, ethtool, ping, python3. Addresses: RFC 1918 10.0.0.0/24, RFC 5737
 //! 198.51.100.0/24, in these namespaces only; deleted when the test ends, pass or fail.
 
@@ -53,17 +55,25 @@ fn field<'a>(text: &'a str, key: &str) -> &'a str {
 
 #[test]
 fn real_hosts_fragments_frag_needed_and_pmtud_across_a_smaller_egress_mtu() {
+    mtu_lab("pfm", false);
+}
+
+/// The same through NAT (`["nat", "forward"]`, pool 198.51.100.100): the datagrams arrive
+/// whole and translated, "fragmentation needed" reaches the inside host about what it sent
+/// (it learns the path MTU), TCP completes.
+#[test]
+fn the_same_through_nat() {
+    mtu_lab("pfmn", true);
+}
+
+fn mtu_lab(tag: &str, nat: bool) {
     require_root("network namespaces and veth pairs");
     for t in ["ip", "ping", "ethtool", "python3"] {
         assert!(have(t), "'{t}' is missing: run scripts/install-deps.sh");
     }
-    let lab = Lab::new("mtu-netns");
+    let lab = Lab::new(&format!("mtu-netns-{nat}"));
     let pid = std::process::id();
-    let (ni, no, nr) = (
-        format!("pfmi-{pid}"),
-        format!("pfmo-{pid}"),
-        format!("pfmr-{pid}"),
-    );
+    let [ni, no, nr] = ["i", "o", "r"].map(|n| format!("{tag}{n}-{pid}"));
     let _g = busy_lock();
     let _ns = Netns::create(&[ni.clone(), no.clone(), nr.clone()]);
     wire_hosts_to_router(&nr, &[(&ni, "pfmi"), (&no, "pfmo")]);
@@ -95,6 +105,28 @@ fn real_hosts_fragments_frag_needed_and_pmtud_across_a_smaller_egress_mtu() {
             "1460",
         ],
     );
+    // With NAT the server talks to the pool address, on its own link: the same MSS 1460.
+    ns_ok(
+        &no,
+        &[
+            "ip",
+            "route",
+            "add",
+            "198.51.100.100/32",
+            "dev",
+            "pfmo0",
+            "advmss",
+            "1460",
+        ],
+    );
+    let (stages, nat_section) = if nat {
+        (
+            r#"["nat", "forward"]"#,
+            "[nat]\ninside = [\"in\"]\noutside = [\"out\"]\npool = [\"198.51.100.100\"]\n",
+        )
+    } else {
+        (r#"["forward"]"#, "")
+    };
     let sock = lab.path("ctl.sock");
     let af = "blocksz=16384,framesz=16384,framecnt=512";
     let cfg = lab.write(
@@ -122,10 +154,11 @@ mtu = 1400
 [[lcore]]
 id = 1
 rx = [{{ port = "in" }}, {{ port = "out" }}]
-stages = ["forward"]
+stages = {stages}
 
 [control]
 socket = "{sock}"
+{nat_section}
 "#,
             prefix = lab.prefix(),
             sock = sock.display()
@@ -205,6 +238,9 @@ socket = "{sock}"
             String::from_utf8_lossy(&so.stderr)
         );
         assert_eq!(field(&out, "len="), "1000000", "{out}");
+        // The server saw the pool address through NAT, the host's own without.
+        let peer = if nat { "198.51.100.100" } else { "10.0.0.2" };
+        assert!(out.contains(&format!("peer={peer}:")), "{out}");
         let s = control_call(&sock, "forward.stats", json!({})).unwrap();
         assert!(
             s["totals"]["frag_needed_sent"].as_u64().unwrap() >= 1,
