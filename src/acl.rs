@@ -18,6 +18,13 @@
 //! When several rules match, the one with the highest `priority` wins; the result of a key is the
 //! winning rule's `userdata` (never 0), or 0 when no rule matches. Give rules distinct priorities:
 //! between equal priorities `rte_acl` picks one of them.
+//!
+//! # Classify method
+//!
+//! `rte_acl` has one classify function per instruction set ([`Alg`]). [`Acl::build`] sets the
+//! context to the first of [`Alg::PREFERENCE`] that DPDK accepts for it
+//! (`rte_acl_set_ctx_classify` refuses a method the CPU lacks, the library was built without,
+//! or EAL's maximum SIMD width excludes), down to the scalar one; [`Acl::alg`] says which.
 
 use std::ffi::CString;
 use std::ptr::NonNull;
@@ -234,6 +241,72 @@ fn field_defs() -> [ffi::rte_acl_field_def; field::COUNT] {
     ]
 }
 
+/// An `rte_acl` classify method (`enum rte_acl_classify_alg`, x86 ones and the portable one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// AVX-512, 32 keys in flight (needs EAL's maximum SIMD width at 512 bits:
+    /// `--force-max-simd-bitwidth=512`).
+    Avx512x32,
+    /// AVX-512 on 256-bit registers, 16 keys in flight.
+    Avx512x16,
+    /// AVX2, 16 keys in flight (two sets of 8).
+    Avx2,
+    /// SSE4.1, 8 keys in flight.
+    Sse,
+    /// Portable C, one key at a time.
+    Scalar,
+}
+
+impl Alg {
+    /// The order [`Acl::build`] tries them in: fastest first for bursts of 32 keys.
+    pub const PREFERENCE: [Alg; 5] = [
+        Alg::Avx512x32,
+        Alg::Avx512x16,
+        Alg::Avx2,
+        Alg::Sse,
+        Alg::Scalar,
+    ];
+
+    /// Short name (`avx512x16`, `avx2`, `sse`, `scalar`, ...), as shown to operators.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Avx512x32 => "avx512x32",
+            Alg::Avx512x16 => "avx512x16",
+            Alg::Avx2 => "avx2",
+            Alg::Sse => "sse",
+            Alg::Scalar => "scalar",
+        }
+    }
+
+    /// The method named `name` ([`Alg::name`]), if any.
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Alg::PREFERENCE.into_iter().find(|a| a.name() == name)
+    }
+
+    fn raw(self) -> ffi::rte_acl_classify_alg {
+        match self {
+            Alg::Avx512x32 => ffi::RTE_ACL_CLASSIFY_AVX512X32,
+            Alg::Avx512x16 => ffi::RTE_ACL_CLASSIFY_AVX512X16,
+            Alg::Avx2 => ffi::RTE_ACL_CLASSIFY_AVX2,
+            Alg::Sse => ffi::RTE_ACL_CLASSIFY_SSE,
+            Alg::Scalar => ffi::RTE_ACL_CLASSIFY_SCALAR,
+        }
+    }
+}
+
+impl std::fmt::Display for Alg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// EAL's maximum SIMD width in bits (`rte_vect_get_max_simd_bitwidth`: 256 by default on x86,
+/// `--force-max-simd-bitwidth` changes it), which bounds the classify methods DPDK accepts.
+pub fn max_simd_bitwidth() -> u16 {
+    // SAFETY: reads one field of EAL's internal configuration; no argument, no side effect.
+    unsafe { ffi::rte_vect_get_max_simd_bitwidth() }
+}
+
 static NEXT_NAME: AtomicU64 = AtomicU64::new(0);
 
 /// A compiled, read-only rule set. An empty rule set has no DPDK context (every key gets 0).
@@ -242,6 +315,8 @@ pub struct Acl {
     ctx: Option<NonNull<ffi::rte_acl_ctx>>,
     rules: usize,
     name: String,
+    /// The classify method set on `ctx` (None without a context).
+    alg: Option<Alg>,
 }
 
 // SAFETY: after `build` the context is never modified; rte_acl_classify only reads it and is
@@ -273,6 +348,7 @@ impl Acl {
                 ctx: None,
                 rules: 0,
                 name,
+                alg: None,
             });
         }
         if !crate::eal::is_initialized() {
@@ -293,10 +369,11 @@ impl Acl {
         let ctx = NonNull::new(ctx)
             .ok_or_else(|| Error::from_errno(format!("rte_acl_create({name})")))?;
         // From here on Drop frees the context on every error path.
-        let acl = Acl {
+        let mut acl = Acl {
             ctx: Some(ctx),
             rules: rules.len(),
             name,
+            alg: None,
         };
         let raw: Vec<RawRule> = rules.iter().map(Ipv4Rule::raw).collect();
         // SAFETY: ctx is a live context created with rule_size = size_of::<RawRule>(), which
@@ -322,7 +399,40 @@ impl Acl {
         crate::error::check(rc, || {
             format!("rte_acl_build({}, {} rules)", acl.name, acl.rules)
         })?;
+        // The scalar method is always there: the loop ends with a method set.
+        for alg in Alg::PREFERENCE {
+            if acl.set_alg(alg).is_ok() {
+                break;
+            }
+        }
         Ok(acl)
+    }
+
+    /// The classify method in use (None for an empty rule set, which has no context).
+    pub fn alg(&self) -> Option<Alg> {
+        self.alg
+    }
+
+    /// Switches the classify method; fails (leaving the current one) when DPDK refuses it:
+    /// the CPU lacks the instructions, the library was built without them, or EAL's maximum
+    /// SIMD width ([`max_simd_bitwidth`]) is below the method's. An empty rule set accepts
+    /// nothing (it has no context).
+    pub fn set_alg(&mut self, alg: Alg) -> Result<()> {
+        let Some(ctx) = self.ctx else {
+            return Err(Error::invalid(format!(
+                "acl {}: no rules, no classify method",
+                self.name
+            )));
+        };
+        // SAFETY: ctx is a live context we own exclusively (&mut self); DPDK checks that the
+        // method exists on this CPU and build before storing it in the context, and returns
+        // an error (context unchanged) otherwise.
+        let rc = unsafe { ffi::rte_acl_set_ctx_classify(ctx.as_ptr(), alg.raw()) };
+        crate::error::check(rc, || {
+            format!("rte_acl_set_ctx_classify({}, {alg})", self.name)
+        })?;
+        self.alg = Some(alg);
+        Ok(())
     }
 
     /// Number of rules compiled in.

@@ -18,6 +18,7 @@
 #include <rte_telemetry.h>
 #include <rte_lpm.h>
 #include <rte_acl.h>
+#include <rte_vect.h>
 #include <rte_meter.h>
 
 /* rte_ip_frag (for the fragmentation benchmark that compares DPDK's fragmenters with the

@@ -167,6 +167,12 @@ impl AclTable {
         self.acl.is_empty()
     }
 
+    /// The `rte_acl` classify method the table runs with (None without rules: no context,
+    /// every packet gets the default).
+    pub fn alg(&self) -> Option<dpdk::acl::Alg> {
+        self.acl.alg()
+    }
+
     /// The default action.
     pub fn default_action(&self) -> Action {
         self.actions[0]
@@ -267,7 +273,27 @@ impl Classify {
         let mut n = 0usize;
         for (i, (m, v)) in pkts.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             let meta = m.meta();
-            let mut key = if meta.flags & flags::PARSED != 0 {
+            let parsed = meta.flags & flags::PARSED != 0;
+            if !parsed {
+                // The common frame (unfragmented TCP/UDP, 20-byte header) in a few loads; its
+                // key straight from the parse, never a fragment.
+                if let Some(p) = crate::parse::parse_plain(m.data(), m.pkt_len() as usize) {
+                    let meta = m.meta_mut();
+                    p.write(meta);
+                    self.keys[n] = Ipv4Key::new(
+                        p.proto,
+                        p.src_ip,
+                        p.dst_ip,
+                        p.src_port,
+                        p.dst_port,
+                        meta.in_port,
+                    );
+                    self.idx[n] = i as u8;
+                    n += 1;
+                    continue;
+                }
+            }
+            let mut key = if parsed {
                 if meta.flags & flags::IPV4 == 0 {
                     continue;
                 }

@@ -35,6 +35,13 @@ impl Nf for Classify {
         if runs {
             let (table, _) = ops::compile(&p.entries, p.default, env.iface_ids)
                 .map_err(|e| format!("classify: {e}"))?;
+            if let Some(alg) = table.alg() {
+                eprintln!(
+                    "pollfwd: classify: {} rules, rte_acl classify method {alg} (EAL's SIMD width {} bits)",
+                    table.len(),
+                    dpdk::acl::max_simd_bitwidth()
+                );
+            }
             p.installed = Some(state::Installed {
                 table,
                 hits: Vec::new(),

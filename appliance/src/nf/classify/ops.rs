@@ -307,6 +307,15 @@ fn counters(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     with_cp(ctx, |cp| Ok(counters_json(cp, workers))).map_err(OpError::from)
 }
 
+/// The `rte_acl` classify method of the installed table (`avx512x16`, `avx2`, ...), null
+/// without one (no worker runs the stage, or no rules).
+pub(super) fn method(cp: &Plane) -> Value {
+    cp.installed
+        .as_ref()
+        .and_then(|i| i.table.alg())
+        .map_or(Value::Null, |a| json!(a.name()))
+}
+
 /// `acl.counters`: hits per rule and of the default action, and how many `workers` run them.
 pub(super) fn counters_json(cp: &Plane, workers: usize) -> Value {
     let t = totals(cp);
@@ -322,6 +331,7 @@ pub(super) fn counters_json(cp: &Plane, workers: usize) -> Value {
     json!({
         "default": {"action": action_text(cp.default), "packets": dp, "bytes": db},
         "workers": workers,
+        "method": method(cp),
         "rules": rules,
     })
 }
