@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::sync::{Arc, OnceLock};
 
-use dpdk::acl::{Acl, Ipv4Key, Ipv4Rule};
+use dpdk::acl::{Acl, Alg, Ipv4Key, Ipv4Rule};
 
 static EAL: OnceLock<(dpdk::Eal, File)> = OnceLock::new();
 
@@ -362,4 +362,43 @@ fn invalid_rules_and_empty_sets() {
     assert_ne!(a.name(), b.name());
     drop(a);
     assert_eq!(classify(&b, &[Ipv4Key::default()]), vec![1]);
+}
+
+#[test]
+fn every_classify_method_dpdk_accepts_gives_the_same_results() {
+    eal();
+    let mut rng = Rng(7);
+    let rules = random_rules(&mut rng, 200);
+    let keys = random_keys(&mut rng, 1000);
+    let want: Vec<u32> = keys.iter().map(|k| model(&rules, k)).collect();
+    let mut acl = Acl::build(&rules, -1).unwrap();
+    // Build picked the first method of the preference order that DPDK accepts.
+    let picked = acl.alg().expect("a method is set");
+    let mut accepted = Vec::new();
+    for alg in Alg::PREFERENCE {
+        if acl.set_alg(alg).is_err() {
+            // A refused method leaves the current one in place.
+            assert_eq!(acl.alg(), accepted.last().copied().or(Some(picked)));
+            continue;
+        }
+        assert_eq!(acl.alg(), Some(alg));
+        accepted.push(alg);
+        // Burst lengths that take each method's full-width, narrower and scalar paths.
+        for len in [1usize, 3, 8, 16, 31, 32, 64, 1000] {
+            let got = classify(&acl, &keys[..len]);
+            assert_eq!(got, want[..len], "{alg}, {len} keys");
+        }
+    }
+    assert_eq!(accepted.first(), Some(&picked));
+    assert!(accepted.contains(&Alg::Scalar), "{accepted:?}");
+    // Beyond 256 bits only with EAL's --force-max-simd-bitwidth=512 (not given here).
+    assert_eq!(dpdk::acl::max_simd_bitwidth(), 256);
+    assert!(!accepted.contains(&Alg::Avx512x32));
+    for alg in Alg::PREFERENCE {
+        assert_eq!(Alg::from_name(alg.name()), Some(alg));
+    }
+    // An empty rule set has no context and accepts no method.
+    let mut empty = Acl::build(&[], -1).unwrap();
+    assert_eq!(empty.alg(), None);
+    assert!(empty.set_alg(Alg::Scalar).is_err());
 }
