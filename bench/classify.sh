@@ -3,7 +3,8 @@
 # net_pcap infinite_rx=1 source of 64-byte UDP frames (256 flows) -> net_pcap sink (empty rx
 # file, no tx file), one worker lcore, burst 32, --no-pci. Trials are interleaved (the machine
 # is noisy) and medians reported. Prints, per rule-set size: Mpps out of the sink port, cycles
-# per packet of the classify stage alone (the runtime counters), and of the whole loop.
+# per packet of the classify stage alone (the runtime counters), and of the whole loop, and the
+# rte_acl classify method the stage ran with (`method` of acl.counters).
 #
 # Rule sets (seeded, identical every run): random source/destination prefixes (/16../32) in
 # 10/8 and 172.16/12, TCP or UDP, random destination-port ranges, half permit half deny (none
@@ -95,7 +96,8 @@ st = next(r for r in l["runtime"] if r["stage"] == "classify")
 mpps = p1["tx_packets"] / s["duration_s"] / 1e6
 loop = (l["busy_cycles"] + l["idle_cycles"]) / max(1, l["tx_packets"])
 hits = sum(r["packets"] for r in s["nf"]["classify"]["rules"])
-print(f"{mpps:.3f} {st['cycles_per_packet']:.1f} {loop:.1f} {hits}")
+method = s["nf"]["classify"].get("method") or "none"
+print(f"{mpps:.3f} {st['cycles_per_packet']:.1f} {loop:.1f} {hits} {method}")
 PY
 }
 
@@ -103,10 +105,10 @@ echo "harness: net_pcap infinite_rx 64B UDP (256 flows) -> net_pcap sink, chain 
 declare -A mp sc lc
 for i in $(seq 1 "$trials"); do
     for c in r0 r1k r10k; do
-        read -r m s l h < <(trial "$c")
+        read -r m s l h a < <(trial "$c")
         mp[$c]+="$m "; sc[$c]+="$s "; lc[$c]+="$l "
-        printf "trial %d %-5s: %7s Mpps  classify %6s cycles/pkt  loop %6s cycles/pkt  (%s rule hits)\n" \
-            "$i" "$c" "$m" "$s" "$l" "$h"
+        printf "trial %d %-5s: %7s Mpps  classify %6s cycles/pkt  loop %6s cycles/pkt  (%s rule hits, rte_acl method %s)\n" \
+            "$i" "$c" "$m" "$s" "$l" "$h" "$a"
     done
 done
 python3 - "${mp[r0]}" "${sc[r0]}" "${lc[r0]}" "${mp[r1k]}" "${sc[r1k]}" "${lc[r1k]}" \
