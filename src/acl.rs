@@ -258,7 +258,9 @@ pub enum Alg {
 }
 
 impl Alg {
-    /// The order [`Acl::build`] tries them in: fastest first for bursts of 32 keys.
+    /// The order [`Acl::build`] tries them in: DPDK's own (widest first). Not always fastest:
+    /// on a Xeon with AVX-512, for bursts of 32 keys, SSE measured faster than AVX2
+    /// (docs/performance.md), which only matters on a CPU without AVX-512.
     pub const PREFERENCE: [Alg; 5] = [
         Alg::Avx512x32,
         Alg::Avx512x16,
