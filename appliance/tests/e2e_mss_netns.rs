@@ -73,9 +73,7 @@ fn a_tcp_connection_through_the_box_uses_the_clamped_mss() {
         (&ni, "pfsi0", "10.0.0.2/24", "10.0.0.1"),
         (&no, "pfso0", "198.51.100.2/24", "198.51.100.1"),
     ] {
-        ns_ok(ns, &["ip", "addr", "add", addr, "dev", dev]);
-        ns_ok(ns, &["ip", "link", "set", dev, "up"]);
-        ns_ok(ns, &["ip", "route", "add", "default", "via", gw]);
+        host_link(ns, dev, addr, Some(gw));
         // Without timestamps TCP_MAXSEG is the announced MSS itself (not 12 bytes less).
         ns_ok(ns, &["sysctl", "-qw", "net.ipv4.tcp_timestamps=0"]);
     }

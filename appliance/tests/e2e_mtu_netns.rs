@@ -79,9 +79,7 @@ fn mtu_lab(tag: &str, nat: bool) {
     wire_hosts_to_router(&nr, &[(&ni, "pfmi"), (&no, "pfmo")]);
     ns_ok(&ni, &["ip", "link", "set", "pfmi0", "mtu", "9000"]);
     ns_ok(&nr, &["ip", "link", "set", "pfmi1", "mtu", "9000"]);
-    ns_ok(&ni, &["ip", "addr", "add", "10.0.0.2/24", "dev", "pfmi0"]);
-    ns_ok(&ni, &["ip", "link", "set", "pfmi0", "up"]);
-    ns_ok(&ni, &["ip", "route", "add", "default", "via", "10.0.0.1"]);
+    host_link(&ni, "pfmi0", "10.0.0.2/24", Some("10.0.0.1"));
     ns_ok(
         &no,
         &["ip", "addr", "add", "198.51.100.2/24", "dev", "pfmo0"],

@@ -89,11 +89,8 @@ fn nat_real_hosts_tcp_udp_ping_and_port_forward() {
     wire_hosts_to_router(&nr, &[(&ni, "pfni"), (&no, "pfno")]);
     // The inside host routes everything via the appliance; the outside server knows only its
     // own network (it must never need a route to 10.0.0.0/24).
-    ns_ok(&ni, &["ip", "addr", "add", "10.0.0.2/24", "dev", "pfni0"]);
-    ns_ok(&ni, &["ip", "link", "set", "pfni0", "up"]);
-    ns_ok(&ni, &["ip", "route", "add", "default", "via", "10.0.0.1"]);
-    ns_ok(&no, &["ip", "addr", "add", "192.0.2.2/24", "dev", "pfno0"]);
-    ns_ok(&no, &["ip", "link", "set", "pfno0", "up"]);
+    host_link(&ni, "pfni0", "10.0.0.2/24", Some("10.0.0.1"));
+    host_link(&no, "pfno0", "192.0.2.2/24", None);
     let sock = lab.path("ctl.sock");
     let cfg = lab.write(
         "pollfwd.toml",

@@ -50,9 +50,7 @@ fn hosts_in_namespaces_ping_transfer_and_traceroute_through_pollfwd() {
         (&na, "pfa0", "192.0.2.2/24", "192.0.2.1"),
         (&nb, "pfb0", "198.51.100.2/24", "198.51.100.1"),
     ] {
-        ns_ok(ns, &["ip", "addr", "add", addr, "dev", dev]);
-        ns_ok(ns, &["ip", "link", "set", dev, "up"]);
-        ns_ok(ns, &["ip", "route", "add", "default", "via", gw]);
+        host_link(ns, dev, addr, Some(gw));
     }
     // Host B also owns 203.0.113.1, reachable only once pollfwd has a route for it.
     ns_ok(&nb, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);

@@ -73,9 +73,7 @@ fn trunk_lab(tag: &str, offload: bool) -> String {
         (&n20, "pva200", "10.20.0.2/24", "10.20.0.1"),
         (&n0, "pva00", "10.0.0.2/24", "10.0.0.1"),
     ] {
-        ns_ok(host, &["ip", "addr", "add", addr, "dev", dev]);
-        ns_ok(host, &["ip", "link", "set", dev, "up"]);
-        ns_ok(host, &["ip", "route", "add", "default", "via", gw]);
+        host_link(host, dev, addr, Some(gw));
     }
     let switch = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vlan_switch.py");
     let mut sw = ns_spawn(

@@ -210,26 +210,12 @@ mod tests {
         // and every frame length: whatever the fast check accepts the full parser accepts with
         // the same addresses; and every frame the parser accepts with IHL 5 (and the header in
         // the first segment) the fast check accepts too.
-        let base = udp_frame();
-        let mut cases = vec![(base.clone(), base.len())];
-        for pos in 0..40 {
-            for v in [0u8, 1, 0x45, 0x46, 0x08, 0x80, 0xff] {
-                let mut f = base.clone();
-                f[pos] = v;
-                cases.push((f.clone(), f.len()));
-                // Keep the checksum right so later checks are reached too.
-                if (14..34).contains(&pos) {
-                    f[24..26].copy_from_slice(&[0, 0]);
-                    let c = rfc1071(&f[14..34]);
-                    f[24..26].copy_from_slice(&c.to_be_bytes());
-                    cases.push((f.clone(), f.len()));
-                }
-            }
-        }
-        for cut in 0..base.len() {
-            cases.push((base[..cut].to_vec(), cut));
-            cases.push((base[..cut].to_vec(), base.len())); // rest in later segments
-        }
+        let mut cases = Vec::new();
+        mutations(
+            &udp_frame(),
+            &[0u8, 1, 0x45, 0x46, 0x08, 0x80, 0xff],
+            &mut cases,
+        );
         let mut accepted = 0;
         for (f, len) in &cases {
             let fast = ipv4_fast(f, *len);
@@ -269,26 +255,10 @@ mod tests {
         bases.push(tcp);
         let mut cases = Vec::new();
         for base in &bases {
-            cases.push((base.clone(), base.len()));
-            for pos in 0..40 {
-                for v in [
-                    0u8, 1, 4, 6, 17, 23, 24, 0x20, 0x40, 0x45, 0x46, 0x08, 0x80, 0xff,
-                ] {
-                    let mut f = base.clone();
-                    f[pos] = v;
-                    cases.push((f.clone(), f.len()));
-                    if (14..34).contains(&pos) {
-                        f[24..26].copy_from_slice(&[0, 0]);
-                        let c = rfc1071(&f[14..34]);
-                        f[24..26].copy_from_slice(&c.to_be_bytes());
-                        cases.push((f.clone(), f.len()));
-                    }
-                }
-            }
-            for cut in 0..base.len() {
-                cases.push((base[..cut].to_vec(), cut));
-                cases.push((base[..cut].to_vec(), base.len())); // rest in later segments
-            }
+            let values = [
+                0u8, 1, 4, 6, 17, 23, 24, 0x20, 0x40, 0x45, 0x46, 0x08, 0x80, 0xff,
+            ];
+            mutations(base, &values, &mut cases);
         }
         let mut accepted = 0;
         for (f, len) in &cases {
@@ -336,6 +306,30 @@ mod tests {
         p.write(&mut meta);
         assert_eq!(meta.dst_ip, 0xc000_0209);
         assert_eq!(meta.flags, flags::PARSED | flags::IPV4);
+    }
+
+    /// `base` as it is, with each of its first 40 bytes set to each of `values` (again with
+    /// the header checksum made right, so that later checks are reached too), and cut at
+    /// every length (the rest absent, or in later segments): (frame, whole frame length).
+    fn mutations(base: &[u8], values: &[u8], cases: &mut Vec<(Vec<u8>, usize)>) {
+        cases.push((base.to_vec(), base.len()));
+        for pos in 0..40 {
+            for &v in values {
+                let mut f = base.to_vec();
+                f[pos] = v;
+                cases.push((f.clone(), f.len()));
+                if (14..34).contains(&pos) {
+                    f[24..26].copy_from_slice(&[0, 0]);
+                    let c = rfc1071(&f[14..34]);
+                    f[24..26].copy_from_slice(&c.to_be_bytes());
+                    cases.push((f.clone(), f.len()));
+                }
+            }
+        }
+        for cut in 0..base.len() {
+            cases.push((base[..cut].to_vec(), cut));
+            cases.push((base[..cut].to_vec(), base.len()));
+        }
     }
 
     fn refix(f: &mut [u8]) {

@@ -129,6 +129,17 @@ pub fn spawn_pollfwd_in(ns: &str, lab: &Lab, cfg: &Path, secs: u64) -> Child {
         .expect("start pollfwd")
 }
 
+/// A host's link: `addr` (with its prefix) on `dev` in namespace `ns`, the link up, and a
+/// default route via `gw` when given.
+#[allow(dead_code)]
+pub fn host_link(ns: &str, dev: &str, addr: &str, gw: Option<&str>) {
+    ns_ok(ns, &["ip", "addr", "add", addr, "dev", dev]);
+    ns_ok(ns, &["ip", "link", "set", dev, "up"]);
+    if let Some(gw) = gw {
+        ns_ok(ns, &["ip", "route", "add", "default", "via", gw]);
+    }
+}
+
 /// Wires hosts to a router: for each `(ns, p)` of `hosts`, a veth pair with end `<p>0` in host
 /// namespace `ns` and end `<p>1` in namespace `router`. Every namespace gets IPv6 off (no
 /// router solicitations or DAD in the traffic) and `lo` up; the router's ends are up; the
