@@ -9,8 +9,9 @@
 //! fixed fields cannot panic. Addresses are `u32` in host byte order, as `PktMeta` and the
 //! route tables hold them. The forward stage's fast loop reads an untagged IPv4 frame's
 //! header in four word loads ([`ipv4::Words`]) rather than through views: measured faster
-//! there (docs/performance.md). Prepared for 802.1Q and IPv6: [`ether::EtherType`] names
-//! them and [`ether::Frame::l3`] gives the L3 offset a VLAN tag moves.
+//! there (docs/performance.md). [`ether::EtherType`] names IPv6 and VLAN tags; stages never
+//! see tags (the runtime pops them into VLAN sub-interfaces: `pollfwd_pipeline::vlan`), and a
+//! tag left on a frame of a port without sub-interfaces is `vlan_unknown` ([`crate::parse`]).
 
 pub mod arp;
 pub mod checksum;
