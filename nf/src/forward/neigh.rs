@@ -202,7 +202,7 @@ impl NeighTable {
     }
 
     /// The slot of `ip`, claiming a free one if needed, else reclaiming one whose entry is
-    /// no longer worth keeping at `now` (see [`NeighTable::reclaimable`]). `None` if every
+    /// no longer worth keeping at `now` (see `NeighTable::reclaimable`). `None` if every
     /// slot of the probe window holds a live entry.
     pub fn insert(&self, ip: u32, port: u16, now: u64) -> Option<usize> {
         match self.insert_free(ip, port) {
