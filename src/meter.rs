@@ -138,6 +138,11 @@ impl SrtcmProfile {
     pub fn cir_period(&self) -> (u64, u64) {
         (self.p.cir_period, self.p.cir_bytes_per_period)
     }
+
+    /// Sizes of the committed and excess buckets (CBS, EBS), bytes, as rte_meter holds them.
+    pub fn bucket_sizes(&self) -> (u64, u64) {
+        (self.p.cbs, self.p.ebs)
+    }
 }
 
 /// A trTCM profile (rates converted to TSC periods).
@@ -188,6 +193,11 @@ impl TrtcmProfile {
     pub fn pir_period(&self) -> (u64, u64) {
         (self.p.pir_period, self.p.pir_bytes_per_period)
     }
+
+    /// Sizes of the committed and peak buckets (CBS, PBS), bytes, as rte_meter holds them.
+    pub fn bucket_sizes(&self) -> (u64, u64) {
+        (self.p.cbs, self.p.pbs)
+    }
 }
 
 /// srTCM run-time state: the C and E token buckets.
@@ -212,6 +222,11 @@ impl Srtcm {
     /// Tokens in the committed and excess buckets, bytes.
     pub fn tokens(&self) -> (u64, u64) {
         (self.0.tc, self.0.te)
+    }
+
+    /// TSC of the buckets' last update (the meter's clock: whole periods only).
+    pub fn time(&self) -> u64 {
+        self.0.time
     }
 
     /// Colour-blind check of a packet of `len` bytes at TSC `time` (RFC 2697 §3).
@@ -263,6 +278,11 @@ impl Trtcm {
     /// Tokens in the committed and peak buckets, bytes.
     pub fn tokens(&self) -> (u64, u64) {
         (self.0.tc, self.0.tp)
+    }
+
+    /// TSC of the committed and peak buckets' last updates.
+    pub fn times(&self) -> (u64, u64) {
+        (self.0.time_tc, self.0.time_tp)
     }
 
     /// Colour-blind check of a packet of `len` bytes at TSC `time` (RFC 2698 §3).

@@ -1,4 +1,5 @@
-//! Rate limiting with DPDK's `rte_meter`: srTCM (RFC 2697) and trTCM (RFC 2698) policers,
+//! Rate limiting: srTCM (RFC 2697) and trTCM (RFC 2698) policers, metered with DPDK's
+//! `rte_meter` arithmetic written in Rust ([`tcm`]; profiles built by `rte_meter`),
 //! colour-blind or colour-aware, each bound to a class of the classify stage, to every packet
 //! no class policer took (the default policer), or per source IPv4 address (a bounded table of
 //! meters created on a source's first packet and aged out when idle).
@@ -13,15 +14,18 @@
 //! and share a class's traffic, each meters its own share (pipeline mode puts the policer on one
 //! lcore for an exact aggregate).
 //!
-//! Data path: one table lookup and one `rte_meter` check per packet, no allocation, no lock;
-//! per-policer counts are kept in the stage and written to the shared single-writer counters
-//! once per burst. Tables are built off the data path ([`PolicerTable`], [`Update`]) and swapped
-//! in between bursts through [`pollfwd_pipeline::Stage::control`].
+//! Data path: a loop chosen per table (a lone default policer gets one monomorphised for its
+//! kind and mode; anything else a lookup per packet); an aggregate meter is refilled once
+//! per burst and each packet then costs two compares and a subtraction; no call into C, no
+//! allocation, no lock; per-policer counts are kept in the stage and written to the shared
+//! single-writer counters once per burst. Tables are built off the data path
+//! ([`PolicerTable`], [`Update`]) and swapped in between bursts through
+//! [`pollfwd_pipeline::Stage::control`].
 //!
-//! One concern per file: [`profile`] (meter profiles, actions, definitions, DSCP names),
-//! [`table`] (the configuration and its run-time state), [`sources`] (the per-source table
-//! with ageing and migration), [`counters`] (seqlock counters), [`control`] (control
-//! messages), [`stage`] (the stage).
+//! One concern per file: [`tcm`] (the token-bucket arithmetic), [`profile`] (meter profiles,
+//! actions, definitions, DSCP names), [`table`] (the configuration and its run-time state),
+//! [`sources`] (the per-source table with ageing and migration), [`counters`] (seqlock
+//! counters), [`control`] (control messages), [`stage`] (the stage).
 
 pub mod control;
 pub mod counters;
@@ -29,11 +33,12 @@ pub mod profile;
 pub mod sources;
 pub mod stage;
 pub mod table;
+pub mod tcm;
 
 pub use control::{ClearCounters, Update};
 pub use counters::{PolicerCounters, PolicerSnapshot, WorkerCounters};
 pub use profile::{
-    Action, MeterState, PerSource, PolicerDef, Profile, parse_dscp, rfc2597_precolor,
+    Action, MeterState, Params, PerSource, PolicerDef, Profile, parse_dscp, rfc2597_precolor,
 };
 pub use sources::{MAX_PROBE, MIGRATE_BUDGET, Refused, SourceTable};
 pub use stage::Policer;

@@ -2,7 +2,9 @@
 //! per colour, per-source limits, the pre-colouring of colour-aware policers by DSCP
 //! (RFC 2597) and DSCP names.
 
-use dpdk::meter::{Color, Srtcm, SrtcmProfile, Trtcm, TrtcmProfile};
+use dpdk::meter::{Color, SrtcmProfile, TrtcmProfile};
+
+use super::tcm::{SrMeter, SrParams, Tcm, TrMeter, TrParams};
 
 /// A meter profile (rates and bursts, converted to TSC periods by DPDK).
 #[derive(Debug, Clone, Copy)]
@@ -20,46 +22,125 @@ impl Profile {
     }
 }
 
-/// Run-time state of one meter.
-#[derive(Debug, Clone, Copy)]
+/// A profile's bucket sizes and token arrival in the form the Rust meters take ([`tcm`]):
+/// read once from the profile `rte_meter` built, when the table is built.
+///
+/// [`tcm`]: super::tcm
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Params {
+    Srtcm(SrParams),
+    Trtcm(TrParams),
+}
+
+impl Profile {
+    pub fn params(&self) -> Params {
+        match self {
+            Profile::Srtcm(p) => Params::Srtcm(SrParams::of(p)),
+            Profile::Trtcm(p) => Params::Trtcm(TrParams::of(p)),
+        }
+    }
+}
+
+/// Run-time state of one meter (the arithmetic of `rte_meter`, in Rust: [`super::tcm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeterState {
-    Srtcm(Srtcm),
-    Trtcm(Trtcm),
+    Srtcm(SrMeter),
+    Trtcm(TrMeter),
 }
 
 impl MeterState {
     /// A meter with full buckets whose clock starts at `now`.
     pub fn new(p: &Profile, now: u64) -> MeterState {
+        MeterState::start(&p.params(), now)
+    }
+
+    /// A meter with full buckets whose clock starts at `now`.
+    #[inline]
+    pub fn start(p: &Params, now: u64) -> MeterState {
         match p {
-            Profile::Srtcm(p) => MeterState::Srtcm(Srtcm::new(p, now)),
-            Profile::Trtcm(p) => MeterState::Trtcm(Trtcm::new(p, now)),
+            Params::Srtcm(p) => MeterState::Srtcm(SrMeter::start(p, now)),
+            Params::Trtcm(p) => MeterState::Trtcm(TrMeter::start(p, now)),
         }
     }
 
-    /// Colours a packet. A meter of the other kind (the profile was changed live) restarts
-    /// with full buckets.
+    /// Colours a packet of `len` bytes at TSC `now`, pre-coloured `input` (`Green` when
+    /// colour-blind). A meter of the other kind (the profile was changed live) restarts with
+    /// full buckets.
     #[inline]
-    pub fn check(&mut self, p: &Profile, now: u64, len: u32, input: Option<Color>) -> Color {
+    pub fn check(&mut self, p: &Params, now: u64, len: u32, input: Color) -> Color {
         match (self, p) {
-            (MeterState::Srtcm(m), Profile::Srtcm(p)) => match input {
-                None => m.check_blind(p, now, len),
-                Some(c) => m.check_aware(p, now, len, c),
-            },
-            (MeterState::Trtcm(m), Profile::Trtcm(p)) => match input {
-                None => m.check_blind(p, now, len),
-                Some(c) => m.check_aware(p, now, len, c),
-            },
+            (MeterState::Srtcm(m), Params::Srtcm(p)) => m.check(p, now, len, input),
+            (MeterState::Trtcm(m), Params::Trtcm(p)) => m.check(p, now, len, input),
             (s, p) => {
-                *s = MeterState::new(p, now);
+                *s = MeterState::start(p, now);
                 s.check(p, now, len, input)
             }
+        }
+    }
+
+    /// Tokens in the two buckets, bytes: (C, E) for srTCM, (C, P) for trTCM.
+    pub fn tokens(&self) -> (u64, u64) {
+        match self {
+            MeterState::Srtcm(m) => (m.tc, m.te),
+            MeterState::Trtcm(m) => (m.tc, m.tp),
         }
     }
 }
 
 impl Default for MeterState {
     fn default() -> Self {
-        MeterState::Srtcm(Srtcm::default())
+        MeterState::Srtcm(SrMeter::default())
+    }
+}
+
+/// One meter kind, for the stage's loops that are generic over it (picked once per table).
+pub trait Kind: Tcm {
+    /// The parameters, when `p` is of this kind.
+    fn params(p: &Params) -> Option<&Self::Params>;
+    /// The meter, when `s` is of this kind.
+    fn state(s: &mut MeterState) -> Option<&mut Self>;
+    fn wrap(self) -> MeterState;
+}
+
+impl Kind for SrMeter {
+    #[inline(always)]
+    fn params(p: &Params) -> Option<&SrParams> {
+        match p {
+            Params::Srtcm(p) => Some(p),
+            _ => None,
+        }
+    }
+    #[inline(always)]
+    fn state(s: &mut MeterState) -> Option<&mut SrMeter> {
+        match s {
+            MeterState::Srtcm(m) => Some(m),
+            _ => None,
+        }
+    }
+    #[inline(always)]
+    fn wrap(self) -> MeterState {
+        MeterState::Srtcm(self)
+    }
+}
+
+impl Kind for TrMeter {
+    #[inline(always)]
+    fn params(p: &Params) -> Option<&TrParams> {
+        match p {
+            Params::Trtcm(p) => Some(p),
+            _ => None,
+        }
+    }
+    #[inline(always)]
+    fn state(s: &mut MeterState) -> Option<&mut TrMeter> {
+        match s {
+            MeterState::Trtcm(m) => Some(m),
+            _ => None,
+        }
+    }
+    #[inline(always)]
+    fn wrap(self) -> MeterState {
+        MeterState::Trtcm(self)
     }
 }
 

@@ -14,9 +14,9 @@ use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
 use super::control::{ClearCounters, Update};
 use super::counters::{Acc, PolicerCounters, PolicerSnapshot, WorkerCounters};
-use super::profile::{Action, MeterState};
+use super::profile::{Action, Kind, MeterState, Params};
 use super::sources::{MIGRATE_BUDGET, Refused, SourceTable};
-use super::table::{PolicerState, PolicerTable};
+use super::table::{Fast, Plan, PolicerState, PolicerTable};
 use super::{AGE_SWEEP_S, MAX_POLICERS};
 use crate::{parse, wire};
 
@@ -35,6 +35,10 @@ impl Sel {
     };
 }
 
+/// One of the stage's loops over a burst of at most [`BURST_MAX`] packets (chosen when a
+/// table is installed, see [`choose`]). Returns true when every verdict is `Continue`.
+type Loop = fn(&mut Policer, u64, &mut [Mbuf], &mut [Verdict]) -> bool;
+
 /// The rate-limit stage of one worker.
 pub struct Policer {
     table: PolicerTable,
@@ -45,6 +49,8 @@ pub struct Policer {
     dirty: u64,
     /// TSC of the last ageing call.
     last_age: u64,
+    /// The loop for `table`.
+    run: Loop,
 }
 
 /// Drop reason of the drop action for a colour.
@@ -56,10 +62,118 @@ fn drop_reason(c: Color) -> DropReason {
     }
 }
 
+/// The loop for a table: for a lone default policer (every packet meters on it) one
+/// monomorphised for its kind (srTCM, trTCM), colour mode, per-source binding and whether it
+/// reads the IPv4 header, so no packet branches on any of them; else the general loop.
+fn choose(t: &PolicerTable) -> Loop {
+    use super::tcm::{SrMeter, TrMeter};
+    match t.plan() {
+        Plan::Idle => |_, _, _, _| true,
+        Plan::General => Policer::general,
+        Plan::One => {
+            let d = &t.defs[0];
+            let ip = t.needs_ip & 1 != 0;
+            match (&t.fast[0].params, d.per_source.is_some(), d.color_aware, ip) {
+                (Params::Srtcm(_), false, false, false) => Policer::one::<SrMeter, false, false>,
+                (Params::Srtcm(_), false, false, true) => Policer::one::<SrMeter, false, true>,
+                (Params::Srtcm(_), false, true, _) => Policer::one::<SrMeter, true, true>,
+                (Params::Trtcm(_), false, false, false) => Policer::one::<TrMeter, false, false>,
+                (Params::Trtcm(_), false, false, true) => Policer::one::<TrMeter, false, true>,
+                (Params::Trtcm(_), false, true, _) => Policer::one::<TrMeter, true, true>,
+                (Params::Srtcm(_), true, false, _) => Policer::one_per_source::<SrMeter, false>,
+                (Params::Srtcm(_), true, true, _) => Policer::one_per_source::<SrMeter, true>,
+                (Params::Trtcm(_), true, false, _) => Policer::one_per_source::<TrMeter, false>,
+                (Params::Trtcm(_), true, true, _) => Policer::one_per_source::<TrMeter, true>,
+            }
+        }
+    }
+}
+
+/// Offset of the packet's IPv4 header: an earlier parse reused, else parsed now (RFC 1812
+/// checks) and kept in the metadata for later stages; `None` for anything else.
+#[inline(always)]
+fn l3_of(m: &mut Mbuf) -> Option<u16> {
+    let meta = m.meta();
+    if meta.flags & (flags::PARSED | flags::IPV4) == flags::PARSED | flags::IPV4 {
+        Some(meta.l3_off)
+    } else if let Ok(p) = parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
+        p.write(m.meta_mut());
+        Some(p.l3_off)
+    } else {
+        None
+    }
+}
+
+/// Input colour of a colour-aware policer: the worse of the colour an earlier stage left and
+/// the DSCP's pre-colour.
+#[inline(always)]
+fn input_color(m: &Mbuf, l3: Option<u16>, precolor: &[Color; 64]) -> Color {
+    let pre = Color::from_u8(m.meta().color);
+    let dscp = l3
+        .and_then(|o| m.data().get(o as usize + wire::ipv4::field::DS))
+        .map_or(Color::Green, |ds| precolor[(ds >> 2) as usize]);
+    pre.max(dscp)
+}
+
+/// Sets the DSCP of the IPv4 header at `l3` (checksum updated incrementally); true if it
+/// changed.
+#[inline]
+fn remark(m: &mut Mbuf, l3: u16, dscp: u8) -> bool {
+    let d = m.data_mut();
+    if let Some(Ok(mut ip)) = d
+        .get_mut(l3 as usize..)
+        .map(wire::ipv4::Packet::new_checked)
+        && ip.set_dscp(dscp)
+    {
+        m.meta_mut().flags |= flags::MODIFIED;
+        true
+    } else {
+        false
+    }
+}
+
+/// Packets and bytes per colour of one loop, in registers (no store per packet).
+#[derive(Default)]
+struct Tally {
+    green: u64,
+    yellow: u64,
+    green_bytes: u64,
+    yellow_bytes: u64,
+    packets: u64,
+    bytes: u64,
+    remarked: u64,
+}
+
+impl Tally {
+    #[inline(always)]
+    fn add(&mut self, c: Color, len: u32) {
+        let len = len as u64;
+        let g = (c == Color::Green) as u64;
+        let y = (c == Color::Yellow) as u64;
+        self.green += g;
+        self.yellow += y;
+        self.green_bytes += len & g.wrapping_neg();
+        self.yellow_bytes += len & y.wrapping_neg();
+        self.packets += 1;
+        self.bytes += len;
+    }
+
+    fn into(self, a: &mut Acc) {
+        a.packets[0] += self.green;
+        a.packets[1] += self.yellow;
+        a.packets[2] += self.packets - self.green - self.yellow;
+        a.bytes[0] += self.green_bytes;
+        a.bytes[1] += self.yellow_bytes;
+        a.bytes[2] += self.bytes - self.green_bytes - self.yellow_bytes;
+        a.remarked += self.remarked;
+    }
+}
+
 impl Policer {
     /// A stage over `table`, counting into `counters`.
     pub fn new(table: PolicerTable, counters: Arc<WorkerCounters>) -> Policer {
         let state = table.fresh_state();
+        let run = choose(&table);
         Policer {
             table,
             state,
@@ -67,6 +181,7 @@ impl Policer {
             acc: Box::new([Acc::default(); MAX_POLICERS]),
             dirty: 0,
             last_age: 0,
+            run,
         }
     }
 
@@ -83,39 +198,174 @@ impl Policer {
         self.state.sources.get(i).and_then(Option::as_ref)
     }
 
+    /// The meter of (aggregate) policer `i`.
+    pub fn meter(&self, i: usize) -> Option<&MeterState> {
+        self.state.meters.get(i)
+    }
+
     /// Meters a burst received at TSC `now` (the body of [`Stage::process`], without the
-    /// runtime context so that tests can drive the clock).
-    pub fn police(&mut self, now: u64, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+    /// runtime context so that tests can drive the clock). `verdicts` come in as `Continue`;
+    /// returns true when they all still are.
+    pub fn police(&mut self, now: u64, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) -> bool {
+        let mut all = true;
         for (p, v) in pkts
             .chunks_mut(BURST_MAX)
             .zip(verdicts.chunks_mut(BURST_MAX))
         {
-            self.police_burst(now, p, v);
+            all &= (self.run)(self, now, p, v);
         }
         self.flush_counts();
+        all
     }
 
-    /// Two passes over at most [`BURST_MAX`] packets. The first finds each packet's policer,
-    /// parses the IPv4 header where needed and prefetches the home slot of each per-source lookup,
-    /// so that the table's cache misses overlap instead of stalling one packet at a time.
-    /// The second meters and acts.
-    #[inline]
-    fn police_burst(&mut self, now: u64, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
+    /// The lone default policer, not per source: every packet meters on its one meter, which
+    /// is refilled once for the burst (all its packets have the burst's time: a second refill
+    /// would add nothing) and then kept in registers; each packet costs two compares and a
+    /// subtraction, its colour, its verdict from a table. `AWARE`: colour-aware; `IP`: reads
+    /// the IPv4 header (colour-aware or remark).
+    fn one<M: Kind, const AWARE: bool, const IP: bool>(
+        &mut self,
+        now: u64,
+        pkts: &mut [Mbuf],
+        verdicts: &mut [Verdict],
+    ) -> bool {
+        let f = &self.table.fast[0];
+        let Some(p) = M::params(&f.params) else {
+            return self.general(now, pkts, verdicts);
+        };
+        let st = &mut self.state.meters[0];
+        // A meter of the other kind (a live profile change) restarts, as its first packet
+        // would restart it.
+        let mut m = M::state(st).copied().unwrap_or_else(|| M::start(p, now));
+        m.refill(p, now);
+        let mut t = Tally::default();
+        let mut drops = 0u32;
+        for (mb, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+            let len = mb.pkt_len();
+            let l3 = if IP { l3_of(mb) } else { None };
+            let input = if AWARE {
+                input_color(mb, l3, &self.table.precolor)
+            } else {
+                Color::Green
+            };
+            let c = m.color(p, len, input);
+            mb.meta_mut().color = c as u8;
+            t.add(c, len);
+            let verdict = f.verdict[c as usize];
+            drops += (verdict != Verdict::Continue) as u32;
+            *v = verdict;
+            if IP {
+                let dscp = f.remark[c as usize];
+                if dscp != Fast::NO_REMARK
+                    && let Some(o) = l3
+                {
+                    t.remarked += remark(mb, o, dscp) as u64;
+                }
+            }
+        }
+        *st = m.wrap();
+        if t.packets != 0 {
+            t.into(&mut self.acc[0]);
+            self.dirty |= 1;
+        }
+        drops == 0
+    }
+
+    /// The lone default policer, per source: a first pass finds each packet's IPv4 source
+    /// (parsing where no earlier stage did) and prefetches its slot, so that the table's
+    /// cache misses overlap; the second meters each packet on its source's meter.
+    fn one_per_source<M: Kind, const AWARE: bool>(
+        &mut self,
+        now: u64,
+        pkts: &mut [Mbuf],
+        verdicts: &mut [Verdict],
+    ) -> bool {
+        let f = &self.table.fast[0];
+        let (Some(p), Some(tab)) = (M::params(&f.params), &mut self.state.sources[0]) else {
+            return self.general(now, pkts, verdicts);
+        };
+        let mut l3s = [Sel::NO_L3; BURST_MAX];
+        for (mb, l) in pkts.iter_mut().zip(l3s.iter_mut()) {
+            if let Some(o) = l3_of(mb) {
+                tab.prefetch(mb.meta().src_ip);
+                *l = o;
+            }
+        }
+        let acc = &mut self.acc[0];
+        let mut t = Tally::default();
+        let mut all = true;
+        for ((mb, v), l3) in pkts.iter_mut().zip(verdicts.iter_mut()).zip(l3s) {
+            // Anything but IPv4 has no source: it passes unmetered.
+            if l3 == Sel::NO_L3 {
+                continue;
+            }
+            let input = if AWARE {
+                input_color(mb, Some(l3), &self.table.precolor)
+            } else {
+                Color::Green
+            };
+            let len = mb.pkt_len();
+            let src = mb.meta().src_ip;
+            let c = match tab.get_or_insert(src, now, || M::start(p, now).wrap()) {
+                Ok((st, created)) => {
+                    acc.created += created as u64;
+                    let m = match M::state(st) {
+                        Some(m) => m,
+                        None => {
+                            *st = M::start(p, now).wrap();
+                            M::state(st).expect("just made")
+                        }
+                    };
+                    m.check(p, now, len, input)
+                }
+                Err(why) => {
+                    all = false;
+                    self.dirty |= 1;
+                    *v = Verdict::Drop(match why {
+                        Refused::Full => {
+                            acc.table_full += 1;
+                            DropReason::PolicerTableFull
+                        }
+                        Refused::ProbeLimit => {
+                            acc.probe_limit += 1;
+                            DropReason::PolicerProbeLimit
+                        }
+                    });
+                    continue;
+                }
+            };
+            mb.meta_mut().color = c as u8;
+            t.add(c, len);
+            let verdict = f.verdict[c as usize];
+            all &= verdict == Verdict::Continue;
+            *v = verdict;
+            let dscp = f.remark[c as usize];
+            if dscp != Fast::NO_REMARK {
+                t.remarked += remark(mb, l3, dscp) as u64;
+            }
+        }
+        if t.packets != 0 {
+            t.into(acc);
+            self.dirty |= 1;
+        }
+        all
+    }
+
+    /// Any table: two passes. The first finds each packet's policer, parses the IPv4 header
+    /// where needed and prefetches the home slot of each per-source lookup, so that the
+    /// table's cache misses overlap instead of stalling one packet at a time. The second
+    /// meters and acts.
+    fn general(&mut self, now: u64, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) -> bool {
         let mut sel = [Sel::NONE; BURST_MAX];
         for (m, s) in pkts.iter_mut().zip(sel.iter_mut()) {
             let Some(pi) = self.table.lookup(m.meta().class) else {
                 continue;
             };
-            // The IPv4 header, when this policer needs it: reuse an earlier parse, else parse
-            // now (RFC 1812 checks) and keep the result for later stages.
+            // The IPv4 header, when this policer needs it.
             let mut l3 = Sel::NO_L3;
             if self.table.needs_ip & (1 << pi) != 0 {
-                let meta = m.meta();
-                if meta.flags & (flags::PARSED | flags::IPV4) == flags::PARSED | flags::IPV4 {
-                    l3 = meta.l3_off;
-                } else if let Ok(p) = parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
-                    p.write(m.meta_mut());
-                    l3 = p.l3_off;
+                if let Some(o) = l3_of(m) {
+                    l3 = o;
                 }
                 if let (Some(tab), true) = (&self.state.sources[pi], l3 != Sel::NO_L3) {
                     tab.prefetch(m.meta().src_ip);
@@ -123,37 +373,36 @@ impl Policer {
             }
             *s = Sel { pi: pi as u8, l3 };
         }
+        let mut all = true;
         for ((m, v), s) in pkts.iter_mut().zip(verdicts.iter_mut()).zip(sel) {
             if s.pi == Sel::NONE.pi {
                 continue;
             }
             let pi = s.pi as usize;
-            let l3 = (s.l3 != Sel::NO_L3).then_some(s.l3 as usize);
+            let l3 = (s.l3 != Sel::NO_L3).then_some(s.l3);
             let def = &self.table.defs[pi];
+            let f = &self.table.fast[pi];
             let len = m.pkt_len();
             let acc = &mut self.acc[pi];
             let input = if def.color_aware {
-                let pre = Color::from_u8(m.meta().color);
-                let dscp = l3
-                    .and_then(|o| m.data().get(o + wire::ipv4::field::DS))
-                    .map_or(Color::Green, |ds| self.table.precolor[(ds >> 2) as usize]);
-                Some(pre.max(dscp))
+                input_color(m, l3, &self.table.precolor)
             } else {
-                None
+                Color::Green
             };
-            let color = match (&def.per_source, &mut self.state.sources[pi]) {
-                (Some(_), Some(tab)) => {
+            let color = match &mut self.state.sources[pi] {
+                Some(tab) => {
                     // Per source: needs the IPv4 source; anything else passes unmetered.
                     if l3.is_none() {
                         continue;
                     }
                     let src = m.meta().src_ip;
-                    match tab.get_or_insert(src, now, || MeterState::new(&def.profile, now)) {
+                    match tab.get_or_insert(src, now, || MeterState::start(&f.params, now)) {
                         Ok((meter, created)) => {
                             acc.created += created as u64;
-                            meter.check(&def.profile, now, len, input)
+                            meter.check(&f.params, now, len, input)
                         }
                         Err(why) => {
+                            all = false;
                             self.dirty |= 1 << pi;
                             *v = Verdict::Drop(match why {
                                 Refused::Full => {
@@ -169,7 +418,7 @@ impl Policer {
                         }
                     }
                 }
-                _ => self.state.meters[pi].check(&def.profile, now, len, input),
+                None => self.state.meters[pi].check(&f.params, now, len, input),
             };
             let ci = color as usize;
             acc.packets[ci] += 1;
@@ -178,21 +427,18 @@ impl Policer {
             m.meta_mut().color = color as u8;
             match def.actions[ci] {
                 Action::Transmit => {}
-                Action::Drop => *v = Verdict::Drop(drop_reason(color)),
+                Action::Drop => {
+                    all = false;
+                    *v = Verdict::Drop(drop_reason(color));
+                }
                 Action::Remark(dscp) => {
                     if let Some(o) = l3 {
-                        let d = m.data_mut();
-                        if let Some(Ok(mut ip)) =
-                            d.get_mut(o..).map(wire::ipv4::Packet::new_checked)
-                            && ip.set_dscp(dscp)
-                        {
-                            acc.remarked += 1;
-                            m.meta_mut().flags |= flags::MODIFIED;
-                        }
+                        acc.remarked += remark(m, o, dscp) as u64;
                     }
                 }
             }
         }
+        all
     }
 
     /// Writes the burst's counts to the shared counters (once per burst, touched policers
@@ -304,6 +550,7 @@ impl Policer {
         });
         std::mem::swap(&mut self.table, &mut u.table);
         std::mem::swap(&mut self.state, &mut u.state);
+        self.run = choose(&self.table);
         u
     }
 }
@@ -318,7 +565,9 @@ impl Stage for Policer {
     }
 
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
-        self.police(ctx.now, pkts, verdicts);
+        if self.police(ctx.now, pkts, verdicts) {
+            ctx.verdict_all(Verdict::Continue);
+        }
     }
 
     fn housekeeping(&mut self, ctx: &mut StageCtx<'_>) {

@@ -2,8 +2,9 @@
 //! and the run-time state built for it off the data path ([`PolicerState`]).
 
 use dpdk::meter::Color;
+use pollfwd_pipeline::{DropReason, Verdict};
 
-use super::profile::{Action, MeterState, PolicerDef};
+use super::profile::{Action, MeterState, Params, PolicerDef};
 use super::sources::SourceTable;
 use super::{MAX_POLICERS, MAX_SOURCES};
 
@@ -19,6 +20,53 @@ pub struct PolicerTable {
     pub(super) precolor: [Color; 64],
     /// Bit i: policer i needs the IPv4 header (per source, colour-aware, remark).
     pub(super) needs_ip: u64,
+    /// Per policer, what the data path reads, in the form it reads it.
+    pub(super) fast: Vec<Fast>,
+}
+
+/// What the data path needs of one policer, computed when the table is built.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fast {
+    pub(super) params: Params,
+    /// Verdict per colour: `Continue` (transmit, remark) or the colour's drop.
+    pub(super) verdict: [Verdict; 3],
+    /// DSCP to set per colour, [`Fast::NO_REMARK`] for none.
+    pub(super) remark: [u8; 3],
+}
+
+impl Fast {
+    pub(super) const NO_REMARK: u8 = u8::MAX;
+
+    fn of(d: &PolicerDef) -> Fast {
+        let reason = [
+            DropReason::PolicerGreen,
+            DropReason::PolicerYellow,
+            DropReason::PolicerRed,
+        ];
+        Fast {
+            params: d.profile.params(),
+            verdict: std::array::from_fn(|c| match d.actions[c] {
+                Action::Drop => Verdict::Drop(reason[c]),
+                _ => Verdict::Continue,
+            }),
+            remark: std::array::from_fn(|c| match d.actions[c] {
+                Action::Remark(v) => v,
+                _ => Fast::NO_REMARK,
+            }),
+        }
+    }
+}
+
+/// Which of the stage's loops runs a table (chosen when the table is built: no branch per
+/// packet on what the table's shape decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// No policer: nothing to do.
+    Idle,
+    /// Only a default policer, no class bound: every packet goes to policer 0's meter.
+    One,
+    /// Anything else: a lookup per packet.
+    General,
 }
 
 impl PolicerTable {
@@ -81,12 +129,14 @@ impl PolicerTable {
                     || d.actions.iter().any(|a| matches!(a, Action::Remark(_)))
             })
             .fold(0u64, |m, (i, _)| m | 1 << i);
+        let fast = defs.iter().map(Fast::of).collect();
         Ok(PolicerTable {
             defs,
             by_class,
             default,
             precolor,
             needs_ip,
+            fast,
         })
     }
 
@@ -96,6 +146,15 @@ impl PolicerTable {
 
     pub fn precolor(&self) -> &[Color; 64] {
         &self.precolor
+    }
+
+    /// Which loop of the stage runs this table.
+    pub(super) fn plan(&self) -> Plan {
+        match (self.default, self.by_class.iter().any(|&i| i != 0)) {
+            (0, false) => Plan::Idle,
+            (1, false) if self.defs.len() == 1 => Plan::One,
+            _ => Plan::General,
+        }
     }
 
     /// The policer of a packet of class `class` (0: none): the class's policer, else the
@@ -155,14 +214,21 @@ mod tests {
             default: 3,
             precolor: rfc2597_precolor(),
             needs_ip: 0,
+            fast: Vec::new(),
         };
         assert_eq!(t.lookup(0), Some(2), "class 0 takes the default");
         assert_eq!(t.lookup(1), Some(1));
         assert_eq!(t.lookup(2), Some(2), "class without policer: default");
         assert_eq!(t.lookup(3), Some(0));
         assert_eq!(t.lookup(999), Some(2));
+        assert_eq!(t.plan(), Plan::General);
         let t = PolicerTable { default: 0, ..t };
         assert_eq!(t.lookup(2), None);
         assert_eq!(t.lookup(0), None);
+        let t = PolicerTable {
+            by_class: vec![0, 0],
+            ..t
+        };
+        assert_eq!(t.plan(), Plan::Idle);
     }
 }
