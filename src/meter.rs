@@ -9,6 +9,10 @@
 //! a controlled clock; the data path passes the burst's receive TSC.
 //!
 //! Rates are in bytes per second and bursts in bytes, as `rte_meter` wants them.
+//!
+//! The policer stage takes its profiles from here but does the checks with the same
+//! arithmetic in Rust (`pollfwd_nf::policer::tcm`: a shim call per packet cost more than the
+//! whole check); the checks here are the reference its differential test compares against.
 
 use crate::error::{Error, Result};
 use crate::ffi;
