@@ -163,7 +163,33 @@ impl<V: Copy> SourceTable<V> {
         now: u64,
         make: impl FnOnce() -> V,
     ) -> Result<(&mut V, bool), Refused> {
-        let mut i = self.home(key);
+        self.get_or_insert_at(self.home(key), key, now, make)
+    }
+
+    /// The home slot of `key` (for [`SourceTable::prefetch_slot`] and
+    /// [`SourceTable::get_or_insert_at`]: a burst hashes each key once).
+    #[inline]
+    pub fn home_of(&self, key: u32) -> usize {
+        self.home(key)
+    }
+
+    /// Prefetches slot `i` (a key's home from [`SourceTable::home_of`]).
+    #[inline]
+    pub fn prefetch_slot(&self, i: usize) {
+        dpdk::prefetch(&self.slots[i & self.mask]);
+    }
+
+    /// [`SourceTable::get_or_insert`] with the key's home slot `home` found already
+    /// ([`SourceTable::home_of`] on this table).
+    #[inline]
+    pub fn get_or_insert_at(
+        &mut self,
+        home: usize,
+        key: u32,
+        now: u64,
+        make: impl FnOnce() -> V,
+    ) -> Result<(&mut V, bool), Refused> {
+        let mut i = home & self.mask;
         let mut probes = 0;
         loop {
             if !self.slots[i].used {

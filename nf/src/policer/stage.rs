@@ -284,17 +284,21 @@ impl Policer {
         let (Some(p), Some(tab)) = (M::params(&f.params), &mut self.state.sources[0]) else {
             return self.general(now, pkts, verdicts);
         };
+        // Per packet: its IPv4 header's offset and its source's home slot, hashed once.
         let mut l3s = [Sel::NO_L3; BURST_MAX];
-        for (mb, l) in pkts.iter_mut().zip(l3s.iter_mut()) {
+        let mut homes = [0u32; BURST_MAX];
+        for ((mb, l), h) in pkts.iter_mut().zip(l3s.iter_mut()).zip(homes.iter_mut()) {
             if let Some(o) = l3_of(mb) {
-                tab.prefetch(mb.meta().src_ip);
+                let home = tab.home_of(mb.meta().src_ip);
+                tab.prefetch_slot(home);
+                *h = home as u32;
                 *l = o;
             }
         }
         let acc = &mut self.acc[0];
         let mut t = Tally::default();
         let mut all = true;
-        for ((mb, v), l3) in pkts.iter_mut().zip(verdicts.iter_mut()).zip(l3s) {
+        for (((mb, v), l3), home) in pkts.iter_mut().zip(verdicts.iter_mut()).zip(l3s).zip(homes) {
             // Anything but IPv4 has no source: it passes unmetered.
             if l3 == Sel::NO_L3 {
                 continue;
@@ -306,7 +310,8 @@ impl Policer {
             };
             let len = mb.pkt_len();
             let src = mb.meta().src_ip;
-            let c = match tab.get_or_insert(src, now, || M::start(p, now).wrap()) {
+            let c = match tab.get_or_insert_at(home as usize, src, now, || M::start(p, now).wrap())
+            {
                 Ok((st, created)) => {
                     acc.created += created as u64;
                     let m = match M::state(st) {

@@ -15,6 +15,45 @@
 
 use dpdk::meter::{Color, SrtcmProfile, TrtcmProfile};
 
+/// Division of a `u64` by a divisor fixed when a profile is built, by a multiplication: a
+/// per-source meter refills at every packet, and a hardware division there cost about as much
+/// as the rest of the check.
+///
+/// With `m = floor((2^128 - 1) / d) + 1` (d >= 2), `floor(n * m / 2^128) = floor(n / d)` for
+/// every `n < 2^64`: `m * d = 2^128 + e` with `0 <= e <= d`, so `n * m / 2^128` exceeds `n / d`
+/// by `n * e / (d * 2^128) < 2^-64 < 1 / d`, less than the distance from `n / d` to the next
+/// integer when `n / d` is not one (at least `1 / d`). The product's top 64 bits are
+/// `(n * m_hi + (n * m_lo >> 64)) >> 64` (the dropped low word cannot carry into them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Divisor {
+    d: u64,
+    m: u128,
+}
+
+impl Divisor {
+    /// A divisor of `d` (> 0).
+    pub fn new(d: u64) -> Divisor {
+        assert!(d > 0, "division by zero");
+        let m = if d == 1 { 0 } else { u128::MAX / d as u128 + 1 };
+        Divisor { d, m }
+    }
+
+    pub fn get(&self) -> u64 {
+        self.d
+    }
+
+    /// `n / d`, rounded down.
+    #[inline(always)]
+    pub fn div(&self, n: u64) -> u64 {
+        if self.m == 0 {
+            return n;
+        }
+        let hi = n as u128 * (self.m >> 64);
+        let lo = (n as u128 * (self.m as u64) as u128) >> 64;
+        ((hi + lo) >> 64) as u64
+    }
+}
+
 /// srTCM bucket sizes and token arrival, as `rte_meter_srtcm_profile` holds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SrParams {
@@ -23,6 +62,7 @@ pub struct SrParams {
     /// TSC ticks per update of the buckets, and bytes added per update.
     pub period: u64,
     pub per: u64,
+    period_div: Divisor,
 }
 
 impl SrParams {
@@ -34,6 +74,7 @@ impl SrParams {
             ebs,
             period,
             per,
+            period_div: Divisor::new(period),
         }
     }
 }
@@ -47,6 +88,8 @@ pub struct TrParams {
     pub c_per: u64,
     pub p_period: u64,
     pub p_per: u64,
+    c_div: Divisor,
+    p_div: Divisor,
 }
 
 impl TrParams {
@@ -61,16 +104,21 @@ impl TrParams {
             c_per,
             p_period,
             p_per,
+            c_div: Divisor::new(c_period),
+            p_div: Divisor::new(p_period),
         }
     }
 }
 
-/// Whole periods in `diff` TSC ticks. The division is skipped when less than one period
-/// passed (every packet of a burst after the first, for a meter the burst already refilled):
-/// the result is the same, 0.
+/// Whole periods of `period` TSC ticks in `diff`. The division is skipped when less than one
+/// period passed (a meter refilled again in the same burst): the result is the same, 0.
 #[inline(always)]
-fn periods(diff: u64, period: u64) -> u64 {
-    if diff >= period { diff / period } else { 0 }
+fn periods(diff: u64, period: &Divisor) -> u64 {
+    if diff >= period.d {
+        period.div(diff)
+    } else {
+        0
+    }
 }
 
 /// A meter's token buckets: the arithmetic the stage's loops are generic over.
@@ -118,7 +166,7 @@ impl Tcm for SrMeter {
 
     #[inline(always)]
     fn refill(&mut self, p: &SrParams, now: u64) {
-        let n = periods(now.saturating_sub(self.time), p.period);
+        let n = periods(now.saturating_sub(self.time), &p.period_div);
         self.time = self.time.wrapping_add(n.wrapping_mul(p.period));
         // Tokens overflowing from C go to E (RFC 2697 §3).
         let tc = self.tc.wrapping_add(n.wrapping_mul(p.per));
@@ -171,8 +219,8 @@ impl Tcm for TrMeter {
     fn refill(&mut self, p: &TrParams, now: u64) {
         // The clamp of dpdk::meter::Trtcm: not behind either bucket's clock.
         let t = now.max(self.time_tc).max(self.time_tp);
-        let nc = periods(t - self.time_tc, p.c_period);
-        let np = periods(t - self.time_tp, p.p_period);
+        let nc = periods(t - self.time_tc, &p.c_div);
+        let np = periods(t - self.time_tp, &p.p_div);
         self.time_tc = self.time_tc.wrapping_add(nc.wrapping_mul(p.c_period));
         self.time_tp = self.time_tp.wrapping_add(np.wrapping_mul(p.p_period));
         self.tc = self.tc.wrapping_add(nc.wrapping_mul(p.c_per)).min(p.cbs);
@@ -191,6 +239,41 @@ impl Tcm for TrMeter {
             self.tc -= len;
             self.tp -= len;
             Color::Green
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divisor_is_exact() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ds: Vec<u64> = vec![1, 2, 3, 7, 100, 101, 1 << 32, (1 << 32) + 1, u64::MAX];
+        ds.extend((1..64).map(|s| 1u64 << s));
+        ds.extend((1..64).map(|s| (1u64 << s) - 1));
+        for _ in 0..2000 {
+            let d = next() >> (next() % 64);
+            ds.push(d.max(1));
+        }
+        for d in ds {
+            let v = Divisor::new(d);
+            let mut ns = vec![0, 1, d - 1, d, d.wrapping_add(1), u64::MAX, u64::MAX - 1];
+            ns.extend((1..20u64).map(|k| d.wrapping_mul(k)));
+            ns.extend((1..20u64).map(|k| d.wrapping_mul(k).wrapping_sub(1)));
+            for _ in 0..200 {
+                ns.push(next() >> (next() % 64));
+            }
+            for n in ns {
+                assert_eq!(v.div(n), n / d, "{n} / {d}");
+            }
         }
     }
 }
