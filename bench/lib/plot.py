@@ -120,10 +120,88 @@ def write_svg(doc, path):
     Path(path).write_text("\n".join(out) + "\n")
 
 
+def write_chain_svg(doc, path):
+    """bench/chain.sh's plot: Mpps per system with its ratio to l3fwd-lpm (left), and pollfwd's
+    cycles/packet per stage of the full chain next to issue 14's targets (right)."""
+    res = [r for r in doc["results"] if "median_mpps" in r and r["system"] != "nat-rate"]
+    figs = doc.get("figures", {})
+    width, height = 1060, 420
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="10" y="20" font-size="15" font-weight="bold">pollfwd full chain vs DPDK '
+        f'({escape(doc.get("started", ""))}): one worker, 64 B</text>',
+    ]
+    x0, y0, w, h = 230, 40, 330, 300
+    ymax = nice_max(max((r["max_mpps"] for r in res), default=1))
+    bh = h / max(1, len(res))
+    for k in range(6):
+        v = ymax * k / 5
+        x = x0 + w * v / ymax
+        out.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + h}" stroke="#dddddd"/>')
+        out.append(f'<text x="{x:.1f}" y="{y0 + h + 14}" text-anchor="middle" font-size="11">'
+                   f"{v:g}</text>")
+    out.append(f'<text x="{x0 + w / 2}" y="{y0 + h + 30}" text-anchor="middle">Mpps (median, '
+               f"bars = min..max)</text>")
+    for i, r in enumerate(res):
+        y = y0 + i * bh + bh * 0.15
+        c = "#1f77b4" if r["system"] in ("l3fwd-lpm", "testpmd-io") else "#9467bd"
+        ratio = figs.get(f"ratio.{r['system']}")
+        out.append(f'<text x="{x0 - 6}" y="{y + bh * 0.45:.1f}" text-anchor="end">'
+                   f"{escape(r.get('label', r['system']))}</text>")
+        out.append(f'<rect x="{x0}" y="{y:.1f}" width="{w * r["median_mpps"] / ymax:.1f}" '
+                   f'height="{bh * 0.7:.1f}" fill="{c}"/>')
+        lo, hi = x0 + w * r["min_mpps"] / ymax, x0 + w * r["max_mpps"] / ymax
+        out.append(f'<line x1="{lo:.1f}" y1="{y + bh * 0.35:.1f}" x2="{hi:.1f}" '
+                   f'y2="{y + bh * 0.35:.1f}" stroke="black"/>')
+        txt = f"{r['median_mpps']:.2f}" + (f" ({ratio:.2f}x)" if ratio else "")
+        out.append(f'<text x="{max(hi, x0 + w * r["median_mpps"] / ymax) + 4:.1f}" '
+                   f'y="{y + bh * 0.45:.1f}" font-size="11">{escape(txt)}</text>')
+    # stage cycles vs targets
+    stages = [("classify", 25, "chain-64k"), ("nat", 50, "chain-64k"), ("nat", 70, "chain-1m"),
+              ("policer", 15, "chain-64k"), ("forward", 15, "chain-64k")]
+    vals = [(f"{s} ({'1M' if sysn == 'chain-1m' else '64k'})", figs.get(f"stage.{sysn}.{s}"), t)
+            for s, t, sysn in stages]
+    x1, w1 = 700, 300
+    cmax = nice_max(max([v for _, v, _ in vals if v is not None] + [t for _, _, t in vals]))
+    bh1 = h / len(vals)
+    for k in range(6):
+        v = cmax * k / 5
+        x = x1 + w1 * v / cmax
+        out.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + h}" stroke="#dddddd"/>')
+        out.append(f'<text x="{x:.1f}" y="{y0 + h + 14}" text-anchor="middle" font-size="11">'
+                   f"{v:g}</text>")
+    out.append(f'<text x="{x1 + w1 / 2}" y="{y0 + h + 30}" text-anchor="middle">full chain: '
+               f"cycles/packet per stage (| = target)</text>")
+    for i, (name, v, t) in enumerate(vals):
+        y = y0 + i * bh1 + bh1 * 0.2
+        out.append(f'<text x="{x1 - 6}" y="{y + bh1 * 0.4:.1f}" text-anchor="end">'
+                   f"{escape(name)}</text>")
+        if v is not None:
+            c = "#2ca02c" if v <= t else "#d62728"
+            out.append(f'<rect x="{x1}" y="{y:.1f}" width="{w1 * min(v, cmax) / cmax:.1f}" '
+                       f'height="{bh1 * 0.6:.1f}" fill="{c}"/>')
+            out.append(f'<text x="{x1 + w1 * min(v, cmax) / cmax + 4:.1f}" y="{y + bh1 * 0.4:.1f}" '
+                       f'font-size="11">{v:.1f}</text>')
+        xt = x1 + w1 * t / cmax
+        out.append(f'<line x1="{xt:.1f}" y1="{y - 4:.1f}" x2="{xt:.1f}" y2="{y + bh1 * 0.6 + 4:.1f}" '
+                   f'stroke="black" stroke-width="2"/>')
+    host = doc.get("host", {})
+    p = doc["params"]
+    note = (f"{p['trials']} trial(s) x {p['seconds']:g} s; {host.get('cpus', '?')} CPUs "
+            f"{host.get('cpu', '')}; DPDK {host.get('dpdk', '?')}; pollfwd "
+            f"{host.get('pollfwd_commit', '?')}")
+    out.append(f'<text x="10" y="{height - 12}" font-size="11">{escape(note)}</text>')
+    out.append("</svg>")
+    Path(path).write_text("\n".join(out) + "\n")
+
+
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     src = Path(sys.argv[1])
     dst = Path(sys.argv[2]) if len(sys.argv) == 3 else src.with_suffix(".svg")
-    write_svg(json.loads(src.read_text()), dst)
+    d = json.loads(src.read_text())
+    (write_chain_svg if d.get("kind") == "chain" else write_svg)(d, dst)
     print(dst)
