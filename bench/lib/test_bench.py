@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import bench  # noqa: E402
+import chain  # noqa: E402
 import compare  # noqa: E402
 import plot  # noqa: E402
 import report  # noqa: E402
@@ -248,6 +249,127 @@ def run_lua(script, out, **env):
     e["PF_OUT"] = str(out)
     return subprocess.run([LUA, str(MOCK), str(HERE.parent / "pktgen" / script)],
                           capture_output=True, text=True, env=e, cwd=HERE.parent.parent)
+
+
+class Chain(unittest.TestCase):
+    """bench/chain.sh (bench/lib/chain.py): issue 14's figures, targets and verdicts."""
+
+    def results(self):
+        pf = lambda st: {"stage_cycles_per_packet": st, "loop_cycles_per_packet": 300.0,  # noqa: E731
+                         "drops": 0}
+        return {
+            "l3fwd-lpm": {"median_mpps": 50.0, "max_mpps": 51.0, "min_mpps": 49.0},
+            "testpmd-io": {"median_mpps": 60.0, "max_mpps": 61.0, "min_mpps": 59.0},
+            "forward": {"median_mpps": 48.0, "max_mpps": 49.0, "min_mpps": 47.0,
+                        "pollfwd": pf({"forward": 14.0})},
+            "chain-64k": {"median_mpps": 20.0, "max_mpps": 21.0, "min_mpps": 19.0,
+                          "pollfwd": pf({"classify": 24.0, "nat": 60.0, "policer": 15.0,
+                                         "forward": 16.0})},
+            "chain-1m": {"median_mpps": 10.0, "max_mpps": 11.0, "min_mpps": 9.0,
+                         "pollfwd": pf({"classify": 30.0, "nat": 90.0, "policer": 10.0,
+                                        "forward": 12.0}),
+                         "nat": {"sessions": 1 << 20, "capacity": 1 << 20,
+                                 "bytes_per_session": 96.0, "table_bytes": 1}},
+        }
+
+    def test_figures_ratios_and_verdicts(self):
+        f = chain.figures(self.results())
+        self.assertEqual(f["ratio.forward"], 0.96)
+        self.assertEqual(f["ratio.chain-64k"], 0.4)
+        self.assertEqual(f["ratio.chain-1m"], 0.2)
+        self.assertEqual(f["ratio.testpmd-io"], 1.2)
+        self.assertNotIn("ratio.l3fwd-lpm", f)
+        self.assertEqual(f["stage.chain-1m.nat"], 90.0)
+        self.assertEqual(f["nat.bytes_per_session_1m"], 96.0)
+        v = {k: (val, verdict) for k, _, _, _, val, verdict in chain.verdicts(f)}
+        self.assertEqual(v["ratio.forward"], (0.96, "not met"))
+        self.assertEqual(v["ratio.chain-64k"], (0.4, "met"))
+        self.assertEqual(v["ratio.chain-1m"], (0.2, "not met"))
+        self.assertEqual(v["stage.chain-64k.classify"][1], "met")
+        self.assertEqual(v["stage.chain-64k.policer"][1], "met")  # the bound itself meets
+        self.assertEqual(v["stage.chain-64k.nat"][1], "not met")
+        self.assertEqual(v["stage.chain-64k.forward"][1], "not met")
+        self.assertEqual(v["stage.chain-1m.nat"][1], "not met")
+        self.assertEqual(v["nat.bytes_per_session_1m"][1], "met")
+        self.assertEqual(v["nat.new_sessions_per_s"], (None, "not measured"))
+        self.assertEqual(len(v), len(chain.TARGETS))
+
+    def test_no_reference_no_ratio(self):
+        r = self.results()
+        del r["l3fwd-lpm"]
+        f = chain.figures(r)
+        self.assertFalse(any(k.startswith("ratio.") for k in f))
+        v = {k: verdict for k, _, _, _, _, verdict in chain.verdicts(f)}
+        self.assertEqual(v["ratio.chain-64k"], "not measured")
+
+    def test_new_session_rate_from_the_created_counter(self):
+        samples = [(0.0, {"out": 0, "created": 100}),
+                   (1.0, {"out": 6_000_000, "created": 3_900_100}),
+                   (2.0, {"out": 12_000_000, "created": 8_000_100})]
+        rate, per_s = bench.rates(samples, "created")
+        self.assertAlmostEqual(rate * 1e6, 4_000_000)
+        self.assertEqual([round(x * 1e6) for x in per_s], [3_900_000, 4_100_000])
+        s = chain.summarize_system(
+            [{"mpps": 6.0, "new_sessions_per_s": 4_000_000},
+             {"mpps": 5.0, "new_sessions_per_s": 3_000_000},
+             {"mpps": 7.0, "new_sessions_per_s": 5_500_000}], "nat-rate")
+        self.assertEqual(s["new_sessions_per_s"], 4_000_000)
+        self.assertEqual(s["median_mpps"], 6.0)
+        r = self.results()
+        r["nat-rate"] = s
+        f = chain.figures(r)
+        self.assertEqual(f["nat.new_sessions_per_s"], 4_000_000)
+        self.assertNotIn("ratio.nat-rate", f)  # a churn figure, not a forwarding rate
+        v = {k: verdict for k, _, _, _, _, verdict in chain.verdicts(f)}
+        self.assertEqual(v["nat.new_sessions_per_s"], "not met")
+
+    def test_table_and_plot(self):
+        res = self.results()
+        res["nat-64k"] = {"error": "boom"}
+        results = [dict(r, system=s, label=chain.LABELS[s], spread_pct=2.0)
+                   for s, r in res.items()]
+        d = {"kind": "chain", "started": "20260101-000000", "host": {"cpus": 2},
+             "params": {"trials": 1, "seconds": 2, "burst": 32, "systems": list(res)},
+             "results": results, "figures": chain.figures(self.results())}
+        text = "\n".join(chain.table_lines(d))
+        self.assertRegex(text, r"full chain 64k / l3fwd-lpm\s+0.40\s+target >= 0.35\s+met")
+        self.assertRegex(text, r"NAT, 1M sessions \(cycles/packet\)\s+90.00\s+target <= 70\s+not met")
+        self.assertRegex(text, r"NAT new sessions/s per core\s+-\s+target >= 5.00 M\s+not measured")
+        self.assertRegex(text, r"nat \+ forward, 64k sessions\s+boom")
+        self.assertRegex(text, r"pollfwd full chain, 1M sessions\s+10.00\s+\d+%\s+-\s+0.20")
+        with tempfile.TemporaryDirectory() as t:
+            svg = Path(t) / "c.svg"
+            plot.write_chain_svg(d, svg)
+            root = ET.parse(svg).getroot()
+            texts = [e.text for e in root.iter("{http://www.w3.org/2000/svg}text")]
+            self.assertIn("20.00 (0.40x)", texts)
+            self.assertIn("nat (1M)", texts)
+            self.assertIn("90.0", texts)
+            rects = list(root.iter("{http://www.w3.org/2000/svg}rect"))
+            self.assertEqual(len(rects), 1 + 5 + 5)  # background, 5 systems, 5 stage bars
+
+    def test_chain_configs_pass_check(self):
+        root = HERE.parent.parent
+        target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target")) / "debug"
+        pollfwd, ctl = target / "pollfwd", target / "pollfwdctl"
+        self.assertTrue(pollfwd.exists() and ctl.exists(),
+                        f"{target}: build first (cargo build --workspace --bins)")
+        with tempfile.TemporaryDirectory() as d:
+            args = types.SimpleNamespace(pollfwd=str(pollfwd), pollfwdctl=str(ctl),
+                                         nat_bench="/nonexistent")
+            setup = chain.ChainSetup(args, Path(d))
+            for n in set(chain.FLOWS.values()):  # no nat_bench needed: empty pcaps
+                (Path(d) / f"flows-{n}.pcap").write_bytes(setup.empty.read_bytes())
+            for system in chain.STAGES:
+                self.assertIsNone(setup.check(system), system)
+                text = (Path(d) / f"{system}.toml").read_text()
+                self.assertEqual(text.count('/24", via'), chain.ROUTES + 1, system)
+                self.assertIn("net_null1,no-rx=1", text)
+            text = (Path(d) / "nat-rate.toml").read_text()
+            self.assertIn("lru_reclaim = true", text)
+            self.assertIn(f"max_sessions = {chain.RATE_TABLE}", text)
+            self.assertIn(f"max_sessions = {1 << 20}", (Path(d) / "chain-1m.toml").read_text())
+            self.assertIn('kind = "trtcm"', (Path(d) / "chain-64k.toml").read_text())
 
 
 def csv_rows(path):
