@@ -125,7 +125,7 @@ def write_chain_svg(doc, path):
     cycles/packet per stage of the full chain next to issue 14's targets (right)."""
     res = [r for r in doc["results"] if "median_mpps" in r and r["system"] != "nat-rate"]
     figs = doc.get("figures", {})
-    width, height = 1060, 420
+    width, height = 1080, 420
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="12">',
@@ -133,7 +133,7 @@ def write_chain_svg(doc, path):
         f'<text x="10" y="20" font-size="15" font-weight="bold">pollfwd full chain vs DPDK '
         f'({escape(doc.get("started", ""))}): one worker, 64 B</text>',
     ]
-    x0, y0, w, h = 230, 40, 330, 300
+    x0, y0, w, h = 270, 40, 320, 300
     ymax = nice_max(max((r["max_mpps"] for r in res), default=1))
     bh = h / max(1, len(res))
     for k in range(6):
@@ -163,7 +163,7 @@ def write_chain_svg(doc, path):
               ("policer", 15, "chain-64k"), ("forward", 15, "chain-64k")]
     vals = [(f"{s} ({'1M' if sysn == 'chain-1m' else '64k'})", figs.get(f"stage.{sysn}.{s}"), t)
             for s, t, sysn in stages]
-    x1, w1 = 700, 300
+    x1, w1 = 790, 250
     cmax = nice_max(max([v for _, v, _ in vals if v is not None] + [t for _, _, t in vals]))
     bh1 = h / len(vals)
     for k in range(6):
