@@ -319,6 +319,31 @@ def table_lines(doc):
     return lines
 
 
+def markdown(doc):
+    """docs/performance.md's tables of a result file (`--report FILE --markdown`)."""
+    res = {r["system"]: r for r in doc["results"]}
+    figs = doc["figures"]
+    out = ["| system | Mpps (min-max) | per CPU | x l3fwd-lpm | cycles/packet in the stages | loop |",
+           "|---|---:|---:|---:|---|---:|"]
+    for s in doc["params"]["systems"]:
+        r = res.get(s, {})
+        if "median_mpps" not in r:
+            continue
+        ratio = figs.get(f"ratio.{s}", 1.0 if s == "l3fwd-lpm" else None)
+        q = r.get("pollfwd")
+        st = ", ".join(f"{k} {v:.0f}" for k, v in q["stage_cycles_per_packet"].items()) if q else ""
+        pc = r.get("median_mpps_per_cpu")
+        out.append(f"| {LABELS[s]} | {r['median_mpps']:.2f} ({r['min_mpps']:.1f}-{r['max_mpps']:.1f}) | "
+                   f"{f'{pc:.2f}' if pc else '-'} | {f'{ratio:.2f}' if ratio else '-'} | {st} | "
+                   f"{q['loop_cycles_per_packet']:.0f} |" if q else
+                   f"| {LABELS[s]} | {r['median_mpps']:.2f} ({r['min_mpps']:.1f}-{r['max_mpps']:.1f}) | "
+                   f"{f'{pc:.2f}' if pc else '-'} | {f'{ratio:.2f}' if ratio else '-'} | | |")
+    out += ["", "| target (issue 14) | measured | verdict |", "|---|---:|---|"]
+    for _, label, op, target, v, verdict in verdicts(figs):
+        out.append(f"| {label} {op} {fmt(target)} | {fmt(v)} | {verdict} |")
+    return "\n".join(out)
+
+
 def host_info():
     return bench.host_info()
 
@@ -333,6 +358,7 @@ def main():
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--out", help="result JSON (default bench/results/chain-<timestamp>.json)")
     ap.add_argument("--report", metavar="FILE.json", help="no run: print the table of a result file")
+    ap.add_argument("--markdown", action="store_true", help="with --report: markdown tables")
     ap.add_argument("--pollfwd")
     ap.add_argument("--pollfwdctl")
     ap.add_argument("--l3fwd")
@@ -340,6 +366,9 @@ def main():
     a = ap.parse_args()
     if a.report:
         doc = json.loads(Path(a.report).read_text())
+        if a.markdown:
+            log(markdown(doc))
+            return 0
         for line in table_lines(doc):
             log(line)
         return 0

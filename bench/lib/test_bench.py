@@ -337,6 +337,12 @@ class Chain(unittest.TestCase):
         self.assertRegex(text, r"NAT new sessions/s per core\s+-\s+target >= 5.00 M\s+not measured")
         self.assertRegex(text, r"nat \+ forward, 64k sessions\s+boom")
         self.assertRegex(text, r"pollfwd full chain, 1M sessions\s+10.00\s+\d+%\s+-\s+0.20")
+        md = chain.markdown(d)
+        self.assertIn("| pollfwd full chain, 64k sessions | 20.00 (19.0-21.0) | - | 0.40 | "
+                      "classify 24, nat 60, policer 15, forward 16 | 300 |", md)
+        self.assertIn("| DPDK l3fwd-lpm (C) | 50.00 (49.0-51.0) | - | 1.00 | | |", md)
+        self.assertIn("| NAT table bytes per session at 1M <= 96 | 96.00 | met |", md)
+        self.assertNotIn("boom", md)
         with tempfile.TemporaryDirectory() as t:
             svg = Path(t) / "c.svg"
             plot.write_chain_svg(d, svg)
