@@ -11,7 +11,7 @@
 # (64k and 1M sessions), and NAT's new-session rate (a new flow every packet, LRU churn).
 # Prints Mpps, ratios to l3fwd-lpm, per-stage cycles/packet, NAT bytes/session and sessions/s
 # next to the targets (met / not met); writes bench/results/chain-<timestamp>.json and .svg.
-# Default: 3 trials of 5 s (about 6 min); --quick (or CHAIN_QUICK=1): 1 trial of 2 s (~2 min).
+# Default: 3 trials of 5 s (about 7 min); --quick (or CHAIN_QUICK=1): 1 trial of 2 s (~3 min).
 # Every DPDK process runs bounded, --no-pci, --in-memory, under /tmp/pollfwd-busy.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +41,9 @@ fi
 . bench/lib/l3fwd.sh
 echo "chain: building l3fwd ..."
 l3fwd=$(l3fwd_build)
-# The DPDK runtime directories of every trial (prefixes pfbench-*) go when the run ends.
-trap 'rm -rf /var/run/dpdk/pfbench-chain /var/run/dpdk/pfbench-tp /var/run/dpdk/pfbench-l3 2>/dev/null || true' EXIT
+# The DPDK runtime directories of the trials go when the run ends, under the busy lock: the
+# suite's testpmd and l3fwd prefixes are shared with bench/run.sh, which may be running a trial.
+trap 'flock /tmp/pollfwd-busy.lock rm -rf /var/run/dpdk/pfbench-chain /var/run/dpdk/pfbench-tp \
+    /var/run/dpdk/pfbench-l3 2>/dev/null || true' EXIT
 python3 bench/lib/chain.py --pollfwd "$tgt/release/pollfwd" --pollfwdctl "$tgt/release/pollfwdctl" \
     --l3fwd "$l3fwd" --nat-bench "$tgt/release/examples/nat_bench" ${args[@]+"${args[@]}"}
