@@ -273,7 +273,7 @@ def summarize_system(trials, system):
 def fmt(v, op=None):
     if v is None:
         return "-"
-    if isinstance(v, float) and abs(v) >= 1e5 or isinstance(v, int) and abs(v) >= 1e5:
+    if abs(v) >= 1e5:
         return f"{v / 1e6:.2f} M"
     return f"{v:g}" if isinstance(v, int) else f"{v:.2f}"
 
@@ -306,7 +306,9 @@ def table_lines(doc):
         n = res.get(s, {}).get("nat")
         if n:
             lines.append(f"  NAT {LABELS[s]}: {n['sessions']} sessions of {n['capacity']}, "
-                         f"{n['bytes_per_session']:.1f} bytes/session")
+                         f"{n['bytes_per_session']:.1f} bytes/session in the session table "
+                         f"({n['table_bytes'] / max(1, n['capacity']):.1f} with the port and "
+                         "fragment tables)")
     if "new_sessions_per_s" in res.get("nat-rate", {}):
         lines.append(f"  NAT new-session rate: {res['nat-rate']['new_sessions_per_s'] / 1e6:.2f} M "
                      f"sessions/s on one core (table of {RATE_TABLE} full, LRU reclaim: every "

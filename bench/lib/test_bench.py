@@ -269,7 +269,7 @@ class Chain(unittest.TestCase):
                          "pollfwd": pf({"classify": 30.0, "nat": 90.0, "policer": 10.0,
                                         "forward": 12.0}),
                          "nat": {"sessions": 1 << 20, "capacity": 1 << 20,
-                                 "bytes_per_session": 96.0, "table_bytes": 1}},
+                                 "bytes_per_session": 96.0, "table_bytes": 143_151_360}},
         }
 
     def test_figures_ratios_and_verdicts(self):
@@ -336,6 +336,8 @@ class Chain(unittest.TestCase):
         self.assertRegex(text, r"NAT, 1M sessions \(cycles/packet\)\s+90.00\s+target <= 70\s+not met")
         self.assertRegex(text, r"NAT new sessions/s per core\s+-\s+target >= 5.00 M\s+not measured")
         self.assertRegex(text, r"nat \+ forward, 64k sessions\s+boom")
+        self.assertIn(f"1M sessions: {1 << 20} sessions of {1 << 20}, 96.0 bytes/session in the "
+                      "session table (136.5 with the port and fragment tables)", text)
         self.assertRegex(text, r"pollfwd full chain, 1M sessions\s+10.00\s+\d+%\s+-\s+0.20")
         md = chain.markdown(d)
         self.assertIn("| pollfwd full chain, 64k sessions | 20.00 (19.0-21.0) | - | 0.40 | "
