@@ -14,9 +14,26 @@
 # the ratio mixed/clean are printed. A benchmark, not a test: the figures depend on the
 # machine; docs/reliability.md records them.
 #
+# --per-kind: the cost of each kind alone. Files kind-NAME.pcap hold the same N legitimate
+# frames with that kind's frames only, one after every EVERY; each round measures clean.pcap
+# then every kind file (and clean.pcap again at the end), and the report gives per kind the
+# worker's busy TSC cycles per frame of its file, the cost of one hostile frame in cycles
+# ((cycles per file with the kind - cycles per clean file) / hostile frames per file) and in
+# legitimate frames, and the legitimate rate's ratio to clean. The worker's own per-stage
+# cycles per packet (`runtime`, sampled bursts) are printed for clean and for each kind.
+# PERF_DIR=DIR (an existing directory): each trial also records the process with `perf record
+# -g` during its measured seconds, into DIR/NAME.perf.data (the last trial of each name kept).
+#
 #   bench/hostile.sh [TRIALS] [MEASURE_SECONDS] [N] [EVERY]   (default 3 trials of 4 s, 4096, 16)
+#   bench/hostile.sh --per-kind [ROUNDS] [MEASURE_SECONDS] [N] [EVERY]  (default 1 round of 2 s, 4096, 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+per_kind=
+if [ "${1:-}" = --per-kind ]; then
+    per_kind=1
+    shift
+    set -- "${1:-1}" "${2:-2}" "${3:-4096}" "${4:-16}"
+fi
 trials=${1:-3}
 secs=${2:-4}
 n=${3:-4096}
@@ -31,7 +48,8 @@ trap cleanup EXIT
 cargo build --release --quiet -p pollfwd --bins --example hostile_pcap
 tgt=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 ctl=$tgt/release/pollfwdctl
-read -r _ legit _ hostile _ kinds < <("$tgt/release/examples/hostile_pcap" "$work" "$n" "$every")
+"$tgt/release/examples/hostile_pcap" "$work" "$n" "$every" ${per_kind:+--per-kind} > "$work/files"
+read -r _ legit _ hostile _ kinds < "$work/files"
 
 config() { # name input
     cat > "$work/$1.toml" <<TOML
@@ -82,17 +100,28 @@ TOML
     "$tgt/release/pollfwd" --config "$work/$1.toml" --check >/dev/null
 }
 
-trial() { # name frames_per_file -> "legit_Mpps all_Mpps wan_tx_Mpps"
+trial() { # name frames_per_file -> "legit_Mpps all_Mpps wan_tx_Mpps busy_cycles_per_frame"
     flock /tmp/pollfwd-busy.lock bash -c '
+        rm -f "$6"
         "$0" --config "$1" --duration "$2" --summary json > "$3.json" 2> "$3.err" &
         pid=$!
+        # Warm-up counts from the control socket being up (start-up is slower under load).
+        for _ in $(seq 100); do [ -S "$6" ] && break; sleep 0.1; done
         sleep "$4"
         "$5" --socket "$6" call stats > "$3.s1"
-        sleep "$7"
+        "$5" --socket "$6" call runtime > "$3.r1"
+        if [ -n "$8" ]; then
+            perf record -q -F 2999 -g -p "$pid" -o "$8/$(basename "$3").perf.data" -- sleep "$7" \
+                2> /dev/null
+        else
+            sleep "$7"
+        fi
         "$5" --socket "$6" call stats > "$3.s2"
+        "$5" --socket "$6" call runtime > "$3.r2"
+        kill -INT $pid
         wait $pid
-    ' "$tgt/release/pollfwd" "$work/$1.toml" "$((warm + secs + 1))" "$work/$1" "$warm" "$ctl" \
-        "$work/ctl.sock" "$secs" || { cat "$work/$1.err" >&2; exit 1; }
+    ' "$tgt/release/pollfwd" "$work/$1.toml" "$((warm + secs + 60))" "$work/$1" "$warm" "$ctl" \
+        "$work/ctl.sock" "$secs" "${PERF_DIR:-}" || { cat "$work/$1.err" >&2; exit 1; }
     python3 - "$work/$1" "$legit" "$2" <<'PY'
 import json, sys
 b, legit, per_file = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -101,18 +130,70 @@ dt = s2["uptime_s"] - s1["uptime_s"]
 p = lambda s, name, f: next(x for x in s["ports"] if x["name"] == name)[f]
 rx = p(s2, "lan", "rx_packets") - p(s1, "lan", "rx_packets")
 tx = p(s2, "wan", "tx_packets") - p(s1, "wan", "tx_packets")
-print(f"{rx * legit / per_file / dt / 1e6:.3f} {rx / dt / 1e6:.3f} {tx / dt / 1e6:.3f}")
+busy = s2["lcores"][0]["busy_cycles"] - s1["lcores"][0]["busy_cycles"]
+lrx = s2["lcores"][0]["rx_packets"] - s1["lcores"][0]["rx_packets"]
+# Per-stage cycles per packet of the sampled bursts between the two runtime snapshots.
+r1, r2 = (json.load(open(b + x))["lcores"][0]["stages"] for x in (".r1", ".r2"))
+st = " ".join(
+    f"{a['stage']}={(b2['cycles'] - a['cycles']) / max(1, b2['timed_packets'] - a['timed_packets']):.0f}"
+    for a, b2 in zip(r1, r2))
+print(f"{rx * legit / per_file / dt / 1e6:.3f} {rx / dt / 1e6:.3f} {tx / dt / 1e6:.3f} "
+      f"{busy / max(1, lrx):.1f} {st}")
 PY
 }
 
 config clean clean.pcap
+if [ -n "$per_kind" ]; then
+    echo "per kind: full chain, 1 worker, net_pcap infinite_rx -> sink; $legit legitimate frames per file and one frame of the kind after every $every; warm ${warm}s, measured ${secs}s, $trials rounds"
+    out=$work/per-kind.txt
+    : > "$out"
+    while read -r tag name h; do
+        [ "$tag" = kind ] || continue
+        config "kind-$name" "kind-$name.pcap"
+    done < "$work/files"
+    for t in $(seq 1 "$trials"); do
+        echo "clean $legit $(trial clean "$legit")" | tee -a "$out"
+        while read -r tag name h; do
+            [ "$tag" = kind ] || continue
+            echo "$name $h $(trial "kind-$name" "$((legit + h))")" | tee -a "$out"
+        done < "$work/files"
+        echo "clean $legit $(trial clean "$legit")" | tee -a "$out"
+    done
+    python3 - "$out" "$legit" <<'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    f = line.split()
+    rows[f[0]].append((int(f[1]), float(f[2]), float(f[5]), " ".join(f[6:])))
+n = int(sys.argv[2])
+clean = statistics.median(r[2] for r in rows["clean"])
+clean_rate = statistics.median(r[1] for r in rows["clean"])
+print(f"clean: {clean:.0f} busy cycles per frame, legit {clean_rate:.3f} Mpps; "
+      f"stages (cycles/packet): {rows['clean'][0][3]}")
+print(f"{'kind':28} {'cyc/frame':>9} {'cyc/hostile':>11} {'x legit':>7} {'ratio':>6}  stages")
+res = []
+for k, v in rows.items():
+    if k == "clean":
+        continue
+    h = v[0][0]
+    cyc = statistics.median(r[2] for r in v)
+    cost = (cyc * (n + h) - clean * n) / h
+    rate = statistics.median(r[1] for r in v)
+    res.append((cost, k, cyc, rate, v[0][3]))
+for cost, k, cyc, rate, st in sorted(res, reverse=True):
+    print(f"{k:28} {cyc:9.0f} {cost:11.0f} {cost / clean:7.2f} {rate / clean_rate:6.3f}  {st}")
+mean = statistics.mean(r[0] for r in res)
+print(f"mean over kinds: {mean:.0f} cycles per hostile frame = {mean / clean:.2f} legitimate frames")
+PY
+    exit 0
+fi
 config mixed mixed.pcap
 echo "harness: full chain, 1 worker, net_pcap infinite_rx -> sink; $legit legitimate frames per file, mixed adds $hostile hostile ones ($kinds kinds, 1 per $every); warm ${warm}s, measured ${secs}s, $trials trials"
 declare -a cl mx
 for t in $(seq 1 "$trials"); do
     c=$(trial clean "$legit")
     m=$(trial mixed "$((legit + hostile))")
-    echo "trial $t: clean legit/all/wan-tx Mpps $c | mixed $m"
+    echo "trial $t: clean legit/all/wan-tx Mpps, cycles/frame, stage cycles/pkt $c | mixed $m"
     cl+=("${c%% *}")
     mx+=("${m%% *}")
 done

@@ -346,6 +346,19 @@ impl Burst {
         Ok(())
     }
 
+    /// Moves the first `n` packets (at most as many as there are, and as `to` has room for)
+    /// to the end of `to`, in order; the rest move forward. Returns how many moved. Copies
+    /// pointers only (no call per packet).
+    #[inline]
+    pub fn move_front_to(&mut self, to: &mut Burst, n: usize) -> usize {
+        let n = n.min(self.len).min(to.room());
+        to.pkts[to.len..to.len + n].copy_from_slice(&self.pkts[..n]);
+        to.len += n;
+        // The moved pointers are owned by `to` now: forget them here.
+        self.consume_front(n);
+        n
+    }
+
     /// Takes every packet out, in order, handing each to `f` with its index. `f` keeps a
     /// packet in the burst by returning it (`Some`), or consumes it (transmit, drop, enqueue).
     /// Kept packets are compacted to the front, order preserved.

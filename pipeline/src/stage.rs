@@ -117,30 +117,38 @@ impl Originated {
 /// once at its end.
 pub(crate) struct DropTally {
     pub(crate) counts: [u32; DropReason::COUNT],
-    pub(crate) any: bool,
+    /// Bit r set: `counts[r]` may be non-zero (the reasons this tally touched), so that
+    /// writing a tally out visits those reasons only, not the whole table.
+    touched: u128,
 }
+
+// One bit per reason in `DropTally::touched`.
+const _: () = assert!(DropReason::COUNT <= 128);
 
 impl DropTally {
     pub(crate) fn new() -> DropTally {
         DropTally {
             counts: [0; DropReason::COUNT],
-            any: false,
+            touched: 0,
         }
     }
 
     #[inline]
     pub(crate) fn add(&mut self, r: DropReason, n: u32) {
         self.counts[r as usize] += n;
-        self.any = true;
+        self.touched |= 1 << r as u32;
     }
 
     /// Adds the tally to an lcore's drop counters (its owner only).
+    #[inline]
     pub(crate) fn write_to(&self, c: &crate::LcoreCounters) {
-        if self.any {
-            for (i, n) in self.counts.iter().enumerate() {
-                if *n > 0 {
-                    c.drops[i].add(*n as u64);
-                }
+        let mut t = self.touched;
+        while t != 0 {
+            let i = t.trailing_zeros() as usize;
+            t &= t - 1;
+            let n = self.counts[i];
+            if n > 0 {
+                c.drops[i].add(n as u64);
             }
         }
     }

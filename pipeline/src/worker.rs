@@ -220,6 +220,49 @@ impl Leftovers {
     }
 }
 
+/// How a stage's verdicts move a burst: `drops` packets dropped, and `rest` the verdict
+/// every other packet got when they all got the same one (None: they differ, or there are
+/// none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    rest: Option<Verdict>,
+    drops: usize,
+}
+
+impl Shape {
+    /// Every one of `len` packets got `v`.
+    #[inline]
+    fn whole(v: Verdict, len: usize) -> Shape {
+        match v {
+            Verdict::Drop(_) => Shape {
+                rest: None,
+                drops: len,
+            },
+            v => Shape {
+                rest: Some(v),
+                drops: 0,
+            },
+        }
+    }
+
+    /// One pass over the verdicts of a burst.
+    #[inline]
+    fn of(v: &[Verdict]) -> Shape {
+        let (mut rest, mut agree, mut drops) = (None, true, 0);
+        for x in v {
+            match (x, rest) {
+                (Verdict::Drop(_), _) => drops += 1,
+                (_, None) => rest = Some(*x),
+                (_, Some(r)) => agree &= r == *x,
+            }
+        }
+        Shape {
+            rest: if agree { rest } else { None },
+            drops,
+        }
+    }
+}
+
 /// Per-burst local tallies, written to the shared counters once per burst.
 struct Tally {
     drops: DropTally,
@@ -631,28 +674,55 @@ impl Worker {
                 sc.cycles.add(stage_start.wrapping_sub(ts));
                 sc.timed_packets.add(len as u64);
             }
-            let uniform = all.or_else(|| {
-                let first = v[0];
-                v.iter().all(|x| *x == first).then_some(first)
-            });
-            match uniform {
-                // The whole burst goes on to the next stage: nothing to move.
-                Some(Verdict::Continue) => {}
-                // The whole burst leaves on one port: hand it over without sorting.
-                Some(Verdict::Tx(p)) if matches!(self.tx.get(p as usize), Some(Some(_))) => {
-                    if let Some(Some(tb)) = self.tx.get_mut(p as usize) {
-                        let known = rx_bytes.filter(|_| len == n);
-                        t.tx.add(tb.push_burst_counted(burst, known));
+            // How the burst moves: whole when every packet got the same verdict; a few
+            // drops among packets that otherwise share one verdict (hostile or malformed
+            // frames mixed into good traffic) are taken out and the rest still moves whole;
+            // anything else packet by packet.
+            let shape = match all {
+                Some(a) => Shape::whole(a, len),
+                None => Shape::of(v),
+            };
+            let tx_ok = |p: u16| matches!(self.tx.get(p as usize), Some(Some(_)));
+            // A VLAN sub-interface: tags pushed, then the same.
+            let vlan_ok = |p: u16| p >= IFACE_BASE && self.vlan.is_some();
+            match shape {
+                Shape {
+                    drops: 0,
+                    rest: Some(Verdict::Continue),
+                } => {}
+                // Every packet dropped.
+                Shape { drops, .. } if drops == len => {
+                    match all {
+                        Some(Verdict::Drop(r)) => t.drop(r, len as u32),
+                        _ => Self::tally_drops(v, &mut t),
                     }
-                }
-                Some(Verdict::Drop(r)) => {
-                    t.drop(r, len as u32);
                     burst.free_all();
                 }
-                // ... or on one VLAN sub-interface: tags pushed, then the same.
-                Some(Verdict::Tx(p)) if p >= IFACE_BASE && self.vlan.is_some() => {
-                    let v = self.vlan.as_ref();
-                    vlan_io::tx_burst(&mut self.tx, v, &mut t, (burst, dropped), p);
+                // The packets left go on to the next stage, or leave on one port (or VLAN
+                // sub-interface), together.
+                Shape {
+                    drops,
+                    rest: Some(rest @ (Verdict::Continue | Verdict::Tx(_))),
+                } if !matches!(rest, Verdict::Tx(p) if !tx_ok(p) && !vlan_ok(p)) => {
+                    if drops > 0 {
+                        burst.dispatch(|i, m| match v[i] {
+                            Verdict::Drop(r) => {
+                                t.drop(r, 1);
+                                let _ = dropped.push(m);
+                                None
+                            }
+                            _ => Some(m),
+                        });
+                    }
+                    if let Verdict::Tx(p) = rest {
+                        if let Some(Some(tb)) = self.tx.get_mut(p as usize) {
+                            let known = rx_bytes.filter(|_| len == n && drops == 0);
+                            t.tx.add(tb.push_burst_counted(burst, known));
+                        } else {
+                            let v = self.vlan.as_ref();
+                            vlan_io::tx_burst(&mut self.tx, v, &mut t, (burst, dropped), p);
+                        }
+                    }
                 }
                 _ => {
                     if let Some(a) = all {
@@ -679,6 +749,8 @@ impl Worker {
                 Self::send_originated(&mut self.tx, self.vlan.as_ref(), originated, &mut t);
             }
         }
+        // What the stages dropped, freed in one call for the whole burst.
+        dropped.free_all();
         if !burst.is_empty() {
             match &mut self.sink {
                 Sink::Drop => {
@@ -701,7 +773,8 @@ impl Worker {
     }
 
     /// Moves each packet of `burst` by its verdict in `v`: `Continue` ones stay (in order),
-    /// the others go to a TX buffer, a hand-off ring, or the drop list (freed in bulk here).
+    /// the others go to a TX buffer, a hand-off ring, or the drop list (freed in bulk by the
+    /// caller once the burst has been through the chain).
     fn dispatch(
         (tx, vlan): (&mut [Option<TxBuffer>], Option<&VlanRt>),
         hs: &mut [Burst],
@@ -765,7 +838,15 @@ impl Worker {
                 }
             }
         }
-        dropped.free_all();
+    }
+
+    /// Counts every `Drop` verdict of `v` under its reason.
+    fn tally_drops(v: &[Verdict], t: &mut Tally) {
+        for x in v {
+            if let Verdict::Drop(r) = x {
+                t.drop(*r, 1);
+            }
+        }
     }
 
     fn send_originated(

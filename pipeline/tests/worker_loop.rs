@@ -486,6 +486,82 @@ fn whole_burst_verdicts_move_the_burst_as_one() {
 }
 
 #[test]
+fn a_few_drops_in_a_burst_leave_the_rest_moving_together() {
+    let (e, _g) = env();
+    // A burst of good packets with a few bad ones in it (the hostile-traffic case): stage 0
+    // drops 1 in 16 (ipv4_bad_checksum) and lets the rest continue; stage 1 drops another 1
+    // in 16 (acl_deny) and sends the rest out of net_null0 (the whole rest of the burst as
+    // one, byte counts kept exact).
+    let bad = |b: u8, k: u8| b % 16 == k;
+    let c = with_worker(
+        e,
+        vec![
+            Box::new(PerPacket {
+                name: "check",
+                f: |b| match b % 16 {
+                    7 => Verdict::Drop(DropReason::Ipv4BadChecksum),
+                    _ => Verdict::Continue,
+                },
+            }),
+            Box::new(PerPacket {
+                name: "route",
+                f: |b| match b % 16 {
+                    9 => Verdict::Drop(DropReason::AclDeny),
+                    _ => Verdict::Tx(1),
+                },
+            }),
+        ],
+        Sink::Drop,
+        &[e.null],
+        |l| {
+            for _ in 0..4 {
+                l.inject(200);
+                l.wait_rx();
+            }
+        },
+    );
+    let first = |i: usize| (i % 256) as u8;
+    let count = |k: u8| (0..800).filter(|&i| bad(first(i), k)).count() as u64;
+    assert_eq!(c.rx_packets.get(), 800);
+    assert_eq!(drops(&c, DropReason::Ipv4BadChecksum), count(7));
+    assert_eq!(drops(&c, DropReason::AclDeny), count(9));
+    assert_eq!(total_drops(&c), count(7) + count(9));
+    let sent: Vec<usize> = (0..800)
+        .filter(|&i| !bad(first(i), 7) && !bad(first(i), 9))
+        .collect();
+    assert_eq!(c.tx_packets.get(), sent.len() as u64);
+    assert_eq!(
+        c.tx_bytes.get(),
+        sent.iter().map(|&i| len_of(i) as u64).sum::<u64>()
+    );
+    assert_eq!(c.stages[1].packets.get(), 800 - count(7));
+    assert_eq!(e.pool.in_use(), 0, "every mbuf back in the pool");
+
+    // Every packet of every burst dropped, under two reasons: each counted under its own.
+    let c = with_worker(
+        e,
+        vec![Box::new(PerPacket {
+            name: "drop",
+            f: |b| {
+                if b % 2 == 0 {
+                    Verdict::Drop(DropReason::Runt)
+                } else {
+                    Verdict::Drop(DropReason::NotIpv4)
+                }
+            },
+        })],
+        Sink::Drop,
+        &[e.null],
+        |l| l.inject(300),
+    );
+    assert_eq!(c.rx_packets.get(), 300);
+    assert_eq!(drops(&c, DropReason::Runt), 150);
+    assert_eq!(drops(&c, DropReason::NotIpv4), 150);
+    assert_eq!(c.tx_packets.get(), 0);
+    assert_eq!(e.pool.in_use(), 0);
+}
+
+#[test]
 fn mailbox_messages_are_applied_between_bursts_and_answered() {
     let (e, _g) = env();
     let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
