@@ -5,6 +5,7 @@
 pub mod counters;
 pub mod drop;
 pub mod health;
+mod moves;
 pub mod stage;
 pub mod vlan;
 pub mod worker;

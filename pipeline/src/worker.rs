@@ -15,12 +15,12 @@ pub use crate::health::Fault;
 pub use vlan_io::VlanRt;
 
 use crossbeam_queue::ArrayQueue;
-use dpdk::txbuf::TxResult;
 use dpdk::{BURST_MAX, Burst, Mempool, PktMeta, RingConsumer, RingProducer, RxQueue, TxBuffer};
 
 use crate::counters::{LcoreCounters, MAX_STAGES};
 use crate::drop::DropReason;
 use crate::health::ExitMark;
+use crate::moves::{Shape, Tally};
 use crate::stage::{DropTally, Originated, Payload, RxBurst, Stage, StageCtx, Verdict};
 use crate::vlan::IFACE_BASE;
 
@@ -217,73 +217,6 @@ impl Leftovers {
         }
         rings.clear();
         total
-    }
-}
-
-/// How a stage's verdicts move a burst: `drops` packets dropped, and `rest` the verdict
-/// every other packet got when they all got the same one (None: they differ, or there are
-/// none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Shape {
-    rest: Option<Verdict>,
-    drops: usize,
-}
-
-impl Shape {
-    /// Every one of `len` packets got `v`.
-    #[inline]
-    fn whole(v: Verdict, len: usize) -> Shape {
-        match v {
-            Verdict::Drop(_) => Shape {
-                rest: None,
-                drops: len,
-            },
-            v => Shape {
-                rest: Some(v),
-                drops: 0,
-            },
-        }
-    }
-
-    /// One pass over the verdicts of a burst.
-    #[inline]
-    fn of(v: &[Verdict]) -> Shape {
-        let (mut rest, mut agree, mut drops) = (None, true, 0);
-        for x in v {
-            match (x, rest) {
-                (Verdict::Drop(_), _) => drops += 1,
-                (_, None) => rest = Some(*x),
-                (_, Some(r)) => agree &= r == *x,
-            }
-        }
-        Shape {
-            rest: if agree { rest } else { None },
-            drops,
-        }
-    }
-}
-
-/// Per-burst local tallies, written to the shared counters once per burst.
-struct Tally {
-    drops: DropTally,
-    tx: TxResult,
-    ring_out: u64,
-    handoff_out: u64,
-}
-
-impl Tally {
-    fn new() -> Tally {
-        Tally {
-            drops: DropTally::new(),
-            tx: TxResult::default(),
-            ring_out: 0,
-            handoff_out: 0,
-        }
-    }
-
-    #[inline]
-    fn drop(&mut self, r: DropReason, n: u32) {
-        self.drops.add(r, n);
     }
 }
 
@@ -694,7 +627,7 @@ impl Worker {
                 Shape { drops, .. } if drops == len => {
                     match all {
                         Some(Verdict::Drop(r)) => t.drop(r, len as u32),
-                        _ => Self::tally_drops(v, &mut t),
+                        _ => t.drops_of(v),
                     }
                     burst.free_all();
                 }
@@ -836,15 +769,6 @@ impl Worker {
                     t.drop(kind, b.len() as u32);
                     b.free_all();
                 }
-            }
-        }
-    }
-
-    /// Counts every `Drop` verdict of `v` under its reason.
-    fn tally_drops(v: &[Verdict], t: &mut Tally) {
-        for x in v {
-            if let Verdict::Drop(r) = x {
-                t.drop(*r, 1);
             }
         }
     }

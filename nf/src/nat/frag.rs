@@ -26,6 +26,46 @@ pub const HOLD_MAX: usize = 64;
 /// How long a held fragment waits for its first fragment, milliseconds.
 pub const HOLD_MS: u32 = 1000;
 
+/// First fragments a worker remembers between two releases of its held fragments, so that
+/// a release looks at the held fragments of those datagrams only (more: all of them).
+const FIRST_SEEN_MAX: usize = 8;
+
+/// The datagrams whose first fragment NAT translated (or handed off) since the last release
+/// of held fragments: a release compares each held fragment with these keys instead of
+/// looking every one up (an orphan flood keeps the hold queue full; a first fragment must
+/// not cost a lookup per held fragment).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FirstSeen {
+    keys: [FragKey; FIRST_SEEN_MAX],
+    n: usize,
+    /// More than [`FIRST_SEEN_MAX`]: any held fragment may be released.
+    overflow: bool,
+}
+
+impl FirstSeen {
+    pub(crate) fn note(&mut self, k: FragKey) {
+        if self.n < FIRST_SEEN_MAX {
+            self.keys[self.n] = k;
+            self.n += 1;
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        (self.n, self.overflow) = (0, false);
+    }
+
+    pub(crate) fn any(&self) -> bool {
+        self.n > 0 || self.overflow
+    }
+
+    /// Whether the first fragment of `k`'s datagram may be among those seen.
+    pub(crate) fn may_have(&self, k: &FragKey) -> bool {
+        self.overflow || self.keys[..self.n].contains(k)
+    }
+}
+
 /// What NAT did with a datagram's first fragment.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Done {
@@ -58,9 +98,29 @@ impl NatCore {
             .is_some()
     }
 
-    /// Whether a first fragment was recorded since the last call (held fragments may go).
+    /// Whether a first fragment was recorded since the last call (held fragments may go);
+    /// which ones, [`NatCore::first_fragment_recent`] tells until the next call.
     pub fn take_first_fragments(&mut self) -> bool {
-        std::mem::take(&mut self.first_frags)
+        if self.first_seen.any() {
+            self.first_seen_last = std::mem::take(&mut self.first_seen);
+            true
+        } else {
+            // Nothing to copy (the common case, once per burst).
+            self.first_seen_last.clear();
+            false
+        }
+    }
+
+    /// Whether the first fragment of held fragment `k` may be among those the last
+    /// [`NatCore::take_first_fragments`] took (then [`NatCore::first_fragment_seen`] says).
+    pub fn first_fragment_recent(&self, k: &FragKey) -> bool {
+        self.first_seen_last.may_have(k)
+    }
+
+    /// Makes the next [`NatCore::take_first_fragments`] include `k` (a fragment held after
+    /// the release that saw its first fragment: it must be looked at in the next one).
+    pub fn recheck_first_fragment(&mut self, k: FragKey) {
+        self.first_seen.note(k);
     }
 
     /// The key a non-first fragment is held under (its metadata as NAT filled it, the
@@ -96,8 +156,9 @@ impl NatCore {
             new_src,
             new_dst,
         };
-        self.frags.put(key(p, inside), self.now as u64, d);
-        self.first_frags = true;
+        let k = key(p, inside);
+        self.frags.put(k, self.now as u64, d);
+        self.first_seen.note(k);
     }
 
     /// Remembers that a first fragment from outside went to worker `w`.
@@ -108,8 +169,9 @@ impl NatCore {
             new_src: 0,
             new_dst: 0,
         };
-        self.frags.put(key(p, false), self.now as u64, d);
-        self.first_frags = true;
+        let k = key(p, false);
+        self.frags.put(k, self.now as u64, d);
+        self.first_seen.note(k);
     }
 
     /// A non-first fragment: do what was done to its first fragment.
@@ -144,5 +206,43 @@ impl NatCore {
         meta.flags |= dpdk::meta::flags::MODIFIED | dpdk::meta::flags::NATTED;
         self.tally.fragments += 1;
         Verdict::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(id: u16) -> FragKey {
+        FragKey {
+            src: 0x0a00_0002,
+            dst: 0xc000_0201,
+            id,
+            proto: 17,
+            dir: true,
+        }
+    }
+
+    #[test]
+    fn a_release_looks_at_the_datagrams_whose_first_fragment_came_or_all_past_the_limit() {
+        let mut s = FirstSeen::default();
+        assert!(!s.any() && !s.may_have(&k(1)));
+        s.note(k(1));
+        s.note(k(2));
+        assert!(s.any() && s.may_have(&k(1)) && s.may_have(&k(2)));
+        assert!(!s.may_have(&k(3)), "another datagram");
+        assert!(
+            !s.may_have(&FragKey { dir: false, ..k(1) }),
+            "the other direction"
+        );
+        for id in 3..=(FIRST_SEEN_MAX as u16 + 1) {
+            s.note(k(id));
+        }
+        assert!(
+            s.may_have(&k(999)),
+            "past the limit every held fragment is looked up"
+        );
+        s.clear();
+        assert!(!s.any() && !s.may_have(&k(1)));
     }
 }

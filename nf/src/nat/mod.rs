@@ -251,8 +251,10 @@ pub struct NatCore {
     pub(crate) granule: [u32; CLASSES],
     pub(crate) seed: u64,
     pub(crate) now: u32,
-    /// A first fragment was recorded since [`NatCore::take_first_fragments`].
-    pub(crate) first_frags: bool,
+    /// First fragments recorded since [`NatCore::take_first_fragments`], and the ones its
+    /// last call took.
+    pub(crate) first_seen: frag::FirstSeen,
+    pub(crate) first_seen_last: frag::FirstSeen,
     pub(crate) tally: Tally,
     pub(crate) shared: Arc<NatShared>,
     /// Incremental purge of static sessions after a static table change: next slot.
@@ -355,7 +357,8 @@ impl NatCore {
             granule,
             seed: wseed,
             now: 0,
-            first_frags: false,
+            first_seen: frag::FirstSeen::default(),
+            first_seen_last: frag::FirstSeen::default(),
             tally: Tally::default(),
             shared: Arc::new(shared),
             purge_next: None,

@@ -47,7 +47,8 @@ impl NatStage {
     }
 
     /// Held fragments whose first fragment has come go through NAT again (`later`); with
-    /// `expire`, those that waited [`HOLD_MS`] in vain are dropped.
+    /// `expire`, those that waited [`HOLD_MS`] in vain are dropped. Without `expire`, only the
+    /// held fragments of datagrams whose first fragment came since the last call are looked up.
     fn release(&mut self, ctx: &mut StageCtx<'_>, expire: bool) {
         let seen = self.core.take_first_fragments();
         if self.held.is_empty() || !(seen || expire) {
@@ -57,7 +58,8 @@ impl NatStage {
         let mut i = 0;
         while i < self.held.len() {
             let (k, deadline) = (self.held[i].0, self.held[i].1);
-            if self.core.first_fragment_seen(&k) {
+            if (expire || self.core.first_fragment_recent(&k)) && self.core.first_fragment_seen(&k)
+            {
                 let (_, _, mut m) = self.held.remove(i).expect("in range");
                 m.meta_mut().aux |= aux::RETRIED;
                 if let Err(m) = ctx.later(m) {
@@ -130,8 +132,11 @@ impl Stage for NatStage {
             Some(k) if self.held.len() < HOLD_MAX => {
                 let deadline = self.core.now_ms().wrapping_add(HOLD_MS);
                 self.held.push_back((k, deadline, m));
-                // Its first fragment may have come later in the same burst.
-                self.core.first_frags = true;
+                // Its first fragment may have come later in the same burst, after the release
+                // at the end of it: the next release looks at it.
+                if self.core.first_fragment_recent(&k) {
+                    self.core.recheck_first_fragment(k);
+                }
             }
             // Not reachable (process checked both): freed, like any drop.
             _ => drop(m),
