@@ -607,23 +607,19 @@ impl Worker {
                 sc.cycles.add(stage_start.wrapping_sub(ts));
                 sc.timed_packets.add(len as u64);
             }
-            // How the burst moves: whole when every packet got the same verdict; a few
-            // drops among packets that otherwise share one verdict (hostile or malformed
-            // frames mixed into good traffic) are taken out and the rest still moves whole;
-            // anything else packet by packet.
+            // Whole when every packet got one verdict, or all but a few drops (hostile frames
+            // in good traffic: taken out); else packet by packet (see `moves`).
             let shape = match all {
                 Some(a) => Shape::whole(a, len),
                 None => Shape::of(v),
             };
             let tx_ok = |p: u16| matches!(self.tx.get(p as usize), Some(Some(_)));
-            // A VLAN sub-interface: tags pushed, then the same.
-            let vlan_ok = |p: u16| p >= IFACE_BASE && self.vlan.is_some();
+            let vlan_ok = |p: u16| p >= IFACE_BASE && self.vlan.is_some(); // tags pushed
             match shape {
                 Shape {
                     drops: 0,
                     rest: Some(Verdict::Continue),
                 } => {}
-                // Every packet dropped.
                 Shape { drops, .. } if drops == len => {
                     match all {
                         Some(Verdict::Drop(r)) => t.drop(r, len as u32),
