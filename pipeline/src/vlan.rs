@@ -285,13 +285,6 @@ impl VlanMap {
         let t = self.push.get(id.checked_sub(IFACE_BASE)? as usize)?;
         Some((t.parent, move |m: &mut Mbuf| t.push(m)))
     }
-
-    /// The parent port of sub-interface `id`.
-    pub fn parent(&self, id: u16) -> Option<u16> {
-        self.push
-            .get(id.checked_sub(IFACE_BASE)? as usize)
-            .map(|t| t.parent)
-    }
 }
 
 /// The receive side of one port that has sub-interfaces (see [`VlanMap::rx`]).
@@ -543,7 +536,7 @@ mod tests {
         )
         .unwrap();
         assert!(m.has_port(0) && !m.has_port(1));
-        assert_eq!(m.parent(IFACE_BASE + 1), Some(0));
-        assert_eq!(m.parent(3), None);
+        assert_eq!(m.tagger(IFACE_BASE + 1).map(|(p, _)| p), Some(0));
+        assert!(m.tagger(3).is_none());
     }
 }
