@@ -149,7 +149,8 @@ fn ports(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
 /// workers' counters of their tagged traffic).
 fn interfaces(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let s = ctx.state;
-    let cfg = &s.config.config;
+    // Addresses change with reloads: the configuration in force, not the one started with.
+    let cfg = ctx.config_in_force();
     let addrs: Vec<Option<String>> = cfg
         .ifaces()
         .map(|i| i.address.map(|a| a.get_ref().clone()))

@@ -789,6 +789,10 @@ neighbors = [
         );
         let lk = control_ok(&sock, "route.lookup", json!({"address": "198.51.100.129"}));
         assert_eq!(lk["kind"], "local");
+        // `interfaces` shows the address in force.
+        let ifs = control_ok(&sock, "interfaces", json!({}));
+        assert_eq!(ifs[1]["name"], "p1", "{ifs}");
+        assert_eq!(ifs[1]["address"], "198.51.100.129/25", "{ifs}");
         assert_eq!(
             control_ok(&sock, "route.lookup", json!({"address": "100.64.0.1"}))["route"],
             Value::Null,
