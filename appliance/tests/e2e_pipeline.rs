@@ -329,9 +329,11 @@ fn a_full_pipeline_ring_is_a_counted_drop_not_a_stall() {
 #[test]
 fn packets_left_in_the_ring_when_pollfwd_stops_are_counted() {
     // Lcore 1 receives an endless pcap and hands every frame to lcore 2 through a ring of
-    // 1024; lcore 2 writes each one to a pcap file (/dev/null), which is slower, so the ring
-    // is full when pollfwd stops. Those packets are freed and counted as `shutdown` drops
-    // of lcore 2: the summary's rx = tx + drops holds exactly.
+    // 1024; lcore 2 writes each one to a pcap file (/dev/null). Lcore 2 is made to stall
+    // (POLLFWD_FAULT, debug builds; the watchdog off) from 0.5 s to 3.5 s after it started,
+    // so the ring is full when pollfwd is told to stop during the stall, whatever the
+    // scheduler does with lcore 1 (which shares its CPU with the main thread). Those packets
+    // are freed and counted as `shutdown` drops of lcore 2: rx = tx + drops holds exactly.
     let lab = Lab::new("pipe-stop");
     traffic::write_pcap(&spec(256), &lab.path("in.pcap")).unwrap();
     write_empty_pcap(&lab);
@@ -345,6 +347,7 @@ share_main_cpu = true
 
 [runtime]
 ring_size = 1024
+watchdog = false
 
 [[port]]
 name = "p0"
@@ -380,8 +383,18 @@ socket = "{sock}"
     let cfg = lab.write("pollfwd.toml", &text);
     let sock = lab.path("ctl.sock");
     let _g = busy_lock();
-    let child = lab.start(&cfg, 60, &sock);
-    wait_for_ports(&sock, "tx_packets", 100_000);
+    let mut child = std::process::Command::new(bin("pollfwd"))
+        .args(["--config", cfg.to_str().unwrap(), "--summary", "json"])
+        .args(["--duration", "60"])
+        .env("POLLFWD_FAULT", "stall@2:500:3000")
+        .current_dir(&lab.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn pollfwd");
+    // The socket answers once the workers run: 1.5 s later lcore 2 is in its stall.
+    wait_for_socket(&sock, &mut child);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let s = stop(child);
     let t = &s["totals"];
     let (rx, tx, drops) = (
