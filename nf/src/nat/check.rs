@@ -114,13 +114,13 @@ impl NatCore {
         }
         for (name, ix, h) in [("inside", &self.i2o, true), ("outside", &self.o2i, false)] {
             let mut n = 0u32;
-            for (h32, i) in ix.entries() {
+            for (tag, i) in ix.entries() {
                 if !live(i) {
                     return Err(format!("{name} index points at free slot {i}"));
                 }
                 let x = &s[i as usize];
                 let want = if h { self.h_i2o(x) } else { self.h_o2i(x) };
-                if (want >> 32) as u32 != h32 {
+                if ix.tag(want) != tag {
                     return Err(format!("{name} index entry of session {i}: stale hash"));
                 }
                 n += 1;

@@ -5,7 +5,7 @@
 
 use super::pkt::PROTO_TCP;
 use super::ports::proto_index;
-use super::table::{CLASSES, NONE, Session, key_hash, sflag};
+use super::table::{CLASSES, NONE, Session, i2o_hash, iep_hash, o2i_hash, sflag};
 use super::{NatCore, tcp};
 use pollfwd_pipeline::DropReason;
 
@@ -20,21 +20,17 @@ pub enum Gone {
 impl NatCore {
     #[inline]
     pub(crate) fn h_i2o(&self, s: &Session) -> u64 {
-        key_hash(
-            s.proto, s.in_addr, s.in_port, s.rem_addr, s.rem_port, self.seed,
-        )
+        i2o_hash(s, self.seed)
     }
 
     #[inline]
     pub(crate) fn h_o2i(&self, s: &Session) -> u64 {
-        key_hash(
-            s.proto, s.out_addr, s.out_port, s.rem_addr, s.rem_port, !self.seed,
-        )
+        o2i_hash(s, self.seed)
     }
 
     #[inline]
     pub(crate) fn h_iep(&self, proto: u8, addr: u32, port: u16) -> u64 {
-        key_hash(proto, addr, port, 0, 0, self.seed.rotate_left(21))
+        iep_hash(proto, addr, port, self.seed)
     }
 
     /// Whether session `i` has been idle past its timeout.
@@ -168,16 +164,20 @@ impl NatCore {
     /// Removes session `i` everywhere; frees its port when it was its mapping's last.
     pub(crate) fn delete(&mut self, i: u32, why: Gone) {
         let s = self.sess.s[i as usize];
-        let h = self.h_i2o(&s);
-        self.i2o.remove(h, i);
-        let h = self.h_o2i(&s);
-        self.o2i.remove(h, i);
+        let (seed, ss) = (self.seed, &self.sess.s);
+        self.i2o
+            .remove(i2o_hash(&s, seed), i, |j| i2o_hash(&ss[j as usize], seed));
+        self.o2i
+            .remove(o2i_hash(&s, seed), i, |j| o2i_hash(&ss[j as usize], seed));
         if s.flags & sflag::STATIC == 0 {
             let pi = proto_index(s.proto);
             let hi = self.h_iep(s.proto, s.in_addr, s.in_port);
             if s.map_next == i {
                 if let Some((pos, _)) = self.iep.find(hi, |x| x == i) {
-                    self.iep.remove_at(pos);
+                    self.iep.remove_at(pos, |j| {
+                        let x = &ss[j as usize];
+                        iep_hash(x.proto, x.in_addr, x.in_port, seed)
+                    });
                 }
                 self.ports.release(s.pool_idx as usize, pi, s.out_port);
             } else {

@@ -376,9 +376,11 @@ impl NatCore {
     /// allocates them (`per_host`: with the per-host limit's index): what the appliance checks
     /// against the machine's memory before starting.
     pub fn session_table_bytes(cap: u32, per_host: bool) -> u64 {
-        let index = table::index_slots(cap as usize) as u64 * 8;
+        let index = (table::index_slots(cap as usize) * table::INDEX_SLOT_BYTES) as u64;
+        let host = table::index_slots(cap as usize) as u64 * 8;
         (cap as u64 + table::CLASSES as u64) * std::mem::size_of::<table::Session>() as u64
-            + index * (3 + per_host as u64)
+            + index * 3
+            + host * per_host as u64
     }
 
     /// The counters this worker shares with the management side.
@@ -404,10 +406,16 @@ impl NatCore {
 
     /// Mean probe displacement of the inside, outside and endpoint indexes.
     pub fn index_displacement(&self) -> [f64; 3] {
+        let (seed, ss) = (self.seed, &self.sess.s);
         [
-            self.i2o.mean_displacement(),
-            self.o2i.mean_displacement(),
-            self.iep.mean_displacement(),
+            self.i2o
+                .mean_displacement(|j| table::i2o_hash(&ss[j as usize], seed)),
+            self.o2i
+                .mean_displacement(|j| table::o2i_hash(&ss[j as usize], seed)),
+            self.iep.mean_displacement(|j| {
+                let x = &ss[j as usize];
+                table::iep_hash(x.proto, x.in_addr, x.in_port, seed)
+            }),
         ]
     }
 

@@ -9,10 +9,11 @@
 //!   reuses the outside endpoint). The sessions of one mapping form a circular list
 //!   (`map_prev`/`map_next`), so the representative can be replaced when it goes away.
 //!
-//! Index entries are 8 bytes (32 hash bits, 32-bit session index) in linear-probing tables
-//! kept at most half full, deleted by backward shift (no tombstones). Memory per session:
-//! 64 (session) + 3 x 16 (index slots at load <= 0.5) = 112 bytes, for any capacity (the
-//! indexes have exactly twice as many slots as sessions; no rounding to a power of two).
+//! Index entries are 4 bytes (a hash signature and the session index packed in 32 bits, see
+//! [`Index`]) in linear-probing tables kept at most half full, deleted by backward shift (no
+//! tombstones). Memory per session: 64 (session) + 3 x 8 (index slots at load <= 0.5) = 88
+//! bytes, for any capacity (the indexes have exactly twice as many slots as sessions; no
+//! rounding to a power of two).
 //!
 //! LRU lists, one per timeout class, are ordered by `lru_time`; a packet moves its session to
 //! the tail only when `lru_time` is older than the class's granularity (timeout / 32, 1 ms to
@@ -105,6 +106,26 @@ impl Default for Session {
     }
 }
 
+/// Hash of a session's inside key (the `i2o` index).
+#[inline]
+pub fn i2o_hash(s: &Session, seed: u64) -> u64 {
+    key_hash(s.proto, s.in_addr, s.in_port, s.rem_addr, s.rem_port, seed)
+}
+
+/// Hash of a session's outside key (the `o2i` index).
+#[inline]
+pub fn o2i_hash(s: &Session, seed: u64) -> u64 {
+    key_hash(
+        s.proto, s.out_addr, s.out_port, s.rem_addr, s.rem_port, !seed,
+    )
+}
+
+/// Hash of an inside endpoint (the `iep` index).
+#[inline]
+pub fn iep_hash(proto: u8, addr: u32, port: u16, seed: u64) -> u64 {
+    key_hash(proto, addr, port, 0, 0, seed.rotate_left(21))
+}
+
 /// Hashes two key words with a per-table seed (folded 128-bit multiply).
 #[inline]
 pub fn hash2(a: u64, b: u64, seed: u64) -> u64 {
@@ -137,17 +158,24 @@ pub fn big_vec<T: Clone>(n: usize, fill: T) -> Vec<T> {
     v
 }
 
-/// Open-addressing index: entries are `hash32 << 32 | session`, empty = `u64::MAX`.
+/// Open-addressing index of 4-byte entries: `tag | session`, empty = `u32::MAX`.
 ///
-/// The table has exactly twice as many slots as the sessions it indexes (any size, not only
-/// powers of two: the home slot is `hash32 * slots >> 32`, Lemire's multiply-shift range
-/// reduction), so the load stays <= 0.5 and the index costs 16 bytes per session whatever
-/// `max_sessions` is.
+/// The low `ib` bits of an entry are the session index (`ib` = the bits `n` needs, at most
+/// 27), the high `32 - ib` bits a signature: hash bits that the home slot does not use (15 at
+/// 2^16 sessions, 11 at 2^20, 5 at the 2^26 maximum), so a probe reads a session only when its
+/// signature matches. The table has exactly twice as many slots as the sessions it indexes
+/// (any size, not only powers of two: the home slot is `hash32 * slots >> 32`, Lemire's
+/// multiply-shift range reduction, over the high 32 hash bits), so the load stays <= 0.5 and
+/// the index costs 8 bytes per session whatever `max_sessions` is; 16 entries share a cache
+/// line. The full hash is not stored: deleting by backward shift recomputes the home slot of
+/// each entry it may move from its session's key (`hash_of`), on the expiry path only.
 pub struct Index {
-    tab: Vec<u64>,
+    tab: Vec<u32>,
+    /// Mask of the session-index bits.
+    mask: u32,
 }
 
-const EMPTY: u64 = u64::MAX;
+const EMPTY: u32 = u32::MAX;
 
 /// Home slot of 32 hash bits in a table of `len` slots (`len` < 2^32).
 #[inline(always)]
@@ -177,41 +205,50 @@ pub fn index_slots(n: usize) -> usize {
     n.max(8) * 2
 }
 
+/// Bytes of one index slot.
+pub const INDEX_SLOT_BYTES: usize = std::mem::size_of::<u32>();
+
 impl Index {
-    /// An index for up to `n` entries at load <= 0.5.
+    /// An index for up to `n` entries (session indexes `0..n`, `n` < 2^31) at load <= 0.5.
     pub fn new(n: usize) -> Index {
+        assert!(n < 1 << 31, "index of {n} entries");
+        // Bits for the indexes 0..n with the all-ones value left out (it would read as EMPTY
+        // under an all-ones signature).
+        let ib = usize::BITS - n.leading_zeros();
         Index {
             tab: big_vec(index_slots(n), EMPTY),
+            mask: ((1u64 << ib) - 1) as u32,
         }
     }
 
     pub fn bytes(&self) -> usize {
-        self.tab.len() * 8
+        self.tab.len() * INDEX_SLOT_BYTES
     }
 
-    #[inline]
-    fn h32(h: u64) -> u32 {
-        (h >> 32) as u32
+    /// The signature bits of hash `h` (from its low half; the home slot uses the high half).
+    #[inline(always)]
+    pub fn tag(&self, h: u64) -> u32 {
+        h as u32 & !self.mask
     }
 
     #[inline(always)]
-    fn home(&self, h32: u32) -> usize {
-        home_of(h32, self.tab.len())
+    fn home(&self, h: u64) -> usize {
+        home_of((h >> 32) as u32, self.tab.len())
     }
 
     /// Finds the entry with hash `h` whose session satisfies `eq`: (slot, session).
     #[inline]
     pub fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<(usize, u32)> {
-        let h32 = Self::h32(h);
+        let tag = self.tag(h);
         let len = self.tab.len();
-        let mut pos = self.home(h32);
+        let mut pos = self.home(h);
         loop {
             let e = self.tab[pos];
             if e == EMPTY {
                 return None;
             }
-            if (e >> 32) as u32 == h32 && eq(e as u32) {
-                return Some((pos, e as u32));
+            if e & !self.mask == tag && eq(e & self.mask) {
+                return Some((pos, e & self.mask));
             }
             pos = next_of(pos, len);
         }
@@ -220,39 +257,40 @@ impl Index {
     /// Inserts (the caller guarantees room: at most half the slots are ever used).
     #[inline]
     pub fn insert(&mut self, h: u64, idx: u32) {
-        let h32 = Self::h32(h);
+        debug_assert!(idx < self.mask);
         let len = self.tab.len();
-        let mut pos = self.home(h32);
+        let mut pos = self.home(h);
         while self.tab[pos] != EMPTY {
             pos = next_of(pos, len);
         }
-        self.tab[pos] = (h32 as u64) << 32 | idx as u64;
+        self.tab[pos] = self.tag(h) | idx;
     }
 
     /// Prefetches the home slot of hash `h`.
     #[inline]
     pub fn prefetch(&self, h: u64) {
-        dpdk::prefetch(&self.tab[self.home(Self::h32(h))]);
+        dpdk::prefetch(&self.tab[self.home(h)]);
     }
 
-    /// The session in the home slot of `h` if its hash bits match (a guess for prefetching).
+    /// The session in the home slot of `h` if its signature matches (a guess for prefetching).
     #[inline]
     pub fn peek(&self, h: u64) -> u32 {
-        let e = self.tab[self.home(Self::h32(h))];
-        if e != EMPTY && (e >> 32) as u32 == Self::h32(h) {
-            e as u32
+        let e = self.tab[self.home(h)];
+        if e != EMPTY && e & !self.mask == self.tag(h) {
+            e & self.mask
         } else {
             NONE
         }
     }
 
-    /// Mean distance of the entries from their home slot (probe length - 1).
-    pub fn mean_displacement(&self) -> f64 {
+    /// Mean distance of the entries from their home slot (probe length - 1); `hash_of` gives
+    /// the hash of a session's key.
+    pub fn mean_displacement(&self, mut hash_of: impl FnMut(u32) -> u64) -> f64 {
         let len = self.tab.len();
         let (mut n, mut d) = (0usize, 0usize);
         for (pos, e) in self.tab.iter().enumerate() {
             if *e != EMPTY {
-                d += dist_of(self.home((e >> 32) as u32), pos, len);
+                d += dist_of(self.home(hash_of(e & self.mask)), pos, len);
                 n += 1;
             }
         }
@@ -262,11 +300,12 @@ impl Index {
     /// Points slot `pos` at another session with the same key.
     #[inline]
     pub fn replace_at(&mut self, pos: usize, idx: u32) {
-        self.tab[pos] = (self.tab[pos] & !0xffff_ffff) | idx as u64;
+        self.tab[pos] = (self.tab[pos] & !self.mask) | idx;
     }
 
-    /// Removes the entry at `pos` by backward shift.
-    pub fn remove_at(&mut self, mut pos: usize) {
+    /// Removes the entry at `pos` by backward shift; `hash_of` gives the hash of a session's
+    /// key (the home slots of the entries that may move are recomputed from it).
+    pub fn remove_at(&mut self, mut pos: usize, mut hash_of: impl FnMut(u32) -> u64) {
         let len = self.tab.len();
         let mut next = next_of(pos, len);
         loop {
@@ -275,8 +314,8 @@ impl Index {
                 self.tab[pos] = EMPTY;
                 return;
             }
-            let home = self.home((e >> 32) as u32);
             // `e` may move back to `pos` unless its home lies cyclically in (pos, next].
+            let home = self.home(hash_of(e & self.mask));
             if dist_of(home, next, len) >= dist_of(pos, next, len) {
                 self.tab[pos] = e;
                 pos = next;
@@ -285,20 +324,20 @@ impl Index {
         }
     }
 
-    /// Every entry as (its 32 hash bits, the session it points at), in slot order (for
+    /// Every entry as (its signature bits, the session it points at), in slot order (for
     /// consistency checks; a scan of the whole index).
     pub fn entries(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         self.tab
             .iter()
             .filter(|e| **e != EMPTY)
-            .map(|e| ((e >> 32) as u32, *e as u32))
+            .map(|e| (e & !self.mask, e & self.mask))
     }
 
     /// Removes the entry with hash `h` pointing at `idx`; false if absent.
-    pub fn remove(&mut self, h: u64, idx: u32) -> bool {
+    pub fn remove(&mut self, h: u64, idx: u32, hash_of: impl FnMut(u32) -> u64) -> bool {
         match self.find(h, |i| i == idx) {
             Some((pos, _)) => {
-                self.remove_at(pos);
+                self.remove_at(pos, hash_of);
                 true
             }
             None => false,
@@ -308,6 +347,8 @@ impl Index {
 
 /// Counts per inside host, for the optional per-host session limit: `addr << 32 | count`.
 /// Sized like [`Index`] (twice the sessions, any size).
+const HOST_EMPTY: u64 = u64::MAX;
+
 pub struct HostIndex {
     tab: Vec<u64>,
     seed: u64,
@@ -316,7 +357,7 @@ pub struct HostIndex {
 impl HostIndex {
     pub fn new(n: usize, seed: u64) -> HostIndex {
         HostIndex {
-            tab: big_vec(index_slots(n), EMPTY),
+            tab: big_vec(index_slots(n), HOST_EMPTY),
             seed,
         }
     }
@@ -338,7 +379,7 @@ impl HostIndex {
         let mut pos = self.home(addr);
         loop {
             let e = self.tab[pos];
-            if e == EMPTY {
+            if e == HOST_EMPTY {
                 return (pos, false);
             }
             if (e >> 32) as u32 == addr {
@@ -352,7 +393,7 @@ impl HostIndex {
     pub fn entries(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         self.tab
             .iter()
-            .filter(|e| **e != EMPTY)
+            .filter(|e| **e != HOST_EMPTY)
             .map(|e| ((e >> 32) as u32, *e as u32))
     }
 
@@ -386,8 +427,8 @@ impl HostIndex {
         let mut next = next_of(pos, len);
         loop {
             let e = self.tab[next];
-            if e == EMPTY {
-                self.tab[pos] = EMPTY;
+            if e == HOST_EMPTY {
+                self.tab[pos] = HOST_EMPTY;
                 return;
             }
             let home = self.home((e >> 32) as u32);
@@ -553,7 +594,7 @@ mod tests {
             assert_eq!(ix.find(*h, |x| x == i as u32).map(|r| r.1), Some(i as u32));
         }
         for i in (0..60).step_by(3) {
-            assert!(ix.remove(hs[i], i as u32));
+            assert!(ix.remove(hs[i], i as u32, |j| hs[j as usize]));
         }
         for (i, h) in hs.iter().enumerate() {
             let found = ix.find(*h, |x| x == i as u32).is_some();
@@ -562,8 +603,26 @@ mod tests {
     }
 
     #[test]
+    fn index_packs_the_largest_session_with_any_signature() {
+        // The last session index next to an all-ones signature must not read as an empty
+        // slot, and signatures must not leak into the session index, at the edges of `ib`.
+        for n in [1usize, 7, 8, 9, 255, 256, 65_535, 65_536] {
+            let mut ix = Index::new(n);
+            let last = n as u32 - 1;
+            let hs = [u64::MAX, 0, 0x5555_5555_aaaa_aaaa];
+            for h in hs {
+                ix.insert(h, last);
+                assert_eq!(ix.find(h, |i| i == last), Some((ix.home(h), last)), "n {n}");
+                assert_eq!(ix.peek(h), last, "n {n}");
+                assert!(ix.remove(h, last, |_| h), "n {n}");
+                assert_eq!(ix.find(h, |_| true), None, "n {n}");
+            }
+        }
+    }
+
+    #[test]
     fn index_random_against_model() {
-        let mut ix = Index::new(1000);
+        let mut ix = Index::new(1500);
         let mut model = std::collections::HashMap::new();
         let mut x = 88172645463325252u64;
         for step in 0..20000u32 {
@@ -578,12 +637,12 @@ mod tests {
                     e.insert(step);
                 }
             } else {
-                assert!(ix.remove(h, key as u32));
+                assert!(ix.remove(h, key as u32, |j| hash2(j as u64, 7, 1)));
                 model.remove(&key);
             }
             if model.len() > 900 {
                 let k = *model.keys().next().unwrap();
-                assert!(ix.remove(hash2(k, 7, 1), k as u32));
+                assert!(ix.remove(hash2(k, 7, 1), k as u32, |j| hash2(j as u64, 7, 1)));
                 model.remove(&k);
             }
         }
@@ -654,7 +713,7 @@ mod probe_tests {
 
     fn probe_lengths(n: usize) {
         let mut ix = Index::new(n);
-        assert_eq!(ix.bytes(), 16 * n, "two 8-byte slots per entry");
+        assert_eq!(ix.bytes(), 8 * n, "two 4-byte slots per entry");
         let mut hs = Vec::new();
         for i in 0..n as u32 {
             let h = key_hash(
@@ -668,26 +727,26 @@ mod probe_tests {
             ix.insert(h, i);
             hs.push(h);
         }
-        assert!(ix.mean_displacement() < 4.0);
+        assert!(ix.mean_displacement(|j| hs[j as usize]) < 4.0);
+        // Signature matches that are not the entry (each would cost a session read).
         let mut total = 0usize;
+        let mut dist = 0usize;
         for (i, h) in hs.iter().enumerate() {
             let mut probes = 0;
-            ix.find(*h, |x| {
-                probes += 1;
-                x == i as u32
-            });
+            let (pos, _) = ix
+                .find(*h, |x| {
+                    probes += 1;
+                    x == i as u32
+                })
+                .expect("inserted");
             total += probes;
+            dist += dist_of(ix.home(*h), pos, ix.tab.len());
         }
-        let mut dist = 0usize;
-        let len = ix.tab.len();
-        for h in &hs {
-            let home = ix.home((h >> 32) as u32);
-            let mut pos = home;
-            while (ix.tab[pos] >> 32) != (h >> 32) {
-                pos = next_of(pos, len);
-            }
-            dist += dist_of(home, pos, len);
-        }
+        assert!(
+            (total as f64 / n as f64) < 1.01,
+            "session reads per lookup {}",
+            total as f64 / n as f64
+        );
         eprintln!(
             "n {n}: avg eq calls {} avg dist {}",
             total as f64 / n as f64,

@@ -906,14 +906,14 @@ fn two_workers_every_reply_translated_by_the_owner() {
 #[test]
 fn memory_per_session_is_within_target() {
     // Powers of two and not: the indexes are sized exactly (2 slots per session), never
-    // rounded up, so the cost is 64 + 3 x 16 bytes (plus the 4 list sentinels) at any size.
+    // rounded up, so the cost is 64 + 3 x 8 bytes (plus the 4 list sentinels) at any size.
     for n in [1u32 << 20, 1_000_000, 600_000, 65_537] {
         let c = core_with(|p| p.max_sessions = n);
         let b = c.bytes_per_session();
-        assert!(b <= 128.0, "{n} sessions: {b} bytes per session");
+        assert!(b <= 96.0, "{n} sessions: {b} bytes per session");
         assert!(
-            b < 112.1,
-            "{n} sessions: {b} bytes per session (64 + 3 x 16 expected)"
+            b < 88.1,
+            "{n} sessions: {b} bytes per session (64 + 3 x 8 expected)"
         );
     }
 }
