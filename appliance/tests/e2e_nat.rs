@@ -636,11 +636,11 @@ fn nat_operator_commands_over_the_control_socket() {
         .map(|a| a["udp"].as_u64().unwrap())
         .sum();
     assert_eq!(inuse, 8);
-    // Sessions and their indexes: 64 + 3 x 16 bytes (the port tables are in table_bytes).
+    // Sessions and their indexes: 64 + 3 x 8 bytes (the port tables are in table_bytes).
     let bps = sum["bytes_per_session"].as_f64().unwrap();
-    assert!((112.0..112.1).contains(&bps), "{sum}");
+    assert!((88.0..88.1).contains(&bps), "{sum}");
     assert!(
-        sum["table_bytes"].as_u64().unwrap() > 262_144 * 112,
+        sum["table_bytes"].as_u64().unwrap() > 262_144 * 88,
         "{sum}"
     );
     // The Prometheus exposition agrees: sessions gauge, created counter, ports in use.

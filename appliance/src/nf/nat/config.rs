@@ -8,7 +8,7 @@
 //! pool = ["198.51.100.10", "198.51.100.16/30", "198.51.100.20-198.51.100.22"]
 //! port_range = [1024, 65535]            # dynamic ports, split between NAT workers
 //! filtering = "address-and-port-dependent"   # | "address-dependent" | "endpoint-independent"
-//! max_sessions = 262144                 # per NAT worker (112 bytes each)
+//! max_sessions = 262144                 # per NAT worker (88 bytes each)
 //! lru_reclaim = false                   # when full: reclaim the least recently used session
 //! max_sessions_per_host = 0             # 0 = no limit
 //! no_nat = ["10.1.0.0/16"]              # more destinations never translated
