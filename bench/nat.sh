@@ -12,7 +12,8 @@
 # Mpps out of p1, loop cycles per packet, the NAT and forward stages' cycles per packet, the
 # sessions reached and the session table's bytes per session (nat.summary). Trials are
 # interleaved (the machine is noisy); medians are printed. Then (unless NAT_BENCH_QUICK=1) the
-# NAT core alone, in memory (appliance/examples/nat_bench.rs), and the session index against
+# NAT core alone, in memory (appliance/examples/nat_bench.rs: lookups, then new sessions into an
+# empty table and with LRU reclaim), and the session index against
 # rte_hash on the same lookups (bench/nat/rte_hash_cmp.c).
 #
 #   bench/nat.sh [TRIALS] [MEASURE_SECONDS] [SIZES...]   (default 3 trials of 4 s; 1024 65536 1048576)
@@ -149,6 +150,8 @@ PY
 [ "${NAT_BENCH_QUICK:-0}" = 1 ] && exit 0
 echo
 flock /tmp/pollfwd-busy.lock taskset -c 1 "$tgt/release/examples/nat_bench" core "${sizes[@]}"
+echo
+flock /tmp/pollfwd-busy.lock taskset -c 1 "$tgt/release/examples/nat_bench" churn "${sizes[@]}"
 
 # The session index against DPDK's rte_hash on the same lookups (bursts of 32, random order,
 # the session record read after each hit), thread CPU time.

@@ -6,7 +6,11 @@
 //! - `nat_bench core [N...]`: drives the NAT core directly on frames in memory (no I/O) with
 //!   N active sessions each (default 1k, 64k, 1M): creates the sessions, then times lookups
 //!   in a random order, inside-to-outside and outside-to-inside, and prints ns and TSC cycles
-//!   per packet and the table's bytes per session.
+//!   per packet and the table's bytes per session;
+//! - `nat_bench churn [N...]`: new sessions on the NAT core in memory, every packet a new
+//!   inside flow: N of them into an empty table of N sessions (creation), then N more with
+//!   `lru_reclaim` (each reclaims the least recently used session: deletion + creation);
+//!   prints ns per new session and sessions/s.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -239,11 +243,62 @@ fn index(n: usize) {
     );
 }
 
+/// New-session rate: every packet a new flow, first into an empty table until it is full,
+/// then with LRU reclaim (each new session deletes the oldest). Frames are built in chunks
+/// outside the timed loops.
+fn churn(sizes: &[usize]) {
+    println!(
+        "NAT core in memory, one thread, every packet a new inside UDP flow, bursts of 32; thread CPU time"
+    );
+    println!(
+        "{:>9} {:>22} {:>12} {:>14}",
+        "sessions", "phase", "ns/session", "Msessions/s"
+    );
+    for &n in sizes {
+        let mut p = params(n);
+        p.lru_reclaim = true;
+        let mut c = NatCore::new(p, 0).expect("nat core");
+        for (phase, flows) in [
+            ("fill (empty -> full)", 0..n),
+            ("churn (LRU reclaim)", n..2 * n),
+        ] {
+            let mut ns = 0u64;
+            let mut done = 0usize;
+            let all: Vec<usize> = flows.collect();
+            for chunk in all.chunks(32768) {
+                let mut frames: Vec<Vec<u8>> = chunk
+                    .iter()
+                    .map(|&f| testpkt::udp(flow(f), remote(), &[0u8; 18]))
+                    .collect();
+                let t = cpu_ns();
+                for burst in frames.chunks_mut(32) {
+                    for fr in burst.iter_mut() {
+                        let mut m = PktMeta::fresh(0, 0);
+                        done += (c.handle(fr, &mut m) == Verdict::Continue) as usize;
+                    }
+                    c.flush();
+                }
+                ns += cpu_ns() - t;
+            }
+            assert_eq!(done, all.len(), "every new flow translated");
+            assert_eq!(c.sessions() as usize, n);
+            let per = ns as f64 / all.len() as f64;
+            println!("{n:>9} {phase:>22} {per:>12.1} {:>14.2}", 1e3 / per);
+        }
+    }
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     match a.get(1).map(String::as_str) {
         Some("pcap") if a.len() == 4 => write_pcap(&a[2], a[3].parse().expect("N")),
         Some("index") if a.len() == 3 => index(a[2].parse().expect("N")),
+        Some("churn") if a.len() > 2 => churn(
+            &a[2..]
+                .iter()
+                .map(|s| s.parse().expect("N"))
+                .collect::<Vec<_>>(),
+        ),
         Some("core") => {
             let sizes: Vec<usize> = if a.len() > 2 {
                 a[2..].iter().map(|s| s.parse().expect("N")).collect()
@@ -253,7 +308,9 @@ fn main() {
             core(&sizes)
         }
         _ => {
-            eprintln!("usage: nat_bench pcap OUT N | nat_bench core [N...] | nat_bench index N");
+            eprintln!(
+                "usage: nat_bench pcap OUT N | nat_bench core [N...] | nat_bench index N | nat_bench churn N..."
+            );
             std::process::exit(2);
         }
     }

@@ -639,10 +639,7 @@ fn nat_operator_commands_over_the_control_socket() {
     // Sessions and their indexes: 64 + 3 x 8 bytes (the port tables are in table_bytes).
     let bps = sum["bytes_per_session"].as_f64().unwrap();
     assert!((88.0..88.1).contains(&bps), "{sum}");
-    assert!(
-        sum["table_bytes"].as_u64().unwrap() > 262_144 * 88,
-        "{sum}"
-    );
+    assert!(sum["table_bytes"].as_u64().unwrap() > 262_144 * 88, "{sum}");
     // The Prometheus exposition agrees: sessions gauge, created counter, ports in use.
     let m = ctl_call_ok(&lab.path("ctl.sock"), "metrics", "{}");
     let m = m.as_str().unwrap();

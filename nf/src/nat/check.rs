@@ -130,6 +130,11 @@ impl NatCore {
                     "{name} index holds {n} entries, {nlive} live sessions"
                 ));
             }
+            ix.check(|j| {
+                let x = &s[j as usize];
+                if h { self.h_i2o(x) } else { self.h_o2i(x) }
+            })
+            .map_err(|e| format!("{name} index {e}"))?;
         }
         // Mapping circles, the endpoint index and the ports.
         let mut circle_of = vec![NONE; cap as usize];
@@ -212,6 +217,12 @@ impl NatCore {
                 "endpoint index: {niep} entries, {circles} mappings"
             ));
         }
+        self.iep
+            .check(|j| {
+                let x = &s[j as usize];
+                self.h_iep(x.proto, x.in_addr, x.in_port)
+            })
+            .map_err(|e| format!("endpoint index {e}"))?;
         for a in 0..self.ports.addrs() {
             for pi in 0..3 {
                 let want = taken[a * 3 + pi];

@@ -9,8 +9,8 @@
 //!   reuses the outside endpoint). The sessions of one mapping form a circular list
 //!   (`map_prev`/`map_next`), so the representative can be replaced when it goes away.
 //!
-//! Index entries are 4 bytes (a hash signature and the session index packed in 32 bits, see
-//! [`Index`]) in linear-probing tables kept at most half full, deleted by backward shift (no
+//! Index entries are 4 bytes (a hash signature, the distance from home and the session index
+//! packed in 32 bits, see [`Index`]) in linear-probing tables kept at most half full, deleted by backward shift (no
 //! tombstones). Memory per session: 64 (session) + 3 x 8 (index slots at load <= 0.5) = 88
 //! bytes, for any capacity (the indexes have exactly twice as many slots as sessions; no
 //! rounding to a power of two).
@@ -158,22 +158,34 @@ pub fn big_vec<T: Clone>(n: usize, fill: T) -> Vec<T> {
     v
 }
 
-/// Open-addressing index of 4-byte entries: `tag | session`, empty = `u32::MAX`.
+/// Open-addressing index of 4-byte entries: `signature | displacement | session`, empty =
+/// `u32::MAX`.
 ///
 /// The low `ib` bits of an entry are the session index (`ib` = the bits `n` needs, at most
-/// 27), the high `32 - ib` bits a signature: hash bits that the home slot does not use (15 at
-/// 2^16 sessions, 11 at 2^20, 5 at the 2^26 maximum), so a probe reads a session only when its
+/// 27), the next 3 bits the entry's distance from its home slot (saturated at 7), the high
+/// `29 - ib` bits a signature: hash bits that the home slot does not use (12 at 2^16
+/// sessions, 8 at 2^20, 2 at the 2^26 maximum), so a probe reads a session only when its
 /// signature matches. The table has exactly twice as many slots as the sessions it indexes
 /// (any size, not only powers of two: the home slot is `hash32 * slots >> 32`, Lemire's
 /// multiply-shift range reduction, over the high 32 hash bits), so the load stays <= 0.5 and
 /// the index costs 8 bytes per session whatever `max_sessions` is; 16 entries share a cache
-/// line. The full hash is not stored: deleting by backward shift recomputes the home slot of
-/// each entry it may move from its session's key (`hash_of`), on the expiry path only.
+/// line. The full hash is not stored: deleting by backward shift moves entries by their
+/// stored displacement, and recomputes the home slot from the session's key (`hash_of`) only
+/// for an entry 7 or more slots from home (rare at load 0.5).
 pub struct Index {
     tab: Vec<u32>,
     /// Mask of the session-index bits.
     mask: u32,
+    /// Bits of the session index (the displacement field starts there).
+    ib: u32,
+    /// Mask of the signature bits.
+    sig: u32,
 }
+
+/// Displacement field: the distance of an entry from its home slot, saturated at `DMAX`
+/// (then the home is recomputed from the session's key).
+const DBITS: u32 = 3;
+const DMAX: u32 = (1 << DBITS) - 1;
 
 const EMPTY: u32 = u32::MAX;
 
@@ -218,6 +230,8 @@ impl Index {
         Index {
             tab: big_vec(index_slots(n), EMPTY),
             mask: ((1u64 << ib) - 1) as u32,
+            ib,
+            sig: !(((1u64 << (ib + DBITS)) - 1) as u32),
         }
     }
 
@@ -228,7 +242,19 @@ impl Index {
     /// The signature bits of hash `h` (from its low half; the home slot uses the high half).
     #[inline(always)]
     pub fn tag(&self, h: u64) -> u32 {
-        h as u32 & !self.mask
+        h as u32 & self.sig
+    }
+
+    /// The displacement field of entry `e` (saturated at `DMAX`).
+    #[inline(always)]
+    fn disp(&self, e: u32) -> usize {
+        ((e >> self.ib) & DMAX) as usize
+    }
+
+    /// Entry `e` with its displacement field set to `d` (saturated).
+    #[inline(always)]
+    fn with_disp(&self, e: u32, d: usize) -> u32 {
+        (e & !(DMAX << self.ib)) | (d.min(DMAX as usize) as u32) << self.ib
     }
 
     #[inline(always)]
@@ -247,7 +273,7 @@ impl Index {
             if e == EMPTY {
                 return None;
             }
-            if e & !self.mask == tag && eq(e & self.mask) {
+            if e & self.sig == tag && eq(e & self.mask) {
                 return Some((pos, e & self.mask));
             }
             pos = next_of(pos, len);
@@ -260,10 +286,12 @@ impl Index {
         debug_assert!(idx < self.mask);
         let len = self.tab.len();
         let mut pos = self.home(h);
+        let mut d = 0;
         while self.tab[pos] != EMPTY {
             pos = next_of(pos, len);
+            d += 1;
         }
-        self.tab[pos] = self.tag(h) | idx;
+        self.tab[pos] = self.with_disp(self.tag(h) | idx, d);
     }
 
     /// Prefetches the home slot of hash `h`.
@@ -276,7 +304,7 @@ impl Index {
     #[inline]
     pub fn peek(&self, h: u64) -> u32 {
         let e = self.tab[self.home(h)];
-        if e != EMPTY && e & !self.mask == self.tag(h) {
+        if e != EMPTY && e & self.sig == self.tag(h) {
             e & self.mask
         } else {
             NONE
@@ -303,8 +331,9 @@ impl Index {
         self.tab[pos] = (self.tab[pos] & !self.mask) | idx;
     }
 
-    /// Removes the entry at `pos` by backward shift; `hash_of` gives the hash of a session's
-    /// key (the home slots of the entries that may move are recomputed from it).
+    /// Removes the entry at `pos` by backward shift. Each entry that may move carries its
+    /// distance from home; only past `DMAX` is it recomputed with `hash_of` (the hash of a
+    /// session's key), which reads the session.
     pub fn remove_at(&mut self, mut pos: usize, mut hash_of: impl FnMut(u32) -> u64) {
         let len = self.tab.len();
         let mut next = next_of(pos, len);
@@ -314,14 +343,42 @@ impl Index {
                 self.tab[pos] = EMPTY;
                 return;
             }
+            let mut d = self.disp(e);
+            if d == DMAX as usize {
+                d = dist_of(self.home(hash_of(e & self.mask)), next, len);
+            }
             // `e` may move back to `pos` unless its home lies cyclically in (pos, next].
-            let home = self.home(hash_of(e & self.mask));
-            if dist_of(home, next, len) >= dist_of(pos, next, len) {
-                self.tab[pos] = e;
+            let gap = dist_of(pos, next, len);
+            if d >= gap {
+                self.tab[pos] = self.with_disp(e, d - gap);
                 pos = next;
             }
             next = next_of(next, len);
         }
+    }
+
+    /// Checks every entry against its session's key (`hash_of`): signature and stored
+    /// displacement (for consistency checks; a scan of the whole index).
+    pub fn check(&self, mut hash_of: impl FnMut(u32) -> u64) -> Result<(), String> {
+        let len = self.tab.len();
+        for (pos, &e) in self.tab.iter().enumerate() {
+            if e == EMPTY {
+                continue;
+            }
+            let h = hash_of(e & self.mask);
+            if e & self.sig != self.tag(h) {
+                return Err(format!("entry of session {}: stale hash", e & self.mask));
+            }
+            let d = dist_of(self.home(h), pos, len);
+            if self.disp(e) != d.min(DMAX as usize) {
+                return Err(format!(
+                    "entry of session {}: displacement {} stored, {d} true",
+                    e & self.mask,
+                    self.disp(e)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every entry as (its signature bits, the session it points at), in slot order (for
@@ -330,7 +387,7 @@ impl Index {
         self.tab
             .iter()
             .filter(|e| **e != EMPTY)
-            .map(|e| (e & !self.mask, e & self.mask))
+            .map(|e| (e & self.sig, e & self.mask))
     }
 
     /// Removes the entry with hash `h` pointing at `idx`; false if absent.
@@ -600,6 +657,8 @@ mod tests {
             let found = ix.find(*h, |x| x == i as u32).is_some();
             assert_eq!(found, i % 3 != 0, "entry {i}");
         }
+        // Clusters of 12 per home: displacements past the stored maximum were recomputed.
+        ix.check(|j| hs[j as usize]).unwrap();
     }
 
     #[test]
@@ -639,6 +698,9 @@ mod tests {
             } else {
                 assert!(ix.remove(h, key as u32, |j| hash2(j as u64, 7, 1)));
                 model.remove(&key);
+            }
+            if step % 1000 == 0 {
+                ix.check(|j| hash2(j as u64, 7, 1)).unwrap();
             }
             if model.len() > 900 {
                 let k = *model.keys().next().unwrap();
