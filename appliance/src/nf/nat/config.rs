@@ -575,7 +575,7 @@ pairs = [["p0", "p1"]]
         let err = |s, m| pos.err(s, m);
         let e = super::fits_memory(&c, Some(1 << 30), &err).unwrap_err();
         assert_eq!((e.line, e.col), (18, 16), "{e}");
-        assert!(e.msg.contains("1 NAT worker(s) need 7.00 GiB"), "{e}");
+        assert!(e.msg.contains("1 NAT worker(s) need 5.50 GiB"), "{e}");
         assert!(super::fits_memory(&c, Some(8 << 30), &err).is_ok());
         assert!(
             super::fits_memory(&c, None, &err).is_ok(),
