@@ -47,12 +47,6 @@ while True:
 print(r.decode())
 "#;
 
-fn field<'a>(text: &'a str, key: &str) -> &'a str {
-    text.split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-}
-
 #[test]
 fn a_tcp_connection_through_the_box_uses_the_clamped_mss() {
     require_root("network namespaces and veth pairs");

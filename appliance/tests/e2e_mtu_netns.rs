@@ -47,12 +47,6 @@ for _ in range(3):
     s.sendto(data, (sys.argv[1], int(sys.argv[2]))); time.sleep(0.3)
 "#;
 
-fn field<'a>(text: &'a str, key: &str) -> &'a str {
-    text.split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-}
-
 #[test]
 fn real_hosts_fragments_frag_needed_and_pmtud_across_a_smaller_egress_mtu() {
     mtu_lab("pfm", false);

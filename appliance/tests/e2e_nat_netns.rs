@@ -62,12 +62,6 @@ except OSError as e:
     print("errno=%d" % e.errno)
 "#;
 
-fn field<'a>(text: &'a str, key: &str) -> &'a str {
-    text.split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-}
-
 #[test]
 fn nat_real_hosts_tcp_udp_ping_and_port_forward() {
     require_root("network namespaces and veth pairs");

@@ -206,3 +206,12 @@ while True:
     r += b
 print(r.decode())
 "#;
+
+/// The value after `key` in the whitespace-separated words of `text` ("len=" in "len=42 ok=True");
+/// panics naming the key if there is none.
+#[allow(dead_code)]
+pub fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
+}
