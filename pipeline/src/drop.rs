@@ -67,6 +67,15 @@ drop_reasons! {
     Ipv4Options => "ipv4_options", "IPv4 options not handled by this stage";
     FragNeeded => "frag_needed", "bigger than the egress MTU with DF set (ICMP fragmentation needed sent when allowed, RFC 1191)";
     FragNoMbuf => "frag_no_mbuf", "bigger than the egress MTU, and the mbuf pool ran out while cutting it into fragments";
+    // IPv6 validity (RFC 8200) and neighbour discovery (RFC 4861).
+    Ipv6Truncated => "ipv6_truncated", "frame too short for the IPv6 header (40 bytes) or its payload length";
+    Ipv6BadVersion => "ipv6_bad_version", "IPv6 version field is not 6";
+    Ipv6BadLength => "ipv6_bad_length", "IPv6 payload length 0 with a hop-by-hop header: a jumbogram (RFC 2675), not supported";
+    Ipv6BadExtHeader => "ipv6_bad_ext_header", "IPv6 extension-header chain malformed, truncated or too long (hop-by-hop not first, over 8 headers)";
+    NdBadHopLimit => "nd_bad_hop_limit", "neighbour discovery message with a hop limit other than 255: not from the link, ignored (RFC 4861 7.1)";
+    NdBadOption => "nd_bad_option", "neighbour discovery option of length 0 or running past the message (RFC 4861 4.6)";
+    NdInvalid => "nd_invalid", "neighbour discovery message failing another RFC 4861 validity check (code, length, target, addresses, fragmented)";
+    Icmpv6BadChecksum => "icmpv6_bad_checksum", "ICMPv6 checksum is wrong";
     // Classify.
     AclDeny => "acl_deny", "denied by an ACL rule or the default action";
     AclTcpFragOffset1 => "acl_tcp_frag_offset1", "TCP fragment at offset 1, which could overwrite the TCP header on reassembly (RFC 3128)";

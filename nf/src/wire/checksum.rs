@@ -1,6 +1,7 @@
 //! The Internet checksum, once for every stage: the full one's-complement sum (RFC 1071), the
-//! incremental update of RFC 1624 for changed 16- and 32-bit fields, and the TCP/UDP
-//! pseudo-header sum (RFC 768, RFC 793).
+//! incremental update of RFC 1624 for changed 16- and 32-bit fields, and the pseudo-header
+//! sums of TCP/UDP over IPv4 (RFC 768, RFC 793) and of the upper layers over IPv6 (RFC 8200
+//! section 8.1).
 //!
 //! Two representations meet here. [`checksum`] and [`Delta`] work on big-endian 16-bit words,
 //! as the RFCs write them. [`header_checksum`] and [`ipv4_header_checksum_ok`] add the
@@ -116,6 +117,15 @@ pub fn checksum(data: &[u8], initial: u32) -> u16 {
 /// destination addresses, protocol and L4 length, for [`checksum`]'s `initial`.
 pub fn pseudo_header(src: u32, dst: u32, proto: u8, len: u16) -> u32 {
     (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto as u32 + len as u32
+}
+
+/// Partial sum of the IPv6 pseudo-header (RFC 8200 section 8.1): source and destination
+/// addresses (host order), the upper-layer packet length as 32 bits, and the next header (the
+/// upper-layer protocol, not an extension header's), for [`checksum`]'s `initial`: UDP, TCP
+/// and ICMPv6 (RFC 4443 section 2.3) over IPv6. At most 2^21, so [`checksum`] cannot overflow.
+pub fn pseudo_header_v6(src: u128, dst: u128, next_header: u8, len: u32) -> u32 {
+    let words = |a: u128| -> u32 { (0..8).map(|i| (a >> (16 * i)) as u16 as u32).sum() };
+    words(src) + words(dst) + (len >> 16) + (len & 0xffff) + next_header as u32
 }
 
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit word it covers changed from `old` to
@@ -343,6 +353,36 @@ pub(crate) mod tests {
         assert_eq!(c, rfc1071(&explicit));
         u[6..8].copy_from_slice(&c.to_be_bytes());
         assert_eq!(checksum(&u, pseudo_header(src, dst, 17, 12)), 0);
+    }
+
+    #[test]
+    fn ipv6_pseudo_header_equals_the_explicit_bytes() {
+        // RFC 8200 section 8.1's layout written out (src, dst, 32-bit length, three zero
+        // bytes, next header) then the segment, against the partial sum, for spread values.
+        let mut r = Rng::new(0x6666);
+        for _ in 0..2000 {
+            let (src, dst) = (
+                (r.next() as u128) << 64 | r.next() as u128,
+                (r.next() as u128) << 64 | r.next() as u128,
+            );
+            let len = (r.next() % 200) as usize;
+            let seg: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+            let nh = r.next() as u8;
+            let big = if r.next() & 1 == 0 { 0x1_0000 } else { 0 };
+            let l32 = len as u32 + big;
+            let mut explicit = Vec::new();
+            explicit.extend_from_slice(&src.to_be_bytes());
+            explicit.extend_from_slice(&dst.to_be_bytes());
+            explicit.extend_from_slice(&l32.to_be_bytes());
+            explicit.extend_from_slice(&[0, 0, 0, nh]);
+            explicit.extend_from_slice(&seg);
+            assert_eq!(
+                checksum(&seg, pseudo_header_v6(src, dst, nh, l32)),
+                rfc1071(&explicit)
+            );
+        }
+        let all_ones = pseudo_header_v6(u128::MAX, u128::MAX, 0xff, u32::MAX);
+        assert!(all_ones < 1 << 21);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod checksum;
 pub mod ether;
 pub mod icmp;
 pub mod ipv4;
+pub mod ipv6;
 pub mod rewrite;
 pub mod tcp;
 pub mod udp;
@@ -27,6 +28,7 @@ pub mod proto {
     pub const ICMP: u8 = 1;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    pub const ICMPV6: u8 = 58;
     pub const SCTP: u8 = 132;
     pub const UDPLITE: u8 = 136;
 }
@@ -41,6 +43,20 @@ pub fn get16(b: &[u8], off: usize) -> u16 {
 #[inline(always)]
 pub fn get32(b: &[u8], off: usize) -> u32 {
     u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+/// A big-endian 128-bit field (an IPv6 address) at `off` of `b`, as a host-order `u128`.
+#[inline(always)]
+pub fn get128(b: &[u8], off: usize) -> u128 {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[off..off + 16]);
+    u128::from_be_bytes(a)
+}
+
+/// Writes a big-endian 128-bit field (an IPv6 address) at `off` of `b`.
+#[inline(always)]
+pub fn put128(b: &mut [u8], off: usize, v: u128) {
+    b[off..off + 16].copy_from_slice(&v.to_be_bytes());
 }
 
 /// Writes a big-endian 16-bit field at `off` of `b`.
