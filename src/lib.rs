@@ -13,6 +13,7 @@
 //! - [`ring`]: single-producer/single-consumer `rte_ring` split into its two halves.
 //! - [`meta`]: the per-packet metadata kept in the mbuf private area.
 //! - [`lpm`], [`acl`], [`meter`]: DPDK's LPM, ACL and meter libraries.
+//! - [`fib6`]: DPDK's IPv6 FIB (`rte_fib6`, trie), the IPv6 longest-prefix match.
 //! - [`ipfrag`]: DPDK's IPv4 fragmenters (measured against the forward stage's own; not used by it).
 
 pub mod ffi {
@@ -33,6 +34,7 @@ pub mod ffi {
 pub mod acl;
 pub mod eal;
 pub mod error;
+pub mod fib6;
 pub mod ipfrag;
 pub mod lpm;
 pub mod mbuf;

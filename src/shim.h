@@ -17,6 +17,9 @@
 #include <rte_pdump.h>
 #include <rte_telemetry.h>
 #include <rte_lpm.h>
+#include <rte_lpm6.h>
+#include <rte_fib6.h>
+#include <rte_rib6.h>
 #include <rte_acl.h>
 #include <rte_vect.h>
 #include <rte_meter.h>
