@@ -20,6 +20,7 @@ pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 pub mod rewrite;
 pub mod tcp;
 pub mod udp;
