@@ -102,10 +102,10 @@ pub struct Fib6Config {
     /// Most routes (prefixes of depth 0..=128, the default route included) the table holds;
     /// one more is refused with `ENOSPC`.
     pub max_routes: u32,
-    /// tbl8 groups (256 entries each): a prefix longer than /24 needs one per byte beyond the
-    /// third that it does not share with a longer-than-/24 prefix already in the table (a
-    /// lone /48 takes 3, a /64 under it 2 more). A route that would need more is refused with
-    /// `ENOSPC`.
+    /// tbl8 groups (256 entries each, allocated at creation): a prefix longer than /24 needs
+    /// one per byte beyond the third that it does not share with a longer-than-/24 prefix
+    /// already in the table (a lone /48 takes 3, a /64 under it 2 more); [`tbl8s_for`] gives
+    /// a count that always suffices. A route that would need more is refused with `ENOSPC`.
     pub tbl8s: u32,
     /// Width of the table entries.
     pub next_hop_size: NextHopSize,
@@ -147,6 +147,17 @@ fn valid_depth(depth: u8) -> Result<()> {
         return Err(Error::invalid(format!("fib6: depth {depth} > 128")));
     }
     Ok(())
+}
+
+/// tbl8 groups ([`Fib6Config::tbl8s`]) that make sure a new table takes every prefix of
+/// `depths` (adds in any order, no deletes): DPDK reserves, per new prefix longer than /24,
+/// one group per byte between its covering route's depth (at least /24) and its own, so at
+/// most `ceil(depth / 8) - 3` (3 for a /48, 5 for a /64, 13 for a /128).
+pub fn tbl8s_for(depths: impl IntoIterator<Item = u8>) -> u32 {
+    depths
+        .into_iter()
+        .map(|d| u32::from(d.min(MAX_DEPTH)).div_ceil(8).saturating_sub(3))
+        .sum()
 }
 
 /// `addr` with the bits beyond `depth` cleared.
@@ -318,6 +329,12 @@ impl Fib6 {
 
     /// Removes the route `addr/depth` (host bits ignored): addresses it covered fall back to
     /// the next shorter prefix. Fails with `ENOENT` if there is none.
+    ///
+    /// DPDK 22.11's trie does not give back the tbl8 reservation of a deleted prefix longer
+    /// than /24 (its groups are freed, its reservation stays counted; later DPDK releases
+    /// rework this accounting): a table that sees many deletes and adds ends up refusing adds
+    /// with `ENOSPC` while groups are free. Route changes therefore build a new table (as the
+    /// IPv4 forward table does) rather than churn one in place.
     pub fn delete(&mut self, addr: [u8; 16], depth: u8) -> Result<()> {
         valid_depth(depth)?;
         let a = mask(addr, depth);
@@ -389,7 +406,15 @@ impl Drop for Fib6 {
 
 #[cfg(test)]
 mod tests {
-    use super::mask;
+    use super::{mask, tbl8s_for};
+
+    #[test]
+    fn tbl8s_for_counts_bytes_beyond_the_third() {
+        assert_eq!(tbl8s_for([0, 8, 24]), 0);
+        assert_eq!(tbl8s_for([25, 32]), 2);
+        assert_eq!(tbl8s_for([48, 64, 128]), 3 + 5 + 13);
+        assert_eq!(tbl8s_for([200]), 13);
+    }
 
     #[test]
     fn mask_clears_host_bits() {

@@ -35,25 +35,31 @@ fn netmask(depth: u8) -> u128 {
 /// lookups too; then again after deleting a third of the routes.
 pub fn random_table_matches_the_model(lookups: &[Lookup]) {
     let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
+    let bases: Vec<u128> = (0..8).map(|_| u128::from(rnd()) << 64).collect();
+    let adds: Vec<(u128, u8)> = (0..3000)
+        .map(|_| {
+            let depth = match rnd() % 10 {
+                0 => (rnd() % 129) as u8,
+                1 => 128,
+                _ => 16 + (rnd() % 49) as u8,
+            };
+            let base = bases[(rnd() % 8) as usize] & netmask(20);
+            let a = base | ((u128::from(rnd()) << 64 | u128::from(rnd())) >> 20);
+            (a & netmask(depth), depth)
+        })
+        .collect();
+    // Sized exactly as tbl8s_for says (duplicates included): every add must succeed.
     let mut t = Fib6::new(Fib6Config {
         max_routes: 4096,
-        tbl8s: 16384,
+        tbl8s: dpdk::fib6::tbl8s_for(adds.iter().map(|r| r.1)),
         ..Default::default()
     })
     .unwrap();
-    let bases: Vec<u128> = (0..8).map(|_| u128::from(rnd()) << 64).collect();
     let mut seen = std::collections::HashMap::new();
-    for i in 0..3000u32 {
-        let depth = match rnd() % 10 {
-            0 => (rnd() % 129) as u8,
-            1 => 128,
-            _ => 16 + (rnd() % 49) as u8,
-        };
-        let base = bases[(rnd() % 8) as usize] & netmask(20);
-        let a = (base | ((u128::from(rnd()) << 64 | u128::from(rnd())) >> 20)) & netmask(depth);
-        t.add(a.to_be_bytes(), depth, i).unwrap();
+    for (i, (a, depth)) in adds.iter().enumerate() {
+        t.add(a.to_be_bytes(), *depth, i as u32).unwrap();
         // A later add of the same prefix replaces the earlier one, in the table and here.
-        seen.insert((a, depth), i);
+        seen.insert((*a, *depth), i as u32);
     }
     t.add([0; 16], 0, 5000).unwrap();
     seen.insert((0, 0), 5000);
