@@ -104,8 +104,9 @@ pub struct Fib6Config {
     pub max_routes: u32,
     /// tbl8 groups (256 entries each, allocated at creation): a prefix longer than /24 needs
     /// one per byte beyond the third that it does not share with a longer-than-/24 prefix
-    /// already in the table (a lone /48 takes 3, a /64 under it 2 more); [`tbl8s_for`] gives
-    /// a count that always suffices. A route that would need more is refused with `ENOSPC`.
+    /// already in the table (a lone /48 takes 3, a /64 under it 2 more), plus one for a moment
+    /// while it is added; [`tbl8s_for`] gives a count that always suffices. A route that would
+    /// need more is refused with `ENOSPC`.
     pub tbl8s: u32,
     /// Width of the table entries.
     pub next_hop_size: NextHopSize,
@@ -150,14 +151,17 @@ fn valid_depth(depth: u8) -> Result<()> {
 }
 
 /// tbl8 groups ([`Fib6Config::tbl8s`]) that make sure a new table takes every prefix of
-/// `depths` (adds in any order, no deletes): DPDK reserves, per new prefix longer than /24,
-/// one group per byte between its covering route's depth (at least /24) and its own, so at
-/// most `ceil(depth / 8) - 3` (3 for a /48, 5 for a /64, 13 for a /128).
+/// `depths` (adds in any order, no deletes). A prefix longer than /24 uses at most one group
+/// per byte beyond the third, `ceil(depth / 8) - 3` (3 for a /48, 5 for a /64, 13 for a /128),
+/// and DPDK reserves no more than that for it; adding a prefix that ends on a byte boundary
+/// takes one group more for a moment (DPDK 22.11 builds the path one byte deeper, then frees
+/// that group), hence one spare.
 pub fn tbl8s_for(depths: impl IntoIterator<Item = u8>) -> u32 {
-    depths
-        .into_iter()
-        .map(|d| u32::from(d.min(MAX_DEPTH)).div_ceil(8).saturating_sub(3))
-        .sum()
+    let (sum, long) = depths.into_iter().fold((0u32, false), |(sum, long), d| {
+        let d = u32::from(d.min(MAX_DEPTH));
+        (sum + d.div_ceil(8).saturating_sub(3), long || d > 24)
+    });
+    sum + u32::from(long)
 }
 
 /// `addr` with the bits beyond `depth` cleared.
@@ -411,9 +415,9 @@ mod tests {
     #[test]
     fn tbl8s_for_counts_bytes_beyond_the_third() {
         assert_eq!(tbl8s_for([0, 8, 24]), 0);
-        assert_eq!(tbl8s_for([25, 32]), 2);
-        assert_eq!(tbl8s_for([48, 64, 128]), 3 + 5 + 13);
-        assert_eq!(tbl8s_for([200]), 13);
+        assert_eq!(tbl8s_for([25, 32]), 2 + 1);
+        assert_eq!(tbl8s_for([48, 64, 128]), 3 + 5 + 13 + 1);
+        assert_eq!(tbl8s_for([200]), 13 + 1);
     }
 
     #[test]
