@@ -26,14 +26,20 @@ fn ip(s: &str) -> [u8; 16] {
     s.parse::<Ipv6Addr>().unwrap().octets()
 }
 
-fn small() -> Fib6 {
+/// A table with 2-byte entries (a 32 MiB first table instead of 64: the tests run in parallel
+/// on hugepages other processes share).
+fn table(max_routes: u32, tbl8s: u32) -> Fib6 {
     Fib6::new(Fib6Config {
-        max_routes: 64,
-        tbl8s: 64,
+        max_routes,
+        tbl8s,
         next_hop_size: NextHopSize::B2,
         ..Default::default()
     })
     .unwrap()
+}
+
+fn small() -> Fib6 {
+    table(64, 64)
 }
 
 #[test]
@@ -157,6 +163,7 @@ fn bad_arguments_are_refused() {
     })
     .unwrap();
     assert_eq!(w.max_next_hop(), u32::MAX - 1);
+    drop(w);
     let w4 = Fib6::new(Fib6Config {
         max_routes: 4,
         tbl8s: 4,
@@ -170,12 +177,7 @@ fn bad_arguments_are_refused() {
 fn full_table_refuses_and_keeps_what_it_holds() {
     eal();
     // max_routes: the ninth distinct route is refused; a replace of one in the table is not.
-    let mut t = Fib6::new(Fib6Config {
-        max_routes: 8,
-        tbl8s: 64,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut t = table(8, 64);
     t.add(ip("::"), 0, 100).unwrap();
     for i in 0..7u8 {
         t.add(ip(&format!("2001:db8:{i}::")), 48, u32::from(i))
@@ -197,12 +199,8 @@ fn full_table_refuses_and_keeps_what_it_holds() {
 
     // tbl8 groups: a /48 alone in its /24 takes three (and one more while it is added):
     // sized for two such routes, the table refuses a third and still answers for the two.
-    let mut t = Fib6::new(Fib6Config {
-        max_routes: 64,
-        tbl8s: tbl8s_for([48, 48]),
-        ..Default::default()
-    })
-    .unwrap();
+    drop(t);
+    let mut t = table(64, tbl8s_for([48, 48]));
     assert_eq!(t.config().tbl8s, 7);
     t.add(ip("2001:db8:1::"), 48, 1).unwrap();
     t.add(ip("2002:db8:1::"), 48, 2).unwrap();
@@ -247,7 +245,7 @@ fn avx512_lookup_only_with_simd_512() {
 #[test]
 fn concurrent_lookups_share_one_table() {
     eal();
-    let mut t = Fib6::new(Fib6Config::default()).unwrap();
+    let mut t = table(1024, 1024);
     for i in 0..256u16 {
         t.add(ip(&format!("2001:db8:{i:x}::")), 48, u32::from(i))
             .unwrap();
@@ -301,22 +299,13 @@ fn tbl8s_for_is_enough() {
         routes.swap(i, (rnd() % (i as u64 + 1)) as usize);
     }
     let need = tbl8s_for(routes.iter().map(|r| r.1));
-    let mut t = Fib6::new(Fib6Config {
-        max_routes: 1024,
-        tbl8s: need,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut t = table(1024, need);
     for (k, (p, d)) in routes.iter().enumerate() {
         t.add(p.to_be_bytes(), *d, k as u32).unwrap();
     }
     assert_eq!(t.len() as usize, routes.len());
-    let mut t = Fib6::new(Fib6Config {
-        max_routes: 1024,
-        tbl8s: tbl8s_for([48; 300]) - 1,
-        ..Default::default()
-    })
-    .unwrap();
+    drop(t);
+    let mut t = table(1024, tbl8s_for([48; 300]) - 1);
     let taken = routes
         .iter()
         .filter(|r| r.1 == 48)
@@ -332,12 +321,7 @@ fn tbl8s_for_is_enough() {
 #[test]
 fn delete_keeps_the_tbl8_reservation_on_dpdk_22_11() {
     eal();
-    let mut t = Fib6::new(Fib6Config {
-        max_routes: 8,
-        tbl8s: tbl8s_for([48]) + 1,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut t = table(8, tbl8s_for([48]) + 1);
     t.add(ip("2001:db8:1::"), 48, 1).unwrap();
     t.delete(ip("2001:db8:1::"), 48).unwrap();
     assert_eq!(t.lookup(ip("2001:db8:1::1")), None);
