@@ -172,10 +172,11 @@ const GEN_SHIFT: u32 = 2;
 const GEN_BITS: u32 = 0x3f << GEN_SHIFT;
 /// The address's hash tag (24 bits) sits at bits 8..32.
 const TAG_SHIFT: u32 = 8;
-/// Tag loads an inserter makes while a slot is being claimed for what may be its own address
-/// (same hash tag) before it takes the slot as another address's. The claimer's window is
-/// three stores; the bound only matters if it is preempted in it (then a duplicate may be
-/// made, which the parent module's notes show to be harmless).
+/// Tag loads an inserter makes while a slot is being claimed or reclaimed for what may be its
+/// own address (same hash tag) before it takes the slot as another address's: at most about
+/// a microsecond, on the insert of a new neighbour only. The claimer's window is a few
+/// stores; the bound only matters if it is preempted in it (then a duplicate may be made,
+/// which the parent module's notes show to be harmless).
 const SETTLE_SPINS: u32 = 128;
 
 #[inline(always)]

@@ -29,26 +29,27 @@
 //!   slot changes hands. A claim is one compare-and-swap 0 -> address.
 //! - IPv6 (64-byte slots): there is no stable 128-bit atomic, so the key is `tag`
 //!   (AtomicU32) plus the address in `hi`/`lo` (AtomicU64). The tag is 0 when free, else
-//!   state (bits 0..2: live, claiming, reclaiming), the entry's generation (2..8, the word's)
-//!   and a 24-bit hash tag of the address (8..32). A claimer swaps the tag 0 -> claiming (a
-//!   reclaimer: live -> reclaiming), stores `hi`/`lo` with Release, resets the entry, then
-//!   stores the live tag with Release. A reader loads the tag (Acquire); if it is live with
-//!   its hash tag it compares `hi`/`lo` (Acquire), loads the word, then re-checks that the
-//!   tag is unchanged. That is a sequence lock whose sequence is the generation: the address
-//!   halves and the word it loaded were all stored after the live tag it saw (Acquire) and
-//!   before any later change of the tag (the Release stores come after the swap that starts
-//!   the change, so loading one of them makes the re-check see the change). Since the tag of
-//!   each ownership of a slot carries a new generation, the re-check fails even when the
-//!   next owner's hash tag is the same, so a reader never takes a torn address (one half of
-//!   each owner; IPv6 neighbours often share their upper half) as its own nor uses another
-//!   address's MAC. (Like the IPv4 key, it cannot tell apart owners 64 reclaims apart within
-//!   one lookup of a few nanoseconds.)
+//!   a state (bits 0..2: live, claiming, reclaiming), the entry's generation (2..8, the
+//!   word's) and a 24-bit hash tag of the address (8..32). A claimer swaps the tag 0 ->
+//!   claiming (a reclaimer: live -> reclaiming; one wins), stores `hi`/`lo`, resets the
+//!   entry, then stores the live tag with Release. A reader loads the tag (Acquire); if it
+//!   is live with its hash tag it compares `hi`/`lo`, loads the word, then re-checks that the
+//!   tag is unchanged: a sequence lock whose sequence is the generation. Every store a
+//!   change of owner makes (address halves, word, times; and those of the next owner's
+//!   learners) comes after the swap that starts it and is a Release store read with Acquire,
+//!   so a reader that loads any of them sees the tag changed at its re-check; the live tag
+//!   it loaded first (Acquire) makes its owner's address and entry visible. Each owner of a
+//!   slot has a new generation in its tag, so the re-check fails even when the next owner
+//!   has the same hash tag: a reader never takes a torn address (one half of each owner;
+//!   IPv6 neighbours often share their upper half) for its own, nor uses another address's
+//!   MAC. Like the IPv4 key, it cannot tell apart owners 64 reclaims apart within one lookup
+//!   of a few nanoseconds.
 //!
 //! Two workers inserting the same new IPv6 address at once: the second one sees the slot
-//! claiming with the address's hash tag and waits a bounded number of tag loads (the
-//! claimer's window is three stores) for it to go live, then compares the address. Only if
-//! the claimer is preempted in that window does the second go on and claim another slot for
-//! the same address (IPv4 has the same rare case when an address is inserted while another
+//! claiming or reclaiming with the address's hash tag (the tag carries it from the swap on)
+//! and waits at most 128 tag loads (the claimer's window is a few stores) for it to go live,
+//! then compares the address. Only if the claimer is preempted in that window does the
+//! second go on and claim another slot for the same address (IPv4 has the same rare case when an address is inserted while another
 //! inserter reclaims a slot for it). The duplicate is harmless: both entries belong to that
 //! address (every reader checks it), every lookup, learn and request uses the first one in
 //! probe order once it is live, so the other is no longer asked for, refreshed or learnt

@@ -286,7 +286,7 @@ fn concurrent_inserters_of_the_same_new_addresses_share_their_slots() {
     for h in hs {
         h.join().unwrap();
     }
-    // A duplicate needs a claimer preempted within its three stores: rare.
+    // A duplicate needs a claimer preempted within its few stores: rare.
     let e = t.entries(10);
     assert!(
         e.len() as u64 <= N + N / 100,
