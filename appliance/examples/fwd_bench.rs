@@ -47,6 +47,7 @@ fn main() {
             name: "p0".into(),
             mac: [2, 0, 0, 0, 0, 0x10],
             addr: Some((0xc000_0201, 24)),
+            addr6: Vec::new(),
             mtu: 1500,
             mss_clamp: None,
         },
@@ -55,6 +56,7 @@ fn main() {
             name: "p1".into(),
             mac: [2, 0, 0, 0, 0, 0x11],
             addr: Some((0xcb00_7101, 24)),
+            addr6: Vec::new(),
             mtu: 1500,
             mss_clamp,
         },
@@ -68,7 +70,7 @@ fn main() {
         })
         .collect();
     let entries = table::resolve(&ifaces, &statics).expect("routes");
-    let t = Arc::new(FwdTable::build(&entries, -1).expect("table"));
+    let t = Arc::new(FwdTable::build(&entries, &[], -1).expect("table"));
     let neigh = [StaticNeighbor {
         ip: 0xcb00_7102,
         mac: [2, 0, 0, 0, 0, 2],
@@ -79,6 +81,7 @@ fn main() {
             ifaces,
             Vec::new(),
             &neigh,
+            &[],
             FwdParams::default(),
             dpdk::tsc_hz(),
         )

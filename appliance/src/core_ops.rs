@@ -151,9 +151,9 @@ fn interfaces(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let s = ctx.state;
     // Addresses change with reloads: the configuration in force, not the one started with.
     let cfg = ctx.config_in_force();
-    let addrs: Vec<Option<String>> = cfg
+    let addrs: Vec<Vec<String>> = cfg
         .ifaces()
-        .map(|i| i.address.map(|a| a.get_ref().clone()))
+        .map(|i| i.address.map(|a| a.get_ref().0.clone()).unwrap_or_default())
         .collect();
     let vlans = crate::summary::vlan_lines(s);
     let mut k = 0;
@@ -179,7 +179,18 @@ fn interfaces(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
                 v["port"] = json!(s.ports[f.port].name);
                 v["mac"] = json!(mac(&f.mac));
                 v["mtu"] = json!(f.mtu);
-                v["address"] = json!(addrs.get(i).cloned().flatten());
+                // The configured addresses, and the link-local one of an IPv6 interface.
+                let mut a = addrs.get(i).cloned().unwrap_or_default();
+                if a.iter().any(|x| x.contains(':')) {
+                    let ll = pollfwd_nf::forward::table6::link_local_of(f.mac);
+                    a.push(format!("{}/64", std::net::Ipv6Addr::from(ll)));
+                }
+                v["address"] = if a.is_empty() {
+                    Value::Null
+                } else {
+                    json!(a.join(", "))
+                };
+                v["addresses"] = json!(a);
                 v
             })
             .collect(),

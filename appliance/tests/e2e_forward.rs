@@ -527,8 +527,11 @@ fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
         let c = !sum16(&f[14..14 + hl]);
         f[24..26].copy_from_slice(&c.to_be_bytes());
     };
+    // An IPv4 packet labelled IPv6 (its version nibble says 4), and an EtherType nobody routes.
     let mut ipv6 = g.clone();
     ipv6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let mut other = g.clone();
+    other[12..14].copy_from_slice(&[0x88, 0xb5]);
     let mut short_len = g.clone();
     short_len[16..18].copy_from_slice(&19u16.to_be_bytes());
     fix(&mut short_len);
@@ -559,6 +562,7 @@ fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
         input.extend(garbage.iter().cloned());
         for f in [
             &ipv6,
+            &other,
             &short_len,
             &loop_src,
             &mcast_dst,
@@ -578,7 +582,7 @@ fn malformed_and_non_ipv4_frames_are_dropped_with_their_reasons() {
     let d = &s["totals"]["drops_by_reason"];
     let want = json!({
         "runt": 6, "ipv4_bad_version": 3, "ipv4_bad_ihl": 3, "ipv4_truncated": 3,
-        "ipv4_bad_checksum": 3, "not_ipv4": 3, "ipv4_bad_length": 3, "ipv4_bad_source": 3,
+        "ipv4_bad_checksum": 3, "not_ipv4": 3, "ipv6_bad_version": 3, "ipv4_bad_length": 3, "ipv4_bad_source": 3,
         "ipv4_bad_dest": 6, "for_us": 9, "l2_broadcast": 3,
     });
     assert_eq!(d, &want, "{s}");

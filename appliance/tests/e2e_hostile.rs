@@ -36,7 +36,7 @@ fn fate(name: &str) -> Vec<Fate> {
     match name {
         "runt_10" | "runt_1" => one(Drop("runt")),
         "eth_header_only" => one(Drop("ipv4_truncated")),
-        "ipv6_ethertype" => one(Drop("not_ipv4")),
+        "ipv6_ethertype" => one(Drop("ipv6_bad_version")),
         // The lab ports have no VLAN sub-interfaces.
         "vlan_tagged" => one(Drop("vlan_unknown")),
         // Above the egress MTU (1500) with DF clear: forwarded as two fragments.

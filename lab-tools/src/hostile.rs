@@ -405,7 +405,7 @@ pub fn corpus(net: &Net, n: usize) -> Vec<Kind> {
     ));
     k.push(mk(
         "ipv6_ethertype",
-        "EtherType IPv6 (not routed by an IPv4 appliance)",
+        "EtherType IPv6 on an IPv4 packet (its version nibble says 4)",
         Side::Lan,
         rep({
             let mut f = net.legit_udp(1, 18);

@@ -76,6 +76,13 @@ drop_reasons! {
     NdBadOption => "nd_bad_option", "neighbour discovery option of length 0 or running past the message (RFC 4861 4.6)";
     NdInvalid => "nd_invalid", "neighbour discovery message failing another RFC 4861 validity check (code, length, target, addresses, fragmented)";
     Icmpv6BadChecksum => "icmpv6_bad_checksum", "ICMPv6 checksum is wrong";
+    Ipv6BadSource => "ipv6_bad_source", "IPv6 source is multicast, loopback or IPv4-mapped (RFC 4291)";
+    Ipv6BadDest => "ipv6_bad_dest", "IPv6 destination is unspecified, loopback or IPv4-mapped (never routed)";
+    Ipv6LinkLocal => "ipv6_link_local", "IPv6 link-local destination not the box's, or link-local source to another link (never forwarded, RFC 4291 2.5.6)";
+    Ipv6Multicast => "ipv6_multicast", "IPv6 multicast not for the box: it neither routes multicast nor joins groups (neighbour discovery excepted)";
+    Ipv6HopLimit => "ipv6_hop_limit", "IPv6 hop limit reached zero (ICMPv6 time exceeded sent when allowed)";
+    Ipv6NoRoute => "ipv6_no_route", "no IPv6 route to the destination (ICMPv6 no route sent when allowed)";
+    Ipv6TooBig => "ipv6_too_big", "IPv6 packet bigger than the egress MTU: routers never fragment (ICMPv6 packet too big sent when allowed)";
     // Classify.
     AclDeny => "acl_deny", "denied by an ACL rule or the default action";
     AclTcpFragOffset1 => "acl_tcp_frag_offset1", "TCP fragment at offset 1, which could overwrite the TCP header on reassembly (RFC 3128)";

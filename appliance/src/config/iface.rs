@@ -13,6 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Config;
+use super::addr::Addresses;
 use super::error::{ConfigError, Pos};
 use pollfwd_pipeline::vlan::{MAX_VLAN_IFACES, TPID_8021AD, TPID_8021Q};
 
@@ -32,8 +33,8 @@ pub struct InterfaceConfig {
     /// TPID of the outer tag pushed on transmit: 0x88a8 (802.1ad, default) or 0x8100. Frames
     /// received with either are accepted.
     pub outer_tpid: Option<Spanned<u16>>,
-    /// IPv4 address and prefix, "192.0.2.1/24".
-    pub address: Option<Spanned<String>>,
+    /// Addresses and prefixes, like a port's: "192.0.2.1/24" or a list with IPv6 ones.
+    pub address: Option<Spanned<Addresses>>,
     /// Egress MTU (default: the parent port's); at most the parent's configured MTU.
     pub mtu: Option<Spanned<u16>>,
     /// TCP MSS clamping for SYNs into or out of this interface (forward stage), like a port's.
@@ -58,7 +59,7 @@ impl InterfaceConfig {
 #[derive(Debug, Clone, Copy)]
 pub struct Iface<'c> {
     pub name: &'c Spanned<String>,
-    pub address: Option<&'c Spanned<String>>,
+    pub address: Option<&'c Spanned<Addresses>>,
     /// The configured MTU, if any (a sub-interface without one takes its parent's).
     pub mtu: Option<&'c Spanned<u16>>,
     /// The configured MSS clamp, if any (a sub-interface does not take its parent's).

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Config;
+use super::addr::Addresses;
 use super::eal::d_true;
 use super::error::{ConfigError, Pos};
 
@@ -40,8 +41,9 @@ pub struct PortConfig {
     pub mtu: Option<Spanned<u16>>,
     #[serde(default = "d_true")]
     pub promiscuous: bool,
-    /// IPv4 address and prefix of the interface, "192.0.2.1/24" (forward stage).
-    pub address: Option<Spanned<String>>,
+    /// Addresses and prefixes of the interface (forward stage): "192.0.2.1/24", or a list
+    /// with IPv6 ones, ["192.0.2.1/24", "2001:db8:1::1/64"].
+    pub address: Option<Spanned<Addresses>>,
     /// With VLAN sub-interfaces: let the device strip 802.1Q tags on receive and insert them
     /// on transmit where it can (else the runtime does it in software).
     #[serde(default = "d_true")]

@@ -178,6 +178,50 @@ pub fn wire_hosts_to_router(router: &str, hosts: &[(&str, &str)]) {
     }
 }
 
+/// Turns IPv6 on for `dev` in namespace `ns` (after [`wire_hosts_to_router`] turned it off
+/// everywhere), without duplicate address detection or router solicitations (no waiting, no
+/// stray traffic), and adds `addr` (with its prefix) and a default route via `gw` (a global
+/// address, or a link-local one: the route then names `dev`).
+#[allow(dead_code)]
+pub fn host_link6(ns: &str, dev: &str, addr: &str, gw: Option<&str>) {
+    for (k, v) in [
+        ("disable_ipv6", "0"),
+        ("accept_dad", "0"),
+        ("router_solicitations", "0"),
+        ("accept_ra", "0"),
+    ] {
+        ns_ok(
+            ns,
+            &["sysctl", "-qw", &format!("net.ipv6.conf.{dev}.{k}={v}")],
+        );
+    }
+    ns_ok(ns, &["ip", "-6", "addr", "add", addr, "dev", dev, "nodad"]);
+    ns_ok(ns, &["ip", "link", "set", dev, "up"]);
+    if let Some(gw) = gw {
+        ns_ok(
+            ns,
+            &["ip", "-6", "route", "add", "default", "via", gw, "dev", dev],
+        );
+    }
+}
+
+/// The modified EUI-64 link-local address of a MAC "aa:bb:cc:dd:ee:ff" (RFC 4291 appendix
+/// A), as a Linux host derives it.
+#[allow(dead_code)]
+pub fn link_local_of(mac: &str) -> String {
+    let b: Vec<u8> = mac
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16).unwrap())
+        .collect();
+    format!(
+        "fe80::{:x}:{:x}:{:x}:{:x}",
+        u16::from_be_bytes([b[0] ^ 2, b[1]]),
+        u16::from_be_bytes([b[2], 0xff]),
+        u16::from_be_bytes([0xfe, b[3]]),
+        u16::from_be_bytes([b[4], b[5]])
+    )
+}
+
 /// TCP server: accepts one connection, reads to EOF, answers "peer=IP:PORT len=N", exits.
 #[allow(dead_code)]
 pub const TCP_SERVER: &str = r#"

@@ -1,29 +1,35 @@
-//! The forward stage: an IPv4 router.
+//! The forward stage: an IPv4 and IPv6 router.
 //!
-//! Per packet: validate (RFC 1812 5.2.2, the wire module's parser), filter martians (5.3.7),
-//! look the destination up in `rte_lpm`, then deliver locally (ICMP echo reply, UDP -> port
-//! unreachable, the rest consumed), send ICMP time exceeded / destination unreachable
+//! Per IPv4 packet: validate (RFC 1812 5.2.2, the wire module's parser), filter martians
+//! (5.3.7), look the destination up in `rte_lpm`, then deliver locally (ICMP echo reply, UDP ->
+//! port unreachable, the rest consumed), send ICMP time exceeded / destination unreachable
 //! (rate-limited), or decrement the TTL (RFC 1624 checksum update), rewrite the MACs to the
 //! egress port and the next hop, and transmit. ARP is answered and learnt here; next hops are
 //! resolved by ARP, packets waiting for an answer are parked in a small per-worker queue.
+//! IPv6 (RFC 8200, 4291, 4443) the same way with `rte_fib6`, the hop limit, Packet Too Big,
+//! and neighbour discovery (RFC 4861) instead of ARP ([`v6`], `nd`).
 //!
 //! Files: this one (parameters, shared state, counters, the stage and its control messages),
-//! `fast` (the fast loop over plain packets routed like the one before), `slow` (the general
-//! path, local delivery and ICMP errors), `park` (ARP in the stage and packets parked for
-//! it); [`ipv4`] (address classes), [`arp`] and [`icmp`] (the messages, built with the wire
-//! module), [`neigh`] (the shared lock-free neighbour table), [`table`] (routes, interfaces,
-//! the LPM table).
+//! `fast` (the fast loop over plain IPv4 packets routed like the one before), `slow` (the
+//! general path, local delivery and ICMP errors), `park` (ARP in the stage and packets parked
+//! for ARP or neighbour discovery), [`v6`] (the IPv6 path), `nd` (neighbour discovery);
+//! [`ipv4`] (address classes), [`arp`] and [`icmp`] (the messages, built with the wire
+//! module), [`neigh`] (the shared lock-free neighbour tables), [`table`] (routes, interfaces,
+//! the LPM table), [`table6`] (IPv6 routes, the FIB).
 
 pub mod arp;
 pub mod icmp;
 pub mod ipv4;
 pub mod neigh;
 pub mod table;
+pub mod table6;
 
 mod fast;
 pub mod frag;
+mod nd;
 mod park;
 mod slow;
+pub mod v6;
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -33,7 +39,7 @@ use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
 use crate::wire::ether;
-use neigh::{NeighTable, NeighTiming};
+use neigh::{NeighTable, NeighTable6, NeighTiming};
 use park::{Held, Parked};
 use slow::Bucket;
 use table::{FwdTable, Iface, Prefix};
@@ -92,6 +98,15 @@ pub struct StaticNeighbor {
     pub port: u16,
 }
 
+/// An IPv6 neighbour from the configuration: never aged, never overwritten by neighbour
+/// discovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticNeighbor6 {
+    pub ip: u128,
+    pub mac: [u8; 6],
+    pub port: u16,
+}
+
 /// Counters of one worker's forward stage (single writer: that worker).
 #[derive(Debug, Default)]
 pub struct FwdStats {
@@ -126,11 +141,22 @@ pub struct FwdStats {
     pub frag_needed_sent: Counter,
     /// TCP SYNs and SYN-ACKs whose MSS option was lowered to a port's `mss_clamp`.
     pub mss_clamped: Counter,
+    /// IPv6 Neighbor Solicitations sent (resolving or refreshing a next hop).
+    pub ns_sent: Counter,
+    /// IPv6 Neighbor Advertisements sent (answers to solicitations for the box).
+    pub na_sent: Counter,
+    /// IPv6 neighbours learnt or updated from neighbour discovery.
+    pub nd_learned: Counter,
+    /// Neighbour discovery senders not learnt: off the receiving interface's link, the box's
+    /// own address, or a static neighbour.
+    pub nd_not_learned: Counter,
+    /// ICMPv6 Packet Too Big sent (also counted in `icmp_errors_sent`).
+    pub too_big_sent: Counter,
 }
 
 impl FwdStats {
     /// (name, value) of every counter, for listings.
-    pub fn values(&self) -> [(&'static str, u64); 17] {
+    pub fn values(&self) -> [(&'static str, u64); 22] {
         [
             ("arp_requests_sent", self.arp_requests_sent.get()),
             ("arp_replies_sent", self.arp_replies_sent.get()),
@@ -149,6 +175,11 @@ impl FwdStats {
             ("fragments_sent", self.fragments_sent.get()),
             ("frag_needed_sent", self.frag_needed_sent.get()),
             ("mss_clamped", self.mss_clamped.get()),
+            ("ns_sent", self.ns_sent.get()),
+            ("na_sent", self.na_sent.get()),
+            ("nd_learned", self.nd_learned.get()),
+            ("nd_not_learned", self.nd_not_learned.get()),
+            ("too_big_sent", self.too_big_sent.get()),
         ]
     }
 }
@@ -162,18 +193,32 @@ struct PortInfo {
     subnet: Option<Prefix>,
 }
 
+/// Per port id: the interface's IPv6 addresses.
+#[derive(Debug, Clone, Default)]
+struct PortInfo6 {
+    /// The link-local address (None: no IPv6 on the interface).
+    link_local: Option<u128>,
+    /// Global addresses and prefix lengths.
+    addrs: Vec<(u128, u8)>,
+}
+
 /// What every worker's forward stage shares: interfaces, proxy ARP ranges, the neighbour
-/// table, parameters, and a registry of per-worker counters for the control side.
+/// tables, parameters, and a registry of per-worker counters for the control side.
 pub struct FwdShared {
     pub neigh: NeighTable,
+    /// IPv6 neighbours (neighbour discovery).
+    pub neigh6: NeighTable6,
     pub ifaces: Vec<Iface>,
     /// Proxy ARP ranges the stages start with (a [`SetProxy`] replaces a stage's copy).
     pub proxy: Arc<[ProxyArp]>,
     pub params: FwdParams,
     pub tsc_hz: u64,
     ports: Vec<PortInfo>,
+    ports6: Vec<PortInfo6>,
     /// Any interface address: the ICMP source on a port that has none.
     fallback_addr: Option<u32>,
+    /// Any global IPv6 interface address: the ICMPv6 source on a port that has none.
+    fallback_addr6: Option<u128>,
     stats: Mutex<Vec<(usize, Arc<FwdStats>)>>,
 }
 
@@ -183,6 +228,7 @@ impl FwdShared {
         ifaces: Vec<Iface>,
         proxy: Vec<ProxyArp>,
         neighbors: &[StaticNeighbor],
+        neighbors6: &[StaticNeighbor6],
         params: FwdParams,
         tsc_hz: u64,
     ) -> Result<FwdShared, String> {
@@ -201,6 +247,15 @@ impl FwdShared {
                 ));
             }
         }
+        let neigh6 = NeighTable6::new(params.neighbor_capacity, timing);
+        for n in neighbors6 {
+            if !neigh6.add_static(n.ip, n.mac, n.port) {
+                return Err(format!(
+                    "neighbour table full adding static {}",
+                    std::net::Ipv6Addr::from(n.ip)
+                ));
+            }
+        }
         let max = ifaces
             .iter()
             .map(|i| i.port as usize + 1)
@@ -215,9 +270,20 @@ impl FwdShared {
                 subnet: i.subnet(),
             };
         }
+        let mut ports6 = vec![PortInfo6::default(); max];
+        for i in &ifaces {
+            ports6[i.port as usize] = PortInfo6 {
+                link_local: i.link_local(),
+                addrs: i.addr6.clone(),
+            };
+        }
         let fallback_addr = ifaces.iter().find_map(|i| i.addr.map(|a| a.0));
+        let fallback_addr6 = ifaces.iter().find_map(|i| i.addr6.first().map(|a| a.0));
         Ok(FwdShared {
             neigh,
+            neigh6,
+            ports6,
+            fallback_addr6,
             ifaces,
             proxy: proxy.into(),
             params,
@@ -232,6 +298,7 @@ impl FwdShared {
     /// from this one's configuration) and its registry of worker counters. Used by reloads.
     pub fn inherit(&mut self, old: &FwdShared) {
         self.neigh.import(&old.neigh);
+        self.neigh6.import(&old.neigh6);
         let st = old.stats();
         *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
     }
@@ -251,6 +318,50 @@ impl FwdShared {
         self.ports
             .iter()
             .any(|p| p.present && p.addr == ip && ip != 0)
+    }
+
+    /// The link-local address of `port` (None: no IPv6 there).
+    fn link_local(&self, port: u16) -> Option<u128> {
+        self.ports6.get(port as usize).and_then(|p| p.link_local)
+    }
+
+    /// Every IPv6 address of `port`: link-local, then the global ones.
+    fn v6_addrs(&self, port: u16) -> impl Iterator<Item = u128> + '_ {
+        let p = self.ports6.get(port as usize);
+        p.and_then(|p| p.link_local)
+            .into_iter()
+            .chain(p.into_iter().flat_map(|p| p.addrs.iter().map(|a| a.0)))
+    }
+
+    /// Whether `ip` is in one of `port`'s IPv6 subnets.
+    fn on_link6(&self, port: u16, ip: u128) -> bool {
+        self.ports6.get(port as usize).is_some_and(|p| {
+            p.addrs
+                .iter()
+                .any(|&(a, l)| table6::Prefix6::new(a, l).contains(ip))
+        })
+    }
+
+    /// Whether `ip` is one of the box's IPv6 addresses (global or link-local).
+    fn is_own6(&self, ip: u128) -> bool {
+        self.ports6
+            .iter()
+            .any(|p| p.link_local == Some(ip) || p.addrs.iter().any(|a| a.0 == ip))
+    }
+
+    /// Source address for ICMPv6 errors out of `port` to `dst` (RFC 4443 2.2): the port's
+    /// link-local address when `dst` is link-local, else its first global address, else any
+    /// global address of the box, else its link-local one.
+    fn source6_for(&self, port: u16, dst: u128) -> Option<u128> {
+        let p = self.ports6.get(port as usize)?;
+        if table6::LINK_LOCAL.contains(dst) {
+            return p.link_local;
+        }
+        p.addrs
+            .first()
+            .map(|a| a.0)
+            .or(self.fallback_addr6)
+            .or(p.link_local)
     }
 
     /// Source address for packets the appliance sends out of `port`.

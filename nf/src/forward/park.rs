@@ -9,20 +9,29 @@ use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 use super::arp;
 use super::icmp::IcmpError;
 use super::neigh::Lookup;
+use super::v6::{Icmp6Error, L3};
 use super::{ARP_BURST, Forward};
-use crate::wire::{self, ether};
+use crate::wire::{self, ether, ipv6};
 
-/// A packet parked while ARP resolves its next hop (already TTL-decremented).
+/// A next hop being resolved: by ARP (IPv4) or neighbour discovery (IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NextHop {
+    V4(u32),
+    V6(u128),
+}
+
+/// A packet parked while ARP or neighbour discovery resolves its next hop (already
+/// TTL/hop-limit decremented).
 pub(super) struct Held {
     pub(super) m: Mbuf,
-    pub(super) nh: u32,
+    pub(super) nh: NextHop,
     pub(super) port: u16,
     pub(super) deadline: u64,
 }
 
 /// Where a packet given [`Verdict::Held`] waits until the runtime hands it over ([`pollfwd_pipeline::Stage::adopt`]).
 pub(super) struct Parked {
-    pub(super) nh: u32,
+    pub(super) nh: NextHop,
     pub(super) port: u16,
     pub(super) deadline: u64,
 }
@@ -163,14 +172,14 @@ impl Forward {
             },
         };
         self.ask(ctx, slot, nh, port);
-        self.park(ctx, nh, port)
+        self.park(ctx, NextHop::V4(nh), port)
             .unwrap_or(Verdict::Drop(DropReason::NeighborUnresolved))
     }
 
     /// Parks the packet being routed in the wait queue for `nh`: it gets [`Verdict::Held`]
     /// and the runtime hands it back through [`Stage::adopt`] once this burst is processed.
     /// `None` if the queue is full (the packet stays in the burst).
-    pub(super) fn park(&mut self, ctx: &StageCtx<'_>, nh: u32, port: u16) -> Option<Verdict> {
+    pub(super) fn park(&mut self, ctx: &StageCtx<'_>, nh: NextHop, port: u16) -> Option<Verdict> {
         if self.held.len() + self.adopting.len() >= self.shared.params.arp_queue {
             return None;
         }
@@ -185,7 +194,7 @@ impl Forward {
 
     /// Whether packets to `nh` are parked on this worker (waiting, or parked in this burst).
     #[inline]
-    pub(super) fn parked_for(&self, nh: u32) -> bool {
+    pub(super) fn parked_for(&self, nh: NextHop) -> bool {
         self.held.iter().any(|h| h.nh == nh) || self.adopting.iter().any(|p| p.nh == nh)
     }
 
@@ -198,14 +207,18 @@ impl Forward {
                 let h = &self.held[i];
                 (h.nh, h.port, h.deadline)
             };
-            match self.shared.neigh.lookup(nh, ctx.now) {
+            let lookup = match nh {
+                NextHop::V4(ip) => self.shared.neigh.lookup(ip, ctx.now),
+                NextHop::V6(ip) => self.shared.neigh6.lookup(ip, ctx.now),
+            };
+            match lookup {
                 Lookup::Hit { mac, .. } => {
                     let mut h = self.held.remove(i);
                     let src = self.src_mac(port);
                     set_macs(h.m.data_mut(), &mac, &src);
                     self.stats.released.add(1);
-                    // Bigger than the egress MTU (DF clear: DF-set ones were refused before
-                    // parking): sent as fragments, like in `route`.
+                    // Bigger than the egress MTU (IPv4 with DF clear: DF-set ones and IPv6
+                    // were refused before parking): sent as fragments, like in `route`.
                     let max = self.frame_max(port);
                     if h.m.pkt_len() > max {
                         let mtu = (max as usize).saturating_sub(ether::HEADER_LEN);
@@ -219,13 +232,25 @@ impl Forward {
                     continue;
                 }
                 Lookup::Unresolved { failed, slot } if !failed && ctx.now < deadline => {
-                    self.ask(ctx, slot, nh, port);
+                    match nh {
+                        NextHop::V4(ip) => self.ask(ctx, slot, ip, port),
+                        NextHop::V6(ip) => self.ask6(ctx, slot, ip, port),
+                    }
                     i += 1;
                 }
                 _ => {
                     let h = self.held.remove(i);
-                    // The next hop never answered (RFC 1812 4.3.3.1): host unreachable.
-                    self.icmp_error(ctx, &h.m, IcmpError::HostUnreachable, None);
+                    // The next hop never answered (RFC 1812 4.3.3.1, RFC 4443 3.1 code 3).
+                    match nh {
+                        NextHop::V4(_) => {
+                            self.icmp_error(ctx, &h.m, IcmpError::HostUnreachable, None);
+                        }
+                        NextHop::V6(_) => {
+                            if let Some(Ok(info)) = h.m.data().get(L3..).map(ipv6::validate) {
+                                self.icmp6_error(ctx, &h.m, &info, Icmp6Error::AddressUnreachable);
+                            }
+                        }
+                    }
                     drop(h);
                     self.stats.held_expired.add(1);
                     ctx.count_drop(DropReason::NeighborHeldExpired, 1);

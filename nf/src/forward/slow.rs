@@ -9,6 +9,7 @@ use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 
 use super::icmp::{self, IcmpError};
 use super::neigh::Lookup;
+use super::park::NextHop;
 use super::table::Hop;
 use super::{Forward, Memo, NO_HOP, frag, ipv4};
 use crate::parse;
@@ -103,23 +104,24 @@ impl Forward {
     #[inline(always)]
     pub(super) fn pre(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Pre {
         let meta = m.meta();
-        let (src, dst, l3) = if meta.flags & (flags::PARSED | flags::IPV4)
-            == flags::PARSED | flags::IPV4
-        {
-            (meta.src_ip, meta.dst_ip, meta.l3_off)
-        } else {
-            let d = m.data();
-            if ether::Frame::new_checked(d).is_ok_and(|e| e.ethertype() == ether::EtherType::Arp) {
-                return Pre::Done(self.arp(ctx, m));
-            }
-            match parse::parse_ipv4_frame(d, m.pkt_len() as usize) {
-                Ok(p) => {
-                    p.write(m.meta_mut());
-                    (p.src_ip, p.dst_ip, p.l3_off)
+        let (src, dst, l3) =
+            if meta.flags & (flags::PARSED | flags::IPV4) == flags::PARSED | flags::IPV4 {
+                (meta.src_ip, meta.dst_ip, meta.l3_off)
+            } else {
+                let d = m.data();
+                match ether::Frame::new_checked(d).map(|e| e.ethertype()) {
+                    Ok(ether::EtherType::Arp) => return Pre::Done(self.arp(ctx, m)),
+                    Ok(ether::EtherType::Ipv6) => return Pre::Done(self.v6(ctx, m)),
+                    _ => {}
                 }
-                Err(r) => return Pre::Done(Verdict::Drop(r)),
-            }
-        };
+                match parse::parse_ipv4_frame(d, m.pkt_len() as usize) {
+                    Ok(p) => {
+                        p.write(m.meta_mut());
+                        (p.src_ip, p.dst_ip, p.l3_off)
+                    }
+                    Err(r) => return Pre::Done(Verdict::Drop(r)),
+                }
+            };
         if ipv4::bad_source(src) {
             return Pre::Done(Verdict::Drop(DropReason::Ipv4BadSource));
         }
@@ -335,8 +337,8 @@ impl Forward {
         // Packets to a next hop that still has parked packets on this worker queue up behind
         // them (released together, in order) rather than overtake them. Such a next hop is
         // never memoised, so every packet to it comes through here.
-        if self.parked_for(nh)
-            && let Some(v) = self.park(ctx, nh, port)
+        if self.parked_for(NextHop::V4(nh))
+            && let Some(v) = self.park(ctx, NextHop::V4(nh), port)
         {
             return Err(v);
         }

@@ -12,6 +12,8 @@ use std::net::Ipv4Addr;
 
 use dpdk::lpm::{Lpm, LpmConfig, MISS};
 
+use super::table6::{RouteEntry6, Table6};
+
 /// An IPv4 prefix, address in host order with no host bits set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Prefix {
@@ -149,8 +151,11 @@ pub struct Iface {
     /// Port name from the configuration.
     pub name: String,
     pub mac: [u8; 6],
-    /// Interface address and prefix length.
+    /// IPv4 interface address and prefix length.
     pub addr: Option<(u32, u8)>,
+    /// IPv6 global addresses and prefix lengths (the link-local one is derived:
+    /// [`Iface::link_local`]).
+    pub addr6: Vec<(u128, u8)>,
     /// Egress MTU (IPv4 datagram bytes, Ethernet header not counted): bigger datagrams are
     /// fragmented or refused with ICMP "fragmentation needed" (RFC 1191, RFC 1812 5.2.6).
     pub mtu: u16,
@@ -166,6 +171,12 @@ impl Iface {
     /// The connected subnet.
     pub fn subnet(&self) -> Option<Prefix> {
         self.addr.map(|(a, l)| Prefix::new(a, l))
+    }
+
+    /// The IPv6 link-local address (EUI-64 from the MAC), on an interface with any IPv6
+    /// address.
+    pub fn link_local(&self) -> Option<u128> {
+        (!self.addr6.is_empty()).then(|| super::table6::link_local_of(self.mac))
     }
 }
 
@@ -331,16 +342,27 @@ pub fn resolve(ifaces: &[Iface], statics: &[StaticRoute]) -> Result<Vec<RouteEnt
     Ok(v)
 }
 
-/// The compiled table the data path reads.
+/// The compiled table the data path reads: IPv4, and IPv6 when any IPv6 route exists.
 pub struct FwdTable {
     lpm: Lpm,
     hops: Vec<Hop>,
     routes: usize,
+    v6: Option<Table6>,
 }
 
 impl FwdTable {
-    /// Compiles a resolved route list (EAL must be up). Sized for the list with room to spare.
-    pub fn build(entries: &[RouteEntry], socket: i32) -> Result<FwdTable, String> {
+    /// Compiles the resolved route lists of both families (EAL must be up). Sized for the
+    /// lists with room to spare; no IPv6 table when there is no IPv6 route.
+    pub fn build(
+        entries: &[RouteEntry],
+        entries6: &[RouteEntry6],
+        socket: i32,
+    ) -> Result<FwdTable, String> {
+        let v6 = if entries6.is_empty() {
+            None
+        } else {
+            Some(Table6::build(entries6, socket)?)
+        };
         let long_groups: BTreeSet<u32> = entries
             .iter()
             .filter(|e| e.prefix.len > 24)
@@ -366,6 +388,7 @@ impl FwdTable {
             lpm,
             hops,
             routes: entries.len(),
+            v6,
         })
     }
 
@@ -396,14 +419,20 @@ impl FwdTable {
         self.lpm.lookup(ip).and_then(|id| self.hop(id))
     }
 
-    /// Number of routes compiled in.
+    /// Number of routes compiled in (both families).
     pub fn routes(&self) -> usize {
-        self.routes
+        self.routes + self.v6.as_ref().map_or(0, |t| t.routes())
     }
 
-    /// Number of distinct next hops.
+    /// Number of distinct next hops (both families).
     pub fn next_hops(&self) -> usize {
-        self.hops.len()
+        self.hops.len() + self.v6.as_ref().map_or(0, |t| t.next_hops())
+    }
+
+    /// The IPv6 table (None: no IPv6 route).
+    #[inline]
+    pub fn v6(&self) -> Option<&Table6> {
+        self.v6.as_ref()
     }
 }
 
@@ -422,6 +451,7 @@ mod tests {
                 name: "p0".into(),
                 mac: [2, 0, 0, 0, 0, 1],
                 addr: Some((ip("192.0.2.1"), 24)),
+                addr6: Vec::new(),
                 mtu: 1500,
                 mss_clamp: None,
             },
@@ -430,6 +460,7 @@ mod tests {
                 name: "p1".into(),
                 mac: [2, 0, 0, 0, 0, 2],
                 addr: Some((ip("198.51.100.1"), 24)),
+                addr6: Vec::new(),
                 mtu: 1500,
                 mss_clamp: None,
             },
@@ -438,6 +469,7 @@ mod tests {
                 name: "p2".into(),
                 mac: [2, 0, 0, 0, 0, 3],
                 addr: None,
+                addr6: Vec::new(),
                 mtu: 1500,
                 mss_clamp: None,
             },

@@ -1,11 +1,11 @@
-//! IPv4 routing: routes, neighbours, proxy ARP, ICMP (section [forward]), plus the `address`
-//! of each `[[port]]` (its connected route).
+//! Routing of both families: routes, neighbours, proxy ARP, ICMP (section [forward]), plus
+//! the `address` of each `[[port]]` and `[[interface]]` (its connected routes).
 //!
 //! ```toml
 //! [[port]]
 //! name = "lan"
 //! device = "net_pcap0,..."
-//! address = "192.0.2.1/24"            # interface address: connected route 192.0.2.0/24
+//! address = ["192.0.2.1/24", "2001:db8:1::1/64"] # connected routes; one string is fine too
 //! mss_clamp = 1360                     # TCP SYNs in or out of this port: MSS at most 1360
 //!
 //! [forward]
@@ -13,6 +13,8 @@
 //!   { prefix = "198.51.100.0/24", via = "192.0.2.2" },          # port found from the gateway
 //!   { prefix = "0.0.0.0/0", via = "203.0.113.1", port = "wan" }, # both given
 //!   { prefix = "10.9.0.0/16", port = "lan" },                    # on-link: ARP for each host
+//!   { prefix = "2001:db8:99::/48", via = "2001:db8:1::2" },      # IPv6: same rules
+//!   { prefix = "::/0", via = "fe80::1", port = "wan" },          # link-local gateway + port
 //! ]
 //! neighbors = [{ address = "192.0.2.2", mac = "02:00:00:00:00:02", port = "lan" }]
 //! proxy_arp = [{ prefix = "203.0.113.16/28", port = "wan" }]     # port optional: every port
@@ -26,13 +28,16 @@
 //! neighbor_capacity = 4096
 //! ```
 //!
+//! The ARP settings apply to IPv6 neighbour discovery alike (RFC 4861's timers: reachable
+//! time = `arp_timeout_s`, retransmission = `arp_retry_ms`, solicitations = `arp_retries`).
 //! The route syntax is shared with the `route.add` operation ([`RouteText`]).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 
 use pollfwd_nf::forward::table::{self, Iface, Prefix, StaticRoute};
-use pollfwd_nf::forward::{FwdParams, ProxyArp, StaticNeighbor};
+use pollfwd_nf::forward::table6::{self, Prefix6, StaticRoute6};
+use pollfwd_nf::forward::{FwdParams, ProxyArp, StaticNeighbor, StaticNeighbor6};
 use toml::Spanned;
 
 use crate::config::{Config, ConfigError, ErrAt};
@@ -59,9 +64,74 @@ pub enum Field {
     Route,
 }
 
+/// A static route of either family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    V4(StaticRoute),
+    V6(StaticRoute6),
+}
+
+impl Route {
+    /// The prefix as text.
+    pub fn prefix_text(&self) -> String {
+        match self {
+            Route::V4(r) => r.prefix.to_string(),
+            Route::V6(r) => r.prefix.to_string(),
+        }
+    }
+
+    /// The egress interface, if given.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Route::V4(r) => r.port,
+            Route::V6(r) => r.port,
+        }
+    }
+
+    /// The same route out of `port`.
+    pub fn with_port(self, port: Option<u16>) -> Route {
+        match self {
+            Route::V4(r) => Route::V4(StaticRoute { port, ..r }),
+            Route::V6(r) => Route::V6(StaticRoute6 { port, ..r }),
+        }
+    }
+}
+
 impl RouteText<'_> {
-    /// Parses the texts into a route over interface *indices* (`Config::iface_index`).
-    pub fn parse(&self, c: &Config) -> Result<StaticRoute, (Field, String)> {
+    /// Parses the texts into a route over interface *indices* (`Config::iface_index`). The
+    /// prefix's family (':' makes it IPv6) is the route's; the gateway must be of the same.
+    pub fn parse(&self, c: &Config) -> Result<Route, (Field, String)> {
+        let port = match self.port {
+            None => None,
+            Some(p) => Some(
+                c.iface_index(p)
+                    .ok_or_else(|| (Field::Port, format!("unknown port or interface '{p}'")))?
+                    as u16,
+            ),
+        };
+        if self.via.is_none() && port.is_none() {
+            return Err((
+                Field::Route,
+                format!(
+                    "route {}: give `via` (a gateway), `port`, or both",
+                    self.prefix.trim()
+                ),
+            ));
+        }
+        if self.prefix.contains(':') {
+            let prefix = Prefix6::parse(self.prefix).map_err(|e| (Field::Prefix, e))?;
+            let via = match self.via {
+                None => None,
+                Some(v) => {
+                    let a: std::net::Ipv6Addr = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| (Field::Via, format!("via '{v}' is not an IPv6 address")))?;
+                    Some(u128::from(a))
+                }
+            };
+            return Ok(Route::V6(StaticRoute6 { prefix, via, port }));
+        }
         let prefix = Prefix::parse(self.prefix).map_err(|e| (Field::Prefix, e))?;
         let via = match self.via {
             None => None,
@@ -73,21 +143,7 @@ impl RouteText<'_> {
                 Some(u32::from(a))
             }
         };
-        let port = match self.port {
-            None => None,
-            Some(p) => Some(
-                c.iface_index(p)
-                    .ok_or_else(|| (Field::Port, format!("unknown port or interface '{p}'")))?
-                    as u16,
-            ),
-        };
-        if via.is_none() && port.is_none() {
-            return Err((
-                Field::Route,
-                format!("route {prefix}: give `via` (a gateway), `port`, or both"),
-            ));
-        }
-        Ok(StaticRoute { prefix, via, port })
+        Ok(Route::V4(StaticRoute { prefix, via, port }))
     }
 }
 
@@ -115,7 +171,17 @@ pub fn ifaces(c: &Config, ids: Option<PortFacts<'_>>) -> Vec<Iface> {
                     .unwrap_or_else(|| cfg_mtu(f.mtu).or(parent_mtu).unwrap_or(table::DEFAULT_MTU)),
                 addr: f
                     .address
-                    .and_then(|a| table::parse_if_addr(a.get_ref()).ok()),
+                    .and_then(|a| a.get_ref().v4().next())
+                    .and_then(|a| table::parse_if_addr(a).ok()),
+                addr6: f
+                    .address
+                    .map(|a| {
+                        a.get_ref()
+                            .v6()
+                            .filter_map(|a| table6::parse_if_addr6(a).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 mss_clamp: f.mss_clamp.map(|m| *m.get_ref()),
             }
         })
@@ -165,15 +231,33 @@ pub fn params(c: &Config) -> FwdParams {
     }
 }
 
-/// Static routes over port indices (validated config: cannot fail).
+/// Static IPv4 routes over port indices (validated config: cannot fail).
 pub fn static_routes(c: &Config) -> Vec<StaticRoute> {
-    let Some(f) = c.forward.as_ref().map(|f| f.get_ref()) else {
-        return Vec::new();
-    };
-    f.routes
+    all_static_routes(c)
+        .filter_map(|r| match r {
+            Route::V4(r) => Some(r),
+            Route::V6(_) => None,
+        })
+        .collect()
+}
+
+/// Static IPv6 routes over port indices (validated config: cannot fail).
+pub fn static_routes6(c: &Config) -> Vec<StaticRoute6> {
+    all_static_routes(c)
+        .filter_map(|r| match r {
+            Route::V6(r) => Some(r),
+            Route::V4(_) => None,
+        })
+        .collect()
+}
+
+fn all_static_routes(c: &Config) -> impl Iterator<Item = Route> + '_ {
+    c.forward
+        .as_ref()
+        .map(|f| f.get_ref().routes.as_slice())
+        .unwrap_or_default()
         .iter()
         .filter_map(|r| route_text(r.get_ref()).parse(c).ok())
-        .collect()
 }
 
 fn route_text(r: &RouteConfig) -> RouteText<'_> {
@@ -184,28 +268,47 @@ fn route_text(r: &RouteConfig) -> RouteText<'_> {
     }
 }
 
-/// Static neighbours over port indices.
+/// Static IPv4 neighbours over port indices.
 pub fn neighbors(c: &Config) -> Vec<StaticNeighbor> {
-    let Some(f) = c.forward.as_ref().map(|f| f.get_ref()) else {
-        return Vec::new();
-    };
-    f.neighbors
-        .iter()
-        .filter_map(|n| {
-            let n = n.get_ref();
+    neighbor_configs(c)
+        .filter_map(|(ip, mac, port)| {
             Some(StaticNeighbor {
-                ip: u32::from(
-                    n.address
-                        .get_ref()
-                        .trim()
-                        .parse::<std::net::Ipv4Addr>()
-                        .ok()?,
-                ),
-                mac: table::parse_mac(n.mac.get_ref()).ok()?,
-                port: c.iface_index(n.port.get_ref())? as u16,
+                ip: u32::from(ip.parse::<std::net::Ipv4Addr>().ok()?),
+                mac,
+                port,
             })
         })
         .collect()
+}
+
+/// Static IPv6 neighbours over port indices.
+pub fn neighbors6(c: &Config) -> Vec<StaticNeighbor6> {
+    neighbor_configs(c)
+        .filter_map(|(ip, mac, port)| {
+            Some(StaticNeighbor6 {
+                ip: u128::from(ip.parse::<std::net::Ipv6Addr>().ok()?),
+                mac,
+                port,
+            })
+        })
+        .collect()
+}
+
+/// (address text, MAC, port index) of every well-formed static neighbour.
+fn neighbor_configs(c: &Config) -> impl Iterator<Item = (&str, [u8; 6], u16)> + '_ {
+    c.forward
+        .as_ref()
+        .map(|f| f.get_ref().neighbors.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| {
+            let n = n.get_ref();
+            Some((
+                n.address.get_ref().trim(),
+                table::parse_mac(n.mac.get_ref()).ok()?,
+                c.iface_index(n.port.get_ref())? as u16,
+            ))
+        })
 }
 
 /// Proxy ARP ranges over port indices: the configured ones (`[forward] proxy_arp`), plus the
@@ -287,25 +390,42 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     // Interface addresses (every port and sub-interface, whether or not a forward stage
     // runs).
     for p in c.ifaces() {
-        if let Some(a) = p.address {
-            table::parse_if_addr(a.get_ref()).map_err(|e| {
-                err(
+        let Some(a) = p.address else { continue };
+        let name = p.name.get_ref();
+        for (k, v4) in a.get_ref().v4().enumerate() {
+            if k == 1 {
+                return Err(err(
                     a.span(),
-                    format!("interface '{}': address {e}", p.name.get_ref()),
-                )
-            })?;
+                    format!(
+                        "interface '{name}': one IPv4 address per interface ('{v4}' is a second)"
+                    ),
+                ));
+            }
+            table::parse_if_addr(v4)
+                .map_err(|e| err(a.span(), format!("interface '{name}': address {e}")))?;
+        }
+        let mut seen6 = std::collections::BTreeSet::new();
+        for v6 in a.get_ref().v6() {
+            let (ip, _) = table6::parse_if_addr6(v6)
+                .map_err(|e| err(a.span(), format!("interface '{name}': address {e}")))?;
+            if !seen6.insert(ip) {
+                return Err(err(
+                    a.span(),
+                    format!("interface '{name}': address '{v6}' is given twice"),
+                ));
+            }
         }
     }
     let ifs = ifaces(c, None);
-    table::interface_routes(&ifs).map_err(|e| {
-        let span = c
-            .ifaces()
+    let second_address = || {
+        c.ifaces()
             .filter_map(|p| p.address)
             .nth(1)
             .map(|a| a.span())
-            .unwrap_or(0..0);
-        err(span, e)
-    })?;
+            .unwrap_or(0..0)
+    };
+    table::interface_routes(&ifs).map_err(|e| err(second_address(), e))?;
+    table6::interface_routes6(&ifs).map_err(|e| err(second_address(), e))?;
     let Some(f) = &c.forward else {
         return Ok(());
     };
@@ -335,6 +455,10 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     for e in table::interface_routes(&ifs).unwrap_or_default() {
         seen.insert(e.prefix, 0..0);
     }
+    let mut seen6: BTreeMap<Prefix6, Range<usize>> = BTreeMap::new();
+    for e in table6::interface_routes6(&ifs).unwrap_or_default() {
+        seen6.insert(e.prefix, 0..0);
+    }
     for r in &f.routes {
         let rc = r.get_ref();
         let span_of = |fl: Field| match fl {
@@ -346,15 +470,23 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
         let sr = route_text(rc)
             .parse(c)
             .map_err(|(fl, e)| err(span_of(fl), format!("forward.routes: {e}")))?;
-        table::resolve_static(&ifs, &sr).map_err(|e| {
-            let fl = if sr.via.is_some() && rc.port.is_none() {
+        let resolved = match &sr {
+            Route::V4(sr) => table::resolve_static(&ifs, sr).map(|_| ()),
+            Route::V6(sr) => table6::resolve_static6(&ifs, sr).map(|_| ()),
+        };
+        resolved.map_err(|e| {
+            let fl = if rc.via.is_some() && rc.port.is_none() {
                 Field::Via
             } else {
                 Field::Route
             };
             err(span_of(fl), format!("forward.routes: {e}"))
         })?;
-        if let Some(prev) = seen.insert(sr.prefix, rc.prefix.span()) {
+        let prev = match &sr {
+            Route::V4(sr) => seen.insert(sr.prefix, rc.prefix.span()),
+            Route::V6(sr) => seen6.insert(sr.prefix, rc.prefix.span()),
+        };
+        if let Some(prev) = prev {
             let what = if prev == (0..0) {
                 "is an interface (connected, local or broadcast) route".to_string()
             } else {
@@ -362,7 +494,7 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
             };
             return Err(err(
                 rc.prefix.span(),
-                format!("forward.routes: {} {what}", sr.prefix),
+                format!("forward.routes: {} {what}", sr.prefix_text()),
             ));
         }
     }
@@ -370,11 +502,11 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     let mut nseen = std::collections::BTreeSet::new();
     for n in &f.neighbors {
         let nc = n.get_ref();
-        let ip: std::net::Ipv4Addr = nc.address.get_ref().trim().parse().map_err(|_| {
+        let ip: std::net::IpAddr = nc.address.get_ref().trim().parse().map_err(|_| {
             err(
                 nc.address.span(),
                 format!(
-                    "forward.neighbors: '{}' is not an IPv4 address",
+                    "forward.neighbors: '{}' is not an IPv4 or IPv6 address",
                     nc.address.get_ref()
                 ),
             )
@@ -396,11 +528,21 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
                 ),
             ));
         }
-        if pollfwd_nf::forward::ipv4::bad_source(u32::from(ip))
-            || ifs
-                .iter()
-                .any(|i| i.addr.is_some_and(|(a, _)| a == u32::from(ip)))
-        {
+        let bad = match ip {
+            std::net::IpAddr::V4(ip) => {
+                let ip = u32::from(ip);
+                pollfwd_nf::forward::ipv4::bad_source(ip)
+                    || ifs.iter().any(|i| i.addr.is_some_and(|(a, _)| a == ip))
+            }
+            std::net::IpAddr::V6(ip) => {
+                let ip = u128::from(ip);
+                !table6::is_unicast6(ip)
+                    || ifs.iter().any(|i| {
+                        i.addr6.iter().any(|&(a, _)| a == ip) || i.link_local() == Some(ip)
+                    })
+            }
+        };
+        if bad {
             return Err(err(
                 nc.address.span(),
                 format!(
@@ -559,6 +701,94 @@ icmp_errors_per_s = 10
 
         let e = err("[forward]\nroute = []\n");
         assert!(e.msg.contains("unknown field `route`"), "{e}");
+    }
+
+    #[test]
+    fn dual_stack_addresses_routes_and_neighbours() {
+        let dual = BASE
+            .replace(
+                "address = \"192.0.2.1/24\"",
+                "address = [\"192.0.2.1/24\", \"2001:db8:1::1/64\", \"2001:db8:a::1/48\"]",
+            )
+            .replace(
+                "address = \"198.51.100.1/24\"",
+                "address = [\"2001:db8:2::1/64\"]",
+            );
+        let extra = r#"
+[forward]
+routes = [
+  { prefix = "2001:db8:99::/48", via = "2001:db8:2::2" },
+  { prefix = "::/0", via = "fe80::1", port = "p1" },
+  { prefix = "10.0.0.0/8", via = "192.0.2.2" },
+]
+neighbors = [
+  { address = "2001:db8:2::2", mac = "02:00:00:00:00:02", port = "p1" },
+  { address = "192.0.2.2", mac = "02:00:00:00:00:03", port = "p0" },
+]
+"#;
+        let (c, _) = parse("t.toml", &format!("{dual}{extra}")).unwrap();
+        let ifs = super::ifaces(&c, None);
+        assert_eq!(ifs[0].addr, Some((0xc000_0201, 24)));
+        assert_eq!(ifs[0].addr6.len(), 2);
+        assert_eq!((ifs[1].addr, ifs[1].addr6.len()), (None, 1));
+        assert_eq!(super::static_routes(&c).len(), 1);
+        let r6 = super::static_routes6(&c);
+        assert_eq!(r6.len(), 2);
+        assert_eq!(r6[1].port, Some(1));
+        assert_eq!(super::neighbors(&c).len(), 1);
+        assert_eq!(super::neighbors6(&c).len(), 1);
+
+        let bad = |t: &str, extra: &str| parse("t.toml", &format!("{t}{extra}")).unwrap_err();
+        let e = bad(
+            &BASE.replace(
+                "address = \"192.0.2.1/24\"",
+                "address = [\"192.0.2.1/24\", \"192.0.3.1/24\"]",
+            ),
+            "",
+        );
+        assert!(e.msg.contains("one IPv4 address per interface"), "{e}");
+        assert_eq!((e.line, e.col), (5, 11), "{e}");
+        let e = bad(&dual.replace("2001:db8:1::1/64", "fe80::1/64"), "");
+        assert!(e.msg.contains("EUI-64"), "{e}");
+        assert_eq!((e.line, e.col), (5, 11), "{e}");
+        let e = bad(&dual.replace("2001:db8:1::1/64", "2001:db8:2::9/64"), "");
+        assert!(e.msg.contains("overlapping"), "{e}");
+        let e = bad(&dual.replace("2001:db8:1::1/64", "2001:db8:a::5/64"), "");
+        assert!(
+            e.msg.contains("overlapping"),
+            "one interface's own two: {e}"
+        );
+        let e = bad(
+            &dual,
+            "[forward]\nroutes = [{ prefix = \"::/0\", via = \"fe80::1\" }]\n",
+        );
+        assert!(e.msg.contains("link-local: give the `port`"), "{e}");
+        assert_eq!((e.line, e.col), (17, 36), "{e}");
+        let e = bad(
+            &dual,
+            "[forward]\nroutes = [{ prefix = \"2001:db8:99::/48\", via = \"192.0.2.2\" }]\n",
+        );
+        assert!(e.msg.contains("not an IPv6 address"), "{e}");
+        let e = bad(
+            &dual,
+            "[forward]\nroutes = [{ prefix = \"2001:db8:99::1/48\", via = \"2001:db8:2::2\" }]\n",
+        );
+        assert!(e.msg.contains("did you mean 2001:db8:99::/48"), "{e}");
+        let e = bad(
+            &dual,
+            "[forward]\nroutes = [{ prefix = \"2001:db8:2::/64\", via = \"2001:db8:1::2\" }]\n",
+        );
+        assert!(e.msg.contains("interface"), "{e}");
+        let e = bad(
+            &dual,
+            "[forward]\nneighbors = [{ address = \"ff02::1\", mac = \"02:00:00:00:00:02\", port = \"p1\" }]\n",
+        );
+        assert!(e.msg.contains("cannot be a neighbour"), "{e}");
+        let e = bad(
+            &dual,
+            "[forward]\nneighbors = [{ address = \"2001:db8:2::1\", mac = \"02:00:00:00:00:02\", port = \"p1\" }]\n",
+        );
+        assert!(e.msg.contains("cannot be a neighbour"), "own address: {e}");
     }
 
     #[test]

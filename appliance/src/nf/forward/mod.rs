@@ -47,6 +47,7 @@ impl Nf for Forward {
         let p = &mut plane.forward;
         p.init = Some((Arc::new(b.shared), Arc::new(b.table)));
         p.statics = b.statics.iter().map(|r| (r.prefix, *r)).collect();
+        p.statics6 = b.statics6.iter().map(|r| (r.prefix, *r)).collect();
         Ok(())
     }
 
@@ -73,7 +74,10 @@ impl Nf for Forward {
                 &["route"],
                 "Routes of the forward stage: list, add, del, lookup",
             ),
-            (&["neigh"], "ARP neighbours of the forward stage"),
+            (
+                &["neigh"],
+                "Neighbours (ARP, IPv6 neighbour discovery) of the forward stage",
+            ),
             (&["forward"], "Counters of the forward stage"),
         ]
     }

@@ -6,18 +6,22 @@
 //! switched. Args and replies are described in docs/control-protocol.md ("forward").
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use pollfwd_nf::forward::table::{
     self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, StaticRoute,
 };
-use pollfwd_nf::forward::{FwdShared, Install, ProxyArp, SetProxy, StaticNeighbor};
+use pollfwd_nf::forward::table6::{self, Hop6, Prefix6, RouteEntry6, StaticRoute6};
+use pollfwd_nf::forward::{
+    FwdShared, Install, ProxyArp, SetProxy, StaticNeighbor, StaticNeighbor6,
+};
 use serde_json::{Map, Value, json};
 
-use super::config::{self as conf, RouteText};
+use super::config::{self as conf, Route, RouteText};
 use super::state::Plane;
 use crate::config::Config;
+use crate::config::addr::Addresses;
 use crate::ops::{CliDoc, Commit, Op, OpCtx, OpError, arg, req};
 use crate::state::State;
 
@@ -27,17 +31,20 @@ pub const STAGE: &str = "forward";
 pub const OPS: &[Op] = &[
     Op {
         name: "route.list",
-        help: "routes: prefix, kind (connected/local/broadcast/static), via, port (args: kind?)",
+        help: "routes of both families: prefix, kind (connected/local/broadcast/static), via, port (args: kind?, family?)",
         run: route_list,
         cli: Some(CliDoc {
             words: &["route", "list"],
             about: "List the routes: prefix, kind, via, port",
-            args: &[arg(
-                "kind",
-                "connected|local|broadcast|static",
-                "only routes of this kind",
-            )],
-            example: "pollfwdctl route list kind=static",
+            args: &[
+                arg(
+                    "kind",
+                    "connected|local|broadcast|static",
+                    "only routes of this kind",
+                ),
+                arg("family", "ipv4|ipv6", "only routes of this family"),
+            ],
+            example: "pollfwdctl route list kind=static family=ipv6",
         }),
     },
     Op {
@@ -48,11 +55,11 @@ pub const OPS: &[Op] = &[
             words: &["route", "add"],
             about: "Add static routes live (every forward worker switches between two bursts)",
             args: &[
-                req("prefix", "A.B.C.D/LEN", "destination prefix"),
+                req("prefix", "A.B.C.D/LEN|X:Y::Z/LEN", "destination prefix"),
                 arg(
                     "via",
-                    "A.B.C.D",
-                    "gateway; without port, the port whose subnet holds it",
+                    "A.B.C.D|X:Y::Z",
+                    "gateway; without port, the port whose subnet holds it (link-local: give port)",
                 ),
                 arg("port", "NAME", "egress port; without via: an on-link route"),
                 arg(
@@ -77,7 +84,11 @@ pub const OPS: &[Op] = &[
             words: &["route", "del"],
             about: "Delete static routes live",
             args: &[
-                req("prefix", "A.B.C.D/LEN", "the static route's prefix"),
+                req(
+                    "prefix",
+                    "A.B.C.D/LEN|X:Y::Z/LEN",
+                    "the static route's prefix",
+                ),
                 arg(
                     "prefixes",
                     "JSON",
@@ -94,19 +105,19 @@ pub const OPS: &[Op] = &[
         cli: Some(CliDoc {
             words: &["route", "lookup"],
             about: "The route an address takes and its next hop",
-            args: &[req("address", "A.B.C.D", "destination address")],
+            args: &[req("address", "A.B.C.D|X:Y::Z", "destination address")],
             example: "pollfwdctl route lookup address=10.1.2.3",
         }),
     },
     Op {
         name: "neigh.list",
-        help: "ARP neighbours: address, MAC, port, state, age, probes",
+        help: "neighbours (ARP and IPv6 neighbour discovery): address, MAC, port, state, age, probes (args: family?)",
         run: neigh_list,
         cli: Some(CliDoc {
             words: &["neigh", "list"],
-            about: "ARP neighbours: address, MAC, port, state, age, probes",
-            args: &[],
-            example: "pollfwdctl neigh list",
+            about: "Neighbours of both families: address, MAC, port, state, age, probes",
+            args: &[arg("family", "ipv4|ipv6", "only neighbours of this family")],
+            example: "pollfwdctl neigh list family=ipv6",
         }),
     },
     Op {
@@ -131,6 +142,7 @@ pub(super) struct Built {
     pub shared: FwdShared,
     pub table: FwdTable,
     pub statics: Vec<StaticRoute>,
+    pub statics6: Vec<StaticRoute6>,
 }
 
 /// Resolves and compiles a configuration's forward part (interfaces with their addresses,
@@ -153,6 +165,13 @@ pub(super) fn build(
             ..r
         })
         .collect();
+    let statics6: Vec<StaticRoute6> = conf::static_routes6(c)
+        .into_iter()
+        .map(|r| StaticRoute6 {
+            port: ids(r.port, pid, |p| p),
+            ..r
+        })
+        .collect();
     let neighbors: Vec<StaticNeighbor> = conf::neighbors(c)
         .into_iter()
         .map(|n| StaticNeighbor {
@@ -160,16 +179,32 @@ pub(super) fn build(
             ..n
         })
         .collect();
+    let neighbors6: Vec<StaticNeighbor6> = conf::neighbors6(c)
+        .into_iter()
+        .map(|n| StaticNeighbor6 {
+            port: pid[n.port as usize],
+            ..n
+        })
+        .collect();
     let proxy = proxy_list(c, pid, nat_addrs);
     let entries = table::resolve(&ifaces, &statics).map_err(|e| format!("forward: {e}"))?;
-    let t =
-        FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY).map_err(|e| format!("forward: {e}"))?;
-    let shared = FwdShared::new(ifaces, proxy, &neighbors, conf::params(c), dpdk::tsc_hz())
+    let entries6 = table6::resolve6(&ifaces, &statics6).map_err(|e| format!("forward: {e}"))?;
+    let t = FwdTable::build(&entries, &entries6, dpdk::ffi::SOCKET_ID_ANY)
         .map_err(|e| format!("forward: {e}"))?;
+    let shared = FwdShared::new(
+        ifaces,
+        proxy,
+        &neighbors,
+        &neighbors6,
+        conf::params(c),
+        dpdk::tsc_hz(),
+    )
+    .map_err(|e| format!("forward: {e}"))?;
     Ok(Built {
         shared,
         table: t,
         statics,
+        statics6,
     })
 }
 
@@ -227,7 +262,7 @@ pub(super) fn prepare_reload(
     new: &Config,
 ) -> Result<Option<Commit>, String> {
     // The interfaces' keys that are the forward stage's (changeable live): address, MSS clamp.
-    let addrs = |c: &Config| -> Vec<(Option<String>, Option<u16>)> {
+    let addrs = |c: &Config| -> Vec<(Option<Addresses>, Option<u16>)> {
         c.ifaces()
             .map(|i| {
                 (
@@ -256,6 +291,7 @@ pub(super) fn prepare_reload(
     let shared = Arc::new(b.shared);
     let t = Arc::new(b.table);
     let statics = b.statics;
+    let statics6 = b.statics6;
     Ok(Some(Box::new(move |ctx: &OpCtx<'_>| {
         let n = ctx.broadcast(STAGE, |_| Install {
             table: t.clone(),
@@ -265,6 +301,7 @@ pub(super) fn prepare_reload(
         with_cp(ctx, |cp| {
             cp.init = Some((shared.clone(), t.clone()));
             cp.statics = statics.iter().map(|r| (r.prefix, *r)).collect();
+            cp.statics6 = statics6.iter().map(|r| (r.prefix, *r)).collect();
             cp.proxy = None;
             Ok(())
         })?;
@@ -301,10 +338,17 @@ pub(super) fn metrics(ctx: &OpCtx<'_>) -> String {
     let now = dpdk::rdtsc();
     let _ = writeln!(
         o,
-        "# HELP pollfwd_forward_neighbors Neighbour table entries (all states).\n\
+        "# HELP pollfwd_forward_neighbors IPv4 neighbour table entries (all states).\n\
          # TYPE pollfwd_forward_neighbors gauge\n\
          pollfwd_forward_neighbors {}",
         shared.neigh.entries(now).len()
+    );
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_forward_neighbors6 IPv6 neighbour table entries (all states).\n\
+         # TYPE pollfwd_forward_neighbors6 gauge\n\
+         pollfwd_forward_neighbors6 {}",
+        shared.neigh6.entries(now).len()
     );
     let _ = writeln!(
         o,
@@ -318,7 +362,7 @@ pub(super) fn metrics(ctx: &OpCtx<'_>) -> String {
         "# HELP pollfwd_forward_neigh_reclaimed_total Neighbour slots reused for new addresses.\n\
          # TYPE pollfwd_forward_neigh_reclaimed_total counter\n\
          pollfwd_forward_neigh_reclaimed_total {}",
-        shared.neigh.reclaimed()
+        shared.neigh.reclaimed() + shared.neigh6.reclaimed()
     );
     o
 }
@@ -351,34 +395,78 @@ fn ip_text(a: u32) -> String {
     Ipv4Addr::from(a).to_string()
 }
 
-fn entry_json(state: &State, e: &RouteEntry) -> Value {
-    let mut o = Map::new();
-    o.insert("prefix".into(), json!(e.prefix.to_string()));
-    o.insert("kind".into(), json!(e.kind.name()));
-    match e.hop {
-        Hop::Forward { port, gateway } => {
-            o.insert(
-                "via".into(),
-                if gateway == 0 {
-                    Value::Null
-                } else {
-                    json!(ip_text(gateway))
-                },
-            );
-            o.insert("port".into(), port_name(state, port));
-        }
-        Hop::Local | Hop::Broadcast => {
-            o.insert("via".into(), Value::Null);
-            o.insert("port".into(), Value::Null);
-        }
-    }
-    Value::Object(o)
+fn ip6_text(a: u128) -> String {
+    Ipv6Addr::from(a).to_string()
 }
 
-fn all_entries(cp: &Plane) -> Result<Vec<RouteEntry>, String> {
+/// A resolved route of either family.
+#[derive(Clone, Copy)]
+enum Entry {
+    V4(RouteEntry),
+    V6(RouteEntry6),
+}
+
+impl Entry {
+    fn kind(&self) -> RouteKind {
+        match self {
+            Entry::V4(e) => e.kind,
+            Entry::V6(e) => e.kind,
+        }
+    }
+
+    /// (family, address, length) for sorting: IPv4 first.
+    fn sort_key(&self) -> (u8, u128, u8) {
+        match self {
+            Entry::V4(e) => (4, e.prefix.addr as u128, e.prefix.len),
+            Entry::V6(e) => (6, e.prefix.addr, e.prefix.len),
+        }
+    }
+}
+
+fn entry_json(state: &State, e: &Entry) -> Value {
+    let (prefix, kind, via, port) = match e {
+        Entry::V4(e) => match e.hop {
+            Hop::Forward { port, gateway } => (
+                e.prefix.to_string(),
+                e.kind,
+                (gateway != 0).then(|| ip_text(gateway)),
+                Some(port),
+            ),
+            Hop::Local | Hop::Broadcast => (e.prefix.to_string(), e.kind, None, None),
+        },
+        Entry::V6(e) => match e.hop {
+            Hop6::Forward { port, gateway } => (
+                e.prefix.to_string(),
+                e.kind,
+                (gateway != 0).then(|| ip6_text(gateway)),
+                Some(port),
+            ),
+            Hop6::Local => (e.prefix.to_string(), e.kind, None, None),
+        },
+    };
+    json!({
+        "prefix": prefix,
+        "kind": kind.name(),
+        "via": via,
+        "port": port.map(|p| port_name(state, p)),
+    })
+}
+
+/// Every route of both families, IPv4 first.
+fn all_entries(cp: &Plane) -> Result<Vec<Entry>, String> {
     let (shared, _) = cp.init.as_ref().expect("initialised by with_cp");
     let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
-    table::resolve(&shared.ifaces, &statics)
+    let statics6: Vec<StaticRoute6> = cp.statics6.values().copied().collect();
+    let mut v: Vec<Entry> = table::resolve(&shared.ifaces, &statics)?
+        .into_iter()
+        .map(Entry::V4)
+        .collect();
+    v.extend(
+        table6::resolve6(&shared.ifaces, &statics6)?
+            .into_iter()
+            .map(Entry::V6),
+    );
+    Ok(v)
 }
 
 fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
@@ -388,12 +476,19 @@ fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     {
         return Err(format!("kind '{k}': one of connected, local, broadcast, static").into());
     }
+    let family = match a.get("family").and_then(Value::as_str) {
+        None => None,
+        Some("ipv4" | "4") => Some(4),
+        Some("ipv6" | "6") => Some(6),
+        Some(f) => return Err(format!("family '{f}': ipv4 or ipv6").into()),
+    };
     with_cp(ctx, |cp| {
         let mut v = all_entries(cp)?;
-        v.sort_by_key(|e| (e.prefix.addr, e.prefix.len));
+        v.sort_by_key(Entry::sort_key);
         let routes: Vec<Value> = v
             .iter()
-            .filter(|e| kind.is_none_or(|k| e.kind.name() == k))
+            .filter(|e| kind.is_none_or(|k| e.kind().name() == k))
+            .filter(|e| family.is_none_or(|f| e.sort_key().0 == f))
             .map(|e| entry_json(ctx.state, e))
             .collect();
         Ok(json!({"count": routes.len(), "routes": routes}))
@@ -402,7 +497,7 @@ fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
 }
 
 /// Parses one route object of the arguments into a static route over DPDK port ids.
-fn parse_route(state: &State, ifaces: &[Iface], r: &Value) -> Result<StaticRoute, String> {
+fn parse_route(state: &State, ifaces: &[Iface], r: &Value) -> Result<Route, String> {
     let s = |k: &str| -> Result<Option<&str>, String> {
         match r.get(k) {
             None | Some(Value::Null) => Ok(None),
@@ -418,10 +513,14 @@ fn parse_route(state: &State, ifaces: &[Iface], r: &Value) -> Result<StaticRoute
     };
     let mut sr = text.parse(&state.config.config).map_err(|(_, e)| e)?;
     if let Some(p) = text.port {
-        sr.port =
-            Some(port_id(state, p).ok_or_else(|| format!("unknown port or interface '{p}'"))?);
+        sr = sr.with_port(Some(
+            port_id(state, p).ok_or_else(|| format!("unknown port or interface '{p}'"))?,
+        ));
     }
-    table::resolve_static(ifaces, &sr)?;
+    match &sr {
+        Route::V4(r) => table::resolve_static(ifaces, r).map(|_| ())?,
+        Route::V6(r) => table6::resolve_static6(ifaces, r).map(|_| ())?,
+    }
     Ok(sr)
 }
 
@@ -434,24 +533,32 @@ fn route_args(a: &Value) -> Result<Vec<&Value>, String> {
     }
 }
 
-/// Compiles the routes of `cp` with `statics` and hands the table to every worker. On
-/// success the control-plane state takes the new routes.
+/// Compiles the routes of `cp` with `statics` and `statics6` and hands the table to every
+/// worker. On success the control-plane state takes the new routes.
 fn install(
     ctx: &OpCtx<'_>,
     cp: &mut Plane,
     statics: BTreeMap<Prefix, StaticRoute>,
+    statics6: BTreeMap<Prefix6, StaticRoute6>,
 ) -> Result<Installed, String> {
     let (shared, _) = cp.init.clone().expect("initialised by with_cp");
     let list: Vec<StaticRoute> = statics.values().copied().collect();
+    let list6: Vec<StaticRoute6> = statics6.values().copied().collect();
     let t0 = std::time::Instant::now();
     let entries = table::resolve(&shared.ifaces, &list)?;
-    let t = Arc::new(FwdTable::build(&entries, dpdk::ffi::SOCKET_ID_ANY)?);
+    let entries6 = table6::resolve6(&shared.ifaces, &list6)?;
+    let t = Arc::new(FwdTable::build(
+        &entries,
+        &entries6,
+        dpdk::ffi::SOCKET_ID_ANY,
+    )?);
     let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let workers = ctx.broadcast(STAGE, |_| t.clone())?;
     cp.init = Some((shared, t));
     cp.statics = statics;
+    cp.statics6 = statics6;
     Ok(Installed {
-        routes: entries.len(),
+        routes: entries.len() + entries6.len(),
         workers,
         build_ms: (build_ms * 10.0).round() / 10.0,
     })
@@ -469,24 +576,29 @@ fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     with_cp(ctx, |cp| {
         let shared = cp.init.as_ref().expect("initialised").0.clone();
         let mut next = cp.statics.clone();
+        let mut next6 = cp.statics6.clone();
         let mut added = 0usize;
         let mut replaced = 0usize;
         for (i, r) in route_args(a)?.into_iter().enumerate() {
             let sr = parse_route(ctx.state, &shared.ifaces, r)
                 .map_err(|e| format!("route {}: {e}", i + 1))?;
-            match next.insert(sr.prefix, sr) {
-                Some(_) if !replace => {
+            let existed = match sr {
+                Route::V4(r) => next.insert(r.prefix, r).is_some(),
+                Route::V6(r) => next6.insert(r.prefix, r).is_some(),
+            };
+            match existed {
+                true if !replace => {
                     return Err(format!(
                         "route {}: {} exists (pass \"replace\": true to change it)",
                         i + 1,
-                        sr.prefix
+                        sr.prefix_text()
                     ));
                 }
-                Some(_) => replaced += 1,
-                None => added += 1,
+                true => replaced += 1,
+                false => added += 1,
             }
         }
-        let r = install(ctx, cp, next)?;
+        let r = install(ctx, cp, next, next6)?;
         Ok(json!({
             "added": added, "replaced": replaced, "routes": r.routes,
             "workers": r.workers, "build_ms": r.build_ms,
@@ -506,23 +618,30 @@ fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     };
     with_cp(ctx, |cp| {
         let mut next = cp.statics.clone();
+        let mut next6 = cp.statics6.clone();
         for p in &prefixes {
-            let pf = Prefix::parse(p)?;
-            if next.remove(&pf).is_none() {
+            let (removed, text) = if p.contains(':') {
+                let pf = Prefix6::parse(p)?;
+                (next6.remove(&pf).is_some(), pf.to_string())
+            } else {
+                let pf = Prefix::parse(p)?;
+                (next.remove(&pf).is_some(), pf.to_string())
+            };
+            if !removed {
                 let what = all_entries(cp)?
                     .into_iter()
-                    .find(|e| e.prefix == pf)
+                    .find(|e| entry_prefix(e) == text)
                     .map(|e| {
                         format!(
-                            "{pf} is a {} route (change the port's address)",
-                            e.kind.name()
+                            "{text} is a {} route (change the port's address)",
+                            e.kind().name()
                         )
                     })
-                    .unwrap_or_else(|| format!("no static route {pf}"));
+                    .unwrap_or_else(|| format!("no static route {text}"));
                 return Err(what);
             }
         }
-        let r = install(ctx, cp, next)?;
+        let r = install(ctx, cp, next, next6)?;
         Ok(json!({
             "deleted": prefixes.len(), "routes": r.routes,
             "workers": r.workers, "build_ms": r.build_ms,
@@ -531,30 +650,61 @@ fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     .map_err(OpError::from)
 }
 
+fn entry_prefix(e: &Entry) -> String {
+    match e {
+        Entry::V4(e) => e.prefix.to_string(),
+        Entry::V6(e) => e.prefix.to_string(),
+    }
+}
+
 fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let s = crate::ops::args::str(a, "address")?;
-    let ip: Ipv4Addr = s
+    let ip: std::net::IpAddr = s
         .trim()
         .parse()
-        .map_err(|_| format!("'{s}' is not an IPv4 address"))?;
-    let ip = u32::from(ip);
+        .map_err(|_| format!("'{s}' is not an IPv4 or IPv6 address"))?;
     with_cp(ctx, |cp| {
-        let best = all_entries(cp)?
-            .into_iter()
-            .filter(|e| e.prefix.contains(ip))
-            .max_by_key(|e| e.prefix.len);
+        let all = all_entries(cp)?;
+        let best = match ip {
+            std::net::IpAddr::V4(ip) => {
+                let ip = u32::from(ip);
+                all.into_iter()
+                    .filter(|e| matches!(e, Entry::V4(r) if r.prefix.contains(ip)))
+                    .max_by_key(|e| e.sort_key().2)
+            }
+            std::net::IpAddr::V6(ip) => {
+                let ip = u128::from(ip);
+                all.into_iter()
+                    .filter(|e| matches!(e, Entry::V6(r) if r.prefix.contains(ip)))
+                    .max_by_key(|e| e.sort_key().2)
+            }
+        };
+        let text = ip.to_string();
         Ok(match best {
-            None => json!({"address": ip_text(ip), "route": Value::Null}),
+            None => json!({"address": text, "route": Value::Null}),
             Some(e) => {
                 let mut v = entry_json(ctx.state, &e);
-                v["address"] = json!(ip_text(ip));
-                v["route"] = json!(e.prefix.to_string());
-                if let (RouteKind::Connected | RouteKind::Static, Hop::Forward { gateway: 0, .. }) =
-                    (e.kind, e.hop)
-                {
-                    v["next_hop"] = json!(ip_text(ip));
-                } else if let Hop::Forward { gateway, .. } = e.hop {
-                    v["next_hop"] = json!(ip_text(gateway));
+                v["address"] = json!(text);
+                v["route"] = json!(entry_prefix(&e));
+                let on_link = matches!(e.kind(), RouteKind::Connected | RouteKind::Static);
+                let gw = match e {
+                    Entry::V4(r) => match r.hop {
+                        Hop::Forward { gateway, .. } => {
+                            Some((gateway != 0).then(|| ip_text(gateway)))
+                        }
+                        _ => None,
+                    },
+                    Entry::V6(r) => match r.hop {
+                        Hop6::Forward { gateway, .. } => {
+                            Some((gateway != 0).then(|| ip6_text(gateway)))
+                        }
+                        _ => None,
+                    },
+                };
+                match gw {
+                    Some(None) if on_link => v["next_hop"] = json!(text),
+                    Some(Some(g)) => v["next_hop"] = json!(g),
+                    _ => {}
                 }
                 v
             }
@@ -563,30 +713,57 @@ fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     .map_err(OpError::from)
 }
 
-fn neigh_list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
+fn neigh_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    let family = match a.get("family").and_then(Value::as_str) {
+        None => None,
+        Some("ipv4" | "4") => Some(4),
+        Some("ipv6" | "6") => Some(6),
+        Some(f) => return Err(format!("family '{f}': ipv4 or ipv6").into()),
+    };
     with_cp(ctx, |cp| {
         let (shared, _) = cp.init.as_ref().expect("initialised");
         let hz = shared.tsc_hz.max(1) as f64;
         let now = dpdk::rdtsc();
-        let list: Vec<Value> = shared
-            .neigh
-            .entries(now)
-            .into_iter()
-            .map(|e| {
-                json!({
-                    "address": ip_text(e.ip),
-                    "mac": e.mac.map(|m| table::fmt_mac(&m)),
-                    "port": port_name(ctx.state, e.port),
-                    "state": e.state.name(),
-                    "age_s": (e.age as f64 / hz * 1000.0).round() / 1000.0,
-                    "probes": e.probes,
-                })
+        let row = |address: String, mac: Option<[u8; 6]>, port, state: &str, age, probes| {
+            json!({
+                "address": address,
+                "mac": mac.map(|m| table::fmt_mac(&m)),
+                "port": port_name(ctx.state, port),
+                "state": state,
+                "age_s": (age as f64 / hz * 1000.0).round() / 1000.0,
+                "probes": probes,
             })
-            .collect();
+        };
+        let mut list: Vec<Value> = Vec::new();
+        if family != Some(6) {
+            list.extend(shared.neigh.entries(now).into_iter().map(|e| {
+                row(
+                    ip_text(e.ip),
+                    e.mac,
+                    e.port,
+                    e.state.name(),
+                    e.age,
+                    e.probes,
+                )
+            }));
+        }
+        if family != Some(4) {
+            list.extend(shared.neigh6.entries(now).into_iter().map(|e| {
+                row(
+                    ip6_text(e.ip),
+                    e.mac,
+                    e.port,
+                    e.state.name(),
+                    e.age,
+                    e.probes,
+                )
+            }));
+        }
         Ok(json!({
             "count": list.len(),
             "capacity": shared.neigh.capacity(),
-            "reclaimed": shared.neigh.reclaimed(),
+            "capacity6": shared.neigh6.capacity(),
+            "reclaimed": shared.neigh.reclaimed() + shared.neigh6.reclaimed(),
             "neighbors": list,
         }))
     })
@@ -622,7 +799,7 @@ pub(super) fn forward_stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError
             "routes": t.routes(),
             "next_hops": t.next_hops(),
             "proxy_arp": proxy,
-            "neigh_reclaimed": shared.neigh.reclaimed(),
+            "neigh_reclaimed": shared.neigh.reclaimed() + shared.neigh6.reclaimed(),
             "totals": totals,
             "workers": workers,
         }))

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pollfwd_nf::forward::table::{FwdTable, Prefix, StaticRoute};
+use pollfwd_nf::forward::table6::{Prefix6, StaticRoute6};
 use pollfwd_nf::forward::{FwdShared, ProxyArp};
 
 /// Control-plane state of the forward NF.
@@ -15,6 +16,8 @@ pub struct Plane {
     pub init: Option<(Arc<FwdShared>, Arc<FwdTable>)>,
     /// The static routes (over DPDK port ids).
     pub statics: BTreeMap<Prefix, StaticRoute>,
+    /// The static IPv6 routes (over DPDK port ids).
+    pub statics6: BTreeMap<Prefix6, StaticRoute6>,
     /// NAT outside addresses as last changed live (`nat.static.*`, a NAT reload); None: those
     /// of the configuration.
     pub nat_addrs: Option<Vec<u32>>,

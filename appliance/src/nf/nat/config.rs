@@ -476,11 +476,10 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
     // Never translated: the appliance's own addresses, the inside ports' networks, no_nat.
     let mut no_nat = Vec::new();
     for (i, p) in c.ifaces().enumerate() {
-        if let Some(a) = p.address
-            && let Ok((net, mask)) = parse_prefix(a.get_ref())
+        if let Some(a) = p.address.and_then(|a| a.get_ref().v4().next())
+            && let Ok((net, mask)) = parse_prefix(a)
         {
             let addr = a
-                .get_ref()
                 .split('/')
                 .next()
                 .and_then(|s| s.trim().parse::<Ipv4Addr>().ok());
