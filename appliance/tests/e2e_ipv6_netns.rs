@@ -236,7 +236,12 @@ socket = "{sock}"
         .unwrap();
         assert_eq!(r["workers"], 1, "{r}");
         let (ok, text) = ping6(&na, &["-c", "2", "-i", "0.2", "-W", "2", "2001:db8:99::1"]);
-        assert!(ok, "after route.add: {text}");
+        assert!(
+            ok,
+            "after route.add: {text}\n{}\n{}",
+            control_call(&sock, "neigh.list", json!({})).unwrap(),
+            control_call(&sock, "stats", json!({})).unwrap()["totals"]
+        );
         let lk = control_call(&sock, "route.lookup", json!({"address": "2001:db8:99::1"})).unwrap();
         assert_eq!(lk["route"], "2001:db8:99::/48", "{lk}");
         assert_eq!(lk["next_hop"], "2001:db8:2::2", "{lk}");
@@ -273,6 +278,9 @@ socket = "{sock}"
         let eb = find("2001:db8:2::2");
         assert_eq!(eb["mac"], mac_of(&nb, "pf6b0"), "{n}");
         assert_eq!(eb["port"], "b", "{n}");
+        // Confirmed by advertisements (Linux answers unicast solicitations without the
+        // target's link-layer address): reachable, neither stale-and-failing nor failed.
+        assert_eq!(eb["state"], "reachable", "{n}");
         let ea = find("2001:db8:1::2");
         assert_eq!(ea["mac"], mac_of(&na, "pf6a0"), "{n}");
         let all = control_call(&sock, "neigh.list", json!({})).unwrap();

@@ -10,6 +10,7 @@
 use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 
+use super::neigh::Lookup;
 use super::v6::L3;
 use super::{ARP_BURST, Forward};
 use crate::wire::ipv6::{self, Info};
@@ -77,7 +78,14 @@ impl Forward {
                 override_,
                 ..
             } => {
-                if let Some(mac) = target_mac {
+                // Without a target link-layer address option (Linux answers a unicast
+                // solicitation that way) the advertisement confirms the address already
+                // known; for an entry without one it is discarded (RFC 4861 7.2.5).
+                let mac = target_mac.or_else(|| match self.shared.neigh6.lookup(target, ctx.now) {
+                    Lookup::Hit { mac, .. } => Some(mac),
+                    _ => None,
+                });
+                if let Some(mac) = mac {
                     self.learn6(ctx, in_port, target, mac, false, solicited, override_);
                 }
                 Verdict::Drop(DropReason::ForUs)
@@ -90,9 +98,9 @@ impl Forward {
 
     /// Learns `ip` -> `mac` on `port` from neighbour discovery, only when `ip` is on the
     /// link of `port` (link-local, or in one of its subnets) and not one of the box's
-    /// addresses or a static neighbour. `create`: a solicitation for us may create the entry
-    /// (RFC 4861 7.2.3); an advertisement only updates one (7.2.5), with its solicited and
-    /// override flags.
+    /// addresses or a static neighbour. `create`: a solicitation for us creates the entry,
+    /// stale (RFC 4861 7.2.3, with `solicited` false and `override_` true); an advertisement
+    /// only updates one (7.2.5), with its solicited and override flags.
     #[allow(clippy::too_many_arguments)]
     fn learn6(
         &mut self,
@@ -110,11 +118,13 @@ impl Forward {
             self.stats.nd_not_learned.add(1);
             return;
         }
-        let learned = if create {
-            neigh.learn(ip, mac, port, ctx.now, true)
-        } else {
-            neigh.learn_na(ip, mac, port, ctx.now, solicited, override_)
-        };
+        // A solicitation creates the entry (RFC 4861 7.2.3) and records its address as an
+        // unsolicited override would: stale, confirmed by a unicast solicitation when used.
+        if create && neigh.find(ip).is_none() && neigh.insert(ip, port, ctx.now).is_none() {
+            self.stats.neigh_table_full.add(1);
+            return;
+        }
+        let learned = neigh.learn_na(ip, mac, port, ctx.now, solicited, override_);
         if learned {
             self.stats.nd_learned.add(1);
             self.memo_stale = true;
