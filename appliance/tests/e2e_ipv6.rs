@@ -412,3 +412,153 @@ fn ipv6_routed_errors_echo_nd_and_malformed_on_pcap_ports() {
     );
     assert_eq!(fwd(&s, "icmp_errors_sent"), 4, "{s}");
 }
+
+/// A config with `lcores` ([[lcore]] text) over p0 (in0.pcap) and p1 (in1.pcap), both sides
+/// dual-stack, a static gateway for 2001:db8:99::/48 on p1; the host on p0 is no static
+/// neighbour (learnt from its solicitation). Up to 4096 packets wait for a neighbour.
+fn workers_config(lab: &Lab, lcores: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[eal]
+file_prefix = "{prefix}"
+main_lcore = 0
+main_cpu = 0
+share_main_cpu = true
+
+[mempool]
+mbufs = 8191
+
+[runtime]
+ring_size = 8192
+
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=in0.pcap,tx_pcap=p0-out.pcap"
+address = ["10.0.0.1/24", "2001:db8:1::1/64"]
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=in1.pcap,tx_pcap=p1-out.pcap"
+address = ["198.51.100.1/24", "2001:db8:2::1/64"]
+
+{lcores}
+
+[classify]
+rules = []
+
+[forward]
+routes = [{{ prefix = "2001:db8:99::/48", via = "2001:db8:2::2" }}]
+neighbors = [{{ address = "2001:db8:2::2", mac = "02:00:00:00:01:02", port = "p1" }}]
+arp_queue = 4096
+"#,
+        prefix = lab.prefix(),
+    );
+    lab.write("pollfwd.toml", &text)
+}
+
+/// UDP from `src` to `dst` entering on a port whose MAC is `port_mac`.
+fn udp_on(port_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, seq: u16) -> Vec<u8> {
+    let mut b = vec![0x30, 0x39, 0x00, 0x35, 0, 16, 0, 0];
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(b"abcdef");
+    frame(port_mac, src, dst, 17, 64, b, 0, 17)
+}
+
+/// Routed frames of a pcap (UDP over IPv6), as (hop limit, destination MAC, UDP payload).
+fn routed(frames: &[Vec<u8>]) -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+    frames
+        .iter()
+        .filter(|f| f[12..14] == [0x86, 0xdd] && f[20] == 17)
+        .map(|f| (f[21], f[0..6].to_vec(), f[62..].to_vec()))
+        .collect()
+}
+
+#[test]
+fn ipv6_in_pipeline_mode_and_on_two_workers_sharing_the_tables() {
+    let host = a("2001:db8:1::2");
+    let far = a("2001:db8:2::2");
+    let n = 2000u16;
+    let to_far: Vec<Vec<u8>> = (0..n)
+        .map(|i| udp_on(P0_MAC, host, a("2001:db8:99::5"), i))
+        .collect();
+    let to_host: Vec<Vec<u8>> = (0..n).map(|i| udp_on(P1_MAC, far, host, i)).collect();
+    // The host on p0 announces itself first (a solicitation for the box's address).
+    let mut from_host = vec![ns(a("2001:db8:1::1"), 255, 1)];
+    from_host.extend(to_far.iter().cloned());
+    let check = |lab: &Lab, s: &Value, drops: Value| {
+        let p1 = routed(&read_pcap(&lab.path("p1-out.pcap")));
+        let p0 = routed(&read_pcap(&lab.path("p0-out.pcap")));
+        assert_eq!(p1.len(), n as usize, "every datagram to 2001:db8:99::/48: {s}");
+        assert_eq!(p0.len(), n as usize, "every datagram to the host: {s}");
+        for (k, (hop, mac, payload)) in p1.iter().enumerate() {
+            assert_eq!((*hop, mac.as_slice()), (63, &GW_MAC[..]));
+            assert_eq!(payload[..2], (k as u16).to_be_bytes(), "in order");
+        }
+        for (hop, mac, _) in &p0 {
+            assert_eq!((*hop, mac.as_slice()), (63, &HOST_MAC[..]), "the MAC learnt");
+        }
+        assert_eq!(s["totals"]["drops_by_reason"], drops, "{s}");
+    };
+
+    // Pipeline: classify on lcore 1, forward on lcore 2, joined by a ring.
+    let lab = Lab::new("ipv6-pipe");
+    write_frames(&lab.path("in0.pcap"), &from_host);
+    write_frames(&lab.path("in1.pcap"), &to_host);
+    let cfg = workers_config(
+        &lab,
+        r#"
+[[lcore]]
+id = 1
+cpu = 0
+rx = [{ port = "p0" }, { port = "p1" }]
+stages = ["classify"]
+pipeline_to = 2
+tx_ports = []
+
+[[lcore]]
+id = 2
+cpu = 1
+stages = ["forward"]
+"#,
+    );
+    let s = lab.run_json(&cfg, &["--exit-idle", "1500"]);
+    check(&lab, &s, serde_json::json!({}));
+    assert_eq!(
+        read_pcap(&lab.path("p0-out.pcap"))
+            .iter()
+            .filter(|f| f.len() > 54 && f[54] == 136)
+            .count(),
+        1,
+        "the solicitation answered"
+    );
+
+    // Two workers, one per port, sharing the routes and the neighbour tables: each forwards
+    // the other's direction, and worker 2 sends to the host that worker 1 learnt (its
+    // datagrams wait for it when they come first).
+    let lab = Lab::new("ipv6-two");
+    write_frames(&lab.path("in0.pcap"), &from_host);
+    write_frames(&lab.path("in1.pcap"), &to_host);
+    let cfg = workers_config(
+        &lab,
+        r#"
+[[lcore]]
+id = 1
+cpu = 0
+rx = [{ port = "p0" }]
+stages = ["classify", "forward"]
+# net_pcap has one TX queue per port: each worker transmits on the other's port only.
+tx_ports = ["p1"]
+
+[[lcore]]
+id = 2
+cpu = 1
+rx = [{ port = "p1" }]
+stages = ["classify", "forward"]
+tx_ports = ["p0"]
+"#,
+    );
+    let s = lab.run_json(&cfg, &["--exit-idle", "1500"]);
+    // Worker 1 may not answer the solicitation: it has no TX queue on p0 (net_pcap has one
+    // TX queue per port, given to worker 2 here).
+    check(&lab, &s, serde_json::json!({"no_tx_queue": 1}));
+}
