@@ -1,6 +1,7 @@
 //! Every packet parser on arbitrary frames: the wire module's views (Ethernet, ARP, IPv4,
-//! ICMP, UDP, TCP) and its IPv4 validity parser, the shared flow-key parser
-//! (`nf::parse`), the forward stage's fast-path acceptance, NAT's packet view (with the
+//! ICMP, UDP, TCP, IPv6) and its IPv4 and IPv6 validity parsers (with neighbour discovery's
+//! checks and the ICMPv6 echo reply and error builders on what the IPv6 parser accepts), the
+//! shared flow-key parser (`nf::parse`), the forward stage's fast-path acceptance, NAT's packet view (with the
 //! embedded packet of an ICMP error) and MSS clamping (the TCP option walk). Checks: no
 //! panic; the parsers agree with each other (the same drop reason where they are documented
 //! to, the same flow key when both accept); what the fast path accepts the full parser
@@ -14,7 +15,7 @@
 use libfuzzer_sys::fuzz_target;
 use pollfwd_nf::nat::pkt::{self, Frag, IcmpKind};
 use pollfwd_nf::parse::parse_ipv4_frame;
-use pollfwd_nf::wire::{arp, ether, icmp, ipv4, proto, tcp, udp};
+use pollfwd_nf::wire::{arp, ether, icmp, icmpv6, ipv4, ipv6, ndp, proto, tcp, udp};
 use pollfwd_pipeline::DropReason;
 use pollfwd_pipeline::vlan::{IFACE_BASE, TPID_8021AD, VlanIface, VlanMap};
 use std::sync::OnceLock;
@@ -31,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         0
     };
     views(f);
+    ipv6_views(f);
     syn_mss(f);
     vlan(data[0], f);
     let parsed = parse_ipv4_frame(f, f.len() + extra);
@@ -104,6 +106,40 @@ fn vlan(sel: u8, f: &[u8]) {
 }
 
 /// Every view and accessor on whatever the bytes hold.
+/// IPv6 behind the Ethernet header: the view's accessors, the validity parser (what it
+/// accepts lies within the frame), neighbour discovery's checks, an echo reply turned around
+/// in place (on a copy: the reply is a valid packet with a right checksum) and an error
+/// quoting the packet (within 1280 bytes, valid, right checksum).
+fn ipv6_views(f: &[u8]) {
+    let Some(pl) = f.get(ether::HEADER_LEN..) else {
+        return;
+    };
+    if let Ok(p) = ipv6::Packet::new_checked(pl) {
+        let _ = (p.version(), p.traffic_class(), p.flow_label(), p.payload_len());
+        let _ = (p.next_header(), p.hop_limit(), p.src(), p.dst(), p.payload());
+    }
+    let Ok(i) = ipv6::validate(pl) else {
+        return;
+    };
+    let end = ipv6::HEADER_LEN + i.payload_len as usize;
+    assert!(end <= pl.len() && i.upper_off as usize <= end);
+    if i.upper == proto::ICMPV6 {
+        let _ = ndp::validate(pl, &i);
+        let mut c = pl.to_vec();
+        if let Some(n) = icmpv6::echo_reply_in_place(&mut c, i.dst) {
+            let r = ipv6::validate(&c[..n]).expect("the reply is valid");
+            assert_eq!((r.upper, r.upper_off, r.src, r.dst), (58, 40, i.dst, i.src));
+            assert!(icmpv6::Packet::new_unchecked(&c[40..n]).verify_checksum(i.dst, i.src));
+        }
+    }
+    let mut buf = [0u8; 1400];
+    let n = icmpv6::write_error(&mut buf, i.dst, i.src, 1, 0, 0, &pl[..end]);
+    assert!((48..=1280).contains(&n));
+    let e = ipv6::validate(&buf[..n]).expect("the error is valid");
+    assert_eq!((e.upper, e.upper_len()), (58, n - 40));
+    assert!(icmpv6::Packet::new_unchecked(&buf[40..n]).verify_checksum(i.dst, i.src));
+}
+
 fn views(f: &[u8]) {
     let Ok(eth) = ether::Frame::new_checked(f) else {
         assert!(f.len() < ether::HEADER_LEN);

@@ -199,9 +199,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 /// Writes a complete IPv6 packet carrying an ICMPv6 error (`ty` < 128, `code`; bytes 4..8 =
 /// `param`: the MTU of packet too big, the pointer of parameter problem, 0 otherwise) from
 /// `src` to `dst` into `buf` and returns its length, 0 when `buf` cannot hold the 48 bytes of
-/// headers. The message quotes `invoking` (the invoking packet from its IPv6 header on,
-/// without link-layer padding) verbatim, as much of it as keeps the error within the IPv6
-/// minimum MTU, 1280 bytes (RFC 4443 section 2.4(c)), and within `buf`. Hop limit
+/// headers. The message quotes `invoking` (the invoking packet from its IPv6 header on;
+/// link-layer padding after its payload length is left out) verbatim, as much of it as keeps
+/// the error within the IPv6 minimum MTU, 1280 bytes (RFC 4443 section 2.4(c)), and within
+/// `buf`. Hop limit
 /// [`HOP_LIMIT`], traffic class and flow label 0, checksum filled. Whether an error may be
 /// sent at all (section 2.4(e), (f)) is the caller's decision.
 pub fn write_error(
@@ -214,6 +215,13 @@ pub fn write_error(
     invoking: &[u8],
 ) -> usize {
     let hdrs = IP6_HDR + HEADER_LEN;
+    let invoking = match invoking.get(..IP6_HDR) {
+        Some(h) => {
+            let end = IP6_HDR + get16(h, ipv6::field::PAYLOAD_LEN.start) as usize;
+            &invoking[..end.min(invoking.len())]
+        }
+        None => invoking,
+    };
     let quote = invoking
         .len()
         .min(MAX_ERROR_LEN - hdrs)

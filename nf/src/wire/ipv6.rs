@@ -247,7 +247,7 @@ pub struct Info {
     /// header's next header).
     pub upper: u8,
     /// Offset of the upper layer from the start of the IPv6 header (40 without extension
-    /// headers); at most `40 + payload_len`.
+    /// headers); at most `40 + payload_len`, and below 2^16 (8 headers of at most 2048 bytes).
     pub upper_off: u16,
     /// A hop-by-hop options header follows the fixed header.
     pub hop_by_hop: bool,

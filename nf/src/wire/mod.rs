@@ -1,17 +1,29 @@
 //! Packet formats, once for every stage (in the style of smoltcp's wire module): typed
 //! zero-copy views over a byte buffer with named accessors ([`ether::Frame`],
-//! [`arp::Packet`], [`ipv4::Packet`], [`icmp::Packet`], [`udp::Packet`], [`tcp::Packet`]),
-//! each format's byte offsets in its `field` module, the IPv4 validity parser every stage
-//! uses ([`ipv4::validate`], RFC 1812 section 5.2.2), and the Internet checksum
-//! ([`checksum`]: full sum, RFC 1624 incremental update, pseudo-header).
+//! [`arp::Packet`], [`ipv4::Packet`], [`icmp::Packet`], [`ipv6::Packet`],
+//! [`icmpv6::Packet`], [`udp::Packet`], [`tcp::Packet`]), each format's byte offsets in its
+//! `field` module, the IPv4 validity parser every stage uses ([`ipv4::validate`], RFC 1812
+//! section 5.2.2), and the Internet checksum ([`checksum`]: full sum, RFC 1624 incremental update, IPv4 and IPv6
+//! pseudo-headers).
+//!
+//! IPv6: [`ipv6::validate`] is a router's validity parser (RFC 8200: the fixed header, then a
+//! bounded walk of the extension-header chain to the upper layer, with the fragment position
+//! and the flow key's ports, each failure with its drop reason); [`ipv6`] also has the
+//! address classes of RFC 4291 and the derived addresses (solicited-node, its Ethernet group
+//! address, the EUI-64 link-local address). [`icmpv6`] writes the errors a router sends
+//! (quoting the invoking packet up to the 1280-byte minimum MTU) and turns echo requests
+//! around in place; [`ndp`] checks neighbour discovery messages (RFC 4861 sections 6.1, 7.1,
+//! 8.1) and writes NS, NA and RA. The builders write a whole IPv6 packet into a caller's
+//! slice and return its length: no allocation.
 //!
 //! A view's `new_checked` checks the buffer holds the fixed header; after it, accessors of
-//! fixed fields cannot panic. Addresses are `u32` in host byte order, as `PktMeta` and the
-//! route tables hold them. The forward stage's fast loop reads an untagged IPv4 frame's
-//! header in four word loads ([`ipv4::Words`]) rather than through views: measured faster
-//! there (docs/performance.md). [`ether::EtherType`] names IPv6 and VLAN tags; stages never
-//! see tags (the runtime pops them into VLAN sub-interfaces: `pollfwd_pipeline::vlan`), and a
-//! tag left on a frame of a port without sub-interfaces is `vlan_unknown` ([`crate::parse`]).
+//! fixed fields cannot panic. Addresses are `u32` (IPv4) or `u128` (IPv6) in host byte
+//! order, as `PktMeta` and the route tables hold them. The forward stage's fast loop reads an
+//! untagged IPv4 frame's header in four word loads ([`ipv4::Words`]) rather than through
+//! views: measured faster there (docs/performance.md). [`ether::EtherType`] names IPv6 and
+//! VLAN tags; stages never see tags (the runtime pops them into VLAN sub-interfaces:
+//! `pollfwd_pipeline::vlan`), and a tag left on a frame of a port without sub-interfaces is
+//! `vlan_unknown` ([`crate::parse`]).
 
 pub mod arp;
 pub mod checksum;

@@ -230,6 +230,15 @@ fn errors_equal_smoltcps() {
             }
         }
     }
+    // Link-layer padding after the invoking packet is not quoted.
+    let mut padded = invoking(10);
+    let plain = padded.clone();
+    padded.extend_from_slice(&[0xee; 8]);
+    let (mut b1, mut b2) = ([0u8; 200], [0u8; 200]);
+    let n = write_error(&mut b1, ME, HOST, 3, 0, 0, &padded);
+    assert_eq!(n, 48 + plain.len());
+    let m = write_error(&mut b2, ME, HOST, 3, 0, 0, &plain);
+    assert_eq!(b1[..n], b2[..m]);
     // A short buffer: the quote shrinks to fit; below the headers nothing is written.
     let inv = invoking(100);
     let mut small = [0u8; 100];
