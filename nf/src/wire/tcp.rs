@@ -1,7 +1,7 @@
 //! TCP (RFC 793): the header view, as far as pollfwd reads it (ports, flags, checksum), and
 //! the maximum segment size option (RFC 9293 section 3.7.1) that MSS clamping lowers.
 
-use super::checksum::{self, Delta, pseudo_header};
+use super::checksum::{self, Delta, pseudo_header, pseudo_header_v6};
 use super::{get16, get32, put16};
 
 /// The fixed header, without options.
@@ -155,6 +155,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
             pseudo_header(src, dst, super::proto::TCP, b.len() as u16),
         ) == 0
     }
+
+    /// Over IPv6: whether the checksum with the IPv6 pseudo-header of `src` -> `dst` (RFC
+    /// 8200 section 8.1) is right.
+    pub fn verify_checksum_v6(&self, src: u128, dst: u128) -> bool {
+        let b = self.buf.as_ref();
+        checksum::checksum(
+            b,
+            pseudo_header_v6(src, dst, super::proto::TCP, b.len() as u32),
+        ) == 0
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -239,6 +249,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let c = checksum::checksum(
             b,
             pseudo_header(src, dst, super::proto::TCP, b.len() as u16),
+        );
+        self.set_checksum(c);
+    }
+
+    /// Over IPv6: computes and writes the checksum with the IPv6 pseudo-header.
+    pub fn fill_checksum_v6(&mut self, src: u128, dst: u128) {
+        self.set_checksum(0);
+        let b = self.buf.as_ref();
+        let c = checksum::checksum(
+            b,
+            pseudo_header_v6(src, dst, super::proto::TCP, b.len() as u32),
         );
         self.set_checksum(c);
     }

@@ -1,6 +1,6 @@
 //! UDP (RFC 768): the header view.
 
-use super::checksum::{self, pseudo_header};
+use super::checksum::{self, pseudo_header, pseudo_header_v6};
 use super::{get16, put16};
 
 pub const HEADER_LEN: usize = 8;
@@ -69,6 +69,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 pseudo_header(src, dst, super::proto::UDP, b.len() as u16),
             ) == 0
     }
+
+    /// Over IPv6: whether the checksum over the datagram (the whole buffer) and the IPv6
+    /// pseudo-header of `src` -> `dst` (RFC 8200 section 8.1) is right. A zero checksum is
+    /// wrong over IPv6 (the checksum is mandatory there).
+    pub fn verify_checksum_v6(&self, src: u128, dst: u128) -> bool {
+        let b = self.buf.as_ref();
+        let ph = pseudo_header_v6(src, dst, super::proto::UDP, b.len() as u32);
+        self.checksum() != 0 && checksum::checksum(b, ph) == 0
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -101,6 +110,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
             b,
             pseudo_header(src, dst, super::proto::UDP, b.len() as u16),
         );
+        self.set_checksum(if c == 0 { 0xffff } else { c });
+    }
+
+    /// Over IPv6: computes and writes the checksum with the IPv6 pseudo-header of `src` ->
+    /// `dst`; a computed 0 is sent as 0xffff (RFC 8200 section 8.1).
+    pub fn fill_checksum_v6(&mut self, src: u128, dst: u128) {
+        self.set_checksum(0);
+        let b = self.buf.as_ref();
+        let ph = pseudo_header_v6(src, dst, super::proto::UDP, b.len() as u32);
+        let c = checksum::checksum(b, ph);
         self.set_checksum(if c == 0 { 0xffff } else { c });
     }
 }

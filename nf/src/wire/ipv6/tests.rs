@@ -396,3 +396,44 @@ fn address_classes_agree_with_std_and_the_rfc_examples() {
     let ll = link_local_from_mac([0x02, 0, 0, 0, 0, 1]);
     assert_eq!(ll, "fe80::ff:fe00:1".parse::<Ipv6Addr>().unwrap().into());
 }
+
+/// UDP and TCP checksums over IPv6 (RFC 8200 section 8.1) against smoltcp's, both ways, on
+/// random segments and addresses.
+#[test]
+fn udp_and_tcp_checksums_over_ipv6_agree_with_smoltcp() {
+    use crate::wire::{tcp, udp};
+    use smoltcp::wire::{IpAddress, TcpPacket, UdpPacket};
+    let mut r = Rng::new(0x8200);
+    for _ in 0..2000 {
+        let (s, d) = (
+            (r.next() as u128) << 64 | r.next() as u128,
+            (r.next() as u128) << 64 | r.next() as u128,
+        );
+        let (ss, sd) = (IpAddress::Ipv6(s.into()), IpAddress::Ipv6(d.into()));
+        let len = 20 + (r.next() % 80) as usize;
+        let mut seg: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+        // UDP: smoltcp fills, ours verifies and fills the same value.
+        seg[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+        UdpPacket::new_unchecked(&mut seg[..]).fill_checksum(&ss, &sd);
+        let theirs = get16(&seg, 6);
+        assert!(udp::Packet::new_unchecked(&seg[..]).verify_checksum_v6(s, d));
+        assert!(!udp::Packet::new_unchecked(&seg[..]).verify_checksum_v6(s, d ^ 1 << 100));
+        udp::Packet::new_unchecked(&mut seg[..]).fill_checksum_v6(s, d);
+        assert_eq!(get16(&seg, 6), theirs);
+        assert!(UdpPacket::new_unchecked(&seg[..]).verify_checksum(&ss, &sd));
+        // TCP (data offset 5): ours fills, smoltcp verifies, and the other way.
+        seg[12] = 0x50;
+        tcp::Packet::new_unchecked(&mut seg[..]).fill_checksum_v6(s, d);
+        assert!(TcpPacket::new_unchecked(&seg[..]).verify_checksum(&ss, &sd));
+        let ours = get16(&seg, 16);
+        TcpPacket::new_unchecked(&mut seg[..]).fill_checksum(&ss, &sd);
+        assert_eq!(get16(&seg, 16), ours);
+        assert!(tcp::Packet::new_unchecked(&seg[..]).verify_checksum_v6(s, d));
+        assert!(!tcp::Packet::new_unchecked(&seg[..]).verify_checksum_v6(d, s ^ 1));
+    }
+    // A zero UDP checksum is no checksum over IPv4 but wrong over IPv6.
+    let mut u = [0x04, 0xd2, 0, 53, 0, 8, 0, 0];
+    assert!(!udp::Packet::new_unchecked(&u[..]).verify_checksum_v6(A, B));
+    udp::Packet::new_unchecked(&mut u[..]).fill_checksum_v6(A, B);
+    assert!(udp::Packet::new_unchecked(&u[..]).verify_checksum_v6(A, B));
+}
