@@ -182,7 +182,7 @@ fn interfaces(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
                 // The configured addresses, and the link-local one of an IPv6 interface.
                 let mut a = addrs.get(i).cloned().unwrap_or_default();
                 if a.iter().any(|x| x.contains(':')) {
-                    let ll = pollfwd_nf::forward::table6::link_local_of(f.mac);
+                    let ll = pollfwd_nf::wire::ipv6::link_local_from_mac(f.mac);
                     a.push(format!("{}/64", std::net::Ipv6Addr::from(ll)));
                 }
                 v["address"] = if a.is_empty() {

@@ -488,14 +488,22 @@ fn ipv6_in_pipeline_mode_and_on_two_workers_sharing_the_tables() {
     let check = |lab: &Lab, s: &Value, drops: Value| {
         let p1 = routed(&read_pcap(&lab.path("p1-out.pcap")));
         let p0 = routed(&read_pcap(&lab.path("p0-out.pcap")));
-        assert_eq!(p1.len(), n as usize, "every datagram to 2001:db8:99::/48: {s}");
+        assert_eq!(
+            p1.len(),
+            n as usize,
+            "every datagram to 2001:db8:99::/48: {s}"
+        );
         assert_eq!(p0.len(), n as usize, "every datagram to the host: {s}");
         for (k, (hop, mac, payload)) in p1.iter().enumerate() {
             assert_eq!((*hop, mac.as_slice()), (63, &GW_MAC[..]));
             assert_eq!(payload[..2], (k as u16).to_be_bytes(), "in order");
         }
         for (hop, mac, _) in &p0 {
-            assert_eq!((*hop, mac.as_slice()), (63, &HOST_MAC[..]), "the MAC learnt");
+            assert_eq!(
+                (*hop, mac.as_slice()),
+                (63, &HOST_MAC[..]),
+                "the MAC learnt"
+            );
         }
         assert_eq!(s["totals"]["drops_by_reason"], drops, "{s}");
     };

@@ -354,7 +354,7 @@ impl FwdShared {
     /// global address of the box, else its link-local one.
     fn source6_for(&self, port: u16, dst: u128) -> Option<u128> {
         let p = self.ports6.get(port as usize)?;
-        if table6::LINK_LOCAL.contains(dst) {
+        if crate::wire::ipv6::is_link_local(dst) {
             return p.link_local;
         }
         p.addrs

@@ -176,7 +176,7 @@ impl Iface {
     /// The IPv6 link-local address (EUI-64 from the MAC), on an interface with any IPv6
     /// address.
     pub fn link_local(&self) -> Option<u128> {
-        (!self.addr6.is_empty()).then(|| super::table6::link_local_of(self.mac))
+        (!self.addr6.is_empty()).then(|| crate::wire::ipv6::link_local_from_mac(self.mac))
     }
 }
 

@@ -12,6 +12,7 @@ use std::net::Ipv6Addr;
 use dpdk::fib6::{Fib6, Fib6Config, NextHopSize, tbl8s_for};
 
 use super::table::{Iface, RouteKind};
+use crate::wire::ipv6;
 
 /// An IPv6 prefix, address in host order with no host bits set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,17 +80,13 @@ impl fmt::Display for Prefix6 {
     }
 }
 
-/// fe80::/10, the link-local unicast range (RFC 4291 2.5.6): never routed.
-pub const LINK_LOCAL: Prefix6 = Prefix6 {
-    addr: 0xfe80 << 112,
-    len: 10,
-};
-
 /// Whether `a` can be a unicast address of a host or router: not unspecified, loopback,
 /// multicast, or IPv4-mapped (RFC 4291 2.5.5.2: never on the wire).
 pub fn is_unicast6(a: u128) -> bool {
-    let ip = Ipv6Addr::from(a);
-    !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.to_ipv4_mapped().is_some())
+    !(ipv6::is_unspecified(a)
+        || ipv6::is_loopback(a)
+        || ipv6::is_multicast(a)
+        || ipv6::is_v4_mapped(a))
 }
 
 /// Parses an interface address "2001:db8:1::1/64": address and prefix length. The address
@@ -116,7 +113,7 @@ pub fn parse_if_addr6(s: &str) -> Result<(u128, u8), String> {
             "'{s}': {addr} cannot be an interface address (unspecified, loopback, multicast or IPv4-mapped)"
         ));
     }
-    if LINK_LOCAL.contains(ip) {
+    if ipv6::is_link_local(ip) {
         return Err(format!(
             "'{s}': link-local addresses are not configured: every interface with an IPv6 address has fe80::/64 from its MAC (EUI-64)"
         ));
@@ -128,23 +125,6 @@ pub fn parse_if_addr6(s: &str) -> Result<(u128, u8), String> {
         ));
     }
     Ok((ip, len))
-}
-
-/// The link-local address of an interface with MAC `mac`: fe80::/64 with the modified EUI-64
-/// interface identifier (RFC 4291 appendix A: ff:fe in the middle, universal/local bit
-/// inverted).
-pub fn link_local_of(mac: [u8; 6]) -> u128 {
-    let iid = [
-        mac[0] ^ 0x02,
-        mac[1],
-        mac[2],
-        0xff,
-        0xfe,
-        mac[3],
-        mac[4],
-        mac[5],
-    ];
-    (0xfe80u128 << 112) | u64::from_be_bytes(iid) as u128
 }
 
 /// Where the data path sends a packet whose IPv6 destination matched a route.
@@ -192,7 +172,7 @@ pub fn resolve_static6(ifaces: &[Iface], r: &StaticRoute6) -> Result<RouteEntry6
             }
             p
         }
-        (Some(gw), None) if LINK_LOCAL.contains(gw) => {
+        (Some(gw), None) if ipv6::is_link_local(gw) => {
             return Err(format!(
                 "route {}: gateway {} is link-local: give the `port` it is on",
                 r.prefix,
@@ -460,13 +440,8 @@ mod tests {
     }
 
     #[test]
-    fn link_local_is_modified_eui64() {
+    fn interfaces_with_ipv6_have_a_link_local_address() {
         // RFC 4291 appendix A: 02:00:00:00:00:01 -> fe80::ff:fe00:1 (U/L bit inverted).
-        assert_eq!(link_local_of([2, 0, 0, 0, 0, 1]), ip("fe80::ff:fe00:1"));
-        assert_eq!(
-            link_local_of([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]),
-            ip("fe80::5054:ff:fe12:3456")
-        );
         let i = ifaces();
         assert_eq!(i[0].link_local(), Some(ip("fe80::ff:fe00:1")));
         assert_eq!(i[2].link_local(), None, "no IPv6 address: no link-local");
