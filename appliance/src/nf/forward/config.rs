@@ -405,6 +405,24 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
                 .map_err(|e| err(a.span(), format!("interface '{name}': address {e}")))?;
         }
         let mut seen6 = std::collections::BTreeSet::new();
+        // RFC 8200 section 5: every link carrying IPv6 has an MTU of at least 1280.
+        let mtu = p.mtu.or_else(|| {
+            c.ports
+                .get(p.port)
+                .and_then(|port| port.get_ref().mtu.as_ref())
+        });
+        if let Some(m) = mtu
+            && *m.get_ref() < 1280
+            && a.get_ref().v6().next().is_some()
+        {
+            return Err(err(
+                m.span(),
+                format!(
+                    "interface '{name}': mtu {} is below IPv6's minimum of 1280 (RFC 8200): no IPv6 address on it",
+                    m.get_ref()
+                ),
+            ));
+        }
         for v6 in a.get_ref().v6() {
             let (ip, _) = table6::parse_if_addr6(v6)
                 .map_err(|e| err(a.span(), format!("interface '{name}': address {e}")))?;
@@ -748,6 +766,15 @@ neighbors = [
         );
         assert!(e.msg.contains("one IPv4 address per interface"), "{e}");
         assert_eq!((e.line, e.col), (5, 11), "{e}");
+        let e = bad(
+            &dual.replace(
+                "address = [\"2001:db8:2::1/64\"]",
+                "address = [\"2001:db8:2::1/64\"]\nmtu = 1000",
+            ),
+            "",
+        );
+        assert!(e.msg.contains("below IPv6's minimum of 1280"), "{e}");
+        assert_eq!(e.line, 11, "{e}");
         let e = bad(&dual.replace("2001:db8:1::1/64", "fe80::1/64"), "");
         assert!(e.msg.contains("EUI-64"), "{e}");
         assert_eq!((e.line, e.col), (5, 11), "{e}");
