@@ -50,6 +50,7 @@ fn main() {
             addr6: Vec::new(),
             mtu: 1500,
             mss_clamp: None,
+            ra: false,
         },
         Iface {
             port: 1,
@@ -59,6 +60,7 @@ fn main() {
             addr6: Vec::new(),
             mtu: 1500,
             mss_clamp,
+            ra: false,
         },
     ];
     let base = 0xc612_0000u32; // 198.18.0.0

@@ -37,9 +37,11 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
             .iter()
             .map(|p| {
                 let mut p = p.get_ref().clone();
-                // Addresses and MSS clamps are the forward stage's, changeable live.
+                // Addresses, MSS clamps and router advertisements are the forward stage's,
+                // changeable live.
                 p.address = None;
                 p.mss_clamp = None;
+                p.ra = None;
                 (p.name.get_ref().clone(), p)
             })
             .collect()
@@ -56,9 +58,11 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
             .iter()
             .map(|i| {
                 let mut i = i.get_ref().clone();
-                // Addresses and MSS clamps are the forward stage's, changeable live.
+                // Addresses, MSS clamps and router advertisements are the forward stage's,
+                // changeable live.
                 i.address = None;
                 i.mss_clamp = None;
+                i.ra = None;
                 (i.name.get_ref().clone(), i)
             })
             .collect()

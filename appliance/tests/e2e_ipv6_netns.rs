@@ -359,3 +359,124 @@ while True:
     r += b
 print(r.decode(), "want=" + hashlib.sha256(data).hexdigest())
 "#;
+
+#[test]
+fn a_host_configures_itself_from_the_router_advertisements_of_pollfwd() {
+    require_root("network namespaces and veth pairs");
+    for t in ["ip", "ping", "ethtool"] {
+        assert!(have(t), "'{t}' is missing: run scripts/install-deps.sh");
+    }
+    let lab = Lab::new("ipv6-ra");
+    let pid = std::process::id();
+    let [nh, nr] = ["h", "r"].map(|n| format!("pf6{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[nh.clone(), nr.clone()]);
+    wire_hosts_to_router(&nr, &[(&nh, "pf6h")]);
+    let router_ll = link_local_of(&mac_of(&nr, "pf6h1"));
+    let sock = lab.path("ctl.sock");
+    let cfg = lab.write(
+        "pollfwd.toml",
+        &format!(
+            r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 2047
+
+[[port]]
+name = "lan"
+device = "net_af_packet0,iface=pf6h1"
+address = ["2001:db8:5::1/64", "2001:db8:6::1/56"]
+mtu = 1400
+ra = true
+
+[[lcore]]
+id = 1
+rx = [{{ port = "lan" }}]
+stages = ["forward"]
+
+[control]
+socket = "{sock}"
+"#,
+            prefix = lab.prefix(),
+            sock = sock.display()
+        ),
+    );
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 60);
+    let steps = || {
+        wait_answering(&sock);
+        // The host: IPv6 on, no static address or route, accepting advertisements (and
+        // soliciting one as its link comes up).
+        for (k, v) in [
+            ("disable_ipv6", "0"),
+            ("accept_dad", "0"),
+            ("accept_ra", "2"),
+            ("autoconf", "1"),
+            ("router_solicitations", "3"),
+            ("router_solicitation_interval", "1"),
+        ] {
+            ns_ok(
+                &nh,
+                &["sysctl", "-qw", &format!("net.ipv6.conf.pf6h0.{k}={v}")],
+            );
+        }
+        ns_ok(&nh, &["ip", "link", "set", "pf6h0", "down"]);
+        ns_ok(&nh, &["ip", "link", "set", "pf6h0", "up"]);
+        // SLAAC: an address in the /64 (not in the /56: not autonomous), the default route
+        // via the router's link-local address, the advertised MTU.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let (addrs, routes) = loop {
+            let a = ns_ok(&nh, &["ip", "-6", "addr", "show", "dev", "pf6h0"]);
+            let r = ns_ok(&nh, &["ip", "-6", "route", "show", "dev", "pf6h0"]);
+            if a.contains("2001:db8:5:") && r.contains("default") {
+                break (a, r);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no address or default route from an advertisement:\n{a}\n{r}\n{}",
+                control_call(&sock, "forward.stats", json!({})).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(
+            !addrs.contains("2001:db8:6:"),
+            "a /56 is not autonomous: {addrs}"
+        );
+        assert!(
+            routes.contains(&format!("default via {router_ll}")),
+            "{routes}"
+        );
+        assert!(
+            routes.contains("2001:db8:6::/56"),
+            "on-link prefix: {routes}"
+        );
+        let mtu = ns_ok(&nh, &["cat", "/proc/sys/net/ipv6/conf/pf6h0/mtu"]);
+        assert_eq!(mtu.trim(), "1400", "advertised MTU");
+        // ... and the host reaches the box over them.
+        let o = ns_run(
+            &nh,
+            &[
+                "ping",
+                "-6",
+                "-c",
+                "2",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "2001:db8:5::1",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        let st = control_call(&sock, "forward.stats", json!({})).unwrap();
+        assert!(st["totals"]["ra_sent"].as_u64().unwrap() >= 1, "{st}");
+    };
+    let out = run_then_stop(child, 30, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

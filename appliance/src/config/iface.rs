@@ -39,6 +39,8 @@ pub struct InterfaceConfig {
     pub mtu: Option<Spanned<u16>>,
     /// TCP MSS clamping for SYNs into or out of this interface (forward stage), like a port's.
     pub mss_clamp: Option<Spanned<u16>>,
+    /// IPv6 router advertisements on the sub-interface, like a port's.
+    pub ra: Option<Spanned<bool>>,
 }
 
 impl InterfaceConfig {
@@ -64,6 +66,8 @@ pub struct Iface<'c> {
     pub mtu: Option<&'c Spanned<u16>>,
     /// The configured MSS clamp, if any (a sub-interface does not take its parent's).
     pub mss_clamp: Option<&'c Spanned<u16>>,
+    /// Router advertisements, if configured.
+    pub ra: Option<&'c Spanned<bool>>,
     /// Index of the port it belongs to (itself for a port).
     pub port: usize,
     /// The sub-interface's configuration; `None` for a port.
@@ -80,6 +84,7 @@ impl Config {
                 address: p.address.as_ref(),
                 mtu: p.mtu.as_ref(),
                 mss_clamp: p.mss_clamp.as_ref(),
+                ra: p.ra.as_ref(),
                 port: i,
                 vlan: None,
             }
@@ -91,6 +96,7 @@ impl Config {
                 address: v.address.as_ref(),
                 mtu: v.mtu.as_ref(),
                 mss_clamp: v.mss_clamp.as_ref(),
+                ra: v.ra.as_ref(),
                 port: self.port_index(v.port.get_ref()).unwrap_or(usize::MAX),
                 vlan: Some(v),
             }

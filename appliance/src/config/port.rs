@@ -51,6 +51,9 @@ pub struct PortConfig {
     /// TCP MSS clamping (forward stage): SYNs and SYN-ACKs entering or leaving through the
     /// port carry an MSS option of at most this value ([`MSS_CLAMP_RANGE`]).
     pub mss_clamp: Option<Spanned<u16>>,
+    /// IPv6 router advertisements on the interface (forward stage, RFC 4861 6.2): its
+    /// prefixes, MTU and the box as default router, periodically and when solicited.
+    pub ra: Option<Spanned<bool>>,
 }
 
 /// Values `mss_clamp` accepts: from the smallest MSS every IPv4 host must accept (RFC 9293

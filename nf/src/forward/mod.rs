@@ -28,6 +28,7 @@ mod fast;
 pub mod frag;
 mod nd;
 mod park;
+mod ra;
 mod slow;
 pub mod v6;
 
@@ -152,11 +153,13 @@ pub struct FwdStats {
     pub nd_not_learned: Counter,
     /// ICMPv6 Packet Too Big sent (also counted in `icmp_errors_sent`).
     pub too_big_sent: Counter,
+    /// IPv6 router advertisements sent (periodic and solicited).
+    pub ra_sent: Counter,
 }
 
 impl FwdStats {
     /// (name, value) of every counter, for listings.
-    pub fn values(&self) -> [(&'static str, u64); 22] {
+    pub fn values(&self) -> [(&'static str, u64); 23] {
         [
             ("arp_requests_sent", self.arp_requests_sent.get()),
             ("arp_replies_sent", self.arp_replies_sent.get()),
@@ -180,6 +183,7 @@ impl FwdStats {
             ("nd_learned", self.nd_learned.get()),
             ("nd_not_learned", self.nd_not_learned.get()),
             ("too_big_sent", self.too_big_sent.get()),
+            ("ra_sent", self.ra_sent.get()),
         ]
     }
 }
@@ -193,13 +197,17 @@ struct PortInfo {
     subnet: Option<Prefix>,
 }
 
-/// Per port id: the interface's IPv6 addresses.
+/// Per port id: the interface's IPv6 addresses and router advertisements.
 #[derive(Debug, Clone, Default)]
 struct PortInfo6 {
     /// The link-local address (None: no IPv6 on the interface).
     link_local: Option<u128>,
     /// Global addresses and prefix lengths.
     addrs: Vec<(u128, u8)>,
+    /// Router advertisements: the prefix options to send (None: no advertisements), and
+    /// the MTU to advertise.
+    ra: Option<Vec<crate::wire::ndp::Prefix>>,
+    mtu: u16,
 }
 
 /// What every worker's forward stage shares: interfaces, proxy ARP ranges, the neighbour
@@ -219,6 +227,9 @@ pub struct FwdShared {
     fallback_addr: Option<u32>,
     /// Any global IPv6 interface address: the ICMPv6 source on a port that has none.
     fallback_addr6: Option<u128>,
+    /// Router advertisements per port id (when the next unsolicited one is due, the last
+    /// sent), claimed by whichever worker gets there first.
+    ra: ra::RaClock,
     stats: Mutex<Vec<(usize, Arc<FwdStats>)>>,
 }
 
@@ -275,11 +286,15 @@ impl FwdShared {
             ports6[i.port as usize] = PortInfo6 {
                 link_local: i.link_local(),
                 addrs: i.addr6.clone(),
+                ra: i.ra.then(|| ra::prefixes(&i.addr6)),
+                mtu: i.mtu,
             };
         }
         let fallback_addr = ifaces.iter().find_map(|i| i.addr.map(|a| a.0));
         let fallback_addr6 = ifaces.iter().find_map(|i| i.addr6.first().map(|a| a.0));
+        let ra = ra::RaClock::new(max);
         Ok(FwdShared {
+            ra,
             neigh,
             neigh6,
             ports6,
@@ -400,6 +415,8 @@ pub struct Forward {
     port_mss: Vec<u16>,
     /// Whether any port has an MSS clamp: without one, the fast loop never looks at TCP.
     mss_any: bool,
+    /// Whether any interface sends router advertisements.
+    ra_any: bool,
     held: Vec<Held>,
     /// Packets parked during the current burst, waiting for the runtime to hand them over.
     adopting: std::collections::VecDeque<Parked>,
@@ -472,6 +489,7 @@ impl Forward {
             port_frame_max: port_frame_max(&shared),
             port_mss: port_mss(&shared),
             mss_any: shared.ifaces.iter().any(|i| i.mss_clamp.is_some()),
+            ra_any: shared.ifaces.iter().any(|i| i.ra),
             held: Vec::with_capacity(shared.params.arp_queue),
             adopting: std::collections::VecDeque::with_capacity(BURST_MAX),
             release_due: false,
@@ -635,6 +653,9 @@ impl Stage for Forward {
         if !self.held.is_empty() {
             self.release(ctx);
         }
+        if self.ra_any {
+            self.ra_tick(ctx);
+        }
     }
 
     fn shutdown(&mut self, ctx: &mut StageCtx<'_>) {
@@ -668,6 +689,7 @@ impl Stage for Forward {
         self.port_frame_max = port_frame_max(&ins.shared);
         self.port_mss = port_mss(&ins.shared);
         self.mss_any = ins.shared.ifaces.iter().any(|i| i.mss_clamp.is_some());
+        self.ra_any = ins.shared.ifaces.iter().any(|i| i.ra);
         self.hold_ticks = hold_ticks(&ins.shared);
         self.memo_ticks = memo_ticks(&ins.shared);
         self.bucket.ready = false;

@@ -90,8 +90,13 @@ impl Forward {
                 }
                 Verdict::Drop(DropReason::ForUs)
             }
-            // Router solicitations and advertisements, redirects: a router sends no RAs
-            // unless configured (it does not here) and ignores others' (RFC 4861 6.2.7, 8.1).
+            // Answered where the interface advertises (`ra = true`, RFC 4861 6.2.6).
+            ndp::Message::RouterSolicit { .. } => {
+                self.ra_solicited(ctx, in_port);
+                Verdict::Drop(DropReason::ForUs)
+            }
+            // Other routers' advertisements and redirects: a router ignores them (RFC 4861
+            // 6.2.7, 8.1).
             _ => Verdict::Drop(DropReason::ForUs),
         }
     }

@@ -162,6 +162,8 @@ pub struct Iface {
     /// MSS clamping: TCP SYNs and SYN-ACKs that enter or leave through this interface carry a
     /// maximum segment size option of at most this value (`None`: not clamped here).
     pub mss_clamp: Option<u16>,
+    /// IPv6 router advertisements on the interface (RFC 4861 6.2).
+    pub ra: bool,
 }
 
 /// The MTU of a port that sets none and whose device does not say (Ethernet, RFC 894).
@@ -454,6 +456,7 @@ mod tests {
                 addr6: Vec::new(),
                 mtu: 1500,
                 mss_clamp: None,
+                ra: false,
             },
             Iface {
                 port: 1,
@@ -463,6 +466,7 @@ mod tests {
                 addr6: Vec::new(),
                 mtu: 1500,
                 mss_clamp: None,
+                ra: false,
             },
             Iface {
                 port: 2,
@@ -472,6 +476,7 @@ mod tests {
                 addr6: Vec::new(),
                 mtu: 1500,
                 mss_clamp: None,
+                ra: false,
             },
         ]
     }

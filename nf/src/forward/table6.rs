@@ -373,6 +373,7 @@ mod tests {
                 addr6: vec![(ip("2001:db8:1::1"), 64)],
                 mtu: 1500,
                 mss_clamp: None,
+                ra: false,
             },
             Iface {
                 port: 1,
@@ -382,6 +383,7 @@ mod tests {
                 addr6: vec![(ip("2001:db8:2::1"), 64), (ip("2001:db8:3::1"), 120)],
                 mtu: 1500,
                 mss_clamp: None,
+                ra: false,
             },
         ];
         v.push(Iface {

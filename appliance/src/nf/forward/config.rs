@@ -183,6 +183,7 @@ pub fn ifaces(c: &Config, ids: Option<PortFacts<'_>>) -> Vec<Iface> {
                     })
                     .unwrap_or_default(),
                 mss_clamp: f.mss_clamp.map(|m| *m.get_ref()),
+                ra: f.ra.is_some_and(|r| *r.get_ref()),
             }
         })
         .collect()
@@ -390,6 +391,17 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     // Interface addresses (every port and sub-interface, whether or not a forward stage
     // runs).
     for p in c.ifaces() {
+        if let (Some(r), None) = (p.ra, p.address)
+            && *r.get_ref()
+        {
+            return Err(err(
+                r.span(),
+                format!(
+                    "interface '{}': ra = true needs an IPv6 address to advertise",
+                    p.name.get_ref()
+                ),
+            ));
+        }
         let Some(a) = p.address else { continue };
         let name = p.name.get_ref();
         for (k, v4) in a.get_ref().v4().enumerate() {
@@ -403,6 +415,15 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
             }
             table::parse_if_addr(v4)
                 .map_err(|e| err(a.span(), format!("interface '{name}': address {e}")))?;
+        }
+        if let Some(r) = p.ra
+            && *r.get_ref()
+            && a.get_ref().v6().next().is_none()
+        {
+            return Err(err(
+                r.span(),
+                format!("interface '{name}': ra = true needs an IPv6 address to advertise"),
+            ));
         }
         let mut seen6 = std::collections::BTreeSet::new();
         // RFC 8200 section 5: every link carrying IPv6 has an MTU of at least 1280.

@@ -261,13 +261,16 @@ pub(super) fn prepare_reload(
     old: &Config,
     new: &Config,
 ) -> Result<Option<Commit>, String> {
-    // The interfaces' keys that are the forward stage's (changeable live): address, MSS clamp.
-    let addrs = |c: &Config| -> Vec<(Option<Addresses>, Option<u16>)> {
+    // The interfaces' keys that are the forward stage's (changeable live): address, MSS
+    // clamp, router advertisements.
+    type Keys = (Option<Addresses>, Option<u16>, Option<bool>);
+    let addrs = |c: &Config| -> Vec<Keys> {
         c.ifaces()
             .map(|i| {
                 (
                     i.address.map(|a| a.get_ref().clone()),
                     i.mss_clamp.map(|m| *m.get_ref()),
+                    i.ra.map(|r| *r.get_ref()),
                 )
             })
             .collect()
