@@ -570,3 +570,87 @@ tx_ports = ["p0"]
     // TX queue per port, given to worker 2 here).
     check(&lab, &s, serde_json::json!({"no_tx_queue": 1}));
 }
+
+#[test]
+fn reload_adds_ipv6_to_an_ipv4_router_and_a_bad_ipv6_route_is_refused_with_its_position() {
+    let lab = Lab::new("ipv6-reload");
+    write_frames(&lab.path("inside.pcap"), &[]);
+    write_frames(&lab.path("outside.pcap"), &[]);
+    let cfg = config(&lab);
+    // Start IPv4 only: no IPv6 address, route or neighbour.
+    let v4_only = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(", \"2001:db8:1::1/64\"", "")
+        .replace(", \"2001:db8:2::1/64\"", "")
+        .replace(
+            "routes = [{ prefix = \"2001:db8:99::/48\", via = \"2001:db8:2::2\" }]",
+            "routes = []",
+        )
+        .replace(
+            "neighbors = [{ address = \"2001:db8:2::2\", mac = \"02:00:00:00:01:02\", port = \"p1\" }]",
+            "neighbors = []",
+        );
+    let full = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, &v4_only).unwrap();
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let child = lab.start(&cfg, 60, &sock);
+    let lk = control_ok(
+        &sock,
+        "route.lookup",
+        serde_json::json!({"address": "2001:db8:99::1"}),
+    );
+    assert_eq!(lk["route"], Value::Null, "{lk}");
+    assert_eq!(
+        control_ok(&sock, "route.list", serde_json::json!({"family": "ipv6"}))["count"],
+        0
+    );
+
+    std::fs::write(&cfg, &full).unwrap();
+    let r = control_ok(&sock, "reload", serde_json::json!({}));
+    assert!(r["applied"].to_string().contains("forward:"), "{r}");
+    let lk = control_ok(
+        &sock,
+        "route.lookup",
+        serde_json::json!({"address": "2001:db8:99::1"}),
+    );
+    assert_eq!(
+        (
+            lk["route"].as_str(),
+            lk["next_hop"].as_str(),
+            lk["port"].as_str()
+        ),
+        (Some("2001:db8:99::/48"), Some("2001:db8:2::2"), Some("p1")),
+        "{lk}"
+    );
+    let n = control_ok(&sock, "neigh.list", serde_json::json!({"family": "ipv6"}));
+    assert_eq!(n["neighbors"][0]["address"], "2001:db8:2::2", "{n}");
+    assert_eq!(n["neighbors"][0]["state"], "static", "{n}");
+    let ifs = control_ok(&sock, "interfaces", serde_json::json!({}));
+    assert_eq!(
+        ifs[0]["addresses"],
+        serde_json::json!([
+            "10.0.0.1/24",
+            "2001:db8:1::1/64",
+            "fe80::70:63ff:fe61:7000/64"
+        ]),
+        "{ifs}"
+    );
+
+    // A gateway off every IPv6 subnet: refused with its position, the routes stay.
+    let bad = full.replace("via = \"2001:db8:2::2\"", "via = \"2001:db8:9::2\"");
+    std::fs::write(&cfg, &bad).unwrap();
+    let e = control_call(&sock, "reload", serde_json::json!({})).unwrap_err();
+    let (l, c) = text_pos(&bad, "\"2001:db8:9::2\"");
+    assert!(
+        e.contains("not on a connected subnet") && e.contains(&format!("pollfwd.toml:{l}:{c}: ")),
+        "expected pollfwd.toml:{l}:{c}: in {e}"
+    );
+    let lk = control_ok(
+        &sock,
+        "route.lookup",
+        serde_json::json!({"address": "2001:db8:99::1"}),
+    );
+    assert_eq!(lk["next_hop"], "2001:db8:2::2", "old config in force: {lk}");
+    stop(child);
+}
