@@ -1,6 +1,8 @@
 //! The `rte_acl` wrapper: hand-built keys against hand-written rules, priorities, wildcards,
 //! random rule sets checked against the reference matcher ([`Ipv4Rule::matches`]), a 10,000-rule
-//! build, and concurrent classification from several threads.
+//! build, and concurrent classification from several threads; IPv6 contexts ([`Acl6`]): prefix
+//! lengths on each side of every 32-bit group boundary, and random rule sets against
+//! [`Ipv6Rule::matches`] with every classify method.
 //!
 //! One EAL for the whole test binary (`--no-pci --in-memory`, unique file prefix), started
 //! while holding the machine's busy-polling lock (nothing polls here; the rule is simply that
@@ -9,7 +11,7 @@
 use std::fs::File;
 use std::sync::{Arc, OnceLock};
 
-use dpdk::acl::{Acl, Alg, Ipv4Key, Ipv4Rule};
+use dpdk::acl::{Acl, Acl6, Alg, Ipv4Key, Ipv4Rule, Ipv6Key, Ipv6Rule};
 
 static EAL: OnceLock<(dpdk::Eal, File)> = OnceLock::new();
 
@@ -401,4 +403,232 @@ fn every_classify_method_dpdk_accepts_gives_the_same_results() {
     let mut empty = Acl::build(&[], -1).unwrap();
     assert_eq!(empty.alg(), None);
     assert!(empty.set_alg(Alg::Scalar).is_err());
+}
+
+fn classify6(acl: &Acl6, keys: &[Ipv6Key]) -> Vec<u32> {
+    let mut r = vec![u32::MAX; keys.len()];
+    acl.classify(keys, &mut r);
+    r
+}
+
+fn model6(rules: &[Ipv6Rule], k: &Ipv6Key) -> u32 {
+    rules
+        .iter()
+        .filter(|r| r.matches(k))
+        .max_by_key(|r| r.priority)
+        .map(|r| r.userdata)
+        .unwrap_or(0)
+}
+
+fn ip6(s: &str) -> u128 {
+    u128::from(s.parse::<std::net::Ipv6Addr>().unwrap())
+}
+
+#[test]
+fn ipv6_prefixes_match_across_the_32_bit_groups() {
+    eal();
+    let base = ip6("2001:db8:89ab:cdef:0123:4567:fedc:ba98");
+    for l in [
+        0u8, 1, 8, 16, 31, 32, 33, 47, 48, 63, 64, 65, 95, 96, 97, 120, 127, 128,
+    ] {
+        let mask = if l == 0 { 0 } else { u128::MAX << (128 - l) };
+        // One source rule and one destination rule of that length, each its own result.
+        let rules = [
+            Ipv6Rule {
+                src: (base & mask, l),
+                priority: 2,
+                userdata: 1,
+                ..Default::default()
+            },
+            Ipv6Rule {
+                dst: (base & mask, l),
+                priority: 1,
+                userdata: 2,
+                ..Default::default()
+            },
+        ];
+        let acl = Acl6::build(&rules, -1).unwrap();
+        // Differs from base in every bit: outside every prefix but /0.
+        let other = !base;
+        let inside = |a: u128| (a & mask) == (base & mask);
+        // Source in the prefix: rule 1; else destination in it: rule 2.
+        let expect = |s: u128, d: u128| {
+            if inside(s) {
+                1
+            } else if inside(d) {
+                2
+            } else {
+                0
+            }
+        };
+        let mut pairs = vec![(base, other), (other, base)];
+        if l > 0 {
+            // The last bit inside the prefix flipped: no longer in it.
+            let bit = 1u128 << (128 - l);
+            pairs.extend([(base ^ bit, other), (other, base ^ bit)]);
+        }
+        if l < 128 {
+            // The first bit outside flipped: still in it.
+            let bit = 1u128 << (127 - l);
+            pairs.extend([(base ^ bit, other), (other, base ^ bit)]);
+        }
+        let keys: Vec<Ipv6Key> = pairs
+            .iter()
+            .map(|&(s, d)| Ipv6Key::new(6, s, d, 1, 2, 0))
+            .collect();
+        let want: Vec<u32> = pairs.iter().map(|&(s, d)| expect(s, d)).collect();
+        if l > 0 {
+            assert_eq!(want[2..4], [0, 0], "/{l}: flipped inside");
+        }
+        let got = classify6(&acl, &keys);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(model6(&rules, k), want[i], "model, /{l}, key {i}");
+        }
+        assert_eq!(got, want, "/{l}");
+    }
+}
+
+#[test]
+fn ipv6_rule_fields_and_bad_rules() {
+    eal();
+    let any = Ipv6Rule::default();
+    let rules = [
+        Ipv6Rule {
+            proto: Some(UDP),
+            dport: (53, 53),
+            in_port: Some(2),
+            priority: 3,
+            userdata: 1,
+            ..any
+        },
+        Ipv6Rule {
+            proto: Some(58),
+            sport: (7, 7),
+            dport: (128 << 8, (128 << 8) | 255),
+            priority: 2,
+            userdata: 2,
+            ..any
+        },
+    ];
+    let acl = Acl6::build(&rules, -1).unwrap();
+    let (a, b) = (ip6("2001:db8::1"), ip6("2001:db8::2"));
+    let keys = [
+        Ipv6Key::new(UDP, a, b, 9, 53, 2),
+        Ipv6Key::new(UDP, a, b, 9, 53, 1),
+        Ipv6Key::new(TCP, a, b, 9, 53, 2),
+        Ipv6Key::new(58, a, b, 7, 128 << 8, 0),
+        Ipv6Key::new(58, a, b, 8, 128 << 8, 0),
+        Ipv6Key::new(58, a, b, 7, 129 << 8, 0),
+    ];
+    assert_eq!(classify6(&acl, &keys), vec![1, 0, 0, 2, 0, 0]);
+    for bad in [
+        Ipv6Rule {
+            src: (0, 129),
+            ..any
+        },
+        Ipv6Rule {
+            dport: (2, 1),
+            ..any
+        },
+        Ipv6Rule { userdata: 0, ..any },
+    ] {
+        assert!(Acl6::build(&[bad], -1).is_err(), "{bad:?}");
+    }
+    let empty = Acl6::build(&[], -1).unwrap();
+    assert_eq!(classify6(&empty, &keys[..2]), vec![0, 0]);
+}
+
+/// Random IPv6 rules in a small value space: addresses differ in a few bits of each 32-bit
+/// group, so prefixes of every length in between overlap.
+fn random_rules6(rng: &mut Rng, n: usize) -> Vec<Ipv6Rule> {
+    let protos = [None, Some(TCP), Some(UDP), Some(58)];
+    (0..n)
+        .map(|i| {
+            let len =
+                |rng: &mut Rng| [0u8, 16, 32, 40, 64, 80, 96, 112, 128][rng.below(9) as usize];
+            let addr = |rng: &mut Rng, l: u8| {
+                let a = random_addr6(rng);
+                if l == 0 {
+                    0
+                } else {
+                    a & (u128::MAX << (128 - l))
+                }
+            };
+            let range = |rng: &mut Rng| match rng.below(3) {
+                0 => (0, u16::MAX),
+                1 => {
+                    let p = rng.below(8) as u16 * 100;
+                    (p, p)
+                }
+                _ => {
+                    let lo = rng.below(8) as u16 * 100;
+                    (lo, lo + rng.below(400) as u16)
+                }
+            };
+            let (sl, dl) = (len(rng), len(rng));
+            Ipv6Rule {
+                proto: protos[rng.below(4) as usize],
+                src: (addr(rng, sl), sl),
+                dst: (addr(rng, dl), dl),
+                sport: range(rng),
+                dport: range(rng),
+                in_port: if rng.below(4) == 0 {
+                    Some(rng.below(3) as u16)
+                } else {
+                    None
+                },
+                priority: ((i as u64 * 7919) % n as u64) as u32 + 1,
+                userdata: i as u32 + 1,
+            }
+        })
+        .collect()
+}
+
+/// 2001:db8:X:Y:Z::W with each of X, Y, Z, W one of a few values.
+fn random_addr6(rng: &mut Rng) -> u128 {
+    let g = |rng: &mut Rng| rng.below(3) as u128;
+    (0x2001_0db8u128 << 96) | (g(rng) << 80) | (g(rng) << 64) | (g(rng) << 48) | g(rng)
+}
+
+#[test]
+fn random_ipv6_rule_sets_agree_with_the_reference_matcher_for_every_method() {
+    eal();
+    let mut rng = Rng(1234);
+    for n in [1usize, 20, 300] {
+        let rules = random_rules6(&mut rng, n);
+        let mut acl = Acl6::build(&rules, -1).unwrap();
+        let keys: Vec<Ipv6Key> = (0..3000)
+            .map(|_| {
+                let p = |rng: &mut Rng| rng.below(8) as u16 * 100 + rng.below(3) as u16 * 150;
+                Ipv6Key::new(
+                    [TCP, UDP, 58, 47][rng.below(4) as usize],
+                    random_addr6(&mut rng),
+                    random_addr6(&mut rng),
+                    p(&mut rng),
+                    p(&mut rng),
+                    rng.below(3) as u16,
+                )
+            })
+            .collect();
+        let want: Vec<u32> = keys.iter().map(|k| model6(&rules, k)).collect();
+        if n == 300 {
+            let matched = want.iter().filter(|w| **w != 0).count();
+            assert!(matched > 1000, "only {matched} of 3000 keys matched");
+        }
+        let mut methods = 0;
+        for alg in Alg::PREFERENCE {
+            if acl.set_alg(alg).is_err() {
+                continue;
+            }
+            methods += 1;
+            for len in [1usize, 7, 16, 32, 33, 3000] {
+                assert_eq!(
+                    classify6(&acl, &keys[..len]),
+                    want[..len],
+                    "{alg}, {n} rules"
+                );
+            }
+        }
+        assert!(methods >= 2, "at least one SIMD method and scalar");
+    }
 }

@@ -710,3 +710,121 @@ rules = [
     assert_eq!((hits[&1].0, hits[&2].0), (3, 3));
     assert_eq!(s["nf"]["classify"]["default"]["packets"], 1, "the orphan");
 }
+
+/// An Ethernet + IPv6 frame from `src` to `dst` (both with ':'), next header `nh` with an L4
+/// header carrying the ports (TCP, UDP) and zero padding up to `len` bytes of frame. Built
+/// here (gen-pcap writes IPv4 only); the ACL reads only the addresses, next header and ports.
+fn ipv6_frame(src: &str, dst: &str, nh: u8, sport: u16, dport: u16, len: usize) -> Vec<u8> {
+    let a = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let mut f = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x86, 0xdd];
+    let payload = len - 14 - 40;
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(payload as u16).to_be_bytes());
+    f.extend_from_slice(&[nh, 64]);
+    f.extend_from_slice(&a(src));
+    f.extend_from_slice(&a(dst));
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    if nh == 17 {
+        f.extend_from_slice(&(payload as u16).to_be_bytes());
+    }
+    f.resize(len, 0);
+    f
+}
+
+/// IPv6 rules in the real binary: a deny rule on an IPv6 prefix drops exactly the IPv6
+/// packets it matches (`acl_deny` and its hit counter), a rule without addresses applies to
+/// both families on one counter, the IPv4 rules see only IPv4, and the permitted IPv6 frames
+/// leave through `xconnect` unchanged and in order, among the IPv4 ones.
+#[test]
+fn ipv6_rules_drop_exactly_the_matching_ipv6_packets() {
+    let lab = Lab::new("acl-v6");
+    let v4: Vec<Vec<u8>> = traffic::generate(&spec()).collect();
+    // 1200 IPv6 frames interleaved with the 3000 IPv4 ones, in four kinds of 300:
+    // 0: UDP from 2001:db8:1::/48 to port 53 (rule 1: deny), 1: the same to port 54 (no rule),
+    // 2: UDP from 2001:db8:2::/48 to port 53 (no rule), 3: TCP to port 443 (rule 3: deny).
+    let six = |k: usize| {
+        let host = 1 + k / 4 % 50;
+        let (src, nh, dport) = match k % 4 {
+            0 => (format!("2001:db8:1::{host:x}"), 17, 53),
+            1 => (format!("2001:db8:1::{host:x}"), 17, 54),
+            2 => (format!("2001:db8:2:7::{host:x}"), 17, 53),
+            _ => (format!("2001:db8:3::{host:x}"), 6, 443),
+        };
+        ipv6_frame(&src, "2001:db8:ff::1", nh, 40000, dport, 78 + 4 * (k % 8))
+    };
+    // Each input frame: Err(IPv4 flow) or Ok(IPv6 kind).
+    let mut input = Vec::new();
+    let mut kinds: Vec<Result<usize, usize>> = Vec::new();
+    let mut k = 0;
+    for (i, f) in v4.iter().enumerate() {
+        input.push(f.clone());
+        kinds.push(Err(i % 30));
+        if i % 5 < 2 {
+            input.push(six(k));
+            kinds.push(Ok(k % 4));
+            k += 1;
+        }
+    }
+    assert_eq!(k, 1200);
+    write_frames(&lab.path("in.pcap"), &input);
+    let acl = r#"
+[classify]
+default = "permit"
+rules = [
+  { src = "2001:db8:1::/48", proto = "udp", dport = 53, action = "deny" },
+  # IPv4 UDP from flows 0..=14 (0, 3, 6, 9, 12): deny.
+  { src = "198.18.0.0/28", proto = "udp", action = "deny" },
+  # Both families: TCP to port 443 (no IPv4 flow goes there).
+  { proto = "tcp", dport = 443, action = "deny" },
+  # IPv6 to port 54: permitted (a class-less permit rule), counted.
+  { dst = "2001:db8:ff::/64", proto = "udp", dport = 54 },
+]
+"#;
+    let cfg = pcap_config(&lab, "in.pcap", r#"["classify", "xconnect"]"#, acl);
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    let output = read_pcap(&lab.path("p1-out.pcap"));
+
+    let sum = |want: &dyn Fn(Result<usize, usize>) -> bool| {
+        input
+            .iter()
+            .zip(&kinds)
+            .filter(|(_, k)| want(**k))
+            .fold((0u64, 0u64), |(n, b), (f, _)| (n + 1, b + f.len() as u64))
+    };
+    let denied_v4 = |k: Result<usize, usize>| matches!(k, Err(f) if f % 3 == 0 && f <= 14);
+    let r1 = sum(&|k| k == Ok(0));
+    let r2 = sum(&denied_v4);
+    let r3 = sum(&|k| k == Ok(3));
+    let r4 = sum(&|k| k == Ok(1));
+    assert_eq!((r1.0, r2.0, r3.0, r4.0), (300, 500, 300, 300));
+    let denied = r1.0 + r2.0 + r3.0;
+
+    assert_eq!(s["totals"]["drops_by_reason"]["acl_deny"], denied);
+    assert_eq!(s["totals"]["drops"], denied);
+    let hits = rule_hits(&s);
+    assert_eq!(hits[&1], r1, "rule 1 (IPv6 deny)");
+    assert_eq!(hits[&2], r2, "rule 2 (IPv4)");
+    assert_eq!(hits[&3], r3, "rule 3 (both families)");
+    assert_eq!(hits[&4], r4, "rule 4 (IPv6 permit)");
+    let d = &s["nf"]["classify"]["default"];
+    assert_eq!(d["packets"], 4200 - denied - r4.0);
+
+    // Out: every frame not denied, unchanged and in order: IPv6 kinds 1 and 2 among them.
+    let expect: Vec<&Vec<u8>> = input
+        .iter()
+        .zip(&kinds)
+        .filter(|(_, k)| !denied_v4(**k) && !matches!(k, Ok(0) | Ok(3)))
+        .map(|(f, _)| f)
+        .collect();
+    assert_eq!(output.len() as u64, 4200 - denied, "frames out of p1");
+    assert!(
+        output.iter().eq(expect.iter().copied()),
+        "permitted frames differ"
+    );
+    assert_eq!(
+        output.iter().filter(|f| f[12..14] == [0x86, 0xdd]).count(),
+        600
+    );
+    assert_eq!(port(&s, "p1")["tx_packets"], 4200 - denied);
+}

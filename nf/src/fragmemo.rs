@@ -3,7 +3,8 @@
 //! 791 (source, destination, protocol, IP id) and the direction the datagram travels. A new
 //! datagram overwrites whatever shared its slot; entries live for a lifetime the caller gives
 //! in its own clock's units. Allocated once; lookups and inserts never allocate. Classify
-//! keeps the first fragment's ports in it, NAT its translation.
+//! keeps the first fragment's ports in it, NAT its translation. IPv6 datagrams are keyed by
+//! [`FragKey6`] (RFC 8200 section 4.5: source, destination, fragment identification).
 
 /// The reassembly key of a datagram (RFC 791), with the direction it travels (a stage that
 /// sees both directions keeps them apart).
@@ -16,7 +17,22 @@ pub struct FragKey {
     pub dir: bool,
 }
 
-impl FragKey {
+/// The reassembly key of an IPv6 datagram (RFC 8200 section 4.5): source and destination
+/// address (host order) and the fragment header's identification. The upper-layer protocol is
+/// not part of it (a later fragment's fragment header may name an extension header).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FragKey6 {
+    pub src: u128,
+    pub dst: u128,
+    pub id: u32,
+}
+
+/// A memo key: a datagram's identity and its hash.
+pub trait MemoKey: Copy + Default + PartialEq {
+    fn hash(&self) -> u64;
+}
+
+impl MemoKey for FragKey {
     #[inline]
     fn hash(&self) -> u64 {
         let k = ((self.src as u64) << 32 | self.dst as u64)
@@ -25,23 +41,33 @@ impl FragKey {
     }
 }
 
+impl MemoKey for FragKey6 {
+    #[inline]
+    fn hash(&self) -> u64 {
+        let fold = |a: u128| (a as u64) ^ ((a >> 64) as u64).rotate_left(17);
+        let k = fold(self.src) ^ fold(self.dst).rotate_left(31) ^ u64::from(self.id);
+        k.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
-struct Slot<V> {
-    key: FragKey,
+struct Slot<V, K> {
+    key: K,
     used: bool,
     time: u64,
     val: V,
 }
 
-/// The memo: `V` is what is remembered per datagram.
-pub struct FragMemo<V> {
-    e: Box<[Slot<V>]>,
+/// The memo: `V` is what is remembered per datagram, `K` the datagram's key (IPv4's
+/// [`FragKey`] or IPv6's [`FragKey6`]).
+pub struct FragMemo<V, K = FragKey> {
+    e: Box<[Slot<V, K>]>,
     shift: u32,
 }
 
-impl<V: Copy + Default> FragMemo<V> {
+impl<V: Copy + Default, K: MemoKey> FragMemo<V, K> {
     /// A memo of `n` entries (rounded up to a power of two).
-    pub fn new(n: usize) -> FragMemo<V> {
+    pub fn new(n: usize) -> FragMemo<V, K> {
         let n = n.max(2).next_power_of_two();
         FragMemo {
             e: vec![Slot::default(); n].into_boxed_slice(),
@@ -55,13 +81,13 @@ impl<V: Copy + Default> FragMemo<V> {
     }
 
     #[inline]
-    fn slot(&self, k: &FragKey) -> usize {
+    fn slot(&self, k: &K) -> usize {
         (k.hash() >> self.shift) as usize
     }
 
     /// Remembers `val` for datagram `k` at time `now`.
     #[inline]
-    pub fn put(&mut self, k: FragKey, now: u64, val: V) {
+    pub fn put(&mut self, k: K, now: u64, val: V) {
         let i = self.slot(&k);
         self.e[i] = Slot {
             key: k,
@@ -73,7 +99,7 @@ impl<V: Copy + Default> FragMemo<V> {
 
     /// What was remembered for `k`, if it was put less than `ttl` before `now`.
     #[inline]
-    pub fn get(&self, k: &FragKey, now: u64, ttl: u64) -> Option<V> {
+    pub fn get(&self, k: &K, now: u64, ttl: u64) -> Option<V> {
         let s = &self.e[self.slot(k)];
         (s.used && s.key == *k && now.wrapping_sub(s.time) < ttl).then_some(s.val)
     }
@@ -107,6 +133,27 @@ mod tests {
             small.put(key(id, false), 0, id as u32);
             assert_eq!(small.get(&key(id, false), 0, 1), Some(id as u32));
         }
-        assert_eq!(m.bytes(), 4096 * std::mem::size_of::<Slot<u32>>());
+        assert_eq!(m.bytes(), 4096 * std::mem::size_of::<Slot<u32, FragKey>>());
+    }
+
+    #[test]
+    fn ipv6_datagrams_are_keyed_by_addresses_and_identification() {
+        let k = |id: u32, src: u128| FragKey6 {
+            src,
+            dst: 0x2001_0db8 << 96 | 2,
+            id,
+        };
+        let a = 0x2001_0db8 << 96 | 1;
+        let mut m: FragMemo<u32, FragKey6> = FragMemo::new(4096);
+        m.put(k(70_000, a), 10, 5);
+        assert_eq!(m.get(&k(70_000, a), 20, 50), Some(5));
+        assert_eq!(m.get(&k(70_001, a), 20, 50), None, "other identification");
+        // Addresses differing only in the upper half.
+        assert_eq!(
+            m.get(&k(70_000, a ^ 1 << 100), 20, 50),
+            None,
+            "other source"
+        );
+        assert_eq!(m.get(&k(70_000, a), 60, 50), None, "expired");
     }
 }

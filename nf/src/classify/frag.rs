@@ -14,11 +14,22 @@
 //! A TCP fragment at offset 1 (8 bytes) can only serve to overwrite the TCP header of the first
 //! fragment on reassembly (the flags and window, RFC 1858): it is dropped as
 //! `acl_tcp_frag_offset1`, as RFC 3128 section 4 recommends.
+//!
+//! IPv6 ([`FirstFragments6`]) follows the same rules with IPv6's reassembly key (source,
+//! destination, fragment identification: RFC 8200 section 4.5) and remembers the first
+//! fragment's upper-layer protocol with its ports: a later fragment's fragment header may name
+//! an extension header (destination options) rather than TCP or UDP, so the later fragment is
+//! classified with the first fragment's protocol and ports. Unseen first fragment: the later
+//! fragment is classified with its fragment header's next header and ports 0. A fragment at
+//! offset 8 bytes whose fragment header's next header is TCP is dropped as
+//! `acl_tcp_frag_offset1`, as in IPv4.
 
 use dpdk::PktMeta;
 use dpdk::meta::flags;
 
-use crate::wire::{ipv4, proto};
+use crate::fragmemo::{FragKey6, FragMemo};
+use crate::wire::ipv4::Frag;
+use crate::wire::{ipv4, ipv6, proto};
 
 /// Lifetime of a memo entry, seconds (a datagram's fragments arrive within it).
 pub const FRAG_TTL_S: u64 = 2;
@@ -81,6 +92,54 @@ impl FirstFragments {
     }
 }
 
+/// What the ACL classifies an IPv6 fragment with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frag6 {
+    /// Upper-layer protocol and ports: the packet's own (a first fragment), the first
+    /// fragment's (a later fragment whose first was seen), or the fragment header's next
+    /// header and ports 0 (first fragment not seen).
+    Flow(u8, u16, u16),
+    /// A TCP fragment at offset 8 bytes (RFC 3128, as for IPv4).
+    TcpOffset1,
+}
+
+/// The per-worker memo of IPv6 first fragments' protocol and ports.
+pub struct FirstFragments6 {
+    memo: FragMemo<(u8, u16, u16), FragKey6>,
+}
+
+impl Default for FirstFragments6 {
+    fn default() -> Self {
+        FirstFragments6 {
+            memo: FragMemo::new(FRAG_MEMO),
+        }
+    }
+}
+
+impl FirstFragments6 {
+    /// Looks at a valid IPv6 packet (`info`, from [`ipv6::validate`]) that is a fragment
+    /// (`info.frag` is not [`Frag::No`]) at TSC `now` (`ttl`: the memo's lifetime in ticks).
+    #[inline]
+    pub fn key(&mut self, info: &ipv6::Info, now: u64, ttl: u64) -> Frag6 {
+        let k = FragKey6 {
+            src: info.src,
+            dst: info.dst,
+            id: info.frag_ident,
+        };
+        if info.frag != Frag::NonFirst {
+            self.memo.put(k, now, (info.upper, info.sport, info.dport));
+            return Frag6::Flow(info.upper, info.sport, info.dport);
+        }
+        if info.upper == proto::TCP && info.frag_offset == 8 {
+            return Frag6::TcpOffset1;
+        }
+        match self.memo.get(&k, now, ttl) {
+            Some((p, sp, dp)) => Frag6::Flow(p, sp, dp),
+            None => Frag6::Flow(info.upper, 0, 0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +191,61 @@ mod tests {
         // UDP at offset 1 is legal (its header is 8 bytes).
         let (m, h) = frag(17, 9, 1, (0, 0));
         assert_eq!(memo.key(&m, &h, 1, 50), FragPorts::Unknown);
+    }
+
+    /// What `ipv6::validate` gives for a fragment of 2001:db8::1 -> 2001:db8::2 with
+    /// identification `id` at byte offset `off`, fragment header next header `nh`.
+    fn info6(id: u32, off: u16, nh: u8, ports: (u16, u16)) -> ipv6::Info {
+        let (sport, dport) = if off == 0 { ports } else { (0, 0) };
+        ipv6::Info {
+            payload_len: 100,
+            hop_limit: 64,
+            src: 0x2001_0db8 << 96 | 1,
+            dst: 0x2001_0db8 << 96 | 2,
+            upper: nh,
+            upper_off: 48,
+            hop_by_hop: false,
+            has_frag_header: true,
+            frag: if off == 0 {
+                Frag::First
+            } else {
+                Frag::NonFirst
+            },
+            frag_offset: off,
+            more_frags: off == 0,
+            frag_ident: id,
+            sport,
+            dport,
+        }
+    }
+
+    #[test]
+    fn ipv6_later_fragments_take_the_first_fragments_protocol_and_ports() {
+        let mut memo = FirstFragments6::default();
+        assert_eq!(
+            memo.key(&info6(7, 0, 17, (5000, 53)), 100, 50),
+            Frag6::Flow(17, 5000, 53)
+        );
+        // The later fragment's fragment header names destination options: the first
+        // fragment's protocol and ports still apply.
+        assert_eq!(
+            memo.key(&info6(7, 1232, 60, (0, 0)), 120, 50),
+            Frag6::Flow(17, 5000, 53)
+        );
+        // Another datagram, or the entry expired: the fragment header's next header, ports 0.
+        assert_eq!(
+            memo.key(&info6(8, 1232, 17, (0, 0)), 120, 50),
+            Frag6::Flow(17, 0, 0)
+        );
+        assert_eq!(
+            memo.key(&info6(7, 1232, 17, (0, 0)), 150, 50),
+            Frag6::Flow(17, 0, 0)
+        );
+        // TCP at offset 8 bytes is refused; UDP there is legal.
+        assert_eq!(memo.key(&info6(9, 8, 6, (0, 0)), 1, 50), Frag6::TcpOffset1);
+        assert_eq!(
+            memo.key(&info6(9, 8, 17, (0, 0)), 1, 50),
+            Frag6::Flow(17, 0, 0)
+        );
     }
 }

@@ -1,12 +1,15 @@
-//! Classify: an IPv4 ACL over the 5-tuple and the ingress port, compiled with DPDK's `rte_acl`.
+//! Classify: an IPv4 and IPv6 ACL over the 5-tuple and the ingress port, compiled with DPDK's
+//! `rte_acl` (one context per family).
 //!
 //! Per burst: every packet is parsed once ([`crate::parse::parse_ipv4_frame`], skipped when an
-//! earlier stage already did), its [`Ipv4Key`] is written into a stage-owned scratch array, and the
-//! whole burst is classified with one `rte_acl_classify` call. The winning rule's action is
-//! applied: `deny` drops the packet (`acl_deny`), `permit` lets it continue with the rule's
-//! class label in [`dpdk::PktMeta::class`] (0 = no class). A packet no rule matches gets the
-//! table's default action. Non-IPv4 frames (ARP) continue untouched: the ACL filters IPv4 only,
-//! and the forward stage must still see ARP; malformed IPv4 is dropped with the parser's reason.
+//! earlier stage already did; IPv6: [`crate::wire::ipv6::validate`]), its [`Ipv4Key`] or
+//! [`Ipv6Key`] is written into a stage-owned scratch array of its family, and each family's
+//! packets of the burst are classified with one `rte_acl_classify` call. The winning rule's
+//! action is applied: `deny` drops the packet (`acl_deny`), `permit` lets it continue with the
+//! rule's class label in [`dpdk::PktMeta::class`] (0 = no class). A packet no rule matches gets
+//! the table's default action. Other frames (ARP) and IPv6 neighbour discovery (ICMPv6 types
+//! 133-137 with hop limit 255: IPv6's ARP) continue untouched: the forward stage must still see
+//! them; malformed IPv4 and IPv6 are dropped with the parser's reason.
 //!
 //! Fragments: a datagram's later fragments are classified with its first fragment's ports
 //! ([`frag`]); a TCP fragment at offset 1 is dropped (RFC 3128).
@@ -24,13 +27,15 @@ pub mod frag;
 use std::any::Any;
 use std::sync::Arc;
 
-use dpdk::acl::{Acl, Ipv4Key, Ipv4Rule};
+use dpdk::acl::{Acl, Acl6, Ipv4Key, Ipv4Rule, Ipv6Key, Ipv6Rule};
 use dpdk::meta::flags;
 use dpdk::{BURST_MAX, Mbuf, PktMeta};
 use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
-use frag::{FirstFragments, FragPorts};
+use crate::wire::ipv4::Frag;
+use crate::wire::{ether, icmpv6, ipv6, proto};
+use frag::{FirstFragments, FirstFragments6, Frag6, FragPorts};
 
 /// What a rule (or the default) does with a packet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,12 +57,40 @@ impl Action {
     };
 }
 
-/// What a rule matches, host-order values; wildcards as in [`Ipv4Rule`].
+/// The address family a rule applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Family {
+    /// Both (a rule without addresses): compiled into both contexts.
+    #[default]
+    Any,
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// Whether a rule of this family applies to IPv4 packets.
+    pub fn ipv4(self) -> bool {
+        self != Family::Ipv6
+    }
+
+    /// Whether a rule of this family applies to IPv6 packets.
+    pub fn ipv6(self) -> bool {
+        self != Family::Ipv4
+    }
+}
+
+/// What a rule matches, host-order values; wildcards as in [`Ipv4Rule`] and [`Ipv6Rule`].
+/// `src`/`dst` apply to IPv4 packets, `src6`/`dst6` to IPv6 packets; `family` says which
+/// families the rule applies to at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Match {
+    pub family: Family,
+    /// IP protocol (IPv6: the upper-layer protocol, after the extension headers).
     pub proto: Option<u8>,
     pub src: (u32, u8),
     pub dst: (u32, u8),
+    pub src6: (u128, u8),
+    pub dst6: (u128, u8),
     pub sport: (u16, u16),
     pub dport: (u16, u16),
     /// DPDK port id of the ingress port.
@@ -65,12 +98,15 @@ pub struct Match {
 }
 
 impl Default for Match {
-    /// Matches everything.
+    /// Matches everything, both families.
     fn default() -> Self {
         Match {
+            family: Family::Any,
             proto: None,
             src: (0, 0),
             dst: (0, 0),
+            src6: (0, 0),
+            dst6: (0, 0),
             sport: (0, u16::MAX),
             dport: (0, u16::MAX),
             in_port: None,
@@ -90,10 +126,12 @@ pub struct TableRule {
     pub action: Action,
 }
 
-/// A compiled rule set: the `rte_acl` context, and per result (`rte_acl` userdata) the action
-/// and the rule id. Index 0 is the default action (userdata 0 = no rule matched).
+/// A compiled rule set: the `rte_acl` contexts (IPv4 and IPv6; a rule of both families is in
+/// both with the same result), and per result (`rte_acl` userdata) the action and the rule id.
+/// Index 0 is the default action (userdata 0 = no rule matched).
 pub struct AclTable {
     acl: Acl,
+    acl6: Acl6,
     actions: Box<[Action]>,
     ids: Box<[u32]>,
 }
@@ -102,7 +140,8 @@ impl std::fmt::Debug for AclTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AclTable")
             .field("acl", &self.acl.name())
-            .field("rules", &self.acl.len())
+            .field("acl6", &self.acl6.name())
+            .field("rules", &self.len())
             .field("default", &self.actions[0])
             .finish()
     }
@@ -127,10 +166,12 @@ impl AclTable {
     /// packets. Slow for big sets (10,000 rules: about a second): never on the data path.
     pub fn build(rules: &[TableRule], default: Action) -> Result<AclTable, String> {
         let prio = acl_priorities(rules);
+        // The result of a rule is its index + 1 in both contexts: one action, one counter.
         let raw: Vec<Ipv4Rule> = rules
             .iter()
             .zip(&prio)
             .enumerate()
+            .filter(|(_, (r, _))| r.m.family.ipv4())
             .map(|(i, (r, &p))| Ipv4Rule {
                 proto: r.m.proto,
                 src: r.m.src,
@@ -142,7 +183,24 @@ impl AclTable {
                 userdata: i as u32 + 1,
             })
             .collect();
+        let raw6: Vec<Ipv6Rule> = rules
+            .iter()
+            .zip(&prio)
+            .enumerate()
+            .filter(|(_, (r, _))| r.m.family.ipv6())
+            .map(|(i, (r, &p))| Ipv6Rule {
+                proto: r.m.proto,
+                src: r.m.src6,
+                dst: r.m.dst6,
+                sport: r.m.sport,
+                dport: r.m.dport,
+                in_port: r.m.in_port,
+                priority: p,
+                userdata: i as u32 + 1,
+            })
+            .collect();
         let acl = Acl::build(&raw, -1).map_err(|e| e.to_string())?;
+        let acl6 = Acl6::build(&raw6, -1).map_err(|e| e.to_string())?;
         let mut actions = Vec::with_capacity(rules.len() + 1);
         let mut ids = Vec::with_capacity(rules.len() + 1);
         actions.push(default);
@@ -153,24 +211,31 @@ impl AclTable {
         }
         Ok(AclTable {
             acl,
+            acl6,
             actions: actions.into(),
             ids: ids.into(),
         })
     }
 
-    /// Number of rules.
+    /// Number of rules (of either family).
     pub fn len(&self) -> usize {
-        self.acl.len()
+        self.actions.len() - 1
     }
 
     pub fn is_empty(&self) -> bool {
-        self.acl.is_empty()
+        self.len() == 0
+    }
+
+    /// Rules in the IPv4 and in the IPv6 context (a rule of both families counts in both).
+    pub fn family_lens(&self) -> (usize, usize) {
+        (self.acl.len(), self.acl6.len())
     }
 
     /// The `rte_acl` classify method the table runs with (None without rules: no context,
-    /// every packet gets the default).
+    /// every packet gets the default). Both contexts take the first method of the same
+    /// preference order that DPDK accepts, so they agree when both have rules.
     pub fn alg(&self) -> Option<dpdk::acl::Alg> {
-        self.acl.alg()
+        self.acl.alg().or(self.acl6.alg())
     }
 
     /// The default action.
@@ -192,6 +257,11 @@ impl AclTable {
     /// tools; the stage uses the same lookup inline.
     pub fn lookup(&self, keys: &[Ipv4Key], slots: &mut [u32]) {
         self.acl.classify(keys, slots);
+    }
+
+    /// [`lookup`](Self::lookup) for IPv6 keys.
+    pub fn lookup6(&self, keys: &[Ipv6Key], slots: &mut [u32]) {
+        self.acl6.classify(keys, slots);
     }
 
     /// Action of a slot returned by [`lookup`](Self::lookup).
@@ -235,8 +305,35 @@ pub struct Classify {
     keys: Box<[Ipv4Key; BURST_MAX]>,
     idx: [u8; BURST_MAX],
     results: [u32; BURST_MAX],
+    /// The same for the burst's IPv6 packets.
+    keys6: Box<[Ipv6Key; BURST_MAX]>,
+    idx6: [u8; BURST_MAX],
+    results6: [u32; BURST_MAX],
     tally: Tally,
     frags: FirstFragments,
+    frags6: FirstFragments6,
+}
+
+/// What the stage does with a frame that is not IPv4.
+enum NonIpv4 {
+    /// An IPv6 packet to classify with this key.
+    Key(Ipv6Key),
+    /// Not the ACL's (ARP, IPv6 neighbour discovery, other EtherTypes): continues untouched.
+    Pass,
+    /// Malformed IPv6 (the parser's reason) or an RFC 3128 TCP fragment.
+    Drop(DropReason),
+}
+
+/// ICMPv6 neighbour discovery (RFC 4861: router and neighbour solicitation and advertisement,
+/// redirect), which the forward stage must see as it must see ARP: a message with hop limit
+/// 255, unfragmented (RFC 4861 sections 6.1 and 7.1 make a node ignore anything else).
+#[inline]
+fn is_nd(info: &ipv6::Info) -> bool {
+    info.upper == proto::ICMPV6
+        && info.frag == Frag::No
+        && info.hop_limit == 255
+        && (icmpv6::msg::ROUTER_SOLICIT..=icmpv6::msg::REDIRECT)
+            .contains(&((info.dport >> 8) as u8))
 }
 
 impl Classify {
@@ -255,9 +352,47 @@ impl Classify {
             keys: Box::new([Ipv4Key::default(); BURST_MAX]),
             idx: [0; BURST_MAX],
             results: [0; BURST_MAX],
+            keys6: Box::new([Ipv6Key::default(); BURST_MAX]),
+            idx6: [0; BURST_MAX],
+            results6: [0; BURST_MAX],
             tally: Tally::new(),
             frags: FirstFragments::default(),
+            frags6: FirstFragments6::default(),
         })
+    }
+
+    /// A frame that is not IPv4: IPv6 gets its key (validated by the wire module's parser,
+    /// fragments through the memo), the rest passes. Off the IPv4 path (never inlined into
+    /// the burst loop).
+    #[inline(never)]
+    fn non_ipv4(&mut self, m: &Mbuf, (now, frag_ttl): (u64, u64)) -> NonIpv4 {
+        let data = m.data();
+        if data.get(12..14) != Some(&ether::ethertype::IPV6.to_be_bytes()[..]) {
+            return NonIpv4::Pass;
+        }
+        let info = match ipv6::validate(&data[ether::HEADER_LEN..]) {
+            Ok(i) => i,
+            Err(r) => return NonIpv4::Drop(r),
+        };
+        if is_nd(&info) {
+            return NonIpv4::Pass;
+        }
+        let (p, sp, dp) = if info.frag == Frag::No {
+            (info.upper, info.sport, info.dport)
+        } else {
+            match self.frags6.key(&info, now, frag_ttl) {
+                Frag6::Flow(p, sp, dp) => (p, sp, dp),
+                Frag6::TcpOffset1 => return NonIpv4::Drop(DropReason::AclTcpFragOffset1),
+            }
+        };
+        NonIpv4::Key(Ipv6Key::new(
+            p,
+            info.src,
+            info.dst,
+            sp,
+            dp,
+            m.meta().in_port,
+        ))
     }
 
     /// Classifies at most [`BURST_MAX`] packets (the scratch arrays' size).
@@ -271,6 +406,7 @@ impl Classify {
     ) {
         debug_assert!(pkts.len() <= BURST_MAX);
         let mut n = 0usize;
+        let mut n6 = 0usize;
         for (i, (m, v)) in pkts.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             let meta = m.meta();
             let parsed = meta.flags & flags::PARSED != 0;
@@ -293,13 +429,16 @@ impl Classify {
                     continue;
                 }
             }
-            let mut key = if parsed {
-                if meta.flags & flags::IPV4 == 0 {
-                    continue;
-                }
+            let mut key = if parsed && meta.flags & flags::IPV4 != 0 {
                 key_of(meta)
             } else {
-                match crate::parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
+                let r = if parsed {
+                    // An earlier stage parsed it and it is not IPv4.
+                    Err(DropReason::NotIpv4)
+                } else {
+                    crate::parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize)
+                };
+                match r {
                     Ok(p) => {
                         // The key straight from the parse (not read back from the metadata).
                         let meta = m.meta_mut();
@@ -313,8 +452,20 @@ impl Classify {
                             meta.in_port,
                         )
                     }
-                    // ARP and other EtherTypes are not the ACL's business.
-                    Err(DropReason::NotIpv4) => continue,
+                    // IPv6 is classified in its own context; ARP and other EtherTypes are not
+                    // the ACL's business.
+                    Err(DropReason::NotIpv4) => {
+                        match self.non_ipv4(m, (now, frag_ttl)) {
+                            NonIpv4::Key(k) => {
+                                self.keys6[n6] = k;
+                                self.idx6[n6] = i as u8;
+                                n6 += 1;
+                            }
+                            NonIpv4::Pass => {}
+                            NonIpv4::Drop(r) => *v = Verdict::Drop(r),
+                        }
+                        continue;
+                    }
                     Err(r) => {
                         *v = Verdict::Drop(r);
                         continue;
@@ -340,63 +491,127 @@ impl Classify {
             self.idx[n] = i as u8;
             n += 1;
         }
-        if n == 0 {
-            return;
-        }
         let table = &*self.table;
-        table.acl.classify(&self.keys[..n], &mut self.results[..n]);
-        let results = &self.results[..n];
-        let first = results[0];
-        // Whole burst on one rule (or the default: the common case of a rule set the traffic
-        // misses): one action, one counter update, no per-packet tally.
-        if results.iter().fold(0, |acc, &r| acc | (r ^ first)) == 0 {
-            let slot = if (first as usize) < table.actions.len() {
-                first
-            } else {
-                0
-            };
-            let a = table.actions[slot as usize];
-            let mut bytes = 0u64;
-            for &i in &self.idx[..n] {
-                let m = &mut pkts[i as usize];
-                bytes += u64::from(m.pkt_len());
-                if a.deny {
-                    verdicts[i as usize] = Verdict::Drop(DropReason::AclDeny);
-                } else {
-                    m.meta_mut().class = a.class;
-                }
+        if n6 == 0 {
+            // The IPv4-only burst: as before IPv6 was classified.
+            if n == 0 {
+                return;
             }
-            let h = &self.hits[slot as usize];
-            h.packets.add(n as u64);
-            h.bytes.add(bytes);
+            table.acl.classify(&self.keys[..n], &mut self.results[..n]);
+            settle(
+                table,
+                &self.hits,
+                &mut self.tally,
+                (&self.results[..n], &self.idx[..n]),
+                pkts,
+                verdicts,
+            );
             return;
         }
+        table
+            .acl6
+            .classify(&self.keys6[..n6], &mut self.results6[..n6]);
+        if n == 0 {
+            settle(
+                table,
+                &self.hits,
+                &mut self.tally,
+                (&self.results6[..n6], &self.idx6[..n6]),
+                pkts,
+                verdicts,
+            );
+            return;
+        }
+        // A mixed burst: both families' results into one tally (a rule of both families has
+        // one counter).
+        table.acl.classify(&self.keys[..n], &mut self.results[..n]);
         let tally = &mut self.tally;
         tally.n = 0;
-        for j in 0..n {
-            let slot = self.results[j];
-            let i = self.idx[j] as usize;
-            // Results are userdata values we assigned (1..=rules) or 0; anything else would be
-            // a DPDK bug, treated as the default action rather than trusted as an index.
-            let slot = if (slot as usize) < table.actions.len() {
-                slot
-            } else {
-                0
-            };
-            let a = table.actions[slot as usize];
-            let m = &mut pkts[i];
+        apply(
+            table,
+            tally,
+            (&self.results[..n], &self.idx[..n]),
+            pkts,
+            verdicts,
+        );
+        apply(
+            table,
+            tally,
+            (&self.results6[..n6], &self.idx6[..n6]),
+            pkts,
+            verdicts,
+        );
+        tally.flush(&self.hits);
+    }
+}
+
+/// The slot of a result: the userdata values we assigned (1..=rules) or 0; anything else
+/// would be a DPDK bug, treated as the default action rather than trusted as an index.
+#[inline(always)]
+fn slot_of(table: &AclTable, r: u32) -> u32 {
+    if (r as usize) < table.actions.len() {
+        r
+    } else {
+        0
+    }
+}
+
+/// Applies one family's results (`results[j]` for packet `idx[j]`) and counts them.
+#[inline(always)]
+fn settle(
+    table: &AclTable,
+    hits: &[Hits],
+    tally: &mut Tally,
+    (results, idx): (&[u32], &[u8]),
+    pkts: &mut [Mbuf],
+    verdicts: &mut [Verdict],
+) {
+    let first = results[0];
+    // Whole burst on one rule (or the default: the common case of a rule set the traffic
+    // misses): one action, one counter update, no per-packet tally.
+    if results.iter().fold(0, |acc, &r| acc | (r ^ first)) == 0 {
+        let slot = slot_of(table, first);
+        let a = table.actions[slot as usize];
+        let mut bytes = 0u64;
+        for &i in idx {
+            let m = &mut pkts[i as usize];
+            bytes += u64::from(m.pkt_len());
             if a.deny {
-                verdicts[i] = Verdict::Drop(DropReason::AclDeny);
+                verdicts[i as usize] = Verdict::Drop(DropReason::AclDeny);
             } else {
                 m.meta_mut().class = a.class;
             }
-            tally.add(slot, u64::from(m.pkt_len()));
         }
-        for j in 0..tally.n {
-            let h = &self.hits[tally.slot[j] as usize];
-            h.packets.add(u64::from(tally.packets[j]));
-            h.bytes.add(tally.bytes[j]);
+        let h = &hits[slot as usize];
+        h.packets.add(idx.len() as u64);
+        h.bytes.add(bytes);
+        return;
+    }
+    tally.n = 0;
+    apply(table, tally, (results, idx), pkts, verdicts);
+    tally.flush(hits);
+}
+
+/// Applies results packet by packet into `tally`.
+#[inline(always)]
+fn apply(
+    table: &AclTable,
+    tally: &mut Tally,
+    (results, idx): (&[u32], &[u8]),
+    pkts: &mut [Mbuf],
+    verdicts: &mut [Verdict],
+) {
+    for (&r, &i) in results.iter().zip(idx) {
+        let slot = slot_of(table, r);
+        let i = i as usize;
+        let a = table.actions[slot as usize];
+        let m = &mut pkts[i];
+        if a.deny {
+            verdicts[i] = Verdict::Drop(DropReason::AclDeny);
+        } else {
+            m.meta_mut().class = a.class;
         }
+        tally.add(slot, u64::from(m.pkt_len()));
     }
 }
 
@@ -426,6 +641,16 @@ impl Tally {
             packets: [0; BURST_MAX],
             bytes: [0; BURST_MAX],
             n: 0,
+        }
+    }
+
+    /// Writes the tally into the counters.
+    #[inline]
+    fn flush(&self, hits: &[Hits]) {
+        for j in 0..self.n {
+            let h = &hits[self.slot[j] as usize];
+            h.packets.add(u64::from(self.packets[j]));
+            h.bytes.add(self.bytes[j]);
         }
     }
 

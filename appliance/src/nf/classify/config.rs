@@ -7,17 +7,22 @@
 //! rules = [
 //!   { src = "10.0.0.0/8", proto = "udp", dport = "1000-2000", action = "deny" },
 //!   { dst = "192.0.2.0/24", proto = "tcp", dport = 443, class = "gold", priority = 10 },
+//!   { src = "2001:db8::/32", proto = "udp", action = "deny" },   # IPv6 rule
+//!   { proto = "tcp", dport = 22, action = "deny" },               # both families
 //! ]
 //! rules_file = "acl-rules.toml"      # more rules (`rules = [...]`), relative to this file
 //! ```
 //!
 //! The same rule text is accepted by the `acl.add` operation (JSON), through [`RuleText`] and
 //! [`RuleText::compile`]: one parser for config and CLI.
+//!
+//! A rule's family: IPv6 when a prefix is IPv6 (holds ':') or `proto` is `icmpv6`, IPv4 when a
+//! prefix is IPv4 or `proto` is `icmp`, both otherwise; a rule mixing the two is refused.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use pollfwd_nf::classify::{Action, Match};
+use pollfwd_nf::classify::{Action, Family, Match};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -69,9 +74,62 @@ impl CompiledRule {
 }
 
 /// Protocol names the rules accept.
-const PROTOS: &[(&str, u8)] = &[("icmp", 1), ("tcp", 6), ("udp", 17), ("sctp", 132)];
+const PROTOS: &[(&str, u8)] = &[
+    ("icmp", 1),
+    ("tcp", 6),
+    ("udp", 17),
+    ("icmpv6", 58),
+    ("sctp", 132),
+];
 
-fn parse_prefix(s: &str) -> Result<(u32, u8), String> {
+/// ICMP's and ICMPv6's protocol numbers: each names its family.
+const ICMP: u8 = 1;
+const ICMPV6: u8 = 58;
+
+/// A source or destination prefix of either family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    V4(u32, u8),
+    V6(u128, u8),
+}
+
+/// Parses an IPv4 (`a.b.c.d[/len]`) or IPv6 (`x:y::z[/len]`: holds ':') prefix; host bits
+/// must be zero.
+fn parse_prefix(s: &str) -> Result<Prefix, String> {
+    if s.contains(':') {
+        return parse_prefix6(s).map(|(a, l)| Prefix::V6(a, l));
+    }
+    parse_prefix4(s).map(|(a, l)| Prefix::V4(a, l))
+}
+
+/// The mask of an IPv6 prefix length (0..=128).
+fn mask6(l: u8) -> u128 {
+    if l == 0 { 0 } else { u128::MAX << (128 - l) }
+}
+
+fn parse_prefix6(s: &str) -> Result<(u128, u8), String> {
+    let (a, l) = s.split_once('/').unwrap_or((s, "128"));
+    let l = l
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|l| *l <= 128)
+        .ok_or_else(|| format!("'{s}': IPv6 prefix length must be 0..=128"))?;
+    let a: std::net::Ipv6Addr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not an IPv6 address or prefix (x:y::z/len)"))?;
+    let a = u128::from(a);
+    if a & !mask6(l) != 0 {
+        return Err(format!(
+            "'{s}' has host bits set (did you mean {}/{l}?)",
+            std::net::Ipv6Addr::from(a & mask6(l))
+        ));
+    }
+    Ok((a, l))
+}
+
+fn parse_prefix4(s: &str) -> Result<(u32, u8), String> {
     let (a, l) = addr::parse_prefix(s).map_err(|e| match e {
         PrefixError::Length => format!("'{s}': prefix length must be 0..=32"),
         PrefixError::Address => format!("'{s}' is not an IPv4 address or prefix (a.b.c.d/len)"),
@@ -98,7 +156,9 @@ fn parse_proto(v: &NumOrStr) -> Result<Option<u8>, String> {
             .map(|(_, p)| Some(*p))
             .or_else(|| s.parse::<u8>().ok().map(Some))
             .ok_or_else(|| {
-                format!("unknown protocol '{s}' (tcp, udp, icmp, sctp, any or a number 0..=255)")
+                format!(
+                    "unknown protocol '{s}' (tcp, udp, icmp, icmpv6, sctp, any or a number 0..=255)"
+                )
             }),
     }
 }
@@ -128,6 +188,23 @@ fn parse_range(v: &NumOrStr) -> Result<(u16, u16), String> {
     }
 }
 
+/// A family's name in messages and listings.
+pub fn family_text(f: Family) -> &'static str {
+    match f {
+        Family::Any => "any",
+        Family::Ipv4 => "ipv4",
+        Family::Ipv6 => "ipv6",
+    }
+}
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::Any => "either family",
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+    }
+}
+
 /// Renders a port range the way the config writes it.
 pub fn range_text((lo, hi): (u16, u16)) -> String {
     if lo == hi {
@@ -146,24 +223,74 @@ impl RuleText {
         ports: &[String],
     ) -> Result<CompiledRule, (Field, String)> {
         let mut m = Match::default();
-        if let Some(s) = &self.src {
-            m.src = parse_prefix(s).map_err(|e| (Field::Src, format!("src {e}")))?;
-        }
-        if let Some(s) = &self.dst {
-            m.dst = parse_prefix(s).map_err(|e| (Field::Dst, format!("dst {e}")))?;
+        // The family: from the prefixes, then from an ICMP protocol.
+        let mut family: Option<(Family, Field, &str)> = None;
+        for (text, f) in [(&self.src, Field::Src), (&self.dst, Field::Dst)] {
+            let Some(t) = text else { continue };
+            let name = if f == Field::Src { "src" } else { "dst" };
+            let p = parse_prefix(t).map_err(|e| (f, format!("{name} {e}")))?;
+            let fam = match p {
+                Prefix::V4(a, l) => {
+                    if f == Field::Src {
+                        m.src = (a, l);
+                    } else {
+                        m.dst = (a, l);
+                    }
+                    Family::Ipv4
+                }
+                Prefix::V6(a, l) => {
+                    if f == Field::Src {
+                        m.src6 = (a, l);
+                    } else {
+                        m.dst6 = (a, l);
+                    }
+                    Family::Ipv6
+                }
+            };
+            match family {
+                Some((other, _, other_name)) if other != fam => {
+                    return Err((
+                        f,
+                        format!(
+                            "{name} '{t}' is {} but {other_name} is {}: a rule matches one \
+                             address family (write one rule per family)",
+                            family_name(fam),
+                            family_name(other)
+                        ),
+                    ));
+                }
+                _ => family = Some((fam, f, name)),
+            }
         }
         if let Some(p) = &self.proto {
             m.proto = parse_proto(p).map_err(|e| (Field::Proto, e))?;
+            let icmp_family = match m.proto {
+                Some(ICMP) => Some((Family::Ipv4, "icmp is IPv4's ICMP (IPv6: icmpv6)")),
+                Some(ICMPV6) => Some((Family::Ipv6, "icmpv6 is IPv6's ICMP (IPv4: icmp)")),
+                _ => None,
+            };
+            if let Some((fam, what)) = icmp_family {
+                match family {
+                    Some((other, _, other_name)) if other != fam => {
+                        return Err((
+                            Field::Proto,
+                            format!("proto {what}, but {other_name} is {}", family_name(other)),
+                        ));
+                    }
+                    _ => family = Some((fam, Field::Proto, "proto")),
+                }
+            }
         }
+        m.family = family.map_or(Family::Any, |f| f.0);
         for (v, f) in [(&self.sport, Field::Sport), (&self.dport, Field::Dport)] {
             let Some(v) = v else { continue };
             let range = parse_range(v).map_err(|e| (f, e))?;
             let name = if f == Field::Sport { "sport" } else { "dport" };
-            if !matches!(m.proto, Some(1 | 6 | 17 | 132 | 136)) {
+            if !matches!(m.proto, Some(1 | 6 | 17 | 58 | 132 | 136)) {
                 return Err((
                     f,
                     format!(
-                        "{name} needs proto tcp, udp, sctp or icmp (other protocols have no ports)"
+                        "{name} needs proto tcp, udp, sctp, icmp or icmpv6 (other protocols have no ports)"
                     ),
                 ));
             }
@@ -621,6 +748,90 @@ rules = [
         let e = cfg("[classify]\nrules = [{ srcip = \"1.2.3.4\" }]\n").unwrap_err();
         assert!(e.msg.contains("unknown field `srcip`"), "{e}");
         assert_eq!(e.line, pos_of("[classify]\nrules = [{ srcip", "rules").0);
+    }
+
+    #[test]
+    fn ipv6_rules_and_the_family_of_each_rule() {
+        let sec = r#"
+[classify]
+rules = [
+  { src = "2001:db8::/32", proto = "udp", dport = 53, action = "deny" },
+  { dst = "2001:db8:0:1::7", proto = "icmpv6", dport = "32768-33023" },
+  { proto = "tcp", dport = 22, action = "deny" },
+  { proto = "icmp" },
+  { proto = "icmpv6" },
+  { src = "::/0" },
+  { dst = "0.0.0.0/0" },
+  { src = "10.0.0.0/8", dst = "192.0.2.0/24" },
+  { src = "fe80::/10", dst = "2001:db8::/48" },
+]
+"#;
+        let r = compiled_rules(&cfg(sec).unwrap()).unwrap();
+        let fam: Vec<Family> = r.iter().map(|r| r.m.family).collect();
+        use Family::*;
+        assert_eq!(
+            fam,
+            vec![Ipv6, Ipv6, Any, Ipv4, Ipv6, Ipv6, Ipv4, Ipv4, Ipv6]
+        );
+        assert_eq!(r[0].m.src6, (0x2001_0db8 << 96, 32));
+        assert_eq!(r[0].m.src, (0, 0));
+        assert_eq!(r[0].m.dport, (53, 53));
+        assert_eq!(r[1].m.dst6, (0x2001_0db8_0000_0001 << 64 | 7, 128));
+        assert_eq!(r[1].m.proto, Some(58));
+        assert_eq!(r[1].m.dport, (128 * 256, 128 * 256 + 255));
+        assert_eq!(r[2].m.dport, (22, 22));
+        assert_eq!(r[5].m.src6, (0, 0));
+        assert_eq!(r[8].m.src6, (0xfe80 << 112, 10));
+        assert_eq!(r[8].m.dst6, (0x2001_0db8 << 96, 48));
+    }
+
+    #[test]
+    fn a_rule_mixing_families_and_bad_ipv6_prefixes_are_refused_where_written() {
+        err_at(
+            "[classify]\nrules = [{ src = \"10.0.0.0/8\", dst = \"2001:db8::/32\" }]\n",
+            "\"2001:db8::/32\"",
+            "dst '2001:db8::/32' is IPv6 but src is IPv4: a rule matches one address family",
+        );
+        err_at(
+            "[classify]\nrules = [{ dst = \"10.0.0.0/8\", src = \"2001:db8::/32\" }]\n",
+            "\"10.0.0.0/8\"",
+            "dst '10.0.0.0/8' is IPv4 but src is IPv6",
+        );
+        err_at(
+            "[classify]\nrules = [{ dst = \"2001:db8::/32\", proto = \"icmp\" }]\n",
+            "\"icmp\"",
+            "proto icmp is IPv4's ICMP (IPv6: icmpv6), but dst is IPv6",
+        );
+        err_at(
+            "[classify]\nrules = [{ src = \"192.0.2.0/24\", proto = 58 }]\n",
+            "58",
+            "proto icmpv6 is IPv6's ICMP (IPv4: icmp), but src is IPv4",
+        );
+        err_at(
+            "[classify]\nrules = [{ src = \"2001:db8::1/32\" }]\n",
+            "\"2001:db8::1/32\"",
+            "host bits set (did you mean 2001:db8::/32?)",
+        );
+        err_at(
+            "[classify]\nrules = [{ dst = \"2001:db8::/129\" }]\n",
+            "\"2001:db8::/129\"",
+            "IPv6 prefix length must be 0..=128",
+        );
+        err_at(
+            "[classify]\nrules = [{ dst = \"2001:db8::g/64\" }]\n",
+            "\"2001:db8::g/64\"",
+            "not an IPv6 address",
+        );
+        // The same check on a rule added at run time (JSON): the field named.
+        let r: RuleText =
+            serde_json::from_str(r#"{"src": "10.0.0.0/8", "dst": "2001:db8::/32"}"#).unwrap();
+        let (f, e) = r.compile(&[], &[]).unwrap_err();
+        assert_eq!(f, Field::Dst);
+        assert!(e.contains("one address family"), "{e}");
+        let r: RuleText =
+            serde_json::from_str(r#"{"dst": "2001:db8::/32", "proto": "udp", "dport": 53}"#)
+                .unwrap();
+        assert_eq!(r.compile(&[], &[]).unwrap().m.family, Family::Ipv6);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use pollfwd_nf::classify::{AclTable, Action, HitCounters, Install, TableRule, new_hits};
+use pollfwd_nf::classify::{AclTable, Action, Family, HitCounters, Install, TableRule, new_hits};
 use serde_json::{Value, json};
 
 use super::config::{
@@ -45,9 +45,21 @@ pub const OPS: &[Op] = &[
             words: &["acl", "add"],
             about: "Add an ACL rule live (the config's rule keys; absent keys match anything)",
             args: &[
-                arg("src", "A.B.C.D[/LEN]", "source prefix"),
-                arg("dst", "A.B.C.D[/LEN]", "destination prefix"),
-                arg("proto", "tcp|udp|icmp|sctp|N", "IP protocol"),
+                arg(
+                    "src",
+                    "A.B.C.D[/LEN]|X:Y::Z[/LEN]",
+                    "source prefix, IPv4 or IPv6 (the rule's family)",
+                ),
+                arg(
+                    "dst",
+                    "A.B.C.D[/LEN]|X:Y::Z[/LEN]",
+                    "destination prefix, IPv4 or IPv6 (the rule's family)",
+                ),
+                arg(
+                    "proto",
+                    "tcp|udp|icmp|icmpv6|sctp|N",
+                    "IP protocol (IPv6: the upper layer)",
+                ),
                 arg("sport", "N|N-M", "source port or range"),
                 arg("dport", "N|N-M", "destination port or range"),
                 arg("in_port", "NAME", "ingress port"),
@@ -208,6 +220,7 @@ fn proto_text(p: u8) -> Value {
         1 => json!("icmp"),
         6 => json!("tcp"),
         17 => json!("udp"),
+        58 => json!("icmpv6"),
         132 => json!("sctp"),
         n => json!(n),
     }
@@ -217,17 +230,33 @@ fn prefix_text((a, l): (u32, u8)) -> String {
     format!("{}/{l}", std::net::Ipv4Addr::from(a))
 }
 
+fn prefix6_text((a, l): (u128, u8)) -> String {
+    format!("{}/{l}", std::net::Ipv6Addr::from(a))
+}
+
 /// A rule as the listing shows it: id, priority, action always; other fields when not "any".
 fn rule_json(e: &Entry, classes: &[String], ports: &[String]) -> serde_json::Map<String, Value> {
     let r = &e.rule;
     let mut o = serde_json::Map::new();
     o.insert("id".into(), json!(e.id));
     o.insert("priority".into(), json!(r.priority));
-    if r.m.src.1 > 0 {
-        o.insert("src".into(), json!(prefix_text(r.m.src)));
+    if r.m.family != Family::Any {
+        o.insert("family".into(), json!(conf::family_text(r.m.family)));
     }
-    if r.m.dst.1 > 0 {
-        o.insert("dst".into(), json!(prefix_text(r.m.dst)));
+    if r.m.family == Family::Ipv6 {
+        if r.m.src6.1 > 0 {
+            o.insert("src".into(), json!(prefix6_text(r.m.src6)));
+        }
+        if r.m.dst6.1 > 0 {
+            o.insert("dst".into(), json!(prefix6_text(r.m.dst6)));
+        }
+    } else {
+        if r.m.src.1 > 0 {
+            o.insert("src".into(), json!(prefix_text(r.m.src)));
+        }
+        if r.m.dst.1 > 0 {
+            o.insert("dst".into(), json!(prefix_text(r.m.dst)));
+        }
     }
     if let Some(p) = r.m.proto {
         o.insert("proto".into(), proto_text(p));
