@@ -17,7 +17,9 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dpdk::{Mbuf, Mempool, PktMeta};
-use pollfwd_nf::classify::{AclTable, Action, Classify, Install, Match, TableRule, new_hits};
+use pollfwd_nf::classify::{
+    AclTable, Action, Classify, Family, Install, Match, TableRule, new_hits,
+};
 use pollfwd_nf::nat::testpkt;
 use pollfwd_pipeline::Verdict;
 use pollfwd_pipeline::stage::Harness;
@@ -55,6 +57,8 @@ fn main() {
             TableRule {
                 id: i + 1,
                 m: Match {
+                    // IPv4 prefixes: an IPv4 rule, as the configuration compiles it.
+                    family: Family::Ipv4,
                     proto: Some(if rnd(2) == 0 { 6 } else { 17 }),
                     src: ((0xac10_0000 | rnd(1 << 20)) & mask(sl), sl),
                     dst: ((0xc0a8_0000 | rnd(1 << 16)) & mask(dl), dl),
