@@ -380,6 +380,47 @@ rules = [
     let l = ctl_call(&lab.path("ctl.sock"), "acl.list", "{}").unwrap();
     assert_eq!(l["rules"].as_array().unwrap().len(), 3);
 
+    // An IPv6 rule added live: listed with its family and its prefix in RFC 5952 text. A rule
+    // mixing the families, or an IPv6 prefix with host bits, is refused and changes nothing.
+    let a = ctl_call(
+        &lab.path("ctl.sock"),
+        "acl.add",
+        r#"{"dst": "2001:DB8:0:0::/32", "proto": "tcp", "dport": 22, "action": "deny", "priority": 20}"#,
+    )
+    .unwrap();
+    assert_eq!((a["id"].as_u64(), a["rules"].as_u64()), (Some(5), Some(4)));
+    let e = ctl_call(
+        &lab.path("ctl.sock"),
+        "acl.add",
+        r#"{"src": "10.0.0.0/8", "dst": "2001:db8::/32"}"#,
+    )
+    .unwrap_err()
+    .1;
+    assert!(
+        e.contains("dst '2001:db8::/32' is IPv6 but src is IPv4"),
+        "{e}"
+    );
+    let e = ctl_call(
+        &lab.path("ctl.sock"),
+        "acl.add",
+        r#"{"src": "2001:db8::1/32"}"#,
+    )
+    .unwrap_err()
+    .1;
+    assert!(e.contains("did you mean 2001:db8::/32?"), "{e}");
+    let l = ctl_call(&lab.path("ctl.sock"), "acl.list", "{}").unwrap();
+    let rules = l["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 4);
+    assert_eq!(rules[0]["id"], 5);
+    assert_eq!(rules[0]["family"], "ipv6");
+    assert_eq!(rules[0]["dst"], "2001:db8::/32");
+    assert_eq!(rules[0]["dport"], "22");
+    let by_id = |id: u64| rules.iter().find(|r| r["id"] == id).unwrap();
+    assert_eq!(by_id(4)["family"], "ipv4");
+    assert_eq!(by_id(4)["src"], "10.0.0.0/8");
+    // Rule 2 (TCP by source port) applies to both families: no family key.
+    assert!(by_id(2).get("family").is_none(), "{}", by_id(2));
+
     signal(&child, "TERM");
     let out = wait_with_deadline(child, 20);
     assert!(
@@ -388,14 +429,14 @@ rules = [
         String::from_utf8_lossy(&out.stderr)
     );
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The summary reports the final rule set's counters (ids 2, 3, 4).
+    // The summary reports the final rule set's counters (ids 2, 3, 4, 5).
     let ids: Vec<u64> = s["nf"]["classify"]["rules"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["id"].as_u64().unwrap())
         .collect();
-    assert_eq!(ids, vec![2, 3, 4]);
+    assert_eq!(ids, vec![2, 3, 4, 5]);
     assert_eq!(counter(&s["nf"]["classify"], 2), Some(r2));
     assert_eq!(s["totals"]["drops_by_reason"]["acl_deny"], r1.0);
 }
