@@ -9,6 +9,11 @@
 //! packet: the minimum over the rounds (the machine is shared: noise only ever adds) and the
 //! median, and the `rte_acl` classify method in use. `CLASSIFY_BENCH_SIMD=512` runs EAL with
 //! `--force-max-simd-bitwidth=512` (AVX-512 with 32 keys in flight where the CPU has it).
+//! `CLASSIFY_BENCH_FAMILY=ipv6` makes rules and frames IPv6 (the same random rules with the
+//! IPv4 prefix's bits after 2001:db8::/32, prefix lengths + 32: sources under
+//! 2001:db8:ac10::/44, destinations under 2001:db8:c0a8::/48; 66-byte
+//! UDP frames from 2001:db8:a::/64 to 2001:db8:c612::101); `mixed` alternates an IPv4 and an
+//! IPv6 frame and installs both rule sets (RULES each).
 //! Checks that every packet was permitted, counted under the default, with no class.
 //!
 //! The EAL runs `--no-pci --in-memory` on lcore 0, holding the busy-polling lock.
@@ -47,7 +52,14 @@ fn main() {
         x ^= x << 17;
         (x % u64::from(m)) as u32
     };
-    let rules: Vec<TableRule> = (0..n)
+    let family = std::env::var("CLASSIFY_BENCH_FAMILY").unwrap_or_else(|_| "ipv4".into());
+    let (v4, v6) = match family.as_str() {
+        "ipv4" => (true, false),
+        "ipv6" => (false, true),
+        "mixed" => (true, true),
+        f => panic!("CLASSIFY_BENCH_FAMILY={f}: ipv4, ipv6 or mixed"),
+    };
+    let rules4: Vec<TableRule> = (0..n)
         .map(|i| {
             let sl = [16u8, 24, 28, 32][rnd(4) as usize];
             let dl = [16u8, 24, 32][rnd(3) as usize];
@@ -74,6 +86,35 @@ fn main() {
             }
         })
         .collect();
+    // The IPv6 twin of an IPv4 rule: its prefixes moved under 2001:db8::/32 (+96 bits).
+    let to6 = |(a, l): (u32, u8)| {
+        (
+            (0x2001_0db8u128 << 96) | (u128::from(a) << 64 >> 16),
+            l + 96,
+        )
+    };
+    let rules6: Vec<TableRule> = rules4
+        .iter()
+        .map(|r| TableRule {
+            id: r.id + n,
+            m: Match {
+                family: Family::Ipv6,
+                src: (0, 0),
+                dst: (0, 0),
+                src6: to6(r.m.src),
+                dst6: to6(r.m.dst),
+                ..r.m
+            },
+            ..*r
+        })
+        .collect();
+    let mut rules = Vec::new();
+    if v4 {
+        rules.extend_from_slice(&rules4);
+    }
+    if v6 {
+        rules.extend_from_slice(&rules6);
+    }
     let table = Arc::new(AclTable::build(&rules, Action::PERMIT).expect("table"));
     let hits = new_hits(&table);
     let alg = table.alg().map_or("none", |a| a.name());
@@ -85,12 +126,22 @@ fn main() {
 
     let frames: Vec<Vec<u8>> = (0..FRAMES)
         .map(|k| {
-            // 14 + 20 + 8 + 18 = 60 bytes.
-            testpkt::udp(
-                (Ipv4Addr::from(0x0a00_0001 + k as u32), 1024 + k as u16),
-                (Ipv4Addr::new(198, 18, 1, 1), 9),
-                &[0u8; 18],
-            )
+            if !v6 || (v4 && k % 2 == 0) {
+                // 14 + 20 + 8 + 18 = 60 bytes.
+                return testpkt::udp(
+                    (Ipv4Addr::from(0x0a00_0001 + k as u32), 1024 + k as u16),
+                    (Ipv4Addr::new(198, 18, 1, 1), 9),
+                    &[0u8; 18],
+                );
+            }
+            // 14 + 40 + 8 + 4 = 66 bytes (the ACL reads no checksum).
+            let mut f = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x86, 0xdd];
+            f.extend_from_slice(&[0x60, 0, 0, 0, 0, 12, 17, 64]);
+            f.extend_from_slice(&((0x2001_0db8_000a_u128 << 80) | (k as u128 + 1)).to_be_bytes());
+            f.extend_from_slice(&((0x2001_0db8_c612_u128 << 80) | 0x101).to_be_bytes());
+            f.extend_from_slice(&(1024 + k as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 9, 0, 12, 0, 0, 0, 0, 0, 0]);
+            f
         })
         .collect();
 
@@ -127,7 +178,7 @@ fn main() {
     assert_eq!(hits[0].packets.get(), done, "all counted under the default");
     per_round.sort_by(f64::total_cmp);
     println!(
-        "classify stage, {n} rules, method {alg}, {rounds} rounds of {FRAMES} packets: \
+        "classify stage, {family}, {n} rules, method {alg}, {rounds} rounds of {FRAMES} packets: \
          min {:.2} median {:.2} TSC cycles/packet (incl. ~2 TSC reads per burst of {BURST})",
         per_round[0],
         per_round[rounds / 2]
