@@ -7,7 +7,9 @@
 //! a TCP transfer over IPv6 byte for byte, traceroute6 showing the box as hop 1, a host whose
 //! default route is the box's link-local address, ping6 bigger than the egress MTU getting
 //! Packet Too Big and then through with the learnt path MTU, "no route" for an unrouted
-//! prefix, a route added and removed live, and IPv4 and IPv6 at the same time from one host.
+//! prefix, a route added and removed live, an IPv6 ACL rule denying one TCP port (counted),
+//! and IPv4 and IPv6 at the same time from one host; and a host configuring itself from the
+//! box's router advertisements.
 //!
 //! Needs root (namespaces, veths) and iproute2, iputils-ping, traceroute, ethtool, python3
 //! (`scripts/install-deps.sh`); without root or a tool it fails and says which. Namespaces are
@@ -92,7 +94,11 @@ mtu = 1400
 [[lcore]]
 id = 1
 rx = [{{ port = "a" }}, {{ port = "b" }}]
-stages = ["forward"]
+stages = ["classify", "forward"]
+
+# One IPv6 rule: TCP to B's port 5999 is denied (neighbour discovery passes untouched).
+[classify]
+rules = [{{ dst = "2001:db8:2::2", proto = "tcp", dport = 5999, action = "deny" }}]
 
 [control]
 socket = "{sock}"
@@ -163,6 +169,37 @@ socket = "{sock}"
         assert_eq!(field(&out, "len="), "1000000", "{out}");
         assert_eq!(field(&out, "sum="), field(&out, "want="), "{out}");
         assert!(out.contains("peer=2001:db8:1::2"), "{out}");
+
+        // 2b. The ACL: a connection to B's port 5999 never gets through, and the rule counts
+        //     the SYNs it denied.
+        let denied = ns_spawn(&nb, &["timeout", "5", "python3", "-c", TCP_SERVER6, "5999"]);
+        wait_listening(&nb, 5999);
+        let o = ns_run(
+            &na,
+            &[
+                "timeout",
+                "3",
+                "python3",
+                "-c",
+                TCP_CLIENT6,
+                "2001:db8:2::2",
+                "5999",
+                "10",
+            ],
+        );
+        assert!(
+            !o.status.success(),
+            "denied: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let _ = denied.wait_with_output();
+        let c = control_call(&sock, "acl.counters", json!({})).unwrap();
+        assert!(c["rules"][0]["packets"].as_u64().unwrap() >= 1, "{c}");
+        let st = control_call(&sock, "stats", json!({})).unwrap();
+        assert_eq!(
+            st["totals"]["drops_by_reason"]["acl_deny"], c["rules"][0]["packets"],
+            "{st}"
+        );
 
         // 3. traceroute6: the router is hop 1, B hop 2.
         let t = ns_ok(
