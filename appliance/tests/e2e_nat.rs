@@ -216,15 +216,31 @@ fn nat_drops_corrupted_ipv4_headers_with_their_reason() {
         f[22] ^= 0x10;
         f
     };
+    // And an IPv6 datagram, which NAT44 passes through untouched (counted apart).
+    let v6 = testpkt::udp6(
+        (0x2001_0db8_0001 << 80 | 1, 5000),
+        (0x2001_0db8_0002 << 80 | 1, 53),
+        b"six",
+    );
     let inside = vec![
         testpkt::udp((host(1), 5000), (R1, 53), b"good"),
         corrupt(testpkt::udp((host(2), 5000), (R1, 53), b"bad")),
         corrupt(testpkt::tcp((host(3), 40000), (R2, 80), 0x02, 1, b"")),
+        v6.clone(),
     ];
     let mut outside = fillers(64);
     outside.push(corrupt(testpkt::udp((R1, 53), (X1, 1024), b"bad")));
     let r = run(&lab, &inside, &outside, "");
-    let out: Vec<_> = r.p1.iter().filter(|f| !is_filler(f)).collect();
+    let is_v6 = |f: &&Vec<u8>| f[12..14] == [0x86, 0xdd];
+    let v6_out: Vec<_> = r.p1.iter().filter(is_v6).collect();
+    assert_eq!(v6_out, [&v6], "IPv6 leaves p1 byte for byte");
+    let nat = &r.s["nf"]["nat"]["workers"][0]["counters"];
+    assert_eq!(nat["ipv6_passthrough"], 1, "{nat}");
+    let out: Vec<_> = r
+        .p1
+        .iter()
+        .filter(|f| !is_v6(f) && !is_filler(f))
+        .collect();
     assert_eq!(out.len(), 1, "only the good request leaves p1");
     verify(out[0]).unwrap();
     assert_eq!(

@@ -521,7 +521,9 @@ impl NatCore {
         let p = match pkt::parse(f) {
             Ok(Some(p)) => p,
             Ok(None) => {
+                // Not IPv4 (ARP, IPv6, ...): untouched; IPv6 counted on its own as well.
                 self.tally.passthrough += 1;
+                self.tally.ipv6_passthrough += pkt::is_ipv6(f) as u32;
                 return Verdict::Continue;
             }
             Err(r) => return Verdict::Drop(r),

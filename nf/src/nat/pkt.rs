@@ -66,6 +66,13 @@ pub fn parse(f: &[u8]) -> Result<Option<Pkt>, DropReason> {
     parse_ip(f, ether::HEADER_LEN).map(Some)
 }
 
+/// Whether `f` is an (untagged) IPv6 frame: what [`parse`] leaves to others as `Ok(None)`
+/// together with ARP and the rest.
+#[inline]
+pub fn is_ipv6(f: &[u8]) -> bool {
+    f.get(ether::field::ETHERTYPE) == Some(&ether::ethertype::IPV6.to_be_bytes()[..])
+}
+
 #[inline(always)]
 fn parse_ip(f: &[u8], l3: usize) -> Result<Pkt, DropReason> {
     let b = &f[l3..];

@@ -22,6 +22,8 @@ pub struct NatCounters {
     /// Packets on NAT ports left untouched (not IPv4, to the appliance or inside networks,
     /// or outside packets to addresses NAT does not own).
     pub passthrough: Counter,
+    /// Of `passthrough`: IPv6 frames (NAT44 leaves them untouched; NAT64 is not done).
+    pub ipv6_passthrough: Counter,
     /// Sessions created.
     pub created: Counter,
     /// Sessions removed after their idle timeout.
@@ -89,6 +91,7 @@ impl NatShared {
             ("icmp_errors", c.icmp_errors.get()),
             ("fragments", c.fragments.get()),
             ("passthrough", c.passthrough.get()),
+            ("ipv6_passthrough", c.ipv6_passthrough.get()),
             ("sessions_created", c.created.get()),
             ("sessions_expired", c.expired.get()),
             ("sessions_reclaimed", c.reclaimed.get()),
@@ -106,6 +109,7 @@ pub struct Tally {
     pub icmp_errors: u32,
     pub fragments: u32,
     pub passthrough: u32,
+    pub ipv6_passthrough: u32,
     pub created: u32,
     pub expired: u32,
     pub reclaimed: u32,
@@ -121,6 +125,7 @@ impl Tally {
             (self.icmp_errors, &c.icmp_errors),
             (self.fragments, &c.fragments),
             (self.passthrough, &c.passthrough),
+            (self.ipv6_passthrough, &c.ipv6_passthrough),
             (self.created, &c.created),
             (self.expired, &c.expired),
             (self.reclaimed, &c.reclaimed),

@@ -241,3 +241,37 @@ pub fn endpoints(frame: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {
         u16::from_be_bytes([l4[2], l4[3]]),
     )
 }
+
+/// A UDP/IPv6 datagram (hop limit 64, traffic class 0, flow label 0) with a correct checksum,
+/// addresses in host order (`2001:db8::1` is `0x2001_0db8 << 96 | 1`): the traffic NAT44
+/// leaves alone.
+pub fn udp6(src: (u128, u16), dst: (u128, u16), payload: &[u8]) -> Vec<u8> {
+    use smoltcp::wire::{Ipv6Address, Ipv6Packet, Ipv6Repr};
+    let (s, d) = (Ipv6Address::from(src.0), Ipv6Address::from(dst.0));
+    let mut l4 = vec![0u8; 8 + payload.len()];
+    l4[0..2].copy_from_slice(&src.1.to_be_bytes());
+    l4[2..4].copy_from_slice(&dst.1.to_be_bytes());
+    let n = l4.len() as u16;
+    l4[4..6].copy_from_slice(&n.to_be_bytes());
+    l4[8..].copy_from_slice(payload);
+    UdpPacket::new_unchecked(&mut l4[..]).fill_checksum(&IpAddress::Ipv6(s), &IpAddress::Ipv6(d));
+    let mut buf = vec![0u8; 14 + 40 + l4.len()];
+    let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
+    EthernetRepr {
+        src_addr: EthernetAddress(MAC_A),
+        dst_addr: EthernetAddress(MAC_B),
+        ethertype: EthernetProtocol::Ipv6,
+    }
+    .emit(&mut eth);
+    let mut ip = Ipv6Packet::new_unchecked(eth.payload_mut());
+    Ipv6Repr {
+        src_addr: s,
+        dst_addr: d,
+        next_header: IpProtocol::Udp,
+        payload_len: l4.len(),
+        hop_limit: 64,
+    }
+    .emit(&mut ip);
+    ip.payload_mut().copy_from_slice(&l4);
+    buf
+}

@@ -1215,3 +1215,29 @@ fn martian_sources_and_destinations_are_dropped_before_a_session_is_made() {
     assert_eq!(send(&mut c, &f, IN).v, Verdict::Continue);
     assert_eq!(c.sessions(), 1);
 }
+
+/// NAT44 leaves IPv6 alone on both sides, byte for byte, with no session: counted under
+/// `passthrough` and, of those, `ipv6_passthrough` (ARP is not IPv6).
+#[test]
+fn ipv6_passes_untouched_and_is_counted_apart() {
+    let mut c = core_with(|_| {});
+    let v6 = testpkt::udp6(
+        (0x2001_0db8 << 96 | 1, 5000),
+        (0x2001_0db8_0001 << 80 | 2, 53),
+        b"dns6",
+    );
+    let mut arp = testpkt::udp((H1, 5000), (R1, 53), b"abc");
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    for port in [IN, OUT, IN] {
+        let o = send(&mut c, &v6, port);
+        assert_eq!((o.v, &o.f), (Verdict::Continue, &v6), "port {port}");
+    }
+    let o = send(&mut c, &arp, IN);
+    assert_eq!((o.v, &o.f), (Verdict::Continue, &arp));
+    assert_eq!(c.sessions(), 0);
+    let k = c.shared().counter_list();
+    let get = |n: &str| k.iter().find(|(x, _)| *x == n).unwrap().1;
+    assert_eq!(get("ipv6_passthrough"), 3);
+    assert_eq!(get("passthrough"), 4, "IPv6 and ARP");
+    assert_eq!(get("in2out") + get("out2in"), 0);
+}
