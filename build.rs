@@ -62,6 +62,8 @@ fn main() {
         }
     }
     println!("cargo:rustc-link-lib=dylib=rte_net_ring");
+    // rte_vdev_init: the punt path's TAP ports are created after EAL starts.
+    println!("cargo:rustc-link-lib=dylib=rte_bus_vdev");
 
     let mut build = cc::Build::new();
     build.file("src/shim.c").opt_level(3).warnings(false);
@@ -137,6 +139,8 @@ fn main() {
         "rte_eth_xstats_reset",
         "rte_eth_dev_is_valid_port",
         "rte_eth_from_rings",
+        "rte_vdev_init",
+        "rte_vdev_uninit",
         "rte_ring_create",
         "rte_ring_free",
         "rte_pdump_init",

@@ -11,7 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 pkgs=(libdpdk-dev dpdk-dev dpdk-doc libclang-dev clang pkg-config libhwloc-dev libpcap-dev
-      make gcc g++ python3 iproute2 iputils-ping netcat-openbsd traceroute ethtool curl lua5.3 util-linux systemd dpkg-dev)
+      make gcc g++ python3 iproute2 iputils-ping netcat-openbsd traceroute ethtool curl lua5.3 util-linux systemd dpkg-dev
+      frr)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

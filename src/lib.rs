@@ -46,6 +46,7 @@ pub mod ring;
 pub mod sys;
 pub mod telemetry;
 pub mod txbuf;
+pub mod vdev;
 
 pub use eal::{Eal, Launched};
 pub use error::{Error, Result};

@@ -14,6 +14,7 @@
 #include <rte_ethdev.h>
 #include <rte_ring.h>
 #include <rte_eth_ring.h>
+#include <rte_bus_vdev.h>
 #include <rte_pdump.h>
 #include <rte_telemetry.h>
 #include <rte_lpm.h>

@@ -191,6 +191,8 @@ fn interfaces(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
                     json!(a.join(", "))
                 };
                 v["addresses"] = json!(a);
+                // Its punt interface (`[punt]`), with that interface's counters.
+                v["punt"] = crate::punt::iface_json(s, f.id);
                 v
             })
             .collect(),
@@ -222,6 +224,7 @@ fn lcore_json(s: &State, i: usize) -> Value {
         "tx_packets": c.tx_packets, "tx_bytes": c.tx_bytes,
         "ring_in": c.ring_in, "ring_out": c.ring_out,
         "handoff_in": c.handoff_in, "handoff_out": c.handoff_out,
+        "injected": c.injected,
         "polls_total": c.polls, "empty_polls": c.empty_polls,
         "busy_cycles": c.busy_cycles, "idle_cycles": c.idle_cycles,
         "drops": c.total_drops(), "drops_by_reason": drops,
@@ -279,6 +282,7 @@ fn stats(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
         "lcores": lc,
         "rings": rings_json(s),
         "nf": crate::summary::nf_summaries(s),
+        "punt": crate::punt::punt_json(s),
     }))
 }
 
@@ -762,5 +766,6 @@ pub fn metrics_text(s: &State) -> String {
     for nf in crate::registry::ALL {
         o += &nf.metrics(&ctx);
     }
+    o += &crate::punt::metrics(s);
     o
 }

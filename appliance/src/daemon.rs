@@ -205,6 +205,9 @@ fn setup(
         }
     }
 
+    // The punt path: a TAP port per interface with an address, one queue pair per worker.
+    let punt = create_punt(c, &ifaces, &eal, &pools)?;
+
     let vlan_map = Arc::new(
         VlanMap::new(
             &ifaces
@@ -280,6 +283,27 @@ fn setup(
         nf.boot(&mut plane, &boot_env, runs)
             .map_err(StartError::Nf)?;
     }
+    if !punt.is_empty() {
+        let taps: Vec<(u16, u16)> = punt.iter().map(|p| (p.iface_id, p.port.id())).collect();
+        let pc = &c.punt;
+        let map = pollfwd_nf::forward::punt::PuntMap::new(
+            &taps,
+            *pc.rate_pps.get_ref(),
+            *pc.burst.get_ref(),
+        );
+        match plane.forward.init.as_mut() {
+            Some((shared, _)) => Arc::get_mut(shared)
+                .ok_or_else(|| {
+                    StartError::Setup(
+                        "punt: the forward stage's shared state is already in use".into(),
+                    )
+                })?
+                .set_punt(map),
+            None => eprintln!(
+                "pollfwd: warning: [punt] is on but no worker runs the forward stage: nothing is punted"
+            ),
+        }
+    }
     let mut tx_next: Vec<u16> = vec![0; ports.len()];
     let mut workers = Vec::new();
     let mut vlan_counters = Vec::new();
@@ -297,6 +321,13 @@ fn setup(
             let q = ports[pi].port.rx_queue(r.queue)?;
             sources.push((Source::Port(q), port_ids[pi]));
             source_names.push(format!("{}:{}", r.port, r.queue));
+        }
+        // Each worker reads its own queue of every punt interface (the kernel spreads what
+        // it sends over a multi-queue TAP's queues by flow).
+        for p in &punt {
+            let q = p.port.rx_queue(index as u16)?;
+            sources.push((Source::Inject(q), p.iface_id));
+            source_names.push(format!("punt:{}:{index}", p.tap));
         }
         if let Some((cons, from)) = rings_in.remove(&id) {
             sources.push((Source::Ring(cons), u16::MAX));
@@ -318,6 +349,16 @@ fn setup(
                     p.name, p.tx_queues
                 );
             }
+        }
+        for p in &punt {
+            let pid = p.port.id() as usize;
+            if tx.len() <= pid {
+                tx.resize_with(pid + 1, || None);
+            }
+            tx[pid] = Some(TxBuffer::new(
+                p.port.tx_queue(index as u16)?,
+                loop_cfg.burst,
+            ));
         }
         let env = StageEnv {
             config: c,
@@ -433,8 +474,79 @@ fn setup(
         started: Instant::now(),
         quit,
         control: std::sync::Mutex::new(plane),
+        punt,
     };
     Ok((eal, state, workers))
+}
+
+/// Creates the punt path's TAP ports (`[punt]`): one per interface with an address, named
+/// `<prefix><interface>`, with the interface's MAC and MTU; as many queue pairs as workers
+/// (worker k reads and writes queue k), each RX queue filled from its worker's pool.
+fn create_punt(
+    c: &Config,
+    ifaces: &[IfaceRt],
+    eal: &Eal,
+    pools: &BTreeMap<u32, Mempool>,
+) -> Result<Vec<crate::punt::PuntRt>, StartError> {
+    let mut out = Vec::new();
+    let workers = c.lcores.len() as u16;
+    for crate::punt::Wanted { index: k, name, .. } in crate::punt::wanted(c) {
+        let f = &ifaces[k];
+        let tap = crate::punt::tap_name(c.punt.prefix.get_ref(), &name);
+        let perr = |msg: String| StartError::Port {
+            port: tap.clone(),
+            msg: format!("punt interface of '{name}': {msg}"),
+        };
+        let (device, port) = crate::punt::create_tap(k, &tap, f.mac).map_err(perr)?;
+        let rx_pools: Vec<Mempool> = c
+            .lcores
+            .iter()
+            .map(|l| pools[&eal.lcore_socket(*l.get_ref().id.get_ref())])
+            .collect();
+        let setup = PortSetup {
+            rx_queues: workers,
+            tx_queues: workers,
+            rx_desc: 512,
+            tx_desc: 512,
+            mtu: Some(f.mtu),
+            promiscuous: false,
+            vlan_offload: false,
+        };
+        port.configure(&setup, &rx_pools)
+            .map_err(|e| perr(e.to_string()))?;
+        out.push(crate::punt::PuntRt {
+            iface: name.clone(),
+            iface_id: f.id,
+            tap,
+            device,
+            port,
+        });
+    }
+    Ok(out)
+}
+
+/// Starts the punt ports (link up) and gives their kernel side its settings and addresses.
+fn start_punt(state: &State) -> Result<(), StartError> {
+    let wanted = crate::punt::wanted(&state.config.config);
+    for p in &state.punt {
+        p.port.start().map_err(port_err(&p.tap))?;
+        let addrs = wanted
+            .iter()
+            .find(|w| w.name == p.iface)
+            .map(|w| w.addrs.clone())
+            .unwrap_or_default();
+        crate::punt::configure_kernel(&p.tap, &addrs).map_err(|msg| StartError::Port {
+            port: p.tap.clone(),
+            msg,
+        })?;
+        eprintln!(
+            "pollfwd: punt: interface '{}' <-> Linux '{}' ({} address(es))",
+            p.iface,
+            p.tap,
+            addrs.len()
+        );
+    }
+    Ok(())
 }
 
 /// The interfaces at run time, by index: the ports, then the VLAN sub-interfaces (their
@@ -509,6 +621,7 @@ pub fn run(
     for p in &state.ports {
         p.port.start().map_err(port_err(&p.name))?;
     }
+    start_punt(&state)?;
     let mut launched = Vec::new();
     let leftovers = Leftovers::new();
     let fault = injected_fault();
@@ -770,6 +883,12 @@ fn release_runtime_dir(c: &Config) {
 }
 
 fn shutdown_ports(state: &State) {
+    // Closing a TAP port removes its Linux interface.
+    for p in &state.punt {
+        if let Err(e) = p.port.stop().and_then(|_| p.port.close()) {
+            eprintln!("pollfwd: punt '{}': {e}", p.tap);
+        }
+    }
     for p in &state.ports {
         if let Err(e) = p.port.stop() {
             eprintln!("pollfwd: {e}");

@@ -20,6 +20,7 @@ pub mod module;
 pub mod nf;
 pub mod notify;
 pub mod ops;
+pub mod punt;
 pub mod registry;
 pub mod reload;
 pub mod server;

@@ -31,6 +31,12 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
     if old.control != new.control {
         v.push("[control]".to_string());
     }
+    // The punt interfaces are created, and given their addresses, at start.
+    if old.punt != new.punt {
+        v.push("[punt]".to_string());
+    } else if new.punt.enable && crate::punt::wanted(old) != crate::punt::wanted(new) {
+        v.push("[punt] interfaces' addresses".to_string());
+    }
     // Ports and lcores, each named (by port name, by lcore id).
     let ports = |c: &Config| -> Vec<(String, config::PortConfig)> {
         c.ports

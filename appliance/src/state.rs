@@ -169,6 +169,8 @@ pub struct State {
     pub quit: Arc<AtomicBool>,
     /// Control-plane state of the NFs (route lists, rule sets...): management side only.
     pub control: Mutex<ControlPlane>,
+    /// The punt path's TAP interfaces (`[punt]`, docs/punt.md); not ports of the data plane.
+    pub punt: Vec<crate::punt::PuntRt>,
 }
 
 impl State {

@@ -81,6 +81,9 @@ pub struct LcoreCounters {
     pub handoff_in: Counter,
     /// Control messages applied.
     pub messages: Counter,
+    /// Frames read from a punt (TAP) interface and sent out of its wire interface (also
+    /// counted in `rx_packets`: the worker received them).
+    pub injected: Counter,
     pub drops: [Counter; DropReason::COUNT],
     pub stages: [StageCounters; MAX_STAGES],
     pub dwell: [Counter; DWELL_BUCKETS],
@@ -111,6 +114,7 @@ impl Default for LcoreCounters {
             handoff_out: Counter::default(),
             handoff_in: Counter::default(),
             messages: Counter::default(),
+            injected: Counter::default(),
             drops: std::array::from_fn(|_| Counter::default()),
             stages: std::array::from_fn(|_| StageCounters::default()),
             dwell: std::array::from_fn(|_| Counter::default()),
@@ -135,6 +139,7 @@ pub struct LcoreSnapshot {
     pub ring_in: u64,
     pub handoff_out: u64,
     pub handoff_in: u64,
+    pub injected: u64,
     pub drops: Vec<u64>,
     /// Per stage slot: calls, packets, and the timed sample's cycles and packets.
     pub stages: Vec<StageSnapshot>,
@@ -201,6 +206,7 @@ impl LcoreCounters {
             ring_in: self.ring_in.get(),
             handoff_out: self.handoff_out.get(),
             handoff_in: self.handoff_in.get(),
+            injected: self.injected.get(),
             drops: self.drops.iter().map(Counter::get).collect(),
             stages: self
                 .stages
@@ -231,6 +237,7 @@ impl LcoreCounters {
             &self.ring_in,
             &self.handoff_out,
             &self.handoff_in,
+            &self.injected,
         ] {
             c.reset();
         }

@@ -32,6 +32,10 @@ pub enum Source {
     Ring(RingConsumer),
     /// A hand-off ring from another worker: packets resume at the stage that handed them off.
     Handoff(RingConsumer),
+    /// An RX queue of a punt (TAP) port: what the kernel sends there leaves, unchanged and
+    /// without going through the chain, out of the interface paired with the source (its
+    /// id, an interface id, is the source's `u16`; a VLAN sub-interface gets its tags).
+    Inject(RxQueue),
 }
 
 /// Where packets go that survive the whole chain with `Continue`.
@@ -126,6 +130,8 @@ enum In {
     Handoff,
     /// Packets a stage gave back ([`StageCtx::later`]).
     Later,
+    /// Frames from a punt interface ([`Source::Inject`]).
+    Inject,
 }
 
 /// Tunables of the loop.
@@ -368,13 +374,16 @@ impl Worker {
                     Source::Handoff(r) => {
                         (r.dequeue_burst(&mut burst, self.cfg.burst), In::Handoff)
                     }
+                    Source::Inject(q) => (q.rx_burst(&mut burst, self.cfg.burst), In::Inject),
                 };
                 if n == 0 {
                     empty += 1;
                     continue;
                 }
                 moved += n;
-                if kind == In::Port && self.demuxes(port) {
+                if kind == In::Inject {
+                    self.inject(&mut burst, &mut scratch.dropped, port);
+                } else if kind == In::Port && self.demuxes(port) {
                     self.process_vlan_rx(&mut burst, &mut scratch, port, round_start);
                 } else {
                     self.process_burst(&mut burst, &mut scratch, port, kind, round_start);
@@ -699,6 +708,34 @@ impl Worker {
         if timed {
             c.record_dwell(stage_start.wrapping_sub(t0));
         }
+    }
+
+    /// Frames the kernel sent on a punt (TAP) interface: out of interface `out` as they are
+    /// (a sub-interface's tags pushed by the usual transmit path), counted as received and
+    /// in `injected`; what the TX path refuses is counted there (`tx_full`, `no_tx_queue`).
+    #[cold]
+    #[inline(never)]
+    fn inject(&mut self, burst: &mut Burst, dropped: &mut Burst, out: u16) {
+        let c = &*self.counters;
+        let n = burst.len() as u64;
+        let bytes: u64 = burst.as_slice().iter().map(|m| m.pkt_len() as u64).sum();
+        c.rx_packets.add(n);
+        c.rx_bytes.add(bytes);
+        c.injected.add(n);
+        let mut t = Tally::new();
+        if let Some(Some(tb)) = self.tx.get_mut(out as usize) {
+            t.tx.add(tb.push_burst_counted(burst, Some(bytes)));
+        } else {
+            vlan_io::tx_burst(
+                &mut self.tx,
+                self.vlan.as_ref(),
+                &mut t,
+                (burst, dropped),
+                out,
+            );
+        }
+        dropped.free_all();
+        Self::write_tally(c, &t);
     }
 
     /// Moves each packet of `burst` by its verdict in `v`: `Continue` ones stay (in order),

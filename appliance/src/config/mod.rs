@@ -14,6 +14,7 @@ pub mod iface;
 pub mod lcore;
 pub mod mempool;
 pub mod port;
+pub mod punt;
 pub mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub use iface::{Iface, InterfaceConfig};
 pub use lcore::{LcoreConfig, RxRef};
 pub use mempool::MempoolConfig;
 pub use port::PortConfig;
+pub use punt::PuntConfig;
 pub use runtime::RuntimeConfig;
 
 /// Defines [`Config`] (the core sections, then one optional section per network function,
@@ -52,6 +54,8 @@ macro_rules! config_with_nfs {
             pub runtime: RuntimeConfig,
             #[serde(default)]
             pub control: ControlConfig,
+            #[serde(default)]
+            pub punt: PuntConfig,
             $(pub $nf: Option<Spanned<crate::nf::$nf::section::Section>>,)*
         }
 
@@ -139,6 +143,7 @@ pub fn parse_core(file: &str, text: &str) -> Result<(Config, Vec<String>), Confi
     mempool::validate(&config, &pos)?;
     eal::validate(&config, &pos)?;
     control::validate(&config, &pos, &mut warnings)?;
+    punt::validate(&config, &pos)?;
     Ok((config, warnings))
 }
 

@@ -28,6 +28,7 @@ mod fast;
 pub mod frag;
 mod nd;
 mod park;
+pub mod punt;
 mod ra;
 mod slow;
 pub mod v6;
@@ -231,6 +232,8 @@ pub struct FwdShared {
     /// sent), claimed by whichever worker gets there first.
     ra: ra::RaClock,
     stats: Mutex<Vec<(usize, Arc<FwdStats>)>>,
+    /// The punt path: which interfaces have a Linux TAP ([`punt`]).
+    punt: punt::PuntShared,
 }
 
 impl FwdShared {
@@ -306,6 +309,7 @@ impl FwdShared {
             ports,
             fallback_addr,
             stats: Mutex::new(Vec::new()),
+            punt: Default::default(),
         })
     }
 
@@ -316,6 +320,7 @@ impl FwdShared {
         self.neigh6.import(&old.neigh6);
         let st = old.stats();
         *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
+        self.inherit_punt(old);
     }
 
     /// Counters of every worker's stage, with the worker index (control side).
@@ -433,6 +438,8 @@ pub struct Forward {
     /// ARP taught the stage something while it handled the current packet: the memo is
     /// forgotten before the next one ([`Forward::one`]).
     memo_stale: bool,
+    /// The punt path's rate limit and counters ([`punt`]).
+    punt: punt::PuntWorker,
 }
 
 /// Egress MAC per port id.
@@ -500,6 +507,7 @@ impl Forward {
             memo: Memo::EMPTY,
             memo_ticks: memo_ticks(&shared),
             memo_stale: false,
+            punt: punt::PuntWorker::new(&shared, worker),
             proxy: shared.proxy.clone(),
             shared,
         }
@@ -523,6 +531,11 @@ impl Forward {
     /// This worker's counters.
     pub fn stats(&self) -> Arc<FwdStats> {
         self.stats.clone()
+    }
+
+    /// This worker's punt counters.
+    pub fn punt_stats(&self) -> Arc<punt::PuntStats> {
+        self.punt.stats.clone()
     }
 
     #[inline]
@@ -694,6 +707,7 @@ impl Stage for Forward {
         self.memo_ticks = memo_ticks(&ins.shared);
         self.bucket.ready = false;
         self.arp_bucket.ready = false;
+        self.punt.reset();
         if self.held.capacity() < ins.shared.params.arp_queue {
             self.held
                 .reserve_exact(ins.shared.params.arp_queue - self.held.len());

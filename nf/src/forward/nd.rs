@@ -88,7 +88,9 @@ impl Forward {
                 if let Some(mac) = mac {
                     self.learn6(ctx, in_port, target, mac, false, solicited, override_);
                 }
-                Verdict::Drop(DropReason::ForUs)
+                // Also to the interface's TAP (the punt path): the kernel resolves its own
+                // peers.
+                self.punt_learnt(ctx, m, Verdict::Drop(DropReason::ForUs))
             }
             // Answered where the interface advertises (`ra = true`, RFC 4861 6.2.6).
             ndp::Message::RouterSolicit { .. } => {

@@ -82,6 +82,11 @@ impl Forward {
             self.release_due = true;
         }
         if for_us {
+            // A reply to one of the interface's own addresses also goes to its TAP (the
+            // punt path): the kernel resolves its own peers.
+            if a.op == wire::arp::op::REPLY && pi.addr != 0 && pi.addr == a.tpa {
+                return self.punt_learnt(ctx, m, Verdict::Drop(DropReason::ForUs));
+            }
             Verdict::Drop(DropReason::ForUs)
         } else {
             Verdict::Drop(DropReason::ArpInvalid)

@@ -126,6 +126,9 @@ impl Forward {
             return Pre::Done(Verdict::Drop(DropReason::Ipv4BadSource));
         }
         if ipv4::bad_destination(dst) {
+            if let Some(v) = self.punt_mcast4(ctx, m, dst) {
+                return Pre::Done(v);
+            }
             return Pre::Done(Verdict::Drop(DropReason::Ipv4BadDest));
         }
         if dst == ipv4::LIMITED_BROADCAST {
@@ -368,6 +371,10 @@ impl Forward {
     #[cold]
     #[inline(never)]
     pub(super) fn local(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf) -> Verdict {
+        // The punt path (an interface with a Linux TAP): everything but echo requests.
+        if let Some(v) = self.punt_local4(ctx, m) {
+            return v;
+        }
         let meta = *m.meta();
         if meta.flags & flags::FRAG != 0 {
             return Verdict::Drop(DropReason::ForUs);

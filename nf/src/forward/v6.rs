@@ -183,6 +183,12 @@ impl Forward {
     /// A packet to one of the box's addresses: ICMPv6 (echo, neighbour discovery), UDP (port
     /// unreachable), the rest consumed.
     fn local6(&mut self, ctx: &mut StageCtx<'_>, m: &mut Mbuf, info: &Info) -> Verdict {
+        // The punt path (an interface with a Linux TAP): everything but echo requests and
+        // neighbour discovery.
+        let first = m.data().get(L3 + info.upper_off as usize).copied();
+        if let Some(v) = self.punt_local6(ctx, m, info.upper, first) {
+            return v;
+        }
         if info.frag != Frag::No || info.has_frag_header {
             return Verdict::Drop(DropReason::ForUs);
         }
@@ -259,6 +265,9 @@ impl Forward {
                     .any(|a| ipv6::solicited_node(a) == info.dst));
         if ours && info.upper == proto::ICMPV6 {
             return self.local6(ctx, m, info);
+        }
+        if let Some(v) = self.punt_mcast6(ctx, m, info.dst, info.upper) {
+            return v;
         }
         Verdict::Drop(DropReason::Ipv6Multicast)
     }

@@ -1,0 +1,406 @@
+//! The punt path (`[punt]`, docs/punt.md) with real Linux hosts and real daemons: hosts A and
+//! B in their own network namespaces, joined by veth pairs to a router namespace where
+//! pollfwd attaches with `net_af_packet` and creates its TAP interfaces (`pf-a`, `pf-b`)
+//! carrying the box's addresses. Checked as a user would:
+//!
+//! - a TCP connection from A to the box's address (IPv4 and IPv6) reaches a listener in the
+//!   router namespace, byte for byte both ways, and the TAPs carry the addresses;
+//! - a UDP flood to the box's address is rate-limited (punted <= rate * time + burst, the rest
+//!   counted as `punt_rate_limited`) while A and B keep talking through the box;
+//! - FRR: bgpd in the router namespace peers over the TAP with bgpd in A's namespace through
+//!   pollfwd's port; the session reaches Established and A's announced prefix is in the
+//!   router's BGP table.
+//!
+//! Needs root (namespaces, veths), iproute2, iputils-ping, ethtool, python3 and frr
+//! (`scripts/install-deps.sh`); without one it fails and says which. Namespaces are
+//! pfp{a,b,r}-<pid> / pfq{a,r}-<pid>, removed when the test ends; daemons run with their files
+//! in the test's lab directory and are stopped by PID. Addresses: RFC 5737 / RFC 3849 ranges,
+//! private AS numbers, inside these namespaces only.
+
+mod common;
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::netns::*;
+use common::*;
+use serde_json::{Value, json};
+
+/// TCP echo server: accepts one connection on (address, port), reads to EOF, sends all of
+/// it back, prints "peer=IP len=N".
+const ECHO_SERVER: &str = r#"
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(30)
+c, a = s.accept(); c.settimeout(30); buf = bytearray()
+while True:
+    b = c.recv(65536)
+    if not b: break
+    buf += b
+c.sendall(bytes(buf)); c.close()
+print(f"peer={a[0]} len={len(buf)}")
+"#;
+
+/// TCP client: sends N patterned bytes, half-closes, reads the echo; prints "len=N same=B".
+const ECHO_CLIENT: &str = r#"
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+data = bytes((i * 7 + 3) & 255 for i in range(int(sys.argv[3])))
+c.sendall(data); c.shutdown(socket.SHUT_WR)
+r = bytearray()
+while True:
+    b = c.recv(65536)
+    if not b: break
+    r += b
+print(f"len={len(r)} same={bytes(r) == data}")
+"#;
+
+/// UDP flood: sends datagrams to (address, port) for S seconds as fast as it can; prints
+/// "sent=N".
+const UDP_FLOOD: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + float(sys.argv[3]); n = 0
+while time.time() < end:
+    for _ in range(100):
+        try:
+            s.sendto(b"x" * 64, (sys.argv[1], int(sys.argv[2]))); n += 1
+        except OSError:
+            pass
+print(f"sent={n}")
+"#;
+
+/// UDP sink: counts datagrams on (address, port) until S seconds pass; prints "got=N".
+const UDP_SINK: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(0.2)
+end = time.time() + float(sys.argv[3]); n = 0
+while time.time() < end:
+    try:
+        s.recv(2048); n += 1
+    except socket.timeout:
+        pass
+print(f"got={n}")
+"#;
+
+fn punt(sock: &std::path::Path) -> Value {
+    control_call(sock, "stats", json!({})).unwrap()["punt"].clone()
+}
+
+fn n(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("no {k} in {v}"))
+}
+
+fn router_config(lab: &Lab, ports: &[(&str, &str, &str)], extra: &str) -> std::path::PathBuf {
+    let mut t = format!(
+        "[eal]\nfile_prefix = \"{}\"\n\n[mempool]\nmbufs = 4095\n\n",
+        lab.prefix()
+    );
+    let mut rx = Vec::new();
+    for (k, (name, veth, addrs)) in ports.iter().enumerate() {
+        t += &format!(
+            "[[port]]\nname = \"{name}\"\ndevice = \"net_af_packet{k},iface={veth}\"\naddress = {addrs}\n\n"
+        );
+        rx.push(format!("{{ port = \"{name}\" }}"));
+    }
+    t += &format!(
+        "[[lcore]]\nid = 1\nrx = [{}]\nstages = [\"forward\"]\n\n[control]\nsocket = \"{}\"\n\n{extra}",
+        rx.join(", "),
+        lab.path("ctl.sock").display()
+    );
+    lab.write("pollfwd.toml", &t)
+}
+
+#[test]
+fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
+    require_root("network namespaces and veth pairs");
+    for t in ["ip", "ping", "ethtool", "python3", "ss"] {
+        assert!(have(t), "'{t}' is missing: run scripts/install-deps.sh");
+    }
+    let lab = Lab::new("punt-netns");
+    let pid = std::process::id();
+    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("pfp{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
+    wire_hosts_to_router(&nr, &[(&na, "pfpa"), (&nb, "pfpb")]);
+    host_link(&na, "pfpa0", "192.0.2.2/24", Some("192.0.2.1"));
+    host_link6(&na, "pfpa0", "2001:db8:1::2/64", Some("2001:db8:1::1"));
+    host_link(&nb, "pfpb0", "198.51.100.2/24", Some("198.51.100.1"));
+    let cfg = router_config(
+        &lab,
+        &[
+            ("a", "pfpa1", r#"["192.0.2.1/24", "2001:db8:1::1/64"]"#),
+            ("b", "pfpb1", r#""198.51.100.1/24""#),
+        ],
+        "[punt]\nenable = true\nrate_pps = 400\nburst = 20\n",
+    );
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+
+    let steps = || {
+        wait_answering(&sock);
+        // The TAPs exist in the router namespace with the box's addresses, MTU and MAC.
+        let a = ns_ok(&nr, &["ip", "-o", "addr", "show", "dev", "pf-a"]);
+        assert!(a.contains("inet 192.0.2.1/24"), "{a}");
+        assert!(a.contains("inet6 2001:db8:1::1/64"), "{a}");
+        let b = ns_ok(&nr, &["ip", "-o", "addr", "show", "dev", "pf-b"]);
+        assert!(b.contains("inet 198.51.100.1/24"), "{b}");
+        let mac_a = ns_ok(&nr, &["cat", "/sys/class/net/pfpa1/address"]);
+        let tap_mac = ns_ok(&nr, &["cat", "/sys/class/net/pf-a/address"]);
+        assert_eq!(mac_a, tap_mac, "the TAP has its interface's MAC");
+        let ifs = control_call(&sock, "interfaces", json!({})).unwrap();
+        assert_eq!(ifs[0]["punt"]["tap"], "pf-a", "{ifs}");
+        // Not a port of the data plane.
+        let ports = control_call(&sock, "ports", json!({})).unwrap();
+        assert_eq!(ports.as_array().unwrap().len(), 2, "{ports}");
+
+        // 1. TCP to the box, IPv4 then IPv6: a listener in Linux gets it, byte for byte.
+        for (addr, port) in [("192.0.2.1", "5301"), ("2001:db8:1::1", "5302")] {
+            let server = ns_spawn(
+                &nr,
+                &["timeout", "40", "python3", "-c", ECHO_SERVER, addr, port],
+            );
+            wait_listening(&nr, port.parse().unwrap());
+            let out = ns_ok(
+                &na,
+                &[
+                    "timeout",
+                    "40",
+                    "python3",
+                    "-c",
+                    ECHO_CLIENT,
+                    addr,
+                    port,
+                    "300000",
+                ],
+            );
+            let so = server.wait_with_output().unwrap();
+            let so_text = String::from_utf8_lossy(&so.stdout);
+            assert!(
+                so.status.success(),
+                "{addr}: {}",
+                String::from_utf8_lossy(&so.stderr)
+            );
+            assert_eq!(field(&out, "len="), "300000", "{addr}: {out}");
+            assert_eq!(field(&out, "same="), "True", "{addr}: {out}");
+            let peer = if addr.contains(':') {
+                "2001:db8:1::2"
+            } else {
+                "192.0.2.2"
+            };
+            assert_eq!(field(&so_text, "peer="), peer, "{so_text}");
+        }
+        let p = punt(&sock);
+        assert!(n(&p, "punted") > 200, "{p}");
+        assert!(n(&p, "injected") > 200, "{p}");
+        assert_eq!(n(&p, "punt_failed"), 0, "{p}");
+
+        // ICMP echo stays the data plane's: answered without reaching the kernel.
+        let before = n(&punt(&sock), "punted");
+        ns_ok(
+            &na,
+            &["ping", "-c", "3", "-i", "0.2", "-W", "2", "192.0.2.1"],
+        );
+        assert_eq!(
+            n(&punt(&sock), "punted"),
+            before,
+            "echo requests not punted"
+        );
+
+        // 2. A UDP flood to the box's address: rate-limited, forwarding goes on.
+        let sink = ns_spawn(&nr, &["python3", "-c", UDP_SINK, "192.0.2.1", "9999", "5"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let p0 = punt(&sock);
+        let t0 = Instant::now();
+        let flood = ns_spawn(
+            &na,
+            &["python3", "-c", UDP_FLOOD, "192.0.2.1", "9999", "2.5"],
+        );
+        let ping = ns_run(
+            &na,
+            &["ping", "-c", "8", "-i", "0.2", "-W", "2", "198.51.100.2"],
+        );
+        let fo = flood.wait_with_output().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let p1 = punt(&sock);
+        let secs = t0.elapsed().as_secs_f64();
+        let so = sink.wait_with_output().unwrap();
+        let (fo, so) = (
+            String::from_utf8_lossy(&fo.stdout).into_owned(),
+            String::from_utf8_lossy(&so.stdout).into_owned(),
+        );
+        let ping_text = String::from_utf8_lossy(&ping.stdout);
+        assert!(
+            ping_text.contains("8 packets transmitted, 8 received"),
+            "forwarding A->B during the flood:\n{ping_text}"
+        );
+        let sent: u64 = field(&fo, "sent=").parse().unwrap();
+        let got: u64 = field(&so, "got=").parse().unwrap();
+        let punted = n(&p1, "punted") - n(&p0, "punted");
+        let limited = n(&p1, "punt_rate_limited") - n(&p0, "punt_rate_limited");
+        let allowed = (400.0 * secs) as u64 + 20;
+        eprintln!(
+            "flood: sent {sent}, punted {punted} (allowed {allowed} in {secs:.2} s), rate-limited {limited}, received by Linux {got}"
+        );
+        assert!(sent > 5 * allowed, "the flood was a flood: {fo}");
+        assert!(
+            punted <= allowed,
+            "punted {punted} > {allowed} in {secs:.2} s"
+        );
+        assert!(
+            limited > sent / 4,
+            "most of the flood counted as rate-limited: {limited} of {sent}"
+        );
+        assert!(
+            got > 0 && got <= punted,
+            "Linux got {got} of {punted} punted"
+        );
+    };
+    let out = run_then_stop(child, 60, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The TAPs went away with pollfwd.
+    assert!(
+        !ns_run(&nr, &["ip", "link", "show", "pf-a"])
+            .status
+            .success()
+    );
+}
+
+/// A FRR daemon started for the test (stopped by PID on drop).
+struct Daemon {
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts bgpd in namespace `ns` without zebra, with its config, pid file and vty socket in
+/// `dir` (made here), BGP listening on `listen` only, no vty TCP port.
+fn bgpd(ns: &str, dir: &std::path::Path, conf: &str, listen: &str) -> Daemon {
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = dir.join("bgpd.conf");
+    std::fs::write(&cfg, conf).unwrap();
+    let log = dir.join("bgpd.log");
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "/usr/lib/frr/bgpd"])
+        .args(["-Z", "-S", "-P", "0", "-l", listen])
+        .arg("-f")
+        .arg(&cfg)
+        .arg("-i")
+        .arg(dir.join("bgpd.pid"))
+        .arg("--vty_socket")
+        .arg(dir)
+        .arg("--log")
+        .arg(format!("file:{}", log.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start bgpd");
+    Daemon { child }
+}
+
+/// `vtysh -c cmd` against the daemons whose vty sockets are in `dir`, in namespace `ns`.
+fn vtysh(ns: &str, dir: &std::path::Path, cmd: &str) -> String {
+    let o = ns_run(
+        ns,
+        &["vtysh", "--vty_socket", dir.to_str().unwrap(), "-c", cmd],
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn bgp_through_the_punt_path_reaches_established_and_learns_the_peers_prefix() {
+    require_root("network namespaces and veth pairs");
+    for t in ["ip", "ethtool", "vtysh", "/usr/lib/frr/bgpd"] {
+        assert!(
+            have(t),
+            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
+        );
+    }
+    let lab = Lab::new("punt-bgp");
+    let pid = std::process::id();
+    let [na, nr] = ["a", "r"].map(|n| format!("pfq{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nr.clone()]);
+    wire_hosts_to_router(&nr, &[(&na, "pfqa")]);
+    host_link(&na, "pfqa0", "192.0.2.2/24", None);
+    let cfg = router_config(
+        &lab,
+        &[("up", "pfqa1", r#""192.0.2.1/24""#)],
+        "[punt]\nenable = true\n",
+    );
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+    let (dir_r, dir_a) = (lab.path("frr-router"), lab.path("frr-peer"));
+
+    let steps = || {
+        wait_answering(&sock);
+        let router = bgpd(
+            &nr,
+            &dir_r,
+            "hostname router\n\
+             router bgp 64512\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n\
+             neighbor 192.0.2.2 remote-as 64513\n neighbor 192.0.2.2 timers 1 3\n\
+             neighbor 192.0.2.2 timers connect 1\n",
+            "192.0.2.1",
+        );
+        let peer = bgpd(
+            &na,
+            &dir_a,
+            "hostname peer\n\
+             router bgp 64513\n bgp router-id 192.0.2.2\n no bgp ebgp-requires-policy\n\
+             no bgp network import-check\n\
+             neighbor 192.0.2.1 remote-as 64512\n neighbor 192.0.2.1 timers 1 3\n\
+             neighbor 192.0.2.1 timers connect 1\n\
+             address-family ipv4 unicast\n  network 203.0.113.0/24\n exit-address-family\n",
+            "192.0.2.2",
+        );
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let mut summary = String::new();
+        let mut table = String::new();
+        let mut done = false;
+        while Instant::now() < deadline {
+            summary = vtysh(&nr, &dir_r, "show bgp summary json");
+            let s: Value = serde_json::from_str(&summary).unwrap_or(Value::Null);
+            let st = &s["ipv4Unicast"]["peers"]["192.0.2.2"];
+            if st["state"] == "Established" && st["pfxRcd"].as_u64() == Some(1) {
+                table = vtysh(&nr, &dir_r, "show bgp ipv4 unicast json");
+                if table.contains("203.0.113.0/24") {
+                    done = true;
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let log = std::fs::read_to_string(dir_r.join("bgpd.log")).unwrap_or_default();
+        assert!(
+            done,
+            "no Established session with the prefix:\n{summary}\n{table}\nrouter bgpd log:\n{log}"
+        );
+        let t: Value = serde_json::from_str(&table).unwrap();
+        let route = &t["routes"]["203.0.113.0/24"][0];
+        assert_eq!(route["nexthops"][0]["ip"], "192.0.2.2", "{table}");
+        let p = punt(&sock);
+        assert!(n(&p, "punted") > 0 && n(&p, "injected") > 0, "{p}");
+        drop(peer);
+        drop(router);
+    };
+    let out = run_then_stop(child, 60, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
