@@ -506,7 +506,9 @@ fn create_punt(
         let setup = PortSetup {
             rx_queues: workers,
             tx_queues: workers,
-            rx_desc: 512,
+            // net_tap reads a frame into up to this many chained mbufs, allocated per queue
+            // at setup: a jumbo frame fits in a few; the kernel queues the rest itself.
+            rx_desc: 64,
             tx_desc: 512,
             mtu: Some(f.mtu),
             promiscuous: false,
@@ -614,6 +616,9 @@ pub fn run(
     } else if let Err(e) = dpdk::telemetry::pdump_init() {
         eprintln!("pollfwd: warning: packet capture (pdump) unavailable: {e}");
     }
+    // The punt interfaces have their addresses before the control socket answers: whoever
+    // waits for it (a test, a supervisor starting FRR next) finds them ready.
+    start_punt(&state)?;
     let state = Arc::new(state);
     crate::telemetry::register(&state);
     let mgmt =
@@ -621,7 +626,6 @@ pub fn run(
     for p in &state.ports {
         p.port.start().map_err(port_err(&p.name))?;
     }
-    start_punt(&state)?;
     let mut launched = Vec::new();
     let leftovers = Leftovers::new();
     let fault = injected_fault();

@@ -121,18 +121,20 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
     }
     let lab = Lab::new("punt-netns");
     let pid = std::process::id();
-    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("pfp{n}-{pid}"));
+    let [na, nb, nc, nr] = ["a", "b", "c", "r"].map(|n| format!("pfp{n}-{pid}"));
     let _g = busy_lock();
-    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
-    wire_hosts_to_router(&nr, &[(&na, "pfpa"), (&nb, "pfpb")]);
+    let _ns = Netns::create(&[na.clone(), nb.clone(), nc.clone(), nr.clone()]);
+    wire_hosts_to_router(&nr, &[(&na, "pfpa"), (&nb, "pfpb"), (&nc, "pfpc")]);
     host_link(&na, "pfpa0", "192.0.2.2/24", Some("192.0.2.1"));
     host_link6(&na, "pfpa0", "2001:db8:1::2/64", Some("2001:db8:1::1"));
     host_link(&nb, "pfpb0", "198.51.100.2/24", Some("198.51.100.1"));
+    host_link(&nc, "pfpc0", "203.0.113.2/24", Some("203.0.113.1"));
     let cfg = router_config(
         &lab,
         &[
             ("a", "pfpa1", r#"["192.0.2.1/24", "2001:db8:1::1/64"]"#),
             ("b", "pfpb1", r#""198.51.100.1/24""#),
+            ("c", "pfpc1", r#""203.0.113.1/24""#),
         ],
         "[punt]\nenable = true\nrate_pps = 400\nburst = 20\n",
     );
@@ -154,7 +156,7 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
         assert_eq!(ifs[0]["punt"]["tap"], "pf-a", "{ifs}");
         // Not a port of the data plane.
         let ports = control_call(&sock, "ports", json!({})).unwrap();
-        assert_eq!(ports.as_array().unwrap().len(), 2, "{ports}");
+        assert_eq!(ports.as_array().unwrap().len(), 3, "{ports}");
 
         // 1. TCP to the box, IPv4 then IPv6: a listener in Linux gets it, byte for byte.
         for (addr, port) in [("192.0.2.1", "5301"), ("2001:db8:1::1", "5302")] {
@@ -209,14 +211,18 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
             "echo requests not punted"
         );
 
-        // 2. A UDP flood to the box's address: rate-limited, forwarding goes on.
-        let sink = ns_spawn(&nr, &["python3", "-c", UDP_SINK, "192.0.2.1", "9999", "5"]);
+        // 2. A UDP flood from C to the box's address: rate-limited, forwarding between A
+        //    and B goes on.
+        let sink = ns_spawn(
+            &nr,
+            &["python3", "-c", UDP_SINK, "203.0.113.1", "9999", "5"],
+        );
         std::thread::sleep(Duration::from_millis(300));
         let p0 = punt(&sock);
         let t0 = Instant::now();
         let flood = ns_spawn(
-            &na,
-            &["python3", "-c", UDP_FLOOD, "192.0.2.1", "9999", "2.5"],
+            &nc,
+            &["python3", "-c", UDP_FLOOD, "203.0.113.1", "9999", "2.5"],
         );
         let ping = ns_run(
             &na,
@@ -403,4 +409,105 @@ fn bgp_through_the_punt_path_reaches_established_and_learns_the_peers_prefix() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// UDP echo: sends every datagram on (address, port) back to its sender until S seconds pass;
+/// prints "echoed=N".
+const UDP_ECHO: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(0.2)
+end = time.time() + float(sys.argv[3]); n = 0
+while time.time() < end:
+    try:
+        b, a = s.recvfrom(2048); s.sendto(b, a); n += 1
+    except socket.timeout:
+        pass
+print(f"echoed={n}")
+"#;
+
+/// A measurement, not a check (`cargo test -p pollfwd --test e2e_punt_netns -- --ignored
+/// --nocapture`): with no rate limit to speak of, how many packets per second go through
+/// the punt path (host -> pollfwd -> net_tap -> a Python UDP echo in Linux) and back through
+/// the inject path, and a TCP transfer's throughput to a Linux listener. docs/punt.md quotes
+/// its figures.
+#[test]
+#[ignore]
+fn measure_punt_and_inject_rates() {
+    require_root("network namespaces and veth pairs");
+    let lab = Lab::new("punt-measure");
+    let pid = std::process::id();
+    let [na, nr] = ["a", "r"].map(|n| format!("pfm{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nr.clone()]);
+    wire_hosts_to_router(&nr, &[(&na, "pfma")]);
+    host_link(&na, "pfma0", "192.0.2.2/24", None);
+    let cfg = router_config(
+        &lab,
+        &[("a", "pfma1", r#""192.0.2.1/24""#)],
+        "[punt]\nenable = true\nrate_pps = 10000000\nburst = 64\n",
+    );
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+    let steps = || {
+        wait_answering(&sock);
+        ns_ok(&na, &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
+        let echo = ns_spawn(&nr, &["python3", "-c", UDP_ECHO, "192.0.2.1", "9998", "5"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let p0 = punt(&sock);
+        let t0 = Instant::now();
+        let fo = ns_ok(&na, &["python3", "-c", UDP_FLOOD, "192.0.2.1", "9998", "3"]);
+        let secs = t0.elapsed().as_secs_f64();
+        std::thread::sleep(Duration::from_millis(300));
+        let p1 = punt(&sock);
+        let eo = echo.wait_with_output().unwrap();
+        let eo = String::from_utf8_lossy(&eo.stdout).into_owned();
+        let sent: f64 = field(&fo, "sent=").parse().unwrap();
+        let echoed: f64 = field(&eo, "echoed=").parse().unwrap();
+        let punted = (n(&p1, "punted") - n(&p0, "punted")) as f64;
+        let injected = (n(&p1, "injected") - n(&p0, "injected")) as f64;
+        eprintln!(
+            "UDP 64 B for {secs:.2} s: sent {:.0}/s, punted {:.0}/s, echoed by Linux {:.0}/s, injected {:.0}/s",
+            sent / secs,
+            punted / secs,
+            echoed / secs,
+            injected / secs
+        );
+        let server = ns_spawn(
+            &nr,
+            &[
+                "timeout",
+                "60",
+                "python3",
+                "-c",
+                ECHO_SERVER,
+                "192.0.2.1",
+                "5303",
+            ],
+        );
+        wait_listening(&nr, 5303);
+        let t0 = Instant::now();
+        let out = ns_ok(
+            &na,
+            &[
+                "timeout",
+                "60",
+                "python3",
+                "-c",
+                ECHO_CLIENT,
+                "192.0.2.1",
+                "5303",
+                "20000000",
+            ],
+        );
+        let secs = t0.elapsed().as_secs_f64();
+        let _ = server.wait_with_output();
+        assert_eq!(field(&out, "same="), "True", "{out}");
+        eprintln!(
+            "TCP echo of 20 MB through punt and inject: {secs:.2} s, {:.1} MB/s each way",
+            20.0 / secs
+        );
+    };
+    let out = run_then_stop(child, 60, steps);
+    assert_eq!(out.status.code(), Some(0));
 }
