@@ -544,3 +544,132 @@ fn measure_punt_and_inject_rates() {
     let out = run_then_stop(child, 60, steps);
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// A VLAN sub-interface's punt interface: a host on VLAN 10 (behind the user-space access
+/// switch of `tests/vlan_switch.py`: the lab kernels have no 802.1Q) reaches a TCP listener on
+/// the sub-interface's address in Linux (TAP `pf-t.10`, an ordinary untagged interface); what
+/// the kernel answers leaves the trunk tagged (the host only sees VLAN 10's frames).
+#[test]
+fn a_vlan_sub_interface_punts_and_injects_with_its_tag() {
+    require_root("network namespaces and veth pairs");
+    for t in ["ip", "ethtool", "python3", "ss"] {
+        assert!(have(t), "'{t}' is missing: run scripts/install-deps.sh");
+    }
+    let lab = Lab::new("punt-vlan");
+    let pid = std::process::id();
+    let [nr, ns, nh] = ["r", "s", "h"].map(|n| format!("pfv{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[nr.clone(), ns.clone(), nh.clone()]);
+    wire_hosts_to_router(&nr, &[(&ns, "pfvt")]);
+    isolate_router_veths(&nr, &["pfvt1"]);
+    ns_ok(&ns, &["ip", "link", "set", "pfvt0", "up"]);
+    wire_hosts_to_router(&ns, &[(&nh, "pfvh")]);
+    host_link(&nh, "pfvh0", "198.51.100.2/24", None);
+    let switch = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vlan_switch.py");
+    let mut sw = ns_spawn(
+        &ns,
+        &[
+            "python3",
+            switch.to_str().unwrap(),
+            "90",
+            "pfvt0",
+            "pfvh1:10",
+        ],
+    );
+    let sock = lab.path("ctl.sock");
+    let cfg = lab.write(
+        "pollfwd.toml",
+        &format!(
+            r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 4095
+
+[[port]]
+name = "t"
+device = "net_af_packet0,iface=pfvt1"
+address = "192.0.2.1/24"
+
+[[interface]]
+name = "t.10"
+port = "t"
+vlan = 10
+address = "198.51.100.1/24"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "t" }}]
+stages = ["forward"]
+
+[control]
+socket = "{sock}"
+
+[punt]
+enable = true
+"#,
+            prefix = lab.prefix(),
+            sock = sock.display()
+        ),
+    );
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+    let out = run_then_stop(child, 60, || {
+        wait_answering(&sock);
+        let a = ns_ok(&nr, &["ip", "-o", "addr", "show", "dev", "pf-t.10"]);
+        assert!(a.contains("inet 198.51.100.1/24"), "{a}");
+        let server = ns_spawn(
+            &nr,
+            &[
+                "timeout",
+                "40",
+                "python3",
+                "-c",
+                ECHO_SERVER,
+                "198.51.100.1",
+                "5304",
+            ],
+        );
+        wait_listening(&nr, 5304);
+        let out = ns_ok(
+            &nh,
+            &[
+                "timeout",
+                "40",
+                "python3",
+                "-c",
+                ECHO_CLIENT,
+                "198.51.100.1",
+                "5304",
+                "100000",
+            ],
+        );
+        let so = server.wait_with_output().unwrap();
+        assert!(so.status.success());
+        assert_eq!(field(&out, "same="), "True", "{out}");
+        assert_eq!(
+            field(&String::from_utf8_lossy(&so.stdout), "peer="),
+            "198.51.100.2"
+        );
+        let ifs = control_call(&sock, "interfaces", json!({})).unwrap();
+        let v = &ifs[1];
+        assert_eq!(v["name"], "t.10", "{ifs}");
+        assert_eq!(v["punt"]["tap"], "pf-t.10", "{ifs}");
+        assert!(n(&v["punt"], "to_kernel_packets") > 50, "{ifs}");
+        assert!(n(&v["punt"], "from_kernel_packets") > 50, "{ifs}");
+        // What the kernel sent went out tagged: the sub-interface counted it.
+        assert!(
+            n(v, "tx_packets") >= n(&v["punt"], "from_kernel_packets"),
+            "{ifs}"
+        );
+        assert!(ifs[0]["punt"].is_object(), "{ifs}");
+    });
+    let _ = sw.kill();
+    let _ = sw.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
