@@ -163,7 +163,7 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
         &lab,
         &[
             ("a", "pfpa1", r#"["192.0.2.1/24", "2001:db8:1::1/64"]"#),
-            ("b", "pfpb1", r#""198.51.100.1/24""#),
+            ("b", "pfpb1", "\"198.51.100.1/24\"\nmtu = 1400"),
             ("c", "pfpc1", r#""203.0.113.1/24""#),
         ],
         "[punt]\nenable = true\nrate_pps = 400\nburst = 20\n",
@@ -179,6 +179,11 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
         assert!(a.contains("inet6 2001:db8:1::1/64"), "{a}");
         let b = ns_ok(&nr, &["ip", "-o", "addr", "show", "dev", "pf-b"]);
         assert!(b.contains("inet 198.51.100.1/24"), "{b}");
+        let l = ns_ok(&nr, &["ip", "-o", "link", "show", "dev", "pf-b"]);
+        assert!(
+            l.contains("mtu 1400") && l.contains(",UP"),
+            "its interface's MTU, up: {l}"
+        );
         let mac_a = ns_ok(&nr, &["cat", "/sys/class/net/pfpa1/address"]);
         let tap_mac = ns_ok(&nr, &["cat", "/sys/class/net/pf-a/address"]);
         assert_eq!(mac_a, tap_mac, "the TAP has its interface's MAC");
