@@ -214,3 +214,104 @@ fn punting_is_rate_limited() {
     assert_eq!(v.iter().filter(|x| **x == Verdict::Tx(TAP)).count(), 4);
     // The bucket holds at most `burst`: 5 tokens earned, 4 usable at once.
 }
+
+fn a6(s: &str) -> u128 {
+    u128::from(s.parse::<std::net::Ipv6Addr>().unwrap())
+}
+
+/// Ethernet (to `dst_mac`) + an IPv6 packet written by `ndp` (`ip`: from the IPv6 header).
+fn eth6(dst_mac: [u8; 6], ip: &[u8]) -> Vec<u8> {
+    let mut f = dst_mac.to_vec();
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x99, 0x86, 0xdd]);
+    f.extend_from_slice(ip);
+    f
+}
+
+/// Ethernet + IPv6 header (next header `nh`, hop limit 64) + `payload`.
+fn ip6(dst_mac: [u8; 6], src: u128, dst: u128, nh: u8, payload: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    ip.extend_from_slice(&[nh, 64]);
+    ip.extend_from_slice(&src.to_be_bytes());
+    ip.extend_from_slice(&dst.to_be_bytes());
+    ip.extend_from_slice(payload);
+    eth6(dst_mac, &ip)
+}
+
+#[test]
+fn ipv6_for_the_box_goes_to_the_tap_but_neighbour_solicitations_are_answered() {
+    use pollfwd_nf::wire::{ipv6, ndp};
+    pool();
+    let mut i0 = iface(0, [192, 0, 2, 1]);
+    let box6 = a6("2001:db8:1::1");
+    let host6 = a6("2001:db8:1::2");
+    i0.addr6 = vec![(box6, 64)];
+    let ll = i0.link_local().unwrap();
+    let ifaces = vec![i0.clone()];
+    let entries = resolve(&ifaces, &[]).unwrap();
+    let entries6 = pollfwd_nf::forward::table6::resolve6(&ifaces, &[]).unwrap();
+    let table = FwdTable::build(&entries, &entries6, -1).unwrap();
+    let mut shared =
+        FwdShared::new(ifaces, Vec::new(), &[], &[], FwdParams::default(), HZ).unwrap();
+    shared.set_punt(PuntMap::new(&[(0, TAP)], 1000, 64));
+    let mut f = Forward::new(Arc::new(shared), Arc::new(table), 0);
+
+    let host_mac = [0x02, 0, 0, 0, 0, 0x99];
+    let mut ns = vec![0u8; 128];
+    let n = ndp::write_ns(
+        &mut ns,
+        host6,
+        ipv6::solicited_node(box6),
+        box6,
+        Some(host_mac),
+    );
+    let ns = eth6(ipv6::multicast_mac(ipv6::solicited_node(box6)), &ns[..n]);
+    let mut na = vec![0u8; 128];
+    let n = ndp::write_na(&mut na, host6, box6, host6, host_mac, false, true, true);
+    let na = eth6(i0.mac, &na[..n]);
+    let tcp = ip6(
+        i0.mac,
+        host6,
+        box6,
+        6,
+        &[
+            0x9c, 0x40, 0, 179, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 2, 0xff, 0xff, 0, 0, 0, 0,
+        ],
+    );
+    let udp_ll = ip6(
+        i0.mac,
+        a6("fe80::99"),
+        ll,
+        17,
+        &[0x12, 0x34, 0x0e, 0xc8, 0, 12, 0, 0, 1, 2, 3, 4],
+    );
+    let ospf3 = ip6(
+        ipv6::multicast_mac(a6("ff02::5")),
+        a6("fe80::99"),
+        a6("ff02::5"),
+        89,
+        &[3, 1, 0, 40, 0, 0, 0, 0],
+    );
+    let other_group = ip6(
+        ipv6::multicast_mac(a6("ff05::5")),
+        a6("fe80::99"),
+        a6("ff05::5"),
+        89,
+        &[3, 1, 0, 40, 0, 0, 0, 0],
+    );
+    let (v, _) = run(&mut f, &[ns, na, tcp, udp_ll, ospf3, other_group], 0, 1000);
+    assert_eq!(
+        v,
+        vec![
+            Verdict::Tx(0),                           // NS for the box: answered (NA) here
+            Verdict::Tx(TAP),                         // NA to the box: learnt, and the kernel's too
+            Verdict::Tx(TAP),                         // TCP to the global address
+            Verdict::Tx(TAP),                         // UDP to the link-local address
+            Verdict::Tx(TAP),                         // OSPFv3 to ff02::5
+            Verdict::Drop(DropReason::Ipv6Multicast), // not link scope: not punted
+        ]
+    );
+    assert_eq!(f.stats().na_sent.get(), 1);
+    assert!(f.stats().nd_learned.get() >= 1);
+    assert_eq!(f.punt_stats().punted.get(), 4);
+}
