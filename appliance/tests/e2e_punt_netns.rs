@@ -678,3 +678,134 @@ enable = true
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Starts FRR daemon `name` (zebra, ospfd) in namespace `ns` with `args`, its config, pid
+/// file, log and vty socket in `dir`, as FRR's own user (they refuse root unless it is in the
+/// vty group; `dir` is made writable for it), no vty TCP port.
+fn frr_daemon(ns: &str, dir: &std::path::Path, name: &str, conf: &str, args: &[&str]) -> Daemon {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let cfg = dir.join(format!("{name}.conf"));
+    std::fs::write(&cfg, conf).unwrap();
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, &format!("/usr/lib/frr/{name}")])
+        .args(["-u", "frr", "-g", "frr", "-P", "0"])
+        .args(args)
+        .arg("-f")
+        .arg(&cfg)
+        .arg("-i")
+        .arg(dir.join(format!("{name}.pid")))
+        .arg("--vty_socket")
+        .arg(dir)
+        .arg("--log")
+        .arg(format!(
+            "file:{}",
+            dir.join(format!("{name}.log")).display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    Daemon { child }
+}
+
+/// zebra then ospfd in namespace `ns` (zebra's socket in `dir`); waits for zebra's socket.
+fn ospf_pair(ns: &str, dir: &std::path::Path, ospf_conf: &str) -> (Daemon, Daemon) {
+    let zsock = dir.join("zserv.api");
+    let z = zsock.to_str().unwrap().to_string();
+    let zebra = frr_daemon(ns, dir, "zebra", "hostname z\n", &["-z", &z]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !zsock.exists() {
+        assert!(Instant::now() < deadline, "zebra did not start in {ns}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ospfd = frr_daemon(ns, dir, "ospfd", ospf_conf, &["-z", &z]);
+    (ospfd, zebra)
+}
+
+/// OSPF (IP protocol 89 to 224.0.0.5) through the punt path: FRR's ospfd (with zebra) in the
+/// router namespace on `pf-up`, ospfd in a peer's namespace on its veth; the adjacency comes
+/// up (Full) and the peer's loopback prefix is in the router's OSPF routes.
+#[test]
+fn ospf_through_the_punt_path_reaches_full_adjacency() {
+    require_root("network namespaces and veth pairs");
+    for t in [
+        "ip",
+        "ethtool",
+        "vtysh",
+        "/usr/lib/frr/zebra",
+        "/usr/lib/frr/ospfd",
+    ] {
+        assert!(
+            have(t),
+            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
+        );
+    }
+    let lab = Lab::new("punt-ospf");
+    let pid = std::process::id();
+    let [na, nr] = ["a", "r"].map(|n| format!("pfo{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nr.clone()]);
+    wire_hosts_to_router(&nr, &[(&na, "pfoa")]);
+    isolate_router_veths(&nr, &["pfoa1"]);
+    host_link(&na, "pfoa0", "192.0.2.2/24", None);
+    ns_ok(&na, &["ip", "addr", "add", "203.0.113.9/32", "dev", "lo"]);
+    let cfg = router_config(
+        &lab,
+        &[("up", "pfoa1", r#""192.0.2.1/24""#)],
+        "[punt]\nenable = true\n",
+    );
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+    let (dir_r, dir_a) = (lab.path("frr-router"), lab.path("frr-peer"));
+    let iface_conf = |dev: &str, id: &str, nets: &str| {
+        format!(
+            "hostname o\ninterface {dev}\n ip ospf network point-to-point\n ip ospf hello-interval 1\n ip ospf dead-interval 4\nrouter ospf\n ospf router-id {id}\n{nets}"
+        )
+    };
+    let steps = || {
+        wait_answering(&sock);
+        let router = ospf_pair(
+            &nr,
+            &dir_r,
+            &iface_conf("pf-up", "192.0.2.1", " network 192.0.2.0/24 area 0\n"),
+        );
+        let peer = ospf_pair(
+            &na,
+            &dir_a,
+            &iface_conf(
+                "pfoa0",
+                "192.0.2.2",
+                " network 192.0.2.0/24 area 0\n network 203.0.113.9/32 area 0\n",
+            ),
+        );
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let (mut nbr, mut routes, mut done) = (String::new(), String::new(), false);
+        while Instant::now() < deadline {
+            nbr = vtysh(&nr, &dir_r, "show ip ospf neighbor json");
+            routes = vtysh(&nr, &dir_r, "show ip ospf route json");
+            if nbr.contains("Full") && routes.contains("203.0.113.9/32") {
+                done = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let log = std::fs::read_to_string(dir_r.join("ospfd.log")).unwrap_or_default();
+        assert!(
+            done,
+            "no Full adjacency with the peer's prefix:\n{nbr}\n{routes}\nrouter ospfd log:\n{log}"
+        );
+        let p = punt(&sock);
+        assert!(n(&p, "punted") > 0 && n(&p, "injected") > 0, "{p}");
+        drop(peer);
+        drop(router);
+    };
+    let out = run_then_stop(child, 60, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
