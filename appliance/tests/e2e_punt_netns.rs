@@ -254,7 +254,11 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
             &["python3", "-c", UDP_SINK, "203.0.113.1", "9999", "5"],
         );
         std::thread::sleep(Duration::from_millis(300));
-        let p0 = punt(&sock);
+        let rx_c = || {
+            let ports = control_call(&sock, "ports", json!({})).unwrap();
+            n(&ports[2], "rx_packets")
+        };
+        let (p0, rx0) = (punt(&sock), rx_c());
         let t0 = Instant::now();
         let flood = ns_spawn(
             &nc,
@@ -266,7 +270,7 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
         );
         let fo = flood.wait_with_output().unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        let p1 = punt(&sock);
+        let (p1, rx1) = (punt(&sock), rx_c());
         let secs = t0.elapsed().as_secs_f64();
         let so = sink.wait_with_output().unwrap();
         let (fo, so) = (
@@ -283,17 +287,20 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
         let punted = n(&p1, "punted") - n(&p0, "punted");
         let limited = n(&p1, "punt_rate_limited") - n(&p0, "punt_rate_limited");
         let allowed = (400.0 * secs) as u64 + 20;
+        // What pollfwd received of it (the hosts' veths and af_packet drop some under load).
+        let received = rx1 - rx0;
         eprintln!(
-            "flood: sent {sent}, punted {punted} (allowed {allowed} in {secs:.2} s), rate-limited {limited}, received by Linux {got}"
+            "flood: sent {sent}, received by pollfwd {received}, punted {punted} (allowed {allowed} in {secs:.2} s), rate-limited {limited}, received by Linux {got}"
         );
-        assert!(sent > 5 * allowed, "the flood was a flood: {fo}");
+        assert!(received > 5 * allowed, "the flood was a flood: {fo}");
         assert!(
             punted <= allowed,
             "punted {punted} > {allowed} in {secs:.2} s"
         );
+        // Every datagram received is punted or counted (a few other frames: ARP).
         assert!(
-            limited > sent / 4,
-            "most of the flood counted as rate-limited: {limited} of {sent}"
+            punted + limited <= received && punted + limited + 20 >= received,
+            "the rest counted as rate-limited: {punted} + {limited} of {received}"
         );
         assert!(
             got > 0 && got <= punted,
