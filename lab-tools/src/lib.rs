@@ -8,3 +8,4 @@
 pub mod hostile;
 pub mod pcap;
 pub mod traffic;
+pub mod traffic6;

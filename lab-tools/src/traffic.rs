@@ -219,7 +219,7 @@ fn flow_addr(base: Ipv4Addr, flow: usize) -> Ipv4Addr {
 }
 
 /// SplitMix64: a tiny, well-mixed deterministic generator (Steele, Lea, Flood 2014).
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -228,7 +228,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// Fills `buf` with the payload of packet `index` (see the module docs).
-fn fill_payload(buf: &mut [u8], seed: u64, index: usize) {
+pub(crate) fn fill_payload(buf: &mut [u8], seed: u64, index: usize) {
     let mut key_state = seed;
     let key = splitmix64(&mut key_state);
     let tag = (index as u64 ^ key).to_le_bytes();

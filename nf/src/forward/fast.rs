@@ -6,7 +6,7 @@ use dpdk::Mbuf;
 use dpdk::lpm::{LpmView, RouteKey};
 use pollfwd_pipeline::{StageCtx, Verdict};
 
-use super::{Forward, Memo, NO_HOP, ipv4};
+use super::{Forward, Memo, NO_HOP, fast6, ipv4};
 use crate::wire::{self, ether};
 
 impl Forward {
@@ -77,6 +77,20 @@ impl Forward {
             }
             if i >= n {
                 break;
+            }
+            if fast6::is_ipv6(pkts[i].data()) {
+                // A run of IPv6 frames: the IPv6 loop (which counts their bytes).
+                let (end, bytes, all) = self.fast6(ctx, pkts, verdicts, i, memo);
+                rx_bytes += bytes;
+                match all {
+                    Some(v) => same &= v == *first.get_or_insert(v),
+                    None => same = false,
+                }
+                if let Some(f) = first {
+                    same &= memo.hop == NO_HOP || Verdict::Tx(memo.port) == f;
+                }
+                i = end;
+                continue;
             }
             // Counted before the slow path can change the packet.
             rx_bytes += pkts[i].pkt_len() as u64;

@@ -25,6 +25,7 @@ pub mod table;
 pub mod table6;
 
 mod fast;
+mod fast6;
 pub mod frag;
 mod nd;
 mod park;
@@ -440,6 +441,10 @@ pub struct Forward {
     memo_stale: bool,
     /// The punt path's rate limit and counters ([`punt`]).
     punt: punt::PuntWorker,
+    /// The IPv6 route memo, kept between bursts like `memo` ([`fast6::Memo6`]).
+    memo6: fast6::Memo6,
+    /// The IPv6 fast loop's working space.
+    scratch6: Box<fast6::Scratch6>,
 }
 
 /// Egress MAC per port id.
@@ -508,6 +513,8 @@ impl Forward {
             memo_ticks: memo_ticks(&shared),
             memo_stale: false,
             punt: punt::PuntWorker::new(&shared, worker),
+            memo6: fast6::Memo6::EMPTY,
+            scratch6: fast6::Scratch6::new(),
             proxy: shared.proxy.clone(),
             shared,
         }
@@ -685,6 +692,7 @@ impl Stage for Forward {
     ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
         // Whatever changes, route ids and neighbours are looked up afresh.
         self.memo = Memo::EMPTY;
+        self.memo6 = fast6::Memo6::EMPTY;
         let msg = match msg.downcast::<Arc<FwdTable>>() {
             Ok(t) => return Ok(Box::new(std::mem::replace(&mut self.table, *t))),
             Err(m) => m,

@@ -90,6 +90,7 @@ impl Forward {
                 // ARP changed a neighbour: the packets after this one look it up again.
                 if std::mem::take(&mut self.memo_stale) {
                     *memo = Memo::EMPTY;
+                    self.memo6 = super::fast6::Memo6::EMPTY;
                 }
                 v
             }

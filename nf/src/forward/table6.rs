@@ -328,6 +328,20 @@ impl Table6 {
             .and_then(|id| self.hops.get(id as usize).copied())
     }
 
+    /// Next-hop ids of a burst's destinations (network-order bytes): `ids[k]` for
+    /// `addrs[k]`, [`dpdk::fib6::MISS`] where no route covers it; one call into DPDK per up to
+    /// [`dpdk::fib6::BULK_CHUNK`] addresses. [`Table6::hop`] turns an id into its hop.
+    #[inline]
+    pub fn lookup_bulk(&self, addrs: &[[u8; 16]], ids: &mut [u32]) {
+        self.fib.lookup_bulk(addrs, ids);
+    }
+
+    /// The hop of a next-hop id from [`Table6::lookup_bulk`] (None for a miss).
+    #[inline]
+    pub fn hop(&self, id: u32) -> Option<Hop6> {
+        self.hops.get(id as usize).copied()
+    }
+
     /// Number of routes compiled in.
     pub fn routes(&self) -> usize {
         self.routes

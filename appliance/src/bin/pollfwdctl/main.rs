@@ -2,13 +2,14 @@
 //!
 //! Exit codes: 0 ok, 1 the daemon answered with an error, 2 the daemon cannot be reached.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{FromArgMatches, Parser, Subcommand};
 use lab::traffic::{self, GenSpec};
+use lab::traffic6;
 use serde_json::{Value, json};
 
 mod client;
@@ -106,7 +107,8 @@ enum Cmd {
         #[arg(default_value = "{}")]
         args: String,
     },
-    /// Write a pcap of synthetic IPv4 traffic (lab input for net_pcap ports).
+    /// Write a pcap of synthetic IPv4 (or, with --ipv6, IPv6) traffic (lab input for
+    /// net_pcap ports).
     GenPcap(GenArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     ///
@@ -144,10 +146,22 @@ struct GenArgs {
     /// udp, tcp, icmp or mix.
     #[arg(long, default_value = "udp")]
     proto: String,
-    #[arg(long, default_value = "198.18.0.1")]
-    src_ip: Ipv4Addr,
-    #[arg(long, default_value = "198.19.0.1")]
-    dst_ip: Ipv4Addr,
+    /// Source address of flow 0 (IPv4; with --ipv6 an IPv6 address, default 2001:db8::1).
+    #[arg(long)]
+    src_ip: Option<IpAddr>,
+    /// Destination address (IPv4 default 198.19.0.1; with --ipv6, default 2001:db8:1::1).
+    #[arg(long)]
+    dst_ip: Option<IpAddr>,
+    /// IPv6 frames (UDP at least 66 bytes, TCP 78; ICMP is ICMPv6 echo request).
+    #[arg(long)]
+    ipv6: bool,
+    /// With --ipv6: spread the flows' destinations over this many networks of
+    /// --dst-net-len bits counted up from --dst-ip (2001:db8::1 with /48: 2001:db8:N::1).
+    #[arg(long, requires = "ipv6", default_value_t = 0)]
+    dst_nets: u32,
+    /// With --dst-nets: their prefix length.
+    #[arg(long, requires = "dst_nets", default_value_t = 48)]
+    dst_net_len: u8,
     #[arg(long, default_value = "02:00:00:00:00:01")]
     src_mac: String,
     #[arg(long, default_value = "02:00:00:00:00:02")]
@@ -197,25 +211,57 @@ fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     v.try_into().map_err(|_| format!("bad MAC address '{s}'"))
 }
 
+/// The IPv4 address of `--src-ip`/`--dst-ip` (or its default).
+fn v4(a: Option<IpAddr>, default: Ipv4Addr, what: &str) -> Result<Ipv4Addr, String> {
+    match a {
+        None => Ok(default),
+        Some(IpAddr::V4(a)) => Ok(a),
+        Some(IpAddr::V6(a)) => Err(format!("{what} {a} is IPv6: add --ipv6")),
+    }
+}
+
+/// The IPv6 address of `--src-ip`/`--dst-ip` with `--ipv6` (or its default).
+fn v6(a: Option<IpAddr>, default: Ipv6Addr, what: &str) -> Result<Ipv6Addr, String> {
+    match a {
+        None => Ok(default),
+        Some(IpAddr::V6(a)) => Ok(a),
+        Some(IpAddr::V4(a)) => Err(format!("{what} {a} is IPv4: --ipv6 takes IPv6 addresses")),
+    }
+}
+
 fn gen_pcap(a: &GenArgs) -> Result<(), String> {
-    let spec = GenSpec {
+    let mut spec = GenSpec {
         count: a.count,
         flows: a.flows,
         sizes: traffic::parse_sizes(&a.sizes)?,
         proto: traffic::parse_proto(&a.proto)?,
         src_mac: parse_mac(&a.src_mac)?,
         dst_mac: parse_mac(&a.dst_mac)?,
-        src_ip: a.src_ip,
-        dst_ip: a.dst_ip,
         src_port: a.src_port,
         dst_port: a.dst_port,
         ttl: a.ttl,
         ..GenSpec::default()
     };
-    traffic::validate(&spec)?;
     let garbage = a.garbage.then(traffic::garbage_frames).unwrap_or_default();
-    let frames = traffic::generate(&spec).map(|f| tagged(a, f));
-    let n = lab::pcap::write_frames(&a.out, frames.chain(garbage)).map_err(|e| e.to_string())?;
+    let n = if a.ipv6 {
+        let d = traffic6::Addrs6::default();
+        let addrs = traffic6::Addrs6 {
+            src_ip: v6(a.src_ip, d.src_ip, "--src-ip")?,
+            dst_ip: v6(a.dst_ip, d.dst_ip, "--dst-ip")?,
+            dst_nets: a.dst_nets,
+            dst_net_len: a.dst_net_len,
+        };
+        traffic6::validate(&spec, &addrs)?;
+        let frames = traffic6::generate(&spec, &addrs).map(|f| tagged(a, f));
+        lab::pcap::write_frames(&a.out, frames.chain(garbage))
+    } else {
+        spec.src_ip = v4(a.src_ip, spec.src_ip, "--src-ip")?;
+        spec.dst_ip = v4(a.dst_ip, spec.dst_ip, "--dst-ip")?;
+        traffic::validate(&spec)?;
+        let frames = traffic::generate(&spec).map(|f| tagged(a, f));
+        lab::pcap::write_frames(&a.out, frames.chain(garbage))
+    }
+    .map_err(|e| e.to_string())?;
     println!("{}: {n} frames", a.out.display());
     Ok(())
 }
