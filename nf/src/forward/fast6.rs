@@ -68,17 +68,17 @@ impl Scratch6 {
 /// Whether an IPv6 frame's first 54 bytes (`h`, the frame `len` bytes long) make a plain
 /// packet: unicast destination MAC, EtherType IPv6, version 6, the payload within the frame,
 /// no extension header (next header TCP, UDP or ICMPv6), hop limit above 1, and source and
-/// destination neither multicast, link-local nor in ::/8 (unspecified, loopback,
-/// IPv4-mapped). Any other packet is left to [`Forward::v6`]: these are exactly the checks
-/// it makes before the route lookup (with the ones after it that need no route: link-layer
-/// group, link-local source, hop limit), some stricter than needed.
+/// destination outside ::/8 (unspecified, loopback, IPv4-mapped), fe00::/8 (link-local
+/// fe80::/10 and the unassigned or deprecated rest) and ff00::/8 (multicast). Any other
+/// packet is left to [`Forward::v6`]: these are the checks it makes before the route lookup
+/// (with the ones after it that need no route: link-layer group, link-local source, hop
+/// limit), some stricter than needed.
 #[inline(always)]
 fn plain6(h: &[u8; HDR], len: usize) -> bool {
     // Three loads: EtherType, version, traffic class, flow label and payload length; next
     // header, hop limit and the source's first two bytes; the destination's first two.
     let w = u64::from_be_bytes(h[12..20].try_into().expect("8 bytes"));
     let x = u32::from_be_bytes(h[NEXT_HEADER..NEXT_HEADER + 4].try_into().expect("4 bytes"));
-    let dst = u16::from_be_bytes([h[DST], h[DST + 1]]);
     let payload = w as u16 as usize;
     let nh = (x >> 24) as u8;
     let hop = (x >> 16) as u8;
@@ -88,20 +88,19 @@ fn plain6(h: &[u8; HDR], len: usize) -> bool {
         & (nh < 64)
         & ((PLAIN_UPPER >> (nh & 63)) & 1 != 0)
         & (hop > 1)
-        & addr_ok(x as u16)
-        & addr_ok(dst)
+        & addr_ok((x >> 8) as u8)
+        & addr_ok(h[DST])
 }
 
 /// The upper layers a plain packet carries (bits by next-header value, all below 64): TCP,
 /// UDP, ICMPv6.
 const PLAIN_UPPER: u64 = 1 << proto::TCP | 1 << proto::UDP | 1 << proto::ICMPV6;
 
-/// Whether an address starting with the 16 bits `a` may be forwarded without a second look:
-/// not in ::/8 (unspecified, loopback, IPv4-mapped), ff00::/8 (multicast) or fe80::/10
-/// (link-local).
+/// Whether an address whose first byte is `b` may be forwarded without a second look: not in
+/// ::/8, fe00::/8 or ff00::/8 (`b` in 1..=0xfd).
 #[inline(always)]
-fn addr_ok(a: u16) -> bool {
-    (a.wrapping_add(0x100) >= 0x200) & (a & 0xffc0 != 0xfe80)
+fn addr_ok(b: u8) -> bool {
+    b.wrapping_sub(1) < 0xfd
 }
 
 /// Whether a frame's EtherType is IPv6 (a frame too short to say is not).
@@ -129,6 +128,9 @@ impl Forward {
         // Pass 1: which frames are plain, and their destinations.
         let mut plain = 0u64;
         let mut rx_bytes = 0u64;
+        // The longest plain packet (IPv6 header and payload): when the egress MTU takes it,
+        // the run skips the per-packet MTU test.
+        let mut longest = 0u32;
         let mut end = i;
         while end < n {
             let m = &pkts[end];
@@ -143,6 +145,8 @@ impl Forward {
             match d.first_chunk::<HDR>() {
                 Some(h) if pkt_len as usize == d.len() && plain6(h, d.len()) => {
                     plain |= 1 << k;
+                    let payload = u16::from_be_bytes([h[PAYLOAD_LEN], h[PAYLOAD_LEN + 1]]);
+                    longest = longest.max(payload as u32);
                     *dst = h[DST..HDR].try_into().expect("16 bytes");
                 }
                 _ => *dst = [0; 16],
@@ -186,7 +190,14 @@ impl Forward {
                     clamp: self.mss_any && self.mss_for(in_port, m6.port) != 0,
                 };
                 let start = k;
-                k = run.forward(&mut pkts[..end], &self.scratch6.ids[..count], plain, (i, k));
+                let ids = &self.scratch6.ids[..count];
+                // The run without per-packet tests beyond the route when every plain packet
+                // fits the egress MTU and no MSS clamp applies; the one with them out of line.
+                k = if run.clamp || HDR as u32 + longest > run.frame_max {
+                    run.forward_checking(&mut pkts[..end], ids, plain, (i, k))
+                } else {
+                    run.forward::<false>(&mut pkts[..end], ids, plain, (i, k))
+                };
                 if k > start {
                     verdicts[start..k].fill(Verdict::Tx(m6.port));
                     note(Verdict::Tx(m6.port));
@@ -307,11 +318,23 @@ struct Run6 {
 }
 
 impl Run6 {
+    /// [`Run6::forward`] with the MTU and MSS clamping tests, out of line.
+    #[inline(never)]
+    fn forward_checking(
+        &self,
+        pkts: &mut [Mbuf],
+        ids: &[u32],
+        plain: u64,
+        at: (usize, usize),
+    ) -> usize {
+        self.forward::<true>(pkts, ids, plain, at)
+    }
+
     /// Forwards packets from `pkts[k]` on (`i`: where the run's `ids` and `plain` bits
-    /// start) while they are plain, routed by the memo's hop and within its MTU; returns where
-    /// it stopped.
+    /// start) while they are plain, routed by the memo's hop (and, `CHECK`, within its MTU
+    /// and no TCP SYN to clamp); returns where it stopped.
     #[inline(always)]
-    fn forward(
+    fn forward<const CHECK: bool>(
         &self,
         pkts: &mut [Mbuf],
         ids: &[u32],
@@ -324,17 +347,18 @@ impl Run6 {
                 break;
             }
             let d = m.data_mut();
+            if CHECK {
+                let Some(h) = d.first_chunk::<HDR>() else {
+                    break;
+                };
+                let payload = u16::from_be_bytes([h[PAYLOAD_LEN], h[PAYLOAD_LEN + 1]]) as u32;
+                if HDR as u32 + payload > self.frame_max || self.clamp && syn_or_short(d) {
+                    break;
+                }
+            }
             let Some(h) = d.first_chunk_mut::<HDR>() else {
                 break;
             };
-            let payload = u16::from_be_bytes([h[PAYLOAD_LEN], h[PAYLOAD_LEN + 1]]) as u32;
-            if HDR as u32 + payload > self.frame_max {
-                break;
-            }
-            if self.clamp && syn_or_short(d) {
-                break;
-            }
-            let h = d.first_chunk_mut::<HDR>().expect("checked above");
             h[HOP_LIMIT] -= 1;
             h[..12].copy_from_slice(&self.macs);
             k += 1;
@@ -412,14 +436,11 @@ mod tests {
         no(frame("::", "2001:db8:1::9", proto::UDP, 64, 20));
         no(frame("::1", "2001:db8:1::9", proto::UDP, 64, 20));
         no(frame("2001:db8::1", "::ffff:10.0.0.1", proto::UDP, 64, 20));
-        // fec0::/10 (deprecated site-local) is not link-local: plain.
-        assert!(plain(&frame(
-            "fec0::1",
-            "2001:db8:1::9",
-            proto::UDP,
-            64,
-            20
-        )));
+        // fec0::/10 (deprecated site-local) is not link-local, but fe00::/8 is left to the
+        // general path whole; unique local addresses (fc00::/7) are plain.
+        no(frame("fec0::1", "2001:db8:1::9", proto::UDP, 64, 20));
+        assert!(plain(&frame("fd00::1", "fc00::9", proto::UDP, 64, 20)));
+        assert!(plain(&frame("100::1", "fdff::9", proto::UDP, 64, 20)));
         let mut f = frame("2001:db8::1", "2001:db8:1::9", proto::UDP, 64, 20);
         f[0] = 0x33; // a group MAC
         no(f);
