@@ -328,3 +328,75 @@ fn gen_pcap_output_is_byte_identical_to_the_old_writer() {
         );
     }
 }
+
+/// `pollfwdctl gen-pcap --ipv6`: IPv6 UDP frames with the given addresses, destinations spread
+/// over `--dst-nets` /48s; IPv4 addresses with --ipv6 (or IPv6 ones without it) are refused,
+/// as are frames too small for IPv6 headers.
+#[test]
+fn gen_pcap_writes_ipv6_frames() {
+    let lab = Lab::new("gen-pcap6");
+    let gen_pcap = |args: &[&str]| {
+        Command::new(bin("pollfwdctl"))
+            .arg("gen-pcap")
+            .arg("-o")
+            .arg(lab.path("v6.pcap"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = gen_pcap(&[
+        "-n",
+        "64",
+        "--flows",
+        "64",
+        "--sizes",
+        "78",
+        "--ipv6",
+        "--src-ip",
+        "2001:db8:ffff::10",
+        "--dst-ip",
+        "2001:db8::1",
+        "--dst-nets",
+        "100",
+        "--dst-net-len",
+        "48",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames = read_pcap(&lab.path("v6.pcap"));
+    assert_eq!(frames.len(), 64);
+    let mut nets = std::collections::HashSet::new();
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(f.len(), 74);
+        assert_eq!(&f[12..14], &[0x86, 0xdd], "EtherType IPv6");
+        assert_eq!(
+            (f[14] >> 4, f[20], f[21]),
+            (6, 17, 64),
+            "version, UDP, hop limit"
+        );
+        let src = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&f[22..38]).unwrap());
+        let dst = u128::from_be_bytes(f[38..54].try_into().unwrap());
+        assert_eq!(
+            src,
+            format!("2001:db8:ffff::{:x}", 0x10 + i)
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+        );
+        assert_eq!(dst >> 96, 0x2001_0db8);
+        assert!((dst >> 80) as u16 & 0xffff < 100, "inside the 100 /48s");
+        assert_eq!(dst as u16, 1 + i as u16);
+        nets.insert((dst >> 80) as u16);
+    }
+    assert!(nets.len() > 30, "spread over the /48s: {}", nets.len());
+    for bad in [
+        &["--ipv6", "--dst-ip", "198.18.0.1"][..],
+        &["--dst-ip", "2001:db8::1"],
+        &["--ipv6", "--sizes", "64"],
+    ] {
+        let out = gen_pcap(bad);
+        assert!(!out.status.success(), "{bad:?} accepted");
+    }
+}

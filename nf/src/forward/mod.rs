@@ -10,7 +10,8 @@
 //! and neighbour discovery (RFC 4861) instead of ARP ([`v6`], `nd`).
 //!
 //! Files: this one (parameters, shared state, counters, the stage and its control messages),
-//! `fast` (the fast loop over plain IPv4 packets routed like the one before), `slow` (the
+//! `fast` (the fast loop over plain IPv4 packets routed like the one before), `fast6` (its
+//! IPv6 counterpart: a bulk FIB lookup per run of IPv6 frames, an IPv6 route memo), `slow` (the
 //! general path, local delivery and ICMP errors), `park` (ARP in the stage and packets parked
 //! for ARP or neighbour discovery), [`v6`] (the IPv6 path), `nd` (neighbour discovery);
 //! [`ipv4`] (address classes), [`arp`] and [`icmp`] (the messages, built with the wire

@@ -7,7 +7,10 @@
 //! discovery resolves the next hop. ICMPv6 errors share the stage's rate limit (RFC 4443
 //! 2.4(f)). Neighbour discovery itself: [`super::nd`].
 //!
-//! Every IPv6 packet takes this path, one at a time (the IPv4 fast loop hands it over).
+//! The IPv6 fast loop (`fast6`) forwards the plain packets of a burst without metadata and
+//! hands every other IPv6 packet to this path, one at a time; with metadata (an earlier stage
+//! read the packets) every IPv6 packet comes here. This path is the reference: the fast loop
+//! gives the same output.
 
 use dpdk::Mbuf;
 use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
