@@ -386,7 +386,7 @@ fn gen_pcap_writes_ipv6_frames() {
                 .unwrap()
         );
         assert_eq!(dst >> 96, 0x2001_0db8);
-        assert!((dst >> 80) as u16 & 0xffff < 100, "inside the 100 /48s");
+        assert!(((dst >> 80) as u16) < 100, "inside the 100 /48s");
         assert_eq!(dst as u16, 1 + i as u16);
         nets.insert((dst >> 80) as u16);
     }

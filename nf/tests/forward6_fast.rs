@@ -57,6 +57,7 @@ fn ifaces() -> Vec<Iface> {
             addr6: vec![(ip("2001:db8:1::1"), 64)],
             mtu: 1500,
             mss_clamp: None,
+            ra: false,
         },
         Iface {
             port: 1,
@@ -66,6 +67,7 @@ fn ifaces() -> Vec<Iface> {
             addr6: vec![(ip("2001:db8:2::1"), 64)],
             mtu: MTU1,
             mss_clamp: None,
+            ra: false,
         },
         Iface {
             port: 2,
@@ -75,6 +77,7 @@ fn ifaces() -> Vec<Iface> {
             addr6: vec![(ip("2001:db8:3::1"), 64)],
             mtu: 1500,
             mss_clamp: None,
+            ra: false,
         },
     ]
 }
