@@ -639,6 +639,8 @@ pub fn run(
         }
         launched.push(eal.launch(id, move || w.run())?);
     }
+    // Routes from the kernel's table, once the workers take new tables.
+    crate::fib_sync::start(&state);
     eprintln!(
         "pollfwd: running: {} port(s), {} worker lcore(s){}",
         state.ports.len(),

@@ -15,6 +15,7 @@ pub mod config;
 pub mod core_ops;
 pub mod daemon;
 pub mod dispatch;
+pub mod fib_sync;
 pub mod health;
 pub mod module;
 pub mod nf;

@@ -37,6 +37,10 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<String> {
     } else if new.punt.enable && crate::punt::wanted(old) != crate::punt::wanted(new) {
         v.push("[punt] interfaces' addresses".to_string());
     }
+    // The kernel table read and its limits are set when the reader starts.
+    if old.fib_sync != new.fib_sync {
+        v.push("[fib_sync]".to_string());
+    }
     // Ports and lcores, each named (by port name, by lcore id).
     let ports = |c: &Config| -> Vec<(String, config::PortConfig)> {
         c.ports

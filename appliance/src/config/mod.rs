@@ -10,6 +10,7 @@ pub mod addr;
 pub mod control;
 pub mod eal;
 pub mod error;
+pub mod fib_sync;
 pub mod iface;
 pub mod lcore;
 pub mod mempool;
@@ -25,6 +26,7 @@ use toml::Spanned;
 pub use control::ControlConfig;
 pub use eal::EalConfig;
 pub use error::{ConfigError, ErrAt, Pos, line_col, no_pos};
+pub use fib_sync::FibSyncConfig;
 pub use iface::{Iface, InterfaceConfig};
 pub use lcore::{LcoreConfig, RxRef};
 pub use mempool::MempoolConfig;
@@ -56,6 +58,8 @@ macro_rules! config_with_nfs {
             pub control: ControlConfig,
             #[serde(default)]
             pub punt: PuntConfig,
+            #[serde(default)]
+            pub fib_sync: FibSyncConfig,
             $(pub $nf: Option<Spanned<crate::nf::$nf::section::Section>>,)*
         }
 
@@ -144,6 +148,7 @@ pub fn parse_core(file: &str, text: &str) -> Result<(Config, Vec<String>), Confi
     eal::validate(&config, &pos)?;
     control::validate(&config, &pos, &mut warnings)?;
     punt::validate(&config, &pos)?;
+    fib_sync::validate(&config, &pos)?;
     Ok((config, warnings))
 }
 

@@ -299,15 +299,26 @@ impl Table6 {
     /// ([`dpdk::fib6::tbl8s_for`]): a table is never changed in place (DPDK 22.11's rte_fib6
     /// keeps a deleted prefix's tbl8 groups reserved), a route change builds a new one.
     pub fn build(entries: &[RouteEntry6], socket: i32) -> Result<Table6, String> {
+        let cfg = Self::config_for(entries, socket);
+        let fib = Fib6::new(cfg).map_err(|e| e.to_string())?;
+        Self::fill(fib, entries)
+    }
+
+    /// The size of the table [`Table6::build`] makes for `entries`.
+    pub fn config_for(entries: &[RouteEntry6], socket: i32) -> Fib6Config {
         let tbl8s = tbl8s_for(entries.iter().map(|e| e.prefix.len));
         let n = entries.len() as u32;
-        let cfg = Fib6Config {
+        Fib6Config {
             max_routes: n.max(16),
             tbl8s: tbl8s.max(16),
             next_hop_size: NextHopSize::B4,
             socket,
-        };
-        let mut fib = Fib6::new(cfg).map_err(|e| e.to_string())?;
+        }
+    }
+
+    /// Compiles `entries` into `fib`, an empty table at least as large as
+    /// [`Table6::config_for`] says.
+    pub fn fill(mut fib: Fib6, entries: &[RouteEntry6]) -> Result<Table6, String> {
         let (hops, ids) = hop_ids(entries);
         for (e, id) in entries.iter().zip(ids) {
             fib.add(e.prefix.addr.to_be_bytes(), e.prefix.len, id)

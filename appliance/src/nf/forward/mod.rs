@@ -43,6 +43,7 @@ impl Nf for Forward {
             env.iface_macs,
             env.iface_mtus,
             None,
+            (&Default::default(), &Default::default()),
         )?;
         let p = &mut plane.forward;
         p.init = Some((Arc::new(b.shared), Arc::new(b.table)));

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use pollfwd_nf::forward::table::{
-    self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, StaticRoute,
+    self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, Spare, SpareSize, StaticRoute,
 };
 use pollfwd_nf::forward::table6::{self, Hop6, Prefix6, RouteEntry6, StaticRoute6};
 use pollfwd_nf::forward::{
@@ -19,7 +19,7 @@ use pollfwd_nf::forward::{
 use serde_json::{Map, Value, json};
 
 use super::config::{self as conf, Route, RouteText};
-use super::state::Plane;
+use super::state::{Plane, Synced};
 use crate::config::Config;
 use crate::config::addr::Addresses;
 use crate::ops::{CliDoc, Commit, Op, OpCtx, OpError, arg, req};
@@ -31,16 +31,21 @@ pub const STAGE: &str = "forward";
 pub const OPS: &[Op] = &[
     Op {
         name: "route.list",
-        help: "routes of both families: prefix, kind (connected/local/broadcast/static), via, port (args: kind?, family?)",
+        help: "routes of both families: prefix, kind (connected/local/broadcast/static/dynamic), origin, via, port (args: kind?, origin?, family?)",
         run: route_list,
         cli: Some(CliDoc {
             words: &["route", "list"],
-            about: "List the routes: prefix, kind, via, port",
+            about: "List the routes: prefix, kind, origin, via, port",
             args: &[
                 arg(
                     "kind",
-                    "connected|local|broadcast|static",
+                    "connected|local|broadcast|static|dynamic",
                     "only routes of this kind",
+                ),
+                arg(
+                    "origin",
+                    "connected|local|broadcast|static|bgp|ospf|...",
+                    "only routes of this origin",
                 ),
                 arg("family", "ipv4|ipv6", "only routes of this family"),
             ],
@@ -96,6 +101,17 @@ pub const OPS: &[Op] = &[
                 ),
             ],
             example: "pollfwdctl route del prefix=10.0.0.0/8",
+        }),
+    },
+    Op {
+        name: "route.sync",
+        help: "FIB sync from the kernel's routing table ([fib_sync]): settings, routes held, counters",
+        run: route_sync,
+        cli: Some(CliDoc {
+            words: &["route", "sync"],
+            about: "FIB sync from the kernel's routing table: routes held and counters",
+            args: &[],
+            example: "pollfwdctl route sync",
         }),
     },
     Op {
@@ -155,6 +171,7 @@ pub(super) fn build(
     port_macs: &[[u8; 6]],
     port_mtus: &[u16],
     nat_addrs: Option<&[u32]>,
+    synced: (&Synced4Map, &Synced6Map),
 ) -> Result<Built, String> {
     let pid = port_ids;
     let ifaces = conf::ifaces(c, Some((port_ids, port_macs, port_mtus)));
@@ -187,8 +204,8 @@ pub(super) fn build(
         })
         .collect();
     let proxy = proxy_list(c, pid, nat_addrs);
-    let entries = table::resolve(&ifaces, &statics).map_err(|e| format!("forward: {e}"))?;
-    let entries6 = table6::resolve6(&ifaces, &statics6).map_err(|e| format!("forward: {e}"))?;
+    let (entries, entries6) = resolve_all(&ifaces, &statics, &statics6, synced.0, synced.1)
+        .map_err(|e| format!("forward: {e}"))?;
     let t = FwdTable::build(&entries, &entries6, dpdk::ffi::SOCKET_ID_ANY)
         .map_err(|e| format!("forward: {e}"))?;
     let shared = FwdShared::new(
@@ -206,6 +223,78 @@ pub(super) fn build(
         statics,
         statics6,
     })
+}
+
+/// The routes taken from the kernel, by prefix.
+pub type Synced4Map = BTreeMap<Prefix, Synced<StaticRoute>>;
+pub type Synced6Map = BTreeMap<Prefix6, Synced<StaticRoute6>>;
+
+/// The complete route lists of both families: interface routes, static routes, then the
+/// routes from the kernel (kind dynamic) whose prefix is neither (those are shadowed: held,
+/// not installed) and that resolve.
+fn resolve_all(
+    ifaces: &[Iface],
+    statics: &[StaticRoute],
+    statics6: &[StaticRoute6],
+    synced: &Synced4Map,
+    synced6: &Synced6Map,
+) -> Result<(Vec<RouteEntry>, Vec<RouteEntry6>), String> {
+    let mut v = table::resolve(ifaces, statics)?;
+    if !synced.is_empty() {
+        let taken: std::collections::HashSet<Prefix> = v.iter().map(|e| e.prefix).collect();
+        for (p, r) in synced {
+            if !taken.contains(p)
+                && let Ok(mut e) = table::resolve_static(ifaces, &r.route)
+            {
+                e.kind = RouteKind::Dynamic;
+                v.push(e);
+            }
+        }
+    }
+    let mut v6 = table6::resolve6(ifaces, statics6)?;
+    if !synced6.is_empty() {
+        let taken: std::collections::HashSet<Prefix6> = v6.iter().map(|e| e.prefix).collect();
+        for (p, r) in synced6 {
+            if !taken.contains(p)
+                && let Ok(mut e) = table6::resolve_static6(ifaces, &r.route)
+            {
+                e.kind = RouteKind::Dynamic;
+                v6.push(e);
+            }
+        }
+    }
+    Ok((v, v6))
+}
+
+/// The name an operator knows for a kernel route's `rtm_protocol` (iproute2's
+/// `rt_protos`, FRR's own numbers). The kernel's `static` (4) is `kernel-static`, apart from
+/// pollfwd's own static routes.
+pub fn origin_name(proto: u8) -> String {
+    match proto {
+        1 => "redirect",
+        2 => "kernel",
+        3 => "boot",
+        4 => "kernel-static",
+        9 => "ra",
+        11 => "zebra",
+        12 => "bird",
+        16 => "dhcp",
+        18 => "keepalived",
+        42 => "babel",
+        186 => "bgp",
+        187 => "isis",
+        188 => "ospf",
+        189 => "rip",
+        190 => "ripng",
+        192 => "eigrp",
+        193 => "ldp",
+        194 => "sharp",
+        195 => "pbr",
+        196 => "frr-static",
+        197 => "openfabric",
+        _ => return format!("proto-{proto}"),
+    }
+    .to_string()
 }
 
 /// Proxy ARP ranges over interface ids: `[forward] proxy_arp` plus the NAT outside addresses
@@ -282,14 +371,25 @@ pub(super) fn prepare_reload(
         return Ok(None);
     }
     let (port_ids, port_macs, port_mtus) = crate::state::iface_facts(&ctx.state.ifaces);
-    let (old_shared, nat_addrs) = with_cp(ctx, |cp| {
+    let (old_shared, nat_addrs, synced, synced6, generation) = with_cp(ctx, |cp| {
         Ok((
             cp.init.as_ref().expect("initialised").0.clone(),
             cp.nat_addrs.clone(),
+            cp.synced.clone(),
+            cp.synced6.clone(),
+            cp.synced_gen,
         ))
     })?;
-    // NAT addresses changed live stay (a NAT reload that changes them pushes its own list).
-    let mut b = build(new, &port_ids, &port_macs, &port_mtus, nat_addrs.as_deref())?;
+    // NAT addresses changed live stay (a NAT reload that changes them pushes its own list);
+    // so do the routes taken from the kernel.
+    let mut b = build(
+        new,
+        &port_ids,
+        &port_macs,
+        &port_mtus,
+        nat_addrs.as_deref(),
+        (&synced, &synced6),
+    )?;
     b.shared.inherit(&old_shared);
     let shared = Arc::new(b.shared);
     let t = Arc::new(b.table);
@@ -306,6 +406,11 @@ pub(super) fn prepare_reload(
             cp.statics = statics.iter().map(|r| (r.prefix, *r)).collect();
             cp.statics6 = statics6.iter().map(|r| (r.prefix, *r)).collect();
             cp.proxy = None;
+            // Routes from the kernel changed since this table was built: one more.
+            if cp.synced_gen != generation {
+                let (s4, s6) = (cp.statics.clone(), cp.statics6.clone());
+                install(ctx, cp, s4, s6)?;
+            }
             Ok(())
         })?;
         Ok(format!("forward: {routes} route(s) on {n} worker(s)"))
@@ -426,6 +531,16 @@ impl Entry {
     }
 }
 
+/// The origin of a route: its kind, or for a dynamic one who installed it in the kernel.
+fn origin_of(cp: &Plane, e: &Entry) -> String {
+    let proto = match e {
+        Entry::V4(r) if r.kind == RouteKind::Dynamic => cp.synced.get(&r.prefix).map(|s| s.proto),
+        Entry::V6(r) if r.kind == RouteKind::Dynamic => cp.synced6.get(&r.prefix).map(|s| s.proto),
+        _ => return e.kind().name().to_string(),
+    };
+    proto.map_or_else(|| "kernel".into(), origin_name)
+}
+
 fn entry_json(state: &State, e: &Entry) -> Value {
     let (prefix, kind, via, port) = match e {
         Entry::V4(e) => match e.hop {
@@ -455,30 +570,44 @@ fn entry_json(state: &State, e: &Entry) -> Value {
     })
 }
 
+/// A route of the kernel's table not installed because its prefix is a connected or static
+/// route of pollfwd.
+fn shadowed_json(
+    state: &State,
+    prefix: String,
+    proto: u8,
+    via: Option<String>,
+    port: Option<u16>,
+) -> Value {
+    json!({
+        "prefix": prefix,
+        "origin": origin_name(proto),
+        "via": via,
+        "port": port.map(|p| port_name(state, p)),
+    })
+}
+
 /// Every route of both families, IPv4 first.
 fn all_entries(cp: &Plane) -> Result<Vec<Entry>, String> {
     let (shared, _) = cp.init.as_ref().expect("initialised by with_cp");
     let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
     let statics6: Vec<StaticRoute6> = cp.statics6.values().copied().collect();
-    let mut v: Vec<Entry> = table::resolve(&shared.ifaces, &statics)?
-        .into_iter()
-        .map(Entry::V4)
-        .collect();
-    v.extend(
-        table6::resolve6(&shared.ifaces, &statics6)?
-            .into_iter()
-            .map(Entry::V6),
-    );
+    let (e4, e6) = resolve_all(&shared.ifaces, &statics, &statics6, &cp.synced, &cp.synced6)?;
+    let mut v: Vec<Entry> = e4.into_iter().map(Entry::V4).collect();
+    v.extend(e6.into_iter().map(Entry::V6));
     Ok(v)
 }
 
 fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     let kind = a.get("kind").and_then(Value::as_str);
     if let Some(k) = kind
-        && !["connected", "local", "broadcast", "static"].contains(&k)
+        && !["connected", "local", "broadcast", "static", "dynamic"].contains(&k)
     {
-        return Err(format!("kind '{k}': one of connected, local, broadcast, static").into());
+        return Err(
+            format!("kind '{k}': one of connected, local, broadcast, static, dynamic").into(),
+        );
     }
+    let origin = a.get("origin").and_then(Value::as_str);
     let family = match a.get("family").and_then(Value::as_str) {
         None => None,
         Some("ipv4" | "4") => Some(4),
@@ -492,9 +621,58 @@ fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
             .iter()
             .filter(|e| kind.is_none_or(|k| e.kind().name() == k))
             .filter(|e| family.is_none_or(|f| e.sort_key().0 == f))
-            .map(|e| entry_json(ctx.state, e))
+            .filter_map(|e| {
+                let o = origin_of(cp, e);
+                if origin.is_some_and(|want| want != o) {
+                    return None;
+                }
+                let mut j = entry_json(ctx.state, e);
+                j["origin"] = json!(o);
+                Some(j)
+            })
             .collect();
-        Ok(json!({"count": routes.len(), "routes": routes}))
+        let mut reply = json!({"count": routes.len(), "routes": routes});
+        // Routes of the kernel whose prefix is a connected or static route: held, not
+        // installed (listed apart, only when there are any).
+        let installed: std::collections::HashSet<String> = v
+            .iter()
+            .filter(|e| e.kind() != RouteKind::Dynamic)
+            .map(entry_prefix)
+            .collect();
+        let mut shadowed: Vec<Value> = Vec::new();
+        if family != Some(6) {
+            for (p, r) in &cp.synced {
+                let t = p.to_string();
+                if installed.contains(&t) {
+                    shadowed.push(shadowed_json(
+                        ctx.state,
+                        t,
+                        r.proto,
+                        r.route.via.map(ip_text),
+                        r.route.port,
+                    ));
+                }
+            }
+        }
+        if family != Some(4) {
+            for (p, r) in &cp.synced6 {
+                let t = p.to_string();
+                if installed.contains(&t) {
+                    shadowed.push(shadowed_json(
+                        ctx.state,
+                        t,
+                        r.proto,
+                        r.route.via.map(ip6_text),
+                        r.route.port,
+                    ));
+                }
+            }
+        }
+        shadowed.retain(|s| origin.is_none_or(|o| s["origin"] == o));
+        if !shadowed.is_empty() {
+            reply["shadowed"] = json!(shadowed);
+        }
+        Ok(reply)
     })
     .map_err(OpError::from)
 }
@@ -544,26 +722,40 @@ fn install(
     statics: BTreeMap<Prefix, StaticRoute>,
     statics6: BTreeMap<Prefix6, StaticRoute6>,
 ) -> Result<Installed, String> {
+    install_with(ctx, cp, statics, statics6, None)
+}
+
+/// [`install`] into the empty tables of `spare` when they are large enough.
+fn install_with(
+    ctx: &OpCtx<'_>,
+    cp: &mut Plane,
+    statics: BTreeMap<Prefix, StaticRoute>,
+    statics6: BTreeMap<Prefix6, StaticRoute6>,
+    spare: Option<Spare>,
+) -> Result<Installed, String> {
     let (shared, _) = cp.init.clone().expect("initialised by with_cp");
     let list: Vec<StaticRoute> = statics.values().copied().collect();
     let list6: Vec<StaticRoute6> = statics6.values().copied().collect();
     let t0 = std::time::Instant::now();
-    let entries = table::resolve(&shared.ifaces, &list)?;
-    let entries6 = table6::resolve6(&shared.ifaces, &list6)?;
-    let t = Arc::new(FwdTable::build(
+    let (entries, entries6) = resolve_all(&shared.ifaces, &list, &list6, &cp.synced, &cp.synced6)?;
+    let t = Arc::new(FwdTable::build_with(
+        spare,
         &entries,
         &entries6,
         dpdk::ffi::SOCKET_ID_ANY,
     )?);
+    let spare_size = Spare::size_for(&entries, &entries6, dpdk::ffi::SOCKET_ID_ANY);
     let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let workers = ctx.broadcast(STAGE, |_| t.clone())?;
-    cp.init = Some((shared, t));
+    let retired = cp.init.replace((shared, t)).map(|(_, t)| t);
     cp.statics = statics;
     cp.statics6 = statics6;
     Ok(Installed {
         routes: entries.len() + entries6.len(),
         workers,
         build_ms: (build_ms * 10.0).round() / 10.0,
+        spare_size,
+        retired,
     })
 }
 
@@ -572,6 +764,10 @@ struct Installed {
     routes: usize,
     workers: usize,
     build_ms: f64,
+    /// The size of empty tables the next build of about this many routes fits in.
+    spare_size: SpareSize,
+    /// The table replaced (freeing one zeroes its memory: tens of ms for large tables).
+    retired: Option<Arc<FwdTable>>,
 }
 
 fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
@@ -634,11 +830,15 @@ fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
                 let what = all_entries(cp)?
                     .into_iter()
                     .find(|e| entry_prefix(e) == text)
-                    .map(|e| {
-                        format!(
+                    .map(|e| match e.kind() {
+                        RouteKind::Dynamic => format!(
+                            "{text} is a route from the kernel's table, origin {} (withdraw it in the routing daemon)",
+                            origin_of(cp, &e)
+                        ),
+                        k => format!(
                             "{text} is a {} route (change the port's address)",
-                            e.kind().name()
-                        )
+                            k.name()
+                        ),
                     })
                     .unwrap_or_else(|| format!("no static route {text}"));
                 return Err(what);
@@ -648,6 +848,198 @@ fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
         Ok(json!({
             "deleted": prefixes.len(), "routes": r.routes,
             "workers": r.workers, "build_ms": r.build_ms,
+        }))
+    })
+    .map_err(OpError::from)
+}
+
+/// One change of the kernel's table at prefix level: the route the prefix has now (over a
+/// DPDK interface id), or None (it has none any more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncChange {
+    V4(Prefix, Option<Synced<StaticRoute>>),
+    V6(Prefix6, Option<Synced<StaticRoute6>>),
+}
+
+/// What [`apply_synced`] did.
+#[derive(Default)]
+pub struct SyncReport {
+    /// Routes added or changed, removed.
+    pub installed: u64,
+    pub withdrawn: u64,
+    /// New prefixes refused (beyond `max`), routes that do not resolve (the first error).
+    pub refused_limit: u64,
+    pub refused_invalid: u64,
+    pub first_invalid: Option<String>,
+    /// Routes held from the kernel after the change, and those of them installed.
+    pub held: usize,
+    /// Time to compile and install the table (ms); None: nothing changed, no table built.
+    pub build_ms: Option<f64>,
+    /// The size of empty tables the next build fits in (to make them ahead).
+    pub spare_size: Option<SpareSize>,
+    /// The table replaced, for the caller to free where it costs nothing.
+    pub retired: Option<Arc<FwdTable>>,
+}
+
+/// Applies changes of the kernel's table to the routes taken from it and installs one new
+/// table with all of them (one table per batch, whatever its size). `full`: the changes are
+/// the whole table (a dump): prefixes not in them are withdrawn. At most `max` routes are
+/// held: a new prefix beyond that is refused (counted), nothing held is dropped for it.
+pub fn apply_synced(
+    ctx: &OpCtx<'_>,
+    changes: Vec<SyncChange>,
+    full: bool,
+    max: usize,
+    spare: Option<Spare>,
+) -> Result<SyncReport, String> {
+    with_cp(ctx, |cp| {
+        let shared = cp.init.as_ref().expect("initialised").0.clone();
+        let mut rep = SyncReport::default();
+        let (mut s4, mut s6) = if full {
+            (Synced4Map::new(), Synced6Map::new())
+        } else {
+            (cp.synced.clone(), cp.synced6.clone())
+        };
+        let invalid = |rep: &mut SyncReport, e: String| {
+            rep.refused_invalid += 1;
+            rep.first_invalid.get_or_insert(e);
+        };
+        for c in changes {
+            let held = s4.len() + s6.len();
+            match c {
+                SyncChange::V4(p, None) => {
+                    s4.remove(&p);
+                }
+                SyncChange::V6(p, None) => {
+                    s6.remove(&p);
+                }
+                SyncChange::V4(p, Some(r)) => {
+                    if let Err(e) = table::resolve_static(&shared.ifaces, &r.route) {
+                        invalid(&mut rep, e);
+                    } else if !s4.contains_key(&p) && held >= max {
+                        rep.refused_limit += 1;
+                    } else {
+                        s4.insert(p, r);
+                    }
+                }
+                SyncChange::V6(p, Some(r)) => {
+                    if let Err(e) = table6::resolve_static6(&shared.ifaces, &r.route) {
+                        invalid(&mut rep, e);
+                    } else if !s6.contains_key(&p) && held >= max {
+                        rep.refused_limit += 1;
+                    } else {
+                        s6.insert(p, r);
+                    }
+                }
+            }
+        }
+        rep.installed = diff_count(&s4, &cp.synced) + diff_count(&s6, &cp.synced6);
+        rep.withdrawn = gone_count(&cp.synced, &s4) + gone_count(&cp.synced6, &s6);
+        rep.held = s4.len() + s6.len();
+        if rep.installed + rep.withdrawn > 0 {
+            let (statics, statics6) = (cp.statics.clone(), cp.statics6.clone());
+            let (old4, old6) = (
+                std::mem::replace(&mut cp.synced, s4),
+                std::mem::replace(&mut cp.synced6, s6),
+            );
+            match install_with(ctx, cp, statics, statics6, spare) {
+                Ok(i) => {
+                    rep.build_ms = Some(i.build_ms);
+                    rep.spare_size = Some(i.spare_size);
+                    rep.retired = i.retired;
+                }
+                Err(e) => {
+                    // Nothing changes: the routes held and the table in force stay.
+                    cp.synced = old4;
+                    cp.synced6 = old6;
+                    return Err(e);
+                }
+            }
+            cp.synced_gen += 1;
+        } else {
+            let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
+            let statics6: Vec<StaticRoute6> = cp.statics6.values().copied().collect();
+            let (e4, e6) =
+                resolve_all(&shared.ifaces, &statics, &statics6, &cp.synced, &cp.synced6)?;
+            rep.spare_size = Some(Spare::size_for(&e4, &e6, dpdk::ffi::SOCKET_ID_ANY));
+        }
+        let st = &mut cp.sync_stats;
+        st.installed += rep.installed;
+        st.withdrawn += rep.withdrawn;
+        st.refused_limit += rep.refused_limit;
+        st.refused_invalid += rep.refused_invalid;
+        if rep.build_ms.is_some() {
+            st.batches += 1;
+            st.last_batch_changes = rep.installed + rep.withdrawn;
+            st.last_batch_ms = rep.build_ms.unwrap_or(0.0);
+        }
+        Ok(rep)
+    })
+}
+
+/// Entries of `new` absent from `old` or different there.
+fn diff_count<K: Ord, V: PartialEq>(new: &BTreeMap<K, V>, old: &BTreeMap<K, V>) -> u64 {
+    new.iter().filter(|(k, v)| old.get(k) != Some(v)).count() as u64
+}
+
+/// Keys of `old` absent from `new`.
+fn gone_count<K: Ord, V>(old: &BTreeMap<K, V>, new: &BTreeMap<K, V>) -> u64 {
+    old.keys().filter(|k| !new.contains_key(k)).count() as u64
+}
+
+/// Updates the FIB sync counters (the reader's own: ignored routes, dumps, overflows, errors).
+pub fn sync_stats_update(ctx: &OpCtx<'_>, f: impl FnOnce(&mut super::state::SyncStats)) {
+    ctx.cp(|cp| f(&mut cp.forward.sync_stats));
+}
+
+fn route_sync(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
+    let fc = ctx.config_in_force().fib_sync;
+    with_cp(ctx, |cp| {
+        let (shared, _) = cp.init.as_ref().expect("initialised");
+        let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
+        let statics6: Vec<StaticRoute6> = cp.statics6.values().copied().collect();
+        let (e4, e6) = resolve_all(&shared.ifaces, &statics, &statics6, &cp.synced, &cp.synced6)?;
+        let dynamic = e4.iter().filter(|e| e.kind == RouteKind::Dynamic).count()
+            + e6.iter().filter(|e| e.kind == RouteKind::Dynamic).count();
+        let held = cp.synced.len() + cp.synced6.len();
+        let mut by_origin: BTreeMap<String, u64> = BTreeMap::new();
+        for p in cp
+            .synced
+            .values()
+            .map(|s| s.proto)
+            .chain(cp.synced6.values().map(|s| s.proto))
+        {
+            *by_origin.entry(origin_name(p)).or_default() += 1;
+        }
+        let st = &cp.sync_stats;
+        Ok(json!({
+            "enable": fc.enable.get_ref(),
+            "table": fc.table.get_ref(),
+            "max_routes": fc.max_routes.get_ref(),
+            "batch_ms": fc.batch_ms.get_ref(),
+            "routes": held,
+            "installed_routes": dynamic,
+            "shadowed": held - dynamic,
+            "by_origin": by_origin,
+            "counters": {
+                "installed": st.installed,
+                "withdrawn": st.withdrawn,
+                "ignored": st.ignored,
+                "ignored_total": st.ignored.values().sum::<u64>(),
+                "refused_limit": st.refused_limit,
+                "refused_invalid": st.refused_invalid,
+                "multipath_first_hop": st.multipath_first_hop,
+                "batches": st.batches,
+                "dumps": st.dumps,
+                "overflows": st.overflows,
+            },
+            "last_batch": {
+                "changes": st.last_batch_changes,
+                "build_ms": st.last_batch_ms,
+                "latency_ms": st.last_batch_latency_ms,
+                "window_ms": st.last_batch_window_ms,
+            },
+            "last_error": st.last_error,
         }))
     })
     .map_err(OpError::from)
@@ -689,7 +1081,10 @@ fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
                 let mut v = entry_json(ctx.state, &e);
                 v["address"] = json!(text);
                 v["route"] = json!(entry_prefix(&e));
-                let on_link = matches!(e.kind(), RouteKind::Connected | RouteKind::Static);
+                let on_link = matches!(
+                    e.kind(),
+                    RouteKind::Connected | RouteKind::Static | RouteKind::Dynamic
+                );
                 let gw = match e {
                     Entry::V4(r) => match r.hop {
                         Hop::Forward { gateway, .. } => {

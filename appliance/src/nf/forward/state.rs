@@ -24,4 +24,54 @@ pub struct Plane {
     /// The proxy list the workers use, when it is not `init`'s (held here so that the one a
     /// worker replaces is freed on the control side).
     pub proxy: Option<Arc<[ProxyArp]>>,
+    /// Routes taken from the kernel's routing table (`[fib_sync]`, over DPDK port ids), with
+    /// their origin. A prefix that is also a connected or static route is held here but not
+    /// installed (shadowed).
+    pub synced: BTreeMap<Prefix, Synced<StaticRoute>>,
+    pub synced6: BTreeMap<Prefix6, Synced<StaticRoute6>>,
+    /// Changes of `synced`/`synced6` so far (a reload prepared before one rebuilds at commit).
+    pub synced_gen: u64,
+    /// The FIB sync counters.
+    pub sync_stats: SyncStats,
+}
+
+/// A route from the kernel's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Synced<R> {
+    pub route: R,
+    /// The kernel route's `rtm_protocol` (who installed it: 186 BGP, 188 OSPF, ...).
+    pub proto: u8,
+    /// The kernel route had several next hops: only its first is installed.
+    pub multipath: bool,
+}
+
+/// What the FIB sync did since pollfwd started.
+#[derive(Debug, Clone, Default)]
+pub struct SyncStats {
+    /// Routes added or changed, and removed (kernel events and resynchronisations).
+    pub installed: u64,
+    pub withdrawn: u64,
+    /// Routes ignored, by reason (another table, not a punt interface, a route type pollfwd
+    /// does not take, ...).
+    pub ignored: BTreeMap<&'static str, u64>,
+    /// Routes refused: beyond `max_routes`, or not resolvable (a gateway that is one of the
+    /// box's own addresses).
+    pub refused_limit: u64,
+    pub refused_invalid: u64,
+    /// Multipath routes installed with their first next hop.
+    pub multipath_first_hop: u64,
+    /// Tables compiled, full dumps read (start and after a lost notification), netlink
+    /// notifications lost (the socket overflowed: a dump follows).
+    pub batches: u64,
+    pub dumps: u64,
+    pub overflows: u64,
+    /// The last batch: routes changed and the time to compile and install it.
+    pub last_batch_changes: u64,
+    pub last_batch_ms: f64,
+    /// The last batch of notifications: from the first one read to the table installed.
+    pub last_batch_latency_ms: f64,
+    /// ... of which collecting the batch.
+    pub last_batch_window_ms: f64,
+    /// The last error (the reader restarts after it).
+    pub last_error: Option<String>,
 }

@@ -1,0 +1,682 @@
+//! FIB sync (`[fib_sync]`, docs/forward.md "Routes from a routing daemon"): a thread of the
+//! management side reads the kernel's routing table of pollfwd's namespace over rtnetlink
+//! (`netlink-sys`, `netlink-packet-route`) and keeps the forward stage's routes from it in
+//! step: a dump of the table at start, then the kernel's route notifications
+//! (`RTNLGRP_IPV4_ROUTE`, `RTNLGRP_IPV6_ROUTE`). A route out of a punt interface
+//! (`<prefix><interface>`) is a route out of that pollfwd interface. Changes are collected
+//! until none came for `batch_ms` (at most 50 ms, or two table builds, after the first) and
+//! installed as one new table. When notifications are lost (the socket overflowed) or the
+//! socket fails, the table is dumped again and replaces what was held: unchanged routes stay
+//! installed throughout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use pollfwd_nf::forward::table::{FwdTable, Prefix, Spare, SpareSize, StaticRoute};
+use pollfwd_nf::forward::table6::{Prefix6, StaticRoute6};
+
+use crate::nf::forward::ops::{SyncChange, apply_synced, sync_stats_update};
+use crate::nf::forward::state::{SyncStats, Synced};
+use crate::ops::OpCtx;
+use crate::state::State;
+
+/// Multicast groups of the kernel's route notifications (linux/rtnetlink.h).
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
+/// The kernel's own connected routes (of the punt interfaces' addresses: pollfwd has them).
+const RTPROT_KERNEL: u8 = 2;
+
+/// Starts the reader when `[fib_sync]` is on and a worker runs the forward stage.
+pub fn start(state: &Arc<State>) {
+    let fc = &state.config.config.fib_sync;
+    if !*fc.enable.get_ref() {
+        return;
+    }
+    if !(OpCtx { state }).runs("forward") {
+        eprintln!(
+            "pollfwd: warning: [fib_sync] is on but no worker runs the forward stage: no route is taken from the kernel"
+        );
+        return;
+    }
+    let state = state.clone();
+    let spawned = std::thread::Builder::new()
+        .name("pollfwd-fibsync".into())
+        .spawn(move || run(&state));
+    if let Err(e) = spawned {
+        eprintln!("pollfwd: fib_sync: cannot start its thread: {e}");
+    }
+}
+
+/// Dumps and follows the table for ever; after an error, starts again (a new dump).
+fn run(state: &State) {
+    loop {
+        let e = session(state);
+        eprintln!("pollfwd: fib_sync: {e}; reading the kernel's table again");
+        let ctx = OpCtx { state };
+        sync_stats_update(&ctx, |s| s.last_error = Some(e.clone()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A route of the kernel's table as pollfwd takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KRoute {
+    V4(Synced<StaticRoute>),
+    V6(Synced<StaticRoute6>),
+}
+
+/// A kernel route's key: prefix and metric (the kernel holds several routes of one prefix
+/// with different metrics; the lowest one is used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    V4(Prefix, u32),
+    V6(Prefix6, u32),
+}
+
+impl Key {
+    /// The same prefix with the lowest metric (range start).
+    fn first(&self) -> Key {
+        match *self {
+            Key::V4(p, _) => Key::V4(p, 0),
+            Key::V6(p, _) => Key::V6(p, 0),
+        }
+    }
+    fn same_prefix(&self, o: &Key) -> bool {
+        match (self, o) {
+            (Key::V4(a, _), Key::V4(b, _)) => a == b,
+            (Key::V6(a, _), Key::V6(b, _)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// What one route message is for pollfwd.
+enum Parsed {
+    Route(Key, KRoute),
+    /// A route pollfwd does not take, and why (the counter's name).
+    Ignored(Key, &'static str),
+    /// Not a route pollfwd can name at all.
+    Skip(&'static str),
+}
+
+/// The reader's view of the kernel's table and the interfaces it maps.
+struct Reader<'s> {
+    state: &'s State,
+    table: u32,
+    max: usize,
+    batch: Duration,
+    /// The kernel's routes pollfwd takes, by prefix and metric.
+    kernel: BTreeMap<Key, KRoute>,
+    /// Kernel interface index -> pollfwd interface id (None: not a punt interface).
+    ifaces: HashMap<u32, Option<u16>>,
+    /// Counters to add under the control lock with the next batch.
+    ignored: BTreeMap<&'static str, u64>,
+    multipath: u64,
+    /// Routes were refused for the limit: when some are withdrawn, the kernel's routes are
+    /// offered again (those refused get the room).
+    refused: bool,
+    /// Empty tables made ahead by a helper thread (the slow part of a build): asked for
+    /// after each install, taken by the next one.
+    spares: Spares,
+}
+
+/// A helper thread that makes empty tables of the sizes asked, and frees the tables
+/// replaced (DPDK zeroes memory when it is freed: tens of ms for a 2^24-entry level).
+struct Spares {
+    ask: std::sync::mpsc::Sender<Job>,
+    ready: std::sync::mpsc::Receiver<Spare>,
+    /// One was asked for and not taken yet.
+    asked: bool,
+}
+
+enum Job {
+    Make(SpareSize),
+    Free(Arc<FwdTable>),
+}
+
+impl Spares {
+    fn start() -> Spares {
+        let (ask, asked) = std::sync::mpsc::channel::<Job>();
+        let (done, ready) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("pollfwd-fibspare".into())
+            .spawn(move || {
+                while let Ok(job) = asked.recv() {
+                    let size = match job {
+                        Job::Free(t) => {
+                            drop(t);
+                            continue;
+                        }
+                        Job::Make(size) => size,
+                    };
+                    match Spare::new(size) {
+                        Ok(s) => {
+                            if done.send(s).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => eprintln!("pollfwd: fib_sync: cannot make spare tables: {e}"),
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("pollfwd: fib_sync: no spare tables (thread: {e}): builds are slower");
+        }
+        Spares {
+            ask,
+            ready,
+            asked: false,
+        }
+    }
+
+    /// The spare asked for, when it is ready (then another is asked for after the build).
+    fn take(&mut self) -> Option<Spare> {
+        let s = self.ready.try_recv().ok();
+        if s.is_some() {
+            self.asked = false;
+        }
+        s
+    }
+}
+
+fn session(state: &State) -> String {
+    let fc = &state.config.config.fib_sync;
+    let mut r = Reader {
+        state,
+        table: *fc.table.get_ref(),
+        max: *fc.max_routes.get_ref(),
+        batch: Duration::from_millis(*fc.batch_ms.get_ref()),
+        kernel: BTreeMap::new(),
+        ifaces: HashMap::new(),
+        ignored: BTreeMap::new(),
+        multipath: 0,
+        refused: false,
+        spares: Spares::start(),
+    };
+    match r.follow() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+enum Never {}
+
+impl Reader<'_> {
+    /// Subscribes, dumps, then applies notifications in batches; returns only on error.
+    fn follow(&mut self) -> Result<Never, String> {
+        let ev = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
+        let mut ev = ev;
+        ev.bind_auto().map_err(|e| format!("netlink bind: {e}"))?;
+        // A full BGP table arrives as a burst: a large buffer (capped by rmem_max); when it
+        // overflows anyway the table is dumped again.
+        let _ = ev.set_rx_buf_sz(32i32 << 20);
+        for g in [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE] {
+            ev.add_membership(g)
+                .map_err(|e| format!("netlink group {g}: {e}"))?;
+        }
+        // Subscribed before the dump: nothing between them is missed (a notification of a
+        // route the dump already had changes nothing).
+        self.resync()?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            // Idle: block until the kernel says something.
+            let mut pending: BTreeMap<Key, ()> = BTreeMap::new();
+            let n = match ev.recv(&mut &mut buf[..], 0) {
+                Ok(n) => n,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.overflow()?;
+                    continue;
+                }
+                Err(e) => return Err(format!("netlink recv: {e}")),
+            };
+            self.take(&buf[..n], &mut pending);
+            // Collect until quiet for `batch`, at most 50 ms after the first change.
+            let first = Instant::now();
+            let mut last = first;
+            let mut lost = false;
+            loop {
+                match ev.recv(&mut &mut buf[..], libc::MSG_DONTWAIT) {
+                    Ok(n) => {
+                        self.take(&buf[..n], &mut pending);
+                        last = Instant::now();
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let now = Instant::now();
+                        if now - last >= self.batch || now - first >= Duration::from_millis(50) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        lost = true;
+                        break;
+                    }
+                    Err(e) => return Err(format!("netlink recv: {e}")),
+                }
+            }
+            if lost {
+                self.overflow()?;
+                continue;
+            }
+            let changes: Vec<SyncChange> = pending.keys().map(|k| self.effective(k)).collect();
+            let window = (first.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+            self.apply(changes, false)?;
+            // From the first notification read to the new table in every worker.
+            let ms = (first.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+            let ctx = OpCtx { state: self.state };
+            sync_stats_update(&ctx, |s| {
+                s.last_batch_latency_ms = ms;
+                s.last_batch_window_ms = window;
+            });
+        }
+    }
+
+    /// Notifications were lost: counted, and the table read again.
+    fn overflow(&mut self) -> Result<(), String> {
+        eprintln!(
+            "pollfwd: fib_sync: route notifications lost (socket overflow): reading the kernel's table again"
+        );
+        let ctx = OpCtx { state: self.state };
+        sync_stats_update(&ctx, |s| s.overflows += 1);
+        self.resync()
+    }
+
+    /// Dumps the kernel's table (both families) and makes it the whole of what is held.
+    fn resync(&mut self) -> Result<(), String> {
+        let msgs = dump()?;
+        self.kernel.clear();
+        let mut pending = BTreeMap::new();
+        for m in &msgs {
+            self.one(m, true, &mut pending);
+        }
+        let changes = self.all_changes();
+        let ctx = OpCtx { state: self.state };
+        sync_stats_update(&ctx, |s| s.dumps += 1);
+        self.apply(changes, true)
+    }
+
+    /// Hands changes to the forward stage (one table), with the counters gathered so far.
+    fn apply(&mut self, changes: Vec<SyncChange>, full: bool) -> Result<(), String> {
+        let ctx = OpCtx { state: self.state };
+        let ignored = std::mem::take(&mut self.ignored);
+        let multipath = std::mem::take(&mut self.multipath);
+        sync_stats_update(&ctx, |s: &mut SyncStats| {
+            for (k, v) in ignored {
+                *s.ignored.entry(k).or_default() += v;
+            }
+            s.multipath_first_hop += multipath;
+        });
+        let n = changes.len();
+        let mut rep = apply_synced(&ctx, changes, full, self.max, self.spares.take())?;
+        if self.refused && !full && rep.withdrawn > 0 {
+            // Room again: the whole table, as after a dump (unchanged routes stay).
+            let all = self.all_changes();
+            if let Some(t) = rep.retired.take() {
+                let _ = self.spares.ask.send(Job::Free(t));
+            }
+            rep = apply_synced(&ctx, all, true, self.max, self.spares.take())?;
+        }
+        if let Some(t) = rep.retired.take() {
+            let _ = self.spares.ask.send(Job::Free(t));
+        }
+        if let Some(size) = rep.spare_size
+            && !self.spares.asked
+        {
+            self.spares.asked = self.spares.ask.send(Job::Make(size)).is_ok();
+        }
+        self.refused = rep.refused_limit > 0;
+        if rep.refused_limit > 0 {
+            eprintln!(
+                "pollfwd: fib_sync: {} route(s) refused: the FIB limit of {} routes from the kernel ([fib_sync] max_routes) is reached; the routes held stay",
+                rep.refused_limit, self.max
+            );
+        }
+        if let Some(e) = &rep.first_invalid {
+            eprintln!(
+                "pollfwd: fib_sync: {} route(s) refused, first: {e}",
+                rep.refused_invalid
+            );
+        }
+        if let Some(ms) = rep.build_ms
+            && (full || n >= 1000)
+        {
+            eprintln!(
+                "pollfwd: fib_sync: {} {} change(s): {} installed, {} withdrawn, {} held ({ms} ms)",
+                if full { "dump:" } else { "batch:" },
+                n,
+                rep.installed,
+                rep.withdrawn,
+                rep.held
+            );
+        }
+        Ok(())
+    }
+
+    /// Every prefix of the kernel's table with its route.
+    fn all_changes(&self) -> Vec<SyncChange> {
+        let firsts: std::collections::BTreeSet<Key> = self.kernel.keys().map(Key::first).collect();
+        firsts.iter().map(|k| self.effective(k)).collect()
+    }
+
+    /// The change for the prefix of `k`: its route with the lowest metric, or none.
+    fn effective(&self, k: &Key) -> SyncChange {
+        let best = self
+            .kernel
+            .range(k.first()..)
+            .next()
+            .filter(|(b, _)| b.same_prefix(k))
+            .map(|(_, r)| *r);
+        match (k, best) {
+            (Key::V4(p, _), Some(KRoute::V4(r))) => SyncChange::V4(*p, Some(r)),
+            (Key::V6(p, _), Some(KRoute::V6(r))) => SyncChange::V6(*p, Some(r)),
+            (Key::V4(p, _), _) => SyncChange::V4(*p, None),
+            (Key::V6(p, _), _) => SyncChange::V6(*p, None),
+        }
+    }
+
+    /// Takes every route message of a datagram.
+    fn take(&mut self, buf: &[u8], pending: &mut BTreeMap<Key, ()>) {
+        let mut off = 0;
+        while off < buf.len() {
+            let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..]) else {
+                break;
+            };
+            let len = m.header.length as usize;
+            self.one(&m, false, pending);
+            if len == 0 {
+                break;
+            }
+            off += len;
+        }
+    }
+
+    /// One route message: updates `kernel`, notes the prefix touched, counts what is ignored.
+    fn one(
+        &mut self,
+        m: &NetlinkMessage<RouteNetlinkMessage>,
+        dumping: bool,
+        pending: &mut BTreeMap<Key, ()>,
+    ) {
+        let (rm, add) = match &m.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => (r, true),
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(r)) => (r, false),
+            _ => return,
+        };
+        let parsed = self.parse(rm);
+        match parsed {
+            Parsed::Skip(why) => {
+                // Other tables' routes are many (local table): counted, never held.
+                if add {
+                    *self.ignored.entry(why).or_default() += 1;
+                }
+            }
+            Parsed::Ignored(k, why) => {
+                if add {
+                    *self.ignored.entry(why).or_default() += 1;
+                }
+                // A route of this prefix and metric replaced by one pollfwd does not take
+                // (e.g. a blackhole): the old one is gone.
+                if self.kernel.remove(&k).is_some() && !dumping {
+                    pending.insert(k.first(), ());
+                }
+            }
+            Parsed::Route(k, r) => {
+                if add {
+                    if let KRoute::V4(s) = r
+                        && s.multipath
+                    {
+                        self.multipath += 1;
+                    }
+                    if let KRoute::V6(s) = r
+                        && s.multipath
+                    {
+                        self.multipath += 1;
+                    }
+                    self.kernel.insert(k, r);
+                } else {
+                    self.kernel.remove(&k);
+                }
+                if !dumping {
+                    pending.insert(k.first(), ());
+                }
+            }
+        }
+    }
+
+    fn parse(&mut self, rm: &RouteMessage) -> Parsed {
+        let h = &rm.header;
+        let mut table = h.table as u32;
+        let mut dst: Option<IpAddr> = None;
+        let mut gw: Option<IpAddr> = None;
+        let mut oif: Option<u32> = None;
+        let mut prio = 0u32;
+        let mut multipath = false;
+        let mut via_other = false;
+        for a in &rm.attributes {
+            match a {
+                RouteAttribute::Table(t) => table = *t,
+                RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = Some((*a).into()),
+                RouteAttribute::Destination(RouteAddress::Inet6(a)) => dst = Some((*a).into()),
+                RouteAttribute::Gateway(RouteAddress::Inet(a)) => gw = Some((*a).into()),
+                RouteAttribute::Gateway(RouteAddress::Inet6(a)) => gw = Some((*a).into()),
+                RouteAttribute::Via(_) => via_other = true,
+                RouteAttribute::Oif(i) => oif = Some(*i),
+                RouteAttribute::Priority(p) => prio = *p,
+                RouteAttribute::MultiPath(hops) => {
+                    // ECMP is not taken yet: the first next hop is.
+                    if let Some(nh) = hops.first() {
+                        multipath = hops.len() > 1;
+                        oif = Some(nh.interface_index);
+                        for na in &nh.attributes {
+                            match na {
+                                RouteAttribute::Gateway(RouteAddress::Inet(a)) => {
+                                    gw = Some((*a).into())
+                                }
+                                RouteAttribute::Gateway(RouteAddress::Inet6(a)) => {
+                                    gw = Some((*a).into())
+                                }
+                                RouteAttribute::Via(_) => via_other = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if table != self.table {
+            return Parsed::Skip("other_table");
+        }
+        let len = h.destination_prefix_length;
+        let key = match h.address_family {
+            AddressFamily::Inet => {
+                let a = match dst {
+                    Some(IpAddr::V4(a)) => u32::from(a),
+                    None => 0,
+                    _ => return Parsed::Skip("malformed"),
+                };
+                if len > 32 {
+                    return Parsed::Skip("malformed");
+                }
+                Key::V4(Prefix::new(a, len), prio)
+            }
+            AddressFamily::Inet6 => {
+                let a = match dst {
+                    Some(IpAddr::V6(a)) => u128::from(a),
+                    None => 0,
+                    _ => return Parsed::Skip("malformed"),
+                };
+                if len > 128 {
+                    return Parsed::Skip("malformed");
+                }
+                Key::V6(Prefix6::new(a, len), prio)
+            }
+            _ => return Parsed::Skip("other_family"),
+        };
+        match h.kind {
+            RouteType::Unicast => {}
+            RouteType::BlackHole => return Parsed::Ignored(key, "blackhole"),
+            RouteType::Unreachable | RouteType::Prohibit => {
+                return Parsed::Ignored(key, "unreachable");
+            }
+            _ => return Parsed::Ignored(key, "route_type"),
+        }
+        let proto = u8::from(h.protocol);
+        if h.protocol == RouteProtocol::Kernel || proto == RTPROT_KERNEL {
+            return Parsed::Ignored(key, "kernel_connected");
+        }
+        if h.source_prefix_length != 0 || h.tos != 0 {
+            return Parsed::Ignored(key, "source_or_tos");
+        }
+        if let Key::V6(p, _) = key
+            && (p.addr >> 118 == 0x3fa || p.addr >> 120 == 0xff)
+        {
+            // fe80::/10 and multicast: the interface's own, never forwarded.
+            return Parsed::Ignored(key, "link_local");
+        }
+        if via_other {
+            return Parsed::Ignored(key, "gateway_family");
+        }
+        let Some(oif) = oif else {
+            return Parsed::Ignored(key, "no_interface");
+        };
+        let Some(port) = self.iface_of(oif) else {
+            return Parsed::Ignored(key, "not_punt_interface");
+        };
+        let r = match (key, gw) {
+            (Key::V4(p, _), None) => KRoute::V4(Synced {
+                route: StaticRoute {
+                    prefix: p,
+                    via: None,
+                    port: Some(port),
+                },
+                proto,
+                multipath,
+            }),
+            (Key::V4(p, _), Some(IpAddr::V4(g))) => KRoute::V4(Synced {
+                route: StaticRoute {
+                    prefix: p,
+                    via: Some(u32::from(g)),
+                    port: Some(port),
+                },
+                proto,
+                multipath,
+            }),
+            (Key::V6(p, _), None) => KRoute::V6(Synced {
+                route: StaticRoute6 {
+                    prefix: p,
+                    via: None,
+                    port: Some(port),
+                },
+                proto,
+                multipath,
+            }),
+            (Key::V6(p, _), Some(IpAddr::V6(g))) => KRoute::V6(Synced {
+                route: StaticRoute6 {
+                    prefix: p,
+                    via: Some(u128::from(g)),
+                    port: Some(port),
+                },
+                proto,
+                multipath,
+            }),
+            _ => return Parsed::Ignored(key, "gateway_family"),
+        };
+        Parsed::Route(key, r)
+    }
+
+    /// The pollfwd interface id of kernel interface `index`, through its punt interface's
+    /// name (cached; the punt interfaces live as long as pollfwd).
+    fn iface_of(&mut self, index: u32) -> Option<u16> {
+        if let Some(v) = self.ifaces.get(&index) {
+            return *v;
+        }
+        let state = self.state;
+        let v = ifname(index).and_then(|name| {
+            let iface = crate::punt::iface_of_tap(&state.config.config, &name)?;
+            state.ifaces.iter().find(|i| i.name == iface).map(|i| i.id)
+        });
+        // Unknown names are not cached: an interface created later may take the index.
+        if v.is_some() {
+            self.ifaces.insert(index, v);
+        }
+        v
+    }
+}
+
+/// The name of kernel interface `index` (None: no such interface).
+fn ifname(index: u32) -> Option<String> {
+    for e in std::fs::read_dir("/sys/class/net").ok()?.flatten() {
+        let p = e.path().join("ifindex");
+        if std::fs::read_to_string(&p)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            == Some(index)
+        {
+            return e.file_name().into_string().ok();
+        }
+    }
+    None
+}
+
+/// Every route of the kernel (both families, all tables: the caller keeps its table's).
+fn dump() -> Result<Vec<NetlinkMessage<RouteNetlinkMessage>>, String> {
+    let mut nl = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
+    nl.bind_auto().map_err(|e| format!("netlink bind: {e}"))?;
+    nl.connect(&SocketAddr::new(0, 0))
+        .map_err(|e| format!("netlink connect: {e}"))?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for (seq, family) in [(1u32, AddressFamily::Inet), (2, AddressFamily::Inet6)] {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = family;
+        msg.header.table = RouteHeader::RT_TABLE_UNSPEC;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.sequence_number = seq;
+        let mut req = NetlinkMessage::new(
+            header,
+            NetlinkPayload::from(RouteNetlinkMessage::GetRoute(msg)),
+        );
+        req.finalize();
+        let mut tx = vec![0u8; req.buffer_len()];
+        req.serialize(&mut tx);
+        nl.send(&tx, 0).map_err(|e| format!("netlink send: {e}"))?;
+        'recv: loop {
+            let n = nl
+                .recv(&mut &mut buf[..], 0)
+                .map_err(|e| format!("netlink dump: {e}"))?;
+            let mut off = 0;
+            while off < n {
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..n])
+                    .map_err(|e| format!("netlink dump: {e}"))?;
+                let len = m.header.length as usize;
+                match &m.payload {
+                    NetlinkPayload::Done(_) => break 'recv,
+                    NetlinkPayload::Error(e) if e.code.is_some() => {
+                        return Err(format!("netlink dump: {e}"));
+                    }
+                    _ => {}
+                }
+                if m.header.sequence_number == seq {
+                    out.push(m);
+                }
+                if len == 0 {
+                    break;
+                }
+                off += len;
+            }
+        }
+    }
+    Ok(out)
+}

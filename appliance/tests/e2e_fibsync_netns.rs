@@ -1,0 +1,376 @@
+//! FIB sync (`[fib_sync]`, docs/forward.md "Routes from a routing daemon") with real Linux
+//! hosts: hosts A and B in their own network namespaces, joined by veth pairs to a router
+//! namespace where pollfwd attaches with `net_af_packet`, creates its punt TAPs (`pf-a`,
+//! `pf-b`) and reads the kernel's routing table. Checked as a user would:
+//!
+//! - routes added with `ip route` / `ip -6 route` out of a punt TAP (proto bgp, proto static)
+//!   are in `route.list` with their origin within 100 ms (measured), traffic from A follows
+//!   them to an address behind B, deleting them removes them and stops it;
+//! - routes on another interface or in another table are ignored and counted; a prefix equal
+//!   to a configured static route is not installed (listed as shadowed), the static one stays;
+//! - a flood beyond `max_routes` is refused and counted, the routes held stay;
+//! - FRR: zebra and bgpd in the router namespace peer over the punt TAP with bgpd in B's
+//!   namespace, which announces a prefix: it is in pollfwd's FIB with origin bgp, A pings an
+//!   address in it, and a withdraw removes it.
+//!
+//! Needs root, iproute2, iputils-ping, ethtool and frr (`scripts/install-deps.sh`); without
+//! one it fails and says which. Namespaces fs{a,b,r}-<pid>, removed when the test ends;
+//! daemons run with their files in the test's lab directory and are stopped by PID.
+//! Addresses: RFC 5737 / RFC 3849 / RFC 1918 ranges inside these namespaces only.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::netns::*;
+use common::*;
+use serde_json::{Value, json};
+
+fn router_config(lab: &Lab, veth_a: &str, veth_b: &str, extra: &str) -> std::path::PathBuf {
+    lab.write(
+        "pollfwd.toml",
+        &format!(
+            r#"[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 4095
+
+[[port]]
+name = "a"
+device = "net_af_packet0,iface={veth_a}"
+address = ["192.0.2.1/24", "2001:db8:1::1/64"]
+
+[[port]]
+name = "b"
+device = "net_af_packet1,iface={veth_b}"
+address = ["198.51.100.1/24", "2001:db8:2::1/64"]
+
+[[lcore]]
+id = 1
+rx = [{{ port = "a" }}, {{ port = "b" }}]
+stages = ["forward"]
+
+[control]
+socket = "{sock}"
+
+[punt]
+enable = true
+
+[forward]
+routes = [{{ prefix = "10.50.0.0/16", via = "192.0.2.2" }}]
+
+{extra}"#,
+            prefix = lab.prefix(),
+            sock = lab.path("ctl.sock").display()
+        ),
+    )
+}
+
+/// As in e2e_punt_netns: the router namespace's kernel stays off the af_packet veths.
+fn isolate_router_veths(nr: &str, veths: &[&str]) {
+    ns_ok(nr, &["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"]);
+    for v in veths {
+        for (k, val) in [("rp_filter", "1"), ("arp_ignore", "8")] {
+            ns_ok(
+                nr,
+                &["sysctl", "-qw", &format!("net.ipv4.conf.{v}.{k}={val}")],
+            );
+        }
+    }
+}
+
+/// The route of `prefix` in `route.list` (None: not installed).
+fn route_of(sock: &Path, prefix: &str) -> Option<Value> {
+    let l = control_ok(sock, "route.list", json!({}));
+    l["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["prefix"] == prefix)
+        .cloned()
+}
+
+/// Polls `route.list` (on one connection) until `prefix` is installed (`want`) or gone;
+/// returns how long it took from `since`. Fails after 2 s.
+fn wait_route(sock: &Path, prefix: &str, want: bool, since: Instant) -> Duration {
+    let deadline = since + Duration::from_secs(2);
+    let mut c = Control::connect(sock);
+    loop {
+        let l = c.call("route.list", json!({}));
+        let there = l["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["prefix"] == prefix);
+        if there == want {
+            return since.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{prefix} {} after 2 s: {}",
+            if want {
+                "not installed"
+            } else {
+                "still installed"
+            },
+            control_ok(sock, "route.list", json!({}))
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn sync(sock: &Path) -> Value {
+    control_ok(sock, "route.sync", json!({}))
+}
+
+fn ping(ns: &str, to: &str) -> bool {
+    let o = ns_run(ns, &["ping", "-c", "2", "-i", "0.2", "-W", "1", to]);
+    o.status.success()
+}
+
+/// Builds the lab: A and B wired to the router, addresses, default routes via pollfwd, and
+/// on B the addresses "behind" it (10.20.0.1, 2001:db8:20::1 on lo).
+fn lab_hosts(na: &str, nb: &str, nr: &str, pa: &str, pb: &str) {
+    wire_hosts_to_router(nr, &[(na, pa), (nb, pb)]);
+    isolate_router_veths(nr, &[&format!("{pa}1"), &format!("{pb}1")]);
+    let (a0, b0) = (format!("{pa}0"), format!("{pb}0"));
+    host_link(na, &a0, "192.0.2.2/24", Some("192.0.2.1"));
+    host_link6(na, &a0, "2001:db8:1::2/64", Some("2001:db8:1::1"));
+    host_link(nb, &b0, "198.51.100.2/24", Some("198.51.100.1"));
+    host_link6(nb, &b0, "2001:db8:2::2/64", Some("2001:db8:2::1"));
+    ns_ok(nb, &["ip", "addr", "add", "10.20.0.1/32", "dev", "lo"]);
+    ns_ok(nb, &["sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=0"]);
+    ns_ok(
+        nb,
+        &["ip", "-6", "addr", "add", "2001:db8:20::1/128", "dev", "lo"],
+    );
+}
+
+#[test]
+fn kernel_routes_on_punt_taps_follow_ip_route_with_their_origin() {
+    require_root("network namespaces and veth pairs");
+    for t in ["ip", "ping", "ethtool"] {
+        assert!(have(t), "'{t}' is missing: run scripts/install-deps.sh");
+    }
+    let lab = Lab::new("fibsync-netns");
+    let pid = std::process::id();
+    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fs{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
+    lab_hosts(&na, &nb, &nr, "fsa", "fsb");
+    let cfg = router_config(
+        &lab,
+        "fsa1",
+        "fsb1",
+        "[fib_sync]\nenable = true\nmax_routes = 100\n",
+    );
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+    let ip = |args: &[&str]| {
+        ns_ok(&nr, args);
+    };
+    let steps = || {
+        wait_answering(&sock);
+        let s = sync(&sock);
+        assert_eq!(s["enable"], true, "{s}");
+        // Nothing behind B yet: A's ping finds no route in pollfwd.
+        assert!(!ping(&na, "10.20.0.1"), "no route yet");
+
+        // 1. IPv4 route, proto bgp, via B on pf-b: installed within 100 ms, with its origin.
+        let t0 = Instant::now();
+        ip(&[
+            "ip",
+            "route",
+            "add",
+            "10.20.0.0/16",
+            "via",
+            "198.51.100.2",
+            "dev",
+            "pf-b",
+            "proto",
+            "bgp",
+        ]);
+        let took = wait_route(&sock, "10.20.0.0/16", true, t0);
+        eprintln!(
+            "ip route add -> route.list: {took:?} ({})",
+            sync(&sock)["last_batch"]
+        );
+        assert!(took <= Duration::from_millis(100), "took {took:?}");
+        let r = route_of(&sock, "10.20.0.0/16").unwrap();
+        assert_eq!(r["origin"], "bgp", "{r}");
+        assert_eq!(r["kind"], "dynamic", "{r}");
+        assert_eq!(r["via"], "198.51.100.2", "{r}");
+        assert_eq!(r["port"], "b", "{r}");
+        let f = control_ok(&sock, "route.list", json!({"origin": "bgp"}));
+        assert_eq!(f["count"], 1, "{f}");
+        let lk = control_ok(&sock, "route.lookup", json!({"address": "10.20.0.1"}));
+        assert_eq!(lk["next_hop"], "198.51.100.2", "{lk}");
+        assert!(
+            ping(&na, "10.20.0.1"),
+            "A reaches 10.20.0.1 through pollfwd"
+        );
+
+        // 2. IPv6, proto static (the kernel's static: "kernel-static"), global gateway.
+        let t0 = Instant::now();
+        ip(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "2001:db8:20::/48",
+            "via",
+            "2001:db8:2::2",
+            "dev",
+            "pf-b",
+            "proto",
+            "static",
+        ]);
+        let took6 = wait_route(&sock, "2001:db8:20::/48", true, t0);
+        eprintln!("ip -6 route add -> route.list: {took6:?}");
+        assert!(took6 <= Duration::from_millis(100), "took {took6:?}");
+        let r = route_of(&sock, "2001:db8:20::/48").unwrap();
+        assert_eq!(r["origin"], "kernel-static", "{r}");
+        assert!(ping(&na, "2001:db8:20::1"), "A reaches 2001:db8:20::1");
+        // A link-local gateway: the interface is known.
+        ip(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "2001:db8:21::/48",
+            "via",
+            "fe80::1",
+            "dev",
+            "pf-b",
+            "proto",
+            "bgp",
+        ]);
+        wait_route(&sock, "2001:db8:21::/48", true, Instant::now());
+        let r = route_of(&sock, "2001:db8:21::/48").unwrap();
+        assert_eq!(r["via"], "fe80::1", "{r}");
+
+        // 3. Ignored and counted: another interface, another table, a blackhole.
+        let before = sync(&sock)["counters"]["ignored"].clone();
+        ip(&[
+            "ip", "link", "add", "fsdum", "type", "veth", "peer", "name", "fsdum2",
+        ]);
+        ip(&["ip", "link", "set", "fsdum", "up"]);
+        ip(&["ip", "addr", "add", "10.99.0.1/24", "dev", "fsdum"]);
+        ip(&[
+            "ip",
+            "route",
+            "add",
+            "10.30.0.0/16",
+            "via",
+            "10.99.0.2",
+            "dev",
+            "fsdum",
+            "proto",
+            "bgp",
+        ]);
+        ip(&[
+            "ip",
+            "route",
+            "add",
+            "10.40.0.0/16",
+            "via",
+            "198.51.100.2",
+            "dev",
+            "pf-b",
+            "table",
+            "100",
+        ]);
+        ip(&[
+            "ip",
+            "route",
+            "add",
+            "blackhole",
+            "10.60.0.0/16",
+            "proto",
+            "bgp",
+        ]);
+        std::thread::sleep(Duration::from_millis(100));
+        let s = sync(&sock);
+        let ig = &s["counters"]["ignored"];
+        let grew = |k: &str| ig[k].as_u64().unwrap_or(0) > before[k].as_u64().unwrap_or(0);
+        assert!(grew("not_punt_interface"), "{s}");
+        assert!(grew("other_table"), "{s}");
+        assert!(grew("blackhole"), "{s}");
+        for p in ["10.30.0.0/16", "10.40.0.0/16", "10.60.0.0/16"] {
+            assert!(route_of(&sock, p).is_none(), "{p} installed");
+        }
+
+        // 4. The configured static route stays authoritative: the kernel's is shadowed.
+        ip(&[
+            "ip",
+            "route",
+            "add",
+            "10.50.0.0/16",
+            "via",
+            "198.51.100.2",
+            "dev",
+            "pf-b",
+            "proto",
+            "bgp",
+        ]);
+        std::thread::sleep(Duration::from_millis(100));
+        let r = route_of(&sock, "10.50.0.0/16").unwrap();
+        assert_eq!(r["origin"], "static", "{r}");
+        assert_eq!(r["via"], "192.0.2.2", "{r}");
+        let l = control_ok(&sock, "route.list", json!({}));
+        let sh = l["shadowed"].as_array().expect("a shadowed list");
+        assert!(
+            sh.iter()
+                .any(|x| x["prefix"] == "10.50.0.0/16" && x["origin"] == "bgp"),
+            "{l}"
+        );
+        assert_eq!(sync(&sock)["shadowed"], 1);
+        // route.del names what a dynamic route is.
+        let e = control_call(&sock, "route.del", json!({"prefix": "10.20.0.0/16"})).unwrap_err();
+        assert!(e.contains("routing daemon"), "{e}");
+
+        // 5. A flood beyond max_routes (100): refused and counted, nothing held is lost.
+        let held = sync(&sock)["routes"].as_u64().unwrap();
+        let mut batch = String::new();
+        for k in 0..150 {
+            batch += &format!("route add 10.70.{k}.0/24 via 198.51.100.2 dev pf-b proto bgp\n");
+        }
+        let bf = lab.write("flood.batch", &batch);
+        ip(&["ip", "-batch", bf.to_str().unwrap()]);
+        std::thread::sleep(Duration::from_millis(300));
+        let s = sync(&sock);
+        assert_eq!(s["routes"], 100, "{s}");
+        assert_eq!(
+            s["counters"]["refused_limit"].as_u64().unwrap(),
+            150 - (100 - held),
+            "{s}"
+        );
+        assert!(route_of(&sock, "10.20.0.0/16").is_some());
+        assert!(ping(&na, "10.20.0.1"), "still routed after the flood");
+        let del: String = batch.replace("route add", "route del");
+        let bf = lab.write("flood-del.batch", &del);
+        ip(&["ip", "-batch", bf.to_str().unwrap()]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(sync(&sock)["routes"].as_u64().unwrap(), held);
+
+        // 6. Deleting the route: withdrawn within 100 ms, traffic stops.
+        let t0 = Instant::now();
+        ip(&["ip", "route", "del", "10.20.0.0/16"]);
+        let took = wait_route(&sock, "10.20.0.0/16", false, t0);
+        eprintln!("ip route del -> gone from route.list: {took:?}");
+        assert!(took <= Duration::from_millis(100), "took {took:?}");
+        assert!(!ping(&na, "10.20.0.1"), "no route any more");
+        let s = sync(&sock);
+        // The 96 flood routes held, then 10.20.0.0/16.
+        assert!(s["counters"]["withdrawn"].as_u64().unwrap() >= 97, "{s}");
+    };
+    let out = run_then_stop(child, 60, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
