@@ -4,7 +4,8 @@
 //! step: a dump of the table at start, then the kernel's route notifications
 //! (`RTNLGRP_IPV4_ROUTE`, `RTNLGRP_IPV6_ROUTE`). A route out of a punt interface
 //! (`<prefix><interface>`) is a route out of that pollfwd interface. Changes are collected
-//! until none came for `batch_ms` (at most 50 ms, or two table builds, after the first) and
+//! until none came for `batch_ms` (at most 50 ms after the first, or twice the last table
+//! build when that is longer) and
 //! installed as one new table. When notifications are lost (the socket overflowed) or the
 //! socket fails, the table is dumped again and replaces what was held: unchanged routes stay
 //! installed throughout.
@@ -125,6 +126,9 @@ struct Reader<'s> {
     /// Routes were refused for the limit: when some are withdrawn, the kernel's routes are
     /// offered again (those refused get the room).
     refused: bool,
+    /// Longest a batch collects: 50 ms, or twice the last table build (during a long burst
+    /// a slow build is not repeated for every few routes).
+    cap: Duration,
     /// Empty tables made ahead by a helper thread (the slow part of a build): asked for
     /// after each install, taken by the next one.
     spares: Spares,
@@ -201,6 +205,7 @@ fn session(state: &State) -> String {
         ignored: BTreeMap::new(),
         multipath: 0,
         refused: false,
+        cap: Duration::from_millis(50),
         spares: Spares::start(),
     };
     match r.follow() {
@@ -252,7 +257,7 @@ impl Reader<'_> {
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         let now = Instant::now();
-                        if now - last >= self.batch || now - first >= Duration::from_millis(50) {
+                        if now - last >= self.batch || now - first >= self.cap {
                             break;
                         }
                         std::thread::sleep(Duration::from_micros(500));
@@ -335,6 +340,9 @@ impl Reader<'_> {
             self.spares.asked = self.spares.ask.send(Job::Make(size)).is_ok();
         }
         self.refused = rep.refused_limit > 0;
+        if let Some(ms) = rep.build_ms {
+            self.cap = Duration::from_millis(50).max(Duration::from_secs_f64(ms * 2.0 / 1000.0));
+        }
         if rep.refused_limit > 0 {
             eprintln!(
                 "pollfwd: fib_sync: {} route(s) refused: the FIB limit of {} routes from the kernel ([fib_sync] max_routes) is reached; the routes held stay",
