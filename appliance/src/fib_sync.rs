@@ -23,10 +23,10 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
-use pollfwd_nf::forward::table::{FwdTable, Prefix, Spare, SpareSize, StaticRoute};
+use pollfwd_nf::forward::table::{FwdTable, Prefix, StaticRoute};
 use pollfwd_nf::forward::table6::{Prefix6, StaticRoute6};
 
-use crate::nf::forward::ops::{SyncChange, apply_synced, sync_stats_update};
+use crate::nf::forward::ops::{Reuse, SyncChange, SyncReport, apply_synced, sync_stats_update};
 use crate::nf::forward::state::{SyncStats, Synced};
 use crate::ops::OpCtx;
 use crate::state::State;
@@ -129,68 +129,21 @@ struct Reader<'s> {
     /// Longest a batch collects: 50 ms, or twice the last table build (during a long burst
     /// a slow build is not repeated for every few routes).
     cap: Duration,
-    /// Empty tables made ahead by a helper thread (the slow part of a build): asked for
-    /// after each install, taken by the next one.
-    spares: Spares,
+    /// The table the last batch replaced, changed in place by the next one.
+    reuse: Option<Reuse>,
+    /// Frees tables on its own thread (DPDK zeroes memory when it is freed: tens of ms for
+    /// a 2^24-entry level, which would delay the next batch).
+    free: Option<std::sync::mpsc::Sender<Arc<FwdTable>>>,
 }
 
-/// A helper thread that makes empty tables of the sizes asked, and frees the tables
-/// replaced (DPDK zeroes memory when it is freed: tens of ms for a 2^24-entry level).
-struct Spares {
-    ask: std::sync::mpsc::Sender<Job>,
-    ready: std::sync::mpsc::Receiver<Spare>,
-    /// One was asked for and not taken yet.
-    asked: bool,
-}
-
-enum Job {
-    Make(SpareSize),
-    Free(Arc<FwdTable>),
-}
-
-impl Spares {
-    fn start() -> Spares {
-        let (ask, asked) = std::sync::mpsc::channel::<Job>();
-        let (done, ready) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("pollfwd-fibspare".into())
-            .spawn(move || {
-                while let Ok(job) = asked.recv() {
-                    let size = match job {
-                        Job::Free(t) => {
-                            drop(t);
-                            continue;
-                        }
-                        Job::Make(size) => size,
-                    };
-                    match Spare::new(size) {
-                        Ok(s) => {
-                            if done.send(s).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => eprintln!("pollfwd: fib_sync: cannot make spare tables: {e}"),
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            eprintln!("pollfwd: fib_sync: no spare tables (thread: {e}): builds are slower");
-        }
-        Spares {
-            ask,
-            ready,
-            asked: false,
-        }
-    }
-
-    /// The spare asked for, when it is ready (then another is asked for after the build).
-    fn take(&mut self) -> Option<Spare> {
-        let s = self.ready.try_recv().ok();
-        if s.is_some() {
-            self.asked = false;
-        }
-        s
-    }
+/// A thread that frees the tables sent to it.
+fn freer() -> Option<std::sync::mpsc::Sender<Arc<FwdTable>>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Arc<FwdTable>>();
+    std::thread::Builder::new()
+        .name("pollfwd-fibfree".into())
+        .spawn(move || while rx.recv().is_ok() {})
+        .ok()?;
+    Some(tx)
 }
 
 fn session(state: &State) -> String {
@@ -206,7 +159,8 @@ fn session(state: &State) -> String {
         multipath: 0,
         refused: false,
         cap: Duration::from_millis(50),
-        spares: Spares::start(),
+        reuse: None,
+        free: freer(),
     };
     match r.follow() {
         Ok(never) => match never {},
@@ -322,23 +276,17 @@ impl Reader<'_> {
             s.multipath_first_hop += multipath;
         });
         let n = changes.len();
-        let mut rep = apply_synced(&ctx, changes, full, self.max, self.spares.take())?;
+        // After a dump, a table is installed even when nothing changed: its predecessor
+        // is the one the next batch changes in place.
+        let force = full && self.reuse.is_none();
+        let mut rep = apply_synced(&ctx, changes, full, force, self.max, self.reuse.take())?;
         if self.refused && !full && rep.withdrawn > 0 {
             // Room again: the whole table, as after a dump (unchanged routes stay).
             let all = self.all_changes();
-            if let Some(t) = rep.retired.take() {
-                let _ = self.spares.ask.send(Job::Free(t));
-            }
-            rep = apply_synced(&ctx, all, true, self.max, self.spares.take())?;
+            self.retire(&mut rep);
+            rep = apply_synced(&ctx, all, true, false, self.max, self.reuse.take())?;
         }
-        if let Some(t) = rep.retired.take() {
-            let _ = self.spares.ask.send(Job::Free(t));
-        }
-        if let Some(size) = rep.spare_size
-            && !self.spares.asked
-        {
-            self.spares.asked = self.spares.ask.send(Job::Make(size)).is_ok();
-        }
+        self.retire(&mut rep);
         self.refused = rep.refused_limit > 0;
         if let Some(ms) = rep.build_ms {
             self.cap = Duration::from_millis(50).max(Duration::from_secs_f64(ms * 2.0 / 1000.0));
@@ -374,6 +322,19 @@ impl Reader<'_> {
     fn all_changes(&self) -> Vec<SyncChange> {
         let firsts: std::collections::BTreeSet<Key> = self.kernel.keys().map(Key::first).collect();
         firsts.iter().map(|k| self.effective(k)).collect()
+    }
+
+    /// Keeps the table a batch replaced for the next one, frees the others off this thread.
+    fn retire(&mut self, rep: &mut SyncReport) {
+        self.reuse = rep.retired.take();
+        for t in rep.discard.drain(..) {
+            match &self.free {
+                Some(f) => {
+                    let _ = f.send(t);
+                }
+                None => drop(t),
+            }
+        }
     }
 
     /// The change for the prefix of `k`: its route with the lowest metric, or none.

@@ -456,16 +456,57 @@ fn measure_100k_kernel_routes() {
             let d =
                 |k: &str| s["counters"][k].as_u64().unwrap() - s0["counters"][k].as_u64().unwrap();
             eprintln!(
-                "{what} {N} routes: ip -batch {:.2} s, all in pollfwd's FIB after {:.2} s; {} tables built, {} dumps, {} overflows; last build {} ms; flow A->B meanwhile: {loss}",
+                "{what} {N} routes: ip -batch {:.2} s, all in pollfwd's FIB after {:.2} s; {} tables ({} changed in place), {} dumps, {} overflows; last table {} ms; flow A->B meanwhile: {loss}",
                 t_ip.as_secs_f64(),
                 t_fib.as_secs_f64(),
                 d("batches"),
+                d("in_place"),
                 d("dumps"),
                 d("overflows"),
                 s["last_batch"]["build_ms"]
             );
             let r = control_ok(&sock, "route.list", json!({"origin": "bgp"}));
             assert_eq!(r["count"].as_u64(), Some(want));
+            if want == 0 {
+                continue;
+            }
+            // One more route with 100k held: changed in place, not rebuilt.
+            std::thread::sleep(Duration::from_millis(500));
+            for cmd in ["add", "del"] {
+                let mut c = Control::connect(&sock);
+                let before = c.call("forward.stats", json!({}))["routes"].clone();
+                let t0 = Instant::now();
+                ns_ok(
+                    &nr,
+                    &[
+                        "ip",
+                        "route",
+                        cmd,
+                        "100.64.0.0/16",
+                        "via",
+                        "198.51.100.2",
+                        "dev",
+                        "pf-b",
+                        "proto",
+                        "bgp",
+                    ],
+                );
+                // forward.stats' route count: cheap (route.lookup resolves every route).
+                loop {
+                    let l = c.call("forward.stats", json!({}));
+                    if l["routes"] != before {
+                        break;
+                    }
+                    assert!(t0.elapsed() < Duration::from_secs(10), "{l}");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let s = sync(&sock);
+                eprintln!(
+                    "one route {cmd} with {N} held: in pollfwd's FIB after {:.1} ms ({})",
+                    t0.elapsed().as_secs_f64() * 1000.0,
+                    s["last_batch"]
+                );
+            }
         }
     };
     let out = run_then_stop(child, 60, steps);

@@ -12,9 +12,7 @@ use std::net::Ipv4Addr;
 
 use dpdk::lpm::{Lpm, LpmConfig, MISS};
 
-use dpdk::fib6::{Fib6, Fib6Config};
-
-use super::table6::{RouteEntry6, Table6};
+use super::table6::{Prefix6, RouteEntry6, Table6};
 
 /// An IPv4 prefix, address in host order with no host bits set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -358,73 +356,7 @@ pub struct FwdTable {
     v6: Option<Table6>,
 }
 
-/// Empty tables made ahead of a build ([`FwdTable::build_with`]): creating them (zeroing the
-/// 2^24-entry first levels of rte_lpm and rte_fib6) is most of a build's time, which a
-/// control plane that must install a route quickly spends beforehand.
-pub struct Spare {
-    lpm: Lpm,
-    cfg: LpmConfig,
-    v6: Option<(Fib6, Fib6Config)>,
-}
-
-/// The sizes of a [`Spare`]: rte_lpm's, and rte_fib6's when there is an IPv6 table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpareSize {
-    pub lpm: LpmConfig,
-    pub fib6: Option<Fib6Config>,
-}
-
-impl Spare {
-    /// Sizes with room for the lists `entries`/`entries6` and half as many again (plus 1024
-    /// routes of each family); an IPv6 table only when `entries6` has routes.
-    pub fn size_for(entries: &[RouteEntry], entries6: &[RouteEntry6], socket: i32) -> SpareSize {
-        let c = FwdTable::lpm_config(entries, socket);
-        let lpm = LpmConfig {
-            max_rules: c.max_rules + c.max_rules / 2 + 1024,
-            tbl8s: c.tbl8s + c.tbl8s / 2 + 64,
-            socket,
-        };
-        let fib6 = (!entries6.is_empty()).then(|| {
-            let c6 = Table6::config_for(entries6, socket);
-            Fib6Config {
-                max_routes: c6.max_routes + c6.max_routes / 2 + 1024,
-                tbl8s: c6.tbl8s + c6.tbl8s / 2 + 64,
-                ..c6
-            }
-        });
-        SpareSize { lpm, fib6 }
-    }
-
-    /// Empty tables of these sizes (EAL must be up; any thread).
-    pub fn new(size: SpareSize) -> Result<Spare, String> {
-        let lpm = Lpm::new(size.lpm).map_err(|e| e.to_string())?;
-        let v6 = match size.fib6 {
-            Some(c) => Some((Fib6::new(c).map_err(|e| e.to_string())?, c)),
-            None => None,
-        };
-        Ok(Spare {
-            lpm,
-            cfg: size.lpm,
-            v6,
-        })
-    }
-}
-
 impl FwdTable {
-    /// The size of the rte_lpm table [`FwdTable::build`] makes for `entries`.
-    fn lpm_config(entries: &[RouteEntry], socket: i32) -> LpmConfig {
-        let long_groups: BTreeSet<u32> = entries
-            .iter()
-            .filter(|e| e.prefix.len > 24)
-            .map(|e| e.prefix.addr >> 8)
-            .collect();
-        LpmConfig {
-            max_rules: (entries.len() as u32 + entries.len() as u32 / 4 + 64).max(1024),
-            tbl8s: (long_groups.len() as u32 + long_groups.len() as u32 / 4 + 16).max(64),
-            socket,
-        }
-    }
-
     /// Compiles the resolved route lists of both families (EAL must be up). Sized for the
     /// lists with room to spare; no IPv6 table when there is no IPv6 route.
     pub fn build(
@@ -432,40 +364,22 @@ impl FwdTable {
         entries6: &[RouteEntry6],
         socket: i32,
     ) -> Result<FwdTable, String> {
-        Self::build_with(None, entries, entries6, socket)
-    }
-
-    /// [`FwdTable::build`] into the empty tables of `spare` when they are large enough (the
-    /// same table, made faster), new ones otherwise.
-    pub fn build_with(
-        spare: Option<Spare>,
-        entries: &[RouteEntry],
-        entries6: &[RouteEntry6],
-        socket: i32,
-    ) -> Result<FwdTable, String> {
-        let cfg = Self::lpm_config(entries, socket);
-        let (spare_lpm, spare6) = match spare {
-            Some(s) if s.cfg.max_rules >= cfg.max_rules && s.cfg.tbl8s >= cfg.tbl8s => {
-                (Some(s.lpm), s.v6)
-            }
-            Some(s) => (None, s.v6),
-            None => (None, None),
-        };
         let v6 = if entries6.is_empty() {
             None
         } else {
-            let need = Table6::config_for(entries6, socket);
-            match spare6 {
-                Some((fib, c)) if c.max_routes >= need.max_routes && c.tbl8s >= need.tbl8s => {
-                    Some(Table6::fill(fib, entries6)?)
-                }
-                _ => Some(Table6::build(entries6, socket)?),
-            }
+            Some(Table6::build(entries6, socket)?)
         };
-        let mut lpm = match spare_lpm {
-            Some(l) => l,
-            None => Lpm::new(cfg).map_err(|e| e.to_string())?,
+        let long_groups: BTreeSet<u32> = entries
+            .iter()
+            .filter(|e| e.prefix.len > 24)
+            .map(|e| e.prefix.addr >> 8)
+            .collect();
+        let cfg = LpmConfig {
+            max_rules: (entries.len() as u32 + entries.len() as u32 / 4 + 64).max(1024),
+            tbl8s: (long_groups.len() as u32 + long_groups.len() as u32 / 4 + 16).max(64),
+            socket,
         };
+        let mut lpm = Lpm::new(cfg).map_err(|e| e.to_string())?;
         let mut hops: Vec<Hop> = Vec::new();
         let mut ids: HashMap<Hop, u32> = HashMap::new();
         for e in entries {
@@ -482,6 +396,53 @@ impl FwdTable {
             routes: entries.len(),
             v6,
         })
+    }
+
+    /// Changes routes in place, for a table no worker reads (one replaced and taken back:
+    /// [`std::sync::Arc::get_mut`]): removes `del`, adds or replaces `add` (both families;
+    /// `routes`/`routes6`: the route counts after). Much cheaper than [`FwdTable::build`]
+    /// for a few changes to a large table (rte_lpm scans the rules of a prefix length on
+    /// every add). An error (no room: rules, tbl8 groups, no IPv6 table) may leave the table
+    /// half changed: the caller builds a new one instead.
+    pub fn update(
+        &mut self,
+        del: &[Prefix],
+        add: &[RouteEntry],
+        del6: &[Prefix6],
+        add6: &[RouteEntry6],
+        routes: (usize, usize),
+    ) -> Result<(), String> {
+        let cfg = self.lpm.config();
+        if routes.0 as u64 + 64 > cfg.max_rules as u64 {
+            return Err("IPv4 table full".into());
+        }
+        for p in del {
+            // Absent (never installed) is fine.
+            let _ = self.lpm.delete(p.addr, p.len);
+        }
+        let mut ids: HashMap<Hop, u32> = self
+            .hops
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (*h, i as u32))
+            .collect();
+        for e in add {
+            let id = *ids.entry(e.hop).or_insert_with(|| {
+                self.hops.push(e.hop);
+                (self.hops.len() - 1) as u32
+            });
+            self.lpm
+                .add(e.prefix.addr, e.prefix.len, id)
+                .map_err(|err| format!("route {}: {err}", e.prefix))?;
+        }
+        self.routes = routes.0;
+        if !del6.is_empty() || !add6.is_empty() {
+            match self.v6.as_mut() {
+                Some(t) if routes.1 > 0 => t.update(del6, add6, routes.1)?,
+                _ => return Err("no IPv6 table, or an empty one".into()),
+            }
+        }
+        Ok(())
     }
 
     /// Next-hop id of `ip` ([`MISS`] = no route), inlined into the caller.

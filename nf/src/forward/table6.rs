@@ -299,26 +299,15 @@ impl Table6 {
     /// ([`dpdk::fib6::tbl8s_for`]): a table is never changed in place (DPDK 22.11's rte_fib6
     /// keeps a deleted prefix's tbl8 groups reserved), a route change builds a new one.
     pub fn build(entries: &[RouteEntry6], socket: i32) -> Result<Table6, String> {
-        let cfg = Self::config_for(entries, socket);
-        let fib = Fib6::new(cfg).map_err(|e| e.to_string())?;
-        Self::fill(fib, entries)
-    }
-
-    /// The size of the table [`Table6::build`] makes for `entries`.
-    pub fn config_for(entries: &[RouteEntry6], socket: i32) -> Fib6Config {
         let tbl8s = tbl8s_for(entries.iter().map(|e| e.prefix.len));
         let n = entries.len() as u32;
-        Fib6Config {
+        let cfg = Fib6Config {
             max_routes: n.max(16),
             tbl8s: tbl8s.max(16),
             next_hop_size: NextHopSize::B4,
             socket,
-        }
-    }
-
-    /// Compiles `entries` into `fib`, an empty table at least as large as
-    /// [`Table6::config_for`] says.
-    pub fn fill(mut fib: Fib6, entries: &[RouteEntry6]) -> Result<Table6, String> {
+        };
+        let mut fib = Fib6::new(cfg).map_err(|e| e.to_string())?;
         let (hops, ids) = hop_ids(entries);
         for (e, id) in entries.iter().zip(ids) {
             fib.add(e.prefix.addr.to_be_bytes(), e.prefix.len, id)
@@ -329,6 +318,38 @@ impl Table6 {
             hops,
             routes: entries.len(),
         })
+    }
+
+    /// Changes routes in place (a table no worker reads): removes `del`, adds or replaces
+    /// `add`; `routes` is the route count after. An error (no room) leaves the table half
+    /// changed: the caller builds a new one instead.
+    pub fn update(
+        &mut self,
+        del: &[Prefix6],
+        add: &[RouteEntry6],
+        routes: usize,
+    ) -> Result<(), String> {
+        for p in del {
+            // Absent (never installed) is fine.
+            let _ = self.fib.delete(p.addr.to_be_bytes(), p.len);
+        }
+        let mut ids: HashMap<Hop6, u32> = self
+            .hops
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (*h, i as u32))
+            .collect();
+        for e in add {
+            let id = *ids.entry(e.hop).or_insert_with(|| {
+                self.hops.push(e.hop);
+                (self.hops.len() - 1) as u32
+            });
+            self.fib
+                .add(e.prefix.addr.to_be_bytes(), e.prefix.len, id)
+                .map_err(|err| format!("route {}: {err}", e.prefix))?;
+        }
+        self.routes = routes;
+        Ok(())
     }
 
     /// The hop for one address (network-order bytes, as in the packet).

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use pollfwd_nf::forward::table::{
-    self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, Spare, SpareSize, StaticRoute,
+    self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, StaticRoute,
 };
 use pollfwd_nf::forward::table6::{self, Hop6, Prefix6, RouteEntry6, StaticRoute6};
 use pollfwd_nf::forward::{
@@ -403,6 +403,7 @@ pub(super) fn prepare_reload(
         let routes = t.routes();
         with_cp(ctx, |cp| {
             cp.init = Some((shared.clone(), t.clone()));
+            cp.table_gen += 1;
             cp.statics = statics.iter().map(|r| (r.prefix, *r)).collect();
             cp.statics6 = statics6.iter().map(|r| (r.prefix, *r)).collect();
             cp.proxy = None;
@@ -722,41 +723,40 @@ fn install(
     statics: BTreeMap<Prefix, StaticRoute>,
     statics6: BTreeMap<Prefix6, StaticRoute6>,
 ) -> Result<Installed, String> {
-    install_with(ctx, cp, statics, statics6, None)
-}
-
-/// [`install`] into the empty tables of `spare` when they are large enough.
-fn install_with(
-    ctx: &OpCtx<'_>,
-    cp: &mut Plane,
-    statics: BTreeMap<Prefix, StaticRoute>,
-    statics6: BTreeMap<Prefix6, StaticRoute6>,
-    spare: Option<Spare>,
-) -> Result<Installed, String> {
     let (shared, _) = cp.init.clone().expect("initialised by with_cp");
     let list: Vec<StaticRoute> = statics.values().copied().collect();
     let list6: Vec<StaticRoute6> = statics6.values().copied().collect();
     let t0 = std::time::Instant::now();
     let (entries, entries6) = resolve_all(&shared.ifaces, &list, &list6, &cp.synced, &cp.synced6)?;
-    let t = Arc::new(FwdTable::build_with(
-        spare,
+    let t = Arc::new(FwdTable::build(
         &entries,
         &entries6,
         dpdk::ffi::SOCKET_ID_ANY,
     )?);
-    let spare_size = Spare::size_for(&entries, &entries6, dpdk::ffi::SOCKET_ID_ANY);
     let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let workers = ctx.broadcast(STAGE, |_| t.clone())?;
-    let retired = cp.init.replace((shared, t)).map(|(_, t)| t);
+    let (workers, retired) = swap_in(ctx, cp, t)?;
     cp.statics = statics;
     cp.statics6 = statics6;
     Ok(Installed {
         routes: entries.len() + entries6.len(),
         workers,
         build_ms: (build_ms * 10.0).round() / 10.0,
-        spare_size,
         retired,
     })
+}
+
+/// Hands table `t` to every worker and makes it the one in force; returns the number of
+/// workers and the table it replaced.
+fn swap_in(
+    ctx: &OpCtx<'_>,
+    cp: &mut Plane,
+    t: Arc<FwdTable>,
+) -> Result<(usize, Option<Arc<FwdTable>>), String> {
+    let (shared, _) = cp.init.clone().expect("initialised by with_cp");
+    let workers = ctx.broadcast(STAGE, |_| t.clone())?;
+    let retired = cp.init.replace((shared, t)).map(|(_, t)| t);
+    cp.table_gen += 1;
+    Ok((workers, retired))
 }
 
 /// What a route change did.
@@ -764,8 +764,6 @@ struct Installed {
     routes: usize,
     workers: usize,
     build_ms: f64,
-    /// The size of empty tables the next build of about this many routes fits in.
-    spare_size: SpareSize,
     /// The table replaced (freeing one zeroes its memory: tens of ms for large tables).
     retired: Option<Arc<FwdTable>>,
 }
@@ -861,6 +859,24 @@ pub enum SyncChange {
     V6(Prefix6, Option<Synced<StaticRoute6>>),
 }
 
+/// Route changes of a table, to make one table equal to another in place.
+#[derive(Debug, Clone, Default)]
+pub struct Delta {
+    pub del: Vec<Prefix>,
+    pub add: Vec<RouteEntry>,
+    pub del6: Vec<Prefix6>,
+    pub add6: Vec<RouteEntry6>,
+}
+
+/// A table replaced by a FIB sync batch, and what it lacks to equal the one in force
+/// (`delta`) while that one is generation `generation` of the control plane: the next batch
+/// changes it in place instead of building a table ([`FwdTable::update`]).
+pub struct Reuse {
+    pub table: Arc<FwdTable>,
+    pub generation: u64,
+    pub delta: Delta,
+}
+
 /// What [`apply_synced`] did.
 #[derive(Default)]
 pub struct SyncReport {
@@ -871,120 +887,283 @@ pub struct SyncReport {
     pub refused_limit: u64,
     pub refused_invalid: u64,
     pub first_invalid: Option<String>,
-    /// Routes held from the kernel after the change, and those of them installed.
+    /// Routes held from the kernel after the change.
     pub held: usize,
-    /// Time to compile and install the table (ms); None: nothing changed, no table built.
+    /// Time to make the table, in place or built (ms); None: nothing changed.
     pub build_ms: Option<f64>,
-    /// The size of empty tables the next build fits in (to make them ahead).
-    pub spare_size: Option<SpareSize>,
-    /// The table replaced, for the caller to free where it costs nothing.
-    pub retired: Option<Arc<FwdTable>>,
+    /// Whether the table was changed in place.
+    pub in_place: bool,
+    /// The table replaced, for the next batch ([`Reuse`]).
+    pub retired: Option<Reuse>,
+    /// Tables not reused, for the caller to free where it costs nothing (DPDK zeroes freed
+    /// memory: tens of ms for a 2^24-entry level).
+    pub discard: Vec<Arc<FwdTable>>,
 }
 
 /// Applies changes of the kernel's table to the routes taken from it and installs one new
 /// table with all of them (one table per batch, whatever its size). `full`: the changes are
-/// the whole table (a dump): prefixes not in them are withdrawn. At most `max` routes are
-/// held: a new prefix beyond that is refused (counted), nothing held is dropped for it.
+/// the whole table (a dump): prefixes not in them are withdrawn; `force`: a table is
+/// installed even when nothing changed (to get a [`Reuse`]). At most `max` routes are held:
+/// a new prefix beyond that is refused (counted), nothing held is dropped for it. `reuse`:
+/// the table the last batch replaced, changed in place when it still fits.
 pub fn apply_synced(
     ctx: &OpCtx<'_>,
     changes: Vec<SyncChange>,
     full: bool,
+    force: bool,
     max: usize,
-    spare: Option<Spare>,
+    reuse: Option<Reuse>,
 ) -> Result<SyncReport, String> {
     with_cp(ctx, |cp| {
         let shared = cp.init.as_ref().expect("initialised").0.clone();
         let mut rep = SyncReport::default();
-        let (mut s4, mut s6) = if full {
-            (Synced4Map::new(), Synced6Map::new())
-        } else {
-            (cp.synced.clone(), cp.synced6.clone())
-        };
+        // Prefixes of interface and static routes are theirs, whatever the kernel says.
+        let mut fixed: std::collections::HashSet<Prefix> = table::interface_routes(&shared.ifaces)?
+            .iter()
+            .map(|e| e.prefix)
+            .collect();
+        fixed.extend(cp.statics.keys().copied());
+        let mut fixed6: std::collections::HashSet<Prefix6> =
+            table6::interface_routes6(&shared.ifaces)?
+                .iter()
+                .map(|e| e.prefix)
+                .collect();
+        fixed6.extend(cp.statics6.keys().copied());
+        // Changed in place, undone on error.
+        let mut e4 = Edit::begin(&mut cp.synced, full);
+        let mut e6 = Edit::begin(&mut cp.synced6, full);
+        let mut touched: std::collections::BTreeSet<Prefix> = Default::default();
+        let mut touched6: std::collections::BTreeSet<Prefix6> = Default::default();
+        if let Some(m) = &e4.full {
+            touched.extend(m.keys().copied());
+        }
+        if let Some(m) = &e6.full {
+            touched6.extend(m.keys().copied());
+        }
         let invalid = |rep: &mut SyncReport, e: String| {
             rep.refused_invalid += 1;
             rep.first_invalid.get_or_insert(e);
         };
         for c in changes {
-            let held = s4.len() + s6.len();
+            let held = cp.synced.len() + cp.synced6.len();
             match c {
                 SyncChange::V4(p, None) => {
-                    s4.remove(&p);
+                    e4.set(&mut cp.synced, p, None);
+                    touched.insert(p);
                 }
                 SyncChange::V6(p, None) => {
-                    s6.remove(&p);
+                    e6.set(&mut cp.synced6, p, None);
+                    touched6.insert(p);
                 }
                 SyncChange::V4(p, Some(r)) => {
                     if let Err(e) = table::resolve_static(&shared.ifaces, &r.route) {
                         invalid(&mut rep, e);
-                    } else if !s4.contains_key(&p) && held >= max {
+                    } else if !cp.synced.contains_key(&p) && held >= max {
                         rep.refused_limit += 1;
                     } else {
-                        s4.insert(p, r);
+                        e4.set(&mut cp.synced, p, Some(r));
+                        touched.insert(p);
                     }
                 }
                 SyncChange::V6(p, Some(r)) => {
                     if let Err(e) = table6::resolve_static6(&shared.ifaces, &r.route) {
                         invalid(&mut rep, e);
-                    } else if !s6.contains_key(&p) && held >= max {
+                    } else if !cp.synced6.contains_key(&p) && held >= max {
                         rep.refused_limit += 1;
                     } else {
-                        s6.insert(p, r);
+                        e6.set(&mut cp.synced6, p, Some(r));
+                        touched6.insert(p);
                     }
                 }
             }
         }
-        rep.installed = diff_count(&s4, &cp.synced) + diff_count(&s6, &cp.synced6);
-        rep.withdrawn = gone_count(&cp.synced, &s4) + gone_count(&cp.synced6, &s6);
-        rep.held = s4.len() + s6.len();
-        if rep.installed + rep.withdrawn > 0 {
-            let (statics, statics6) = (cp.statics.clone(), cp.statics6.clone());
-            let (old4, old6) = (
-                std::mem::replace(&mut cp.synced, s4),
-                std::mem::replace(&mut cp.synced6, s6),
-            );
-            match install_with(ctx, cp, statics, statics6, spare) {
-                Ok(i) => {
-                    rep.build_ms = Some(i.build_ms);
-                    rep.spare_size = Some(i.spare_size);
-                    rep.retired = i.retired;
+        for p in &touched {
+            match (e4.old(&cp.synced, p), cp.synced.get(p)) {
+                (o, Some(n)) if o.as_ref() != Some(n) => rep.installed += 1,
+                (Some(_), None) => rep.withdrawn += 1,
+                _ => {}
+            }
+        }
+        for p in &touched6 {
+            match (e6.old(&cp.synced6, p), cp.synced6.get(p)) {
+                (o, Some(n)) if o.as_ref() != Some(n) => rep.installed += 1,
+                (Some(_), None) => rep.withdrawn += 1,
+                _ => {}
+            }
+        }
+        rep.held = cp.synced.len() + cp.synced6.len();
+        let changed = rep.installed + rep.withdrawn > 0;
+        if changed || force {
+            let t0 = std::time::Instant::now();
+            let (cur, r6_now) = {
+                let t = &cp.init.as_ref().expect("initialised").1;
+                let r6 = t.v6().map_or(0, |x| x.routes());
+                (t.clone(), r6)
+            };
+            let (mut r4, mut r6) = (cur.routes() - r6_now, r6_now);
+            let (r4_now, r6_before) = (r4, r6);
+            let mut d = Delta::default();
+            for p in touched.iter().filter(|p| !fixed.contains(p)) {
+                match (e4.old(&cp.synced, p), cp.synced.get(p)) {
+                    (o, Some(n)) if o.as_ref() != Some(n) => {
+                        // Resolved when taken.
+                        if let Ok(mut e) = table::resolve_static(&shared.ifaces, &n.route) {
+                            e.kind = RouteKind::Dynamic;
+                            d.add.push(e);
+                            r4 += usize::from(o.is_none());
+                        }
+                    }
+                    (Some(_), None) => {
+                        d.del.push(*p);
+                        r4 -= 1;
+                    }
+                    _ => {}
+                }
+            }
+            for p in touched6.iter().filter(|p| !fixed6.contains(p)) {
+                match (e6.old(&cp.synced6, p), cp.synced6.get(p)) {
+                    (o, Some(n)) if o.as_ref() != Some(n) => {
+                        if let Ok(mut e) = table6::resolve_static6(&shared.ifaces, &n.route) {
+                            e.kind = RouteKind::Dynamic;
+                            d.add6.push(e);
+                            r6 += usize::from(o.is_none());
+                        }
+                    }
+                    (Some(_), None) => {
+                        d.del6.push(*p);
+                        r6 -= 1;
+                    }
+                    _ => {}
+                }
+            }
+            drop(cur);
+            // In place: the table the last batch replaced, when nothing else installed a
+            // table since and no worker holds it any more.
+            let mut table: Option<Arc<FwdTable>> = None;
+            if let Some(mut r) = reuse {
+                // rte_lpm scans the rules of a prefix length on each add: changing k routes
+                // of n in place (twice: this table catches up on the last batch too) costs
+                // about 2kn, a build n^2/2; a large change is built.
+                let k = d.add.len() + d.del.len() + d.add6.len() + d.del6.len();
+                let k = k + r.delta.add.len() + r.delta.del.len();
+                let k = k + r.delta.add6.len() + r.delta.del6.len();
+                let small = k <= (r4 + r6) / 8 + 64;
+                let fits = r.generation == cp.table_gen
+                    && !force
+                    && small
+                    && Arc::get_mut(&mut r.table).is_some_and(|t| {
+                        t.update(
+                            &r.delta.del,
+                            &r.delta.add,
+                            &r.delta.del6,
+                            &r.delta.add6,
+                            (r4_now, r6_before),
+                        )
+                        .and_then(|_| t.update(&d.del, &d.add, &d.del6, &d.add6, (r4, r6)))
+                        .is_ok()
+                    });
+                if fits {
+                    table = Some(r.table);
+                } else {
+                    rep.discard.push(r.table);
+                }
+            }
+            rep.in_place = table.is_some();
+            let res = match table {
+                Some(t) => swap_in(ctx, cp, t).map(|(_, retired)| retired),
+                None => {
+                    let (statics, statics6) = (cp.statics.clone(), cp.statics6.clone());
+                    install(ctx, cp, statics, statics6).map(|i| i.retired)
+                }
+            };
+            match res {
+                Ok(retired) => {
+                    rep.build_ms = Some((t0.elapsed().as_secs_f64() * 10_000.0).round() / 10.0);
+                    rep.retired = retired.map(|table| Reuse {
+                        table,
+                        generation: cp.table_gen,
+                        delta: d,
+                    });
                 }
                 Err(e) => {
                     // Nothing changes: the routes held and the table in force stay.
-                    cp.synced = old4;
-                    cp.synced6 = old6;
+                    e4.rollback(&mut cp.synced);
+                    e6.rollback(&mut cp.synced6);
                     return Err(e);
                 }
             }
-            cp.synced_gen += 1;
-        } else {
-            let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
-            let statics6: Vec<StaticRoute6> = cp.statics6.values().copied().collect();
-            let (e4, e6) =
-                resolve_all(&shared.ifaces, &statics, &statics6, &cp.synced, &cp.synced6)?;
-            rep.spare_size = Some(Spare::size_for(&e4, &e6, dpdk::ffi::SOCKET_ID_ANY));
+            if changed {
+                cp.synced_gen += 1;
+            }
+        } else if let Some(r) = reuse {
+            // Nothing to do: the table stays reusable.
+            rep.retired = Some(r);
         }
         let st = &mut cp.sync_stats;
         st.installed += rep.installed;
         st.withdrawn += rep.withdrawn;
         st.refused_limit += rep.refused_limit;
         st.refused_invalid += rep.refused_invalid;
-        if rep.build_ms.is_some() {
+        if let Some(ms) = rep.build_ms {
             st.batches += 1;
+            st.in_place += u64::from(rep.in_place);
             st.last_batch_changes = rep.installed + rep.withdrawn;
-            st.last_batch_ms = rep.build_ms.unwrap_or(0.0);
+            st.last_batch_ms = ms;
         }
         Ok(rep)
     })
 }
 
-/// Entries of `new` absent from `old` or different there.
-fn diff_count<K: Ord, V: PartialEq>(new: &BTreeMap<K, V>, old: &BTreeMap<K, V>) -> u64 {
-    new.iter().filter(|(k, v)| old.get(k) != Some(v)).count() as u64
+/// Changes to a map of routes, undone on error: the whole old map (a full replacement),
+/// or the old value of each key changed.
+struct Edit<K: Ord + Copy, V: Copy> {
+    full: Option<BTreeMap<K, V>>,
+    undo: BTreeMap<K, Option<V>>,
 }
 
-/// Keys of `old` absent from `new`.
-fn gone_count<K: Ord, V>(old: &BTreeMap<K, V>, new: &BTreeMap<K, V>) -> u64 {
-    old.keys().filter(|k| !new.contains_key(k)).count() as u64
+impl<K: Ord + Copy, V: Copy> Edit<K, V> {
+    /// Starts changing `map`; `full`: it is replaced (emptied here).
+    fn begin(map: &mut BTreeMap<K, V>, full: bool) -> Self {
+        Edit {
+            full: full.then(|| std::mem::take(map)),
+            undo: BTreeMap::new(),
+        }
+    }
+
+    fn set(&mut self, map: &mut BTreeMap<K, V>, k: K, v: Option<V>) {
+        if self.full.is_none() {
+            self.undo.entry(k).or_insert_with(|| map.get(&k).copied());
+        }
+        match v {
+            Some(v) => map.insert(k, v),
+            None => map.remove(&k),
+        };
+    }
+
+    /// The value of `k` before the changes.
+    fn old(&self, map: &BTreeMap<K, V>, k: &K) -> Option<V> {
+        match &self.full {
+            Some(m) => m.get(k).copied(),
+            None => match self.undo.get(k) {
+                Some(v) => *v,
+                None => map.get(k).copied(),
+            },
+        }
+    }
+
+    fn rollback(self, map: &mut BTreeMap<K, V>) {
+        match self.full {
+            Some(m) => *map = m,
+            None => {
+                for (k, v) in self.undo {
+                    match v {
+                        Some(v) => map.insert(k, v),
+                        None => map.remove(&k),
+                    };
+                }
+            }
+        }
+    }
 }
 
 /// Updates the FIB sync counters (the reader's own: ignored routes, dumps, overflows, errors).
@@ -1030,6 +1209,7 @@ fn route_sync(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
                 "refused_invalid": st.refused_invalid,
                 "multipath_first_hop": st.multipath_first_hop,
                 "batches": st.batches,
+                "in_place": st.in_place,
                 "dumps": st.dumps,
                 "overflows": st.overflows,
             },

@@ -31,6 +31,8 @@ pub struct Plane {
     pub synced6: BTreeMap<Prefix6, Synced<StaticRoute6>>,
     /// Changes of `synced`/`synced6` so far (a reload prepared before one rebuilds at commit).
     pub synced_gen: u64,
+    /// Tables installed so far (any cause: a route change, a reload, FIB sync).
+    pub table_gen: u64,
     /// The FIB sync counters.
     pub sync_stats: SyncStats,
 }
@@ -63,6 +65,8 @@ pub struct SyncStats {
     /// Tables compiled, full dumps read (start and after a lost notification), netlink
     /// notifications lost (the socket overflowed: a dump follows).
     pub batches: u64,
+    /// ... of which changed in place (the table the previous batch replaced).
+    pub in_place: u64,
     pub dumps: u64,
     pub overflows: u64,
     /// The last batch: routes changed and the time to compile and install it.
