@@ -23,8 +23,8 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
-use pollfwd_nf::forward::table::{FwdTable, Prefix, StaticRoute};
-use pollfwd_nf::forward::table6::{Prefix6, StaticRoute6};
+use pollfwd_nf::forward::table::{FwdTable, Prefix, RouteEntry, StaticRoute};
+use pollfwd_nf::forward::table6::{Prefix6, RouteEntry6, StaticRoute6};
 
 use crate::nf::forward::ops::{Reuse, SyncChange, SyncReport, apply_synced, sync_stats_update};
 use crate::nf::forward::state::{SyncStats, Synced};
@@ -131,19 +131,53 @@ struct Reader<'s> {
     cap: Duration,
     /// The table the last batch replaced, changed in place by the next one.
     reuse: Option<Reuse>,
-    /// Frees tables on its own thread (DPDK zeroes memory when it is freed: tens of ms for
-    /// a 2^24-entry level, which would delay the next batch).
-    free: Option<std::sync::mpsc::Sender<Arc<FwdTable>>>,
+    /// A helper thread: frees tables (DPDK zeroes memory when it is freed: tens of ms for a
+    /// 2^24-entry level, which would delay the next batch) and builds twins of large tables
+    /// (a build of 100k routes takes seconds; a twin ready before the next batch lets that
+    /// one change it in place).
+    helper: Option<Helper>,
 }
 
-/// A thread that frees the tables sent to it.
-fn freer() -> Option<std::sync::mpsc::Sender<Arc<FwdTable>>> {
-    let (tx, rx) = std::sync::mpsc::channel::<Arc<FwdTable>>();
+enum Job {
+    Free(Arc<FwdTable>),
+    Twin(Vec<RouteEntry>, Vec<RouteEntry6>, u64),
+}
+
+struct Helper {
+    jobs: std::sync::mpsc::Sender<Job>,
+    twins: std::sync::mpsc::Receiver<Reuse>,
+}
+
+fn helper() -> Option<Helper> {
+    let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+    let (done, twins) = std::sync::mpsc::channel::<Reuse>();
     std::thread::Builder::new()
-        .name("pollfwd-fibfree".into())
-        .spawn(move || while rx.recv().is_ok() {})
+        .name("pollfwd-fibhelp".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                let (e4, e6, generation) = match job {
+                    Job::Free(t) => {
+                        drop(t);
+                        continue;
+                    }
+                    Job::Twin(e4, e6, g) => (e4, e6, g),
+                };
+                {
+                    match FwdTable::build(&e4, &e6, dpdk::ffi::SOCKET_ID_ANY) {
+                        Ok(t) => {
+                            let _ = done.send(Reuse {
+                                table: Arc::new(t),
+                                generation,
+                                delta: Default::default(),
+                            });
+                        }
+                        Err(e) => eprintln!("pollfwd: fib_sync: twin table: {e}"),
+                    }
+                }
+            }
+        })
         .ok()?;
-    Some(tx)
+    Some(Helper { jobs, twins })
 }
 
 fn session(state: &State) -> String {
@@ -160,7 +194,7 @@ fn session(state: &State) -> String {
         refused: false,
         cap: Duration::from_millis(50),
         reuse: None,
-        free: freer(),
+        helper: helper(),
     };
     match r.follow() {
         Ok(never) => match never {},
@@ -278,6 +312,7 @@ impl Reader<'_> {
         let n = changes.len();
         // After a dump, a table is installed even when nothing changed: its predecessor
         // is the one the next batch changes in place.
+        self.take_twin();
         let force = full && self.reuse.is_none();
         let mut rep = apply_synced(&ctx, changes, full, force, self.max, self.reuse.take())?;
         if self.refused && !full && rep.withdrawn > 0 {
@@ -324,15 +359,30 @@ impl Reader<'_> {
         firsts.iter().map(|k| self.effective(k)).collect()
     }
 
-    /// Keeps the table a batch replaced for the next one, frees the others off this thread.
+    /// Keeps the table a batch replaced for the next one (or asks for a twin of the one in
+    /// force), frees the others off this thread.
     fn retire(&mut self, rep: &mut SyncReport) {
         self.reuse = rep.retired.take();
-        for t in rep.discard.drain(..) {
-            match &self.free {
-                Some(f) => {
-                    let _ = f.send(t);
-                }
-                None => drop(t),
+        let discard: Vec<Arc<FwdTable>> = rep.discard.drain(..).collect();
+        let Some(h) = &self.helper else {
+            return;
+        };
+        for t in discard {
+            let _ = h.jobs.send(Job::Free(t));
+        }
+        if let Some((e4, e6, g)) = rep.twin.take() {
+            let _ = h.jobs.send(Job::Twin(e4, e6, g));
+        }
+    }
+
+    /// A twin the helper finished becomes the table the next batch changes in place.
+    fn take_twin(&mut self) {
+        let Some(h) = &self.helper else {
+            return;
+        };
+        while let Ok(t) = h.twins.try_recv() {
+            if let Some(old) = self.reuse.replace(t) {
+                let _ = h.jobs.send(Job::Free(old.table));
             }
         }
     }

@@ -742,6 +742,7 @@ fn install(
         workers,
         build_ms: (build_ms * 10.0).round() / 10.0,
         retired,
+        entries: (entries, entries6),
     })
 }
 
@@ -766,6 +767,8 @@ struct Installed {
     build_ms: f64,
     /// The table replaced (freeing one zeroes its memory: tens of ms for large tables).
     retired: Option<Arc<FwdTable>>,
+    /// The routes compiled.
+    entries: (Vec<RouteEntry>, Vec<RouteEntry6>),
 }
 
 fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
@@ -898,6 +901,10 @@ pub struct SyncReport {
     /// Tables not reused, for the caller to free where it costs nothing (DPDK zeroes freed
     /// memory: tens of ms for a 2^24-entry level).
     pub discard: Vec<Arc<FwdTable>>,
+    /// A table was built and the one it replaced is too far behind to catch up in place:
+    /// the routes of the table in force and its generation, for the caller to build a twin
+    /// of it off this thread (the next batch's [`Reuse`], with no delta).
+    pub twin: Option<(Vec<RouteEntry>, Vec<RouteEntry6>, u64)>,
 }
 
 /// Applies changes of the kernel's table to the routes taken from it and installs one new
@@ -1070,20 +1077,31 @@ pub fn apply_synced(
             }
             rep.in_place = table.is_some();
             let res = match table {
-                Some(t) => swap_in(ctx, cp, t).map(|(_, retired)| retired),
+                Some(t) => swap_in(ctx, cp, t).map(|(_, retired)| (retired, None)),
                 None => {
                     let (statics, statics6) = (cp.statics.clone(), cp.statics6.clone());
-                    install(ctx, cp, statics, statics6).map(|i| i.retired)
+                    install(ctx, cp, statics, statics6).map(|i| (i.retired, Some(i.entries)))
                 }
             };
             match res {
-                Ok(retired) => {
+                Ok((retired, built)) => {
                     rep.build_ms = Some((t0.elapsed().as_secs_f64() * 10_000.0).round() / 10.0);
-                    rep.retired = retired.map(|table| Reuse {
-                        table,
-                        generation: cp.table_gen,
-                        delta: d,
-                    });
+                    let n = r4 + r6;
+                    let k = d.add.len() + d.del.len() + d.add6.len() + d.del6.len();
+                    match built {
+                        // Built, and far from the table it replaced: a twin is cheaper.
+                        Some((e4, e6)) if k > n / 8 + 64 => {
+                            rep.discard.extend(retired);
+                            rep.twin = Some((e4, e6, cp.table_gen));
+                        }
+                        _ => {
+                            rep.retired = retired.map(|table| Reuse {
+                                table,
+                                generation: cp.table_gen,
+                                delta: d,
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Nothing changes: the routes held and the table in force stay.
