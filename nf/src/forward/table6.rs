@@ -295,15 +295,19 @@ pub struct Table6 {
 }
 
 impl Table6 {
-    /// Compiles a resolved route list (EAL must be up), sized for exactly these routes
-    /// ([`dpdk::fib6::tbl8s_for`]): a table is never changed in place (DPDK 22.11's rte_fib6
-    /// keeps a deleted prefix's tbl8 groups reserved), a route change builds a new one.
+    /// Compiles a resolved route list (EAL must be up), sized for these routes
+    /// ([`dpdk::fib6::tbl8s_for`]) and a quarter more. A table in use is never changed in
+    /// place; a replaced one may be ([`Table6::update`], until it is full: DPDK 22.11's
+    /// rte_fib6 keeps a deleted prefix's tbl8 groups reserved), otherwise a route change
+    /// builds a new one.
     pub fn build(entries: &[RouteEntry6], socket: i32) -> Result<Table6, String> {
         let tbl8s = tbl8s_for(entries.iter().map(|e| e.prefix.len));
         let n = entries.len() as u32;
+        // A quarter more of each, as the IPv4 table: room for the FIB sync's changes in
+        // place ([`Table6::update`]).
         let cfg = Fib6Config {
-            max_routes: n.max(16),
-            tbl8s: tbl8s.max(16),
+            max_routes: (n + n / 4 + 64).max(16),
+            tbl8s: (tbl8s + tbl8s / 4 + 64).max(16),
             next_hop_size: NextHopSize::B4,
             socket,
         };
