@@ -624,8 +624,8 @@ fn route_and_neighbour_operations_over_the_control_socket() {
         assert_eq!(
             st["routes"],
             json!([
-                {"prefix": "10.20.0.0/16", "kind": "static", "via": "192.0.2.2", "port": "p0"},
-                {"prefix": "203.0.113.0/24", "kind": "static", "via": "198.51.100.2", "port": "p1"},
+                {"prefix": "10.20.0.0/16", "kind": "static", "origin": "static", "via": "192.0.2.2", "port": "p0"},
+                {"prefix": "203.0.113.0/24", "kind": "static", "origin": "static", "via": "198.51.100.2", "port": "p1"},
             ])
         );
         let a = control_ok(
