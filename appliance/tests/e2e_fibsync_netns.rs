@@ -8,6 +8,7 @@
 //!   them to an address behind B, deleting them removes them and stops it;
 //! - routes on another interface or in another table are ignored and counted; a prefix equal
 //!   to a configured static route is not installed (listed as shadowed), the static one stays;
+//!   a reload of `[forward]` keeps the routes from the kernel;
 //! - a flood beyond `max_routes` is refused and counted, the routes held stay;
 //! - FRR: zebra and bgpd in the router namespace peer over the punt TAP with bgpd in B's
 //!   namespace, which announces a prefix: it is in pollfwd's FIB with origin bgp, A pings an
@@ -340,6 +341,26 @@ fn kernel_routes_on_punt_taps_follow_ip_route_with_their_origin() {
             "{l}"
         );
         assert_eq!(sync(&sock)["shadowed"], 1);
+        // A reload of [forward] (one more static route) keeps the routes from the kernel.
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(
+            r#"routes = [{ prefix = "10.50.0.0/16", via = "192.0.2.2" }]"#,
+            r#"routes = [{ prefix = "10.50.0.0/16", via = "192.0.2.2" }, { prefix = "10.51.0.0/16", via = "192.0.2.2" }]"#,
+        );
+        assert!(text.contains("10.51.0.0/16"));
+        std::fs::write(&cfg, text).unwrap();
+        let out = ctl(&sock, &["--json", "reload"]);
+        assert!(
+            out.status.success(),
+            "reload: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            route_of(&sock, "10.51.0.0/16").is_some(),
+            "the new static route"
+        );
+        let r = route_of(&sock, "10.20.0.0/16").expect("kept over the reload");
+        assert_eq!(r["origin"], "bgp", "{r}");
+        assert!(ping(&na, "10.20.0.1"), "still routed after the reload");
         // route.del names what a dynamic route is.
         let e = control_call(&sock, "route.del", json!({"prefix": "10.20.0.0/16"})).unwrap_err();
         assert!(e.contains("routing daemon"), "{e}");
