@@ -389,6 +389,14 @@ fn kernel_routes_on_punt_taps_follow_ip_route_with_their_origin() {
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(sync(&sock)["routes"].as_u64().unwrap(), held);
 
+        // The counters in Prometheus' text too.
+        let m = ctl(&sock, &["metrics"]);
+        let m = String::from_utf8_lossy(&m.stdout).into_owned();
+        assert!(m.contains("pollfwd_fib_sync_routes "), "{m}");
+        assert!(
+            m.contains("pollfwd_fib_sync_ignored_total{reason=\"blackhole\"} "),
+            "{m}"
+        );
         // 6. Deleting the route: withdrawn within 100 ms, traffic stops.
         let t0 = Instant::now();
         ip(&["ip", "route", "del", "10.20.0.0/16"]);

@@ -473,6 +473,65 @@ pub(super) fn metrics(ctx: &OpCtx<'_>) -> String {
          pollfwd_forward_neigh_reclaimed_total {}",
         shared.neigh.reclaimed() + shared.neigh6.reclaimed()
     );
+    if *ctx.state.config.config.fib_sync.enable.get_ref() {
+        o += &fib_sync_metrics(ctx);
+    }
+    o
+}
+
+/// The `pollfwd_fib_sync_*` families (with `[fib_sync]` on): routes held, counters.
+fn fib_sync_metrics(ctx: &OpCtx<'_>) -> String {
+    use std::fmt::Write as _;
+    let Ok((held, st)) = with_cp(ctx, |cp| {
+        Ok((cp.synced.len() + cp.synced6.len(), cp.sync_stats.clone()))
+    }) else {
+        return String::new();
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_fib_sync_routes Routes held from the kernel's table (installed or shadowed).\n\
+         # TYPE pollfwd_fib_sync_routes gauge\npollfwd_fib_sync_routes {held}"
+    );
+    for (k, v, what) in [
+        (
+            "installed",
+            st.installed,
+            "routes from the kernel added or changed",
+        ),
+        ("withdrawn", st.withdrawn, "routes from the kernel removed"),
+        (
+            "refused_limit",
+            st.refused_limit,
+            "routes refused beyond max_routes",
+        ),
+        (
+            "refused_invalid",
+            st.refused_invalid,
+            "routes refused: not resolvable",
+        ),
+        ("batches", st.batches, "tables installed by the FIB sync"),
+        ("dumps", st.dumps, "full reads of the kernel's table"),
+        (
+            "overflows",
+            st.overflows,
+            "route notifications lost (a dump follows)",
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP pollfwd_fib_sync_{k}_total FIB sync: {what}.\n\
+             # TYPE pollfwd_fib_sync_{k}_total counter\npollfwd_fib_sync_{k}_total {v}"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_fib_sync_ignored_total FIB sync: kernel routes not taken, by reason.\n\
+         # TYPE pollfwd_fib_sync_ignored_total counter"
+    );
+    for (r, v) in &st.ignored {
+        let _ = writeln!(o, "pollfwd_fib_sync_ignored_total{{reason=\"{r}\"}} {v}");
+    }
     o
 }
 
