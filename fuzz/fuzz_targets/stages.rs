@@ -22,7 +22,7 @@ use appliance::nf::plane::ControlPlane;
 use arbitrary::{Arbitrary, Unstructured};
 use dpdk::{Mbuf, PktMeta};
 use libfuzzer_sys::fuzz_target;
-use pollfwd_nf::forward::{Forward, FwdShared, StaticNeighbor};
+use pollfwd_nf::forward::{Forward, FwdShared, StaticNeighbor, StaticNeighbor6};
 use pollfwd_pipeline::stage::Harness;
 use pollfwd_pipeline::{DropReason, Stage, Verdict};
 
@@ -33,12 +33,13 @@ main_lcore = 0
 [[port]]
 name = "lan"
 device = "net_null0"
-address = "10.0.0.1/24"
+address = ["10.0.0.1/24", "2001:db8:1::1/64"]
+ra = true
 
 [[port]]
 name = "wan"
 device = "net_null1"
-address = "198.51.100.1/24"
+address = ["198.51.100.1/24", "2001:db8:2::1/64"]
 mss_clamp = 1360
 
 [[lcore]]
@@ -61,6 +62,7 @@ rules = [
   { proto = "icmp", src = "10.0.0.66/32", action = "deny" },
   { proto = "udp", dport = "53", action = "permit", class = "bulk" },
   { proto = "tcp", dport = "1-1023", src = "192.0.2.0/24", action = "deny" },
+  { proto = "udp", dst = "2001:db8:99::/48", dport = "53", action = "deny" },
 ]
 
 [nat]
@@ -81,6 +83,8 @@ routes = [
   { prefix = "0.0.0.0/0", via = "198.51.100.254" },
   { prefix = "192.0.2.0/24", via = "198.51.100.253" },
   { prefix = "203.0.113.0/24", via = "10.0.0.254" },
+  { prefix = "2001:db8:99::/48", via = "2001:db8:2::fe" },
+  { prefix = "::/0", via = "fe80::1", port = "wan" },
 ]
 neighbors = [{ address = "198.51.100.254", mac = "02:00:00:00:01:fe", port = "wan" }]
 proxy_arp = [{ prefix = "198.51.100.16/30", port = "wan" }]
@@ -148,10 +152,16 @@ fn build(name: &str) -> (Box<dyn Stage>, Option<Arc<FwdShared>>) {
             mac: [2, 0, 0, 0, 1, 0xfe],
             port: 1,
         }];
+        let neighbors6 = [StaticNeighbor6 {
+            ip: 0x2001_0db8_0002_0000_0000_0000_0000_00fe,
+            mac: [2, 0, 0, 0, 1, 0xfe],
+            port: 1,
+        }];
         let shared = FwdShared::new(
             old.ifaces.clone(),
             old.proxy.to_vec(),
             &neighbors,
+            &neighbors6,
             old.params,
             TSC_HZ,
         )
