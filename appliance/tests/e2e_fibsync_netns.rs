@@ -24,6 +24,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::frr::{frr_daemon, isolate_router_veths, vtysh};
 use common::netns::*;
 use common::*;
 use serde_json::{Value, json};
@@ -67,19 +68,6 @@ routes = [{{ prefix = "10.50.0.0/16", via = "192.0.2.2" }}]
             sock = lab.path("ctl.sock").display()
         ),
     )
-}
-
-/// As in e2e_punt_netns: the router namespace's kernel stays off the af_packet veths.
-fn isolate_router_veths(nr: &str, veths: &[&str]) {
-    ns_ok(nr, &["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"]);
-    for v in veths {
-        for (k, val) in [("rp_filter", "1"), ("arp_ignore", "8")] {
-            ns_ok(
-                nr,
-                &["sysctl", "-qw", &format!("net.ipv4.conf.{v}.{k}={val}")],
-            );
-        }
-    }
 }
 
 /// The route of `prefix` in `route.list` (None: not installed).
@@ -563,60 +551,6 @@ fn measure_100k_kernel_routes() {
 }
 
 /// A FRR daemon started for the test (stopped by PID on drop).
-struct Daemon {
-    child: std::process::Child,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts FRR daemon `name` (zebra, bgpd) in namespace `ns` with its config, pid file, vty
-/// socket and log in `dir` (made here, writable by FRR's user), no vty TCP port, zebra's
-/// socket `zsock`, as FRR's user (frr).
-fn frr(ns: &str, dir: &Path, name: &str, conf: &str, zsock: &Path, extra: &[&str]) -> Daemon {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let cfg = dir.join(format!("{name}.conf"));
-    std::fs::write(&cfg, conf).unwrap();
-    let child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, &format!("/usr/lib/frr/{name}")])
-        .args(["-u", "frr", "-g", "frr", "-P", "0"])
-        .args(extra)
-        .arg("-z")
-        .arg(zsock)
-        .arg("-f")
-        .arg(&cfg)
-        .arg("-i")
-        .arg(dir.join(format!("{name}.pid")))
-        .arg("--vty_socket")
-        .arg(dir)
-        .arg("--log")
-        .arg(format!(
-            "file:{}",
-            dir.join(format!("{name}.log")).display()
-        ))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {name}: {e}"));
-    Daemon { child }
-}
-
-/// `vtysh` with commands `cmds` against the daemons whose vty sockets are in `dir`.
-fn vtysh(ns: &str, dir: &Path, cmds: &[&str]) -> String {
-    let mut a = vec!["vtysh", "--vty_socket", dir.to_str().unwrap()];
-    for c in cmds {
-        a.extend(["-c", c]);
-    }
-    let o = ns_run(ns, &a);
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 #[test]
 fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
     require_root("network namespaces and veth pairs");
@@ -648,13 +582,14 @@ fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
         wait_answering(&sock);
         assert!(!ping(&na, "10.77.0.1"), "no route before BGP");
         let zsock = dir_r.join("zserv.api");
-        let _zebra = frr(&nr, &dir_r, "zebra", "hostname router\n", &zsock, &[]);
+        let z = zsock.to_str().unwrap().to_string();
+        let _zebra = frr_daemon(&nr, &dir_r, "zebra", "hostname router\n", &["-z", &z]);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !zsock.exists() {
             assert!(Instant::now() < deadline, "zebra did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _router = frr(
+        let _router = frr_daemon(
             &nr,
             &dir_r,
             "bgpd",
@@ -662,10 +597,10 @@ fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
              router bgp 64512\n bgp router-id 198.51.100.1\n no bgp ebgp-requires-policy\n\
              neighbor 198.51.100.2 remote-as 64513\n neighbor 198.51.100.2 timers 1 3\n\
              neighbor 198.51.100.2 timers connect 1\n",
-            &zsock,
-            &["-l", "198.51.100.1"],
+            &["-z", &z, "-l", "198.51.100.1"],
         );
-        let _peer = frr(
+        let zb = dir_b.join("zserv.api").to_str().unwrap().to_string();
+        let _peer = frr_daemon(
             &nb,
             &dir_b,
             "bgpd",
@@ -674,8 +609,7 @@ fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
              neighbor 198.51.100.1 remote-as 64512\n neighbor 198.51.100.1 timers 1 3\n\
              neighbor 198.51.100.1 timers connect 1\n\
              address-family ipv4 unicast\n  network 10.77.0.0/24\n exit-address-family\n",
-            &dir_b.join("zserv.api"),
-            &["-Z", "-l", "198.51.100.2"],
+            &["-z", &zb, "-Z", "-l", "198.51.100.2"],
         );
         // The prefix reaches pollfwd's FIB through BGP, zebra and the kernel.
         let deadline = Instant::now() + Duration::from_secs(40);

@@ -19,9 +19,9 @@
 
 mod common;
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
+use common::frr::{Daemon, frr_daemon, isolate_router_veths, vtysh};
 use common::netns::*;
 use common::*;
 use serde_json::{Value, json};
@@ -130,18 +130,6 @@ fn router_config(lab: &Lab, ports: &[(&str, &str, &str)], extra: &str) -> std::p
 /// it): no ARP answers there (`arp_ignore = 1`), and IPv4 to its addresses accepted only from
 /// where the route back points, the TAPs (strict `rp_filter`). IPv6 is off on them already.
 /// Without this a listener in the router namespace would be reached around pollfwd.
-fn isolate_router_veths(nr: &str, veths: &[&str]) {
-    ns_ok(nr, &["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"]);
-    for v in veths {
-        for (k, val) in [("rp_filter", "1"), ("arp_ignore", "8")] {
-            ns_ok(
-                nr,
-                &["sysctl", "-qw", &format!("net.ipv4.conf.{v}.{k}={val}")],
-            );
-        }
-    }
-}
-
 #[test]
 fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
     require_root("network namespaces and veth pairs");
@@ -323,17 +311,6 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
 }
 
 /// A FRR daemon started for the test (stopped by PID on drop).
-struct Daemon {
-    child: Child,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts bgpd in namespace `ns` without zebra, with its config, pid file and vty socket in
 /// `dir` (made here), BGP listening on `listen` only, no vty TCP port.
 fn bgpd(ns: &str, dir: &std::path::Path, conf: &str, listen: &str) -> Daemon {
@@ -357,15 +334,6 @@ fn bgpd(ns: &str, dir: &std::path::Path, conf: &str, listen: &str) -> Daemon {
         .spawn()
         .expect("start bgpd");
     Daemon { child }
-}
-
-/// `vtysh -c cmd` against the daemons whose vty sockets are in `dir`, in namespace `ns`.
-fn vtysh(ns: &str, dir: &std::path::Path, cmd: &str) -> String {
-    let o = ns_run(
-        ns,
-        &["vtysh", "--vty_socket", dir.to_str().unwrap(), "-c", cmd],
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
@@ -421,11 +389,11 @@ fn bgp_through_the_punt_path_reaches_established_and_learns_the_peers_prefix() {
         let mut table = String::new();
         let mut done = false;
         while Instant::now() < deadline {
-            summary = vtysh(&nr, &dir_r, "show bgp summary json");
+            summary = vtysh(&nr, &dir_r, &["show bgp summary json"]);
             let s: Value = serde_json::from_str(&summary).unwrap_or(Value::Null);
             let st = &s["ipv4Unicast"]["peers"]["192.0.2.2"];
             if st["state"] == "Established" && st["pfxRcd"].as_u64() == Some(1) {
-                table = vtysh(&nr, &dir_r, "show bgp ipv4 unicast json");
+                table = vtysh(&nr, &dir_r, &["show bgp ipv4 unicast json"]);
                 if table.contains("203.0.113.0/24") {
                     done = true;
                     break;
@@ -689,34 +657,6 @@ enable = true
 /// Starts FRR daemon `name` (zebra, ospfd) in namespace `ns` with `args`, its config, pid
 /// file, log and vty socket in `dir`, as FRR's own user (they refuse root unless it is in the
 /// vty group; `dir` is made writable for it), no vty TCP port.
-fn frr_daemon(ns: &str, dir: &std::path::Path, name: &str, conf: &str, args: &[&str]) -> Daemon {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let cfg = dir.join(format!("{name}.conf"));
-    std::fs::write(&cfg, conf).unwrap();
-    let child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, &format!("/usr/lib/frr/{name}")])
-        .args(["-u", "frr", "-g", "frr", "-P", "0"])
-        .args(args)
-        .arg("-f")
-        .arg(&cfg)
-        .arg("-i")
-        .arg(dir.join(format!("{name}.pid")))
-        .arg("--vty_socket")
-        .arg(dir)
-        .arg("--log")
-        .arg(format!(
-            "file:{}",
-            dir.join(format!("{name}.log")).display()
-        ))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {name}: {e}"));
-    Daemon { child }
-}
-
 /// zebra then ospfd in namespace `ns` (zebra's socket in `dir`); waits for zebra's socket.
 fn ospf_pair(ns: &str, dir: &std::path::Path, ospf_conf: &str) -> (Daemon, Daemon) {
     let zsock = dir.join("zserv.api");
@@ -790,8 +730,8 @@ fn ospf_through_the_punt_path_reaches_full_adjacency() {
         let deadline = Instant::now() + Duration::from_secs(40);
         let (mut nbr, mut routes, mut done) = (String::new(), String::new(), false);
         while Instant::now() < deadline {
-            nbr = vtysh(&nr, &dir_r, "show ip ospf neighbor json");
-            routes = vtysh(&nr, &dir_r, "show ip ospf route json");
+            nbr = vtysh(&nr, &dir_r, &["show ip ospf neighbor json"]);
+            routes = vtysh(&nr, &dir_r, &["show ip ospf route json"]);
             if nbr.contains("Full") && routes.contains("203.0.113.9/32") {
                 done = true;
                 break;

@@ -6,6 +6,7 @@
 //! (benches and scripts take the same lock with `flock`).
 #![allow(dead_code)]
 
+pub mod frr;
 pub mod netns;
 
 use std::fs::File;
