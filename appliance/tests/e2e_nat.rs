@@ -236,11 +236,7 @@ fn nat_drops_corrupted_ipv4_headers_with_their_reason() {
     assert_eq!(v6_out, [&v6], "IPv6 leaves p1 byte for byte");
     let nat = &r.s["nf"]["nat"]["workers"][0]["counters"];
     assert_eq!(nat["ipv6_passthrough"], 1, "{nat}");
-    let out: Vec<_> = r
-        .p1
-        .iter()
-        .filter(|f| !is_v6(f) && !is_filler(f))
-        .collect();
+    let out: Vec<_> = r.p1.iter().filter(|f| !is_v6(f) && !is_filler(f)).collect();
     assert_eq!(out.len(), 1, "only the good request leaves p1");
     verify(out[0]).unwrap();
     assert_eq!(
