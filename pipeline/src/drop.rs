@@ -92,6 +92,7 @@ drop_reasons! {
     NatPortsExhausted => "nat_ports_exhausted", "no free outside port for a new NAT session";
     NatTableFull => "nat_table_full", "NAT session table full";
     NatHostLimit => "nat_host_limit", "inside host reached its NAT session limit";
+    NatBlockExhausted => "nat_block_exhausted", "inside host's deterministic NAT port block has no free port";
     NatUnsupported => "nat_unsupported", "protocol or fragment NAT cannot translate";
     NatFragment => "nat_fragment", "non-first fragment whose first fragment NAT has not seen, with no room to wait for it";
     NatFragmentTimeout => "nat_fragment_timeout", "non-first fragment held for its first fragment, which did not come within 1 s";

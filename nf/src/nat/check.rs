@@ -139,7 +139,8 @@ impl NatCore {
         // Mapping circles, the endpoint index and the ports.
         let mut circle_of = vec![NONE; cap as usize];
         let mut circles = 0u32;
-        let mut taken = vec![0u32; self.ports.addrs() * 3];
+        let naddrs = self.ports.addrs() + self.det_ports.addrs();
+        let mut taken = vec![0u32; naddrs * 3];
         for i in (0..cap).filter(|&i| live(i)) {
             let x = &s[i as usize];
             if x.flags & sflag::STATIC != 0 {
@@ -183,19 +184,28 @@ impl NatCore {
             circles += 1;
             let pi = proto_index(x.proto);
             let a = x.pool_idx as usize;
-            if self.p.pool.get(a) != Some(&x.out_addr) {
+            if self.outside_addr_at(a) != Some(x.out_addr) {
                 return Err(format!(
-                    "mapping of {i}: pool index {a} is not {}",
+                    "mapping of {i}: outside address index {a} is not {}",
                     x.out_addr
                 ));
             }
-            if self.ports.is_free(a, pi, x.out_port) {
+            let (space, ai) = self.port_space(a);
+            if let Some(b) = self.det.inside(x.in_addr)
+                && (b.addr_index + self.p.pool.len() != a || !b.contains(x.out_port))
+            {
+                return Err(format!(
+                    "mapping of {i}: deterministic host {} outside its block: {}:{}",
+                    x.in_addr, x.out_addr, x.out_port
+                ));
+            }
+            if space.is_free(ai, pi, x.out_port) {
                 return Err(format!(
                     "mapping of {i}: port {} free in the bitmap",
                     x.out_port
                 ));
             }
-            if !members.contains(&self.ports.rep(a, pi, x.out_port)) {
+            if !members.contains(&space.rep(ai, pi, x.out_port)) {
                 return Err(format!("mapping of {i}: port representative not a member"));
             }
             let iep = members
@@ -223,13 +233,14 @@ impl NatCore {
                 self.h_iep(x.proto, x.in_addr, x.in_port)
             })
             .map_err(|e| format!("endpoint index {e}"))?;
-        for a in 0..self.ports.addrs() {
+        for a in 0..naddrs {
+            let (space, ai) = self.port_space(a);
             for pi in 0..3 {
                 let want = taken[a * 3 + pi];
-                if self.ports.in_use(a, pi) != want {
+                if space.in_use(ai, pi) != want {
                     return Err(format!(
-                        "ports of pool address {a} protocol {pi}: {} in use, {want} mappings",
-                        self.ports.in_use(a, pi)
+                        "ports of outside address index {a} protocol {pi}: {} in use, {want} mappings",
+                        space.in_use(ai, pi)
                     ));
                 }
             }

@@ -139,8 +139,8 @@ impl NatCore {
             if rep == NONE {
                 let h = self.h_iep(s.proto, s.in_addr, s.in_port);
                 self.iep.insert(h, i);
-                self.ports
-                    .set_rep(s.pool_idx as usize, proto_index(s.proto), s.out_port, i);
+                let (sp, a) = self.port_space_mut(s.pool_idx as usize);
+                sp.set_rep(a, proto_index(s.proto), s.out_port, i);
                 let x = &mut self.sess.s[i as usize];
                 x.map_next = i;
                 x.map_prev = i;
@@ -179,16 +179,17 @@ impl NatCore {
                         iep_hash(x.proto, x.in_addr, x.in_port, seed)
                     });
                 }
-                self.ports.release(s.pool_idx as usize, pi, s.out_port);
+                let (sp, a) = self.port_space_mut(s.pool_idx as usize);
+                sp.release(a, pi, s.out_port);
             } else {
                 self.sess.s[s.map_prev as usize].map_next = s.map_next;
                 self.sess.s[s.map_next as usize].map_prev = s.map_prev;
                 if let Some((pos, _)) = self.iep.find(hi, |x| x == i) {
                     self.iep.replace_at(pos, s.map_next);
                 }
-                if self.ports.rep(s.pool_idx as usize, pi, s.out_port) == i {
-                    self.ports
-                        .set_rep(s.pool_idx as usize, pi, s.out_port, s.map_next);
+                let (sp, a) = self.port_space_mut(s.pool_idx as usize);
+                if sp.rep(a, pi, s.out_port) == i {
+                    sp.set_rep(a, pi, s.out_port, s.map_next);
                 }
             }
         }

@@ -137,10 +137,15 @@ impl NatCore {
         }
         let (si, _) = self.take_slot()?;
         let pi = proto_index(proto);
+        let det = if self.det.is_empty() {
+            None
+        } else {
+            self.det.inside(ia)
+        };
         let (out_addr, out_port, pool_idx, stat, rep) =
             if let Some((oa, op)) = self.statics.lookup_in(proto, ia, ip) {
                 (oa, op, 0u16, true, NONE)
-            } else if self.p.pool.is_empty() {
+            } else if det.is_none() && self.p.pool.is_empty() {
                 self.sess.release(si);
                 return Err(DropReason::NatPortsExhausted);
             } else {
@@ -154,6 +159,26 @@ impl NatCore {
                     Some((_, rep)) => {
                         let r = &self.sess.s[rep as usize];
                         (r.out_addr, r.out_port, r.pool_idx, false, rep)
+                    }
+                    None if let Some(b) = det => {
+                        // Deterministic: the host's block, the self-inverting port first.
+                        let (a, prefer) = (b.addr_index, b.preferred(ip));
+                        let port = match self.det_ports.alloc_in(a, pi, b.lo, b.len, prefer) {
+                            Some(port) => port,
+                            None => {
+                                self.expire(64);
+                                match self.det_ports.alloc_in(a, pi, b.lo, b.len, prefer) {
+                                    Some(port) => port,
+                                    None => {
+                                        self.sess.release(si);
+                                        return Err(DropReason::NatBlockExhausted);
+                                    }
+                                }
+                            }
+                        };
+                        self.tally.det_created += 1;
+                        let idx = (self.p.pool.len() + a) as u16;
+                        (b.out_addr, port, idx, false, NONE)
                     }
                     None => {
                         let a = self.pool_index_for(ia);

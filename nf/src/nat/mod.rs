@@ -25,6 +25,7 @@
 //! worker is handed to the owner over an SP/SC ring (`Verdict::Handoff`); no table is shared.
 
 pub mod check;
+pub mod det;
 pub mod expiry;
 pub mod frag;
 pub mod hairpin;
@@ -134,6 +135,8 @@ pub struct NatParams {
     /// Sessions per inside host (0 = unlimited).
     pub max_sessions_per_host: u32,
     pub statics: Arc<StaticTable>,
+    /// Deterministic maps (RFC 7422): inside hosts they cover never use the pool.
+    pub det: Arc<det::DetTable>,
     /// Destinations never translated: (network, mask) of the appliance's own addresses and
     /// the inside networks (traffic that does not cross the NAT).
     pub no_nat: Vec<(u32, u32)>,
@@ -164,6 +167,7 @@ impl Default for NatParams {
             lru_reclaim: false,
             max_sessions_per_host: 0,
             statics: Arc::new(StaticTable::default()),
+            det: Arc::new(det::DetTable::default()),
             no_nat: Vec::new(),
             workers: vec![0],
             me: 0,
@@ -245,6 +249,11 @@ pub struct NatCore {
     pub(crate) iep: Index,
     pub(crate) hosts: Option<HostIndex>,
     pub(crate) ports: PortSpace,
+    /// Ports of the deterministic maps' outside addresses (all of 1024..=65535: a host's
+    /// block belongs to the host's worker). Session `pool_idx` values from `p.pool.len()` on
+    /// are these addresses.
+    pub(crate) det_ports: PortSpace,
+    pub(crate) det: Arc<det::DetTable>,
     pub(crate) frags: frag::FragCache,
     pub(crate) statics: Arc<StaticTable>,
     pub(crate) timeout: [u32; CLASSES],
@@ -271,8 +280,8 @@ impl NatCore {
     pub fn new(mut p: NatParams, lcore: u32) -> Result<NatCore, String> {
         p.pool.sort_unstable();
         p.pool.dedup();
-        if p.pool.is_empty() && p.statics.is_empty() {
-            return Err("nat: no pool address and no static mapping".into());
+        if p.pool.is_empty() && p.statics.is_empty() && p.det.is_empty() {
+            return Err("nat: no pool address, deterministic map or static mapping".into());
         }
         if p.pool.len() > 1024 {
             return Err("nat: at most 1024 pool addresses".into());
@@ -334,13 +343,15 @@ impl NatCore {
         let iep = Index::new(cap as usize);
         let hosts = (p.max_sessions_per_host > 0).then(|| HostIndex::new(cap as usize, wseed));
         let ports = PortSpace::new(p.pool.len(), lo, len, wseed);
+        let det_ports = PortSpace::new(p.det.outside_count(), det::PORT_BASE, det::PORTS, wseed);
         let frags = frag::FragCache::new(4096);
         shared.session_bytes = (sess.bytes()
             + i2o.bytes()
             + o2i.bytes()
             + iep.bytes()
             + hosts.as_ref().map_or(0, |h| h.bytes())) as u64;
-        shared.table_bytes = shared.session_bytes + (ports.bytes() + frags.bytes()) as u64;
+        shared.table_bytes =
+            shared.session_bytes + (ports.bytes() + det_ports.bytes() + frags.bytes()) as u64;
         Ok(NatCore {
             multi: nw > 1,
             statics: p.statics.clone(),
@@ -352,6 +363,8 @@ impl NatCore {
             iep,
             hosts,
             ports,
+            det_ports,
+            det: p.det.clone(),
             frags,
             timeout,
             granule,
@@ -472,10 +485,45 @@ impl NatCore {
         self.sess.used > 16384
     }
 
-    /// Whether `addr` is an outside address of this NAT (pool or static).
+    /// Whether `addr` is an outside address of this NAT (pool, deterministic or static).
     #[inline]
     pub(crate) fn is_outside_addr(&self, addr: u32) -> bool {
-        self.pool_index_of(addr).is_some() || self.statics.is_outside(addr)
+        self.pool_index_of(addr).is_some()
+            || self.statics.is_outside(addr)
+            || (!self.det.is_empty() && self.det.outside(addr).is_some())
+    }
+
+    /// The port space and its address index of session address index `a` (pool addresses
+    /// first, then the deterministic maps' outside addresses).
+    #[inline]
+    pub(crate) fn port_space(&self, a: usize) -> (&PortSpace, usize) {
+        match a.checked_sub(self.p.pool.len()) {
+            None => (&self.ports, a),
+            Some(d) => (&self.det_ports, d),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn port_space_mut(&mut self, a: usize) -> (&mut PortSpace, usize) {
+        match a.checked_sub(self.p.pool.len()) {
+            None => (&mut self.ports, a),
+            Some(d) => (&mut self.det_ports, d),
+        }
+    }
+
+    /// The mapping's representative session at (address index, protocol, port), or NONE.
+    #[inline]
+    pub(crate) fn port_rep(&self, a: usize, pi: usize, port: u16) -> u32 {
+        let (sp, i) = self.port_space(a);
+        sp.rep(i, pi, port)
+    }
+
+    /// The outside address with session address index `a`.
+    pub(crate) fn outside_addr_at(&self, a: usize) -> Option<u32> {
+        match a.checked_sub(self.p.pool.len()) {
+            None => self.p.pool.get(a).copied(),
+            Some(d) => self.det.outside_addr(d),
+        }
     }
 
     /// The NAT worker position owning inside host `addr`.
@@ -495,6 +543,12 @@ impl NatCore {
     pub(crate) fn outside_owner(&self, proto: u8, addr: u32, port: u16) -> Option<usize> {
         if self.pool_index_of(addr).is_some() && self.part.contains(port) {
             return Some(self.part.owner_of(port));
+        }
+        if !self.det.is_empty()
+            && let Some((m, _)) = self.det.outside(addr)
+        {
+            // A block belongs to its host, the host to its worker.
+            return m.reverse(addr, port).map(|a| self.inside_owner(a));
         }
         self.statics
             .owner_addr(proto, addr, port)

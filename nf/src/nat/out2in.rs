@@ -117,10 +117,12 @@ impl NatCore {
             None => {
                 let request =
                     p.proto != PROTO_ICMP || pkt::icmp_kind(p.l4_flags) == IcmpKind::QueryRequest;
-                if !request {
+                // An echo reply may come back to a deterministic address through another box
+                // (`stateless_inbound`): create_o2i decides.
+                if !request && !self.det_stateless(p.dst) {
                     return Verdict::Drop(DropReason::NatNoSession);
                 }
-                match self.create_o2i(p.proto, p.dst, lport, p.src, rport) {
+                match self.create_o2i(p.proto, p.dst, lport, p.src, rport, request) {
                     Ok(i) => i,
                     Err(r) => return Verdict::Drop(r),
                 }
@@ -151,26 +153,77 @@ impl NatCore {
         Verdict::Continue
     }
 
-    /// Slow path: an inbound packet with no 5-tuple session.
-    fn create_o2i(&mut self, proto: u8, oa: u32, op: u16, ra: u32, rp: u16) -> Res<u32> {
+    /// Whether `addr` is an outside address of a deterministic map with `stateless_inbound`.
+    #[inline]
+    fn det_stateless(&self, addr: u32) -> bool {
+        !self.det.is_empty()
+            && self
+                .det
+                .outside(addr)
+                .is_some_and(|(m, _)| m.stateless_inbound)
+    }
+
+    /// Slow path: an inbound packet with no 5-tuple session (`request`: not an ICMP reply).
+    fn create_o2i(
+        &mut self,
+        proto: u8,
+        oa: u32,
+        op: u16,
+        ra: u32,
+        rp: u16,
+        request: bool,
+    ) -> Res<u32> {
         let pi = proto_index(proto);
         let pool_idx = self.pool_index_of(oa);
         let dynamic = pool_idx.is_some() && self.part.contains(op);
-        let (in_addr, in_port, rep, stat) = if dynamic {
-            let a = pool_idx.unwrap_or(0);
-            // ICMP queries from outside never enter a dynamic mapping.
-            if proto == PROTO_ICMP {
-                return Err(DropReason::NatNoSession);
+        let det = match pool_idx {
+            None if !self.det.is_empty() => self.det.outside(oa).map(|(m, i)| (*m, i)),
+            _ => None,
+        };
+        // Session address index: pool addresses first, then the deterministic ones.
+        let aidx = match det {
+            Some((_, i)) => self.p.pool.len() + i,
+            None => pool_idx.unwrap_or(0),
+        };
+        let mut stateless = false;
+        let (in_addr, in_port, rep, stat) = if dynamic || det.is_some() {
+            let rep = self.port_rep(aidx, pi, op);
+            match det {
+                // No mapping of this port on this box: the arithmetic says whose block it
+                // is, and the kept port is the inside port (docs/nat.md, deterministic NAT).
+                Some((m, _)) if rep == NONE => {
+                    let Some(host) = m.reverse(oa, op).filter(|_| m.stateless_inbound) else {
+                        return Err(DropReason::NatNoSession);
+                    };
+                    // ICMP: only replies (the host's own queries coming back), never queries.
+                    if proto == PROTO_ICMP && request {
+                        return Err(DropReason::NatNoSession);
+                    }
+                    // The inside endpoint may be mapped to another port on this box.
+                    let h = self.h_iep(proto, host, op);
+                    let s = &self.sess.s;
+                    let mapped = self.iep.find(h, |i| {
+                        let x = &s[i as usize];
+                        x.in_addr == host && x.in_port == op && x.proto == proto
+                    });
+                    if mapped.is_some() {
+                        return Err(DropReason::NatFiltered);
+                    }
+                    stateless = true;
+                    (host, op, NONE, false)
+                }
+                _ => {
+                    // ICMP queries from outside never enter a dynamic mapping.
+                    if proto == PROTO_ICMP || rep == NONE {
+                        return Err(DropReason::NatNoSession);
+                    }
+                    if !self.admits(rep, ra) {
+                        return Err(DropReason::NatFiltered);
+                    }
+                    let r = &self.sess.s[rep as usize];
+                    (r.in_addr, r.in_port, rep, false)
+                }
             }
-            let rep = self.ports.rep(a, pi, op);
-            if rep == NONE {
-                return Err(DropReason::NatNoSession);
-            }
-            if !self.admits(rep, ra) {
-                return Err(DropReason::NatFiltered);
-            }
-            let r = &self.sess.s[rep as usize];
-            (r.in_addr, r.in_port, rep, false)
         } else {
             match self.statics.lookup_out(proto, oa, op) {
                 Some((ia, ip)) => (ia, ip, NONE, true),
@@ -190,9 +243,19 @@ impl NatCore {
             return Err(DropReason::NatHostLimit);
         }
         let (si, evicted) = self.take_slot()?;
-        let rep = if evicted && !stat {
+        let rep = if stateless {
+            // The port must still be free (a reclaim frees ports, never takes them), and
+            // becomes this session's mapping.
+            let (sp, a) = self.port_space_mut(aidx);
+            if sp.rep(a, pi, op) != NONE || !sp.take(a, pi, op) {
+                self.sess.release(si);
+                return Err(DropReason::NatFiltered);
+            }
+            self.tally.det_stateless += 1;
+            NONE
+        } else if evicted && !stat {
             // Expiry or reclaim may have removed the session we found (or its whole mapping).
-            let r = self.ports.rep(pool_idx.unwrap_or(0), pi, op);
+            let r = self.port_rep(aidx, pi, op);
             if r == NONE {
                 self.sess.release(si);
                 return Err(DropReason::NatNoSession);
@@ -215,7 +278,7 @@ impl NatCore {
             s.out_port = op;
             s.rem_addr = ra;
             s.rem_port = rp;
-            s.pool_idx = pool_idx.unwrap_or(0) as u16;
+            s.pool_idx = aidx as u16;
             s.class = match proto {
                 PROTO_TCP => CLASS_TCP_TRANS,
                 PROTO_UDP => CLASS_UDP,

@@ -185,6 +185,57 @@ impl PortSpace {
         Some(self.lo + found as u16)
     }
 
+    /// Takes a free port of (address, protocol) in the block `lo .. lo + len` (within this
+    /// space), trying `prefer` first and then the ports after it, wrapping in the block
+    /// (deterministic NAT: `det.rs`). At most one bitmap word per 64 ports is read.
+    pub fn alloc_in(
+        &mut self,
+        addr: usize,
+        pi: usize,
+        lo: u16,
+        len: u32,
+        prefer: u16,
+    ) -> Option<u16> {
+        if !self.owns(lo) || len == 0 || (lo - self.lo) as u32 + len > self.len {
+            return None;
+        }
+        let sp = self.space(addr, pi);
+        let base = sp * self.words;
+        let off0 = (lo - self.lo) as usize;
+        let start = (prefer.wrapping_sub(lo) as usize).min(len as usize - 1);
+        for (a, b) in [(start, len as usize), (0, start)] {
+            let (mut i, end) = (off0 + a, off0 + b);
+            while i < end {
+                let bit = i % 64;
+                let span = (64 - bit).min(end - i);
+                let mut bits = self.free_bits[base + i / 64] >> bit;
+                if span < 64 {
+                    bits &= (1u64 << span) - 1;
+                }
+                if bits != 0 {
+                    let f = i + bits.trailing_zeros() as usize;
+                    self.free_bits[base + f / 64] &= !(1u64 << (f % 64));
+                    self.free[sp] -= 1;
+                    return Some(self.lo + f as u16);
+                }
+                i += span;
+            }
+        }
+        None
+    }
+
+    /// Takes `port` of (address, protocol) if it is free; false if taken.
+    pub fn take(&mut self, addr: usize, pi: usize, port: u16) -> bool {
+        if !self.is_free(addr, pi, port) {
+            return false;
+        }
+        let sp = self.space(addr, pi);
+        let off = (port - self.lo) as usize;
+        self.free_bits[sp * self.words + off / 64] &= !(1u64 << (off % 64));
+        self.free[sp] -= 1;
+        true
+    }
+
     /// Returns a port (its mapping is gone).
     pub fn release(&mut self, addr: usize, pi: usize, port: u16) {
         if !self.owns(port) {
@@ -232,6 +283,31 @@ mod tests {
         };
         assert_eq!(tiny.slice(0), (5000, 1));
         assert_eq!(tiny.slice(1), (5001, 1));
+    }
+
+    #[test]
+    fn alloc_in_a_block_prefers_the_port_then_wraps_and_never_leaves_the_block() {
+        let mut ps = PortSpace::new(1, 1024, 64512, 7);
+        // A block of 100 ports at 3000: the preferred port first, then the ones after it.
+        assert_eq!(ps.alloc_in(0, 1, 3000, 100, 3050), Some(3050));
+        assert_eq!(ps.alloc_in(0, 1, 3000, 100, 3050), Some(3051));
+        ps.alloc_in(0, 1, 3000, 100, 3099).unwrap();
+        let mut got: Vec<u16> = (0..97)
+            .map(|_| ps.alloc_in(0, 1, 3000, 100, 3099).unwrap())
+            .collect();
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got.len(), 97, "no port twice");
+        assert!(got.iter().all(|p| (3000..3100).contains(p)), "{got:?}");
+        assert_eq!(ps.alloc_in(0, 1, 3000, 100, 3000), None, "block full");
+        assert_eq!(ps.in_use(0, 1), 100);
+        // The ports next to the block are untouched, and other protocols are other spaces.
+        assert!(ps.is_free(0, 1, 2999) && ps.is_free(0, 1, 3100));
+        assert_eq!(ps.alloc_in(0, 0, 3000, 100, 3000), Some(3000));
+        ps.release(0, 1, 3077);
+        assert_eq!(ps.alloc_in(0, 1, 3000, 100, 3010), Some(3077));
+        // A block that does not fit the space is refused.
+        assert_eq!(ps.alloc_in(0, 1, 65500, 100, 65500), None);
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct NatCounters {
     pub reclaimed: Counter,
     /// Sessions removed because their static mapping was deleted.
     pub purged: Counter,
+    /// Of `created`: sessions made by a deterministic map, outbound (a port of the host's
+    /// block) or inbound without a session (`stateless_inbound`).
+    pub det_created: Counter,
+    pub det_stateless: Counter,
 }
 
 /// What the management side can read about one NAT worker.
@@ -96,6 +100,8 @@ impl NatShared {
             ("sessions_expired", c.expired.get()),
             ("sessions_reclaimed", c.reclaimed.get()),
             ("sessions_purged", c.purged.get()),
+            ("det_sessions_created", c.det_created.get()),
+            ("det_stateless_inbound", c.det_stateless.get()),
         ]
     }
 }
@@ -114,6 +120,8 @@ pub struct Tally {
     pub expired: u32,
     pub reclaimed: u32,
     pub purged: u32,
+    pub det_created: u32,
+    pub det_stateless: u32,
 }
 
 impl Tally {
@@ -130,6 +138,8 @@ impl Tally {
             (self.expired, &c.expired),
             (self.reclaimed, &c.reclaimed),
             (self.purged, &c.purged),
+            (self.det_created, &c.det_created),
+            (self.det_stateless, &c.det_stateless),
         ] {
             if n > 0 {
                 ctr.add(n as u64);

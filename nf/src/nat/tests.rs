@@ -1241,3 +1241,5 @@ fn ipv6_passes_untouched_and_is_counted_apart() {
     assert_eq!(get("passthrough"), 4, "IPv6 and ARP");
     assert_eq!(get("in2out") + get("out2in"), 0);
 }
+
+mod det;
