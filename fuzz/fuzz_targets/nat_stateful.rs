@@ -18,6 +18,7 @@ use std::sync::Arc;
 use arbitrary::{Arbitrary, Unstructured};
 use dpdk::PktMeta;
 use libfuzzer_sys::fuzz_target;
+use pollfwd_nf::nat::det::{DetMap, DetTable};
 use pollfwd_nf::nat::pkt::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use pollfwd_nf::nat::statics::StaticTable;
 use pollfwd_nf::nat::testpkt::{self, verify};
@@ -35,7 +36,7 @@ fn a(x: [u8; 4]) -> u32 {
 
 /// Inside hosts, remote hosts, pool addresses, static outside addresses: every address a
 /// frame may carry (small sets, so that flows meet).
-const ADDRS: [[u8; 4]; 14] = [
+const ADDRS: [[u8; 4]; 15] = [
     [10, 0, 0, 1],
     [10, 0, 0, 2],
     [10, 0, 0, 3],
@@ -50,6 +51,8 @@ const ADDRS: [[u8; 4]; 14] = [
     [203, 0, 113, 5],
     [203, 0, 113, 6],
     [172, 16, 0, 1],
+    // The deterministic map's outside address (when the setup has one).
+    [198, 51, 100, 20],
 ];
 const POOL: [[u8; 4]; 3] = [[198, 51, 100, 10], [198, 51, 100, 11], [198, 51, 100, 12]];
 const PORT_LO: u16 = 20000;
@@ -69,6 +72,9 @@ struct Setup {
     ttl_expiry_downstream: bool,
     expiry_budget: u8,
     statics: Vec<Static>,
+    /// 0: no deterministic map; 1: 10.0.0.0/30 onto 198.51.100.20/32; 2: the same with
+    /// stateless_inbound.
+    det: u8,
 }
 
 #[derive(Debug, Arbitrary, Clone, Copy)]
@@ -206,6 +212,16 @@ impl World {
             lru_reclaim: s.lru_reclaim,
             max_sessions_per_host: s.per_host as u32 % 5,
             statics: Arc::new(StaticTable::new(&statics).ok()?),
+            det: Arc::new(match s.det % 3 {
+                0 => DetTable::default(),
+                k => DetTable::new(&[DetMap::new(
+                    (a([10, 0, 0, 0]), 30),
+                    (a([198, 51, 100, 20]), 32),
+                    k == 2,
+                )
+                .ok()?])
+                .ok()?,
+            }),
             no_nat: vec![(a(NO_NAT.0), a(NO_NAT.1))],
             workers: vec![0],
             me: 0,

@@ -76,13 +76,17 @@ fn vlan(sel: u8, f: &[u8]) {
     let map = vlan_map();
     let rx = map.rx(0).expect("port 0");
     let tci = |at: usize| {
-        f.len()
-            .checked_sub(at)
-            .map_or(0, |i| u16::from_be_bytes([f[i], *f.get(i + 1).unwrap_or(&0)]))
+        f.len().checked_sub(at).map_or(0, |i| {
+            u16::from_be_bytes([f[i], *f.get(i + 1).unwrap_or(&0)])
+        })
     };
     let stripped = (sel & 0x40 != 0).then(|| (tci(2), (sel & 0x20 != 0).then(|| tci(4))));
     let general = map.classify(0, stripped, f);
-    assert_eq!(rx.classify(stripped, f), general, "fast path and general path");
+    assert_eq!(
+        rx.classify(stripped, f),
+        general,
+        "fast path and general path"
+    );
     if let Some((id, pop)) = general {
         // Whole tags only, each followed by at least an EtherType; a frame too short for
         // a tag is the port's (the stages drop it as a runt or truncated).
@@ -93,7 +97,10 @@ fn vlan(sel: u8, f: &[u8]) {
         }
         if f.len() >= 12 + 4 * pop + 6 {
             let rest = u16::from_be_bytes([f[12 + 4 * pop], f[13 + 4 * pop]]);
-            assert!(!pollfwd_pipeline::vlan::is_tpid(rest), "a tag left in the frame");
+            assert!(
+                !pollfwd_pipeline::vlan::is_tpid(rest),
+                "a tag left in the frame"
+            );
         }
         if id == 0 {
             // The port's own frames: no tag but priority tags.
@@ -115,8 +122,19 @@ fn ipv6_views(f: &[u8]) {
         return;
     };
     if let Ok(p) = ipv6::Packet::new_checked(pl) {
-        let _ = (p.version(), p.traffic_class(), p.flow_label(), p.payload_len());
-        let _ = (p.next_header(), p.hop_limit(), p.src(), p.dst(), p.payload());
+        let _ = (
+            p.version(),
+            p.traffic_class(),
+            p.flow_label(),
+            p.payload_len(),
+        );
+        let _ = (
+            p.next_header(),
+            p.hop_limit(),
+            p.src(),
+            p.dst(),
+            p.payload(),
+        );
     }
     let Ok(i) = ipv6::validate(pl) else {
         return;
@@ -217,7 +235,11 @@ fn syn_mss(f: &[u8]) {
         assert_eq!(ipv4::Packet::new_unchecked(ip).frag_offset(), 0);
         let l4 = ether::HEADER_LEN + hl;
         assert!(f[l4 + tcp::field::FLAGS] & tcp::flag::SYN != 0);
-        assert_eq!(b[..l4 + 16], f[..l4 + 16], "only the TCP checksum and options change");
+        assert_eq!(
+            b[..l4 + 16],
+            f[..l4 + 16],
+            "only the TCP checksum and options change"
+        );
     } else {
         assert_eq!(b, f, "nothing clamped, bytes changed");
     }
@@ -240,7 +262,11 @@ fn mss_clamp(l4: &[u8], src: u32, dst: u32) {
                 assert!(old > max);
                 assert!(before.is_some());
                 assert!(after.mss().is_some_and(|m| m <= max));
-                assert_eq!(after.verify_checksum(src, dst), ok, "checksum validity changed");
+                assert_eq!(
+                    after.verify_checksum(src, dst),
+                    ok,
+                    "checksum validity changed"
+                );
                 let mut diff = (0..b.len()).filter(|&i| b[i] != l4[i]);
                 assert!(diff.all(|i| (16..after.header_len()).contains(&i)));
             }

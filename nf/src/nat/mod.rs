@@ -203,6 +203,8 @@ pub enum NatMsg {
 /// table size or the filter) and appends what matched to `out`, with where to go on.
 pub struct SessionQuery {
     pub inside: Option<u32>,
+    /// Only sessions of this outside endpoint (address, port or ICMP identifier).
+    pub outside: Option<(u32, u16)>,
     /// Most sessions to add.
     pub limit: usize,
     /// First table slot to look at.

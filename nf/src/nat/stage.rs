@@ -169,9 +169,13 @@ impl Stage for NatStage {
                 Ok(Box::new(NatMsg::SetStatic(old)))
             }
             NatMsg::Sessions(q) => {
-                let (list, next) =
-                    self.core
-                        .list_sessions(q.inside, q.limit, q.start, super::LIST_SLOTS);
+                let (list, next) = self.core.list_sessions_where(
+                    q.inside,
+                    q.outside,
+                    q.limit,
+                    q.start,
+                    super::LIST_SLOTS,
+                );
                 if let Ok(mut out) = q.out.lock() {
                     out.sessions.extend(list);
                     out.next = next;
@@ -194,6 +198,18 @@ impl NatCore {
         start: u32,
         slots: u32,
     ) -> (Vec<SessionInfo>, Option<u32>) {
+        self.list_sessions_where(inside, None, limit, start, slots)
+    }
+
+    /// [`NatCore::list_sessions`] also filtered on the outside endpoint (address, port).
+    pub fn list_sessions_where(
+        &self,
+        inside: Option<u32>,
+        outside: Option<(u32, u16)>,
+        limit: usize,
+        start: u32,
+        slots: u32,
+    ) -> (Vec<SessionInfo>, Option<u32>) {
         let mut v = Vec::new();
         let cap = self.sess.capacity();
         let end = start.saturating_add(slots).min(cap);
@@ -204,7 +220,10 @@ impl NatCore {
             }
             let s = &self.sess.s[i as usize];
             i += 1;
-            if s.class == CLASS_FREE || inside.is_some_and(|a| a != s.in_addr) {
+            if s.class == CLASS_FREE
+                || inside.is_some_and(|a| a != s.in_addr)
+                || outside.is_some_and(|o| o != (s.out_addr, s.out_port))
+            {
                 continue;
             }
             v.push(SessionInfo {

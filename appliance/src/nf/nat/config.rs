@@ -16,6 +16,9 @@
 //!   { outside = "203.0.113.5:443", inside = "10.0.0.5:8443", proto = "tcp" },
 //!   { outside = "203.0.113.6", inside = "10.0.0.6" },   # 1:1, every protocol and port
 //! ]
+//! deterministic = [                     # RFC 7422: a fixed address and port block per host
+//!   { inside = "10.9.0.0/24", outside = "198.51.100.0/30", stateless_inbound = false },
+//! ]
 //! [nat.timeouts]                        # seconds
 //! tcp_established = 7440
 //! tcp_transitory = 240
@@ -27,6 +30,7 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::sync::Arc;
 
+use pollfwd_nf::nat::det::{DetMap, DetTable};
 use pollfwd_nf::nat::statics::{StaticMapping, StaticTable};
 use pollfwd_nf::nat::{Filtering, NatParams, Timeouts};
 use toml::Spanned;
@@ -219,6 +223,62 @@ pub fn statics(c: &Config, err: ErrAt<'_>) -> Result<Vec<StaticMapping>, ConfigE
     Ok(v)
 }
 
+/// The deterministic maps of a section, checked (prefixes, overlaps, against the pool and the
+/// static mappings' outside addresses), errors at the entry.
+pub fn det_maps(n: &NatConfig, err: ErrAt<'_>) -> Result<Vec<DetMap>, ConfigError> {
+    let mut v: Vec<DetMap> = Vec::new();
+    if n.deterministic.is_empty() {
+        return Ok(v);
+    }
+    let (pool, _, _) = pool_and_range(n, err)?;
+    for e in &n.deterministic {
+        let d = e.get_ref();
+        let prefix = |s: &Spanned<String>, what: &str| {
+            addr::parse_prefix(s.get_ref()).map_err(|e| {
+                let m = match e {
+                    PrefixError::Address => "bad address",
+                    PrefixError::Length => "bad prefix length",
+                };
+                err(
+                    s.span(),
+                    format!("nat.deterministic: {what} '{}': {m}", s.get_ref()),
+                )
+            })
+        };
+        let (i, o) = (prefix(&d.inside, "inside")?, prefix(&d.outside, "outside")?);
+        let m = DetMap::new(i, o, d.stateless_inbound)
+            .map_err(|m| err(e.span(), format!("nat.deterministic: {m}")))?;
+        if let Some(a) = pool.iter().find(|a| m.contains_outside(**a)) {
+            return Err(err(
+                d.outside.span(),
+                format!(
+                    "nat.deterministic: outside {} holds pool address {}: give the pool other addresses",
+                    d.outside.get_ref(),
+                    Ipv4Addr::from(*a)
+                ),
+            ));
+        }
+        for s in &n.statics {
+            let so = s.get_ref().outside.get_ref();
+            let a = so.rsplit_once(':').map_or(so.as_str(), |x| x.0);
+            if let Ok(a) = a.trim().parse::<Ipv4Addr>()
+                && m.contains_outside(u32::from(a))
+            {
+                return Err(err(
+                    s.span(),
+                    format!(
+                        "nat.static: outside {a} is in the deterministic outside {}",
+                        d.outside.get_ref()
+                    ),
+                ));
+            }
+        }
+        v.push(m);
+        DetTable::new(&v).map_err(|m| err(e.span(), format!("nat.deterministic: {m}")))?;
+    }
+    Ok(v)
+}
+
 /// A static mapping must not collide with the dynamic pool: a 1:1 outside address is not a
 /// pool address, and a port forward on a pool address uses a port outside the dynamic range.
 pub fn check_static(m: &StaticMapping, pool: &[u32], lo: u16, hi: u16) -> Result<(), String> {
@@ -373,10 +433,11 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     }
     let (pool, lo, hi) = pool_and_range(n, err)?;
     let st = statics(c, err)?;
-    if pool.is_empty() && st.is_empty() {
+    let det = det_maps(n, err)?;
+    if pool.is_empty() && st.is_empty() && det.is_empty() {
         return Err(err(
             ns.span(),
-            "nat: give a `pool` (or at least one `static` mapping)".into(),
+            "nat: give a `pool` (or a `deterministic` map, or a `static` mapping)".into(),
         ));
     }
     let workers = nat_workers(c).len().max(1) as u32;
@@ -424,7 +485,8 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Outside addresses of the NAT (pool and static), for proxy ARP by the forward stage.
+/// Outside addresses of the NAT (pool, static and deterministic), for proxy ARP by the forward
+/// stage.
 pub fn nat_outside_addresses(c: &Config) -> Vec<Ipv4Addr> {
     let err = |_: Range<usize>, msg: String| ConfigError {
         file: String::new(),
@@ -444,6 +506,9 @@ pub fn nat_outside_addresses(c: &Config) -> Vec<Ipv4Addr> {
             .iter()
             .map(|m| m.out_addr),
     );
+    for m in det_maps(n.get_ref(), &err).unwrap_or_default() {
+        v.extend((0..m.outside_count()).map(|i| m.out_net + i));
+    }
     v.sort_unstable();
     v.dedup();
     v.into_iter().map(Ipv4Addr::from).collect()
@@ -468,6 +533,7 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
     let outside = ports_of(c, &n.outside, "outside", err).map_err(|e| e.msg)?;
     let (pool, lo, hi) = pool_and_range(n, err).map_err(|e| e.msg)?;
     let st = statics(c, err).map_err(|e| e.msg)?;
+    let det = det_maps(n, err).map_err(|e| e.msg)?;
     let workers = nat_workers(c);
     let me = workers
         .iter()
@@ -514,6 +580,7 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
         lru_reclaim: n.lru_reclaim,
         max_sessions_per_host: n.max_sessions_per_host,
         statics: Arc::new(StaticTable::new(&st)?),
+        det: Arc::new(DetTable::new(&det)?),
         no_nat,
         workers,
         me,

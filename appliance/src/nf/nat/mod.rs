@@ -7,6 +7,7 @@ pub mod config;
 pub mod ops;
 pub mod section;
 pub mod state;
+pub mod who;
 
 use pollfwd_nf::nat::NatStage;
 use serde_json::{Value, json};
@@ -48,6 +49,10 @@ impl Nf for Nat {
         let (pool, lo, hi) = config::pool_and_range_of(c).map_err(|e| e.msg)?;
         p.pool = pool;
         p.range = (lo, hi);
+        if let Some(n) = &c.nat {
+            p.det = config::det_maps(n.get_ref(), &no_pos).map_err(|e| e.msg)?;
+        }
+        p.since = Some(std::time::SystemTime::now());
         Ok(())
     }
 
@@ -71,7 +76,10 @@ impl Nf for Nat {
 
     fn cli_groups(&self) -> &'static [(&'static [&'static str], &'static str)] {
         &[
-            (&["nat"], "NAT44: summary, sessions, static mappings"),
+            (
+                &["nat"],
+                "NAT44: summary, sessions, static and deterministic mappings, who used an outside endpoint",
+            ),
             (
                 &["nat", "static"],
                 "NAT static mappings and port forwards: list, add, del",

@@ -1,6 +1,6 @@
 //! NAT44's operator commands `nat.summary`,
-//! `nat.sessions`, `nat.static.list`, `nat.static.add`, `nat.static.del` (described in
-//! docs/control-protocol.md).
+//! `nat.sessions`, `nat.static.list`, `nat.static.add`, `nat.static.del`, and `nat.det`,
+//! `nat.who` (in `who.rs`) (described in docs/control-protocol.md).
 //!
 //! Static mapping changes build the new table here, off the data path, and hand it to every
 //! NAT worker with [`OpCtx::broadcast`]; each swaps it in between bursts, and purges the
@@ -86,6 +86,44 @@ pub const OPS: &[Op] = &[
             example: "pollfwdctl nat static del outside=203.0.113.5:443 proto=tcp",
         }),
     },
+    Op {
+        name: "nat.det",
+        help: "deterministic NAT maps, or one host's outside address and port block: {inside?: \"10.9.0.70\"}",
+        run: super::who::det,
+        cli: Some(CliDoc {
+            words: &["nat", "det"],
+            about: "Deterministic NAT maps, or the outside address and port block of one inside host",
+            args: &[arg(
+                "inside",
+                "A.B.C.D",
+                "this inside host's address and block",
+            )],
+            example: "pollfwdctl nat det --inside 10.9.0.70",
+        }),
+    },
+    Op {
+        name: "nat.who",
+        help: "which inside host used an outside endpoint: {outside: \"198.51.100.1:40000\", proto?: \"tcp\"|\"udp\"|\"icmp\", at?: RFC 3339 or Unix seconds}",
+        run: super::who::who,
+        cli: Some(CliDoc {
+            words: &["nat", "who"],
+            about: "Which inside host used outside address:port (at a time): deterministic and static maps, live sessions",
+            args: &[
+                req(
+                    "outside",
+                    "A.B.C.D:PORT",
+                    "the outside endpoint (from an abuse report, a log)",
+                ),
+                arg("proto", "tcp|udp|icmp", "only this protocol's sessions"),
+                arg(
+                    "at",
+                    "TIME",
+                    "RFC 3339 (2026-12-07T06:30:00Z) or Unix seconds; default now",
+                ),
+            ],
+            example: "pollfwdctl nat who outside=198.51.100.1:40000 --at 2026-12-07T06:30:00Z",
+        }),
+    },
 ];
 
 /// The NAT workers' shared counters, in worker order.
@@ -97,7 +135,7 @@ fn registry(ctx: &OpCtx<'_>) -> Vec<Arc<NatShared>> {
 
 /// Runs `f` on NAT's control-plane state (set up at start-up when the config has [nat]; a
 /// reload cannot add or remove the section).
-fn with_cp<R>(
+pub(super) fn with_cp<R>(
     ctx: &OpCtx<'_>,
     f: impl FnOnce(&mut Plane) -> Result<R, String>,
 ) -> Result<R, String> {
@@ -199,6 +237,38 @@ fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
         None => None,
     };
     let limit = args::opt_u64(a, "limit")?.unwrap_or(100).min(100_000) as usize;
+    let mut list = collect_sessions(ctx, inside, None, limit)?;
+    list.sort_by_key(|s| (s.inside, s.remote, s.proto));
+    list.truncate(limit);
+    Ok(Value::Array(
+        list.iter()
+            .map(|s| {
+                json!({
+                    "worker": s.worker,
+                    "proto": proto_name(s.proto),
+                    "inside": format!("{}:{}", ip(s.inside.0), s.inside.1),
+                    "outside": format!("{}:{}", ip(s.outside.0), s.outside.1),
+                    "remote": format!("{}:{}", ip(s.remote.0), s.remote.1),
+                    "state": s.state,
+                    "idle_s": s.idle_ms as f64 / 1000.0,
+                    "age_s": s.age_ms as f64 / 1000.0,
+                    "packets_in2out": s.pkts_in2out,
+                    "packets_out2in": s.pkts_out2in,
+                    "static": s.is_static,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// The sessions of every NAT worker matching `inside` / `outside`, at most `limit` per
+/// worker (unsorted).
+pub(super) fn collect_sessions(
+    ctx: &OpCtx<'_>,
+    inside: Option<u32>,
+    outside: Option<(u32, u16)>,
+    limit: usize,
+) -> Result<Vec<SessionInfo>, OpError> {
     // Every NAT worker walks its table a bounded step per message (LIST_SLOTS slots, between
     // two bursts); the steps repeat from where each stopped until every table was seen or
     // each worker found `limit` sessions. A worker that is done gets an empty step.
@@ -228,6 +298,7 @@ fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
             };
             NatMsg::Sessions(SessionQuery {
                 inside,
+                outside,
                 limit: limit.saturating_sub(found),
                 start,
                 out: page.clone(),
@@ -237,27 +308,7 @@ fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     for p in pages.values() {
         list.append(&mut p.lock().unwrap_or_else(|e| e.into_inner()).sessions);
     }
-    list.sort_by_key(|s| (s.inside, s.remote, s.proto));
-    list.truncate(limit);
-    Ok(Value::Array(
-        list.iter()
-            .map(|s| {
-                json!({
-                    "worker": s.worker,
-                    "proto": proto_name(s.proto),
-                    "inside": format!("{}:{}", ip(s.inside.0), s.inside.1),
-                    "outside": format!("{}:{}", ip(s.outside.0), s.outside.1),
-                    "remote": format!("{}:{}", ip(s.remote.0), s.remote.1),
-                    "state": s.state,
-                    "idle_s": s.idle_ms as f64 / 1000.0,
-                    "age_s": s.age_ms as f64 / 1000.0,
-                    "packets_in2out": s.pkts_in2out,
-                    "packets_out2in": s.pkts_out2in,
-                    "static": s.is_static,
-                })
-            })
-            .collect(),
-    ))
+    Ok(list)
 }
 
 fn mapping_json(m: &StaticMapping) -> Value {
@@ -311,6 +362,14 @@ fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     )?;
     let (n, addrs) = with_cp(ctx, |cp| {
         conf::check_static(&m, &cp.pool, cp.range.0, cp.range.1)?;
+        if let Some(d) = cp.det.iter().find(|d| d.contains_outside(m.out_addr)) {
+            return Err(format!(
+                "{} is in the deterministic outside {}/{}: a static mapping needs an address of its own",
+                ip(m.out_addr),
+                ip(d.out_net),
+                d.out_len
+            ));
+        }
         let mut list = cp.statics.clone();
         list.push(m);
         install(ctx, cp, list)

@@ -27,6 +27,9 @@ pub struct NatConfig {
     pub no_nat: Vec<Spanned<String>>,
     #[serde(default, rename = "static")]
     pub statics: Vec<Spanned<StaticEntry>>,
+    /// Deterministic maps (RFC 7422): `{ inside = "10.9.0.0/24", outside = "198.51.100.0/30" }`.
+    #[serde(default)]
+    pub deterministic: Vec<Spanned<DetEntry>>,
     #[serde(default)]
     pub timeouts: TimeoutConfig,
     /// Seed of port randomisation and hashing (labs: identical runs allocate identically).
@@ -42,6 +45,19 @@ pub struct StaticEntry {
     pub outside: Spanned<String>,
     pub inside: Spanned<String>,
     pub proto: Option<Spanned<String>>,
+}
+
+/// One deterministic map: inside prefix onto outside prefix, each inside host to a fixed
+/// outside address and port block.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetEntry {
+    pub inside: Spanned<String>,
+    pub outside: Spanned<String>,
+    /// Translate inbound packets to a port of a block without a session on this box (return
+    /// traffic of a flow another box, or this one before a restart, translated).
+    #[serde(default)]
+    pub stateless_inbound: bool,
 }
 
 /// Idle timeouts in seconds (fractions allowed, for labs).

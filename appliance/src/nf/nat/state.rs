@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use pollfwd_nf::nat::det::DetMap;
 use pollfwd_nf::nat::statics::StaticMapping;
 use pollfwd_nf::nat::stats::NatShared;
 
@@ -12,6 +13,10 @@ pub struct Plane {
     pub statics: Vec<StaticMapping>,
     pub pool: Vec<u32>,
     pub range: (u16, u16),
+    /// Deterministic maps (fixed for the life of the process: a reload cannot change them).
+    pub det: Vec<DetMap>,
+    /// When the NAT configuration in force was loaded (what `nat.who` answers for).
+    pub since: Option<std::time::SystemTime>,
     /// Each NAT worker's shared counters (registered as its stage is built).
     pub workers: Vec<Arc<NatShared>>,
 }
