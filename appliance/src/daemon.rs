@@ -641,6 +641,8 @@ pub fn run(
     }
     // Routes from the kernel's table, once the workers take new tables.
     crate::fib_sync::start(&state);
+    // Port block records of NAT, when configured.
+    crate::nf::nat::blocklog::start(&state);
     eprintln!(
         "pollfwd: running: {} port(s), {} worker lcore(s){}",
         state.ports.len(),
@@ -760,6 +762,8 @@ pub fn run(
     }
     // Packets still in pipeline / hand-off rings: freed and counted (every worker stopped).
     leftovers.drain();
+    // The last port block records (the drain thread runs every 100 ms).
+    crate::nf::nat::blocklog::drain(&state, None);
     let ran = state.started.elapsed();
     let sum = Summary::collect(&state, ran);
     if pdump {

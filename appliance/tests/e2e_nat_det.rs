@@ -1,9 +1,15 @@
-//! Deterministic NAT (RFC 7422) end to end with the real `pollfwd` binary on net_pcap ports
-//! (p0 inside, p1 outside, chain `["nat", "xconnect"]`): two "boxes" (two runs with different
-//! seeds, as two appliances behind ECMP would have) translate the same inside traffic into
-//! the same outside frames; return traffic fed to a third box that never saw the flows is
-//! translated back with `stateless_inbound` and dropped without it; the operator asks which
-//! host used an outside endpoint; bad maps are refused with their position.
+//! Scale-out NAT end to end with the real `pollfwd` binary on net_pcap ports (p0 inside, p1
+//! outside, chain `["nat", "xconnect"]`).
+//!
+//! Deterministic NAT (RFC 7422): two "boxes" (two runs with different seeds, as two
+//! appliances behind ECMP would have) translate the same inside traffic into the same outside
+//! frames; return traffic fed to a third box that never saw the flows is translated back with
+//! `stateless_inbound` and dropped without it; the operator asks which host used an outside
+//! endpoint; bad maps are refused with their position.
+//!
+//! Port blocks for the pool: one RFC 5424 record per block taken and freed, a host's second
+//! block, `nat_block_exhausted` beyond, and `nat.who` answering from the log file of an
+//! earlier run.
 
 mod common;
 
@@ -352,5 +358,227 @@ fn bad_deterministic_maps_are_refused_with_their_position() {
             err.contains(&format!("bad.toml:{l}:{c}: ")) && err.contains(want),
             "{to}: want bad.toml:{l}:{c}: ... {want} in: {err}"
         );
+    }
+}
+
+/// A pool-only NAT with port blocks of 64 ports, 2 per host, logged to blocks.log.
+fn block_config(lab: &Lab, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[eal]
+file_prefix = "{prefix}"
+
+[mempool]
+mbufs = 4095
+
+[[port]]
+name = "p0"
+device = "net_pcap0,rx_pcap=inside.pcap,tx_pcap=p0-out.pcap"
+
+[[port]]
+name = "p1"
+device = "net_pcap1,rx_pcap=outside.pcap,tx_pcap=p1-out.pcap"
+
+[[lcore]]
+id = 1
+rx = [{{ port = "p0" }}, {{ port = "p1" }}]
+stages = ["nat", "xconnect"]
+
+[xconnect]
+pairs = [["p0", "p1"]]
+
+[control]
+socket = "{sock}"
+
+[nat]
+inside = ["p0"]
+outside = ["p1"]
+pool = ["198.51.100.10"]
+port_range = [20000, 29999]
+port_block = 64
+blocks_per_host = 2
+block_log = "blocks.log"
+{extra}
+"#,
+        prefix = lab.prefix(),
+        sock = lab.path("ctl.sock").display(),
+    );
+    lab.write("pollfwd.toml", &text)
+}
+
+/// (event, inside, outside, first, last, time) of every NATBLOCK line; NATSTART lines count.
+/// A NATBLOCK line's fields: event, inside, outside, first, last, timestamp.
+type LogRec = (String, String, String, u16, u16, String);
+
+fn log_records(text: &str) -> (usize, Vec<LogRec>) {
+    let mut starts = 0;
+    let mut v = Vec::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.splitn(7, ' ').collect();
+        assert_eq!(f.len(), 7, "{l}");
+        assert_eq!((f[0], f[3]), ("<134>1", "pollfwd"), "RFC 5424 header: {l}");
+        let param = |k: &str| -> String {
+            let at = l
+                .find(&format!(" {k}=\""))
+                .unwrap_or_else(|| panic!("{k} in {l}"))
+                + k.len()
+                + 3;
+            l[at..at + l[at..].find('"').unwrap()].to_string()
+        };
+        match f[5] {
+            "NATSTART" => starts += 1,
+            "NATBLOCK" => v.push((
+                param("event"),
+                param("inside"),
+                param("outside"),
+                param("first").parse().unwrap(),
+                param("last").parse().unwrap(),
+                f[1].to_string(),
+            )),
+            m => panic!("MSGID {m}: {l}"),
+        }
+    }
+    (starts, v)
+}
+
+#[test]
+fn port_blocks_are_logged_taken_and_freed_and_who_answers_from_the_log() {
+    let lab = Lab::new("nat-blocks");
+    let a = Ipv4Addr::new(10, 0, 0, 21);
+    let b = Ipv4Addr::new(10, 0, 0, 22);
+    // A: 130 flows (two blocks of 64, then refused); B: one flow.
+    let mut inside: Vec<Vec<u8>> = (0..130u16)
+        .map(|k| testpkt::udp((a, 30000 + k), (R1, 53), b"blk"))
+        .collect();
+    inside.push(testpkt::udp((b, 5000), (R1, 53), b"blk"));
+    write_frames(&lab.path("inside.pcap"), &inside);
+    write_frames(&lab.path("outside.pcap"), &[]);
+    // UDP sessions end 0.2 s after the last packet: their blocks go back before the exit.
+    let cfg = block_config(&lab, "[nat.timeouts]\nudp = 0.2\n");
+    let s = lab.run_json(&cfg, &["--exit-idle", "1000"]);
+    let out = read_pcap(&lab.path("p1-out.pcap"));
+    assert_eq!(out.len(), 129, "128 of A's flows and B's");
+    assert_eq!(
+        drops(&s, "nat_block_exhausted"),
+        2,
+        "A's flows past two blocks"
+    );
+    // In order: A's first 128 flows, then B's (A's last two were dropped).
+    let ports_of = |h: Ipv4Addr| -> Vec<u16> {
+        let range = if h == a { 0..128 } else { 128..129 };
+        out[range].iter().map(|o| testpkt::endpoints(o).1).collect()
+    };
+    let log = std::fs::read_to_string(lab.path("blocks.log")).expect("blocks.log written");
+    let (starts, recs) = log_records(&log);
+    assert_eq!(starts, 1, "{log}");
+    let allocs: Vec<_> = recs.iter().filter(|r| r.0 == "alloc").collect();
+    let frees: Vec<_> = recs.iter().filter(|r| r.0 == "free").collect();
+    assert_eq!((allocs.len(), frees.len()), (3, 3), "{log}");
+    // Each of A's ports lies in one of A's two logged blocks; B's in B's.
+    for (h, n) in [(a, 2), (b, 1)] {
+        let mine: Vec<_> = allocs.iter().filter(|r| r.1 == h.to_string()).collect();
+        assert_eq!(mine.len(), n, "{h}: {log}");
+        for r in &mine {
+            assert_eq!(r.2, "198.51.100.10");
+            assert_eq!(r.4 - r.3, 63, "64 ports");
+        }
+        for p in ports_of(h) {
+            assert!(
+                mine.iter().any(|r| (r.3..=r.4).contains(&p)),
+                "{h} port {p} in no block of its: {log}"
+            );
+        }
+        // Every block taken was given back, after it was taken.
+        for r in &mine {
+            let f = frees
+                .iter()
+                .find(|x| x.1 == r.1 && x.3 == r.3)
+                .expect("freed");
+            assert!(f.5 >= r.5, "freed after taken");
+        }
+    }
+    assert_eq!(nat_counter(&s, "blocks_allocated"), 3);
+    assert_eq!(nat_counter(&s, "blocks_freed"), 3);
+    assert_eq!(nat_counter(&s, "block_log_lost"), 0);
+
+    // A second run on the same log: `nat.who` replays the file, the first run included.
+    write_frames(&lab.path("inside.pcap"), &[]);
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let mut child = lab.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--duration",
+        "300",
+    ]);
+    wait_for_socket(&sock, &mut child);
+    let a_first = allocs.iter().find(|r| r.1 == a.to_string()).unwrap();
+    let port = a_first.3 + 10;
+    let who = |at: &str| {
+        ctl_call_ok(
+            &sock,
+            "nat.who",
+            &format!(r#"{{"outside": "198.51.100.10:{port}", "at": "{at}"}}"#),
+        )
+    };
+    let w = who(&a_first.5);
+    assert_eq!(
+        (w["by"].as_str(), w["inside"].as_str()),
+        (Some("block-log"), Some("10.0.0.21")),
+        "{w}"
+    );
+    assert_eq!(w["block"]["ports"]["first"], a_first.3, "{w}");
+    let before = humantime::parse_rfc3339(&a_first.5).unwrap() - Duration::from_secs(1);
+    let w = who(&humantime::format_rfc3339_micros(before).to_string());
+    assert_eq!(w["inside"], Value::Null, "before the block was taken: {w}");
+    let w = ctl_call_ok(
+        &sock,
+        "nat.who",
+        &format!(r#"{{"outside": "198.51.100.10:{port}"}}"#),
+    );
+    assert_eq!(
+        w["inside"],
+        Value::Null,
+        "now: freed, and this run started: {w}"
+    );
+    let s2 = stop(child);
+    assert_eq!(nat_counter(&s2, "blocks_allocated"), 0);
+    let (starts, _) = log_records(&std::fs::read_to_string(lab.path("blocks.log")).unwrap());
+    assert_eq!(starts, 2, "each start is a record");
+}
+
+#[test]
+fn bad_port_block_settings_are_refused_with_their_position() {
+    let lab = Lab::new("nat-blocks-bad");
+    write_frames(&lab.path("inside.pcap"), &[]);
+    write_frames(&lab.path("outside.pcap"), &[]);
+    let good = std::fs::read_to_string(block_config(&lab, "")).unwrap();
+    for (from, to, want) in [
+        (
+            "port_block = 64",
+            "port_block = 20000",
+            "nat.port_block 20000",
+        ),
+        (
+            "blocks_per_host = 2",
+            "blocks_per_host = 9",
+            "nat.blocks_per_host 9",
+        ),
+        (
+            "block_log = \"blocks.log\"",
+            "block_log = \"/nonexistent/dir/b.log\"",
+            "existing directory",
+        ),
+        ("port_block = 64\n", "", "needs port_block"),
+    ] {
+        let text = good.replace(from, to);
+        assert_ne!(text, good);
+        let cfg = lab.write("bad.toml", &text);
+        let out = lab.run(&["--config", cfg.to_str().unwrap(), "--check"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{to}: {err}");
+        assert!(err.contains("bad.toml:"), "{err}");
     }
 }

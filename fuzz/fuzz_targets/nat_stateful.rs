@@ -75,6 +75,9 @@ struct Setup {
     /// 0: no deterministic map; 1: 10.0.0.0/30 onto 198.51.100.20/32; 2: the same with
     /// stateless_inbound.
     det: u8,
+    /// Port blocks of the pool: even = off, odd = blocks of 1 + block / 2 % 16 ports, up to
+    /// 1 + block / 32 % 4 per host.
+    block: u8,
 }
 
 #[derive(Debug, Arbitrary, Clone, Copy)]
@@ -222,6 +225,13 @@ impl World {
                 .ok()?])
                 .ok()?,
             }),
+            // At most the range (one worker: its slice is the range).
+            port_block: if s.block % 2 == 1 {
+                (1 + (s.block / 2 % 16) as u32).min(2 + s.ports as u32 % 128)
+            } else {
+                0
+            },
+            blocks_per_host: 1 + s.block / 32 % 4,
             no_nat: vec![(a(NO_NAT.0), a(NO_NAT.1))],
             workers: vec![0],
             me: 0,

@@ -140,6 +140,7 @@ impl NatCore {
         let mut circle_of = vec![NONE; cap as usize];
         let mut circles = 0u32;
         let naddrs = self.ports.addrs() + self.det_ports.addrs();
+        let mut block_users = vec![0u32; self.blocks.as_ref().map_or(0, |b| b.total())];
         let mut taken = vec![0u32; naddrs * 3];
         for i in (0..cap).filter(|&i| live(i)) {
             let x = &s[i as usize];
@@ -220,6 +221,35 @@ impl NatCore {
                 return Err(format!("mapping of {i}: {iep} endpoint index entries"));
             }
             taken[a * 3 + pi] += 1;
+            // Port blocks: the mapping's port is in a block of its host.
+            if let Some(bl) = &self.blocks
+                && a < self.p.pool.len()
+            {
+                let Some(b) = bl.block_of(a, x.out_port) else {
+                    return Err(format!("mapping of {i}: port {} in no block", x.out_port));
+                };
+                if bl.state(b).0 != x.in_addr {
+                    return Err(format!(
+                        "mapping of {i}: block {b} belongs to {:x}, not {:x}",
+                        bl.state(b).0,
+                        x.in_addr
+                    ));
+                }
+                block_users[b as usize] += 1;
+            }
+        }
+        if let Some(bl) = &self.blocks {
+            for (b, &n) in block_users.iter().enumerate() {
+                let (owner, users) = bl.state(b as u32);
+                if users != n || (owner == 0) != (n == 0) {
+                    return Err(format!(
+                        "block {b}: owner {owner:x} with {users} users, {n} mappings"
+                    ));
+                }
+                if owner != 0 && !bl.of_host(owner).contains(&(b as u32)) {
+                    return Err(format!("block {b}: not in its host's list"));
+                }
+            }
         }
         let niep = self.iep.entries().count() as u32;
         if niep != circles {

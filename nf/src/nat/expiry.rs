@@ -181,6 +181,7 @@ impl NatCore {
                 }
                 let (sp, a) = self.port_space_mut(s.pool_idx as usize);
                 sp.release(a, pi, s.out_port);
+                self.block_release(s.pool_idx as usize, s.out_port, s.out_addr);
             } else {
                 self.sess.s[s.map_prev as usize].map_next = s.map_next;
                 self.sess.s[s.map_next as usize].map_prev = s.map_prev;

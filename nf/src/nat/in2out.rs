@@ -180,6 +180,24 @@ impl NatCore {
                         let idx = (self.p.pool.len() + a) as u16;
                         (b.out_addr, port, idx, false, NONE)
                     }
+                    None if self.blocks.is_some() => {
+                        // Port blocks: a port of the host's blocks, or a new block.
+                        let a = self.pool_index_for(ia);
+                        let port = match self.block_port(ia, a, pi) {
+                            Some(port) => port,
+                            None => {
+                                self.expire(64);
+                                match self.block_port(ia, a, pi) {
+                                    Some(port) => port,
+                                    None => {
+                                        self.sess.release(si);
+                                        return Err(DropReason::NatBlockExhausted);
+                                    }
+                                }
+                            }
+                        };
+                        (self.p.pool[a], port, a as u16, false, NONE)
+                    }
                     None => {
                         let a = self.pool_index_for(ia);
                         let port = match self.ports.alloc(a, pi) {

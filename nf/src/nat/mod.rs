@@ -24,6 +24,7 @@
 //! (or, for static mappings, the worker of the inside address). A packet received by another
 //! worker is handed to the owner over an SP/SC ring (`Verdict::Handoff`); no table is shared.
 
+pub mod blocks;
 pub mod check;
 pub mod det;
 pub mod expiry;
@@ -137,6 +138,10 @@ pub struct NatParams {
     pub statics: Arc<StaticTable>,
     /// Deterministic maps (RFC 7422): inside hosts they cover never use the pool.
     pub det: Arc<det::DetTable>,
+    /// Port blocks for the pool (0: off, every mapping a port of its own at random): a host
+    /// takes blocks of this many ports, at most `blocks_per_host` (`blocks.rs`).
+    pub port_block: u32,
+    pub blocks_per_host: u8,
     /// Destinations never translated: (network, mask) of the appliance's own addresses and
     /// the inside networks (traffic that does not cross the NAT).
     pub no_nat: Vec<(u32, u32)>,
@@ -168,6 +173,8 @@ impl Default for NatParams {
             max_sessions_per_host: 0,
             statics: Arc::new(StaticTable::default()),
             det: Arc::new(det::DetTable::default()),
+            port_block: 0,
+            blocks_per_host: 1,
             no_nat: Vec::new(),
             workers: vec![0],
             me: 0,
@@ -256,6 +263,8 @@ pub struct NatCore {
     /// are these addresses.
     pub(crate) det_ports: PortSpace,
     pub(crate) det: Arc<det::DetTable>,
+    /// Port blocks of the pool, when configured.
+    pub(crate) blocks: Option<blocks::Blocks>,
     pub(crate) frags: frag::FragCache,
     pub(crate) statics: Arc<StaticTable>,
     pub(crate) timeout: [u32; CLASSES],
@@ -346,14 +355,33 @@ impl NatCore {
         let hosts = (p.max_sessions_per_host > 0).then(|| HostIndex::new(cap as usize, wseed));
         let ports = PortSpace::new(p.pool.len(), lo, len, wseed);
         let det_ports = PortSpace::new(p.det.outside_count(), det::PORT_BASE, det::PORTS, wseed);
+        if p.port_block > 0 && p.port_block > len {
+            return Err(format!(
+                "nat: port_block {} is larger than a worker's {len} ports of the range",
+                p.port_block
+            ));
+        }
+        let blocks = (p.port_block > 0).then(|| {
+            blocks::Blocks::new(
+                p.pool.len(),
+                lo,
+                len,
+                p.port_block,
+                p.blocks_per_host as usize,
+            )
+        });
+        shared.block_events = blocks.as_ref().map(|b| b.events.clone());
         let frags = frag::FragCache::new(4096);
         shared.session_bytes = (sess.bytes()
             + i2o.bytes()
             + o2i.bytes()
             + iep.bytes()
             + hosts.as_ref().map_or(0, |h| h.bytes())) as u64;
-        shared.table_bytes =
-            shared.session_bytes + (ports.bytes() + det_ports.bytes() + frags.bytes()) as u64;
+        shared.table_bytes = shared.session_bytes
+            + (ports.bytes()
+                + det_ports.bytes()
+                + frags.bytes()
+                + blocks.as_ref().map_or(0, |b| b.bytes())) as u64;
         Ok(NatCore {
             multi: nw > 1,
             statics: p.statics.clone(),
@@ -367,6 +395,7 @@ impl NatCore {
             ports,
             det_ports,
             det: p.det.clone(),
+            blocks,
             frags,
             timeout,
             granule,
@@ -518,6 +547,49 @@ impl NatCore {
     pub(crate) fn port_rep(&self, a: usize, pi: usize, port: u16) -> u32 {
         let (sp, i) = self.port_space(a);
         sp.rep(i, pi, port)
+    }
+
+    /// A port of pool address `a` for a new mapping of `host` (`pi`: protocol space) from the
+    /// host's blocks, taking a new block when they are full; None when the host holds all the
+    /// blocks it may and they are full, or no block is free.
+    pub(crate) fn block_port(&mut self, host: u32, a: usize, pi: usize) -> Option<u16> {
+        let blocks = self.blocks.as_mut()?;
+        let mut held = [0u32; blocks::MAX_PER_HOST];
+        let n = blocks.of_host(host).len();
+        held[..n].copy_from_slice(blocks.of_host(host));
+        for &b in &held[..n] {
+            let (lo, len) = blocks.range(b);
+            // RFC 6056: a random start in the block.
+            let prefer = lo + (self.ports.random() % len as u64) as u16;
+            if let Some(p) = self.ports.alloc_in(a, pi, lo, len, prefer) {
+                blocks.used(b);
+                return Some(p);
+            }
+        }
+        let (b, queued) = blocks.take(host, a, self.p.pool[a])?;
+        self.tally.blocks_allocated += 1;
+        self.tally.block_log_lost += !queued as u32;
+        let (lo, len) = blocks.range(b);
+        let prefer = lo + (self.ports.random() % len as u64) as u16;
+        let p = self.ports.alloc_in(a, pi, lo, len, prefer)?;
+        blocks.used(b);
+        Some(p)
+    }
+
+    /// A pool mapping on `port` of session address index `a` ended: its block may go back.
+    pub(crate) fn block_release(&mut self, a: usize, port: u16, addr: u32) {
+        if a >= self.p.pool.len() {
+            return;
+        }
+        let Some(blocks) = self.blocks.as_mut() else {
+            return;
+        };
+        if let Some(b) = blocks.block_of(a, port)
+            && let Some(queued) = blocks.release(b, addr)
+        {
+            self.tally.blocks_freed += 1;
+            self.tally.block_log_lost += !queued as u32;
+        }
     }
 
     /// The outside address with session address index `a`.

@@ -149,6 +149,12 @@ impl PortSpace {
         self.addrs
     }
 
+    /// A pseudo-random number from the worker's generator (port choice in a block).
+    #[inline]
+    pub fn random(&mut self) -> u64 {
+        self.next_rand()
+    }
+
     #[inline]
     fn next_rand(&mut self) -> u64 {
         let mut x = self.rng;

@@ -36,6 +36,11 @@ pub struct NatCounters {
     /// block) or inbound without a session (`stateless_inbound`).
     pub det_created: Counter,
     pub det_stateless: Counter,
+    /// Port blocks taken and given back by inside hosts, and block log records lost because
+    /// the management side did not drain the queue in time.
+    pub blocks_allocated: Counter,
+    pub blocks_freed: Counter,
+    pub block_log_lost: Counter,
 }
 
 /// What the management side can read about one NAT worker.
@@ -56,6 +61,9 @@ pub struct NatShared {
     pub sessions: AtomicU64,
     /// Ports in use per pool address and protocol (TCP, UDP, ICMP), updated by housekeeping.
     pub ports: Vec<[AtomicU32; 3]>,
+    /// Port block allocations and releases for the management side to log (with port blocks).
+    pub block_events:
+        Option<std::sync::Arc<crossbeam_queue::ArrayQueue<super::blocks::BlockEvent>>>,
     pub counters: NatCounters,
 }
 
@@ -77,6 +85,7 @@ impl NatShared {
             pool,
             slice,
             sessions: AtomicU64::new(0),
+            block_events: None,
             counters: NatCounters::default(),
         }
     }
@@ -102,6 +111,9 @@ impl NatShared {
             ("sessions_purged", c.purged.get()),
             ("det_sessions_created", c.det_created.get()),
             ("det_stateless_inbound", c.det_stateless.get()),
+            ("blocks_allocated", c.blocks_allocated.get()),
+            ("blocks_freed", c.blocks_freed.get()),
+            ("block_log_lost", c.block_log_lost.get()),
         ]
     }
 }
@@ -122,6 +134,9 @@ pub struct Tally {
     pub purged: u32,
     pub det_created: u32,
     pub det_stateless: u32,
+    pub blocks_allocated: u32,
+    pub blocks_freed: u32,
+    pub block_log_lost: u32,
 }
 
 impl Tally {
@@ -140,6 +155,9 @@ impl Tally {
             (self.purged, &c.purged),
             (self.det_created, &c.det_created),
             (self.det_stateless, &c.det_stateless),
+            (self.blocks_allocated, &c.blocks_allocated),
+            (self.blocks_freed, &c.blocks_freed),
+            (self.block_log_lost, &c.block_log_lost),
         ] {
             if n > 0 {
                 ctr.add(n as u64);

@@ -1242,4 +1242,5 @@ fn ipv6_passes_untouched_and_is_counted_apart() {
     assert_eq!(get("in2out") + get("out2in"), 0);
 }
 
+mod blocks;
 mod det;

@@ -16,6 +16,9 @@
 //!   { outside = "203.0.113.5:443", inside = "10.0.0.5:8443", proto = "tcp" },
 //!   { outside = "203.0.113.6", inside = "10.0.0.6" },   # 1:1, every protocol and port
 //! ]
+//! port_block = 512                      # pool ports in blocks per host (0/absent: per session)
+//! blocks_per_host = 1                   # blocks a host may hold (1..=4)
+//! block_log = "/var/log/pollfwd/nat-blocks.log"   # one RFC 5424 line per block taken/freed
 //! deterministic = [                     # RFC 7422: a fixed address and port block per host
 //!   { inside = "10.9.0.0/24", outside = "198.51.100.0/30", stateless_inbound = false },
 //! ]
@@ -478,10 +481,66 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
     {
         return Err(err(b.span(), "nat.expiry_budget must be >= 1".into()));
     }
+    validate_blocks(n, hi as u32 - lo as u32 + 1, workers, err)?;
     for p in &n.no_nat {
         parse_prefix(p.get_ref()).map_err(|m| err(p.span(), format!("nat.no_nat: {m}")))?;
     }
     timeouts(n, err)?;
+    Ok(())
+}
+
+/// `port_block`, `blocks_per_host`, `block_log`: a block fits in every NAT worker's slice of
+/// the `range` ports; the log's directory exists.
+fn validate_blocks(
+    n: &NatConfig,
+    range: u32,
+    workers: u32,
+    err: ErrAt<'_>,
+) -> Result<(), ConfigError> {
+    let slice = range / workers.max(1);
+    if let Some(b) = &n.port_block {
+        let v = *b.get_ref();
+        if v != 0 && !(8..=slice).contains(&v) {
+            return Err(err(
+                b.span(),
+                format!(
+                    "nat.port_block {v}: 0 (off) or 8..={slice} (the ports of one NAT worker's slice:                      {range} ports of port_range for {workers} worker(s))"
+                ),
+            ));
+        }
+    }
+    let on = n.port_block.as_ref().is_some_and(|b| *b.get_ref() > 0);
+    if let Some(k) = &n.blocks_per_host {
+        if !(1..=pollfwd_nf::nat::blocks::MAX_PER_HOST as u32).contains(k.get_ref()) {
+            return Err(err(
+                k.span(),
+                format!(
+                    "nat.blocks_per_host {}: 1..={}",
+                    k.get_ref(),
+                    pollfwd_nf::nat::blocks::MAX_PER_HOST
+                ),
+            ));
+        }
+        if !on {
+            return Err(err(k.span(), "nat.blocks_per_host needs port_block".into()));
+        }
+    }
+    if let Some(l) = &n.block_log {
+        if !on {
+            return Err(err(l.span(), "nat.block_log needs port_block".into()));
+        }
+        let p = std::path::Path::new(l.get_ref());
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if p.is_dir() || dir.is_some_and(|d| !d.is_dir()) || l.get_ref().is_empty() {
+            return Err(err(
+                l.span(),
+                format!(
+                    "nat.block_log '{}': a file in an existing directory",
+                    l.get_ref()
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -581,6 +640,8 @@ pub fn params(c: &Config, port_ids: &[u16], worker: usize) -> Result<NatParams, 
         max_sessions_per_host: n.max_sessions_per_host,
         statics: Arc::new(StaticTable::new(&st)?),
         det: Arc::new(DetTable::new(&det)?),
+        port_block: n.port_block.as_ref().map_or(0, |b| *b.get_ref()),
+        blocks_per_host: n.blocks_per_host.as_ref().map_or(1, |k| *k.get_ref() as u8),
         no_nat,
         workers,
         me,

@@ -3,6 +3,7 @@
 //! the `nat.*` operator commands, reload of static mappings, the summary and the
 //! `pollfwd_nat_*` Prometheus families. Data path: `pollfwd_nf::nat`.
 
+pub mod blocklog;
 pub mod config;
 pub mod ops;
 pub mod section;

@@ -27,6 +27,12 @@ pub struct NatConfig {
     pub no_nat: Vec<Spanned<String>>,
     #[serde(default, rename = "static")]
     pub statics: Vec<Spanned<StaticEntry>>,
+    /// Port blocks for the pool: a host takes blocks of this many ports (bulk port
+    /// allocation), logged one record per block.
+    pub port_block: Option<Spanned<u32>>,
+    pub blocks_per_host: Option<Spanned<u32>>,
+    /// File the port block records go to (RFC 5424 syslog lines, appended).
+    pub block_log: Option<Spanned<String>>,
     /// Deterministic maps (RFC 7422): `{ inside = "10.9.0.0/24", outside = "198.51.100.0/30" }`.
     #[serde(default)]
     pub deterministic: Vec<Spanned<DetEntry>>,

@@ -17,6 +17,8 @@ pub struct Plane {
     pub det: Vec<DetMap>,
     /// When the NAT configuration in force was loaded (what `nat.who` answers for).
     pub since: Option<std::time::SystemTime>,
+    /// The port block records (`blocklog.rs`).
+    pub block_log: Arc<std::sync::Mutex<super::blocklog::BlockLog>>,
     /// Each NAT worker's shared counters (registered as its stage is built).
     pub workers: Vec<Arc<NatShared>>,
 }

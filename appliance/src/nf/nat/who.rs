@@ -114,14 +114,22 @@ pub(super) fn who(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
             )));
         }
     };
-    let (maps, statics, pool, since) = with_cp(ctx, |cp| {
+    let (maps, statics, pool, since, blog) = with_cp(ctx, |cp| {
         Ok((
             cp.det.clone(),
             cp.statics.clone(),
             cp.pool.clone(),
             cp.since,
+            cp.block_log.clone(),
         ))
     })?;
+    let nat = ctx.state.config.config.nat.as_ref().map(|n| n.get_ref());
+    let blocks_on = nat
+        .and_then(|n| n.port_block.as_ref())
+        .is_some_and(|b| *b.get_ref() > 0);
+    let log_path = nat
+        .and_then(|n| n.block_log.as_ref())
+        .map(|p| p.get_ref().clone());
     let since = since.unwrap_or(now);
     let is_now = at + NOW_SLACK >= now && at <= now + NOW_SLACK;
     let mut out = json!({
@@ -187,6 +195,42 @@ pub(super) fn who(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
             Some(inside),
             "a static mapping in force now".into(),
         )
+    } else if pool.contains(&addr) && blocks_on {
+        // Port blocks: replay the records (the file when there is one: it also holds earlier
+        // runs; else the history kept in memory since the start).
+        let (found, from) = match &log_path {
+            Some(p) => (
+                super::blocklog::holder(read_log(p)?, addr, port, at),
+                format!("the block log {p}"),
+            ),
+            None => {
+                let h = blog.lock().unwrap_or_else(|e| e.into_inner());
+                (
+                    super::blocklog::holder(h.history.iter().copied(), addr, port, at),
+                    "the block records in memory (no block_log file)".to_string(),
+                )
+            }
+        };
+        match found {
+            Some((h, first, last, t)) => {
+                out["block"] = json!({
+                    "inside": ip(h),
+                    "outside": ip(addr),
+                    "ports": {"first": first, "last": last},
+                    "allocated_at": when(t),
+                });
+                (
+                    "block-log",
+                    Some(ip(h)),
+                    format!("the host held the port's block at that time, from {from}"),
+                )
+            }
+            None => (
+                "block-log",
+                None,
+                format!("no host held a block with this port at that time, from {from}"),
+            ),
+        }
     } else if pool.contains(&addr) {
         if !is_now {
             (
@@ -219,4 +263,16 @@ pub(super) fn who(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     out["note"] = note.into();
     out["sessions"] = Value::Array(sessions);
     Ok(out)
+}
+
+/// The records of a block log file, in file order, read as they are replayed (lines of
+/// other formats skipped).
+fn read_log(path: &str) -> Result<impl Iterator<Item = super::blocklog::Record>, OpError> {
+    use std::io::BufRead as _;
+    let f =
+        std::fs::File::open(path).map_err(|e| OpError::from(format!("block_log {path}: {e}")))?;
+    Ok(std::io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| super::blocklog::parse(&l)))
 }
