@@ -351,7 +351,10 @@ impl World {
         let remote = if port == IN { d0 } else { s0 };
         let in_no_nat = u32::from(remote) & a(NO_NAT.1) == a(NO_NAT.0);
         // A remote that is itself one of our outside addresses is hairpinned both ways.
-        let ours = POOL.contains(&remote.octets()) || ADDRS[11..13].contains(&remote.octets());
+        // (Pool, static, and the deterministic map's outside address.)
+        let ours = POOL.contains(&remote.octets())
+            || ADDRS[11..13].contains(&remote.octets())
+            || ADDRS[14] == remote.octets();
         if hairpin || in_no_nat || ours {
             return;
         }
