@@ -689,3 +689,182 @@ fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Waits (up to `secs`) until `prefix` is in pollfwd's FIB; returns how long it took.
+fn wait_route_for(sock: &Path, prefix: &str, secs: u64) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if control_call(sock, "route.list", json!({})).is_ok() && route_of(sock, prefix).is_some() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// Pings `to` from `ns` `n` times every 20 ms in the background; the result is
+/// (transmitted, received).
+fn ping_flow(ns: &str, to: &str, n: u32) -> std::thread::JoinHandle<(u32, u32)> {
+    let (ns, to) = (ns.to_string(), to.to_string());
+    std::thread::spawn(move || {
+        let o = ns_run(
+            &ns,
+            &[
+                "ping",
+                "-q",
+                "-c",
+                &n.to_string(),
+                "-i",
+                "0.02",
+                "-W",
+                "1",
+                &to,
+            ],
+        );
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.contains("transmitted"))
+            .unwrap_or_else(|| panic!("ping summary: {text}"));
+        let num = |k: &str| -> u32 {
+            let w: Vec<&str> = line.split(", ").collect();
+            w.iter()
+                .find(|p| p.contains(k))
+                .and_then(|p| p.split_whitespace().next())
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0)
+        };
+        (num("transmitted"), num("received"))
+    })
+}
+
+#[test]
+fn restarts_of_frr_and_of_pollfwd_resynchronise_the_fib() {
+    require_root("network namespaces and veth pairs");
+    for t in [
+        "ip",
+        "ping",
+        "ethtool",
+        "vtysh",
+        "/usr/lib/frr/zebra",
+        "/usr/lib/frr/bgpd",
+    ] {
+        assert!(
+            have(t),
+            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
+        );
+    }
+    let lab = Lab::new("fibsync-restart");
+    let pid = std::process::id();
+    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fr{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
+    lab_hosts(&na, &nb, &nr, "fra", "frb");
+    ns_ok(&nb, &["ip", "addr", "add", "10.77.0.1/24", "dev", "lo"]);
+    let cfg = router_config(&lab, "fra1", "frb1", "[fib_sync]\nenable = true\n");
+    let sock = lab.path("ctl.sock");
+    let (dir_r, dir_b) = (lab.path("frr-router"), lab.path("frr-peer"));
+    let zsock = dir_r.join("zserv.api");
+    let z = zsock.to_str().unwrap().to_string();
+    let bgp_router = "hostname router\n\
+         router bgp 64512\n bgp router-id 198.51.100.1\n no bgp ebgp-requires-policy\n\
+         neighbor 198.51.100.2 remote-as 64513\n neighbor 198.51.100.2 timers 1 3\n\
+         neighbor 198.51.100.2 timers connect 1\n";
+    // The router's FRR: zebra keeps its routes in the kernel when it stops (-r) and, started
+    // again, keeps the ones it finds for 30 s while the protocols relearn them (-K 30).
+    let start_router = |first: bool| {
+        let mut zargs = vec!["-z", z.as_str(), "-r"];
+        if !first {
+            zargs.extend(["-K", "30"]);
+        }
+        let _ = std::fs::remove_file(&zsock);
+        let zebra = frr_daemon(&nr, &dir_r, "zebra", "hostname router\n", &zargs);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !zsock.exists() {
+            assert!(Instant::now() < deadline, "zebra did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let bgpd = frr_daemon(
+            &nr,
+            &dir_r,
+            "bgpd",
+            bgp_router,
+            &["-z", &z, "-l", "198.51.100.1"],
+        );
+        (zebra, bgpd)
+    };
+    let mut child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+    wait_answering(&sock);
+    let zb = dir_b.join("zserv.api").to_str().unwrap().to_string();
+    let _peer = frr_daemon(
+        &nb,
+        &dir_b,
+        "bgpd",
+        "hostname peer\n\
+         router bgp 64513\n bgp router-id 198.51.100.2\n no bgp ebgp-requires-policy\n\
+         neighbor 198.51.100.1 remote-as 64512\n neighbor 198.51.100.1 timers 1 3\n\
+         neighbor 198.51.100.1 timers connect 1\n\
+         address-family ipv4 unicast\n  network 10.77.0.0/24\n exit-address-family\n",
+        &["-z", &zb, "-Z", "-l", "198.51.100.2"],
+    );
+    let (zebra, bgpd) = start_router(true);
+    assert!(
+        wait_route_for(&sock, "10.77.0.0/24", 40).is_some(),
+        "10.77.0.0/24 not in pollfwd's FIB after 40 s: {}",
+        vtysh(&nr, &dir_r, &["show bgp summary"])
+    );
+    assert!(reaches(&na, "10.77.0.1"));
+
+    // 1. FRR restarts (zebra -r): the kernel keeps the route, so does pollfwd; traffic never
+    // stops. A ping flow of 6 s spans the stop, 2 s without FRR, and the start.
+    let flow = ping_flow(&na, "10.77.0.1", 300);
+    std::thread::sleep(Duration::from_millis(500));
+    for d in [&bgpd, &zebra] {
+        signal(&d.child, "TERM");
+    }
+    drop((bgpd, zebra));
+    let t0 = Instant::now();
+    let mut gone = 0;
+    while t0.elapsed() < Duration::from_secs(2) {
+        gone += route_of(&sock, "10.77.0.0/24").is_none() as u32;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(gone, 0, "the route left pollfwd's FIB while FRR was down");
+    let (zebra, bgpd) = start_router(false);
+    let (sent, got) = flow.join().unwrap();
+    eprintln!("FRR restart: ping {got}/{sent}");
+    assert!(
+        sent >= 250 && got == sent,
+        "lost {} of {sent} pings",
+        sent - got
+    );
+    // The session comes back and BGP learns the prefix again; the route is the daemon's.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !vtysh(&nr, &dir_r, &["show ip bgp 10.77.0.0/24"]).contains("(1 available") {
+        assert!(Instant::now() < deadline, "BGP did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(route_of(&sock, "10.77.0.0/24").unwrap()["origin"], "bgp");
+
+    // 2. pollfwd restarts: its TAPs go and the kernel drops the routes through them; the
+    // TAPs come back with the new pollfwd, BGP reconnects through them, zebra installs the
+    // route again and the dump or the notifications bring it into the new FIB.
+    let s = stop(child);
+    assert!(s["lcores"].is_array(), "{s}");
+    let t0 = Instant::now();
+    child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+    wait_answering(&sock);
+    let up = t0.elapsed();
+    let took = wait_route_for(&sock, "10.77.0.0/24", 30).unwrap_or_else(|| {
+        panic!(
+            "10.77.0.0/24 not back 30 s after pollfwd restarted: {}\n{}",
+            vtysh(&nr, &dir_r, &["show bgp summary"]),
+            ns_ok(&nr, &["ip", "route"])
+        )
+    });
+    eprintln!("pollfwd restart: answering after {up:?}, route back {took:?} later");
+    assert!(reaches(&na, "10.77.0.1"), "A reaches the prefix again");
+    drop((bgpd, zebra));
+    let s = stop(child);
+    assert!(s["lcores"].is_array(), "{s}");
+}
