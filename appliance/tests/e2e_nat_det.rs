@@ -40,7 +40,8 @@ fn block_of(i: u8) -> (Ipv4Addr, u16) {
     )
 }
 
-fn det_config(lab: &Lab, seed: u64, stateless: bool) -> PathBuf {
+/// The lab: p0 inside, p1 outside, one worker polling both, `[nat]` with `nat` inside it.
+fn nat_lab(lab: &Lab, nat: &str) -> PathBuf {
     let text = format!(
         r#"
 [eal]
@@ -71,15 +72,24 @@ socket = "{sock}"
 [nat]
 inside = ["p0"]
 outside = ["p1"]
-pool = ["198.51.100.10"]
-seed = {seed}
-static = [{{ outside = "203.0.113.5:443", inside = "10.0.0.5:8443", proto = "tcp" }}]
-deterministic = [{{ inside = "{DET_IN}", outside = "{DET_OUT}", stateless_inbound = {stateless} }}]
+{nat}
 "#,
         prefix = lab.prefix(),
         sock = lab.path("ctl.sock").display(),
     );
     lab.write("pollfwd.toml", &text)
+}
+
+fn det_config(lab: &Lab, seed: u64, stateless: bool) -> PathBuf {
+    nat_lab(
+        lab,
+        &format!(
+            r#"pool = ["198.51.100.10"]
+seed = {seed}
+static = [{{ outside = "203.0.113.5:443", inside = "10.0.0.5:8443", proto = "tcp" }}]
+deterministic = [{{ inside = "{DET_IN}", outside = "{DET_OUT}", stateless_inbound = {stateless} }}]"#
+        ),
+    )
 }
 
 struct Box {
@@ -363,50 +373,19 @@ fn bad_deterministic_maps_are_refused_with_their_position() {
 
 /// A pool-only NAT with port blocks of 64 ports, 2 per host, logged to blocks.log.
 fn block_config(lab: &Lab, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[eal]
-file_prefix = "{prefix}"
-
-[mempool]
-mbufs = 4095
-
-[[port]]
-name = "p0"
-device = "net_pcap0,rx_pcap=inside.pcap,tx_pcap=p0-out.pcap"
-
-[[port]]
-name = "p1"
-device = "net_pcap1,rx_pcap=outside.pcap,tx_pcap=p1-out.pcap"
-
-[[lcore]]
-id = 1
-rx = [{{ port = "p0" }}, {{ port = "p1" }}]
-stages = ["nat", "xconnect"]
-
-[xconnect]
-pairs = [["p0", "p1"]]
-
-[control]
-socket = "{sock}"
-
-[nat]
-inside = ["p0"]
-outside = ["p1"]
-pool = ["198.51.100.10"]
+    nat_lab(
+        lab,
+        &format!(
+            r#"pool = ["198.51.100.10"]
 port_range = [20000, 29999]
 port_block = 64
 blocks_per_host = 2
 block_log = "blocks.log"
-{extra}
-"#,
-        prefix = lab.prefix(),
-        sock = lab.path("ctl.sock").display(),
-    );
-    lab.write("pollfwd.toml", &text)
+{extra}"#
+        ),
+    )
 }
 
-/// (event, inside, outside, first, last, time) of every NATBLOCK line; NATSTART lines count.
 /// A NATBLOCK line's fields: event, inside, outside, first, last, timestamp.
 type LogRec = (String, String, String, u16, u16, String);
 
