@@ -3,7 +3,8 @@
 //! information option per address (on-link; autonomous for a /64, so hosts configure
 //! addresses themselves, RFC 4862). Sent to all-nodes from the interface's link-local
 //! address: the first three 16 s apart, then every 200 to 600 s (6.2.4), and in answer to a
-//! router solicitation unless one went out in the last 3 s (6.2.6: MIN_DELAY_BETWEEN_RAS).
+//! router solicitation: at once, or 3 s after the last one when one went out in the last 3 s
+//! (6.2.6: MIN_DELAY_BETWEEN_RAS).
 //! Whichever worker first claims a port's clock (a compare-and-swap) sends; the others skip.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -101,8 +102,10 @@ impl Forward {
         }
     }
 
-    /// A router solicitation on `port`: an advertisement to all-nodes, unless the port does
-    /// not advertise or one left in the last [`MIN_DELAY_S`].
+    /// A router solicitation on `port`: an advertisement to all-nodes now, or, when one left
+    /// in the last [`MIN_DELAY_S`], the next one brought forward to [`MIN_DELAY_S`] after it
+    /// (RFC 4861 6.2.6), so that a host soliciting just after an advertisement it missed (its
+    /// link was coming up) still hears one within seconds, not at the next 16 s tick.
     pub(super) fn ra_solicited(&mut self, ctx: &mut StageCtx<'_>, port: u16) {
         let p = port as usize;
         if self.shared.ports6.get(p).is_none_or(|i| i.ra.is_none()) {
@@ -111,6 +114,7 @@ impl Forward {
         let clock = &self.shared.ra;
         let last = clock.last[p].load(Relaxed);
         if last != 0 && ctx.now.saturating_sub(last) < MIN_DELAY_S * ctx.tsc_hz {
+            clock.next[p].fetch_min(last + MIN_DELAY_S * ctx.tsc_hz, Relaxed);
             return;
         }
         if clock.last[p]
