@@ -394,6 +394,7 @@ fn def(profile: Profile, aware: bool, per_source: bool) -> PolicerDef {
         per_source: per_source.then_some(PerSource {
             max_sources: 16,
             idle_ticks: u64::MAX / 2,
+            ipv6_prefix: 64,
         }),
     }
 }

@@ -245,6 +245,7 @@ fn malformed_input_passes_untouched_and_never_panics() {
     d.per_source = Some(PerSource {
         max_sources: 4,
         idle_ticks: u64::MAX / 2,
+        ipv6_prefix: 64,
     });
     d.actions = [Action::Remark(46), Action::Remark(12), Action::Remark(14)];
     d.color_aware = true;
@@ -310,6 +311,7 @@ fn per_source_meters_fill_up_and_age_out() {
     d.per_source = Some(PerSource {
         max_sources: 3,
         idle_ticks: hz, // 1 s
+        ipv6_prefix: 64,
     });
     let c = Arc::new(WorkerCounters::new(0, 1));
     let mut p = Policer::new(
@@ -429,6 +431,7 @@ fn update_keeps_per_source_tables() {
     let ps = Some(PerSource {
         max_sources: 8,
         idle_ticks: u64::MAX / 2,
+        ipv6_prefix: 64,
     });
     let mut d = def("s", sr(1000, 100, 0), None);
     d.per_source = ps;
@@ -450,6 +453,7 @@ fn update_keeps_per_source_tables() {
         d2.per_source = Some(PerSource {
             max_sources: max,
             idle_ticks: u64::MAX / 2,
+            ipv6_prefix: 64,
         });
         d2.actions[2] = Action::Remark(8);
         let t = PolicerTable::new(vec![d2], rfc2597_precolor()).unwrap();

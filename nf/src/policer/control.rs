@@ -1,7 +1,7 @@
 //! Control messages: a new table with its fresh state ([`Update`], carried over by name and
 //! undone by sending back the reply) and [`ClearCounters`].
 
-use super::sources::SourceTable;
+use super::sources::Sources;
 use super::table::{PolicerState, PolicerTable};
 
 /// A new table for the stage, with fresh run-time state built off the data path. The worker
@@ -13,7 +13,7 @@ pub struct Update {
     pub state: PolicerState,
     /// Empty source tables of the sizes being replaced, indexed like the replaced table's
     /// policers (see [`Update::new`]).
-    pub spare: Vec<Option<SourceTable>>,
+    pub spare: Vec<Option<Sources>>,
 }
 
 impl Update {
@@ -31,7 +31,7 @@ impl Update {
                 let old = o.per_source?;
                 let new = table.defs.iter().find(|d| d.name == o.name)?.per_source?;
                 (new.max_sources != old.max_sources)
-                    .then(|| SourceTable::new(old.max_sources, old.idle_ticks))
+                    .then(|| Sources::new(old.max_sources, old.idle_ticks, old.ipv6_prefix))
             })
             .collect();
         Update {

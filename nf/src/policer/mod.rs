@@ -40,14 +40,17 @@ pub use counters::{PolicerCounters, PolicerSnapshot, WorkerCounters};
 pub use profile::{
     Action, MeterState, Params, PerSource, PolicerDef, Profile, parse_dscp, rfc2597_precolor,
 };
-pub use sources::{MAX_PROBE, MIGRATE_BUDGET, Refused, SourceTable};
+pub use sources::{Key, MAX_PROBE, MIGRATE_BUDGET, Refused, SourceTable, Sources, prefix_mask6};
 pub use stage::Policer;
 pub use table::{PolicerState, PolicerTable};
 
 /// Most policers one stage holds.
 pub const MAX_POLICERS: usize = 64;
-/// Largest per-source table (sources per policer per worker).
+/// Largest per-source table (sources per policer per worker, each address family).
 pub const MAX_SOURCES: u32 = 1 << 18;
+/// Prefix length IPv6 sources are metered on by default: a /64 is one subnet, in which a host
+/// picks its addresses at will (RFC 8981 temporary addresses).
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 /// How often the ageing sweep goes over a whole source table, in seconds (spread over the
 /// housekeeping calls: a few slots each time). A source is removed between `idle_s` and
 /// `idle_s` + this after its last packet.

@@ -173,6 +173,9 @@ pub struct PerSource {
     pub max_sources: u32,
     /// A source idle this long (TSC ticks) loses its meter.
     pub idle_ticks: u64,
+    /// IPv6 sources are metered per prefix of this length (1..=128; default
+    /// [`super::DEFAULT_IPV6_PREFIX`]).
+    pub ipv6_prefix: u8,
 }
 
 /// One policer, as built off the data path.

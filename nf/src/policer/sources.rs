@@ -1,5 +1,6 @@
-//! Per-source meters: a fixed-capacity open-addressing table from IPv4 source address to a
-//! meter, with incremental ageing and a sliced migration into a table of another size.
+//! Per-source meters: a fixed-capacity open-addressing table from a source key (an IPv4
+//! address, or an IPv6 source address cut to a prefix) to a meter, with incremental ageing and
+//! a sliced migration into a table of another size; [`Sources`] holds one table per family.
 //!
 //! Sources are chosen by whoever sends packets, so the table is built against flooding: the
 //! home slot comes from a hash keyed with a random seed drawn per table (a sender cannot pick
@@ -9,23 +10,70 @@
 
 use super::profile::MeterState;
 
-/// One slot of a [`SourceTable`]: one cache line (a meter state is at most 40 bytes), so a
-/// lookup that hits its home slot touches one line.
+/// One slot of a [`SourceTable`]: one cache line (a meter state is at most 40 bytes, an IPv6
+/// key 16), so a lookup that hits its home slot touches one line. A slot is free when `last`
+/// is 0: times are stamped at least 1 (no separate flag, so that an IPv6 slot fits a line).
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
-struct Slot<V> {
-    used: bool,
-    key: u32,
+struct Slot<K, V> {
+    key: K,
+    /// When the key was last seen (TSC, at least 1); 0: the slot is free.
     last: u64,
     val: V,
+}
+
+impl<K: Key, V> Slot<K, V> {
+    #[inline(always)]
+    fn used(&self) -> bool {
+        self.last != 0
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Slot<u128, MeterState>>() == 64);
+const _: () = assert!(std::mem::size_of::<Slot<u32, MeterState>>() == 64);
+
+/// A key of a [`SourceTable`]: a source address (IPv4 `u32`, IPv6 prefix `u128`, host order)
+/// and its keyed hash.
+pub trait Key: Copy + Eq + Default + std::fmt::Debug {
+    /// A 64-bit hash of the key keyed with `seed` (which keys collide depends on the seed).
+    fn hash(self, seed: u64) -> u64;
+}
+
+/// murmur3's 64-bit finaliser: a bijection whose multiplications spread every input bit.
+#[inline(always)]
+fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h
+}
+
+impl Key for u32 {
+    /// The seed xor the key through the finaliser.
+    #[inline(always)]
+    fn hash(self, seed: u64) -> u64 {
+        fmix64(self as u64 ^ seed)
+    }
+}
+
+impl Key for u128 {
+    /// The upper half keyed like an IPv4 key, then mixed again with the lower half (0 for a
+    /// prefix of /64 or shorter): distinct keys with the same upper half never collide in 64
+    /// bits, and which others do depends on the seed.
+    #[inline(always)]
+    fn hash(self, seed: u64) -> u64 {
+        fmix64(fmix64((self >> 64) as u64 ^ seed) ^ self as u64)
+    }
 }
 
 /// A fixed-capacity open-addressing (linear probing) table from IPv4 source address to a
 /// meter, with backward-shift deletion (no tombstones) and an incremental ageing sweep. All
 /// memory is allocated at construction; lookups, inserts and deletions never allocate.
 #[derive(Debug, Clone)]
-pub struct SourceTable<V = MeterState> {
-    slots: Box<[Slot<V>]>,
+pub struct SourceTable<V = MeterState, K = u32> {
+    slots: Box<[Slot<K, V>]>,
     mask: usize,
     shift: u32,
     seed: u64,
@@ -35,26 +83,26 @@ pub struct SourceTable<V = MeterState> {
     cursor: usize,
     /// The table this one replaced (a reload changed the size), moved over a slice at a time
     /// by [`SourceTable::migrate`] and looked up when a key is not here yet.
-    draining: Option<Drain<V>>,
+    draining: Option<Drain<K, V>>,
 }
 
 /// Slots of a replaced [`SourceTable`] still to be moved into its successor.
 #[derive(Debug, Clone)]
-struct Drain<V> {
-    slots: Box<[Slot<V>]>,
+struct Drain<K, V> {
+    slots: Box<[Slot<K, V>]>,
     shift: u32,
     seed: u64,
     /// Next slot to move.
     next: usize,
 }
 
-impl<V> Drain<V> {
+impl<K: Key, V> Drain<K, V> {
     /// The slot of `key` (state and last time seen), if it is still here.
-    fn find(&self, key: u32) -> Option<&Slot<V>> {
+    fn find(&self, key: K) -> Option<&Slot<K, V>> {
         let mask = self.slots.len() - 1;
         let mut i = home(key, self.seed, self.shift);
         for _ in 0..MAX_PROBE {
-            if !self.slots[i].used {
+            if !self.slots[i].used() {
                 return None;
             }
             if self.slots[i].key == key {
@@ -81,17 +129,11 @@ pub enum Refused {
 }
 
 /// Home slot of `key` in a table of 2^(64 - shift) slots: the top bits of a keyed 64-bit mix
-/// (the seed xor the key through murmur3's finaliser, whose multiplications make which keys
-/// collide depend on the seed).
+/// ([`Key::hash`]: murmur3's finaliser, whose multiplications make which keys collide depend
+/// on the seed).
 #[inline]
-fn home(key: u32, seed: u64, shift: u32) -> usize {
-    let mut h = (key as u64) ^ seed;
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    (h >> shift) as usize
+fn home<K: Key>(key: K, seed: u64, shift: u32) -> usize {
+    (key.hash(seed) >> shift) as usize
 }
 
 /// A random 64-bit seed, different in every table (std's per-process random hasher keys,
@@ -107,9 +149,9 @@ fn random_seed() -> u64 {
 /// another size (about 20 us of work; 2^20 slots move in about a second at the default 1 ms).
 pub const MIGRATE_BUDGET: usize = 1024;
 
-impl<V: Copy> SourceTable<V> {
+impl<V: Copy, K: Key> SourceTable<V, K> {
     /// A table for up to `max` sources (at most half full, so probes stay short).
-    pub fn new(max: u32, idle_ticks: u64) -> SourceTable<V>
+    pub fn new(max: u32, idle_ticks: u64) -> SourceTable<V, K>
     where
         V: Default,
     {
@@ -117,8 +159,7 @@ impl<V: Copy> SourceTable<V> {
         SourceTable {
             slots: vec![
                 Slot {
-                    used: false,
-                    key: 0,
+                    key: K::default(),
                     last: 0,
                     val: V::default(),
                 };
@@ -150,7 +191,7 @@ impl<V: Copy> SourceTable<V> {
     }
 
     #[inline]
-    fn home(&self, key: u32) -> usize {
+    fn home(&self, key: K) -> usize {
         home(key, self.seed, self.shift)
     }
 
@@ -159,7 +200,7 @@ impl<V: Copy> SourceTable<V> {
     #[inline]
     pub fn get_or_insert(
         &mut self,
-        key: u32,
+        key: K,
         now: u64,
         make: impl FnOnce() -> V,
     ) -> Result<(&mut V, bool), Refused> {
@@ -169,7 +210,7 @@ impl<V: Copy> SourceTable<V> {
     /// The home slot of `key` (for [`SourceTable::prefetch_slot`] and
     /// [`SourceTable::get_or_insert_at`]: a burst hashes each key once).
     #[inline]
-    pub fn home_of(&self, key: u32) -> usize {
+    pub fn home_of(&self, key: K) -> usize {
         self.home(key)
     }
 
@@ -185,14 +226,14 @@ impl<V: Copy> SourceTable<V> {
     pub fn get_or_insert_at(
         &mut self,
         home: usize,
-        key: u32,
+        key: K,
         now: u64,
         make: impl FnOnce() -> V,
     ) -> Result<(&mut V, bool), Refused> {
         let mut i = home & self.mask;
         let mut probes = 0;
         loop {
-            if !self.slots[i].used {
+            if !self.slots[i].used() {
                 break;
             }
             if self.slots[i].key == key {
@@ -218,9 +259,8 @@ impl<V: Copy> SourceTable<V> {
                 ..s
             },
             None => Slot {
-                used: true,
                 key,
-                last: now,
+                last: now.max(1),
                 val: make(),
             },
         };
@@ -229,15 +269,15 @@ impl<V: Copy> SourceTable<V> {
 
     /// Prefetches the home slot of `key` (its cache miss then overlaps other work).
     #[inline]
-    pub fn prefetch(&self, key: u32) {
+    pub fn prefetch(&self, key: K) {
         dpdk::prefetch(&self.slots[self.home(key)]);
     }
 
     /// The value of `key`, if present (no time stamp).
-    pub fn get(&self, key: u32) -> Option<&V> {
+    pub fn get(&self, key: K) -> Option<&V> {
         let mut i = self.home(key);
         for _ in 0..MAX_PROBE {
-            if !self.slots[i].used {
+            if !self.slots[i].used() {
                 break;
             }
             if self.slots[i].key == key {
@@ -251,12 +291,12 @@ impl<V: Copy> SourceTable<V> {
     /// Empties slot `i` and shifts later members of its probe run back (Knuth's algorithm R),
     /// so lookups never need tombstones.
     fn remove_at(&mut self, mut i: usize) {
-        self.slots[i].used = false;
+        self.slots[i].last = 0;
         self.len -= 1;
         let mut j = i;
         loop {
             j = (j + 1) & self.mask;
-            if !self.slots[j].used {
+            if !self.slots[j].used() {
                 return;
             }
             let k = self.home(self.slots[j].key);
@@ -268,7 +308,7 @@ impl<V: Copy> SourceTable<V> {
             };
             if !stays {
                 self.slots[i] = self.slots[j];
-                self.slots[j].used = false;
+                self.slots[j].last = 0;
                 i = j;
             }
         }
@@ -289,7 +329,7 @@ impl<V: Copy> SourceTable<V> {
         while visited < n {
             let i = self.cursor;
             let s = &self.slots[i];
-            if s.used && now.saturating_sub(s.last) > self.idle_ticks {
+            if s.used() && now.saturating_sub(s.last) > self.idle_ticks {
                 self.remove_at(i);
                 removed += 1;
                 // A member may have moved into slot i: look at it again (bounded by budget).
@@ -306,7 +346,7 @@ impl<V: Copy> SourceTable<V> {
     /// is not here yet, and move over [`MIGRATE_BUDGET`] at a time in [`SourceTable::migrate`]
     /// (housekeeping). Sources that do not fit are dropped. When the move is done the worker
     /// frees the old slots (once per size change, between bursts).
-    pub fn drain_from(&mut self, mut old: SourceTable<V>) {
+    pub fn drain_from(&mut self, mut old: SourceTable<V, K>) {
         // A table still draining its own predecessor finishes that first (two size changes
         // within a migration: rare, and bounded by the older table's size).
         old.migrate(usize::MAX);
@@ -331,7 +371,7 @@ impl<V: Copy> SourceTable<V> {
         };
         let end = d.next.saturating_add(budget).min(d.slots.len());
         for s in &d.slots[d.next..end] {
-            if s.used {
+            if s.used() {
                 // Present already (moved by a lookup): it keeps its state.
                 let v = s.val;
                 let _ = self.get_or_insert(s.key, s.last, || v);
@@ -341,6 +381,129 @@ impl<V: Copy> SourceTable<V> {
         if end < d.slots.len() {
             self.draining = Some(d);
         }
+    }
+}
+
+/// The meters of a per-source policer: one [`SourceTable`] per address family, each for up
+/// to `max_sources` sources. IPv4 sources are keyed on the whole address; IPv6 sources on the
+/// source address cut to a prefix (`/64` by default: one meter per customer subnet, as an
+/// IPv6 host picks addresses at will inside its /64, RFC 8981).
+#[derive(Debug, Clone)]
+pub struct Sources<V = MeterState> {
+    pub v4: SourceTable<V, u32>,
+    pub v6: SourceTable<V, u128>,
+    /// Prefix length of the IPv6 keys (1..=128) and its mask.
+    prefix6: u8,
+    mask6: u128,
+}
+
+/// The mask of an IPv6 prefix of `len` bits (0..=128), host order.
+#[inline]
+pub fn prefix_mask6(len: u8) -> u128 {
+    match len {
+        0 => 0,
+        l => u128::MAX << (128 - l.min(128) as u32),
+    }
+}
+
+impl<V: Copy + Default> Sources<V> {
+    /// Empty tables for up to `max` sources of each family, IPv6 sources keyed on their first
+    /// `prefix6` bits.
+    pub fn new(max: u32, idle_ticks: u64, prefix6: u8) -> Sources<V> {
+        Sources {
+            v4: SourceTable::new(max, idle_ticks),
+            v6: SourceTable::new(max, idle_ticks),
+            prefix6,
+            mask6: prefix_mask6(prefix6),
+        }
+    }
+}
+
+impl<V: Copy> Sources<V> {
+    /// The key of an IPv6 source address (host order): its prefix.
+    #[inline(always)]
+    pub fn key6(&self, src: u128) -> u128 {
+        src & self.mask6
+    }
+
+    pub fn prefix6(&self) -> u8 {
+        self.prefix6
+    }
+
+    /// Sources metered now, both families.
+    pub fn len(&self) -> u32 {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Most sources of each family.
+    pub fn max(&self) -> u32 {
+        self.v4.max()
+    }
+
+    /// Slots of each family's table.
+    pub fn capacity(&self) -> usize {
+        self.v4.capacity()
+    }
+
+    pub(super) fn idle_ticks(&self) -> u64 {
+        self.v4.idle_ticks
+    }
+
+    pub(super) fn set_idle_ticks(&mut self, t: u64) {
+        self.v4.idle_ticks = t;
+        self.v6.idle_ticks = t;
+    }
+
+    /// The meter of IPv4 source `src`, if present.
+    pub fn get(&self, src: u32) -> Option<&V> {
+        self.v4.get(src)
+    }
+
+    /// The meter of the prefix of IPv6 source `src` (host order), if present.
+    pub fn get6(&self, src: u128) -> Option<&V> {
+        self.v6.get(self.key6(src))
+    }
+
+    /// Whether sources of replaced tables are still being moved in.
+    pub fn migrating(&self) -> bool {
+        self.v4.migrating() || self.v6.migrating()
+    }
+
+    /// [`SourceTable::migrate`] on both tables.
+    pub fn migrate(&mut self, budget: usize) {
+        self.v4.migrate(budget);
+        self.v6.migrate(budget);
+    }
+
+    /// [`SourceTable::age`] on both tables, `budget` slots each; returns how many were
+    /// removed.
+    pub fn age(&mut self, now: u64, budget: usize) -> u32 {
+        self.v4.age(now, budget) + self.v6.age(now, budget)
+    }
+
+    /// [`SourceTable::drain_from`] for both families. IPv6 sources keyed on another prefix
+    /// length do not move (their keys mean other sources): they start again.
+    pub fn drain_from(&mut self, old: Sources<V>) {
+        self.v4.drain_from(old.v4);
+        if old.prefix6 == self.prefix6 {
+            self.v6.drain_from(old.v6);
+        }
+    }
+
+    /// Takes over the tables of `old` (same size), which gets this one's in exchange; the idle
+    /// time stays this one's. IPv6 sources keyed on another prefix length stay behind (this
+    /// table's IPv6 side stays empty).
+    pub fn take_over(&mut self, old: &mut Sources<V>) {
+        let idle = self.idle_ticks();
+        std::mem::swap(&mut self.v4, &mut old.v4);
+        if old.prefix6 == self.prefix6 {
+            std::mem::swap(&mut self.v6, &mut old.v6);
+        }
+        self.set_idle_ticks(idle);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The rate-limit stage: per burst, find each packet's policer (class, default, source),
-//! meter it, count it, and transmit, drop or remark it (DSCP, RFC 2474, with the header
-//! checksum updated incrementally by [`crate::wire::ipv4::Packet::set_dscp`]); ageing and
-//! migration of source tables in housekeeping; tables swapped in through [`Stage::control`].
+//! meter it, count it, and transmit, drop or remark it (DSCP, RFC 2474: in IPv4 with the header
+//! checksum updated incrementally by [`crate::wire::ipv4::Packet::set_dscp`], in IPv6 the
+//! traffic class by [`crate::wire::ipv6::Packet::set_dscp`]); ageing and migration of source
+//! tables in housekeeping; tables swapped in through [`Stage::control`].
 
 use std::any::Any;
 use std::sync::Arc;
@@ -15,19 +16,23 @@ use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 use super::control::{ClearCounters, Update};
 use super::counters::{Acc, PolicerCounters, PolicerSnapshot, WorkerCounters};
 use super::profile::{Action, Kind, MeterState, Params};
-use super::sources::{MIGRATE_BUDGET, Refused, SourceTable};
+use super::sources::{MIGRATE_BUDGET, Refused, Sources};
 use super::table::{Fast, Plan, PolicerState, PolicerTable};
 use super::{AGE_SWEEP_S, MAX_POLICERS};
 use crate::{parse, wire};
 
-/// A packet's policer and L3 offset, found by the first pass over a burst.
+/// A packet's policer and L3 offset (IPv6: with [`V6`]), found by the first pass over a burst.
 #[derive(Debug, Clone, Copy)]
 struct Sel {
     pi: u8,
     l3: u16,
 }
 
+/// Set in an L3 offset (they are far below 2^15) when the header is IPv6.
+const V6: u16 = 0x8000;
+
 impl Sel {
+    /// No IP header (it has [`V6`] set too: compare with it first).
     const NO_L3: u16 = u16::MAX;
     const NONE: Sel = Sel {
         pi: u8::MAX,
@@ -89,18 +94,54 @@ fn choose(t: &PolicerTable) -> Loop {
     }
 }
 
-/// Offset of the packet's IPv4 header: an earlier parse reused, else parsed now (RFC 1812
-/// checks) and kept in the metadata for later stages; `None` for anything else.
+/// Offset of the packet's IP header: IPv4 (an earlier parse reused, else parsed now with RFC
+/// 1812's checks and kept in the metadata for later stages) or IPv6 (validated by the wire
+/// module's parser, offset with [`V6`] set); `Ok(None)` for anything else (ARP, malformed
+/// IPv4: left to `forward`); `Err` with the parser's reason for a frame of EtherType IPv6
+/// that is not valid IPv6.
 #[inline(always)]
-fn l3_of(m: &mut Mbuf) -> Option<u16> {
+fn l3_of(m: &mut Mbuf) -> Result<Option<u16>, DropReason> {
     let meta = m.meta();
     if meta.flags & (flags::PARSED | flags::IPV4) == flags::PARSED | flags::IPV4 {
-        Some(meta.l3_off)
+        Ok(Some(meta.l3_off))
     } else if let Ok(p) = parse::parse_ipv4_frame(m.data(), m.pkt_len() as usize) {
         p.write(m.meta_mut());
-        Some(p.l3_off)
+        Ok(Some(p.l3_off))
     } else {
-        None
+        l3_v6(m.data())
+    }
+}
+
+/// [`l3_of`] for a frame that is not valid IPv4: its IPv6 header, if it has a valid one.
+#[inline]
+fn l3_v6(d: &[u8]) -> Result<Option<u16>, DropReason> {
+    const L3: usize = wire::ether::HEADER_LEN;
+    if d.get(wire::ether::field::ETHERTYPE) != Some(&wire::ether::ethertype::IPV6.to_be_bytes())
+    {
+        return Ok(None);
+    }
+    wire::ipv6::validate(&d[L3..]).map(|_| Some(L3 as u16 | V6))
+}
+
+/// The IPv6 source address (host order) of a packet whose header [`l3_of`] found at `l3`.
+#[inline(always)]
+fn src6(m: &Mbuf, l3: u16) -> u128 {
+    wire::get128(
+        m.data(),
+        (l3 & !V6) as usize + wire::ipv6::field::SRC.start,
+    )
+}
+
+/// The DSCP of the IP header at `l3` (IPv4: the DS field; IPv6: the traffic class's upper six
+/// bits).
+#[inline(always)]
+fn dscp_of(d: &[u8], l3: u16) -> Option<u8> {
+    if l3 & V6 == 0 {
+        d.get(l3 as usize + wire::ipv4::field::DS).map(|ds| ds >> 2)
+    } else {
+        let o = (l3 & !V6) as usize;
+        d.get(o..o + 2)
+            .map(|b| wire::ipv6::Packet::new_unchecked(b).dscp())
     }
 }
 
@@ -110,26 +151,34 @@ fn l3_of(m: &mut Mbuf) -> Option<u16> {
 fn input_color(m: &Mbuf, l3: Option<u16>, precolor: &[Color; 64]) -> Color {
     let pre = Color::from_u8(m.meta().color);
     let dscp = l3
-        .and_then(|o| m.data().get(o as usize + wire::ipv4::field::DS))
-        .map_or(Color::Green, |ds| precolor[(ds >> 2) as usize]);
+        .and_then(|o| dscp_of(m.data(), o))
+        .map_or(Color::Green, |d| precolor[d as usize]);
     pre.max(dscp)
 }
 
-/// Sets the DSCP of the IPv4 header at `l3` (checksum updated incrementally); true if it
-/// changed.
+/// Sets the DSCP of the IP header at `l3` (IPv4: checksum updated incrementally; IPv6: the
+/// traffic class, ECN bits and flow label kept, no checksum); true if it changed.
 #[inline]
 fn remark(m: &mut Mbuf, l3: u16, dscp: u8) -> bool {
     let d = m.data_mut();
-    if let Some(Ok(mut ip)) = d
-        .get_mut(l3 as usize..)
-        .map(wire::ipv4::Packet::new_checked)
-        && ip.set_dscp(dscp)
-    {
-        m.meta_mut().flags |= flags::MODIFIED;
-        true
+    let changed = if l3 & V6 == 0 {
+        match d.get_mut(l3 as usize..).map(wire::ipv4::Packet::new_checked) {
+            Some(Ok(mut ip)) => ip.set_dscp(dscp),
+            _ => false,
+        }
     } else {
-        false
+        match d
+            .get_mut((l3 & !V6) as usize..)
+            .map(wire::ipv6::Packet::new_checked)
+        {
+            Some(Ok(mut ip)) => ip.set_dscp(dscp),
+            _ => false,
+        }
+    };
+    if changed {
+        m.meta_mut().flags |= flags::MODIFIED;
     }
+    changed
 }
 
 /// Packets and bytes per colour of one loop, in registers (no store per packet).
@@ -194,7 +243,7 @@ impl Policer {
     }
 
     /// Sources metered now by policer `i` (None: not a per-source policer).
-    pub fn sources(&self, i: usize) -> Option<&SourceTable> {
+    pub fn sources(&self, i: usize) -> Option<&Sources> {
         self.state.sources.get(i).and_then(Option::as_ref)
     }
 
@@ -222,7 +271,8 @@ impl Policer {
     /// is refilled once for the burst (all its packets have the burst's time: a second refill
     /// would add nothing) and then kept in registers; each packet costs two compares and a
     /// subtraction, its colour, its verdict from a table. `AWARE`: colour-aware; `IP`: reads
-    /// the IPv4 header (colour-aware or remark).
+    /// the IP header (colour-aware or remark; a malformed IPv6 packet is dropped with the
+    /// parser's reason, unmetered).
     fn one<M: Kind, const AWARE: bool, const IP: bool>(
         &mut self,
         now: u64,
@@ -241,8 +291,19 @@ impl Policer {
         let mut t = Tally::default();
         let mut drops = 0u32;
         for (mb, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+            let l3 = if IP {
+                match l3_of(mb) {
+                    Ok(l3) => l3,
+                    Err(r) => {
+                        *v = Verdict::Drop(r);
+                        drops += 1;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
             let len = mb.pkt_len();
-            let l3 = if IP { l3_of(mb) } else { None };
             let input = if AWARE {
                 input_color(mb, l3, &self.table.precolor)
             } else {
@@ -271,9 +332,10 @@ impl Policer {
         drops == 0
     }
 
-    /// The lone default policer, per source: a first pass finds each packet's IPv4 source
-    /// (parsing where no earlier stage did) and prefetches its slot, so that the table's
-    /// cache misses overlap; the second meters each packet on its source's meter.
+    /// The lone default policer, per source: a first pass finds each packet's source (an
+    /// IPv4 address, parsed where no earlier stage did; an IPv6 prefix) and prefetches its
+    /// slot, so that the table's cache misses overlap; the second meters each packet on its
+    /// source's meter.
     fn one_per_source<M: Kind, const AWARE: bool>(
         &mut self,
         now: u64,
@@ -284,22 +346,41 @@ impl Policer {
         let (Some(p), Some(tab)) = (M::params(&f.params), &mut self.state.sources[0]) else {
             return self.general(now, pkts, verdicts);
         };
-        // Per packet: its IPv4 header's offset and its source's home slot, hashed once.
+        // Per packet: its IP header's offset and its source's home slot, hashed once.
         let mut l3s = [Sel::NO_L3; BURST_MAX];
         let mut homes = [0u32; BURST_MAX];
-        for ((mb, l), h) in pkts.iter_mut().zip(l3s.iter_mut()).zip(homes.iter_mut()) {
-            if let Some(o) = l3_of(mb) {
-                let home = tab.home_of(mb.meta().src_ip);
-                tab.prefetch_slot(home);
-                *h = home as u32;
-                *l = o;
+        let mut all = true;
+        for (((mb, l), h), v) in pkts
+            .iter_mut()
+            .zip(l3s.iter_mut())
+            .zip(homes.iter_mut())
+            .zip(verdicts.iter_mut())
+        {
+            match l3_of(mb) {
+                Ok(Some(o)) => {
+                    let home = if o & V6 == 0 {
+                        let home = tab.v4.home_of(mb.meta().src_ip);
+                        tab.v4.prefetch_slot(home);
+                        home
+                    } else {
+                        let home = tab.v6.home_of(tab.key6(src6(mb, o)));
+                        tab.v6.prefetch_slot(home);
+                        home
+                    };
+                    *h = home as u32;
+                    *l = o;
+                }
+                Ok(None) => {}
+                Err(r) => {
+                    *v = Verdict::Drop(r);
+                    all = false;
+                }
             }
         }
         let acc = &mut self.acc[0];
         let mut t = Tally::default();
-        let mut all = true;
         for (((mb, v), l3), home) in pkts.iter_mut().zip(verdicts.iter_mut()).zip(l3s).zip(homes) {
-            // Anything but IPv4 has no source: it passes unmetered.
+            // Anything but IP has no source: it passes unmetered (malformed IPv6: dropped).
             if l3 == Sel::NO_L3 {
                 continue;
             }
@@ -309,9 +390,15 @@ impl Policer {
                 Color::Green
             };
             let len = mb.pkt_len();
-            let src = mb.meta().src_ip;
-            let c = match tab.get_or_insert_at(home as usize, src, now, || M::start(p, now).wrap())
-            {
+            let make = || M::start(p, now).wrap();
+            let found = if l3 & V6 == 0 {
+                tab.v4
+                    .get_or_insert_at(home as usize, mb.meta().src_ip, now, make)
+            } else {
+                let key = tab.key6(src6(mb, l3));
+                tab.v6.get_or_insert_at(home as usize, key, now, make)
+            };
+            let c = match found {
                 Ok((st, created)) => {
                     acc.created += created as u64;
                     let m = match M::state(st) {
@@ -356,29 +443,39 @@ impl Policer {
         all
     }
 
-    /// Any table: two passes. The first finds each packet's policer, parses the IPv4 header
-    /// where needed and prefetches the home slot of each per-source lookup, so that the
-    /// table's cache misses overlap instead of stalling one packet at a time. The second
-    /// meters and acts.
+    /// Any table: two passes. The first finds each packet's policer, parses the IP header
+    /// where needed (dropping malformed IPv6 with the parser's reason) and prefetches the
+    /// home slot of each per-source lookup, so that the table's cache misses overlap instead
+    /// of stalling one packet at a time. The second meters and acts.
     fn general(&mut self, now: u64, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) -> bool {
         let mut sel = [Sel::NONE; BURST_MAX];
-        for (m, s) in pkts.iter_mut().zip(sel.iter_mut()) {
+        let mut all = true;
+        for ((m, s), v) in pkts.iter_mut().zip(sel.iter_mut()).zip(verdicts.iter_mut()) {
             let Some(pi) = self.table.lookup(m.meta().class) else {
                 continue;
             };
-            // The IPv4 header, when this policer needs it.
+            // The IP header, when this policer needs it.
             let mut l3 = Sel::NO_L3;
             if self.table.needs_ip & (1 << pi) != 0 {
-                if let Some(o) = l3_of(m) {
-                    l3 = o;
+                match l3_of(m) {
+                    Ok(Some(o)) => l3 = o,
+                    Ok(None) => {}
+                    Err(r) => {
+                        *v = Verdict::Drop(r);
+                        all = false;
+                        continue;
+                    }
                 }
                 if let (Some(tab), true) = (&self.state.sources[pi], l3 != Sel::NO_L3) {
-                    tab.prefetch(m.meta().src_ip);
+                    if l3 & V6 == 0 {
+                        tab.v4.prefetch(m.meta().src_ip);
+                    } else {
+                        tab.v6.prefetch(tab.key6(src6(m, l3)));
+                    }
                 }
             }
             *s = Sel { pi: pi as u8, l3 };
         }
-        let mut all = true;
         for ((m, v), s) in pkts.iter_mut().zip(verdicts.iter_mut()).zip(sel) {
             if s.pi == Sel::NONE.pi {
                 continue;
@@ -396,12 +493,18 @@ impl Policer {
             };
             let color = match &mut self.state.sources[pi] {
                 Some(tab) => {
-                    // Per source: needs the IPv4 source; anything else passes unmetered.
-                    if l3.is_none() {
+                    // Per source: needs the IP source; anything else passes unmetered.
+                    let Some(o) = l3 else {
                         continue;
-                    }
-                    let src = m.meta().src_ip;
-                    match tab.get_or_insert(src, now, || MeterState::start(&f.params, now)) {
+                    };
+                    let make = || MeterState::start(&f.params, now);
+                    let found = if o & V6 == 0 {
+                        tab.v4.get_or_insert(m.meta().src_ip, now, make)
+                    } else {
+                        let key = tab.key6(src6(m, o));
+                        tab.v6.get_or_insert(key, now, make)
+                    };
+                    match found {
                         Ok((meter, created)) => {
                             acc.created += created as u64;
                             meter.check(&f.params, now, len, input)
@@ -530,9 +633,7 @@ impl Policer {
                 && new.max() == old.max()
                 && new.capacity() == old.capacity()
             {
-                let idle = new.idle_ticks;
-                std::mem::swap(new, old);
-                new.idle_ticks = idle;
+                new.take_over(old);
             } else if let Some(new) = &mut u.state.sources[i]
                 && self.state.sources[j].is_some()
             {

@@ -5,7 +5,7 @@ use dpdk::meter::Color;
 use pollfwd_pipeline::{DropReason, Verdict};
 
 use super::profile::{Action, MeterState, Params, PolicerDef};
-use super::sources::SourceTable;
+use super::sources::Sources;
 use super::{MAX_POLICERS, MAX_SOURCES};
 
 /// The stage's configuration: policers and how packets find theirs. Immutable once built.
@@ -18,7 +18,7 @@ pub struct PolicerTable {
     pub(super) default: u8,
     /// DSCP -> input colour of colour-aware policers.
     pub(super) precolor: [Color; 64],
-    /// Bit i: policer i needs the IPv4 header (per source, colour-aware, remark).
+    /// Bit i: policer i needs the IP header (per source, colour-aware, remark).
     pub(super) needs_ip: u64,
     /// Per policer, what the data path reads, in the form it reads it.
     pub(super) fast: Vec<Fast>,
@@ -88,6 +88,14 @@ impl PolicerTable {
             {
                 return Err(format!(
                     "policer '{}': max_sources must be 1..={MAX_SOURCES}",
+                    d.name
+                ));
+            }
+            if let Some(ps) = d.per_source
+                && !(1..=128).contains(&ps.ipv6_prefix)
+            {
+                return Err(format!(
+                    "policer '{}': ipv6_prefix must be 1..=128",
                     d.name
                 ));
             }
@@ -184,7 +192,7 @@ impl PolicerTable {
                 .iter()
                 .map(|d| {
                     d.per_source
-                        .map(|ps| SourceTable::new(ps.max_sources, ps.idle_ticks))
+                        .map(|ps| Sources::new(ps.max_sources, ps.idle_ticks, ps.ipv6_prefix))
                 })
                 .collect(),
         }
@@ -196,7 +204,7 @@ impl PolicerTable {
 #[derive(Debug)]
 pub struct PolicerState {
     pub meters: Vec<MeterState>,
-    pub sources: Vec<Option<SourceTable>>,
+    pub sources: Vec<Option<Sources>>,
 }
 
 #[cfg(test)]

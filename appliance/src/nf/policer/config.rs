@@ -20,13 +20,14 @@
 //! yellow = "remark:AF12"         # | remark:<DSCP name or 0..63>
 //! red = "drop"
 //! bind = { class = "gold" }      # a class of [classify]; absent: the default policer;
-//!                                # { per_source = true, max_sources = 65536, idle_s = 60 }
+//!                                # { per_source = true, max_sources = 65536, idle_s = 60,
+//!                                #   ipv6_prefix = 64 }
 //! ```
 
 use dpdk::meter::{Color, SrtcmParams, SrtcmProfile, TrtcmParams, TrtcmProfile};
 use pollfwd_nf::policer::{
-    Action, MAX_POLICERS, MAX_SOURCES, PerSource, PolicerDef, PolicerTable, Profile, parse_dscp,
-    rfc2597_precolor,
+    Action, DEFAULT_IPV6_PREFIX, MAX_POLICERS, MAX_SOURCES, PerSource, PolicerDef, PolicerTable,
+    Profile, parse_dscp, rfc2597_precolor,
 };
 use serde_json::{Value, json};
 use toml::Spanned;
@@ -101,8 +102,19 @@ pub struct PolicerSpec {
     pub actions: [Action; 3],
     /// Bound class: name and id. `None`: the default policer.
     pub class: Option<(String, u16)>,
-    /// (max_sources, idle_s) of a per-source policer.
-    pub per_source: Option<(u32, u64)>,
+    /// The limits of a per-source policer.
+    pub per_source: Option<PerSourceSpec>,
+}
+
+/// `bind = { per_source = true, ... }`: how many sources, how long an idle one keeps its meter,
+/// and which prefix of an IPv6 source is metered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerSourceSpec {
+    /// Most sources per worker, each address family.
+    pub max_sources: u32,
+    pub idle_s: u64,
+    /// IPv6 sources are metered per prefix of this length (1..=128).
+    pub ipv6_prefix: u8,
 }
 
 /// `units`: true for "bits" (per second), false for "bytes"; None for anything else.
@@ -192,12 +204,18 @@ impl PolicerSpec {
                 return Err(format!("{k}: {v} bytes is above 4 GiB"));
             }
         }
-        if let Some((max, idle)) = self.per_source {
+        if let Some(ps) = self.per_source {
+            let (max, idle, prefix) = (ps.max_sources, ps.idle_s, ps.ipv6_prefix);
             if max == 0 || max > MAX_SOURCES {
                 return Err(format!("max_sources: {max} must be 1..={MAX_SOURCES}"));
             }
             if idle == 0 || idle > MAX_IDLE_S {
                 return Err(format!("idle_s: {idle} must be 1..={MAX_IDLE_S}"));
+            }
+            if !(1..=128).contains(&prefix) {
+                return Err(format!(
+                    "ipv6_prefix: /{prefix} must be 1..=128 (the IPv6 source prefix metered as one source)"
+                ));
             }
         }
         Ok(())
@@ -232,9 +250,10 @@ impl PolicerSpec {
             color_aware: self.color_aware,
             actions: self.actions,
             class: self.class.as_ref().map(|(_, id)| *id),
-            per_source: self.per_source.map(|(max, idle)| PerSource {
-                max_sources: max,
-                idle_ticks: idle.saturating_mul(tsc_hz),
+            per_source: self.per_source.map(|ps| PerSource {
+                max_sources: ps.max_sources,
+                idle_ticks: ps.idle_s.saturating_mul(tsc_hz),
+                ipv6_prefix: ps.ipv6_prefix,
             }),
         })
     }
@@ -255,9 +274,14 @@ impl PolicerSpec {
             "red": self.actions[2].describe(),
             "bind": match (&self.class, &self.per_source) {
                 (Some((c, id)), None) => json!({"class": c, "class_id": id}),
-                (Some((c, id)), Some((m, i))) =>
-                    json!({"class": c, "class_id": id, "per_source": true, "max_sources": m, "idle_s": i}),
-                (None, Some((m, i))) => json!({"per_source": true, "max_sources": m, "idle_s": i}),
+                (Some((c, id)), Some(ps)) => json!({
+                    "class": c, "class_id": id, "per_source": true, "max_sources": ps.max_sources,
+                    "idle_s": ps.idle_s, "ipv6_prefix": ps.ipv6_prefix,
+                }),
+                (None, Some(ps)) => json!({
+                    "per_source": true, "max_sources": ps.max_sources, "idle_s": ps.idle_s,
+                    "ipv6_prefix": ps.ipv6_prefix,
+                }),
                 (None, None) => json!("default"),
             },
         });
@@ -456,21 +480,29 @@ pub fn specs(c: &Config, err: ErrAt<'_>) -> Result<(Vec<PolicerSpec>, [Color; 64
                 class = Some((cn.get_ref().clone(), id));
             }
             if br.per_source {
-                per_source = Some((
-                    br.max_sources
+                per_source = Some(PerSourceSpec {
+                    max_sources: br
+                        .max_sources
                         .as_ref()
                         .map_or(DEFAULT_MAX_SOURCES, |m| *m.get_ref()),
-                    br.idle_s.as_ref().map_or(DEFAULT_IDLE_S, |m| *m.get_ref()),
-                ));
+                    idle_s: br.idle_s.as_ref().map_or(DEFAULT_IDLE_S, |m| *m.get_ref()),
+                    ipv6_prefix: br
+                        .ipv6_prefix
+                        .as_ref()
+                        .map_or(DEFAULT_IPV6_PREFIX, |m| *m.get_ref()),
+                });
             } else if let Some(s) = br
                 .max_sources
                 .as_ref()
                 .map(|m| m.span())
                 .or(br.idle_s.as_ref().map(|m| m.span()))
+                .or(br.ipv6_prefix.as_ref().map(|m| m.span()))
             {
                 return Err(err(
                     s,
-                    format!("policer '{name}': max_sources and idle_s need per_source = true"),
+                    format!(
+                        "policer '{name}': max_sources, idle_s and ipv6_prefix need per_source = true"
+                    ),
                 ));
             }
         }
@@ -521,6 +553,10 @@ pub fn specs(c: &Config, err: ErrAt<'_>) -> Result<(Vec<PolicerSpec>, [Color; 64
                     .bind
                     .as_ref()
                     .and_then(|b| b.get_ref().idle_s.as_ref().map(|s| s.span())),
+                "ipv6_prefix" => p
+                    .bind
+                    .as_ref()
+                    .and_then(|b| b.get_ref().ipv6_prefix.as_ref().map(|s| s.span())),
                 _ => None,
             }
             .unwrap_or(e.span());
@@ -640,7 +676,14 @@ bind = { per_source = true }
         );
         assert!(!s[0].color_aware);
         assert_eq!(s[1].class, None);
-        assert_eq!(s[1].per_source, Some((DEFAULT_MAX_SOURCES, DEFAULT_IDLE_S)));
+        assert_eq!(
+            s[1].per_source,
+            Some(PerSourceSpec {
+                max_sources: DEFAULT_MAX_SOURCES,
+                idle_s: DEFAULT_IDLE_S,
+                ipv6_prefix: 64
+            })
+        );
         assert_eq!(s[1].actions[1], Action::Remark(12));
         assert_eq!(pre, rfc2597_precolor());
         assert_eq!(s[1].to_json()["bind"]["per_source"], true);
@@ -682,6 +725,25 @@ bind = { per_source = true }
             "kind = \"srtcm\"\ncir = 1000\ncbs = 1\nbind = { max_sources = 5 }\n",
         ));
         assert!(e.msg.contains("need per_source = true"), "{e}");
+        let e = err(&p(
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 1\nbind = { ipv6_prefix = 48 }\n",
+        ));
+        assert!(e.msg.contains("need per_source = true"), "{e}");
+        assert_eq!((e.line, e.col), (26, 24), "{e}");
+        // ipv6_prefix: 1..=128, pointed at; a value beyond u8 is refused by the parser there.
+        for (v, col) in [("0", 59), ("129", 59), ("300", 59)] {
+            let e = err(&p(&format!(
+                "kind = \"srtcm\"\ncir = 1000\ncbs = 1\nbind = {{ per_source = true, ipv6_prefix = {v} }}\n"
+            )));
+            assert!(e.msg.contains("ipv6_prefix") || e.msg.contains("u8"), "{v}: {e}");
+            assert_eq!((e.line, e.col), (26, col), "{v}: {e}");
+        }
+        let (s, _) = parse(&p(
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 1\nbind = { per_source = true, ipv6_prefix = 48 }\n",
+        ))
+        .unwrap();
+        assert_eq!(s[0].per_source.unwrap().ipv6_prefix, 48);
+        assert_eq!(s[0].to_json()["bind"]["ipv6_prefix"], 48);
         let e = err(&p(
             "kind = \"srtcm\"\ncir = 1000\ncbs = 1\nbind = { per_source = true, max_sources = 0 }\n",
         ));

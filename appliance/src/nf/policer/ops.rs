@@ -288,8 +288,8 @@ pub(super) fn counters(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
                 add_numbers(&mut total, w);
             }
             total["name"] = json!(s.name);
-            if let Some((max, _)) = s.per_source {
-                total["sources"]["max_per_worker"] = json!(max);
+            if let Some(ps) = s.per_source {
+                total["sources"]["max_per_worker"] = json!(ps.max_sources);
             }
             if per_worker {
                 total["workers"] = Value::Array(per);

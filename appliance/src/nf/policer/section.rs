@@ -54,4 +54,6 @@ pub struct BindEntry {
     pub per_source: bool,
     pub max_sources: Option<Spanned<u32>>,
     pub idle_s: Option<Spanned<u64>>,
+    /// IPv6 sources are metered per prefix of this length (1..=128, default 64).
+    pub ipv6_prefix: Option<Spanned<u8>>,
 }
