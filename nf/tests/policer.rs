@@ -510,3 +510,318 @@ fn update_keeps_per_source_tables() {
     let (_, pkts) = burst(&mut p, t0(), &[f(1), f(2)]);
     assert!(pkts.iter().all(|m| m.meta().color == Color::Red as u8));
 }
+
+// ---- IPv6 ----------------------------------------------------------------------------------
+
+/// Flow label of the IPv6 test frames: a remark must leave it as it is.
+const FLOW: u32 = 0xabcde;
+
+fn v6(s: &str) -> u128 {
+    s.parse::<std::net::Ipv6Addr>().unwrap().into()
+}
+
+/// A UDP/IPv6 frame of `len` bytes from `src` to 2001:db8:ffff::1, DSCP `dscp` with ECT(1),
+/// flow label [`FLOW`], hop limit 64.
+fn frame6(src: u128, dscp: u8, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(62)];
+    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let pl = (f.len() - 54) as u16;
+    let tc = ((dscp << 2) | 0b01) as u32;
+    f[14..18].copy_from_slice(&(6 << 28 | tc << 20 | FLOW).to_be_bytes());
+    f[18..20].copy_from_slice(&pl.to_be_bytes());
+    f[20] = 17;
+    f[21] = 64;
+    f[22..38].copy_from_slice(&src.to_be_bytes());
+    f[38..54].copy_from_slice(&v6("2001:db8:ffff::1").to_be_bytes());
+    f[54..56].copy_from_slice(&1234u16.to_be_bytes());
+    f[56..58].copy_from_slice(&9u16.to_be_bytes());
+    f[58..60].copy_from_slice(&pl.to_be_bytes());
+    f
+}
+
+/// (version, traffic class, flow label) of an IPv6 frame.
+fn tc_of(f: &[u8]) -> (u8, u8, u32) {
+    let w = u32::from_be_bytes(f[14..18].try_into().unwrap());
+    ((w >> 28) as u8, (w >> 20) as u8, w & 0xf_ffff)
+}
+
+/// A class-bound trTCM meters an IPv6 stream as it meters IPv4: over 10 s of 100-byte packets
+/// at 3000 B/s against CIR 1000 B/s and PIR 2000 B/s, about CBS + 10 x CIR bytes are green,
+/// PBS + 10 x PIR bytes green or yellow, and the rest is dropped red. Run on the lone default
+/// policer's loop and on the general loop (a class-bound policer next to another).
+#[test]
+fn ipv6_stream_on_a_trtcm_drops_its_share() {
+    pool();
+    let hz = dpdk::tsc_hz();
+    for general in [false, true] {
+        let mut d = def("gold", tr(1000, 2000, 1000, 2500), None);
+        let mut defs = vec![];
+        let class = if general {
+            d.class = Some(1);
+            defs.push(def("v4only", sr(1000, 100, 0), Some(2)));
+            1
+        } else {
+            0
+        };
+        defs.insert(0, d);
+        let c = Arc::new(WorkerCounters::new(0, 1));
+        let mut p = Policer::new(
+            PolicerTable::new(defs, rfc2597_precolor()).unwrap(),
+            c.clone(),
+        );
+        let f = frame6(v6("2001:db8:1::1"), 0, 100);
+        let mut red = 0;
+        for s in 0..=10u64 {
+            // 30 packets a second, in one burst.
+            let frames: Vec<_> = (0..30).map(|_| (f.clone(), class)).collect();
+            let (v, pkts) = burst(&mut p, t0() + s * hz, &frames);
+            red += v.iter().filter(|x| **x == RED).count() as u64;
+            for (m, x) in pkts.iter().zip(&v) {
+                assert_eq!(*x == RED, m.meta().color == Color::Red as u8);
+            }
+        }
+        let [g, y, r] = counts(&c, 0);
+        assert_eq!(g + y + r, 330, "every IPv6 packet metered");
+        assert_eq!(r, red, "red is dropped");
+        // Tokens over 10 s, whole 100-byte packets: C 1000 + 10 x 1000, P 2500 + 10 x 2000.
+        assert!((109..=111).contains(&g), "general {general}: green {g}");
+        assert!(
+            (224..=226).contains(&(g + y)),
+            "general {general}: {g} + {y}"
+        );
+        assert_eq!(counts(&c, 1), [0, 0, 0]);
+        assert_eq!(c.policers[0].bytes[2].get(), 100 * r);
+    }
+}
+
+/// Colour-aware metering reads an IPv6 packet's DSCP from its traffic class (AF12 yellow, AF13
+/// red by RFC 2597), and a remark rewrites the traffic class's DSCP bits only: the version,
+/// the ECN bits, the flow label and every other byte stay. IPv4 packets in the same burst get
+/// their DS field and header checksum. Both loops (lone default policer, general).
+#[test]
+fn ipv6_dscp_precolor_and_remark_in_the_traffic_class() {
+    pool();
+    for general in [false, true] {
+        let mut d = def("mark", sr(1_000_000, 100_000, 100_000), None);
+        d.color_aware = true;
+        d.actions = [Action::Remark(46), Action::Remark(8), Action::Remark(0)];
+        let mut defs = vec![d];
+        if general {
+            defs.push(def("other", sr(1000, 100, 0), Some(3)));
+        }
+        let c = Arc::new(WorkerCounters::new(0, 1));
+        let mut p = Policer::new(
+            PolicerTable::new(defs, rfc2597_precolor()).unwrap(),
+            c.clone(),
+        );
+        let src = v6("2001:db8:1::1");
+        // AF11, AF12, AF13, EF (already the green remark), and an IPv4 AF12.
+        let frames = [
+            (frame6(src, 10, 120), 0),
+            (frame6(src, 12, 120), 0),
+            (frame6(src, 14, 120), 0),
+            (frame6(src, 46, 120), 0),
+            (frame([10, 0, 0, 1], 12, 120), 0),
+        ];
+        let (v, pkts) = burst(&mut p, t0(), &frames);
+        assert!(v.iter().all(|x| *x == Verdict::Continue), "{v:?}");
+        let colours: Vec<u8> = pkts.iter().map(|m| m.meta().color).collect();
+        assert_eq!(colours, [0, 1, 2, 0, 1], "general {general}");
+        for (i, want) in [(0, 46), (1, 8), (2, 0), (3, 46)] {
+            let (f, d) = (&frames[i].0, pkts[i].data());
+            assert_eq!(tc_of(d), (6, (want << 2) | 1, FLOW), "packet {i}");
+            // Only the traffic class's nibbles in bytes 14 and 15 changed.
+            assert_eq!(d[14] & 0xf0, f[14] & 0xf0);
+            assert_eq!(d[15] & 0x0f, f[15] & 0x0f);
+            assert_eq!(&d[16..], &f[16..], "packet {i}");
+            let modified = pkts[i].meta().flags & dpdk::meta::flags::MODIFIED != 0;
+            assert_eq!(modified, i != 3, "packet {i}: EF already");
+        }
+        let d4 = pkts[4].data();
+        assert_eq!((d4[15] >> 2, d4[15] & 3), (8, 1));
+        assert!(ipv4_header_checksum_ok(&d4[14..34]));
+        assert_eq!(counts(&c, 0), [2, 2, 1]);
+        assert_eq!(c.policers[0].remarked.get(), 4, "EF to EF is no remark");
+    }
+}
+
+/// Per-source metering keys an IPv6 source on its prefix (/64 by default): two addresses of one
+/// /64 share a meter, another /64 has its own, and IPv4 sources keep theirs, in one burst; the
+/// prefix length is the policer's (/48 joins the /64s, /128 separates the hosts). Both loops.
+#[test]
+fn ipv6_per_source_meters_per_prefix() {
+    pool();
+    let a1 = frame6(v6("2001:db8:1:2::1"), 0, 100);
+    let a2 = frame6(v6("2001:db8:1:2:ffff::9"), 0, 100);
+    let b = frame6(v6("2001:db8:1:3::1"), 0, 100);
+    let c4 = frame([10, 0, 0, 1], 0, 100);
+    let ok = Verdict::Continue;
+    for general in [false, true] {
+        for (prefix, want, sources) in [
+            (64, [ok, RED, ok, ok, RED], 3),
+            (48, [ok, RED, RED, ok, RED], 2),
+            (128, [ok, ok, ok, ok, RED], 4),
+        ] {
+            // One 100-byte packet per source is green, the next red.
+            let mut d = def("src", sr(1000, 100, 0), general.then_some(1));
+            d.per_source = Some(PerSource {
+                max_sources: 16,
+                idle_ticks: u64::MAX / 2,
+                ipv6_prefix: prefix,
+            });
+            let mut defs = vec![d];
+            if general {
+                defs.push(def("other", sr(1000, 100, 0), Some(2)));
+            }
+            let c = Arc::new(WorkerCounters::new(0, 1));
+            let mut p = Policer::new(
+                PolicerTable::new(defs, rfc2597_precolor()).unwrap(),
+                c.clone(),
+            );
+            let k = general as u16;
+            let frames = [
+                (a1.clone(), k),
+                (a2.clone(), k),
+                (b.clone(), k),
+                (c4.clone(), k),
+                (c4.clone(), k),
+            ];
+            let (v, _) = burst(&mut p, t0(), &frames);
+            assert_eq!(v, want, "/{prefix}, general {general}");
+            let tab = p.sources(0).unwrap();
+            assert_eq!(tab.len(), sources, "/{prefix}");
+            assert_eq!(tab.v4.len(), 1);
+            assert!(tab.get6(v6("2001:db8:1:2::1")).is_some());
+            assert_eq!(c.policers[0].sources_created.get(), sources as u64);
+            assert_eq!(
+                c.policers[0]
+                    .sources
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                sources as u64
+            );
+        }
+    }
+    // A full IPv6 table refuses new prefixes, counted; IPv4 has its own room.
+    let mut d = def("src", sr(1000, 100, 0), None);
+    d.per_source = Some(PerSource {
+        max_sources: 2,
+        idle_ticks: u64::MAX / 2,
+        ipv6_prefix: 64,
+    });
+    let c = Arc::new(WorkerCounters::new(0, 1));
+    let mut p = Policer::new(
+        PolicerTable::new(vec![d], rfc2597_precolor()).unwrap(),
+        c.clone(),
+    );
+    let n = |i: u16| (frame6(v6(&format!("2001:db8:{i:x}::1")), 0, 100), 0);
+    let (v, _) = burst(&mut p, t0(), &[n(1), n(2), n(3), (c4.clone(), 0)]);
+    let full = Verdict::Drop(DropReason::PolicerTableFull);
+    assert_eq!(v, [ok, ok, full, ok]);
+    assert_eq!(c.policers[0].table_full.get(), 1);
+    assert_eq!(p.sources(0).unwrap().len(), 3);
+}
+
+/// A frame of EtherType IPv6 that is not valid IPv6 is dropped with the parser's reason by a
+/// policer that reads the header (per source, colour-aware, remark), unmetered; one that does
+/// not (colour-blind aggregate) meters it like any frame. Never a panic.
+#[test]
+fn malformed_ipv6_is_dropped_with_the_parsers_reason() {
+    pool();
+    let good = frame6(v6("2001:db8::1"), 0, 100);
+    let mut long = good.clone();
+    long[18..20].copy_from_slice(&200u16.to_be_bytes()); // payload beyond the frame
+    let mut ver = good.clone();
+    ver[14] = 0x40 | (ver[14] & 0x0f);
+    let mut hbh = good.clone(); // a hop-by-hop header after a destination-options header
+    hbh[20] = 60;
+    hbh[54] = 0;
+    hbh[55] = 0;
+    let cases = [
+        (good[..50].to_vec(), DropReason::Ipv6Truncated),
+        (long, DropReason::Ipv6Truncated),
+        (ver, DropReason::Ipv6BadVersion),
+        (hbh, DropReason::Ipv6BadExtHeader),
+    ];
+    for variant in 0..3 {
+        let mut d = def("d", sr(1000, 100_000, 0), None);
+        match variant {
+            0 => {
+                d.per_source = Some(PerSource {
+                    max_sources: 4,
+                    idle_ticks: u64::MAX / 2,
+                    ipv6_prefix: 64,
+                })
+            }
+            1 => d.color_aware = true,
+            _ => d.class = Some(1), // general loop, remark
+        }
+        d.actions[0] = Action::Remark(46);
+        let c = Arc::new(WorkerCounters::new(0, 1));
+        let mut p = Policer::new(
+            PolicerTable::new(vec![d], rfc2597_precolor()).unwrap(),
+            c.clone(),
+        );
+        let k = (variant == 2) as u16;
+        let mut frames: Vec<_> = cases.iter().map(|(f, _)| (f.clone(), k)).collect();
+        frames.push((good.clone(), k));
+        let (v, pkts) = burst(&mut p, t0(), &frames);
+        for (i, (_, r)) in cases.iter().enumerate() {
+            assert_eq!(v[i], Verdict::Drop(*r), "variant {variant} case {i}");
+            assert_eq!(pkts[i].data(), &frames[i].0[..], "untouched");
+        }
+        assert_eq!(v[4], Verdict::Continue);
+        assert_eq!(tc_of(pkts[4].data()).1 >> 2, 46, "the valid one remarked");
+        assert_eq!(
+            counts(&c, 0),
+            [1, 0, 0],
+            "variant {variant}: only the valid one metered"
+        );
+    }
+    // Colour-blind aggregate, no remark: no header read, every frame metered and passed.
+    let c = Arc::new(WorkerCounters::new(0, 1));
+    let mut p = Policer::new(
+        PolicerTable::new(
+            vec![def("d", sr(1000, 100_000, 0), None)],
+            rfc2597_precolor(),
+        )
+        .unwrap(),
+        c.clone(),
+    );
+    let frames: Vec<_> = cases.iter().map(|(f, _)| (f.clone(), 0)).collect();
+    let (v, _) = burst(&mut p, t0(), &frames);
+    assert!(v.iter().all(|x| *x == Verdict::Continue));
+    assert_eq!(counts(&c, 0), [4, 0, 0]);
+    // Random bytes behind an IPv6 EtherType: dropped or passed, never a panic.
+    let mut d = def("d", sr(1000, 100_000, 0), None);
+    d.color_aware = true;
+    d.per_source = Some(PerSource {
+        max_sources: 64,
+        idle_ticks: u64::MAX / 2,
+        ipv6_prefix: 64,
+    });
+    let mut p = Policer::new(
+        PolicerTable::new(vec![d], rfc2597_precolor()).unwrap(),
+        Arc::new(WorkerCounters::new(0, 1)),
+    );
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..64 {
+        let frames: Vec<_> = (0..32)
+            .map(|i| {
+                let mut f = good.clone();
+                f.truncate(14 + (i * 7) % 90);
+                for b in f[14..].iter_mut() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if x % 4 == 0 {
+                        *b = x as u8;
+                    }
+                }
+                (f, 0)
+            })
+            .collect();
+        burst(&mut p, t0(), &frames);
+    }
+}

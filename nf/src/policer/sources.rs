@@ -687,4 +687,140 @@ mod tests {
         assert!(homes.len() > 48, "64 keys on {} homes", homes.len());
         assert!(keys.iter().all(|k| b.get_or_insert(*k, 0, || 0).is_ok()));
     }
+
+    fn v6(s: &str) -> u128 {
+        s.parse::<std::net::Ipv6Addr>().unwrap().into()
+    }
+
+    #[test]
+    fn ipv6_sources_share_a_meter_per_prefix() {
+        // /64 (the default): two hosts of one subnet are one source, another subnet another.
+        let mut t: Sources<u32> = Sources::new(8, 100, 64);
+        let (a, b) = (
+            v6("2001:db8:1:2::1"),
+            v6("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+        );
+        let other = v6("2001:db8:1:3::1");
+        let k = t.key6(a);
+        assert_eq!(k, v6("2001:db8:1:2::"));
+        assert_eq!(
+            t.v6.get_or_insert(k, 1, || 10).map(|(v, c)| (*v, c)),
+            Ok((10, true))
+        );
+        *t.v6.get_or_insert(t.key6(b), 2, || 0).unwrap().0 += 1;
+        assert_eq!(t.get6(a), Some(&11), "b metered on a's meter");
+        assert!(t.get6(other).is_none());
+        assert!(
+            t.v6.get_or_insert(t.key6(other), 3, || 20).unwrap().1,
+            "new source"
+        );
+        assert_eq!((t.v6.len(), t.v4.len(), t.len()), (2, 0, 2));
+        // IPv4 sources live in their own table: 0.0.0.0 and :: are different sources.
+        assert!(t.v4.get_or_insert(0x0a00_0001, 3, || 30).unwrap().1);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.get(0x0a00_0001), Some(&30));
+
+        // /48: the two /64s above are one source; /128: every address is its own.
+        let mut t: Sources<u32> = Sources::new(8, 100, 48);
+        assert_eq!(t.key6(a), t.key6(other));
+        assert_eq!(t.key6(a), v6("2001:db8:1::"));
+        assert_ne!(t.key6(a), t.key6(v6("2001:db8:2::1")));
+        t.v6.get_or_insert(t.key6(a), 1, || 1).unwrap();
+        assert!(
+            !t.v6.get_or_insert(t.key6(other), 1, || 2).unwrap().1,
+            "same /48"
+        );
+        let mut t: Sources<u32> = Sources::new(8, 100, 128);
+        assert_eq!(t.key6(b), b);
+        t.v6.get_or_insert(t.key6(a), 1, || 1).unwrap();
+        assert!(
+            t.v6.get_or_insert(t.key6(b), 1, || 2).unwrap().1,
+            "own /128"
+        );
+        assert_eq!(t.get6(a), Some(&1));
+        assert_eq!(t.get6(b), Some(&2));
+        assert_eq!(prefix_mask6(1), 1 << 127);
+        assert_eq!(prefix_mask6(0), 0);
+        assert_eq!(prefix_mask6(128), u128::MAX);
+    }
+
+    #[test]
+    fn ipv6_table_insert_age_matches_a_map() {
+        // The u128 table against a map, with keys that differ only in their upper or lower
+        // half, through ageing and a bounded size.
+        use std::collections::HashMap;
+        let mut t: SourceTable<u64, u128> = SourceTable::new(64, 10);
+        let mut model: HashMap<u128, (u64, u64)> = HashMap::new();
+        let mut x = 0x1234_5678u64;
+        for now in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 97) as u128;
+            let key = if n % 2 == 0 {
+                n << 64
+            } else {
+                0x2001_0db8 << 96 | n
+            };
+            let r = t.get_or_insert(key, now, || now);
+            let full = model.len() >= 64;
+            match model.get_mut(&key) {
+                Some(e) => {
+                    assert_eq!(*r.unwrap().0, e.0);
+                    e.1 = now;
+                }
+                None if !full => {
+                    assert!(r.unwrap().1);
+                    model.insert(key, (now, now));
+                }
+                None => assert_eq!(r.map(|_| ()), Err(Refused::Full)),
+            }
+            if now % 7 == 0 {
+                t.age(now, 16);
+            }
+            model.retain(|k, e| {
+                let present = t.get(*k).is_some();
+                if !present {
+                    assert!(now - e.1 > 10, "key {k:#x} removed while active");
+                }
+                present
+            });
+            assert_eq!(t.len() as usize, model.len());
+        }
+    }
+
+    #[test]
+    fn a_prefix_change_keeps_ipv4_sources_and_restarts_ipv6_ones() {
+        let mut old: Sources<u32> = Sources::new(100, 100, 64);
+        old.v4.get_or_insert(7, 1, || 70).unwrap();
+        old.v6
+            .get_or_insert(old.key6(v6("2001:db8::1")), 1, || 60)
+            .unwrap();
+        // Same size, other prefix: v4 taken over, v6 left behind.
+        let mut new: Sources<u32> = Sources::new(100, 100, 56);
+        new.take_over(&mut old);
+        assert_eq!(new.get(7), Some(&70));
+        assert_eq!(new.v6.len(), 0);
+        assert_eq!(new.prefix6(), 56);
+        assert_eq!(
+            old.get6(v6("2001:db8::1")),
+            Some(&60),
+            "the reply keeps them"
+        );
+        // Same prefix: both move (here: another size, drained).
+        let mut old: Sources<u32> = Sources::new(100, 100, 64);
+        old.v6
+            .get_or_insert(old.key6(v6("2001:db8::1")), 1, || 60)
+            .unwrap();
+        let mut big: Sources<u32> = Sources::new(1000, 100, 64);
+        big.drain_from(old);
+        assert_eq!(
+            big.get6(v6("2001:db8::2")),
+            Some(&60),
+            "same /64, found while draining"
+        );
+        big.migrate(usize::MAX);
+        assert!(!big.migrating());
+        assert_eq!(big.len(), 1);
+    }
 }

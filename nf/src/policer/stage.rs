@@ -116,8 +116,7 @@ fn l3_of(m: &mut Mbuf) -> Result<Option<u16>, DropReason> {
 #[inline]
 fn l3_v6(d: &[u8]) -> Result<Option<u16>, DropReason> {
     const L3: usize = wire::ether::HEADER_LEN;
-    if d.get(wire::ether::field::ETHERTYPE) != Some(&wire::ether::ethertype::IPV6.to_be_bytes())
-    {
+    if d.get(wire::ether::field::ETHERTYPE) != Some(&wire::ether::ethertype::IPV6.to_be_bytes()) {
         return Ok(None);
     }
     wire::ipv6::validate(&d[L3..]).map(|_| Some(L3 as u16 | V6))
@@ -126,10 +125,7 @@ fn l3_v6(d: &[u8]) -> Result<Option<u16>, DropReason> {
 /// The IPv6 source address (host order) of a packet whose header [`l3_of`] found at `l3`.
 #[inline(always)]
 fn src6(m: &Mbuf, l3: u16) -> u128 {
-    wire::get128(
-        m.data(),
-        (l3 & !V6) as usize + wire::ipv6::field::SRC.start,
-    )
+    wire::get128(m.data(), (l3 & !V6) as usize + wire::ipv6::field::SRC.start)
 }
 
 /// The DSCP of the IP header at `l3` (IPv4: the DS field; IPv6: the traffic class's upper six
@@ -162,7 +158,10 @@ fn input_color(m: &Mbuf, l3: Option<u16>, precolor: &[Color; 64]) -> Color {
 fn remark(m: &mut Mbuf, l3: u16, dscp: u8) -> bool {
     let d = m.data_mut();
     let changed = if l3 & V6 == 0 {
-        match d.get_mut(l3 as usize..).map(wire::ipv4::Packet::new_checked) {
+        match d
+            .get_mut(l3 as usize..)
+            .map(wire::ipv4::Packet::new_checked)
+        {
             Some(Ok(mut ip)) => ip.set_dscp(dscp),
             _ => false,
         }

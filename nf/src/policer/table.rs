@@ -94,10 +94,7 @@ impl PolicerTable {
             if let Some(ps) = d.per_source
                 && !(1..=128).contains(&ps.ipv6_prefix)
             {
-                return Err(format!(
-                    "policer '{}': ipv6_prefix must be 1..=128",
-                    d.name
-                ));
+                return Err(format!("policer '{}': ipv6_prefix must be 1..=128", d.name));
             }
             for a in d.actions {
                 if let Action::Remark(v) = a
