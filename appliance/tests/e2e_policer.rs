@@ -3,6 +3,7 @@
 //! - DSCP remarking shows in the output pcap with a valid IPv4 header checksum;
 //! - colour-aware metering honours the pre-colour (RFC 2597 AF drop precedence);
 //! - per-source meters, with the table bound and its `policer_table_full` drops;
+//! - IPv6: per-source meters per /64 next to IPv4 sources, remark in the traffic class;
 //! - configuration errors name file:line:col.
 
 mod common;
@@ -383,6 +384,11 @@ fn policer_config_errors_name_their_position() {
             "is not srtcm (RFC 2697) or trtcm",
             "kind = ",
         ),
+        (
+            "kind = \"srtcm\"\ncir = 1000\ncbs = 100\nbind = { per_source = true, ipv6_prefix = 129 }\n",
+            "ipv6_prefix: /129 must be 1..=128",
+            "bind = { per_source",
+        ),
     ];
     for (body, msg, at) in cases {
         let lab = Lab::new("pol-badcfg");
@@ -719,4 +725,88 @@ cbs = 100_000
     signal(&child, "TERM");
     let out = wait_with_deadline(child, 30);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// IPv6 through `policer -> xconnect`: a per-source policer meters IPv6 sources per /64 (two
+/// hosts of one /64 share a meter, another /64 has its own) next to an IPv4 source, remarks
+/// yellow IPv6 packets in the traffic class (flow label and the rest untouched) and drops red
+/// ones; what leaves p1 is exactly the model's output, byte for byte.
+#[test]
+fn ipv6_per_source_by_prefix_and_remark_end_to_end() {
+    use pollfwd_nf::nat::testpkt;
+    let lab = Lab::new("pol-v6");
+    let ip6 = |s: &str| -> u128 { s.parse::<std::net::Ipv6Addr>().unwrap().into() };
+    let dst6 = (ip6("2001:db8:ffff::1"), 9);
+    // 100-byte frames: (frame, meter key).
+    let a1 = testpkt::udp6((ip6("2001:db8:1:1::1"), 1000), dst6, &[0; 38]);
+    let a2 = testpkt::udp6((ip6("2001:db8:1:1:ffff::2"), 1000), dst6, &[0; 38]);
+    let b = testpkt::udp6((ip6("2001:db8:1:2::1"), 1000), dst6, &[0; 38]);
+    let c = testpkt::udp(
+        ("198.18.0.1".parse().unwrap(), 1000),
+        ("192.0.2.1".parse().unwrap(), 9),
+        &[0; 58],
+    );
+    let mut input = Vec::new();
+    for _ in 0..10 {
+        input.extend([(a1.clone(), 0), (a2.clone(), 0), (b.clone(), 1), (c.clone(), 2)]);
+    }
+    assert!(input.iter().all(|(f, _)| f.len() == 100));
+    write_frames(
+        &lab.path("in.pcap"),
+        &input.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>(),
+    );
+    let cfg = lab_config(
+        &lab,
+        false,
+        r#"
+[policer]
+[[policer.policers]]
+name = "each"
+kind = "srtcm"
+cir = 8
+cbs = 300
+ebs = 200
+yellow = "remark:AF12"
+bind = { per_source = true, max_sources = 8, idle_s = 30 }
+"#,
+    );
+    let s = lab.run_json(&cfg, &["--exit-idle", "400"]);
+    // The model: per meter, 3 frames green (CBS 300), 2 yellow (EBS 200) remarked AF12, then
+    // red and dropped.
+    let mut seen = [0; 3];
+    let mut want = Vec::new();
+    for (f, k) in &input {
+        let n = seen[*k];
+        seen[*k] += 1;
+        let mut f = f.clone();
+        match n {
+            0..3 => {}
+            3..5 if *k < 2 => {
+                // Traffic class AF12 << 2, ECN 0: its nibbles in bytes 14 and 15.
+                let tc = 12u8 << 2;
+                f[14] = 0x60 | tc >> 4;
+                f[15] = (tc << 4) | (f[15] & 0x0f);
+            }
+            3..5 => {
+                f[15] = 12 << 2;
+                f[24..26].fill(0);
+                let sum = ipv4_header_checksum(&f[14..34]);
+                f[24..26].copy_from_slice(&sum.to_be_bytes());
+            }
+            _ => continue,
+        }
+        want.push(f);
+    }
+    let out = read_pcap(&lab.path("p1-out.pcap"));
+    assert_eq!(out.len(), 15, "{s}");
+    assert!(out == want, "p1 output differs from the model");
+    assert!(ipv4_header_checksum_ok(&out[3][14..34]));
+    let p = pol(&s, "each");
+    assert_eq!(p["green"]["packets"], 9, "{p}");
+    assert_eq!(p["yellow"]["packets"], 6, "{p}");
+    assert_eq!(p["red"]["packets"], 25, "{p}");
+    assert_eq!(p["remarked"], 6, "{p}");
+    assert_eq!(p["sources"]["active"], 3, "two /64s and one IPv4 source: {p}");
+    assert_eq!(p["sources"]["created"], 3, "{p}");
+    assert_eq!(drops(&s, "policer_red"), 25);
 }

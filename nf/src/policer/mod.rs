@@ -1,13 +1,16 @@
 //! Rate limiting: srTCM (RFC 2697) and trTCM (RFC 2698) policers, metered with DPDK's
 //! `rte_meter` arithmetic written in Rust ([`tcm`]; profiles built by `rte_meter`),
 //! colour-blind or colour-aware, each bound to a class of the classify stage, to every packet
-//! no class policer took (the default policer), or per source IPv4 address (a bounded table of
-//! meters created on a source's first packet and aged out when idle).
+//! no class policer took (the default policer), or per source (an IPv4 address or an IPv6
+//! source prefix, /64 by default: a bounded table of meters per family, created on a source's
+//! first packet and aged out when idle).
 //!
 //! Per colour the policer transmits the packet (it continues down the chain), drops it
 //! (`policer_green`/`policer_yellow`/`policer_red`), or remarks its DSCP (RFC 2474) and
-//! continues, with the IPv4 header checksum updated incrementally (RFC 1624). The colour is also
-//! written to [`dpdk::PktMeta::color`] for later stages.
+//! continues: IPv4 with the header checksum updated incrementally (RFC 1624), IPv6 in the
+//! traffic class (no checksum). The colour is also written to [`dpdk::PktMeta::color`] for
+//! later stages. A malformed IPv6 packet is dropped with the IPv6 parser's reason when the
+//! policer reads its header.
 //!
 //! Metering counts whole Ethernet frames (`pkt_len`, no FCS): the bytes an operator sees in the
 //! port counters. Meters and counters are per worker lcore: when several workers run the stage
