@@ -7,6 +7,8 @@
 #   pass-aggregate  : one default srTCM policer at 100 Gbit/s (every packet green, forwarded)
 #   drop-aggregate  : one default srTCM policer at 8 Mbit/s (almost every packet red, dropped)
 #   pass-per-source : trTCM per source, 1024 sources, 100 Gbit/s each, yellow remarked
+#   pass-per-source-v6 : the same on 64-byte UDP/IPv6 frames from 1024 /64 prefixes (the
+#                     IPv6 parse and the 128-bit keyed table)
 # Figures: packets processed per second (p0 rx), forwarded per second (p1 tx), and the
 # policer stage's cycles per packet (pollfwd's own per-stage TSC accounting).
 #
@@ -22,8 +24,21 @@ cargo build --release --quiet -p pollfwd
 ctl=$target/release/pollfwdctl
 $ctl gen-pcap -o "$work/in.pcap" -n 1024 --flows 1024 --sizes 64 >/dev/null
 $ctl gen-pcap -o "$work/empty.pcap" -n 0 >/dev/null
+# 1024 64-byte UDP/IPv6 frames, source 2001:db8:N::1 (one /64 each) -> 2001:db8:ffff::1.
+python3 - "$work/in6.pcap" <<'PY'
+import struct, sys
+with open(sys.argv[1], "wb") as o:
+    o.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    for i in range(1024):
+        src = bytes.fromhex("20010db8") + struct.pack(">H", i) + bytes(9) + b"\x01"
+        dst = bytes.fromhex("20010db8ffff") + bytes(9) + b"\x01"
+        ip = struct.pack(">IHBB", 6 << 28, 10, 17, 64) + src + dst
+        f = bytes.fromhex("02000000000202000000000186dd") + ip + struct.pack(">HHHH", 1234, 9, 10, 0) + bytes(2)
+        o.write(struct.pack("<IIII", 0, 0, len(f), len(f)) + f)
+PY
 
-conf() { # name stages policer-section
+conf() { # name stages policer-section [input pcap]
+    local input=${4:-in.pcap}
     cat > "$work/$1.toml" <<TOML
 [eal]
 file_prefix = "pfbench-pol"
@@ -31,7 +46,7 @@ file_prefix = "pfbench-pol"
 mbufs = 8191
 [[port]]
 name = "p0"
-device = "net_pcap0,rx_pcap=$work/in.pcap,infinite_rx=1"
+device = "net_pcap0,rx_pcap=$work/$input,infinite_rx=1"
 [[port]]
 name = "p1"
 device = "net_pcap1,rx_pcap=$work/empty.pcap"
@@ -73,8 +88,9 @@ cbs = 10_000
 pbs = 1_000_000
 yellow = "remark:AF12"
 bind = { per_source = true, max_sources = 4096, idle_s = 60 }'
+conf pass-per-source-v6 '["policer", "xconnect"]' "$(sed -n '/^\[policer\]/,$p' "$work/pass-per-source.toml")" in6.pcap
 
-variants=(xconnect pass-aggregate drop-aggregate pass-per-source)
+variants=(xconnect pass-aggregate drop-aggregate pass-per-source pass-per-source-v6)
 trial() {
     flock /tmp/pollfwd-busy.lock "$target/release/pollfwd" --config "$work/$1.toml" \
         --duration "$secs" --summary json > "$work/$1.json" 2> "$work/$1.err"

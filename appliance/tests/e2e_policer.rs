@@ -748,7 +748,12 @@ fn ipv6_per_source_by_prefix_and_remark_end_to_end() {
     );
     let mut input = Vec::new();
     for _ in 0..10 {
-        input.extend([(a1.clone(), 0), (a2.clone(), 0), (b.clone(), 1), (c.clone(), 2)]);
+        input.extend([
+            (a1.clone(), 0),
+            (a2.clone(), 0),
+            (b.clone(), 1),
+            (c.clone(), 2),
+        ]);
     }
     assert!(input.iter().all(|(f, _)| f.len() == 100));
     write_frames(
@@ -806,7 +811,10 @@ bind = { per_source = true, max_sources = 8, idle_s = 30 }
     assert_eq!(p["yellow"]["packets"], 6, "{p}");
     assert_eq!(p["red"]["packets"], 25, "{p}");
     assert_eq!(p["remarked"], 6, "{p}");
-    assert_eq!(p["sources"]["active"], 3, "two /64s and one IPv4 source: {p}");
+    assert_eq!(
+        p["sources"]["active"], 3,
+        "two /64s and one IPv4 source: {p}"
+    );
     assert_eq!(p["sources"]["created"], 3, "{p}");
     assert_eq!(drops(&s, "policer_red"), 25);
 }

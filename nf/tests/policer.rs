@@ -815,7 +815,7 @@ fn malformed_ipv6_is_dropped_with_the_parsers_reason() {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    if x % 4 == 0 {
+                    if x.is_multiple_of(4) {
                         *b = x as u8;
                     }
                 }

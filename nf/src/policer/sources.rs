@@ -757,7 +757,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let n = (x % 97) as u128;
-            let key = if n % 2 == 0 {
+            let key = if n.is_multiple_of(2) {
                 n << 64
             } else {
                 0x2001_0db8 << 96 | n
