@@ -818,3 +818,81 @@ bind = { per_source = true, max_sources = 8, idle_s = 30 }
     assert_eq!(p["sources"]["created"], 3, "{p}");
     assert_eq!(drops(&s, "policer_red"), 25);
 }
+
+/// `pollfwdctl policer sources` while traffic flows: IPv4 sources as addresses, IPv6 sources
+/// as their /64 prefixes (three hosts in two /64s are two sources).
+#[test]
+fn policer_sources_lists_ipv4_addresses_and_ipv6_prefixes() {
+    use pollfwd_nf::nat::testpkt;
+    let lab = Lab::new("pol-srclist");
+    let ip6 = |s: &str| -> u128 { s.parse::<std::net::Ipv6Addr>().unwrap().into() };
+    let dst6 = (ip6("2001:db8:ffff::1"), 9);
+    let frames = vec![
+        testpkt::udp6((ip6("2001:db8:1:1::1"), 1000), dst6, b"x"),
+        testpkt::udp6((ip6("2001:db8:1:1::2"), 1000), dst6, b"x"),
+        testpkt::udp6((ip6("2001:db8:1:2::1"), 1000), dst6, b"x"),
+        testpkt::udp(
+            ("198.18.0.1".parse().unwrap(), 1000),
+            ("192.0.2.1".parse().unwrap(), 9),
+            b"x",
+        ),
+    ];
+    write_frames(&lab.path("in.pcap"), &frames);
+    let cfg = lab_config(
+        &lab,
+        true,
+        r#"
+[policer]
+[[policer.policers]]
+name = "each"
+kind = "srtcm"
+cir = 8_000_000
+cbs = 10_000
+bind = { per_source = true, max_sources = 64, idle_s = 30 }
+"#,
+    );
+    let sock = lab.path("ctl.sock");
+    let _g = busy_lock();
+    let child = lab.start(&cfg, 30, &sock);
+    wait_for_ports(&sock, "rx_packets", 1);
+    let out = std::process::Command::new(bin("pollfwdctl"))
+        .arg("--socket")
+        .arg(&sock)
+        .args(["--json", "policer", "sources", "name=each"])
+        .output()
+        .unwrap();
+    let (rc, err) = ctl_call(&sock, "policer.sources", r#"{"name": "nope"}"#).unwrap_err();
+    let _ = stop(child);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rc, 1);
+    assert!(err.contains("no policer 'nope'"), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ipv6_prefix"], 64, "{v}");
+    let mut got: Vec<(String, String)> = v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert!(s["idle_s"].as_f64().unwrap() < 5.0, "{s}");
+            (
+                s["family"].as_str().unwrap().to_string(),
+                s["source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("ipv4", "198.18.0.1"),
+        ("ipv6", "2001:db8:1:1::/64"),
+        ("ipv6", "2001:db8:1:2::/64"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(a, b)| (a.to_string(), b.to_string())),
+        "{v}"
+    );
+}

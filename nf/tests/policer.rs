@@ -825,3 +825,78 @@ fn malformed_ipv6_is_dropped_with_the_parsers_reason() {
         burst(&mut p, t0(), &frames);
     }
 }
+
+/// `policer.sources`' steps on the worker: every source is listed once (IPv4 addresses, IPv6
+/// prefixes with their length), a step looks at a bounded number of slots, `limit` is kept,
+/// and a policer that is not per source lists nothing.
+#[test]
+fn listing_steps_show_ipv4_sources_and_ipv6_prefixes() {
+    use pollfwd_nf::policer::{LIST_SLOTS, ListSources, SourcePage};
+    use std::sync::Mutex;
+    pool();
+    let mut d = def("src", sr(1000, 100, 0), None);
+    d.per_source = Some(PerSource {
+        max_sources: 5000, // 16384 slots per family: several steps
+        idle_ticks: u64::MAX / 2,
+        ipv6_prefix: 56,
+    });
+    let mut p = Policer::new(
+        PolicerTable::new(vec![d], rfc2597_precolor()).unwrap(),
+        Arc::new(WorkerCounters::new(0, 1)),
+    );
+    let frames = [
+        (frame6(v6("2001:db8:1:2ff::1"), 0, 100), 0),
+        (frame6(v6("2001:db8:1:200::2"), 0, 100), 0), // same /56
+        (frame6(v6("2001:db8:1:300::1"), 0, 100), 0),
+        (frame([10, 0, 0, 1], 0, 100), 0),
+        (frame([10, 0, 0, 2], 0, 100), 0),
+    ];
+    burst(&mut p, t0(), &frames);
+    let list = |p: &mut Policer, policer: usize, limit: usize| {
+        let out = Arc::new(Mutex::new(SourcePage {
+            sources: Vec::new(),
+            next: Some(0),
+        }));
+        let mut steps = 0;
+        loop {
+            // (The guard must be gone before the worker's step locks the page.)
+            let Some(start) = out.lock().unwrap().next else {
+                break;
+            };
+            let q = ListSources {
+                policer,
+                start,
+                limit,
+                out: out.clone(),
+            };
+            assert!(p.control(Box::new(q)).is_ok());
+            steps += 1;
+        }
+        let mut v = std::mem::take(&mut out.lock().unwrap().sources);
+        v.sort_by_key(|e| (e.ipv6, e.key));
+        (v, steps)
+    };
+    let (v, steps) = list(&mut p, 0, 100);
+    assert_eq!(
+        steps,
+        2 * 16384 / LIST_SLOTS,
+        "bounded steps over both tables"
+    );
+    let got: Vec<_> = v.iter().map(|e| (e.ipv6, e.key, e.prefix)).collect();
+    assert_eq!(
+        got,
+        [
+            (false, 0x0a00_0001, 32),
+            (false, 0x0a00_0002, 32),
+            (true, v6("2001:db8:1:200::"), 56),
+            (true, v6("2001:db8:1:300::"), 56),
+        ]
+    );
+    // The shared /56 spent its tokens on two packets: C is empty; the others keep 0 too
+    // (one 100-byte packet each, CBS 100).
+    assert!(v.iter().all(|e| e.tokens.0 < 100 && e.last >= t0()));
+    let (v, _) = list(&mut p, 0, 3);
+    assert_eq!(v.len(), 3, "limit");
+    let (v, steps) = list(&mut p, 7, 100);
+    assert_eq!((v.len(), steps), (0, 1), "no such policer");
+}

@@ -1,6 +1,8 @@
 //! Control messages: a new table with its fresh state ([`Update`], carried over by name and
 //! undone by sending back the reply) and [`ClearCounters`].
 
+use std::sync::{Arc, Mutex};
+
 use super::sources::Sources;
 use super::table::{PolicerState, PolicerTable};
 
@@ -44,3 +46,40 @@ impl Update {
 
 /// Zero this worker's policer counters.
 pub struct ClearCounters;
+
+/// Table slots one [`ListSources`] step looks at (4096 x 64 bytes: tens of microseconds on the
+/// worker, between two bursts).
+pub const LIST_SLOTS: usize = 4096;
+
+/// One step of the operator's listing of a per-source policer's sources (`policer.sources`):
+/// the worker looks at [`LIST_SLOTS`] slots from `start` and appends the sources it finds
+/// (while `out` holds fewer than `limit`) and the cursor to continue at.
+pub struct ListSources {
+    /// The policer's index in the table.
+    pub policer: usize,
+    pub start: usize,
+    pub limit: usize,
+    pub out: Arc<Mutex<SourcePage>>,
+}
+
+/// What the listing steps of one worker found so far.
+#[derive(Debug, Default)]
+pub struct SourcePage {
+    pub sources: Vec<SourceEntry>,
+    /// Where the next step starts; None: done (end of the table, or not a per-source policer).
+    pub next: Option<usize>,
+}
+
+/// One metered source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceEntry {
+    /// An IPv6 prefix of `prefix` bits (else an IPv4 address, `prefix` 32).
+    pub ipv6: bool,
+    /// The address or prefix, host order.
+    pub key: u128,
+    pub prefix: u8,
+    /// TSC when it was last seen.
+    pub last: u64,
+    /// Tokens in its buckets, bytes: (C, E) for srTCM, (C, P) for trTCM.
+    pub tokens: (u64, u64),
+}

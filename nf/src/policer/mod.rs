@@ -38,7 +38,7 @@ pub mod stage;
 pub mod table;
 pub mod tcm;
 
-pub use control::{ClearCounters, Update};
+pub use control::{ClearCounters, LIST_SLOTS, ListSources, SourceEntry, SourcePage, Update};
 pub use counters::{PolicerCounters, PolicerSnapshot, WorkerCounters};
 pub use profile::{
     Action, MeterState, Params, PerSource, PolicerDef, Profile, parse_dscp, rfc2597_precolor,

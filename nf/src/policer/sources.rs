@@ -363,6 +363,24 @@ impl<V: Copy, K: Key> SourceTable<V, K> {
         self.draining.is_some()
     }
 
+    /// Calls `f(key, last seen, value)` for the sources in slots `start..start + slots` (slot
+    /// order; a listing step: the work is bounded by `slots`). Returns the slot to continue
+    /// at, None at the end of the table.
+    pub fn visit(
+        &self,
+        start: usize,
+        slots: usize,
+        mut f: impl FnMut(K, u64, &V),
+    ) -> Option<usize> {
+        let end = start.saturating_add(slots).min(self.slots.len());
+        for s in self.slots.get(start..end).unwrap_or_default() {
+            if s.used() {
+                f(s.key, s.last, &s.val);
+            }
+        }
+        (end < self.slots.len()).then_some(end)
+    }
+
     /// Moves up to `budget` slots of the replaced table in (a source already here, seen again
     /// since the change, keeps its newer state); releases the replaced slots when done.
     pub fn migrate(&mut self, budget: usize) {
@@ -492,6 +510,29 @@ impl<V: Copy> Sources<V> {
         if old.prefix6 == self.prefix6 {
             self.v6.drain_from(old.v6);
         }
+    }
+
+    /// One listing step over both tables (IPv4 slots, then IPv6 slots, as one cursor):
+    /// `f(ipv6, key, last seen, value)` for the sources in `slots` slots from `start`; the
+    /// cursor to continue at, None at the end. Sources of a replaced table not moved yet are
+    /// not seen.
+    pub fn visit(
+        &self,
+        start: usize,
+        slots: usize,
+        mut f: impl FnMut(bool, u128, u64, &V),
+    ) -> Option<usize> {
+        let cap = self.v4.capacity();
+        if start < cap {
+            return Some(
+                self.v4
+                    .visit(start, slots, |k, l, v| f(false, k as u128, l, v))
+                    .unwrap_or(cap),
+            );
+        }
+        self.v6
+            .visit(start - cap, slots, |k, l, v| f(true, k, l, v))
+            .map(|n| n + cap)
     }
 
     /// Takes over the tables of `old` (same size), which gets this one's in exchange; the idle

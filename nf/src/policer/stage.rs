@@ -13,7 +13,7 @@ use dpdk::meter::Color;
 use dpdk::{BURST_MAX, Mbuf};
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
-use super::control::{ClearCounters, Update};
+use super::control::{ClearCounters, LIST_SLOTS, ListSources, SourceEntry, Update};
 use super::counters::{Acc, PolicerCounters, PolicerSnapshot, WorkerCounters};
 use super::profile::{Action, Kind, MeterState, Params};
 use super::sources::{MIGRATE_BUDGET, Refused, Sources};
@@ -617,6 +617,33 @@ impl Policer {
         }
     }
 
+    /// One step of `policer.sources` (control path, between two bursts: bounded by
+    /// [`LIST_SLOTS`] slots).
+    fn list_sources(&self, q: &ListSources) {
+        let Ok(mut out) = q.out.lock() else {
+            return;
+        };
+        let Some(t) = self.sources(q.policer) else {
+            out.next = None;
+            return;
+        };
+        let prefix6 = t.prefix6();
+        let limit = q.limit;
+        let page = &mut *out;
+        let next = t.visit(q.start, LIST_SLOTS, |ipv6, key, last, m| {
+            if page.sources.len() < limit {
+                page.sources.push(SourceEntry {
+                    ipv6,
+                    key,
+                    prefix: if ipv6 { prefix6 } else { 32 },
+                    last,
+                    tokens: m.tokens(),
+                });
+            }
+        });
+        page.next = next.filter(|_| page.sources.len() < limit);
+    }
+
     /// Swaps in a new table; returns the old table and state (see [`Update`]).
     fn apply(&mut self, mut u: Update) -> Update {
         let old_defs = &self.table.defs;
@@ -687,11 +714,18 @@ impl Stage for Policer {
             Ok(u) => return Ok(Box::new(self.apply(*u))),
             Err(m) => m,
         };
-        match msg.downcast::<ClearCounters>() {
+        let msg = match msg.downcast::<ClearCounters>() {
             Ok(c) => {
                 let w = &*self.counters;
                 w.write(|| w.policers.iter().for_each(PolicerCounters::reset));
-                Ok(c)
+                return Ok(c);
+            }
+            Err(m) => m,
+        };
+        match msg.downcast::<ListSources>() {
+            Ok(q) => {
+                self.list_sources(&q);
+                Ok(q)
             }
             Err(m) => Err(m),
         }

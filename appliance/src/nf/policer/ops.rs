@@ -1,15 +1,18 @@
 //! The policer's operator commands `policer.list`, `policer.set`,
-//! `policer.counters`, `policer.clear` (see docs/control-protocol.md).
+//! `policer.counters`, `policer.sources`, `policer.clear` (see docs/control-protocol.md).
 //!
 //! `policer.set` builds the new meter profiles here, off the data path, and hands every worker
 //! that runs the stage a new table through [`OpCtx::broadcast`]; each swaps it in between two
 //! bursts (meters keep their tokens, counters carry over) and the old table is freed here once
 //! all of them have answered.
 
-use std::sync::Arc;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
 
 use dpdk::meter::Color;
-use pollfwd_nf::policer::{ClearCounters, PolicerTable, Update, WorkerCounters};
+use pollfwd_nf::policer::{
+    ClearCounters, ListSources, PolicerTable, SourceEntry, SourcePage, Update, WorkerCounters,
+};
 use serde_json::{Value, json};
 
 use super::config::{self as conf, Kind, PolicerSpec, parse_action};
@@ -73,6 +76,20 @@ pub const OPS: &[Op] = &[
                 arg("per_worker", "true", "each worker's counters too"),
             ],
             example: "pollfwdctl policer counters name=bulk --per-worker",
+        }),
+    },
+    Op {
+        name: "policer.sources",
+        help: "the sources a per-source policer meters now (IPv4 addresses, IPv6 prefixes): {name, limit?}",
+        run: sources,
+        cli: Some(CliDoc {
+            words: &["policer", "sources"],
+            about: "Sources a per-source policer meters now: IPv4 addresses, IPv6 prefixes",
+            args: &[
+                req("name", "NAME", "the per-source policer"),
+                arg("limit", "N", "at most N sources per worker (default 100)"),
+            ],
+            example: "pollfwdctl policer sources name=per-host limit=20",
         }),
     },
     Op {
@@ -227,6 +244,85 @@ fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
         Ok(json!({"policer": s.to_json(), "workers": n}))
     })
     .map_err(OpError::from)
+}
+
+/// A source as the operator writes it: `198.18.0.1`, or an IPv6 prefix `2001:db8:1:2::/64`.
+pub fn source_text(e: &SourceEntry) -> String {
+    if e.ipv6 {
+        format!("{}/{}", Ipv6Addr::from(e.key), e.prefix)
+    } else {
+        Ipv4Addr::from(e.key as u32).to_string()
+    }
+}
+
+fn sources(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    let name = args::str(a, "name")?.to_string();
+    let limit = args::opt_u64(a, "limit")?.unwrap_or(100).min(100_000) as usize;
+    let (index, prefix6) = with_cp(ctx, |cp| {
+        let i = cp
+            .specs
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| format!("no policer '{name}'"))?;
+        let ps = cp.specs[i]
+            .per_source
+            .ok_or_else(|| format!("policer '{name}' is not per source"))?;
+        Ok((i, ps.ipv6_prefix))
+    })?;
+    // Each worker walks its tables a bounded step per message (LIST_SLOTS slots, between two
+    // bursts); the steps repeat from where each stopped until every table was seen or each
+    // worker found `limit` sources.
+    let mut pages: std::collections::BTreeMap<usize, Arc<Mutex<SourcePage>>> = Default::default();
+    let mut steps = 0usize;
+    loop {
+        let more = pages.values().any(|p| {
+            let p = p.lock().unwrap_or_else(|e| e.into_inner());
+            p.next.is_some()
+        });
+        if steps > 0 && !more {
+            break;
+        }
+        steps += 1;
+        ctx.broadcast("policer", |w| {
+            let page = pages.entry(w).or_insert_with(|| {
+                Arc::new(Mutex::new(SourcePage {
+                    sources: Vec::new(),
+                    next: Some(0),
+                }))
+            });
+            let start = page
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .next
+                .unwrap_or(usize::MAX);
+            ListSources {
+                policer: index,
+                start,
+                limit,
+                out: page.clone(),
+            }
+        })?;
+    }
+    let now = dpdk::rdtsc();
+    let hz = ctx.state.tsc_hz.max(1) as f64;
+    let lcores: std::collections::HashMap<usize, u32> =
+        ctx.state.lcores.iter().map(|l| (l.index, l.id)).collect();
+    let mut list = Vec::new();
+    for (w, p) in &pages {
+        let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+        p.sources.sort_by_key(|e| (e.ipv6, e.key));
+        for e in &p.sources {
+            list.push(json!({
+                "worker": w,
+                "lcore": lcores.get(w),
+                "source": source_text(e),
+                "family": if e.ipv6 { "ipv6" } else { "ipv4" },
+                "idle_s": now.saturating_sub(e.last) as f64 / hz,
+                "tokens": [e.tokens.0, e.tokens.1],
+            }));
+        }
+    }
+    Ok(json!({"name": name, "ipv6_prefix": prefix6, "sources": list}))
 }
 
 fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
