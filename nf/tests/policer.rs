@@ -900,3 +900,54 @@ fn listing_steps_show_ipv4_sources_and_ipv6_prefixes() {
     let (v, steps) = list(&mut p, 7, 100);
     assert_eq!((v.len(), steps), (0, 1), "no such policer");
 }
+
+/// Neighbour discovery is IPv6's ARP: a per-source policer lets it pass unmetered and
+/// untouched (a full table or an empty bucket never stops address resolution); the same
+/// ICMPv6 type with another hop limit is not ND (RFC 4861 7.1.1) and is metered per source.
+#[test]
+fn neighbour_discovery_passes_a_per_source_policer_like_arp() {
+    pool();
+    let mut d = def("src", sr(1000, 100, 0), None);
+    d.per_source = Some(PerSource {
+        max_sources: 1,
+        idle_ticks: u64::MAX / 2,
+        ipv6_prefix: 64,
+    });
+    d.color_aware = true;
+    d.actions = [Action::Remark(46), Action::Transmit, Action::Drop];
+    let c = Arc::new(WorkerCounters::new(0, 1));
+    let mut p = Policer::new(
+        PolicerTable::new(vec![d], rfc2597_precolor()).unwrap(),
+        c.clone(),
+    );
+    let icmp6 = |src: &str, ty: u8, hop: u8| {
+        let mut f = frame6(v6(src), 0, 100);
+        f[20] = 58;
+        f[21] = hop;
+        f[54] = ty;
+        f[55] = 0;
+        (f, 0)
+    };
+    let mut arp = frame([10, 0, 0, 9], 0, 60);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    // A host fills the one-source table first.
+    let frames = [
+        (frame6(v6("2001:db8:1::1"), 0, 100), 0),
+        icmp6("fe80::1", 135, 255), // NS
+        icmp6("fe80::1", 136, 255), // NA
+        icmp6("::", 135, 255),      // DAD
+        icmp6("fe80::2", 133, 255), // RS
+        (arp, 0),
+        icmp6("fe80::1", 135, 64), // not ND: a new source, the table is full
+    ];
+    let (v, pkts) = burst(&mut p, t0(), &frames);
+    let ok = Verdict::Continue;
+    let full = Verdict::Drop(DropReason::PolicerTableFull);
+    assert_eq!(v, [ok, ok, ok, ok, ok, ok, full]);
+    for i in 1..6 {
+        assert_eq!(pkts[i].data(), &frames[i].0[..], "frame {i} untouched");
+    }
+    assert_eq!(counts(&c, 0), [1, 0, 0], "only the host's packet metered");
+    assert_eq!(p.sources(0).unwrap().len(), 1);
+    assert_eq!(c.policers[0].table_full.get(), 1);
+}

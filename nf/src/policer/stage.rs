@@ -113,13 +113,28 @@ fn l3_of(m: &mut Mbuf) -> Result<Option<u16>, DropReason> {
 }
 
 /// [`l3_of`] for a frame that is not valid IPv4: its IPv6 header, if it has a valid one.
+/// Neighbour discovery is IPv6's ARP and is treated like it (`None`: no source, never
+/// rewritten), so that a per-source policer cannot starve address resolution.
 #[inline]
 fn l3_v6(d: &[u8]) -> Result<Option<u16>, DropReason> {
     const L3: usize = wire::ether::HEADER_LEN;
     if d.get(wire::ether::field::ETHERTYPE) != Some(&wire::ether::ethertype::IPV6.to_be_bytes()) {
         return Ok(None);
     }
-    wire::ipv6::validate(&d[L3..]).map(|_| Some(L3 as u16 | V6))
+    let info = wire::ipv6::validate(&d[L3..])?;
+    Ok((!is_nd(&info)).then_some(L3 as u16 | V6))
+}
+
+/// ICMPv6 neighbour discovery (RFC 4861: router and neighbour solicitation and advertisement,
+/// redirect): hop limit 255, unfragmented (what a node accepts, RFC 4861 sections 6.1 and 7.1;
+/// the classify stage passes the same messages).
+#[inline]
+fn is_nd(info: &wire::ipv6::Info) -> bool {
+    use wire::icmpv6::msg;
+    info.upper == wire::proto::ICMPV6
+        && info.frag == wire::ipv4::Frag::No
+        && info.hop_limit == 255
+        && (msg::ROUTER_SOLICIT..=msg::REDIRECT).contains(&((info.dport >> 8) as u8))
 }
 
 /// The IPv6 source address (host order) of a packet whose header [`l3_of`] found at `l3`.
