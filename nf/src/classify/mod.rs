@@ -34,7 +34,7 @@ use pollfwd_pipeline::counters::Counter;
 use pollfwd_pipeline::{DropReason, Stage, StageCtx, Verdict};
 
 use crate::wire::ipv4::Frag;
-use crate::wire::{ether, icmpv6, ipv6, proto};
+use crate::wire::{ether, ipv6};
 use frag::{FirstFragments, FirstFragments6, Frag6, FragPorts};
 
 /// What a rule (or the default) does with a packet.
@@ -330,18 +330,6 @@ enum NonIpv4 {
     Drop(DropReason),
 }
 
-/// ICMPv6 neighbour discovery (RFC 4861: router and neighbour solicitation and advertisement,
-/// redirect), which the forward stage must see as it must see ARP: a message with hop limit
-/// 255, unfragmented (RFC 4861 sections 6.1 and 7.1 make a node ignore anything else).
-#[inline]
-fn is_nd(info: &ipv6::Info) -> bool {
-    info.upper == proto::ICMPV6
-        && info.frag == Frag::No
-        && info.hop_limit == 255
-        && (icmpv6::msg::ROUTER_SOLICIT..=icmpv6::msg::REDIRECT)
-            .contains(&((info.dport >> 8) as u8))
-}
-
 impl Classify {
     /// A stage using `table`, counting into `hits` (which must have `table.slots()` entries).
     pub fn new(install: Install) -> Result<Classify, String> {
@@ -404,7 +392,7 @@ impl Classify {
             Ok(i) => i,
             Err(r) => return NonIpv4::Drop(r),
         };
-        if is_nd(&info) {
+        if crate::wire::ndp::is_nd(&info) {
             return NonIpv4::Pass;
         }
         let (p, sp, dp) = if info.frag == Frag::No {

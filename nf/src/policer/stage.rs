@@ -122,19 +122,7 @@ fn l3_v6(d: &[u8]) -> Result<Option<u16>, DropReason> {
         return Ok(None);
     }
     let info = wire::ipv6::validate(&d[L3..])?;
-    Ok((!is_nd(&info)).then_some(L3 as u16 | V6))
-}
-
-/// ICMPv6 neighbour discovery (RFC 4861: router and neighbour solicitation and advertisement,
-/// redirect): hop limit 255, unfragmented (what a node accepts, RFC 4861 sections 6.1 and 7.1;
-/// the classify stage passes the same messages).
-#[inline]
-fn is_nd(info: &wire::ipv6::Info) -> bool {
-    use wire::icmpv6::msg;
-    info.upper == wire::proto::ICMPV6
-        && info.frag == wire::ipv4::Frag::No
-        && info.hop_limit == 255
-        && (msg::ROUTER_SOLICIT..=msg::REDIRECT).contains(&((info.dport >> 8) as u8))
+    Ok((!wire::ndp::is_nd(&info)).then_some(L3 as u16 | V6))
 }
 
 /// The IPv6 source address (host order) of a packet whose header [`l3_of`] found at `l3`.

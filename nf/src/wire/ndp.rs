@@ -231,6 +231,18 @@ pub enum Message {
     },
 }
 
+/// Whether the packet [`ipv6::validate`] read as `info` is neighbour discovery a node accepts
+/// (RFC 4861 6.1, 7.1: router and neighbour solicitation and advertisement, redirect, hop
+/// limit 255, unfragmented): what stages before `forward` pass untouched, as they pass ARP.
+/// The full checks are [`validate`]'s.
+#[inline]
+pub fn is_nd(info: &ipv6::Info) -> bool {
+    info.upper == proto::ICMPV6
+        && info.frag == super::ipv4::Frag::No
+        && info.hop_limit == HOP_LIMIT
+        && (msg::ROUTER_SOLICIT..=msg::REDIRECT).contains(&((info.dport >> 8) as u8))
+}
+
 /// The validity checks of RFC 4861 (sections 6.1.1, 6.1.2, 7.1.1, 7.1.2, 8.1) on the IPv6
 /// packet `l3` that [`ipv6::validate`] accepted as `ip`. Every message must have:
 /// - ICMPv6 as upper layer and a type in 133..=137 (`nd_invalid`: not neighbour discovery);
