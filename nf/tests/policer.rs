@@ -951,3 +951,101 @@ fn neighbour_discovery_passes_a_per_source_policer_like_arp() {
     assert_eq!(p.sources(0).unwrap().len(), 1);
     assert_eq!(c.policers[0].table_full.get(), 1);
 }
+
+/// A reload or `policer.set` that keeps a per-source binding (here: another rate and idle
+/// time) brings no source table: the worker moves its running tables (both families) over with
+/// their sources, the reply carries none either and, sent back (an undo), moves them back.
+/// Reloads used to allocate both tables anew each time (and free the replaced ones off the
+/// worker), which grew the daemon's heap under a reload loop. A size or prefix change still
+/// brings a new table.
+#[test]
+fn an_update_keeping_the_binding_moves_the_running_tables_and_allocates_none() {
+    pool();
+    let ps = |max_sources, ipv6_prefix| {
+        Some(PerSource {
+            max_sources,
+            idle_ticks: u64::MAX / 2,
+            ipv6_prefix,
+        })
+    };
+    let mut d = def("src", sr(1000, 100, 0), None);
+    d.per_source = ps(8, 64);
+    let c = Arc::new(WorkerCounters::new(0, 1));
+    let first = PolicerTable::new(vec![d.clone()], rfc2597_precolor()).unwrap();
+    let mut p = Policer::new(first.clone(), c.clone());
+    let f4 = (frame([10, 0, 0, 1], 0, 100), 0);
+    let f6 = (frame6(v6("2001:db8:1:2::1"), 0, 100), 0);
+    let ok = Verdict::Continue;
+    let (v, _) = burst(&mut p, t0(), &[f4.clone(), f6.clone()]);
+    assert_eq!(v, [ok, ok]);
+
+    // Another rate and idle time, same size and prefix: no table in the update.
+    let mut d2 = def("src", sr(2000, 100, 0), None);
+    d2.per_source = Some(PerSource {
+        idle_ticks: 1000,
+        ..ps(8, 64).unwrap()
+    });
+    let second = PolicerTable::new(vec![d2.clone()], rfc2597_precolor()).unwrap();
+    let u = Update::new(second.clone(), &first);
+    assert!(u.state.sources[0].is_none(), "no source table allocated");
+    assert!(u.spare.iter().all(Option::is_none));
+    let Ok(reply) = p.control(Box::new(u)) else {
+        panic!("update refused");
+    };
+    let Ok(reply) = reply.downcast::<Update>() else {
+        panic!("the old table comes back");
+    };
+    assert!(
+        reply.state.sources[0].is_none(),
+        "the reply has none either"
+    );
+    let tab = p.sources(0).unwrap();
+    assert_eq!((tab.v4.len(), tab.v6.len()), (1, 1), "both families moved");
+    assert_eq!(
+        c.policers[0]
+            .sources
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    // Their buckets are still empty (no time passed): red, not a fresh green.
+    let (v, _) = burst(&mut p, t0(), &[f4.clone(), f6.clone()]);
+    assert_eq!(v, [RED, RED]);
+    assert_eq!(
+        c.policers[0].sources_created.get(),
+        2,
+        "carried, not created"
+    );
+
+    // The undo moves them back, with the first table's idle time: a sweep 1001 ticks on
+    // removes nothing (the second table's 1000 would have removed both).
+    assert!(p.control(reply).is_ok());
+    assert_eq!(p.table().defs()[0].per_source, first.defs()[0].per_source);
+    p.age(t0() + 1001, 1);
+    assert_eq!(p.sources(0).unwrap().len(), 2);
+    let (v, _) = burst(&mut p, t0(), &[f4.clone(), f6.clone()]);
+    assert_eq!(v, [RED, RED], "same sources, same empty buckets");
+
+    // Another size or prefix: a new table in the update.
+    for (max, prefix) in [(16, 64), (8, 48)] {
+        let mut d3 = d.clone();
+        d3.per_source = ps(max, prefix);
+        let t = PolicerTable::new(vec![d3], rfc2597_precolor()).unwrap();
+        assert!(
+            Update::new(t, &first).state.sources[0].is_some(),
+            "max {max} /{prefix}"
+        );
+    }
+
+    // An update built against another table than the one running (the appliance sends none)
+    // still leaves the policer metering per source: the worker starts an empty table.
+    let mut d4 = d.clone();
+    d4.per_source = ps(16, 64);
+    let t16 = PolicerTable::new(vec![d4], rfc2597_precolor()).unwrap();
+    let Ok(_) = p.control(Box::new(Update::new(t16.clone(), &t16))) else {
+        panic!("update refused");
+    };
+    let tab = p.sources(0).unwrap();
+    assert_eq!((tab.max(), tab.len()), (16, 0));
+    let (v, _) = burst(&mut p, t0(), &[f4.clone(), f4]);
+    assert_eq!(v, [ok, RED], "metered per source again");
+}

@@ -12,6 +12,8 @@ use super::table::{PolicerState, PolicerTable};
 /// or sent back to undo the change.
 pub struct Update {
     pub table: PolicerTable,
+    /// Its run-time state; a per-source policer's table is None where the worker's running
+    /// table of that name serves as it is (see [`PolicerTable::state_replacing`]).
     pub state: PolicerState,
     /// Empty source tables of the sizes being replaced, indexed like the replaced table's
     /// policers (see [`Update::new`]).
@@ -20,11 +22,14 @@ pub struct Update {
 
 impl Update {
     /// An update from `current` (the table the workers run) to `table`. A per-source policer
-    /// whose table changes size moves its sources into the new table during housekeeping, so
-    /// its old table cannot come back in the reply; an empty table of the old size, allocated
-    /// here, takes its place there. The reply is then a complete update to send back (an undo
-    /// restores the old sizes, the sources moving back the same way), and the worker allocates
-    /// nothing.
+    /// whose binding keeps its table's shape (size, IPv6 prefix) gets no new table: the worker
+    /// moves its running one over, and the reply says the same for the way back, so a reload
+    /// or `policer.set` that leaves the bindings alone allocates and frees no source table. A
+    /// per-source policer whose table changes size moves its sources into the new table during
+    /// housekeeping, so its old table cannot come back in the reply; an empty table of the old
+    /// size, allocated here, takes its place there. The reply is then a complete update to
+    /// send back (an undo restores the old sizes, the sources moving back the same way), and
+    /// the worker allocates nothing.
     pub fn new(table: PolicerTable, current: &PolicerTable) -> Update {
         let spare = current
             .defs
@@ -37,7 +42,7 @@ impl Update {
             })
             .collect();
         Update {
-            state: table.fresh_state(),
+            state: table.state_replacing(Some(current)),
             table,
             spare,
         }

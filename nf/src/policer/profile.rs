@@ -178,6 +178,14 @@ pub struct PerSource {
     pub ipv6_prefix: u8,
 }
 
+impl PerSource {
+    /// Whether a source table built for `other` serves `self` as it is: the same size and IPv6
+    /// keys cut at the same prefix (the idle time is a setting of the table, changed in place).
+    pub fn same_table(&self, other: &PerSource) -> bool {
+        self.max_sources == other.max_sources && self.ipv6_prefix == other.ipv6_prefix
+    }
+}
+
 /// One policer, as built off the data path.
 #[derive(Debug, Clone)]
 pub struct PolicerDef {

@@ -146,7 +146,8 @@ fn random_seed() -> u64 {
 }
 
 /// Slots a worker moves per housekeeping call when a source table is replaced by one of
-/// another size (about 20 us of work; 2^20 slots move in about a second at the default 1 ms).
+/// another size (about 20 us of work; the largest table, 2^19 slots, moves in about half a
+/// second at the default 1 ms).
 pub const MIGRATE_BUDGET: usize = 1024;
 
 impl<V: Copy, K: Key> SourceTable<V, K> {

@@ -658,21 +658,37 @@ impl Policer {
             moved[i] = self.counters.policers[j].load();
             // The meter keeps its buckets (a kind change restarts it at the next packet).
             u.state.meters[i] = self.state.meters[j];
-            if let (Some(new), Some(old)) = (&mut u.state.sources[i], &mut self.state.sources[j])
-                && new.max() == old.max()
-                && new.capacity() == old.capacity()
-            {
-                new.take_over(old);
-            } else if let Some(new) = &mut u.state.sources[i]
-                && self.state.sources[j].is_some()
-            {
-                // Another size: the sources move over during housekeeping, not now; the
-                // reply gets the spare empty table of the old size in their place. (An update
-                // sent back to undo one has no spare: its own reply is only ever freed.)
-                let spare = u.spare.get_mut(j).and_then(Option::take);
-                if let Some(old) = std::mem::replace(&mut self.state.sources[j], spare) {
-                    new.drain_from(old);
+            let (Some(ps), Some(old)) = (d.per_source, &mut self.state.sources[j]) else {
+                continue;
+            };
+            match &mut u.state.sources[i] {
+                // The update brought no table: the running one serves as it is and moves over
+                // (the reply then has none either, and sending it back moves it back).
+                None if old.max() == ps.max_sources && old.prefix6() == ps.ipv6_prefix => {
+                    old.set_idle_ticks(ps.idle_ticks);
+                    u.state.sources[i] = self.state.sources[j].take();
                 }
+                None => {}
+                Some(new) if new.max() == old.max() && new.capacity() == old.capacity() => {
+                    new.take_over(old);
+                }
+                Some(new) => {
+                    // Another size: the sources move over during housekeeping, not now; the
+                    // reply gets the spare empty table of the old size in their place. (An
+                    // update sent back to undo one has no spare: its own reply is only ever
+                    // freed.)
+                    let spare = u.spare.get_mut(j).and_then(Option::take);
+                    if let Some(old) = std::mem::replace(&mut self.state.sources[j], spare) {
+                        new.drain_from(old);
+                    }
+                }
+            }
+        }
+        // A per-source policer still without a table (an update built against another table
+        // than the one running, which the appliance does not send) starts an empty one here.
+        for (d, t) in u.table.defs.iter().zip(u.state.sources.iter_mut()) {
+            if let (Some(ps), None) = (d.per_source, &t) {
+                *t = Some(Sources::new(ps.max_sources, ps.idle_ticks, ps.ipv6_prefix));
             }
         }
         let w = &*self.counters;

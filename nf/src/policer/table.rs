@@ -4,7 +4,7 @@
 use dpdk::meter::Color;
 use pollfwd_pipeline::{DropReason, Verdict};
 
-use super::profile::{Action, MeterState, Params, PolicerDef};
+use super::profile::{Action, MeterState, Params, PerSource, PolicerDef};
 use super::sources::Sources;
 use super::{MAX_POLICERS, MAX_SOURCES};
 
@@ -177,7 +177,24 @@ impl PolicerTable {
     /// clock started now, and an empty source table per per-source policer (allocated here,
     /// off the data path).
     pub fn fresh_state(&self) -> PolicerState {
+        self.state_replacing(None)
+    }
+
+    /// Run-time state for this table replacing `current` (the table the workers run; None: a
+    /// new stage): as [`PolicerTable::fresh_state`], except that a per-source policer whose
+    /// policer of the same name in `current` has the same table ([`PerSource::same_table`])
+    /// gets none here: the worker moves its running table over as it is. A reload or
+    /// `policer.set` that leaves the per-source bindings alone thus allocates no source table
+    /// (64 bytes a slot, two slots a source: 128 KiB for 1024 sources, 32 MiB for the largest,
+    /// per family and worker).
+    pub fn state_replacing(&self, current: Option<&PolicerTable>) -> PolicerState {
         let now = dpdk::rdtsc();
+        let kept = |d: &PolicerDef, ps: &PerSource| {
+            current
+                .and_then(|c| c.defs.iter().find(|o| o.name == d.name))
+                .and_then(|o| o.per_source)
+                .is_some_and(|o| ps.same_table(&o))
+        };
         PolicerState {
             meters: self
                 .defs
@@ -188,8 +205,9 @@ impl PolicerTable {
                 .defs
                 .iter()
                 .map(|d| {
-                    d.per_source
-                        .map(|ps| Sources::new(ps.max_sources, ps.idle_ticks, ps.ipv6_prefix))
+                    let ps = d.per_source?;
+                    (!kept(d, &ps))
+                        .then(|| Sources::new(ps.max_sources, ps.idle_ticks, ps.ipv6_prefix))
                 })
                 .collect(),
         }
@@ -201,6 +219,9 @@ impl PolicerTable {
 #[derive(Debug)]
 pub struct PolicerState {
     pub meters: Vec<MeterState>,
+    /// None for a policer that is not per source; in an [`super::Update`] (and in the reply to
+    /// one) also for a per-source policer that takes over the running table of its name
+    /// ([`PolicerTable::state_replacing`]).
     pub sources: Vec<Option<Sources>>,
 }
 
