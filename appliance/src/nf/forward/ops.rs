@@ -390,8 +390,24 @@ pub(super) fn prepare_reload(
         nat_addrs.as_deref(),
         (&synced, &synced6),
     )?;
-    b.shared.inherit(&old_shared);
-    let shared = Arc::new(b.shared);
+    // A reload that leaves what the shared state is made of as it was (interfaces, proxy ARP,
+    // tunables, static neighbours: routes are the table's) keeps the running one, neighbour
+    // tables and all, instead of a copy: the new one just built is dropped here, before
+    // anything else is allocated, so its tables (384 KiB at the default capacity) neither stay
+    // allocated under the next ACL build pool of this thread's malloc arena (the soak's RSS
+    // steps at reloads, docs/reliability.md) nor lose what workers learn during the switch.
+    let keep = b.shared.ifaces == old_shared.ifaces
+        && b.shared.proxy == old_shared.proxy
+        && b.shared.params == old_shared.params
+        && conf::neighbors(old) == conf::neighbors(new)
+        && conf::neighbors6(old) == conf::neighbors6(new);
+    let shared = if keep {
+        drop(b.shared);
+        old_shared
+    } else {
+        b.shared.inherit(&old_shared);
+        Arc::new(b.shared)
+    };
     let t = Arc::new(b.table);
     let statics = b.statics;
     let statics6 = b.statics6;
