@@ -140,7 +140,7 @@ struct Reader<'s> {
 
 enum Job {
     Free(Arc<FwdTable>),
-    Twin(Vec<RouteEntry>, Vec<RouteEntry6>, u64),
+    Twin(Vec<RouteEntry>, Vec<RouteEntry6>, u64, Arc<FwdTable>),
 }
 
 struct Helper {
@@ -155,15 +155,19 @@ fn helper() -> Option<Helper> {
         .name("pollfwd-fibhelp".into())
         .spawn(move || {
             while let Ok(job) = rx.recv() {
-                let (e4, e6, generation) = match job {
+                let (e4, e6, generation, cur) = match job {
                     Job::Free(t) => {
                         drop(t);
                         continue;
                     }
-                    Job::Twin(e4, e6, g) => (e4, e6, g),
+                    Job::Twin(e4, e6, g, cur) => (e4, e6, g, cur),
                 };
                 {
-                    match FwdTable::build(&e4, &e6, dpdk::ffi::SOCKET_ID_ANY) {
+                    // Multipath groups share the buckets and counters of the table in force.
+                    let built =
+                        FwdTable::build_after(&e4, &e6, dpdk::ffi::SOCKET_ID_ANY, Some(&*cur));
+                    drop(cur);
+                    match built {
                         Ok(t) => {
                             let _ = done.send(Reuse {
                                 table: Arc::new(t),
@@ -370,8 +374,8 @@ impl Reader<'_> {
         for t in discard {
             let _ = h.jobs.send(Job::Free(t));
         }
-        if let Some((e4, e6, g)) = rep.twin.take() {
-            let _ = h.jobs.send(Job::Twin(e4, e6, g));
+        if let Some((e4, e6, g, cur)) = rep.twin.take() {
+            let _ = h.jobs.send(Job::Twin(e4, e6, g, cur));
         }
     }
 

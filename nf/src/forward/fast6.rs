@@ -238,8 +238,22 @@ impl Forward {
         id: u32,
         m6: &mut Memo6,
     ) -> Option<Verdict> {
-        let (port, gateway) = match self.table.v6()?.hop(id)? {
-            Hop6::Forward { port, gateway } => (port, gateway),
+        let (port, gateway, path) = match self.table.v6()?.hop(id)? {
+            Hop6::Forward { port, gateway } => (port, gateway, None),
+            Hop6::Group(g) => {
+                // The member of this packet's flow; counted when forwarded here (else by the
+                // general path, which picks it again).
+                let group = self.table.v6()?.group(g);
+                let j = group.pick(super::ecmp::packet_hash6(
+                    pkts[k].data(),
+                    super::v6::L3,
+                    self.shared.params.ecmp_symmetric,
+                ));
+                let Hop6::Forward { port, gateway } = group.members[j] else {
+                    return None;
+                };
+                (port, gateway, Some((g, j)))
+            }
             Hop6::Local => return None,
         };
         let in_port = ctx.in_port.unwrap_or(u16::MAX);
@@ -260,8 +274,9 @@ impl Forward {
             self.neighbour6(ctx, nh, port, m6)?;
         }
         // A route through a gateway sends every packet to the same next hop: later packets
-        // on it take the run (a connected route's next hop is each destination).
-        m6.hop = if gateway != 0 && m6.nh == nh && m6.port == port {
+        // on it take the run (a connected route's next hop is each destination, a
+        // multipath route's the member of each packet's flow).
+        m6.hop = if path.is_none() && gateway != 0 && m6.nh == nh && m6.port == port {
             id
         } else {
             NO_HOP
@@ -269,6 +284,9 @@ impl Forward {
         let d = pkts[k].data_mut();
         d[HOP_LIMIT] -= 1;
         d[..12].copy_from_slice(&m6.macs);
+        if let (Some((g, j)), Some(t6)) = (path, self.table.v6()) {
+            t6.group(g).count(self.worker, j);
+        }
         Some(Verdict::Tx(port))
     }
 

@@ -19,6 +19,7 @@
 //! the LPM table), [`table6`] (IPv6 routes, the FIB).
 
 pub mod arp;
+pub mod ecmp;
 pub mod icmp;
 pub mod ipv4;
 pub mod neigh;
@@ -69,6 +70,9 @@ pub struct FwdParams {
     pub icmp_burst: u32,
     /// Neighbour table slots.
     pub neighbor_capacity: usize,
+    /// ECMP: both directions of a flow take the same member of a next-hop group (the flow
+    /// hash is symmetric, [`ecmp::flow_hash4`]).
+    pub ecmp_symmetric: bool,
 }
 
 impl Default for FwdParams {
@@ -82,6 +86,7 @@ impl Default for FwdParams {
             arp_requests_per_s: 1000,
             icmp_burst: 10,
             neighbor_capacity: 4096,
+            ecmp_symmetric: false,
         }
     }
 }
@@ -446,6 +451,8 @@ pub struct Forward {
     memo6: fast6::Memo6,
     /// The IPv6 fast loop's working space.
     scratch6: Box<fast6::Scratch6>,
+    /// This worker's index (its slot in the next-hop groups' counters).
+    worker: usize,
 }
 
 /// Egress MAC per port id.
@@ -516,6 +523,7 @@ impl Forward {
             punt: punt::PuntWorker::new(&shared, worker),
             memo6: fast6::Memo6::EMPTY,
             scratch6: fast6::Scratch6::new(),
+            worker,
             proxy: shared.proxy.clone(),
             shared,
         }

@@ -151,11 +151,26 @@ impl Forward {
         (hop_id, dst, l3): (u32, u32, usize),
         memo: &mut Memo,
     ) -> Verdict {
+        // ECMP: the group and member this packet's flow hash picked.
+        let mut path: Option<(u16, usize)> = None;
         let (port, nh) = if hop_id == memo.hop {
             (memo.port, memo.nh)
         } else {
             match self.table.hop(hop_id) {
                 Some(Hop::Forward { port, gateway }) => {
+                    (port, if gateway != 0 { gateway } else { dst })
+                }
+                Some(Hop::Group(g)) => {
+                    let group = self.table.group(g);
+                    let k = group.pick(super::ecmp::packet_hash4(
+                        pkts[i].data(),
+                        l3,
+                        self.shared.params.ecmp_symmetric,
+                    ));
+                    let Hop::Forward { port, gateway } = group.members[k] else {
+                        return self.not_forwarded(ctx, &mut pkts[i], None);
+                    };
+                    path = Some((g, k));
                     (port, if gateway != 0 { gateway } else { dst })
                 }
                 hop => return self.not_forwarded(ctx, &mut pkts[i], hop),
@@ -192,6 +207,9 @@ impl Forward {
         if self.mss_any {
             self.clamp_mss(&mut pkts[i], l3, port);
         }
+        if let Some((g, k)) = path {
+            self.table.group(g).count(self.worker, k);
+        }
         if memo.nh == nh && memo.port == port {
             ether::Frame::new_unchecked(pkts[i].data_mut()).set_addrs(&memo.macs);
         } else {
@@ -201,8 +219,9 @@ impl Forward {
             ether::Frame::new_unchecked(pkts[i].data_mut()).set_addrs(&memo.macs);
         }
         // A route through a gateway sends every packet to the same next hop: later packets
-        // on it skip the hop table (a connected route's next hop is each destination).
-        memo.hop = if nh != dst && memo.nh == nh && memo.port == port {
+        // on it skip the hop table (a connected route's next hop is each destination, a
+        // multipath route's the member of each packet's flow).
+        memo.hop = if path.is_none() && nh != dst && memo.nh == nh && memo.port == port {
             hop_id
         } else {
             NO_HOP

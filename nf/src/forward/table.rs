@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 
 use dpdk::lpm::{Lpm, LpmConfig, MISS};
 
+use super::ecmp::{Group, MAX_PATHS};
 use super::table6::{Prefix6, RouteEntry6, Table6};
 
 /// An IPv4 prefix, address in host order with no host bits set.
@@ -193,6 +194,9 @@ pub enum Hop {
     /// A directed broadcast of a connected subnet (consumed, not forwarded: RFC 1812 4.2.2.11
     /// leaves forwarding them off by default, RFC 2644 makes it the rule).
     Broadcast,
+    /// Several next hops (ECMP): group `n` of the compiled table ([`FwdTable::group`]), whose
+    /// members are [`Hop::Forward`]s. Only in a compiled table, never in a route entry.
+    Group(u16),
 }
 
 /// What kind of route an entry is.
@@ -336,22 +340,61 @@ pub fn resolve(ifaces: &[Iface], statics: &[StaticRoute]) -> Result<Vec<RouteEnt
     let mut seen: BTreeMap<Prefix, RouteKind> = v.iter().map(|e| (e.prefix, e.kind)).collect();
     for r in statics {
         let e = resolve_static(ifaces, r)?;
-        if let Some(k) = seen.insert(e.prefix, RouteKind::Static) {
-            return Err(format!(
-                "route {}: the prefix is already a {} route",
-                e.prefix,
-                k.name()
-            ));
+        match seen.insert(e.prefix, RouteKind::Static) {
+            None => {}
+            Some(RouteKind::Static) => check_path(&v, &e)?,
+            Some(k) => {
+                return Err(format!(
+                    "route {}: the prefix is already a {} route",
+                    e.prefix,
+                    k.name()
+                ));
+            }
         }
         v.push(e);
     }
     Ok(v)
 }
 
+/// A further next hop of a static route's prefix (ECMP): not one it has already, and no more
+/// than [`MAX_PATHS`].
+fn check_path(v: &[RouteEntry], e: &RouteEntry) -> Result<(), String> {
+    let same: Vec<&RouteEntry> = v.iter().filter(|x| x.prefix == e.prefix).collect();
+    if same.iter().any(|x| x.hop == e.hop) {
+        return Err(format!("route {}: a next hop is given twice", e.prefix));
+    }
+    if same.len() >= MAX_PATHS {
+        return Err(format!("route {}: at most {MAX_PATHS} next hops", e.prefix));
+    }
+    Ok(())
+}
+
+/// The entries of a route list grouped by prefix, in order of first appearance: one hop,
+/// or several (a static route with several next hops).
+pub(crate) fn by_prefix<P: Ord + Copy, H: Copy>(
+    entries: impl Iterator<Item = (P, H)>,
+) -> Vec<(P, Vec<H>)> {
+    let mut out: Vec<(P, Vec<H>)> = Vec::new();
+    let mut at: BTreeMap<P, usize> = BTreeMap::new();
+    for (p, h) in entries {
+        match at.get(&p) {
+            Some(&k) => out[k].1.push(h),
+            None => {
+                at.insert(p, out.len());
+                out.push((p, vec![h]));
+            }
+        }
+    }
+    out
+}
+
 /// The compiled table the data path reads: IPv4, and IPv6 when any IPv6 route exists.
 pub struct FwdTable {
     lpm: Lpm,
     hops: Vec<Hop>,
+    groups: Vec<Group<Hop>>,
+    /// The prefix of each group.
+    group_prefix: Vec<Prefix>,
     routes: usize,
     v6: Option<Table6>,
 }
@@ -364,10 +407,26 @@ impl FwdTable {
         entries6: &[RouteEntry6],
         socket: i32,
     ) -> Result<FwdTable, String> {
+        FwdTable::build_after(entries, entries6, socket, None)
+    }
+
+    /// [`FwdTable::build`] for a table that replaces `prev`: a prefix with several next hops
+    /// keeps its group's bucket assignment and counts for the next hops it still has
+    /// ([`super::ecmp::spread`]), so that flows on them keep their next hop.
+    pub fn build_after(
+        entries: &[RouteEntry],
+        entries6: &[RouteEntry6],
+        socket: i32,
+        prev: Option<&FwdTable>,
+    ) -> Result<FwdTable, String> {
         let v6 = if entries6.is_empty() {
             None
         } else {
-            Some(Table6::build(entries6, socket)?)
+            Some(Table6::build_after(
+                entries6,
+                socket,
+                prev.and_then(|p| p.v6.as_ref()),
+            )?)
         };
         let long_groups: BTreeSet<u32> = entries
             .iter()
@@ -381,18 +440,33 @@ impl FwdTable {
         };
         let mut lpm = Lpm::new(cfg).map_err(|e| e.to_string())?;
         let mut hops: Vec<Hop> = Vec::new();
+        let mut groups: Vec<Group<Hop>> = Vec::new();
+        let mut group_prefix: Vec<Prefix> = Vec::new();
         let mut ids: HashMap<Hop, u32> = HashMap::new();
-        for e in entries {
-            let id = *ids.entry(e.hop).or_insert_with(|| {
-                hops.push(e.hop);
+        for (prefix, members) in by_prefix(entries.iter().map(|e| (e.prefix, e.hop))) {
+            let hop = if members.len() == 1 {
+                members[0]
+            } else {
+                let old = prev.and_then(|p| {
+                    let g = p.group_prefix.iter().position(|x| *x == prefix)?;
+                    p.groups.get(g)
+                });
+                groups.push(Group::new(members, old));
+                group_prefix.push(prefix);
+                Hop::Group((groups.len() - 1) as u16)
+            };
+            let id = *ids.entry(hop).or_insert_with(|| {
+                hops.push(hop);
                 (hops.len() - 1) as u32
             });
-            lpm.add(e.prefix.addr, e.prefix.len, id)
-                .map_err(|err| format!("route {}: {err}", e.prefix))?;
+            lpm.add(prefix.addr, prefix.len, id)
+                .map_err(|err| format!("route {prefix}: {err}"))?;
         }
         Ok(FwdTable {
             lpm,
             hops,
+            groups,
+            group_prefix,
             routes: entries.len(),
             v6,
         })
@@ -443,6 +517,17 @@ impl FwdTable {
             }
         }
         Ok(())
+    }
+
+    /// Next-hop group `g` (from a [`Hop::Group`] of this table).
+    #[inline(always)]
+    pub fn group(&self, g: u16) -> &Group<Hop> {
+        &self.groups[g as usize]
+    }
+
+    /// The groups (prefixes with several next hops) and their prefixes.
+    pub fn groups(&self) -> impl Iterator<Item = (Prefix, &Group<Hop>)> {
+        self.group_prefix.iter().copied().zip(&self.groups)
     }
 
     /// Next-hop id of `ip` ([`MISS`] = no route), inlined into the caller.
@@ -632,15 +717,43 @@ mod tests {
                 .unwrap_err()
                 .contains("already a connected route")
         );
+        // Several next hops for one prefix: ECMP, each once, at most MAX_PATHS.
+        let multi = [
+            r("10.0.0.0/8", Some("192.0.2.2"), None),
+            r("10.0.0.0/8", Some("198.51.100.3"), None),
+        ];
+        let e = resolve(&i, &multi).unwrap();
+        assert_eq!(e.len(), 8);
+        assert_eq!(
+            by_prefix(e.iter().map(|e| (e.prefix, e.hop)))
+                .last()
+                .unwrap()
+                .1,
+            vec![
+                Hop::Forward {
+                    port: 0,
+                    gateway: ip("192.0.2.2")
+                },
+                Hop::Forward {
+                    port: 1,
+                    gateway: ip("198.51.100.3")
+                }
+            ]
+        );
         let dup = [
             r("10.0.0.0/8", Some("192.0.2.2"), None),
-            r("10.0.0.0/8", Some("192.0.2.3"), None),
+            r("10.0.0.0/8", Some("192.0.2.2"), None),
         ];
-        assert!(
-            resolve(&i, &dup)
-                .unwrap_err()
-                .contains("already a static route")
-        );
+        assert!(resolve(&i, &dup).unwrap_err().contains("given twice"));
+        let many: Vec<StaticRoute> = (0..=MAX_PATHS as u32)
+            .map(|k| StaticRoute {
+                prefix: Prefix::parse("10.0.0.0/8").unwrap(),
+                via: Some(ip("192.0.2.10") + k),
+                port: None,
+            })
+            .collect();
+        assert!(resolve(&i, &many[..MAX_PATHS]).is_ok());
+        assert!(resolve(&i, &many).unwrap_err().contains("at most 16"));
         let mut overlap = ifaces();
         overlap[1].addr = Some((ip("192.0.2.129"), 25));
         assert!(

@@ -11,7 +11,8 @@ use std::net::Ipv6Addr;
 
 use dpdk::fib6::{Fib6, Fib6Config, NextHopSize, tbl8s_for};
 
-use super::table::{Iface, RouteKind};
+use super::ecmp::{Group, MAX_PATHS};
+use super::table::{Iface, RouteKind, by_prefix};
 use crate::wire::ipv6;
 
 /// An IPv6 prefix, address in host order with no host bits set.
@@ -135,6 +136,9 @@ pub enum Hop6 {
     Forward { port: u16, gateway: u128 },
     /// One of the appliance's own addresses.
     Local,
+    /// Several next hops (ECMP): group `n` of the compiled table ([`Table6::group`]), whose
+    /// members are [`Hop6::Forward`]s. Only in a compiled table, never in a route entry.
+    Group(u16),
 }
 
 /// A static IPv6 route as configured: a prefix via a gateway, out of a port, or both (a
@@ -275,12 +279,24 @@ pub fn resolve6(ifaces: &[Iface], statics: &[StaticRoute6]) -> Result<Vec<RouteE
     let mut seen: BTreeMap<Prefix6, RouteKind> = v.iter().map(|e| (e.prefix, e.kind)).collect();
     for r in statics {
         let e = resolve_static6(ifaces, r)?;
-        if let Some(k) = seen.insert(e.prefix, RouteKind::Static) {
-            return Err(format!(
-                "route {}: the prefix is already a {} route",
-                e.prefix,
-                k.name()
-            ));
+        match seen.insert(e.prefix, RouteKind::Static) {
+            None => {}
+            Some(RouteKind::Static) => {
+                let same: Vec<&RouteEntry6> = v.iter().filter(|x| x.prefix == e.prefix).collect();
+                if same.iter().any(|x| x.hop == e.hop) {
+                    return Err(format!("route {}: a next hop is given twice", e.prefix));
+                }
+                if same.len() >= MAX_PATHS {
+                    return Err(format!("route {}: at most {MAX_PATHS} next hops", e.prefix));
+                }
+            }
+            Some(k) => {
+                return Err(format!(
+                    "route {}: the prefix is already a {} route",
+                    e.prefix,
+                    k.name()
+                ));
+            }
         }
         v.push(e);
     }
@@ -291,6 +307,9 @@ pub fn resolve6(ifaces: &[Iface], statics: &[StaticRoute6]) -> Result<Vec<RouteE
 pub struct Table6 {
     fib: Fib6,
     hops: Vec<Hop6>,
+    groups: Vec<Group<Hop6>>,
+    /// The prefix of each group.
+    group_prefix: Vec<Prefix6>,
     routes: usize,
 }
 
@@ -301,6 +320,16 @@ impl Table6 {
     /// rte_fib6 keeps a deleted prefix's tbl8 groups reserved), otherwise a route change
     /// builds a new one.
     pub fn build(entries: &[RouteEntry6], socket: i32) -> Result<Table6, String> {
+        Table6::build_after(entries, socket, None)
+    }
+
+    /// [`Table6::build`] for a table that replaces `prev`: groups keep their buckets and
+    /// counts for the next hops they still have (as [`super::table::FwdTable::build_after`]).
+    pub fn build_after(
+        entries: &[RouteEntry6],
+        socket: i32,
+        prev: Option<&Table6>,
+    ) -> Result<Table6, String> {
         let tbl8s = tbl8s_for(entries.iter().map(|e| e.prefix.len));
         let n = entries.len() as u32;
         // A quarter more of each, as the IPv4 table: room for the FIB sync's changes in
@@ -312,14 +341,37 @@ impl Table6 {
             socket,
         };
         let mut fib = Fib6::new(cfg).map_err(|e| e.to_string())?;
-        let (hops, ids) = hop_ids(entries);
-        for (e, id) in entries.iter().zip(ids) {
+        let mut groups: Vec<Group<Hop6>> = Vec::new();
+        let mut group_prefix: Vec<Prefix6> = Vec::new();
+        let mut routes: Vec<RouteEntry6> = Vec::new();
+        for (prefix, members) in by_prefix(entries.iter().map(|e| (e.prefix, e.hop))) {
+            let hop = if members.len() == 1 {
+                members[0]
+            } else {
+                let old = prev.and_then(|p| {
+                    let g = p.group_prefix.iter().position(|x| *x == prefix)?;
+                    p.groups.get(g)
+                });
+                groups.push(Group::new(members, old));
+                group_prefix.push(prefix);
+                Hop6::Group((groups.len() - 1) as u16)
+            };
+            routes.push(RouteEntry6 {
+                prefix,
+                kind: RouteKind::Static,
+                hop,
+            });
+        }
+        let (hops, ids) = hop_ids(&routes);
+        for (e, id) in routes.iter().zip(ids) {
             fib.add(e.prefix.addr.to_be_bytes(), e.prefix.len, id)
                 .map_err(|err| format!("route {}: {err}", e.prefix))?;
         }
         Ok(Table6 {
             fib,
             hops,
+            groups,
+            group_prefix,
             routes: entries.len(),
         })
     }
@@ -354,6 +406,17 @@ impl Table6 {
         }
         self.routes = routes;
         Ok(())
+    }
+
+    /// Next-hop group `g` (from a [`Hop6::Group`] of this table).
+    #[inline(always)]
+    pub fn group(&self, g: u16) -> &Group<Hop6> {
+        &self.groups[g as usize]
+    }
+
+    /// The groups (prefixes with several next hops) and their prefixes.
+    pub fn groups(&self) -> impl Iterator<Item = (Prefix6, &Group<Hop6>)> {
+        self.group_prefix.iter().copied().zip(&self.groups)
     }
 
     /// The hop for one address (network-order bytes, as in the packet).

@@ -102,6 +102,10 @@ impl Forward {
             .and_then(|t| t.lookup(info.dst.to_be_bytes()));
         let (port, gateway) = match hop {
             Some(Hop6::Forward { port, gateway }) => (port, gateway),
+            Some(Hop6::Group(g)) => match self.pick6(m.data(), g) {
+                Some(h) => h,
+                None => return Verdict::Drop(DropReason::Ipv6NoRoute),
+            },
             Some(Hop6::Local) => return self.local6(ctx, m, &info),
             None => {
                 self.icmp6_error(ctx, m, &info, Icmp6Error::NoRoute);
@@ -137,6 +141,23 @@ impl Forward {
         }
         let nh = if gateway != 0 { gateway } else { info.dst };
         self.next_hop6(ctx, m, &info, nh, port)
+    }
+
+    /// ECMP: the member (port, gateway) of IPv6 group `g` that the flow hash of the frame
+    /// `d` picks, counted for this worker.
+    #[inline]
+    pub(super) fn pick6(&self, d: &[u8], g: u16) -> Option<(u16, u128)> {
+        let group = self.table.v6()?.group(g);
+        let k = group.pick(super::ecmp::packet_hash6(
+            d,
+            L3,
+            self.shared.params.ecmp_symmetric,
+        ));
+        let Hop6::Forward { port, gateway } = group.members[k] else {
+            return None;
+        };
+        group.count(self.worker, k);
+        Some((port, gateway))
     }
 
     /// Sends a routed packet to its next hop `nh` out of `port`, or parks it while neighbour

@@ -15,7 +15,9 @@
 //!   { prefix = "10.9.0.0/16", port = "lan" },                    # on-link: ARP for each host
 //!   { prefix = "2001:db8:99::/48", via = "2001:db8:1::2" },      # IPv6: same rules
 //!   { prefix = "::/0", via = "fe80::1", port = "wan" },          # link-local gateway + port
+//!   { prefix = "203.0.113.0/24", via = ["192.0.2.2", "192.0.2.3"] }, # ECMP: up to 16
 //! ]
+//! ecmp_hash = "5-tuple"     # or "symmetric": both directions of a flow take one next hop
 //! neighbors = [{ address = "192.0.2.2", mac = "02:00:00:00:00:02", port = "lan" }]
 //! proxy_arp = [{ prefix = "203.0.113.16/28", port = "wan" }]     # port optional: every port
 //! arp_timeout_s = 300       # a learnt neighbour is used this long after its last answer
@@ -35,6 +37,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use pollfwd_nf::forward::ecmp::MAX_PATHS;
 use pollfwd_nf::forward::table::{self, Iface, Prefix, StaticRoute};
 use pollfwd_nf::forward::table6::{self, Prefix6, StaticRoute6};
 use pollfwd_nf::forward::{FwdParams, ProxyArp, StaticNeighbor, StaticNeighbor6};
@@ -229,6 +232,10 @@ pub fn params(c: &Config) -> FwdParams {
             .as_ref()
             .map(|s| *s.get_ref())
             .unwrap_or(d.neighbor_capacity),
+        ecmp_symmetric: f
+            .ecmp_hash
+            .as_ref()
+            .is_some_and(|h| h.get_ref() == "symmetric"),
     }
 }
 
@@ -258,14 +265,25 @@ fn all_static_routes(c: &Config) -> impl Iterator<Item = Route> + '_ {
         .map(|f| f.get_ref().routes.as_slice())
         .unwrap_or_default()
         .iter()
-        .filter_map(|r| route_text(r.get_ref()).parse(c).ok())
+        .flat_map(|r| route_texts(r.get_ref()))
+        .filter_map(|t| t.parse(c).ok())
 }
 
-fn route_text(r: &RouteConfig) -> RouteText<'_> {
-    RouteText {
+/// The route texts of a configured route: one per gateway (several: ECMP), or one without.
+fn route_texts(r: &RouteConfig) -> Vec<RouteText<'_>> {
+    let text = |via| RouteText {
         prefix: r.prefix.get_ref(),
-        via: r.via.as_ref().map(|v| v.get_ref().as_str()),
+        via,
         port: r.port.as_ref().map(|v| v.get_ref().as_str()),
+    };
+    match &r.via {
+        None => vec![text(None)],
+        Some(v) => v
+            .get_ref()
+            .0
+            .iter()
+            .map(|g| text(Some(g.as_str())))
+            .collect(),
     }
 }
 
@@ -483,6 +501,17 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
         err,
     )?;
     range_check(&f.neighbor_capacity, 16, 1 << 22, "neighbor_capacity", err)?;
+    if let Some(h) = &f.ecmp_hash
+        && !["5-tuple", "symmetric"].contains(&h.get_ref().as_str())
+    {
+        return Err(err(
+            h.span(),
+            format!(
+                "forward.ecmp_hash: '{}': \"5-tuple\" or \"symmetric\"",
+                h.get_ref()
+            ),
+        ));
+    }
     if f.routes.len() > MAX_ROUTES {
         return Err(err(
             f.routes[MAX_ROUTES].span(),
@@ -506,21 +535,49 @@ pub fn validate(c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
             Field::Port => rc.port.as_ref().map(|v| v.span()).unwrap_or(r.span()),
             Field::Route => r.span(),
         };
-        let sr = route_text(rc)
-            .parse(c)
-            .map_err(|(fl, e)| err(span_of(fl), format!("forward.routes: {e}")))?;
-        let resolved = match &sr {
-            Route::V4(sr) => table::resolve_static(&ifs, sr).map(|_| ()),
-            Route::V6(sr) => table6::resolve_static6(&ifs, sr).map(|_| ()),
-        };
-        resolved.map_err(|e| {
-            let fl = if rc.via.is_some() && rc.port.is_none() {
-                Field::Via
-            } else {
-                Field::Route
+        let texts = route_texts(rc);
+        if texts.is_empty() {
+            return Err(err(
+                span_of(Field::Via),
+                "forward.routes: `via` lists no gateway".to_string(),
+            ));
+        }
+        if texts.len() > MAX_PATHS {
+            return Err(err(
+                span_of(Field::Via),
+                format!("forward.routes: at most {MAX_PATHS} next hops per route"),
+            ));
+        }
+        let mut hops: Vec<Route> = Vec::new();
+        for t in texts {
+            let sr = t
+                .parse(c)
+                .map_err(|(fl, e)| err(span_of(fl), format!("forward.routes: {e}")))?;
+            let resolved = match &sr {
+                Route::V4(sr) => table::resolve_static(&ifs, sr).map(|_| ()),
+                Route::V6(sr) => table6::resolve_static6(&ifs, sr).map(|_| ()),
             };
-            err(span_of(fl), format!("forward.routes: {e}"))
-        })?;
+            resolved.map_err(|e| {
+                let fl = if rc.via.is_some() && rc.port.is_none() {
+                    Field::Via
+                } else {
+                    Field::Route
+                };
+                err(span_of(fl), format!("forward.routes: {e}"))
+            })?;
+            if hops.contains(&sr) {
+                return Err(err(
+                    span_of(Field::Via),
+                    format!(
+                        "forward.routes: {}: gateway {} is given twice",
+                        sr.prefix_text(),
+                        t.via.unwrap_or_default().trim()
+                    ),
+                ));
+            }
+            hops.push(sr);
+        }
+        let sr = hops[0];
         let prev = match &sr {
             Route::V4(sr) => seen.insert(sr.prefix, rc.prefix.span()),
             Route::V6(sr) => seen6.insert(sr.prefix, rc.prefix.span()),
@@ -689,6 +746,51 @@ icmp_errors_per_s = 10
         );
         let ifs = super::ifaces(&c, None);
         assert_eq!(ifs[1].addr, Some((0xc633_6401, 24)));
+    }
+
+    #[test]
+    fn routes_with_several_next_hops() {
+        let extra = r#"
+[forward]
+routes = [
+  { prefix = "203.0.113.0/24", via = ["198.51.100.2", "198.51.100.3", "192.0.2.9"] },
+  { prefix = "10.0.0.0/8", via = "198.51.100.2" },
+]
+ecmp_hash = "symmetric"
+"#;
+        let (c, _) = parse("t.toml", &format!("{BASE}{extra}")).unwrap();
+        let r = super::static_routes(&c);
+        assert_eq!(r.len(), 4);
+        assert!(r[..3].iter().all(|x| x.prefix == r[0].prefix));
+        assert_eq!(
+            r[..3].iter().map(|r| r.via.unwrap()).collect::<Vec<_>>(),
+            [0xc633_6402, 0xc633_6403, 0xc000_0209]
+        );
+        assert!(super::params(&c).ecmp_symmetric);
+        assert!(!super::params(&parse("t.toml", BASE).unwrap().0).ecmp_symmetric);
+
+        // Errors at the `via` list: a gateway twice, the other family, too many, none.
+        let e = err(
+            "[forward]\nroutes = [{ prefix = \"10.0.0.0/8\", via = [\"192.0.2.2\", \"192.0.2.2\"] }]\n",
+        );
+        assert!(e.msg.contains("192.0.2.2 is given twice"), "{e}");
+        assert_eq!((e.line, e.col), (17, 42), "{e}");
+        let e = err(
+            "[forward]\nroutes = [{ prefix = \"10.0.0.0/8\", via = [\"192.0.2.2\", \"2001:db8::2\"] }]\n",
+        );
+        assert!(e.msg.contains("not an IPv4 address"), "{e}");
+        assert_eq!((e.line, e.col), (17, 42), "{e}");
+        let many: Vec<String> = (2..19).map(|k| format!("\"192.0.2.{k}\"")).collect();
+        let e = err(&format!(
+            "[forward]\nroutes = [{{ prefix = \"10.0.0.0/8\", via = [{}] }}]\n",
+            many.join(", ")
+        ));
+        assert!(e.msg.contains("at most 16 next hops"), "{e}");
+        let e = err("[forward]\nroutes = [{ prefix = \"10.0.0.0/8\", via = [] }]\n");
+        assert!(e.msg.contains("no gateway"), "{e}");
+        let e = err("[forward]\necmp_hash = \"crc\"\n");
+        assert!(e.msg.contains("symmetric"), "{e}");
+        assert_eq!((e.line, e.col), (17, 13), "{e}");
     }
 
     #[test]

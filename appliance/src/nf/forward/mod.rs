@@ -44,11 +44,12 @@ impl Nf for Forward {
             env.iface_mtus,
             None,
             (&Default::default(), &Default::default()),
+            None,
         )?;
         let p = &mut plane.forward;
         p.init = Some((Arc::new(b.shared), Arc::new(b.table)));
-        p.statics = b.statics.iter().map(|r| (r.prefix, *r)).collect();
-        p.statics6 = b.statics6.iter().map(|r| (r.prefix, *r)).collect();
+        p.statics = state::by_prefix(&b.statics, |r| r.prefix);
+        p.statics6 = state::by_prefix(&b.statics6, |r| r.prefix);
         Ok(())
     }
 

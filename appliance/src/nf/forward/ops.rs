@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use pollfwd_nf::forward::ecmp::MAX_PATHS;
 use pollfwd_nf::forward::table::{
     self, FwdTable, Hop, Iface, Prefix, RouteEntry, RouteKind, StaticRoute,
 };
@@ -172,6 +173,7 @@ pub(super) fn build(
     port_mtus: &[u16],
     nat_addrs: Option<&[u32]>,
     synced: (&Synced4Map, &Synced6Map),
+    prev: Option<&FwdTable>,
 ) -> Result<Built, String> {
     let pid = port_ids;
     let ifaces = conf::ifaces(c, Some((port_ids, port_macs, port_mtus)));
@@ -206,7 +208,7 @@ pub(super) fn build(
     let proxy = proxy_list(c, pid, nat_addrs);
     let (entries, entries6) = resolve_all(&ifaces, &statics, &statics6, synced.0, synced.1)
         .map_err(|e| format!("forward: {e}"))?;
-    let t = FwdTable::build(&entries, &entries6, dpdk::ffi::SOCKET_ID_ANY)
+    let t = FwdTable::build_after(&entries, &entries6, dpdk::ffi::SOCKET_ID_ANY, prev)
         .map_err(|e| format!("forward: {e}"))?;
     let shared = FwdShared::new(
         ifaces,
@@ -371,9 +373,11 @@ pub(super) fn prepare_reload(
         return Ok(None);
     }
     let (port_ids, port_macs, port_mtus) = crate::state::iface_facts(&ctx.state.ifaces);
-    let (old_shared, nat_addrs, synced, synced6, generation) = with_cp(ctx, |cp| {
+    let (old_shared, old_table, nat_addrs, synced, synced6, generation) = with_cp(ctx, |cp| {
+        let (s, t) = cp.init.as_ref().expect("initialised");
         Ok((
-            cp.init.as_ref().expect("initialised").0.clone(),
+            s.clone(),
+            t.clone(),
             cp.nat_addrs.clone(),
             cp.synced.clone(),
             cp.synced6.clone(),
@@ -381,7 +385,7 @@ pub(super) fn prepare_reload(
         ))
     })?;
     // NAT addresses changed live stay (a NAT reload that changes them pushes its own list);
-    // so do the routes taken from the kernel.
+    // so do the routes taken from the kernel; multipath routes keep their flows' next hops.
     let mut b = build(
         new,
         &port_ids,
@@ -389,6 +393,7 @@ pub(super) fn prepare_reload(
         &port_mtus,
         nat_addrs.as_deref(),
         (&synced, &synced6),
+        Some(&*old_table),
     )?;
     // A reload that leaves what the shared state is made of as it was (interfaces, proxy ARP,
     // tunables, static neighbours: routes are the table's) keeps the running one, neighbour
@@ -420,8 +425,8 @@ pub(super) fn prepare_reload(
         with_cp(ctx, |cp| {
             cp.init = Some((shared.clone(), t.clone()));
             cp.table_gen += 1;
-            cp.statics = statics.iter().map(|r| (r.prefix, *r)).collect();
-            cp.statics6 = statics6.iter().map(|r| (r.prefix, *r)).collect();
+            cp.statics = super::state::by_prefix(&statics, |r| r.prefix);
+            cp.statics6 = super::state::by_prefix(&statics6, |r| r.prefix);
             cp.proxy = None;
             // Routes from the kernel changed since this table was built: one more.
             if cp.synced_gen != generation {
@@ -438,9 +443,9 @@ pub(super) fn prepare_reload(
 /// the neighbour table's size and reuse.
 pub(super) fn metrics(ctx: &OpCtx<'_>) -> String {
     use std::fmt::Write as _;
-    let Ok((shared, mut st)) = with_cp(ctx, |cp| {
-        let (shared, _) = cp.init.as_ref().expect("initialised");
-        Ok((shared.clone(), shared.stats()))
+    let Ok((shared, table, mut st)) = with_cp(ctx, |cp| {
+        let (shared, table) = cp.init.as_ref().expect("initialised");
+        Ok((shared.clone(), table.clone(), shared.stats()))
     }) else {
         return String::new();
     };
@@ -489,6 +494,41 @@ pub(super) fn metrics(ctx: &OpCtx<'_>) -> String {
          pollfwd_forward_neigh_reclaimed_total {}",
         shared.neigh.reclaimed() + shared.neigh6.reclaimed()
     );
+    let _ = writeln!(
+        o,
+        "# HELP pollfwd_forward_nexthop_packets_total Packets routed to each next hop of a multipath (ECMP) route, all workers.\n\
+         # TYPE pollfwd_forward_nexthop_packets_total counter"
+    );
+    let port = |p: u16| {
+        ctx.state
+            .iface_name(p)
+            .map(str::to_string)
+            .unwrap_or_else(|| p.to_string())
+    };
+    for (prefix, g) in table.groups() {
+        for (h, n) in g.members.iter().zip(g.packets()) {
+            if let Hop::Forward { port: p, gateway } = *h {
+                let _ = writeln!(
+                    o,
+                    "pollfwd_forward_nexthop_packets_total{{prefix=\"{prefix}\",via=\"{}\",port=\"{}\"}} {n}",
+                    ip_text(gateway),
+                    port(p)
+                );
+            }
+        }
+    }
+    for (prefix, g) in table.v6().into_iter().flat_map(|t6| t6.groups()) {
+        for (h, n) in g.members.iter().zip(g.packets()) {
+            if let Hop6::Forward { port: p, gateway } = *h {
+                let _ = writeln!(
+                    o,
+                    "pollfwd_forward_nexthop_packets_total{{prefix=\"{prefix}\",via=\"{}\",port=\"{}\"}} {n}",
+                    ip6_text(gateway),
+                    port(p)
+                );
+            }
+        }
+    }
     if *ctx.state.config.config.fib_sync.enable.get_ref() {
         o += &fib_sync_metrics(ctx);
     }
@@ -626,7 +666,9 @@ fn entry_json(state: &State, e: &Entry) -> Value {
                 (gateway != 0).then(|| ip_text(gateway)),
                 Some(port),
             ),
-            Hop::Local | Hop::Broadcast => (e.prefix.to_string(), e.kind, None, None),
+            Hop::Local | Hop::Broadcast | Hop::Group(_) => {
+                (e.prefix.to_string(), e.kind, None, None)
+            }
         },
         Entry::V6(e) => match e.hop {
             Hop6::Forward { port, gateway } => (
@@ -635,7 +677,7 @@ fn entry_json(state: &State, e: &Entry) -> Value {
                 (gateway != 0).then(|| ip6_text(gateway)),
                 Some(port),
             ),
-            Hop6::Local => (e.prefix.to_string(), e.kind, None, None),
+            Hop6::Local | Hop6::Group(_) => (e.prefix.to_string(), e.kind, None, None),
         },
     };
     json!({
@@ -663,11 +705,76 @@ fn shadowed_json(
     })
 }
 
+/// A forwarding entry's (port, gateway) (gateway 0: on-link), for matching group members.
+fn path_key(e: &Entry) -> Option<(u16, u128)> {
+    match e {
+        Entry::V4(e) => match e.hop {
+            Hop::Forward { port, gateway } => Some((port, gateway as u128)),
+            _ => None,
+        },
+        Entry::V6(e) => match e.hop {
+            Hop6::Forward { port, gateway } => Some((port, gateway)),
+            _ => None,
+        },
+    }
+}
+
+/// Packets each next hop of a multipath prefix was sent, all workers summed, from the table
+/// the workers run: by (port, gateway).
+fn path_packets(t: &FwdTable, e: &Entry) -> BTreeMap<(u16, u128), u64> {
+    let mut m = BTreeMap::new();
+    match e {
+        Entry::V4(e) => {
+            if let Some((_, g)) = t.groups().find(|(p, _)| *p == e.prefix) {
+                for (h, n) in g.members.iter().zip(g.packets()) {
+                    if let Hop::Forward { port, gateway } = *h {
+                        m.insert((port, gateway as u128), n);
+                    }
+                }
+            }
+        }
+        Entry::V6(e) => {
+            if let Some((_, g)) = t
+                .v6()
+                .and_then(|t6| t6.groups().find(|(p, _)| *p == e.prefix))
+            {
+                for (h, n) in g.members.iter().zip(g.packets()) {
+                    if let Hop6::Forward { port, gateway } = *h {
+                        m.insert((port, gateway), n);
+                    }
+                }
+            }
+        }
+    }
+    m
+}
+
+/// A route (the entries of one prefix) as JSON: [`entry_json`]; a route with several next
+/// hops has `via` and `port` as lists and `nexthops`: each one's via, port and packets.
+fn route_json(state: &State, t: &FwdTable, es: &[Entry]) -> Value {
+    let mut v = entry_json(state, &es[0]);
+    if es.len() > 1 {
+        let packets = path_packets(t, &es[0]);
+        let hops: Vec<Value> = es
+            .iter()
+            .map(|e| {
+                let mut h = entry_json(state, e);
+                let n = path_key(e).and_then(|k| packets.get(&k)).copied();
+                json!({"via": h["via"].take(), "port": h["port"].take(), "packets": n.unwrap_or(0)})
+            })
+            .collect();
+        v["via"] = hops.iter().map(|h| h["via"].clone()).collect();
+        v["port"] = hops.iter().map(|h| h["port"].clone()).collect();
+        v["nexthops"] = json!(hops);
+    }
+    v
+}
+
 /// Every route of both families, IPv4 first.
 fn all_entries(cp: &Plane) -> Result<Vec<Entry>, String> {
     let (shared, _) = cp.init.as_ref().expect("initialised by with_cp");
-    let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
-    let statics6: Vec<StaticRoute6> = cp.statics6.values().copied().collect();
+    let statics: Vec<StaticRoute> = cp.statics.values().flatten().copied().collect();
+    let statics6: Vec<StaticRoute6> = cp.statics6.values().flatten().copied().collect();
     let (e4, e6) = resolve_all(&shared.ifaces, &statics, &statics6, &cp.synced, &cp.synced6)?;
     let mut v: Vec<Entry> = e4.into_iter().map(Entry::V4).collect();
     v.extend(e6.into_iter().map(Entry::V6));
@@ -693,16 +800,17 @@ fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     with_cp(ctx, |cp| {
         let mut v = all_entries(cp)?;
         v.sort_by_key(Entry::sort_key);
+        let t = cp.init.as_ref().expect("initialised").1.clone();
         let routes: Vec<Value> = v
-            .iter()
-            .filter(|e| kind.is_none_or(|k| e.kind().name() == k))
-            .filter(|e| family.is_none_or(|f| e.sort_key().0 == f))
-            .filter_map(|e| {
-                let o = origin_of(cp, e);
+            .chunk_by(|a, b| a.sort_key() == b.sort_key())
+            .filter(|es| kind.is_none_or(|k| es[0].kind().name() == k))
+            .filter(|es| family.is_none_or(|f| es[0].sort_key().0 == f))
+            .filter_map(|es| {
+                let o = origin_of(cp, &es[0]);
                 if origin.is_some_and(|want| want != o) {
                     return None;
                 }
-                let mut j = entry_json(ctx.state, e);
+                let mut j = route_json(ctx.state, &t, es);
                 j["origin"] = json!(o);
                 Some(j)
             })
@@ -753,8 +861,9 @@ fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
     .map_err(OpError::from)
 }
 
-/// Parses one route object of the arguments into a static route over DPDK port ids.
-fn parse_route(state: &State, ifaces: &[Iface], r: &Value) -> Result<Route, String> {
+/// Parses one route object of the arguments into static routes over DPDK port ids: one per
+/// gateway of `via` (a string, several separated by commas, or an array of strings: ECMP).
+fn parse_route(state: &State, ifaces: &[Iface], r: &Value) -> Result<Vec<Route>, String> {
     let s = |k: &str| -> Result<Option<&str>, String> {
         match r.get(k) {
             None | Some(Value::Null) => Ok(None),
@@ -763,22 +872,49 @@ fn parse_route(state: &State, ifaces: &[Iface], r: &Value) -> Result<Route, Stri
         }
     };
     let prefix = s("prefix")?.ok_or("missing string argument 'prefix'")?;
-    let text = RouteText {
-        prefix,
-        via: s("via")?,
-        port: s("port")?,
+    let vias: Vec<Option<&str>> = match r.get("via") {
+        None | Some(Value::Null) => vec![None],
+        Some(Value::String(v)) => v.split(',').map(|g| Some(g.trim())).collect(),
+        Some(Value::Array(v)) => v
+            .iter()
+            .map(|g| g.as_str().map(Some))
+            .collect::<Option<_>>()
+            .ok_or("argument 'via' must be a string or an array of strings")?,
+        Some(_) => return Err("argument 'via' must be a string or an array of strings".into()),
     };
-    let mut sr = text.parse(&state.config.config).map_err(|(_, e)| e)?;
-    if let Some(p) = text.port {
-        sr = sr.with_port(Some(
-            port_id(state, p).ok_or_else(|| format!("unknown port or interface '{p}'"))?,
-        ));
+    if vias.is_empty() {
+        return Err("argument 'via' lists no gateway".into());
     }
-    match &sr {
-        Route::V4(r) => table::resolve_static(ifaces, r).map(|_| ())?,
-        Route::V6(r) => table6::resolve_static6(ifaces, r).map(|_| ())?,
+    if vias.len() > MAX_PATHS {
+        return Err(format!("at most {MAX_PATHS} next hops per route"));
     }
-    Ok(sr)
+    let mut out: Vec<Route> = Vec::new();
+    for via in vias {
+        let text = RouteText {
+            prefix,
+            via,
+            port: s("port")?,
+        };
+        let mut sr = text.parse(&state.config.config).map_err(|(_, e)| e)?;
+        if let Some(p) = text.port {
+            sr = sr.with_port(Some(
+                port_id(state, p).ok_or_else(|| format!("unknown port or interface '{p}'"))?,
+            ));
+        }
+        match &sr {
+            Route::V4(r) => table::resolve_static(ifaces, r).map(|_| ())?,
+            Route::V6(r) => table6::resolve_static6(ifaces, r).map(|_| ())?,
+        }
+        if out.contains(&sr) {
+            return Err(format!(
+                "{}: gateway {} is given twice",
+                sr.prefix_text(),
+                via.unwrap_or_default()
+            ));
+        }
+        out.push(sr);
+    }
+    Ok(out)
 }
 
 /// The route objects of `a`: `{routes: [...]}` or the object itself.
@@ -791,22 +927,24 @@ fn route_args(a: &Value) -> Result<Vec<&Value>, String> {
 }
 
 /// Compiles the routes of `cp` with `statics` and `statics6` and hands the table to every
-/// worker. On success the control-plane state takes the new routes.
+/// worker. On success the control-plane state takes the new routes. Multipath routes keep
+/// their flows' next hops ([`FwdTable::build_after`]).
 fn install(
     ctx: &OpCtx<'_>,
     cp: &mut Plane,
-    statics: BTreeMap<Prefix, StaticRoute>,
-    statics6: BTreeMap<Prefix6, StaticRoute6>,
+    statics: BTreeMap<Prefix, Vec<StaticRoute>>,
+    statics6: BTreeMap<Prefix6, Vec<StaticRoute6>>,
 ) -> Result<Installed, String> {
-    let (shared, _) = cp.init.clone().expect("initialised by with_cp");
-    let list: Vec<StaticRoute> = statics.values().copied().collect();
-    let list6: Vec<StaticRoute6> = statics6.values().copied().collect();
+    let (shared, old) = cp.init.clone().expect("initialised by with_cp");
+    let list: Vec<StaticRoute> = statics.values().flatten().copied().collect();
+    let list6: Vec<StaticRoute6> = statics6.values().flatten().copied().collect();
     let t0 = std::time::Instant::now();
     let (entries, entries6) = resolve_all(&shared.ifaces, &list, &list6, &cp.synced, &cp.synced6)?;
-    let t = Arc::new(FwdTable::build(
+    let t = Arc::new(FwdTable::build_after(
         &entries,
         &entries6,
         dpdk::ffi::SOCKET_ID_ANY,
+        Some(&*old),
     )?);
     let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let (workers, retired) = swap_in(ctx, cp, t)?;
@@ -855,11 +993,24 @@ fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
         let mut added = 0usize;
         let mut replaced = 0usize;
         for (i, r) in route_args(a)?.into_iter().enumerate() {
-            let sr = parse_route(ctx.state, &shared.ifaces, r)
+            let hops = parse_route(ctx.state, &shared.ifaces, r)
                 .map_err(|e| format!("route {}: {e}", i + 1))?;
+            let sr = hops[0];
             let existed = match sr {
-                Route::V4(r) => next.insert(r.prefix, r).is_some(),
-                Route::V6(r) => next6.insert(r.prefix, r).is_some(),
+                Route::V4(r) => {
+                    let v = hops.iter().filter_map(|h| match h {
+                        Route::V4(h) => Some(*h),
+                        Route::V6(_) => None,
+                    });
+                    next.insert(r.prefix, v.collect()).is_some()
+                }
+                Route::V6(r) => {
+                    let v = hops.iter().filter_map(|h| match h {
+                        Route::V6(h) => Some(*h),
+                        Route::V4(_) => None,
+                    });
+                    next6.insert(r.prefix, v.collect()).is_some()
+                }
             };
             match existed {
                 true if !replace => {
@@ -979,7 +1130,9 @@ pub struct SyncReport {
     /// A table was built and the one it replaced is too far behind to catch up in place:
     /// the routes of the table in force and its generation, for the caller to build a twin
     /// of it off this thread (the next batch's [`Reuse`], with no delta).
-    pub twin: Option<(Vec<RouteEntry>, Vec<RouteEntry6>, u64)>,
+    /// The table in force comes along: the twin's multipath groups share its buckets and
+    /// counters ([`FwdTable::build_after`]).
+    pub twin: Option<(Vec<RouteEntry>, Vec<RouteEntry6>, u64, Arc<FwdTable>)>,
 }
 
 /// Applies changes of the kernel's table to the routes taken from it and installs one new
@@ -1167,7 +1320,8 @@ pub fn apply_synced(
                         // Built, and far from the table it replaced: a twin is cheaper.
                         Some((e4, e6)) if k > n / 8 + 64 => {
                             rep.discard.extend(retired);
-                            rep.twin = Some((e4, e6, cp.table_gen));
+                            let cur = cp.init.as_ref().expect("initialised").1.clone();
+                            rep.twin = Some((e4, e6, cp.table_gen, cur));
                         }
                         _ => {
                             rep.retired = retired.map(|table| Reuse {
@@ -1268,8 +1422,8 @@ fn route_sync(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
     let fc = ctx.config_in_force().fib_sync;
     with_cp(ctx, |cp| {
         let (shared, _) = cp.init.as_ref().expect("initialised");
-        let statics: Vec<StaticRoute> = cp.statics.values().copied().collect();
-        let statics6: Vec<StaticRoute6> = cp.statics6.values().copied().collect();
+        let statics: Vec<StaticRoute> = cp.statics.values().flatten().copied().collect();
+        let statics6: Vec<StaticRoute6> = cp.statics6.values().flatten().copied().collect();
         let (e4, e6) = resolve_all(&shared.ifaces, &statics, &statics6, &cp.synced, &cp.synced6)?;
         let dynamic = e4.iter().filter(|e| e.kind == RouteKind::Dynamic).count()
             + e6.iter().filter(|e| e.kind == RouteKind::Dynamic).count();
@@ -1336,13 +1490,15 @@ fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
         let best = match ip {
             std::net::IpAddr::V4(ip) => {
                 let ip = u32::from(ip);
-                all.into_iter()
+                all.iter()
+                    .copied()
                     .filter(|e| matches!(e, Entry::V4(r) if r.prefix.contains(ip)))
                     .max_by_key(|e| e.sort_key().2)
             }
             std::net::IpAddr::V6(ip) => {
                 let ip = u128::from(ip);
-                all.into_iter()
+                all.iter()
+                    .copied()
                     .filter(|e| matches!(e, Entry::V6(r) if r.prefix.contains(ip)))
                     .max_by_key(|e| e.sort_key().2)
             }
@@ -1351,9 +1507,19 @@ fn route_lookup(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
         Ok(match best {
             None => json!({"address": text, "route": Value::Null}),
             Some(e) => {
-                let mut v = entry_json(ctx.state, &e);
+                let same: Vec<Entry> = all
+                    .iter()
+                    .filter(|x| x.sort_key() == e.sort_key())
+                    .copied()
+                    .collect();
+                let t = cp.init.as_ref().expect("initialised").1.clone();
+                let mut v = route_json(ctx.state, &t, &same);
                 v["address"] = json!(text);
                 v["route"] = json!(entry_prefix(&e));
+                if same.len() > 1 {
+                    // Which next hop depends on the flow: `nexthops` lists them.
+                    return Ok(v);
+                }
                 let on_link = matches!(
                     e.kind(),
                     RouteKind::Connected | RouteKind::Static | RouteKind::Dynamic

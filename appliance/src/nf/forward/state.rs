@@ -14,10 +14,10 @@ use pollfwd_nf::forward::{FwdShared, ProxyArp};
 pub struct Plane {
     /// The shared state and table the workers run (None: no worker runs the stage).
     pub init: Option<(Arc<FwdShared>, Arc<FwdTable>)>,
-    /// The static routes (over DPDK port ids).
-    pub statics: BTreeMap<Prefix, StaticRoute>,
+    /// The static routes (over DPDK port ids): each prefix's next hops (several: ECMP).
+    pub statics: BTreeMap<Prefix, Vec<StaticRoute>>,
     /// The static IPv6 routes (over DPDK port ids).
-    pub statics6: BTreeMap<Prefix6, StaticRoute6>,
+    pub statics6: BTreeMap<Prefix6, Vec<StaticRoute6>>,
     /// NAT outside addresses as last changed live (`nat.static.*`, a NAT reload); None: those
     /// of the configuration.
     pub nat_addrs: Option<Vec<u32>>,
@@ -78,4 +78,13 @@ pub struct SyncStats {
     pub last_batch_window_ms: f64,
     /// The last error (the reader restarts after it).
     pub last_error: Option<String>,
+}
+
+/// A route list by prefix, each prefix's next hops in list order.
+pub fn by_prefix<P: Ord, R: Copy>(list: &[R], prefix: impl Fn(&R) -> P) -> BTreeMap<P, Vec<R>> {
+    let mut m: BTreeMap<P, Vec<R>> = BTreeMap::new();
+    for r in list {
+        m.entry(prefix(r)).or_default().push(*r);
+    }
+    m
 }

@@ -1,0 +1,334 @@
+//! Equal-cost multipath: next-hop groups and the flow hash that picks a group's member.
+//!
+//! A prefix with several next hops compiles to one next-hop id in the LPM/FIB whose hop is a
+//! group ([`super::table::Hop::Group`], [`super::table6::Hop6::Group`]). A group holds its
+//! members and a table of [`BUCKETS`] buckets, each naming a member; a packet's flow hash
+//! ([`flow_hash4`], [`flow_hash6`]) picks a bucket. Buckets are shared out evenly and kept
+//! stable across table rebuilds ([`spread`]: resilient hashing): a member that leaves gives
+//! only its own buckets to the others, a member that joins takes an equal share from each,
+//! and every other flow keeps its next hop.
+//!
+//! Each group counts the packets sent to each member, per worker (one slot per worker and
+//! member, written by that worker only: no shared cache line between workers).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Buckets per group.
+pub const BUCKETS: usize = 256;
+
+/// Most next hops of one route.
+pub const MAX_PATHS: usize = 16;
+
+/// Workers whose per-member packet counts a group keeps apart (more share the last slot).
+pub const MAX_WORKERS: usize = 64;
+
+/// A next-hop group: members and the bucket table that shares flows out between them.
+pub struct Group<H> {
+    pub members: Vec<H>,
+    pub buckets: [u8; BUCKETS],
+    /// Packets per worker and member: `counts[worker][member]`.
+    counts: Box<[Slot]>,
+}
+
+/// One worker's per-member counters, on cache lines of their own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Slot([AtomicU64; MAX_PATHS]);
+
+impl<H: Copy + PartialEq> Group<H> {
+    /// A group of `members` (at most [`MAX_PATHS`], at least one). `prev`: the group this
+    /// one replaces (same prefix in the table before), whose buckets and counts carry over
+    /// for the members both have.
+    pub fn new(members: Vec<H>, prev: Option<&Group<H>>) -> Group<H> {
+        assert!(!members.is_empty() && members.len() <= MAX_PATHS);
+        let buckets = spread(prev.map(|p| (&p.members[..], &p.buckets)), &members);
+        let counts: Box<[Slot]> = (0..MAX_WORKERS).map(|_| Slot::default()).collect();
+        if let Some(p) = prev {
+            for (w, slot) in p.counts.iter().enumerate() {
+                for (j, m) in p.members.iter().enumerate() {
+                    if let Some(k) = members.iter().position(|x| x == m) {
+                        counts[w].0[k].store(slot.0[j].load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        Group {
+            members,
+            buckets,
+            counts,
+        }
+    }
+
+    /// The member index for a flow hash.
+    #[inline(always)]
+    pub fn pick(&self, hash: u32) -> usize {
+        self.buckets[(hash as usize) % BUCKETS] as usize
+    }
+
+    /// Counts a packet sent to member `k` by `worker` (only that worker writes the slot: a
+    /// load and a store, no locked instruction).
+    #[inline(always)]
+    pub fn count(&self, worker: usize, k: usize) {
+        let c = &self.counts[worker.min(MAX_WORKERS - 1)].0[k];
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Packets sent to each member, all workers summed.
+    pub fn packets(&self) -> Vec<u64> {
+        (0..self.members.len())
+            .map(|k| {
+                self.counts
+                    .iter()
+                    .map(|s| s.0[k].load(Ordering::Relaxed))
+                    .sum()
+            })
+            .collect()
+    }
+}
+
+/// The bucket table of a group of `members`: each member gets `BUCKETS / n` or one more
+/// bucket. With `old` (the members and buckets of the group this one replaces), a bucket
+/// keeps its member when that member is still in the group and holds no more than its
+/// share; the buckets of members that left, and the excess of the others, go to the members
+/// with the fewest buckets. So removing a member moves only its buckets, and adding one
+/// moves only the buckets it takes.
+pub fn spread<H: PartialEq>(old: Option<(&[H], &[u8; BUCKETS])>, members: &[H]) -> [u8; BUCKETS] {
+    let n = members.len();
+    assert!(n > 0 && n <= MAX_PATHS);
+    // The first `BUCKETS % n` members that reach it may hold `BUCKETS / n + 1`.
+    let base = BUCKETS / n;
+    let mut extra = BUCKETS % n;
+    let mut count = [0usize; MAX_PATHS];
+    let mut out = [u8::MAX; BUCKETS];
+    if let Some((om, ob)) = old {
+        // Old member index -> new index.
+        let map: Vec<Option<usize>> = om
+            .iter()
+            .map(|m| members.iter().position(|x| x == m))
+            .collect();
+        for (b, &o) in ob.iter().enumerate() {
+            let Some(&Some(k)) = map.get(o as usize) else {
+                continue;
+            };
+            if count[k] < base {
+                count[k] += 1;
+                out[b] = k as u8;
+            } else if count[k] == base && extra > 0 {
+                count[k] += 1;
+                extra -= 1;
+                out[b] = k as u8;
+            }
+        }
+    }
+    for slot in out.iter_mut().filter(|s| **s == u8::MAX) {
+        // The member with the fewest buckets (lowest index first).
+        let k = (0..n).min_by_key(|&k| count[k]).expect("n > 0");
+        count[k] += 1;
+        *slot = k as u8;
+    }
+    out
+}
+
+/// Final mix of a 64-bit value (MurmurHash3's fmix64): every input bit affects every output
+/// bit, so the low bits that pick a bucket spread well.
+#[inline(always)]
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^= k >> 33;
+    k
+}
+
+/// The flow hash of an IPv4 packet: source, destination, protocol and ports (`ports` =
+/// source port << 16 | destination port; 0 for a packet without them). `symmetric`: both
+/// directions of a flow hash alike (the addresses and the ports are combined with XOR, which
+/// does not depend on their order).
+#[inline(always)]
+pub fn flow_hash4(src: u32, dst: u32, proto: u8, ports: u32, symmetric: bool) -> u32 {
+    let (a, p) = if symmetric {
+        ((src ^ dst) as u64, (ports >> 16) ^ (ports & 0xffff))
+    } else {
+        ((src as u64) << 32 | dst as u64, ports)
+    };
+    let h = fmix64(a ^ ((p as u64) << 8 | proto as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    (h >> 32) as u32 ^ h as u32
+}
+
+/// The flow hash of an IPv6 packet ([`flow_hash4`] over the addresses folded to 64 bits).
+#[inline(always)]
+pub fn flow_hash6(src: u128, dst: u128, proto: u8, ports: u32, symmetric: bool) -> u32 {
+    let fold = |a: u128| (a >> 64) as u64 ^ a as u64;
+    let (a, p) = if symmetric {
+        (fold(src ^ dst), (ports >> 16) ^ (ports & 0xffff))
+    } else {
+        (fold(src) ^ fold(dst).rotate_left(29), ports)
+    };
+    let h = fmix64(a ^ ((p as u64) << 8 | proto as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    (h >> 32) as u32 ^ h as u32
+}
+
+/// Whether a protocol's first four payload bytes are source and destination ports (TCP,
+/// UDP, SCTP, UDP-Lite).
+#[inline(always)]
+pub fn has_ports(proto: u8) -> bool {
+    matches!(proto, 6 | 17 | 132 | 136)
+}
+
+/// The flow hash of the IPv4 packet whose header is at `d[l3..]` (checked by the caller).
+/// Ports count for TCP, UDP, SCTP and UDP-Lite when the packet is not a fragment (every
+/// fragment of a datagram hashes alike, with ports 0).
+#[inline]
+pub fn packet_hash4(d: &[u8], l3: usize, symmetric: bool) -> u32 {
+    let Some(h) = d.get(l3..l3 + 20) else {
+        return 0;
+    };
+    let w = |o: usize| u32::from_be_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+    let proto = h[9];
+    let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
+    let l4 = l3 + (h[0] as usize & 0xf) * 4;
+    let ports = match d.get(l4..l4 + 4) {
+        Some(p) if frag == 0 && has_ports(proto) => u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+        _ => 0,
+    };
+    flow_hash4(w(12), w(16), proto, ports, symmetric)
+}
+
+/// The flow hash of the IPv6 packet whose header is at `d[l3..]`: addresses, the fixed
+/// header's next header, and the ports when that is TCP, UDP, SCTP or UDP-Lite (a packet with
+/// extension headers hashes on its addresses and first next header).
+#[inline]
+pub fn packet_hash6(d: &[u8], l3: usize, symmetric: bool) -> u32 {
+    let Some(h) = d.get(l3..l3 + 40) else {
+        return 0;
+    };
+    let a = |o: usize| u128::from_be_bytes(h[o..o + 16].try_into().expect("16 bytes"));
+    let proto = h[6];
+    let ports = match d.get(l3 + 40..l3 + 44) {
+        Some(p) if has_ports(proto) => u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+        _ => 0,
+    };
+    flow_hash6(a(8), a(24), proto, ports, symmetric)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shares(b: &[u8; BUCKETS], n: usize) -> Vec<usize> {
+        (0..n)
+            .map(|k| b.iter().filter(|&&x| x as usize == k).count())
+            .collect()
+    }
+
+    #[test]
+    fn buckets_are_shared_evenly() {
+        for n in 1..=MAX_PATHS {
+            let m: Vec<u32> = (0..n as u32).collect();
+            let b = spread(None, &m);
+            let s = shares(&b, n);
+            assert_eq!(s.iter().sum::<usize>(), BUCKETS);
+            let (lo, hi) = (s.iter().min().unwrap(), s.iter().max().unwrap());
+            assert!(hi - lo <= 1, "{n} members: {s:?}");
+        }
+    }
+
+    #[test]
+    fn removing_a_member_moves_only_its_buckets() {
+        let old = [10u32, 11, 12];
+        let ob = spread(None, &old);
+        let new = [10u32, 12];
+        let nb = spread(Some((&old, &ob)), &new);
+        let mut moved = 0;
+        for b in 0..BUCKETS {
+            let was = old[ob[b] as usize];
+            let is = new[nb[b] as usize];
+            if was != 11 {
+                assert_eq!(was, is, "bucket {b} moved off a member that stayed");
+            } else {
+                moved += 1;
+            }
+        }
+        assert_eq!(moved, shares(&ob, 3)[1]);
+        let s = shares(&nb, 2);
+        assert!(s[0].abs_diff(s[1]) <= 1, "{s:?}");
+        // Members given in another order keep their buckets too.
+        let swapped = [12u32, 10];
+        let sb = spread(Some((&old, &ob)), &swapped);
+        for b in 0..BUCKETS {
+            if old[ob[b] as usize] != 11 {
+                assert_eq!(old[ob[b] as usize], swapped[sb[b] as usize]);
+            }
+        }
+    }
+
+    #[test]
+    fn adding_a_member_takes_a_share_from_each() {
+        let old = [10u32, 12];
+        let ob = spread(None, &old);
+        let new = [10u32, 11, 12];
+        let nb = spread(Some((&old, &ob)), &new);
+        let s = shares(&nb, 3);
+        assert!(
+            s.iter().max().unwrap() - s.iter().min().unwrap() <= 1,
+            "{s:?}"
+        );
+        for b in 0..BUCKETS {
+            let is = new[nb[b] as usize];
+            // A bucket either stays with its member or goes to the new one.
+            assert!(is == old[ob[b] as usize] || is == 11, "bucket {b}");
+        }
+        let moved = (0..BUCKETS).filter(|&b| new[nb[b] as usize] == 11).count();
+        assert_eq!(moved, s[1]);
+        // Unchanged members: nothing moves.
+        assert_eq!(spread(Some((&new, &nb)), &new), nb);
+    }
+
+    #[test]
+    fn counts_carry_over_for_members_that_stay() {
+        let g = Group::new(vec![1u32, 2, 3], None);
+        g.count(0, 0);
+        g.count(1, 2);
+        g.count(1, 2);
+        assert_eq!(g.packets(), vec![1, 0, 2]);
+        let h = Group::new(vec![3u32, 1], Some(&g));
+        assert_eq!(h.packets(), vec![2, 1]);
+    }
+
+    #[test]
+    fn hashes_spread_and_the_symmetric_one_ignores_direction() {
+        let (a, b) = (0xc000_0201u32, 0xcb00_7109u32);
+        let ports = |s: u32, d: u32| s << 16 | d;
+        assert_eq!(
+            flow_hash4(a, b, 6, ports(1234, 80), true),
+            flow_hash4(b, a, 6, ports(80, 1234), true)
+        );
+        assert_ne!(
+            flow_hash4(a, b, 6, ports(1234, 80), false),
+            flow_hash4(b, a, 6, ports(80, 1234), false)
+        );
+        let (x, y) = (0x2001_0db8_u128 << 96 | 1, 0x2001_0db8_0002_u128 << 80 | 7);
+        assert_eq!(
+            flow_hash6(x, y, 17, ports(5000, 53), true),
+            flow_hash6(y, x, 17, ports(53, 5000), true)
+        );
+        assert_ne!(
+            flow_hash6(x, y, 17, ports(5000, 53), false),
+            flow_hash6(y, x, 17, ports(53, 5000), false)
+        );
+        // 4096 flows (source ports) over 3 members: each within 20% of a third.
+        for sym in [false, true] {
+            let g = Group::new(vec![0u8, 1, 2], None);
+            let mut n4 = [0usize; 3];
+            let mut n6 = [0usize; 3];
+            for sp in 0..4096u32 {
+                n4[g.pick(flow_hash4(a, b, 17, ports(10000 + sp, 53), sym))] += 1;
+                n6[g.pick(flow_hash6(x, y, 6, ports(10000 + sp, 443), sym))] += 1;
+            }
+            for c in n4.iter().chain(&n6) {
+                assert!((1092..=1638).contains(c), "{n4:?} {n6:?}");
+            }
+        }
+    }
+}
