@@ -16,7 +16,8 @@
 //! for ARP or neighbour discovery), [`v6`] (the IPv6 path), `nd` (neighbour discovery);
 //! [`ipv4`] (address classes), [`arp`] and [`icmp`] (the messages, built with the wire
 //! module), [`neigh`] (the shared lock-free neighbour tables), [`table`] (routes, interfaces,
-//! the LPM table), [`table6`] (IPv6 routes, the FIB).
+//! the LPM table), [`table6`] (IPv6 routes, the FIB), [`ecmp`] (next-hop groups of
+//! multipath routes and the flow hash).
 
 pub mod arp;
 pub mod ecmp;

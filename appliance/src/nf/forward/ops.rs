@@ -64,8 +64,8 @@ pub const OPS: &[Op] = &[
                 req("prefix", "A.B.C.D/LEN|X:Y::Z/LEN", "destination prefix"),
                 arg(
                     "via",
-                    "A.B.C.D|X:Y::Z",
-                    "gateway; without port, the port whose subnet holds it (link-local: give port)",
+                    "A.B.C.D[,A.B.C.D..]|X:Y::Z[,..]",
+                    "gateway, or up to 16 separated by commas (ECMP); without port, the port whose subnet holds each (link-local: give port)",
                 ),
                 arg("port", "NAME", "egress port; without via: an on-link route"),
                 arg(
