@@ -11,6 +11,7 @@
 //! Each group counts the packets sent to each member, per worker (one slot per worker and
 //! member, written by that worker only: no shared cache line between workers).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Buckets per group.
@@ -26,8 +27,10 @@ pub const MAX_WORKERS: usize = 64;
 pub struct Group<H> {
     pub members: Vec<H>,
     pub buckets: [u8; BUCKETS],
-    /// Packets per worker and member: `counts[worker][member]`.
-    counts: Box<[Slot]>,
+    /// Packets per worker and member: `counts[worker][member]`. Shared with the group of the
+    /// same prefix and members in the tables before and after (a route change elsewhere, or
+    /// the FIB sync's tables changed in place, keep counting into the same slots).
+    counts: Arc<[Slot]>,
 }
 
 /// One worker's per-member counters, on cache lines of their own.
@@ -38,11 +41,19 @@ struct Slot([AtomicU64; MAX_PATHS]);
 impl<H: Copy + PartialEq> Group<H> {
     /// A group of `members` (at most [`MAX_PATHS`], at least one). `prev`: the group this
     /// one replaces (same prefix in the table before), whose buckets and counts carry over
-    /// for the members both have.
+    /// for the members both have (same members: the very same counters; others: the counts
+    /// so far are copied, and packets counted in the old table after the copy are lost).
     pub fn new(members: Vec<H>, prev: Option<&Group<H>>) -> Group<H> {
         assert!(!members.is_empty() && members.len() <= MAX_PATHS);
         let buckets = spread(prev.map(|p| (&p.members[..], &p.buckets)), &members);
-        let counts: Box<[Slot]> = (0..MAX_WORKERS).map(|_| Slot::default()).collect();
+        if let Some(p) = prev.filter(|p| p.members == members) {
+            return Group {
+                members,
+                buckets,
+                counts: p.counts.clone(),
+            };
+        }
+        let counts: Arc<[Slot]> = (0..MAX_WORKERS).map(|_| Slot::default()).collect();
         if let Some(p) = prev {
             for (w, slot) in p.counts.iter().enumerate() {
                 for (j, m) in p.members.iter().enumerate() {
@@ -294,6 +305,12 @@ mod tests {
         assert_eq!(g.packets(), vec![1, 0, 2]);
         let h = Group::new(vec![3u32, 1], Some(&g));
         assert_eq!(h.packets(), vec![2, 1]);
+        // Same members: one set of counters, whichever table counts.
+        let k = Group::new(vec![3u32, 1], Some(&h));
+        assert_eq!(k.buckets, h.buckets);
+        h.count(0, 0);
+        k.count(1, 1);
+        assert_eq!((h.packets(), k.packets()), (vec![3, 2], vec![3, 2]));
     }
 
     #[test]
