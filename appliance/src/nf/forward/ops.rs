@@ -1106,6 +1106,10 @@ pub struct Reuse {
     pub delta: Delta,
 }
 
+/// What a twin is built from: the routes of the table in force, its generation, and the
+/// table itself.
+pub type Twin = (Vec<RouteEntry>, Vec<RouteEntry6>, u64, Arc<FwdTable>);
+
 /// What [`apply_synced`] did.
 #[derive(Default)]
 pub struct SyncReport {
@@ -1132,7 +1136,7 @@ pub struct SyncReport {
     /// of it off this thread (the next batch's [`Reuse`], with no delta).
     /// The table in force comes along: the twin's multipath groups share its buckets and
     /// counters ([`FwdTable::build_after`]).
-    pub twin: Option<(Vec<RouteEntry>, Vec<RouteEntry6>, u64, Arc<FwdTable>)>,
+    pub twin: Option<Twin>,
 }
 
 /// Applies changes of the kernel's table to the routes taken from it and installs one new
