@@ -237,6 +237,8 @@ fn flows_spread_stay_on_their_next_hop_and_move_only_off_a_removed_one() {
     let mut h = Harness::new(pool(), dpdk::tsc_hz());
     for v6 in [false, true] {
         let t = table(&[0, 1, 2], None);
+        // 9 interface routes per family and the two multipath routes, each counted once.
+        assert_eq!(t.routes(), 20);
         let mut fwd = stage(&t);
         let first = send(&mut h, &mut fwd, v6, false);
         // Every next hop gets a share (each within 25% of a third).

@@ -443,7 +443,9 @@ impl FwdTable {
         let mut groups: Vec<Group<Hop>> = Vec::new();
         let mut group_prefix: Vec<Prefix> = Vec::new();
         let mut ids: HashMap<Hop, u32> = HashMap::new();
-        for (prefix, members) in by_prefix(entries.iter().map(|e| (e.prefix, e.hop))) {
+        let by = by_prefix(entries.iter().map(|e| (e.prefix, e.hop)));
+        let prefixes = by.len();
+        for (prefix, members) in by {
             let hop = if members.len() == 1 {
                 members[0]
             } else {
@@ -467,7 +469,7 @@ impl FwdTable {
             hops,
             groups,
             group_prefix,
-            routes: entries.len(),
+            routes: prefixes,
             v6,
         })
     }
@@ -557,7 +559,8 @@ impl FwdTable {
         self.lpm.lookup(ip).and_then(|id| self.hop(id))
     }
 
-    /// Number of routes compiled in (both families).
+    /// Number of routes (prefixes: a route with several next hops is one) compiled in (both
+    /// families).
     pub fn routes(&self) -> usize {
         self.routes + self.v6.as_ref().map_or(0, |t| t.routes())
     }

@@ -372,7 +372,7 @@ impl Table6 {
             hops,
             groups,
             group_prefix,
-            routes: entries.len(),
+            routes: routes.len(),
         })
     }
 

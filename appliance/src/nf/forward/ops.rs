@@ -947,11 +947,12 @@ fn install(
         Some(&*old),
     )?);
     let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let routes = t.routes();
     let (workers, retired) = swap_in(ctx, cp, t)?;
     cp.statics = statics;
     cp.statics6 = statics6;
     Ok(Installed {
-        routes: entries.len() + entries6.len(),
+        routes,
         workers,
         build_ms: (build_ms * 10.0).round() / 10.0,
         retired,
