@@ -3,7 +3,12 @@
 //! (`netlink-sys`, `netlink-packet-route`) and keeps the forward stage's routes from it in
 //! step: a dump of the table at start, then the kernel's route notifications
 //! (`RTNLGRP_IPV4_ROUTE`, `RTNLGRP_IPV6_ROUTE`). A route out of a punt interface
-//! (`<prefix><interface>`) is a route out of that pollfwd interface. Changes are collected
+//! (`<prefix><interface>`) is a route out of that pollfwd interface; a route with several
+//! next hops (`RTA_MULTIPATH`) is a multipath route (an ECMP group in the forward table),
+//! whose next hops follow the kernel's (an IPv6 next hop deleted alone leaves the others).
+//! Routes over nexthop objects (`RTA_NH_ID`, what FRR's zebra installs) are taken from the
+//! next hops the kernel expands in them (`net.ipv4.nexthop_compat_mode`, on by default); a
+//! change of a nexthop object that routes held use reads the table again. Changes are collected
 //! until none came for `batch_ms` (at most 50 ms after the first, or twice the last table
 //! build when that is longer) and
 //! installed as one new table. When notifications are lost (the socket overflowed) or the
@@ -16,13 +21,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_APPEND, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload, NlaBuffer, NlasIterator,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use pollfwd_nf::forward::ecmp::MAX_PATHS;
 use pollfwd_nf::forward::table::{FwdTable, Prefix, RouteEntry, StaticRoute};
 use pollfwd_nf::forward::table6::{Prefix6, RouteEntry6, StaticRoute6};
 
@@ -34,6 +41,15 @@ use crate::state::State;
 /// Multicast groups of the kernel's route notifications (linux/rtnetlink.h).
 const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTNLGRP_IPV6_ROUTE: u32 = 11;
+/// ... and of nexthop objects (`ip nexthop`).
+const RTNLGRP_NEXTHOP: u32 = 32;
+/// Nexthop object messages (linux/rtnetlink.h) and their id attribute (linux/nexthop.h);
+/// `netlink-packet-route` does not parse them: only the id is read.
+const RTM_NEWNEXTHOP: u16 = 104;
+const RTM_DELNEXTHOP: u16 = 105;
+const NHA_ID: u16 = 1;
+/// Size of `struct nhmsg`.
+const NHMSG_LEN: usize = 8;
 /// The kernel's own connected routes (of the punt interfaces' addresses: pollfwd has them).
 const RTPROT_KERNEL: u8 = 2;
 
@@ -42,6 +58,13 @@ pub fn start(state: &Arc<State>) {
     let fc = &state.config.config.fib_sync;
     if !*fc.enable.get_ref() {
         return;
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv4/nexthop_compat_mode")
+        .is_ok_and(|v| v.trim() == "0")
+    {
+        eprintln!(
+            "pollfwd: warning: [fib_sync]: net.ipv4.nexthop_compat_mode is 0: routes over nexthop objects (FRR's zebra) carry no next hop pollfwd can read and are ignored (counted as nexthop_object); set it to 1"
+        );
     }
     if !(OpCtx { state }).runs("forward") {
         eprintln!(
@@ -70,10 +93,79 @@ fn run(state: &State) {
 }
 
 /// A route of the kernel's table as pollfwd takes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum KRoute {
     V4(Synced<StaticRoute>),
     V6(Synced<StaticRoute6>),
+}
+
+impl KRoute {
+    fn paths(&self) -> usize {
+        match self {
+            KRoute::V4(s) => s.hops.len(),
+            KRoute::V6(s) => s.hops.len(),
+        }
+    }
+
+    /// This route with the next hops of `o` it lacks added (at most [`MAX_PATHS`]).
+    fn union(&self, o: &KRoute) -> KRoute {
+        fn u<R: Copy + PartialEq>(a: &Synced<R>, b: &Synced<R>) -> Synced<R> {
+            let mut v: Vec<R> = a.hops.to_vec();
+            for h in b.hops.iter() {
+                if !v.contains(h) && v.len() < MAX_PATHS {
+                    v.push(*h);
+                }
+            }
+            Synced {
+                hops: v.into(),
+                proto: b.proto,
+            }
+        }
+        match (self, o) {
+            (KRoute::V4(a), KRoute::V4(b)) => KRoute::V4(u(a, b)),
+            (KRoute::V6(a), KRoute::V6(b)) => KRoute::V6(u(a, b)),
+            _ => o.clone(),
+        }
+    }
+
+    /// This route without the next hops of `o` (None: none left).
+    fn without(&self, o: &KRoute) -> Option<KRoute> {
+        fn w<R: Copy + PartialEq>(a: &Synced<R>, b: &Synced<R>) -> Option<Synced<R>> {
+            let v: Vec<R> = a
+                .hops
+                .iter()
+                .filter(|h| !b.hops.contains(h))
+                .copied()
+                .collect();
+            (!v.is_empty()).then(|| Synced {
+                hops: v.into(),
+                proto: a.proto,
+            })
+        }
+        match (self, o) {
+            (KRoute::V4(a), KRoute::V4(b)) => w(a, b).map(KRoute::V4),
+            (KRoute::V6(a), KRoute::V6(b)) => w(a, b).map(KRoute::V6),
+            _ => None,
+        }
+    }
+}
+
+/// A route held: what pollfwd takes, and the nexthop object it uses in the kernel (0: none).
+#[derive(Debug, Clone)]
+struct Held {
+    route: KRoute,
+    nh: u32,
+}
+
+/// How the next hops of a kernel route were taken.
+#[derive(Debug, Clone, Copy, Default)]
+struct PathNotes {
+    /// Next hops of unequal weights (or one listed twice): installed with equal shares.
+    weights: bool,
+    /// More than [`MAX_PATHS`] next hops: the first ones are taken.
+    truncated: bool,
+    /// Some next hops are not out of a punt interface: the others are taken.
+    partial: bool,
 }
 
 /// A kernel route's key: prefix and metric (the kernel holds several routes of one prefix
@@ -103,7 +195,8 @@ impl Key {
 
 /// What one route message is for pollfwd.
 enum Parsed {
-    Route(Key, KRoute),
+    /// A route (its next hops out of punt interfaces), its nexthop object id (0: none).
+    Route(Key, KRoute, u32, PathNotes),
     /// A route pollfwd does not take, and why (the counter's name).
     Ignored(Key, &'static str),
     /// Not a route pollfwd can name at all.
@@ -117,12 +210,18 @@ struct Reader<'s> {
     max: usize,
     batch: Duration,
     /// The kernel's routes pollfwd takes, by prefix and metric.
-    kernel: BTreeMap<Key, KRoute>,
+    kernel: BTreeMap<Key, Held>,
     /// Kernel interface index -> pollfwd interface id (None: not a punt interface).
     ifaces: HashMap<u32, Option<u16>>,
     /// Counters to add under the control lock with the next batch.
     ignored: BTreeMap<&'static str, u64>,
     multipath: u64,
+    weights_ignored: u64,
+    truncated: u64,
+    partial: u64,
+    /// A nexthop object that routes held use changed: the table is read again after the
+    /// batch (the kernel does not always notify the routes: a group member deleted).
+    nh_changed: bool,
     /// Routes were refused for the limit: when some are withdrawn, the kernel's routes are
     /// offered again (those refused get the room).
     refused: bool,
@@ -195,6 +294,10 @@ fn session(state: &State) -> String {
         ifaces: HashMap::new(),
         ignored: BTreeMap::new(),
         multipath: 0,
+        weights_ignored: 0,
+        truncated: 0,
+        partial: 0,
+        nh_changed: false,
         refused: false,
         cap: Duration::from_millis(50),
         reuse: None,
@@ -217,7 +320,7 @@ impl Reader<'_> {
         // A full BGP table arrives as a burst: a large buffer (capped by rmem_max); when it
         // overflows anyway the table is dumped again.
         let _ = ev.set_rx_buf_sz(32i32 << 20);
-        for g in [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE] {
+        for g in [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_NEXTHOP] {
             ev.add_membership(g)
                 .map_err(|e| format!("netlink group {g}: {e}"))?;
         }
@@ -265,6 +368,11 @@ impl Reader<'_> {
                 self.overflow()?;
                 continue;
             }
+            if std::mem::take(&mut self.nh_changed) {
+                // A nexthop object in use changed: the whole table, as after a dump.
+                self.resync()?;
+                continue;
+            }
             let changes: Vec<SyncChange> = pending.keys().map(|k| self.effective(k)).collect();
             let window = (first.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
             self.apply(changes, false)?;
@@ -307,11 +415,17 @@ impl Reader<'_> {
         let ctx = OpCtx { state: self.state };
         let ignored = std::mem::take(&mut self.ignored);
         let multipath = std::mem::take(&mut self.multipath);
+        let weights = std::mem::take(&mut self.weights_ignored);
+        let truncated = std::mem::take(&mut self.truncated);
+        let partial = std::mem::take(&mut self.partial);
         sync_stats_update(&ctx, |s: &mut SyncStats| {
             for (k, v) in ignored {
                 *s.ignored.entry(k).or_default() += v;
             }
-            s.multipath_first_hop += multipath;
+            s.multipath += multipath;
+            s.multipath_weights_ignored += weights;
+            s.multipath_truncated += truncated;
+            s.multipath_partial += partial;
         });
         let n = changes.len();
         // After a dump, a table is installed even when nothing changed: its predecessor
@@ -398,7 +512,7 @@ impl Reader<'_> {
             .range(k.first()..)
             .next()
             .filter(|(b, _)| b.same_prefix(k))
-            .map(|(_, r)| *r);
+            .map(|(_, h)| h.route.clone());
         match (k, best) {
             (Key::V4(p, _), Some(KRoute::V4(r))) => SyncChange::V4(*p, Some(r)),
             (Key::V6(p, _), Some(KRoute::V6(r))) => SyncChange::V6(*p, Some(r)),
@@ -411,19 +525,41 @@ impl Reader<'_> {
     fn take(&mut self, buf: &[u8], pending: &mut BTreeMap<Key, ()>) {
         let mut off = 0;
         while off < buf.len() {
-            let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..]) else {
+            let Ok(nb) = NetlinkBuffer::new_checked(&buf[off..]) else {
                 break;
             };
-            let len = m.header.length as usize;
-            self.one(&m, false, pending);
+            let len = nb.length() as usize;
+            match nb.message_type() {
+                RTM_NEWNEXTHOP | RTM_DELNEXTHOP => {
+                    if let Some(id) = nexthop_id(nb.payload())
+                        && self.kernel.values().any(|h| h.nh == id)
+                    {
+                        self.nh_changed = true;
+                    }
+                }
+                _ => {
+                    if let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..]) {
+                        self.one(&m, false, pending);
+                    }
+                }
+            }
             if len == 0 {
                 break;
             }
-            off += len;
+            off += len.next_multiple_of(4);
         }
     }
 
     /// One route message: updates `kernel`, notes the prefix touched, counts what is ignored.
+    ///
+    /// A new route replaces what the kernel held for its prefix and metric (the kernel's
+    /// notifications carry every next hop of a multipath route), except an IPv6 next hop
+    /// appended (`NLM_F_APPEND`: kernels before 5.x notified only the new one; newer ones
+    /// all, which changes nothing) or a dump's IPv6 route listed once per next hop (older
+    /// kernels): those add their next hops. An IPv4 route appended to one of the same prefix
+    /// and metric is not used by the kernel: the first stays. A deleted IPv6 route removes
+    /// only the next hops it names (`ip -6 route del P via G` removes one of a multipath
+    /// route); a deleted IPv4 route the whole route.
     fn one(
         &mut self,
         m: &NetlinkMessage<RouteNetlinkMessage>,
@@ -435,6 +571,7 @@ impl Reader<'_> {
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(r)) => (r, false),
             _ => return,
         };
+        let append = m.header.flags & NLM_F_APPEND != 0;
         let parsed = self.parse(rm);
         match parsed {
             Parsed::Skip(why) => {
@@ -447,27 +584,47 @@ impl Reader<'_> {
                 if add {
                     *self.ignored.entry(why).or_default() += 1;
                 }
+                // An IPv6 next hop out of another interface deleted or appended: the route's
+                // next hops out of punt interfaces stay.
+                if matches!(k, Key::V6(..)) && why == "not_punt_interface" && (!add || append) {
+                    return;
+                }
                 // A route of this prefix and metric replaced by one pollfwd does not take
                 // (e.g. a blackhole): the old one is gone.
                 if self.kernel.remove(&k).is_some() && !dumping {
                     pending.insert(k.first(), ());
                 }
             }
-            Parsed::Route(k, r) => {
-                if add {
-                    if let KRoute::V4(s) = r
-                        && s.multipath
-                    {
-                        self.multipath += 1;
+            Parsed::Route(k, r, nh, notes) => {
+                let v6 = matches!(k, Key::V6(..));
+                let old = self.kernel.get(&k);
+                let new = if add {
+                    match old {
+                        Some(o) if v6 && (dumping || append) => Some(o.route.union(&r)),
+                        Some(_) if !v6 && (dumping || append) => return,
+                        _ => Some(r),
                     }
-                    if let KRoute::V6(s) = r
-                        && s.multipath
-                    {
-                        self.multipath += 1;
-                    }
-                    self.kernel.insert(k, r);
+                } else if v6 {
+                    old.and_then(|o| o.route.without(&r))
                 } else {
-                    self.kernel.remove(&k);
+                    None
+                };
+                if add {
+                    if new.as_ref().is_some_and(|n| n.paths() > 1) {
+                        self.multipath += 1;
+                    }
+                    self.weights_ignored += u64::from(notes.weights);
+                    self.truncated += u64::from(notes.truncated);
+                    self.partial += u64::from(notes.partial);
+                }
+                match new {
+                    Some(route) => {
+                        let nh = if add { nh } else { old.map_or(0, |o| o.nh) };
+                        self.kernel.insert(k, Held { route, nh });
+                    }
+                    None => {
+                        self.kernel.remove(&k);
+                    }
                 }
                 if !dumping {
                     pending.insert(k.first(), ());
@@ -483,8 +640,10 @@ impl Reader<'_> {
         let mut gw: Option<IpAddr> = None;
         let mut oif: Option<u32> = None;
         let mut prio = 0u32;
-        let mut multipath = false;
         let mut via_other = false;
+        let mut nh_id = 0u32;
+        // RTA_MULTIPATH: (interface, gateway, weight) of each next hop.
+        let mut multi: Vec<(u32, Option<IpAddr>, u16)> = Vec::new();
         for a in &rm.attributes {
             match a {
                 RouteAttribute::Table(t) => table = *t,
@@ -495,23 +654,23 @@ impl Reader<'_> {
                 RouteAttribute::Via(_) => via_other = true,
                 RouteAttribute::Oif(i) => oif = Some(*i),
                 RouteAttribute::Priority(p) => prio = *p,
+                RouteAttribute::NhId(id) => nh_id = *id,
                 RouteAttribute::MultiPath(hops) => {
-                    // ECMP is not taken yet: the first next hop is.
-                    if let Some(nh) = hops.first() {
-                        multipath = hops.len() > 1;
-                        oif = Some(nh.interface_index);
+                    for nh in hops {
+                        let mut g = None;
                         for na in &nh.attributes {
                             match na {
                                 RouteAttribute::Gateway(RouteAddress::Inet(a)) => {
-                                    gw = Some((*a).into())
+                                    g = Some((*a).into())
                                 }
                                 RouteAttribute::Gateway(RouteAddress::Inet6(a)) => {
-                                    gw = Some((*a).into())
+                                    g = Some((*a).into())
                                 }
                                 RouteAttribute::Via(_) => via_other = true,
                                 _ => {}
                             }
                         }
+                        multi.push((nh.interface_index, g, u16::from(nh.hops) + 1));
                     }
                 }
                 _ => {}
@@ -570,52 +729,77 @@ impl Reader<'_> {
         if via_other {
             return Parsed::Ignored(key, "gateway_family");
         }
-        let Some(oif) = oif else {
-            return Parsed::Ignored(key, "no_interface");
-        };
-        let Some(port) = self.iface_of(oif) else {
+        if multi.is_empty() {
+            match oif {
+                Some(i) => multi.push((i, gw, 1)),
+                // A route over a nexthop object whose next hops the kernel does not expand
+                // (nexthop_compat_mode 0): nothing pollfwd can name.
+                None if nh_id != 0 => return Parsed::Ignored(key, "nexthop_object"),
+                None => return Parsed::Ignored(key, "no_interface"),
+            }
+        }
+        let mut notes = PathNotes::default();
+        let w0 = multi[0].2;
+        notes.weights = multi.iter().any(|x| x.2 != w0);
+        // Next hops out of punt interfaces, each once, at most MAX_PATHS.
+        let mut hops: Vec<(u16, Option<IpAddr>)> = Vec::new();
+        for (i, g, _) in multi {
+            let Some(port) = self.iface_of(i) else {
+                notes.partial = true;
+                continue;
+            };
+            match g {
+                Some(IpAddr::V4(_)) if matches!(key, Key::V6(..)) => {
+                    return Parsed::Ignored(key, "gateway_family");
+                }
+                Some(IpAddr::V6(_)) if matches!(key, Key::V4(..)) => {
+                    return Parsed::Ignored(key, "gateway_family");
+                }
+                _ => {}
+            }
+            if hops.contains(&(port, g)) {
+                // Listed twice: a weight in effect.
+                notes.weights = true;
+            } else if hops.len() == MAX_PATHS {
+                notes.truncated = true;
+            } else {
+                hops.push((port, g));
+            }
+        }
+        if hops.is_empty() {
             return Parsed::Ignored(key, "not_punt_interface");
+        }
+        let r = match key {
+            Key::V4(p, _) => KRoute::V4(Synced {
+                hops: hops
+                    .iter()
+                    .map(|&(port, g)| StaticRoute {
+                        prefix: p,
+                        via: match g {
+                            Some(IpAddr::V4(g)) => Some(u32::from(g)),
+                            _ => None,
+                        },
+                        port: Some(port),
+                    })
+                    .collect(),
+                proto,
+            }),
+            Key::V6(p, _) => KRoute::V6(Synced {
+                hops: hops
+                    .iter()
+                    .map(|&(port, g)| StaticRoute6 {
+                        prefix: p,
+                        via: match g {
+                            Some(IpAddr::V6(g)) => Some(u128::from(g)),
+                            _ => None,
+                        },
+                        port: Some(port),
+                    })
+                    .collect(),
+                proto,
+            }),
         };
-        let r = match (key, gw) {
-            (Key::V4(p, _), None) => KRoute::V4(Synced {
-                route: StaticRoute {
-                    prefix: p,
-                    via: None,
-                    port: Some(port),
-                },
-                proto,
-                multipath,
-            }),
-            (Key::V4(p, _), Some(IpAddr::V4(g))) => KRoute::V4(Synced {
-                route: StaticRoute {
-                    prefix: p,
-                    via: Some(u32::from(g)),
-                    port: Some(port),
-                },
-                proto,
-                multipath,
-            }),
-            (Key::V6(p, _), None) => KRoute::V6(Synced {
-                route: StaticRoute6 {
-                    prefix: p,
-                    via: None,
-                    port: Some(port),
-                },
-                proto,
-                multipath,
-            }),
-            (Key::V6(p, _), Some(IpAddr::V6(g))) => KRoute::V6(Synced {
-                route: StaticRoute6 {
-                    prefix: p,
-                    via: Some(u128::from(g)),
-                    port: Some(port),
-                },
-                proto,
-                multipath,
-            }),
-            _ => return Parsed::Ignored(key, "gateway_family"),
-        };
-        Parsed::Route(key, r)
+        Parsed::Route(key, r, nh_id, notes)
     }
 
     /// The pollfwd interface id of kernel interface `index`, through its punt interface's
@@ -635,6 +819,20 @@ impl Reader<'_> {
         }
         v
     }
+}
+
+/// The id (`NHA_ID`) of a nexthop object message's payload (`struct nhmsg` and attributes).
+fn nexthop_id(payload: &[u8]) -> Option<u32> {
+    for nla in NlasIterator::new(payload.get(NHMSG_LEN..)?) {
+        let nla: NlaBuffer<&[u8]> = nla.ok()?;
+        if nla.kind() == NHA_ID {
+            return nla
+                .value()
+                .get(..4)
+                .map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")));
+        }
+    }
+    None
 }
 
 /// The name of kernel interface `index` (None: no such interface).

@@ -868,3 +868,495 @@ fn restarts_of_frr_and_of_pollfwd_resynchronise_the_fib() {
     let s = stop(child);
     assert!(s["lcores"].is_array(), "{s}");
 }
+
+/// Hosts behind port b for the multipath tests: port b's veth end `<p>w0` goes into switch
+/// namespace `nw` on a bridge; each host of `hosts` (namespace, last byte of its addresses,
+/// hop limit it sends with) joins the bridge by a veth pair and gets 198.51.100.N/24 and
+/// 2001:db8:2::N/64, default routes via pollfwd, every address of 10.8.0.0/15 and
+/// 2001:db8:9::/48 as its own (`local` routes on lo), and its own TTL / hop limit: a reply
+/// seen by A says which host answered.
+fn hosts_behind_b(nw: &str, p: &str, hosts: &[(&str, u8, u8)]) {
+    ns_ok(nw, &["ip", "link", "add", "br0", "type", "bridge"]);
+    ns_ok(
+        nw,
+        &["ip", "link", "set", &format!("{p}w0"), "master", "br0"],
+    );
+    ns_ok(nw, &["ip", "link", "set", &format!("{p}w0"), "up"]);
+    ns_ok(nw, &["ip", "link", "set", "br0", "up"]);
+    for (k, (ns, n, ttl)) in hosts.iter().enumerate() {
+        let (h0, h1) = (format!("{p}h{k}0"), format!("{p}h{k}1"));
+        ok(&[
+            "ip", "link", "add", &h0, "netns", ns, "type", "veth", "peer", "name", &h1, "netns", nw,
+        ]);
+        ns_ok(nw, &["ip", "link", "set", &h1, "master", "br0"]);
+        ns_ok(nw, &["ip", "link", "set", &h1, "up"]);
+        ns_ok(ns, &["ip", "link", "set", "lo", "up"]);
+        ns_ok(ns, &["ethtool", "-K", &h0, "tx", "off"]);
+        host_link(ns, &h0, &format!("198.51.100.{n}/24"), Some("198.51.100.1"));
+        host_link6(
+            ns,
+            &h0,
+            &format!("2001:db8:2::{n}/64"),
+            Some("2001:db8:2::1"),
+        );
+        ns_ok(
+            ns,
+            &["ip", "route", "add", "local", "10.8.0.0/15", "dev", "lo"],
+        );
+        ns_ok(ns, &["sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=0"]);
+        ns_ok(
+            ns,
+            &[
+                "ip",
+                "-6",
+                "route",
+                "add",
+                "local",
+                "2001:db8:9::/48",
+                "dev",
+                "lo",
+            ],
+        );
+        ns_ok(
+            ns,
+            &["sysctl", "-qw", &format!("net.ipv4.ip_default_ttl={ttl}")],
+        );
+        ns_ok(
+            ns,
+            &[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{h0}.hop_limit={ttl}"),
+            ],
+        );
+    }
+}
+
+/// The TTL (hop limit) of the reply to one ping from `ns` to `to` (None: no reply in 3 s).
+fn reply_ttl(ns: &str, to: &str) -> Option<u8> {
+    let o = ns_run(ns, &["ping", "-c", "1", "-w", "3", to]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    out.split_whitespace()
+        .find_map(|w| w.strip_prefix("ttl="))
+        .and_then(|t| t.parse().ok())
+}
+
+/// ICMP echo requests a host's kernel received (`/proc/net/snmp` `Icmp: InEchos`).
+fn in_echos(ns: &str, v6: bool) -> u64 {
+    let (file, key) = if v6 {
+        ("/proc/net/snmp6", "Icmp6InEchos")
+    } else {
+        ("/proc/net/snmp", "InEchos")
+    };
+    let text = ns_ok(ns, &["cat", file]);
+    if v6 {
+        return text
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("Icmp6InEchos");
+    }
+    let icmp: Vec<&str> = text.lines().filter(|l| l.starts_with("Icmp:")).collect();
+    let names: Vec<&str> = icmp[0].split_whitespace().collect();
+    let values: Vec<&str> = icmp[1].split_whitespace().collect();
+    let i = names.iter().position(|n| *n == key).expect("InEchos");
+    values[i].parse().unwrap()
+}
+
+/// `nexthops` of a multipath route in `route.list`: via -> packets.
+fn nexthop_packets(r: &Value) -> std::collections::BTreeMap<String, u64> {
+    r["nexthops"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a multipath route: {r}"))
+        .iter()
+        .map(|h| {
+            (
+                h["via"].as_str().unwrap().to_string(),
+                h["packets"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Polls `route.list` until `prefix` has exactly the next hops `vias` (2 s at most).
+fn wait_vias(sock: &Path, prefix: &str, vias: &[&str]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(r) = route_of(sock, prefix) {
+            let now: Vec<String> = match &r["via"] {
+                Value::Array(v) => v.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                Value::String(s) => vec![s.clone()],
+                _ => vec![],
+            };
+            let mut want: Vec<String> = vias.iter().map(|s| s.to_string()).collect();
+            let mut got = now.clone();
+            want.sort();
+            got.sort();
+            if got == want {
+                return r;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{prefix} does not have next hops {vias:?} after 2 s: {:?}\nroute.sync: {}",
+            route_of(sock, prefix),
+            sync(sock)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Which host answered each destination (by the reply's TTL), for `dests` pinged from `na`.
+fn who_answers(na: &str, dests: &[String], hosts: &[(&str, u8)]) -> Vec<String> {
+    dests
+        .iter()
+        .map(|d| {
+            let ttl = reply_ttl(na, d).unwrap_or_else(|| panic!("no reply from {d}"));
+            hosts
+                .iter()
+                .find(|(_, t)| *t == ttl)
+                .unwrap_or_else(|| panic!("{d}: reply with ttl {ttl} from no known host"))
+                .0
+                .to_string()
+        })
+        .collect()
+}
+
+/// Multipath routes from the kernel (`ip route ... nexthop via ... nexthop via ...`): with
+/// three hosts behind port b, the route is in `route.list` with its three next hops; A's
+/// pings to 40 addresses of the prefix spread over the three hosts (each reply's TTL names
+/// the host), pollfwd's per-next-hop counters equal the echo requests each host received;
+/// replaced with two next hops, only the destinations of the one removed move; with one,
+/// all go to it. IPv6: a multipath route, one next hop deleted alone (`ip -6 route del ...
+/// via`), one appended. Weights are counted as ignored; a route over a nexthop object group
+/// follows the group when a member is deleted (no route notification then).
+#[test]
+fn kernel_multipath_routes_spread_flows_over_their_next_hops() {
+    require_root("network namespaces and veth pairs");
+    for t in ["ip", "ping", "ethtool"] {
+        assert!(have(t), "'{t}' is missing: run scripts/install-deps.sh");
+    }
+    let lab = Lab::new("fibsync-ecmp");
+    let pid = std::process::id();
+    let [na, nw, nr, n2, n3, n4] = ["a", "w", "r", "2", "3", "4"].map(|n| format!("fm{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[
+        na.clone(),
+        nw.clone(),
+        nr.clone(),
+        n2.clone(),
+        n3.clone(),
+        n4.clone(),
+    ]);
+    wire_hosts_to_router(&nr, &[(&na, "fma"), (&nw, "fmw")]);
+    isolate_router_veths(&nr, &["fma1", "fmw1"]);
+    host_link(&na, "fma0", "192.0.2.2/24", Some("192.0.2.1"));
+    host_link6(&na, "fma0", "2001:db8:1::2/64", Some("2001:db8:1::1"));
+    // Replies reach A with one hop less (pollfwd): 63, 99, 119.
+    hosts_behind_b(&nw, "fm", &[(&n2, 2, 64), (&n3, 3, 100), (&n4, 4, 120)]);
+    let hosts4 = [
+        ("198.51.100.2", 63),
+        ("198.51.100.3", 99),
+        ("198.51.100.4", 119),
+    ];
+    let cfg = router_config(&lab, "fma1", "fmw1", "[fib_sync]\nenable = true\n");
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 150);
+    let ip = |args: &[&str]| {
+        ns_ok(&nr, args);
+    };
+    let host_ns = |via: &str| match via.rsplit(['.', ':']).next().unwrap() {
+        "2" => n2.clone(),
+        "3" => n3.clone(),
+        _ => n4.clone(),
+    };
+    let steps = || {
+        wait_answering(&sock);
+        let dests: Vec<String> = (1..=40).map(|k| format!("10.9.0.{k}")).collect();
+
+        // 1. Three next hops: one route, three members, flows spread over three hosts.
+        ip(&[
+            "ip",
+            "route",
+            "add",
+            "10.9.0.0/24",
+            "proto",
+            "bgp",
+            "nexthop",
+            "via",
+            "198.51.100.2",
+            "dev",
+            "pf-b",
+            "nexthop",
+            "via",
+            "198.51.100.3",
+            "dev",
+            "pf-b",
+            "nexthop",
+            "via",
+            "198.51.100.4",
+            "dev",
+            "pf-b",
+        ]);
+        let r = wait_vias(
+            &sock,
+            "10.9.0.0/24",
+            &["198.51.100.2", "198.51.100.3", "198.51.100.4"],
+        );
+        assert_eq!(r["origin"], "bgp", "{r}");
+        assert_eq!(r["kind"], "dynamic", "{r}");
+        assert_eq!(r["port"], json!(["b", "b", "b"]), "{r}");
+        let echos0: Vec<u64> = [&n2, &n3, &n4].iter().map(|n| in_echos(n, false)).collect();
+        let first = who_answers(&na, &dests, &hosts4);
+        let r = route_of(&sock, "10.9.0.0/24").unwrap();
+        let pk = nexthop_packets(&r);
+        eprintln!("3 next hops: {pk:?}");
+        for (k, (via, _)) in hosts4.iter().enumerate() {
+            let answered = first.iter().filter(|h| h == via).count() as u64;
+            assert!(answered > 0, "{via} answered none of 40: {first:?}");
+            let got = in_echos(&host_ns(via), false) - echos0[k];
+            assert_eq!(
+                pk[*via], got,
+                "pollfwd's counter for {via} vs the echo requests its host received ({r})"
+            );
+            assert!(
+                got >= answered,
+                "{via}: {got} requests, {answered} answered"
+            );
+        }
+        let s = sync(&sock);
+        assert!(s["counters"]["multipath"].as_u64().unwrap() >= 1, "{s}");
+
+        // 2. Replaced with two next hops (.4 gone): only .4's destinations move.
+        ip(&[
+            "ip",
+            "route",
+            "replace",
+            "10.9.0.0/24",
+            "proto",
+            "bgp",
+            "nexthop",
+            "via",
+            "198.51.100.2",
+            "dev",
+            "pf-b",
+            "nexthop",
+            "via",
+            "198.51.100.3",
+            "dev",
+            "pf-b",
+        ]);
+        wait_vias(&sock, "10.9.0.0/24", &["198.51.100.2", "198.51.100.3"]);
+        let second = who_answers(&na, &dests, &hosts4);
+        let mut moved = 0;
+        for (d, (was, is)) in dests.iter().zip(first.iter().zip(&second)) {
+            assert_ne!(is, "198.51.100.4", "{d} still on the removed next hop");
+            if was != "198.51.100.4" {
+                assert_eq!(was, is, "{d} moved off a next hop that stayed");
+            } else {
+                moved += 1;
+            }
+        }
+        eprintln!("next hop removed: {moved} of 40 destinations moved (those it had)");
+        // The counts of the next hops that stayed carried over.
+        let pk2 = nexthop_packets(&route_of(&sock, "10.9.0.0/24").unwrap());
+        for via in ["198.51.100.2", "198.51.100.3"] {
+            assert!(pk2[via] >= pk[via] + second.iter().filter(|h| *h == via).count() as u64);
+        }
+
+        // 3. Weights: installed with equal shares, counted.
+        let w0 = sync(&sock)["counters"]["multipath_weights_ignored"]
+            .as_u64()
+            .unwrap();
+        ip(&[
+            "ip",
+            "route",
+            "replace",
+            "10.9.0.0/24",
+            "proto",
+            "bgp",
+            "nexthop",
+            "via",
+            "198.51.100.2",
+            "dev",
+            "pf-b",
+            "weight",
+            "3",
+            "nexthop",
+            "via",
+            "198.51.100.3",
+            "dev",
+            "pf-b",
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while sync(&sock)["counters"]["multipath_weights_ignored"]
+            .as_u64()
+            .unwrap()
+            == w0
+        {
+            assert!(
+                Instant::now() < deadline,
+                "weights not counted: {}",
+                sync(&sock)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        wait_vias(&sock, "10.9.0.0/24", &["198.51.100.2", "198.51.100.3"]);
+
+        // 4. One next hop: a plain route, everything to it.
+        ip(&[
+            "ip",
+            "route",
+            "replace",
+            "10.9.0.0/24",
+            "via",
+            "198.51.100.3",
+            "dev",
+            "pf-b",
+            "proto",
+            "bgp",
+        ]);
+        let r = wait_vias(&sock, "10.9.0.0/24", &["198.51.100.3"]);
+        assert!(r.get("nexthops").is_none(), "{r}");
+        let third = who_answers(&na, &dests[..10], &hosts4);
+        assert!(third.iter().all(|h| h == "198.51.100.3"), "{third:?}");
+
+        // 5. IPv6: two next hops, spread; one deleted alone; one appended.
+        let hosts6 = [
+            ("2001:db8:2::2", 63),
+            ("2001:db8:2::3", 99),
+            ("2001:db8:2::4", 119),
+        ];
+        let dests6: Vec<String> = (1..=24).map(|k| format!("2001:db8:9::{k:x}")).collect();
+        ip(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "2001:db8:9::/48",
+            "proto",
+            "bgp",
+            "nexthop",
+            "via",
+            "2001:db8:2::2",
+            "dev",
+            "pf-b",
+            "nexthop",
+            "via",
+            "2001:db8:2::3",
+            "dev",
+            "pf-b",
+        ]);
+        wait_vias(
+            &sock,
+            "2001:db8:9::/48",
+            &["2001:db8:2::2", "2001:db8:2::3"],
+        );
+        let e6: Vec<u64> = [&n2, &n3].iter().map(|n| in_echos(n, true)).collect();
+        let first6 = who_answers(&na, &dests6, &hosts6);
+        let pk6 = nexthop_packets(&route_of(&sock, "2001:db8:9::/48").unwrap());
+        eprintln!("IPv6, 2 next hops: {pk6:?}");
+        for (k, via) in ["2001:db8:2::2", "2001:db8:2::3"].into_iter().enumerate() {
+            assert!(
+                first6.iter().any(|h| h == via),
+                "{via} answered none: {first6:?}"
+            );
+            let got = in_echos(&host_ns(via), true) - e6[k];
+            assert_eq!(
+                pk6[via], got,
+                "{via}: pollfwd's counter vs the host's echo requests"
+            );
+        }
+        ip(&[
+            "ip",
+            "-6",
+            "route",
+            "del",
+            "2001:db8:9::/48",
+            "via",
+            "2001:db8:2::3",
+            "dev",
+            "pf-b",
+        ]);
+        wait_vias(&sock, "2001:db8:9::/48", &["2001:db8:2::2"]);
+        let second6 = who_answers(&na, &dests6, &hosts6);
+        assert!(second6.iter().all(|h| h == "2001:db8:2::2"), "{second6:?}");
+        ip(&[
+            "ip",
+            "-6",
+            "route",
+            "append",
+            "2001:db8:9::/48",
+            "via",
+            "2001:db8:2::4",
+            "dev",
+            "pf-b",
+            "proto",
+            "bgp",
+        ]);
+        wait_vias(
+            &sock,
+            "2001:db8:9::/48",
+            &["2001:db8:2::2", "2001:db8:2::4"],
+        );
+        let third6 = who_answers(&na, &dests6, &hosts6);
+        assert!(third6.iter().any(|h| h == "2001:db8:2::4"), "{third6:?}");
+        assert!(third6.iter().all(|h| h != "2001:db8:2::3"), "{third6:?}");
+        ip(&["ip", "-6", "route", "del", "2001:db8:9::/48"]);
+        let t0 = Instant::now();
+        wait_route(&sock, "2001:db8:9::/48", false, t0);
+
+        // 6. Nexthop objects (what FRR's zebra installs): a route over a group of two.
+        ip(&[
+            "ip",
+            "nexthop",
+            "add",
+            "id",
+            "901",
+            "via",
+            "198.51.100.2",
+            "dev",
+            "pf-b",
+        ]);
+        ip(&[
+            "ip",
+            "nexthop",
+            "add",
+            "id",
+            "902",
+            "via",
+            "198.51.100.4",
+            "dev",
+            "pf-b",
+        ]);
+        ip(&["ip", "nexthop", "add", "id", "900", "group", "901/902"]);
+        ip(&[
+            "ip",
+            "route",
+            "add",
+            "10.8.0.0/24",
+            "nhid",
+            "900",
+            "proto",
+            "bgp",
+        ]);
+        wait_vias(&sock, "10.8.0.0/24", &["198.51.100.2", "198.51.100.4"]);
+        // A member deleted: the kernel changes the group but notifies no route; pollfwd
+        // reads the table again.
+        let dumps = sync(&sock)["counters"]["dumps"].as_u64().unwrap();
+        ip(&["ip", "nexthop", "del", "id", "902"]);
+        wait_vias(&sock, "10.8.0.0/24", &["198.51.100.2"]);
+        assert!(sync(&sock)["counters"]["dumps"].as_u64().unwrap() > dumps);
+        let to8 = who_answers(&na, &["10.8.0.1".to_string()], &hosts4);
+        assert_eq!(to8, ["198.51.100.2"]);
+        ip(&["ip", "route", "del", "10.8.0.0/24"]);
+        wait_route(&sock, "10.8.0.0/24", false, Instant::now());
+    };
+    let out = run_then_stop(child, 90, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -120,7 +120,7 @@ fn updated_in_place_equals_built_from_scratch() {
         m.into_values().collect::<Vec<_>>()
     };
     let (f4, f6) = (apply4(&v4), apply6(&v6));
-    t.update(&del, &add, &del6, &add6, (f4.len(), f6.len()))
+    t.update(&del, &add, &del6, &add6, (f4.len(), f6.len()), None)
         .unwrap();
     let fresh = FwdTable::build(&f4, &f6, -1).unwrap();
     assert_eq!(t.routes(), fresh.routes());
@@ -169,11 +169,139 @@ fn an_update_beyond_the_tables_room_is_refused() {
     let add: Vec<RouteEntry> = (0..5000u32)
         .map(|k| r4(0x0b00_0000 | k << 8, 24, 1))
         .collect();
-    assert!(t.update(&[], &add, &[], &[], (5010, 0)).is_err());
+    assert!(t.update(&[], &add, &[], &[], (5010, 0), None).is_err());
     // No IPv6 table: an IPv6 route cannot be added in place.
     let mut t = FwdTable::build(&v4, &[], -1).unwrap();
     assert!(
-        t.update(&[], &[], &[], &[r6(0x2001_0db8u128 << 96, 32, 1)], (10, 1))
-            .is_err()
+        t.update(
+            &[],
+            &[],
+            &[],
+            &[r6(0x2001_0db8u128 << 96, 32, 1)],
+            (10, 1),
+            None
+        )
+        .is_err()
     );
+}
+
+/// A multipath route changed in place: its group is the one a build after the table in force
+/// makes (same members, same buckets: the flows of the next hops it keeps stay on them),
+/// for both families; a prefix that loses its group (one next hop, deleted) gives its slot to
+/// the next new group.
+#[test]
+fn multipath_routes_changed_in_place_keep_their_buckets() {
+    eal();
+    let (a, b, c) = (0x0a00_0001u32, 0x0a00_0002, 0x0a00_0003);
+    let p = 0xc633_6400u32; // 198.51.100.0/24
+    let q = 0xcb00_7100u32; // 203.0.113.0/24
+    let (a6, b6, c6) = (
+        0xfe80u128 << 112 | 1,
+        0xfe80u128 << 112 | 2,
+        0xfe80u128 << 112 | 3,
+    );
+    let p6 = 0x2001_0db8_0009u128 << 80;
+    let base4 = vec![r4(0x0b00_0000, 8, a)];
+    let base6 = vec![r6(0x2001_0db8_0001u128 << 80, 48, a6)];
+    let with = |extra4: &[RouteEntry], extra6: &[RouteEntry6]| {
+        let mut v4 = base4.clone();
+        v4.extend_from_slice(extra4);
+        let mut v6 = base6.clone();
+        v6.extend_from_slice(extra6);
+        (v4, v6)
+    };
+    // In force: P via {a, b}; the table to change in place: P via a only (one batch behind).
+    let (k4, k6) = with(
+        &[r4(p, 24, a), r4(p, 24, b)],
+        &[r6(p6, 48, a6), r6(p6, 48, b6)],
+    );
+    let cur = FwdTable::build(&k4, &k6, -1).unwrap();
+    let (o4, o6) = with(&[r4(p, 24, a)], &[r6(p6, 48, a6)]);
+    let mut t = FwdTable::build(&o4, &o6, -1).unwrap();
+    assert!(t.group_of(Prefix::new(p, 24)).is_none());
+    // Catch up with the table in force, then add c.
+    let (n4, n6) = (
+        [r4(p, 24, a), r4(p, 24, b)],
+        [r6(p6, 48, a6), r6(p6, 48, b6)],
+    );
+    t.update(&[], &n4, &[], &n6, (2, 2), Some(&cur)).unwrap();
+    let (g, gc) = (
+        t.group_of(Prefix::new(p, 24)).unwrap(),
+        cur.group_of(Prefix::new(p, 24)).unwrap(),
+    );
+    assert_eq!((&g.members, g.buckets), (&gc.members, gc.buckets));
+    let (m4, m6) = (
+        [r4(p, 24, a), r4(p, 24, b), r4(p, 24, c)],
+        [r6(p6, 48, a6), r6(p6, 48, b6), r6(p6, 48, c6)],
+    );
+    t.update(&[], &m4, &[], &m6, (2, 2), Some(&cur)).unwrap();
+    let (f4, f6) = with(&m4, &m6);
+    let fresh = FwdTable::build_after(&f4, &f6, -1, Some(&cur)).unwrap();
+    let (g, gf) = (
+        t.group_of(Prefix::new(p, 24)).unwrap(),
+        fresh.group_of(Prefix::new(p, 24)).unwrap(),
+    );
+    assert_eq!(g.members.len(), 3);
+    assert_eq!((&g.members, g.buckets), (&gf.members, gf.buckets));
+    // Every bucket of a or b in force stays with its member; the rest went to c.
+    for (k, &m) in gc.buckets.iter().enumerate() {
+        let now = g.members[g.buckets[k] as usize];
+        let was = gc.members[m as usize];
+        assert!(
+            now == was
+                || now
+                    == Hop::Forward {
+                        port: 1,
+                        gateway: c
+                    },
+            "bucket {k}"
+        );
+    }
+    let (g6, gf6) = (
+        t.v6().unwrap().group_of(Prefix6::new(p6, 48)).unwrap(),
+        fresh.v6().unwrap().group_of(Prefix6::new(p6, 48)).unwrap(),
+    );
+    assert_eq!((&g6.members, g6.buckets), (&gf6.members, gf6.buckets));
+    // The address of P answers with its group.
+    assert!(matches!(t.lookup(p | 9), Some(Hop::Group(_))));
+    // One next hop again: no group, the route answers with it.
+    t.update(&[], &[r4(p, 24, b)], &[], &[], (2, 2), Some(&cur))
+        .unwrap();
+    assert!(t.group_of(Prefix::new(p, 24)).is_none());
+    assert_eq!(
+        t.lookup(p | 9),
+        Some(Hop::Forward {
+            port: 0,
+            gateway: b
+        })
+    );
+    // Q gets a group (P's old slot), P6 is deleted.
+    t.update(
+        &[],
+        &[r4(q, 24, a), r4(q, 24, c)],
+        &[Prefix6::new(p6, 48)],
+        &[],
+        (3, 1),
+        Some(&cur),
+    )
+    .unwrap();
+    let Some(Hop::Group(k)) = t.lookup(q | 1) else {
+        panic!("Q is a group")
+    };
+    assert_eq!(
+        t.group(k).members,
+        vec![
+            Hop::Forward {
+                port: 1,
+                gateway: a
+            },
+            Hop::Forward {
+                port: 1,
+                gateway: c
+            }
+        ]
+    );
+    assert_eq!(t.groups().count(), 1);
+    assert!(t.v6().unwrap().group_of(Prefix6::new(p6, 48)).is_none());
+    assert_eq!(t.v6().unwrap().lookup((p6 | 5).to_be_bytes()), None);
 }

@@ -97,6 +97,90 @@ impl<H: Copy + PartialEq> Group<H> {
     }
 }
 
+/// The next-hop groups of a compiled table, by prefix: group `g` is what a
+/// [`super::table::Hop::Group`]`(g)` names. A table changed in place
+/// ([`super::table::FwdTable::update`]) replaces a prefix's group in its slot, and reuses the
+/// slot of a prefix that lost its group for the next new one.
+pub struct Groups<P, H> {
+    groups: Vec<Group<H>>,
+    /// The prefix of each slot (None: free).
+    prefix: Vec<Option<P>>,
+    at: std::collections::HashMap<P, u16>,
+    free: Vec<u16>,
+}
+
+impl<P, H> Default for Groups<P, H> {
+    fn default() -> Self {
+        Groups {
+            groups: Vec::new(),
+            prefix: Vec::new(),
+            at: std::collections::HashMap::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + PartialEq> Groups<P, H> {
+    /// Group `g`.
+    #[inline(always)]
+    pub fn get(&self, g: u16) -> &Group<H> {
+        &self.groups[g as usize]
+    }
+
+    /// The group of `prefix`, if it has one.
+    pub fn of(&self, prefix: P) -> Option<&Group<H>> {
+        self.at.get(&prefix).map(|&g| &self.groups[g as usize])
+    }
+
+    /// Makes `members` the group of `prefix` (in its slot, or a new one) and returns its
+    /// slot; `prev`: the group it replaces ([`Group::new`]). At most 65,536 groups.
+    pub fn set(
+        &mut self,
+        prefix: P,
+        members: Vec<H>,
+        prev: Option<&Group<H>>,
+    ) -> Result<u16, String> {
+        let g = Group::new(members, prev);
+        if let Some(&k) = self.at.get(&prefix) {
+            self.groups[k as usize] = g;
+            return Ok(k);
+        }
+        let k = match self.free.pop() {
+            Some(k) => {
+                self.groups[k as usize] = g;
+                self.prefix[k as usize] = Some(prefix);
+                k
+            }
+            None => {
+                let k = u16::try_from(self.groups.len()).map_err(|_| {
+                    format!("route {prefix}: more than 65536 routes with several next hops")
+                })?;
+                self.groups.push(g);
+                self.prefix.push(Some(prefix));
+                k
+            }
+        };
+        self.at.insert(prefix, k);
+        Ok(k)
+    }
+
+    /// `prefix` has no group any more (deleted, or a single next hop now).
+    pub fn remove(&mut self, prefix: P) {
+        if let Some(k) = self.at.remove(&prefix) {
+            self.prefix[k as usize] = None;
+            self.free.push(k);
+        }
+    }
+
+    /// Every group with its prefix.
+    pub fn iter(&self) -> impl Iterator<Item = (P, &Group<H>)> {
+        self.prefix
+            .iter()
+            .zip(&self.groups)
+            .filter_map(|(p, g)| p.map(|p| (p, g)))
+    }
+}
+
 /// The bucket table of a group of `members`: each member gets `BUCKETS / n` or one more
 /// bucket. With `old` (the members and buckets of the group this one replaces), a bucket
 /// keeps its member when that member is still in the group and holds no more than its

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 
 use dpdk::lpm::{Lpm, LpmConfig, MISS};
 
-use super::ecmp::{Group, MAX_PATHS};
+use super::ecmp::{Group, Groups, MAX_PATHS};
 use super::table6::{Prefix6, RouteEntry6, Table6};
 
 /// An IPv4 prefix, address in host order with no host bits set.
@@ -392,9 +392,7 @@ pub(crate) fn by_prefix<P: Ord + Copy, H: Copy>(
 pub struct FwdTable {
     lpm: Lpm,
     hops: Vec<Hop>,
-    groups: Vec<Group<Hop>>,
-    /// The prefix of each group.
-    group_prefix: Vec<Prefix>,
+    groups: Groups<Prefix, Hop>,
     routes: usize,
     v6: Option<Table6>,
 }
@@ -440,8 +438,7 @@ impl FwdTable {
         };
         let mut lpm = Lpm::new(cfg).map_err(|e| e.to_string())?;
         let mut hops: Vec<Hop> = Vec::new();
-        let mut groups: Vec<Group<Hop>> = Vec::new();
-        let mut group_prefix: Vec<Prefix> = Vec::new();
+        let mut groups: Groups<Prefix, Hop> = Groups::default();
         let mut ids: HashMap<Hop, u32> = HashMap::new();
         let by = by_prefix(entries.iter().map(|e| (e.prefix, e.hop)));
         let prefixes = by.len();
@@ -449,13 +446,8 @@ impl FwdTable {
             let hop = if members.len() == 1 {
                 members[0]
             } else {
-                let old = prev.and_then(|p| {
-                    let g = p.group_prefix.iter().position(|x| *x == prefix)?;
-                    p.groups.get(g)
-                });
-                groups.push(Group::new(members, old));
-                group_prefix.push(prefix);
-                Hop::Group((groups.len() - 1) as u16)
+                let old = prev.and_then(|p| p.groups.of(prefix));
+                Hop::Group(groups.set(prefix, members, old)?)
             };
             let id = *ids.entry(hop).or_insert_with(|| {
                 hops.push(hop);
@@ -468,7 +460,6 @@ impl FwdTable {
             lpm,
             hops,
             groups,
-            group_prefix,
             routes: prefixes,
             v6,
         })
@@ -478,7 +469,10 @@ impl FwdTable {
     /// [`std::sync::Arc::get_mut`]): removes `del`, adds or replaces `add` (both families;
     /// `routes`/`routes6`: the route counts after). Much cheaper than [`FwdTable::build`]
     /// for a few changes to a large table (rte_lpm scans the rules of a prefix length on
-    /// every add). An error (no room: rules, tbl8 groups, no IPv6 table) may leave the table
+    /// every add). A prefix listed several times in `add` (several next hops) gets a next-hop
+    /// group whose buckets and counts follow the group of that prefix in `cur` (the table in
+    /// force: flows keep their next hops, as with [`FwdTable::build_after`]), or in this
+    /// table without it. An error (no room: rules, tbl8 groups, no IPv6 table) may leave the table
     /// half changed: the caller builds a new one instead.
     pub fn update(
         &mut self,
@@ -487,6 +481,7 @@ impl FwdTable {
         del6: &[Prefix6],
         add6: &[RouteEntry6],
         routes: (usize, usize),
+        cur: Option<&FwdTable>,
     ) -> Result<(), String> {
         let cfg = self.lpm.config();
         if routes.0 as u64 + 64 > cfg.max_rules as u64 {
@@ -495,6 +490,7 @@ impl FwdTable {
         for p in del {
             // Absent (never installed) is fine.
             let _ = self.lpm.delete(p.addr, p.len);
+            self.groups.remove(*p);
         }
         let mut ids: HashMap<Hop, u32> = self
             .hops
@@ -502,19 +498,38 @@ impl FwdTable {
             .enumerate()
             .map(|(i, h)| (*h, i as u32))
             .collect();
-        for e in add {
-            let id = *ids.entry(e.hop).or_insert_with(|| {
-                self.hops.push(e.hop);
+        for (prefix, members) in by_prefix(add.iter().map(|e| (e.prefix, e.hop))) {
+            let hop = if members.len() == 1 {
+                self.groups.remove(prefix);
+                members[0]
+            } else {
+                let g = match cur.and_then(|c| c.groups.of(prefix)) {
+                    Some(old) => self.groups.set(prefix, members, Some(old))?,
+                    None => {
+                        // This table's own group of the prefix, if any, is the one replaced.
+                        let old = self
+                            .groups
+                            .of(prefix)
+                            .map(|o| Group::new(o.members.clone(), Some(o)));
+                        self.groups.set(prefix, members, old.as_ref())?
+                    }
+                };
+                Hop::Group(g)
+            };
+            let id = *ids.entry(hop).or_insert_with(|| {
+                self.hops.push(hop);
                 (self.hops.len() - 1) as u32
             });
             self.lpm
-                .add(e.prefix.addr, e.prefix.len, id)
-                .map_err(|err| format!("route {}: {err}", e.prefix))?;
+                .add(prefix.addr, prefix.len, id)
+                .map_err(|err| format!("route {prefix}: {err}"))?;
         }
         self.routes = routes.0;
         if !del6.is_empty() || !add6.is_empty() {
             match self.v6.as_mut() {
-                Some(t) if routes.1 > 0 => t.update(del6, add6, routes.1)?,
+                Some(t) if routes.1 > 0 => {
+                    t.update(del6, add6, routes.1, cur.and_then(|c| c.v6.as_ref()))?
+                }
                 _ => return Err("no IPv6 table, or an empty one".into()),
             }
         }
@@ -524,12 +539,17 @@ impl FwdTable {
     /// Next-hop group `g` (from a [`Hop::Group`] of this table).
     #[inline(always)]
     pub fn group(&self, g: u16) -> &Group<Hop> {
-        &self.groups[g as usize]
+        self.groups.get(g)
     }
 
     /// The groups (prefixes with several next hops) and their prefixes.
     pub fn groups(&self) -> impl Iterator<Item = (Prefix, &Group<Hop>)> {
-        self.group_prefix.iter().copied().zip(&self.groups)
+        self.groups.iter()
+    }
+
+    /// The group of `prefix` (a route with several next hops).
+    pub fn group_of(&self, prefix: Prefix) -> Option<&Group<Hop>> {
+        self.groups.of(prefix)
     }
 
     /// Next-hop id of `ip` ([`MISS`] = no route), inlined into the caller.

@@ -11,7 +11,7 @@ use std::net::Ipv6Addr;
 
 use dpdk::fib6::{Fib6, Fib6Config, NextHopSize, tbl8s_for};
 
-use super::ecmp::{Group, MAX_PATHS};
+use super::ecmp::{Group, Groups, MAX_PATHS};
 use super::table::{Iface, RouteKind, by_prefix};
 use crate::wire::ipv6;
 
@@ -307,9 +307,7 @@ pub fn resolve6(ifaces: &[Iface], statics: &[StaticRoute6]) -> Result<Vec<RouteE
 pub struct Table6 {
     fib: Fib6,
     hops: Vec<Hop6>,
-    groups: Vec<Group<Hop6>>,
-    /// The prefix of each group.
-    group_prefix: Vec<Prefix6>,
+    groups: Groups<Prefix6, Hop6>,
     routes: usize,
 }
 
@@ -341,20 +339,14 @@ impl Table6 {
             socket,
         };
         let mut fib = Fib6::new(cfg).map_err(|e| e.to_string())?;
-        let mut groups: Vec<Group<Hop6>> = Vec::new();
-        let mut group_prefix: Vec<Prefix6> = Vec::new();
+        let mut groups: Groups<Prefix6, Hop6> = Groups::default();
         let mut routes: Vec<RouteEntry6> = Vec::new();
         for (prefix, members) in by_prefix(entries.iter().map(|e| (e.prefix, e.hop))) {
             let hop = if members.len() == 1 {
                 members[0]
             } else {
-                let old = prev.and_then(|p| {
-                    let g = p.group_prefix.iter().position(|x| *x == prefix)?;
-                    p.groups.get(g)
-                });
-                groups.push(Group::new(members, old));
-                group_prefix.push(prefix);
-                Hop6::Group((groups.len() - 1) as u16)
+                let old = prev.and_then(|p| p.groups.of(prefix));
+                Hop6::Group(groups.set(prefix, members, old)?)
             };
             routes.push(RouteEntry6 {
                 prefix,
@@ -371,23 +363,25 @@ impl Table6 {
             fib,
             hops,
             groups,
-            group_prefix,
             routes: routes.len(),
         })
     }
 
     /// Changes routes in place (a table no worker reads): removes `del`, adds or replaces
-    /// `add`; `routes` is the route count after. An error (no room) leaves the table half
-    /// changed: the caller builds a new one instead.
+    /// `add`; `routes` is the route count after; a prefix listed several times in `add`
+    /// gets a group that follows `cur`'s (as [`super::table::FwdTable::update`]). An error
+    /// (no room) leaves the table half changed: the caller builds a new one instead.
     pub fn update(
         &mut self,
         del: &[Prefix6],
         add: &[RouteEntry6],
         routes: usize,
+        cur: Option<&Table6>,
     ) -> Result<(), String> {
         for p in del {
             // Absent (never installed) is fine.
             let _ = self.fib.delete(p.addr.to_be_bytes(), p.len);
+            self.groups.remove(*p);
         }
         let mut ids: HashMap<Hop6, u32> = self
             .hops
@@ -395,14 +389,30 @@ impl Table6 {
             .enumerate()
             .map(|(i, h)| (*h, i as u32))
             .collect();
-        for e in add {
-            let id = *ids.entry(e.hop).or_insert_with(|| {
-                self.hops.push(e.hop);
+        for (prefix, members) in by_prefix(add.iter().map(|e| (e.prefix, e.hop))) {
+            let hop = if members.len() == 1 {
+                self.groups.remove(prefix);
+                members[0]
+            } else {
+                let g = match cur.and_then(|c| c.groups.of(prefix)) {
+                    Some(old) => self.groups.set(prefix, members, Some(old))?,
+                    None => {
+                        let old = self
+                            .groups
+                            .of(prefix)
+                            .map(|o| Group::new(o.members.clone(), Some(o)));
+                        self.groups.set(prefix, members, old.as_ref())?
+                    }
+                };
+                Hop6::Group(g)
+            };
+            let id = *ids.entry(hop).or_insert_with(|| {
+                self.hops.push(hop);
                 (self.hops.len() - 1) as u32
             });
             self.fib
-                .add(e.prefix.addr.to_be_bytes(), e.prefix.len, id)
-                .map_err(|err| format!("route {}: {err}", e.prefix))?;
+                .add(prefix.addr.to_be_bytes(), prefix.len, id)
+                .map_err(|err| format!("route {prefix}: {err}"))?;
         }
         self.routes = routes;
         Ok(())
@@ -411,12 +421,17 @@ impl Table6 {
     /// Next-hop group `g` (from a [`Hop6::Group`] of this table).
     #[inline(always)]
     pub fn group(&self, g: u16) -> &Group<Hop6> {
-        &self.groups[g as usize]
+        self.groups.get(g)
     }
 
     /// The groups (prefixes with several next hops) and their prefixes.
     pub fn groups(&self) -> impl Iterator<Item = (Prefix6, &Group<Hop6>)> {
-        self.group_prefix.iter().copied().zip(&self.groups)
+        self.groups.iter()
+    }
+
+    /// The group of `prefix` (a route with several next hops).
+    pub fn group_of(&self, prefix: Prefix6) -> Option<&Group<Hop6>> {
+        self.groups.of(prefix)
     }
 
     /// The hop for one address (network-order bytes, as in the packet).

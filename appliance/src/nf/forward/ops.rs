@@ -244,24 +244,24 @@ fn resolve_all(
     let mut v = table::resolve(ifaces, statics)?;
     if !synced.is_empty() {
         let taken: std::collections::HashSet<Prefix> = v.iter().map(|e| e.prefix).collect();
-        for (p, r) in synced {
-            if !taken.contains(p)
-                && let Ok(mut e) = table::resolve_static(ifaces, &r.route)
-            {
-                e.kind = RouteKind::Dynamic;
-                v.push(e);
+        for (_, r) in synced.iter().filter(|(p, _)| !taken.contains(p)) {
+            for h in r.hops.iter() {
+                if let Ok(mut e) = table::resolve_static(ifaces, h) {
+                    e.kind = RouteKind::Dynamic;
+                    v.push(e);
+                }
             }
         }
     }
     let mut v6 = table6::resolve6(ifaces, statics6)?;
     if !synced6.is_empty() {
         let taken: std::collections::HashSet<Prefix6> = v6.iter().map(|e| e.prefix).collect();
-        for (p, r) in synced6 {
-            if !taken.contains(p)
-                && let Ok(mut e) = table6::resolve_static6(ifaces, &r.route)
-            {
-                e.kind = RouteKind::Dynamic;
-                v6.push(e);
+        for (_, r) in synced6.iter().filter(|(p, _)| !taken.contains(p)) {
+            for h in r.hops.iter() {
+                if let Ok(mut e) = table6::resolve_static6(ifaces, h) {
+                    e.kind = RouteKind::Dynamic;
+                    v6.push(e);
+                }
             }
         }
     }
@@ -690,18 +690,28 @@ fn entry_json(state: &State, e: &Entry) -> Value {
 
 /// A route of the kernel's table not installed because its prefix is a connected or static
 /// route of pollfwd.
+/// A route with several next hops has `via` and `port` as lists (as in [`route_json`]).
 fn shadowed_json(
     state: &State,
     prefix: String,
     proto: u8,
-    via: Option<String>,
-    port: Option<u16>,
+    hops: impl Iterator<Item = (Option<String>, Option<u16>)>,
 ) -> Value {
+    let hops: Vec<(Value, Value)> = hops
+        .map(|(via, port)| (json!(via), json!(port.map(|p| port_name(state, p)))))
+        .collect();
+    let (via, port) = match &hops[..] {
+        [(v, p)] => (v.clone(), p.clone()),
+        _ => (
+            hops.iter().map(|h| h.0.clone()).collect(),
+            hops.iter().map(|h| h.1.clone()).collect(),
+        ),
+    };
     json!({
         "prefix": prefix,
         "origin": origin_name(proto),
         "via": via,
-        "port": port.map(|p| port_name(state, p)),
+        "port": port,
     })
 }
 
@@ -725,7 +735,7 @@ fn path_packets(t: &FwdTable, e: &Entry) -> BTreeMap<(u16, u128), u64> {
     let mut m = BTreeMap::new();
     match e {
         Entry::V4(e) => {
-            if let Some((_, g)) = t.groups().find(|(p, _)| *p == e.prefix) {
+            if let Some(g) = t.group_of(e.prefix) {
                 for (h, n) in g.members.iter().zip(g.packets()) {
                     if let Hop::Forward { port, gateway } = *h {
                         m.insert((port, gateway as u128), n);
@@ -734,10 +744,7 @@ fn path_packets(t: &FwdTable, e: &Entry) -> BTreeMap<(u16, u128), u64> {
             }
         }
         Entry::V6(e) => {
-            if let Some((_, g)) = t
-                .v6()
-                .and_then(|t6| t6.groups().find(|(p, _)| *p == e.prefix))
-            {
+            if let Some(g) = t.v6().and_then(|t6| t6.group_of(e.prefix)) {
                 for (h, n) in g.members.iter().zip(g.packets()) {
                     if let Hop6::Forward { port, gateway } = *h {
                         m.insert((port, gateway), n);
@@ -832,8 +839,7 @@ fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
                         ctx.state,
                         t,
                         r.proto,
-                        r.route.via.map(ip_text),
-                        r.route.port,
+                        r.hops.iter().map(|h| (h.via.map(ip_text), h.port)),
                     ));
                 }
             }
@@ -846,8 +852,7 @@ fn route_list(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
                         ctx.state,
                         t,
                         r.proto,
-                        r.route.via.map(ip6_text),
-                        r.route.port,
+                        r.hops.iter().map(|h| (h.via.map(ip6_text), h.port)),
                     ));
                 }
             }
@@ -1082,8 +1087,8 @@ fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
 }
 
 /// One change of the kernel's table at prefix level: the route the prefix has now (over a
-/// DPDK interface id), or None (it has none any more).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// DPDK interface id; several next hops: ECMP), or None (it has none any more).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncChange {
     V4(Prefix, Option<Synced<StaticRoute>>),
     V6(Prefix6, Option<Synced<StaticRoute6>>),
@@ -1196,7 +1201,11 @@ pub fn apply_synced(
                     touched6.insert(p);
                 }
                 SyncChange::V4(p, Some(r)) => {
-                    if let Err(e) = table::resolve_static(&shared.ifaces, &r.route) {
+                    let bad = r
+                        .hops
+                        .iter()
+                        .find_map(|h| table::resolve_static(&shared.ifaces, h).err());
+                    if let Some(e) = bad {
                         invalid(&mut rep, e);
                     } else if !cp.synced.contains_key(&p) && held >= max {
                         rep.refused_limit += 1;
@@ -1206,7 +1215,11 @@ pub fn apply_synced(
                     }
                 }
                 SyncChange::V6(p, Some(r)) => {
-                    if let Err(e) = table6::resolve_static6(&shared.ifaces, &r.route) {
+                    let bad = r
+                        .hops
+                        .iter()
+                        .find_map(|h| table6::resolve_static6(&shared.ifaces, h).err());
+                    if let Some(e) = bad {
                         invalid(&mut rep, e);
                     } else if !cp.synced6.contains_key(&p) && held >= max {
                         rep.refused_limit += 1;
@@ -1246,12 +1259,14 @@ pub fn apply_synced(
             for p in touched.iter().filter(|p| !fixed.contains(p)) {
                 match (e4.old(&cp.synced, p), cp.synced.get(p)) {
                     (o, Some(n)) if o.as_ref() != Some(n) => {
-                        // Resolved when taken.
-                        if let Ok(mut e) = table::resolve_static(&shared.ifaces, &n.route) {
-                            e.kind = RouteKind::Dynamic;
-                            d.add.push(e);
-                            r4 += usize::from(o.is_none());
+                        // Resolved when taken; every next hop (several: a group).
+                        for h in n.hops.iter() {
+                            if let Ok(mut e) = table::resolve_static(&shared.ifaces, h) {
+                                e.kind = RouteKind::Dynamic;
+                                d.add.push(e);
+                            }
                         }
+                        r4 += usize::from(o.is_none());
                     }
                     (Some(_), None) => {
                         d.del.push(*p);
@@ -1263,11 +1278,13 @@ pub fn apply_synced(
             for p in touched6.iter().filter(|p| !fixed6.contains(p)) {
                 match (e6.old(&cp.synced6, p), cp.synced6.get(p)) {
                     (o, Some(n)) if o.as_ref() != Some(n) => {
-                        if let Ok(mut e) = table6::resolve_static6(&shared.ifaces, &n.route) {
-                            e.kind = RouteKind::Dynamic;
-                            d.add6.push(e);
-                            r6 += usize::from(o.is_none());
+                        for h in n.hops.iter() {
+                            if let Ok(mut e) = table6::resolve_static6(&shared.ifaces, h) {
+                                e.kind = RouteKind::Dynamic;
+                                d.add6.push(e);
+                            }
                         }
+                        r6 += usize::from(o.is_none());
                     }
                     (Some(_), None) => {
                         d.del6.push(*p);
@@ -1276,9 +1293,9 @@ pub fn apply_synced(
                     _ => {}
                 }
             }
-            drop(cur);
             // In place: the table the last batch replaced, when nothing else installed a
-            // table since and no worker holds it any more.
+            // table since and no worker holds it any more. Its multipath groups follow those
+            // of the table in force (`cur`).
             let mut table: Option<Arc<FwdTable>> = None;
             if let Some(mut r) = reuse {
                 // rte_lpm scans the rules of a prefix length on each add: changing k routes
@@ -1298,8 +1315,11 @@ pub fn apply_synced(
                             &r.delta.del6,
                             &r.delta.add6,
                             (r4_now, r6_before),
+                            Some(&cur),
                         )
-                        .and_then(|_| t.update(&d.del, &d.add, &d.del6, &d.add6, (r4, r6)))
+                        .and_then(|_| {
+                            t.update(&d.del, &d.add, &d.del6, &d.add6, (r4, r6), Some(&cur))
+                        })
                         .is_ok()
                     });
                 if fits {
@@ -1308,6 +1328,8 @@ pub fn apply_synced(
                     rep.discard.push(r.table);
                 }
             }
+            // The table in force is retired below: no reference of this batch may hold it.
+            drop(cur);
             rep.in_place = table.is_some();
             let res = match table {
                 Some(t) => swap_in(ctx, cp, t).map(|(_, retired)| (retired, None)),
@@ -1368,12 +1390,12 @@ pub fn apply_synced(
 
 /// Changes to a map of routes, undone on error: the whole old map (a full replacement),
 /// or the old value of each key changed.
-struct Edit<K: Ord + Copy, V: Copy> {
+struct Edit<K: Ord + Copy, V: Clone> {
     full: Option<BTreeMap<K, V>>,
     undo: BTreeMap<K, Option<V>>,
 }
 
-impl<K: Ord + Copy, V: Copy> Edit<K, V> {
+impl<K: Ord + Copy, V: Clone> Edit<K, V> {
     /// Starts changing `map`; `full`: it is replaced (emptied here).
     fn begin(map: &mut BTreeMap<K, V>, full: bool) -> Self {
         Edit {
@@ -1384,7 +1406,7 @@ impl<K: Ord + Copy, V: Copy> Edit<K, V> {
 
     fn set(&mut self, map: &mut BTreeMap<K, V>, k: K, v: Option<V>) {
         if self.full.is_none() {
-            self.undo.entry(k).or_insert_with(|| map.get(&k).copied());
+            self.undo.entry(k).or_insert_with(|| map.get(&k).cloned());
         }
         match v {
             Some(v) => map.insert(k, v),
@@ -1395,10 +1417,10 @@ impl<K: Ord + Copy, V: Copy> Edit<K, V> {
     /// The value of `k` before the changes.
     fn old(&self, map: &BTreeMap<K, V>, k: &K) -> Option<V> {
         match &self.full {
-            Some(m) => m.get(k).copied(),
+            Some(m) => m.get(k).cloned(),
             None => match self.undo.get(k) {
-                Some(v) => *v,
-                None => map.get(k).copied(),
+                Some(v) => v.clone(),
+                None => map.get(k).cloned(),
             },
         }
     }
@@ -1430,8 +1452,18 @@ fn route_sync(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
         let statics: Vec<StaticRoute> = cp.statics.values().flatten().copied().collect();
         let statics6: Vec<StaticRoute6> = cp.statics6.values().flatten().copied().collect();
         let (e4, e6) = resolve_all(&shared.ifaces, &statics, &statics6, &cp.synced, &cp.synced6)?;
-        let dynamic = e4.iter().filter(|e| e.kind == RouteKind::Dynamic).count()
-            + e6.iter().filter(|e| e.kind == RouteKind::Dynamic).count();
+        // Prefixes (a multipath route's entries, one per next hop, are one route).
+        let dynamic = e4
+            .iter()
+            .filter(|e| e.kind == RouteKind::Dynamic)
+            .map(|e| e.prefix)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            + e6.iter()
+                .filter(|e| e.kind == RouteKind::Dynamic)
+                .map(|e| e.prefix)
+                .collect::<std::collections::HashSet<_>>()
+                .len();
         let held = cp.synced.len() + cp.synced6.len();
         let mut by_origin: BTreeMap<String, u64> = BTreeMap::new();
         for p in cp
@@ -1459,7 +1491,9 @@ fn route_sync(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
                 "ignored_total": st.ignored.values().sum::<u64>(),
                 "refused_limit": st.refused_limit,
                 "refused_invalid": st.refused_invalid,
-                "multipath_first_hop": st.multipath_first_hop,
+                "multipath": st.multipath,
+                "multipath_weights_ignored": st.multipath_weights_ignored,
+                "multipath_truncated": st.multipath_truncated,
                 "batches": st.batches,
                 "in_place": st.in_place,
                 "dumps": st.dumps,

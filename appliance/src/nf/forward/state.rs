@@ -37,14 +37,15 @@ pub struct Plane {
     pub sync_stats: SyncStats,
 }
 
-/// A route from the kernel's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A route from the kernel's table: one next hop, or several (a multipath route: an ECMP
+/// group in the table).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Synced<R> {
-    pub route: R,
+    /// Its next hops in the kernel's order (at least one, at most
+    /// [`pollfwd_nf::forward::ecmp::MAX_PATHS`], each once).
+    pub hops: Arc<[R]>,
     /// The kernel route's `rtm_protocol` (who installed it: 186 BGP, 188 OSPF, ...).
     pub proto: u8,
-    /// The kernel route had several next hops: only its first is installed.
-    pub multipath: bool,
 }
 
 /// What the FIB sync did since pollfwd started.
@@ -60,8 +61,16 @@ pub struct SyncStats {
     /// box's own addresses).
     pub refused_limit: u64,
     pub refused_invalid: u64,
-    /// Multipath routes installed with their first next hop.
-    pub multipath_first_hop: u64,
+    /// Multipath routes taken (added or changed), of which with next hops of unequal weights
+    /// (installed with equal shares: the table has no weights), and with more than
+    /// [`pollfwd_nf::forward::ecmp::MAX_PATHS`] next hops out of punt interfaces (the first
+    /// ones are installed).
+    pub multipath: u64,
+    pub multipath_weights_ignored: u64,
+    pub multipath_truncated: u64,
+    /// Multipath routes with next hops out of other interfaces than the punt ones: those
+    /// out of punt interfaces are installed.
+    pub multipath_partial: u64,
     /// Tables compiled, full dumps read (start and after a lost notification), netlink
     /// notifications lost (the socket overflowed: a dump follows).
     pub batches: u64,
