@@ -1360,3 +1360,198 @@ fn kernel_multipath_routes_spread_flows_over_their_next_hops() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Two BGP peers behind port b (FRR's bgpd in two namespaces, one AS) announce the same
+/// prefix; the FRR beside pollfwd (zebra, bgpd with `maximum-paths 2`) installs one route with
+/// two next hops (over a nexthop object, as zebra does): pollfwd's FIB has it as a two-member
+/// group, A's flows to the prefix spread over both peers (each reply's TTL names the host,
+/// both next hops' counters grow), one flow never changes peer; a peer shutting its session
+/// down leaves one member, and every flow goes to the other.
+#[test]
+fn frr_two_bgp_peers_give_an_ecmp_route_and_a_peer_going_away_leaves_one_member() {
+    require_root("network namespaces and veth pairs");
+    for t in [
+        "ip",
+        "ping",
+        "ethtool",
+        "vtysh",
+        "/usr/lib/frr/zebra",
+        "/usr/lib/frr/bgpd",
+    ] {
+        assert!(
+            have(t),
+            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
+        );
+    }
+    let lab = Lab::new("fibsync-frr-ecmp");
+    let pid = std::process::id();
+    let [na, nw, nr, n2, n3] = ["a", "w", "r", "2", "3"].map(|n| format!("fe{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nw.clone(), nr.clone(), n2.clone(), n3.clone()]);
+    wire_hosts_to_router(&nr, &[(&na, "fea"), (&nw, "few")]);
+    isolate_router_veths(&nr, &["fea1", "few1"]);
+    host_link(&na, "fea0", "192.0.2.2/24", Some("192.0.2.1"));
+    hosts_behind_b(&nw, "fe", &[(&n2, 2, 64), (&n3, 3, 100)]);
+    let hosts = [("198.51.100.2", 63), ("198.51.100.3", 99)];
+    let cfg = router_config(&lab, "fea1", "few1", "[fib_sync]\nenable = true\n");
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 150);
+    let dir_r = lab.path("frr-router");
+    let steps = || {
+        wait_answering(&sock);
+        let zsock = dir_r.join("zserv.api");
+        let z = zsock.to_str().unwrap().to_string();
+        let _zebra = frr_daemon(&nr, &dir_r, "zebra", "hostname router\n", &["-z", &z]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !zsock.exists() {
+            assert!(Instant::now() < deadline, "zebra did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut conf = String::from(
+            "hostname router\n\
+             router bgp 64512\n bgp router-id 198.51.100.1\n no bgp ebgp-requires-policy\n",
+        );
+        for n in [2, 3] {
+            conf += &format!(
+                " neighbor 198.51.100.{n} remote-as 64513\n neighbor 198.51.100.{n} timers 1 3\n\
+                 neighbor 198.51.100.{n} timers connect 1\n"
+            );
+        }
+        conf += " address-family ipv4 unicast\n  maximum-paths 2\n exit-address-family\n";
+        let _router = frr_daemon(
+            &nr,
+            &dir_r,
+            "bgpd",
+            &conf,
+            &["-z", &z, "-l", "198.51.100.1"],
+        );
+        // The peers: one AS, the same prefix (equal paths: multipath).
+        let peer = |ns: &str, n: u8| {
+            let dir = lab.path(&format!("frr-peer{n}"));
+            let zp = dir.join("zserv.api").to_str().unwrap().to_string();
+            let d = frr_daemon(
+                ns,
+                &dir,
+                "bgpd",
+                &format!(
+                    "hostname peer{n}\n\
+                     router bgp 64513\n bgp router-id 198.51.100.{n}\n no bgp ebgp-requires-policy\n\
+                     no bgp network import-check\n\
+                     neighbor 198.51.100.1 remote-as 64512\n neighbor 198.51.100.1 timers 1 3\n\
+                     neighbor 198.51.100.1 timers connect 1\n\
+                     address-family ipv4 unicast\n  network 10.9.0.0/24\n exit-address-family\n"
+                ),
+                &["-z", &zp, "-Z", "-l", &format!("198.51.100.{n}")],
+            );
+            (d, dir)
+        };
+        let (_p2, _) = peer(&n2, 2);
+        let (_p3, dir3) = peer(&n3, 3);
+        // Both paths reach pollfwd's FIB as one route with two next hops.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let route = loop {
+            if let Some(r) = route_of(&sock, "10.9.0.0/24")
+                && r["nexthops"].as_array().is_some_and(|h| h.len() == 2)
+            {
+                break r;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "10.9.0.0/24 not in pollfwd's FIB with two next hops after 60 s: {:?}\nkernel: {}\nbgp: {}\nroute.sync: {}",
+                    route_of(&sock, "10.9.0.0/24"),
+                    ns_ok(&nr, &["ip", "route"]),
+                    vtysh(&nr, &dir_r, &["show bgp ipv4 unicast 10.9.0.0/24"]),
+                    sync(&sock)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let k = ns_ok(&nr, &["ip", "route", "show", "10.9.0.0/24"]);
+        eprintln!("kernel: {k}pollfwd: {route}");
+        assert_eq!(route["origin"], "bgp", "{route}");
+        assert_eq!(route["port"], json!(["b", "b"]), "{route}");
+        let mut vias: Vec<&str> = route["via"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        vias.sort();
+        assert_eq!(vias, ["198.51.100.2", "198.51.100.3"], "{route}");
+        // Flows spread over both peers; pollfwd counts both next hops.
+        let dests: Vec<String> = (1..=24).map(|k| format!("10.9.0.{k}")).collect();
+        let first = who_answers(&na, &dests, &hosts);
+        for (via, _) in hosts {
+            assert!(
+                first.iter().any(|h| h == via),
+                "{via} answered none: {first:?}"
+            );
+        }
+        let pk = nexthop_packets(&route_of(&sock, "10.9.0.0/24").unwrap());
+        eprintln!("two BGP next hops: {pk:?}");
+        assert!(pk.values().all(|&n| n > 0), "{pk:?}");
+        // One flow (ICMP echo to one address: same addresses and protocol) never splits.
+        let o = ns_run(
+            &na,
+            &["ping", "-c", "6", "-i", "0.2", "-w", "5", "10.9.0.7"],
+        );
+        let ttls: std::collections::BTreeSet<String> = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("ttl=").map(str::to_string))
+            .collect();
+        assert_eq!(
+            ttls.len(),
+            1,
+            "one flow answered by several hosts: {ttls:?}"
+        );
+
+        // Peer 3 shuts its session down: one member left, every flow on peer 2.
+        vtysh(
+            &n3,
+            &dir3,
+            &[
+                "configure terminal",
+                "router bgp 64513",
+                "neighbor 198.51.100.1 shutdown",
+            ],
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(r) = route_of(&sock, "10.9.0.0/24")
+                && r["via"] == "198.51.100.2"
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still two next hops 20 s after peer 3 went away: {:?}\nkernel: {}",
+                route_of(&sock, "10.9.0.0/24"),
+                ns_ok(&nr, &["ip", "route", "show", "10.9.0.0/24"])
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let after = who_answers(&na, &dests, &hosts);
+        for (d, (was, is)) in dests.iter().zip(first.iter().zip(&after)) {
+            assert_eq!(is, "198.51.100.2", "{d} not on the peer left");
+            if was == "198.51.100.2" {
+                assert_eq!(was, is);
+            }
+        }
+        let s = sync(&sock);
+        assert!(s["counters"]["multipath"].as_u64().unwrap() >= 1, "{s}");
+        assert_eq!(
+            s["counters"]["ignored"]["nexthop_object"]
+                .as_u64()
+                .unwrap_or(0),
+            0,
+            "{s}"
+        );
+    };
+    let out = run_then_stop(child, 120, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
