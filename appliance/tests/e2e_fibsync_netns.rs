@@ -12,10 +12,19 @@
 //! - a flood beyond `max_routes` is refused and counted, the routes held stay;
 //! - FRR: zebra and bgpd in the router namespace peer over the punt TAP with bgpd in B's
 //!   namespace, which announces a prefix: it is in pollfwd's FIB with origin bgp, A pings an
-//!   address in it, and a withdraw removes it.
+//!   address in it, and a withdraw removes it;
+//! - multipath: a kernel route with three next hops (three hosts on a bridge behind port b)
+//!   is one route with three next hops; A's flows to 40 addresses spread over the hosts (the
+//!   replies' TTL names each host), pollfwd's per-next-hop counters equal each host's echo
+//!   requests; replaced with fewer next hops, only the flows of those removed move; weights
+//!   counted as ignored; IPv6 next hops deleted and appended alone; a route over a nexthop
+//!   object group follows a member deleted;
+//! - FRR ECMP: two BGP peers announce one prefix, zebra (`maximum-paths 2`) installs it with
+//!   two next hops: a two-member group in pollfwd, flows over both, one flow never split; a
+//!   peer shutting down leaves one member.
 //!
 //! Needs root, iproute2, iputils-ping, ethtool and frr (`scripts/install-deps.sh`); without
-//! one it fails and says which. Namespaces fs{a,b,r}-<pid>, removed when the test ends;
+//! one it fails and says which. Namespaces fs*, fb*, fm*, fe* -<pid>, removed when the test ends;
 //! daemons run with their files in the test's lab directory and are stopped by PID.
 //! Addresses: RFC 5737 / RFC 3849 / RFC 1918 ranges inside these namespaces only.
 
@@ -1202,6 +1211,13 @@ fn kernel_multipath_routes_spread_flows_over_their_next_hops() {
             std::thread::sleep(Duration::from_millis(5));
         }
         wait_vias(&sock, "10.9.0.0/24", &["198.51.100.2", "198.51.100.3"]);
+        let m = ctl(&sock, &["metrics"]);
+        let m = String::from_utf8_lossy(&m.stdout).into_owned();
+        let line = m
+            .lines()
+            .find(|l| l.starts_with("pollfwd_fib_sync_multipath_weights_ignored_total "))
+            .unwrap_or_else(|| panic!("no weights counter in the metrics:\n{m}"));
+        assert!(line.ends_with(&format!(" {}", w0 + 1)), "{line}");
 
         // 4. One next hop: a plain route, everything to it.
         ip(&[

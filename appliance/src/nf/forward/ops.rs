@@ -573,6 +573,26 @@ fn fib_sync_metrics(ctx: &OpCtx<'_>) -> String {
             st.overflows,
             "route notifications lost (a dump follows)",
         ),
+        (
+            "multipath",
+            st.multipath,
+            "multipath routes taken (ECMP groups)",
+        ),
+        (
+            "multipath_weights_ignored",
+            st.multipath_weights_ignored,
+            "multipath routes with unequal weights, installed with equal shares",
+        ),
+        (
+            "multipath_truncated",
+            st.multipath_truncated,
+            "multipath routes beyond 16 next hops, the first 16 installed",
+        ),
+        (
+            "multipath_partial",
+            st.multipath_partial,
+            "multipath routes with next hops out of other interfaces, those out of punt interfaces installed",
+        ),
     ] {
         let _ = writeln!(
             o,
@@ -1494,6 +1514,7 @@ fn route_sync(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
                 "multipath": st.multipath,
                 "multipath_weights_ignored": st.multipath_weights_ignored,
                 "multipath_truncated": st.multipath_truncated,
+                "multipath_partial": st.multipath_partial,
                 "batches": st.batches,
                 "in_place": st.in_place,
                 "dumps": st.dumps,
