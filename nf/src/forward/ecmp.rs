@@ -105,8 +105,8 @@ pub struct Groups<P, H> {
     groups: Vec<Group<H>>,
     /// The prefix of each slot (None: free).
     prefix: Vec<Option<P>>,
-    at: std::collections::HashMap<P, u16>,
-    free: Vec<u16>,
+    at: std::collections::HashMap<P, u32>,
+    free: Vec<u32>,
 }
 
 impl<P, H> Default for Groups<P, H> {
@@ -123,7 +123,7 @@ impl<P, H> Default for Groups<P, H> {
 impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + PartialEq> Groups<P, H> {
     /// Group `g`.
     #[inline(always)]
-    pub fn get(&self, g: u16) -> &Group<H> {
+    pub fn get(&self, g: u32) -> &Group<H> {
         &self.groups[g as usize]
     }
 
@@ -133,13 +133,13 @@ impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + PartialEq> Gr
     }
 
     /// Makes `members` the group of `prefix` (in its slot, or a new one) and returns its
-    /// slot; `prev`: the group it replaces ([`Group::new`]). At most 65,536 groups.
+    /// slot; `prev`: the group it replaces ([`Group::new`]).
     pub fn set(
         &mut self,
         prefix: P,
         members: Vec<H>,
         prev: Option<&Group<H>>,
-    ) -> Result<u16, String> {
+    ) -> Result<u32, String> {
         let g = Group::new(members, prev);
         if let Some(&k) = self.at.get(&prefix) {
             self.groups[k as usize] = g;
@@ -152,8 +152,8 @@ impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + PartialEq> Gr
                 k
             }
             None => {
-                let k = u16::try_from(self.groups.len()).map_err(|_| {
-                    format!("route {prefix}: more than 65536 routes with several next hops")
+                let k = u32::try_from(self.groups.len()).map_err(|_| {
+                    format!("route {prefix}: too many routes with several next hops")
                 })?;
                 self.groups.push(g);
                 self.prefix.push(Some(prefix));

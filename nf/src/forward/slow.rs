@@ -152,7 +152,7 @@ impl Forward {
         memo: &mut Memo,
     ) -> Verdict {
         // ECMP: the group and member this packet's flow hash picked.
-        let mut path: Option<(u16, usize)> = None;
+        let mut path: Option<(u32, usize)> = None;
         let (port, nh) = if hop_id == memo.hop {
             (memo.port, memo.nh)
         } else {

@@ -196,7 +196,7 @@ pub enum Hop {
     Broadcast,
     /// Several next hops (ECMP): group `n` of the compiled table ([`FwdTable::group`]), whose
     /// members are [`Hop::Forward`]s. Only in a compiled table, never in a route entry.
-    Group(u16),
+    Group(u32),
 }
 
 /// What kind of route an entry is.
@@ -538,7 +538,7 @@ impl FwdTable {
 
     /// Next-hop group `g` (from a [`Hop::Group`] of this table).
     #[inline(always)]
-    pub fn group(&self, g: u16) -> &Group<Hop> {
+    pub fn group(&self, g: u32) -> &Group<Hop> {
         self.groups.get(g)
     }
 
@@ -638,6 +638,13 @@ mod tests {
                 ra: false,
             },
         ]
+    }
+
+    #[test]
+    fn a_hop_is_eight_bytes_with_a_group_of_32_bits() {
+        // The hop array is read per packet: a group index of 32 bits (no limit of 65,536
+        // multipath prefixes) keeps it at 8 bytes.
+        assert_eq!(std::mem::size_of::<Hop>(), 8);
     }
 
     #[test]

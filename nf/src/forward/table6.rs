@@ -138,7 +138,7 @@ pub enum Hop6 {
     Local,
     /// Several next hops (ECMP): group `n` of the compiled table ([`Table6::group`]), whose
     /// members are [`Hop6::Forward`]s. Only in a compiled table, never in a route entry.
-    Group(u16),
+    Group(u32),
 }
 
 /// A static IPv6 route as configured: a prefix via a gateway, out of a port, or both (a
@@ -420,7 +420,7 @@ impl Table6 {
 
     /// Next-hop group `g` (from a [`Hop6::Group`] of this table).
     #[inline(always)]
-    pub fn group(&self, g: u16) -> &Group<Hop6> {
+    pub fn group(&self, g: u32) -> &Group<Hop6> {
         self.groups.get(g)
     }
 

@@ -146,7 +146,7 @@ impl Forward {
     /// ECMP: the member (port, gateway) of IPv6 group `g` that the flow hash of the frame
     /// `d` picks, counted for this worker.
     #[inline]
-    pub(super) fn pick6(&self, d: &[u8], g: u16) -> Option<(u16, u128)> {
+    pub(super) fn pick6(&self, d: &[u8], g: u32) -> Option<(u16, u128)> {
         let group = self.table.v6()?.group(g);
         let k = group.pick(super::ecmp::packet_hash6(
             d,
