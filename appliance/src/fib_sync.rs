@@ -263,8 +263,13 @@ fn helper() -> Option<Helper> {
                 };
                 {
                     // Multipath groups share the buckets and counters of the table in force.
-                    let built =
-                        FwdTable::build_after(&e4, &e6, dpdk::ffi::SOCKET_ID_ANY, Some(&*cur));
+                    let built = FwdTable::build_after(
+                        &e4,
+                        &e6,
+                        dpdk::ffi::SOCKET_ID_ANY,
+                        Some(&*cur),
+                        cur.workers(),
+                    );
                     drop(cur);
                     match built {
                         Ok(t) => {

@@ -24,8 +24,9 @@
 //!   peer shutting down leaves one member.
 //!
 //! Needs root, iproute2, iputils-ping, ethtool and frr (`scripts/install-deps.sh`); without
-//! one it fails and says which. Namespaces fs*, fb*, fm*, fe* -<pid>, removed when the test ends;
-//! daemons run with their files in the test's lab directory and are stopped by PID.
+//! one it fails and says which. Namespaces `<test><role>-<pid>` (tests fs, fb, fm, fp, fe),
+//! removed when the test ends; daemons run with their files in the test's lab directory and
+//! are stopped by PID.
 //! Addresses: RFC 5737 / RFC 3849 / RFC 1918 ranges inside these namespaces only.
 
 mod common;
@@ -1047,7 +1048,7 @@ fn kernel_multipath_routes_spread_flows_over_their_next_hops() {
     }
     let lab = Lab::new("fibsync-ecmp");
     let pid = std::process::id();
-    let [na, nw, nr, n2, n3, n4] = ["a", "w", "r", "2", "3", "4"].map(|n| format!("fm{n}-{pid}"));
+    let [na, nw, nr, n2, n3, n4] = ["a", "w", "r", "2", "3", "4"].map(|n| format!("fp{n}-{pid}"));
     let _g = busy_lock();
     let _ns = Netns::create(&[
         na.clone(),
@@ -1057,18 +1058,18 @@ fn kernel_multipath_routes_spread_flows_over_their_next_hops() {
         n3.clone(),
         n4.clone(),
     ]);
-    wire_hosts_to_router(&nr, &[(&na, "fma"), (&nw, "fmw")]);
-    isolate_router_veths(&nr, &["fma1", "fmw1"]);
-    host_link(&na, "fma0", "192.0.2.2/24", Some("192.0.2.1"));
-    host_link6(&na, "fma0", "2001:db8:1::2/64", Some("2001:db8:1::1"));
+    wire_hosts_to_router(&nr, &[(&na, "fpa"), (&nw, "fpw")]);
+    isolate_router_veths(&nr, &["fpa1", "fpw1"]);
+    host_link(&na, "fpa0", "192.0.2.2/24", Some("192.0.2.1"));
+    host_link6(&na, "fpa0", "2001:db8:1::2/64", Some("2001:db8:1::1"));
     // Replies reach A with one hop less (pollfwd): 63, 99, 119.
-    hosts_behind_b(&nw, "fm", &[(&n2, 2, 64), (&n3, 3, 100), (&n4, 4, 120)]);
+    hosts_behind_b(&nw, "fp", &[(&n2, 2, 64), (&n3, 3, 100), (&n4, 4, 120)]);
     let hosts4 = [
         ("198.51.100.2", 63),
         ("198.51.100.3", 99),
         ("198.51.100.4", 119),
     ];
-    let cfg = router_config(&lab, "fma1", "fmw1", "[fib_sync]\nenable = true\n");
+    let cfg = router_config(&lab, "fpa1", "fpw1", "[fib_sync]\nenable = true\n");
     let sock = lab.path("ctl.sock");
     let child = spawn_pollfwd_in(&nr, &lab, &cfg, 150);
     let ip = |args: &[&str]| {
@@ -1564,6 +1565,123 @@ fn frr_two_bgp_peers_give_an_ecmp_route_and_a_peer_going_away_leaves_one_member(
         );
     };
     let out = run_then_stop(child, 120, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A measurement (`cargo test -p pollfwd --test e2e_fibsync_netns measure_multipath --
+/// --ignored --nocapture`): 20 000 multipath routes (two next hops each, proto bgp) added to
+/// the kernel's table with `ip -batch`: the time until all are in pollfwd's FIB, pollfwd's
+/// resident memory before and after (a group per multipath prefix), one route's next hops
+/// changed with them held (in place), and deleting them. docs/forward.md quotes its figures.
+#[test]
+#[ignore]
+fn measure_multipath_kernel_routes() {
+    require_root("network namespaces and veth pairs");
+    let lab = Lab::new("fibsync-mp");
+    let pid = std::process::id();
+    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fq{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
+    lab_hosts(&na, &nb, &nr, "fqa", "fqb");
+    let cfg = router_config(&lab, "fqa1", "fqb1", "[fib_sync]\nenable = true\n");
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 300);
+    let rss = {
+        let status = format!("/proc/{}/status", child.id());
+        move || -> u64 {
+            std::fs::read_to_string(&status)
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap()
+        }
+    };
+    const N: usize = 20_000;
+    let steps = || {
+        wait_answering(&sock);
+        let mut add = String::new();
+        for k in 0..N {
+            add += &format!(
+                "route add 10.{}.{}.0/24 proto bgp nexthop via 198.51.100.2 dev pf-b nexthop via 198.51.100.3 dev pf-b\n",
+                k >> 8,
+                k & 255
+            );
+        }
+        let del: String = (0..N)
+            .map(|k| format!("route del 10.{}.{}.0/24\n", k >> 8, k & 255))
+            .collect();
+        let (fa, fd) = (lab.write("add.batch", &add), lab.write("del.batch", &del));
+        let rss0 = rss();
+        for (what, file, want) in [("add", &fa, N as u64), ("delete", &fd, 0)] {
+            let t0 = Instant::now();
+            ns_ok(&nr, &["ip", "-batch", file.to_str().unwrap()]);
+            let t_ip = t0.elapsed();
+            let mut c = Control::connect(&sock);
+            loop {
+                let s = c.call("route.sync", json!({}));
+                if s["routes"].as_u64() == Some(want) {
+                    break;
+                }
+                assert!(t0.elapsed() < Duration::from_secs(120), "{s}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let s = sync(&sock);
+            eprintln!(
+                "{what} {N} multipath routes: ip -batch {:.2} s, all in pollfwd's FIB after {:.2} s; last table {} ms; pollfwd RSS {} MiB (before: {} MiB)",
+                t_ip.as_secs_f64(),
+                t0.elapsed().as_secs_f64(),
+                s["last_batch"]["build_ms"],
+                rss() / 1024,
+                rss0 / 1024
+            );
+            if want == 0 {
+                continue;
+            }
+            let r = route_of(&sock, "10.0.7.0/24").unwrap();
+            assert_eq!(r["nexthops"].as_array().map(Vec::len), Some(2), "{r}");
+            std::thread::sleep(Duration::from_secs(6));
+            let t0 = Instant::now();
+            ns_ok(
+                &nr,
+                &[
+                    "ip",
+                    "route",
+                    "replace",
+                    "10.0.7.0/24",
+                    "proto",
+                    "bgp",
+                    "nexthop",
+                    "via",
+                    "198.51.100.2",
+                    "dev",
+                    "pf-b",
+                    "nexthop",
+                    "via",
+                    "198.51.100.4",
+                    "dev",
+                    "pf-b",
+                ],
+            );
+            // route.list resolves and lists every route: slow with 20k, so the time is
+            // pollfwd's own (`latency_ms`: notification read to table in every worker).
+            wait_vias(&sock, "10.0.7.0/24", &["198.51.100.2", "198.51.100.4"]);
+            let s = sync(&sock);
+            eprintln!(
+                "one multipath route's next hops changed with {N} held: {} ms in pollfwd ({}, in place {}; seen in route.list after {:.1} ms)",
+                s["last_batch"]["latency_ms"],
+                s["last_batch"],
+                s["counters"]["in_place"],
+                t0.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    };
+    let out = run_then_stop(child, 60, steps);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -89,7 +89,7 @@ fn table(hops: &[usize], prev: Option<&FwdTable>) -> Arc<FwdTable> {
         .collect();
     let e4 = table::resolve(&ifaces, &v4).unwrap();
     let e6 = table6::resolve6(&ifaces, &v6).unwrap();
-    Arc::new(FwdTable::build_after(&e4, &e6, -1, prev).unwrap())
+    Arc::new(FwdTable::build_after(&e4, &e6, -1, prev, 2).unwrap())
 }
 
 fn stage(t: &Arc<FwdTable>) -> Forward {

@@ -236,7 +236,7 @@ fn multipath_routes_changed_in_place_keep_their_buckets() {
     );
     t.update(&[], &m4, &[], &m6, (2, 2), Some(&cur)).unwrap();
     let (f4, f6) = with(&m4, &m6);
-    let fresh = FwdTable::build_after(&f4, &f6, -1, Some(&cur)).unwrap();
+    let fresh = FwdTable::build_after(&f4, &f6, -1, Some(&cur), 1).unwrap();
     let (g, gf) = (
         t.group_of(Prefix::new(p, 24)).unwrap(),
         fresh.group_of(Prefix::new(p, 24)).unwrap(),

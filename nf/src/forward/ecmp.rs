@@ -20,7 +20,9 @@ pub const BUCKETS: usize = 256;
 /// Most next hops of one route.
 pub const MAX_PATHS: usize = 16;
 
-/// Workers whose per-member packet counts a group keeps apart (more share the last slot).
+/// Workers whose per-member packet counts a group keeps apart, at most (more share the last
+/// slot). A table's groups have one slot per worker of the configuration
+/// ([`super::table::FwdTable::build_after`]'s `workers`): 128 bytes each per group.
 pub const MAX_WORKERS: usize = 64;
 
 /// A next-hop group: members and the bucket table that shares flows out between them.
@@ -43,7 +45,8 @@ impl<H: Copy + PartialEq> Group<H> {
     /// one replaces (same prefix in the table before), whose buckets and counts carry over
     /// for the members both have (same members: the very same counters; others: the counts
     /// so far are copied, and packets counted in the old table after the copy are lost).
-    pub fn new(members: Vec<H>, prev: Option<&Group<H>>) -> Group<H> {
+    /// `workers`: the counter slots of a new set of counters (1..=[`MAX_WORKERS`]).
+    pub fn new(members: Vec<H>, prev: Option<&Group<H>>, workers: usize) -> Group<H> {
         assert!(!members.is_empty() && members.len() <= MAX_PATHS);
         let buckets = spread(prev.map(|p| (&p.members[..], &p.buckets)), &members);
         if let Some(p) = prev.filter(|p| p.members == members) {
@@ -53,9 +56,11 @@ impl<H: Copy + PartialEq> Group<H> {
                 counts: p.counts.clone(),
             };
         }
-        let counts: Arc<[Slot]> = (0..MAX_WORKERS).map(|_| Slot::default()).collect();
+        let counts: Arc<[Slot]> = (0..workers.clamp(1, MAX_WORKERS))
+            .map(|_| Slot::default())
+            .collect();
         if let Some(p) = prev {
-            for (w, slot) in p.counts.iter().enumerate() {
+            for (w, slot) in p.counts.iter().enumerate().take(counts.len()) {
                 for (j, m) in p.members.iter().enumerate() {
                     if let Some(k) = members.iter().position(|x| x == m) {
                         counts[w].0[k].store(slot.0[j].load(Ordering::Relaxed), Ordering::Relaxed);
@@ -80,7 +85,7 @@ impl<H: Copy + PartialEq> Group<H> {
     /// load and a store, no locked instruction).
     #[inline(always)]
     pub fn count(&self, worker: usize, k: usize) {
-        let c = &self.counts[worker.min(MAX_WORKERS - 1)].0[k];
+        let c = &self.counts[worker.min(self.counts.len() - 1)].0[k];
         c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
@@ -102,6 +107,8 @@ impl<H: Copy + PartialEq> Group<H> {
 /// ([`super::table::FwdTable::update`]) replaces a prefix's group in its slot, and reuses the
 /// slot of a prefix that lost its group for the next new one.
 pub struct Groups<P, H> {
+    /// Counter slots of new groups (workers).
+    workers: usize,
     groups: Vec<Group<H>>,
     /// The prefix of each slot (None: free).
     prefix: Vec<Option<P>>,
@@ -109,9 +116,11 @@ pub struct Groups<P, H> {
     free: Vec<u32>,
 }
 
-impl<P, H> Default for Groups<P, H> {
-    fn default() -> Self {
+impl<P, H> Groups<P, H> {
+    /// No group yet; new ones count for `workers` workers ([`Group::new`]).
+    pub fn new(workers: usize) -> Self {
         Groups {
+            workers,
             groups: Vec::new(),
             prefix: Vec::new(),
             at: std::collections::HashMap::new(),
@@ -121,6 +130,11 @@ impl<P, H> Default for Groups<P, H> {
 }
 
 impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + PartialEq> Groups<P, H> {
+    /// Counter slots of new groups.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
     /// Group `g`.
     #[inline(always)]
     pub fn get(&self, g: u32) -> &Group<H> {
@@ -140,7 +154,7 @@ impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + PartialEq> Gr
         members: Vec<H>,
         prev: Option<&Group<H>>,
     ) -> Result<u32, String> {
-        let g = Group::new(members, prev);
+        let g = Group::new(members, prev, self.workers);
         if let Some(&k) = self.at.get(&prefix) {
             self.groups[k as usize] = g;
             return Ok(k);
@@ -382,15 +396,15 @@ mod tests {
 
     #[test]
     fn counts_carry_over_for_members_that_stay() {
-        let g = Group::new(vec![1u32, 2, 3], None);
+        let g = Group::new(vec![1u32, 2, 3], None, 2);
         g.count(0, 0);
         g.count(1, 2);
         g.count(1, 2);
         assert_eq!(g.packets(), vec![1, 0, 2]);
-        let h = Group::new(vec![3u32, 1], Some(&g));
+        let h = Group::new(vec![3u32, 1], Some(&g), 2);
         assert_eq!(h.packets(), vec![2, 1]);
         // Same members: one set of counters, whichever table counts.
-        let k = Group::new(vec![3u32, 1], Some(&h));
+        let k = Group::new(vec![3u32, 1], Some(&h), 2);
         assert_eq!(k.buckets, h.buckets);
         h.count(0, 0);
         k.count(1, 1);
@@ -420,7 +434,7 @@ mod tests {
         );
         // 4096 flows (source ports) over 3 members: each within 20% of a third.
         for sym in [false, true] {
-            let g = Group::new(vec![0u8, 1, 2], None);
+            let g = Group::new(vec![0u8, 1, 2], None, 1);
             let mut n4 = [0usize; 3];
             let mut n6 = [0usize; 3];
             for sp in 0..4096u32 {

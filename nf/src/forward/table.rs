@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 
 use dpdk::lpm::{Lpm, LpmConfig, MISS};
 
-use super::ecmp::{Group, Groups, MAX_PATHS};
+use super::ecmp::{Group, Groups, MAX_PATHS, MAX_WORKERS};
 use super::table6::{Prefix6, RouteEntry6, Table6};
 
 /// An IPv4 prefix, address in host order with no host bits set.
@@ -399,23 +399,27 @@ pub struct FwdTable {
 
 impl FwdTable {
     /// Compiles the resolved route lists of both families (EAL must be up). Sized for the
-    /// lists with room to spare; no IPv6 table when there is no IPv6 route.
+    /// lists with room to spare; no IPv6 table when there is no IPv6 route. Its multipath
+    /// groups count for up to [`MAX_WORKERS`] workers.
     pub fn build(
         entries: &[RouteEntry],
         entries6: &[RouteEntry6],
         socket: i32,
     ) -> Result<FwdTable, String> {
-        FwdTable::build_after(entries, entries6, socket, None)
+        FwdTable::build_after(entries, entries6, socket, None, MAX_WORKERS)
     }
 
     /// [`FwdTable::build`] for a table that replaces `prev`: a prefix with several next hops
     /// keeps its group's bucket assignment and counts for the next hops it still has
-    /// ([`super::ecmp::spread`]), so that flows on them keep their next hop.
+    /// ([`super::ecmp::spread`]), so that flows on them keep their next hop. `workers`: the
+    /// workers of the configuration (worker indexes below it), each of which gets its own
+    /// counters in every group (128 bytes a group).
     pub fn build_after(
         entries: &[RouteEntry],
         entries6: &[RouteEntry6],
         socket: i32,
         prev: Option<&FwdTable>,
+        workers: usize,
     ) -> Result<FwdTable, String> {
         let v6 = if entries6.is_empty() {
             None
@@ -424,6 +428,7 @@ impl FwdTable {
                 entries6,
                 socket,
                 prev.and_then(|p| p.v6.as_ref()),
+                workers,
             )?)
         };
         let long_groups: BTreeSet<u32> = entries
@@ -438,7 +443,7 @@ impl FwdTable {
         };
         let mut lpm = Lpm::new(cfg).map_err(|e| e.to_string())?;
         let mut hops: Vec<Hop> = Vec::new();
-        let mut groups: Groups<Prefix, Hop> = Groups::default();
+        let mut groups: Groups<Prefix, Hop> = Groups::new(workers);
         let mut ids: HashMap<Hop, u32> = HashMap::new();
         let by = by_prefix(entries.iter().map(|e| (e.prefix, e.hop)));
         let prefixes = by.len();
@@ -510,7 +515,7 @@ impl FwdTable {
                         let old = self
                             .groups
                             .of(prefix)
-                            .map(|o| Group::new(o.members.clone(), Some(o)));
+                            .map(|o| Group::new(o.members.clone(), Some(o), 1));
                         self.groups.set(prefix, members, old.as_ref())?
                     }
                 };
@@ -550,6 +555,11 @@ impl FwdTable {
     /// The group of `prefix` (a route with several next hops).
     pub fn group_of(&self, prefix: Prefix) -> Option<&Group<Hop>> {
         self.groups.of(prefix)
+    }
+
+    /// The workers the groups count for ([`FwdTable::build_after`]).
+    pub fn workers(&self) -> usize {
+        self.groups.workers()
     }
 
     /// Next-hop id of `ip` ([`MISS`] = no route), inlined into the caller.

@@ -11,7 +11,7 @@ use std::net::Ipv6Addr;
 
 use dpdk::fib6::{Fib6, Fib6Config, NextHopSize, tbl8s_for};
 
-use super::ecmp::{Group, Groups, MAX_PATHS};
+use super::ecmp::{Group, Groups, MAX_PATHS, MAX_WORKERS};
 use super::table::{Iface, RouteKind, by_prefix};
 use crate::wire::ipv6;
 
@@ -318,15 +318,17 @@ impl Table6 {
     /// rte_fib6 keeps a deleted prefix's tbl8 groups reserved), otherwise a route change
     /// builds a new one.
     pub fn build(entries: &[RouteEntry6], socket: i32) -> Result<Table6, String> {
-        Table6::build_after(entries, socket, None)
+        Table6::build_after(entries, socket, None, MAX_WORKERS)
     }
 
     /// [`Table6::build`] for a table that replaces `prev`: groups keep their buckets and
-    /// counts for the next hops they still have (as [`super::table::FwdTable::build_after`]).
+    /// counts for the next hops they still have (as [`super::table::FwdTable::build_after`],
+    /// `workers` likewise).
     pub fn build_after(
         entries: &[RouteEntry6],
         socket: i32,
         prev: Option<&Table6>,
+        workers: usize,
     ) -> Result<Table6, String> {
         let tbl8s = tbl8s_for(entries.iter().map(|e| e.prefix.len));
         let n = entries.len() as u32;
@@ -339,7 +341,7 @@ impl Table6 {
             socket,
         };
         let mut fib = Fib6::new(cfg).map_err(|e| e.to_string())?;
-        let mut groups: Groups<Prefix6, Hop6> = Groups::default();
+        let mut groups: Groups<Prefix6, Hop6> = Groups::new(workers);
         let mut routes: Vec<RouteEntry6> = Vec::new();
         for (prefix, members) in by_prefix(entries.iter().map(|e| (e.prefix, e.hop))) {
             let hop = if members.len() == 1 {
@@ -400,7 +402,7 @@ impl Table6 {
                         let old = self
                             .groups
                             .of(prefix)
-                            .map(|o| Group::new(o.members.clone(), Some(o)));
+                            .map(|o| Group::new(o.members.clone(), Some(o), 1));
                         self.groups.set(prefix, members, old.as_ref())?
                     }
                 };

@@ -208,7 +208,9 @@ pub(super) fn build(
     let proxy = proxy_list(c, pid, nat_addrs);
     let (entries, entries6) = resolve_all(&ifaces, &statics, &statics6, synced.0, synced.1)
         .map_err(|e| format!("forward: {e}"))?;
-    let t = FwdTable::build_after(&entries, &entries6, dpdk::ffi::SOCKET_ID_ANY, prev)
+    // Multipath groups count per worker: a slot for each worker of the configuration.
+    let workers = c.lcores.len();
+    let t = FwdTable::build_after(&entries, &entries6, dpdk::ffi::SOCKET_ID_ANY, prev, workers)
         .map_err(|e| format!("forward: {e}"))?;
     let shared = FwdShared::new(
         ifaces,
@@ -970,6 +972,7 @@ fn install(
         &entries6,
         dpdk::ffi::SOCKET_ID_ANY,
         Some(&*old),
+        old.workers(),
     )?);
     let build_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let routes = t.routes();
