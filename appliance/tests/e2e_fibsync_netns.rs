@@ -24,7 +24,7 @@
 //!   peer shutting down leaves one member.
 //!
 //! Needs root, iproute2, iputils-ping, ethtool and frr (`scripts/install-deps.sh`); without
-//! one it fails and says which. Namespaces `<test><role>-<pid>` (tests fs, fb, fm, fp, fe),
+//! one it fails and says which. Namespaces `<test><role>-<pid>` (tests fs, fb, fr, fm, fp, fq, fe),
 //! removed when the test ends; daemons run with their files in the test's lab directory and
 //! are stopped by PID.
 //! Addresses: RFC 5737 / RFC 3849 / RFC 1918 ranges inside these namespaces only.
