@@ -445,7 +445,7 @@ fn kernel_routes_on_punt_taps_follow_ip_route_with_their_origin() {
 /// the loss of a ping flow from A to B (an existing route) meanwhile; then the same for
 /// deleting them. docs/forward.md quotes its figures; the bound is 2 s.
 #[test]
-#[ignore]
+#[ignore = "a measurement that prints figures (docs/forward.md), run by hand with --ignored"]
 fn measure_100k_kernel_routes() {
     require_root("network namespaces and veth pairs");
     let lab = Lab::new("fibsync-100k");
@@ -1579,7 +1579,7 @@ fn frr_two_bgp_peers_give_an_ecmp_route_and_a_peer_going_away_leaves_one_member(
 /// resident memory before and after (a group per multipath prefix), one route's next hops
 /// changed with them held (in place), and deleting them. docs/forward.md quotes its figures.
 #[test]
-#[ignore]
+#[ignore = "a measurement that prints figures (docs/forward.md), run by hand with --ignored"]
 fn measure_multipath_kernel_routes() {
     require_root("network namespaces and veth pairs");
     let lab = Lab::new("fibsync-mp");
