@@ -247,7 +247,7 @@ fn run_kinds(lab: &Lab, kinds: &[&Kind]) -> (Value, u64) {
 /// Every kind alone, printing what pollfwd did with it (docs/reliability.md sums it up).
 /// Slow (one run per kind): `cargo test -p pollfwd --test e2e_hostile -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a slow report (one run per kind) for docs/reliability.md, run by hand with --ignored"]
 fn hostile_kinds_one_by_one_report() {
     let lab = Lab::new("hostile-each");
     let corpus = hostile::corpus(&Net::default(), 8);

@@ -444,7 +444,7 @@ print(f"echoed={n}")
 /// the inject path, and a TCP transfer's throughput to a Linux listener. docs/punt.md quotes
 /// its figures.
 #[test]
-#[ignore]
+#[ignore = "a measurement that prints figures (docs/punt.md), run by hand with --ignored"]
 fn measure_punt_and_inject_rates() {
     require_root("network namespaces and veth pairs");
     let lab = Lab::new("punt-measure");
