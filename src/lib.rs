@@ -34,6 +34,7 @@ pub mod ffi {
 pub mod acl;
 pub mod eal;
 pub mod error;
+pub mod fib;
 pub mod fib6;
 pub mod ipfrag;
 pub mod lpm;

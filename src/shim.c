@@ -29,6 +29,32 @@ int pf_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop)
  * the table is created, for the inline lookup in lpm.rs (rte_lpm_lookup's steps, inlinable). */
 const uint32_t *pf_lpm_tbl24(const struct rte_lpm *lpm) { return (const uint32_t *)lpm->tbl24; }
 const uint32_t *pf_lpm_tbl8(const struct rte_lpm *lpm) { return (const uint32_t *)lpm->tbl8; }
+/* DPDK 22.11's struct dir24_8_tbl (lib/fib/dir24_8.h, not installed): the data-plane part
+ * rte_fib_get_dp returns for an RTE_FIB_DIR24_8 table. fib.rs checks what is read through it
+ * (entry width, tbl8 count, the default next hop in tbl24's first and last entries) when a
+ * table is created, and refuses the table when it does not match. */
+struct pf_dir24_8_tbl {
+    uint32_t number_tbl8s;
+    uint32_t rsvd_tbl8s;
+    uint32_t cur_tbl8s;
+    enum rte_fib_dir24_8_nh_sz nh_sz;
+    uint64_t def_nh;
+    uint64_t *tbl8;
+    uint64_t *tbl8_idxes;
+    uint64_t tbl24[0] __rte_cache_aligned;
+};
+int pf_fib_dir24_8(struct rte_fib *fib, struct pf_dir24_8 *out)
+{
+    struct pf_dir24_8_tbl *dp = rte_fib_get_dp(fib);
+    if (dp == NULL)
+        return -EINVAL;
+    out->tbl24 = (const uint32_t *)dp->tbl24;
+    out->tbl8 = (const uint32_t *)dp->tbl8;
+    out->number_tbl8s = dp->number_tbl8s;
+    out->nh_sz = (uint32_t)dp->nh_sz;
+    out->def_nh = dp->def_nh;
+    return 0;
+}
 enum rte_color pf_meter_srtcm_color_blind_check(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *p, uint64_t time, uint32_t pkt_len)
 { return rte_meter_srtcm_color_blind_check(m, p, time, pkt_len); }
 enum rte_color pf_meter_srtcm_color_aware_check(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *p, uint64_t time, uint32_t pkt_len, enum rte_color c)

@@ -19,6 +19,8 @@
 #include <rte_telemetry.h>
 #include <rte_lpm.h>
 #include <rte_lpm6.h>
+#include <rte_fib.h>
+#include <rte_rib.h>
 #include <rte_fib6.h>
 #include <rte_rib6.h>
 #include <rte_acl.h>
@@ -51,6 +53,16 @@ int pf_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips, uint32_t 
 int pf_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop);
 const uint32_t *pf_lpm_tbl24(const struct rte_lpm *lpm);
 const uint32_t *pf_lpm_tbl8(const struct rte_lpm *lpm);
+/* The arrays of an rte_fib DIR24_8 table (struct dir24_8_tbl is internal to DPDK) and the
+ * fields fib.rs checks them against; 0, or -EINVAL when the table is not DIR24_8. */
+struct pf_dir24_8 {
+    const uint32_t *tbl24;
+    const uint32_t *tbl8;
+    uint32_t number_tbl8s;
+    uint32_t nh_sz;
+    uint64_t def_nh;
+};
+int pf_fib_dir24_8(struct rte_fib *fib, struct pf_dir24_8 *out);
 enum rte_color pf_meter_srtcm_color_blind_check(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *p, uint64_t time, uint32_t pkt_len);
 enum rte_color pf_meter_srtcm_color_aware_check(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *p, uint64_t time, uint32_t pkt_len, enum rte_color pkt_color);
 enum rte_color pf_meter_trtcm_color_blind_check(struct rte_meter_trtcm *m, struct rte_meter_trtcm_profile *p, uint64_t time, uint32_t pkt_len);

@@ -99,6 +99,48 @@ pub fn peer_cred(sock: &impl AsRawFd) -> std::io::Result<PeerCred> {
     })
 }
 
+/// Sets a socket's receive buffer to `bytes` (the kernel doubles it for its bookkeeping):
+/// SO_RCVBUFFORCE, which goes beyond `net.core.rmem_max` for a process with CAP_NET_ADMIN,
+/// else SO_RCVBUF (capped at rmem_max). Returns the size the kernel reports afterwards.
+pub fn set_recv_buffer(sock: &impl AsRawFd, bytes: usize) -> std::io::Result<usize> {
+    let want = bytes.min(i32::MAX as usize / 2) as libc::c_int;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: `want` is a valid c_int for the call's duration, its size given; the fd is
+        // open for the borrow's duration.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                &want as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            break;
+        }
+        if opt == libc::SO_RCVBUF {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    let mut got: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: got and len are valid out-pointers of the sizes given; the fd is open.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &mut got as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(got.max(0) as usize)
+}
+
 /// Group id and member user names of group `name` (None if it does not exist).
 pub fn group_by_name(name: &str) -> Option<(u32, Vec<String>)> {
     let text = std::fs::read_to_string("/etc/group").ok()?;

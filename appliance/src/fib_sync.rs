@@ -209,6 +209,8 @@ struct Reader<'s> {
     table: u32,
     max: usize,
     batch: Duration,
+    /// The netlink socket's receive buffer asked for, bytes (`socket_buffer_kb`).
+    rcvbuf: usize,
     /// The kernel's routes pollfwd takes, by prefix and metric.
     kernel: BTreeMap<Key, Held>,
     /// Kernel interface index -> pollfwd interface id (None: not a punt interface).
@@ -295,6 +297,7 @@ fn session(state: &State) -> String {
         table: *fc.table.get_ref(),
         max: *fc.max_routes.get_ref(),
         batch: Duration::from_millis(*fc.batch_ms.get_ref()),
+        rcvbuf: (*fc.socket_buffer_kb.get_ref() as usize) << 10,
         kernel: BTreeMap::new(),
         ifaces: HashMap::new(),
         ignored: BTreeMap::new(),
@@ -322,9 +325,15 @@ impl Reader<'_> {
         let ev = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
         let mut ev = ev;
         ev.bind_auto().map_err(|e| format!("netlink bind: {e}"))?;
-        // A full BGP table arrives as a burst: a large buffer (capped by rmem_max); when it
-        // overflows anyway the table is dumped again.
-        let _ = ev.set_rx_buf_sz(32i32 << 20);
+        // A full BGP table arrives as a burst: a large buffer (`socket_buffer_kb`, capped by
+        // rmem_max); when it overflows anyway the table is dumped again.
+        match dpdk::sys::set_recv_buffer(&ev, self.rcvbuf) {
+            Ok(got) => {
+                let ctx = OpCtx { state: self.state };
+                sync_stats_update(&ctx, |s| s.socket_buffer = got);
+            }
+            Err(e) => eprintln!("pollfwd: fib_sync: netlink receive buffer: {e}"),
+        }
         for g in [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_NEXTHOP] {
             ev.add_membership(g)
                 .map_err(|e| format!("netlink group {g}: {e}"))?;
@@ -339,7 +348,7 @@ impl Reader<'_> {
             let n = match ev.recv(&mut &mut buf[..], 0) {
                 Ok(n) => n,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.overflow()?;
+                    self.overflow(&ev, &mut buf)?;
                     continue;
                 }
                 Err(e) => return Err(format!("netlink recv: {e}")),
@@ -370,7 +379,7 @@ impl Reader<'_> {
                 }
             }
             if lost {
-                self.overflow()?;
+                self.overflow(&ev, &mut buf)?;
                 continue;
             }
             if std::mem::take(&mut self.nh_changed) {
@@ -391,13 +400,27 @@ impl Reader<'_> {
         }
     }
 
-    /// Notifications were lost: counted, and the table read again.
-    fn overflow(&mut self) -> Result<(), String> {
+    /// Notifications were lost: counted, the socket's queue emptied, and the table read
+    /// again. Emptied first: the kernel reports an overflow (ENOBUFS) once, then drops
+    /// further notifications silently until the queue has been read empty (netlink's
+    /// "congested" state); so the queue is read empty before the dump, and a notification
+    /// lost after that is reported again. Notifications queued after the drain are read
+    /// after the dump, in order: a change the dump already shows is applied again, to the
+    /// same end.
+    fn overflow(&mut self, ev: &Socket, buf: &mut [u8]) -> Result<(), String> {
         eprintln!(
             "pollfwd: fib_sync: route notifications lost (socket overflow): reading the kernel's table again"
         );
         let ctx = OpCtx { state: self.state };
         sync_stats_update(&ctx, |s| s.overflows += 1);
+        loop {
+            match ev.recv(&mut &mut buf[..], libc::MSG_DONTWAIT) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+                Err(e) => return Err(format!("netlink recv: {e}")),
+            }
+        }
         self.resync()
     }
 

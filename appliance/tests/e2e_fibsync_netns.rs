@@ -10,6 +10,8 @@
 //!   to a configured static route is not installed (listed as shadowed), the static one stays;
 //!   a reload of `[forward]` keeps the routes from the kernel;
 //! - a flood beyond `max_routes` is refused and counted, the routes held stay;
+//! - notifications lost (a 4 KiB socket buffer overflowed by 20,000 routes) are counted and
+//!   the kernel's table read again: every route ends up installed;
 //! - FRR: zebra and bgpd in the router namespace peer over the punt TAP with bgpd in B's
 //!   namespace, which announces a prefix: it is in pollfwd's FIB with origin bgp, A pings an
 //!   address in it, and a withdraw removes it;
@@ -24,7 +26,7 @@
 //!   peer shutting down leaves one member.
 //!
 //! Needs root, iproute2, iputils-ping, ethtool and frr (`scripts/install-deps.sh`); without
-//! one it fails and says which. Namespaces `<test><role>-<pid>` (tests fs, fb, fr, fm, fp, fq, fe),
+//! one it fails and says which. Namespaces `<test><role>-<pid>` (tests fs, fb, fr, fm, fo, fp, fq, fe),
 //! removed when the test ends; daemons run with their files in the test's lab directory and
 //! are stopped by PID.
 //! Addresses: RFC 5737 / RFC 3849 / RFC 1918 ranges inside these namespaces only.
@@ -573,6 +575,104 @@ fn measure_100k_kernel_routes() {
                 );
             }
         }
+    };
+    let out = run_then_stop(child, 60, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Notifications lost: with a 4 KiB netlink buffer (`socket_buffer_kb = 4`), 20,000 routes
+/// added with `ip -batch` overflow the socket while pollfwd builds a table; pollfwd counts the
+/// overflow, reads the kernel's table again and ends with every route (and follows later
+/// changes one by one again); deleting them all leaves none. A flow from A to B (an existing
+/// route) keeps going.
+#[test]
+fn a_notification_overflow_reads_the_kernel_table_again() {
+    require_root("network namespaces and veth pairs");
+    let lab = Lab::new("fibsync-overflow");
+    let pid = std::process::id();
+    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fo{n}-{pid}"));
+    let _g = busy_lock();
+    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
+    lab_hosts(&na, &nb, &nr, "foa", "fob");
+    let cfg = router_config(
+        &lab,
+        "foa1",
+        "fob1",
+        "[fib_sync]\nenable = true\nsocket_buffer_kb = 4\n",
+    );
+    let sock = lab.path("ctl.sock");
+    let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
+    const N: u64 = 20_000;
+    let steps = || {
+        wait_answering(&sock);
+        assert!(reaches(&na, "198.51.100.2"));
+        let s0 = sync(&sock);
+        assert_eq!(s0["socket_buffer_kb"], 4, "{s0}");
+        let buf = s0["socket_buffer_bytes"].as_u64().unwrap();
+        assert!((4096..=16384).contains(&buf), "{s0}");
+        let mut add = String::new();
+        for k in 0..N {
+            add += &format!(
+                "route add 10.{}.{}.0/24 via 198.51.100.2 dev pf-b proto bgp\n",
+                k >> 8,
+                k & 255
+            );
+        }
+        let del = add.replace("route add", "route del");
+        let (fa, fd) = (lab.write("add.batch", &add), lab.write("del.batch", &del));
+        for (file, want) in [(&fa, N), (&fd, 0)] {
+            ns_ok(&nr, &["ip", "-batch", file.to_str().unwrap()]);
+            let mut c = Control::connect(&sock);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let s = c.call("route.sync", json!({}));
+                if s["routes"].as_u64() == Some(want) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "not {want} after 60 s: {s}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let r = control_ok(&sock, "route.list", json!({"origin": "bgp"}));
+            assert_eq!(r["count"].as_u64(), Some(want), "route.list says");
+            if want == N {
+                let s = sync(&sock);
+                let c = &s["counters"];
+                assert!(c["overflows"].as_u64().unwrap() >= 1, "no overflow: {s}");
+                assert!(
+                    c["dumps"].as_u64().unwrap() > s0["counters"]["dumps"].as_u64().unwrap(),
+                    "no dump after the overflow: {s}"
+                );
+                let l = control_ok(&sock, "route.lookup", json!({"address": "10.77.1.5"}));
+                assert_eq!(l["route"], "10.77.1.0/24", "{l}");
+                assert_eq!(l["kind"], "dynamic", "{l}");
+                // After the storm, one change is followed as it comes.
+                let t0 = Instant::now();
+                ns_ok(
+                    &nr,
+                    &[
+                        "ip",
+                        "route",
+                        "add",
+                        "100.64.0.0/16",
+                        "via",
+                        "198.51.100.2",
+                        "dev",
+                        "pf-b",
+                        "proto",
+                        "bgp",
+                    ],
+                );
+                wait_route(&sock, "100.64.0.0/16", true, t0);
+                ns_ok(&nr, &["ip", "route", "del", "100.64.0.0/16"]);
+                wait_route(&sock, "100.64.0.0/16", false, Instant::now());
+            }
+        }
+        assert!(reaches(&na, "198.51.100.2"));
     };
     let out = run_then_stop(child, 60, steps);
     assert_eq!(

@@ -24,6 +24,11 @@ pub struct FibSyncConfig {
     /// Changes are collected until none came for this long, then installed as one table.
     #[serde(default = "FibSyncConfig::d_batch_ms")]
     pub batch_ms: Spanned<u64>,
+    /// The netlink socket's receive buffer, KiB (the kernel caps it at
+    /// `net.core.rmem_max` unless pollfwd runs with CAP_NET_ADMIN, which forces it): a burst
+    /// of notifications larger than this is lost and the table read again.
+    #[serde(default = "FibSyncConfig::d_socket_buffer_kb")]
+    pub socket_buffer_kb: Spanned<u32>,
 }
 
 impl Default for FibSyncConfig {
@@ -33,6 +38,7 @@ impl Default for FibSyncConfig {
             table: Self::d_table(),
             max_routes: Self::d_max_routes(),
             batch_ms: Self::d_batch_ms(),
+            socket_buffer_kb: Self::d_socket_buffer_kb(),
         }
     }
 }
@@ -50,7 +56,13 @@ impl FibSyncConfig {
     fn d_batch_ms() -> Spanned<u64> {
         Spanned::new(0..0, 5)
     }
+    fn d_socket_buffer_kb() -> Spanned<u32> {
+        Spanned::new(0..0, 32 * 1024)
+    }
 }
+
+/// Largest `socket_buffer_kb` (1 GiB).
+pub const SOCKET_BUFFER_KB_MAX: u32 = 1 << 20;
 
 /// Most routes `max_routes` may allow.
 pub const MAX_ROUTES_LIMIT: usize = 4_000_000;
@@ -78,6 +90,13 @@ pub fn validate(c: &Config, pos: &Pos<'_>) -> Result<(), ConfigError> {
         return Err(pos.err(
             f.batch_ms.span(),
             format!("fib_sync batch_ms {b}: 1..=1000"),
+        ));
+    }
+    let kb = *f.socket_buffer_kb.get_ref();
+    if !(4..=SOCKET_BUFFER_KB_MAX).contains(&kb) {
+        return Err(pos.err(
+            f.socket_buffer_kb.span(),
+            format!("fib_sync socket_buffer_kb {kb}: 4..={SOCKET_BUFFER_KB_MAX}"),
         ));
     }
     if *f.enable.get_ref() && !c.punt.enable {
@@ -117,6 +136,9 @@ mod tests {
         assert!(e.starts_with("t.toml:10:14:"), "{e}");
         let e = parse("[fib_sync]\nbatch_ms = 0\n").unwrap_err();
         assert!(e.contains("batch_ms 0"), "{e}");
+        let e = parse("[fib_sync]\nsocket_buffer_kb = 2\n").unwrap_err();
+        assert!(e.starts_with("t.toml:10:20:"), "{e}");
+        assert!(e.contains("socket_buffer_kb 2: 4..=1048576"), "{e}");
         let e = parse("[fib_sync]\ntabel = 3\n").unwrap_err();
         assert!(e.contains("unknown field"), "{e}");
     }

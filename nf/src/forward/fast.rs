@@ -3,7 +3,7 @@
 //! ([`crate::wire::ipv4::Words`]); any other packet leaves the loop for [`Forward::one`].
 
 use dpdk::Mbuf;
-use dpdk::lpm::{LpmView, RouteKey};
+use dpdk::fib::{FibView, RouteKey};
 use pollfwd_pipeline::{StageCtx, Verdict};
 
 use super::{Forward, Memo, NO_HOP, fast6, ipv4};
@@ -17,7 +17,7 @@ impl Forward {
     /// few loads and stores; any other packet takes [`Forward::one`], which explains it with
     /// its exact reason (and fills in the metadata its slow paths read).
     ///
-    /// The fast loop keeps everything it needs in locals (the LPM table's pointer, the memo's
+    /// The fast loop keeps everything it needs in locals (the FIB's tbl24 pointer, the memo's
     /// route as a tbl24 entry to compare with, the MACs to write): stores to packet bytes
     /// would otherwise make the compiler reload them for every packet. It leaves the loop
     /// for a packet it cannot decide, and comes back with the memo that packet left.
@@ -42,9 +42,9 @@ impl Forward {
         let mut i = 0;
         loop {
             {
-                let lpm = self.table.lpm_view();
+                let fib = self.table.fib_view();
                 let key = if memo.hop != NO_HOP {
-                    lpm.key(memo.hop)
+                    fib.key(memo.hop)
                 } else {
                     RouteKey::NONE
                 };
@@ -60,7 +60,7 @@ impl Forward {
                     self.mss_any && self.mss_for(ctx.in_port.unwrap_or(u16::MAX), memo.port) != 0;
                 let start = i;
                 let run = Run {
-                    lpm: &lpm,
+                    fib: &fib,
                     key,
                     macs,
                     frame_max,
@@ -109,7 +109,7 @@ impl Forward {
 
 /// What the fast loop forwards a run of packets with: the memo's route and addresses.
 struct Run<'a, 'l> {
-    lpm: &'a LpmView<'l>,
+    fib: &'a FibView<'l>,
     key: RouteKey,
     macs: [u8; 12],
     frame_max: u32,
@@ -145,7 +145,7 @@ impl Run<'_, '_> {
                 || martian(w.src_octet(), w.dst_octet())
                 || !w.is_plain(frame_len)
                 || pkt_len > self.frame_max
-                || !self.lpm.routes_to(w.dst(), self.key)
+                || !self.fib.routes_to(w.dst(), self.key)
                 || CLAMP && syn_or_short(&w, l4)
             {
                 break;

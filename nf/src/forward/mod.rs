@@ -1,7 +1,7 @@
 //! The forward stage: an IPv4 and IPv6 router.
 //!
 //! Per IPv4 packet: validate (RFC 1812 5.2.2, the wire module's parser), filter martians
-//! (5.3.7), look the destination up in `rte_lpm`, then deliver locally (ICMP echo reply, UDP ->
+//! (5.3.7), look the destination up in `rte_fib` (DIR24_8), then deliver locally (ICMP echo reply, UDP ->
 //! port unreachable, the rest consumed), send ICMP time exceeded / destination unreachable
 //! (rate-limited), or decrement the TTL (RFC 1624 checksum update), rewrite the MACs to the
 //! egress port and the next hop, and transmit. ARP is answered and learnt here; next hops are
@@ -16,7 +16,7 @@
 //! for ARP or neighbour discovery), [`v6`] (the IPv6 path), `nd` (neighbour discovery);
 //! [`ipv4`] (address classes), [`arp`] and [`icmp`] (the messages, built with the wire
 //! module), [`neigh`] (the shared lock-free neighbour tables), [`table`] (routes, interfaces,
-//! the LPM table), [`table6`] (IPv6 routes, the FIB), [`ecmp`] (next-hop groups of
+//! the FIB), [`table6`] (IPv6 routes, the FIB), [`ecmp`] (next-hop groups of
 //! multipath routes and the flow hash).
 
 pub mod arp;
@@ -591,7 +591,7 @@ impl Forward {
     }
 }
 
-/// A next-hop id no lookup returns (ids are 24-bit; a miss is [`dpdk::lpm::MISS`]).
+/// A next-hop id no lookup returns (ids are 31-bit; a miss is [`dpdk::fib::MISS`]).
 const NO_HOP: u32 = u32::MAX - 1;
 
 /// The last next hop routed to and the Ethernet addresses (destination, source) to write;

@@ -1,6 +1,6 @@
 //! The routing table: interfaces and their connected routes, static routes, and the compiled
-//! form the data path reads — an `rte_lpm` whose next-hop values index a small array of
-//! [`Hop`]s.
+//! form the data path reads — an `rte_fib` (DIR24_8, [`dpdk::fib`]) whose next-hop values index
+//! a small array of [`Hop`]s.
 //!
 //! A table is built off the data path from the whole route list, shared read-only by every
 //! worker through an `Arc`, and replaced as a whole (never changed in place) when routes
@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use dpdk::lpm::{Lpm, LpmConfig, MISS};
+use dpdk::fib::{Fib, FibConfig, MISS};
 
 use super::ecmp::{Group, Groups, MAX_PATHS, MAX_WORKERS};
 use super::table6::{Prefix6, RouteEntry6, Table6};
@@ -390,7 +390,7 @@ pub(crate) fn by_prefix<P: Ord + Copy, H: Copy>(
 
 /// The compiled table the data path reads: IPv4, and IPv6 when any IPv6 route exists.
 pub struct FwdTable {
-    lpm: Lpm,
+    fib: Fib,
     hops: Vec<Hop>,
     groups: Groups<Prefix, Hop>,
     routes: usize,
@@ -436,12 +436,12 @@ impl FwdTable {
             .filter(|e| e.prefix.len > 24)
             .map(|e| e.prefix.addr >> 8)
             .collect();
-        let cfg = LpmConfig {
-            max_rules: (entries.len() as u32 + entries.len() as u32 / 4 + 64).max(1024),
+        let cfg = FibConfig {
+            max_routes: (entries.len() as u32 + entries.len() as u32 / 4 + 64).max(1024),
             tbl8s: (long_groups.len() as u32 + long_groups.len() as u32 / 4 + 16).max(64),
             socket,
         };
-        let mut lpm = Lpm::new(cfg).map_err(|e| e.to_string())?;
+        let mut fib = Fib::new(cfg).map_err(|e| e.to_string())?;
         let mut hops: Vec<Hop> = Vec::new();
         let mut groups: Groups<Prefix, Hop> = Groups::new(workers);
         let mut ids: HashMap<Hop, u32> = HashMap::new();
@@ -458,11 +458,11 @@ impl FwdTable {
                 hops.push(hop);
                 (hops.len() - 1) as u32
             });
-            lpm.add(prefix.addr, prefix.len, id)
+            fib.add(prefix.addr, prefix.len, id)
                 .map_err(|err| format!("route {prefix}: {err}"))?;
         }
         Ok(FwdTable {
-            lpm,
+            fib,
             hops,
             groups,
             routes: prefixes,
@@ -473,8 +473,8 @@ impl FwdTable {
     /// Changes routes in place, for a table no worker reads (one replaced and taken back:
     /// [`std::sync::Arc::get_mut`]): removes `del`, adds or replaces `add` (both families;
     /// `routes`/`routes6`: the route counts after). Much cheaper than [`FwdTable::build`]
-    /// for a few changes to a large table (rte_lpm scans the rules of a prefix length on
-    /// every add). A prefix listed several times in `add` (several next hops) gets a next-hop
+    /// for a few changes to a large table (no new 64 MiB tbl24 to allocate and fill, no
+    /// pass over every route). A prefix listed several times in `add` (several next hops) gets a next-hop
     /// group whose buckets and counts follow the group of that prefix in `cur` (the table in
     /// force: flows keep their next hops, as with [`FwdTable::build_after`]), or in this
     /// table without it. An error (no room: rules, tbl8 groups, no IPv6 table) may leave the table
@@ -488,13 +488,13 @@ impl FwdTable {
         routes: (usize, usize),
         cur: Option<&FwdTable>,
     ) -> Result<(), String> {
-        let cfg = self.lpm.config();
-        if routes.0 as u64 + 64 > cfg.max_rules as u64 {
+        let cfg = self.fib.config();
+        if routes.0 as u64 + 64 > cfg.max_routes as u64 {
             return Err("IPv4 table full".into());
         }
         for p in del {
             // Absent (never installed) is fine.
-            let _ = self.lpm.delete(p.addr, p.len);
+            let _ = self.fib.delete(p.addr, p.len);
             self.groups.remove(*p);
         }
         let mut ids: HashMap<Hop, u32> = self
@@ -525,7 +525,7 @@ impl FwdTable {
                 self.hops.push(hop);
                 (self.hops.len() - 1) as u32
             });
-            self.lpm
+            self.fib
                 .add(prefix.addr, prefix.len, id)
                 .map_err(|err| format!("route {prefix}: {err}"))?;
         }
@@ -565,13 +565,13 @@ impl FwdTable {
     /// Next-hop id of `ip` ([`MISS`] = no route), inlined into the caller.
     #[inline(always)]
     pub fn lookup_one(&self, ip: u32) -> u32 {
-        self.lpm.lookup_one(ip)
+        self.fib.lookup_one(ip)
     }
 
-    /// The LPM table by value, for a burst's fast-path tests ([`dpdk::lpm::LpmView`]).
+    /// The FIB by value, for a burst's fast-path tests ([`dpdk::fib::FibView`]).
     #[inline(always)]
-    pub fn lpm_view(&self) -> dpdk::lpm::LpmView<'_> {
-        self.lpm.view()
+    pub fn fib_view(&self) -> dpdk::fib::FibView<'_> {
+        self.fib.view()
     }
 
     /// The hop of a next-hop id from a lookup (`None` for [`MISS`]).
@@ -586,7 +586,7 @@ impl FwdTable {
 
     /// The hop for one address.
     pub fn lookup(&self, ip: u32) -> Option<Hop> {
-        self.lpm.lookup(ip).and_then(|id| self.hop(id))
+        self.fib.lookup(ip).and_then(|id| self.hop(id))
     }
 
     /// Number of routes (prefixes: a route with several next hops is one) compiled in (both

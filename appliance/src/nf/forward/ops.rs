@@ -1321,9 +1321,9 @@ pub fn apply_synced(
             // of the table in force (`cur`).
             let mut table: Option<Arc<FwdTable>> = None;
             if let Some(mut r) = reuse {
-                // rte_lpm scans the rules of a prefix length on each add: changing k routes
-                // of n in place (twice: this table catches up on the last batch too) costs
-                // about 2kn, a build n^2/2; a large change is built.
+                // Changing k routes in place (twice: this table catches up on the last
+                // batch too) costs 2k trie steps; a build, n routes and a new 64 MiB tbl24
+                // to fill: a large change is built.
                 let k = d.add.len() + d.del.len() + d.add6.len() + d.del6.len();
                 let k = k + r.delta.add.len() + r.delta.del.len();
                 let k = k + r.delta.add6.len() + r.delta.del6.len();
@@ -1503,6 +1503,8 @@ fn route_sync(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
             "table": fc.table.get_ref(),
             "max_routes": fc.max_routes.get_ref(),
             "batch_ms": fc.batch_ms.get_ref(),
+            "socket_buffer_kb": fc.socket_buffer_kb.get_ref(),
+            "socket_buffer_bytes": st.socket_buffer,
             "routes": held,
             "installed_routes": dynamic,
             "shadowed": held - dynamic,

@@ -78,6 +78,9 @@ pub struct SyncStats {
     pub in_place: u64,
     pub dumps: u64,
     pub overflows: u64,
+    /// The netlink socket's receive buffer as the kernel reports it (bytes; it counts double
+    /// what was asked for, its bookkeeping included).
+    pub socket_buffer: usize,
     /// The last batch: routes changed and the time to compile and install it.
     pub last_batch_changes: u64,
     pub last_batch_ms: f64,
