@@ -577,6 +577,12 @@ fn measure_100k_kernel_routes() {
         }
     };
     let out = run_then_stop(child, 60, steps);
+    // What the reader said about its tables (dumps, large batches, twins).
+    for l in String::from_utf8_lossy(&out.stderr).lines() {
+        if l.contains("fib_sync") {
+            eprintln!("{l}");
+        }
+    }
     assert_eq!(
         out.status.code(),
         Some(0),
