@@ -33,8 +33,8 @@ use pollfwd_nf::forward::ecmp::MAX_PATHS;
 use pollfwd_nf::forward::table::{FwdTable, Prefix, RouteEntry, StaticRoute};
 use pollfwd_nf::forward::table6::{Prefix6, RouteEntry6, StaticRoute6};
 
-use crate::nf::forward::ops::{Reuse, SyncChange, SyncReport, apply_synced, sync_stats_update};
 use crate::nf::forward::state::{SyncStats, Synced};
+use crate::nf::forward::sync::{Reuse, SyncChange, SyncReport, apply_synced, sync_stats_update};
 use crate::ops::OpCtx;
 use crate::state::State;
 

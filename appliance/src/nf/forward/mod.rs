@@ -7,6 +7,7 @@ pub mod config;
 pub mod ops;
 pub mod section;
 pub mod state;
+pub mod sync;
 
 use std::sync::Arc;
 

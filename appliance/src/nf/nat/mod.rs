@@ -6,6 +6,7 @@
 pub mod blocklog;
 pub mod config;
 pub mod ops;
+pub mod query;
 pub mod section;
 pub mod state;
 pub mod who;

@@ -7,15 +7,16 @@
 //! sessions of removed mappings incrementally in housekeeping.
 
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use pollfwd_nf::nat::NatMsg;
 use pollfwd_nf::nat::statics::{StaticMapping, StaticTable};
 use pollfwd_nf::nat::stats::NatShared;
-use pollfwd_nf::nat::{NatMsg, SessionInfo, SessionPage, SessionQuery};
 use pollfwd_pipeline::DropReason;
 use serde_json::{Value, json};
 
 use super::config as conf;
+use super::query::{collect_sessions, with_cp};
 use super::state::Plane;
 use crate::config::{Config, no_pos};
 use crate::ops::{CliDoc, Op, OpCtx, OpError, arg, args, req};
@@ -133,18 +134,6 @@ fn registry(ctx: &OpCtx<'_>) -> Vec<Arc<NatShared>> {
     v
 }
 
-/// Runs `f` on NAT's control-plane state (set up at start-up when the config has [nat]; a
-/// reload cannot add or remove the section).
-pub(super) fn with_cp<R>(
-    ctx: &OpCtx<'_>,
-    f: impl FnOnce(&mut Plane) -> Result<R, String>,
-) -> Result<R, String> {
-    if ctx.state.config.config.nat.is_none() {
-        return Err("no [nat] section in the configuration".into());
-    }
-    ctx.cp(|cp| f(&mut cp.nat))
-}
-
 fn ip(a: u32) -> String {
     Ipv4Addr::from(a).to_string()
 }
@@ -259,56 +248,6 @@ fn sessions(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
             })
             .collect(),
     ))
-}
-
-/// The sessions of every NAT worker matching `inside` / `outside`, at most `limit` per
-/// worker (unsorted).
-pub(super) fn collect_sessions(
-    ctx: &OpCtx<'_>,
-    inside: Option<u32>,
-    outside: Option<(u32, u16)>,
-    limit: usize,
-) -> Result<Vec<SessionInfo>, OpError> {
-    // Every NAT worker walks its table a bounded step per message (LIST_SLOTS slots, between
-    // two bursts); the steps repeat from where each stopped until every table was seen or
-    // each worker found `limit` sessions. A worker that is done gets an empty step.
-    let mut pages: std::collections::HashMap<usize, Arc<Mutex<SessionPage>>> = Default::default();
-    let mut list: Vec<SessionInfo> = Vec::new();
-    let mut steps = 0usize;
-    loop {
-        let mut more = false;
-        for p in pages.values() {
-            let p = p.lock().unwrap_or_else(|e| e.into_inner());
-            more |= p.next.is_some() && p.sessions.len() < limit;
-        }
-        if steps > 0 && !more {
-            break;
-        }
-        steps += 1;
-        ctx.broadcast("nat", |w| {
-            let page = pages.entry(w).or_insert_with(|| {
-                Arc::new(Mutex::new(SessionPage {
-                    sessions: Vec::new(),
-                    next: Some(0),
-                }))
-            });
-            let (start, found) = {
-                let p = page.lock().unwrap_or_else(|e| e.into_inner());
-                (p.next.unwrap_or(u32::MAX), p.sessions.len())
-            };
-            NatMsg::Sessions(SessionQuery {
-                inside,
-                outside,
-                limit: limit.saturating_sub(found),
-                start,
-                out: page.clone(),
-            })
-        })?;
-    }
-    for p in pages.values() {
-        list.append(&mut p.lock().unwrap_or_else(|e| e.into_inner()).sessions);
-    }
-    Ok(list)
 }
 
 fn mapping_json(m: &StaticMapping) -> Value {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use pollfwd_nf::nat::det::DetMap;
 use serde_json::{Value, json};
 
-use super::ops::{collect_sessions, with_cp};
+use super::query::{collect_sessions, with_cp};
 use crate::ops::{OpCtx, OpError, args};
 
 fn ip(a: u32) -> String {
