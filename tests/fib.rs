@@ -1,6 +1,8 @@
-//! The `rte_fib` (DIR24_8) wrapper: longest match, replace, delete, default route, the inline
-//! lookup (which reads DPDK's tables itself) against DPDK's bulk lookup and a linear-scan
-//! model, 10,000+ routes, a full table, and concurrent lookups from several threads.
+//! The IPv4 LPM wrappers, `rte_fib` (DIR24_8, the forward table's) and `rte_lpm` (kept for
+//! `examples/fib4_bench.rs`), through the same tests: longest match, replace, delete, default
+//! route, the inline lookup (which reads DPDK's tables itself) against DPDK's bulk lookup and a
+//! linear-scan model, 10,000+ routes, a full table, the view's one-read test, and concurrent
+//! lookups from several threads.
 //!
 //! One EAL for the whole test binary (`--no-pci --in-memory`, unique file prefix), started
 //! while holding the machine's busy-polling lock (nothing polls here; the rule is simply that
@@ -10,6 +12,127 @@ use std::fs::File;
 use std::sync::{Arc, OnceLock};
 
 use dpdk::fib::{Fib, FibConfig, MISS};
+use dpdk::lpm::{Lpm, LpmConfig};
+
+/// What the tests need of a table: both wrappers have it under the same names.
+trait Table: Sized + Send + Sync + 'static {
+    /// Largest next hop a route may carry.
+    const MAX_NEXT_HOP: u32;
+    fn with(max_routes: u32, tbl8s: u32) -> Self;
+    fn add(&mut self, ip: u32, depth: u8, nh: u32) -> dpdk::Result<()>;
+    fn delete(&mut self, ip: u32, depth: u8) -> dpdk::Result<()>;
+    fn lookup(&self, ip: u32) -> Option<u32>;
+    fn lookup_one(&self, ip: u32) -> u32;
+    fn lookup_bulk(&self, ips: &[u32], out: &mut [u32]);
+    fn name(&self) -> &str;
+    /// The view's one-read test for next hop `hop`, and for the key no address matches.
+    fn routes_to(&self, ip: u32, hop: u32) -> bool;
+    fn routes_to_none(&self, ip: u32) -> bool;
+    /// Whether `ip`'s tbl24 entry answers by itself (no tbl8 group to read).
+    fn one_read(&self, ip: u32) -> bool;
+}
+
+impl Table for Fib {
+    const MAX_NEXT_HOP: u32 = dpdk::fib::MAX_NEXT_HOP;
+    fn with(max_routes: u32, tbl8s: u32) -> Self {
+        Fib::new(FibConfig {
+            max_routes,
+            tbl8s,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+    fn add(&mut self, ip: u32, depth: u8, nh: u32) -> dpdk::Result<()> {
+        Fib::add(self, ip, depth, nh)
+    }
+    fn delete(&mut self, ip: u32, depth: u8) -> dpdk::Result<()> {
+        Fib::delete(self, ip, depth)
+    }
+    fn lookup(&self, ip: u32) -> Option<u32> {
+        Fib::lookup(self, ip)
+    }
+    fn lookup_one(&self, ip: u32) -> u32 {
+        Fib::lookup_one(self, ip)
+    }
+    fn lookup_bulk(&self, ips: &[u32], out: &mut [u32]) {
+        Fib::lookup_bulk(self, ips, out)
+    }
+    fn name(&self) -> &str {
+        Fib::name(self)
+    }
+    fn routes_to(&self, ip: u32, hop: u32) -> bool {
+        let v = self.view();
+        v.routes_to(ip, v.key(hop))
+    }
+    fn routes_to_none(&self, ip: u32) -> bool {
+        self.view().routes_to(ip, dpdk::fib::RouteKey::NONE)
+    }
+    fn one_read(&self, ip: u32) -> bool {
+        self.view().entry(ip) & 1 == 0
+    }
+}
+
+impl Table for Lpm {
+    const MAX_NEXT_HOP: u32 = dpdk::lpm::MAX_NEXT_HOP;
+    fn with(max_rules: u32, tbl8s: u32) -> Self {
+        Lpm::new(LpmConfig {
+            max_rules,
+            tbl8s,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+    fn add(&mut self, ip: u32, depth: u8, nh: u32) -> dpdk::Result<()> {
+        Lpm::add(self, ip, depth, nh)
+    }
+    fn delete(&mut self, ip: u32, depth: u8) -> dpdk::Result<()> {
+        Lpm::delete(self, ip, depth)
+    }
+    fn lookup(&self, ip: u32) -> Option<u32> {
+        Lpm::lookup(self, ip)
+    }
+    fn lookup_one(&self, ip: u32) -> u32 {
+        Lpm::lookup_one(self, ip)
+    }
+    fn lookup_bulk(&self, ips: &[u32], out: &mut [u32]) {
+        Lpm::lookup_bulk(self, ips, out)
+    }
+    fn name(&self) -> &str {
+        Lpm::name(self)
+    }
+    fn routes_to(&self, ip: u32, hop: u32) -> bool {
+        let v = self.view();
+        v.routes_to(ip, v.key(hop))
+    }
+    fn routes_to_none(&self, ip: u32) -> bool {
+        self.view().routes_to(ip, dpdk::lpm::RouteKey::NONE)
+    }
+    fn one_read(&self, ip: u32) -> bool {
+        // Not extended (rte_lpm's valid-group bit).
+        self.view().entry(ip) & 0x0200_0000 == 0
+    }
+}
+
+/// `#[test]`s running `f` on each wrapper.
+macro_rules! both {
+    ($($f:ident),* $(,)?) => {
+        mod fib {
+            $(#[test] fn $f() { super::eal(); super::$f::<dpdk::fib::Fib>(); })*
+        }
+        mod lpm {
+            $(#[test] fn $f() { super::eal(); super::$f::<dpdk::lpm::Lpm>(); })*
+        }
+    };
+}
+
+both!(
+    longest_prefix_wins_and_delete_falls_back,
+    default_route_answers_misses_single_and_bulk,
+    ten_thousand_routes_bulk_lookup_matches_the_model,
+    full_table_reports_an_error,
+    concurrent_lookups_share_one_table,
+    view_routes_to_agrees_with_lookup_one,
+);
 
 static EAL: OnceLock<(dpdk::Eal, File)> = OnceLock::new();
 
@@ -40,10 +163,8 @@ fn model(routes: &[(u32, u8, u32)], a: u32) -> Option<u32> {
         .map(|r| r.2)
 }
 
-#[test]
-fn longest_prefix_wins_and_delete_falls_back() {
-    eal();
-    let mut t = Fib::new(FibConfig::default()).unwrap();
+fn longest_prefix_wins_and_delete_falls_back<T: Table>() {
+    let mut t = T::with(1024, 256);
     t.add(ip("10.0.0.0"), 8, 1).unwrap();
     t.add(ip("10.1.0.0"), 16, 2).unwrap();
     t.add(ip("10.1.2.0"), 24, 3).unwrap();
@@ -73,16 +194,13 @@ fn longest_prefix_wins_and_delete_falls_back() {
     assert_eq!(t.lookup(ip("192.0.2.1")), None);
     // Bad arguments are errors, not UB.
     assert!(t.add(0, 33, 1).is_err());
-    assert!(t.add(0, 8, dpdk::fib::MAX_NEXT_HOP + 1).is_err());
-    t.add(0, 8, dpdk::fib::MAX_NEXT_HOP).unwrap();
-    assert_eq!(t.lookup(ip("0.1.2.3")), Some(dpdk::fib::MAX_NEXT_HOP));
-    assert_eq!(t.len(), 4);
+    assert!(t.add(0, 8, T::MAX_NEXT_HOP + 1).is_err());
+    t.add(0, 8, T::MAX_NEXT_HOP).unwrap();
+    assert_eq!(t.lookup(ip("0.1.2.3")), Some(T::MAX_NEXT_HOP));
 }
 
-#[test]
-fn default_route_answers_misses_single_and_bulk() {
-    eal();
-    let mut t = Fib::new(FibConfig::default()).unwrap();
+fn default_route_answers_misses_single_and_bulk<T: Table>() {
+    let mut t = T::with(1024, 256);
     t.add(ip("198.51.100.0"), 24, 1).unwrap();
     let ips = [ip("198.51.100.5"), ip("8.8.8.8")];
     let mut out = [0u32; 2];
@@ -99,15 +217,8 @@ fn default_route_answers_misses_single_and_bulk() {
     assert!(t.delete(0, 0).is_err());
 }
 
-#[test]
-fn ten_thousand_routes_bulk_lookup_matches_the_model() {
-    eal();
-    let mut t = Fib::new(FibConfig {
-        max_routes: 16384,
-        tbl8s: 4096,
-        ..Default::default()
-    })
-    .unwrap();
+fn ten_thousand_routes_bulk_lookup_matches_the_model<T: Table>() {
+    let mut t = T::with(16384, 4096);
     // 10,000 /24s in 198.18.0.0/15 and beyond, plus longer and shorter prefixes mixed in
     // (deterministic pseudo-random, so a failure reproduces).
     let mut routes: Vec<(u32, u8, u32)> = Vec::new();
@@ -157,15 +268,8 @@ fn ten_thousand_routes_bulk_lookup_matches_the_model() {
     }
 }
 
-#[test]
-fn full_table_reports_an_error() {
-    eal();
-    let mut t = Fib::new(FibConfig {
-        max_routes: 8,
-        tbl8s: 2,
-        ..Default::default()
-    })
-    .unwrap();
+fn full_table_reports_an_error<T: Table>() {
+    let mut t = T::with(8, 2);
     for i in 0..8u32 {
         t.add(0x0a00_0000 + (i << 8), 24, i).unwrap();
     }
@@ -174,13 +278,24 @@ fn full_table_reports_an_error() {
     // Replacing a route is not one more.
     t.add(0x0a00_0000, 24, 77).unwrap();
     assert_eq!(t.lookup(0x0a00_0001), Some(77));
-    // Longer than /24: one tbl8 group per /24, 64 here (DPDK's multiple of 64).
+}
+
+/// `rte_fib`: the route count, and tbl8 groups running out (one per /24 with longer
+/// prefixes).
+#[test]
+fn fib_counts_routes_and_tbl8_groups() {
+    eal();
     let mut t = Fib::new(FibConfig {
         max_routes: 1024,
         tbl8s: 64,
         ..Default::default()
     })
     .unwrap();
+    t.add(ip("10.0.0.0"), 8, 1).unwrap();
+    t.add(ip("10.0.0.0"), 8, 2).unwrap();
+    assert_eq!(t.len(), 1, "replaced, not added");
+    t.delete(ip("10.0.0.0"), 8).unwrap();
+    assert!(t.is_empty());
     t.add(0x0a00_0040, 26, 2).unwrap();
     let mut added = 0u32;
     let e = loop {
@@ -200,10 +315,8 @@ fn full_table_reports_an_error() {
     assert_eq!(t.lookup(0x0a00_0041), Some(2));
 }
 
-#[test]
-fn concurrent_lookups_share_one_table() {
-    eal();
-    let mut t = Fib::new(FibConfig::default()).unwrap();
+fn concurrent_lookups_share_one_table<T: Table>() {
+    let mut t = T::with(1024, 256);
     for i in 0..256u32 {
         t.add(0x0a00_0000 + (i << 8), 24, i).unwrap();
     }
@@ -223,24 +336,16 @@ fn concurrent_lookups_share_one_table() {
         h.join().unwrap();
     }
     // Two tables at once get distinct DPDK names.
-    let u = Fib::new(FibConfig::default()).unwrap();
+    let u = T::with(1024, 256);
     assert_ne!(u.name(), t.name());
 }
 
-/// `FibView::routes_to` (the forward fast path's one-read test) must never claim a next hop
+/// The view's `routes_to` (the forward fast path's one-read test) must never claim a next hop
 /// `lookup_one` does not give: with /8../32 prefixes mixed (extended tbl24 entries), a default
 /// route and without it, for every next hop in use and a hop no route has. And it must
 /// recognise the plain case it exists for (a /24 or shorter route, the default route).
-#[test]
-fn view_routes_to_agrees_with_lookup_one() {
-    use dpdk::fib::RouteKey;
-    eal();
-    let mut t = Fib::new(FibConfig {
-        max_routes: 4096,
-        tbl8s: 512,
-        ..Default::default()
-    })
-    .unwrap();
+fn view_routes_to_agrees_with_lookup_one<T: Table>() {
+    let mut t = T::with(4096, 512);
     let mut rnd = xorshift(0x1234_5678_9abc_def1);
     for i in 0..300u32 {
         t.add(0xc612_0000 + (i << 8), 24, i % 8).unwrap();
@@ -260,12 +365,10 @@ fn view_routes_to_agrees_with_lookup_one() {
         if with_default {
             t.add(0, 0, 3).unwrap();
         }
-        let view = t.view();
         let mut recognised = [0u32; 2];
         for hop in (0..24).chain([MISS, 0x00ff_ffff]) {
-            let key = view.key(hop);
             for a in &probes {
-                let claims = view.routes_to(*a, key);
+                let claims = t.routes_to(*a, hop);
                 let got = t.lookup_one(*a);
                 assert!(
                     !claims || got == hop,
@@ -282,13 +385,13 @@ fn view_routes_to_agrees_with_lookup_one() {
         if with_default {
             let a = (0..u32::MAX)
                 .step_by(0x0100_0123)
-                .find(|a| t.lookup(*a) == Some(3) && view.entry(*a) & 1 == 0)
+                .find(|a| t.lookup(*a) == Some(3) && t.one_read(*a))
                 .expect("an address only the default route covers");
-            assert!(view.routes_to(a, view.key(3)));
+            assert!(t.routes_to(a, 3));
         }
-        assert!(!view.routes_to(0xc612_0005, RouteKey::NONE));
+        assert!(!t.routes_to_none(0xc612_0005));
     }
     // 198.18.100.5: a plain /24 (no /25 inside), hop 100 % 8.
     assert_eq!(t.lookup_one(0xc612_6405), 4);
-    assert!(t.view().routes_to(0xc612_6405, t.view().key(4)));
+    assert!(t.routes_to(0xc612_6405, 4));
 }
