@@ -36,7 +36,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::frr::{frr_daemon, isolate_router_veths, vtysh};
+use common::frr::{frr_daemon, isolate_router_veths, require_frr, vtysh, zebra};
 use common::netns::*;
 use common::*;
 use serde_json::{Value, json};
@@ -432,13 +432,7 @@ fn kernel_routes_on_punt_taps_follow_ip_route_with_their_origin() {
         // The 96 flood routes held, then 10.20.0.0/16.
         assert!(s["counters"]["withdrawn"].as_u64().unwrap() >= 97, "{s}");
     };
-    let out = run_then_stop(child, 60, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 60, steps);
 }
 
 /// A measurement (`cargo test -p pollfwd --test e2e_fibsync_netns -- --ignored --nocapture`):
@@ -680,32 +674,15 @@ fn a_notification_overflow_reads_the_kernel_table_again() {
         }
         assert!(reaches(&na, "198.51.100.2"));
     };
-    let out = run_then_stop(child, 60, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 60, steps);
 }
 
-/// A FRR daemon started for the test (stopped by PID on drop).
+/// FRR beside pollfwd (zebra and bgpd in the router namespace) peers over the punt TAP with
+/// bgpd in B's namespace, which announces a prefix: installed with origin bgp, A reaches it,
+/// and a withdraw removes it.
 #[test]
 fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
-    require_root("network namespaces and veth pairs");
-    for t in [
-        "ip",
-        "ping",
-        "ethtool",
-        "vtysh",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-    ] {
-        assert!(
-            have(t),
-            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
-        );
-    }
+    require_frr(&["zebra", "bgpd"]);
     let lab = Lab::new("fibsync-frr");
     let pid = std::process::id();
     let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fb{n}-{pid}"));
@@ -720,14 +697,7 @@ fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
     let steps = || {
         wait_answering(&sock);
         assert!(!ping(&na, "10.77.0.1"), "no route before BGP");
-        let zsock = dir_r.join("zserv.api");
-        let z = zsock.to_str().unwrap().to_string();
-        let _zebra = frr_daemon(&nr, &dir_r, "zebra", "hostname router\n", &["-z", &z]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !zsock.exists() {
-            assert!(Instant::now() < deadline, "zebra did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (_zebra, z) = zebra(&nr, &dir_r, &[]);
         let _router = frr_daemon(
             &nr,
             &dir_r,
@@ -797,13 +767,7 @@ fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
         assert!(s["counters"]["installed"].as_u64().unwrap() >= 1, "{s}");
         assert!(s["counters"]["withdrawn"].as_u64().unwrap() >= 1, "{s}");
     };
-    let out = run_then_stop(child, 60, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 60, steps);
 }
 
 /// Waits (up to `secs`) until `prefix` is in pollfwd's FIB; returns how long it took.
@@ -856,20 +820,7 @@ fn ping_flow(ns: &str, to: &str, n: u32) -> std::thread::JoinHandle<(u32, u32)> 
 
 #[test]
 fn restarts_of_frr_and_of_pollfwd_resynchronise_the_fib() {
-    require_root("network namespaces and veth pairs");
-    for t in [
-        "ip",
-        "ping",
-        "ethtool",
-        "vtysh",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-    ] {
-        assert!(
-            have(t),
-            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
-        );
-    }
+    require_frr(&["zebra", "bgpd"]);
     let lab = Lab::new("fibsync-restart");
     let pid = std::process::id();
     let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fr{n}-{pid}"));
@@ -880,8 +831,6 @@ fn restarts_of_frr_and_of_pollfwd_resynchronise_the_fib() {
     let cfg = router_config(&lab, "fra1", "frb1", "[fib_sync]\nenable = true\n");
     let sock = lab.path("ctl.sock");
     let (dir_r, dir_b) = (lab.path("frr-router"), lab.path("frr-peer"));
-    let zsock = dir_r.join("zserv.api");
-    let z = zsock.to_str().unwrap().to_string();
     let bgp_router = "hostname router\n\
          router bgp 64512\n bgp router-id 198.51.100.1\n no bgp ebgp-requires-policy\n\
          neighbor 198.51.100.2 remote-as 64513\n neighbor 198.51.100.2 timers 1 3\n\
@@ -889,17 +838,8 @@ fn restarts_of_frr_and_of_pollfwd_resynchronise_the_fib() {
     // The router's FRR: zebra keeps its routes in the kernel when it stops (-r) and, started
     // again, keeps the ones it finds for 30 s while the protocols relearn them (-K 30).
     let start_router = |first: bool| {
-        let mut zargs = vec!["-z", z.as_str(), "-r"];
-        if !first {
-            zargs.extend(["-K", "30"]);
-        }
-        let _ = std::fs::remove_file(&zsock);
-        let zebra = frr_daemon(&nr, &dir_r, "zebra", "hostname router\n", &zargs);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !zsock.exists() {
-            assert!(Instant::now() < deadline, "zebra did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let keep: &[&str] = if first { &["-r"] } else { &["-r", "-K", "30"] };
+        let (zebra, z) = zebra(&nr, &dir_r, keep);
         let bgpd = frr_daemon(
             &nr,
             &dir_r,
@@ -1475,13 +1415,7 @@ fn kernel_multipath_routes_spread_flows_over_their_next_hops() {
         ip(&["ip", "route", "del", "10.8.0.0/24"]);
         wait_route(&sock, "10.8.0.0/24", false, Instant::now());
     };
-    let out = run_then_stop(child, 90, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 90, steps);
 }
 
 /// Two BGP peers behind port b (FRR's bgpd in two namespaces, one AS) announce the same
@@ -1492,20 +1426,7 @@ fn kernel_multipath_routes_spread_flows_over_their_next_hops() {
 /// down leaves one member, and every flow goes to the other.
 #[test]
 fn frr_two_bgp_peers_give_an_ecmp_route_and_a_peer_going_away_leaves_one_member() {
-    require_root("network namespaces and veth pairs");
-    for t in [
-        "ip",
-        "ping",
-        "ethtool",
-        "vtysh",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-    ] {
-        assert!(
-            have(t),
-            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
-        );
-    }
+    require_frr(&["zebra", "bgpd"]);
     let lab = Lab::new("fibsync-frr-ecmp");
     let pid = std::process::id();
     let [na, nw, nr, n2, n3] = ["a", "w", "r", "2", "3"].map(|n| format!("fe{n}-{pid}"));
@@ -1522,14 +1443,7 @@ fn frr_two_bgp_peers_give_an_ecmp_route_and_a_peer_going_away_leaves_one_member(
     let dir_r = lab.path("frr-router");
     let steps = || {
         wait_answering(&sock);
-        let zsock = dir_r.join("zserv.api");
-        let z = zsock.to_str().unwrap().to_string();
-        let _zebra = frr_daemon(&nr, &dir_r, "zebra", "hostname router\n", &["-z", &z]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !zsock.exists() {
-            assert!(Instant::now() < deadline, "zebra did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (_zebra, z) = zebra(&nr, &dir_r, &[]);
         let mut conf = String::from(
             "hostname router\n\
              router bgp 64512\n bgp router-id 198.51.100.1\n no bgp ebgp-requires-policy\n",
@@ -1670,13 +1584,7 @@ fn frr_two_bgp_peers_give_an_ecmp_route_and_a_peer_going_away_leaves_one_member(
             "{s}"
         );
     };
-    let out = run_then_stop(child, 120, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 120, steps);
 }
 
 /// A measurement (`cargo test -p pollfwd --test e2e_fibsync_netns measure_multipath --
@@ -1787,11 +1695,5 @@ fn measure_multipath_kernel_routes() {
             );
         }
     };
-    let out = run_then_stop(child, 60, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 60, steps);
 }

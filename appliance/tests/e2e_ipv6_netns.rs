@@ -355,13 +355,7 @@ socket = "{sock}"
             "{ifs}"
         );
     };
-    let out = run_then_stop(child, 60, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_then_stop_ok(child, 60, steps);
     let s: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
     assert!(
         port(&s, "a")["rx_packets"].as_u64().unwrap() > 500,
@@ -509,11 +503,5 @@ socket = "{sock}"
         let st = control_call(&sock, "forward.stats", json!({})).unwrap();
         assert!(st["totals"]["ra_sent"].as_u64().unwrap() >= 1, "{st}");
     };
-    let out = run_then_stop(child, 30, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 30, steps);
 }

@@ -21,7 +21,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::frr::{Daemon, frr_daemon, isolate_router_veths, vtysh};
+use common::frr::{Daemon, frr_daemon, isolate_router_veths, require_frr, vtysh, zebra};
 use common::netns::*;
 use common::*;
 use serde_json::{Value, json};
@@ -295,13 +295,7 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
             "Linux got {got} of {punted} punted"
         );
     };
-    let out = run_then_stop(child, 60, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 60, steps);
     // The TAPs went away with pollfwd.
     assert!(
         !ns_run(&nr, &["ip", "link", "show", "pf-a"])
@@ -310,7 +304,6 @@ fn tcp_to_the_box_reaches_linux_and_a_flood_is_rate_limited() {
     );
 }
 
-/// A FRR daemon started for the test (stopped by PID on drop).
 /// Starts bgpd in namespace `ns` without zebra, with its config, pid file and vty socket in
 /// `dir` (made here), BGP listening on `listen` only, no vty TCP port.
 fn bgpd(ns: &str, dir: &std::path::Path, conf: &str, listen: &str) -> Daemon {
@@ -338,13 +331,7 @@ fn bgpd(ns: &str, dir: &std::path::Path, conf: &str, listen: &str) -> Daemon {
 
 #[test]
 fn bgp_through_the_punt_path_reaches_established_and_learns_the_peers_prefix() {
-    require_root("network namespaces and veth pairs");
-    for t in ["ip", "ethtool", "vtysh", "/usr/lib/frr/bgpd"] {
-        assert!(
-            have(t),
-            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
-        );
-    }
+    require_frr(&["bgpd"]);
     let lab = Lab::new("punt-bgp");
     let pid = std::process::id();
     let [na, nr] = ["a", "r"].map(|n| format!("pfq{n}-{pid}"));
@@ -414,13 +401,7 @@ fn bgp_through_the_punt_path_reaches_established_and_learns_the_peers_prefix() {
         drop(peer);
         drop(router);
     };
-    let out = run_then_stop(child, 60, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 60, steps);
 }
 
 /// UDP echo: sends every datagram on (address, port) back to its sender until S seconds pass;
@@ -654,19 +635,9 @@ enable = true
     );
 }
 
-/// Starts FRR daemon `name` (zebra, ospfd) in namespace `ns` with `args`, its config, pid
-/// file, log and vty socket in `dir`, as FRR's own user (they refuse root unless it is in the
-/// vty group; `dir` is made writable for it), no vty TCP port.
-/// zebra then ospfd in namespace `ns` (zebra's socket in `dir`); waits for zebra's socket.
+/// zebra, then ospfd, in namespace `ns` with their files in `dir` ([`frr_daemon`]).
 fn ospf_pair(ns: &str, dir: &std::path::Path, ospf_conf: &str) -> (Daemon, Daemon) {
-    let zsock = dir.join("zserv.api");
-    let z = zsock.to_str().unwrap().to_string();
-    let zebra = frr_daemon(ns, dir, "zebra", "hostname z\n", &["-z", &z]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !zsock.exists() {
-        assert!(Instant::now() < deadline, "zebra did not start in {ns}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (zebra, z) = zebra(ns, dir, &[]);
     let ospfd = frr_daemon(ns, dir, "ospfd", ospf_conf, &["-z", &z]);
     (ospfd, zebra)
 }
@@ -676,19 +647,7 @@ fn ospf_pair(ns: &str, dir: &std::path::Path, ospf_conf: &str) -> (Daemon, Daemo
 /// up (Full) and the peer's loopback prefix is in the router's OSPF routes.
 #[test]
 fn ospf_through_the_punt_path_reaches_full_adjacency() {
-    require_root("network namespaces and veth pairs");
-    for t in [
-        "ip",
-        "ethtool",
-        "vtysh",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/ospfd",
-    ] {
-        assert!(
-            have(t),
-            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
-        );
-    }
+    require_frr(&["zebra", "ospfd"]);
     let lab = Lab::new("punt-ospf");
     let pid = std::process::id();
     let [na, nr] = ["a", "r"].map(|n| format!("pfo{n}-{pid}"));
@@ -748,11 +707,5 @@ fn ospf_through_the_punt_path_reaches_full_adjacency() {
         drop(peer);
         drop(router);
     };
-    let out = run_then_stop(child, 60, steps);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_then_stop_ok(child, 60, steps);
 }

@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::netns::{ns_ok, ns_run};
+use super::netns::{have, ns_ok, ns_run};
+use super::require_root;
 
 /// A running daemon, killed and reaped on drop (also when the test panics).
 pub struct Daemon {
@@ -50,6 +51,46 @@ pub fn frr_daemon(ns: &str, dir: &Path, name: &str, conf: &str, args: &[&str]) -
         .spawn()
         .unwrap_or_else(|e| panic!("start {name}: {e}"));
     Daemon { child }
+}
+
+/// Root, iproute2, ping, ethtool, vtysh and FRR's `daemons` (e.g. `["zebra", "bgpd"]`), or the
+/// test fails saying which is missing.
+pub fn require_frr(daemons: &[&str]) {
+    require_root("network namespaces and veth pairs");
+    let paths: Vec<String> = daemons
+        .iter()
+        .map(|d| format!("/usr/lib/frr/{d}"))
+        .collect();
+    for t in ["ip", "ping", "ethtool", "vtysh"]
+        .into_iter()
+        .chain(paths.iter().map(String::as_str))
+    {
+        assert!(
+            have(t),
+            "'{t}' is missing: run scripts/install-deps.sh (it installs frr)"
+        );
+    }
+}
+
+/// zebra in namespace `ns` ([`frr_daemon`], files in `dir`) with its API socket in `dir` and
+/// `args`, once that socket exists (10 s at most): the daemon, and the socket's path for the
+/// protocol daemons' `-z`.
+pub fn zebra(ns: &str, dir: &Path, args: &[&str]) -> (Daemon, String) {
+    let zsock = dir.join("zserv.api");
+    let z = zsock.to_str().unwrap().to_string();
+    let _ = std::fs::remove_file(&zsock);
+    let mut a = vec!["-z", z.as_str()];
+    a.extend_from_slice(args);
+    let d = frr_daemon(ns, dir, "zebra", "hostname router\n", &a);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !zsock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "zebra did not start in {ns}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (d, z)
 }
 
 /// `vtysh` with commands `cmds` against the daemons whose vty sockets are in `dir`.

@@ -480,6 +480,18 @@ pub fn run_then_stop(child: Child, secs: u64, steps: impl FnOnce()) -> Output {
     out
 }
 
+/// [`run_then_stop`], then pollfwd's exit code must be 0 (its stderr printed otherwise).
+pub fn run_then_stop_ok(child: Child, secs: u64, steps: impl FnOnce()) -> Output {
+    let out = run_then_stop(child, secs, steps);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// SIGTERM, then the exit code must be 0 and stdout the JSON summary.
 pub fn stop(child: Child) -> Value {
     signal(&child, "TERM");
