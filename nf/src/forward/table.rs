@@ -32,6 +32,33 @@ pub fn mask(len: u8) -> u32 {
     }
 }
 
+/// "address/len" or a bare address (length `max`): the address parsed as `A` and the length,
+/// checked against `max`; `what` names the expected form in the error.
+pub(super) fn split_prefix<A: std::str::FromStr>(
+    s: &str,
+    max: u8,
+    what: &str,
+) -> Result<(A, u8), String> {
+    let (a, l) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr = a
+        .trim()
+        .parse::<A>()
+        .map_err(|_| format!("'{s}' is not {what}"))?;
+    let len = match l {
+        None => max,
+        Some(l) => l
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("'{s}': prefix length must be 0..={max}"))?,
+    };
+    Ok((addr, len))
+}
+
 impl Prefix {
     pub fn new(addr: u32, len: u8) -> Prefix {
         Prefix {
@@ -43,23 +70,7 @@ impl Prefix {
     /// Parses "a.b.c.d/len" (a bare address is a /32). Host bits must be zero (RFC 4632
     /// section 3.1: a prefix is written with its host part zeroed).
     pub fn parse(s: &str) -> Result<Prefix, String> {
-        let (a, l) = match s.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (s, None),
-        };
-        let addr: Ipv4Addr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{s}' is not an IPv4 prefix (a.b.c.d/len)"))?;
-        let len = match l {
-            None => 32,
-            Some(l) => l
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 32)
-                .ok_or_else(|| format!("'{s}': prefix length must be 0..=32"))?,
-        };
+        let (addr, len) = split_prefix::<Ipv4Addr>(s, 32, "an IPv4 prefix (a.b.c.d/len)")?;
         let addr = u32::from(addr);
         if addr & !mask(len) != 0 {
             return Err(format!(
@@ -613,6 +624,38 @@ mod tests {
 
     fn ip(s: &str) -> u32 {
         u32::from(s.parse::<Ipv4Addr>().unwrap())
+    }
+
+    #[test]
+    fn prefixes_of_both_families_parse_alike() {
+        use crate::forward::table6::Prefix6;
+        assert_eq!(
+            Prefix::parse(" 10.0.0.0 / 8 "),
+            Ok(Prefix::new(ip("10.0.0.0"), 8))
+        );
+        assert_eq!(
+            Prefix::parse("192.0.2.7"),
+            Ok(Prefix::new(ip("192.0.2.7"), 32))
+        );
+        assert_eq!(Prefix::parse("0.0.0.0/0"), Ok(Prefix::new(0, 0)));
+        let e = Prefix::parse("10.0.0.1/8").unwrap_err();
+        assert!(e.contains("host bits set: did you mean 10.0.0.0/8?"), "{e}");
+        let e = Prefix::parse("10.0.0.0/33").unwrap_err();
+        assert!(e.contains("prefix length must be 0..=32"), "{e}");
+        let e = Prefix::parse("2001:db8::/32").unwrap_err();
+        assert!(e.contains("is not an IPv4 prefix (a.b.c.d/len)"), "{e}");
+        let p = Prefix6::parse("2001:db8::/32").unwrap();
+        assert_eq!((p.addr >> 96, p.len), (0x2001_0db8, 32));
+        assert_eq!(Prefix6::parse("::1").unwrap().len, 128);
+        let e = Prefix6::parse("2001:db8::1/64").unwrap_err();
+        assert!(
+            e.contains("host bits set: did you mean 2001:db8::/64?"),
+            "{e}"
+        );
+        let e = Prefix6::parse("2001:db8::/129").unwrap_err();
+        assert!(e.contains("prefix length must be 0..=128"), "{e}");
+        let e = Prefix6::parse("10.0.0.0/8").unwrap_err();
+        assert!(e.contains("is not an IPv6 prefix (x:y::z/len)"), "{e}");
     }
 
     fn ifaces() -> Vec<Iface> {

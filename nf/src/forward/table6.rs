@@ -42,23 +42,8 @@ impl Prefix6 {
 
     /// Parses "x:y::z/len" (a bare address is a /128). Host bits must be zero.
     pub fn parse(s: &str) -> Result<Prefix6, String> {
-        let (a, l) = match s.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (s, None),
-        };
-        let addr: Ipv6Addr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{s}' is not an IPv6 prefix (x:y::z/len)"))?;
-        let len = match l {
-            None => 128,
-            Some(l) => l
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 128)
-                .ok_or_else(|| format!("'{s}': prefix length must be 0..=128"))?,
-        };
+        let (addr, len) =
+            super::table::split_prefix::<Ipv6Addr>(s, 128, "an IPv6 prefix (x:y::z/len)")?;
         let addr = u128::from(addr);
         if addr & !mask6(len) != 0 {
             return Err(format!(
