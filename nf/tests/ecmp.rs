@@ -16,8 +16,8 @@ use dpdk::{Mbuf, Mempool, PktMeta};
 use pollfwd_nf::forward::table::{self, FwdTable, Iface, Prefix, StaticRoute};
 use pollfwd_nf::forward::table6::{self, Prefix6, StaticRoute6};
 use pollfwd_nf::forward::{Forward, FwdParams, FwdShared, StaticNeighbor, StaticNeighbor6};
-use pollfwd_pipeline::Verdict;
 use pollfwd_pipeline::stage::Harness;
+use pollfwd_pipeline::{DropReason, Verdict};
 
 static EAL: OnceLock<(dpdk::Eal, File, Mempool)> = OnceLock::new();
 
@@ -285,5 +285,58 @@ fn flows_spread_stay_on_their_next_hop_and_move_only_off_a_removed_one() {
             );
         }
         assert!(tally(&back)[&1] > 100, "v6 {v6}");
+    }
+}
+
+/// A packet the stage drops after picking its member (TTL / hop limit 1: time exceeded)
+/// counts for no next hop, in either family, through the fast loops and the general path.
+#[test]
+fn packets_dropped_after_the_pick_count_for_no_next_hop() {
+    let t = table(&[0, 1, 2], None);
+    let mut fwd = stage(&t);
+    let mut h = Harness::new(pool(), dpdk::tsc_hz());
+    let now = dpdk::rdtsc();
+    for v6 in [false, true] {
+        for meta in [false, true] {
+            let before: u64 = counts(&t, v6).values().sum();
+            let mut pkts: Vec<Mbuf> = (0..32u16)
+                .map(|f| {
+                    let mut d = frame(v6, f);
+                    if v6 {
+                        d[14 + 7] = 1;
+                    } else {
+                        d[14 + 8] = 1;
+                        d[24..26].copy_from_slice(&[0, 0]);
+                        let c = pollfwd_nf::parse::ipv4_header_checksum(&d[14..34]);
+                        d[24..26].copy_from_slice(&c.to_be_bytes());
+                    }
+                    let mut m = pool().alloc().expect("mbuf");
+                    assert!(m.set_len(d.len() as u16));
+                    m.data_mut().copy_from_slice(&d);
+                    if meta {
+                        *m.meta_mut() = PktMeta::fresh(0, now);
+                    }
+                    m
+                })
+                .collect();
+            let mut v = vec![Verdict::Continue; pkts.len()];
+            let all = h.process(&mut fwd, &mut pkts, &mut v, (now, 0, meta));
+            for v in &v {
+                let v = all.unwrap_or(*v);
+                assert!(
+                    matches!(
+                        v,
+                        Verdict::Drop(DropReason::TtlExpired | DropReason::Ipv6HopLimit)
+                    ),
+                    "v6 {v6} meta {meta}: {v:?}"
+                );
+            }
+            drop(h.take_originated());
+            assert_eq!(
+                counts(&t, v6).values().sum::<u64>(),
+                before,
+                "v6 {v6} meta {meta}: dropped packets counted for a next hop"
+            );
+        }
     }
 }

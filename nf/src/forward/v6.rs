@@ -100,10 +100,15 @@ impl Forward {
             .table
             .v6()
             .and_then(|t| t.lookup(info.dst.to_be_bytes()));
+        // A multipath route's member: counted once the packet passed the checks below.
+        let mut path = None;
         let (port, gateway) = match hop {
             Some(Hop6::Forward { port, gateway }) => (port, gateway),
             Some(Hop6::Group(g)) => match self.pick6(m.data(), g) {
-                Some(h) => h,
+                Some((port, gateway, k)) => {
+                    path = Some((g, k));
+                    (port, gateway)
+                }
                 None => return Verdict::Drop(DropReason::Ipv6NoRoute),
             },
             Some(Hop6::Local) => return self.local6(ctx, m, &info),
@@ -136,6 +141,9 @@ impl Forward {
             return Verdict::Drop(DropReason::Ipv6TooBig);
         }
         ipv6::Packet::new_unchecked(&mut m.data_mut()[L3..]).decrement_hop_limit();
+        if let (Some((g, k)), Some(t6)) = (path, self.table.v6()) {
+            t6.group(g).count(self.worker, k);
+        }
         if self.mss_any {
             self.clamp_mss6(m, &info, port);
         }
@@ -143,10 +151,10 @@ impl Forward {
         self.next_hop6(ctx, m, &info, nh, port)
     }
 
-    /// ECMP: the member (port, gateway) of IPv6 group `g` that the flow hash of the frame
-    /// `d` picks, counted for this worker.
+    /// ECMP: the member (port, gateway, and its index in the group) of IPv6 group `g` that
+    /// the flow hash of the frame `d` picks; the caller counts it once the packet is sent on.
     #[inline]
-    pub(super) fn pick6(&self, d: &[u8], g: u32) -> Option<(u16, u128)> {
+    pub(super) fn pick6(&self, d: &[u8], g: u32) -> Option<(u16, u128, usize)> {
         let group = self.table.v6()?.group(g);
         let k = group.pick(super::ecmp::packet_hash6(
             d,
@@ -156,8 +164,7 @@ impl Forward {
         let Hop6::Forward { port, gateway } = group.members[k] else {
             return None;
         };
-        group.count(self.worker, k);
-        Some((port, gateway))
+        Some((port, gateway, k))
     }
 
     /// Sends a routed packet to its next hop `nh` out of `port`, or parks it while neighbour
