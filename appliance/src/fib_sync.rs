@@ -25,7 +25,8 @@ use netlink_packet_core::{
     NetlinkPayload, NlaBuffer, NlasIterator,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteNextHopFlags, RouteProtocol,
+    RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -672,6 +673,7 @@ impl Reader<'_> {
         let mut nh_id = 0u32;
         // RTA_MULTIPATH: (interface, gateway, weight) of each next hop.
         let mut multi: Vec<(u32, Option<IpAddr>, u16)> = Vec::new();
+        let mut dead = 0usize;
         for a in &rm.attributes {
             match a {
                 RouteAttribute::Table(t) => table = *t,
@@ -685,6 +687,12 @@ impl Reader<'_> {
                 RouteAttribute::NhId(id) => nh_id = *id,
                 RouteAttribute::MultiPath(hops) => {
                     for nh in hops {
+                        // A next hop the kernel marks dead (its interface down, or removed)
+                        // carries no traffic there: none here either.
+                        if nh.flags.contains(RouteNextHopFlags::Dead) {
+                            dead += 1;
+                            continue;
+                        }
                         let mut g = None;
                         for na in &nh.attributes {
                             match na {
@@ -756,6 +764,9 @@ impl Reader<'_> {
         }
         if via_other {
             return Parsed::Ignored(key, "gateway_family");
+        }
+        if multi.is_empty() && dead > 0 {
+            return Parsed::Ignored(key, "dead_next_hops");
         }
         if multi.is_empty() {
             match oif {

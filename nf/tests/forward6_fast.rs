@@ -274,7 +274,24 @@ fn mixed() -> Vec<(Vec<u8>, Verdict)> {
         (udp("2001:db8:3::7"), Verdict::Held),
         (udp("2001:db8:3::5"), tx(2)),
         (udp("2001:db8:99::d"), tx(1)),
+        // Hop limit 255: routed, by the general path; but a neighbour solicitation (ICMPv6
+        // 135, hop limit 255) to an address beyond the box is never routed.
+        (v6("2001:db8:1::10", "2001:db8:99::e", 17, 255, 24), tx(1)),
+        (ns_beyond("2001:db8:99::f"), drop(DropReason::NdNotRouted)),
     ]
+}
+
+/// A neighbour solicitation (hop limit 255) from a host to a unicast address behind the box.
+fn ns_beyond(dst: &str) -> Vec<u8> {
+    let mut f = v6("2001:db8:1::10", dst, 58, 255, 24);
+    f[54] = 135;
+    f[55] = 0;
+    f[56..58].fill(0);
+    f[58..62].fill(0);
+    f[62..78].copy_from_slice(&ip(dst).to_be_bytes());
+    let c = checksum6(&f[22..38], &f[38..54], 58, &f[54..]);
+    f[56..58].copy_from_slice(&c.to_be_bytes());
+    f
 }
 
 fn mbufs(frames: &[Vec<u8>], meta: bool, now: u64) -> Vec<Mbuf> {

@@ -75,6 +75,7 @@ drop_reasons! {
     NdBadHopLimit => "nd_bad_hop_limit", "neighbour discovery message with a hop limit other than 255: not from the link, ignored (RFC 4861 7.1)";
     NdBadOption => "nd_bad_option", "neighbour discovery option of length 0 or running past the message (RFC 4861 4.6)";
     NdInvalid => "nd_invalid", "neighbour discovery message failing another RFC 4861 validity check (code, length, target, addresses, fragmented)";
+    NdNotRouted => "nd_not_routed", "neighbour discovery message (hop limit 255) addressed beyond the box: link-local by nature, never routed";
     Icmpv6BadChecksum => "icmpv6_bad_checksum", "ICMPv6 checksum is wrong";
     Ipv6BadSource => "ipv6_bad_source", "IPv6 source is multicast, loopback or IPv4-mapped (RFC 4291)";
     Ipv6BadDest => "ipv6_bad_dest", "IPv6 destination is unspecified, loopback or IPv4-mapped (never routed)";

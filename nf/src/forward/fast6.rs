@@ -67,7 +67,8 @@ impl Scratch6 {
 
 /// Whether an IPv6 frame's first 54 bytes (`h`, the frame `len` bytes long) make a plain
 /// packet: unicast destination MAC, EtherType IPv6, version 6, the payload within the frame,
-/// no extension header (next header TCP, UDP or ICMPv6), hop limit above 1, and source and
+/// no extension header (next header TCP, UDP or ICMPv6), hop limit 2..=254 (255: perhaps
+/// neighbour discovery, which is never routed), and source and
 /// destination outside ::/8 (unspecified, loopback, IPv4-mapped), fe00::/8 (link-local
 /// fe80::/10 and the unassigned or deprecated rest) and ff00::/8 (multicast). Any other
 /// packet is left to [`Forward::v6`]: these are the checks it makes before the route lookup
@@ -88,6 +89,7 @@ fn plain6(h: &[u8; HDR], len: usize) -> bool {
         & (nh < 64)
         & ((PLAIN_UPPER >> (nh & 63)) & 1 != 0)
         & (hop > 1)
+        & (hop < 255)
         & addr_ok((x >> 8) as u8)
         & addr_ok(h[DST])
 }

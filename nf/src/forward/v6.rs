@@ -22,7 +22,7 @@ use super::table6::Hop6;
 use crate::wire::icmpv6::{self, msg};
 use crate::wire::ipv4::Frag;
 use crate::wire::ipv6::{self, Info};
-use crate::wire::{ether, proto};
+use crate::wire::{ether, ndp, proto};
 
 /// An ICMPv6 error the stage sends (RFC 4443).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +117,12 @@ impl Forward {
                 return Verdict::Drop(DropReason::Ipv6NoRoute);
             }
         };
+        // Neighbour discovery belongs to one link (RFC 4861: hop limit 255, which forwarding
+        // would break): never routed. Stages before forward pass it untouched, as ARP, so
+        // routing it would carry unmetered, unfiltered traffic past them.
+        if ndp::is_nd(&info) {
+            return Verdict::Drop(DropReason::NdNotRouted);
+        }
         // A packet received as a link-layer broadcast or multicast is not forwarded (as RFC
         // 1812 5.3.4 says for IPv4).
         if m.data().first().is_some_and(|&b| ether::is_group(b)) {
