@@ -40,7 +40,7 @@ pub struct Group<H> {
 #[derive(Default)]
 struct Slot([AtomicU64; MAX_PATHS]);
 
-impl<H: Copy + PartialEq> Group<H> {
+impl<H: Copy + Ord> Group<H> {
     /// A group of `members` (at most [`MAX_PATHS`], at least one). `prev`: the group this
     /// one replaces (same prefix in the table before), whose buckets and counts carry over
     /// for the members both have (same members: the very same counters; others: the counts
@@ -129,7 +129,7 @@ impl<P, H> Groups<P, H> {
     }
 }
 
-impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + PartialEq> Groups<P, H> {
+impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + Ord> Groups<P, H> {
     /// Counter slots of new groups.
     pub fn workers(&self) -> usize {
         self.workers
@@ -200,10 +200,15 @@ impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + PartialEq> Gr
 /// keeps its member when that member is still in the group and holds no more than its
 /// share; the buckets of members that left, and the excess of the others, go to the members
 /// with the fewest buckets. So removing a member moves only its buckets, and adding one
-/// moves only the buckets it takes.
-pub fn spread<H: PartialEq>(old: Option<(&[H], &[u8; BUCKETS])>, members: &[H]) -> [u8; BUCKETS] {
+/// moves only the buckets it takes. Ties go to the smallest member (by value, not by its place
+/// in the list): without `old`, the table depends on the set of members alone, so two
+/// prefixes with the same next hops listed in another order, or two boxes, hash a flow to
+/// the same member (what `ecmp_hash = "symmetric"` needs for both directions of a flow).
+pub fn spread<H: Ord>(old: Option<(&[H], &[u8; BUCKETS])>, members: &[H]) -> [u8; BUCKETS] {
     let n = members.len();
     assert!(n > 0 && n <= MAX_PATHS);
+    let mut by_value: Vec<usize> = (0..n).collect();
+    by_value.sort_by(|&a, &b| members[a].cmp(&members[b]));
     // The first `BUCKETS % n` members that reach it may hold `BUCKETS / n + 1`.
     let base = BUCKETS / n;
     let mut extra = BUCKETS % n;
@@ -230,8 +235,12 @@ pub fn spread<H: PartialEq>(old: Option<(&[H], &[u8; BUCKETS])>, members: &[H]) 
         }
     }
     for slot in out.iter_mut().filter(|s| **s == u8::MAX) {
-        // The member with the fewest buckets (lowest index first).
-        let k = (0..n).min_by_key(|&k| count[k]).expect("n > 0");
+        // The member with the fewest buckets (the smallest first).
+        let k = by_value
+            .iter()
+            .copied()
+            .min_by_key(|&k| count[k])
+            .expect("n > 0");
         count[k] += 1;
         *slot = k as u8;
     }
@@ -329,6 +338,21 @@ mod tests {
         (0..n)
             .map(|k| b.iter().filter(|&&x| x as usize == k).count())
             .collect()
+    }
+
+    #[test]
+    fn a_new_table_depends_on_the_members_not_their_order() {
+        let a = [7u32, 3, 11, 5];
+        let b = [11u32, 5, 7, 3];
+        let (ta, tb) = (spread(None, &a), spread(None, &b));
+        for k in 0..BUCKETS {
+            assert_eq!(a[ta[k] as usize], b[tb[k] as usize], "bucket {k}");
+        }
+        // Carried over from the same members in another order: the same table too.
+        let tc = spread(Some((&a, &ta)), &b);
+        for k in 0..BUCKETS {
+            assert_eq!(b[tc[k] as usize], a[ta[k] as usize], "bucket {k}");
+        }
     }
 
     #[test]

@@ -195,7 +195,7 @@ impl Iface {
 }
 
 /// Where the data path sends a packet whose destination matched a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Hop {
     /// Out of `port`, to `gateway`'s MAC (or, for gateway 0, to the destination's own MAC:
     /// a connected or on-link route).
@@ -523,10 +523,11 @@ impl FwdTable {
                     Some(old) => self.groups.set(prefix, members, Some(old))?,
                     None => {
                         // This table's own group of the prefix, if any, is the one replaced.
+                        let workers = self.groups.workers();
                         let old = self
                             .groups
                             .of(prefix)
-                            .map(|o| Group::new(o.members.clone(), Some(o), 1));
+                            .map(|o| Group::new(o.members.clone(), Some(o), workers));
                         self.groups.set(prefix, members, old.as_ref())?
                     }
                 };

@@ -114,7 +114,7 @@ pub fn parse_if_addr6(s: &str) -> Result<(u128, u8), String> {
 }
 
 /// Where the data path sends a packet whose IPv6 destination matched a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Hop6 {
     /// Out of `port`, to `gateway`'s MAC (global or link-local); gateway 0: the destination
     /// itself (a connected or on-link route).
@@ -384,10 +384,11 @@ impl Table6 {
                 let g = match cur.and_then(|c| c.groups.of(prefix)) {
                     Some(old) => self.groups.set(prefix, members, Some(old))?,
                     None => {
+                        let workers = self.groups.workers();
                         let old = self
                             .groups
                             .of(prefix)
-                            .map(|o| Group::new(o.members.clone(), Some(o), 1));
+                            .map(|o| Group::new(o.members.clone(), Some(o), workers));
                         self.groups.set(prefix, members, old.as_ref())?
                     }
                 };
