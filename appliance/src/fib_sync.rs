@@ -441,6 +441,9 @@ impl Reader<'_> {
 
     /// Hands changes to the forward stage (one table), with the counters gathered so far.
     fn apply(&mut self, changes: Vec<SyncChange>, full: bool) -> Result<(), String> {
+        // Before the control-plane lock, which `apply_synced` broadcasts from inside (as an
+        // operator's route change does: txn::change_lock).
+        let _change = crate::txn::change_lock();
         let ctx = OpCtx { state: self.state };
         let ignored = std::mem::take(&mut self.ignored);
         let multipath = std::mem::take(&mut self.multipath);

@@ -15,9 +15,37 @@ static CHANGE: Mutex<()> = Mutex::new(());
 /// Serialises whole reloads against each other (a reload may run several broadcasts).
 static RELOAD: Mutex<()> = Mutex::new(());
 
-/// Held by `reload` for its whole run; individual broadcasts take their own lock.
-pub fn change_lock() -> std::sync::MutexGuard<'static, ()> {
-    RELOAD.lock().unwrap_or_else(|e| e.into_inner())
+thread_local! {
+    /// Whether this thread holds [`RELOAD`] (through a [`ChangeGuard`]).
+    static HOLDS_CHANGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The change lock, held by this thread ([`change_lock`]); released when the outermost guard
+/// drops.
+pub struct ChangeGuard {
+    _g: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+impl Drop for ChangeGuard {
+    fn drop(&mut self) {
+        if self._g.is_some() {
+            HOLDS_CHANGE.with(|h| h.set(false));
+        }
+    }
+}
+
+/// The change lock: held by `reload` for its whole run, by every operation that changes what
+/// the workers run for its whole run, and by each broadcast. Always taken before the
+/// control-plane state's lock (`OpCtx::cp`), never while holding it: an operation that
+/// broadcasts from inside `cp` takes this lock first, or it and a reload (which takes this one,
+/// then `cp`) would wait for each other. Reentrant within a thread (a nested guard is a no-op).
+pub fn change_lock() -> ChangeGuard {
+    if HOLDS_CHANGE.with(|h| h.get()) {
+        return ChangeGuard { _g: None };
+    }
+    let g = RELOAD.lock().unwrap_or_else(|e| e.into_inner());
+    HOLDS_CHANGE.with(|h| h.set(true));
+    ChangeGuard { _g: Some(g) }
 }
 
 /// How long a worker has to acknowledge a message (and, when undoing, to take its old object

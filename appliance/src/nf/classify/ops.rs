@@ -366,6 +366,8 @@ pub(super) fn counters_json(cp: &Plane, workers: usize) -> Value {
 }
 
 fn add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    // Before the control-plane lock: it broadcasts from inside it (txn::change_lock).
+    let _change = crate::txn::change_lock();
     let text: RuleText = serde_json::from_value(a.clone()).map_err(|e| format!("acl.add: {e}"))?;
     let c = &ctx.state.config.config;
     if c.classify.is_none() {
@@ -392,6 +394,8 @@ fn add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
 }
 
 fn del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    // Before the control-plane lock: it broadcasts from inside it (txn::change_lock).
+    let _change = crate::txn::change_lock();
     let id = args::opt_u64(a, "id")?.ok_or("acl.del: missing argument 'id'")?;
     with_cp(ctx, |cp| {
         let Some(pos) = cp.entries.iter().position(|e| u64::from(e.id) == id) else {

@@ -939,6 +939,8 @@ pub(super) struct Installed {
 }
 
 fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    // Before the control-plane lock: it broadcasts from inside it (txn::change_lock).
+    let _change = crate::txn::change_lock();
     let replace = a.get("replace").and_then(Value::as_bool).unwrap_or(false);
     with_cp(ctx, |cp| {
         let shared = cp.init.as_ref().expect("initialised").0.clone();
@@ -988,6 +990,8 @@ fn route_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
 }
 
 fn route_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    // Before the control-plane lock: it broadcasts from inside it (txn::change_lock).
+    let _change = crate::txn::change_lock();
     let prefixes: Vec<&str> = match (a.get("prefix"), a.get("prefixes")) {
         (Some(Value::String(p)), None) => vec![p.as_str()],
         (None, Some(Value::Array(v))) => v

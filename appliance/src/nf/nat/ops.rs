@@ -294,6 +294,8 @@ fn update_proxy_arp(ctx: &OpCtx<'_>, c: &Config, addrs: Vec<u32>) -> Result<usiz
 }
 
 fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    // Before the control-plane lock: it broadcasts from inside it (txn::change_lock).
+    let _change = crate::txn::change_lock();
     let m = conf::parse_static(
         args::str(a, "outside")?,
         args::str(a, "inside")?,
@@ -319,6 +321,8 @@ fn static_add(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
 }
 
 fn static_del(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    // Before the control-plane lock: it broadcasts from inside it (txn::change_lock).
+    let _change = crate::txn::change_lock();
     let outside = args::str(a, "outside")?;
     let proto = args::opt_str(a, "proto");
     // Parse as the outside half of a mapping (the inside half is a placeholder).

@@ -152,6 +152,8 @@ fn list(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
 }
 
 fn set(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    // Before the control-plane lock: it broadcasts from inside it (txn::change_lock).
+    let _change = crate::txn::change_lock();
     let name = args::str(a, "name")?.to_string();
     const KNOWN: &[&str] = &[
         "name",
@@ -326,6 +328,8 @@ fn sources(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
 }
 
 fn clear(ctx: &OpCtx<'_>, _: &Value) -> Result<Value, OpError> {
+    // Before the control-plane lock: it broadcasts from inside it (txn::change_lock).
+    let _change = crate::txn::change_lock();
     let n = ctx.broadcast("policer", |_| ClearCounters)?;
     Ok(json!({"workers": n}))
 }
