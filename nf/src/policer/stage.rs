@@ -733,18 +733,20 @@ impl Stage for Policer {
             Ok(u) => return Ok(Box::new(self.apply(*u))),
             Err(m) => m,
         };
+        // A clear and a listing give back `()`: nothing a failed broadcast could undo (the
+        // runtime then sends nothing back, where it would send the message again).
         let msg = match msg.downcast::<ClearCounters>() {
-            Ok(c) => {
+            Ok(_) => {
                 let w = &*self.counters;
                 w.write(|| w.policers.iter().for_each(PolicerCounters::reset));
-                return Ok(c);
+                return Ok(Box::new(()));
             }
             Err(m) => m,
         };
         match msg.downcast::<ListSources>() {
             Ok(q) => {
                 self.list_sources(&q);
-                Ok(q)
+                Ok(Box::new(()))
             }
             Err(m) => Err(m),
         }
