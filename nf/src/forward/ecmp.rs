@@ -81,12 +81,18 @@ impl<H: Copy + Ord> Group<H> {
         self.buckets[(hash as usize) % BUCKETS] as usize
     }
 
-    /// Counts a packet sent to member `k` by `worker` (only that worker writes the slot: a
-    /// load and a store, no locked instruction).
+    /// Counts a packet sent to member `k` by `worker` (only that worker writes its slot: a
+    /// load and a store, no locked instruction). Workers beyond the slots (more than
+    /// [`MAX_WORKERS`]) share the last one, with an atomic add.
     #[inline(always)]
     pub fn count(&self, worker: usize, k: usize) {
-        let c = &self.counts[worker.min(self.counts.len() - 1)].0[k];
-        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let n = self.counts.len();
+        if worker + 1 < n || n < MAX_WORKERS {
+            let c = &self.counts[worker.min(n - 1)].0[k];
+            c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            self.counts[n - 1].0[k].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Packets sent to each member, all workers summed.
@@ -338,6 +344,22 @@ mod tests {
         (0..n)
             .map(|k| b.iter().filter(|&&x| x as usize == k).count())
             .collect()
+    }
+
+    #[test]
+    fn workers_beyond_the_slots_share_the_last_and_lose_nothing() {
+        let g = Group::new(vec![1u32, 2], None, MAX_WORKERS + 8);
+        std::thread::scope(|s| {
+            for w in MAX_WORKERS - 2..MAX_WORKERS + 6 {
+                let g = &g;
+                s.spawn(move || {
+                    for _ in 0..10_000 {
+                        g.count(w, 1);
+                    }
+                });
+            }
+        });
+        assert_eq!(g.packets(), vec![0, 80_000]);
     }
 
     #[test]
