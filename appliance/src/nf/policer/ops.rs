@@ -258,6 +258,9 @@ pub fn source_text(e: &SourceEntry) -> String {
 }
 
 fn sources(ctx: &OpCtx<'_>, a: &Value) -> Result<Value, OpError> {
+    // For the whole walk: the policer's index stays the one looked up here (no reload can
+    // reorder the policers between two steps).
+    let _change = crate::txn::change_lock();
     let name = args::str(a, "name")?.to_string();
     let limit = args::opt_u64(a, "limit")?.unwrap_or(100).min(100_000) as usize;
     let (index, prefix6) = with_cp(ctx, |cp| {
