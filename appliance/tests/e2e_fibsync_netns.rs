@@ -33,7 +33,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::frr::{frr_daemon, isolate_router_veths, require_frr, vtysh, zebra};
@@ -185,25 +185,37 @@ fn lab_hosts(na: &str, nb: &str, nr: &str, pa: &str, pb: &str) {
     );
 }
 
+/// The lab of most tests here: namespaces `<tag>a-<pid>`, `<tag>b-<pid>`, `<tag>r-<pid>` wired
+/// by [`lab_hosts`] (veths `<tag>a0/1`, `<tag>b0/1`) while the busy-polling lock is held,
+/// and pollfwd's configuration ([`router_config`] with `extra`) in lab `name`: the lab, the
+/// namespaces (A, B, router), the configuration and control socket paths, and the guards
+/// (the namespaces are removed first, then the lock is released).
+type AbLab = (Lab, [String; 3], PathBuf, PathBuf, (Netns, BusyGuard));
+
+fn ab_lab(tag: &str, name: &str, extra: &str) -> AbLab {
+    let lab = Lab::new(name);
+    let pid = std::process::id();
+    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("{tag}{n}-{pid}"));
+    let g = busy_lock();
+    let ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
+    let (pa, pb) = (format!("{tag}a"), format!("{tag}b"));
+    lab_hosts(&na, &nb, &nr, &pa, &pb);
+    let cfg = router_config(&lab, &format!("{pa}1"), &format!("{pb}1"), extra);
+    let sock = lab.path("ctl.sock");
+    (lab, [na, nb, nr], cfg, sock, (ns, g))
+}
+
 #[test]
 fn kernel_routes_on_punt_taps_follow_ip_route_with_their_origin() {
     require_root("network namespaces and veth pairs");
     for t in ["ip", "ping", "ethtool"] {
         assert!(have(t), "'{t}' is missing: run scripts/install-deps.sh");
     }
-    let lab = Lab::new("fibsync-netns");
-    let pid = std::process::id();
-    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fs{n}-{pid}"));
-    let _g = busy_lock();
-    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
-    lab_hosts(&na, &nb, &nr, "fsa", "fsb");
-    let cfg = router_config(
-        &lab,
-        "fsa1",
-        "fsb1",
+    let (lab, [na, _, nr], cfg, sock, _guards) = ab_lab(
+        "fs",
+        "fibsync-netns",
         "[fib_sync]\nenable = true\nmax_routes = 100\n",
     );
-    let sock = lab.path("ctl.sock");
     let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
     let ip = |args: &[&str]| {
         ns_ok(&nr, args);
@@ -444,14 +456,8 @@ fn kernel_routes_on_punt_taps_follow_ip_route_with_their_origin() {
 #[ignore = "a measurement that prints figures (docs/forward.md), run by hand with --ignored"]
 fn measure_100k_kernel_routes() {
     require_root("network namespaces and veth pairs");
-    let lab = Lab::new("fibsync-100k");
-    let pid = std::process::id();
-    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fm{n}-{pid}"));
-    let _g = busy_lock();
-    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
-    lab_hosts(&na, &nb, &nr, "fma", "fmb");
-    let cfg = router_config(&lab, "fma1", "fmb1", "[fib_sync]\nenable = true\n");
-    let sock = lab.path("ctl.sock");
+    let (lab, [na, _, nr], cfg, sock, _guards) =
+        ab_lab("fm", "fibsync-100k", "[fib_sync]\nenable = true\n");
     let child = spawn_pollfwd_in(&nr, &lab, &cfg, 300);
     const N: usize = 100_000;
     let prefix = |k: usize| {
@@ -593,19 +599,11 @@ fn measure_100k_kernel_routes() {
 #[test]
 fn a_notification_overflow_reads_the_kernel_table_again() {
     require_root("network namespaces and veth pairs");
-    let lab = Lab::new("fibsync-overflow");
-    let pid = std::process::id();
-    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fo{n}-{pid}"));
-    let _g = busy_lock();
-    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
-    lab_hosts(&na, &nb, &nr, "foa", "fob");
-    let cfg = router_config(
-        &lab,
-        "foa1",
-        "fob1",
+    let (lab, [na, _, nr], cfg, sock, _guards) = ab_lab(
+        "fo",
+        "fibsync-overflow",
         "[fib_sync]\nenable = true\nsocket_buffer_kb = 4\n",
     );
-    let sock = lab.path("ctl.sock");
     let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
     const N: u64 = 20_000;
     let steps = || {
@@ -683,15 +681,9 @@ fn a_notification_overflow_reads_the_kernel_table_again() {
 #[test]
 fn frr_bgp_routes_reach_the_fib_and_leave_on_withdraw() {
     require_frr(&["zebra", "bgpd"]);
-    let lab = Lab::new("fibsync-frr");
-    let pid = std::process::id();
-    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fb{n}-{pid}"));
-    let _g = busy_lock();
-    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
-    lab_hosts(&na, &nb, &nr, "fba", "fbb");
+    let (lab, [na, nb, nr], cfg, sock, _guards) =
+        ab_lab("fb", "fibsync-frr", "[fib_sync]\nenable = true\n");
     ns_ok(&nb, &["ip", "addr", "add", "10.77.0.1/24", "dev", "lo"]);
-    let cfg = router_config(&lab, "fba1", "fbb1", "[fib_sync]\nenable = true\n");
-    let sock = lab.path("ctl.sock");
     let child = spawn_pollfwd_in(&nr, &lab, &cfg, 120);
     let (dir_r, dir_b) = (lab.path("frr-router"), lab.path("frr-peer"));
     let steps = || {
@@ -821,15 +813,9 @@ fn ping_flow(ns: &str, to: &str, n: u32) -> std::thread::JoinHandle<(u32, u32)> 
 #[test]
 fn restarts_of_frr_and_of_pollfwd_resynchronise_the_fib() {
     require_frr(&["zebra", "bgpd"]);
-    let lab = Lab::new("fibsync-restart");
-    let pid = std::process::id();
-    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fr{n}-{pid}"));
-    let _g = busy_lock();
-    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
-    lab_hosts(&na, &nb, &nr, "fra", "frb");
+    let (lab, [na, nb, nr], cfg, sock, _guards) =
+        ab_lab("fr", "fibsync-restart", "[fib_sync]\nenable = true\n");
     ns_ok(&nb, &["ip", "addr", "add", "10.77.0.1/24", "dev", "lo"]);
-    let cfg = router_config(&lab, "fra1", "frb1", "[fib_sync]\nenable = true\n");
-    let sock = lab.path("ctl.sock");
     let (dir_r, dir_b) = (lab.path("frr-router"), lab.path("frr-peer"));
     let bgp_router = "hostname router\n\
          router bgp 64512\n bgp router-id 198.51.100.1\n no bgp ebgp-requires-policy\n\
@@ -1596,14 +1582,8 @@ fn frr_two_bgp_peers_give_an_ecmp_route_and_a_peer_going_away_leaves_one_member(
 #[ignore = "a measurement that prints figures (docs/forward.md), run by hand with --ignored"]
 fn measure_multipath_kernel_routes() {
     require_root("network namespaces and veth pairs");
-    let lab = Lab::new("fibsync-mp");
-    let pid = std::process::id();
-    let [na, nb, nr] = ["a", "b", "r"].map(|n| format!("fq{n}-{pid}"));
-    let _g = busy_lock();
-    let _ns = Netns::create(&[na.clone(), nb.clone(), nr.clone()]);
-    lab_hosts(&na, &nb, &nr, "fqa", "fqb");
-    let cfg = router_config(&lab, "fqa1", "fqb1", "[fib_sync]\nenable = true\n");
-    let sock = lab.path("ctl.sock");
+    let (lab, [_, _, nr], cfg, sock, _guards) =
+        ab_lab("fq", "fibsync-mp", "[fib_sync]\nenable = true\n");
     let child = spawn_pollfwd_in(&nr, &lab, &cfg, 300);
     let rss = {
         let status = format!("/proc/{}/status", child.id());
