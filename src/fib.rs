@@ -257,7 +257,9 @@ impl Fib {
     pub fn delete(&mut self, ip: u32, depth: u8) -> Result<()> {
         valid_depth(depth)?;
         let a = mask(ip, depth);
-        if !self.contains(a, depth) {
+        // SAFETY: as in `add`.
+        let rc = unsafe { ffi::rte_fib_delete(self.ptr.as_ptr(), a, depth) };
+        if rc == -libc::ENOENT {
             return Err(Error::new(
                 format!(
                     "rte_fib_delete({}/{depth}): no such route",
@@ -266,8 +268,6 @@ impl Fib {
                 libc::ENOENT,
             ));
         }
-        // SAFETY: as in `add`.
-        let rc = unsafe { ffi::rte_fib_delete(self.ptr.as_ptr(), a, depth) };
         check(rc, || {
             format!(
                 "rte_fib_delete({}/{depth}) in {}",

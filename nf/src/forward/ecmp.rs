@@ -161,6 +161,23 @@ impl<P: Copy + Eq + std::hash::Hash + std::fmt::Display, H: Copy + Ord> Groups<P
         prev: Option<&Group<H>>,
     ) -> Result<u32, String> {
         let g = Group::new(members, prev, self.workers);
+        self.place(prefix, g)
+    }
+
+    /// [`Groups::set`] for a table changed in place: the group replaced is the one of
+    /// `prefix` in `cur` (the table in force) when it has one, else this table's own.
+    pub fn replace(
+        &mut self,
+        prefix: P,
+        members: Vec<H>,
+        cur: Option<&Group<H>>,
+    ) -> Result<u32, String> {
+        let g = Group::new(members, cur.or(self.of(prefix)), self.workers);
+        self.place(prefix, g)
+    }
+
+    /// Puts `g` in the slot of `prefix` (or a new one) and returns the slot.
+    fn place(&mut self, prefix: P, g: Group<H>) -> Result<u32, String> {
         if let Some(&k) = self.at.get(&prefix) {
             self.groups[k as usize] = g;
             return Ok(k);

@@ -381,17 +381,8 @@ impl Table6 {
                 self.groups.remove(prefix);
                 members[0]
             } else {
-                let g = match cur.and_then(|c| c.groups.of(prefix)) {
-                    Some(old) => self.groups.set(prefix, members, Some(old))?,
-                    None => {
-                        let workers = self.groups.workers();
-                        let old = self
-                            .groups
-                            .of(prefix)
-                            .map(|o| Group::new(o.members.clone(), Some(o), workers));
-                        self.groups.set(prefix, members, old.as_ref())?
-                    }
-                };
+                let old = cur.and_then(|c| c.groups.of(prefix));
+                let g = self.groups.replace(prefix, members, old)?;
                 Hop6::Group(g)
             };
             let id = *ids.entry(hop).or_insert_with(|| {
