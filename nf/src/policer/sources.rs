@@ -649,17 +649,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn random_insert_age_matches_a_map() {
+    /// A table of 64 sources (idle after 10) against a map through 20,000 random inserts and
+    /// ageing sweeps, with keys `key(x)` from a pseudo-random `x`.
+    fn insert_age_matches_a_map<K: Key + std::hash::Hash>(key: impl Fn(u64) -> K) {
         use std::collections::HashMap;
-        let mut t: SourceTable<u64> = SourceTable::new(64, 10);
-        let mut model: HashMap<u32, (u64, u64)> = HashMap::new();
+        let mut t: SourceTable<u64, K> = SourceTable::new(64, 10);
+        let mut model: HashMap<K, (u64, u64)> = HashMap::new();
         let mut x = 0x1234_5678u64;
         for now in 0..20_000u64 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let key = (x % 97) as u32 * 0x0001_0001;
+            let key = key(x);
             let r = t.get_or_insert(key, now, || now);
             let full = model.len() >= 64;
             match model.get_mut(&key) {
@@ -680,12 +681,17 @@ mod tests {
             model.retain(|k, e| {
                 let present = t.get(*k).is_some();
                 if !present {
-                    assert!(now - e.1 > 10, "key {k} removed while active");
+                    assert!(now - e.1 > 10, "key {k:?} removed while active");
                 }
                 present
             });
             assert_eq!(t.len() as usize, model.len());
         }
+    }
+
+    #[test]
+    fn random_insert_age_matches_a_map() {
+        insert_age_matches_a_map(|x| (x % 97) as u32 * 0x0001_0001);
     }
 
     /// Keys whose home slot in `t` is `h`, found by trying addresses in order (what a sender
@@ -788,47 +794,15 @@ mod tests {
 
     #[test]
     fn ipv6_table_insert_age_matches_a_map() {
-        // The u128 table against a map, with keys that differ only in their upper or lower
-        // half, through ageing and a bounded size.
-        use std::collections::HashMap;
-        let mut t: SourceTable<u64, u128> = SourceTable::new(64, 10);
-        let mut model: HashMap<u128, (u64, u64)> = HashMap::new();
-        let mut x = 0x1234_5678u64;
-        for now in 0..20_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        // The u128 table, with keys that differ only in their upper or lower half.
+        insert_age_matches_a_map(|x| {
             let n = (x % 97) as u128;
-            let key = if n.is_multiple_of(2) {
+            if n.is_multiple_of(2) {
                 n << 64
             } else {
                 0x2001_0db8 << 96 | n
-            };
-            let r = t.get_or_insert(key, now, || now);
-            let full = model.len() >= 64;
-            match model.get_mut(&key) {
-                Some(e) => {
-                    assert_eq!(*r.unwrap().0, e.0);
-                    e.1 = now;
-                }
-                None if !full => {
-                    assert!(r.unwrap().1);
-                    model.insert(key, (now, now));
-                }
-                None => assert_eq!(r.map(|_| ()), Err(Refused::Full)),
             }
-            if now % 7 == 0 {
-                t.age(now, 16);
-            }
-            model.retain(|k, e| {
-                let present = t.get(*k).is_some();
-                if !present {
-                    assert!(now - e.1 > 10, "key {k:#x} removed while active");
-                }
-                present
-            });
-            assert_eq!(t.len() as usize, model.len());
-        }
+        });
     }
 
     #[test]
