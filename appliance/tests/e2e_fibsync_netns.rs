@@ -139,6 +139,23 @@ fn sync(sock: &Path) -> Value {
     control_ok(sock, "route.sync", json!({}))
 }
 
+/// Polls `route.sync` (on one connection) until pollfwd holds `want` routes from the kernel;
+/// fails `secs` after `since`.
+fn wait_synced(sock: &Path, want: u64, since: Instant, secs: u64) {
+    let mut c = Control::connect(sock);
+    loop {
+        let s = c.call("route.sync", json!({}));
+        if s["routes"].as_u64() == Some(want) {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(secs),
+            "not {want} after {secs} s: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn ping(ns: &str, to: &str) -> bool {
     let o = ns_run(ns, &["ping", "-c", "2", "-i", "0.2", "-W", "1", to]);
     o.status.success()
@@ -500,16 +517,7 @@ fn measure_100k_kernel_routes() {
             let t0 = Instant::now();
             ns_ok(&nr, &["ip", "-batch", file.to_str().unwrap()]);
             let t_ip = t0.elapsed();
-            let mut c = Control::connect(&sock);
-            let deadline = t0 + Duration::from_secs(60);
-            loop {
-                let s = c.call("route.sync", json!({}));
-                if s["routes"].as_u64() == Some(want) {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "not there after 60 s: {s}");
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            wait_synced(&sock, want, t0, 60);
             let t_fib = t0.elapsed();
             let s = sync(&sock);
             let fo = flow.wait_with_output().unwrap();
@@ -625,16 +633,7 @@ fn a_notification_overflow_reads_the_kernel_table_again() {
         let (fa, fd) = (lab.write("add.batch", &add), lab.write("del.batch", &del));
         for (file, want) in [(&fa, N), (&fd, 0)] {
             ns_ok(&nr, &["ip", "-batch", file.to_str().unwrap()]);
-            let mut c = Control::connect(&sock);
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let s = c.call("route.sync", json!({}));
-                if s["routes"].as_u64() == Some(want) {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "not {want} after 60 s: {s}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait_synced(&sock, want, Instant::now(), 60);
             let r = control_ok(&sock, "route.list", json!({"origin": "bgp"}));
             assert_eq!(r["count"].as_u64(), Some(want), "route.list says");
             if want == N {
@@ -1616,15 +1615,7 @@ fn measure_multipath_kernel_routes() {
             let t0 = Instant::now();
             ns_ok(&nr, &["ip", "-batch", file.to_str().unwrap()]);
             let t_ip = t0.elapsed();
-            let mut c = Control::connect(&sock);
-            loop {
-                let s = c.call("route.sync", json!({}));
-                if s["routes"].as_u64() == Some(want) {
-                    break;
-                }
-                assert!(t0.elapsed() < Duration::from_secs(120), "{s}");
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            wait_synced(&sock, want, t0, 120);
             let s = sync(&sock);
             eprintln!(
                 "{what} {N} multipath routes: ip -batch {:.2} s, all in pollfwd's FIB after {:.2} s; last table {} ms; pollfwd RSS {} MiB (before: {} MiB)",
