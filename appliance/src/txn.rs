@@ -23,12 +23,13 @@ thread_local! {
 /// The change lock, held by this thread ([`change_lock`]); released when the outermost guard
 /// drops.
 pub struct ChangeGuard {
-    _g: Option<std::sync::MutexGuard<'static, ()>>,
+    /// The lock, for the outermost guard of the thread (None: a nested one).
+    held: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 impl Drop for ChangeGuard {
     fn drop(&mut self) {
-        if self._g.is_some() {
+        if self.held.is_some() {
             HOLDS_CHANGE.with(|h| h.set(false));
         }
     }
@@ -41,11 +42,11 @@ impl Drop for ChangeGuard {
 /// then `cp`) would wait for each other. Reentrant within a thread (a nested guard is a no-op).
 pub fn change_lock() -> ChangeGuard {
     if HOLDS_CHANGE.with(|h| h.get()) {
-        return ChangeGuard { _g: None };
+        return ChangeGuard { held: None };
     }
     let g = RELOAD.lock().unwrap_or_else(|e| e.into_inner());
     HOLDS_CHANGE.with(|h| h.set(true));
-    ChangeGuard { _g: Some(g) }
+    ChangeGuard { held: Some(g) }
 }
 
 /// How long a worker has to acknowledge a message (and, when undoing, to take its old object

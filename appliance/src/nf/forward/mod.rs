@@ -4,6 +4,7 @@
 //! and the summary. Data path: `pollfwd_nf::forward`.
 
 pub mod config;
+pub mod install;
 pub mod ops;
 pub mod section;
 pub mod state;
@@ -19,13 +20,16 @@ use crate::module::{Nf, StageEnv};
 use crate::nf::plane::ControlPlane;
 use crate::ops::{Commit, Op, OpCtx};
 
+/// Stage name.
+pub const STAGE: &str = "forward";
+
 /// The forward NF's [`Nf`].
 pub struct Forward;
 pub static NF: Forward = Forward;
 
 impl Nf for Forward {
     fn name(&self) -> &'static str {
-        ops::STAGE
+        STAGE
     }
 
     fn validate(&self, c: &Config, err: ErrAt<'_>) -> Result<(), ConfigError> {
@@ -100,14 +104,14 @@ impl Nf for Forward {
 
     /// `forward.stats`, when a worker runs the stage.
     fn summary(&self, ctx: &OpCtx<'_>) -> Option<Value> {
-        if !ctx.runs(ops::STAGE) {
+        if !ctx.runs(STAGE) {
             return None;
         }
         ops::forward_stats(ctx, &json!({})).ok()
     }
 
     fn metrics(&self, ctx: &OpCtx<'_>) -> String {
-        if !ctx.runs(ops::STAGE) {
+        if !ctx.runs(STAGE) {
             return String::new();
         }
         ops::metrics(ctx)

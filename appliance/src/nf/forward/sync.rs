@@ -10,7 +10,7 @@ use pollfwd_nf::forward::table::{self, FwdTable, Prefix, RouteEntry, RouteKind, 
 use pollfwd_nf::forward::table6::{self, Prefix6, RouteEntry6, StaticRoute6};
 use serde_json::{Value, json};
 
-use super::ops::{install, origin_name, resolve_all, swap_in, with_cp};
+use super::install::{install, origin_name, resolve_all, swap_in, with_cp};
 use super::state::Synced;
 use crate::ops::{OpCtx, OpError};
 
