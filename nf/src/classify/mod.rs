@@ -357,16 +357,23 @@ impl Classify {
         })
     }
 
-    /// The burst's frames that the IPv4 pass left alone (no verdict, no IPV4 flag): IPv6
-    /// packets get their key and index in `v6`, the others pass or get
-    /// their drop verdict. Returns the number of IPv6 keys.
+    /// The burst's frames that the IPv4 pass left alone (bit i of `others`: packet i, no
+    /// verdict, no IPV4 flag): IPv6 packets get their key and index in `v6`, the others pass
+    /// or get their drop verdict. Returns the number of IPv6 keys.
     #[inline]
-    fn ipv6_keys(&mut self, pkts: &[Mbuf], verdicts: &mut [Verdict], clock: (u64, u64)) -> usize {
+    fn ipv6_keys(
+        &mut self,
+        pkts: &[Mbuf],
+        verdicts: &mut [Verdict],
+        others: u64,
+        clock: (u64, u64),
+    ) -> usize {
         let mut n6 = 0;
-        for (i, (m, v)) in pkts.iter().zip(verdicts.iter_mut()).enumerate() {
-            if *v != Verdict::Continue || m.meta().flags & flags::IPV4 != 0 {
-                continue;
-            }
+        let mut bits = others;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let (m, v) = (&pkts[i], &mut verdicts[i]);
             match self.non_ipv4(m, clock) {
                 NonIpv4::Key(k) => {
                     self.v6.keys[n6] = k;
@@ -424,9 +431,9 @@ impl Classify {
     ) {
         debug_assert!(pkts.len() <= BURST_MAX);
         let (n, others) = self.ipv4_pass(pkts, verdicts, (now, frag_ttl));
-        if others {
+        if others != 0 {
             // Frames that are not IPv4: out of this function, which stays the IPv4 path.
-            self.with_non_ipv4(pkts, verdicts, n, (now, frag_ttl));
+            self.with_non_ipv4(pkts, verdicts, (n, others), (now, frag_ttl));
             return;
         }
         if n == 0 {
@@ -465,17 +472,17 @@ impl Classify {
     }
 
     /// The parse pass: every IPv4 packet's key into `keys[..n]` (burst index in `idx`), drop
-    /// verdicts for malformed IPv4; returns n and whether a frame that is not IPv4 was seen
-    /// (left without verdict and without the IPV4 flag, for [`Self::with_non_ipv4`]).
+    /// verdicts for malformed IPv4; returns n and the frames that are not IPv4 (bit i: packet
+    /// i, left without verdict and without the IPV4 flag, for [`Self::with_non_ipv4`]).
     #[inline(never)]
     fn ipv4_pass(
         &mut self,
         pkts: &mut [Mbuf],
         verdicts: &mut [Verdict],
         (now, frag_ttl): (u64, u64),
-    ) -> (usize, bool) {
+    ) -> (usize, u64) {
         let mut n = 0usize;
-        let mut others = false;
+        let mut others = 0u64;
         for (i, (m, v)) in pkts.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             let meta = m.meta();
             let parsed = meta.flags & flags::PARSED != 0;
@@ -501,7 +508,7 @@ impl Classify {
             let mut key = if parsed {
                 if meta.flags & flags::IPV4 == 0 {
                     // An earlier stage parsed it and it is not IPv4: seen after the loop.
-                    others = true;
+                    others |= 1 << i;
                     continue;
                 }
                 key_of(meta)
@@ -523,7 +530,7 @@ impl Classify {
                     // IPv6 is classified in its own context (keyed after the loop); ARP and
                     // other EtherTypes are not the ACL's business.
                     Err(DropReason::NotIpv4) => {
-                        others = true;
+                        others |= 1 << i;
                         continue;
                     }
                     Err(r) => {
@@ -562,10 +569,10 @@ impl Classify {
         &mut self,
         pkts: &mut [Mbuf],
         verdicts: &mut [Verdict],
-        n: usize,
+        (n, others): (usize, u64),
         clock: (u64, u64),
     ) {
-        let n6 = self.ipv6_keys(pkts, verdicts, clock);
+        let n6 = self.ipv6_keys(pkts, verdicts, others, clock);
         let table = &*self.table;
         if n6 == 0 {
             if n > 0 {
