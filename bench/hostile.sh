@@ -21,7 +21,7 @@
 # kind file - cycles per clean file) / hostile frames per file), in cycles and in legitimate
 # frames, the legitimate rate's ratio to clean, and the worker's own per-stage cycles per
 # packet with the kind (`runtime`, sampled bursts). A share of 1 in 4 (EVERY=4) makes a
-# kind's cost stand out of the machine's noise.
+# kind's cost stand out of the machine's noise. KINDS="name ..." measures those kinds only.
 # PERF_DIR=DIR (an existing directory): each trial also records the process with `perf record
 # -g` during its measured seconds, into DIR/NAME.perf.data (the last trial of each name kept).
 #
@@ -149,6 +149,11 @@ if [ -n "$per_kind" ]; then
     out=$work/per-kind.txt
     : > "$out"
     echo "kind H (legit all wan-tx Mpps, cycles/frame, stages) with the kind | clean before it"
+    # KINDS="a b": those kinds only (the names the report prints).
+    if [ -n "${KINDS:-}" ]; then
+        awk -v k=" $KINDS " '$1 != "kind" || index(k, " " $2 " ")' "$work/files" > "$work/files.k"
+        mv "$work/files.k" "$work/files"
+    fi
     while read -r tag name h; do
         [ "$tag" = kind ] || continue
         config "kind-$name" "kind-$name.pcap"

@@ -384,9 +384,11 @@ impl Burst {
             to.len += 1;
         }
         // Ownership: the moved pointers belong to `to` now; the kept ones are written down
-        // in order over the slots (k <= i), every slot from k on is garbage past len.
-        let mut k = 0;
-        for i in 0..n {
+        // in order over the slots (k <= i), every slot from k on is garbage past len. Those
+        // before the first moved packet stay where they are.
+        let first = (mask.trailing_zeros() as usize).min(n);
+        let mut k = first;
+        for i in first..n {
             let p = self.pkts[i];
             self.pkts[k] = p;
             k += ((mask >> i) & 1 == 0) as usize;
