@@ -530,6 +530,13 @@ def pollfwd_window_end(ctl):
         "drops": l_lc["drops"],
         "drops_by_reason": l_lc["drops_by_reason"],
         "tsc_hz": hz,
+        # Every worker lcore's own loop (several workers: each one's cycles per packet it sent,
+        # and the packets it handed to another worker or took from one).
+        "workers": [{"loop_cycles_per_packet": round((w["busy_cycles"] + w["idle_cycles"])
+                                                     / max(1, w["tx_packets"]), 1),
+                     "tx_packets": w["tx_packets"], "busy_pct": w["busy_pct"],
+                     "handoff_in": w.get("handoff_in", 0), "handoff_out": w.get("handoff_out", 0)}
+                    for w in lc],
     }
 
 
@@ -672,6 +679,12 @@ def summarize(trials, system=""):
             "busy_pct": statistics.median(p["busy_pct"] for p in pfs),
             "drops": max(p["drops"] for p in pfs),
         }
+        if all(len(p.get("workers", [])) > 1 for p in pfs):
+            n = len(pfs[0]["workers"])
+            out["pollfwd"]["workers"] = [{
+                k: round(statistics.median(p["workers"][i][k] for p in pfs), 1)
+                for k in ("loop_cycles_per_packet", "tx_packets", "handoff_in", "handoff_out")}
+                for i in range(n)]
     return out
 
 

@@ -18,6 +18,14 @@ second, after a warm-up). Systems, interleaved trial by trial:
                 1,048,576-flow pcap: every packet is a new flow (the table fills, then every
                 packet reclaims the least recently used session): sessions created per second
                 from NAT's `sessions_created` counter, sampled once a second
+  nonat         pollfwd ["classify", "policer", "forward"], the 65,536-flow pcap (the chain
+                without NAT, the reference of nonat-2w)
+  nonat-2w, chain-64k-2w
+                nonat and chain-64k on two workers: the source port has two RX queues (the
+                pcap's frames dealt alternately to two files, as RSS spreads flows without
+                regard to NAT's owner of a host), worker 1 on CPU 1, worker 2 on CPU 0 beside
+                the management thread (`share_main_cpu`: two CPUs here); figure: each worker's
+                cycles per packet it sends, against the one-worker system's loop
 
 The chain: 1,000 ACL rules (the suite's seeded set, none matching this traffic, default
 permit), NAT44 (pool 198.51.100.32/27, endpoint-independent filtering), one trTCM meter whose
@@ -45,7 +53,8 @@ sys.path.insert(0, str(HERE))
 import bench  # noqa: E402  (bench/lib/bench.py: processes, telemetry, control socket, lock)
 import plot  # noqa: E402
 
-SYSTEMS = ["l3fwd-lpm", "testpmd-io", "forward", "nat-64k", "chain-64k", "chain-1m", "nat-rate"]
+SYSTEMS = ["l3fwd-lpm", "testpmd-io", "forward", "nat-64k", "chain-64k", "chain-1m", "nat-rate",
+           "nonat", "nonat-2w", "chain-64k-2w"]
 LABELS = {
     "l3fwd-lpm": "DPDK l3fwd-lpm (C)",
     "testpmd-io": "testpmd io (C, I/O floor)",
@@ -54,12 +63,20 @@ LABELS = {
     "chain-64k": "pollfwd full chain, 64k sessions",
     "chain-1m": "pollfwd full chain, 1M sessions",
     "nat-rate": "pollfwd nat + forward, new flow every packet",
+    "nonat": "pollfwd classify + policer + forward",
+    "nonat-2w": "pollfwd classify + policer + forward, 2 workers",
+    "chain-64k-2w": "pollfwd full chain, 64k sessions, 2 workers",
 }
 FLOWS = {"forward": 1024, "nat-64k": 65536, "chain-64k": 65536, "chain-1m": 1 << 20,
-         "nat-rate": 1 << 20}
+         "nat-rate": 1 << 20, "nonat": 65536, "nonat-2w": 65536, "chain-64k-2w": 65536}
 STAGES = {"forward": ["forward"], "nat-64k": ["nat", "forward"], "nat-rate": ["nat", "forward"],
           "chain-64k": ["classify", "nat", "policer", "forward"],
-          "chain-1m": ["classify", "nat", "policer", "forward"]}
+          "chain-1m": ["classify", "nat", "policer", "forward"],
+          "nonat": ["classify", "policer", "forward"],
+          "nonat-2w": ["classify", "policer", "forward"],
+          "chain-64k-2w": ["classify", "nat", "policer", "forward"]}
+# Two-worker systems and the one-worker system each is compared with.
+TWO_WORKERS = {"nonat-2w": "nonat", "chain-64k-2w": "chain-64k"}
 ROUTES = 10000
 RATE_TABLE = 65536  # nat-rate's max_sessions
 
@@ -75,6 +92,7 @@ TARGETS = [
     ("stage.chain-64k.forward", "forward in the chain (cycles/packet)", "<=", 15),
     ("nat.bytes_per_session_1m", "NAT table bytes per session at 1M", "<=", 96),
     ("nat.new_sessions_per_s", "NAT new sessions/s per core", ">=", 5e6),
+    ("workers.chain-64k-2w", "full chain, 2 workers: per-worker cyc/pkt x 1 worker", "<=", 1.10),
 ]
 
 
@@ -106,24 +124,50 @@ class ChainSetup(bench.Setup):
                            stdout=subprocess.DEVNULL)
         return path
 
+    def split_pcap(self, path, k):
+        """`path`'s frames dealt in turn to k files (one per RX queue; a frame is a flow)."""
+        outs = [self.work / f"{path.stem}-q{i}of{k}.pcap" for i in range(k)]
+        if not all(o.exists() for o in outs):
+            d = path.read_bytes()
+            bufs = [bytearray(d[:24]) for _ in range(k)]
+            off, i = 24, 0
+            while off < len(d):
+                incl = int.from_bytes(d[off + 8:off + 12], "little")
+                bufs[i % k] += d[off:off + 16 + incl]
+                off += 16 + incl
+                i += 1
+            for o, b in zip(outs, bufs):
+                o.write_bytes(bytes(b))
+        return outs
+
     def chain_config(self, system):
         flows = FLOWS[system]
+        two = system in TWO_WORKERS
         if system == "forward":
             pcap = self.pcap("64", bench.FLOWS)  # l3fwd's and testpmd's pcap
             mempool = ["[mempool]", "mbufs = 16383"]
         else:
             pcap = self.flows_pcap(flows)
             # net_pcap keeps the whole file in mbufs: small ones (the frames are 60 bytes)
-            mempool = ["[mempool]", f"mbufs = {(flows + 16384) | 8191}", "data_room = 384"]
+            mempool = ["[mempool]", f"mbufs = {(flows + 16384 * (1 + two)) | 8191}",
+                       "data_room = 384"]
+        src = f"rx_pcap={pcap}"
+        if two:
+            src = ",".join(f"rx_pcap={q}" for q in self.split_pcap(pcap, 2))
+        stages = "stages = [" + ", ".join(f'"{s}"' for s in STAGES[system]) + "]"
         out = ["[eal]", "main_lcore = 0", "main_cpu = 0", 'file_prefix = "pfbench-chain"',
+               *(["share_main_cpu = true"] if two else []),
                *mempool, "[runtime]", f"burst = {bench.BURST}",
-               "[[port]]", 'name = "p0"', f'device = "net_pcap0,rx_pcap={pcap},infinite_rx=1"',
-               'address = "10.8.0.1/16"',
+               "[[port]]", 'name = "p0"', f'device = "net_pcap0,{src},infinite_rx=1"',
+               'address = "10.8.0.1/16"', *(["rx_queues = 2"] if two else []),
                "[[port]]", 'name = "p1"', f'device = "{self.sink()}"',
-               'address = "203.0.113.1/24"',
+               'address = "203.0.113.1/24"', *(["rx_queues = 2"] if two else []),
                "[[lcore]]", "id = 1", "cpu = 1", 'rx = [{ port = "p0" }, { port = "p1" }]',
-               "stages = [" + ", ".join(f'"{s}"' for s in STAGES[system]) + "]",
-               "[forward]", "routes = [", *self.routes,
+               stages]
+        if two:
+            out += ["[[lcore]]", "id = 2", "cpu = 0",
+                    'rx = [{ port = "p0", queue = 1 }, { port = "p1", queue = 1 }]', stages]
+        out += ["[forward]", "routes = [", *self.routes,
                '  { prefix = "192.0.2.0/24", via = "203.0.113.2" },', "]",
                'neighbors = [{ address = "203.0.113.2", mac = "02:00:00:00:00:02", port = "p1" }]']
         if "classify" in STAGES[system]:
@@ -241,6 +285,17 @@ def figures(results):
         f["nat.bytes_per_session_1m"] = results["chain-1m"]["nat"]["bytes_per_session"]
     if "new_sessions_per_s" in results.get("nat-rate", {}):
         f["nat.new_sessions_per_s"] = results["nat-rate"]["new_sessions_per_s"]
+    for s, one in TWO_WORKERS.items():
+        ws = results.get(s, {}).get("pollfwd", {}).get("workers")
+        if not ws:
+            continue
+        per = [w["loop_cycles_per_packet"] for w in ws]
+        f[f"worker_cycles.{s}"] = per
+        f[f"handoff_share.{s}"] = round(
+            sum(w["handoff_out"] for w in ws) / max(1, sum(w["tx_packets"] for w in ws)), 3)
+        base = results.get(one, {}).get("pollfwd", {}).get("loop_cycles_per_packet")
+        if base:
+            f[f"workers.{s}"] = round(statistics.mean(per) / base, 3)
     return f
 
 
@@ -316,8 +371,16 @@ def table_lines(doc):
     lines.append("  targets (issue 14):")
     for _, label, op, target, v, verdict in verdicts(figs):
         lines.append(f"    {label:<42} {fmt(v):>9}  target {op} {fmt(target):<7} {verdict}")
-    lines.append("    2 workers with RSS (per-worker cycles/packet +10 % at most): not measured "
-                 "here (2 CPUs: the generator would share a worker's core)")
+    for s, one in TWO_WORKERS.items():
+        per = figs.get(f"worker_cycles.{s}")
+        if per is None:
+            continue
+        x = figs.get(f"workers.{s}")
+        lines.append(f"  {LABELS[s]}: per-worker cycles/packet "
+                     + ", ".join(f"{c:.1f}" for c in per)
+                     + (f" = {x:.2f} x {LABELS[one]}'s loop" if x else "")
+                     + f"; {100 * figs[f'handoff_share.{s}']:.0f} % of the packets handed to the "
+                     "other worker (NAT's owner of the inside host)")
     return lines
 
 
