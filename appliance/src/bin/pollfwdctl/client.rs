@@ -67,19 +67,22 @@ impl Client {
         let (w, r) = self.conn.as_mut().expect("connected");
         let sent = writeln!(w, "{req}");
         let mut line = String::new();
-        let got = sent.and_then(|_| r.read_line(&mut line));
-        match got {
-            Ok(0) => {
+        // Read even when the write failed: a server that refuses a client (credentials, too
+        // many clients) answers and closes without reading the request, and its answer is
+        // there to read although the request could not be sent.
+        let got = r.read_line(&mut line);
+        match (sent, got) {
+            (_, Ok(n)) if n > 0 => {}
+            (Err(e), _) | (Ok(()), Err(e)) => {
+                self.conn = None;
+                return Err(self.unreachable(&e));
+            }
+            (Ok(()), Ok(_)) => {
                 self.conn = None;
                 return Err(Failure::Unreachable(format!(
                     "cannot reach pollfwd at {}: it closed the connection",
                     self.socket.display()
                 )));
-            }
-            Ok(_) => {}
-            Err(e) => {
-                self.conn = None;
-                return Err(self.unreachable(&e));
             }
         }
         let reply: Value = serde_json::from_str(&line)
