@@ -13,6 +13,9 @@
 # every frame, and a 68-byte one spans two cache lines, so it tells the harness's share of the
 # difference from the VLAN work's (also measured alone, in memory: examples/vlan_bench.rs).
 #
+# PERF_DIR=DIR (an existing directory): each run also records the process with `perf record -g`
+# during its measured seconds, into DIR/NAME.perf.data (untagged, vlan, untagged68).
+#
 #   bench/vlan.sh [TRIALS] [MEASURE_SECONDS]     (default 5 trials of 4 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -126,16 +129,24 @@ TOML
 
 trial() { # name -> "Mpps stage_cycles tsc_hz drops"
     rm -rf /var/run/dpdk/pfbench-vlan
+    local dur=$((warm + secs + 1))
+    [ -n "${PERF_DIR:-}" ] && dur=$((dur + 4)) # perf's start-up
     flock /tmp/pollfwd-busy.lock bash -c '
         "$0" --config "$1" --duration "$2" --summary json > "$3.json" 2> "$3.err" &
         pid=$!
         for i in $(seq 1 100); do "$4" --socket "$5" call stats > /dev/null 2>&1 && break; sleep 0.1; done
         sleep "$6"
         "$4" --socket "$5" call stats > "$3.s1"
-        sleep "$7"
+        if [ -n "$8" ]; then
+            perf record -q -F 2999 -g -p "$pid" -o "$8/$(basename "$3").perf.data" -- sleep "$7" \
+                2> /dev/null
+        else
+            sleep "$7"
+        fi
         "$4" --socket "$5" call stats > "$3.s2"
         wait $pid
-    ' "$pollfwd" "$work/$1.toml" $((warm + secs + 1)) "$work/$1" "$ctl" "$work/ctl.sock" "$warm" "$secs"
+    ' "$pollfwd" "$work/$1.toml" "$dur" "$work/$1" "$ctl" "$work/ctl.sock" "$warm" "$secs" \
+        "${PERF_DIR:-}"
     python3 - "$work/$1" "$1" <<'PY'
 import json, sys
 base, name = sys.argv[1], sys.argv[2]
