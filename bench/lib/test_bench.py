@@ -65,6 +65,16 @@ class Arithmetic(unittest.TestCase):
         self.assertEqual(s["pollfwd"]["stage_cycles_per_packet"], {"xconnect": 7.0})
         self.assertEqual(s["pollfwd"]["loop_cycles_per_packet"], 70.0)
         self.assertNotIn("worker_cpu_pct", s)  # no thread figures: no CPU share
+        self.assertNotIn("workers", s["pollfwd"])  # one worker: no per-worker figures
+        # Two workers: each worker's figures, the median over trials.
+        w = lambda c, h: {"loop_cycles_per_packet": c, "tx_packets": 100, "handoff_in": h,  # noqa: E731
+                          "handoff_out": h}
+        for t, (a, b) in zip(trials, [(300.0, 310.0), (320.0, 330.0), (310.0, 350.0)]):
+            t["pollfwd"]["workers"] = [w(a, 10), w(b, 20)]
+        s = bench.summarize(trials)
+        self.assertEqual([x["loop_cycles_per_packet"] for x in s["pollfwd"]["workers"]],
+                         [310.0, 330.0])
+        self.assertEqual([x["handoff_out"] for x in s["pollfwd"]["workers"]], [10, 20])
 
     def test_cpu_share_normalisation(self):
         trials = [{"mpps": 10.0, "thread_cpu_pct": {"lcore-worker-1": 50.0, "pollfwd": 1.0}},
@@ -293,6 +303,28 @@ class Chain(unittest.TestCase):
         self.assertEqual(v["nat.bytes_per_session_1m"][1], "met")
         self.assertEqual(v["nat.new_sessions_per_s"], (None, "not measured"))
         self.assertEqual(len(v), len(chain.TARGETS))
+
+    def test_two_workers_against_one(self):
+        r = self.results()
+        w = lambda c, tx, out: {"loop_cycles_per_packet": c, "tx_packets": tx,  # noqa: E731
+                                "handoff_in": out, "handoff_out": out}
+        r["chain-64k-2w"] = {"median_mpps": 24.0, "max_mpps": 25.0, "min_mpps": 23.0,
+                             "pollfwd": {"stage_cycles_per_packet": {"nat": 60.0},
+                                         "loop_cycles_per_packet": 320.0, "drops": 0,
+                                         "workers": [w(320.0, 1000, 500), w(340.0, 1000, 500)]}}
+        f = chain.figures(r)
+        self.assertEqual(f["worker_cycles.chain-64k-2w"], [320.0, 340.0])
+        self.assertEqual(f["workers.chain-64k-2w"], 1.1)  # mean 330 over chain-64k's loop 300
+        self.assertEqual(f["handoff_share.chain-64k-2w"], 0.5)
+        v = {k: (val, verdict) for k, _, _, _, val, verdict in chain.verdicts(f)}
+        self.assertEqual(v["workers.chain-64k-2w"], (1.1, "met"))
+        # Without the one-worker run: the workers' cycles, no ratio, no verdict.
+        del r["chain-64k"]
+        f = chain.figures(r)
+        self.assertIn("worker_cycles.chain-64k-2w", f)
+        self.assertNotIn("workers.chain-64k-2w", f)
+        v = {k: verdict for k, _, _, _, _, verdict in chain.verdicts(f)}
+        self.assertEqual(v["workers.chain-64k-2w"], "not measured")
 
     def test_no_reference_no_ratio(self):
         r = self.results()
