@@ -376,22 +376,24 @@ impl Burst {
             mask &= !(1u64 << (63 - mask.leading_zeros()));
         }
         let moved = mask.count_ones() as usize;
+        // Ownership: the moved pointers belong to `to` now; the kept ones between two moved
+        // ones slide down as a block over the gap (one move per moved packet, not a step per
+        // packet); those before the first moved packet stay where they are, and every slot
+        // from the new length on is garbage past len.
         let mut m = mask;
+        let mut k = (mask.trailing_zeros() as usize).min(n);
         while m != 0 {
             let i = m.trailing_zeros() as usize;
             m &= m - 1;
             to.pkts[to.len] = self.pkts[i];
             to.len += 1;
-        }
-        // Ownership: the moved pointers belong to `to` now; the kept ones are written down
-        // in order over the slots (k <= i), every slot from k on is garbage past len. Those
-        // before the first moved packet stay where they are.
-        let first = (mask.trailing_zeros() as usize).min(n);
-        let mut k = first;
-        for i in first..n {
-            let p = self.pkts[i];
-            self.pkts[k] = p;
-            k += ((mask >> i) & 1 == 0) as usize;
+            let end = if m == 0 {
+                n
+            } else {
+                m.trailing_zeros() as usize
+            };
+            self.pkts.copy_within(i + 1..end, k);
+            k += end - (i + 1);
         }
         self.len = k;
         moved
