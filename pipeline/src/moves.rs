@@ -57,10 +57,10 @@ impl Shape {
             let d = matches!(x, Verdict::Drop(_));
             let t = matches!(x, Verdict::Tx(_));
             let p = if let Verdict::Tx(p) = *x { p } else { 0 };
-            kinds |= CONTINUE * u8::from(c)
-                | TX * u8::from(t)
-                | DROP * u8::from(d)
-                | OTHER * u8::from(!(c | d | t));
+            kinds |= (CONTINUE * u8::from(c))
+                | (TX * u8::from(t))
+                | (DROP * u8::from(d))
+                | (OTHER * u8::from(!(c | d | t)));
             mask |= u64::from(d) << i;
             lo = lo.min(if t { p } else { u16::MAX });
             hi = hi.max(if t { p } else { 0 });
