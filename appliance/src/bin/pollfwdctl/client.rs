@@ -99,3 +99,61 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client whose connection's other end is `peer` (as if connected to a server).
+    fn connected() -> (Client, UnixStream) {
+        let (mine, peer) = UnixStream::pair().expect("socketpair");
+        let mut c = Client::new(
+            PathBuf::from("/nonexistent/ctl.sock"),
+            Duration::from_secs(2),
+        );
+        let r = BufReader::new(mine.try_clone().expect("clone"));
+        c.conn = Some((mine, r));
+        (c, peer)
+    }
+
+    #[test]
+    fn a_refusal_sent_before_the_server_closed_is_read_although_the_request_was_not_sent() {
+        // The server answers and closes without reading (a refused client): the request's
+        // write fails (the peer is gone), the answer is still there to read.
+        let (mut c, mut peer) = connected();
+        writeln!(
+            peer,
+            "{}",
+            json!({"v": 1, "ok": false, "error": "permission denied: uid 65534 is not root"})
+        )
+        .unwrap();
+        drop(peer);
+        match c.call_once("version", &json!({})) {
+            Err(Failure::Reply(e)) => assert!(e.contains("uid 65534 is not root"), "{e}"),
+            Err(Failure::Unreachable(e)) => panic!("unreachable instead of the answer: {e}"),
+            _ => panic!("expected the server's error"),
+        }
+    }
+
+    #[test]
+    fn a_server_that_closes_without_answering_is_unreachable() {
+        let (mut c, peer) = connected();
+        drop(peer);
+        assert!(matches!(
+            c.call_once("version", &json!({})),
+            Err(Failure::Unreachable(_))
+        ));
+        // And one that answers is read as usual.
+        let (mut c, mut peer) = connected();
+        writeln!(
+            peer,
+            "{}",
+            json!({"v": 1, "ok": true, "data": {"protocol": 1}})
+        )
+        .unwrap();
+        match c.call_once("version", &json!({})) {
+            Ok(d) => assert_eq!(d["protocol"], 1),
+            _ => panic!("expected the reply"),
+        }
+    }
+}
