@@ -52,6 +52,9 @@ fn secs(v: f64, what: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
+    // Large control-plane buffers (ACL builds) go back to the kernel when freed: RSS stays
+    // flat over reloads (docs/reliability.md, "Memory"). Before any thread starts.
+    dpdk::sys::malloc_mmap_threshold(128 * 1024);
     let args = Args::parse();
     let Some(path) = args.config.clone() else {
         if args.topology {
