@@ -89,7 +89,6 @@ impl TxBuffer {
     /// saves a pass over the packets. `None`: count here.
     #[inline]
     pub fn push_burst_counted(&mut self, b: &mut Burst, bytes: Option<u64>) -> TxResult {
-        let sum = |b: &[Mbuf]| -> u64 { b.iter().map(|m| m.pkt_len() as u64).sum() };
         debug_assert!(
             bytes.is_none_or(|n| n == sum(b.as_slice())),
             "wrong byte count for a burst"
@@ -119,7 +118,6 @@ impl TxBuffer {
     /// `b` to the NIC as it is; what it refuses is freed.
     #[inline]
     fn send_direct(&mut self, b: &mut Burst, bytes: Option<u64>) -> TxResult {
-        let sum = |b: &[Mbuf]| -> u64 { b.iter().map(|m| m.pkt_len() as u64).sum() };
         let bytes = bytes.unwrap_or_else(|| sum(b.as_slice()));
         let sent = self.queue.tx_burst(b);
         let refused = b.len();
@@ -146,8 +144,7 @@ impl TxBuffer {
         let refused = self.buf.len();
         let mut bytes = self.bytes;
         if refused > 0 {
-            let refused_bytes: u64 = self.buf.as_slice().iter().map(|m| m.pkt_len() as u64).sum();
-            bytes -= refused_bytes;
+            bytes -= sum(self.buf.as_slice());
             self.buf.free_all();
         }
         self.bytes = 0;
@@ -157,6 +154,12 @@ impl TxBuffer {
             refused: refused as u32,
         }
     }
+}
+
+/// The total frame length of `b`'s packets.
+#[inline]
+fn sum(b: &[Mbuf]) -> u64 {
+    b.iter().map(|m| m.pkt_len() as u64).sum()
 }
 
 impl Drop for TxBuffer {

@@ -649,13 +649,16 @@ impl Worker {
                         // The few dropped: counted by reason, their bytes taken off the
                         // burst's, moved out without a branch per packet that stays.
                         let (mut m, mut gone) = (mask, 0u64);
+                        let pkts = burst.as_slice();
                         while m != 0 {
                             let i = m.trailing_zeros() as usize;
                             m &= m - 1;
                             if let Verdict::Drop(r) = v[i] {
                                 t.drop(r, 1);
                             }
-                            gone += burst.as_slice()[i].pkt_len() as u64;
+                            if rx_bytes.is_some() {
+                                gone += pkts[i].pkt_len() as u64;
+                            }
                         }
                         rx_bytes = rx_bytes.map(|b| b - gone);
                         // The staging burst holds at most a burst's packets: room for all.
