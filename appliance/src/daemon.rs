@@ -152,7 +152,7 @@ fn setup(
     }
 
     // Configure ports: each rx queue takes buffers from the pool of the node of its lcore.
-    let (mut tx_insert, mut vlan_offloads) = (Vec::new(), Vec::new());
+    let (mut tx_insert, mut rx_strip, mut vlan_offloads) = (Vec::new(), Vec::new(), Vec::new());
     for (pi, p) in ports.iter().enumerate() {
         let pc = c.ports[pi].get_ref();
         let mut rx_pools = Vec::new();
@@ -201,6 +201,9 @@ fn setup(
             if insert {
                 tx_insert.push(p.port.id());
             }
+            if strip {
+                rx_strip.push(p.port.id());
+            }
             vlan_offloads.push((p.name.clone(), strip, insert));
         }
     }
@@ -224,7 +227,8 @@ fn setup(
                 .collect::<Vec<_>>(),
             &tx_insert,
         )
-        .map_err(StartError::Setup)?,
+        .map_err(StartError::Setup)?
+        .with_rx_strip(&rx_strip),
     );
     for (name, strip, insert) in vlan_offloads {
         let on = |b: bool| if b { "by the device" } else { "in software" };

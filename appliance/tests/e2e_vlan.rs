@@ -25,6 +25,8 @@ const H30: ([u8; 6], Ipv4Addr) = ([2, 0, 0, 0, 0x30, 0x02], Ipv4Addr::new(10, 30
 const GW: ([u8; 6], Ipv4Addr) = ([2, 0, 0, 0, 1, 0x02], Ipv4Addr::new(198, 51, 100, 2));
 const POOL: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const FAR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+/// Behind H20, the gateway of 192.0.2.0/24 on VLAN 20 (in one test).
+const FAR2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 7);
 const Q: u16 = 0x8100;
 const AD: u16 = 0x88a8;
 
@@ -348,6 +350,139 @@ fn routes_between_vlans_untagged_and_qinq_with_exact_tags_and_counters() {
     assert!(
         metrics.contains("pollfwd_interface_rx_packets_total{interface=\"v20\",port=\"p0\"} 2"),
         "{metrics}"
+    );
+}
+
+/// The IPv4 header checksum of frame `f` (untagged) recomputed after a change.
+fn refix(f: &mut [u8]) {
+    f[24..26].fill(0);
+    let mut s: u32 = f[14..34]
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    f[24..26].copy_from_slice(&(!(s as u16)).to_be_bytes());
+}
+
+/// Runs of frames from one VLAN to another go through forward's VLAN fast path (the frame
+/// keeps its tag, its L2 header rewritten in place); frames in between that the path does not
+/// take (unknown VLAN, untagged, to an untagged or QinQ interface, TTL 1, bad checksum) are
+/// handled as the runtime's receive pass would. Checked: every output frame's tags, MACs, TTL
+/// and checksums, the order within the flow, the drops, and per-interface counters (bytes
+/// received without tags, sent with them).
+#[test]
+fn vlan_to_vlan_runs_keep_order_tags_and_counters_with_other_frames_between() {
+    let lab = Lab::new("vlan-runs");
+    let run = |from: u16, n: u16| -> Vec<Vec<u8>> {
+        (from..from + n)
+            .map(|id| {
+                // Priority bits on some frames: the tag going out carries the VLAN id only.
+                let pcp = if id % 3 == 0 { 0xa000 } else { 0 };
+                tag(&udp(H10, FAR2, id), &[(Q, pcp | 10)])
+            })
+            .collect()
+    };
+    let mut ttl1 = udp(H10, FAR2, 50);
+    ttl1[22] = 1;
+    refix(&mut ttl1);
+    let mut bad = udp(H10, FAR2, 51);
+    bad[24] ^= 0x55;
+    let odd: Vec<Vec<u8>> = vec![
+        tag(&udp(H10, FAR2, 40), &[(Q, 99)]),
+        udp(H0, FAR2, 41),
+        tag(&udp(H10, H0.1, 42), &[(Q, 10)]),
+        tag(&ttl1, &[(Q, 10)]),
+        tag(&bad, &[(Q, 10)]),
+        tag(&udp(H10, H30.1, 43), &[(Q, 10)]),
+    ];
+    let back = vec![
+        tag(&udp(H20, H10.1, 60), &[(Q, 20)]),
+        tag(&udp(H20, H10.1, 61), &[(Q, 20)]),
+    ];
+    let first = run(100, 20);
+    let second = run(200, 20);
+    let trunk: Vec<Vec<u8>> = [first.clone(), odd.clone(), second.clone(), back.clone()].concat();
+    write_frames(&lab.path("trunk.pcap"), &trunk);
+    write_frames(&lab.path("wan.pcap"), &[]);
+    let cfg = config(&lab, r#"["forward"]"#, "");
+    // A network behind a gateway on VLAN 20: what forward's fast loops take.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        r#"via = "198.51.100.2" }]"#,
+        r#"via = "198.51.100.2" }, { prefix = "192.0.2.0/24", via = "10.20.0.2" }]"#,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let sock = lab.path("ctl.sock");
+    let _busy = busy_lock();
+    let child = lab.start(&cfg, 30, &sock);
+    wait_for_ports(&sock, "rx_packets", trunk.len() as u64);
+    let s = stop(child);
+
+    let p0 = read_pcap(&lab.path("p0-out.pcap"));
+    // To VLAN 20's gateway, in the order sent: the two runs and the untagged frame between.
+    let to20: Vec<&Vec<u8>> = p0
+        .iter()
+        .filter(|f| untag(f).1[30..34] == FAR2.octets())
+        .collect();
+    let sent20: Vec<&Vec<u8>> = first.iter().chain([&odd[1]]).chain(second.iter()).collect();
+    assert_eq!(to20.len(), sent20.len(), "{s}");
+    for (got, sent) in to20.iter().zip(&sent20) {
+        let (t, g) = untag(got);
+        assert_eq!(t, [(Q, 20)], "tagged for VLAN 20 only: {got:02x?}");
+        assert_routed(&g, sent, H20.0, P0_MAC);
+    }
+    let (t, got) = find(&p0, "to the untagged network", |f| dst_ip(f) == H0.1);
+    assert!(t.is_empty(), "{t:?}");
+    assert_routed(&got, &odd[2], H0.0, P0_MAC);
+    let (t, got) = find(&p0, "to QinQ", |f| dst_ip(f) == H30.1);
+    assert_eq!(t, [(AD, 100), (Q, 30)]);
+    assert_routed(&got, &odd[5], H30.0, P0_MAC);
+    let to10: Vec<_> = p0
+        .iter()
+        .map(|f| untag(f))
+        .filter(|(_, f)| dst_ip(f) == H10.1)
+        .collect();
+    assert_eq!(to10.len(), 3, "time exceeded, two back");
+    for (t, _) in &to10 {
+        assert_eq!(t, &[(Q, 10)]);
+    }
+    assert_eq!(to10[0].1[23], 1, "ICMP first: {:02x?}", to10[0].1);
+    assert_eq!(to10[0].1[34], 11, "time exceeded");
+    assert_routed(&to10[1].1, &back[0], H10.0, P0_MAC);
+    assert_routed(&to10[2].1, &back[1], H10.0, P0_MAC);
+    assert_eq!(p0.len(), sent20.len() + 5, "{s}");
+
+    assert_eq!(drops(&s, "vlan_unknown"), 1, "{s}");
+    assert_eq!(drops(&s, "ipv4_bad_checksum"), 1, "{s}");
+    assert_eq!(drops(&s, "ttl_expired"), 1, "{s}");
+    let rx = s["totals"]["rx_packets"].as_u64().unwrap();
+    let tx = s["totals"]["tx_packets"].as_u64().unwrap();
+    assert_eq!(rx, trunk.len() as u64);
+    assert_eq!(tx, p0.len() as u64);
+    assert_eq!(rx + 1, tx + s["totals"]["drops"].as_u64().unwrap(), "{s}");
+    let sv = &s["interfaces"];
+    let c = |i: &str, k: &str| iface(sv, i)[k].as_u64().unwrap();
+    let from10: Vec<&Vec<u8>> = trunk
+        .iter()
+        .filter(|f| untag(f).0 == [(Q, 10)] || untag(f).0 == [(Q, 0xa000 | 10)])
+        .collect();
+    assert_eq!(c("v10", "rx_packets"), from10.len() as u64, "{s}");
+    assert_eq!(
+        c("v10", "rx_bytes"),
+        from10.iter().map(|f| f.len() as u64 - 4).sum::<u64>(),
+        "received without the tag: {s}"
+    );
+    assert_eq!(c("v20", "tx_packets"), to20.len() as u64, "{s}");
+    assert_eq!(
+        c("v20", "tx_bytes"),
+        to20.iter().map(|f| f.len() as u64).sum::<u64>(),
+        "sent with the tag: {s}"
+    );
+    assert_eq!(
+        (c("v20", "rx_packets"), c("v10", "tx_packets")),
+        (2, 3),
+        "{s}"
     );
 }
 

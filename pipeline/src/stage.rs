@@ -75,6 +75,11 @@ pub struct StageCtx<'a> {
     pub(crate) drops: &'a mut DropTally,
     /// A stage changed the length of a packet of the burst (see [`StageCtx::note_resized`]).
     pub(crate) resized: bool,
+    /// For a first stage that [`Stage::takes_tagged`], a burst from a port with VLAN
+    /// sub-interfaces: the frames as received, tags and all (`in_port` and `rx` are the
+    /// port's), and what the stage needs to do the runtime's receive and transmit work for
+    /// them. `None` otherwise: every frame is on its interface, tags popped.
+    pub tagged: Option<crate::vlan::TaggedRx<'a>>,
 }
 
 /// Packets the stages of an lcore may originate during one burst (or one housekeeping pass)
@@ -263,6 +268,17 @@ pub trait Stage: Send {
         false
     }
 
+    /// Whether the stage, first in its chain, takes bursts from a port with VLAN
+    /// sub-interfaces as received ([`StageCtx::tagged`]) instead of the runtime popping the
+    /// tags and splitting the burst by interface. Such a stage must give every frame it does
+    /// not forward itself to [`crate::vlan::TaggedRx::demux`] before anything else (or drop it
+    /// as `vlan_unknown` if that finds no interface), count the sub-interfaces' receive and
+    /// transmit of the frames it forwards, report the bytes as popped, and call
+    /// [`StageCtx::note_resized`] for a burst whose frames keep their tags.
+    fn takes_tagged(&self) -> bool {
+        false
+    }
+
     /// Whether the stage may return [`Verdict::Handoff`]; the appliance then joins every pair
     /// of workers running this chain with hand-off rings.
     fn uses_handoff(&self) -> bool {
@@ -349,6 +365,7 @@ impl Harness {
             all: None,
             drops: &mut self.tally,
             resized: false,
+            tagged: None,
         };
         stage.process(&mut ctx, pkts, verdicts);
         ctx.all
@@ -385,6 +402,7 @@ impl Harness {
             all: None,
             drops: &mut self.tally,
             resized: false,
+            tagged: None,
         }
     }
 

@@ -63,6 +63,9 @@ struct PortDemux {
     /// Outer tag of a pair: VLAN id -> 1 + index into `inner` (0: none).
     outer: Box<[u16; 4096]>,
     inner: Vec<Box<[u16; 4096]>>,
+    /// The port's device strips tags on receive (the mbuf says which): the frames go
+    /// through the runtime's receive pass, never to a stage as received ([`TaggedRx`]).
+    strip: bool,
 }
 
 /// The tags a packet sent to a sub-interface gets, after its MAC addresses.
@@ -148,6 +151,7 @@ impl VlanMap {
                 single: Box::new([0; 4096]),
                 outer: Box::new([0; 4096]),
                 inner: Vec::new(),
+                strip: false,
             });
             let slot = match v.outer {
                 None => &mut d.single[v.vid as usize],
@@ -184,6 +188,23 @@ impl VlanMap {
             });
         }
         Ok(VlanMap { ports, push })
+    }
+
+    /// Marks the ports whose devices strip VLAN tags on receive (the VLAN strip offload).
+    pub fn with_rx_strip(mut self, ports: &[u16]) -> VlanMap {
+        for &p in ports {
+            if let Some(Some(d)) = self.ports.get_mut(p as usize) {
+                d.strip = true;
+            }
+        }
+        self
+    }
+
+    /// Whether a burst received on `port` may go to a stage as received ([`TaggedRx`]): the
+    /// port has sub-interfaces and its device strips no tags.
+    #[inline]
+    pub fn takes_tagged(&self, port: u16) -> bool {
+        matches!(self.ports.get(port as usize), Some(Some(d)) if !d.strip)
     }
 
     /// Number of sub-interfaces.
@@ -288,6 +309,7 @@ impl VlanMap {
 }
 
 /// The receive side of one port that has sub-interfaces (see [`VlanMap::rx`]).
+#[derive(Clone, Copy)]
 pub struct PortRx<'a> {
     map: &'a VlanMap,
     port: u16,
@@ -329,6 +351,83 @@ impl PortRx<'_> {
         let (id, pop) = self.classify(stripped, m.data())?;
         pop_tags(m, pop);
         Some(id)
+    }
+}
+
+/// A burst from a port with sub-interfaces, handed to a first stage that takes tagged
+/// frames ([`crate::Stage::takes_tagged`]) as received: the stage forwards the common frame
+/// (one 802.1Q tag of a sub-interface, out of a sub-interface with one tag) with its L2 header
+/// rewritten in place, and gives every other frame to [`TaggedRx::demux`] first, which does
+/// what the runtime's receive pass does for other chains (pop, label, count).
+#[derive(Clone, Copy)]
+pub struct TaggedRx<'a> {
+    rx: PortRx<'a>,
+    map: &'a VlanMap,
+    counters: &'a VlanCounters,
+}
+
+impl<'a> TaggedRx<'a> {
+    /// The view of port `port`'s sub-interfaces; `None` if it has none.
+    pub fn new(map: &'a VlanMap, counters: &'a VlanCounters, port: u16) -> Option<TaggedRx<'a>> {
+        if !map.takes_tagged(port) {
+            return None;
+        }
+        Some(TaggedRx {
+            rx: map.rx(port)?,
+            map,
+            counters,
+        })
+    }
+
+    /// The DPDK port the burst came from.
+    #[inline]
+    pub fn port(&self) -> u16 {
+        self.rx.port
+    }
+
+    /// The sub-interface of a frame whose one 802.1Q tag carries VLAN id `vid` (1..=4094)
+    /// and that the PMD did not strip a tag from; `None`: no such sub-interface.
+    #[inline(always)]
+    pub fn iface(&self, vid: u16) -> Option<u16> {
+        let id = self.rx.single[(vid & 0xfff) as usize];
+        (id != 0).then_some(id)
+    }
+
+    /// For sub-interface `id` with one 802.1Q tag that software writes (not QinQ, not
+    /// inserted by the device): its parent port and the tag as it sits in a frame (TPID, TCI).
+    #[inline]
+    pub fn egress_tag(&self, id: u16) -> Option<(u16, [u8; 4])> {
+        let t = self.map.push.get(id.checked_sub(IFACE_BASE)? as usize)?;
+        (t.len == 4 && t.offload.is_none())
+            .then(|| (t.parent, [t.bytes[0], t.bytes[1], t.bytes[2], t.bytes[3]]))
+    }
+
+    /// The runtime's receive work for one frame: its interface (tags popped, or the port for
+    /// untagged and priority-tagged frames), its receive counted on a sub-interface; `None`
+    /// (the frame unchanged): tags of no interface, to be dropped as `vlan_unknown`.
+    #[inline]
+    pub fn demux(&self, m: &mut Mbuf) -> Option<u16> {
+        let id = self.rx.demux(m)?;
+        self.count_rx(id, 1, m.pkt_len() as u64);
+        Some(id)
+    }
+
+    /// Adds `n` frames of `bytes` (tags not counted) to sub-interface `id`'s receive counters.
+    #[inline]
+    pub fn count_rx(&self, id: u16, n: u64, bytes: u64) {
+        if let Some(c) = self.counters.get(id) {
+            c.rx_packets.add(n);
+            c.rx_bytes.add(bytes);
+        }
+    }
+
+    /// Adds `n` packets of `bytes` (tags counted) to sub-interface `id`'s transmit counters.
+    #[inline]
+    pub fn count_tx(&self, id: u16, n: u64, bytes: u64) {
+        if let Some(c) = self.counters.get(id) {
+            c.tx_packets.add(n);
+            c.tx_bytes.add(bytes);
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::drop::DropReason;
 use crate::health::ExitMark;
 use crate::moves::{Shape, Tally};
 use crate::stage::{DropTally, Originated, Payload, RxBurst, Stage, StageCtx, Verdict};
-use crate::vlan::IFACE_BASE;
+use crate::vlan::{IFACE_BASE, TaggedRx};
 
 /// Where a worker gets packets from.
 pub enum Source {
@@ -165,6 +165,9 @@ pub struct Worker {
     /// The first stage counts the bytes of bursts from ports (see [`Stage::counts_rx_bytes`])
     /// and no stage needs metadata: the runtime makes no receive pass over the mbufs.
     stage_counts_rx: bool,
+    /// The chain is one stage that takes bursts from ports with VLAN sub-interfaces tags and
+    /// all (see [`Stage::takes_tagged`]): no receive pass pops them first.
+    fused_vlan: bool,
     /// Some stage reads the clock: one TSC read per burst (see [`Stage::needs_clock`]).
     needs_clock: bool,
     workers: usize,
@@ -255,6 +258,9 @@ impl Worker {
         let needs_meta = chain.iter().any(|s| s.needs_meta()) || matches!(sink, Sink::Ring(_));
         let lengths_kept = !chain.iter().any(|s| s.changes_length());
         let stage_counts_rx = !needs_meta && chain.first().is_some_and(|s| s.counts_rx_bytes());
+        // Tagged frames straight to a first stage that takes them (the VLAN fast path).
+        let fused_vlan =
+            stage_counts_rx && chain.len() == 1 && chain.first().is_some_and(|s| s.takes_tagged());
         let needs_clock = chain.iter().any(|s| s.needs_clock());
         Ok(Worker {
             lcore,
@@ -274,6 +280,7 @@ impl Worker {
             needs_meta,
             lengths_kept,
             stage_counts_rx,
+            fused_vlan,
             needs_clock,
             workers: 1,
             handoff_out: Vec::new(),
@@ -383,7 +390,7 @@ impl Worker {
                 moved += n;
                 if kind == In::Inject {
                     self.inject(&mut burst, &mut scratch.dropped, port);
-                } else if kind == In::Port && self.demuxes(port) {
+                } else if kind == In::Port && self.demuxes(port) && !self.fused_from(port) {
                     self.process_vlan_rx(&mut burst, &mut scratch, port, round_start);
                 } else {
                     self.process_burst(&mut burst, &mut scratch, port, kind, round_start);
@@ -582,6 +589,12 @@ impl Worker {
                     all: None,
                     drops: &mut t.drops,
                     resized: false,
+                    tagged: (si == 0 && kind == In::Port && self.fused_vlan)
+                        .then(|| {
+                            let v = self.vlan.as_ref()?;
+                            TaggedRx::new(&v.map, &v.counters, in_port)
+                        })
+                        .flatten(),
                 };
                 self.chain[si].process(&mut ctx, burst.as_mut_slice(), v);
                 (ctx.all, (ctx.rx_bytes, ctx.resized))
@@ -897,6 +910,7 @@ impl Worker {
                 all: None,
                 drops: &mut drops,
                 resized: false,
+                tagged: None,
             };
             if last {
                 stage.shutdown(&mut ctx);

@@ -41,6 +41,13 @@ impl Worker {
         self.vlan.as_ref().is_some_and(|v| v.map.has_port(port))
     }
 
+    /// Whether a burst received on `port` goes to the chain's one stage as received, tags
+    /// and all (see [`crate::Stage::takes_tagged`]).
+    #[inline]
+    pub(super) fn fused_from(&self, port: u16) -> bool {
+        self.fused_vlan && self.vlan.as_ref().is_some_and(|v| v.map.takes_tagged(port))
+    }
+
     /// A burst received on `port`, which has sub-interfaces: each frame goes to its
     /// interface (tags popped, the mbuf labelled with the interface id) or is dropped as
     /// `vlan_unknown`; then the chain runs once per interface, on its frames in order.

@@ -4,7 +4,8 @@
 
 use dpdk::Mbuf;
 use dpdk::fib::{FibView, RouteKey};
-use pollfwd_pipeline::{StageCtx, Verdict};
+use pollfwd_pipeline::vlan::TaggedRx;
+use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 
 use super::{Forward, Memo, NO_HOP, fast6, ipv4};
 use crate::wire::{self, ether};
@@ -35,10 +36,15 @@ impl Forward {
         let n = verdicts.len();
         // Fast packets get `Tx(memo.port)`: the burst stays uniform while every slow verdict,
         // and every memo port a later fast packet may use, equals the first verdict.
-        let mut first = (memo.hop != NO_HOP).then_some(Verdict::Tx(memo.port));
+        // With VLAN tags in the burst (`ctx.tagged`) the fast runs leave by two kinds of
+        // verdict: each run then checks its own.
+        let fused = ctx.tagged.is_some();
+        let mut first = (!fused && memo.hop != NO_HOP).then_some(Verdict::Tx(memo.port));
         let mut same = true;
         // The burst's bytes as received, for the runtime (see `Stage::counts_rx_bytes`).
         let mut rx_bytes = 0u64;
+        // Frames of the burst keep or lost their VLAN tags here (see `StageCtx::tagged`).
+        let mut resized = false;
         let mut i = 0;
         loop {
             {
@@ -74,9 +80,44 @@ impl Forward {
                 rx_bytes += bytes;
                 // One store loop for the run's verdicts rather than one store in each round.
                 verdicts[start..i].fill(Verdict::Tx(memo.port));
+                if fused && i > start {
+                    same &= Verdict::Tx(memo.port) == *first.get_or_insert(Verdict::Tx(memo.port));
+                }
             }
             if i >= n {
                 break;
+            }
+            if let Some(tg) = ctx.tagged {
+                // A burst from a port with VLAN sub-interfaces, tags and all.
+                resized = true;
+                if let Some((k, bytes, parent)) = self.tagged_run(&tg, &mut pkts[i..n], memo) {
+                    verdicts[i..i + k].fill(Verdict::Tx(parent));
+                    rx_bytes += bytes;
+                    same &= Verdict::Tx(parent) == *first.get_or_insert(Verdict::Tx(parent));
+                    i += k;
+                    continue;
+                }
+                // Any other frame: what the runtime's receive pass would have done first.
+                let Some(id) = tg.demux(&mut pkts[i]) else {
+                    rx_bytes += pkts[i].pkt_len() as u64;
+                    let v = Verdict::Drop(DropReason::VlanUnknown);
+                    verdicts[i] = v;
+                    same &= v == *first.get_or_insert(v);
+                    i += 1;
+                    continue;
+                };
+                if id != tg.port() || fast6::is_ipv6(pkts[i].data()) {
+                    rx_bytes += pkts[i].pkt_len() as u64;
+                    let port = ctx.in_port.replace(id);
+                    let v = self.one(ctx, pkts, i, memo);
+                    ctx.in_port = port;
+                    verdicts[i] = v;
+                    let f = *first.get_or_insert(v);
+                    same &= v == f && (memo.hop == NO_HOP || Verdict::Tx(memo.port) == f);
+                    i += 1;
+                    continue;
+                }
+                // The port's own IPv4 traffic: on as for any port.
             }
             if fast6::is_ipv6(pkts[i].data()) {
                 // A run of IPv6 frames: the IPv6 loop (which counts their bytes).
@@ -104,6 +145,54 @@ impl Forward {
             ctx.verdict_all(f);
         }
         ctx.report_rx_bytes(rx_bytes);
+        if resized {
+            ctx.note_resized();
+        }
+    }
+
+    /// The VLAN fast path: a run of frames from the start of `pkts` with one 802.1Q tag of a
+    /// sub-interface (the same VLAN id as the first), routed like the memo to a sub-interface
+    /// with one tag, forwarded with the tag kept and the L2 header rewritten in place (MACs
+    /// and the egress tag: one 16-byte store). Returns how many, their bytes with the tags
+    /// popped (as the receive pass would count them), and the parent port they leave by;
+    /// `None` if the first frame cannot start such a run. Counts the sub-interfaces' receive
+    /// and transmit.
+    #[inline(never)]
+    fn tagged_run(
+        &self,
+        tg: &TaggedRx<'_>,
+        pkts: &mut [Mbuf],
+        memo: &Memo,
+    ) -> Option<(usize, u64, u16)> {
+        if memo.hop == NO_HOP || self.mss_any {
+            return None;
+        }
+        let d = pkts.first()?.data();
+        if d.len() < 18 || d[12..14] != [0x81, 0x00] {
+            return None;
+        }
+        let tci = u16::from_be_bytes([d[14], d[15]]) & 0xfff;
+        let in_if = tg.iface(tci)?;
+        let (parent, tag) = tg.egress_tag(memo.port)?;
+        let fib = self.table.fib_view();
+        let mut l2 = [0u8; 16];
+        l2[..12].copy_from_slice(&memo.macs);
+        l2[12..].copy_from_slice(&tag);
+        let run = Run {
+            fib: &fib,
+            key: fib.key(memo.hop),
+            macs: memo.macs,
+            frame_max: self.frame_max(memo.port),
+        };
+        let want = u32::from_le_bytes([0x81, 0x00, (tci >> 8) as u8, tci as u8]);
+        let (k, bytes) = run.forward_tagged(pkts, want, &l2);
+        if k == 0 {
+            return None;
+        }
+        let popped = bytes - 4 * k as u64;
+        tg.count_rx(in_if, k as u64, popped);
+        tg.count_tx(memo.port, k as u64, bytes);
+        Some((k, popped, parent))
     }
 }
 
@@ -152,6 +241,48 @@ impl Run<'_, '_> {
             }
             w.store_ttl_decremented(h);
             ether::Frame::new_unchecked(&mut h[..]).set_addrs(&self.macs);
+            rx_bytes += pkt_len as u64;
+            i += 1;
+        }
+        (i, rx_bytes)
+    }
+}
+
+impl Run<'_, '_> {
+    /// [`Run::forward`] for frames with one 802.1Q tag: while a frame's tag is `want` (TPID
+    /// and VLAN id as a little-endian word; priority and DEI bits ignored) and its packet takes the fast path, the
+    /// TTL is decremented and `l2` (MACs, egress tag) written over the first 16 bytes.
+    /// Returns how many and their bytes as received.
+    #[inline(always)]
+    fn forward_tagged(&self, pkts: &mut [Mbuf], want: u32, l2: &[u8; 16]) -> (usize, u64) {
+        let mut i = 0;
+        let mut rx_bytes = 0u64;
+        for m in pkts {
+            let pkt_len = m.pkt_len();
+            let d = m.data_mut();
+            let frame_len = (pkt_len as usize).max(d.len()).saturating_sub(4);
+            let Some((h, _)) = d.split_first_chunk_mut::<{ wire::ipv4::WORDS_LEN + 4 }>() else {
+                break;
+            };
+            // TPID and TCI in one load (little-endian: the priority and DEI bits are bits
+            // 20..24).
+            let tag = u32::from_le_bytes(h[12..16].try_into().expect("4 bytes"));
+            // The IPv4 header after the tag, read as an untagged frame's would be.
+            let (l2h, ip) = h.split_at_mut(4);
+            let ip: &mut [u8; wire::ipv4::WORDS_LEN] = ip.try_into().expect("34 bytes");
+            let w = wire::ipv4::Words::load(ip);
+            if tag & 0xff0f_ffff != want
+                || ether::is_group(l2h[0])
+                || w.ttl() <= 1
+                || martian(w.src_octet(), w.dst_octet())
+                || !w.is_plain(frame_len)
+                || pkt_len - 4 > self.frame_max
+                || !self.fib.routes_to(w.dst(), self.key)
+            {
+                break;
+            }
+            w.store_ttl_decremented(ip);
+            h[..16].copy_from_slice(l2);
             rx_bytes += pkt_len as u64;
             i += 1;
         }

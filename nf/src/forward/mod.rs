@@ -639,6 +639,14 @@ impl Stage for Forward {
         true
     }
 
+    /// Bursts from ports with VLAN sub-interfaces come as received: the fast loop forwards a
+    /// frame tagged for a sub-interface to a tagged sub-interface with its L2 header
+    /// rewritten in place, and gives any other frame to the runtime's receive work first
+    /// (`fast::tagged_run`).
+    fn takes_tagged(&self) -> bool {
+        true
+    }
+
     /// The stage parses every packet it has no parse for and fills the metadata in itself
     /// where its slow paths read it (see `slow::fill_meta`).
     fn needs_meta(&self) -> bool {
