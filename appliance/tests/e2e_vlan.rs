@@ -403,7 +403,16 @@ fn vlan_to_vlan_runs_keep_order_tags_and_counters_with_other_frames_between() {
     ];
     let first = run(100, 20);
     let second = run(200, 20);
-    let trunk: Vec<Vec<u8>> = [first.clone(), odd.clone(), second.clone(), back.clone()].concat();
+    // Bursts of 32 frames: the last one or two hold nothing but the run (no tag popped).
+    let third = run(300, 40);
+    let trunk: Vec<Vec<u8>> = [
+        first.clone(),
+        odd.clone(),
+        second.clone(),
+        back.clone(),
+        third.clone(),
+    ]
+    .concat();
     write_frames(&lab.path("trunk.pcap"), &trunk);
     write_frames(&lab.path("wan.pcap"), &[]);
     let cfg = config(&lab, r#"["forward"]"#, "");
@@ -425,7 +434,12 @@ fn vlan_to_vlan_runs_keep_order_tags_and_counters_with_other_frames_between() {
         .iter()
         .filter(|f| untag(f).1[30..34] == FAR2.octets())
         .collect();
-    let sent20: Vec<&Vec<u8>> = first.iter().chain([&odd[1]]).chain(second.iter()).collect();
+    let sent20: Vec<&Vec<u8>> = first
+        .iter()
+        .chain([&odd[1]])
+        .chain(second.iter())
+        .chain(third.iter())
+        .collect();
     assert_eq!(to20.len(), sent20.len(), "{s}");
     for (got, sent) in to20.iter().zip(&sent20) {
         let (t, g) = untag(got);
@@ -461,6 +475,23 @@ fn vlan_to_vlan_runs_keep_order_tags_and_counters_with_other_frames_between() {
     assert_eq!(rx, trunk.len() as u64);
     assert_eq!(tx, p0.len() as u64);
     assert_eq!(rx + 1, tx + s["totals"]["drops"].as_u64().unwrap(), "{s}");
+    // What the port sent, byte for byte (tags included), and received.
+    let sum = |v: &[Vec<u8>]| v.iter().map(|f| f.len() as u64).sum::<u64>();
+    assert_eq!(port(&s, "p0")["tx_bytes"], sum(&p0), "{s}");
+    assert_eq!(port(&s, "p0")["rx_bytes"], sum(&trunk), "{s}");
+    // The worker counts what it sent as sent, and what it received with the tags of known
+    // interfaces popped (as for any chain).
+    let lc = &s["lcores"][0];
+    assert_eq!(lc["tx_bytes"], sum(&p0), "{s}");
+    let known = trunk.iter().filter(|f| {
+        let t = untag(f).0;
+        !t.is_empty() && t != [(Q, 99)]
+    });
+    assert_eq!(
+        lc["rx_bytes"],
+        sum(&trunk) - 4 * known.count() as u64,
+        "{s}"
+    );
     let sv = &s["interfaces"];
     let c = |i: &str, k: &str| iface(sv, i)[k].as_u64().unwrap();
     let from10: Vec<&Vec<u8>> = trunk

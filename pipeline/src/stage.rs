@@ -75,6 +75,9 @@ pub struct StageCtx<'a> {
     pub(crate) drops: &'a mut DropTally,
     /// A stage changed the length of a packet of the burst (see [`StageCtx::note_resized`]).
     pub(crate) resized: bool,
+    /// Bytes the burst's packets have beyond the receive bytes reported (see
+    /// [`StageCtx::note_grown`]).
+    pub(crate) grown: u64,
     /// For a first stage that [`Stage::takes_tagged`], a burst from a port with VLAN
     /// sub-interfaces: the frames as received, tags and all (`in_port` and `rx` are the
     /// port's), and what the stage needs to do the runtime's receive and transmit work for
@@ -210,6 +213,16 @@ impl StageCtx<'_> {
     #[inline]
     pub fn note_resized(&mut self) {
         self.resized = true;
+    }
+
+    /// Tells the runtime that the packets of this burst hold `bytes` more in all than the
+    /// receive bytes the stage reported: a stage that [`Stage::takes_tagged`] reports the
+    /// bytes of the frames it forwards with their VLAN tags kept as if popped (as the
+    /// runtime's receive pass counts them), and says here how many tag bytes they still
+    /// carry, so that the burst's transmit bytes need no count of their own.
+    #[inline]
+    pub fn note_grown(&mut self, bytes: u64) {
+        self.grown += bytes;
     }
 
     /// Counts `n` packets the stage freed itself (packets it held, see [`Verdict::Held`])
@@ -365,6 +378,7 @@ impl Harness {
             all: None,
             drops: &mut self.tally,
             resized: false,
+            grown: 0,
             tagged: None,
         };
         stage.process(&mut ctx, pkts, verdicts);
@@ -402,6 +416,7 @@ impl Harness {
             all: None,
             drops: &mut self.tally,
             resized: false,
+            grown: 0,
             tagged: None,
         }
     }

@@ -589,6 +589,7 @@ impl Worker {
                     all: None,
                     drops: &mut t.drops,
                     resized: false,
+                    grown: 0,
                     tagged: (si == 0 && kind == In::Port && self.fused_vlan)
                         .then(|| {
                             let v = self.vlan.as_ref()?;
@@ -597,9 +598,9 @@ impl Worker {
                         .flatten(),
                 };
                 self.chain[si].process(&mut ctx, burst.as_mut_slice(), v);
-                (ctx.all, (ctx.rx_bytes, ctx.resized))
+                (ctx.all, (ctx.rx_bytes, ctx.resized, ctx.grown))
             };
-            let (reported, resized) = reported;
+            let (reported, resized, grown) = reported;
             if count_rx && si == 0 {
                 // The packets are all still in the burst (moved by verdict below).
                 let bytes = reported.unwrap_or_else(|| {
@@ -618,6 +619,9 @@ impl Worker {
             if resized {
                 // The burst's bytes as received no longer describe it.
                 rx_bytes = None;
+            } else if grown > 0 {
+                // VLAN tags kept (counted as popped on receive).
+                rx_bytes = rx_bytes.map(|b| b + grown);
             }
             let sc = &c.stages[si];
             sc.calls.add(1);
@@ -910,6 +914,7 @@ impl Worker {
                 all: None,
                 drops: &mut drops,
                 resized: false,
+                grown: 0,
                 tagged: None,
             };
             if last {

@@ -43,8 +43,10 @@ impl Forward {
         let mut same = true;
         // The burst's bytes as received, for the runtime (see `Stage::counts_rx_bytes`).
         let mut rx_bytes = 0u64;
-        // Frames of the burst keep or lost their VLAN tags here (see `StageCtx::tagged`).
+        // Frames of the burst lost their VLAN tags here, or kept them (bytes) with their
+        // receive counted as popped (see `StageCtx::tagged`).
         let mut resized = false;
+        let mut kept_tags = 0u64;
         let mut i = 0;
         loop {
             {
@@ -89,15 +91,17 @@ impl Forward {
             }
             if let Some(tg) = ctx.tagged {
                 // A burst from a port with VLAN sub-interfaces, tags and all.
-                resized = true;
                 if let Some((k, bytes, parent)) = self.tagged_run(&tg, &mut pkts[i..n], memo) {
                     verdicts[i..i + k].fill(Verdict::Tx(parent));
                     rx_bytes += bytes;
+                    // Counted as popped, sent with their tags.
+                    kept_tags += 4 * k as u64;
                     same &= Verdict::Tx(parent) == *first.get_or_insert(Verdict::Tx(parent));
                     i += k;
                     continue;
                 }
                 // Any other frame: what the runtime's receive pass would have done first.
+                let len = pkts[i].pkt_len();
                 let Some(id) = tg.demux(&mut pkts[i]) else {
                     rx_bytes += pkts[i].pkt_len() as u64;
                     let v = Verdict::Drop(DropReason::VlanUnknown);
@@ -106,6 +110,8 @@ impl Forward {
                     i += 1;
                     continue;
                 };
+                // Tags popped: the transmit bytes are counted anew.
+                resized |= pkts[i].pkt_len() != len;
                 if id != tg.port() || fast6::is_ipv6(pkts[i].data()) {
                     rx_bytes += pkts[i].pkt_len() as u64;
                     let port = ctx.in_port.replace(id);
@@ -147,6 +153,8 @@ impl Forward {
         ctx.report_rx_bytes(rx_bytes);
         if resized {
             ctx.note_resized();
+        } else if kept_tags > 0 {
+            ctx.note_grown(kept_tags);
         }
     }
 
@@ -185,7 +193,7 @@ impl Forward {
             frame_max: self.frame_max(memo.port),
         };
         let want = u32::from_le_bytes([0x81, 0x00, (tci >> 8) as u8, tci as u8]);
-        let (k, bytes) = run.forward_tagged(pkts, want, &l2);
+        let (k, bytes) = run.forward_tagged(pkts, want, l2);
         if k == 0 {
             return None;
         }
@@ -254,13 +262,14 @@ impl Run<'_, '_> {
     /// TTL is decremented and `l2` (MACs, egress tag) written over the first 16 bytes.
     /// Returns how many and their bytes as received.
     #[inline(always)]
-    fn forward_tagged(&self, pkts: &mut [Mbuf], want: u32, l2: &[u8; 16]) -> (usize, u64) {
+    fn forward_tagged(&self, pkts: &mut [Mbuf], want: u32, l2: [u8; 16]) -> (usize, u64) {
         let mut i = 0;
         let mut rx_bytes = 0u64;
         for m in pkts {
             let pkt_len = m.pkt_len();
             let d = m.data_mut();
-            let frame_len = (pkt_len as usize).max(d.len()).saturating_sub(4);
+            // At least 38 bytes (the chunk below), or the run stops there.
+            let frame_len = (pkt_len as usize).max(d.len()).wrapping_sub(4);
             let Some((h, _)) = d.split_first_chunk_mut::<{ wire::ipv4::WORDS_LEN + 4 }>() else {
                 break;
             };
@@ -282,7 +291,7 @@ impl Run<'_, '_> {
                 break;
             }
             w.store_ttl_decremented(ip);
-            h[..16].copy_from_slice(l2);
+            h[..16].copy_from_slice(&l2);
             rx_bytes += pkt_len as u64;
             i += 1;
         }
