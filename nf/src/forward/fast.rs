@@ -265,6 +265,9 @@ impl Run<'_, '_> {
     fn forward_tagged(&self, pkts: &mut [Mbuf], want: u32, l2: [u8; 16]) -> (usize, u64) {
         let mut i = 0;
         let mut rx_bytes = 0u64;
+        // The 16 bytes to write as two words.
+        let lo = u64::from_le_bytes(l2[..8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(l2[8..].try_into().expect("8 bytes"));
         for m in pkts {
             let pkt_len = m.pkt_len();
             let d = m.data_mut();
@@ -291,7 +294,8 @@ impl Run<'_, '_> {
                 break;
             }
             w.store_ttl_decremented(ip);
-            h[..16].copy_from_slice(&l2);
+            h[..8].copy_from_slice(&lo.to_le_bytes());
+            h[8..16].copy_from_slice(&hi.to_le_bytes());
             rx_bytes += pkt_len as u64;
             i += 1;
         }
