@@ -183,6 +183,9 @@ mu, mv = st.median(u), st.median(v)
 print(f"median: untagged {mu:.2f} Mpps ({cyc(mu):.1f} cyc/pkt, stage {st.median(uc):.1f}), "
       f"VLAN {mv:.2f} Mpps ({cyc(mv):.1f} cyc/pkt, stage {st.median(vc):.1f}), ratio {mv / mu:.3f}")
 print(f"best:   untagged {max(u):.2f}, VLAN {max(v):.2f}, ratio {max(v) / max(u):.3f}   (target >= 0.95)")
+# Each VLAN run against the untagged run right before it (the machine's load of the moment).
+pairs = [b / a for a, b in zip(u, v) if a]
+print("per-trial ratios " + " ".join(f"{x:.3f}" for x in pairs) + f", median {st.median(pairs):.3f}")
 mw = st.median(w)
 print(f"harness: the same packets untagged padded to 68 B (the tagged frames' size) {mw:.2f} Mpps "
       f"({cyc(mw):.1f} cyc/pkt): VLAN / untagged 68 B = {mv / mw:.3f}")
