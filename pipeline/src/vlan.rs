@@ -412,6 +412,12 @@ impl<'a> TaggedRx<'a> {
         Some(id)
     }
 
+    /// The interface [`TaggedRx::demux`] would give `m`, changing nothing.
+    #[inline]
+    pub fn peek(&self, m: &Mbuf) -> Option<u16> {
+        Some(self.rx.classify(m.rx_stripped_vlan(), m.data())?.0)
+    }
+
     /// Adds `n` frames of `bytes` (tags not counted) to sub-interface `id`'s receive counters.
     #[inline]
     pub fn count_rx(&self, id: u16, n: u64, bytes: u64) {

@@ -33,20 +33,120 @@ impl Forward {
         verdicts: &mut [Verdict],
         memo: &mut Memo,
     ) {
+        if let Some(tg) = ctx.tagged {
+            self.process_trunk(ctx, tg, pkts, verdicts, memo);
+            return;
+        }
+        let span = self.fast_span(ctx, pkts, verdicts, memo);
+        if span.same
+            && let Some(f) = span.first
+        {
+            ctx.verdict_all(f);
+        }
+        ctx.report_rx_bytes(span.rx_bytes);
+    }
+
+    /// A burst from a port with VLAN sub-interfaces, tags and all (see
+    /// [`StageCtx::tagged`]): runs of frames from one VLAN to a tagged sub-interface keep
+    /// their tags ([`Forward::tagged_run`]); the other frames get the runtime's receive work
+    /// ([`TaggedRx::demux`]: tags popped, interface found, counted) and go through
+    /// [`Forward::fast_span`] in stretches of one interface, as a burst from that interface
+    /// would.
+    #[inline(never)]
+    fn process_trunk(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        tg: TaggedRx<'_>,
+        pkts: &mut [Mbuf],
+        verdicts: &mut [Verdict],
+        memo: &mut Memo,
+    ) {
+        let n = verdicts.len().min(pkts.len());
+        let mut all = Span {
+            first: None,
+            same: true,
+            rx_bytes: 0,
+        };
+        // Tags popped (the transmit bytes counted anew), or kept by runs (their bytes).
+        let (mut popped, mut kept) = (false, 0u64);
+        let port = ctx.in_port;
+        let mut i = 0;
+        while i < n {
+            if let Some((k, bytes, parent)) = self.tagged_run(&tg, &mut pkts[i..n], memo) {
+                verdicts[i..i + k].fill(Verdict::Tx(parent));
+                all.merge(Span {
+                    first: Some(Verdict::Tx(parent)),
+                    same: true,
+                    rx_bytes: bytes,
+                });
+                kept += 4 * k as u64;
+                i += k;
+                continue;
+            }
+            let len = pkts[i].pkt_len();
+            let Some(id) = tg.demux(&mut pkts[i]) else {
+                let v = Verdict::Drop(DropReason::VlanUnknown);
+                verdicts[i] = v;
+                all.merge(Span {
+                    first: Some(v),
+                    same: true,
+                    rx_bytes: len as u64,
+                });
+                i += 1;
+                continue;
+            };
+            popped |= pkts[i].pkt_len() != len;
+            // The frames after it on the same interface, up to one that could start a run
+            // (one 802.1Q tag, IPv4 inside, unless the memo's egress is one no run takes).
+            let runs = !self.mss_any && (memo.hop == NO_HOP || tg.egress_tag(memo.port).is_some());
+            let mut j = i + 1;
+            while j < n {
+                let d = pkts[j].data();
+                if runs && d.len() >= 18 && d[12..14] == [0x81, 0] && d[16..18] == [8, 0] {
+                    break;
+                }
+                if tg.peek(&pkts[j]) != Some(id) {
+                    break;
+                }
+                let len = pkts[j].pkt_len();
+                tg.demux(&mut pkts[j]);
+                popped |= pkts[j].pkt_len() != len;
+                j += 1;
+            }
+            ctx.in_port = Some(id);
+            let span = self.fast_span(ctx, &mut pkts[i..j], &mut verdicts[i..j], memo);
+            ctx.in_port = port;
+            all.merge(span);
+            i = j;
+        }
+        if all.same
+            && let Some(f) = all.first
+        {
+            ctx.verdict_all(f);
+        }
+        ctx.report_rx_bytes(all.rx_bytes);
+        if popped {
+            ctx.note_resized();
+        } else if kept > 0 {
+            ctx.note_grown(kept);
+        }
+    }
+
+    #[inline(always)]
+    fn fast_span(
+        &mut self,
+        ctx: &mut StageCtx<'_>,
+        pkts: &mut [Mbuf],
+        verdicts: &mut [Verdict],
+        memo: &mut Memo,
+    ) -> Span {
         let n = verdicts.len();
         // Fast packets get `Tx(memo.port)`: the burst stays uniform while every slow verdict,
         // and every memo port a later fast packet may use, equals the first verdict.
-        // With VLAN tags in the burst (`ctx.tagged`) the fast runs leave by two kinds of
-        // verdict: each run then checks its own.
-        let fused = ctx.tagged.is_some();
-        let mut first = (!fused && memo.hop != NO_HOP).then_some(Verdict::Tx(memo.port));
+        let mut first = (memo.hop != NO_HOP).then_some(Verdict::Tx(memo.port));
         let mut same = true;
         // The burst's bytes as received, for the runtime (see `Stage::counts_rx_bytes`).
         let mut rx_bytes = 0u64;
-        // Frames of the burst lost their VLAN tags here, or kept them (bytes) with their
-        // receive counted as popped (see `StageCtx::tagged`).
-        let mut resized = false;
-        let mut kept_tags = 0u64;
         let mut i = 0;
         loop {
             {
@@ -82,48 +182,9 @@ impl Forward {
                 rx_bytes += bytes;
                 // One store loop for the run's verdicts rather than one store in each round.
                 verdicts[start..i].fill(Verdict::Tx(memo.port));
-                if fused && i > start {
-                    same &= Verdict::Tx(memo.port) == *first.get_or_insert(Verdict::Tx(memo.port));
-                }
             }
             if i >= n {
                 break;
-            }
-            if let Some(tg) = ctx.tagged {
-                // A burst from a port with VLAN sub-interfaces, tags and all.
-                if let Some((k, bytes, parent)) = self.tagged_run(&tg, &mut pkts[i..n], memo) {
-                    verdicts[i..i + k].fill(Verdict::Tx(parent));
-                    rx_bytes += bytes;
-                    // Counted as popped, sent with their tags.
-                    kept_tags += 4 * k as u64;
-                    same &= Verdict::Tx(parent) == *first.get_or_insert(Verdict::Tx(parent));
-                    i += k;
-                    continue;
-                }
-                // Any other frame: what the runtime's receive pass would have done first.
-                let len = pkts[i].pkt_len();
-                let Some(id) = tg.demux(&mut pkts[i]) else {
-                    rx_bytes += pkts[i].pkt_len() as u64;
-                    let v = Verdict::Drop(DropReason::VlanUnknown);
-                    verdicts[i] = v;
-                    same &= v == *first.get_or_insert(v);
-                    i += 1;
-                    continue;
-                };
-                // Tags popped: the transmit bytes are counted anew.
-                resized |= pkts[i].pkt_len() != len;
-                if id != tg.port() || fast6::is_ipv6(pkts[i].data()) {
-                    rx_bytes += pkts[i].pkt_len() as u64;
-                    let port = ctx.in_port.replace(id);
-                    let v = self.one(ctx, pkts, i, memo);
-                    ctx.in_port = port;
-                    verdicts[i] = v;
-                    let f = *first.get_or_insert(v);
-                    same &= v == f && (memo.hop == NO_HOP || Verdict::Tx(memo.port) == f);
-                    i += 1;
-                    continue;
-                }
-                // The port's own IPv4 traffic: on as for any port.
             }
             if fast6::is_ipv6(pkts[i].data()) {
                 // A run of IPv6 frames: the IPv6 loop (which counts their bytes).
@@ -147,14 +208,10 @@ impl Forward {
             same &= v == f && (memo.hop == NO_HOP || Verdict::Tx(memo.port) == f);
             i += 1;
         }
-        if same && let Some(f) = first {
-            ctx.verdict_all(f);
-        }
-        ctx.report_rx_bytes(rx_bytes);
-        if resized {
-            ctx.note_resized();
-        } else if kept_tags > 0 {
-            ctx.note_grown(kept_tags);
+        Span {
+            first,
+            same,
+            rx_bytes,
         }
     }
 
@@ -201,6 +258,26 @@ impl Forward {
         tg.count_rx(in_if, k as u64, popped);
         tg.count_tx(memo.port, k as u64, bytes);
         Some((k, popped, parent))
+    }
+}
+
+/// What a stretch of a burst came to: the verdict every packet got if `same` (`first`: the
+/// first verdict, or the memo's port that fast packets get), and the bytes as received.
+struct Span {
+    first: Option<Verdict>,
+    same: bool,
+    rx_bytes: u64,
+}
+
+impl Span {
+    /// Adds the stretch after this one.
+    #[inline]
+    fn merge(&mut self, next: Span) {
+        self.rx_bytes += next.rx_bytes;
+        match next.first {
+            Some(f) if next.same => self.same &= f == *self.first.get_or_insert(f),
+            _ => self.same = false,
+        }
     }
 }
 
