@@ -517,6 +517,85 @@ fn vlan_to_vlan_runs_keep_order_tags_and_counters_with_other_frames_between() {
     );
 }
 
+/// IPv6 between VLANs on the trunk, interleaved with IPv4 runs that keep their tags: the
+/// IPv6 frames are popped and forwarded by the IPv6 loop as from their VLAN (tag of the
+/// egress VLAN, hop limit - 1, payload unchanged, in order), the IPv4 ones keep theirs.
+#[test]
+fn ipv6_between_vlans_beside_ipv4_runs() {
+    let lab = Lab::new("vlan-v6");
+    const A10: u128 = 0x2001_0db8_0010_0000_0000_0000_0000_0002;
+    const A20: u128 = 0x2001_0db8_0020_0000_0000_0000_0000_0002;
+    let v6 = |id: u16| {
+        let mut f = testpkt::udp6((A10, 6000 + id), (A20, 7), &[id as u8; 20]);
+        f[0..6].copy_from_slice(&P0_MAC);
+        f[6..12].copy_from_slice(&H10.0);
+        tag(&f, &[(Q, 10)])
+    };
+    let v4 = |id: u16| tag(&udp(H10, FAR2, id), &[(Q, 10)]);
+    let trunk: Vec<Vec<u8>> = (0..60u16)
+        .map(|k| if k % 4 == 3 { v4(k) } else { v6(k) })
+        .collect();
+    write_frames(&lab.path("trunk.pcap"), &trunk);
+    write_frames(&lab.path("wan.pcap"), &[]);
+    let cfg = config(&lab, r#"["forward"]"#, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            r#"address = "10.10.0.1/24""#,
+            r#"address = ["10.10.0.1/24", "2001:db8:10::1/64"]"#,
+        )
+        .replace(
+            r#"address = "10.20.0.1/24""#,
+            r#"address = ["10.20.0.1/24", "2001:db8:20::1/64"]"#,
+        )
+        .replace(
+            r#"via = "198.51.100.2" }]"#,
+            r#"via = "198.51.100.2" }, { prefix = "192.0.2.0/24", via = "10.20.0.2" }]"#,
+        )
+        .replace(
+            "neighbors = [\n",
+            "neighbors = [\n  { address = \"2001:db8:20::2\", mac = \"02:00:00:00:20:02\", port = \"v20\" },\n",
+        );
+    std::fs::write(&cfg, text).unwrap();
+    let sock = lab.path("ctl.sock");
+    let _busy = busy_lock();
+    let child = lab.start(&cfg, 30, &sock);
+    wait_for_ports(&sock, "rx_packets", trunk.len() as u64);
+    let s = stop(child);
+
+    let p0 = read_pcap(&lab.path("p0-out.pcap"));
+    assert_eq!(p0.len(), trunk.len(), "every frame forwarded: {s}");
+    for (got, sent) in p0.iter().zip(&trunk) {
+        let (t, g) = untag(got);
+        let (_, f) = untag(sent);
+        assert_eq!(t, [(Q, 20)], "{got:02x?}");
+        assert_eq!(g[0..6], H20.0, "to the next hop");
+        assert_eq!(g[6..12], P0_MAC);
+        if f[12..14] == [0x86, 0xdd] {
+            assert_eq!(g[21], f[21] - 1, "hop limit - 1");
+            assert_eq!(g[12..21], f[12..21]);
+            assert_eq!(g[22..], f[22..], "addresses and payload");
+        } else {
+            assert_routed(&g, sent, H20.0, P0_MAC);
+        }
+    }
+    let sv = &s["interfaces"];
+    let c = |i: &str, k: &str| iface(sv, i)[k].as_u64().unwrap();
+    assert_eq!(c("v10", "rx_packets"), trunk.len() as u64, "{s}");
+    assert_eq!(
+        c("v10", "rx_bytes"),
+        trunk.iter().map(|f| f.len() as u64 - 4).sum::<u64>(),
+        "{s}"
+    );
+    assert_eq!(c("v20", "tx_packets"), trunk.len() as u64, "{s}");
+    assert_eq!(
+        c("v20", "tx_bytes"),
+        p0.iter().map(|f| f.len() as u64).sum::<u64>(),
+        "{s}"
+    );
+    assert_eq!(s["lcores"][0]["tx_bytes"], c("v20", "tx_bytes"), "{s}");
+}
+
 #[test]
 fn nat_inside_and_acl_in_port_take_sub_interfaces() {
     let lab = Lab::new("vlan-nat");
