@@ -176,6 +176,43 @@ fn iface<'a>(v: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no interface {name} in {v}"))
 }
 
+/// Rewrites the config file `cfg`: each `(from, to)` in turn.
+fn edit(cfg: &std::path::Path, edits: &[(&str, &str)]) {
+    let mut text = std::fs::read_to_string(cfg).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "no {from} in the config");
+        text = text.replace(from, to);
+    }
+    std::fs::write(cfg, text).unwrap();
+}
+
+/// The edit that routes 192.0.2.0/24 (FAR2) through H20, a gateway on VLAN 20: what forward's
+/// fast loops take.
+const FAR2_ROUTE: (&str, &str) = (
+    r#"via = "198.51.100.2" }]"#,
+    r#"via = "198.51.100.2" }, { prefix = "192.0.2.0/24", via = "10.20.0.2" }]"#,
+);
+
+/// Interface counters in summary `s`: `rx` received on interface `rx_if` (bytes without
+/// their one tag), `tx` sent on `tx_if` (bytes with it).
+fn assert_iface_traffic<R: AsRef<[u8]>, T: AsRef<[u8]>>(
+    s: &Value,
+    (rx_if, rx): (&str, &[R]),
+    (tx_if, tx): (&str, &[T]),
+) {
+    let c = |i: &str, k: &str| iface(&s["interfaces"], i)[k].as_u64().unwrap();
+    let bytes = |v: &[R]| v.iter().map(|f| f.as_ref().len() as u64 - 4).sum::<u64>();
+    assert_eq!(c(rx_if, "rx_packets"), rx.len() as u64, "{s}");
+    assert_eq!(
+        c(rx_if, "rx_bytes"),
+        bytes(rx),
+        "received without the tag: {s}"
+    );
+    assert_eq!(c(tx_if, "tx_packets"), tx.len() as u64, "{s}");
+    let sent = tx.iter().map(|f| f.as_ref().len() as u64).sum::<u64>();
+    assert_eq!(c(tx_if, "tx_bytes"), sent, "sent with the tag: {s}");
+}
+
 #[test]
 fn routes_between_vlans_untagged_and_qinq_with_exact_tags_and_counters() {
     let lab = Lab::new("vlan-route");
@@ -416,12 +453,7 @@ fn vlan_to_vlan_runs_keep_order_tags_and_counters_with_other_frames_between() {
     write_frames(&lab.path("trunk.pcap"), &trunk);
     write_frames(&lab.path("wan.pcap"), &[]);
     let cfg = config(&lab, r#"["forward"]"#, "");
-    // A network behind a gateway on VLAN 20: what forward's fast loops take.
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        r#"via = "198.51.100.2" }]"#,
-        r#"via = "198.51.100.2" }, { prefix = "192.0.2.0/24", via = "10.20.0.2" }]"#,
-    );
-    std::fs::write(&cfg, text).unwrap();
+    edit(&cfg, &[FAR2_ROUTE]);
     let sock = lab.path("ctl.sock");
     let _busy = busy_lock();
     let child = lab.start(&cfg, 30, &sock);
@@ -492,24 +524,13 @@ fn vlan_to_vlan_runs_keep_order_tags_and_counters_with_other_frames_between() {
         sum(&trunk) - 4 * known.count() as u64,
         "{s}"
     );
-    let sv = &s["interfaces"];
-    let c = |i: &str, k: &str| iface(sv, i)[k].as_u64().unwrap();
     let from10: Vec<&Vec<u8>> = trunk
         .iter()
         .filter(|f| untag(f).0 == [(Q, 10)] || untag(f).0 == [(Q, 0xa000 | 10)])
         .collect();
-    assert_eq!(c("v10", "rx_packets"), from10.len() as u64, "{s}");
-    assert_eq!(
-        c("v10", "rx_bytes"),
-        from10.iter().map(|f| f.len() as u64 - 4).sum::<u64>(),
-        "received without the tag: {s}"
-    );
-    assert_eq!(c("v20", "tx_packets"), to20.len() as u64, "{s}");
-    assert_eq!(
-        c("v20", "tx_bytes"),
-        to20.iter().map(|f| f.len() as u64).sum::<u64>(),
-        "sent with the tag: {s}"
-    );
+    assert_iface_traffic(&s, ("v10", &from10), ("v20", &to20));
+    let sv = &s["interfaces"];
+    let c = |i: &str, k: &str| iface(sv, i)[k].as_u64().unwrap();
     assert_eq!(
         (c("v20", "rx_packets"), c("v10", "tx_packets")),
         (2, 3),
@@ -538,25 +559,24 @@ fn ipv6_between_vlans_beside_ipv4_runs() {
     write_frames(&lab.path("trunk.pcap"), &trunk);
     write_frames(&lab.path("wan.pcap"), &[]);
     let cfg = config(&lab, r#"["forward"]"#, "");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace(
-            r#"address = "10.10.0.1/24""#,
-            r#"address = ["10.10.0.1/24", "2001:db8:10::1/64"]"#,
-        )
-        .replace(
-            r#"address = "10.20.0.1/24""#,
-            r#"address = ["10.20.0.1/24", "2001:db8:20::1/64"]"#,
-        )
-        .replace(
-            r#"via = "198.51.100.2" }]"#,
-            r#"via = "198.51.100.2" }, { prefix = "192.0.2.0/24", via = "10.20.0.2" }]"#,
-        )
-        .replace(
-            "neighbors = [\n",
-            "neighbors = [\n  { address = \"2001:db8:20::2\", mac = \"02:00:00:00:20:02\", port = \"v20\" },\n",
-        );
-    std::fs::write(&cfg, text).unwrap();
+    edit(
+        &cfg,
+        &[
+            (
+                r#"address = "10.10.0.1/24""#,
+                r#"address = ["10.10.0.1/24", "2001:db8:10::1/64"]"#,
+            ),
+            (
+                r#"address = "10.20.0.1/24""#,
+                r#"address = ["10.20.0.1/24", "2001:db8:20::1/64"]"#,
+            ),
+            FAR2_ROUTE,
+            (
+                "neighbors = [\n",
+                "neighbors = [\n  { address = \"2001:db8:20::2\", mac = \"02:00:00:00:20:02\", port = \"v20\" },\n",
+            ),
+        ],
+    );
     let sock = lab.path("ctl.sock");
     let _busy = busy_lock();
     let child = lab.start(&cfg, 30, &sock);
@@ -579,21 +599,12 @@ fn ipv6_between_vlans_beside_ipv4_runs() {
             assert_routed(&g, sent, H20.0, P0_MAC);
         }
     }
-    let sv = &s["interfaces"];
-    let c = |i: &str, k: &str| iface(sv, i)[k].as_u64().unwrap();
-    assert_eq!(c("v10", "rx_packets"), trunk.len() as u64, "{s}");
+    assert_iface_traffic(&s, ("v10", &trunk), ("v20", &p0));
     assert_eq!(
-        c("v10", "rx_bytes"),
-        trunk.iter().map(|f| f.len() as u64 - 4).sum::<u64>(),
+        s["lcores"][0]["tx_bytes"],
+        iface(&s["interfaces"], "v20")["tx_bytes"],
         "{s}"
     );
-    assert_eq!(c("v20", "tx_packets"), trunk.len() as u64, "{s}");
-    assert_eq!(
-        c("v20", "tx_bytes"),
-        p0.iter().map(|f| f.len() as u64).sum::<u64>(),
-        "{s}"
-    );
-    assert_eq!(s["lcores"][0]["tx_bytes"], c("v20", "tx_bytes"), "{s}");
 }
 
 #[test]

@@ -286,8 +286,9 @@ pub trait Stage: Send {
     /// tags and splitting the burst by interface. Such a stage must give every frame it does
     /// not forward itself to [`crate::vlan::TaggedRx::demux`] before anything else (or drop it
     /// as `vlan_unknown` if that finds no interface), count the sub-interfaces' receive and
-    /// transmit of the frames it forwards, report the bytes as popped, and call
-    /// [`StageCtx::note_resized`] for a burst whose frames keep their tags.
+    /// transmit, report the receive bytes as popped, and call [`StageCtx::note_resized`] for
+    /// a burst where it popped a tag, else [`StageCtx::note_grown`] with the tag bytes its
+    /// frames kept.
     fn takes_tagged(&self) -> bool {
         false
     }

@@ -358,7 +358,8 @@ impl PortRx<'_> {
 /// frames ([`crate::Stage::takes_tagged`]) as received: the stage forwards the common frame
 /// (one 802.1Q tag of a sub-interface, out of a sub-interface with one tag) with its L2 header
 /// rewritten in place, and gives every other frame to [`TaggedRx::demux`] first, which does
-/// what the runtime's receive pass does for other chains (pop, label, count).
+/// what the runtime's receive pass does for other chains (pop the tags, find the interface;
+/// the stage counts the receive).
 #[derive(Clone, Copy)]
 pub struct TaggedRx<'a> {
     rx: PortRx<'a>,
@@ -403,37 +404,41 @@ impl<'a> TaggedRx<'a> {
     }
 
     /// The runtime's receive work for one frame: its interface (tags popped, or the port for
-    /// untagged and priority-tagged frames), its receive counted on a sub-interface; `None`
-    /// (the frame unchanged): tags of no interface, to be dropped as `vlan_unknown`.
+    /// untagged and priority-tagged frames); `None` (the frame unchanged): tags of no
+    /// interface, to be dropped as `vlan_unknown`. The caller counts the receive
+    /// ([`TaggedRx::count_rx`]), once for a stretch of frames.
     #[inline]
     pub fn demux(&self, m: &mut Mbuf) -> Option<u16> {
-        let id = self.rx.demux(m)?;
-        self.count_rx(id, 1, m.pkt_len() as u64);
-        Some(id)
+        self.rx.demux(m)
     }
 
-    /// The interface [`TaggedRx::demux`] would give `m`, changing nothing.
+    /// [`TaggedRx::demux`] for a frame of interface `id` only: false (the frame unchanged) if
+    /// it belongs to another interface or none.
     #[inline]
-    pub fn peek(&self, m: &Mbuf) -> Option<u16> {
-        Some(self.rx.classify(m.rx_stripped_vlan(), m.data())?.0)
+    pub fn demux_as(&self, m: &mut Mbuf, id: u16) -> bool {
+        let stripped = m.rx_stripped_vlan();
+        match self.rx.classify(stripped, m.data()) {
+            Some((got, pop)) if got == id => {
+                if stripped.is_some() {
+                    m.clear_rx_vlan();
+                }
+                pop_tags(m, pop);
+                true
+            }
+            _ => false,
+        }
     }
 
-    /// Adds `n` frames of `bytes` (tags not counted) to sub-interface `id`'s receive counters.
+    /// Adds `n` frames of `bytes` (tags not counted) to interface `id`'s receive counters.
     #[inline]
     pub fn count_rx(&self, id: u16, n: u64, bytes: u64) {
-        if let Some(c) = self.counters.get(id) {
-            c.rx_packets.add(n);
-            c.rx_bytes.add(bytes);
-        }
+        self.counters.add_rx(id, n, bytes);
     }
 
-    /// Adds `n` packets of `bytes` (tags counted) to sub-interface `id`'s transmit counters.
+    /// Adds `n` packets of `bytes` (tags counted) to interface `id`'s transmit counters.
     #[inline]
     pub fn count_tx(&self, id: u16, n: u64, bytes: u64) {
-        if let Some(c) = self.counters.get(id) {
-            c.tx_packets.add(n);
-            c.tx_bytes.add(bytes);
-        }
+        self.counters.add_tx(id, n, bytes);
     }
 }
 
@@ -500,6 +505,25 @@ impl VlanCounters {
     #[inline]
     pub fn get(&self, id: u16) -> Option<&IfaceCounters> {
         self.0.get(id.checked_sub(IFACE_BASE)? as usize)
+    }
+
+    /// Adds `n` frames of `bytes` (tags popped) to interface `id`'s receive counters (a port's
+    /// own traffic has none here: nothing to add).
+    #[inline]
+    pub fn add_rx(&self, id: u16, n: u64, bytes: u64) {
+        if let Some(c) = self.get(id) {
+            c.rx_packets.add(n);
+            c.rx_bytes.add(bytes);
+        }
+    }
+
+    /// Adds `n` packets of `bytes` (tags pushed) to interface `id`'s transmit counters.
+    #[inline]
+    pub fn add_tx(&self, id: u16, n: u64, bytes: u64) {
+        if let Some(c) = self.get(id) {
+            c.tx_packets.add(n);
+            c.tx_bytes.add(bytes);
+        }
     }
 
     /// Zeroes every counter (by the owning worker, on `clear`).

@@ -13,15 +13,6 @@ use crate::vlan::{IFACE_BASE, VlanCounters, VlanMap};
 /// The label of a received frame whose tags match no interface.
 const UNKNOWN: u16 = u16::MAX;
 
-/// Adds `n` frames of `bytes` (tags popped) to sub-interface `id`'s receive counters.
-#[inline]
-fn count_rx(c: &VlanCounters, id: u16, n: u64, bytes: u64) {
-    if let Some(c) = c.get(id) {
-        c.rx_packets.add(n);
-        c.rx_bytes.add(bytes);
-    }
-}
-
 /// What a worker needs of the sub-interfaces: the map and its own counters.
 pub struct VlanRt {
     pub map: Arc<VlanMap>,
@@ -75,13 +66,13 @@ impl Worker {
                 m.set_port(id);
                 mixed |= *first.get_or_insert(id) != id;
                 if id != run {
-                    count_rx(&v.counters, run, n, bytes);
+                    v.counters.add_rx(run, n, bytes);
                     (run, n, bytes) = (id, 0, 0);
                 }
                 n += 1;
                 bytes += m.pkt_len() as u64;
             }
-            count_rx(&v.counters, run, n, bytes);
+            v.counters.add_rx(run, n, bytes);
             if unknown > 0 {
                 let c = &self.counters;
                 c.rx_packets.add(unknown);
@@ -161,10 +152,7 @@ pub(super) fn tx_burst(
         });
         dropped.free_all();
     }
-    if let Some(c) = v.counters.get(port) {
-        c.tx_packets.add(burst.len() as u64);
-        c.tx_bytes.add(bytes);
-    }
+    v.counters.add_tx(port, burst.len() as u64, bytes);
     match tx.get_mut(parent as usize) {
         Some(Some(tb)) => t.tx.add(tb.push_burst_counted(burst, Some(bytes))),
         other => {
@@ -195,10 +183,7 @@ pub(super) fn to_tx(
     } else {
         match vlan.and_then(|v| v.map.push(port, &mut m).map(|p| (v, p))) {
             Some((v, p)) => {
-                if let Some(c) = v.counters.get(port) {
-                    c.tx_packets.add(1);
-                    c.tx_bytes.add(m.pkt_len() as u64);
-                }
+                v.counters.add_tx(port, 1, m.pkt_len() as u64);
                 p
             }
             None => {

@@ -10,6 +10,10 @@ use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 use super::{Forward, Memo, NO_HOP, fast6, ipv4};
 use crate::wire::{self, ether};
 
+/// An 802.1Q tag's TPID and the IPv4 EtherType, as they sit in a frame.
+const TPID: [u8; 2] = pollfwd_pipeline::vlan::TPID_8021Q.to_be_bytes();
+const IPV4: [u8; 2] = ether::ethertype::IPV4.to_be_bytes();
+
 impl Forward {
     /// A burst whose metadata nothing reads ([`StageCtx::meta_valid`] false: this stage
     /// alone, or after stages that do not read it). The common packet — a plain IPv4 frame
@@ -49,9 +53,9 @@ impl Forward {
     /// A burst from a port with VLAN sub-interfaces, tags and all (see
     /// [`StageCtx::tagged`]): runs of frames from one VLAN to a tagged sub-interface keep
     /// their tags ([`Forward::tagged_run`]); the other frames get the runtime's receive work
-    /// ([`TaggedRx::demux`]: tags popped, interface found, counted) and go through
-    /// [`Forward::fast_span`] in stretches of one interface, as a burst from that interface
-    /// would.
+    /// ([`TaggedRx::demux`]: tags popped, interface found; counted once a stretch) and go
+    /// through [`Forward::fast_span`] in stretches of one interface, as a burst from that
+    /// interface would.
     #[inline(never)]
     fn process_trunk(
         &mut self,
@@ -95,24 +99,27 @@ impl Forward {
                 i += 1;
                 continue;
             };
-            popped |= pkts[i].pkt_len() != len;
             // The frames after it on the same interface, up to one that could start a run
             // (one 802.1Q tag, IPv4 inside, unless the memo's egress is one no run takes).
             let runs = !self.mss_any && (memo.hop == NO_HOP || tg.egress_tag(memo.port).is_some());
+            let mut bytes = pkts[i].pkt_len() as u64;
+            popped |= bytes != len as u64;
             let mut j = i + 1;
             while j < n {
                 let d = pkts[j].data();
-                if runs && d.len() >= 18 && d[12..14] == [0x81, 0] && d[16..18] == [8, 0] {
-                    break;
-                }
-                if tg.peek(&pkts[j]) != Some(id) {
+                if runs && d.len() >= 18 && d[12..14] == TPID && d[16..18] == IPV4 {
                     break;
                 }
                 let len = pkts[j].pkt_len();
-                tg.demux(&mut pkts[j]);
+                if !tg.demux_as(&mut pkts[j], id) {
+                    break;
+                }
+                bytes += pkts[j].pkt_len() as u64;
                 popped |= pkts[j].pkt_len() != len;
                 j += 1;
             }
+            // The stretch's receive, counted once (nothing for the port's own traffic).
+            tg.count_rx(id, (j - i) as u64, bytes);
             ctx.in_port = Some(id);
             let span = self.fast_span(ctx, &mut pkts[i..j], &mut verdicts[i..j], memo);
             ctx.in_port = port;
@@ -218,7 +225,7 @@ impl Forward {
     /// The VLAN fast path: a run of frames from the start of `pkts` with one 802.1Q tag of a
     /// sub-interface (the same VLAN id as the first), routed like the memo to a sub-interface
     /// with one tag, forwarded with the tag kept and the L2 header rewritten in place (MACs
-    /// and the egress tag: one 16-byte store). Returns how many, their bytes with the tags
+    /// and the egress tag: 16 bytes). Returns how many, their bytes with the tags
     /// popped (as the receive pass would count them), and the parent port they leave by;
     /// `None` if the first frame cannot start such a run. Counts the sub-interfaces' receive
     /// and transmit.
@@ -233,7 +240,7 @@ impl Forward {
             return None;
         }
         let d = pkts.first()?.data();
-        if d.len() < 18 || d[12..14] != [0x81, 0x00] {
+        if d.len() < 18 || d[12..14] != TPID {
             return None;
         }
         let tci = u16::from_be_bytes([d[14], d[15]]) & 0xfff;
@@ -249,7 +256,7 @@ impl Forward {
             macs: memo.macs,
             frame_max: self.frame_max(memo.port),
         };
-        let want = u32::from_le_bytes([0x81, 0x00, (tci >> 8) as u8, tci as u8]);
+        let want = u32::from_le_bytes([TPID[0], TPID[1], (tci >> 8) as u8, tci as u8]);
         let (k, bytes) = run.forward_tagged(pkts, want, l2);
         if k == 0 {
             return None;
@@ -335,8 +342,9 @@ impl Run<'_, '_> {
 
 impl Run<'_, '_> {
     /// [`Run::forward`] for frames with one 802.1Q tag: while a frame's tag is `want` (TPID
-    /// and VLAN id as a little-endian word; priority and DEI bits ignored) and its packet takes the fast path, the
-    /// TTL is decremented and `l2` (MACs, egress tag) written over the first 16 bytes.
+    /// and VLAN id as a little-endian word; priority and DEI bits ignored) and its packet
+    /// takes the fast path, the TTL is decremented and `l2` (MACs, egress tag) written over
+    /// the first 16 bytes.
     /// Returns how many and their bytes as received.
     #[inline(always)]
     fn forward_tagged(&self, pkts: &mut [Mbuf], want: u32, l2: [u8; 16]) -> (usize, u64) {
