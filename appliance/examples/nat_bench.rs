@@ -154,8 +154,14 @@ fn core(sizes: &[usize]) {
                     }
                     for (k, &i) in burst.iter().enumerate() {
                         let mut m = metas[k];
-                        ok += (c.handle(&mut bufs[k][..frames[i].len()], &mut m)
-                            == Verdict::Continue) as usize;
+                        let f = &mut bufs[k][..frames[i].len()];
+                        // As the stage does: the fast path, else the general one.
+                        let hash = if prefetch { c.hint_hash(k) } else { None };
+                        let v = match c.fast(f, &mut m, hash) {
+                            Some(v) => v,
+                            None => c.handle(f, &mut m),
+                        };
+                        ok += (v == Verdict::Continue) as usize;
                     }
                     c.flush();
                 }

@@ -252,7 +252,11 @@ impl World {
         let mut f = frame.to_vec();
         let mut meta = PktMeta::fresh(port, 0);
         self.nat.set_now(self.now);
-        let v = self.nat.handle(&mut f, &mut meta);
+        // As the stage does: the fast path first, the general path for what it declines.
+        let v = match self.nat.fast(&mut f, &mut meta, None) {
+            Some(v) => v,
+            None => self.nat.handle(&mut f, &mut meta),
+        };
         self.nat.flush();
         assert_eq!(f.len(), frame.len());
         match v {

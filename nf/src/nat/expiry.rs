@@ -76,7 +76,7 @@ impl NatCore {
     /// Refreshes session `i` for a packet from the inside (`from_inside`) or outside with TCP
     /// flags `tflags`: timestamp, counters, TCP state, LRU position (moved only once per
     /// granule of its class).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn touch(&mut self, i: u32, from_inside: bool, tflags: u8) {
         let now = self.now;
         let s = &mut self.sess.s[i as usize];

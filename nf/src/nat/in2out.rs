@@ -66,14 +66,9 @@ impl NatCore {
         let h = key_hash(proto, ia, ip, ra, rp, self.seed);
         loop {
             let s = &self.sess.s;
-            let hit = self.i2o.find(h, |i| {
-                let x = &s[i as usize];
-                x.in_addr == ia
-                    && x.rem_addr == ra
-                    && x.in_port == ip
-                    && x.rem_port == rp
-                    && x.proto == proto
-            });
+            let hit = self
+                .i2o
+                .find(h, |i| s[i as usize].is_inside(proto, ia, ip, ra, rp));
             let hit = hit.map(|(_, i)| i);
             match self.live(hit) {
                 None if hit.is_some() => continue,

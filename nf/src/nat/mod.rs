@@ -28,6 +28,7 @@ pub mod blocks;
 pub mod check;
 pub mod det;
 pub mod expiry;
+pub mod fast;
 pub mod frag;
 pub mod hairpin;
 pub mod icmp;

@@ -89,14 +89,9 @@ impl NatCore {
         let h = key_hash(proto, oa, op, ra, rp, !self.seed);
         loop {
             let s = &self.sess.s;
-            let hit = self.o2i.find(h, |i| {
-                let x = &s[i as usize];
-                x.out_addr == oa
-                    && x.rem_addr == ra
-                    && x.out_port == op
-                    && x.rem_port == rp
-                    && x.proto == proto
-            });
+            let hit = self
+                .o2i
+                .find(h, |i| s[i as usize].is_outside(proto, oa, op, ra, rp));
             let hit = hit.map(|(_, i)| i);
             match self.live(hit) {
                 None if hit.is_some() => continue,

@@ -74,6 +74,13 @@ impl NatCore {
         self.hints[i] = Hint { h, which };
     }
 
+    /// The flow key hash the first pass computed for packet `i`, if it computed one: the
+    /// fast path's lookup uses it ([`NatCore::fast`]).
+    #[inline]
+    pub fn hint_hash(&self, i: usize) -> Option<u64> {
+        self.hints.get(i).filter(|h| h.which != 0).map(|h| h.h)
+    }
+
     /// Second pass: prefetch the session the slot of packet `i` points at.
     #[inline]
     pub fn prefetch_session(&self, i: usize) {

@@ -97,7 +97,8 @@ impl Stage for NatStage {
 
     fn process(&mut self, ctx: &mut StageCtx<'_>, pkts: &mut [Mbuf], verdicts: &mut [Verdict]) {
         self.clock(ctx.now);
-        if self.core.wants_prefetch() {
+        let prefetch = self.core.wants_prefetch();
+        if prefetch {
             for (i, m) in pkts.iter().enumerate() {
                 self.core.prefetch_index(i, m.data(), m.meta());
             }
@@ -105,12 +106,23 @@ impl Stage for NatStage {
                 self.core.prefetch_session(i);
             }
         }
-        for (m, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+        for (i, (m, v)) in pkts.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             if m.nb_segs() != 1 {
                 *v = Verdict::Drop(DropReason::MultiSeg);
                 continue;
             }
             let mut meta = *m.meta();
+            // The common case first (established UDP/TCP sessions), else the general path.
+            let hash = if prefetch {
+                self.core.hint_hash(i)
+            } else {
+                None
+            };
+            if let Some(fv) = self.core.fast(m.data_mut(), &mut meta, hash) {
+                *v = fv;
+                *m.meta_mut() = meta;
+                continue;
+            }
             *v = self.core.handle(m.data_mut(), &mut meta);
             *m.meta_mut() = meta;
             // A fragment ahead of its first fragment waits for it (virtual reassembly).

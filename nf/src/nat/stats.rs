@@ -119,7 +119,7 @@ impl NatShared {
 }
 
 /// Per-burst local tallies, added to [`NatCounters`] once per burst.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
     pub in2out: u32,
     pub out2in: u32,

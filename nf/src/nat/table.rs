@@ -106,6 +106,28 @@ impl Default for Session {
     }
 }
 
+impl Session {
+    /// Whether this is the session of inside endpoint `(ia, ip)` with remote `(ra, rp)`.
+    #[inline(always)]
+    pub fn is_inside(&self, proto: u8, ia: u32, ip: u16, ra: u32, rp: u16) -> bool {
+        self.in_addr == ia
+            && self.rem_addr == ra
+            && self.in_port == ip
+            && self.rem_port == rp
+            && self.proto == proto
+    }
+
+    /// Whether this is the session of outside endpoint `(oa, op)` with remote `(ra, rp)`.
+    #[inline(always)]
+    pub fn is_outside(&self, proto: u8, oa: u32, op: u16, ra: u32, rp: u16) -> bool {
+        self.out_addr == oa
+            && self.rem_addr == ra
+            && self.out_port == op
+            && self.rem_port == rp
+            && self.proto == proto
+    }
+}
+
 /// Hash of a session's inside key (the `i2o` index).
 #[inline]
 pub fn i2o_hash(s: &Session, seed: u64) -> u64 {
@@ -263,7 +285,7 @@ impl Index {
     }
 
     /// Finds the entry with hash `h` whose session satisfies `eq`: (slot, session).
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<(usize, u32)> {
         let tag = self.tag(h);
         let len = self.tab.len();

@@ -78,7 +78,11 @@ struct Out {
 fn send_meta(c: &mut NatCore, frame: &[u8], meta: PktMeta) -> Out {
     let mut f = frame.to_vec();
     let mut meta = meta;
-    let v = c.handle(&mut f, &mut meta);
+    // As the stage does: the fast path first, the general path for what it declines.
+    let v = match c.fast(&mut f, &mut meta, None) {
+        Some(v) => v,
+        None => c.handle(&mut f, &mut meta),
+    };
     c.flush();
     // Every packet of every test leaves the tables consistent (the check scans every
     // table: skipped for the tests of very large tables).
@@ -1244,3 +1248,130 @@ fn ipv6_passes_untouched_and_is_counted_apart() {
 
 mod blocks;
 mod det;
+
+/// The fast path is an optimisation, not a second NAT: on random sequences (new flows and
+/// replies, established flows, TCP flags, static mappings, hairpinning, ICMP, fragments, TTL 1,
+/// martians, bad checksums, truncated frames, hand-off marks, expiry as the clock advances) a
+/// core that tries `fast` first leaves every frame, verdict and metadata, its counters and its
+/// tables exactly as a core that only calls `handle`; and the fast path takes most packets of
+/// established flows.
+#[test]
+fn fast_path_matches_the_general_path() {
+    let timed = |p: &mut NatParams| {
+        p.timeouts = Timeouts {
+            tcp_established: 5_000,
+            tcp_transitory: 2_000,
+            udp: 3_000,
+            icmp: 1_000,
+        };
+        p.max_sessions = 256;
+        p.lru_reclaim = true;
+        p.no_nat = vec![(u(Ipv4Addr::new(10, 9, 0, 0)), 0xffff_0000)];
+    };
+    let (mut a, mut b) = (core_with(timed), core_with(timed));
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let inside = [H1, H2, S, S6, Ipv4Addr::new(10, 0, 0, 9)];
+    let remote = [
+        R1,
+        R2,
+        X1,
+        XS,
+        Ipv4Addr::new(10, 9, 0, 1),
+        Ipv4Addr::new(127, 0, 0, 1),
+    ];
+    // Outside endpoints seen in translated packets: replies go to them.
+    let mut seen: Vec<(Ipv4Addr, u16, Ipv4Addr, u16, u8)> = Vec::new();
+    let (mut now, mut taken, mut packets) = (0u32, 0usize, 0usize);
+    for step in 0..40_000 {
+        if rnd(50) == 0 {
+            now += rnd(700) as u32;
+            a.set_now(now);
+            b.set_now(now);
+            a.housekeeping();
+            b.housekeeping();
+        }
+        let proto = [
+            pkt::PROTO_UDP,
+            pkt::PROTO_TCP,
+            pkt::PROTO_UDP,
+            pkt::PROTO_ICMP,
+        ][rnd(4) as usize];
+        let flags = [0x02, 0x10, 0x18, 0x12, 0x11, 0x04][rnd(6) as usize];
+        let (mut frame, port) = if !seen.is_empty() && rnd(2) == 0 {
+            let (xa, xp, ra, rp, pr) = seen[rnd(seen.len() as u64) as usize];
+            let f = match pr {
+                pkt::PROTO_UDP if rnd(8) == 0 => testpkt::udp_nocsum((ra, rp), (xa, xp), b"reply"),
+                pkt::PROTO_UDP => testpkt::udp((ra, rp), (xa, xp), b"reply"),
+                pkt::PROTO_TCP => testpkt::tcp((ra, rp), (xa, xp), flags, 7, b"reply"),
+                _ => testpkt::icmp_echo(ra, xa, xp, 1, true),
+            };
+            (f, OUT)
+        } else {
+            let src = (
+                inside[rnd(5) as usize],
+                [5353, 8443, 1000, 1001][rnd(4) as usize],
+            );
+            let dst = (remote[rnd(6) as usize], [53, 443, 80][rnd(3) as usize]);
+            let f = match proto {
+                pkt::PROTO_UDP if rnd(8) == 0 => testpkt::udp_nocsum(src, dst, b"query"),
+                pkt::PROTO_UDP => testpkt::udp(src, dst, b"query"),
+                pkt::PROTO_TCP => testpkt::tcp(src, dst, flags, 1, b"query"),
+                _ => testpkt::icmp_echo(src.0, dst.0, src.1, 1, false),
+            };
+            (f, IN)
+        };
+        match rnd(40) {
+            0 => frame[24] ^= 0x40,                        // header checksum wrong
+            1 => frame[22] = 1,                            // TTL 1
+            2 => frame[20] |= 0x20,                        // more fragments
+            3 => frame.truncate(14 + 20 + 4),              // L4 header cut
+            4 => frame[26] = 0,                            // source 0.x.x.x (martian)
+            5 => frame[30..34].copy_from_slice(&[255; 4]), // limited broadcast
+            _ => {}
+        }
+        let mut meta = PktMeta::fresh(port, 0);
+        if rnd(60) == 0 {
+            meta.aux = aux::HAIRPIN;
+        }
+        if rnd(30) == 0 {
+            meta.flags |= dpdk::meta::flags::NATTED;
+        }
+        let (mut fa, mut ma) = (frame.clone(), meta);
+        let va = match a.fast(&mut fa, &mut ma, None) {
+            Some(v) => {
+                taken += 1;
+                v
+            }
+            None => a.handle(&mut fa, &mut ma),
+        };
+        let (mut fb, mut mb) = (frame.clone(), meta);
+        let vb = b.handle(&mut fb, &mut mb);
+        assert_eq!(va, vb, "step {step}: verdict");
+        assert_eq!(fa, fb, "step {step}: frame");
+        assert_eq!(ma, mb, "step {step}: metadata");
+        assert_eq!(a.tally, b.tally, "step {step}: counters");
+        packets += 1;
+        if va == Verdict::Continue && port == IN && fa != frame {
+            let (xa, xp, ra, rp) = testpkt::endpoints(&fa);
+            if seen.len() < 128 {
+                seen.push((xa, xp, ra, rp, proto));
+            } else {
+                seen[rnd(128) as usize] = (xa, xp, ra, rp, proto);
+            }
+        }
+        if step % 1000 == 0 {
+            assert!(a.sess.s == b.sess.s, "step {step}: sessions");
+            a.check_invariants().unwrap();
+        }
+    }
+    assert!(a.sess.s == b.sess.s, "sessions");
+    assert_eq!(a.sessions(), b.sessions());
+    // Replies and repeated flows to live sessions: a good share of all packets.
+    assert!(taken * 5 > packets, "fast path took {taken} of {packets}");
+}

@@ -50,13 +50,17 @@ pub mod proto {
 /// A big-endian 16-bit field at `off` of `b`.
 #[inline(always)]
 pub fn get16(b: &[u8], off: usize) -> u16 {
-    u16::from_be_bytes([b[off], b[off + 1]])
+    // One bounds check and one load (indexing each byte checks each: measured 24 instructions
+    // a packet in NAT's translation, docs/performance.md).
+    let w: [u8; 2] = b[off..off + 2].try_into().expect("2 bytes");
+    u16::from_be_bytes(w)
 }
 
 /// A big-endian 32-bit field at `off` of `b`.
 #[inline(always)]
 pub fn get32(b: &[u8], off: usize) -> u32 {
-    u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+    let w: [u8; 4] = b[off..off + 4].try_into().expect("4 bytes");
+    u32::from_be_bytes(w)
 }
 
 /// A big-endian 128-bit field (an IPv6 address) at `off` of `b`, as a host-order `u128`.

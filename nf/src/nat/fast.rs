@@ -1,0 +1,190 @@
+//! The common case in one pass: a plain UDP or TCP packet (IPv4 without options, not a
+//! fragment, header checksum right, no martian address, TTL > 1) of an existing, live
+//! session, on a single NAT worker with no static-table purge pending. Such a packet takes
+//! [`NatCore::fast`]: the header is read in four word loads ([`ipv4::Words`], as forward's
+//! fast loop does), the session found with the hash the burst's prefetch pass computed, and
+//! the addresses, ports and checksums rewritten with one delta (RFC 1624). Everything else (new
+//! sessions, ICMP, fragments, hairpinning, hand-offs between workers, the packets any check
+//! refuses) goes through [`NatCore::handle`], which gives the exact verdict and drop reason.
+//!
+//! The fast path is an optimisation, not a second definition of NAT: for every packet it
+//! takes it leaves the frame, the metadata, the session and the counters exactly as `handle`
+//! would (a differential test runs both on the same sequences: `tests.rs`,
+//! `fast_path_matches_the_general_path`), and it changes nothing when it declines.
+
+use dpdk::PktMeta;
+use dpdk::meta::flags;
+use pollfwd_pipeline::Verdict;
+
+use super::pkt::{PROTO_TCP, PROTO_UDP};
+use super::table::{key_hash, sflag};
+use super::{DIR_IN, DIR_OUT, NatCore};
+use crate::forward::ipv4::{LIMITED_BROADCAST, bad_destination, bad_source};
+use crate::wire::{ether, ipv4};
+
+/// Offset of the L4 header in a plain untagged IPv4 frame.
+const L4: usize = ether::HEADER_LEN + ipv4::MIN_HEADER_LEN;
+/// Offsets of the source and destination addresses and the header checksum in the frame.
+const SRC: usize = ether::HEADER_LEN + 12;
+const DST: usize = ether::HEADER_LEN + 16;
+const CSUM: usize = ether::HEADER_LEN + 10;
+/// Offsets of the L4 checksum from the L4 header.
+const UDP_CSUM: usize = 6;
+const TCP_CSUM: usize = 16;
+const TCP_FLAGS: usize = 13;
+/// Bytes of L4 header the fast path needs: UDP's 8, TCP's 20.
+const UDP_MIN: usize = 8;
+const TCP_MIN: usize = 20;
+
+/// RFC 1624 eqn. 3 (`HC' = ~(~HC + ~m + m')`) as [`crate::wire::checksum::Delta`] computes it, with the sum of the
+/// changed words kept unfolded (at most three words here: far from overflowing 32 bits) and
+/// folded once when applied. One's complement sums do not depend on the grouping, and the
+/// folded sum is zero only when every term is: the same checksum as `Delta` gives, for every
+/// input (the differential test checks it).
+#[inline(always)]
+fn word(sum: u32, old: u16, new: u16) -> u32 {
+    sum + (!old) as u32 + new as u32
+}
+
+/// The checksum `hc` updated by the word changes summed in `sum`.
+#[inline(always)]
+fn apply(hc: u16, sum: u32) -> u16 {
+    let s = (!hc) as u32 + sum;
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    !(s as u16)
+}
+
+#[inline(always)]
+fn get16(f: &[u8], off: usize) -> u16 {
+    u16::from_be_bytes(f[off..off + 2].try_into().expect("2 bytes"))
+}
+
+#[inline(always)]
+fn put16(f: &mut [u8], off: usize, v: u16) {
+    f[off..off + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+impl NatCore {
+    /// Translates `f` if it is the common case (module doc); `hash`: the flow key's hash if
+    /// the burst's prefetch pass computed it ([`NatCore::prefetch_index`]). `None`: not taken,
+    /// nothing changed or counted; [`NatCore::handle`] decides.
+    #[inline]
+    pub fn fast(&mut self, f: &mut [u8], meta: &mut PktMeta, hash: Option<u64>) -> Option<Verdict> {
+        if meta.aux != 0 || self.multi || self.purge_next.is_some() {
+            return None;
+        }
+        let d = *self.dir.get(meta.in_port as usize)?;
+        if d != DIR_IN && d != DIR_OUT {
+            return None;
+        }
+        let frame_len = f.len();
+        let h: &[u8; ipv4::WORDS_LEN] = f.get(..ipv4::WORDS_LEN)?.try_into().ok()?;
+        let w = ipv4::Words::load(h);
+        let proto = w.protocol();
+        // Bytes 20..22 of the frame: flags and fragment offset; only DF may be set.
+        let frag = ((w.q14 >> 48) as u16).swap_bytes() & 0x3fff;
+        let need = match proto {
+            PROTO_UDP => UDP_MIN,
+            PROTO_TCP => TCP_MIN,
+            _ => return None,
+        };
+        let total = ((w.q14 >> 16) as u16).swap_bytes() as usize;
+        if !w.is_plain(frame_len)
+            || frag != 0
+            || total < ipv4::MIN_HEADER_LEN + need
+            || w.ttl() <= 1
+        {
+            return None;
+        }
+        let (src, dst) = (w.src(), w.dst());
+        if bad_source(src) || dst == LIMITED_BROADCAST || bad_destination(dst) {
+            return None;
+        }
+        let (sport, dport) = (get16(f, L4), get16(f, L4 + 2));
+        let tflags = if proto == PROTO_TCP {
+            f[L4 + TCP_FLAGS]
+        } else {
+            0
+        };
+        let inbound = d == DIR_OUT;
+        let si = if inbound {
+            if !self.is_outside_addr(dst) {
+                return None;
+            }
+            let h = hash.unwrap_or_else(|| key_hash(proto, dst, dport, src, sport, !self.seed));
+            let s = &self.sess.s;
+            self.o2i
+                .find(h, |i| {
+                    s[i as usize].is_outside(proto, dst, dport, src, sport)
+                })?
+                .1
+        } else {
+            if self.no_nat(dst) {
+                return None;
+            }
+            let h = hash.unwrap_or_else(|| key_hash(proto, src, sport, dst, dport, self.seed));
+            let s = &self.sess.s;
+            self.i2o
+                .find(h, |i| {
+                    s[i as usize].is_inside(proto, src, sport, dst, dport)
+                })?
+                .1
+        };
+        if self.is_expired(si) {
+            // `handle` deletes it and looks again.
+            return None;
+        }
+        let s = self.sess.s[si as usize];
+        if !inbound && s.flags & sflag::HAIRPIN != 0 {
+            return None;
+        }
+        // The packet as its sender wrote it (what `handle`'s parse records).
+        meta.l3_off = ether::HEADER_LEN as u16;
+        meta.l4_off = L4 as u16;
+        meta.proto = proto;
+        if meta.flags & flags::NATTED == 0 {
+            (meta.pre_src, meta.pre_dst) = (src, dst);
+            (meta.pre_sport, meta.pre_dport) = (sport, dport);
+        }
+        // One address and one port change: the IP header checksum covers the address, the L4
+        // checksum (pseudo-header) both.
+        let (addr_off, port_off, old_a, new_a, old_p, new_p) = if inbound {
+            (DST, L4 + 2, dst, s.in_addr, dport, s.in_port)
+        } else {
+            (SRC, L4, src, s.out_addr, sport, s.out_port)
+        };
+        let da = word(
+            word(0, (old_a >> 16) as u16, (new_a >> 16) as u16),
+            old_a as u16,
+            new_a as u16,
+        );
+        f[addr_off..addr_off + 4].copy_from_slice(&new_a.to_be_bytes());
+        put16(f, CSUM, apply(get16(f, CSUM), da));
+        put16(f, port_off, new_p);
+        let dl4 = word(da, old_p, new_p);
+        if proto == PROTO_UDP {
+            // RFC 768: zero means "no checksum" and stays zero; a computed zero is sent as
+            // 0xffff.
+            let c = get16(f, L4 + UDP_CSUM);
+            if c != 0 {
+                let n = apply(c, dl4);
+                put16(f, L4 + UDP_CSUM, if n == 0 { 0xffff } else { n });
+            }
+        } else {
+            put16(f, L4 + TCP_CSUM, apply(get16(f, L4 + TCP_CSUM), dl4));
+        }
+        self.touch(si, !inbound, tflags);
+        if inbound {
+            (meta.src_ip, meta.dst_ip) = (src, s.in_addr);
+            (meta.src_port, meta.dst_port) = (sport, s.in_port);
+            self.tally.out2in += 1;
+        } else {
+            (meta.src_ip, meta.dst_ip) = (s.out_addr, dst);
+            (meta.src_port, meta.dst_port) = (s.out_port, dport);
+            self.tally.in2out += 1;
+        }
+        meta.flags |= flags::PARSED | flags::IPV4 | flags::MODIFIED | flags::NATTED;
+        Some(Verdict::Continue)
+    }
+}
