@@ -1,10 +1,10 @@
 //! The common case in one pass: a plain UDP or TCP packet (IPv4 without options, not a
 //! fragment, header checksum right, no martian address, TTL > 1) of an existing, live
-//! session, on a single NAT worker with no static-table purge pending. Such a packet takes
+//! session this worker owns, with no static-table purge pending. Such a packet takes
 //! [`NatCore::fast`]: the header is read in four word loads ([`ipv4::Words`], as forward's
 //! fast loop does), the session found with the hash the burst's prefetch pass computed, and
 //! the addresses, ports and checksums rewritten with one delta (RFC 1624). Everything else (new
-//! sessions, ICMP, fragments, hairpinning, hand-offs between workers, the packets any check
+//! sessions, ICMP, fragments, hairpinning, packets for another worker, the packets any check
 //! refuses) goes through [`NatCore::handle`], which gives the exact verdict and drop reason.
 //!
 //! The fast path is an optimisation, not a second definition of NAT: for every packet it
@@ -18,7 +18,7 @@ use pollfwd_pipeline::Verdict;
 
 use super::pkt::{PROTO_TCP, PROTO_UDP};
 use super::table::{key_hash, sflag};
-use super::{DIR_IN, DIR_OUT, NatCore};
+use super::{DIR_IN, DIR_OUT, NatCore, aux};
 use crate::forward::ipv4::{LIMITED_BROADCAST, bad_destination, bad_source};
 use crate::wire::{ether, ipv4};
 
@@ -71,7 +71,9 @@ impl NatCore {
     /// nothing changed or counted; [`NatCore::handle`] decides.
     #[inline]
     pub fn fast(&mut self, f: &mut [u8], meta: &mut PktMeta, hash: Option<u64>) -> Option<Verdict> {
-        if meta.aux != 0 || self.multi || self.purge_next.is_some() {
+        // A packet handed over by another NAT worker is this worker's; hairpinning and retried
+        // fragments are not the common case.
+        if meta.aux & !aux::HANDED != 0 || self.purge_next.is_some() {
             return None;
         }
         let d = *self.dir.get(meta.in_port as usize)?;
@@ -108,6 +110,18 @@ impl NatCore {
             0
         };
         let inbound = d == DIR_OUT;
+        // With several NAT workers, a packet whose session another worker owns is handed to it
+        // by the general path (the owner as `handle` computes it for these packets).
+        if self.multi && meta.aux & aux::HANDED == 0 {
+            let owner = if inbound {
+                self.outside_owner(proto, dst, dport)
+            } else {
+                Some(self.inside_owner(src))
+            };
+            if owner.is_some_and(|o| o != self.p.me) {
+                return None;
+            }
+        }
         let si = if inbound {
             if !self.is_outside_addr(dst) {
                 return None;

@@ -1257,7 +1257,16 @@ mod det;
 /// established flows.
 #[test]
 fn fast_path_matches_the_general_path() {
+    // One NAT worker, then the first of two (half the flows belong to the other worker).
+    for workers in [1, 2] {
+        fast_path_matches_the_general_path_with(workers);
+    }
+}
+
+fn fast_path_matches_the_general_path_with(workers: u16) {
     let timed = |p: &mut NatParams| {
+        p.workers = (0..workers).collect();
+        p.me = 0;
         p.timeouts = Timeouts {
             tcp_established: 5_000,
             tcp_transitory: 2_000,
@@ -1338,6 +1347,8 @@ fn fast_path_matches_the_general_path() {
         let mut meta = PktMeta::fresh(port, 0);
         if rnd(60) == 0 {
             meta.aux = aux::HAIRPIN;
+        } else if workers > 1 && rnd(10) == 0 {
+            meta.aux = aux::HANDED;
         }
         if rnd(30) == 0 {
             meta.flags |= dpdk::meta::flags::NATTED;
@@ -1373,5 +1384,8 @@ fn fast_path_matches_the_general_path() {
     assert!(a.sess.s == b.sess.s, "sessions");
     assert_eq!(a.sessions(), b.sessions());
     // Replies and repeated flows to live sessions: a good share of all packets.
-    assert!(taken * 5 > packets, "fast path took {taken} of {packets}");
+    assert!(
+        taken * 5 * workers as usize > packets,
+        "{workers} workers: fast path took {taken} of {packets}"
+    );
 }
