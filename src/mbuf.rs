@@ -262,6 +262,29 @@ impl Mbuf {
         unsafe { &*self.meta_ptr() }
     }
 
+    /// The bytes of the first segment and the metadata, both writable at once (a stage that
+    /// rewrites a frame and records what it did, without copying the metadata out and back).
+    #[inline]
+    pub fn data_and_meta_mut(&mut self) -> (&mut [u8], &mut PktMeta) {
+        let meta = self.meta_ptr();
+        let m = self.raw_mut();
+        let data = (m.buf_addr as *mut u8).wrapping_add(m.data_off as usize);
+        let len = m.data_len as usize;
+        // The two regions must not overlap: the metadata is in the private area right after
+        // the mbuf header, a direct mbuf's data after that area (and an attached or external
+        // buffer elsewhere). Checked, not assumed: two compares.
+        let (d, e) = (data as usize, data as usize + len);
+        let (ms, me) = (
+            meta as usize,
+            meta as usize + std::mem::size_of::<PktMeta>(),
+        );
+        assert!(e <= ms || d >= me, "mbuf data overlaps its metadata");
+        // SAFETY: `data..data + len` is the first segment's data as in `data_mut`, `meta` the
+        // private area as in `meta_mut`; the assert above proved them disjoint, and `&mut self`
+        // makes both accesses exclusive for the borrow's lifetime.
+        unsafe { (std::slice::from_raw_parts_mut(data, len), &mut *meta) }
+    }
+
     /// The packet's metadata, writable.
     #[inline]
     pub fn meta_mut(&mut self) -> &mut PktMeta {

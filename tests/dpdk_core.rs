@@ -95,6 +95,23 @@ fn mbufs_free_themselves_and_bursts_free_in_bulk() {
     assert!(!m.adjust_front(-10_000));
     assert!(!m.set_len(u16::MAX));
     assert_eq!(m.data_len(), 100);
+    // Data and metadata writable at once, each write landing in its own place: the whole
+    // headroom given to the data (its start next to the private area) still leaves the
+    // metadata intact.
+    assert!(m.adjust_front(-(m.headroom() as i32)));
+    let len = m.data_len() as usize;
+    {
+        let (d, meta) = m.data_and_meta_mut();
+        assert_eq!(d.len(), len);
+        d.fill(0xa5);
+        *meta = dpdk::PktMeta::fresh(7, 99);
+        meta.aux = 0xdead_beef;
+    }
+    assert!(m.data().iter().all(|&b| b == 0xa5));
+    assert_eq!(
+        (m.meta().in_port, m.meta().rx_tsc, m.meta().aux),
+        (7, 99, 0xdead_beef)
+    );
     drop(m);
     assert!(e.pool.size() > 0);
 }

@@ -111,24 +111,22 @@ impl Stage for NatStage {
                 *v = Verdict::Drop(DropReason::MultiSeg);
                 continue;
             }
-            let mut meta = *m.meta();
             // The common case first (established UDP/TCP sessions), else the general path.
             let hash = if prefetch {
                 self.core.hint_hash(i)
             } else {
                 None
             };
-            if let Some(fv) = self.core.fast(m.data_mut(), &mut meta, hash) {
+            let (f, meta) = m.data_and_meta_mut();
+            if let Some(fv) = self.core.fast(f, meta, hash) {
                 *v = fv;
-                *m.meta_mut() = meta;
                 continue;
             }
-            *v = self.core.handle(m.data_mut(), &mut meta);
-            *m.meta_mut() = meta;
+            *v = self.core.handle(f, meta);
             // A fragment ahead of its first fragment waits for it (virtual reassembly).
             if *v == Verdict::Drop(DropReason::NatFragment)
                 && self.held.len() + self.holding < HOLD_MAX
-                && self.core.hold_key(m.data(), &meta).is_some()
+                && self.core.hold_key(m.data(), m.meta()).is_some()
             {
                 *v = Verdict::Held;
                 self.holding += 1;
