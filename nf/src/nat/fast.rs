@@ -20,18 +20,18 @@ use super::pkt::{PROTO_TCP, PROTO_UDP};
 use super::table::{key_hash, sflag};
 use super::{DIR_IN, DIR_OUT, NatCore, aux};
 use crate::forward::ipv4::{LIMITED_BROADCAST, bad_destination, bad_source};
-use crate::wire::{ether, ipv4};
+use crate::wire::{ether, get16, ipv4, put16, tcp, udp};
 
 /// Offset of the L4 header in a plain untagged IPv4 frame.
 const L4: usize = ether::HEADER_LEN + ipv4::MIN_HEADER_LEN;
 /// Offsets of the source and destination addresses and the header checksum in the frame.
-const SRC: usize = ether::HEADER_LEN + 12;
-const DST: usize = ether::HEADER_LEN + 16;
-const CSUM: usize = ether::HEADER_LEN + 10;
-/// Offsets of the L4 checksum from the L4 header.
-const UDP_CSUM: usize = 6;
-const TCP_CSUM: usize = 16;
-const TCP_FLAGS: usize = 13;
+const SRC: usize = ether::HEADER_LEN + ipv4::field::SRC.start;
+const DST: usize = ether::HEADER_LEN + ipv4::field::DST.start;
+const CSUM: usize = ether::HEADER_LEN + ipv4::field::CHECKSUM.start;
+/// Offsets of the L4 checksums and TCP flags from the L4 header.
+const UDP_CSUM: usize = udp::field::CHECKSUM.start;
+const TCP_CSUM: usize = tcp::field::CHECKSUM.start;
+const TCP_FLAGS: usize = tcp::field::FLAGS;
 /// Bytes of L4 header the fast path needs: UDP's 8, TCP's 20.
 const UDP_MIN: usize = 8;
 const TCP_MIN: usize = 20;
@@ -53,16 +53,6 @@ fn apply(hc: u16, sum: u32) -> u16 {
     let s = (s & 0xffff) + (s >> 16);
     let s = (s & 0xffff) + (s >> 16);
     !(s as u16)
-}
-
-#[inline(always)]
-fn get16(f: &[u8], off: usize) -> u16 {
-    u16::from_be_bytes(f[off..off + 2].try_into().expect("2 bytes"))
-}
-
-#[inline(always)]
-fn put16(f: &mut [u8], off: usize, v: u16) {
-    f[off..off + 2].copy_from_slice(&v.to_be_bytes());
 }
 
 impl NatCore {
