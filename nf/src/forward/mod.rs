@@ -10,7 +10,8 @@
 //! and neighbour discovery (RFC 4861) instead of ARP ([`v6`], `nd`).
 //!
 //! Files: this one (parameters, shared state, counters, the stage and its control messages),
-//! `fast` (the fast loop over plain IPv4 packets routed like the one before), `fast6` (its
+//! `fast` (the fast loop over plain IPv4 packets routed like the one before), `chained` (its
+//! counterpart for bursts whose metadata earlier stages filled in), `fast6` (its
 //! IPv6 counterpart: a bulk FIB lookup per run of IPv6 frames, an IPv6 route memo), `slow` (the
 //! general path, local delivery and ICMP errors), `park` (ARP in the stage and packets parked
 //! for ARP or neighbour discovery), [`v6`] (the IPv6 path), `nd` (neighbour discovery);
@@ -27,6 +28,7 @@ pub mod neigh;
 pub mod table;
 pub mod table6;
 
+mod chained;
 mod fast;
 mod fast6;
 pub mod frag;
@@ -454,6 +456,9 @@ pub struct Forward {
     scratch6: Box<fast6::Scratch6>,
     /// This worker's index (its slot in the next-hop groups' counters).
     worker: usize,
+    /// Bursts with metadata go through [`Forward::one`] packet by packet, without the
+    /// chained fast loop ([`Forward::general_path_only`]).
+    general_only: bool,
 }
 
 /// Egress MAC per port id.
@@ -527,7 +532,16 @@ impl Forward {
             worker,
             proxy: shared.proxy.clone(),
             shared,
+            general_only: false,
         }
+    }
+
+    /// Makes bursts with metadata take the general path packet by packet, as they did before
+    /// the chained fast loop (`chained`): the reference that loop is tested against. Not
+    /// for production use: the result is the same, only slower.
+    #[doc(hidden)]
+    pub fn general_path_only(&mut self, on: bool) {
+        self.general_only = on;
     }
 
     /// Whether the appliance answers ARP for `ip` on `port`: the port's own address or a proxy
@@ -660,7 +674,9 @@ impl Stage for Forward {
         } else {
             Memo::EMPTY
         };
-        if ctx.meta_valid {
+        if ctx.meta_valid && !self.general_only {
+            self.process_meta(ctx, pkts, &mut verdicts[..n], &mut memo);
+        } else if ctx.meta_valid {
             for (i, v) in verdicts[..n].iter_mut().enumerate() {
                 *v = self.one(ctx, pkts, i, &mut memo);
             }

@@ -417,6 +417,12 @@ impl Words {
         self.q22 as u8
     }
 
+    /// The total length field.
+    #[inline(always)]
+    pub fn total_len(&self) -> u16 {
+        ((self.q14 >> 16) as u16).swap_bytes()
+    }
+
     /// The protocol number.
     #[inline(always)]
     pub fn protocol(&self) -> u8 {
@@ -458,7 +464,7 @@ impl Words {
     pub fn is_plain(&self, frame_len: usize) -> bool {
         // EtherType 0x0800 (bytes 08 00) and version 4 / IHL 5.
         let head = (self.ethertype == 0x0008) & (self.q14 as u8 == 0x45);
-        let total = ((self.q14 >> 16) as u16).swap_bytes() as usize;
+        let total = self.total_len() as usize;
         let (s, c1) = self.q14.overflowing_add(self.q22);
         let (s, c2) = s.overflowing_add(self.w30 as u64);
         // The two carries can carry once more (s = 2^64 - 1 after a first carry: found by
