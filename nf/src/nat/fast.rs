@@ -3,7 +3,8 @@
 //! session this worker owns, with no static-table purge pending. Such a packet takes
 //! [`NatCore::fast`]: the header is read in four word loads ([`ipv4::Words`], as forward's
 //! fast loop does), the session found with the hash the burst's prefetch pass computed, and
-//! the addresses, ports and checksums rewritten with one delta (RFC 1624). Everything else (new
+//! the addresses, ports and checksums rewritten with one delta (RFC 1624,
+//! [`Delta`]: summed unfolded, folded once per checksum). Everything else (new
 //! sessions, ICMP, fragments, hairpinning, packets for another worker, the packets any check
 //! refuses) goes through [`NatCore::handle`], which gives the exact verdict and drop reason.
 //!
@@ -20,6 +21,7 @@ use super::pkt::{PROTO_TCP, PROTO_UDP};
 use super::table::{key_hash, sflag};
 use super::{DIR_IN, DIR_OUT, NatCore, aux};
 use crate::forward::ipv4::{LIMITED_BROADCAST, bad_destination, bad_source};
+use crate::wire::checksum::Delta;
 use crate::wire::{ether, get16, ipv4, put16, tcp, udp};
 
 /// Offset of the L4 header in a plain untagged IPv4 frame.
@@ -35,25 +37,6 @@ const TCP_FLAGS: usize = tcp::field::FLAGS;
 /// Bytes of L4 header the fast path needs: UDP's 8, TCP's 20.
 const UDP_MIN: usize = 8;
 const TCP_MIN: usize = 20;
-
-/// RFC 1624 eqn. 3 (`HC' = ~(~HC + ~m + m')`) as [`crate::wire::checksum::Delta`] computes it, with the sum of the
-/// changed words kept unfolded (at most three words here: far from overflowing 32 bits) and
-/// folded once when applied. One's complement sums do not depend on the grouping, and the
-/// folded sum is zero only when every term is: the same checksum as `Delta` gives, for every
-/// input (the differential test checks it).
-#[inline(always)]
-fn word(sum: u32, old: u16, new: u16) -> u32 {
-    sum + (!old) as u32 + new as u32
-}
-
-/// The checksum `hc` updated by the word changes summed in `sum`.
-#[inline(always)]
-fn apply(hc: u16, sum: u32) -> u16 {
-    let s = (!hc) as u32 + sum;
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    !(s as u16)
-}
 
 impl NatCore {
     /// Translates `f` if it is the common case (module doc); `hash`: the flow key's hash if
@@ -158,25 +141,17 @@ impl NatCore {
         } else {
             (SRC, L4, src, s.out_addr, sport, s.out_port)
         };
-        let da = word(
-            word(0, (old_a >> 16) as u16, (new_a >> 16) as u16),
-            old_a as u16,
-            new_a as u16,
-        );
+        let da = Delta::ZERO.addr(old_a, new_a);
         f[addr_off..addr_off + 4].copy_from_slice(&new_a.to_be_bytes());
-        put16(f, CSUM, apply(get16(f, CSUM), da));
+        put16(f, CSUM, da.apply(get16(f, CSUM)));
         put16(f, port_off, new_p);
-        let dl4 = word(da, old_p, new_p);
+        let dl4 = da.word(old_p, new_p);
         if proto == PROTO_UDP {
             // RFC 768: zero means "no checksum" and stays zero; a computed zero is sent as
             // 0xffff.
-            let c = get16(f, L4 + UDP_CSUM);
-            if c != 0 {
-                let n = apply(c, dl4);
-                put16(f, L4 + UDP_CSUM, if n == 0 { 0xffff } else { n });
-            }
+            put16(f, L4 + UDP_CSUM, dl4.apply_udp(get16(f, L4 + UDP_CSUM)));
         } else {
-            put16(f, L4 + TCP_CSUM, apply(get16(f, L4 + TCP_CSUM), dl4));
+            put16(f, L4 + TCP_CSUM, dl4.apply(get16(f, L4 + TCP_CSUM)));
         }
         self.touch(si, !inbound, tflags);
         if inbound {

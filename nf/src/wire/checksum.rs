@@ -141,35 +141,47 @@ pub fn update16(hc: u16, old: u16, new: u16) -> u16 {
 /// `HC' = ~(~HC + ~m + m')`), applied to any number of checksums that cover exactly those
 /// words. A packet whose checksum was wrong before stays wrong after (the receiver still
 /// detects the damage), and no other byte is read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// The sum of the changes is kept unfolded and folded once, when applied: one's-complement
+/// sums do not depend on the grouping, and a sum of such terms folds to zero only when every
+/// term is zero, so the checksum is the one a fold after every word would give. Each word adds
+/// less than 2^17: a delta holds up to 32,768 word changes (a packet rewrite records a
+/// handful).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Delta(u32);
 
 impl Delta {
     pub const ZERO: Delta = Delta(0);
 
     /// Records that a 16-bit word changed from `old` to `new`.
-    #[inline]
+    #[inline(always)]
     pub fn word(self, old: u16, new: u16) -> Delta {
-        Delta(fold(self.0 + (!old as u32 & 0xffff) + new as u32) as u32)
+        Delta(self.0 + (!old) as u32 + new as u32)
     }
 
     /// Records that a 32-bit field (two words, e.g. an IPv4 address) changed.
-    #[inline]
+    #[inline(always)]
     pub fn addr(self, old: u32, new: u32) -> Delta {
         self.word((old >> 16) as u16, (new >> 16) as u16)
             .word(old as u16, new as u16)
     }
 
     /// Adds another delta (changes of other words covered by the same checksum).
-    #[inline]
+    #[inline(always)]
     pub fn merge(self, o: Delta) -> Delta {
-        Delta(fold(self.0 + o.0) as u32)
+        Delta(self.0 + o.0)
     }
 
     /// The checksum `hc` updated for the recorded changes (RFC 1624 eqn. 3).
-    #[inline]
+    #[inline(always)]
     pub fn apply(self, hc: u16) -> u16 {
-        !fold((!hc as u32 & 0xffff) + self.0)
+        // At most 0xffff + 32,768 * 0x1fffe: below 2^32, and two folds bring it to 16 bits.
+        !fold((!hc) as u32 + self.0)
+    }
+
+    /// The difference as a folded 16-bit one's-complement number (0 only for no change).
+    fn folded(self) -> u16 {
+        fold(self.0)
     }
 
     /// For a UDP checksum: zero means "no checksum" and stays zero (RFC 768); a computed zero
@@ -185,6 +197,15 @@ impl Delta {
         }
     }
 }
+
+/// Equal as differences: the same folded sum, however the words were grouped.
+impl PartialEq for Delta {
+    fn eq(&self, o: &Delta) -> bool {
+        self.folded() == o.folded()
+    }
+}
+
+impl Eq for Delta {}
 
 #[cfg(test)]
 pub(crate) mod tests {
