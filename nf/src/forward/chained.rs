@@ -14,6 +14,7 @@ use dpdk::meta::flags;
 use pollfwd_pipeline::{StageCtx, Verdict};
 
 use super::fast::martian;
+use super::multipath::GroupRun;
 use super::{Forward, Memo, NO_HOP};
 use crate::wire::{self, ether};
 
@@ -57,6 +58,20 @@ impl Forward {
             }
             if i >= n {
                 break;
+            }
+            if runs && self.gmemo.hop != NO_HOP {
+                // A run along the multipath route the group memo holds.
+                let fib = self.table.fib_view();
+                let mut run = GroupRun::new(self, &fib, &self.gmemo);
+                let k = run.forward_meta(&mut pkts[i..n]);
+                if k > 0 {
+                    run.count(self.table.group(self.gmemo.group), self.worker);
+                    let v = Verdict::Tx(self.gmemo.port);
+                    verdicts[i..i + k].fill(v);
+                    same &= v == *first.get_or_insert(v);
+                    i += k;
+                    continue;
+                }
             }
             let v = self.one(ctx, pkts, i, memo);
             verdicts[i] = v;

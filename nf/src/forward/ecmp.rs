@@ -95,6 +95,18 @@ impl<H: Copy + Ord> Group<H> {
         }
     }
 
+    /// Counts `n` packets sent to member `k` by `worker` ([`Group::count`] for a run of them).
+    #[inline]
+    pub fn count_n(&self, worker: usize, k: usize, n: u64) {
+        let len = self.counts.len();
+        if worker + 1 < len || len < MAX_WORKERS {
+            let c = &self.counts[worker.min(len - 1)].0[k];
+            c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        } else {
+            self.counts[len - 1].0[k].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// Packets sent to each member, all workers summed.
     pub fn packets(&self) -> Vec<u64> {
         (0..self.members.len())

@@ -7,6 +7,7 @@ use dpdk::fib::{FibView, RouteKey};
 use pollfwd_pipeline::vlan::TaggedRx;
 use pollfwd_pipeline::{DropReason, StageCtx, Verdict};
 
+use super::multipath::GroupRun;
 use super::{Forward, Memo, NO_HOP, fast6, ipv4};
 use crate::wire::{self, ether};
 
@@ -192,6 +193,23 @@ impl Forward {
             }
             if i >= n {
                 break;
+            }
+            if self.gmemo.hop != NO_HOP && !self.mss_any {
+                // A run along the multipath route the group memo holds (with MSS clamping
+                // configured, its SYNs would need the test: every packet takes the general
+                // path then).
+                let fib = self.table.fib_view();
+                let mut run = GroupRun::new(self, &fib, &self.gmemo);
+                let (k, bytes) = run.forward(&mut pkts[i..n]);
+                if k > 0 {
+                    run.count(self.table.group(self.gmemo.group), self.worker);
+                    let v = Verdict::Tx(self.gmemo.port);
+                    verdicts[i..i + k].fill(v);
+                    same &= v == *first.get_or_insert(v);
+                    rx_bytes += bytes;
+                    i += k;
+                    continue;
+                }
             }
             if fast6::is_ipv6(pkts[i].data()) {
                 // A run of IPv6 frames: the IPv6 loop (which counts their bytes).

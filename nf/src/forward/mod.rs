@@ -32,6 +32,7 @@ mod chained;
 mod fast;
 mod fast6;
 pub mod frag;
+mod multipath;
 mod nd;
 mod park;
 pub mod punt;
@@ -456,9 +457,11 @@ pub struct Forward {
     scratch6: Box<fast6::Scratch6>,
     /// This worker's index (its slot in the next-hop groups' counters).
     worker: usize,
-    /// Bursts with metadata go through [`Forward::one`] packet by packet, without the
-    /// chained fast loop ([`Forward::general_path_only`]).
+    /// Bursts go through [`Forward::one`] packet by packet, without the fast loops
+    /// ([`Forward::general_path_only`]).
     general_only: bool,
+    /// The multipath route memo, kept between bursts like `memo` ([`multipath::GroupMemo`]).
+    gmemo: multipath::GroupMemo,
 }
 
 /// Egress MAC per port id.
@@ -533,12 +536,14 @@ impl Forward {
             proxy: shared.proxy.clone(),
             shared,
             general_only: false,
+            gmemo: multipath::GroupMemo::EMPTY,
         }
     }
 
-    /// Makes bursts with metadata take the general path packet by packet, as they did before
-    /// the chained fast loop (`chained`): the reference that loop is tested against. Not
-    /// for production use: the result is the same, only slower.
+    /// Makes bursts take the general path packet by packet, without the fast loops (`fast`,
+    /// `chained`, `multipath`; a burst from a port with VLAN sub-interfaces, tags and all,
+    /// still takes `fast`'s): the reference those loops are tested against. Not for
+    /// production use: the result is the same, only slower.
     #[doc(hidden)]
     pub fn general_path_only(&mut self, on: bool) {
         self.general_only = on;
@@ -674,12 +679,19 @@ impl Stage for Forward {
         } else {
             Memo::EMPTY
         };
-        if ctx.meta_valid && !self.general_only {
-            self.process_meta(ctx, pkts, &mut verdicts[..n], &mut memo);
-        } else if ctx.meta_valid {
+        if ctx.now.wrapping_sub(self.gmemo.born) >= self.memo_ticks {
+            self.gmemo.hop = NO_HOP;
+        }
+        if self.general_only && ctx.tagged.is_none() {
+            let bytes = pkts[..n].iter().map(|m| m.pkt_len() as u64).sum();
             for (i, v) in verdicts[..n].iter_mut().enumerate() {
                 *v = self.one(ctx, pkts, i, &mut memo);
             }
+            if !ctx.meta_valid {
+                ctx.report_rx_bytes(bytes);
+            }
+        } else if ctx.meta_valid {
+            self.process_meta(ctx, pkts, &mut verdicts[..n], &mut memo);
         } else {
             self.process_fast(ctx, pkts, &mut verdicts[..n], &mut memo);
         }
@@ -726,6 +738,7 @@ impl Stage for Forward {
     ) -> Result<Box<dyn Any + Send>, Box<dyn Any + Send>> {
         // Whatever changes, route ids and neighbours are looked up afresh.
         self.memo = Memo::EMPTY;
+        self.gmemo = multipath::GroupMemo::EMPTY;
         self.memo6 = fast6::Memo6::EMPTY;
         let msg = match msg.downcast::<Arc<FwdTable>>() {
             Ok(t) => return Ok(Box::new(std::mem::replace(&mut self.table, *t))),

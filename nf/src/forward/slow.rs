@@ -90,6 +90,7 @@ impl Forward {
                 // ARP changed a neighbour: the packets after this one look it up again.
                 if std::mem::take(&mut self.memo_stale) {
                     *memo = Memo::EMPTY;
+                    self.gmemo = super::multipath::GroupMemo::EMPTY;
                     self.memo6 = super::fast6::Memo6::EMPTY;
                 }
                 v
@@ -217,6 +218,14 @@ impl Forward {
                 return v;
             }
             ether::Frame::new_unchecked(pkts[i].data_mut()).set_addrs(&memo.macs);
+        }
+        // A multipath route: the fast loops take its later packets to this member
+        // (`multipath`), while the memo holds its MACs (not while packets are parked).
+        if let Some((g, k)) = path
+            && memo.nh == nh
+            && memo.port == port
+        {
+            self.gmemo.learn((hop_id, g), k, port, memo.macs, memo.born);
         }
         // A route through a gateway sends every packet to the same next hop: later packets
         // on it skip the hop table (a connected route's next hop is each destination, a

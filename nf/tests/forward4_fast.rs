@@ -1,12 +1,15 @@
-//! The forward stage's fast loop for chains (bursts whose metadata earlier stages filled in)
-//! against its general path: random bursts of IPv4 packets — most of them plain packets on a
-//! few routes, the rest every kind that must leave the loop (TTL 1 and 0, a link-layer
-//! broadcast, martian sources and destinations, the box's own address, no route, too big with
-//! and without DF, options, a connected host, a next hop to resolve, ARP, IPv6, a packet no
-//! earlier stage parsed) — go through one stage with the chained loop and through another
-//! that takes every packet through `Forward::one` (`general_path_only`), both with metadata,
-//! and must come out identical: verdicts, every byte and the metadata of every packet, the
-//! packets the stage originates, the stage's counters.
+//! The forward stage's IPv4 fast loops against its general path: the untagged fast loop (no
+//! metadata: `forward` first in the chain), the chained loop (bursts whose metadata the stages
+//! ahead filled in) and the multipath runs of both (routes with several next hops). Random
+//! bursts of IPv4 packets — most of them plain packets on a few routes, one of them multipath,
+//! the rest every kind that must leave the loops (TTL 1 and 0, a link-layer broadcast, martian
+//! sources and destinations, the box's own address, no route, too big with and without DF,
+//! options, fragments, a connected host, a next hop to resolve, ARP, IPv6, a packet no earlier
+//! stage parsed) — go through one stage with the loops and through another that takes every
+//! packet through `Forward::one` (`general_path_only`), each on its own copy of the table, and
+//! must come out identical: verdicts, every byte (and with metadata, the metadata) of every
+//! packet, the packets the stage originates or gives back, the stage's counters and the
+//! multipath routes' per-member packet counts.
 //!
 //! One EAL per test binary (`--no-pci --in-memory`, unique file prefix), started while holding
 //! the machine's busy-polling lock; nothing polls here.
@@ -24,8 +27,8 @@ static EAL: OnceLock<(dpdk::Eal, File, Mempool)> = OnceLock::new();
 
 fn pool() -> Mempool {
     EAL.get_or_init(|| {
-        let (eal, lock) = dpdk::Eal::init_private("fwdchain", &[]).expect("EAL init");
-        let pool = Mempool::create("fwdchain", 2047, 0, 2176, -1).expect("mempool");
+        let (eal, lock) = dpdk::Eal::init_private("fwd4fast", &[]).expect("EAL init");
+        let pool = Mempool::create("fwd4fast", 2047, 0, 2176, -1).expect("mempool");
         (eal, lock, pool)
     })
     .2
@@ -33,6 +36,9 @@ fn pool() -> Mempool {
 
 const IN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
+/// Multipath routes: 198.20/16 over three gateways, 198.21/16 over two (one never resolved).
+const ECMP: u32 = 0xc614_0000;
+const ECMP_HALF: u32 = 0xc615_0000;
 /// p2's MTU: smaller than the others, for "fragmentation needed" and fragmenting.
 const MTU2: u16 = 1000;
 
@@ -61,15 +67,21 @@ fn table() -> Arc<FwdTable> {
         via: Some(via),
         port: None,
     };
-    let v4 = table::resolve(
-        &ifaces(),
-        &[
-            route(0xc612_0000, 16, 0xcb00_7102), // 198.18/16 via 203.0.113.2 (p1)
-            route(0xc613_0000, 16, 0xc633_6402), // 198.19/16 via 198.51.100.2 (p2)
-            route(0x0b00_0000, 8, 0xcb00_7109),  // 11/8 via 203.0.113.9: never resolved
-        ],
-    )
-    .unwrap();
+
+    let mut routes = vec![
+        route(0xc612_0000, 16, 0xcb00_7102), // 198.18/16 via 203.0.113.2 (p1)
+        route(0xc613_0000, 16, 0xc633_6402), // 198.19/16 via 198.51.100.2 (p2)
+        route(0x0b00_0000, 8, 0xcb00_7109),  // 11/8 via 203.0.113.9: never resolved
+    ];
+    // Multipath: one route over three resolved gateways, one whose second member never
+    // resolves (its flows are parked). A route with several `via`s is several entries.
+    for gw in [0xcb00_7102, 0xcb00_7103, 0xcb00_7104] {
+        routes.push(route(ECMP, 16, gw));
+    }
+    for gw in [0xcb00_7102, 0xcb00_7109] {
+        routes.push(route(ECMP_HALF, 16, gw));
+    }
+    let v4 = table::resolve(&ifaces(), &routes).unwrap();
     Arc::new(FwdTable::build(&v4, &[], -1).unwrap())
 }
 
@@ -80,6 +92,8 @@ fn stage(t: &Arc<FwdTable>, general_only: bool) -> Forward {
         Vec::new(),
         &[
             n(0xcb00_7102, [2, 0, 0, 0, 1, 2], 1),
+            n(0xcb00_7103, [2, 0, 0, 0, 1, 3], 1),
+            n(0xcb00_7104, [2, 0, 0, 0, 1, 4], 1),
             n(0xc633_6402, [2, 0, 0, 0, 2, 2], 2),
             n(0xc633_6405, [2, 0, 0, 0, 2, 5], 2),
         ],
@@ -126,6 +140,45 @@ fn v4(src: u32, dst: u32, ttl: u8, ff: u16, opts: usize, payload: usize) -> Vec<
     f
 }
 
+/// `f` (a frame from [`v4`]) as protocol `proto` with ports `sport` and `dport` (when it has
+/// room for them), its header checksum recomputed.
+fn with_l4(mut f: Vec<u8>, proto: u8, sport: u16, dport: u16) -> Vec<u8> {
+    let hl = (f[14] & 0xf) as usize * 4;
+    f[23] = proto;
+    let l4 = 14 + hl;
+    if f.len() >= l4 + 4 {
+        f[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
+        f[l4 + 2..l4 + 4].copy_from_slice(&dport.to_be_bytes());
+    }
+    f[24..26].fill(0);
+    let c = pollfwd_nf::parse::ipv4_header_checksum(&f[14..14 + hl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// A packet of a random flow on the three-gateway multipath route: UDP, TCP, SCTP (ports
+/// hashed) or ICMP (not), from one of a few hosts.
+fn ecmp_frame(r: &mut Rng) -> Vec<u8> {
+    let src = 0xc000_020a + r.below(4) as u32;
+    let dst = ECMP | r.below(0x10000) as u32;
+    let proto = [17, 6, 132, 1][r.below(4) as usize];
+    let f = v4(src, dst, 64, 0, 0, 18);
+    with_l4(f, proto, 1024 + r.below(60000) as u16, r.below(1024) as u16)
+}
+
+/// A packet of a random flow on the multipath route with an unresolved member.
+fn ecmp_half(r: &mut Rng) -> Vec<u8> {
+    let f = v4(
+        0xc000_020a,
+        ECMP_HALF | r.below(0x10000) as u32,
+        64,
+        0,
+        0,
+        18,
+    );
+    with_l4(f, 17, 1024 + r.below(60000) as u16, 53)
+}
+
 /// A small xorshift generator: the same sequence on every run.
 struct Rng(u64);
 
@@ -149,8 +202,10 @@ fn random_frame(r: &mut Rng, resolve: bool) -> (Vec<u8>, bool) {
     let via1 = 0xc612_0000 | (r.next() as u32 & 0xffff);
     let k = r.below(100);
     let frame = match k {
-        // Plain packets on the two gateway routes (most of the traffic, in runs).
-        0..=59 => v4(host, 0xc612_0000 | r.below(0x10000) as u32, 64, 0, 0, 18),
+        // Plain packets on the two gateway routes and the multipath route (most of the
+        // traffic, in runs).
+        0..=44 => v4(host, 0xc612_0000 | r.below(0x10000) as u32, 64, 0, 0, 18),
+        45..=59 => ecmp_frame(r),
         60..=74 => v4(
             host,
             0xc613_0000 | r.below(0x10000) as u32,
@@ -200,6 +255,14 @@ fn random_frame(r: &mut Rng, resolve: bool) -> (Vec<u8>, bool) {
             f[12..14].copy_from_slice(&[0x86, 0xdd]);
             f
         }
+        // Multipath: fragments (hashed without ports), options, TTL 1, too big for the
+        // egress MTU with and without DF, the route with a member that never resolves.
+        94 => with_l4(v4(host, ECMP | 0x101, 64, 0x2000, 0, 18), 17, 7, 8),
+        95 => with_l4(v4(host, ECMP | 0x102, 64, 0x0010, 0, 18), 6, 7, 8),
+        96 => with_l4(v4(host, ECMP | 0x103, 64, 0, 4, 18), 17, 7, 8),
+        97 => v4(host, ECMP | 0x104, 1, 0, 0, 18),
+        98 => v4(host, ECMP | 0x105, 64, 0x4000, 0, 1500),
+        99 if resolve => ecmp_half(r),
         _ => v4(
             host,
             0xc612_0000 | r.below(0x10000) as u32,
@@ -240,16 +303,26 @@ type Outcome = (
     Option<Verdict>,
 );
 
-fn run(h: &mut Harness, fwd: &mut Forward, frames: &[(Vec<u8>, bool)], now: u64) -> Outcome {
+fn run(
+    h: &mut Harness,
+    fwd: &mut Forward,
+    frames: &[(Vec<u8>, bool)],
+    (now, meta): (u64, bool),
+) -> Outcome {
     let mut pkts = mbufs(frames, now);
     let mut v = vec![Verdict::Continue; pkts.len()];
-    let all = h.process(fwd, &mut pkts, &mut v, (now, 0, true));
+    let all = h.process(fwd, &mut pkts, &mut v, (now, 0, meta));
     // With a whole-burst verdict the runtime ignores the per-packet ones; the slow stage's
     // per-packet verdicts must all be that verdict then.
     let out = pkts
         .iter()
         .zip(&v)
-        .map(|(m, &v)| (all.unwrap_or(v), m.data().to_vec(), *m.meta()))
+        // Without metadata nothing reads it: the general path fills it in, the fast loop
+        // does not.
+        .map(|(m, &v)| {
+            let meta = if meta { *m.meta() } else { PktMeta::default() };
+            (all.unwrap_or(v), m.data().to_vec(), meta)
+        })
         .collect();
     let orig = h
         .take_originated()
@@ -265,10 +338,12 @@ fn run(h: &mut Harness, fwd: &mut Forward, frames: &[(Vec<u8>, bool)], now: u64)
     (out, orig, later, all)
 }
 
-#[test]
-fn chained_fast_loop_and_general_path_agree_on_random_bursts() {
-    let t = table();
-    let (mut fast, mut slow) = (stage(&t, false), stage(&t, true));
+/// The differential run: 400 random bursts through a stage with the fast loops and one
+/// without, `meta` telling whether the bursts come with metadata (the chained loop) or not
+/// (the untagged fast loop).
+fn loops_agree_with_the_general_path(meta: bool) {
+    let (tf, ts) = (table(), table());
+    let (mut fast, mut slow) = (stage(&tf, false), stage(&ts, true));
     let mut hf = Harness::new(pool(), dpdk::tsc_hz());
     let mut hs = Harness::new(pool(), dpdk::tsc_hz());
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
@@ -278,21 +353,24 @@ fn chained_fast_loop_and_general_path_agree_on_random_bursts() {
     for round in 0..400u64 {
         // Bursts of 1..=32; every few bursts the clock moves past the route memo's life.
         let n = 1 + r.below(32) as usize;
-        // Half the bursts are runs of plain packets with a few others mixed in.
-        let plain_run = r.below(2) == 0;
+        // A third of the bursts are runs of plain packets on one route, a third on the
+        // multipath route, with a few others mixed in.
+        let kind = r.below(3);
         let frames: Vec<(Vec<u8>, bool)> = (0..n)
             .map(|_| {
-                if plain_run && r.below(8) != 0 {
+                if kind == 0 && r.below(8) != 0 {
                     let dst = 0xc612_0000 | r.below(0x10000) as u32;
                     (v4(0xc000_020a, dst, 64, 0, 0, 18), true)
+                } else if kind == 1 && r.below(8) != 0 {
+                    (ecmp_frame(&mut r), true)
                 } else {
                     random_frame(&mut r, round >= 300)
                 }
             })
             .collect();
         let now = start + round * hz / 2000 * (1 + r.below(3));
-        let f = run(&mut hf, &mut fast, &frames, now);
-        let s = run(&mut hs, &mut slow, &frames, now);
+        let f = run(&mut hf, &mut fast, &frames, (now, meta));
+        let s = run(&mut hs, &mut slow, &frames, (now, meta));
         for (k, (a, b)) in f.0.iter().zip(&s.0).enumerate() {
             assert_eq!(a.0, b.0, "round {round} packet {k}: verdict");
             assert_eq!(a.1, b.1, "round {round} packet {k}: bytes");
@@ -310,11 +388,31 @@ fn chained_fast_loop_and_general_path_agree_on_random_bursts() {
             slow.stats().values(),
             "round {round}: counters"
         );
+        for prefix in [ECMP, ECMP_HALF] {
+            let p = Prefix::new(prefix, 16);
+            assert_eq!(
+                tf.group_of(p).unwrap().packets(),
+                ts.group_of(p).unwrap().packets(),
+                "round {round}: packets per member of {prefix:#x}"
+            );
+        }
     }
-    // The bursts exercised both loops: many packets forwarded, and whole bursts given one
-    // verdict (which only the chained loop does with metadata).
+    // Many packets forwarded, every member of the multipath route used, and whole bursts
+    // given one verdict.
     assert!(tx > 4000, "{tx} packets forwarded");
+    let per_member = tf.group_of(Prefix::new(ECMP, 16)).unwrap().packets();
+    assert!(per_member.iter().all(|&c| c > 300), "{per_member:?}");
     assert!(bursts_all > 20, "{bursts_all} bursts with one verdict");
+}
+
+#[test]
+fn chained_fast_loop_and_general_path_agree_on_random_bursts() {
+    loops_agree_with_the_general_path(true);
+}
+
+#[test]
+fn untagged_fast_loop_and_general_path_agree_on_random_bursts() {
+    loops_agree_with_the_general_path(false);
 }
 
 #[test]
@@ -326,7 +424,7 @@ fn a_chained_burst_on_one_route_gets_one_verdict_and_its_metadata() {
         .map(|k| (v4(0xc000_020a, 0xc612_0100 + k, 64, 0, 0, 18), true))
         .collect();
     let now = dpdk::rdtsc();
-    let (out, orig, _, all) = run(&mut h, &mut fwd, &frames, now);
+    let (out, orig, _, all) = run(&mut h, &mut fwd, &frames, (now, true));
     assert_eq!(all, Some(Verdict::Tx(1)));
     assert!(orig.is_empty());
     for (k, (_, b, meta)) in out.iter().enumerate() {
@@ -344,4 +442,63 @@ fn a_chained_burst_on_one_route_gets_one_verdict_and_its_metadata() {
             "packet {k}: what the stage ahead set is kept"
         );
     }
+}
+
+#[test]
+fn a_multipath_burst_takes_the_fast_loop_once_its_members_are_known() {
+    let t = table();
+    let mut fwd = stage(&t, false);
+    let mut h = Harness::new(pool(), dpdk::tsc_hz());
+    let mut r = Rng(0x1234_5678_9abc_def1);
+    let now = dpdk::rdtsc();
+    let gateways = [[2, 0, 0, 0, 1, 2], [2, 0, 0, 0, 1, 3], [2, 0, 0, 0, 1, 4]];
+    // The first burst: the general path resolves the members its flows use (and the group
+    // memo learns them).
+    let first: Vec<(Vec<u8>, bool)> = (0..32).map(|_| (ecmp_frame(&mut r), false)).collect();
+    let (out, _, _, all) = run(&mut h, &mut fwd, &first, (now, false));
+    assert_eq!(all, Some(Verdict::Tx(1)));
+    let group = t.group_of(Prefix::new(ECMP, 16)).unwrap();
+    assert!(
+        group.packets().iter().all(|&c| c > 0),
+        "{:?}",
+        group.packets()
+    );
+    assert!(
+        out.iter()
+            .all(|p| gateways.contains(&p.1[..6].try_into().unwrap()))
+    );
+    // The second: every packet through the multipath run, which (without metadata) leaves
+    // the metadata as received, where the general path fills it in.
+    let second: Vec<(Vec<u8>, bool)> = (0..32).map(|_| (ecmp_frame(&mut r), false)).collect();
+    let mut pkts = mbufs(&second, now);
+    for m in &mut pkts {
+        *m.meta_mut() = PktMeta::default();
+    }
+    let mut v = vec![Verdict::Continue; 32];
+    assert_eq!(
+        h.process(&mut fwd, &mut pkts, &mut v, (now + 1, 0, false)),
+        Some(Verdict::Tx(1))
+    );
+    for (k, m) in pkts.iter().enumerate() {
+        assert_eq!(
+            *m.meta(),
+            PktMeta::default(),
+            "packet {k}: taken by the fast loop"
+        );
+        let b = m.data();
+        assert!(
+            gateways.contains(&b[..6].try_into().unwrap()),
+            "packet {k}: a gateway's MAC"
+        );
+        assert_eq!(&b[6..12], &[2, 0, 0, 0, 0, 0x11], "packet {k}: p1's MAC");
+        assert_eq!(b[22], 63, "packet {k}: TTL");
+        assert!(pollfwd_nf::wire::checksum::ipv4_header_checksum_ok(
+            &b[14..34]
+        ));
+    }
+    assert_eq!(
+        group.packets().iter().sum::<u64>(),
+        64,
+        "every packet counted once"
+    );
 }
