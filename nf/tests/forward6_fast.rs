@@ -2,8 +2,9 @@
 //! packets mixed with ones that must leave the fast loop — hop limit 1, too big, an extension
 //! header, a link-layer multicast frame, to the box, no route, a link-local source, a next hop
 //! to resolve, IPv4) go through one stage as the first stage of a chain without metadata
-//! (`meta_valid` false: the fast loops) and through another with metadata (every packet on
-//! the general path, `Forward::one`), and must come out identical: verdicts, every byte of
+//! (`meta_valid` false: the fast loops), through one with metadata (the chained loop, which
+//! gives IPv6 runs to the same IPv6 loop) and through one made to take the general path for
+//! every packet (`Forward::one`, `general_path_only`), and must come out identical: verdicts, every byte of
 //! every packet, and the packets the stage originates (ICMPv6 errors, echo replies,
 //! solicitations). Expected frames are checked too (hop limit, MACs, ports).
 //!
@@ -333,7 +334,10 @@ fn run(h: &mut Harness, fwd: &mut Forward, frames: &[Vec<u8>], meta: bool, now: 
 #[test]
 fn fast_loop_and_general_path_agree_on_a_mixed_burst() {
     let t = table();
-    let (mut fast, mut slow) = (stage(&t), stage(&t));
+    // The fast loops without metadata (`fast`) and with it (`chained`: after stages that
+    // parsed the packets), against the general path for every packet (`slow`).
+    let (mut fast, mut chained, mut slow) = (stage(&t), stage(&t), stage(&t));
+    slow.general_path_only(true);
     let mut h = Harness::new(pool(), dpdk::tsc_hz());
     let now = dpdk::rdtsc();
     let case = mixed();
@@ -342,12 +346,15 @@ fn fast_loop_and_general_path_agree_on_a_mixed_burst() {
     // packets).
     for round in 0..2 {
         let f = run(&mut h, &mut fast, &frames, false, now + round);
+        let c = run(&mut h, &mut chained, &frames, true, now + round);
         let s = run(&mut h, &mut slow, &frames, true, now + round);
         for (k, ((fv, fb), (sv, sb))) in f.0.iter().zip(&s.0).enumerate() {
             assert_eq!(fv, sv, "round {round} packet {k}: verdict");
             assert_eq!(fb, sb, "round {round} packet {k}: bytes");
             assert_eq!(*fv, case[k].1, "round {round} packet {k}: expected verdict");
         }
+        assert_eq!(c.0, s.0, "round {round}: with metadata, verdicts and bytes");
+        assert_eq!(c.1, s.1, "round {round}: with metadata, originated packets");
         assert_eq!(f.1, s.1, "round {round}: originated packets");
         // Errors: hop limit, too big, no route, port unreachable, beyond scope (the first
         // round); an echo reply goes out as the packet itself; a solicitation for 3::7 (the

@@ -4,9 +4,10 @@
 //! step with what it rewrote, so the common packet — IPv4 from the metadata, routed like the
 //! one before it through a gateway (`memo`), unicast, TTL > 1, no bigger than the egress MTU —
 //! needs its TTL and checksum word, its MACs and three metadata fields written, and no
-//! lookup beyond the destination's tbl24 entry. Any other packet takes [`Forward::one`], as
-//! every packet of such a burst did before this loop (and as
-//! [`Forward::general_path_only`] still makes every one do, for tests).
+//! lookup beyond the destination's tbl24 entry; a run of IPv6 frames goes through the IPv6
+//! loop (`fast6`). Any other packet takes [`Forward::one`], as every packet of such a burst
+//! did before this loop (and as [`Forward::general_path_only`] still makes every one do, for
+//! tests).
 
 use dpdk::Mbuf;
 use dpdk::fib::{FibView, RouteKey};
@@ -15,7 +16,7 @@ use pollfwd_pipeline::{StageCtx, Verdict};
 
 use super::fast::martian;
 use super::multipath::GroupRun;
-use super::{Forward, Memo, NO_HOP};
+use super::{Forward, Memo, NO_HOP, fast6};
 use crate::wire::{self, ether};
 
 impl Forward {
@@ -72,6 +73,17 @@ impl Forward {
                     i += k;
                     continue;
                 }
+            }
+            if fast6::is_ipv6(pkts[i].data()) {
+                // A run of IPv6 frames: the IPv6 loop (which writes no metadata, as the
+                // general path writes none for IPv6).
+                let (end, _, all) = self.fast6(ctx, pkts, verdicts, i, memo);
+                match all {
+                    Some(v) => same &= v == *first.get_or_insert(v),
+                    None => same = false,
+                }
+                i = end;
+                continue;
             }
             let v = self.one(ctx, pkts, i, memo);
             verdicts[i] = v;
