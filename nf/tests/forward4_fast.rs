@@ -39,6 +39,8 @@ const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
 /// Multipath routes: 198.20/16 over three gateways, 198.21/16 over two (one never resolved).
 const ECMP: u32 = 0xc614_0000;
 const ECMP_HALF: u32 = 0xc615_0000;
+/// 198.22/16: one member through a gateway, one on the link (hosts 198.22.0.1-4 resolved).
+const ECMP_ONLINK: u32 = 0xc616_0000;
 /// p2's MTU: smaller than the others, for "fragmentation needed" and fragmenting.
 const MTU2: u16 = 1000;
 
@@ -81,27 +83,34 @@ fn table() -> Arc<FwdTable> {
     for gw in [0xcb00_7102, 0xcb00_7109] {
         routes.push(route(ECMP_HALF, 16, gw));
     }
+    // One through a gateway, one on the link of p1 (each destination its own next hop).
+    routes.push(route(ECMP_ONLINK, 16, 0xcb00_7102));
+    routes.push(StaticRoute {
+        prefix: Prefix::new(ECMP_ONLINK, 16),
+        via: None,
+        port: Some(1),
+    });
     let v4 = table::resolve(&ifaces(), &routes).unwrap();
     Arc::new(FwdTable::build(&v4, &[], -1).unwrap())
 }
 
 fn stage(t: &Arc<FwdTable>, general_only: bool) -> Forward {
+    stage_with(t, general_only, FwdParams::default())
+}
+
+fn stage_with(t: &Arc<FwdTable>, general_only: bool, params: FwdParams) -> Forward {
     let n = |ip, mac, port| StaticNeighbor { ip, mac, port };
-    let shared = FwdShared::new(
-        ifaces(),
-        Vec::new(),
-        &[
-            n(0xcb00_7102, [2, 0, 0, 0, 1, 2], 1),
-            n(0xcb00_7103, [2, 0, 0, 0, 1, 3], 1),
-            n(0xcb00_7104, [2, 0, 0, 0, 1, 4], 1),
-            n(0xc633_6402, [2, 0, 0, 0, 2, 2], 2),
-            n(0xc633_6405, [2, 0, 0, 0, 2, 5], 2),
-        ],
-        &[],
-        FwdParams::default(),
-        dpdk::tsc_hz(),
-    )
-    .unwrap();
+    let mut neigh = vec![
+        n(0xcb00_7102, [2, 0, 0, 0, 1, 2], 1),
+        n(0xcb00_7103, [2, 0, 0, 0, 1, 3], 1),
+        n(0xcb00_7104, [2, 0, 0, 0, 1, 4], 1),
+        n(0xc633_6402, [2, 0, 0, 0, 2, 2], 2),
+        n(0xc633_6405, [2, 0, 0, 0, 2, 5], 2),
+    ];
+    for h in 1..=4u8 {
+        neigh.push(n(ECMP_ONLINK | h as u32, [2, 0, 0, 0, 6, h], 1));
+    }
+    let shared = FwdShared::new(ifaces(), Vec::new(), &neigh, &[], params, dpdk::tsc_hz()).unwrap();
     let mut f = Forward::new(Arc::new(shared), t.clone(), 0);
     f.general_path_only(general_only);
     f
@@ -164,6 +173,20 @@ fn ecmp_frame(r: &mut Rng) -> Vec<u8> {
     let proto = [17, 6, 132, 1][r.below(4) as usize];
     let f = v4(src, dst, 64, 0, 0, 18);
     with_l4(f, proto, 1024 + r.below(60000) as u16, r.below(1024) as u16)
+}
+
+/// A packet of a random flow to one of the four resolved hosts of the multipath route with an
+/// on-link member.
+fn ecmp_onlink(r: &mut Rng) -> Vec<u8> {
+    let f = v4(
+        0xc000_020a,
+        ECMP_ONLINK | (1 + r.below(4)) as u32,
+        64,
+        0,
+        0,
+        18,
+    );
+    with_l4(f, 17, 1024 + r.below(60000) as u16, 53)
 }
 
 /// A packet of a random flow on the multipath route with an unresolved member.
@@ -258,7 +281,16 @@ fn random_frame(r: &mut Rng, resolve: bool) -> (Vec<u8>, bool) {
         // Multipath: fragments (hashed without ports), options, TTL 1, too big for the
         // egress MTU with and without DF, the route with a member that never resolves.
         94 => with_l4(v4(host, ECMP | 0x101, 64, 0x2000, 0, 18), 17, 7, 8),
-        95 => with_l4(v4(host, ECMP | 0x102, 64, 0x0010, 0, 18), 6, 7, 8),
+        // A non-first fragment, exactly p1's MTU, a frame padded past its datagram.
+        95 => match r.below(3) {
+            0 => with_l4(v4(host, ECMP | 0x102, 64, 0x0010, 0, 18), 6, 7, 8),
+            1 => with_l4(v4(host, ECMP | 0x106, 64, 0, 0, 1480), 17, 7, 8),
+            _ => {
+                let mut f = ecmp_frame(r);
+                f.extend_from_slice(&[0xee; 10]);
+                f
+            }
+        },
         96 => with_l4(v4(host, ECMP | 0x103, 64, 0, 4, 18), 17, 7, 8),
         97 => v4(host, ECMP | 0x104, 1, 0, 0, 18),
         98 => v4(host, ECMP | 0x105, 64, 0x4000, 0, 1500),
@@ -340,10 +372,17 @@ fn run(
 
 /// The differential run: 400 random bursts through a stage with the fast loops and one
 /// without, `meta` telling whether the bursts come with metadata (the chained loop) or not
-/// (the untagged fast loop).
-fn loops_agree_with_the_general_path(meta: bool) {
+/// (the untagged fast loop); `symmetric`: the symmetric ECMP hash.
+fn loops_agree_with_the_general_path(meta: bool, symmetric: bool) {
     let (tf, ts) = (table(), table());
-    let (mut fast, mut slow) = (stage(&tf, false), stage(&ts, true));
+    let params = FwdParams {
+        ecmp_symmetric: symmetric,
+        ..FwdParams::default()
+    };
+    let (mut fast, mut slow) = (
+        stage_with(&tf, false, params),
+        stage_with(&ts, true, params),
+    );
     let mut hf = Harness::new(pool(), dpdk::tsc_hz());
     let mut hs = Harness::new(pool(), dpdk::tsc_hz());
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
@@ -362,7 +401,11 @@ fn loops_agree_with_the_general_path(meta: bool) {
                     let dst = 0xc612_0000 | r.below(0x10000) as u32;
                     (v4(0xc000_020a, dst, 64, 0, 0, 18), true)
                 } else if kind == 1 && r.below(8) != 0 {
-                    (ecmp_frame(&mut r), true)
+                    if r.below(4) == 0 {
+                        (ecmp_onlink(&mut r), true)
+                    } else {
+                        (ecmp_frame(&mut r), true)
+                    }
                 } else {
                     random_frame(&mut r, round >= 300)
                 }
@@ -388,7 +431,7 @@ fn loops_agree_with_the_general_path(meta: bool) {
             slow.stats().values(),
             "round {round}: counters"
         );
-        for prefix in [ECMP, ECMP_HALF] {
+        for prefix in [ECMP, ECMP_HALF, ECMP_ONLINK] {
             let p = Prefix::new(prefix, 16);
             assert_eq!(
                 tf.group_of(p).unwrap().packets(),
@@ -407,12 +450,18 @@ fn loops_agree_with_the_general_path(meta: bool) {
 
 #[test]
 fn chained_fast_loop_and_general_path_agree_on_random_bursts() {
-    loops_agree_with_the_general_path(true);
+    loops_agree_with_the_general_path(true, false);
 }
 
 #[test]
 fn untagged_fast_loop_and_general_path_agree_on_random_bursts() {
-    loops_agree_with_the_general_path(false);
+    loops_agree_with_the_general_path(false, false);
+}
+
+#[test]
+fn both_loops_agree_with_the_general_path_with_the_symmetric_ecmp_hash() {
+    loops_agree_with_the_general_path(true, true);
+    loops_agree_with_the_general_path(false, true);
 }
 
 #[test]

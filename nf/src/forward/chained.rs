@@ -74,9 +74,10 @@ impl Forward {
                     continue;
                 }
             }
-            if fast6::is_ipv6(pkts[i].data()) {
+            if runs && fast6::is_ipv6(pkts[i].data()) {
                 // A run of IPv6 frames: the IPv6 loop (which writes no metadata, as the
-                // general path writes none for IPv6).
+                // general path writes none for IPv6). Not with MSS clamping: the loop takes
+                // the ingress port from the burst, which a burst from a ring does not have.
                 let (end, _, all) = self.fast6(ctx, pkts, verdicts, i, memo);
                 match all {
                     Some(v) => same &= v == *first.get_or_insert(v),

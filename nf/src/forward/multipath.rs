@@ -7,10 +7,11 @@
 //! fields, from the words the loop loaded), and leaves for the general path when its member's
 //! MACs are not known yet (which resolves them, and the memo learns them: [`GroupMemo::learn`]).
 //!
-//! The group memo lives like the route memo: at most [`super::MEMO_MS`] after its first
-//! member was learnt, forgotten with it (a new table or configuration, ARP teaching the stage
+//! The group memo lives like the route memo: at most [`super::MEMO_MS`] after its oldest
+//! lookup, forgotten with it (a new table or configuration, ARP teaching the stage
 //! anything), and learns nothing while packets are parked for ARP (the general path's rule
-//! for the route memo: packets to a next hop with parked packets queue behind them).
+//! for the route memo: packets to a next hop with parked packets queue behind them) nor for
+//! a member without a gateway (an on-link member, whose next hop is each destination).
 
 use dpdk::Mbuf;
 use dpdk::fib::{FibView, RouteKey};

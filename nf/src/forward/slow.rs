@@ -220,10 +220,15 @@ impl Forward {
             ether::Frame::new_unchecked(pkts[i].data_mut()).set_addrs(&memo.macs);
         }
         // A multipath route: the fast loops take its later packets to this member
-        // (`multipath`), while the memo holds its MACs (not while packets are parked).
+        // (`multipath`), while the memo holds its MACs. Not while packets are parked, and
+        // only for a member with a gateway (an on-link member's next hop is each
+        // destination: the route memo's rule).
         if let Some((g, k)) = path
+            && nh != dst
             && memo.nh == nh
             && memo.port == port
+            && self.held.is_empty()
+            && self.adopting.is_empty()
         {
             self.gmemo.learn((hop_id, g), k, port, memo.macs, memo.born);
         }
