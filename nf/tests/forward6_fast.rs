@@ -113,13 +113,18 @@ fn table() -> Arc<FwdTable> {
 
 /// A stage of its own (neighbour tables, counters, rate limits) on the shared table.
 fn stage(t: &Arc<FwdTable>) -> Forward {
+    stage_on(t, ifaces())
+}
+
+/// [`stage`] with these interfaces.
+fn stage_on(t: &Arc<FwdTable>, ifaces: Vec<Iface>) -> Forward {
     let n6 = |a: &str, mac, port| StaticNeighbor6 {
         ip: ip(a),
         mac,
         port,
     };
     let shared = FwdShared::new(
-        ifaces(),
+        ifaces,
         Vec::new(),
         &[StaticNeighbor {
             ip: 0xcb00_7102,
@@ -422,4 +427,66 @@ fn a_burst_of_plain_packets_to_one_port_gets_one_verdict() {
             .enumerate()
             .all(|(k, &x)| k == 17 || x == Verdict::Tx(1))
     );
+}
+
+/// An IPv6 TCP SYN to `dst` with an MSS option of 1460, checksum right.
+fn syn6(dst: &str) -> Vec<u8> {
+    let mut f = v6("2001:db8:1::10", dst, 6, 64, 24);
+    f[58..62].copy_from_slice(&7u32.to_be_bytes()); // sequence number
+    f[62..66].fill(0);
+    f[66] = 6 << 4; // 24-byte header
+    f[67] = 0x02; // SYN
+    f[68..70].copy_from_slice(&0xffffu16.to_be_bytes());
+    f[70..74].fill(0);
+    f[74..78].copy_from_slice(&[2, 4, 0x05, 0xb4]);
+    let c = checksum6(&f[22..38], &f[38..54], 6, &f[54..78]);
+    f[70..72].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+#[test]
+fn syns_from_another_lcore_are_clamped_as_the_general_path_clamps_them() {
+    // p0 clamps the MSS; the SYNs come in a burst from a ring (no receive port in the
+    // burst, p0 in each packet's metadata), as after a stage on another lcore.
+    let t = table();
+    let clamping = || {
+        let mut i = ifaces();
+        i[0].mss_clamp = Some(1200);
+        i
+    };
+    let (mut chained, mut slow) = (stage_on(&t, clamping()), stage_on(&t, clamping()));
+    slow.general_path_only(true);
+    let mut h = Harness::new(pool(), dpdk::tsc_hz());
+    let now = dpdk::rdtsc();
+    let frames: Vec<Vec<u8>> = (1..=8)
+        .map(|k| syn6(&format!("2001:db8:99::{k}")))
+        .collect();
+    let mut outs = Vec::new();
+    for fwd in [&mut chained, &mut slow] {
+        let mut pkts = mbufs(&frames, true, now);
+        let mut v = vec![Verdict::Continue; pkts.len()];
+        let all = h.process_ring(fwd, &mut pkts, &mut v, now);
+        let out: Vec<(Verdict, Vec<u8>)> = pkts
+            .iter()
+            .zip(&v)
+            .map(|(m, &v)| (all.unwrap_or(v), m.data().to_vec()))
+            .collect();
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1], "verdicts and bytes");
+    for (k, (v, b)) in outs[0].iter().enumerate() {
+        assert_eq!(*v, Verdict::Tx(1), "packet {k}");
+        assert_eq!(
+            &b[76..78],
+            &1200u16.to_be_bytes(),
+            "packet {k}: MSS clamped"
+        );
+        assert_eq!(
+            checksum6(&b[22..38], &b[38..54], 6, &b[54..78]),
+            0,
+            "packet {k}: TCP checksum"
+        );
+    }
+    assert_eq!(chained.stats().mss_clamped.get(), 8);
+    assert_eq!(slow.stats().mss_clamped.get(), 8);
 }

@@ -386,6 +386,41 @@ impl Harness {
         ctx.all
     }
 
+    /// One call of `stage.process` on `pkts` as the worker makes it for a burst from a ring
+    /// or a hand-off (another lcore's packets): metadata valid, no receive port (each
+    /// packet's is in its metadata).
+    pub fn process_ring(
+        &mut self,
+        stage: &mut dyn Stage,
+        pkts: &mut [Mbuf],
+        verdicts: &mut [Verdict],
+        now: u64,
+    ) -> Option<Verdict> {
+        let mut ctx = StageCtx {
+            now,
+            tsc_hz: self.tsc_hz,
+            lcore: 0,
+            worker: 0,
+            workers: 1,
+            pool: self.pool,
+            rx: None,
+            in_port: None,
+            meta_valid: true,
+            count_rx: false,
+            rx_bytes: None,
+            originated: &mut self.originated,
+            later: &mut self.later,
+            stage: 0,
+            all: None,
+            drops: &mut self.tally,
+            resized: false,
+            grown: 0,
+            tagged: None,
+        };
+        stage.process(&mut ctx, pkts, verdicts);
+        ctx.all
+    }
+
     /// Takes the packets the stage originated (with their `out_port` in the metadata), in the
     /// order it sent them.
     pub fn take_originated(&mut self) -> Vec<Mbuf> {
