@@ -358,30 +358,13 @@ impl Harness {
         (now, in_port, meta_valid): (u64, u16, bool),
     ) -> Option<Verdict> {
         let min_data_len = pkts.iter().map(|m| m.data_len()).min().unwrap_or(0);
-        let mut ctx = StageCtx {
-            now,
-            tsc_hz: self.tsc_hz,
-            lcore: 0,
-            worker: 0,
-            workers: 1,
-            pool: self.pool,
-            rx: Some(RxBurst {
-                port: in_port,
-                min_data_len,
-            }),
-            in_port: Some(in_port),
-            meta_valid,
-            count_rx: false,
-            rx_bytes: None,
-            originated: &mut self.originated,
-            later: &mut self.later,
-            stage: 0,
-            all: None,
-            drops: &mut self.tally,
-            resized: false,
-            grown: 0,
-            tagged: None,
-        };
+        let mut ctx = self.idle_ctx(now);
+        ctx.rx = Some(RxBurst {
+            port: in_port,
+            min_data_len,
+        });
+        ctx.in_port = Some(in_port);
+        ctx.meta_valid = meta_valid;
         stage.process(&mut ctx, pkts, verdicts);
         ctx.all
     }
@@ -396,27 +379,8 @@ impl Harness {
         verdicts: &mut [Verdict],
         now: u64,
     ) -> Option<Verdict> {
-        let mut ctx = StageCtx {
-            now,
-            tsc_hz: self.tsc_hz,
-            lcore: 0,
-            worker: 0,
-            workers: 1,
-            pool: self.pool,
-            rx: None,
-            in_port: None,
-            meta_valid: true,
-            count_rx: false,
-            rx_bytes: None,
-            originated: &mut self.originated,
-            later: &mut self.later,
-            stage: 0,
-            all: None,
-            drops: &mut self.tally,
-            resized: false,
-            grown: 0,
-            tagged: None,
-        };
+        // The worker's context for such a burst is the one between bursts: no receive.
+        let mut ctx = self.idle_ctx(now);
         stage.process(&mut ctx, pkts, verdicts);
         ctx.all
     }
@@ -432,7 +396,8 @@ impl Harness {
         self.tally.counts[DropReason::TxFull as usize]
     }
 
-    /// A context for the stage's other entry points (no received burst).
+    /// A context for the stage's other entry points, and for a burst from another lcore: no
+    /// received burst, no receive port, metadata valid.
     fn idle_ctx(&mut self, now: u64) -> StageCtx<'_> {
         StageCtx {
             now,

@@ -9,9 +9,9 @@
 //! did before this loop (and as [`Forward::general_path_only`] still makes every one do, for
 //! tests).
 
-use dpdk::Mbuf;
 use dpdk::fib::{FibView, RouteKey};
 use dpdk::meta::flags;
+use dpdk::{Mbuf, PktMeta};
 use pollfwd_pipeline::{StageCtx, Verdict};
 
 use super::fast::martian;
@@ -118,32 +118,58 @@ impl MetaRun<'_, '_> {
         let mut i = 0;
         for m in pkts {
             let (d, meta) = m.data_and_meta_mut();
-            // IPv4 from the parse, the header right after an untagged Ethernet header.
-            if meta.flags & (flags::PARSED | flags::IPV4) != flags::PARSED | flags::IPV4
-                || meta.l3_off as usize != ether::HEADER_LEN
-            {
+            if !parsed_untagged(meta) {
                 break;
             }
             let Some(h) = d.first_chunk_mut::<{ wire::ipv4::WORDS_LEN }>() else {
                 break;
             };
             let w = wire::ipv4::Words::load(h);
-            let (src, dst) = (meta.src_ip, meta.dst_ip);
-            if martian((src >> 24) as u8, (dst >> 24) as u8)
-                || !self.fib.routes_to(dst, self.key)
-                || ether::is_group(h[0])
-                || w.ttl() <= 1
-                || w.total_len() as u32 + ether::HEADER_LEN as u32 > self.frame_max
-            {
+            if !takes_parsed(meta, h[0], &w, self.frame_max, (self.fib, self.key)) {
                 break;
             }
             w.store_ttl_decremented(h);
             ether::Frame::new_unchecked(&mut h[..]).set_addrs(&self.macs);
-            meta.out_port = self.port;
-            meta.next_hop = self.hop;
-            meta.flags |= flags::MODIFIED;
+            mark_forwarded(meta, self.port, self.hop);
             i += 1;
         }
         i
     }
+}
+
+/// Whether the metadata says IPv4 from the parse, the header right after an untagged Ethernet
+/// header: what the chained loops read a packet as.
+#[inline(always)]
+pub(super) fn parsed_untagged(meta: &PktMeta) -> bool {
+    meta.flags & (flags::PARSED | flags::IPV4) == flags::PARSED | flags::IPV4
+        && meta.l3_off as usize == ether::HEADER_LEN
+}
+
+/// Whether a parsed packet ([`parsed_untagged`]; first byte `first`, header words `w`) takes a
+/// chained loop along `route` (a FIB view and the route's key) out of a port of
+/// `frame_max`-byte frames: `pre`'s address checks from the metadata, `route`'s link-layer,
+/// TTL and MTU tests on the header.
+#[inline(always)]
+pub(super) fn takes_parsed(
+    meta: &PktMeta,
+    first: u8,
+    w: &wire::ipv4::Words,
+    frame_max: u32,
+    (fib, key): (&FibView<'_>, RouteKey),
+) -> bool {
+    let (src, dst) = (meta.src_ip, meta.dst_ip);
+    !(martian((src >> 24) as u8, (dst >> 24) as u8)
+        || !fib.routes_to(dst, key)
+        || ether::is_group(first)
+        || w.ttl() <= 1
+        || w.total_len() as u32 + ether::HEADER_LEN as u32 > frame_max)
+}
+
+/// What `route` writes in the metadata of a packet it forwards out of `port` along next hop
+/// `hop`.
+#[inline(always)]
+pub(super) fn mark_forwarded(meta: &mut PktMeta, port: u16, hop: u16) {
+    meta.out_port = port;
+    meta.next_hop = hop;
+    meta.flags |= flags::MODIFIED;
 }

@@ -86,17 +86,11 @@ impl<H: Copy + Ord> Group<H> {
     /// [`MAX_WORKERS`]) share the last one, with an atomic add.
     #[inline(always)]
     pub fn count(&self, worker: usize, k: usize) {
-        let n = self.counts.len();
-        if worker + 1 < n || n < MAX_WORKERS {
-            let c = &self.counts[worker.min(n - 1)].0[k];
-            c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        } else {
-            self.counts[n - 1].0[k].fetch_add(1, Ordering::Relaxed);
-        }
+        self.count_n(worker, k, 1);
     }
 
     /// Counts `n` packets sent to member `k` by `worker` ([`Group::count`] for a run of them).
-    #[inline]
+    #[inline(always)]
     pub fn count_n(&self, worker: usize, k: usize, n: u64) {
         let len = self.counts.len();
         if worker + 1 < len || len < MAX_WORKERS {

@@ -337,15 +337,13 @@ impl Run<'_, '_> {
             };
             // Every field below comes from four loads of the header.
             let w = wire::ipv4::Words::load(h);
-            // Unicast destination MAC, TTL > 1, no martian (first octets), plain IPv4, and
-            // the destination's tbl24 entry is the memo's route.
-            if ether::is_group(h[0])
-                || w.ttl() <= 1
-                || martian(w.src_octet(), w.dst_octet())
-                || !w.is_plain(frame_len)
-                || pkt_len > self.frame_max
-                || !self.fib.routes_to(w.dst(), self.key)
-                || CLAMP && syn_or_short(&w, l4)
+            if !takes_plain(
+                h[0],
+                &w,
+                (pkt_len, frame_len),
+                self.frame_max,
+                (self.fib, self.key),
+            ) || CLAMP && syn_or_short(&w, l4)
             {
                 break;
             }
@@ -404,6 +402,27 @@ impl Run<'_, '_> {
         }
         (i, rx_bytes)
     }
+}
+
+/// Whether an untagged frame (first byte `first`, EtherType and IPv4 header in `w`, `pkt_len`
+/// bytes, `frame_len` of them at hand) takes a fast loop along `route` (a FIB view and the
+/// route's key) out of a port of `frame_max`-byte frames: unicast destination MAC, TTL > 1, no
+/// martian (first octets), plain IPv4, no bigger than the egress takes, and the destination's
+/// tbl24 entry is the route's.
+#[inline(always)]
+pub(super) fn takes_plain(
+    first: u8,
+    w: &wire::ipv4::Words,
+    (pkt_len, frame_len): (u32, usize),
+    frame_max: u32,
+    (fib, key): (&FibView<'_>, RouteKey),
+) -> bool {
+    !(ether::is_group(first)
+        || w.ttl() <= 1
+        || martian(w.src_octet(), w.dst_octet())
+        || !w.is_plain(frame_len)
+        || pkt_len > frame_max
+        || !fib.routes_to(w.dst(), key))
 }
 
 /// Whether a plain IPv4 packet (header in `w`, `l4` the bytes after its 20-byte header) is TCP

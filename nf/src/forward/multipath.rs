@@ -15,10 +15,10 @@
 
 use dpdk::Mbuf;
 use dpdk::fib::{FibView, RouteKey};
-use dpdk::meta::flags;
 
+use super::chained::{mark_forwarded, parsed_untagged, takes_parsed};
 use super::ecmp::{BUCKETS, Group, MAX_PATHS, flow_hash4, has_ports};
-use super::fast::martian;
+use super::fast::takes_plain;
 use super::table::Hop;
 use super::{Forward, NO_HOP};
 use crate::wire::{self, ether};
@@ -141,13 +141,13 @@ impl<'a, 'l> GroupRun<'a, 'l> {
                 break;
             };
             let w = wire::ipv4::Words::load(h);
-            if ether::is_group(h[0])
-                || w.ttl() <= 1
-                || martian(w.src_octet(), w.dst_octet())
-                || !w.is_plain(frame_len)
-                || pkt_len > self.frame_max
-                || !self.fib.routes_to(w.dst(), self.key)
-            {
+            if !takes_plain(
+                h[0],
+                &w,
+                (pkt_len, frame_len),
+                self.frame_max,
+                (self.fib, self.key),
+            ) {
                 break;
             }
             let Some(j) = self.member(hash_of(&w, l4, self.symmetric)) else {
@@ -169,22 +169,14 @@ impl<'a, 'l> GroupRun<'a, 'l> {
         let mut i = 0;
         for m in pkts {
             let (d, meta) = m.data_and_meta_mut();
-            if meta.flags & (flags::PARSED | flags::IPV4) != flags::PARSED | flags::IPV4
-                || meta.l3_off as usize != ether::HEADER_LEN
-            {
+            if !parsed_untagged(meta) {
                 break;
             }
             let Some((h, l4)) = d.split_first_chunk_mut::<{ wire::ipv4::WORDS_LEN }>() else {
                 break;
             };
             let w = wire::ipv4::Words::load(h);
-            let (src, dst) = (meta.src_ip, meta.dst_ip);
-            if martian((src >> 24) as u8, (dst >> 24) as u8)
-                || !self.fib.routes_to(dst, self.key)
-                || ether::is_group(h[0])
-                || w.ttl() <= 1
-                || w.total_len() as u32 + ether::HEADER_LEN as u32 > self.frame_max
-            {
+            if !takes_parsed(meta, h[0], &w, self.frame_max, (self.fib, self.key)) {
                 break;
             }
             // The general path hashes the header as it is in the packet, options and all:
@@ -197,9 +189,7 @@ impl<'a, 'l> GroupRun<'a, 'l> {
             };
             w.store_ttl_decremented(h);
             ether::Frame::new_unchecked(&mut h[..]).set_addrs(&self.memo.macs[j]);
-            meta.out_port = self.memo.port;
-            meta.next_hop = self.memo.hop as u16;
-            meta.flags |= flags::MODIFIED;
+            mark_forwarded(meta, self.memo.port, self.memo.hop as u16);
             self.counts[j] += 1;
             i += 1;
         }
